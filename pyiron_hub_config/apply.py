@@ -1,0 +1,137 @@
+"""Pure functions that set traits on a traitlets Config from a HubConfig.
+
+As in the-littlest-jupyterhub's configurer: each function owns one area and only *sets*
+traits on the Config it is given; nothing is appended to or read back.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from traitlets.config import Config
+
+from .authenticator import KeycloakOAuthenticator, strip_group_path
+from .database import database_url
+from .hub_config import HubConfig
+from .spawner import PyironSpawner, pass_access_token
+
+HOME = "/home/jovyan"
+# Users' files live in a volume of their own, mounted below the home directory so that
+# each image's own notebooks in the home directory stay visible in every environment.
+WORK_DIR = f"{HOME}/work"
+USER_VOLUME = "jupyterhub-user-{username}"
+HUB_PORT = 8000
+HUB_API_PORT = 8081
+
+
+def apply_authenticator(c: Config, hub: HubConfig) -> None:
+    s = hub.settings
+    c.JupyterHub.authenticator_class = KeycloakOAuthenticator
+    auth = c.KeycloakOAuthenticator
+    if s.issuer_url:
+        auth.realm_url = s.issuer_url
+    # The old deployment's explicit URLs win over derived ones.
+    for trait, value in (
+        ("authorize_url", s.authorize_url),
+        ("token_url", s.token_url),
+        ("userdata_url", s.userdata_url),
+        ("end_session_url", s.logout_url),
+        ("oauth_callback_url", s.callback_url),
+    ):
+        if value:
+            auth[trait] = value
+    auth.client_id = s.client_id
+    auth.client_secret = s.client_secret.get_secret_value()
+    auth.scope = list(s.scopes)
+    auth.username_claim = s.username_claim
+    auth.groups_claim = s.groups_claim
+    auth.enable_pkce = True
+    auth.enable_auth_state = True
+    auth.manage_groups = True
+    auth.allowed_groups = {strip_group_path(g) for g in s.allowed_groups}
+    auth.admin_groups = {strip_group_path(g) for g in s.admin_groups}
+    auth.allowed_users = set(s.allowed_users)
+    auth.admin_users = set(s.admin_users)
+    auth.allow_all = s.allow_all
+    if s.ca_bundle:
+        # Verification stays on; the bundle only adds the internal CA.
+        auth.http_request_kwargs = {"ca_certs": str(s.ca_bundle)}
+
+
+def apply_spawner(c: Config, hub: HubConfig) -> None:
+    s = hub.settings
+    c.JupyterHub.spawner_class = PyironSpawner
+    sp = c.PyironSpawner
+    sp.environments = list(hub.environments)
+    sp.max_mem_limit = s.max_mem_limit
+    sp.max_cpu_limit = s.max_cpu_limit
+    default = next(env for env in hub.environments if env.default)
+    sp.image = default.image
+    sp.mem_limit = default.mem_limit
+    sp.cpu_limit = default.cpu_limit
+    sp.network_name = s.docker_network
+    sp.use_internal_ip = True
+    # A fresh container per start, so switching environments switches images; the
+    # user's files are in the volume, not the container.
+    sp.remove = True
+    sp.volumes = {USER_VOLUME: WORK_DIR}
+    sp.notebook_dir = HOME
+    sp.cmd = ["jupyterhub-singleuser"]
+    sp.start_timeout = s.start_timeout
+    sp.http_timeout = s.start_timeout
+    if s.pass_access_token:
+        sp.auth_state_hook = pass_access_token
+
+
+def apply_network(c: Config, hub: HubConfig) -> None:
+    s = hub.settings
+    c.JupyterHub.hub_ip = "0.0.0.0"
+    c.JupyterHub.hub_port = HUB_API_PORT
+    c.JupyterHub.hub_connect_ip = s.hub_connect_host
+    scheme = "https" if s.tls_cert else "http"
+    c.JupyterHub.bind_url = f"{scheme}://:{HUB_PORT}"
+    if s.tls_cert:
+        c.JupyterHub.ssl_cert = str(s.tls_cert)
+        c.JupyterHub.ssl_key = str(s.tls_key)
+
+
+def apply_database(c: Config, hub: HubConfig) -> None:
+    c.JupyterHub.db_url = database_url(hub.settings)
+    c.JupyterHub.upgrade_db = True
+
+
+def apply_secrets(c: Config, cookie_secret: str, crypt_keys: str, proxy_token: str) -> None:
+    c.JupyterHub.cookie_secret = bytes.fromhex(cookie_secret)
+    c.CryptKeeper.keys = crypt_keys.split(";")
+    c.ConfigurableHTTPProxy.auth_token = proxy_token
+
+
+def apply_culler(c: Config, hub: HubConfig) -> None:
+    timeout = hub.settings.idle_timeout
+    if not timeout:
+        c.JupyterHub.services = []
+        c.JupyterHub.load_roles = []
+        return
+    c.JupyterHub.services = [
+        {
+            "name": "idle-culler",
+            "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}"],
+        }
+    ]
+    c.JupyterHub.load_roles = [
+        {
+            "name": "idle-culler",
+            "description": "Stop idle servers (and nothing else)",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        }
+    ]
+
+
+def apply_all(c: Config, hub: HubConfig) -> None:
+    """Everything but the secrets, which need the data volume (see configure())."""
+    apply_authenticator(c, hub)
+    apply_spawner(c, hub)
+    apply_network(c, hub)
+    apply_database(c, hub)
+    apply_culler(c, hub)

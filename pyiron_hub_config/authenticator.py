@@ -1,0 +1,100 @@
+"""Keycloak login: GenericOAuthenticator with endpoints derived from the realm URL.
+
+Modelled on oauthenticator's Auth0 class: one base URL, the rest derived in @default, so an
+admin gives the realm URL once. Explicitly set URLs (the old deployment's) still win.
+"""
+
+from __future__ import annotations
+
+from oauthenticator.generic import GenericOAuthenticator
+from oauthenticator.oauth2 import OAuthLogoutHandler
+from tornado.httputil import url_concat
+from traitlets import Unicode, default
+
+
+def strip_group_path(name: str) -> str:
+    """Keycloak's full group path '/pyiron-users' -> 'pyiron-users'."""
+    return name.lstrip("/")
+
+
+class KeycloakLogoutHandler(OAuthLogoutHandler):
+    """Log out of the hub, then end the Keycloak session (RP-initiated logout)."""
+
+    async def get(self):
+        # Read the id_token before the hub forgets the user: Keycloak needs it as a hint.
+        self._id_token = None
+        user = self.current_user
+        if user is not None:
+            auth_state = await user.get_auth_state()
+            self._id_token = (auth_state or {}).get("id_token")
+        await super().get()
+
+    async def render_logout_page(self):
+        end_session_url = self.authenticator.end_session_url
+        if not end_session_url:
+            return await super().render_logout_page()
+        back = self.authenticator.logout_redirect_url or (
+            f"{self.request.protocol}://{self.request.host}{self.hub.base_url}"
+        )
+        params = {"client_id": self.authenticator.client_id, "post_logout_redirect_uri": back}
+        if self._id_token:
+            params["id_token_hint"] = self._id_token
+        self.redirect(url_concat(end_session_url, params))
+
+
+class KeycloakOAuthenticator(GenericOAuthenticator):
+    """Log in with a Keycloak realm over OpenID Connect."""
+
+    login_service = Unicode("Keycloak", config=True)
+    logout_handler = KeycloakLogoutHandler
+
+    realm_url = Unicode(
+        "",
+        config=True,
+        help="""The realm's issuer URL, e.g. https://keycloak.example.org/realms/pyiron
+        (Keycloak 17+ has no /auth prefix). authorize_url, token_url, userdata_url and
+        end_session_url are derived from it unless set.""",
+    )
+    end_session_url = Unicode(
+        "",
+        config=True,
+        help="Keycloak's end-session endpoint; logout from the hub ends the Keycloak session there.",
+    )
+    groups_claim = Unicode(
+        "groups", config=True, help="Userinfo claim holding the user's groups (a Keycloak group mapper)."
+    )
+
+    def _realm_endpoint(self, path: str) -> str:
+        return f"{self.realm_url.rstrip('/')}/protocol/openid-connect/{path}" if self.realm_url else ""
+
+    @default("authorize_url")
+    def _authorize_url_default(self):
+        return self._realm_endpoint("auth")
+
+    @default("token_url")
+    def _token_url_default(self):
+        return self._realm_endpoint("token")
+
+    @default("userdata_url")
+    def _userdata_url_default(self):
+        return self._realm_endpoint("userinfo")
+
+    @default("end_session_url")
+    def _end_session_url_default(self):
+        return self._realm_endpoint("logout")
+
+    @default("username_claim")
+    def _username_claim_default(self):
+        return "preferred_username"
+
+    @default("scope")
+    def _scope_default(self):
+        return ["openid", "profile", "email"]
+
+    @default("auth_state_groups_key")
+    def _groups_key_default(self):
+        return self._groups_from_auth_state
+
+    def _groups_from_auth_state(self, auth_state: dict) -> list[str]:
+        groups = (auth_state.get(self.user_auth_state_key) or {}).get(self.groups_claim) or []
+        return [strip_group_path(g) for g in groups if isinstance(g, str)]

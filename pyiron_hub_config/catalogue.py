@@ -1,0 +1,118 @@
+"""The environment catalogue: profiles as data, in three steps.
+
+load (TOML -> validated entries) -> resolve (apply PYIRON_* images and default limits)
+-> the spawner offers exactly the resolved list and nothing else.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib.resources import files
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .problems import ConfigError, Problem
+from .settings import IMAGE_VARIABLES, Settings
+from .values import Cpus, ImageRef, MemoryBytes, format_memory
+
+DEFAULT_CATALOGUE = files(__package__) / "environments.toml"
+
+
+class Environment(BaseModel):
+    """One pyiron environment a user can start."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    display_name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=500)
+    image: ImageRef
+    mem_limit: MemoryBytes | None = None
+    cpu_limit: Cpus | None = None
+    default: bool = False
+
+    @property
+    def mem_limit_text(self) -> str:
+        return format_memory(self.mem_limit) if self.mem_limit else ""
+
+
+class _CatalogueFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    environments: list[Environment] = Field(min_length=1)
+
+
+def load_catalogue(path: Path | None = None) -> list[Environment]:
+    """Parse and validate a catalogue file; raise ConfigError naming each bad entry."""
+    source = Path(path) if path else DEFAULT_CATALOGUE
+    where = f"ENVIRONMENTS_FILE ({source})"
+    try:
+        data = tomllib.loads(source.read_text())
+    except OSError as err:
+        raise ConfigError([Problem(where, f"cannot read it: {err.strerror}", "a TOML file with [[environments]] entries")])
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([Problem(where, f"is not valid TOML: {err}", 'name = "pyiron_base" (quoted strings)')])
+    try:
+        catalogue = _CatalogueFile.model_validate(data).environments
+    except ValidationError as err:
+        raise ConfigError([_entry_problem(source, data, e) for e in err.errors()])
+    problems = []
+    seen = set()
+    for env in catalogue:
+        if env.name in seen:
+            problems.append(Problem(f"catalogue entry '{env.name}'", "the name is used twice", "give each entry its own name"))
+        seen.add(env.name)
+    if sum(env.default for env in catalogue) > 1:
+        problems.append(Problem(where, "more than one entry has default = true", "mark one entry as default"))
+    if problems:
+        raise ConfigError(problems)
+    return catalogue
+
+
+def _entry_problem(source: Path, data: dict, error: dict) -> Problem:
+    loc = error["loc"]
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key; valid keys are " + ", ".join(Environment.model_fields)
+    elif error["type"] == "missing":
+        message = "is required"
+    if len(loc) >= 2 and loc[0] == "environments" and isinstance(loc[1], int):
+        entry = data["environments"][loc[1]]
+        name = entry.get("name") if isinstance(entry, dict) else None
+        label = f"catalogue entry '{name}'" if isinstance(name, str) else f"catalogue entry #{loc[1] + 1}"
+        field = ".".join(str(part) for part in loc[2:])
+        return Problem(f"{label} in {source}", f"{field}: {message}" if field else message)
+    if loc and loc[0] == "environments" and error["type"] in ("missing", "too_short", "list_type"):
+        return Problem(f"ENVIRONMENTS_FILE ({source})", "needs at least one [[environments]] entry",
+                       '[[environments]]\nname = "pyiron_base"\ndisplay_name = "pyiron base"\nimage = "pyiron/base:latest"')
+    return Problem(f"ENVIRONMENTS_FILE ({source})", f"{'.'.join(map(str, loc))}: {message}")
+
+
+def resolve_environments(catalogue: list[Environment], settings: Settings) -> list[Environment]:
+    """Fill in images from PYIRON_* and default limits; check limits against the maximum."""
+    problems = []
+    names = {env.name for env in catalogue}
+    for name, image in settings.image_overrides().items():
+        if name not in names:
+            problems.append(Problem(IMAGE_VARIABLES[name], f"is set, but the catalogue has no environment '{name}'",
+                                    "unset it, or add the entry to the catalogue"))
+    overrides = settings.image_overrides()
+    resolved = []
+    has_default = any(env.default for env in catalogue)
+    for i, env in enumerate(catalogue):
+        env = env.model_copy(update={
+            "image": overrides.get(env.name, env.image),
+            "mem_limit": env.mem_limit or settings.mem_limit,
+            "cpu_limit": env.cpu_limit or settings.cpu_limit,
+            "default": env.default or (not has_default and i == 0),
+        })
+        if settings.max_mem_limit is not None and env.mem_limit > settings.max_mem_limit:
+            problems.append(Problem(f"catalogue entry '{env.name}'", f"mem_limit {env.mem_limit_text} is above MAX_MEM_LIMIT",
+                                    format_memory(settings.max_mem_limit)))
+        if settings.max_cpu_limit is not None and env.cpu_limit > settings.max_cpu_limit:
+            problems.append(Problem(f"catalogue entry '{env.name}'", f"cpu_limit {env.cpu_limit:g} is above MAX_CPU_LIMIT",
+                                    f"{settings.max_cpu_limit:g}"))
+        resolved.append(env)
+    if problems:
+        raise ConfigError(problems)
+    return resolved

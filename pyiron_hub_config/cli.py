@@ -1,0 +1,200 @@
+"""`pyiron-hub`: the admin's command line (check, init, pull, serve)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from . import envfiles
+from .catalogue import load_catalogue
+from .database import database_url, wait_for_database
+from .hub_config import HubConfig, load_hub_config
+from .problems import ConfigError, Problem
+from .settings import IMAGE_VARIABLES
+from .values import check_image, format_memory
+
+DEFAULT_HUB_CONFIG = "/srv/jupyterhub/jupyterhub_config.py"
+
+
+def _environ(env_files: Sequence[str] | None) -> Mapping[str, str]:
+    # With --env-file the files are what the hub container will see; the shell's own
+    # environment would only blur that.
+    if not env_files:
+        return os.environ
+    merged: dict[str, str] = {}
+    for name in env_files:
+        merged.update(envfiles.parse_env_file(Path(name)))
+    return merged
+
+
+def summary(hub: HubConfig) -> str:
+    s = hub.settings
+    who = (
+        "every user of the realm" if s.allow_all
+        else ", ".join([f"groups {', '.join(s.allowed_groups)}"] * bool(s.allowed_groups)
+                       + [f"users {', '.join(s.allowed_users)}"] * bool(s.allowed_users)) or "admins only"
+    )
+    lines = [
+        "Configuration is valid.",
+        f"  Keycloak:      {s.issuer_url or s.authorize_url} (client {s.client_id})",
+        f"  Who may log in: {who}; admins: {', '.join(s.admin_users + s.admin_groups) or 'none'}",
+        f"  Database:      {s.postgres_user}@{s.postgres_host}:{s.postgres_port}/{s.database}",
+        "  Environments:",
+    ]
+    for env in hub.environments:
+        mark = " (default)" if env.default else ""
+        lines.append(f"    {env.name:<22} {env.image:<40} {format_memory(env.mem_limit):>6} {env.cpu_limit:g} CPU{mark}")
+    return "\n".join(lines)
+
+
+def cmd_check(args) -> int:
+    try:
+        hub = load_hub_config(_environ(args.env_file), check_paths=not args.env_file)
+    except ConfigError as err:
+        print(err.report(), file=sys.stderr)
+        return 1
+    print(summary(hub))
+    if args.env_file:
+        print("  (paths are inside the hub container and were not checked here)")
+    return 0
+
+
+def cmd_init(args) -> int:
+    seed = Path(args.seed) if args.seed else None
+    directory = Path(args.dir) if args.dir else (seed.parent if seed else Path.cwd())
+    try:
+        values: dict[str, str] = {}
+        for name in envfiles.ENV_FILES:
+            if (directory / name).exists():
+                values.update(envfiles.parse_env_file(directory / name))
+        if seed:
+            values.update(envfiles.read_seed(seed))
+            if not any(values.get(k) for k in ("OAUTH2_ALLOWED_GROUPS", "ALLOWED_USERS", "OAUTH2_ALLOW_ALL")):
+                # The old deployment let every user of the realm in; keep that, visibly.
+                values["OAUTH2_ALLOW_ALL"] = "true"
+        if not (values.get("POSTGRES_PASSWORD") or values.get("POSTGRES_PASSWORD_FILE")):
+            values["POSTGRES_PASSWORD"] = envfiles.new_secret()
+        problems = envfiles.unsafe_value_problems(values)
+        if problems:
+            raise ConfigError(problems)
+        if seed:
+            load_hub_config(values, check_paths=False)  # refuse to write a configuration the hub would reject
+    except ConfigError as err:
+        print(err.report(), file=sys.stderr)
+        print("No file was written.", file=sys.stderr)
+        return 1
+    by_file: dict[str, dict[str, str]] = {name: {} for name in envfiles.ENV_FILES}
+    for key, value in values.items():
+        by_file[envfiles.home_file(key)][key] = value
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, file_values in by_file.items():
+        envfiles.write_private(directory / name, envfiles.format_env_file(file_values))
+        print(f"wrote {directory / name} ({len(file_values)} variables, mode 0600)")
+    if not seed:
+        print("Next: set OAUTH2_ISSUER_URL, CLIENT_ID, CLIENT_SECRET and OAUTH2_ALLOWED_GROUPS in pyiron.env,\n"
+              f"then run: pyiron-hub check --env-file {directory / 'pyiron.env'} --env-file {directory / 'shared.env'}")
+    return 0
+
+
+def images_to_pull(environ: Mapping[str, str]) -> list[str]:
+    """Every catalogue image, with the PYIRON_* overrides applied; validated, never shell-quoted."""
+    problems = []
+    try:
+        catalogue = load_catalogue(environ.get("ENVIRONMENTS_FILE") or None)
+    except ConfigError as err:
+        problems += err.problems
+        catalogue = []
+    images = {env.name: env.image for env in catalogue}
+    for name, var in IMAGE_VARIABLES.items():
+        if environ.get(var):
+            try:
+                images[name] = check_image(environ[var])
+            except ValueError as err:
+                problems.append(Problem(var, str(err)))
+    if problems:
+        raise ConfigError(problems)
+    return sorted(set(images.values()))
+
+
+def cmd_pull(args) -> int:
+    import docker  # only this command needs the Docker API
+    from tqdm import tqdm
+
+    try:
+        images = images_to_pull(_environ(args.env_file))
+    except ConfigError as err:
+        print(err.report(), file=sys.stderr)
+        return 1
+    client = docker.from_env()
+    failed = []
+    for image in images:
+        repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+        bars: dict[str, tqdm] = {}
+        try:
+            # The Docker API takes the name as data: no shell ever sees it.
+            for event in client.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+                layer, detail = event.get("id"), event.get("progressDetail") or {}
+                if layer and detail.get("total"):
+                    bar = bars.setdefault(layer, tqdm(total=detail["total"], desc=f"{image} {layer}",
+                                                      unit="B", unit_scale=True, leave=False))
+                    bar.n = detail.get("current", 0)
+                    bar.refresh()
+                if "error" in event:
+                    raise RuntimeError(event["error"])
+            print(f"pulled {image}")
+        except Exception as err:  # report each image and carry on with the others
+            failed.append(image)
+            print(f"could not pull {image}: {err}", file=sys.stderr)
+        finally:
+            for bar in bars.values():
+                bar.close()
+    return 1 if failed else 0
+
+
+def cmd_serve(args) -> int:
+    try:
+        hub = load_hub_config(os.environ)
+    except ConfigError as err:
+        print(err.report(), file=sys.stderr)
+        return 1
+    if not wait_for_database(database_url(hub.settings), hub.settings.db_wait_timeout,
+                             log=lambda m: print(m, file=sys.stderr, flush=True)):
+        return 1
+    config = os.environ.get("JUPYTERHUB_CONFIG", DEFAULT_HUB_CONFIG)
+    os.execvp("jupyterhub", ["jupyterhub", "-f", config, *args.jupyterhub_args])
+    return 1  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pyiron-hub", description="Configure and run the pyiron JupyterHub.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="validate the configuration, print every problem")
+    check.add_argument("--env-file", action="append", help="check these env files instead of the environment")
+    check.set_defaults(func=cmd_check)
+
+    init = sub.add_parser("init", help="write pyiron.env, shared.env and build.env")
+    init.add_argument("--from", dest="seed", metavar="CONFIG_JSON", help="the old deployment's config.json")
+    init.add_argument("--dir", help="where to write (default: beside CONFIG_JSON, else here)")
+    init.set_defaults(func=cmd_init)
+
+    pull = sub.add_parser("pull", help="pull every environment's image")
+    pull.add_argument("--env-file", action="append")
+    pull.set_defaults(func=cmd_pull)
+
+    serve = sub.add_parser("serve", help="check, wait for the database, then run JupyterHub (the image's command)")
+    serve.add_argument("jupyterhub_args", nargs=argparse.REMAINDER)
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

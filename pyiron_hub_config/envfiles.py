@@ -1,0 +1,129 @@
+"""Reading and writing the compose env files (pyiron.env, shared.env, build.env).
+
+The old deployment appended to these files on every run, so keys piled up. Here a file is
+always rewritten whole from a dict: running twice gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+from .problems import ConfigError, Problem
+from .settings import SECRET_VARIABLES, variable_names
+
+# Where each variable lives: the database's variables are shared by hub and Postgres;
+# compose-level variables (read by docker compose itself) go to build.env.
+SHARED_VARIABLES = ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_PASSWORD_FILE")
+BUILD_VARIABLES = (
+    "HOST_KEY_PATH", "HOST_CERT_PATH", "NGINX_NETWORK",
+    "HUB_IMAGE", "POSTGRES_IMAGE", "KEYCLOAK_IMAGE", "HUB_BIND", "HUB_PORT", "COMPOSE_PROJECT_NAME",
+)
+ENV_FILES = ("pyiron.env", "shared.env", "build.env")
+_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
+HEADER = "# Written by `pyiron-hub init`. Edit freely: running init again keeps your values.\n"
+
+
+def home_file(variable: str) -> str:
+    if variable in SHARED_VARIABLES:
+        return "shared.env"
+    if variable in BUILD_VARIABLES:
+        return "build.env"
+    return "pyiron.env"
+
+
+def known_variables() -> set[str]:
+    return set(variable_names()) | {f"{v}_FILE" for v in SECRET_VARIABLES} | set(BUILD_VARIABLES) | set(SHARED_VARIABLES)
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines as compose reads them; 'single' or "double" quotes are removed."""
+    values = {}
+    for line in Path(path).read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key, value = key.strip().removeprefix("export ").strip(), value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        else:
+            value = re.sub(r"\s+#.*$", "", value)  # compose drops " # comments" after bare values
+        values[key] = value
+    return values
+
+
+def format_env_file(values: Mapping[str, str]) -> str:
+    """Single quotes: compose (v1 and v2) takes them literally, so '$', '#' and spaces are safe."""
+    lines = [HEADER]
+    for key in sorted(values):
+        lines.append(f"{key}='{values[key]}'\n")
+    return "".join(lines)
+
+
+def unsafe_value_problems(values: Mapping[str, str]) -> list[Problem]:
+    problems = []
+    for key, value in values.items():
+        if "'" in value or "\n" in value or "\r" in value:
+            problems.append(Problem(key, "contains a quote or line break, which an env file cannot hold safely",
+                                    f"put it in a file and set {key}_FILE to its path"))
+    return problems
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace path atomically with a file only its owner can read (mode 0600)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_seed(path: Path) -> dict[str, str]:
+    """The old deployment's config.json -> one flat dict of variables (type-checked)."""
+    where = f"config file {path}"
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as err:
+        raise ConfigError([Problem(where, f"cannot read it: {err.strerror}")])
+    except json.JSONDecodeError as err:
+        raise ConfigError([Problem(where, f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})",
+                                   '{"pyiron": {"CLIENT_ID": "pyiron-hub"}, "shared": {"POSTGRES_PASSWORD": "..."}}')])
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(where, "must be a JSON object with sections build, pyiron and shared")])
+    problems, flat = [], {}
+    known = known_variables()
+    for section, entries in data.items():
+        if section not in ("build", "pyiron", "shared"):
+            problems.append(Problem(f"{where}: section {section!r}", "unknown section", "build, pyiron or shared"))
+            continue
+        if not isinstance(entries, dict):
+            problems.append(Problem(f"{where}: section {section!r}", "must be an object of \"NAME\": \"value\" pairs"))
+            continue
+        for key, value in entries.items():
+            if not _KEY.match(key) or key not in known:
+                problems.append(Problem(f"{where}: {section}.{key}", "unknown variable",
+                                        "see the configuration reference in README.md"))
+            elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                problems.append(Problem(f"{where}: {section}.{key}", f"must be a string, not {type(value).__name__}",
+                                        f'"{key}": "value"'))
+            else:
+                flat[key] = str(value)
+    if problems:
+        raise ConfigError(problems)
+    return flat
+
+
+def new_secret() -> str:
+    return secrets.token_hex(32)

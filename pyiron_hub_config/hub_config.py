@@ -1,0 +1,44 @@
+"""Everything the hub needs, read and checked in one go: settings plus the catalogue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from .catalogue import Environment, load_catalogue, resolve_environments
+from .problems import ConfigError
+from .settings import Settings, load_settings
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    settings: Settings
+    environments: list[Environment]  # empty only when the catalogue could not be checked here
+
+
+def load_hub_config(environ: Mapping[str, str], check_paths: bool = True) -> HubConfig:
+    """Validate the environment and the catalogue together; one ConfigError lists all problems.
+
+    check_paths=False is for checking env files on the host: paths there name files inside
+    the hub container, so neither they nor a custom catalogue can be read.
+    """
+    problems = []
+    settings = catalogue = None
+    try:
+        settings = load_settings(environ, check_paths)
+    except ConfigError as err:
+        problems += err.problems
+    custom = environ.get("ENVIRONMENTS_FILE") or None
+    if check_paths or custom is None:
+        # Checked even when the settings are not, so that one run shows every problem.
+        try:
+            catalogue = load_catalogue(custom)
+        except ConfigError as err:
+            problems += err.problems
+    if settings and not problems:
+        try:
+            environments = resolve_environments(catalogue, settings) if catalogue else []
+            return HubConfig(settings, environments)
+        except ConfigError as err:
+            problems += err.problems
+    raise ConfigError(problems)

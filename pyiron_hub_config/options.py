@@ -1,0 +1,101 @@
+"""What a user may ask for when starting a server, checked on the server.
+
+The browser's form is a convenience; every request (form, query string or REST API) is
+re-checked here against the catalogue and the admin's maximum, never trusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from .catalogue import Environment
+from .values import format_memory, parse_memory
+
+SIZE_KEYS = ("mem_limit", "cpu_limit")
+
+
+class InvalidChoice(ValueError):
+    """The request asks for something the catalogue or the admin does not offer."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    environment: Environment
+    mem_limit: int
+    cpu_limit: float
+
+
+def _shown(value: Any) -> str:
+    # Echo at most a short, repr'd prefix: the message lands in an HTML page and in logs.
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def options_from_form(formdata: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """Form or query fields (lists of strings) -> user_options; blank size fields mean default."""
+    options: dict[str, Any] = {}
+    for key, values in formdata.items():
+        value = values[0] if len(values) == 1 else list(values)
+        if key in SIZE_KEYS and value == "":
+            continue
+        options[key] = value
+    return options
+
+
+def validate_choice(
+    options: Mapping[str, Any] | None,
+    environments: Sequence[Environment],
+    max_mem_limit: int | None = None,
+    max_cpu_limit: float | None = None,
+) -> Choice:
+    """Return the environment and size to start, or raise InvalidChoice saying what is valid."""
+    options = dict(options or {})
+    names = [env.name for env in environments]
+    allowed = ["environment"]
+    if max_mem_limit is not None:
+        allowed.append("mem_limit")
+    if max_cpu_limit is not None:
+        allowed.append("cpu_limit")
+    unknown = sorted(str(k) for k in options if k not in allowed)
+    if unknown:
+        hint = " Choose an environment by name, not an image." if "image" in unknown else ""
+        raise InvalidChoice(
+            f"Unknown option {', '.join(_shown(k) for k in unknown)}. Options include: {', '.join(allowed)}.{hint}"
+        )
+
+    name = options.get("environment")
+    if name is None or name == "":
+        env = next(env for env in environments if env.default)
+    else:
+        env = next((env for env in environments if isinstance(name, str) and env.name == name), None)
+        if env is None:
+            raise InvalidChoice(f"No such environment: {_shown(name)}. Options include: {', '.join(names)}")
+
+    mem = env.mem_limit
+    if "mem_limit" in options:
+        value = options["mem_limit"]
+        try:
+            if not isinstance(value, (str, int)) or isinstance(value, bool):
+                raise ValueError
+            mem = parse_memory(value)
+        except ValueError:
+            raise InvalidChoice(
+                f"Memory {_shown(value)} is not a size: use a number with M or G, from 64M to {format_memory(max_mem_limit)}"
+            ) from None
+        if mem > max_mem_limit:
+            raise InvalidChoice(f"Memory {_shown(value)} is above the maximum of {format_memory(max_mem_limit)}")
+
+    cpu = env.cpu_limit
+    if "cpu_limit" in options:
+        value = options["cpu_limit"]
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            cpu = float(value)
+        except (TypeError, ValueError):
+            raise InvalidChoice(f"CPUs {_shown(value)} is not a number: use e.g. 0.5, 1 or 2") from None
+        if not 0 < cpu <= max_cpu_limit:  # also rejects nan and inf
+            raise InvalidChoice(f"CPUs {_shown(value)} must be above 0 and at most {max_cpu_limit:g}")
+
+    return Choice(environment=env, mem_limit=mem, cpu_limit=cpu)

@@ -1,0 +1,342 @@
+"""The environment contract: every variable the hub reads, typed and validated once.
+
+``load_settings(environ)`` is the only place that looks at the process environment.
+Everything downstream receives a ``Settings`` object, so it can be tested with a dict.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from .problems import ConfigError, Problem
+from .values import Cpus, HttpUrl, ImageRef, MemoryBytes, NameList, format_memory
+
+# Secrets may come from VAR or from a file named by VAR_FILE (docker/compose secrets).
+SECRET_VARIABLES = (
+    "CLIENT_SECRET",
+    "POSTGRES_PASSWORD",
+    "JUPYTERHUB_COOKIE_SECRET",
+    "JUPYTERHUB_CRYPT_KEY",
+    "CONFIGPROXY_AUTH_TOKEN",
+)
+
+# The old deployment named one image variable per pyiron environment; keep them.
+IMAGE_VARIABLES = {
+    "pyiron_base": "PYIRON_BASE",
+    "pyiron_atomistics": "PYIRON_ATOMISTIC",
+    "pyiron_continuum": "PYIRON_CONTINUUM",
+    "pyiron_experimental": "PYIRON_EXPERIMENTAL",
+}
+
+ENDPOINT_VARIABLES = ("OAUTH2_AUTHORIZE_URL", "OAUTH2_TOKEN_URL", "OAUTH2_USERDATA_URL")
+
+
+def _var(name: str, description: str, example: str | None = None, **kw):
+    extra = {"example": example} if example is not None else None
+    return Field(alias=name, description=description, json_schema_extra=extra, **kw)
+
+
+class Settings(BaseModel):
+    """All configuration the hub takes from its environment."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=False, validate_default=True)
+
+    # --- Keycloak / OpenID Connect -------------------------------------------------
+    issuer_url: HttpUrl | None = _var(
+        "OAUTH2_ISSUER_URL",
+        "Keycloak realm URL (the OpenID issuer). The three endpoint URLs below are derived from it unless set.",
+        "https://keycloak.example.org/realms/pyiron",
+        default=None,
+    )
+    authorize_url: HttpUrl | None = _var(
+        "OAUTH2_AUTHORIZE_URL", "Authorization endpoint (old deployment's name).",
+        "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/auth", default=None,
+    )
+    token_url: HttpUrl | None = _var(
+        "OAUTH2_TOKEN_URL", "Token endpoint.",
+        "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/token", default=None,
+    )
+    userdata_url: HttpUrl | None = _var(
+        "OAUTH2_USERDATA_URL", "Userinfo endpoint.",
+        "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/userinfo", default=None,
+    )
+    logout_url: HttpUrl | None = _var(
+        "OAUTH2_LOGOUT_URL", "Keycloak's end-session endpoint; derived from OAUTH2_ISSUER_URL unless set.",
+        "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/logout", default=None,
+    )
+    callback_url: HttpUrl | None = _var(
+        "OAUTH_CALLBACK_URL", "Where Keycloak sends the browser back; by default derived from the request's host.",
+        "https://hub.example.org/hub/oauth_callback", default=None,
+    )
+    client_id: str = _var("CLIENT_ID", "The hub's client ID in Keycloak.", "pyiron-hub", min_length=1)
+    client_secret: SecretStr = _var(
+        "CLIENT_SECRET", "The client's secret (or CLIENT_SECRET_FILE).", "a long random string"
+    )
+    scopes: NameList = _var(
+        "OAUTH2_SCOPES", "Scopes requested at login; 'openid' is always added.", "openid profile email",
+        default=["openid", "profile", "email"],
+    )
+    username_claim: str = _var(
+        "OAUTH2_USERNAME_CLAIM", "Userinfo claim that becomes the hub user name.", "preferred_username",
+        default="preferred_username", min_length=1,
+    )
+    groups_claim: str = _var(
+        "OAUTH2_GROUPS_CLAIM", "Userinfo claim with the user's Keycloak groups.", "groups", default="groups", min_length=1
+    )
+    allowed_groups: NameList = _var(
+        "OAUTH2_ALLOWED_GROUPS", "Keycloak groups whose members may log in (comma-separated).", "pyiron-users",
+        default=[],
+    )
+    admin_groups: NameList = _var(
+        "OAUTH2_ADMIN_GROUPS", "Keycloak groups whose members are hub admins.", "pyiron-admins", default=[]
+    )
+    allowed_users: NameList = _var("ALLOWED_USERS", "User names that may log in.", "alice,bob", default=[])
+    admin_users: NameList = _var("ADMIN_USER", "Hub admins (one or several user names).", "alice,bob", default=[])
+    allow_all: bool = _var(
+        "OAUTH2_ALLOW_ALL", "Let every user of the realm log in.", "true", default=False
+    )
+    ca_bundle: Path | None = _var(
+        "OAUTH2_CA_BUNDLE", "CA bundle (path inside the hub container) to verify an internal Keycloak's certificate.",
+        "/srv/jupyterhub/keycloak-ca.pem", default=None,
+    )
+    pass_access_token: bool = _var(
+        "PASS_ACCESS_TOKEN", "Give users' servers the Keycloak access token as $OAUTH_ACCESS_TOKEN.", "true",
+        default=False,
+    )
+
+    # --- pyiron environments ----------------------------------------------------------
+    pyiron_base: ImageRef | None = _var("PYIRON_BASE", "Image of the pyiron_base environment.", "pyiron/base:latest", default=None)
+    pyiron_atomistics: ImageRef | None = _var(
+        "PYIRON_ATOMISTIC", "Image of the pyiron_atomistics environment.", "pyiron/pyiron:latest", default=None
+    )
+    pyiron_continuum: ImageRef | None = _var(
+        "PYIRON_CONTINUUM", "Image of the pyiron_continuum environment.", "pyiron/continuum:latest", default=None
+    )
+    pyiron_experimental: ImageRef | None = _var(
+        "PYIRON_EXPERIMENTAL", "Image of the pyiron_experimental environment.", "pyiron/experimental:latest", default=None
+    )
+    environments_file: Path | None = _var(
+        "ENVIRONMENTS_FILE", "Catalogue of environments (TOML); the one built into the image by default.",
+        "/srv/jupyterhub/environments.toml", default=None,
+    )
+    mem_limit: MemoryBytes = _var("MEM_LIMIT", "Default memory limit of a user's server.", "2G", default="2G")
+    cpu_limit: Cpus = _var("CPU_LIMIT", "Default CPU limit of a user's server.", "1", default=1.0)
+    max_mem_limit: MemoryBytes | None = _var(
+        "MAX_MEM_LIMIT", "If set, users may pick their memory up to this.", "8G", default=None
+    )
+    max_cpu_limit: Cpus | None = _var("MAX_CPU_LIMIT", "If set, users may pick their CPUs up to this.", "4", default=None)
+    docker_network: str = _var(
+        "DOCKER_NETWORK_NAME", "Docker network of users' servers (not the database's).", "pyiron-hub-users",
+        default="pyiron-hub-users", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
+    )
+    hub_connect_host: str = _var(
+        "HUB_CONNECT_HOST", "Name under which users' servers reach the hub.", "hub", default="hub",
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
+    )
+    start_timeout: int = _var("SPAWN_TIMEOUT", "Seconds a server may take to start.", "120", default=120, gt=0)
+    idle_timeout: int = _var(
+        "IDLE_TIMEOUT", "Stop servers idle for this many seconds (0: never).", "3600", default=3600, ge=0
+    )
+
+    # --- database -----------------------------------------------------------------------
+    postgres_host: str = _var("POSTGRES_HOST", "Database host.", "hub-db", default="hub-db", min_length=1)
+    postgres_port: int = _var("POSTGRES_PORT", "Database port.", "5432", default=5432, gt=0, lt=65536)
+    postgres_user: str = _var("POSTGRES_USER", "Database user.", "postgres", default="postgres", min_length=1)
+    postgres_db: str | None = _var("POSTGRES_DB", "Database name (defaults to POSTGRES_USER, as in the postgres image).", "postgres", default=None)
+    postgres_password: SecretStr = _var(
+        "POSTGRES_PASSWORD", "Database password (or POSTGRES_PASSWORD_FILE).", "a long random string"
+    )
+    db_wait_timeout: int = _var(
+        "POSTGRES_WAIT_TIMEOUT", "Seconds the hub waits for the database at start.", "60", default=60, ge=0
+    )
+
+    # --- secrets and state ----------------------------------------------------------
+    data_dir: Path = _var(
+        "DATA_DIR", "Hub's own volume: generated secrets live here.", "/srv/jupyterhub/data",
+        default=Path("/srv/jupyterhub/data"),
+    )
+    cookie_secret: SecretStr | None = _var(
+        "JUPYTERHUB_COOKIE_SECRET", "Cookie secret, 64 hex characters; generated in DATA_DIR unless given.",
+        "output of: openssl rand -hex 32", default=None,
+    )
+    crypt_key: SecretStr | None = _var(
+        "JUPYTERHUB_CRYPT_KEY", "Key that encrypts auth state, 64 hex characters; generated unless given.",
+        "output of: openssl rand -hex 32", default=None,
+    )
+    proxy_token: SecretStr | None = _var(
+        "CONFIGPROXY_AUTH_TOKEN", "Token between hub and proxy; generated unless given.", "output of: openssl rand -hex 32",
+        default=None,
+    )
+
+    # --- TLS --------------------------------------------------------------------------
+    tls_cert: Path | None = _var(
+        "TLS_CERT_FILE", "Certificate the hub serves HTTPS with (path inside the container).",
+        "/srv/jupyterhub/secrets/jupyterhub.crt", default=None,
+    )
+    tls_key: Path | None = _var(
+        "TLS_KEY_FILE", "Key for TLS_CERT_FILE (path inside the container).", "/srv/jupyterhub/secrets/jupyterhub.key",
+        default=None,
+    )
+
+    @field_validator("cookie_secret", "crypt_key", mode="before")
+    @classmethod
+    def _hex_key(cls, value: str) -> str:
+        # JupyterHub takes several ';'-separated crypt keys for rotation; one for cookies.
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}(;[0-9a-fA-F]{64})*", str(value)):
+            raise ValueError("must be 64 hexadecimal characters (32 random bytes)")
+        return value
+
+    @field_validator("proxy_token", mode="before")
+    @classmethod
+    def _long_token(cls, value: str) -> str:
+        if value is not None and len(str(value)) < 32:
+            raise ValueError("is too short: use at least 32 random characters")
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid_first(cls, scopes: list[str]) -> list[str]:
+        # Keycloak refuses userinfo without the openid scope (the old deployment's bug).
+        return ["openid"] + [s for s in scopes if s != "openid"]
+
+    @field_validator("issuer_url", "logout_url")
+    @classmethod
+    def _no_trailing_slash(cls, url: str | None) -> str | None:
+        return url.rstrip("/") if url else url
+
+    @property
+    def database(self) -> str:
+        return self.postgres_db or self.postgres_user
+
+    def image_overrides(self) -> dict[str, str]:
+        """Environment name -> image, for the legacy PYIRON_* variables that are set."""
+        return {name: getattr(self, name) for name in IMAGE_VARIABLES if getattr(self, name)}
+
+    def consistency_problems(self) -> list[Problem]:
+        """Problems that involve more than one (individually valid) variable."""
+        problems = []
+        for value, maximum, var, max_var in (
+            (self.mem_limit, self.max_mem_limit, "MEM_LIMIT", "MAX_MEM_LIMIT"),
+            (self.cpu_limit, self.max_cpu_limit, "CPU_LIMIT", "MAX_CPU_LIMIT"),
+        ):
+            if maximum is not None and value > maximum:
+                shown = format_memory if var == "MEM_LIMIT" else str
+                problems.append(
+                    Problem(var, f"the default {shown(value)} is above {max_var}={shown(maximum)}", f"at most {shown(maximum)}")
+                )
+        return problems
+
+    def path_problems(self) -> list[Problem]:
+        """Files named by variables that do not exist (inside the hub container)."""
+        problems = []
+        for path, var in ((self.ca_bundle, "OAUTH2_CA_BUNDLE"), (self.tls_cert, "TLS_CERT_FILE"), (self.tls_key, "TLS_KEY_FILE")):
+            if path is not None and not path.is_file():
+                problems.append(Problem(var, f"no such file: {path}", "mount the file into the hub container"))
+        if self.environments_file is not None and not self.environments_file.is_file():
+            problems.append(Problem("ENVIRONMENTS_FILE", f"no such file: {self.environments_file}",
+                                    "a TOML catalogue mounted into the hub container"))
+        return problems
+
+
+def variable_names() -> list[str]:
+    """Every variable the settings read (for the README and the CLI)."""
+    return [f.alias for f in Settings.model_fields.values()]
+
+
+def _presence_problems(env: Mapping[str, str]) -> list[Problem]:
+    """Checks on which variables are set together; they need no parsed values."""
+    problems = []
+    if not env.get("OAUTH2_ISSUER_URL"):
+        missing = [v for v in ENDPOINT_VARIABLES if not env.get(v)]
+        if missing:
+            problems.append(Problem(
+                "OAUTH2_ISSUER_URL",
+                f"not set, and neither are {', '.join(missing)}: give the realm URL, or all three endpoint URLs",
+                "https://keycloak.example.org/realms/pyiron",
+            ))
+    if not (env.get("OAUTH2_ALLOWED_GROUPS") or env.get("ALLOWED_USERS") or env.get("OAUTH2_ALLOW_ALL")):
+        problems.append(Problem(
+            "OAUTH2_ALLOWED_GROUPS",
+            "nobody but admins could log in: set OAUTH2_ALLOWED_GROUPS, ALLOWED_USERS, "
+            "or OAUTH2_ALLOW_ALL=true to admit every user of the realm",
+            "pyiron-users",
+        ))
+    if bool(env.get("TLS_CERT_FILE")) != bool(env.get("TLS_KEY_FILE")):
+        problems.append(Problem("TLS_CERT_FILE", "TLS_CERT_FILE and TLS_KEY_FILE must be set together", None))
+    return problems
+
+
+def _read_secret_files(environ: Mapping[str, str]) -> tuple[dict[str, str], list[Problem]]:
+    """Resolve VAR_FILE into VAR for the secret variables."""
+    env, problems = {}, []
+    for var in SECRET_VARIABLES:
+        file_var = f"{var}_FILE"
+        path = environ.get(file_var)
+        if not path:
+            continue
+        if environ.get(var):
+            problems.append(Problem(file_var, f"both {var} and {file_var} are set: keep one", None))
+            continue
+        try:
+            env[var] = Path(path).read_text().strip()
+        except OSError as err:
+            problems.append(Problem(file_var, f"cannot read {path}: {err.strerror}", "/run/secrets/" + var.lower()))
+    return env, problems
+
+
+def load_settings(environ: Mapping[str, str], check_paths: bool = True) -> Settings:
+    """Read and validate the environment; raise ConfigError listing every problem."""
+    names = set(variable_names())
+    env = {k: v.strip() for k, v in environ.items() if k in names}
+    files, problems = _read_secret_files(environ)
+    env.update(files)
+    empty = {k for k, v in env.items() if v == ""}
+    # An empty optional variable means "not set" (compose passes ${VAR} through as "").
+    present = {k: v for k, v in env.items() if v != ""}
+    problems += _presence_problems(present)
+    settings = None
+    try:
+        settings = Settings.model_validate(present)
+    except ValidationError as err:
+        problems += _problems_from(err, empty)
+    if settings is not None:
+        problems += settings.consistency_problems()
+        if check_paths:
+            problems += settings.path_problems()
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+# pydantic's wording for its built-in types, said the way an admin needs it.
+_PLAIN_MESSAGES = {
+    "bool_parsing": "use true or false",
+    "int_parsing": "use a whole number",
+    "float_parsing": "use a number",
+    "greater_than": "must be greater than {gt}",
+    "greater_than_equal": "must be {ge} or more",
+    "less_than": "must be less than {lt}",
+    "string_pattern_mismatch": "may hold only letters, digits, '.', '_' and '-'",
+}
+
+
+def _problems_from(err: ValidationError, empty: set[str]) -> list[Problem]:
+    fields = {f.alias: f for f in Settings.model_fields.values()}
+    problems = []
+    for e in err.errors():
+        var = str(e["loc"][0])
+        field = fields.get(var)
+        example = (field.json_schema_extra or {}).get("example") if field else None
+        if e["type"] == "missing":
+            message = "is set but empty" if var in empty else "is required but not set"
+        elif e["type"] in _PLAIN_MESSAGES:
+            message = _PLAIN_MESSAGES[e["type"]].format(**e.get("ctx", {}))
+        else:
+            # Our own validators say what a valid value looks like, and never echo a secret.
+            message = e["msg"].removeprefix("Value error, ")
+        problems.append(Problem(var, message, example))
+    return problems

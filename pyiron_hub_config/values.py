@@ -1,0 +1,91 @@
+"""Value types shared by the settings and the environment catalogue.
+
+Each is an ``Annotated`` type whose validator raises ``ValueError`` with a message that
+says what a valid value looks like; pydantic turns those into per-variable problems.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator
+
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?$", re.IGNORECASE)
+# Docker refuses containers with less than 6 MiB; a Jupyter server needs far more.
+MIN_MEMORY = 64 * 1024**2
+MAX_CPUS = 1024.0
+
+
+def parse_memory(value: object) -> int:
+    """'512M', '2G', '1.5g', '2048MiB' or a byte count -> bytes."""
+    if isinstance(value, bool):
+        raise ValueError("must be a size like 512M or 2G")
+    if isinstance(value, int):
+        n = value
+    else:
+        m = _MEMORY.match(str(value).strip())
+        if not m:
+            raise ValueError(f"{value!r} is not a size: use a number with K, M, G or T, like 512M or 2G")
+        n = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    if n < MIN_MEMORY:
+        raise ValueError(f"{value!r} is too small: a Jupyter server needs at least 64M")
+    return n
+
+
+def format_memory(n: int) -> str:
+    """Bytes -> the shortest exact '2G' / '512M' form (for forms and messages)."""
+    for unit in ("T", "G", "M", "K"):
+        if n % _UNITS[unit] == 0:
+            return f"{n // _UNITS[unit]}{unit}"
+    return str(n)
+
+
+def check_cpus(value: float) -> float:
+    if not 0 < value <= MAX_CPUS:
+        raise ValueError(f"{value} is out of range: use a positive number of CPUs such as 0.5, 1 or 4")
+    return value
+
+
+# Docker's reference grammar, simplified: [host[:port]/]path[:tag][@sha256:digest].
+# As in Docker, a first component is a registry host only if it has a dot or a port or
+# is "localhost"; the path is lower case, so no spaces or shell characters can pass.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_HOST = rf"(?:(?:localhost|{_LABEL}(?:\.{_LABEL})+)(?::[0-9]+)?|{_LABEL}:[0-9]+)/"
+_IMAGE = re.compile(
+    rf"^(?:{_HOST})?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?(?:@sha256:[a-f0-9]{{64}})?$"
+)
+
+
+def check_image(value: str) -> str:
+    value = value.strip()
+    if not _IMAGE.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid image reference: use lower-case name[:tag], like pyiron/pyiron:latest"
+        )
+    return value
+
+
+def check_http_url(value: str) -> str:
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+def split_list(value: object) -> object:
+    """'a, b c' -> ['a', 'b', 'c']; lists pass through."""
+    if isinstance(value, str):
+        return [item for item in re.split(r"[,\s]+", value) if item]
+    return value
+
+
+MemoryBytes = Annotated[int, BeforeValidator(parse_memory)]
+Cpus = Annotated[float, AfterValidator(check_cpus)]
+ImageRef = Annotated[str, AfterValidator(check_image)]
+HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+NameList = Annotated[list[str], BeforeValidator(split_list)]
