@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import envfiles
+from .apply import HUB_PORT
 from .catalogue import load_catalogue
 from .database import database_url, wait_for_database
 from .hub_config import HubConfig, load_hub_config
@@ -168,6 +169,23 @@ def cmd_serve(args) -> int:
     return 1  # not reached
 
 
+def cmd_health(args) -> int:
+    """The image's HEALTHCHECK: does /hub/health answer on this container's port?"""
+    import ssl
+    import urllib.request
+
+    tls = bool(os.environ.get("TLS_CERT_FILE"))
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{HUB_PORT}/hub/health"
+    # The certificate names the public host, not 127.0.0.1; this probe only asks "alive?".
+    context = ssl._create_unverified_context() if tls else None
+    try:
+        with urllib.request.urlopen(url, timeout=4, context=context) as response:
+            return 0 if response.status == 200 else 1
+    except OSError as err:
+        print(f"unhealthy: {url}: {err}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyiron-hub", description="Configure and run the pyiron JupyterHub.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -184,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     pull = sub.add_parser("pull", help="pull every environment's image")
     pull.add_argument("--env-file", action="append")
     pull.set_defaults(func=cmd_pull)
+
+    health = sub.add_parser("health", help="exit 0 if this container's hub answers /hub/health")
+    health.set_defaults(func=cmd_health)
 
     serve = sub.add_parser("serve", help="check, wait for the database, then run JupyterHub (the image's command)")
     serve.add_argument("jupyterhub_args", nargs=argparse.REMAINDER)
