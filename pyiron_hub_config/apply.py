@@ -24,8 +24,21 @@ HUB_PORT = 8000
 HUB_API_PORT = 8081
 
 
+def apply_access(c: Config, hub: HubConfig) -> None:
+    """Who may log in and who is admin, whichever authenticator."""
+    s = hub.settings
+    c.Authenticator.allowed_users = set(s.allowed_users)
+    c.Authenticator.admin_users = set(s.admin_users)
+    c.Authenticator.allow_all = s.allow_all
+
+
 def apply_authenticator(c: Config, hub: HubConfig) -> None:
     s = hub.settings
+    if s.authenticator == "dummy":
+        # For tests and trials without an identity provider; the hub logs a warning.
+        c.JupyterHub.authenticator_class = "dummy"
+        c.DummyAuthenticator.password = s.dummy_password.get_secret_value()
+        return
     c.JupyterHub.authenticator_class = KeycloakOAuthenticator
     auth = c.KeycloakOAuthenticator
     if s.issuer_url:
@@ -50,9 +63,6 @@ def apply_authenticator(c: Config, hub: HubConfig) -> None:
     auth.manage_groups = True
     auth.allowed_groups = {strip_group_path(g) for g in s.allowed_groups}
     auth.admin_groups = {strip_group_path(g) for g in s.admin_groups}
-    auth.allowed_users = set(s.allowed_users)
-    auth.admin_users = set(s.admin_users)
-    auth.allow_all = s.allow_all
     if s.ca_bundle:
         # Verification stays on; the bundle only adds the internal CA.
         auth.http_request_kwargs = {"ca_certs": str(s.ca_bundle)}
@@ -130,6 +140,7 @@ def apply_culler(c: Config, hub: HubConfig) -> None:
 
 def apply_all(c: Config, hub: HubConfig) -> None:
     """Everything but the secrets, which need the data volume (see configure())."""
+    apply_access(c, hub)
     apply_authenticator(c, hub)
     apply_spawner(c, hub)
     apply_network(c, hub)

@@ -40,7 +40,8 @@ def summary(hub: HubConfig) -> str:
     )
     lines = [
         "Configuration is valid.",
-        f"  Keycloak:      {s.issuer_url or s.authorize_url} (client {s.client_id})",
+        f"  Keycloak:      {s.issuer_url or s.authorize_url} (client {s.client_id})" if s.authenticator == "keycloak"
+        else "  Login:         DUMMY authenticator (shared password): for tests only",
         f"  Who may log in: {who}; admins: {', '.join(s.admin_users + s.admin_groups) or 'none'}",
         f"  Database:      {s.postgres_user}@{s.postgres_host}:{s.postgres_port}/{s.database}",
         "  Environments:",

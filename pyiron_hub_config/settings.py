@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Mapping
+from typing import Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -46,6 +46,14 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=False, validate_default=True)
 
     # --- Keycloak / OpenID Connect -------------------------------------------------
+    authenticator: Literal["keycloak", "dummy"] = _var(
+        "AUTHENTICATOR", "'keycloak'; 'dummy' (any user name, one shared password) is for tests only.", "keycloak",
+        default="keycloak",
+    )
+    dummy_password: SecretStr | None = _var(
+        "DUMMY_PASSWORD", "The shared password of AUTHENTICATOR=dummy (at least 8 characters).", "a test password",
+        default=None,
+    )
     issuer_url: HttpUrl | None = _var(
         "OAUTH2_ISSUER_URL",
         "Keycloak realm URL (the OpenID issuer). The three endpoint URLs below are derived from it unless set.",
@@ -72,9 +80,9 @@ class Settings(BaseModel):
         "OAUTH_CALLBACK_URL", "Where Keycloak sends the browser back; by default derived from the request's host.",
         "https://hub.example.org/hub/oauth_callback", default=None,
     )
-    client_id: str = _var("CLIENT_ID", "The hub's client ID in Keycloak.", "pyiron-hub", min_length=1)
-    client_secret: SecretStr = _var(
-        "CLIENT_SECRET", "The client's secret (or CLIENT_SECRET_FILE).", "a long random string"
+    client_id: str | None = _var("CLIENT_ID", "The hub's client ID in Keycloak (required).", "pyiron-hub", default=None)
+    client_secret: SecretStr | None = _var(
+        "CLIENT_SECRET", "The client's secret, or CLIENT_SECRET_FILE (required).", "a long random string", default=None
     )
     scopes: NameList = _var(
         "OAUTH2_SCOPES", "Scopes requested at login; 'openid' is always added.", "openid profile email",
@@ -190,6 +198,13 @@ class Settings(BaseModel):
             raise ValueError("must be 64 hexadecimal characters (32 random bytes)")
         return value
 
+    @field_validator("dummy_password", mode="before")
+    @classmethod
+    def _long_password(cls, value: str) -> str:
+        if value is not None and len(str(value)) < 8:
+            raise ValueError("is too short: use at least 8 characters")
+        return value
+
     @field_validator("proxy_token", mode="before")
     @classmethod
     def _long_token(cls, value: str) -> str:
@@ -247,17 +262,30 @@ def variable_names() -> list[str]:
     return [f.alias for f in Settings.model_fields.values()]
 
 
-def _presence_problems(env: Mapping[str, str]) -> list[Problem]:
+def _required(env: Mapping[str, str], empty: set[str], *names: str) -> list[Problem]:
+    fields = {f.alias: f for f in Settings.model_fields.values()}
+    return [
+        Problem(name, "is set but empty" if name in empty else "is required but not set",
+                (fields[name].json_schema_extra or {}).get("example"))
+        for name in names if not env.get(name)
+    ]
+
+
+def _presence_problems(env: Mapping[str, str], empty: set[str]) -> list[Problem]:
     """Checks on which variables are set together; they need no parsed values."""
     problems = []
-    if not env.get("OAUTH2_ISSUER_URL"):
-        missing = [v for v in ENDPOINT_VARIABLES if not env.get(v)]
-        if missing:
-            problems.append(Problem(
-                "OAUTH2_ISSUER_URL",
-                f"not set, and neither are {', '.join(missing)}: give the realm URL, or all three endpoint URLs",
-                "https://keycloak.example.org/realms/pyiron",
-            ))
+    if env.get("AUTHENTICATOR") == "dummy":
+        problems += _required(env, empty, "DUMMY_PASSWORD")
+    else:
+        problems += _required(env, empty, "CLIENT_ID", "CLIENT_SECRET")
+        if not env.get("OAUTH2_ISSUER_URL"):
+            missing = [v for v in ENDPOINT_VARIABLES if not env.get(v)]
+            if missing:
+                problems.append(Problem(
+                    "OAUTH2_ISSUER_URL",
+                    f"not set, and neither are {', '.join(missing)}: give the realm URL, or all three endpoint URLs",
+                    "https://keycloak.example.org/realms/pyiron",
+                ))
     if not (env.get("OAUTH2_ALLOWED_GROUPS") or env.get("ALLOWED_USERS") or env.get("OAUTH2_ALLOW_ALL")):
         problems.append(Problem(
             "OAUTH2_ALLOWED_GROUPS",
@@ -297,7 +325,7 @@ def load_settings(environ: Mapping[str, str], check_paths: bool = True) -> Setti
     empty = {k for k, v in env.items() if v == ""}
     # An empty optional variable means "not set" (compose passes ${VAR} through as "").
     present = {k: v for k, v in env.items() if v != ""}
-    problems += _presence_problems(present)
+    problems += _presence_problems(present, empty)
     settings = None
     try:
         settings = Settings.model_validate(present)
