@@ -1,0 +1,269 @@
+"""The compose stack on a real Docker engine, with local stand-ins chosen by variables.
+
+docker-compose.yml is used unchanged: the test writes pyiron.env / shared.env into a
+project directory of its own and picks the images through HUB_IMAGE, POSTGRES_IMAGE and
+the PYIRON_* variables, exactly as an admin would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
+COMPOSE = os.environ.get("DOCKER_COMPOSE", "docker-compose")
+PREFIX = os.environ.get("TEST_IMAGE_PREFIX", "pyiron-hub-test")
+PROJECT = "pyironhube2e"
+NETWORK = "pyiron-hub-e2e-users"
+PASSWORD = "e2e-dummy-password"
+DB_PASSWORD = "p@ss:w/rd#%"
+USERS = ("alice", "bob")
+
+# Environment name -> stand-in image, set through the old deployment's variable names.
+IMAGES = {
+    "pyiron_base": f"{PREFIX}/base:latest",
+    "pyiron_atomistics": f"{PREFIX}/pyiron:latest",
+    "pyiron_continuum": f"{PREFIX}/continuum:latest",
+    "pyiron_experimental": f"{PREFIX}/experimental:latest",
+}
+MEM_LIMIT = 512 * 1024**2
+CPU_LIMIT = 0.5
+
+
+def run(*cmd, check=True, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
+
+
+def docker(*args, check=True) -> subprocess.CompletedProcess:
+    return run(DOCKER, *args, check=check)
+
+
+def inspect(name: str) -> dict | None:
+    r = docker("inspect", name, check=False)
+    return json.loads(r.stdout)[0] if r.returncode == 0 else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    """One compose project, driven the way an admin drives it."""
+
+    def __init__(self, directory: Path, hub_image: str):
+        self.dir = directory
+        self.port = _free_port()
+        self.hub_image = hub_image
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict:
+        return {
+            **os.environ,
+            "HUB_IMAGE": self.hub_image,
+            "POSTGRES_IMAGE": f"{PREFIX}/postgres:17",
+            "HUB_PORT": str(self.port),
+            "HUB_BIND": "127.0.0.1",
+            "DOCKER_NETWORK_NAME": NETWORK,
+        }
+
+    def compose(self, *args, check=True) -> subprocess.CompletedProcess:
+        cmd = [COMPOSE, "-f", str(REPO / "docker-compose.yml"), "--project-directory", str(self.dir), "-p", PROJECT, *args]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=self.env())
+        if check and r.returncode:
+            raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def container(self, service: str) -> str:
+        return self.compose("ps", "-q", service).stdout.strip()
+
+    def health(self, service: str) -> str | None:
+        cid = self.container(service)
+        info = inspect(cid) if cid else None
+        return info and info["State"].get("Health", {}).get("Status")
+
+    def wait_healthy(self, service: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.health(service) == "healthy":
+                return
+            time.sleep(1)
+        raise AssertionError(f"{service} not healthy after {timeout}s (health: {self.health(service)})")
+
+    def up(self) -> None:
+        self.compose("up", "-d")
+        self.wait_healthy("hub-db")
+        self.wait_healthy("hub")
+
+    def dump(self) -> str:
+        """What an admin would look at when something failed."""
+        parts = [self.compose("logs", "--no-color", "--tail", "150", check=False).stdout]
+        for name in [self.container("hub"), self.container("hub-db"), *(f"jupyter-{u}" for u in USERS)]:
+            info = inspect(name) if name else None
+            if info:
+                keep = {k: info[k] for k in ("Name", "State", "Config", "HostConfig", "NetworkSettings") if k in info}
+                parts.append(f"--- docker inspect {name}\n{json.dumps(keep, indent=1)[:6000]}")
+                if name.startswith("jupyter-"):
+                    parts.append(f"--- docker logs {name}\n{docker('logs', '--tail', '80', name, check=False).stderr}")
+        return "\n".join(parts)
+
+
+def write_env_files(directory: Path, **extra: str) -> None:
+    pyiron = {
+        "AUTHENTICATOR": "dummy",
+        "DUMMY_PASSWORD": PASSWORD,
+        "ALLOWED_USERS": ",".join(USERS),
+        "ADMIN_USER": "admin",
+        "MEM_LIMIT": "512M",
+        "CPU_LIMIT": str(CPU_LIMIT),
+        "MAX_MEM_LIMIT": "1G",
+        "MAX_CPU_LIMIT": "1",
+        "PYIRON_BASE": IMAGES["pyiron_base"],
+        "PYIRON_ATOMISTIC": IMAGES["pyiron_atomistics"],
+        "PYIRON_CONTINUUM": IMAGES["pyiron_continuum"],
+        "PYIRON_EXPERIMENTAL": IMAGES["pyiron_experimental"],
+        "IDLE_TIMEOUT": "3600",
+        **extra,
+    }
+    (directory / "pyiron.env").write_text("".join(f"{k}='{v}'\n" for k, v in pyiron.items()))
+    (directory / "shared.env").write_text(f"POSTGRES_PASSWORD='{DB_PASSWORD}'\nPOSTGRES_USER='hub'\nPOSTGRES_DB='jupyterhub'\n")
+
+
+def _remove_user_containers_and_volumes() -> None:
+    for user in USERS:
+        docker("rm", "-f", f"jupyter-{user}", check=False)
+        docker("volume", "rm", "-f", f"jupyterhub-user-{user}", check=False)
+
+
+@pytest.fixture(scope="session")
+def images():
+    """Build (or reuse) the local images; the test command has usually done this already."""
+    r = subprocess.run([str(REPO / "tests/images/build.sh"), "all"], capture_output=True, text=True)
+    if r.returncode:
+        pytest.fail(f"building the local images failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return f"{PREFIX}/hub:latest"
+
+
+@pytest.fixture(scope="session")
+def stack(images, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("compose-project")
+    write_env_files(directory)
+    s = Stack(directory, images)
+    s.compose("down", "-v", "--remove-orphans", check=False)
+    _remove_user_containers_and_volumes()
+    s.up()
+    yield s
+    s.compose("down", "-v", "--remove-orphans", check=False)
+    _remove_user_containers_and_volumes()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and "stack" in getattr(item, "funcargs", {}):
+        report.sections.append(("docker compose logs / docker inspect", item.funcargs["stack"].dump()))
+
+
+class HubUser:
+    """A user's browser session and API token, through the hub's proxy only."""
+
+    def __init__(self, stack: Stack, name: str):
+        self.stack, self.name = stack, name
+        self.session = requests.Session()
+        self.token = None
+
+    def login(self) -> "HubUser":
+        url = f"{self.stack.url}/hub/login"
+        self.session.get(url).raise_for_status()
+        xsrf = self.session.cookies.get("_xsrf")
+        r = self.session.post(url, params={"_xsrf": xsrf}, data={"username": self.name, "password": PASSWORD},
+                              allow_redirects=False)
+        assert r.status_code == 302, (r.status_code, r.text[:500])
+        r = self.session.post(f"{self.stack.url}/hub/api/users/{self.name}/tokens",
+                              headers={"X-XSRFToken": self.xsrf}, json={"note": "e2e", "expires_in": 3600})
+        assert r.status_code == 201, r.text
+        self.token = r.json()["token"]
+        return self
+
+    @property
+    def xsrf(self) -> str:
+        # Logging in sets a new _xsrf cookie; take the newest one for the hub's path.
+        return [c.value for c in self.session.cookies if c.name == "_xsrf"][-1]
+
+    def api(self, method: str, path: str, **kw) -> requests.Response:
+        headers = {"Authorization": f"token {self.token}", **kw.pop("headers", {})}
+        return requests.request(method, f"{self.stack.url}/hub/api{path}", headers=headers, timeout=30, **kw)
+
+    def server(self) -> dict | None:
+        return self.api("GET", f"/users/{self.name}").json()["servers"].get("")
+
+    def wait_ready(self, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            server = self.server()
+            if server is None:
+                raise AssertionError(f"{self.name}'s server is gone: the spawn failed")
+            if server.get("ready"):
+                return server
+            time.sleep(1)
+        raise AssertionError(f"{self.name}'s server not ready after {timeout}s: {self.server()}")
+
+    def start(self, **options) -> dict:
+        r = self.api("POST", f"/users/{self.name}/server", json=options)
+        assert r.status_code in (201, 202), (r.status_code, r.text)
+        return self.wait_ready()
+
+    def stop(self, timeout: float = 60) -> None:
+        r = self.api("DELETE", f"/users/{self.name}/server")
+        assert r.status_code in (202, 204, 400, 404), r.text
+        deadline = time.monotonic() + timeout
+        while self.server() is not None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert self.server() is None
+        # remove=True: the container is gone, the volume stays.
+        while inspect(f"jupyter-{self.name}") and time.monotonic() < deadline:
+            time.sleep(0.5)
+
+    def user_server(self, method: str, path: str, **kw) -> requests.Response:
+        """The user's own Jupyter server, through the proxy, with the user's token."""
+        headers = {"Authorization": f"token {self.token}", **kw.pop("headers", {})}
+        return requests.request(method, f"{self.stack.url}/user/{self.name}{path}", headers=headers, timeout=30, **kw)
+
+
+def container_limits(name: str) -> tuple[int, int, int, str]:
+    info = inspect(name)
+    assert info, f"no container {name}"
+    host = info["HostConfig"]
+    return host["Memory"], host["CpuQuota"], host["CpuPeriod"], info["Config"]["Image"]
+
+
+def wait_for(predicate, timeout=60, interval=1.0, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def shutil_copy_repo(dest: Path) -> Path:
+    """A copy of what the Dockerfile needs, to build a variant without touching the repo."""
+    for name in ("Dockerfile", ".dockerignore", "requirements.lock", "setup.cfg", "pyproject.toml", "README.md",
+                 "jupyterhub_config.py"):
+        shutil.copy2(REPO / name, dest / name)
+    shutil.copytree(REPO / "pyiron_hub_config", dest / "pyiron_hub_config",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+

@@ -1,0 +1,196 @@
+"""End to end: the built hub image under docker compose starts users' containers.
+
+The tests run in file order and share one stack (starting it costs most of the time).
+Everything a user does goes through the hub's proxy; Docker is only asked afterwards to
+confirm what the hub did (image, limits, networks, volumes).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+import requests
+
+from .conftest import (
+    DOCKER,
+    CPU_LIMIT, DB_PASSWORD, IMAGES, MEM_LIMIT, NETWORK, PREFIX, HubUser, Stack, container_limits, docker,
+    inspect, shutil_copy_repo, wait_for, write_env_files,
+)
+
+PROOF = "work/written-in-pyiron_base.txt"
+
+
+@pytest.fixture(scope="module")
+def alice(stack):
+    return HubUser(stack, "alice").login()
+
+
+def test_stack_comes_up_database_first_then_hub(stack):
+    db, hub = inspect(stack.container("hub-db")), inspect(stack.container("hub"))
+    assert db["State"]["Health"]["Status"] == "healthy"
+    assert hub["State"]["Health"]["Status"] == "healthy"
+    # compose started the hub only once the database was healthy
+    assert hub["State"]["StartedAt"] > db["State"]["StartedAt"]
+    r = requests.get(f"{stack.url}/hub/health", timeout=10)
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize("environment", list(IMAGES))
+def test_each_environment_starts_with_its_image_and_limits(stack, alice, environment):
+    server = alice.start(environment=environment)
+    assert server["user_options"] == {"environment": environment}
+    memory, quota, period, image = container_limits("jupyter-alice")
+    assert image == IMAGES[environment]
+    assert memory == MEM_LIMIT
+    assert quota == int(CPU_LIMIT * period) and period == 100_000
+    # The user's own server answers through the proxy.
+    status = alice.user_server("GET", "/api/status")
+    assert status.status_code == 200, status.text
+    listing = alice.user_server("GET", "/api/contents/").json()
+    names = {item["name"] for item in listing["content"]}
+    assert {"work", "notebooks"} <= names, names  # the image's own notebooks stay visible
+    if environment == "pyiron_base":
+        r = alice.user_server("PUT", f"/api/contents/{PROOF}",
+                              json={"type": "file", "format": "text", "content": "kept"})
+        assert r.status_code in (200, 201), r.text
+    else:
+        # written in pyiron_base, still there after switching environments
+        r = alice.user_server("GET", f"/api/contents/{PROOF}")
+        assert r.status_code == 200 and r.json()["content"] == "kept", r.text
+    alice.stop()
+
+
+def test_html_form_as_a_browser_posts_it(stack, alice):
+    url = f"{stack.url}/hub/spawn/alice"
+    page = alice.session.get(url)
+    assert page.status_code == 200 and 'value="pyiron_continuum"' in page.text
+    xsrf = alice.xsrf
+    r = alice.session.post(url, params={"_xsrf": xsrf},
+                           data={"environment": "pyiron_continuum", "mem_limit": "640M", "cpu_limit": "0.25"},
+                           allow_redirects=False)
+    assert r.status_code == 302, (r.status_code, r.text[:300])
+    alice.wait_ready()
+    memory, quota, period, image = container_limits("jupyter-alice")
+    assert image == IMAGES["pyiron_continuum"]
+    assert memory == 640 * 1024**2 and quota == period // 4
+    alice.stop()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"image": "busybox:latest"},
+        {"environment": "pyiron_base", "image": f"{PREFIX}/extra:latest"},
+        {"environment": "no_such_environment"},
+        {"environment": "pyiron_base", "mem_limit": "2G"},
+        {"environment": "pyiron_base", "cpu_limit": "8"},
+    ],
+)
+def test_forged_requests_are_refused_and_start_nothing(stack, alice, options):
+    r = alice.api("POST", "/users/alice/server", json=options)
+    assert r.status_code == 400, r.text
+    assert alice.server() is None
+    assert inspect("jupyter-alice") is None
+
+
+def test_forged_form_is_refused(stack, alice):
+    url = f"{stack.url}/hub/spawn/alice"
+    xsrf = alice.xsrf
+    r = alice.session.post(url, params={"_xsrf": xsrf}, data={"environment": "pyiron_base", "mem_limit": "64G"},
+                           allow_redirects=False)
+    assert r.status_code == 400
+    assert "above the maximum" in r.text
+    assert inspect("jupyter-alice") is None
+
+
+def test_user_container_cannot_reach_database_or_docker(stack, alice):
+    alice.start(environment="pyiron_base")
+    info = inspect("jupyter-alice")
+    assert list(info["NetworkSettings"]["Networks"]) == [NETWORK]
+    db = inspect(stack.container("hub-db"))
+    db_ips = [n["IPAddress"] for n in db["NetworkSettings"]["Networks"].values()]
+    probe = (
+        "import socket, sys, os\n"
+        "out = []\n"
+        f"for host in ['hub-db', *{db_ips!r}]:\n"
+        "    try:\n"
+        "        socket.create_connection((host, 5432), timeout=3).close(); out.append(host + ':open')\n"
+        "    except OSError as e:\n"
+        "        out.append(host + ':' + type(e).__name__)\n"
+        "out.append('sock:' + str(os.path.exists('/var/run/docker.sock')))\n"
+        "print(' '.join(out))\n"
+    )
+    # Docker is asked only to run the probe inside the user's container.
+    result = docker("exec", "jupyter-alice", "python3", "-c", probe).stdout.split()
+    assert not [r for r in result if r.endswith(":open")], result
+    assert "sock:False" in result
+    # ...while the hub on the same user network does answer.
+    hub = docker("exec", "jupyter-alice", "python3", "-c",
+                 "import urllib.request;print(urllib.request.urlopen('http://hub:8081/hub/api/').status)")
+    assert hub.stdout.strip() == "200"
+    alice.stop()
+
+
+def test_state_lives_in_postgres(stack):
+    r = docker("exec", "-e", f"PGPASSWORD={DB_PASSWORD}", stack.container("hub-db"),
+               "psql", "-h", "127.0.0.1", "-U", "hub", "-d", "jupyterhub", "-tAc", "SELECT name FROM users ORDER BY name")
+    assert "alice" in r.stdout.split(), r.stdout
+
+
+def test_files_survive_hub_restart_and_compose_down_up(stack, alice):
+    docker("restart", stack.container("hub"))
+    stack.wait_healthy("hub")
+    fresh = HubUser(stack, "alice").login()  # a new login: sessions survive, but be explicit
+    fresh.start(environment="pyiron_experimental")
+    r = fresh.user_server("GET", f"/api/contents/{PROOF}")
+    assert r.status_code == 200 and r.json()["content"] == "kept"
+    fresh.stop()
+
+    stack.compose("down")  # volumes kept
+    stack.up()
+    again = HubUser(stack, "alice").login()
+    again.start(environment="pyiron_atomistics")
+    r = again.user_server("GET", f"/api/contents/{PROOF}")
+    assert r.status_code == 200 and r.json()["content"] == "kept"
+    again.stop()
+
+
+def test_adding_an_environment(stack, tmp_path, record_property):
+    """A fifth catalogue entry: rebuild the image (timed), recreate the hub, it is offered and spawns."""
+    src = shutil_copy_repo(tmp_path)
+    catalogue = src / "pyiron_hub_config" / "environments.toml"
+    catalogue.write_text(catalogue.read_text() + (
+        '\n[[environments]]\nname = "pyiron_extra"\ndisplay_name = "pyiron extra <b>new</b>"\n'
+        f'description = "Added by the end-to-end test."\nimage = "{PREFIX}/extra:latest"\n'
+        'mem_limit = "768M"\ncpu_limit = 0.75\n'
+    ))
+    tag = f"{PREFIX}/hub:five-environments"
+    began = time.monotonic()
+    subprocess.run(
+        [DOCKER, "build", "-q", "--secret", "id=ca,src=/etc/ssl/certs/ca-certificates.crt",
+         "--build-arg", f"BASE_IMAGE={PREFIX}/debian:trixie", "-t", tag, str(src)],
+        check=True, capture_output=True, text=True, env={"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin"},
+    )
+    rebuild = time.monotonic() - began
+    record_property("rebuild_seconds", round(rebuild, 1))
+    print(f"\nrebuild after adding an environment: {rebuild:.1f}s")
+
+    stack.hub_image = tag
+    try:
+        stack.compose("up", "-d", "hub")
+        stack.wait_healthy("hub")
+        user = HubUser(stack, "alice").login()
+        page = user.session.get(f"{stack.url}/hub/spawn/alice")
+        assert 'value="pyiron_extra"' in page.text
+        assert "pyiron extra &lt;b&gt;new&lt;/b&gt;" in page.text  # the catalogue's markup is escaped
+        user.start(environment="pyiron_extra")
+        memory, quota, period, image = container_limits("jupyter-alice")
+        assert image == f"{PREFIX}/extra:latest"
+        assert memory == 768 * 1024**2 and quota == int(0.75 * period)
+        user.stop()
+    finally:
+        stack.hub_image = f"{PREFIX}/hub:latest"
+        stack.compose("up", "-d", "hub")
