@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# Build the local stand-ins for the registry images the tests need (no
+# container registry answers on the build/CI machines), and the project's hub
+# image.  Idempotent: what is already built is reused, so a second run with
+# unchanged inputs takes seconds.
+#
+# usage: tests/images/build.sh [all|base|postgres|singleuser|hub|verify|list]...
+#   all         (default) base, postgres, singleuser and hub
+#   base        $TEST_IMAGE_PREFIX/debian:trixie  (debootstrap minbase + docker import;
+#               stand-in for debian:trixie-slim; skipped when the tag exists)
+#   postgres    $TEST_IMAGE_PREFIX/postgres:17    (stand-in for postgres:17)
+#   singleuser  $TEST_IMAGE_PREFIX/{base,pyiron,continuum,experimental,extra}:latest
+#   hub         $TEST_IMAGE_PREFIX/hub:latest from the repository's Dockerfile
+#               (skipped with a message while there is no Dockerfile)
+#   verify      smoke-test the built images (runs short-lived containers)
+#   list        print the image names this script builds, one per line
+#
+# Environment knobs:
+#   TEST_IMAGE_PREFIX   tag prefix (default pyiron-hub-test)
+#   TEST_BASE_IMAGE     base image of all the others (default
+#                       $TEST_IMAGE_PREFIX/debian:$DEBIAN_SUITE, made by debootstrap;
+#                       any other value must exist locally or be pullable,
+#                       e.g. debian:trixie-slim where a registry answers)
+#   DEBIAN_SUITE        default trixie;  DEBIAN_MIRROR  default http://deb.debian.org/debian
+#   SINGLEUSER_ENVS     environments to build (default "base pyiron continuum experimental extra")
+#   CA_BUNDLE           CA bundle passed as build secret "ca" when it exists
+#                       (default /etc/ssl/certs/ca-certificates.crt)
+#   DOCKER              docker client (default /usr/bin/docker; /usr/local/bin/docker lacks buildx)
+#   BUILD_VERBOSE=1     stream build output (default: to a log file, shown on failure)
+#   BUILD_NO_CACHE=1    rebuild without the build cache (the base is still reused)
+#   SKIP_ENSURE_DOCKER=1  do not run scripts/ensure-docker.sh first
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$HERE/../.." && pwd)"
+
+DOCKER="${DOCKER:-/usr/bin/docker}"
+PREFIX="${TEST_IMAGE_PREFIX:-pyiron-hub-test}"
+DEBIAN_SUITE="${DEBIAN_SUITE:-trixie}"
+DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+DEFAULT_BASE_IMAGE="$PREFIX/debian:$DEBIAN_SUITE"
+BASE_IMAGE="${TEST_BASE_IMAGE:-$DEFAULT_BASE_IMAGE}"
+POSTGRES_IMAGE="$PREFIX/postgres:17"
+HUB_IMAGE="$PREFIX/hub:latest"
+SINGLEUSER_ENVS="${SINGLEUSER_ENVS:-base pyiron continuum experimental extra}"
+CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+LOG_DIR="${BUILD_LOG_DIR:-${TMPDIR:-/tmp}/pyiron-hub-test-images}"
+LOCK_FILE="${BUILD_LOCK_FILE:-${TMPDIR:-/tmp}/pyiron-hub-test-images.lock}"
+
+export DOCKER_BUILDKIT=1
+
+SUMMARY=()
+T_START=$SECONDS
+
+log() { printf '[build.sh] %s\n' "$*" >&2; }
+die() { printf '[build.sh] ERROR: %s\n' "$*" >&2; exit 1; }
+
+image_id() { "$DOCKER" image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+
+# record "<image> <status> <seconds>" for the summary
+record() {
+    SUMMARY+=("$(printf '%-42s %-34s %5ss' "$1" "$2" "$3")")
+    log "$1: $2 (${3}s)"
+}
+
+# usage: docker_build TAG CONTEXT [docker build args...]
+docker_build() {
+    local tag="$1" context="$2"
+    shift 2
+    local before after t0 logfile status
+    local args=(build --progress=plain -t "$tag")
+    if [ -f "$CA_BUNDLE" ]; then
+        args+=(--secret "id=ca,src=$CA_BUNDLE")
+    fi
+    if [ "${BUILD_NO_CACHE:-0}" = 1 ]; then
+        args+=(--no-cache)
+    fi
+    mkdir -p "$LOG_DIR"
+    logfile="$LOG_DIR/$(printf '%s' "$tag" | tr '/:' '__').log"
+    before="$(image_id "$tag")"
+    t0=$SECONDS
+    log "building $tag (log: $logfile)"
+    if [ "${BUILD_VERBOSE:-0}" = 1 ]; then
+        "$DOCKER" "${args[@]}" "$@" "$context" 2>&1 | tee "$logfile" >&2 || status=$?
+    else
+        "$DOCKER" "${args[@]}" "$@" "$context" >"$logfile" 2>&1 || status=$?
+    fi
+    if [ "${status:-0}" != 0 ]; then
+        tail -n 60 "$logfile" >&2 || true
+        die "building $tag failed (full log: $logfile)"
+    fi
+    after="$(image_id "$tag")"
+    if [ -n "$before" ] && [ "$before" = "$after" ]; then
+        record "$tag" "reused (unchanged)" $((SECONDS - t0))
+    else
+        record "$tag" "built" $((SECONDS - t0))
+    fi
+}
+
+BASE_DONE=0
+build_base() {
+    [ "$BASE_DONE" = 0 ] || return 0
+    BASE_DONE=1
+    local t0=$SECONDS
+    if [ -n "$(image_id "$BASE_IMAGE")" ]; then
+        record "$BASE_IMAGE" "reused (tag exists)" $((SECONDS - t0))
+        return
+    fi
+    if [ "$BASE_IMAGE" != "$DEFAULT_BASE_IMAGE" ]; then
+        # a user-chosen base (e.g. the real debian:trixie-slim): pull it
+        log "$BASE_IMAGE is not here; trying docker pull"
+        "$DOCKER" pull "$BASE_IMAGE" >&2 \
+            || die "base image $BASE_IMAGE is neither local nor pullable (unset TEST_BASE_IMAGE to make one with debootstrap)"
+        record "$BASE_IMAGE" "pulled" $((SECONDS - t0))
+        return
+    fi
+    command -v debootstrap >/dev/null 2>&1 \
+        || die "debootstrap is missing (run scripts/ensure-docker.sh as root)"
+    [ "$(id -u)" -eq 0 ] || die "debootstrap needs root"
+
+    local rootfs
+    rootfs="$(mktemp -d "${TMPDIR:-/tmp}/pyiron-hub-test-rootfs.XXXXXX")"
+    # shellcheck disable=SC2064
+    trap "rm -rf '$rootfs'" EXIT
+    mkdir -p "$LOG_DIR"
+    log "debootstrap --variant=minbase $DEBIAN_SUITE from $DEBIAN_MIRROR (log: $LOG_DIR/debootstrap.log)"
+    if ! debootstrap --variant=minbase "$DEBIAN_SUITE" "$rootfs" "$DEBIAN_MIRROR" \
+            >"$LOG_DIR/debootstrap.log" 2>&1; then
+        tail -n 40 "$LOG_DIR/debootstrap.log" >&2 || true
+        die "debootstrap failed (full log: $LOG_DIR/debootstrap.log)"
+    fi
+
+    # Make it look like the official debian:<suite>-slim image: the same apt
+    # sources (with updates and security), the "slim" dpkg path excludes
+    # (no docs, man pages, locales), no package lists or caches.
+    rm -f "$rootfs/etc/apt/sources.list"
+    cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<EOS
+Types: deb
+URIs: $DEBIAN_MIRROR
+Suites: $DEBIAN_SUITE $DEBIAN_SUITE-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: ${DEBIAN_MIRROR%/debian}/debian-security
+Suites: $DEBIAN_SUITE-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOS
+    cat >"$rootfs/etc/dpkg/dpkg.cfg.d/docker" <<'EOS'
+# as in the official debian "slim" images
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+EOS
+    find "$rootfs/usr/share/doc" -mindepth 1 -not -type d -not -name copyright -delete 2>/dev/null || true
+    find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true
+    rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/groff/* "$rootfs"/usr/share/info/* \
+        "$rootfs"/usr/share/lintian/* "$rootfs"/usr/share/linda/*
+    find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} + 2>/dev/null || true
+    rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
+        "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/log/bootstrap.log
+    : >"$rootfs/etc/hostname"
+    rm -f "$rootfs/etc/resolv.conf" && : >"$rootfs/etc/resolv.conf"
+
+    log "docker import -> $BASE_IMAGE"
+    tar -C "$rootfs" --numeric-owner -c . | "$DOCKER" import \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'CMD ["bash"]' \
+        --message "debootstrap --variant=minbase $DEBIAN_SUITE $DEBIAN_MIRROR" \
+        - "$BASE_IMAGE" >/dev/null
+    rm -rf "$rootfs"
+    trap - EXIT
+    record "$BASE_IMAGE" "built (debootstrap + import)" $((SECONDS - t0))
+}
+
+build_postgres() {
+    docker_build "$POSTGRES_IMAGE" "$HERE/postgres" --build-arg "BASE_IMAGE=$BASE_IMAGE"
+}
+
+build_singleuser() {
+    local env
+    for env in $SINGLEUSER_ENVS; do
+        [ -f "$HERE/singleuser/envs/$env.txt" ] \
+            || die "no requirements file for environment '$env' ($HERE/singleuser/envs/$env.txt)"
+        docker_build "$PREFIX/$env:latest" "$HERE/singleuser" \
+            --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+            --build-arg "PYIRON_ENVIRONMENT=$env"
+    done
+}
+
+build_hub() {
+    if [ ! -f "$REPO_ROOT/Dockerfile" ]; then
+        log "SKIPPING $HUB_IMAGE: $REPO_ROOT/Dockerfile does not exist (yet)"
+        record "$HUB_IMAGE" "skipped (no Dockerfile)" 0
+        return
+    fi
+    docker_build "$HUB_IMAGE" "$REPO_ROOT" -f "$REPO_ROOT/Dockerfile" \
+        --build-arg "BASE_IMAGE=$BASE_IMAGE"
+}
+
+# --- smoke tests -------------------------------------------------------------
+run_check() {  # usage: run_check DESCRIPTION EXPECTED-SUBSTRING docker-run-args...
+    local what="$1" want="$2" out
+    shift 2
+    if out="$("$DOCKER" run --rm "$@" 2>&1)" && [[ "$out" == *"$want"* ]]; then
+        log "ok: $what"
+    else
+        printf '%s\n' "$out" >&2
+        die "check failed: $what (expected output containing '$want')"
+    fi
+}
+
+verify() {
+    local env img
+    run_check "$BASE_IMAGE runs" "$DEBIAN_SUITE" "$BASE_IMAGE" cat /etc/os-release
+    run_check "$POSTGRES_IMAGE has postgres 17" "(PostgreSQL) 17" "$POSTGRES_IMAGE" postgres --version
+    run_check "$POSTGRES_IMAGE has pg_isready on PATH" "pg_isready" "$POSTGRES_IMAGE" sh -c 'command -v pg_isready'
+    for env in $SINGLEUSER_ENVS; do
+        img="$PREFIX/$env:latest"
+        run_check "$img runs as uid 1000" "uid=1000(jovyan) gid=100(users)" "$img" id
+        run_check "$img has jupyterhub-singleuser" "singleuser-ok" "$img" \
+            sh -c 'jupyterhub-singleuser --version && echo singleuser-ok'
+        # shellcheck disable=SC2016  # expanded inside the container
+        run_check "$img names its environment, has ~/work" "env=$env nb=README-$env.ipynb work=ok" "$img" \
+            sh -c 'echo "env=$PYIRON_ENVIRONMENT nb=$(ls ~/notebooks) work=$(test -d ~/work -a -O ~/work -a -w ~/work && echo ok)"'
+    done
+    if [[ " $SINGLEUSER_ENVS " == *" base "* ]]; then
+        run_check "$PREFIX/base:latest imports pyiron_base" "pyiron_base ok" "$PREFIX/base:latest" \
+            python -c 'import pyiron_base; print("pyiron_base ok", pyiron_base.__version__)'
+    fi
+    if [[ " $SINGLEUSER_ENVS " == *" pyiron "* ]]; then
+        run_check "$PREFIX/pyiron:latest has jupyterhub 5.x" "major=5" "$PREFIX/pyiron:latest" \
+            python -c 'import jupyterhub; print("major=" + jupyterhub.__version__.split(".")[0])'
+    fi
+    if [ -n "$(image_id "$HUB_IMAGE")" ]; then
+        run_check "$HUB_IMAGE has jupyterhub" "." "$HUB_IMAGE" jupyterhub --version
+    fi
+}
+
+list_images() {
+    local env
+    printf '%s\n' "$BASE_IMAGE" "$POSTGRES_IMAGE"
+    for env in $SINGLEUSER_ENVS; do printf '%s\n' "$PREFIX/$env:latest"; done
+    printf '%s\n' "$HUB_IMAGE"
+}
+
+print_summary() {
+    [ "${#SUMMARY[@]}" -gt 0 ] || return 0
+    printf '\n%-42s %-34s %6s\n' "IMAGE" "RESULT" "TIME" >&2
+    printf '%s\n' "${SUMMARY[@]}" >&2
+    printf 'total: %ss\n' $((SECONDS - T_START)) >&2
+}
+
+main() {
+    local targets=("$@") t
+    [ "${#targets[@]}" -gt 0 ] || targets=(all)
+    for t in "${targets[@]}"; do
+        case "$t" in
+            all|base|postgres|singleuser|hub|verify|list) ;;
+            -h|--help|help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; return 0 ;;
+            *) die "unknown target '$t' (expected: all base postgres singleuser hub verify list)" ;;
+        esac
+    done
+    if [ "${targets[*]}" = list ]; then list_images; return 0; fi
+
+    if [ "${SKIP_ENSURE_DOCKER:-0}" != 1 ]; then
+        "$REPO_ROOT/scripts/ensure-docker.sh"
+    fi
+    "$DOCKER" info >/dev/null 2>&1 || die "$DOCKER info fails: is dockerd running?"
+
+    # one build at a time on this machine (two debootstraps would race)
+    exec 9>"$LOCK_FILE"
+    if ! flock -n 9; then
+        log "another build.sh is running; waiting for it"
+        flock 9
+    fi
+
+    for t in "${targets[@]}"; do
+        case "$t" in
+            base)       build_base ;;
+            postgres)   build_base; build_postgres ;;
+            singleuser) build_base; build_singleuser ;;
+            hub)        build_base; build_hub ;;
+            all)        build_base; build_postgres; build_singleuser; build_hub ;;
+            verify)     verify ;;
+            list)       list_images ;;
+        esac
+    done
+    print_summary
+}
+
+main "$@"
