@@ -27,7 +27,10 @@ def _environ(env_files: Sequence[str] | None) -> Mapping[str, str]:
         return os.environ
     merged: dict[str, str] = {}
     for name in env_files:
-        merged.update(envfiles.parse_env_file(Path(name)))
+        try:
+            merged.update(envfiles.parse_env_file(Path(name)))
+        except OSError as err:  # a mistyped --env-file: a problem report, not a traceback
+            raise ConfigError([Problem(f"--env-file {name}", f"cannot read it: {err.strerror}")]) from None
     return merged
 
 

@@ -192,9 +192,10 @@ class Settings(BaseModel):
 
     @field_validator("cookie_secret", "crypt_key", mode="before")
     @classmethod
-    def _hex_key(cls, value: str) -> str:
+    def _hex_key(cls, value: str, info) -> str:
         # JupyterHub takes several ';'-separated crypt keys for rotation; one for cookies.
-        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}(;[0-9a-fA-F]{64})*", str(value)):
+        rotation = r"(;[0-9a-fA-F]{64})*" if info.field_name == "crypt_key" else ""
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}" + rotation, str(value)):
             raise ValueError("must be 64 hexadecimal characters (32 random bytes)")
         return value
 
@@ -298,7 +299,12 @@ def _presence_problems(env: Mapping[str, str], empty: set[str]) -> list[Problem]
     return problems
 
 
-def _read_secret_files(environ: Mapping[str, str]) -> tuple[dict[str, str], list[Problem]]:
+# On the host (check_paths=False) a VAR_FILE names a file inside the hub container: it only
+# counts as set, with a stand-in value that passes every secret's format check.
+_UNREAD_SECRET = "0" * 64
+
+
+def _read_secret_files(environ: Mapping[str, str], read: bool = True) -> tuple[dict[str, str], list[Problem]]:
     """Resolve VAR_FILE into VAR for the secret variables."""
     env, problems = {}, []
     for var in SECRET_VARIABLES:
@@ -308,6 +314,9 @@ def _read_secret_files(environ: Mapping[str, str]) -> tuple[dict[str, str], list
             continue
         if environ.get(var):
             problems.append(Problem(file_var, f"both {var} and {file_var} are set: keep one", None))
+            continue
+        if not read:
+            env[var] = _UNREAD_SECRET
             continue
         try:
             env[var] = Path(path).read_text().strip()
@@ -320,7 +329,7 @@ def load_settings(environ: Mapping[str, str], check_paths: bool = True) -> Setti
     """Read and validate the environment; raise ConfigError listing every problem."""
     names = set(variable_names())
     env = {k: v.strip() for k, v in environ.items() if k in names}
-    files, problems = _read_secret_files(environ)
+    files, problems = _read_secret_files(environ, read=check_paths)
     env.update(files)
     empty = {k for k, v in env.items() if v == ""}
     # An empty optional variable means "not set" (compose passes ${VAR} through as "").

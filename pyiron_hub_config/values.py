@@ -29,7 +29,10 @@ def parse_memory(value: object) -> int:
         m = _MEMORY.match(str(value).strip())
         if not m:
             raise ValueError(f"{value!r} is not a size: use a number with K, M, G or T, like 512M or 2G")
-        n = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+        try:
+            n = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+        except OverflowError:  # more digits than a float holds: not a ValueError, so pydantic would not catch it
+            raise ValueError(f"{value!r} is too large: use a size like 512M or 2G") from None
     if n < MIN_MEMORY:
         raise ValueError(f"{value!r} is too small: a Jupyter server needs at least 64M")
     return n

@@ -50,8 +50,10 @@ def test_each_environment_starts_with_its_image_and_limits(stack, alice, environ
     status = alice.user_server("GET", "/api/status")
     assert status.status_code == 200, status.text
     listing = alice.user_server("GET", "/api/contents/").json()
-    names = {item["name"] for item in listing["content"]}
-    assert {"work", "notebooks"} <= names, names  # the image's own notebooks stay visible
+    assert {"work", "notebooks"} <= {item["name"] for item in listing["content"]}
+    # The image's own example notebook is visible next to the user's persistent work/.
+    notebooks = alice.user_server("GET", "/api/contents/notebooks").json()
+    assert f"README-{IMAGES[environment].split('/')[1].split(':')[0]}.ipynb" in {n["name"] for n in notebooks["content"]}
     if environment == "pyiron_base":
         r = alice.user_server("PUT", f"/api/contents/{PROOF}",
                               json={"type": "file", "format": "text", "content": "kept"})
@@ -63,19 +65,24 @@ def test_each_environment_starts_with_its_image_and_limits(stack, alice, environ
     alice.stop()
 
 
-def test_html_form_as_a_browser_posts_it(stack, alice):
+@pytest.mark.parametrize("environment", list(IMAGES))
+def test_html_form_as_a_browser_posts_it(stack, alice, environment):
     url = f"{stack.url}/hub/spawn/alice"
     page = alice.session.get(url)
-    assert page.status_code == 200 and 'value="pyiron_continuum"' in page.text
-    xsrf = alice.xsrf
-    r = alice.session.post(url, params={"_xsrf": xsrf},
-                           data={"environment": "pyiron_continuum", "mem_limit": "640M", "cpu_limit": "0.25"},
-                           allow_redirects=False)
+    assert page.status_code == 200 and f'value="{environment}"' in page.text
+    form = {"environment": environment, "mem_limit": "", "cpu_limit": ""}  # size fields left blank
+    if environment == "pyiron_continuum":
+        form.update(mem_limit="640M", cpu_limit="0.25")  # a size the user picked, below the maximum
+    r = alice.session.post(url, params={"_xsrf": alice.xsrf}, data=form, allow_redirects=False)
     assert r.status_code == 302, (r.status_code, r.text[:300])
     alice.wait_ready()
     memory, quota, period, image = container_limits("jupyter-alice")
-    assert image == IMAGES["pyiron_continuum"]
-    assert memory == 640 * 1024**2 and quota == period // 4
+    assert image == IMAGES[environment]
+    if environment == "pyiron_continuum":
+        assert memory == 640 * 1024**2 and quota == period // 4
+    else:
+        assert memory == MEM_LIMIT and quota == int(CPU_LIMIT * period)
+    assert alice.user_server("GET", "/api/status").status_code == 200
     alice.stop()
 
 
@@ -132,6 +139,15 @@ def test_user_container_cannot_reach_database_or_docker(stack, alice):
                  "import urllib.request;print(urllib.request.urlopen('http://hub:8081/hub/api/').status)")
     assert hub.stdout.strip() == "200"
     alice.stop()
+
+
+def test_idle_culler_runs_as_a_managed_service_with_a_scoped_role(stack):
+    admin = HubUser(stack, "admin").login()
+    r = admin.api("GET", "/services/idle-culler")
+    assert r.status_code == 200, r.text
+    service = r.json()
+    assert service["command"][-1] == "--timeout=3600" and service["pid"] > 0
+    assert service["roles"] == ["idle-culler"]
 
 
 def test_state_lives_in_postgres(stack):

@@ -1,0 +1,123 @@
+"""Keycloak login: endpoints derived from the realm URL, groups from the userinfo claim."""
+
+from __future__ import annotations
+
+import pytest
+from traitlets.config import Config
+
+from pyiron_hub_config.authenticator import KeycloakOAuthenticator, strip_group_path
+
+REALM = "https://keycloak.example.org/realms/pyiron"
+OIDC = f"{REALM}/protocol/openid-connect"
+
+
+def authenticator(**traits) -> KeycloakOAuthenticator:
+    c = Config()
+    for name, value in traits.items():
+        c.KeycloakOAuthenticator[name] = value
+    return KeycloakOAuthenticator(config=c)
+
+
+@pytest.mark.parametrize("realm_url", [REALM, REALM + "/"])
+@pytest.mark.parametrize("trait, path", [
+    ("authorize_url", "auth"), ("token_url", "token"), ("userdata_url", "userinfo"), ("end_session_url", "logout"),
+])
+def test_endpoint_derived_from_realm(realm_url, trait, path):
+    assert getattr(authenticator(realm_url=realm_url), trait) == f"{OIDC}/{path}"
+
+
+@pytest.mark.parametrize("trait", ["authorize_url", "token_url", "userdata_url", "end_session_url"])
+def test_explicit_endpoint_wins(trait):
+    explicit = f"https://other.example.org/{trait}"
+    assert getattr(authenticator(realm_url=REALM, **{trait: explicit}), trait) == explicit
+
+
+@pytest.mark.parametrize("trait", ["authorize_url", "token_url", "userdata_url", "end_session_url"])
+def test_explicit_endpoint_does_not_move_the_others(trait):
+    others = {"authorize_url", "token_url", "userdata_url", "end_session_url"} - {trait}
+    a = authenticator(realm_url=REALM, **{trait: "https://other.example.org/x"})
+    assert {getattr(a, name).startswith(OIDC) for name in others} == {True}
+
+
+@pytest.mark.parametrize("trait", ["authorize_url", "token_url", "userdata_url", "end_session_url"])
+def test_no_realm_no_derived_endpoint(trait):
+    assert getattr(authenticator(), trait) == ""
+
+
+def test_username_claim_default():
+    assert authenticator().username_claim == "preferred_username"
+
+
+def test_username_claim_override():
+    assert authenticator(username_claim="email").username_claim == "email"
+
+
+def test_scope_default_asks_for_openid():
+    assert authenticator().scope == ["openid", "profile", "email"]
+
+
+def test_login_service_name():
+    assert authenticator().login_service == "Keycloak"
+
+
+def test_groups_claim_default():
+    assert authenticator().groups_claim == "groups"
+
+
+@pytest.mark.parametrize("name, plain", [("/pyiron-users", "pyiron-users"), ("pyiron-users", "pyiron-users"),
+                                         ("/parent/child", "parent/child")])
+def test_strip_group_path(name, plain):
+    assert strip_group_path(name) == plain
+
+
+async def test_groups_from_auth_state_with_full_paths():
+    auth_state = {"oauth_user": {"groups": ["/pyiron-users", "/pyiron-admins", "plain", 7, None]}}
+    assert await authenticator(manage_groups=True).get_user_groups(auth_state) == {
+        "pyiron-users", "pyiron-admins", "plain"
+    }
+
+
+async def test_groups_from_a_custom_claim():
+    auth_state = {"oauth_user": {"groups": ["/ignored"], "roles": ["/pyiron-users"]}}
+    assert await authenticator(manage_groups=True, groups_claim="roles").get_user_groups(auth_state) == {"pyiron-users"}
+
+
+@pytest.mark.parametrize("auth_state", [{"oauth_user": {}}, {"oauth_user": {"groups": None}}, {"oauth_user": None}, {}])
+async def test_no_groups_claim_no_groups(auth_state):
+    assert await authenticator(manage_groups=True).get_user_groups(auth_state) == set()
+
+
+# --- the whole login decision, with the userinfo request stubbed out -------------------------
+def logged_in_as(user_info: dict, **traits) -> KeycloakOAuthenticator:
+    a = authenticator(realm_url=REALM, manage_groups=True, **traits)
+
+    async def token_to_user(token_info):  # the only network call of a login
+        return user_info
+
+    a.token_to_user = token_to_user
+    return a
+
+
+TOKEN = {"access_token": "at", "token_type": "Bearer", "id_token": "it", "scope": "openid profile email"}
+
+
+async def test_member_of_an_allowed_group_may_log_in():
+    a = logged_in_as({"preferred_username": "alice", "groups": ["/pyiron-users"]}, allowed_groups={"pyiron-users"})
+    model = await a._token_to_auth_model(TOKEN)
+    assert (model["name"], await a.check_allowed(model["name"], model)) == ("alice", True)
+
+
+async def test_non_member_may_not_log_in():
+    a = logged_in_as({"preferred_username": "mallory", "groups": ["/guests"]}, allowed_groups={"pyiron-users"})
+    model = await a._token_to_auth_model(TOKEN)
+    assert await a.check_allowed(model["name"], model) is False
+
+
+async def test_member_of_an_admin_group_is_admin():
+    a = logged_in_as({"preferred_username": "bob", "groups": ["/pyiron-admins"]}, admin_groups={"pyiron-admins"})
+    assert (await a._token_to_auth_model(TOKEN))["admin"] is True
+
+
+async def test_auth_state_keeps_the_id_token_for_logout():
+    a = logged_in_as({"preferred_username": "alice", "groups": []}, allow_all=True)
+    assert (await a._token_to_auth_model(TOKEN))["auth_state"]["id_token"] == "it"

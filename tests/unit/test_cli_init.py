@@ -1,0 +1,329 @@
+"""`pyiron-hub init`: the old deployment's config.json -> build.env, pyiron.env, shared.env."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import stat
+
+import pytest
+
+from pyiron_hub_config.cli import main
+from pyiron_hub_config.envfiles import parse_env_file
+
+ENV_FILES = ("build.env", "pyiron.env", "shared.env")
+KC = "https://keycloak.example.org/realms/pyiron/protocol/openid-connect"
+
+# The old README's config.json, filled in as an admin would have.
+OLD_CONFIG = {
+    "build": {
+        "HOST_KEY_PATH": "/etc/ssl/private/hub.key",
+        "HOST_CERT_PATH": "/etc/ssl/certs/hub.crt",
+        "NGINX_NETWORK": "pmd-server_nginx-net",
+    },
+    "pyiron": {
+        "OAUTH2_TOKEN_URL": f"{KC}/token",
+        "OAUTH2_AUTHORIZE_URL": f"{KC}/auth",
+        "OAUTH2_USERDATA_URL": f"{KC}/userinfo",
+        "OAUTH_CALLBACK_URL": "https://hub.example.org/hub/oauth_callback",
+        "CLIENT_ID": "pyiron-hub",
+        "CLIENT_SECRET": "s3cr$t #not a comment",
+        "PYIRON_BASE": "pyiron/base:2024-06",
+        "PYIRON_ATOMISTIC": "pyiron/pyiron:2024-06",
+        "PYIRON_CONTINUUM": "pyiron/continuum:2024-06",
+        "PYIRON_EXPERIMENTAL": "pyiron/experimental:2024-06",
+        "MEM_LIMIT": "2G",
+        "CPU_LIMIT": "1",
+        "ADMIN_USER": "alice",
+    },
+    "shared": {"POSTGRES_PASSWORD": "pa$$word #1 with ${HOME} and `id`"},
+}
+
+
+@pytest.fixture
+def seed(tmp_path):
+    """write(config) -> path of config.json in a fresh directory; OLD_CONFIG by default."""
+
+    def write(config=OLD_CONFIG, text=None):
+        path = tmp_path / "deploy" / "config.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(config, indent=4) if text is None else text)
+        return path
+
+    return write
+
+
+def snapshot(directory) -> dict:
+    """Every file in directory (hidden ones too), with its bytes and mode."""
+    return {p.name: (p.read_bytes(), stat.S_IMODE(p.stat().st_mode)) for p in sorted(directory.iterdir())}
+
+
+def init_from(path) -> int:
+    return main(["init", "--from", str(path)])
+
+
+# --- a good config.json ------------------------------------------------------------------------
+def test_init_from_writes_three_files_beside_config_json(seed):
+    path = seed()
+    assert init_from(path) == 0
+    assert sorted(p.name for p in path.parent.iterdir()) == ["build.env", "config.json", "pyiron.env", "shared.env"]
+
+
+def test_files_are_private(seed):
+    path = seed()
+    init_from(path)
+    assert {name: stat.S_IMODE((path.parent / name).stat().st_mode) for name in ENV_FILES} == dict.fromkeys(ENV_FILES, 0o600)
+
+
+def test_each_section_lands_in_its_file(seed):
+    path = seed()
+    init_from(path)
+    assert parse_env_file(path.parent / "build.env") == OLD_CONFIG["build"]
+    assert parse_env_file(path.parent / "shared.env") == OLD_CONFIG["shared"]
+
+
+def test_old_access_rule_is_kept_visibly(seed):
+    # The old deployment let every user of the realm in.
+    path = seed()
+    init_from(path)
+    assert parse_env_file(path.parent / "pyiron.env") == {**OLD_CONFIG["pyiron"], "OAUTH2_ALLOW_ALL": "true"}
+
+
+def test_given_access_rule_is_not_widened(seed):
+    config = copy.deepcopy(OLD_CONFIG)
+    config["pyiron"]["OAUTH2_ALLOWED_GROUPS"] = "pyiron-users"
+    path = seed(config)
+    init_from(path)
+    assert "OAUTH2_ALLOW_ALL" not in parse_env_file(path.parent / "pyiron.env")
+
+
+def test_running_twice_gives_identical_files(seed):
+    path = seed()
+    init_from(path)
+    first = snapshot(path.parent)
+    assert init_from(path) == 0
+    assert snapshot(path.parent) == first
+
+
+def test_no_key_is_written_twice(seed):
+    path = seed()
+    for _ in range(3):
+        init_from(path)
+    for name in ENV_FILES:
+        keys = [line.split("=", 1)[0] for line in (path.parent / name).read_text().splitlines()
+                if line and not line.startswith("#")]
+        assert len(keys) == len(set(keys)), name
+
+
+@pytest.mark.parametrize("value", [
+    "a$b", "${HOME}", "$$", "a #b", "#start", "with spaces", " padded ", 'say "hi"', '"quoted"', "back\\slash",
+    "`id`", "$(id)", "a=b=c", "ünïcødé",
+])
+def test_awkward_values_parse_back_identically(seed, value):
+    config = copy.deepcopy(OLD_CONFIG)
+    config["pyiron"]["CLIENT_SECRET"] = value
+    path = seed(config)
+    assert init_from(path) == 0
+    assert parse_env_file(path.parent / "pyiron.env")["CLIENT_SECRET"] == value
+
+
+def test_values_are_single_quoted(seed):
+    path = seed()
+    init_from(path)
+    assert "CLIENT_SECRET='s3cr$t #not a comment'\n" in (path.parent / "pyiron.env").read_text()
+
+
+def test_written_files_pass_check(seed, clean_environ, capsys):
+    path = seed()
+    init_from(path)
+    args = ["check", "--env-file", str(path.parent / "pyiron.env"), "--env-file", str(path.parent / "shared.env")]
+    assert main(args) == 0
+    assert "pyiron/continuum:2024-06" in capsys.readouterr().out
+
+
+def test_numbers_are_written_as_the_old_script_wrote_them(seed):
+    # create_hub.py wrote f"{key}={value}", so "CPU_LIMIT": 2 worked in the old deployment.
+    config = copy.deepcopy(OLD_CONFIG)
+    config["pyiron"]["CPU_LIMIT"] = 2
+    path = seed(config)
+    assert init_from(path) == 0
+    assert parse_env_file(path.parent / "pyiron.env")["CPU_LIMIT"] == "2"
+
+
+# --- the database password ---------------------------------------------------------------------
+def without_password():
+    config = copy.deepcopy(OLD_CONFIG)
+    del config["shared"]
+    return config
+
+
+def test_password_generated_when_missing(seed):
+    path = seed(without_password())
+    init_from(path)
+    assert re.fullmatch(r"[0-9a-f]{64}", parse_env_file(path.parent / "shared.env")["POSTGRES_PASSWORD"])
+
+
+def test_generated_password_kept_on_rerun(seed):
+    path = seed(without_password())
+    init_from(path)
+    first = (path.parent / "shared.env").read_bytes()
+    init_from(path)
+    assert (path.parent / "shared.env").read_bytes() == first
+
+
+def test_password_file_instead_of_password(seed):
+    config = without_password()
+    config["shared"] = {"POSTGRES_PASSWORD_FILE": "/run/secrets/postgres_password"}
+    path = seed(config)
+    init_from(path)
+    assert parse_env_file(path.parent / "shared.env") == {"POSTGRES_PASSWORD_FILE": "/run/secrets/postgres_password"}
+
+
+# --- reruns keep the admin's edits ----------------------------------------------------------
+def test_rerun_keeps_values_added_by_hand(seed):
+    path = seed()
+    init_from(path)
+    with open(path.parent / "pyiron.env", "a") as f:
+        f.write("MAX_MEM_LIMIT=8G\n")
+    init_from(path)
+    assert parse_env_file(path.parent / "pyiron.env")["MAX_MEM_LIMIT"] == "8G"
+
+
+def test_rerun_takes_changed_values_from_config_json(seed):
+    path = seed()
+    init_from(path)
+    config = copy.deepcopy(OLD_CONFIG)
+    config["pyiron"]["MEM_LIMIT"] = "4G"
+    seed(config)
+    init_from(path)
+    assert parse_env_file(path.parent / "pyiron.env")["MEM_LIMIT"] == "4G"
+
+
+def test_dir_option_writes_elsewhere(seed, tmp_path):
+    path = seed()
+    assert main(["init", "--from", str(path), "--dir", str(tmp_path / "elsewhere")]) == 0
+    assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == sorted(ENV_FILES)
+
+
+# --- a bad config.json: exit 1, a clear message, nothing written ----------------------------------
+def with_value(section, key, value):
+    config = copy.deepcopy(OLD_CONFIG)
+    config.setdefault(section, {})[key] = value
+    return config
+
+
+def without_key(section, key):
+    config = copy.deepcopy(OLD_CONFIG)
+    del config[section][key]
+    return config
+
+
+REFUSED = {
+    "truncated": (None, json.dumps(OLD_CONFIG)[:200], "is not valid JSON"),
+    "empty file": (None, "", "is not valid JSON"),
+    "top level list": ([OLD_CONFIG], None, "must be a JSON object with sections build, pyiron and shared"),
+    "section not an object": ({**OLD_CONFIG, "shared": "POSTGRES_PASSWORD=x"}, None, "section 'shared': must be an object"),
+    "list value": (with_value("pyiron", "ADMIN_USER", ["alice", "bob"]), None, "pyiron.ADMIN_USER: must be a string, not list"),
+    "bool value": (with_value("pyiron", "OAUTH2_ALLOW_ALL", True), None, "pyiron.OAUTH2_ALLOW_ALL: must be a string, not bool"),
+    "null value": (with_value("pyiron", "CLIENT_SECRET", None), None, "pyiron.CLIENT_SECRET: must be a string, not NoneType"),
+    "object value": (with_value("build", "NGINX_NETWORK", {"name": "x"}), None, "build.NGINX_NETWORK: must be a string, not dict"),
+    "unknown section": ({**OLD_CONFIG, "database": {"POSTGRES_USER": "x"}}, None, "section 'database': unknown section"),
+    "unknown key": (with_value("pyiron", "OAUTH2_TOKEN_ULR", f"{KC}/token"), None, "pyiron.OAUTH2_TOKEN_ULR: unknown variable"),
+    "lower-case key": (with_value("pyiron", "client_id", "x"), None, "pyiron.client_id: unknown variable"),
+    "quote in value": (with_value("pyiron", "CLIENT_SECRET", "it's"), None, "CLIENT_SECRET: contains a quote or line break"),
+    "newline in value": (with_value("shared", "POSTGRES_PASSWORD", "a\nEVIL=1"), None, "POSTGRES_PASSWORD: contains a quote"),
+    "value the hub rejects": (with_value("pyiron", "MEM_LIMIT", "lots"), None, "MEM_LIMIT: 'lots' is not a size"),
+    "image with shell": (with_value("pyiron", "PYIRON_BASE", "pyiron/base; rm -rf /"), None, "PYIRON_BASE: "),
+    "no client id": (without_key("pyiron", "CLIENT_ID"), None, "CLIENT_ID: is required but not set"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_refused_and_nothing_written(seed, capsys, case):
+    config, text, message = REFUSED[case]
+    path = seed(config, text)
+    before = snapshot(path.parent)
+    assert init_from(path) == 1
+    out, err = capsys.readouterr()
+    assert (message in err, err.rstrip().endswith("No file was written."), "Traceback" in err) == (True, True, False)
+    assert snapshot(path.parent) == before
+
+
+@pytest.mark.parametrize("case", ["truncated", "list value", "unknown key", "value the hub rejects"])
+def test_refused_rerun_leaves_earlier_files_alone(seed, capsys, case):
+    path = seed()
+    init_from(path)
+    config, text, _ = REFUSED[case]
+    seed(config, text)
+    before = snapshot(path.parent)
+    assert init_from(path) == 1
+    assert snapshot(path.parent) == before
+
+
+def test_every_problem_in_config_json_is_reported_at_once(seed, capsys):
+    config = copy.deepcopy(OLD_CONFIG)
+    config["pyiron"].update({"ADMIN_USER": ["a"], "TYPO": "x", "CPU_LIMIT": None})
+    config["extra"] = {}
+    assert init_from(seed(config)) == 1
+    assert capsys.readouterr().err.startswith("pyiron-hub: 4 configuration problems:")
+
+
+def test_placeholders_of_the_old_readme_are_refused(seed, capsys):
+    placeholder = {
+        "build": {"HOST_KEY_PATH": "path/to/key", "HOST_CERT_PATH": "path/to/cert",
+                  "NGINX_NETWORK": "name of nginx network; external"},
+        "pyiron": {"OAUTH2_TOKEN_URL": "toke_url", "OAUTH2_AUTHORIZE_URL": "AUTHORIZE_url",
+                   "OAUTH2_USERDATA_URL": "USERDATA_url", "OAUTH_CALLBACK_URL": "CALLBACK_url", "CLIENT_ID": "id",
+                   "CLIENT_SECRET": "secret", "PYIRON_BASE": "base_image:tag", "MEM_LIMIT": "2G", "CPU_LIMIT": "1",
+                   "ADMIN_USER": "user_name"},
+        "shared": {"POSTGRES_PASSWORD": "password"},
+    }
+    path = seed(placeholder)
+    assert init_from(path) == 1
+    err = capsys.readouterr().err
+    assert [v for v in ("OAUTH2_TOKEN_URL", "OAUTH2_AUTHORIZE_URL", "OAUTH2_USERDATA_URL", "OAUTH_CALLBACK_URL")
+            if f"  - {v}: " not in err] == []
+    assert not (path.parent / "pyiron.env").exists()
+
+
+def test_missing_config_json(tmp_path, capsys):
+    assert init_from(tmp_path / "config.json") == 1
+    assert "cannot read it: No such file or directory" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- init without --from ----------------------------------------------------------------------
+def test_fresh_init_writes_files_with_a_generated_password(tmp_path, capsys):
+    assert main(["init", "--dir", str(tmp_path)]) == 0
+    files = {name: parse_env_file(tmp_path / name) for name in ENV_FILES}
+    assert (files["build.env"], files["pyiron.env"], list(files["shared.env"])) == ({}, {}, ["POSTGRES_PASSWORD"])
+    assert re.fullmatch(r"[0-9a-f]{64}", files["shared.env"]["POSTGRES_PASSWORD"])
+
+
+def test_fresh_init_says_what_to_do_next(tmp_path, capsys):
+    main(["init", "--dir", str(tmp_path)])
+    assert "Next: set OAUTH2_ISSUER_URL, CLIENT_ID, CLIENT_SECRET" in capsys.readouterr().out
+
+
+def test_fresh_init_files_are_private(tmp_path):
+    main(["init", "--dir", str(tmp_path)])
+    assert {stat.S_IMODE((tmp_path / n).stat().st_mode) for n in ENV_FILES} == {0o600}
+
+
+def test_fresh_init_defaults_to_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(ENV_FILES)
+
+
+def test_fresh_init_twice_keeps_the_password(tmp_path):
+    main(["init", "--dir", str(tmp_path)])
+    first = snapshot(tmp_path)
+    main(["init", "--dir", str(tmp_path)])
+    assert snapshot(tmp_path) == first
+
+
+def test_fresh_init_creates_the_directory(tmp_path):
+    assert main(["init", "--dir", str(tmp_path / "new" / "dir")]) == 0
+    assert (tmp_path / "new" / "dir" / "shared.env").is_file()

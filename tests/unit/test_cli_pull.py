@@ -1,0 +1,67 @@
+"""`pyiron-hub pull`: only the list of images (images_to_pull); nothing here talks to Docker."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyiron_hub_config.cli import images_to_pull
+from pyiron_hub_config.problems import ConfigError
+
+from .helpers import catalogue_entry
+
+BUILTIN_IMAGES = ["pyiron/base:latest", "pyiron/continuum:latest", "pyiron/experimental:latest", "pyiron/pyiron:latest"]
+
+
+def pull_problems(environ) -> list:
+    with pytest.raises(ConfigError) as info:
+        images_to_pull(environ)
+    return info.value.problems
+
+
+def test_builtin_catalogue_images():
+    assert images_to_pull({}) == BUILTIN_IMAGES
+
+
+@pytest.mark.parametrize("variable, replaced", [
+    ("PYIRON_BASE", "pyiron/base:latest"), ("PYIRON_ATOMISTIC", "pyiron/pyiron:latest"),
+    ("PYIRON_CONTINUUM", "pyiron/continuum:latest"), ("PYIRON_EXPERIMENTAL", "pyiron/experimental:latest"),
+])
+def test_legacy_override_replaces_its_image(variable, replaced):
+    images = images_to_pull({variable: "registry.example.org/mine:1"})
+    assert images == sorted([i for i in BUILTIN_IMAGES if i != replaced] + ["registry.example.org/mine:1"])
+
+
+def test_one_image_shared_by_two_environments_is_pulled_once():
+    assert images_to_pull({"PYIRON_BASE": "pyiron/pyiron:latest"}) == [
+        "pyiron/continuum:latest", "pyiron/experimental:latest", "pyiron/pyiron:latest"
+    ]
+
+
+def test_blank_override_means_unset():
+    assert images_to_pull({"PYIRON_BASE": ""}) == BUILTIN_IMAGES
+
+
+def test_override_is_stripped():
+    assert "pyiron/base:2" in images_to_pull({"PYIRON_BASE": "  pyiron/base:2 "})
+
+
+@pytest.mark.parametrize("image", ["pyiron/base; rm -rf /", "$(reboot)", "pyiron/`id`", "a|b", "Pyiron/Base", "a b"])
+def test_bad_override_rejected(image):
+    problems = pull_problems({"PYIRON_BASE": image})
+    assert [p.where for p in problems] == ["PYIRON_BASE"]
+    assert "not a valid image reference" in problems[0].message
+
+
+def test_every_bad_override_reported_at_once():
+    problems = pull_problems({"PYIRON_BASE": "a b", "PYIRON_CONTINUUM": "c;d"})
+    assert sorted(p.where for p in problems) == ["PYIRON_BASE", "PYIRON_CONTINUUM"]
+
+
+def test_custom_catalogue(write_catalogue):
+    path = write_catalogue(catalogue_entry("gpu", "pyiron/gpu:1") + catalogue_entry("cpu", "pyiron/cpu:1"))
+    assert images_to_pull({"ENVIRONMENTS_FILE": str(path)}) == ["pyiron/cpu:1", "pyiron/gpu:1"]
+
+
+def test_bad_catalogue_and_bad_override_reported_together(tmp_path):
+    problems = pull_problems({"ENVIRONMENTS_FILE": str(tmp_path / "absent.toml"), "PYIRON_BASE": "a b"})
+    assert [p.where for p in problems] == [f"ENVIRONMENTS_FILE ({tmp_path / 'absent.toml'})", "PYIRON_BASE"]
