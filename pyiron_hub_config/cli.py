@@ -88,8 +88,7 @@ def cmd_init(args) -> int:
         if seed:
             load_hub_config(values, check_paths=False)  # refuse to write a configuration the hub would reject
     except ConfigError as err:
-        print(err.report(), file=sys.stderr)
-        print("No file was written.", file=sys.stderr)
+        print(err.report("No file was written."), file=sys.stderr)
         return 1
     by_file: dict[str, dict[str, str]] = {name: {} for name in envfiles.ENV_FILES}
     for key, value in values.items():

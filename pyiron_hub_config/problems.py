@@ -27,9 +27,9 @@ class ConfigError(Exception):
         self.problems = list(problems)
         super().__init__(self.report())
 
-    def report(self) -> str:
+    def report(self, outcome: str = "Nothing was started.") -> str:
         n = len(self.problems)
         lines = [f"pyiron-hub: {n} configuration problem{'s' if n != 1 else ''}:"]
         lines += [f"  - {p}" for p in self.problems]
-        lines.append("Nothing was started. See the configuration reference in README.md.")
+        lines.append(f"{outcome} See the configuration reference in README.md.")
         return "\n".join(lines)

@@ -252,9 +252,6 @@ class Settings(BaseModel):
         for path, var in ((self.ca_bundle, "OAUTH2_CA_BUNDLE"), (self.tls_cert, "TLS_CERT_FILE"), (self.tls_key, "TLS_KEY_FILE")):
             if path is not None and not path.is_file():
                 problems.append(Problem(var, f"no such file: {path}", "mount the file into the hub container"))
-        if self.environments_file is not None and not self.environments_file.is_file():
-            problems.append(Problem("ENVIRONMENTS_FILE", f"no such file: {self.environments_file}",
-                                    "a TOML catalogue mounted into the hub container"))
         return problems
 
 
@@ -263,22 +260,23 @@ def variable_names() -> list[str]:
     return [f.alias for f in Settings.model_fields.values()]
 
 
-def _required(env: Mapping[str, str], empty: set[str], *names: str) -> list[Problem]:
+def _required(env: Mapping[str, str], empty: set[str], *names: str, reported: set[str] = frozenset()) -> list[Problem]:
     fields = {f.alias: f for f in Settings.model_fields.values()}
     return [
         Problem(name, "is set but empty" if name in empty else "is required but not set",
                 (fields[name].json_schema_extra or {}).get("example"))
-        for name in names if not env.get(name)
+        # A VAR_FILE that could not be read has been reported already.
+        for name in names if not env.get(name) and name not in reported
     ]
 
 
-def _presence_problems(env: Mapping[str, str], empty: set[str]) -> list[Problem]:
+def _presence_problems(env: Mapping[str, str], empty: set[str], reported: set[str] = frozenset()) -> list[Problem]:
     """Checks on which variables are set together; they need no parsed values."""
     problems = []
     if env.get("AUTHENTICATOR") == "dummy":
-        problems += _required(env, empty, "DUMMY_PASSWORD")
+        problems += _required(env, empty, "DUMMY_PASSWORD", reported=reported)
     else:
-        problems += _required(env, empty, "CLIENT_ID", "CLIENT_SECRET")
+        problems += _required(env, empty, "CLIENT_ID", "CLIENT_SECRET", reported=reported)
         if not env.get("OAUTH2_ISSUER_URL"):
             missing = [v for v in ENDPOINT_VARIABLES if not env.get(v)]
             if missing:
@@ -287,7 +285,9 @@ def _presence_problems(env: Mapping[str, str], empty: set[str]) -> list[Problem]
                     f"not set, and neither are {', '.join(missing)}: give the realm URL, or all three endpoint URLs",
                     "https://keycloak.example.org/realms/pyiron",
                 ))
-    if not (env.get("OAUTH2_ALLOWED_GROUPS") or env.get("ALLOWED_USERS") or env.get("OAUTH2_ALLOW_ALL")):
+    # OAUTH2_ALLOW_ALL=false says nothing about who may log in; a malformed value is its own problem.
+    allow_all = env.get("OAUTH2_ALLOW_ALL", "").lower() not in ("", "false", "0", "no", "off", "f", "n")
+    if not (env.get("OAUTH2_ALLOWED_GROUPS") or env.get("ALLOWED_USERS") or allow_all):
         problems.append(Problem(
             "OAUTH2_ALLOWED_GROUPS",
             "nobody but admins could log in: set OAUTH2_ALLOWED_GROUPS, ALLOWED_USERS, "
@@ -334,12 +334,13 @@ def load_settings(environ: Mapping[str, str], check_paths: bool = True) -> Setti
     empty = {k for k, v in env.items() if v == ""}
     # An empty optional variable means "not set" (compose passes ${VAR} through as "").
     present = {k: v for k, v in env.items() if v != ""}
-    problems += _presence_problems(present, empty)
+    unreadable = {p.where.removesuffix("_FILE") for p in problems}
+    problems += _presence_problems(present, empty, unreadable)
     settings = None
     try:
         settings = Settings.model_validate(present)
     except ValidationError as err:
-        problems += _problems_from(err, empty)
+        problems += [p for p in _problems_from(err, empty) if p.where not in unreadable]
     if settings is not None:
         problems += settings.consistency_problems()
         if check_paths:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -17,19 +18,31 @@ def load_or_create_secret(given: SecretStr | None, path: Path) -> str:
     """The given secret, else the one stored at path, else a new one stored there."""
     if given is not None:
         return given.get_secret_value()
-    try:
-        value = path.read_text().strip()
-        if value:
-            return value
-    except FileNotFoundError:
-        pass
+    stored = _read(path)
+    if stored:
+        return stored
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    value = secrets.token_hex(32)
-    # O_EXCL: two hubs starting at once on one volume must not overwrite each other's key.
+    # Written whole to a private temporary file, then linked into place: a crash never
+    # leaves an empty secret behind, and os.link fails if another hub on the same volume
+    # got there first, in which case its secret wins.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            if not _read(path):  # an empty leftover from an older, interrupted write
+                os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return _read(path)
+
+
+def _read(path: Path) -> str:
+    try:
         return path.read_text().strip()
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")
-    return value
+    except FileNotFoundError:
+        return ""

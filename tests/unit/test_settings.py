@@ -414,10 +414,30 @@ def test_bad_secret_in_file_is_not_echoed(tmp_path):
 
 
 # --- files named by variables (checked only inside the hub container) ---------------------
-@pytest.mark.parametrize("variable", ["OAUTH2_CA_BUNDLE", "ENVIRONMENTS_FILE"])
-def test_missing_file_is_a_problem_when_paths_are_checked(tmp_path, variable):
-    problems = problems_of(with_env(MINIMAL_ENV, **{variable: str(tmp_path / "absent")}), check_paths=True)
-    assert [(p.where, p.message) for p in problems] == [(variable, f"no such file: {tmp_path / 'absent'}")]
+def test_missing_ca_bundle_is_a_problem_when_paths_are_checked(tmp_path):
+    problems = problems_of(with_env(MINIMAL_ENV, OAUTH2_CA_BUNDLE=str(tmp_path / "absent")), check_paths=True)
+    assert [(p.where, p.message) for p in problems] == [("OAUTH2_CA_BUNDLE", f"no such file: {tmp_path / 'absent'}")]
+
+
+def test_missing_catalogue_is_reported_once(tmp_path):
+    from pyiron_hub_config.hub_config import load_hub_config
+
+    with pytest.raises(ConfigError) as err:
+        load_hub_config(with_env(MINIMAL_ENV, ENVIRONMENTS_FILE=str(tmp_path / "absent")))
+    assert len(err.value.problems) == 1
+    assert err.value.problems[0].where.startswith("ENVIRONMENTS_FILE")
+
+
+def test_allow_all_false_is_no_access_policy():
+    env = {k: v for k, v in MINIMAL_ENV.items() if k != "OAUTH2_ALLOW_ALL"}
+    problems = problems_of({**env, "OAUTH2_ALLOW_ALL": "false"})
+    assert [p.where for p in problems] == ["OAUTH2_ALLOWED_GROUPS"]
+
+
+def test_unreadable_secret_file_is_reported_once(tmp_path):
+    env = {k: v for k, v in MINIMAL_ENV.items() if k not in ("CLIENT_SECRET", "POSTGRES_PASSWORD")}
+    env.update(CLIENT_SECRET_FILE=str(tmp_path / "a"), POSTGRES_PASSWORD_FILE=str(tmp_path / "b"))
+    assert [p.where for p in problems_of(env, check_paths=True)] == ["CLIENT_SECRET_FILE", "POSTGRES_PASSWORD_FILE"]
 
 
 def test_missing_tls_files_are_problems_when_paths_are_checked(tmp_path):

@@ -53,8 +53,6 @@ def test_missing_directory_is_created_private(tmp_path):
     assert stat.S_IMODE((tmp_path / "data" / "nested").stat().st_mode) == 0o700
 
 
-@pytest.mark.xfail(strict=True, reason="known bug, see report: an empty stored file (a crash between create and "
-                                       "write) gives an empty secret, and JupyterHub's CryptKeeper then fails at start")
 def test_empty_leftover_file_gets_a_real_secret(tmp_path):
     (tmp_path / "s").write_text("")
     assert re.fullmatch(r"[0-9a-f]{64}", load_or_create_secret(None, tmp_path / "s"))
