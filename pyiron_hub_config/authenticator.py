@@ -7,7 +7,9 @@ admin gives the realm URL once. Explicitly set URLs (the old deployment's) still
 from __future__ import annotations
 
 from oauthenticator.generic import GenericOAuthenticator
-from oauthenticator.oauth2 import OAuthLogoutHandler
+from oauthenticator.oauth2 import OAuthLoginHandler, OAuthLogoutHandler
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.httputil import url_concat
 from traitlets import Unicode, default
 
@@ -15,6 +17,20 @@ from traitlets import Unicode, default
 def strip_group_path(name: str) -> str:
     """Keycloak's full group path '/pyiron-users' -> 'pyiron-users'."""
     return name.lstrip("/")
+
+
+class KeycloakLoginHandler(OAuthLoginHandler):
+    """Before sending the browser to Keycloak, make sure Keycloak answers at all."""
+
+    async def get(self):
+        if not await self.authenticator.provider_reachable():
+            # Otherwise the browser lands on a connection error far from the hub.
+            raise web.HTTPError(
+                503,
+                "The login service (Keycloak) cannot be reached right now, so nobody can log in. "
+                "The hub and running servers are fine; please try again in a few minutes.",
+            )
+        return super().get()
 
 
 class KeycloakLogoutHandler(OAuthLogoutHandler):
@@ -46,6 +62,7 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
     """Log in with a Keycloak realm over OpenID Connect."""
 
     login_service = Unicode("Keycloak", config=True)
+    login_handler = KeycloakLoginHandler
     logout_handler = KeycloakLogoutHandler
 
     realm_url = Unicode(
@@ -63,6 +80,18 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
     groups_claim = Unicode(
         "groups", config=True, help="Userinfo claim holding the user's groups (a Keycloak group mapper)."
     )
+
+    async def provider_reachable(self) -> bool:
+        """Does Keycloak's token endpoint answer (any HTTP status) on the hub's back channel?"""
+        request = HTTPRequest(self.token_url, method="GET", request_timeout=5,
+                              validate_cert=self.validate_server_cert, **self.http_request_kwargs)
+        try:
+            # raise_error=False keeps HTTP error statuses from raising: any answer will do.
+            await AsyncHTTPClient().fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as err:  # no answer: refused, unresolvable, timed out
+            self.log.error("Keycloak unreachable at %s: %s", self.token_url, err)
+            return False
+        return True
 
     def _realm_endpoint(self, path: str) -> str:
         return f"{self.realm_url.rstrip('/')}/protocol/openid-connect/{path}" if self.realm_url else ""

@@ -14,6 +14,7 @@ from .catalogue import load_catalogue
 from .database import database_url, wait_for_database
 from .hub_config import HubConfig, load_hub_config
 from .problems import ConfigError, Problem
+from .provider import provider_problems
 from .settings import IMAGE_VARIABLES
 from .values import check_image, format_memory
 
@@ -58,10 +59,16 @@ def summary(hub: HubConfig) -> str:
 def cmd_check(args) -> int:
     try:
         hub = load_hub_config(_environ(args.env_file), check_paths=not args.env_file)
+        if args.online:
+            problems = provider_problems(hub.settings)
+            if problems:
+                raise ConfigError(problems)
     except ConfigError as err:
         print(err.report(), file=sys.stderr)
         return 1
     print(summary(hub))
+    if args.online and hub.settings.authenticator == "keycloak":
+        print("  Keycloak accepted the realm URL and the client's credentials.")
     if args.env_file:
         print("  (paths are inside the hub container and were not checked here)")
     return 0
@@ -167,6 +174,9 @@ def cmd_serve(args) -> int:
     if not wait_for_database(database_url(hub.settings), hub.settings.db_wait_timeout,
                              log=lambda m: print(m, file=sys.stderr, flush=True)):
         return 1
+    # Keycloak may be down only for now: say plainly what is wrong, but start anyway.
+    for problem in provider_problems(hub.settings):
+        print(f"pyiron-hub: WARNING: {problem}", file=sys.stderr, flush=True)
     config = os.environ.get("JUPYTERHUB_CONFIG", DEFAULT_HUB_CONFIG)
     os.execvp("jupyterhub", ["jupyterhub", "-f", config, *args.jupyterhub_args])
     return 1  # not reached
@@ -195,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate the configuration, print every problem")
     check.add_argument("--env-file", action="append", help="check these env files instead of the environment")
+    check.add_argument("--online", action="store_true",
+                       help="also ask Keycloak: realm reachable, issuer as configured, client id and secret accepted")
     check.set_defaults(func=cmd_check)
 
     init = sub.add_parser("init", help="write pyiron.env, shared.env and build.env")

@@ -154,7 +154,7 @@ def images():
     return f"{PREFIX}/hub:latest"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(images, tmp_path_factory):
     directory = tmp_path_factory.mktemp("compose-project")
     write_env_files(directory)

@@ -1,0 +1,274 @@
+"""The README's demo command (scripts/demo), against a real Keycloak server.
+
+Run as a new user would: the one command brings up hub + Postgres + Keycloak with the demo
+realm; then a browser-like client logs in through Keycloak's own login form, lands in the
+hub, picks an environment and gets a notebook, and logs out of Keycloak too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from urllib.parse import urljoin, urlparse
+
+import pytest
+import requests
+from bs4 import BeautifulSoup
+
+from .conftest import DOCKER, IMAGES, PREFIX, REPO, docker, inspect
+
+HUB = "http://localhost:8000"
+KEYCLOAK = "http://localhost:8080"
+PASSWORDS = {u: f"demo-only-{u}-password" for u in ("alice", "bob", "mallory")}
+
+
+def _demo(*args, timeout=600) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "DOCKER": DOCKER,
+        "HUB_IMAGE": f"{PREFIX}/hub:latest",
+        "POSTGRES_IMAGE": f"{PREFIX}/postgres:17",
+        "KEYCLOAK_IMAGE": f"{PREFIX}/keycloak:latest",
+        "PYIRON_BASE": IMAGES["pyiron_base"],
+        "PYIRON_ATOMISTIC": IMAGES["pyiron_atomistics"],
+        "PYIRON_CONTINUUM": IMAGES["pyiron_continuum"],
+        "PYIRON_EXPERIMENTAL": IMAGES["pyiron_experimental"],
+    }
+    return subprocess.run([str(REPO / "scripts/demo"), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _clean_users():
+    for user in PASSWORDS:
+        docker("rm", "-f", f"jupyter-{user}", check=False)
+        docker("volume", "rm", "-f", f"jupyterhub-user-{user}", check=False)
+
+
+@pytest.fixture(scope="module")
+def demo(images):
+    r = subprocess.run([str(REPO / "tests/images/keycloak/build.sh")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    _demo("down", "-v")
+    _clean_users()
+    began = time.monotonic()
+    up = _demo()
+    print(f"\nscripts/demo took {time.monotonic() - began:.0f}s until hub and Keycloak were healthy")
+    if up.returncode:
+        _demo("down", timeout=120)
+        pytest.fail(f"scripts/demo failed ({up.returncode}):\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}")
+    yield up.stdout
+    _clean_users()
+    _demo("down", "-v")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and "demo" in getattr(item, "funcargs", {}):
+        compose = ["docker-compose", "-f", str(REPO / "docker-compose.yml"), "--project-directory", str(REPO / "demo"),
+                   "-p", "pyiron-hub-demo", "--profile", "demo", "logs", "--no-color", "--tail", "120"]
+        report.sections.append(("demo compose logs", subprocess.run(compose, capture_output=True, text=True).stdout))
+
+
+class Browser:
+    """Follows redirects across the hub and Keycloak and keeps cookies, as a browser does."""
+
+    def __init__(self, hosts: dict[str, str] | None = None):
+        self.session = requests.Session()
+        self.hosts = hosts or {}  # like /etc/hosts: names only the hub's containers resolve
+
+    def go(self, url: str, method: str = "GET", data: dict | None = None, hops: int = 15) -> requests.Response:
+        for _ in range(hops):
+            # Keycloak marks its cookies Secure even on http://localhost, which browsers accept
+            # there (a trustworthy origin); python's cookie jar would drop them over http.
+            for cookie in self.session.cookies:
+                cookie.secure = False
+            parts = urlparse(url)
+            if parts.netloc in self.hosts:
+                url = parts._replace(netloc=self.hosts[parts.netloc]).geturl()
+            r = self.session.request(method, url, data=data, allow_redirects=False, timeout=30)
+            if r.status_code not in (301, 302, 303, 307):
+                return r
+            url, method, data = urljoin(r.url, r.headers["Location"]), "GET", None
+        raise AssertionError(f"more than {hops} redirects, last {url}")
+
+    def login(self, user: str, password: str | None = None) -> requests.Response:
+        page = self.go(f"{HUB}/hub/oauth_login")
+        assert urlparse(page.url).netloc == "localhost:8080", page.url  # Keycloak's own page
+        form = BeautifulSoup(page.text, "html.parser").find("form", id="kc-form-login")
+        assert form is not None, page.text[:500]
+        return self.go(form["action"], "POST", {"username": user, "password": password or PASSWORDS[user],
+                                                "credentialId": ""})
+
+    @property
+    def xsrf(self) -> str:
+        return [c.value for c in self.session.cookies if c.name == "_xsrf"][-1]
+
+    def hub_api(self, path: str, method: str = "GET", **kw) -> requests.Response:
+        return self.session.request(method, f"{HUB}/hub/api{path}", headers={"X-XSRFToken": self.xsrf}, timeout=30, **kw)
+
+
+def test_the_demo_command_prints_the_url_and_the_logins(demo):
+    assert "http://localhost:8000" in demo
+    for user, password in PASSWORDS.items():
+        assert f"{user} / {password}" in demo
+
+
+@pytest.mark.parametrize("user, admin", [("alice", True), ("bob", False)])
+def test_login_through_keycloak_lands_in_the_hub(demo, user, admin):
+    browser = Browser()
+    landed = browser.login(user)
+    assert landed.status_code == 200 and landed.url.startswith(f"{HUB}/hub/"), (landed.status_code, landed.url)
+    me = browser.hub_api("/user").json()
+    assert me["name"] == user  # preferred_username
+    assert me["admin"] is admin  # alice is in /pyiron-admins: full-path groups are handled
+    assert "pyiron-users" in me["groups"]
+
+
+def test_a_user_in_no_allowed_group_is_refused(demo):
+    refused = Browser().login("mallory")
+    assert refused.status_code == 403
+    assert urlparse(refused.url).path == "/hub/oauth_callback"
+
+
+def test_a_new_user_picks_an_environment_and_gets_a_notebook(demo):
+    browser = Browser()
+    browser.login("bob")
+    spawn = f"{HUB}/hub/spawn/bob"
+    assert 'value="pyiron_base"' in browser.go(spawn).text
+    browser.session.post(spawn, params={"_xsrf": browser.xsrf}, data={"environment": "pyiron_base"},
+                         allow_redirects=False).raise_for_status()
+    deadline = time.monotonic() + 120
+    while not (browser.hub_api("/users/bob").json()["servers"].get("", {}) or {}).get("ready"):
+        assert time.monotonic() < deadline, "bob's server did not become ready"
+        time.sleep(1)
+    assert inspect("jupyter-bob")["Config"]["Image"] == IMAGES["pyiron_base"]
+    lab = browser.go(f"{HUB}/user/bob/lab")  # the single-user server's own OAuth round through the hub
+    assert lab.status_code == 200 and urlparse(lab.url).path == "/user/bob/lab", lab.url
+    browser.hub_api("/users/bob/server", "DELETE")
+
+
+def test_logout_ends_the_keycloak_session_too(demo):
+    browser = Browser()
+    browser.login("alice")
+    out = browser.go(f"{HUB}/hub/logout")
+    assert out.url.startswith(f"{HUB}/hub/"), out.url  # back from Keycloak's end-session endpoint
+    assert browser.hub_api("/user").status_code == 403
+    # Keycloak forgot her: the next login asks for the password again.
+    again = browser.go(f"{HUB}/hub/oauth_login")
+    assert urlparse(again.url).netloc == "localhost:8080"
+    assert BeautifulSoup(again.text, "html.parser").find("form", id="kc-form-login") is not None
+
+
+def _hub_container() -> str:
+    return _demo_compose("ps", "-q", "hub").stdout.strip()
+
+
+def _keycloak_admin(method: str, path: str, **kw) -> requests.Response:
+    token = requests.post(f"{KEYCLOAK}/realms/master/protocol/openid-connect/token", timeout=30, data={
+        "grant_type": "password", "client_id": "admin-cli", "username": "admin", "password": "demo-only-admin-password",
+    }).json()["access_token"]
+    return requests.request(method, f"{KEYCLOAK}/admin/realms/pyiron{path}", timeout=30,
+                            headers={"Authorization": f"Bearer {token}"}, **kw)
+
+
+def test_check_online_names_a_wrong_secret_or_realm(demo):
+    hub = _hub_container()
+    ok = docker("exec", hub, "pyiron-hub", "check", "--online", check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert "Keycloak accepted" in ok.stdout
+    wrong = docker("exec", "-e", "CLIENT_SECRET=not-the-secret", hub, "pyiron-hub", "check", "--online", check=False)
+    assert wrong.returncode == 1 and "CLIENT_SECRET: Keycloak refused the client 'pyiron-hub'" in wrong.stderr
+    assert "not-the-secret" not in wrong.stderr + wrong.stdout
+    realm = docker("exec", "-e", "OAUTH2_ISSUER_URL=http://keycloak:8080/realms/no-such-realm", hub,
+                   "pyiron-hub", "check", "--online", check=False)
+    assert realm.returncode == 1 and "OAUTH2_ISSUER_URL: no realm there (HTTP 404" in realm.stderr
+    assert "Traceback" not in wrong.stderr + realm.stderr
+
+
+def test_a_spawn_after_the_access_token_expired_refreshes_it(demo):
+    assert _keycloak_admin("PUT", "", json={"accessTokenLifespan": 20}).status_code == 204
+    try:
+        browser = Browser()
+        browser.login("alice")
+        time.sleep(25)  # alice's access token has now expired
+        r = browser.session.post(f"{HUB}/hub/spawn/alice", params={"_xsrf": browser.xsrf},
+                                 data={"environment": "pyiron_continuum"}, allow_redirects=False)
+        assert r.status_code == 302, r.text[:300]
+        deadline = time.monotonic() + 120
+        while not (browser.hub_api("/users/alice").json()["servers"].get("", {}) or {}).get("ready"):
+            assert time.monotonic() < deadline, "alice's server did not become ready"
+            time.sleep(1)
+        env = dict(e.split("=", 1) for e in inspect("jupyter-alice")["Config"]["Env"])
+        # PASS_ACCESS_TOKEN: the server got a token, and it is the refreshed, valid one.
+        userinfo = requests.get(f"{KEYCLOAK}/realms/pyiron/protocol/openid-connect/userinfo", timeout=30,
+                                headers={"Authorization": f"Bearer {env['OAUTH_ACCESS_TOKEN']}"})
+        assert userinfo.status_code == 200 and userinfo.json()["preferred_username"] == "alice"
+        browser.hub_api("/users/alice/server", "DELETE")
+    finally:
+        _keycloak_admin("PUT", "", json={"accessTokenLifespan": 300})
+
+
+def test_endpoints_derived_from_the_realm_url_alone(demo):
+    """Only OAUTH2_ISSUER_URL; the browser is sent to keycloak:8080, which it reaches as localhost."""
+    env_file = REPO / "demo" / "pyiron.env"
+    original = env_file.read_text()
+    kept = [line for line in original.splitlines() if not line.startswith(("OAUTH2_AUTHORIZE_URL", "OAUTH2_TOKEN_URL",
+                                                                           "OAUTH2_USERDATA_URL", "OAUTH2_LOGOUT_URL"))]
+    env_file.write_text("\n".join(kept + ["OAUTH2_ISSUER_URL='http://keycloak:8080/realms/pyiron'"]) + "\n")
+    try:
+        _demo_compose("up", "-d", "hub")
+        _wait_hub_healthy()
+        browser = Browser(hosts={"keycloak:8080": "localhost:8080"})
+        landed = browser.login("bob")
+        assert landed.status_code == 200 and landed.url.startswith(f"{HUB}/hub/")
+        assert browser.hub_api("/user").json()["name"] == "bob"
+    finally:
+        env_file.write_text(original)
+        _demo_compose("up", "-d", "hub")
+        _wait_hub_healthy()
+
+
+def test_keycloak_down_login_says_so_hub_and_servers_keep_working(demo):
+    browser = Browser()
+    browser.login("bob")
+    token = browser.hub_api("/users/bob/tokens", "POST", json={"expires_in": 600}).json()["token"]
+    auth = {"Authorization": f"token {token}"}
+    requests.post(f"{HUB}/hub/api/users/bob/server", json={"environment": "pyiron_base"}, headers=auth, timeout=30)
+    deadline = time.monotonic() + 120
+    while not (requests.get(f"{HUB}/hub/api/users/bob", headers=auth, timeout=30).json()["servers"].get("") or {}).get("ready"):
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    keycloak = _demo_compose("ps", "-q", "keycloak").stdout.strip()
+    docker("stop", keycloak)
+    try:
+        page = Browser().go(f"{HUB}/hub/oauth_login")
+        assert page.status_code == 503
+        assert "login service (Keycloak) cannot be reached" in page.text
+        assert requests.get(f"{HUB}/hub/health", timeout=10).status_code == 200
+        assert requests.get(f"{HUB}/user/bob/api/status", headers=auth, timeout=30).status_code == 200
+    finally:
+        docker("start", keycloak)
+        requests.delete(f"{HUB}/hub/api/users/bob/server", headers=auth, timeout=30)
+        deadline = time.monotonic() + 180
+        while inspect(keycloak)["State"].get("Health", {}).get("Status") != "healthy" and time.monotonic() < deadline:
+            time.sleep(2)
+
+
+def _demo_compose(*args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HUB_IMAGE": f"{PREFIX}/hub:latest", "POSTGRES_IMAGE": f"{PREFIX}/postgres:17",
+           "KEYCLOAK_IMAGE": f"{PREFIX}/keycloak:latest", "HUB_PORT": "8000", "HUB_BIND": "127.0.0.1"}
+    return subprocess.run(["docker-compose", "-f", str(REPO / "docker-compose.yml"), "--project-directory",
+                           str(REPO / "demo"), "-p", "pyiron-hub-demo", "--profile", "demo", *args],
+                          capture_output=True, text=True, check=True, env=env)
+
+
+def _wait_hub_healthy(timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cid = _demo_compose("ps", "-q", "hub").stdout.strip()
+        if cid and (inspect(cid) or {}).get("State", {}).get("Health", {}).get("Status") == "healthy":
+            return
+        time.sleep(1)
+    raise AssertionError("demo hub not healthy")
