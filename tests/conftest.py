@@ -15,3 +15,41 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.hub)
         if "e2e" in parts:
             item.add_marker(pytest.mark.e2e)
+
+
+# --- the reliability table --------------------------------------------------------------
+# Tests of the reliability and security suite carry `pytest.mark.reliability("<area>")`;
+# at the end of the run a table says, per area, how many cases were tried and how many held.
+_RELIABILITY: dict[str, list[int]] = {}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "reliability(area): a case of the reliability and security suite")
+
+
+def pytest_runtest_logreport(report):
+    area = dict(report.user_properties).get("reliability_area")
+    if area and (report.when == "call" or (report.when == "setup" and report.outcome != "passed")):
+        tried_held = _RELIABILITY.setdefault(area, [0, 0])
+        tried_held[0] += 1
+        tried_held[1] += report.passed
+
+
+def pytest_collection_finish(session):
+    for item in session.items:
+        marker = item.get_closest_marker("reliability")
+        if marker is not None:  # reports carry user_properties, so the area reaches the log hook
+            item.user_properties.append(("reliability_area", marker.args[0]))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _RELIABILITY:
+        return
+    tr = terminalreporter
+    tr.section("reliability and security: cases tried / held")
+    width = max(len(a) for a in _RELIABILITY)
+    for area, (tried, held) in sorted(_RELIABILITY.items()):
+        tr.write_line(f"{area:<{width}}  {tried:>4} tried  {held:>4} held" + ("" if tried == held else "  <-- NOT ALL HELD"))
+    total_tried = sum(t for t, _ in _RELIABILITY.values())
+    total_held = sum(h for _, h in _RELIABILITY.values())
+    tr.write_line(f"{'total':<{width}}  {total_tried:>4} tried  {total_held:>4} held")
