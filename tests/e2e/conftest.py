@@ -61,10 +61,14 @@ def _free_port() -> int:
 class Stack:
     """One compose project, driven the way an admin drives it."""
 
-    def __init__(self, directory: Path, hub_image: str):
+    def __init__(self, directory: Path, hub_image: str, project: str = PROJECT, network: str = NETWORK,
+                 users: tuple[str, ...] = USERS):
+        # Suites that run their own stack pick their own project, network and user names:
+        # users' containers and volumes are named after the user, not the project.
         self.dir = directory
         self.port = _free_port()
         self.hub_image = hub_image
+        self.project, self.network, self.users = project, network, users
         self.url = f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict:
@@ -74,11 +78,11 @@ class Stack:
             "POSTGRES_IMAGE": f"{PREFIX}/postgres:17",
             "HUB_PORT": str(self.port),
             "HUB_BIND": "127.0.0.1",
-            "DOCKER_NETWORK_NAME": NETWORK,
+            "DOCKER_NETWORK_NAME": self.network,
         }
 
     def compose(self, *args, check=True) -> subprocess.CompletedProcess:
-        cmd = [COMPOSE, "-f", str(REPO / "docker-compose.yml"), "--project-directory", str(self.dir), "-p", PROJECT, *args]
+        cmd = [COMPOSE, "-f", str(REPO / "docker-compose.yml"), "--project-directory", str(self.dir), "-p", self.project, *args]
         r = subprocess.run(cmd, capture_output=True, text=True, env=self.env())
         if check and r.returncode:
             raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
@@ -108,7 +112,7 @@ class Stack:
     def dump(self) -> str:
         """What an admin would look at when something failed."""
         parts = [self.compose("logs", "--no-color", "--tail", "150", check=False).stdout]
-        for name in [self.container("hub"), self.container("hub-db"), *(f"jupyter-{u}" for u in USERS)]:
+        for name in [self.container("hub"), self.container("hub-db"), *(f"jupyter-{u}" for u in self.users)]:
             info = inspect(name) if name else None
             if info:
                 keep = {k: info[k] for k in ("Name", "State", "Config", "HostConfig", "NetworkSettings") if k in info}
@@ -118,11 +122,11 @@ class Stack:
         return "\n".join(parts)
 
 
-def write_env_files(directory: Path, **extra: str) -> None:
+def write_env_files(directory: Path, users: tuple[str, ...] = USERS, **extra: str) -> None:
     pyiron = {
         "AUTHENTICATOR": "dummy",
         "DUMMY_PASSWORD": PASSWORD,
-        "ALLOWED_USERS": ",".join(USERS),
+        "ALLOWED_USERS": ",".join(users),
         "ADMIN_USER": "admin",
         "MEM_LIMIT": "512M",
         "CPU_LIMIT": str(CPU_LIMIT),
@@ -139,8 +143,8 @@ def write_env_files(directory: Path, **extra: str) -> None:
     (directory / "shared.env").write_text(f"POSTGRES_PASSWORD='{DB_PASSWORD}'\nPOSTGRES_USER='hub'\nPOSTGRES_DB='jupyterhub'\n")
 
 
-def _remove_user_containers_and_volumes() -> None:
-    for user in USERS:
+def remove_user_containers_and_volumes(users: tuple[str, ...] = USERS) -> None:
+    for user in users:
         docker("rm", "-f", f"jupyter-{user}", check=False)
         docker("volume", "rm", "-f", f"jupyterhub-user-{user}", check=False)
 
@@ -160,11 +164,11 @@ def stack(images, tmp_path_factory):
     write_env_files(directory)
     s = Stack(directory, images)
     s.compose("down", "-v", "--remove-orphans", check=False)
-    _remove_user_containers_and_volumes()
+    remove_user_containers_and_volumes()
     s.up()
     yield s
     s.compose("down", "-v", "--remove-orphans", check=False)
-    _remove_user_containers_and_volumes()
+    remove_user_containers_and_volumes()
 
 
 @pytest.hookimpl(hookwrapper=True)
