@@ -50,6 +50,8 @@ def load_catalogue(path: Path | None = None) -> list[Environment]:
         data = tomllib.loads(source.read_text())
     except OSError as err:
         raise ConfigError([Problem(where, f"cannot read it: {err.strerror}", "a TOML file with [[environments]] entries")])
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(where, "is not UTF-8 text", "save it as UTF-8")]) from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError([Problem(where, f"is not valid TOML: {err}", 'name = "pyiron_base" (quoted strings)')])
     try:
@@ -72,7 +74,9 @@ def load_catalogue(path: Path | None = None) -> list[Environment]:
 def _entry_problem(source: Path, data: dict, error: dict) -> Problem:
     loc = error["loc"]
     message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
+    if error["type"] == "extra_forbidden" and len(loc) == 1:
+        message = "unknown key; the file holds only [[environments]] entries"
+    elif error["type"] == "extra_forbidden":
         message = "unknown key; valid keys are " + ", ".join(Environment.model_fields)
     elif error["type"] == "missing":
         message = "is required"

@@ -98,6 +98,8 @@ def read_seed(path: Path) -> dict[str, str]:
         data = json.loads(Path(path).read_text())
     except OSError as err:
         raise ConfigError([Problem(where, f"cannot read it: {err.strerror}")])
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(where, "is not UTF-8 text", "save it as UTF-8")]) from None
     except json.JSONDecodeError as err:
         raise ConfigError([Problem(where, f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})",
                                    '{"pyiron": {"CLIENT_ID": "pyiron-hub"}, "shared": {"POSTGRES_PASSWORD": "..."}}')])

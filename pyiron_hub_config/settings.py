@@ -250,7 +250,11 @@ class Settings(BaseModel):
         """Files named by variables that do not exist (inside the hub container)."""
         problems = []
         for path, var in ((self.ca_bundle, "OAUTH2_CA_BUNDLE"), (self.tls_cert, "TLS_CERT_FILE"), (self.tls_key, "TLS_KEY_FILE")):
-            if path is not None and not path.is_file():
+            try:
+                missing = path is not None and not path.is_file()
+            except OSError:  # is_file() raises on e.g. a name too long for the file system
+                missing = True
+            if missing:
                 problems.append(Problem(var, f"no such file: {path}", "mount the file into the hub container"))
         return problems
 
@@ -322,6 +326,8 @@ def _read_secret_files(environ: Mapping[str, str], read: bool = True) -> tuple[d
             env[var] = Path(path).read_text().strip()
         except OSError as err:
             problems.append(Problem(file_var, f"cannot read {path}: {err.strerror}", "/run/secrets/" + var.lower()))
+        except UnicodeDecodeError:  # e.g. a binary file; never echo its bytes
+            problems.append(Problem(file_var, f"{path} is not UTF-8 text", "a file holding only the secret"))
     return env, problems
 
 

@@ -46,6 +46,16 @@ def format_memory(n: int) -> str:
     return str(n)
 
 
+# Docker takes a memory limit as a signed 64-bit byte count: a larger one would fail only at spawn.
+MAX_MEMORY = 2**63 - 1
+
+
+def check_memory_max(n: int) -> int:
+    if n > MAX_MEMORY:
+        raise ValueError(f"{format_memory(n)} is too large: use a size like 512M or 2G")
+    return n
+
+
 def check_cpus(value: float) -> float:
     if not 0 < value <= MAX_CPUS:
         raise ValueError(f"{value} is out of range: use a positive number of CPUs such as 0.5, 1 or 4")
@@ -75,7 +85,12 @@ def check_image(value: str) -> str:
 def check_http_url(value: str) -> str:
     value = value.strip()
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+    try:
+        port_ok = parts.port != 0
+    except ValueError:  # urlsplit checks the port only when asked: 'host:99999', 'host:abc'
+        port_ok = False
+    # Any whitespace, not only spaces: urlsplit silently drops tabs and line breaks.
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or re.search(r"\s", value):
         raise ValueError(f"{value!r} is not an http(s) URL")
     return value
 
@@ -87,7 +102,7 @@ def split_list(value: object) -> object:
     return value
 
 
-MemoryBytes = Annotated[int, BeforeValidator(parse_memory)]
+MemoryBytes = Annotated[int, BeforeValidator(parse_memory), AfterValidator(check_memory_max)]
 Cpus = Annotated[float, AfterValidator(check_cpus)]
 ImageRef = Annotated[str, AfterValidator(check_image)]
 HttpUrl = Annotated[str, AfterValidator(check_http_url)]
