@@ -145,7 +145,7 @@ class Settings(BaseModel):
         "HUB_CONNECT_HOST", "Name under which users' servers reach the hub.", "hub", default="hub",
         pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
     )
-    start_timeout: int = _var("SPAWN_TIMEOUT", "Seconds a server may take to start.", "120", default=120, gt=0)
+    start_timeout: int = _var("SPAWN_TIMEOUT", "Seconds a server may take to start.", "120", default=120, gt=0, le=3600)
     idle_timeout: int = _var(
         "IDLE_TIMEOUT", "Stop servers idle for this many seconds (0: never).", "3600", default=3600, ge=0
     )
@@ -364,6 +364,7 @@ _PLAIN_MESSAGES = {
     "greater_than": "must be greater than {gt}",
     "greater_than_equal": "must be {ge} or more",
     "less_than": "must be less than {lt}",
+    "less_than_equal": "must be {le} or less",
     "string_pattern_mismatch": "may hold only letters, digits, '.', '_' and '-'",
 }
 
