@@ -1,0 +1,694 @@
+"""Security: forged requests through the proxy, and secrets kept where they belong.
+
+Runs its own compose stack (project, network and user names of its own). Every request
+goes through the hub's proxy as a logged-in user's browser or script would send it; Docker
+is only asked afterwards what happened (no container, no mount, no secret).
+
+The secrets are the deployment's: DUMMY_PASSWORD, POSTGRES_PASSWORD, CLIENT_SECRET (set
+although the dummy authenticator ignores it: nothing may pass it on either), and the cookie
+secret, crypt key and proxy token the hub generates into its data volume. They are passed
+to probes only on stdin, never as arguments or in files.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import secrets as random_secrets
+import subprocess
+import tarfile
+
+import pytest
+import requests
+
+from .conftest import (
+    DOCKER, PASSWORD, PREFIX, HubUser, Stack, docker, inspect, remove_user_containers_and_volumes, write_env_files,
+)
+
+FORGED = pytest.mark.reliability("forged requests")
+ISOLATION = pytest.mark.reliability("secrets and isolation")
+
+PROJECT, NETWORK = "pyironhubsec", "pyiron-hub-sec-users"
+USERS = ("carol", "dave", "peggy")  # carol runs a server, dave forges requests, peggy never starts one
+ADMIN = "secadmin"
+NOT_IN_CATALOGUE = f"{PREFIX}/extra:latest"  # a local image: were it started, a container would appear
+DATA_FILES = ("cookie_secret", "crypt_key", "proxy_token")
+SECRET_VARIABLES = ("DUMMY_PASSWORD", "POSTGRES_PASSWORD", "CLIENT_SECRET", "JUPYTERHUB_COOKIE_SECRET",
+                    "JUPYTERHUB_CRYPT_KEY", "CONFIGPROXY_AUTH_TOKEN")
+# What jupyterhub-idle-culler needs (its README), and what JupyterHub implies from it.
+CULLER_SCOPES = {"list:users", "read:users:activity", "read:servers", "delete:servers"}
+CULLER_RESOLVED_SCOPES = CULLER_SCOPES | {"read:users:name"}
+TIMEOUT = 30
+
+# Searches a file tree for the secrets read as JSON from stdin; prints only the secrets'
+# names and the paths where they were found. argv: mode ("shared": only files readable by
+# users other than their owner; "readable": whatever this process can read), roots...
+PROBE = r"""
+import json, os, stat, sys, time
+secrets = {k: v.encode() for k, v in json.load(sys.stdin).items()}
+mode, roots = sys.argv[1], sys.argv[2:]
+longest = max(map(len, secrets.values()))
+skip = {"/proc", "/sys", "/dev"}
+hits, scanned, denied, started = [], 0, 0, time.monotonic()
+for root in roots:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if os.path.join(dirpath, d) not in skip]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or (mode == "shared" and not st.st_mode & 0o044):
+                continue
+            try:
+                with open(path, "rb") as f:
+                    tail = b""
+                    while True:
+                        chunk = f.read(1 << 20)
+                        if not chunk:
+                            break
+                        buf = tail + chunk
+                        hits += [[path, k] for k, v in secrets.items() if v in buf and [path, k] not in hits]
+                        tail = buf[-longest:]
+                scanned += 1
+            except OSError:
+                denied += 1
+print(json.dumps({"hits": hits, "scanned": scanned, "denied": denied, "seconds": round(time.monotonic() - started, 1)}))
+"""
+
+
+# --- the stack and its users ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def stack(images, tmp_path_factory):
+    # Named `stack` so that the e2e conftest adds compose logs and docker inspect to failures.
+    directory = tmp_path_factory.mktemp("security")
+    # A database password and client secret of this run's own: found anywhere, they leaked there.
+    db_password, client_secret = f"db-{random_secrets.token_hex(16)}", f"cs-{random_secrets.token_hex(20)}"
+    write_env_files(directory, users=USERS, ADMIN_USER=ADMIN, CLIENT_SECRET=client_secret)
+    (directory / "shared.env").write_text(
+        f"POSTGRES_PASSWORD='{db_password}'\nPOSTGRES_USER='hub'\nPOSTGRES_DB='jupyterhub'\n"
+    )
+    s = Stack(directory, images, project=PROJECT, network=NETWORK, users=(*USERS, ADMIN))
+    s.db_password, s.client_secret = db_password, client_secret
+    s.compose("down", "-v", "--remove-orphans", check=False)
+    remove_user_containers_and_volumes((*USERS, ADMIN))
+    try:
+        s.up()
+        yield s
+    finally:
+        s.compose("down", "-v", "--remove-orphans", check=False)
+        remove_user_containers_and_volumes((*USERS, ADMIN))
+
+
+@pytest.fixture(scope="module")
+def deployment_secrets(stack) -> dict[str, str]:
+    found = {"DUMMY_PASSWORD": PASSWORD, "POSTGRES_PASSWORD": stack.db_password, "CLIENT_SECRET": stack.client_secret}
+    hub = stack.container("hub")
+    # The control: the hub really holds them (compose passes the env files to it, and to it only).
+    hub_env = inspect(hub)["Config"]["Env"]
+    for var in ("DUMMY_PASSWORD", "POSTGRES_PASSWORD", "CLIENT_SECRET"):
+        assert f"{var}={found[var]}" in hub_env, f"{var} is not in the hub's environment"
+    for name in DATA_FILES:
+        found[name] = docker("exec", hub, "cat", f"/srv/jupyterhub/data/{name}").stdout.strip()
+        assert re.fullmatch(r"[0-9a-f]{64}", found[name]), f"{name} is not 64 hex characters"
+    return found
+
+
+@pytest.fixture(scope="module")
+def dave(stack):
+    return HubUser(stack, "dave").login()
+
+
+@pytest.fixture(scope="module")
+def admin(stack):
+    return HubUser(stack, ADMIN).login()
+
+
+@pytest.fixture(scope="module")
+def carol(stack):
+    """carol with a running server: the target of other users' requests, and the probe's host."""
+    user = HubUser(stack, "carol").login()
+    user.start(environment="pyiron_continuum")
+    yield user
+    user.stop()
+
+
+def assert_nothing_started(user: HubUser) -> None:
+    assert user.server() is None, user.server()
+    assert inspect(f"jupyter-{user.name}") is None, f"a container jupyter-{user.name} exists"
+
+
+def spawn_error(page: str) -> str:
+    """The error JupyterHub shows above the spawn form, as the user reads it."""
+    m = re.search(r'<p class="spawn-error-msg[^"]*">(.*?)</p>', page, re.S)
+    assert m, "no error message above the form"
+    return html.unescape(m.group(1)).strip()
+
+
+def probe(container: str, mode: str, roots: list[str], found: dict[str, str], timeout: float = 240) -> dict:
+    r = subprocess.run([DOCKER, "exec", "-i", container, "python3", "-c", PROBE, mode, *roots],
+                       input=json.dumps(found), capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout)
+
+
+def occurrences(text: str | bytes, found: dict[str, str]) -> list[str]:
+    data = text.encode() if isinstance(text, str) else text
+    return [name for name, value in found.items() if value.encode() in data]
+
+
+# --- forged spawn requests ---------------------------------------------------------------------
+# (id, options, what the message must say). The same options go through the REST API (as the
+# top-level body and wrapped in JupyterHub 6's {"user_options": ...}), the form post and the
+# query string of GET /hub/spawn/<user>.
+
+SCRIPT, JINJA, DOLLAR = "<script>alert(1)</script>", "{{7*7}}", "${7*7}"
+LONG = 100_000
+
+CASES = [
+    ("unknown-environment", {"environment": "no_such_environment"}, "No such environment"),
+    ("environment-from-another-catalogue", {"environment": "pyiron_extra"}, "No such environment"),
+    ("image-as-environment", {"environment": NOT_IN_CATALOGUE}, "No such environment"),
+    ("image-field", {"image": NOT_IN_CATALOGUE}, "Unknown option 'image'"),
+    ("image-beside-environment", {"environment": "pyiron_base", "image": NOT_IN_CATALOGUE}, "Unknown option 'image'"),
+    ("memory-above-maximum", {"environment": "pyiron_base", "mem_limit": "2G"}, "above the maximum of 1G"),
+    ("memory-just-above-maximum", {"environment": "pyiron_base", "mem_limit": "1025M"}, "above the maximum of 1G"),
+    ("memory-in-bytes-above-maximum", {"environment": "pyiron_base", "mem_limit": str(2**40)}, "above the maximum"),
+    ("cpus-above-maximum", {"environment": "pyiron_base", "cpu_limit": "1.5"}, "at most 1"),
+    ("cpus-exponent-above-maximum", {"environment": "pyiron_base", "cpu_limit": "1e3"}, "at most 1"),
+    ("memory-negative", {"environment": "pyiron_base", "mem_limit": "-1G"}, "is not a size"),
+    ("memory-zero", {"environment": "pyiron_base", "mem_limit": "0"}, "is not a size"),
+    ("memory-non-numeric", {"environment": "pyiron_base", "mem_limit": "lots"}, "is not a size"),
+    ("memory-shell", {"environment": "pyiron_base", "mem_limit": "1G; rm -rf /"}, "is not a size"),
+    ("cpus-negative", {"environment": "pyiron_base", "cpu_limit": "-1"}, "must be above 0"),
+    ("cpus-zero", {"environment": "pyiron_base", "cpu_limit": "0"}, "must be above 0"),
+    ("cpus-nan", {"environment": "pyiron_base", "cpu_limit": "nan"}, "must be above 0"),
+    ("cpus-inf", {"environment": "pyiron_base", "cpu_limit": "inf"}, "must be above 0"),
+    ("cpus-non-numeric", {"environment": "pyiron_base", "cpu_limit": "two"}, "is not a number"),
+    ("script-environment", {"environment": SCRIPT}, "No such environment: '" + SCRIPT),
+    ("jinja-environment", {"environment": JINJA}, "No such environment: '" + JINJA),
+    ("dollar-environment", {"environment": DOLLAR}, "No such environment: '" + DOLLAR),
+    ("script-memory", {"environment": "pyiron_base", "mem_limit": SCRIPT}, "Memory '" + SCRIPT),
+    ("jinja-memory", {"environment": "pyiron_base", "mem_limit": JINJA}, "Memory '" + JINJA),
+    ("dollar-cpus", {"environment": "pyiron_base", "cpu_limit": DOLLAR}, "CPUs '" + DOLLAR),
+    ("script-field-name", {SCRIPT: "1"}, "Unknown option '" + SCRIPT),
+    ("jinja-field-name", {JINJA: "1"}, "Unknown option '" + JINJA),
+    ("long-environment", {"environment": "a" * LONG}, "No such environment"),
+    ("long-memory", {"environment": "pyiron_base", "mem_limit": "9" * LONG}, "Memory"),
+    ("long-cpus", {"environment": "pyiron_base", "cpu_limit": "1" * LONG}, "CPUs"),
+    ("long-field-name", {"x" * LONG: "1"}, "Unknown option"),
+    ("privileged", {"environment": "pyiron_base", "privileged": True}, "Unknown option 'privileged'"),
+    ("volumes", {"environment": "pyiron_base", "volumes": {"/": {"bind": "/host", "mode": "rw"}}},
+     "Unknown option 'volumes'"),
+    ("cmd", {"environment": "pyiron_base", "cmd": ["/bin/sh", "-c", "id"]}, "Unknown option 'cmd'"),
+    ("extra-host-config", {"environment": "pyiron_base", "extra_host_config": {"privileged": True}},
+     "Unknown option 'extra_host_config'"),
+    ("network", {"environment": "pyiron_base", "network_name": "bridge"}, "Unknown option 'network_name'"),
+    ("environment-twice", {"environment": ["pyiron_base", "pyiron_continuum"]}, "No such environment"),
+    ("environment-object", {"environment": {"name": "pyiron_base"}}, "No such environment"),
+    ("environment-number", {"environment": 7}, "No such environment"),
+    ("memory-boolean", {"environment": "pyiron_base", "mem_limit": True}, "is not a size"),
+    ("cpus-object", {"environment": "pyiron_base", "cpu_limit": {"n": 1}}, "is not a number"),
+]
+
+
+def as_fields(options: dict) -> dict[str, list[str]]:
+    """What a form or a query string can carry: strings, a field repeated for a list."""
+    def text(value):
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value if isinstance(value, str) else json.dumps(value)
+    return {k: [text(x) for x in v] if isinstance(v, list) else [text(v)] for k, v in options.items()}
+
+
+def check_refusal(r: requests.Response, message: str, expected: str) -> None:
+    assert r.status_code == 400, (r.status_code, r.text[:500])
+    assert expected in message, message
+    # Readable: one sentence naming what is wrong, never an echo of a 100 kB value.
+    assert len(message) < 600, f"{len(message)} characters"
+    # The value is echoed as text, never evaluated: {{7*7}} and ${7*7} stay as they are.
+    assert "49" not in message.replace(str(2**40), "")
+
+
+@FORGED
+@pytest.mark.parametrize("case, options, expected", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("channel", ["api", "api-user_options", "form", "query"])
+def test_forged_spawn_is_refused_with_a_message_and_starts_nothing(stack, dave, channel, case, options, expected):
+    assert_nothing_started(dave)
+    if channel.startswith("api"):
+        body = {"user_options": options} if channel == "api-user_options" else options
+        r = dave.api("POST", "/users/dave/server", json=body)
+        assert r.headers["Content-Type"].startswith("application/json")
+        check_refusal(r, r.json()["message"], expected)
+    elif channel == "form":
+        r = dave.session.post(f"{stack.url}/hub/spawn/dave", params={"_xsrf": dave.xsrf}, data=as_fields(options),
+                              allow_redirects=False, timeout=TIMEOUT)
+        check_refusal(r, spawn_error(r.text), expected)
+        assert SCRIPT not in r.text  # shown escaped, never as markup
+    else:
+        # JupyterHub starts a server straight from the query string; refused, it shows the form
+        # again, with the status and the error above it.
+        r = dave.session.get(f"{stack.url}/hub/spawn/dave", params=as_fields(options), allow_redirects=False,
+                             timeout=TIMEOUT)
+        if len(r.request.url) > 16_000:
+            # A 100 kB URL never reaches the hub: the proxy refuses headers that long.
+            assert r.status_code == 431, (r.status_code, r.text[:300])
+        else:
+            check_refusal(r, spawn_error(r.text), expected)
+            assert SCRIPT not in r.text
+            assert 'id="spawn_form"' in r.text
+    assert_nothing_started(dave)
+
+
+@FORGED
+@pytest.mark.parametrize("query", [
+    {"opt-image": NOT_IN_CATALOGUE},
+    {"opt-environment": "pyiron_base", "opt-privileged": "true"},
+    {"opt-environment": "pyiron_base", "opt-mem_limit": "64G"},
+    {"opt-environment": "pyiron_base", "environment": "pyiron_base", "opt-cmd": "sh"},
+    {"environment": "pyiron_base", "mem_limit": "512M", "image": NOT_IN_CATALOGUE},
+], ids=["opt-image", "opt-privileged", "opt-memory", "mixed-prefixes", "valid-options-plus-image"])
+def test_query_options_with_jupyterhub_prefix_are_checked_too(stack, dave, query):
+    r = dave.session.get(f"{stack.url}/hub/spawn/dave", params=query, allow_redirects=False, timeout=TIMEOUT)
+    assert r.status_code == 400, (r.status_code, r.text[:300])
+    assert re.search(r"Unknown option|above the maximum", spawn_error(r.text))
+    assert_nothing_started(dave)
+
+
+@FORGED
+def test_forged_options_stored_with_patch_are_refused_at_start(stack, dave):
+    """JupyterHub 6 lets a user edit a stopped server's user_options; a start re-checks them."""
+    dave.api("POST", "/users/dave/server", json={"environment": "no_such_environment"})  # the spawner record exists
+    r = dave.api("PATCH", "/users/dave/server", json={"user_options": {"image": NOT_IN_CATALOGUE, "privileged": True}})
+    assert r.status_code == 200, r.text
+    for body in (None, {}, {"display_name": ""}):  # "start with what is stored"
+        r = dave.api("POST", "/users/dave/server", json=body)
+        assert r.status_code == 400, r.text
+        assert "Unknown option 'image', 'privileged'" in r.json()["message"]
+        assert_nothing_started(dave)
+
+
+@FORGED
+@pytest.mark.parametrize("body, expected", [
+    ("{not json", "Invalid JSON"),
+    ('"pyiron_base"', "JSON object"),
+    ('{"user_options": "pyiron_base"}', "user_options must be an object"),
+    ('{"user_options": {"environment": "pyiron_base"}, "display_name": 7}', "display_name must be a string"),
+], ids=["malformed", "string", "options-not-an-object", "display-name-not-a-string"])
+def test_malformed_api_bodies_are_refused(stack, dave, body, expected):
+    r = dave.api("POST", "/users/dave/server", data=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and expected in r.json()["message"], r.text
+    assert_nothing_started(dave)
+
+
+# --- one user against another, and against the admin's endpoints ----------------------------------
+
+@FORGED
+@pytest.mark.parametrize("method, path", [
+    ("POST", "/users/peggy/server"),
+    ("POST", "/users/carol/server"),
+    ("DELETE", "/users/carol/server"),
+    ("GET", "/users/carol"),
+    ("GET", "/users/carol/server"),
+    ("GET", "/users/carol/server/progress"),
+    ("GET", "/users/carol/tokens"),
+    ("POST", "/users/carol/tokens"),
+    ("DELETE", "/users/carol/tokens/{carol_token_id}"),
+    ("POST", "/users/carol/activity"),
+    ("PATCH", "/users/peggy/server"),
+])
+def test_a_user_cannot_touch_another_users_server_or_tokens(stack, dave, carol, method, path):
+    carol_token_id = carol.api("GET", "/users/carol/tokens").json()["api_tokens"][0]["id"]
+    before = {t["id"] for t in carol.api("GET", "/users/carol/tokens").json()["api_tokens"]}
+    body = {"last_activity": "2030-01-01T00:00:00.000000Z"} if path.endswith("activity") else (
+        {"user_options": {"environment": "pyiron_base"}} if method == "PATCH" else {})
+    r = dave.api(method, path.format(carol_token_id=carol_token_id), json=body if method != "GET" else None)
+    assert r.status_code in (403, 404), (r.status_code, r.text)
+    # Nothing changed: carol's server still runs, her tokens are hers, peggy has no server.
+    assert carol.server()["ready"] and inspect("jupyter-carol")["State"]["Running"]
+    assert {t["id"] for t in carol.api("GET", "/users/carol/tokens").json()["api_tokens"]} == before
+    assert inspect("jupyter-peggy") is None
+
+
+@FORGED
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/hub/spawn/carol"),
+    ("GET", "/hub/spawn/peggy?environment=pyiron_base"),
+    ("POST", "/hub/spawn/peggy"),
+    ("POST", "/hub/api/users/peggy/server"),
+    ("DELETE", "/hub/api/users/carol/server"),
+    ("GET", "/user/carol/api/contents"),
+    ("GET", "/user/carol/lab"),
+])
+def test_a_users_browser_session_cannot_reach_another_users_server(stack, dave, carol, method, path):
+    r = dave.session.request(method, f"{stack.url}{path}", params={"_xsrf": dave.xsrf},
+                             headers={"X-XSRFToken": dave.xsrf}, data={"environment": "pyiron_base"},
+                             allow_redirects=True, timeout=TIMEOUT)
+    assert r.status_code in (403, 404), (r.status_code, r.url, r.text[:300])
+    assert carol.server()["ready"] and inspect("jupyter-peggy") is None
+
+
+@FORGED
+def test_a_users_token_cannot_reach_another_users_jupyter_server(stack, dave, carol):
+    for path in ("/api/status", "/api/contents", "/api/kernels"):
+        r = requests.get(f"{stack.url}/user/carol{path}", headers={"Authorization": f"token {dave.token}"},
+                         allow_redirects=False, timeout=TIMEOUT)
+        assert r.status_code == 403, (path, r.status_code, r.text[:200])
+    assert carol.user_server("GET", "/api/status").status_code == 200  # while carol's own token works
+
+
+@FORGED
+@pytest.mark.parametrize("method, path, body", [
+    ("GET", "/users", None),
+    ("POST", "/users", {"usernames": ["mallory"]}),
+    ("POST", "/users/mallory", {}),
+    ("DELETE", "/users/peggy", None),
+    ("PATCH", "/users/dave", {"admin": True}),
+    ("PATCH", "/users/peggy", {"name": "peggy2"}),
+    ("GET", "/groups", None),
+    ("POST", "/groups/admins", {}),
+    ("GET", "/services", None),
+    ("GET", "/services/idle-culler", None),
+    ("GET", "/proxy", None),
+    ("POST", "/proxy", None),
+    ("GET", "/info", None),
+    ("POST", "/shutdown", None),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_a_users_token_cannot_reach_admin_endpoints(stack, dave, admin, method, path, body):
+    r = dave.api(method, path, json=body)
+    assert r.status_code in (403, 404), (r.status_code, r.text)
+    # and nothing happened, as the admin sees it
+    names = {u["name"] for u in admin.api("GET", "/users").json()}
+    assert {"carol", "dave", "peggy"} <= names and not {"mallory", "peggy2"} & names
+    assert dave.api("GET", "/user").json()["admin"] is False
+    assert requests.get(f"{stack.url}/hub/health", timeout=TIMEOUT).status_code == 200
+
+
+@FORGED
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/hub/admin"),
+    ("GET", "/hub/api/users"),
+    ("POST", "/hub/api/users/mallory"),
+    ("PATCH", "/hub/api/users/dave"),
+    ("GET", "/hub/token"),  # allowed: a user's own tokens page (the control of the list above)
+])
+def test_a_users_browser_session_cannot_reach_admin_endpoints(stack, dave, method, path):
+    r = dave.session.request(method, f"{stack.url}{path}", headers={"X-XSRFToken": dave.xsrf},
+                             json={"admin": True} if method == "PATCH" else None, timeout=TIMEOUT)
+    if path == "/hub/token":
+        assert r.status_code == 200
+    else:
+        assert r.status_code == 403, (r.status_code, r.text[:300])
+    assert dave.api("GET", "/user").json()["admin"] is False
+
+
+@FORGED
+@pytest.mark.parametrize("request_body", [
+    {"scopes": ["admin:users"]},
+    {"scopes": ["admin:servers"]},
+    {"scopes": ["list:users", "delete:servers"]},
+    {"roles": ["admin"]},
+    {"roles": ["idle-culler"]},
+], ids=["admin-users", "admin-servers", "culler-scopes", "admin-role", "culler-role"])
+def test_a_user_cannot_make_a_token_with_more_than_they_have(stack, dave, request_body):
+    r = dave.api("POST", "/users/dave/tokens", json=request_body)
+    # JupyterHub answers 400 ("Not assigning requested scopes ... not held by User dave") for
+    # scopes and 403 for roles: either way no token is made.
+    assert r.status_code in (400, 403), (r.status_code, r.text)
+    assert "token" not in r.json()
+
+
+# --- the idle culler -------------------------------------------------------------------------------
+
+@FORGED
+def test_culler_is_a_service_without_endpoints_and_with_only_its_role(stack, admin):
+    service = admin.api("GET", "/services/idle-culler").json()
+    assert service["roles"] == ["idle-culler"] and service["pid"] > 0
+    assert not service["url"] and not service["prefix"]  # no HTTP endpoint of its own
+    # So nothing answers under /services/idle-culler/ for anyone, admin or not.
+    for who in (admin, None):
+        session = who.session if who else requests.Session()
+        for path in ("/services/idle-culler/", "/services/idle-culler/api/status"):
+            r = session.get(f"{stack.url}{path}", timeout=TIMEOUT)
+            # The proxy has no route for it, so the hub answers: not found (or, anonymous, log in first).
+            assert r.status_code == 404 or r.url.startswith(f"{stack.url}/hub/login"), (path, r.status_code, r.url)
+    # The role, as the hub stored it: exactly what the culler needs, held by the culler alone.
+    sql = ("SELECT r.scopes FROM roles r WHERE r.name = 'idle-culler';"
+           "SELECT count(*) FROM user_role_map m JOIN roles r ON r.id = m.role_id WHERE r.name = 'idle-culler';"
+           "SELECT count(*) FROM group_role_map m JOIN roles r ON r.id = m.role_id WHERE r.name = 'idle-culler';"
+           "SELECT s.name FROM service_role_map m JOIN roles r ON r.id = m.role_id "
+           "JOIN services s ON s.id = m.service_id WHERE r.name = 'idle-culler';")
+    out = subprocess.run(
+        [DOCKER, "exec", "-i", "-e", "PGPASSWORD", stack.container("hub-db"),
+         "psql", "-h", "127.0.0.1", "-U", "hub", "-d", "jupyterhub", "-tA", "-v", "ON_ERROR_STOP=1"],
+        input=sql, capture_output=True, text=True, timeout=TIMEOUT, env={"PGPASSWORD": stack.db_password},
+    )
+    assert out.returncode == 0, out.stderr
+    scopes, users, groups, services = out.stdout.split("\n")[:4]
+    assert set(json.loads(scopes)) == CULLER_SCOPES
+    assert (users, groups, services) == ("0", "0", "idle-culler")
+
+
+@pytest.fixture(scope="module")
+def culler_token(stack, admin) -> str:
+    """The token the hub gave its culler, read as root from the culler's environment."""
+    pid = admin.api("GET", "/services/idle-culler").json()["pid"]
+    environ = subprocess.run([DOCKER, "exec", stack.container("hub"), "cat", f"/proc/{pid}/environ"],
+                             capture_output=True, check=True, timeout=TIMEOUT).stdout
+    env = dict(item.split(b"=", 1) for item in environ.split(b"\0") if b"=" in item)
+    return env[b"JUPYTERHUB_API_TOKEN"].decode()
+
+
+@FORGED
+def test_culler_token_can_do_what_culling_needs_and_nothing_more(stack, carol, culler_token):
+    def culler(method, path, **kw):
+        return requests.request(method, f"{stack.url}/hub/api{path}", headers={"Authorization": f"token {culler_token}"},
+                                timeout=TIMEOUT, **kw)
+    me = culler("GET", "/user").json()
+    assert me["kind"] == "service" and set(me["scopes"]) == CULLER_RESOLVED_SCOPES
+    # what it needs
+    assert culler("GET", "/users").status_code == 200
+    assert culler("GET", "/users/carol").json()["servers"][""]["ready"]
+    # and nothing more
+    for method, path, body in [
+        ("POST", "/users/peggy/server", {"environment": "pyiron_base"}),
+        ("GET", "/users/carol/tokens", None),
+        ("POST", "/users/carol/tokens", {}),
+        ("PATCH", "/users/carol", {"admin": True}),
+        ("POST", "/users/mallory", {}),
+        ("DELETE", "/users/peggy", None),
+        ("GET", "/proxy", None),
+        ("POST", "/shutdown", None),
+    ]:
+        r = culler(method, path, json=body)
+        assert r.status_code in (403, 404), (method, path, r.status_code, r.text)
+    assert inspect("jupyter-peggy") is None
+
+
+@FORGED
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/users"),  # list:users
+    ("GET", "/users/carol"),  # read:users:activity
+    ("GET", "/users/carol/server"),  # read:servers
+    ("DELETE", "/users/carol/server"),  # delete:servers
+], ids=["list-users", "read-activity", "read-servers", "delete-servers"])
+def test_a_user_token_cannot_do_what_the_culler_does(stack, dave, carol, method, path):
+    r = dave.api(method, path)
+    assert r.status_code in (403, 404), (r.status_code, r.text)
+    assert carol.server()["ready"] and inspect("jupyter-carol")["State"]["Running"]
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+@ISOLATION
+def test_generated_secrets_are_private_files_in_the_data_volume(stack):
+    out = docker("exec", stack.container("hub"), "stat", "-c", "%a %U %G %n", "/srv/jupyterhub/data",
+                 *(f"/srv/jupyterhub/data/{name}" for name in DATA_FILES)).stdout.splitlines()
+    assert out[0] == "700 root root /srv/jupyterhub/data", out
+    assert out[1:] == [f"600 root root /srv/jupyterhub/data/{name}" for name in DATA_FILES], out
+    listing = docker("exec", stack.container("hub"), "ls", "-A", "/srv/jupyterhub/data").stdout.split()
+    assert sorted(listing) == sorted(DATA_FILES), listing  # no temporary file left beside them
+    mounts = {m["Destination"]: m for m in inspect(stack.container("hub"))["Mounts"]}
+    assert mounts["/srv/jupyterhub/data"]["Type"] == "volume"
+
+
+@ISOLATION
+def test_no_secret_in_the_hub_image(stack, deployment_secrets, tmp_path):
+    image = inspect(stack.container("hub"))["Image"]  # the image the hub runs, whatever the tag says now
+    history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
+    assert not occurrences(history, deployment_secrets)
+    config = inspect(image)["Config"]
+    assert not [e for e in config.get("Env") or [] if e.split("=", 1)[0] in SECRET_VARIABLES], config["Env"]
+    assert not occurrences(json.dumps(config), deployment_secrets)
+
+    saved = tmp_path / "hub-image.tar"
+    subprocess.run([DOCKER, "save", "-o", str(saved), image], check=True, capture_output=True, timeout=300)
+    try:
+        found, longest, tail = set(), max(map(len, deployment_secrets.values())), b""
+        with saved.open("rb") as f:  # layers are plain tars inside: a byte search sees every file
+            while chunk := f.read(8 << 20):
+                buf = tail + chunk
+                found |= set(occurrences(buf, deployment_secrets))
+                tail = buf[-longest:]
+        assert not found, f"in the saved image: {sorted(found)}"
+        # Nor any env file or secret file in any layer (the data directory is empty in the image).
+        names = []
+        with tarfile.open(saved) as outer:
+            for member in outer:
+                if member.name.endswith("layer.tar"):
+                    with tarfile.open(fileobj=outer.extractfile(member)) as layer:
+                        names += layer.getnames()
+        assert names, "no layers found in docker save's output"
+        bad = [n for n in names if re.search(r"(^|/)[^/]*\.env$|(^|/)(cookie_secret|crypt_key|proxy_token)$|"
+                                             r"jupyterhub_cookie_secret$|run/secrets/", n)]
+        assert not bad, bad
+    finally:
+        saved.unlink(missing_ok=True)
+
+
+@ISOLATION
+def test_no_secret_in_a_user_containers_inspect(stack, carol, deployment_secrets):
+    info = inspect("jupyter-carol")
+    assert not occurrences(json.dumps(info), deployment_secrets)
+    names = {e.split("=", 1)[0] for e in info["Config"]["Env"]}
+    assert not names & set(SECRET_VARIABLES), names & set(SECRET_VARIABLES)
+    host = info["HostConfig"]
+    assert host["Privileged"] is False and not host["CapAdd"] and not host["Devices"]
+    assert host["Binds"] == ["jupyterhub-user-carol:/home/jovyan/work:rw"], host["Binds"]
+    assert [(m["Type"], m["Name"], m["Destination"]) for m in info["Mounts"]] == [
+        ("volume", "jupyterhub-user-carol", "/home/jovyan/work")
+    ]
+
+
+@ISOLATION
+def test_no_secret_in_the_hubs_logs(stack, dave, carol, deployment_secrets):
+    # Some more of what gets logged: a refused spawn, a failed and a good login, a token.
+    dave.api("POST", "/users/dave/server", json={"environment": "pyiron_base", "image": NOT_IN_CATALOGUE})
+    browser = requests.Session()
+    browser.get(f"{stack.url}/hub/login", timeout=TIMEOUT)
+    r = browser.post(f"{stack.url}/hub/login", params={"_xsrf": browser.cookies.get("_xsrf")},
+                     data={"username": "dave", "password": "not-the-password"}, allow_redirects=False, timeout=TIMEOUT)
+    assert r.status_code == 403, r.status_code
+    HubUser(stack, "peggy").login()
+    hub = stack.container("hub")
+    logs = subprocess.run([DOCKER, "logs", hub], capture_output=True, timeout=TIMEOUT)
+    text = logs.stdout + logs.stderr
+    assert b"User logged in: carol" in text and b"Starting pyiron_continuum for carol" in text
+    assert not occurrences(text, deployment_secrets)
+
+
+@ISOLATION
+def test_no_secret_in_files_other_users_can_read_in_the_hub_container(stack, deployment_secrets):
+    result = probe(stack.container("hub"), "shared", ["/"], deployment_secrets)
+    assert result["scanned"] > 1000, result  # the walk saw the whole file system
+    assert not result["hits"], result["hits"]
+    # The control: the same probe, reading as root what only root may read, does find them.
+    control = probe(stack.container("hub"), "readable", ["/srv/jupyterhub/data"], deployment_secrets)
+    assert sorted(control["hits"]) == sorted([f"/srv/jupyterhub/data/{name}", name] for name in DATA_FILES)
+
+
+# --- from inside a user's container --------------------------------------------------------------
+
+def in_carol(script: str, timeout: float = 60) -> str:
+    r = subprocess.run([DOCKER, "exec", "jupyter-carol", "python3", "-c", script], capture_output=True, text=True,
+                       timeout=timeout)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@ISOLATION
+def test_user_container_has_no_route_to_the_database_or_the_proxy_api(stack, carol):
+    db = inspect(stack.container("hub-db"))
+    db_ips = [n["IPAddress"] for n in db["NetworkSettings"]["Networks"].values()]
+    assert db_ips and list(inspect("jupyter-carol")["NetworkSettings"]["Networks"]) == [NETWORK]
+    targets = [("hub-db", 5432), *((ip, 5432) for ip in db_ips), ("hub", 8001), ("hub", 5432)]
+    out = in_carol(
+        "import socket\n"
+        f"for host, port in {targets!r}:\n"
+        "    try:\n"
+        "        socket.create_connection((host, port), timeout=3).close(); print(host, port, 'open')\n"
+        "    except OSError as e:\n"
+        "        print(host, port, type(e).__name__)\n"
+    )
+    assert "open" not in out, out
+    assert len(out.splitlines()) == len(targets)
+    # ...while the hub's API, which a server needs, answers on the same network.
+    assert in_carol("import urllib.request;print(urllib.request.urlopen('http://hub:8081/hub/api/',"
+                    " timeout=5).status)").strip() == "200"
+
+
+@ISOLATION
+def test_user_container_has_no_docker_socket_or_api(stack, carol):
+    gateway = json.loads(docker("network", "inspect", NETWORK).stdout)[0]["IPAM"]["Config"][0]["Gateway"]
+    out = in_carol(
+        "import os, socket\n"
+        "print('socket', [p for p in ('/var/run/docker.sock', '/run/docker.sock', '/tmp/docker.sock') if os.path.exists(p)])\n"
+        "print('DOCKER_HOST', os.environ.get('DOCKER_HOST'))\n"
+        f"for port in (2375, 2376):\n"
+        "    try:\n"
+        f"        socket.create_connection(({gateway!r}, port), timeout=3).close(); print(port, 'open')\n"
+        "    except OSError as e:\n"
+        "        print(port, type(e).__name__)\n"
+    )
+    assert "socket []" in out and "DOCKER_HOST None" in out and "open" not in out, out
+
+
+@ISOLATION
+def test_user_container_cannot_read_the_hubs_secrets(stack, carol, deployment_secrets):
+    assert in_carol("import os;print(os.path.exists('/srv/jupyterhub/data'))").strip() == "False"
+    # A canary the user wrote through their own server: the probe must find it, and nothing else.
+    canary = f"canary-{random_secrets.token_hex(16)}"
+    r = carol.user_server("PUT", "/api/contents/work/canary.txt", json={"type": "file", "format": "text", "content": canary})
+    assert r.status_code in (200, 201), r.text
+    # Everything uid 1000 can read, but /proc, /sys and /dev (the user's image is a few hundred MB).
+    result = probe("jupyter-carol", "readable", ["/"], {**deployment_secrets, "canary": canary})
+    assert result["scanned"] > 1000, result
+    assert result["hits"] == [["/home/jovyan/work/canary.txt", "canary"]], result["hits"]
+
+
+@ISOLATION
+def test_user_runs_as_uid_1000_and_their_files_belong_to_them(stack, carol):
+    assert docker("exec", "jupyter-carol", "id", "-u").stdout.strip() == "1000"
+    uids = in_carol(
+        "import os\n"
+        "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+        "    try:\n"
+        "        line = next(l for l in open(f'/proc/{pid}/status') if l.startswith('Uid:'))\n"
+        "    except OSError:\n"
+        "        continue\n"
+        "    print(pid, *line.split()[1:])\n"
+    ).splitlines()
+    assert uids and all(set(line.split()[1:]) == {"1000"} for line in uids), uids  # real, effective, saved, fs
+    # A file the user writes through their own Jupyter server is theirs.
+    r = carol.user_server("PUT", "/api/contents/work/owner.txt", json={"type": "file", "format": "text", "content": "x"})
+    assert r.status_code in (200, 201), r.text
+    assert docker("exec", "jupyter-carol", "stat", "-c", "%u", "/home/jovyan/work/owner.txt").stdout.strip() == "1000"
+
+
+@ISOLATION
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/users"),
+    ("GET", "/users/dave"),
+    ("POST", "/users/peggy/server"),
+    ("POST", "/users/carol/tokens"),
+    ("DELETE", "/users/carol/server"),
+    ("GET", "/proxy"),
+])
+def test_the_token_inside_a_users_container_reaches_nothing_else(stack, carol, method, path):
+    """The server's own API token (in its environment, so readable by the user's code) is
+    limited to the server role: activity and access to this one server."""
+    out = in_carol(
+        "import os, urllib.request, urllib.error\n"
+        f"req = urllib.request.Request('http://hub:8081/hub/api{path}', method={method!r},"
+        " headers={'Authorization': 'token ' + os.environ['JUPYTERHUB_API_TOKEN']},"
+        f" data=b'{{}}' if {method!r} == 'POST' else None)\n"
+        "try:\n"
+        "    print(urllib.request.urlopen(req, timeout=10).status)\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code)\n"
+    )
+    assert out.strip() in ("403", "404"), out
+    assert carol.server()["ready"] and inspect("jupyter-peggy") is None
