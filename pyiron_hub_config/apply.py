@@ -87,6 +87,8 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
     sp.volumes = {USER_VOLUME: WORK_DIR}
     sp.notebook_dir = HOME
     sp.cmd = ["jupyterhub-singleuser"]
+    # Nothing in a user's server may gain privileges (setuid binaries, sudo).
+    sp.extra_host_config = {"security_opt": ["no-new-privileges:true"]}
     sp.start_timeout = s.start_timeout
     sp.http_timeout = s.start_timeout
     if s.pass_access_token:

@@ -150,6 +150,18 @@ def test_idle_culler_runs_as_a_managed_service_with_a_scoped_role(stack):
     assert service["roles"] == ["idle-culler"]
 
 
+@pytest.mark.reliability("secrets and isolation")
+def test_hub_and_users_servers_run_with_least_privilege(stack, alice):
+    hub = inspect(stack.container("hub"))["HostConfig"]
+    assert hub["CapDrop"] == ["ALL"] and not hub["CapAdd"] and not hub["Privileged"]
+    assert "no-new-privileges:true" in hub["SecurityOpt"]
+    alice.start(environment="pyiron_base")
+    user = inspect("jupyter-alice")
+    assert "no-new-privileges:true" in user["HostConfig"]["SecurityOpt"] and not user["HostConfig"]["Privileged"]
+    assert user["Config"]["User"] in ("1000", "jovyan", "1000:100")
+    alice.stop()
+
+
 def test_state_lives_in_postgres(stack):
     r = docker("exec", "-e", f"PGPASSWORD={DB_PASSWORD}", stack.container("hub-db"),
                "psql", "-h", "127.0.0.1", "-U", "hub", "-d", "jupyterhub", "-tAc", "SELECT name FROM users ORDER BY name")
