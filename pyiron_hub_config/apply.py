@@ -22,6 +22,9 @@ WORK_DIR = f"{HOME}/work"
 USER_VOLUME = "jupyterhub-user-{username}"
 HUB_PORT = 8000
 HUB_API_PORT = 8081
+# The proxy runs inside the hub's container, so it never outlives a restart of that
+# container; `pyiron-hub serve` removes a stale file here before starting the hub.
+PROXY_PID_FILE = "/tmp/jupyterhub-proxy.pid"
 
 
 def apply_access(c: Config, hub: HubConfig) -> None:
@@ -100,6 +103,7 @@ def apply_network(c: Config, hub: HubConfig) -> None:
     c.JupyterHub.hub_ip = "0.0.0.0"
     c.JupyterHub.hub_port = HUB_API_PORT
     c.JupyterHub.hub_connect_ip = s.hub_connect_host
+    c.ConfigurableHTTPProxy.pid_file = PROXY_PID_FILE
     scheme = "https" if s.tls_cert else "http"
     c.JupyterHub.bind_url = f"{scheme}://:{HUB_PORT}"
     if s.tls_cert:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import envfiles
-from .apply import HUB_PORT
+from .apply import HUB_PORT, PROXY_PID_FILE
 from .catalogue import load_catalogue
 from .database import database_url, wait_for_database
 from .hub_config import HubConfig, load_hub_config
@@ -177,6 +177,9 @@ def cmd_serve(args) -> int:
     # Keycloak may be down only for now: say plainly what is wrong, but start anyway.
     for problem in provider_problems(hub.settings):
         print(f"pyiron-hub: WARNING: {problem}", file=sys.stderr, flush=True)
+    # After a kill, the container keeps the old proxy's pid file. JupyterHub would take
+    # whatever process now has that pid for the proxy and signal it (in tests: itself).
+    Path(PROXY_PID_FILE).unlink(missing_ok=True)
     config = os.environ.get("JUPYTERHUB_CONFIG", DEFAULT_HUB_CONFIG)
     os.execvp("jupyterhub", ["jupyterhub", "-f", config, *args.jupyterhub_args])
     return 1  # not reached
