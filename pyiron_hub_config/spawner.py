@@ -73,8 +73,8 @@ class PyironSpawner(DockerSpawner):
         spawner.cpu_limit = choice.cpu_limit
         spawner.environment = {**spawner.environment, "PYIRON_ENVIRONMENT": choice.environment.name}
         spawner.log.info(
-            "Starting %s for %s: %s (%s, %s memory, %g CPU)", choice.environment.name, spawner.user.name,
-            choice.environment.image, choice.environment.name, format_memory(choice.mem_limit), choice.cpu_limit,
+            "Starting %s for %s: %s, %s memory, %g CPU", choice.environment.name, spawner.user.name,
+            choice.environment.image, format_memory(choice.mem_limit), choice.cpu_limit,
         )
 
     def _choose(self, options):

@@ -262,7 +262,7 @@ def wait_for(predicate, timeout=60, interval=1.0, message="condition"):
     raise AssertionError(f"timed out waiting for {message}")
 
 
-def shutil_copy_repo(dest: Path) -> Path:
+def copy_build_context(dest: Path) -> Path:
     """A copy of what the Dockerfile needs, to build a variant without touching the repo."""
     for name in ("Dockerfile", ".dockerignore", "requirements.lock", "setup.cfg", "pyproject.toml", "README.md",
                  "jupyterhub_config.py"):

@@ -7,7 +7,6 @@ confirm what the hub did (image, limits, networks, volumes).
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 
@@ -15,9 +14,8 @@ import pytest
 import requests
 
 from .conftest import (
-    DOCKER,
-    CPU_LIMIT, DB_PASSWORD, IMAGES, MEM_LIMIT, NETWORK, PREFIX, HubUser, Stack, container_limits, docker,
-    inspect, shutil_copy_repo, wait_for, write_env_files,
+    CPU_LIMIT, DB_PASSWORD, DOCKER, IMAGES, MEM_LIMIT, NETWORK, PREFIX, HubUser, container_limits,
+    copy_build_context, docker, inspect,
 )
 
 PROOF = "work/written-in-pyiron_base.txt"
@@ -188,7 +186,7 @@ def test_files_survive_hub_restart_and_compose_down_up(stack, alice):
 
 def test_adding_an_environment(stack, tmp_path, record_property):
     """A fifth catalogue entry: rebuild the image (timed), recreate the hub, it is offered and spawns."""
-    src = shutil_copy_repo(tmp_path)
+    src = copy_build_context(tmp_path)
     catalogue = src / "pyiron_hub_config" / "environments.toml"
     catalogue.write_text(catalogue.read_text() + (
         '\n[[environments]]\nname = "pyiron_extra"\ndisplay_name = "pyiron extra <b>new</b>"\n'

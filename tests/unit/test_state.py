@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import stat
 
-import pytest
 from pydantic import SecretStr
 
 from pyiron_hub_config.state import load_or_create_secret
