@@ -37,11 +37,9 @@ def _environ(env_files: Sequence[str] | None) -> Mapping[str, str]:
 
 def summary(hub: HubConfig) -> str:
     s = hub.settings
-    who = (
-        "every user of the realm" if s.allow_all
-        else ", ".join([f"groups {', '.join(s.allowed_groups)}"] * bool(s.allowed_groups)
-                       + [f"users {', '.join(s.allowed_users)}"] * bool(s.allowed_users)) or "admins only"
-    )
+    admitted = [f"{kind} {', '.join(names)}" for kind, names in
+                (("groups", s.allowed_groups), ("users", s.allowed_users)) if names]
+    who = "every user of the realm" if s.allow_all else ", ".join(admitted) or "admins only"
     lines = [
         "Configuration is valid.",
         f"  Keycloak:      {s.issuer_url or s.authorize_url} (client {s.client_id})" if s.authenticator == "keycloak"

@@ -10,12 +10,12 @@ import json
 import os
 import re
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 from .problems import ConfigError, Problem
 from .settings import SECRET_VARIABLES, variable_names
+from .state import private_temp_file
 
 # Where each variable lives: the database's variables are shared by hub and Postgres;
 # compose-level variables (read by docker compose itself) go to build.env.
@@ -78,16 +78,11 @@ def unsafe_value_problems(values: Mapping[str, str]) -> list[Problem]:
 
 def write_private(path: Path, text: str) -> None:
     """Replace path atomically with a file only its owner can read (mode 0600)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    tmp = private_temp_file(path, text)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -35,6 +35,10 @@ IMAGE_VARIABLES = {
 ENDPOINT_VARIABLES = ("OAUTH2_AUTHORIZE_URL", "OAUTH2_TOKEN_URL", "OAUTH2_USERDATA_URL")
 
 
+# Secrets a person types versus ones a machine generates.
+_MINIMUM_LENGTH = {"dummy_password": (8, "characters"), "proxy_token": (32, "random characters")}
+
+
 def _var(name: str, description: str, example: str | None = None, **kw):
     extra = {"example": example} if example is not None else None
     return Field(alias=name, description=description, json_schema_extra=extra, **kw)
@@ -199,18 +203,12 @@ class Settings(BaseModel):
             raise ValueError("must be 64 hexadecimal characters (32 random bytes)")
         return value
 
-    @field_validator("dummy_password", mode="before")
+    @field_validator("dummy_password", "proxy_token", mode="before")
     @classmethod
-    def _long_password(cls, value: str) -> str:
-        if value is not None and len(str(value)) < 8:
-            raise ValueError("is too short: use at least 8 characters")
-        return value
-
-    @field_validator("proxy_token", mode="before")
-    @classmethod
-    def _long_token(cls, value: str) -> str:
-        if value is not None and len(str(value)) < 32:
-            raise ValueError("is too short: use at least 32 random characters")
+    def _long_enough(cls, value: str, info) -> str:
+        minimum, what = _MINIMUM_LENGTH[info.field_name]
+        if value is not None and len(str(value)) < minimum:
+            raise ValueError(f"is too short: use at least {minimum} {what}")
         return value
 
     @field_validator("scopes")

@@ -9,7 +9,6 @@ from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
 from tornado import web
 from traitlets import Float, Integer, List, default
 
-from .catalogue import Environment
 from .options import InvalidChoice, options_from_form, validate_choice
 from .values import format_memory
 
@@ -89,5 +88,3 @@ def pass_access_token(spawner: PyironSpawner, auth_state: dict | None) -> None:
     if auth_state and auth_state.get("access_token"):
         spawner.environment = {**spawner.environment, "OAUTH_ACCESS_TOKEN": auth_state["access_token"]}
 
-
-__all__ = ["PyironSpawner", "Environment", "render_options_form", "pass_access_token"]

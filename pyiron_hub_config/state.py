@@ -25,20 +25,32 @@ def load_or_create_secret(given: SecretStr | None, path: Path) -> str:
     # Written whole to a private temporary file, then linked into place: a crash never
     # leaves an empty secret behind, and os.link fails if another hub on the same volume
     # got there first, in which case its secret wins.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    tmp = private_temp_file(path, secrets.token_hex(32) + "\n")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        if not _read(path):  # an empty leftover from an older, interrupted write
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return _read(path)
+
+
+def private_temp_file(path: Path, text: str) -> Path:
+    """text, written and synced to a new file beside path that only its owner can read.
+
+    The caller moves it into place (os.link or os.replace), so path is never half-written.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32) + "\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            if not _read(path):  # an empty leftover from an older, interrupted write
-                os.replace(tmp, path)
-    finally:
+    except BaseException:
         Path(tmp).unlink(missing_ok=True)
-    return _read(path)
+        raise
+    return Path(tmp)
 
 
 def _read(path: Path) -> str:

@@ -66,9 +66,8 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.when == "call" and report.failed and "demo" in getattr(item, "funcargs", {}):
-        compose = ["docker-compose", "-f", str(REPO / "docker-compose.yml"), "--project-directory", str(REPO / "demo"),
-                   "-p", "pyiron-hub-demo", "--profile", "demo", "logs", "--no-color", "--tail", "120"]
-        report.sections.append(("demo compose logs", subprocess.run(compose, capture_output=True, text=True).stdout))
+        logs = _demo_compose("logs", "--no-color", "--tail", "120", check=False).stdout
+        report.sections.append(("demo compose logs", logs))
 
 
 class Browser:
@@ -256,12 +255,12 @@ def test_keycloak_down_login_says_so_hub_and_servers_keep_working(demo):
             time.sleep(2)
 
 
-def _demo_compose(*args) -> subprocess.CompletedProcess:
+def _demo_compose(*args, check=True) -> subprocess.CompletedProcess:
     env = {**os.environ, "HUB_IMAGE": f"{PREFIX}/hub:latest", "POSTGRES_IMAGE": f"{PREFIX}/postgres:17",
            "KEYCLOAK_IMAGE": f"{PREFIX}/keycloak:latest", "HUB_PORT": "8000", "HUB_BIND": "127.0.0.1"}
     return subprocess.run(["docker-compose", "-f", str(REPO / "docker-compose.yml"), "--project-directory",
                            str(REPO / "demo"), "-p", "pyiron-hub-demo", "--profile", "demo", *args],
-                          capture_output=True, text=True, check=True, env=env)
+                          capture_output=True, text=True, check=check, env=env)
 
 
 def _wait_hub_healthy(timeout=120):

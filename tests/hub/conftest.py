@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 
@@ -81,5 +80,4 @@ def fresh_database(postgres):
         cur.execute("DROP DATABASE IF EXISTS jupyterhub WITH (FORCE)")
         cur.execute("CREATE DATABASE jupyterhub")
     conn.close()
-    time.sleep(0.1)
     return postgres
