@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
 COMPOSE = os.environ.get("DOCKER_COMPOSE", "docker-compose")
 PREFIX = os.environ.get("TEST_IMAGE_PREFIX", "pyiron-hub-test")
+# The hub image built from this checkout (build.sh honours the same variable).
+HUB_IMAGE = os.environ.get("TEST_HUB_IMAGE", f"{PREFIX}/hub:latest")
 PROJECT = "pyironhube2e"
 NETWORK = "pyiron-hub-e2e-users"
 PASSWORD = "e2e-dummy-password"
@@ -155,7 +157,7 @@ def images():
     r = subprocess.run([str(REPO / "tests/images/build.sh"), "all"], capture_output=True, text=True)
     if r.returncode:
         pytest.fail(f"building the local images failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    return f"{PREFIX}/hub:latest"
+    return HUB_IMAGE
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 import requests
 from bs4 import BeautifulSoup
 
-from .conftest import DOCKER, IMAGES, PREFIX, REPO, docker, inspect
+from .conftest import DOCKER, HUB_IMAGE, IMAGES, PREFIX, REPO, docker, inspect
 
 HUB = "http://localhost:8000"
 KEYCLOAK = "http://localhost:8080"
@@ -27,7 +27,7 @@ def _demo(*args, timeout=600) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "DOCKER": DOCKER,
-        "HUB_IMAGE": f"{PREFIX}/hub:latest",
+        "HUB_IMAGE": HUB_IMAGE,
         "POSTGRES_IMAGE": f"{PREFIX}/postgres:17",
         "KEYCLOAK_IMAGE": f"{PREFIX}/keycloak:latest",
         "PYIRON_BASE": IMAGES["pyiron_base"],
@@ -256,7 +256,7 @@ def test_keycloak_down_login_says_so_hub_and_servers_keep_working(demo):
 
 
 def _demo_compose(*args, check=True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HUB_IMAGE": f"{PREFIX}/hub:latest", "POSTGRES_IMAGE": f"{PREFIX}/postgres:17",
+    env = {**os.environ, "HUB_IMAGE": HUB_IMAGE, "POSTGRES_IMAGE": f"{PREFIX}/postgres:17",
            "KEYCLOAK_IMAGE": f"{PREFIX}/keycloak:latest", "HUB_PORT": "8000", "HUB_BIND": "127.0.0.1"}
     return subprocess.run(["docker-compose", "-f", str(REPO / "docker-compose.yml"), "--project-directory",
                            str(REPO / "demo"), "-p", "pyiron-hub-demo", "--profile", "demo", *args],

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from .conftest import (
-    CPU_LIMIT, DB_PASSWORD, DOCKER, IMAGES, MEM_LIMIT, NETWORK, PREFIX, HubUser, container_limits,
+    CPU_LIMIT, DB_PASSWORD, DOCKER, HUB_IMAGE, IMAGES, MEM_LIMIT, NETWORK, PREFIX, HubUser, container_limits,
     copy_build_context, docker, inspect,
 )
 
@@ -218,5 +218,5 @@ def test_adding_an_environment(stack, tmp_path, record_property):
         assert memory == 768 * 1024**2 and quota == int(0.75 * period)
         user.stop()
     finally:
-        stack.hub_image = f"{PREFIX}/hub:latest"
+        stack.hub_image = HUB_IMAGE
         stack.compose("up", "-d", "hub")

@@ -17,6 +17,7 @@
 #
 # Environment knobs:
 #   TEST_IMAGE_PREFIX   tag prefix (default pyiron-hub-test)
+#   TEST_HUB_IMAGE      tag of the hub image (default $TEST_IMAGE_PREFIX/hub:latest)
 #   TEST_BASE_IMAGE     base image of all the others (default
 #                       $TEST_IMAGE_PREFIX/debian:$DEBIAN_SUITE, made by debootstrap;
 #                       any other value must exist locally or be pullable,
@@ -41,7 +42,7 @@ DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 DEFAULT_BASE_IMAGE="$PREFIX/debian:$DEBIAN_SUITE"
 BASE_IMAGE="${TEST_BASE_IMAGE:-$DEFAULT_BASE_IMAGE}"
 POSTGRES_IMAGE="$PREFIX/postgres:17"
-HUB_IMAGE="$PREFIX/hub:latest"
+HUB_IMAGE="${TEST_HUB_IMAGE:-$PREFIX/hub:latest}"
 SINGLEUSER_ENVS="${SINGLEUSER_ENVS:-base pyiron continuum experimental extra}"
 CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 LOG_DIR="${BUILD_LOG_DIR:-${TMPDIR:-/tmp}/pyiron-hub-test-images}"
