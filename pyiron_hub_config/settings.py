@@ -135,6 +135,12 @@ class Settings(BaseModel):
         "ENVIRONMENTS_FILE", "Catalogue of environments (TOML); the one built into the image by default.",
         "/srv/jupyterhub/environments.toml", default=None,
     )
+    site_resources_dir: Path | None = _var(
+        "SITE_RESOURCES_DIR",
+        "Directory on the Docker host (potentials, shared data, queue configurations) that every server "
+        "mounts read-only at /opt/pyiron-hub/site-resources and adds to pyiron's resource paths.",
+        "/srv/pyiron/resources", default=None,
+    )
     mem_limit: MemoryBytes = _var("MEM_LIMIT", "Default memory limit of a user's server.", "2G", default="2G")
     cpu_limit: Cpus = _var("CPU_LIMIT", "Default CPU limit of a user's server.", "1", default=1.0)
     max_mem_limit: MemoryBytes | None = _var(
@@ -210,6 +216,14 @@ class Settings(BaseModel):
         if value is not None and len(str(value)) < minimum:
             raise ValueError(f"is too short: use at least {minimum} {what}")
         return value
+
+    @field_validator("site_resources_dir")
+    @classmethod
+    def _absolute_host_path(cls, path: Path | None) -> Path | None:
+        # A relative path would be taken as a volume name by Docker, not as a directory.
+        if path is not None and (not path.is_absolute() or path == Path("/")):
+            raise ValueError(f"{str(path)!r} is not an absolute directory path on the Docker host")
+        return path
 
     @field_validator("scopes")
     @classmethod

@@ -7,9 +7,10 @@ from functools import lru_cache
 from dockerspawner import DockerSpawner
 from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
 from tornado import web
-from traitlets import Float, Integer, List, default
+from traitlets import Float, Integer, List, Unicode, default
 
 from .options import InvalidChoice, options_from_form, validate_choice
+from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
 from .values import format_memory
 
 
@@ -40,6 +41,10 @@ class PyironSpawner(DockerSpawner):
     ).tag(config=True)
     max_cpu_limit = Float(
         None, allow_none=True, help="CPUs a user may ask for; None: users cannot pick CPUs."
+    ).tag(config=True)
+    site_resources = Unicode(
+        None, allow_none=True,
+        help="Host directory every server mounts read-only and adds to pyiron's resource paths.",
     ).tag(config=True)
 
     @default("options_form")
@@ -75,6 +80,17 @@ class PyironSpawner(DockerSpawner):
             "Starting %s for %s: %s, %s memory, %g CPU", choice.environment.name, spawner.user.name,
             choice.environment.image, format_memory(choice.mem_limit), choice.cpu_limit,
         )
+
+    async def start(self):
+        # The image's id names the read-only copy of its home (see storage.py), so it is
+        # looked up for every start: an updated image brings its own examples.
+        await self.pull_image(self.image)
+        image_id = (await self.docker("inspect_image", self.image))["Id"]
+        self.mounts = server_mounts(image_id, self.site_resources)
+        if self.site_resources:
+            self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
+        self.log.debug("%s's examples come from %s", self.user.name, image_volume(image_id))
+        return await super().start()
 
     def _choose(self, options):
         try:

@@ -148,7 +148,8 @@ def write_env_files(directory: Path, users: tuple[str, ...] = USERS, **extra: st
 def remove_user_containers_and_volumes(users: tuple[str, ...] = USERS) -> None:
     for user in users:
         docker("rm", "-f", f"jupyter-{user}", check=False)
-        docker("volume", "rm", "-f", f"jupyterhub-user-{user}", check=False)
+        for volume in (f"jupyterhub-user-{user}", f"jupyterhub-home-{user}"):
+            docker("volume", "rm", "-f", volume, check=False)
 
 
 @pytest.fixture(scope="session")

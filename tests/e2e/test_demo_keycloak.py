@@ -41,7 +41,8 @@ def _demo(*args, timeout=600) -> subprocess.CompletedProcess:
 def _clean_users():
     for user in PASSWORDS:
         docker("rm", "-f", f"jupyter-{user}", check=False)
-        docker("volume", "rm", "-f", f"jupyterhub-user-{user}", check=False)
+        for volume in (f"jupyterhub-user-{user}", f"jupyterhub-home-{user}"):
+            docker("volume", "rm", "-f", volume, check=False)
 
 
 @pytest.fixture(scope="module")
