@@ -14,7 +14,7 @@ from .authenticator import KeycloakOAuthenticator, strip_group_path
 from .database import database_url
 from .hub_config import HubConfig
 from .spawner import PyironSpawner, pass_access_token
-from .storage import HOME, boot_command, user_volumes
+from .storage import HOME, boot_command, container_prefix, user_volumes
 
 HUB_PORT = 8000
 HUB_API_PORT = 8081
@@ -83,7 +83,8 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
     # A fresh container per start, so switching environments switches images; the
     # user's files are in their volumes, not the container (storage.py).
     sp.remove = True
-    sp.volumes = user_volumes()
+    sp.prefix = container_prefix(s.deployment_name)
+    sp.volumes = user_volumes(s.deployment_name)
     sp.site_resources = str(s.site_resources_dir) if s.site_resources_dir else None
     sp.notebook_dir = HOME
     sp.cmd = boot_command()

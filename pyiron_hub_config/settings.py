@@ -151,6 +151,12 @@ class Settings(BaseModel):
         "DOCKER_NETWORK_NAME", "Docker network of users' servers (not the database's).", "pyiron-hub-users",
         default="pyiron-hub-users", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
     )
+    deployment_name: str | None = _var(
+        "DEPLOYMENT_NAME",
+        "Prefix of users' container and volume names, so that two hubs can share one Docker engine "
+        "(the demo uses 'demo'); unset: jupyter-<user>, jupyterhub-home-<user>, jupyterhub-user-<user>.",
+        "staging", default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,40}$",
+    )
     hub_connect_host: str = _var(
         "HUB_CONNECT_HOST", "Name under which users' servers reach the hub.", "hub", default="hub",
         pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",

@@ -26,9 +26,15 @@ IMAGE_HOME_MOUNT = "/opt/pyiron-hub/image"
 SITE_RESOURCES_MOUNT = "/opt/pyiron-hub/site-resources"
 
 
-def user_volumes() -> dict[str, str]:
+def user_volumes(deployment: str | None = None) -> dict[str, str]:
     """Volume name template -> mount point, for DockerSpawner.volumes."""
-    return {HOME_VOLUME: HOME, WORK_VOLUME: WORK_DIR}
+    prefix = f"{deployment}-" if deployment else ""
+    return {prefix + HOME_VOLUME: HOME, prefix + WORK_VOLUME: WORK_DIR}
+
+
+def container_prefix(deployment: str | None = None) -> str:
+    """DockerSpawner.prefix: users' containers are named <prefix>-<user>."""
+    return f"{deployment}-jupyter" if deployment else "jupyter"
 
 
 def image_volume(image_id: str) -> str:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
@@ -18,8 +20,13 @@ from bs4 import BeautifulSoup
 
 from .conftest import DOCKER, HUB_IMAGE, IMAGES, PREFIX, REPO, docker, inspect
 
-HUB = "http://localhost:8000"
-KEYCLOAK = "http://localhost:8080"
+# The tests run a demo of their own beside any demo a person may be running: its own
+# compose project, state directory, ports and users' container and volume names.
+PROJECT = "pyiron-hub-demo-test"
+HUB_PORT, KEYCLOAK_PORT = 18000, 18080
+HUB = f"http://localhost:{HUB_PORT}"
+KEYCLOAK = f"http://localhost:{KEYCLOAK_PORT}"
+STATE = Path(tempfile.gettempdir()) / PROJECT
 PASSWORDS = {u: f"demo-only-{u}-password" for u in ("alice", "bob", "mallory")}
 
 
@@ -34,15 +41,23 @@ def _demo(*args, timeout=600) -> subprocess.CompletedProcess:
         "PYIRON_ATOMISTIC": IMAGES["pyiron_atomistics"],
         "PYIRON_CONTINUUM": IMAGES["pyiron_continuum"],
         "PYIRON_EXPERIMENTAL": IMAGES["pyiron_experimental"],
+        "DEMO_PROJECT": PROJECT,
+        "DEMO_DIR": str(STATE),
+        "DEMO_HUB_PORT": str(HUB_PORT),
+        "DEMO_KEYCLOAK_PORT": str(KEYCLOAK_PORT),
     }
     return subprocess.run([str(REPO / "scripts/demo"), *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def _clean_users():
     for user in PASSWORDS:
-        docker("rm", "-f", f"jupyter-{user}", check=False)
-        for volume in (f"jupyterhub-user-{user}", f"jupyterhub-home-{user}"):
+        docker("rm", "-f", container(user), check=False)
+        for volume in (f"{PROJECT}-jupyterhub-user-{user}", f"{PROJECT}-jupyterhub-home-{user}"):
             docker("volume", "rm", "-f", volume, check=False)
+
+
+def container(user: str) -> str:
+    return f"{PROJECT}-jupyter-{user}"
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +110,7 @@ class Browser:
 
     def login(self, user: str, password: str | None = None) -> requests.Response:
         page = self.go(f"{HUB}/hub/oauth_login")
-        assert urlparse(page.url).netloc == "localhost:8080", page.url  # Keycloak's own page
+        assert urlparse(page.url).netloc == f"localhost:{KEYCLOAK_PORT}", page.url  # Keycloak's own page
         form = BeautifulSoup(page.text, "html.parser").find("form", id="kc-form-login")
         assert form is not None, page.text[:500]
         return self.go(form["action"], "POST", {"username": user, "password": password or PASSWORDS[user],
@@ -110,7 +125,7 @@ class Browser:
 
 
 def test_the_demo_command_prints_the_url_and_the_logins(demo):
-    assert "http://localhost:8000" in demo
+    assert HUB in demo
     for user, password in PASSWORDS.items():
         assert f"{user} / {password}" in demo
 
@@ -143,7 +158,7 @@ def test_a_new_user_picks_an_environment_and_gets_a_notebook(demo):
     while not (browser.hub_api("/users/bob").json()["servers"].get("", {}) or {}).get("ready"):
         assert time.monotonic() < deadline, "bob's server did not become ready"
         time.sleep(1)
-    assert inspect("jupyter-bob")["Config"]["Image"] == IMAGES["pyiron_base"]
+    assert inspect(container("bob"))["Config"]["Image"] == IMAGES["pyiron_base"]
     lab = browser.go(f"{HUB}/user/bob/lab")  # the single-user server's own OAuth round through the hub
     assert lab.status_code == 200 and urlparse(lab.url).path == "/user/bob/lab", lab.url
     browser.hub_api("/users/bob/server", "DELETE")
@@ -157,7 +172,7 @@ def test_logout_ends_the_keycloak_session_too(demo):
     assert browser.hub_api("/user").status_code == 403
     # Keycloak forgot her: the next login asks for the password again.
     again = browser.go(f"{HUB}/hub/oauth_login")
-    assert urlparse(again.url).netloc == "localhost:8080"
+    assert urlparse(again.url).netloc == f"localhost:{KEYCLOAK_PORT}"
     assert BeautifulSoup(again.text, "html.parser").find("form", id="kc-form-login") is not None
 
 
@@ -200,7 +215,7 @@ def test_a_spawn_after_the_access_token_expired_refreshes_it(demo):
         while not (browser.hub_api("/users/alice").json()["servers"].get("", {}) or {}).get("ready"):
             assert time.monotonic() < deadline, "alice's server did not become ready"
             time.sleep(1)
-        env = dict(e.split("=", 1) for e in inspect("jupyter-alice")["Config"]["Env"])
+        env = dict(e.split("=", 1) for e in inspect(container("alice"))["Config"]["Env"])
         # PASS_ACCESS_TOKEN: the server got a token, and it is the refreshed, valid one.
         userinfo = requests.get(f"{KEYCLOAK}/realms/pyiron/protocol/openid-connect/userinfo", timeout=30,
                                 headers={"Authorization": f"Bearer {env['OAUTH_ACCESS_TOKEN']}"})
@@ -212,7 +227,7 @@ def test_a_spawn_after_the_access_token_expired_refreshes_it(demo):
 
 def test_endpoints_derived_from_the_realm_url_alone(demo):
     """Only OAUTH2_ISSUER_URL; the browser is sent to keycloak:8080, which it reaches as localhost."""
-    env_file = REPO / "demo" / "pyiron.env"
+    env_file = STATE / "pyiron.env"
     original = env_file.read_text()
     kept = [line for line in original.splitlines() if not line.startswith(("OAUTH2_AUTHORIZE_URL", "OAUTH2_TOKEN_URL",
                                                                            "OAUTH2_USERDATA_URL", "OAUTH2_LOGOUT_URL"))]
@@ -220,7 +235,7 @@ def test_endpoints_derived_from_the_realm_url_alone(demo):
     try:
         _demo_compose("up", "-d", "hub")
         _wait_hub_healthy()
-        browser = Browser(hosts={"keycloak:8080": "localhost:8080"})
+        browser = Browser(hosts={"keycloak:8080": f"localhost:{KEYCLOAK_PORT}"})
         landed = browser.login("bob")
         assert landed.status_code == 200 and landed.url.startswith(f"{HUB}/hub/")
         assert browser.hub_api("/user").json()["name"] == "bob"
@@ -258,9 +273,10 @@ def test_keycloak_down_login_says_so_hub_and_servers_keep_working(demo):
 
 def _demo_compose(*args, check=True) -> subprocess.CompletedProcess:
     env = {**os.environ, "HUB_IMAGE": HUB_IMAGE, "POSTGRES_IMAGE": f"{PREFIX}/postgres:17",
-           "KEYCLOAK_IMAGE": f"{PREFIX}/keycloak:latest", "HUB_PORT": "8000", "HUB_BIND": "127.0.0.1"}
+           "KEYCLOAK_IMAGE": f"{PREFIX}/keycloak:latest", "HUB_PORT": str(HUB_PORT), "HUB_BIND": "127.0.0.1",
+           "KEYCLOAK_PORT": str(KEYCLOAK_PORT), "DOCKER_NETWORK_NAME": f"{PROJECT}-users"}
     return subprocess.run(["docker-compose", "-f", str(REPO / "docker-compose.yml"), "--project-directory",
-                           str(REPO / "demo"), "-p", "pyiron-hub-demo", "--profile", "demo", *args],
+                           str(STATE), "-p", PROJECT, "--profile", "demo", *args],
                           capture_output=True, text=True, check=check, env=env)
 
 

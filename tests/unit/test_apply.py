@@ -277,6 +277,17 @@ def test_the_whole_home_persists_and_the_old_work_volume_stays_at_work(configure
     }
 
 
+def test_users_containers_are_named_as_before_by_default(configured):
+    assert spawner_from(configured()).prefix == "jupyter"
+
+
+def test_a_deployment_name_prefixes_users_containers_and_volumes(configured):
+    sp = spawner_from(configured(DEPLOYMENT_NAME="staging"))
+    assert sp.prefix == "staging-jupyter"
+    assert sp.volumes == {"staging-jupyterhub-home-{username}": "/home/jovyan",
+                          "staging-jupyterhub-user-{username}": "/home/jovyan/work"}
+
+
 def test_no_site_resources_by_default(configured):
     assert spawner_from(configured()).site_resources is None
 
