@@ -155,7 +155,7 @@ def remove_user_containers_and_volumes(users: tuple[str, ...] = USERS) -> None:
 @pytest.fixture(scope="session")
 def images():
     """Build (or reuse) the local images; the test command has usually done this already."""
-    r = subprocess.run([str(REPO / "tests/images/build.sh"), "all"], capture_output=True, text=True)
+    r = subprocess.run([str(REPO / "images/build.sh"), "all"], capture_output=True, text=True)
     if r.returncode:
         pytest.fail(f"building the local images failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     return HUB_IMAGE

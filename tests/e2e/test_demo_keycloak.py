@@ -62,7 +62,7 @@ def container(user: str) -> str:
 
 @pytest.fixture(scope="module")
 def demo(images):
-    r = subprocess.run([str(REPO / "tests/images/keycloak/build.sh")], capture_output=True, text=True)
+    r = subprocess.run([str(REPO / "images/keycloak/build.sh")], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     _demo("down", "-v")
     _clean_users()

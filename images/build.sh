@@ -4,7 +4,7 @@
 # image.  Idempotent: what is already built is reused, so a second run with
 # unchanged inputs takes seconds.
 #
-# usage: tests/images/build.sh [all|base|postgres|singleuser|hub|verify|list]...
+# usage: images/build.sh [all|base|postgres|singleuser|hub|verify|list]...
 #   all         (default) base, postgres, singleuser and hub
 #   base        $TEST_IMAGE_PREFIX/debian:trixie  (debootstrap minbase + docker import;
 #               stand-in for debian:trixie-slim; skipped when the tag exists)
@@ -33,7 +33,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$HERE/../.." && pwd)"
+REPO_ROOT="$(cd "$HERE/.." && pwd)"
 
 DOCKER="${DOCKER:-/usr/bin/docker}"
 PREFIX="${TEST_IMAGE_PREFIX:-pyiron-hub-test}"
