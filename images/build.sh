@@ -267,8 +267,8 @@ pinned() {  # usage: pinned ENV PACKAGE
 
 verify_singleuser() {  # usage: verify_singleuser ENV
     local env="$1" img="$PREFIX/$1:latest" hooks jh base
-    run_check "$img runs as jovyan 1000:100 in /home/jovyan" "uid=1000(jovyan) gid=100(users) pwd=/home/jovyan" \
-        "$img" sh -c 'echo "$(id) pwd=$(pwd)"'
+    run_check "$img runs as jovyan 1000:100 in /home/jovyan" "user=jovyan:users 1000:100 pwd=/home/jovyan" \
+        "$img" sh -c 'echo "user=$(id -un):$(id -gn) $(id -u):$(id -g) pwd=$(pwd)"'
     # The entrypoint runs before-notebook.d hooks (*.sh sourced, executables run).
     hooks="$(mktemp -d "${TMPDIR:-/tmp}/pyiron-hub-hooks.XXXXXX")"
     printf 'export HOOK_SOURCED=yes\n' >"$hooks/10-export.sh"
@@ -276,7 +276,7 @@ verify_singleuser() {  # usage: verify_singleuser ENV
     chmod 0755 "$hooks" "$hooks/20-run"
     chmod 0644 "$hooks/10-export.sh"
     # shellcheck disable=SC2016  # expanded inside the container
-    run_check "$img entrypoint runs before-notebook.d hooks" "hook-executed sourced=yes" \
+    run_check "$img entrypoint runs before-notebook.d hooks" "hook-executed"$'\n'"sourced=yes" \
         -v "$hooks:/usr/local/bin/before-notebook.d:ro" "$img" sh -c 'echo "sourced=$HOOK_SOURCED"' \
         || { rm -rf "$hooks"; return 1; }
     rm -rf "$hooks"
