@@ -282,10 +282,11 @@ verify_singleuser() {  # usage: verify_singleuser ENV
     rm -rf "$hooks"
     jh="$(pinned "$env" jupyterhub)"
     run_check "$img start-notebook.py runs jupyterhub-singleuser ${jh%%.*}.x under a hub" \
-        "exec jupyterhub-singleuser --ip=0.0.0.0 --version"$'\n'"${jh%%.*}." \
-        -e JUPYTERHUB_API_TOKEN=verify "$img" start-notebook.py --version
+        "exec jupyterhub-singleuser --ip=0.0.0.0 --version"$'\n'"version=${jh%%.*}." \
+        -e JUPYTERHUB_API_TOKEN=verify "$img" \
+        sh -c 'out="$(start-notebook.py --version 2>&1)"; echo "$out" | head -n 1; echo "version=$(echo "$out" | tail -n 1)"'
     run_check "$img start-notebook.py runs jupyter lab without a hub" "exec jupyter lab --version" \
-        "$img" start-notebook.py --version
+        "$img" sh -c 'start-notebook.py --version 2>&1'
     base="$(pinned "$env" pyiron_base)"
     # shellcheck disable=SC2016
     run_check "$img pyiron_base ${base:-(unpinned)}" "pyiron_base=${base}" "$img" \
