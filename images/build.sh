@@ -302,14 +302,19 @@ except m.PackageNotFoundError: print("pyiron_base=none")'
             "pyiron-config=$(ls -d ~/.pyiron 2>/dev/null; env | grep ^PYIRON || echo none)"'
     run_check "$img label and marker name the environment" "label=$env marker=$env" "$img" \
         sh -c "echo label=$("$DOCKER" image inspect --format '{{ index .Config.Labels "org.pyiron.hub-test.environment" }}' "$img") marker=\$(cat /opt/conda/pyiron-environment)"
-    if [ -n "$base" ] || [ "$env" = pyiron ]; then
-        # The example runs a real pyiron job (in the container's copy of the folder).
-        # shellcheck disable=SC2016
-        run_check "$img runs its pyiron_base example notebook" "example-ok" "$img" \
-            sh -c 'cd "$NOTEBOOK_DIR" && jupyter nbconvert --to notebook --execute \
-                --output /tmp/executed.ipynb pyiron_base_example.ipynb >/dev/null 2>&1 \
-                && grep -q "result: 2" /tmp/executed.ipynb && echo example-ok'
-    fi
+    # Every example runs (in the container's copy of the folder); the pyiron_base
+    # one runs a real pyiron job.
+    # shellcheck disable=SC2016
+    run_check "$img runs its example notebooks" "examples-ok" "$img" \
+        sh -c 'cd "$NOTEBOOK_DIR" || exit 1
+            for nb in *_example.ipynb; do
+                [ -e "$nb" ] || continue
+                jupyter nbconvert --to notebook --execute --output "/tmp/$nb" "$nb" >/tmp/log 2>&1 \
+                    || { cat /tmp/log; exit 1; }
+                echo "ran $nb"
+            done
+            if [ -e pyiron_base_example.ipynb ]; then grep -q "result: 2" /tmp/pyiron_base_example.ipynb || exit 1; fi
+            echo examples-ok'
 }
 
 verify() {
