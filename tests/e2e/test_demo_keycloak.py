@@ -1,8 +1,13 @@
 """The README's demo command (scripts/demo), against a real Keycloak server.
 
-Run as a new user would: the one command brings up hub + Postgres + Keycloak with the demo
-realm; then a browser-like client logs in through Keycloak's own login form, lands in the
-hub, picks an environment and gets a notebook, and logs out of Keycloak too.
+Run as a new user would, on a machine where no registry answers: the one command, given no
+image at all, finds a docker client that can build (the first on PATH here cannot), tries
+to pull each public image, and builds the local equivalent of each (hub, Postgres, Keycloak,
+the four environments) under a prefix of its own, then brings up hub + Postgres + Keycloak
+with the demo realm. The Debian bases are pre-seeded from the test images (debootstrap
+itself runs in ./scripts/test), so the builds come from Docker's layer cache. Then a
+browser-like client logs in through Keycloak's own login form, lands in the hub, picks an
+environment and gets a notebook, and logs out of Keycloak too.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import pytest
 import requests
 from bs4 import BeautifulSoup
 
-from .conftest import DOCKER, HUB_IMAGE, IMAGES, PREFIX, REPO, docker, inspect
+from .conftest import PREFIX, REPO, docker, inspect
 
 # The tests run a demo of their own beside any demo a person may be running: its own
 # compose project, state directory, ports and users' container and volume names.
@@ -27,25 +32,28 @@ HUB_PORT, KEYCLOAK_PORT = 18000, 18080
 HUB = f"http://localhost:{HUB_PORT}"
 KEYCLOAK = f"http://localhost:{KEYCLOAK_PORT}"
 STATE = Path(tempfile.gettempdir()) / PROJECT
+# What scripts/demo builds where nothing can be pulled, under this test's own prefix.
+LOCAL = "pyiron-hub-demotest"
+DEMO_HUB = f"{LOCAL}/hub:latest"
+DEMO_IMAGES = {"pyiron_base": f"{LOCAL}/base:latest", "pyiron_atomistics": f"{LOCAL}/pyiron:latest",
+               "pyiron_continuum": f"{LOCAL}/continuum:latest", "pyiron_experimental": f"{LOCAL}/experimental:latest"}
+BUILT = [DEMO_HUB, f"{LOCAL}/postgres:17", f"{LOCAL}/keycloak:latest", f"{LOCAL}/keycloak:26.7.3", *DEMO_IMAGES.values()]
 PASSWORDS = {u: f"demo-only-{u}-password" for u in ("alice", "bob", "mallory")}
 
 
 def _demo(*args, timeout=600) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "DOCKER": DOCKER,
-        "HUB_IMAGE": HUB_IMAGE,
-        "POSTGRES_IMAGE": f"{PREFIX}/postgres:17",
-        "KEYCLOAK_IMAGE": f"{PREFIX}/keycloak:latest",
-        "PYIRON_BASE": IMAGES["pyiron_base"],
-        "PYIRON_ATOMISTIC": IMAGES["pyiron_atomistics"],
-        "PYIRON_CONTINUUM": IMAGES["pyiron_continuum"],
-        "PYIRON_EXPERIMENTAL": IMAGES["pyiron_experimental"],
+    # As a new user runs it: no image variables, no DOCKER, the machine's own PATH.
+    env = {k: v for k, v in os.environ.items() if k not in (
+        "DOCKER", "HUB_IMAGE", "POSTGRES_IMAGE", "KEYCLOAK_IMAGE", "PYIRON_BASE", "PYIRON_ATOMISTIC",
+        "PYIRON_CONTINUUM", "PYIRON_EXPERIMENTAL")}
+    env.update({
+        "HUB_IMAGE": DEMO_HUB,
+        "DEMO_IMAGE_PREFIX": LOCAL,
         "DEMO_PROJECT": PROJECT,
         "DEMO_DIR": str(STATE),
         "DEMO_HUB_PORT": str(HUB_PORT),
         "DEMO_KEYCLOAK_PORT": str(KEYCLOAK_PORT),
-    }
+    })
     return subprocess.run([str(REPO / "scripts/demo"), *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -62,19 +70,35 @@ def container(user: str) -> str:
 
 @pytest.fixture(scope="module")
 def demo(images):
-    r = subprocess.run([str(REPO / "images/keycloak/build.sh")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     _demo("down", "-v")
     _clean_users()
+    # A state without the demo's images: none under its prefix but the Debian bases.
+    docker("rmi", "-f", *BUILT, check=False)
+    for suite in ("trixie", "bookworm"):
+        docker("tag", f"{PREFIX}/debian:{suite}", f"{LOCAL}/debian:{suite}")
     began = time.monotonic()
-    up = _demo()
-    print(f"\nscripts/demo took {time.monotonic() - began:.0f}s until hub and Keycloak were healthy")
+    up = _demo(timeout=1500)
+    print(f"\nscripts/demo took {time.monotonic() - began:.0f}s, building its images, until hub and Keycloak were healthy")
     if up.returncode:
         _demo("down", timeout=120)
         pytest.fail(f"scripts/demo failed ({up.returncode}):\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}")
-    yield up.stdout
+    yield up
     _clean_users()
     _demo("down", "-v")
+    docker("rmi", "-f", *BUILT, f"{LOCAL}/debian:trixie", f"{LOCAL}/debian:bookworm", check=False)
+
+
+def test_demo_built_locally_what_it_could_not_pull(demo):
+    said = demo.stderr
+    assert "demo: using /usr/bin/docker" in said, said  # the client first on PATH here cannot build
+    for image, local in [("postgres:17", "postgres:17"), ("quay.io/keycloak/keycloak:26.7.3", "keycloak"),
+                         ("pyiron/base:latest", "base:latest"), ("pyiron/pyiron:latest", "pyiron:latest"),
+                         ("pyiron/continuum:latest", "continuum:latest"),
+                         ("pyiron/experimental:latest", "experimental:latest")]:
+        assert f"{image} cannot be pulled: building the local equivalent {LOCAL}/{local}" in said, said
+    assert f"building {DEMO_HUB}" in said
+    for image in BUILT:
+        assert inspect(image), f"{image} was not built"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -125,9 +149,9 @@ class Browser:
 
 
 def test_the_demo_command_prints_the_url_and_the_logins(demo):
-    assert HUB in demo
+    assert HUB in demo.stdout
     for user, password in PASSWORDS.items():
-        assert f"{user} / {password}" in demo
+        assert f"{user} / {password}" in demo.stdout
 
 
 @pytest.mark.parametrize("user, admin", [("alice", True), ("bob", False)])
@@ -158,7 +182,7 @@ def test_a_new_user_picks_an_environment_and_gets_a_notebook(demo):
     while not (browser.hub_api("/users/bob").json()["servers"].get("", {}) or {}).get("ready"):
         assert time.monotonic() < deadline, "bob's server did not become ready"
         time.sleep(1)
-    assert inspect(container("bob"))["Config"]["Image"] == IMAGES["pyiron_base"]
+    assert inspect(container("bob"))["Config"]["Image"] == DEMO_IMAGES["pyiron_base"]
     lab = browser.go(f"{HUB}/user/bob/lab")  # the single-user server's own OAuth round through the hub
     assert lab.status_code == 200 and urlparse(lab.url).path == "/user/bob/lab", lab.url
     browser.hub_api("/users/bob/server", "DELETE")
@@ -272,8 +296,8 @@ def test_keycloak_down_login_says_so_hub_and_servers_keep_working(demo):
 
 
 def _demo_compose(*args, check=True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HUB_IMAGE": HUB_IMAGE, "POSTGRES_IMAGE": f"{PREFIX}/postgres:17",
-           "KEYCLOAK_IMAGE": f"{PREFIX}/keycloak:latest", "HUB_PORT": str(HUB_PORT), "HUB_BIND": "127.0.0.1",
+    env = {**os.environ, "HUB_IMAGE": DEMO_HUB, "POSTGRES_IMAGE": f"{LOCAL}/postgres:17",
+           "KEYCLOAK_IMAGE": f"{LOCAL}/keycloak:latest", "HUB_PORT": str(HUB_PORT), "HUB_BIND": "127.0.0.1",
            "KEYCLOAK_PORT": str(KEYCLOAK_PORT), "DOCKER_NETWORK_NAME": f"{PROJECT}-users"}
     return subprocess.run(["docker-compose", "-f", str(REPO / "docker-compose.yml"), "--project-directory",
                            str(STATE), "-p", PROJECT, "--profile", "demo", *args],

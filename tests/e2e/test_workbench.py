@@ -9,7 +9,6 @@ volume of the upgrade case and to restart the hub.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import (
-    DOCKER, HUB_IMAGE, IMAGES, PREFIX, HubUser, Stack, docker, remove_user_containers_and_volumes,
+    DOCKER, HUB_IMAGE, IMAGES, HubUser, Stack, docker, remove_user_containers_and_volumes,
     write_env_files,
 )
 from .jupyter import Kernel
@@ -32,6 +31,7 @@ EXAMPLES = {
     "pyiron_base": "notebooks_base",
     "pyiron_atomistics": "notebooks_pyiron",
     "pyiron_continuum": "notebooks_continuum",
+    "pyiron_experimental": "notebooks_experimental",
 }
 JOB = textwrap.dedent("""
     from pyiron_base import Project
@@ -167,9 +167,16 @@ def test_a_users_work_survives_stop_start_environment_switch_and_restarts(wb, we
 
 
 @pytest.mark.parametrize("environment, folder", sorted(EXAMPLES.items()))
-def test_each_environments_examples_are_there_when_it_runs(wb, wendy, environment, folder):
+def test_each_environment_opens_in_the_browser_with_its_examples(wb, wendy, environment, folder):
+    # The stand-ins carry jupyterhub-singleuser 6, 5, 4 and 3 (README: compatibility).
     wendy.start(environment=environment)
     assert names(wendy, folder), f"{folder} is empty or missing in {environment}: {names(wendy)}"
+    # As a browser does: the hub's cookie, the single-user OAuth round, JupyterLab's page.
+    page = wendy.session.get(f"{wb.url}/user/wendy/lab", timeout=60)
+    assert page.status_code == 200 and page.url.endswith("/user/wendy/lab"), (page.status_code, page.url)
+    assert "JupyterLab" in page.text
+    api = wendy.session.get(f"{wb.url}/user/wendy/api/status", timeout=30)
+    assert api.status_code == 200, api.text
     wendy.stop()
 
 
