@@ -7,6 +7,8 @@ traits on the Config it is given; nothing is appended to or read back.
 from __future__ import annotations
 
 import sys
+from http import HTTPStatus
+from pathlib import Path
 
 from traitlets.config import Config
 
@@ -21,6 +23,8 @@ HUB_API_PORT = 8081
 # The proxy runs inside the hub's container, so it never outlives a restart of that
 # container; `pyiron-hub serve` removes a stale file here before starting the hub.
 PROXY_PID_FILE = "/tmp/jupyterhub-proxy.pid"
+# Our pages extend JupyterHub's ({% extends "templates/page.html" %}); they are found first.
+HUB_TEMPLATES = Path(__file__).parent / "templates" / "hub"
 
 
 def apply_access(c: Config, hub: HubConfig) -> None:
@@ -142,6 +146,25 @@ def apply_culler(c: Config, hub: HubConfig) -> None:
     ]
 
 
+def apply_templates(c: Config, hub: HubConfig) -> None:
+    """What the hub's pages say: the site's name, logo and help, and who may log in."""
+    s = hub.settings
+    c.JupyterHub.template_paths = [str(HUB_TEMPLATES)]
+    keycloak = s.authenticator == "keycloak"
+    c.JupyterHub.template_vars = {
+        "site_name": s.site_name,
+        "help_url": s.help_url,
+        "help_contact": s.help_contact,
+        # The refusal page names the groups that would admit the user.
+        "allowed_groups": sorted(strip_group_path(g) for g in s.allowed_groups) if keycloak else [],
+        "admits_named_users": bool(s.allowed_users),
+        "http_phrases": {status.value: status.phrase for status in HTTPStatus},
+    }
+    if s.site_logo:
+        # JupyterHub serves it at /hub/logo, which every page's header shows.
+        c.JupyterHub.logo_file = str(s.site_logo)
+
+
 def apply_all(c: Config, hub: HubConfig) -> None:
     """Everything but the secrets, which need the data volume (see configure())."""
     apply_access(c, hub)
@@ -150,3 +173,4 @@ def apply_all(c: Config, hub: HubConfig) -> None:
     apply_network(c, hub)
     apply_database(c, hub)
     apply_culler(c, hub)
+    apply_templates(c, hub)
