@@ -1,5 +1,5 @@
 // Drives Debian's chromium through the hub's pages, one scenario per run, for
-// tests/e2e/test_pages_browser.py, which makes the assertions.
+// tests/e2e/demo/test_pages_browser.py, which makes the assertions.
 //
 //   node pages.mjs <scenario> <screenshot folder> [tag for the screenshots' names]
 //
