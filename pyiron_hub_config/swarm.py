@@ -87,6 +87,13 @@ class PyironSwarmSpawner(EnvironmentPicker, SwarmSpawner):
         # from the bounding set leaves a setuid binary nothing to gain either.
         return {"cap_drop": ["ALL"]}
 
+    @default("extra_endpoint_spec")
+    def _extra_endpoint_spec_default(self):
+        # The hub finds the server by the service's name; DNS round robin answers with the
+        # task's own address. The default virtual IP needs the kernel's IPVS, which not
+        # every kernel has, and brings nothing to a service of one task.
+        return {"mode": "dnsrr"}
+
     @property
     def shared_storage(self) -> bool:
         return bool(self.nfs_server and self.nfs_export)
