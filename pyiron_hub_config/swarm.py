@@ -171,6 +171,15 @@ class PyironSwarmSpawner(EnvironmentPicker, SwarmSpawner):
             self.log.info("%s's files are on node %s from now on", self.user.name, self.node_id[:12])
         self.log.info("%s's server runs on node %s", self.user.name, task["NodeID"][:12])
 
+    async def get_ip_and_port(self):
+        # The task's own address on the users' network, as DockerSpawner gives a container's:
+        # just after a restart, the service's name may still answer with the previous task's.
+        task = await self.get_task()
+        for attachment in (task or {}).get("NetworksAttachments", []):
+            if attachment["Network"]["Spec"]["Name"] == self.network_name and attachment.get("Addresses"):
+                return attachment["Addresses"][0].split("/")[0], self.port
+        return await super().get_ip_and_port()
+
     async def remove_object(self):
         if not self.object_id:  # never created (e.g. its node was down)
             return
