@@ -98,6 +98,11 @@ def cluster(images):
     finally:
         down = subprocess.run([str(CLUSTER), "down"], capture_output=True, text=True)
         assert down.returncode == 0, down.stderr
+        # Nothing of the cluster is left on the machine.
+        assert "pyhswarm" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert "pyhswarm" not in subprocess.run(["ip", "link"], capture_output=True, text=True).stdout
+        assert "pyhswarm" not in subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True).stdout
+        assert not Path("/var/tmp/pyhswarm").exists() and not Path("/run/pyhswarm").exists()
 
 
 @pytest.fixture(scope="module")
@@ -222,4 +227,5 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
     for user in users.values():
         user.stop()
     for name in users:
-        assert node(1, "service", "inspect", f"jupyter-{name}", check=False).returncode != 0
+        wait_for(lambda: node(1, "service", "inspect", f"jupyter-{name}", check=False).returncode != 0,
+                 timeout=30, message=f"jupyter-{name} removed")
