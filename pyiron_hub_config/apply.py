@@ -17,6 +17,9 @@ from .database import database_url
 from .hub_config import HubConfig
 from .spawner import PyironSpawner, pass_access_token
 from .storage import HOME, boot_command, container_prefix, user_volumes
+from .swarm import PyironSwarmSpawner
+
+SPAWNERS = {"docker": PyironSpawner, "swarm": PyironSwarmSpawner}
 
 HUB_PORT = 8000
 HUB_API_PORT = 8081
@@ -73,8 +76,9 @@ def apply_authenticator(c: Config, hub: HubConfig) -> None:
 
 def apply_spawner(c: Config, hub: HubConfig) -> None:
     s = hub.settings
-    c.JupyterHub.spawner_class = PyironSpawner
-    sp = c.PyironSpawner
+    spawner = SPAWNERS[s.spawner]
+    c.JupyterHub.spawner_class = spawner
+    sp = c[spawner.__name__]
     sp.environments = list(hub.environments)
     sp.max_mem_limit = s.max_mem_limit
     sp.max_cpu_limit = s.max_cpu_limit
@@ -84,20 +88,28 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
     sp.cpu_limit = default.cpu_limit
     sp.network_name = s.docker_network
     sp.use_internal_ip = True
-    # A fresh container per start, so switching environments switches images; the
-    # user's files are in their volumes, not the container (storage.py).
-    sp.remove = True
     sp.prefix = container_prefix(s.deployment_name)
     sp.volumes = user_volumes(s.deployment_name)
     sp.site_resources = str(s.site_resources_dir) if s.site_resources_dir else None
     sp.notebook_dir = HOME
     sp.cmd = boot_command()
-    # Nothing in a user's server may gain privileges (setuid binaries, sudo).
-    sp.extra_host_config = {"security_opt": ["no-new-privileges:true"]}
     sp.start_timeout = s.start_timeout
     sp.http_timeout = s.start_timeout
     if s.pass_access_token:
         sp.auth_state_hook = pass_access_token
+    if spawner is PyironSpawner:
+        # A fresh container per start, so switching environments switches images; the
+        # user's files are in their volumes, not the container (storage.py). (A service
+        # is always removed at stop: SwarmSpawner has no such option.)
+        sp.remove = True
+        # Nothing in a user's server may gain privileges (setuid binaries, sudo).
+        sp.extra_host_config = {"security_opt": ["no-new-privileges:true"]}
+    else:
+        sp.mem_guarantee = default.mem_limit
+        sp.cpu_guarantee = default.cpu_limit
+        sp.constraints = list(s.swarm_constraints)
+        sp.nfs_server = s.swarm_nfs_server
+        sp.nfs_export = s.swarm_nfs_export
 
 
 def apply_network(c: Config, hub: HubConfig) -> None:

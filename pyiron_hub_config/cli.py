@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import envfiles
-from .apply import HUB_PORT, PROXY_PID_FILE
+from .apply import HUB_API_PORT, HUB_PORT, PROXY_PID_FILE
 from .catalogue import load_catalogue
 from .database import database_url, wait_for_database
 from .host_checks import site_resources_problems_here, site_resources_problems_via_engine
@@ -213,12 +213,17 @@ def cmd_serve(args) -> int:
 
 
 def cmd_health(args) -> int:
-    """The image's HEALTHCHECK: does /hub/health answer on this container's port?"""
+    """The image's HEALTHCHECK: does /hub/health answer on this container's port?
+
+    --hub-api asks the hub's own port, not the proxy's: on a swarm the proxy reaches the hub
+    by a service name that exists only once the task is healthy (compose.swarm.yml).
+    """
     import ssl
     import urllib.request
 
-    tls = bool(os.environ.get("TLS_CERT_FILE"))
-    url = f"{'https' if tls else 'http'}://127.0.0.1:{HUB_PORT}/hub/health"
+    tls = bool(os.environ.get("TLS_CERT_FILE")) and not args.hub_api
+    port = HUB_API_PORT if args.hub_api else HUB_PORT
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/hub/health"
     # The certificate names the public host, not 127.0.0.1; this probe only asks "alive?".
     context = ssl._create_unverified_context() if tls else None
     try:
@@ -249,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     pull.set_defaults(func=cmd_pull)
 
     health = sub.add_parser("health", help="exit 0 if this container's hub answers /hub/health")
+    health.add_argument("--hub-api", action="store_true", help="ask the hub's API port instead of the proxy's")
     health.set_defaults(func=cmd_health)
 
     serve = sub.add_parser("serve", help="check, wait for the database, then run JupyterHub (the image's command)")

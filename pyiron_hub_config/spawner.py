@@ -8,6 +8,7 @@ from dockerspawner import DockerSpawner
 from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
 from tornado import web
 from traitlets import Float, Integer, List, Unicode, default
+from traitlets.config import Configurable
 
 from .catalogue import Environment
 from .options import InvalidChoice, options_from_form, validate_choice
@@ -31,8 +32,10 @@ def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None) ->
     )
 
 
-class PyironSpawner(DockerSpawner):
-    """Starts the catalogue environment a user picks, with its memory and CPU limits."""
+class EnvironmentPicker(Configurable):
+    """The picker, its server-side checks, limits and read-only image mounts: one form for both
+    spawners. Mixed in before DockerSpawner or SwarmSpawner, whose traits it uses; a
+    Configurable so that traitlets sets its traits up (a plain mixin's would have no name)."""
 
     environments = List(
         help="The resolved catalogue (pyiron_hub_config.catalogue.Environment); users can start only these.",
@@ -72,12 +75,11 @@ class PyironSpawner(DockerSpawner):
         return type(self)._apply_choice
 
     @staticmethod
-    def _apply_choice(spawner: PyironSpawner, user_options: dict):
+    def _apply_choice(spawner: EnvironmentPicker, user_options: dict):
         # Runs for every start, whichever way the request came (form, query, REST API).
         choice = spawner._choose(user_options)
         spawner.image = choice.environment.image
-        spawner.mem_limit = choice.mem_limit
-        spawner.cpu_limit = choice.cpu_limit
+        spawner._set_size(choice.mem_limit, choice.cpu_limit)
         spawner.environment = {**spawner.environment, "PYIRON_ENVIRONMENT": choice.environment.name}
         spawner._show_environment(choice.environment)
         spawner.log.info(
@@ -85,16 +87,24 @@ class PyironSpawner(DockerSpawner):
             choice.environment.image, format_memory(choice.mem_limit), choice.cpu_limit,
         )
 
+    def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
+        self.mem_limit = mem_limit
+        self.cpu_limit = cpu_limit
+
     async def start(self):
         # The image's id names the read-only copy of its home (see storage.py), so it is
         # looked up for every start: an updated image brings its own examples.
-        await self.pull_image(self.image)
-        image_id = (await self.docker("inspect_image", self.image))["Id"]
-        self.mounts = server_mounts(image_id, self.site_resources)
+        self.image, image_id = await self._image_to_run(self.image)
+        self._use_image_mounts(server_mounts(image_id, self.site_resources))
         if self.site_resources:
             self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
         self.log.debug("%s's examples come from %s", self.user.name, image_volume(image_id))
         return await super().start()
+
+    async def _image_to_run(self, image: str) -> tuple[str, str]:
+        """(the reference to start, its image id), the image pulled to the hub's engine if missing."""
+        await self.pull_image(image)
+        return image, (await self.docker("inspect_image", image))["Id"]
 
     def _show_environment(self, env: Environment) -> None:
         # JupyterHub's admin page shows user_options["profile"] of each running server. Only
@@ -131,6 +141,13 @@ class PyironSpawner(DockerSpawner):
                 # The spawn page shows jupyterhub_message as it is, instead of "HTTP 400: Bad Request (...)".
                 error.jupyterhub_message = str(err)
             raise error from None
+
+
+class PyironSpawner(EnvironmentPicker, DockerSpawner):
+    """Starts the catalogue environment a user picks, with its memory and CPU limits."""
+
+    def _use_image_mounts(self, mounts: list[dict]) -> None:
+        self.mounts = mounts
 
 
 def pass_access_token(spawner: PyironSpawner, auth_state: dict | None) -> None:
