@@ -23,7 +23,7 @@ __all__ = ["configure", "load_hub_config", "ConfigError", "HubConfig"]
 
 def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubConfig:
     """Fill c from the environment; on any problem print them all and exit 1 (no traceback)."""
-    from .apply import apply_all, apply_secrets
+    from .apply import apply_all, apply_secrets, apply_services
     from .hub_config import load_hub_config
     from .problems import ConfigError
     from .state import load_or_create_secret
@@ -42,6 +42,7 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubConfig:
         crypt_keys=load_or_create_secret(s.crypt_key, s.data_dir / "crypt_key"),
         proxy_token=load_or_create_secret(s.proxy_token, s.data_dir / "proxy_token"),
     )
+    apply_services(c, hub, metrics_token=load_or_create_secret(s.metrics_token, s.data_dir / "metrics_token"))
     return hub
 
 

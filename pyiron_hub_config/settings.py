@@ -22,6 +22,7 @@ SECRET_VARIABLES = (
     "JUPYTERHUB_COOKIE_SECRET",
     "JUPYTERHUB_CRYPT_KEY",
     "CONFIGPROXY_AUTH_TOKEN",
+    "METRICS_API_TOKEN",
 )
 
 # The old deployment named one image variable per pyiron environment; keep them.
@@ -36,7 +37,11 @@ ENDPOINT_VARIABLES = ("OAUTH2_AUTHORIZE_URL", "OAUTH2_TOKEN_URL", "OAUTH2_USERDA
 
 
 # Secrets a person types versus ones a machine generates.
-_MINIMUM_LENGTH = {"dummy_password": (8, "characters"), "proxy_token": (32, "random characters")}
+_MINIMUM_LENGTH = {
+    "dummy_password": (8, "characters"),
+    "proxy_token": (32, "random characters"),
+    "metrics_token": (32, "random characters"),
+}
 
 
 def _var(name: str, description: str, example: str | None = None, **kw):
@@ -183,6 +188,11 @@ class Settings(BaseModel):
         "CONFIGPROXY_AUTH_TOKEN", "Token between hub and proxy; generated unless given.", "output of: openssl rand -hex 32",
         default=None,
     )
+    metrics_token: SecretStr | None = _var(
+        "METRICS_API_TOKEN",
+        "Token that may read /hub/metrics (Prometheus) and nothing else; generated in DATA_DIR unless given.",
+        "output of: openssl rand -hex 32", default=None,
+    )
 
     # --- TLS --------------------------------------------------------------------------
     tls_cert: Path | None = _var(
@@ -203,7 +213,7 @@ class Settings(BaseModel):
             raise ValueError("must be 64 hexadecimal characters (32 random bytes)")
         return value
 
-    @field_validator("dummy_password", "proxy_token", mode="before")
+    @field_validator("dummy_password", "proxy_token", "metrics_token", mode="before")
     @classmethod
     def _long_enough(cls, value: str, info) -> str:
         minimum, what = _MINIMUM_LENGTH[info.field_name]

@@ -166,6 +166,18 @@ def test_state_lives_in_postgres(stack):
     assert "alice" in r.stdout.split(), r.stdout
 
 
+def test_metrics_need_the_metrics_token_and_it_reads_nothing_else(stack, alice):
+    token = docker("exec", stack.container("hub"), "cat", "/srv/jupyterhub/data/metrics_token").stdout.strip()
+    metrics = f"{stack.url}/hub/metrics"
+    r = requests.get(metrics, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert r.status_code == 200 and "jupyterhub_server_spawn_duration_seconds" in r.text, r.text[:300]
+    assert requests.get(metrics, timeout=10).status_code == 403
+    assert requests.get(metrics, headers={"Authorization": f"token {alice.token}"}, timeout=10).status_code == 403
+    # The token is the metrics service's: no users, no servers.
+    assert requests.get(f"{stack.url}/hub/api/users", headers={"Authorization": f"token {token}"},
+                        timeout=10).status_code == 403
+
+
 def test_files_survive_hub_restart_and_compose_down_up(stack, alice):
     docker("restart", stack.container("hub"))
     stack.wait_healthy("hub")
