@@ -161,6 +161,14 @@ def apply_services(c: Config, hub: HubConfig, metrics_token: str) -> None:
     c.JupyterHub.load_roles = roles
 
 
+def apply_performance(c: Config, hub: HubConfig) -> None:
+    """How many spawns at once, and how they reach Docker (measured: benchmarks/README.md)."""
+    c.JupyterHub.concurrent_spawn_limit = hub.settings.concurrent_spawn_limit
+    # A hub restart leaves users' servers running: the new hub finds them and routes them
+    # again, instead of stopping every server (and losing every kernel) on each restart.
+    c.JupyterHub.cleanup_servers = False
+
+
 def apply_all(c: Config, hub: HubConfig) -> None:
     """Everything but the secrets and the services (a token), which need the data volume (see configure())."""
     apply_access(c, hub)
@@ -168,3 +176,4 @@ def apply_all(c: Config, hub: HubConfig) -> None:
     apply_spawner(c, hub)
     apply_network(c, hub)
     apply_database(c, hub)
+    apply_performance(c, hub)

@@ -155,6 +155,11 @@ class Settings(BaseModel):
         pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
     )
     start_timeout: int = _var("SPAWN_TIMEOUT", "Seconds a server may take to start.", "120", default=120, gt=0, le=3600)
+    concurrent_spawn_limit: int = _var(
+        "CONCURRENT_SPAWN_LIMIT",
+        "Servers that may be starting at once; beyond it a start is refused with HTTP 429 and a Retry-After (0: no limit).",
+        "64", default=64, ge=0,
+    )
     idle_timeout: int = _var(
         "IDLE_TIMEOUT", "Stop servers idle for this many seconds (0: never).", "3600", default=3600, ge=0
     )

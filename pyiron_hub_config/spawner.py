@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from dockerspawner import DockerSpawner
 from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
 from tornado import web
 from traitlets import Float, Integer, List, default
 
+from .docker_pool import PooledDockerSpawner
 from .options import InvalidChoice, options_from_form, validate_choice
+from .readiness import AnswerBeforeReady
 from .values import format_memory
 
 
@@ -29,7 +30,7 @@ def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None) ->
     )
 
 
-class PyironSpawner(DockerSpawner):
+class PyironSpawner(AnswerBeforeReady, PooledDockerSpawner):
     """Starts the catalogue environment a user picks, with its memory and CPU limits."""
 
     environments = List(

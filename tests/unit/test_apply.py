@@ -406,6 +406,20 @@ def test_metrics_token_from_a_file(configured, tmp_path):
     assert by_name(c.JupyterHub.services)["metrics"]["api_token"] == "f" * 40
 
 
+# --- performance ------------------------------------------------------------------------------
+def test_concurrent_spawn_limit_default_and_override(configured):
+    assert (configured().JupyterHub.concurrent_spawn_limit,
+            configured(CONCURRENT_SPAWN_LIMIT="10").JupyterHub.concurrent_spawn_limit) == (64, 10)
+
+
+def test_concurrent_spawn_limit_zero_means_none(configured):
+    assert configured(CONCURRENT_SPAWN_LIMIT="0").JupyterHub.concurrent_spawn_limit == 0
+
+
+def test_users_servers_outlive_a_hub_restart(configured):
+    assert configured().JupyterHub.cleanup_servers is False
+
+
 # --- secrets ---------------------------------------------------------------------------------
 SECRET_FILES = ("cookie_secret", "crypt_key", "proxy_token")
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import subprocess
 import sys
 import threading
+from types import SimpleNamespace
 
 import pytest
 
 from pyiron_hub_config import health
 from pyiron_hub_config.apply import HUB_PORT
+from pyiron_hub_config.docker_pool import DOCKER_THREADS
+from pyiron_hub_config.readiness import FINEST, PER_SECOND, answers, poll_interval
+from pyiron_hub_config.spawner import PyironSpawner
 
 
 # --- health probe ------------------------------------------------------------------------------
@@ -65,3 +70,37 @@ def test_health_probe_nobody_listening(monkeypatch, capsys):
     monkeypatch.setattr(health, "HUB_PORT", 1)
     assert health.probe({}) == 1
     assert "unhealthy" in capsys.readouterr().err
+
+
+# --- readiness: the spawner's own fine poll ----------------------------------------------------
+def test_a_lone_spawn_is_polled_finely():
+    assert poll_interval(1) == FINEST
+
+
+def test_many_spawns_together_stay_under_the_poll_budget():
+    for waiting in (1, 10, 50, 200):
+        assert waiting / poll_interval(waiting) <= max(PER_SECOND, 1 / FINEST)
+
+
+@pytest.mark.parametrize("status, answered", [(200, True), (302, True), (404, True), (500, False), (503, False)])
+def test_answers_like_the_hubs_own_check(http_server, status, answered):
+    assert asyncio.run(answers("127.0.0.1", http_server(status), "/user/alice/")) is answered
+
+
+def test_nobody_listening_is_not_an_answer():
+    assert asyncio.run(answers("127.0.0.1", 1, "/")) is False
+
+
+# --- Docker client pool ------------------------------------------------------------------------
+def spawner() -> PyironSpawner:
+    return PyironSpawner(user=SimpleNamespace(name="alice"))
+
+
+def test_spawners_share_one_pool_of_several_threads():
+    first, second = spawner(), spawner()
+    assert first.executor is second.executor
+    assert first.executor._max_workers == DOCKER_THREADS > 1
+
+
+def test_docker_client_keeps_a_connection_per_thread():
+    assert spawner().client_kwargs == {"max_pool_size": DOCKER_THREADS}
