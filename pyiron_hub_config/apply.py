@@ -7,6 +7,8 @@ traits on the Config it is given; nothing is appended to or read back.
 from __future__ import annotations
 
 import sys
+from http import HTTPStatus
+from pathlib import Path
 
 from traitlets.config import Config
 
@@ -14,12 +16,8 @@ from .authenticator import KeycloakOAuthenticator, strip_group_path
 from .database import database_url
 from .hub_config import HubConfig
 from .spawner import PyironSpawner, pass_access_token
+from .storage import HOME, boot_command, container_prefix, user_volumes
 
-HOME = "/home/jovyan"
-# Users' files live in a volume of their own, mounted below the home directory so that
-# each image's own notebooks in the home directory stay visible in every environment.
-WORK_DIR = f"{HOME}/work"
-USER_VOLUME = "jupyterhub-user-{username}"
 HUB_PORT = 8000
 HUB_API_PORT = 8081
 # The proxy runs inside the hub's container, so it never outlives a restart of that
@@ -27,6 +25,8 @@ HUB_API_PORT = 8081
 PROXY_PID_FILE = "/tmp/jupyterhub-proxy.pid"
 # The service whose token Prometheus scrapes /hub/metrics with.
 METRICS_SERVICE = "metrics"
+# Our pages extend JupyterHub's ({% extends "templates/page.html" %}); they are found first.
+HUB_TEMPLATES = Path(__file__).parent / "templates" / "hub"
 
 
 def apply_access(c: Config, hub: HubConfig) -> None:
@@ -87,11 +87,13 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
     sp.network_name = s.docker_network
     sp.use_internal_ip = True
     # A fresh container per start, so switching environments switches images; the
-    # user's files are in the volume, not the container.
+    # user's files are in their volumes, not the container (storage.py).
     sp.remove = True
-    sp.volumes = {USER_VOLUME: WORK_DIR}
+    sp.prefix = container_prefix(s.deployment_name)
+    sp.volumes = user_volumes(s.deployment_name)
+    sp.site_resources = str(s.site_resources_dir) if s.site_resources_dir else None
     sp.notebook_dir = HOME
-    sp.cmd = ["jupyterhub-singleuser"]
+    sp.cmd = boot_command()
     # Nothing in a user's server may gain privileges (setuid binaries, sudo).
     sp.extra_host_config = {"security_opt": ["no-new-privileges:true"]}
     sp.start_timeout = s.start_timeout
@@ -169,6 +171,25 @@ def apply_performance(c: Config, hub: HubConfig) -> None:
     c.JupyterHub.cleanup_servers = False
 
 
+def apply_templates(c: Config, hub: HubConfig) -> None:
+    """What the hub's pages say: the site's name, logo and help, and who may log in."""
+    s = hub.settings
+    c.JupyterHub.template_paths = [str(HUB_TEMPLATES)]
+    keycloak = s.authenticator == "keycloak"
+    c.JupyterHub.template_vars = {
+        "site_name": s.site_name,
+        "help_url": s.help_url,
+        "help_contact": s.help_contact,
+        # The refusal page names the groups that would admit the user.
+        "allowed_groups": sorted(strip_group_path(g) for g in s.allowed_groups) if keycloak else [],
+        "admits_named_users": bool(s.allowed_users),
+        "http_phrases": {status.value: status.phrase for status in HTTPStatus},
+    }
+    if s.site_logo:
+        # JupyterHub serves it at /hub/logo, which every page's header shows.
+        c.JupyterHub.logo_file = str(s.site_logo)
+
+
 def apply_all(c: Config, hub: HubConfig) -> None:
     """Everything but the secrets and the services (a token), which need the data volume (see configure())."""
     apply_access(c, hub)
@@ -177,3 +198,4 @@ def apply_all(c: Config, hub: HubConfig) -> None:
     apply_network(c, hub)
     apply_database(c, hub)
     apply_performance(c, hub)
+    apply_templates(c, hub)

@@ -13,7 +13,7 @@ from typing import Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .problems import ConfigError, Problem
-from .values import Cpus, HttpUrl, ImageRef, MemoryBytes, NameList, format_memory
+from .values import Cpus, HelpUrl, HttpUrl, ImageRef, MemoryBytes, NameList, format_memory
 
 # Secrets may come from VAR or from a file named by VAR_FILE (docker/compose secrets).
 SECRET_VARIABLES = (
@@ -34,6 +34,9 @@ IMAGE_VARIABLES = {
 }
 
 ENDPOINT_VARIABLES = ("OAUTH2_AUTHORIZE_URL", "OAUTH2_TOKEN_URL", "OAUTH2_USERDATA_URL")
+
+# The hub serves SITE_LOGO itself (JupyterHub's /hub/logo) with a type guessed from the name.
+LOGO_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp")
 
 
 # Secrets a person types versus ones a machine generates.
@@ -125,6 +128,26 @@ class Settings(BaseModel):
         default=False,
     )
 
+    # --- what the hub's pages say -------------------------------------------------------
+    site_name: str = _var(
+        "SITE_NAME", "Name of this hub, shown in every page's title and header.", "pyiron hub of the CM department",
+        default="pyiron hub", min_length=1, max_length=80,
+    )
+    site_logo: Path | None = _var(
+        "SITE_LOGO",
+        "Logo in the header of every page: an image file (.png, .svg, .jpg, .gif, .webp) inside the hub "
+        "container, served by the hub itself. JupyterHub's logo unless set.",
+        "/srv/jupyterhub/branding/logo.png", default=None,
+    )
+    help_url: HelpUrl | None = _var(
+        "HELP_URL", "Where users get help: a web page (http/https) or a mailto: address; linked on every page.",
+        "mailto:pyiron-hub@example.org", default=None,
+    )
+    help_contact: str | None = _var(
+        "HELP_CONTACT", "Who users ask for help or access, in words; shown on error and refusal pages.",
+        "the pyiron team, room 1.23", default=None, max_length=200,
+    )
+
     # --- pyiron environments ----------------------------------------------------------
     pyiron_base: ImageRef | None = _var("PYIRON_BASE", "Image of the pyiron_base environment.", "pyiron/base:latest", default=None)
     pyiron_atomistics: ImageRef | None = _var(
@@ -140,6 +163,12 @@ class Settings(BaseModel):
         "ENVIRONMENTS_FILE", "Catalogue of environments (TOML); the one built into the image by default.",
         "/srv/jupyterhub/environments.toml", default=None,
     )
+    site_resources_dir: Path | None = _var(
+        "SITE_RESOURCES_DIR",
+        "Directory on the Docker host (potentials, shared data, queue configurations) that every server "
+        "mounts read-only at /opt/pyiron-hub/site-resources and adds to pyiron's resource paths.",
+        "/srv/pyiron/resources", default=None,
+    )
     mem_limit: MemoryBytes = _var("MEM_LIMIT", "Default memory limit of a user's server.", "2G", default="2G")
     cpu_limit: Cpus = _var("CPU_LIMIT", "Default CPU limit of a user's server.", "1", default=1.0)
     max_mem_limit: MemoryBytes | None = _var(
@@ -149,6 +178,12 @@ class Settings(BaseModel):
     docker_network: str = _var(
         "DOCKER_NETWORK_NAME", "Docker network of users' servers (not the database's).", "pyiron-hub-users",
         default="pyiron-hub-users", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
+    )
+    deployment_name: str | None = _var(
+        "DEPLOYMENT_NAME",
+        "Prefix of users' container and volume names, so that two hubs can share one Docker engine "
+        "(the demo uses 'demo'); unset: jupyter-<user>, jupyterhub-home-<user>, jupyterhub-user-<user>.",
+        "staging", default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,40}$",
     )
     hub_connect_host: str = _var(
         "HUB_CONNECT_HOST", "Name under which users' servers reach the hub.", "hub", default="hub",
@@ -226,6 +261,14 @@ class Settings(BaseModel):
             raise ValueError(f"is too short: use at least {minimum} {what}")
         return value
 
+    @field_validator("site_resources_dir")
+    @classmethod
+    def _absolute_host_path(cls, path: Path | None) -> Path | None:
+        # A relative path would be taken as a volume name by Docker, not as a directory.
+        if path is not None and (not path.is_absolute() or path == Path("/")):
+            raise ValueError(f"{str(path)!r} is not an absolute directory path on the Docker host")
+        return path
+
     @field_validator("scopes")
     @classmethod
     def _openid_first(cls, scopes: list[str]) -> list[str]:
@@ -236,6 +279,21 @@ class Settings(BaseModel):
     @classmethod
     def _no_trailing_slash(cls, url: str | None) -> str | None:
         return url.rstrip("/") if url else url
+
+    @field_validator("site_name", "help_contact")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        # Shown in page titles and headers: one line of text (it is escaped, never markup).
+        if value is not None and re.search(r"[\x00-\x1f\x7f]", value):
+            raise ValueError("must be one line of text, without control characters")
+        return value
+
+    @field_validator("site_logo")
+    @classmethod
+    def _image_file(cls, path: Path | None) -> Path | None:
+        if path is not None and path.suffix.lower() not in LOGO_SUFFIXES:
+            raise ValueError(f"must be an image file ending in {', '.join(LOGO_SUFFIXES)}")
+        return path
 
     @property
     def database(self) -> str:
@@ -262,7 +320,8 @@ class Settings(BaseModel):
     def path_problems(self) -> list[Problem]:
         """Files named by variables that do not exist (inside the hub container)."""
         problems = []
-        for path, var in ((self.ca_bundle, "OAUTH2_CA_BUNDLE"), (self.tls_cert, "TLS_CERT_FILE"), (self.tls_key, "TLS_KEY_FILE")):
+        for path, var in ((self.ca_bundle, "OAUTH2_CA_BUNDLE"), (self.tls_cert, "TLS_CERT_FILE"), (self.tls_key, "TLS_KEY_FILE"),
+                          (self.site_logo, "SITE_LOGO")):
             try:
                 missing = path is not None and not path.is_file()
             except OSError:  # is_file() raises on e.g. a name too long for the file system

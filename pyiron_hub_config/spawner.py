@@ -6,11 +6,13 @@ from functools import lru_cache
 
 from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
 from tornado import web
-from traitlets import Float, Integer, List, default
+from traitlets import Float, Integer, List, Unicode, default
 
+from .catalogue import Environment
 from .docker_pool import PooledDockerSpawner
 from .options import InvalidChoice, options_from_form, validate_choice
 from .readiness import AnswerBeforeReady
+from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
 from .values import format_memory
 
 
@@ -42,6 +44,12 @@ class PyironSpawner(AnswerBeforeReady, PooledDockerSpawner):
     max_cpu_limit = Float(
         None, allow_none=True, help="CPUs a user may ask for; None: users cannot pick CPUs."
     ).tag(config=True)
+    site_resources = Unicode(
+        None, allow_none=True,
+        help="Host directory every server mounts read-only and adds to pyiron's resource paths.",
+    ).tag(config=True)
+
+    _environment_name = None  # the catalogue name of what the server runs, kept in the state
 
     @default("options_form")
     def _options_form_default(self):
@@ -54,7 +62,7 @@ class PyironSpawner(AnswerBeforeReady, PooledDockerSpawner):
     def _checked_options_from_form(self, formdata):
         # Checked here too so that a bad form comes back at once with the message above it.
         options = options_from_form(formdata)
-        self._choose(options)
+        self._choose(options, for_page=True)
         return options
 
     def options_from_query(self, query_data):
@@ -72,16 +80,58 @@ class PyironSpawner(AnswerBeforeReady, PooledDockerSpawner):
         spawner.mem_limit = choice.mem_limit
         spawner.cpu_limit = choice.cpu_limit
         spawner.environment = {**spawner.environment, "PYIRON_ENVIRONMENT": choice.environment.name}
+        spawner._show_environment(choice.environment)
         spawner.log.info(
             "Starting %s for %s: %s, %s memory, %g CPU", choice.environment.name, spawner.user.name,
             choice.environment.image, format_memory(choice.mem_limit), choice.cpu_limit,
         )
 
-    def _choose(self, options):
+    async def start(self):
+        # The image's id names the read-only copy of its home (see storage.py), so it is
+        # looked up for every start: an updated image brings its own examples.
+        await self.pull_image(self.image)
+        image_id = (await self.docker("inspect_image", self.image))["Id"]
+        self.mounts = server_mounts(image_id, self.site_resources)
+        if self.site_resources:
+            self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
+        self.log.debug("%s's examples come from %s", self.user.name, image_volume(image_id))
+        return await super().start()
+
+    def _show_environment(self, env: Environment) -> None:
+        # JupyterHub's admin page shows user_options["profile"] of each running server. Only
+        # the in-memory copy gets it, after the check: the copy in the database (reused by
+        # the next start) keeps exactly what the user sent, and a "profile" the user sends
+        # is still refused as an unknown option.
+        self.user_options = {**(self.user_options or {}), "profile": env.display_name}
+        self._environment_name = env.name
+
+    def get_state(self):
+        state = super().get_state()
+        if self._environment_name:
+            state["environment"] = self._environment_name
+        return state
+
+    def load_state(self, state):
+        # After a restart of the hub the admin page still shows what each server runs.
+        super().load_state(state)
+        env = next((e for e in self.environments if e.name == state.get("environment")), None)
+        if env is not None:
+            self._show_environment(env)
+
+    def clear_state(self):
+        super().clear_state()
+        self._environment_name = None
+        self.user_options = {k: v for k, v in (self.user_options or {}).items() if k != "profile"}
+
+    def _choose(self, options, for_page: bool = False):
         try:
             return validate_choice(options, self.environments, self.max_mem_limit, self.max_cpu_limit)
         except InvalidChoice as err:
-            raise web.HTTPError(400, str(err)) from None
+            error = web.HTTPError(400, "%s", err.api_message)
+            if for_page:
+                # The spawn page shows jupyterhub_message as it is, instead of "HTTP 400: Bad Request (...)".
+                error.jupyterhub_message = str(err)
+            raise error from None
 
 
 def pass_access_token(spawner: PyironSpawner, auth_state: dict | None) -> None:
