@@ -26,6 +26,8 @@ HUB_API_PORT = 8081
 # The proxy runs inside the hub's container, so it never outlives a restart of that
 # container; `pyiron-hub serve` removes a stale file here before starting the hub.
 PROXY_PID_FILE = "/tmp/jupyterhub-proxy.pid"
+# The service whose token Prometheus scrapes /hub/metrics with.
+METRICS_SERVICE = "metrics"
 # Our pages extend JupyterHub's ({% extends "templates/page.html" %}); they are found first.
 HUB_TEMPLATES = Path(__file__).parent / "templates" / "hub"
 
@@ -136,26 +138,49 @@ def apply_secrets(c: Config, cookie_secret: str, crypt_keys: str, proxy_token: s
     c.ConfigurableHTTPProxy.auth_token = proxy_token
 
 
-def apply_culler(c: Config, hub: HubConfig) -> None:
+def culler_service(hub: HubConfig) -> tuple[list[dict], list[dict]]:
+    """The idle culler as a service with exactly the scopes it needs; none if IDLE_TIMEOUT=0."""
     timeout = hub.settings.idle_timeout
     if not timeout:
-        c.JupyterHub.services = []
-        c.JupyterHub.load_roles = []
-        return
-    c.JupyterHub.services = [
-        {
-            "name": "idle-culler",
-            "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}"],
-        }
-    ]
-    c.JupyterHub.load_roles = [
-        {
-            "name": "idle-culler",
-            "description": "Stop idle servers (and nothing else)",
-            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-            "services": ["idle-culler"],
-        }
-    ]
+        return [], []
+    service = {"name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}"]}
+    role = {
+        "name": "idle-culler",
+        "description": "Stop idle servers (and nothing else)",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    }
+    return [service], [role]
+
+
+def metrics_service(token: str) -> tuple[list[dict], list[dict]]:
+    """A service whose token reads /hub/metrics and nothing else (for Prometheus)."""
+    service = {"name": METRICS_SERVICE, "api_token": token}
+    role = {
+        "name": METRICS_SERVICE,
+        "description": "Read the hub's Prometheus metrics (and nothing else)",
+        "scopes": ["read:metrics"],
+        "services": [METRICS_SERVICE],
+    }
+    return [service], [role]
+
+
+def apply_services(c: Config, hub: HubConfig, metrics_token: str) -> None:
+    """Every service the hub runs or admits, with its role; set once, as a whole."""
+    services, roles = [], []
+    for more_services, more_roles in (culler_service(hub), metrics_service(metrics_token)):
+        services += more_services
+        roles += more_roles
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles
+
+
+def apply_performance(c: Config, hub: HubConfig) -> None:
+    """How many spawns at once, and how they reach Docker (measured: benchmarks/README.md)."""
+    c.JupyterHub.concurrent_spawn_limit = hub.settings.concurrent_spawn_limit
+    # A hub restart leaves users' servers running: the new hub finds them and routes them
+    # again, instead of stopping every server (and losing every kernel) on each restart.
+    c.JupyterHub.cleanup_servers = False
 
 
 def apply_templates(c: Config, hub: HubConfig) -> None:
@@ -178,11 +203,11 @@ def apply_templates(c: Config, hub: HubConfig) -> None:
 
 
 def apply_all(c: Config, hub: HubConfig) -> None:
-    """Everything but the secrets, which need the data volume (see configure())."""
+    """Everything but the secrets and the services (a token), which need the data volume (see configure())."""
     apply_access(c, hub)
     apply_authenticator(c, hub)
     apply_spawner(c, hub)
     apply_network(c, hub)
     apply_database(c, hub)
-    apply_culler(c, hub)
+    apply_performance(c, hub)
     apply_templates(c, hub)

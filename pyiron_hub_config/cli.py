@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import envfiles
-from .apply import HUB_API_PORT, HUB_PORT, PROXY_PID_FILE
 from .catalogue import load_catalogue
 from .database import database_url, wait_for_database
 from .host_checks import site_resources_problems_here, site_resources_problems_via_engine
@@ -204,6 +203,8 @@ def cmd_serve(args) -> int:
     # Keycloak may be down only for now: say plainly what is wrong, but start anyway.
     for problem in provider_problems(hub.settings):
         print(f"pyiron-hub: WARNING: {problem}", file=sys.stderr, flush=True)
+    from .apply import PROXY_PID_FILE  # imports JupyterHub: only the commands that need it
+
     # After a kill, the container keeps the old proxy's pid file. JupyterHub would take
     # whatever process now has that pid for the proxy and signal it (in tests: itself).
     Path(PROXY_PID_FILE).unlink(missing_ok=True)
@@ -213,25 +214,14 @@ def cmd_serve(args) -> int:
 
 
 def cmd_health(args) -> int:
-    """The image's HEALTHCHECK: does /hub/health answer on this container's port?
+    """Does /hub/health answer on this container's port? (The image probes with health.py.)
 
     --hub-api asks the hub's own port, not the proxy's: on a swarm the proxy reaches the hub
     by a service name that exists only once the task is healthy (compose.swarm.yml).
     """
-    import ssl
-    import urllib.request
+    from .health import probe
 
-    tls = bool(os.environ.get("TLS_CERT_FILE")) and not args.hub_api
-    port = HUB_API_PORT if args.hub_api else HUB_PORT
-    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/hub/health"
-    # The certificate names the public host, not 127.0.0.1; this probe only asks "alive?".
-    context = ssl._create_unverified_context() if tls else None
-    try:
-        with urllib.request.urlopen(url, timeout=4, context=context) as response:
-            return 0 if response.status == 200 else 1
-    except OSError as err:
-        print(f"unhealthy: {url}: {err}", file=sys.stderr)
-        return 1
+    return probe(hub_api=args.hub_api)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ SECRET_VARIABLES = (
     "JUPYTERHUB_COOKIE_SECRET",
     "JUPYTERHUB_CRYPT_KEY",
     "CONFIGPROXY_AUTH_TOKEN",
+    "METRICS_API_TOKEN",
 )
 
 # The old deployment named one image variable per pyiron environment; keep them.
@@ -39,7 +40,11 @@ LOGO_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp")
 
 
 # Secrets a person types versus ones a machine generates.
-_MINIMUM_LENGTH = {"dummy_password": (8, "characters"), "proxy_token": (32, "random characters")}
+_MINIMUM_LENGTH = {
+    "dummy_password": (8, "characters"),
+    "proxy_token": (32, "random characters"),
+    "metrics_token": (32, "random characters"),
+}
 
 
 def _var(name: str, description: str, example: str | None = None, **kw):
@@ -207,6 +212,11 @@ class Settings(BaseModel):
         "/export/pyiron-hub", default=None, pattern=r"^/[a-zA-Z0-9_./-]*$",
     )
     start_timeout: int = _var("SPAWN_TIMEOUT", "Seconds a server may take to start.", "120", default=120, gt=0, le=3600)
+    concurrent_spawn_limit: int = _var(
+        "CONCURRENT_SPAWN_LIMIT",
+        "Servers that may be starting at once; beyond it a start is refused with HTTP 429 and a Retry-After (0: no limit).",
+        "64", default=64, ge=0,
+    )
     idle_timeout: int = _var(
         "IDLE_TIMEOUT", "Stop servers idle for this many seconds (0: never).", "3600", default=3600, ge=0
     )
@@ -240,6 +250,11 @@ class Settings(BaseModel):
         "CONFIGPROXY_AUTH_TOKEN", "Token between hub and proxy; generated unless given.", "output of: openssl rand -hex 32",
         default=None,
     )
+    metrics_token: SecretStr | None = _var(
+        "METRICS_API_TOKEN",
+        "Token that may read /hub/metrics (Prometheus) and nothing else; generated in DATA_DIR unless given.",
+        "output of: openssl rand -hex 32", default=None,
+    )
 
     # --- TLS --------------------------------------------------------------------------
     tls_cert: Path | None = _var(
@@ -260,7 +275,7 @@ class Settings(BaseModel):
             raise ValueError("must be 64 hexadecimal characters (32 random bytes)")
         return value
 
-    @field_validator("dummy_password", "proxy_token", mode="before")
+    @field_validator("dummy_password", "proxy_token", "metrics_token", mode="before")
     @classmethod
     def _long_enough(cls, value: str, info) -> str:
         minimum, what = _MINIMUM_LENGTH[info.field_name]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from dockerspawner import DockerSpawner
 from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
 from tornado import web
 from traitlets import Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
 from .catalogue import Environment
+from .docker_pool import PooledDockerSpawner
 from .options import InvalidChoice, options_from_form, validate_choice
+from .readiness import AnswerBeforeReady
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
 from .values import format_memory
 
@@ -143,7 +144,7 @@ class EnvironmentPicker(Configurable):
             raise error from None
 
 
-class PyironSpawner(EnvironmentPicker, DockerSpawner):
+class PyironSpawner(EnvironmentPicker, AnswerBeforeReady, PooledDockerSpawner):
     """Starts the catalogue environment a user picks, with its memory and CPU limits."""
 
     def _use_image_mounts(self, mounts: list[dict]) -> None:

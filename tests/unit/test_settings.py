@@ -81,6 +81,7 @@ DEFAULTS = {
     "SWARM_NFS_SERVER": (None, {}),
     "SWARM_NFS_EXPORT": (None, {}),
     "SPAWN_TIMEOUT": (120, {}),
+    "CONCURRENT_SPAWN_LIMIT": (64, {}),
     "IDLE_TIMEOUT": (3600, {}),
     "POSTGRES_HOST": ("hub-db", {}),
     "POSTGRES_PORT": (5432, {}),
@@ -91,6 +92,7 @@ DEFAULTS = {
     "JUPYTERHUB_COOKIE_SECRET": (None, {}),
     "JUPYTERHUB_CRYPT_KEY": (None, {}),
     "CONFIGPROXY_AUTH_TOKEN": (None, {}),
+    "METRICS_API_TOKEN": (None, {}),
     "TLS_CERT_FILE": (None, {}),
     "TLS_KEY_FILE": (None, {}),
 }
@@ -140,6 +142,7 @@ OVERRIDES = {
     "SWARM_NFS_SERVER": ("10.0.0.5", "10.0.0.5", {"SPAWNER": "swarm", "SWARM_NFS_EXPORT": "/export/hub"}),
     "SWARM_NFS_EXPORT": ("/export/hub", "/export/hub", {"SPAWNER": "swarm", "SWARM_NFS_SERVER": "nfs"}),
     "SPAWN_TIMEOUT": ("300", 300, {}),
+    "CONCURRENT_SPAWN_LIMIT": ("8", 8, {}),
     "IDLE_TIMEOUT": ("0", 0, {}),
     "POSTGRES_HOST": ("db.internal", "db.internal", {}),
     "POSTGRES_PORT": ("5433", 5433, {}),
@@ -151,6 +154,7 @@ OVERRIDES = {
     "JUPYTERHUB_COOKIE_SECRET": (HEX_A, HEX_A, {}),
     "JUPYTERHUB_CRYPT_KEY": (f"{HEX_A};{HEX_B}", f"{HEX_A};{HEX_B}", {}),
     "CONFIGPROXY_AUTH_TOKEN": ("t" * 40, "t" * 40, {}),
+    "METRICS_API_TOKEN": ("m" * 40, "m" * 40, {}),
     "TLS_CERT_FILE": ("/srv/jupyterhub/secrets/hub.crt", Path("/srv/jupyterhub/secrets/hub.crt"),
                       {"TLS_KEY_FILE": "/srv/jupyterhub/secrets/hub.key"}),
     "TLS_KEY_FILE": ("/srv/jupyterhub/secrets/hub.key", Path("/srv/jupyterhub/secrets/hub.key"),
@@ -290,6 +294,8 @@ REJECTIONS = {
     "cookie two keys": ({"JUPYTERHUB_COOKIE_SECRET": f"{HEX_A};{HEX_B}"}, "JUPYTERHUB_COOKIE_SECRET", "64 hexadecimal"),
     "crypt key not hex": ({"JUPYTERHUB_CRYPT_KEY": f"{HEX_A};nothex"}, "JUPYTERHUB_CRYPT_KEY", "64 hexadecimal"),
     "proxy token short": ({"CONFIGPROXY_AUTH_TOKEN": "short"}, "CONFIGPROXY_AUTH_TOKEN", "too short"),
+    "metrics token short": ({"METRICS_API_TOKEN": "short"}, "METRICS_API_TOKEN", "too short"),
+    "negative spawn limit": ({"CONCURRENT_SPAWN_LIMIT": "-1"}, "CONCURRENT_SPAWN_LIMIT", "0 or more"),
     "mem above max": ({"MEM_LIMIT": "4G", "MAX_MEM_LIMIT": "2G"}, "MEM_LIMIT", "above MAX_MEM_LIMIT=2G"),
     "cpu above max": ({"CPU_LIMIT": "4", "MAX_CPU_LIMIT": "2"}, "CPU_LIMIT", "above MAX_CPU_LIMIT=2"),
     "cert without key": ({"TLS_CERT_FILE": "/certs/hub.crt"}, "TLS_CERT_FILE", "must be set together"),
@@ -417,7 +423,7 @@ def test_secret_read_from_file(tmp_path):
 
 
 @pytest.mark.parametrize("variable", ["POSTGRES_PASSWORD", "JUPYTERHUB_COOKIE_SECRET", "JUPYTERHUB_CRYPT_KEY",
-                                      "CONFIGPROXY_AUTH_TOKEN"])
+                                      "CONFIGPROXY_AUTH_TOKEN", "METRICS_API_TOKEN"])
 def test_each_secret_variable_has_a_file_form(tmp_path, variable):
     (tmp_path / "secret").write_text(HEX_A + "\n")
     env = with_env(MINIMAL_ENV, **{variable: None, f"{variable}_FILE": str(tmp_path / "secret")})
