@@ -115,7 +115,7 @@ def cmd_init(args) -> int:
                 values["OAUTH2_ALLOW_ALL"] = "true"
         if not (values.get("POSTGRES_PASSWORD") or values.get("POSTGRES_PASSWORD_FILE")):
             values["POSTGRES_PASSWORD"] = envfiles.new_secret()
-        problems = envfiles.unsafe_value_problems(values)
+        problems = envfiles.unsafe_value_problems(values, quoted=not args.swarm)
         if problems:
             raise ConfigError(problems)
         if seed:
@@ -128,7 +128,7 @@ def cmd_init(args) -> int:
         by_file[envfiles.home_file(key)][key] = value
     directory.mkdir(parents=True, exist_ok=True)
     for name, file_values in by_file.items():
-        envfiles.write_private(directory / name, envfiles.format_env_file(file_values))
+        envfiles.write_private(directory / name, envfiles.format_env_file(file_values, quoted=not args.swarm))
         print(f"wrote {directory / name} ({len(file_values)} variables, mode 0600)")
     if not seed:
         print("Next: set OAUTH2_ISSUER_URL, CLIENT_ID, CLIENT_SECRET and OAUTH2_ALLOWED_GROUPS in pyiron.env,\n"
@@ -237,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="write pyiron.env, shared.env and build.env")
     init.add_argument("--from", dest="seed", metavar="CONFIG_JSON", help="the old deployment's config.json")
     init.add_argument("--dir", help="where to write (default: beside CONFIG_JSON, else here)")
+    init.add_argument("--swarm", action="store_true",
+                      help="write values unquoted, as `docker stack deploy` reads env files (literally)")
     init.set_defaults(func=cmd_init)
 
     pull = sub.add_parser("pull", help="pull every environment's image")
