@@ -33,7 +33,7 @@ PROJECT, NETWORK = "pyironhubsec", "pyiron-hub-sec-users"
 USERS = ("carol", "dave", "peggy")  # carol runs a server, dave forges requests, peggy never starts one
 ADMIN = "secadmin"
 NOT_IN_CATALOGUE = f"{PREFIX}/extra:latest"  # a local image: were it started, a container would appear
-DATA_FILES = ("cookie_secret", "crypt_key", "proxy_token")
+DATA_FILES = ("cookie_secret", "crypt_key", "metrics_token", "proxy_token")
 SECRET_VARIABLES = ("DUMMY_PASSWORD", "POSTGRES_PASSWORD", "CLIENT_SECRET", "JUPYTERHUB_COOKIE_SECRET",
                     "JUPYTERHUB_CRYPT_KEY", "CONFIGPROXY_AUTH_TOKEN")
 # What jupyterhub-idle-culler needs (its README), and what JupyterHub implies from it.
