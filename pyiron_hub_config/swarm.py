@@ -26,6 +26,7 @@ import time
 from docker.errors import NotFound
 from docker.types import DriverConfig, Mount, RestartPolicy
 from dockerspawner import SwarmSpawner
+from requests import RequestException
 from traitlets import List, Unicode, default
 
 from .spawner import EnvironmentPicker
@@ -36,6 +37,8 @@ _FINAL_STATES = {"complete", "shutdown", "failed", "rejected", "orphaned", "remo
 # A task the scheduler cannot place stays "pending" with its reason in Err; give the
 # scheduler this long (a server elsewhere may just be stopping) before saying why.
 PENDING_GRACE = 15.0
+# A stopped server's service is removed with this many tries (1, 2, 4 ... s apart).
+REMOVE_ATTEMPTS = 4
 
 
 class NodeUnavailable(RuntimeError):
@@ -181,12 +184,23 @@ class PyironSwarmSpawner(EnvironmentPicker, SwarmSpawner):
         return await super().get_ip_and_port()
 
     async def remove_object(self):
-        if not self.object_id:  # never created (e.g. its node was down)
-            return
-        try:
-            await super().remove_object()
-        except NotFound:  # already gone
-            pass
+        # By name when the id is unknown: the name (jupyter-<user>) is this server's alone,
+        # and a service left behind would hold the user's volumes and reservation.
+        target = self.object_id or self.object_name
+        for attempt in range(REMOVE_ATTEMPTS):
+            try:
+                await self.docker("remove_service", target)
+                self.log.info("Removed service %s", self.object_name)
+                return
+            except NotFound:  # already gone, or never created (e.g. its node was down)
+                return
+            except RequestException as err:  # APIError is one
+                # A busy manager can fail a request now and then (raft, timeouts); the hub
+                # forgets the server whatever happens here, so try again before giving up.
+                self.log.warning("Removing service %s failed (%s), attempt %d", self.object_name, err, attempt + 1)
+                if attempt + 1 == REMOVE_ATTEMPTS:
+                    raise
+                await asyncio.sleep(2 ** attempt)
 
     def get_state(self):
         state = super().get_state()

@@ -8,12 +8,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from docker.errors import APIError, NotFound
 from docker.types import Mount
+from requests import ReadTimeout
 from traitlets.config import Config
 
 from pyiron_hub_config import configure
 from pyiron_hub_config.storage import nfs_volume_options, service_volume_mounts
-from pyiron_hub_config.swarm import PyironSwarmSpawner, node_problem
+from pyiron_hub_config.swarm import REMOVE_ATTEMPTS, PyironSwarmSpawner, node_problem
 
 from .helpers import with_env
 
@@ -148,3 +150,65 @@ def test_no_node_before_the_first_start(swarm_config):
     assert "node_id" not in sp.get_state()
     sp.load_state({})
     assert sp.node_id == ""
+
+
+# --- removal at stop (Docker's answers stood in for: the retry rule only) ------------------
+class Answers:
+    """spawner.docker standing in: each call takes the next answer (an exception or a value)."""
+
+    def __init__(self, *answers):
+        self.answers, self.calls = list(answers), []
+
+    async def __call__(self, method, *args):
+        self.calls.append((method, *args))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+@pytest.fixture
+def removing(swarm_config, monkeypatch):
+    async def no_wait(_):
+        pass
+
+    monkeypatch.setattr("pyiron_hub_config.swarm.asyncio.sleep", no_wait)
+
+    def make(*answers, object_id="svc123"):
+        sp = spawner(swarm_config())
+        sp.object_id = object_id
+        sp.docker = Answers(*answers)
+        return sp
+
+    return make
+
+
+async def test_a_stopped_servers_service_is_removed_by_id(removing):
+    sp = removing(None)
+    await sp.remove_object()
+    assert sp.docker.calls == [("remove_service", "svc123")]
+
+
+async def test_without_an_id_the_service_is_removed_by_its_name(removing):
+    sp = removing(None, object_id="")
+    await sp.remove_object()
+    assert sp.docker.calls == [("remove_service", "jupyter-alice")]
+
+
+async def test_a_service_already_gone_is_fine(removing):
+    sp = removing(NotFound("no such service"))
+    await sp.remove_object()
+    assert len(sp.docker.calls) == 1
+
+
+async def test_a_busy_manager_is_asked_again(removing):
+    sp = removing(APIError("rpc error: update out of sequence"), ReadTimeout("slow"), None)
+    await sp.remove_object()
+    assert len(sp.docker.calls) == 3
+
+
+async def test_removal_gives_up_after_the_last_attempt_and_says_so(removing):
+    sp = removing(*[APIError("down")] * REMOVE_ATTEMPTS)
+    with pytest.raises(APIError):
+        await sp.remove_object()
+    assert len(sp.docker.calls) == REMOVE_ATTEMPTS
