@@ -2,8 +2,9 @@
 
 tests/swarm/cluster.sh makes three Docker engines, each in a network namespace of its own,
 joined into a swarm (node1 manager, node2 and node3 workers), and Debian's docker-registry
-on the bridge. The images are pushed there; the stack is deployed with `docker stack deploy
--c compose.swarm.yml` exactly as the README says; users act only through the hub's proxy.
+on the bridge, private (a login for every pull). The images are pushed there; the stack is
+deployed with `docker stack deploy --with-registry-auth -c compose.swarm.yml -c
+compose.swarm-registry.yml` exactly as the README says; users act only through the hub's proxy.
 
 No NFS here (the kernel has neither the NFS client nor nfsd), so users' volumes are local
 to a node and a user's server always returns to the node of their first start.
@@ -49,20 +50,29 @@ def registry_name(image: str) -> str:
     return f"{REGISTRY}/{image}"
 
 
+def cluster_env() -> dict[str, str]:
+    out = subprocess.run([str(CLUSTER), "env"], capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
 class SwarmStack:
     """Duck-types conftest.Stack for HubUser: the hub's URL on the manager node."""
 
     url = f"http://{MANAGER}:{PORT}"
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, docker_config: Path):
         self.dir = directory
+        self.docker_config = docker_config  # the admin's `docker login` to the registry
 
     def env(self) -> dict:
         return {**os.environ, "HUB_IMAGE": registry_name(IMAGES["hub"]), "POSTGRES_IMAGE": registry_name(IMAGES["postgres"]),
-                "DOCKER_SOCKET": "/run/pyhswarm/node1.sock", "HUB_PORT": str(PORT), "DOCKER_NETWORK_NAME": NETWORK}
+                "DOCKER_SOCKET": "/run/pyhswarm/node1.sock", "HUB_PORT": str(PORT), "DOCKER_NETWORK_NAME": NETWORK,
+                "DOCKER_CONFIG": str(self.docker_config), "REGISTRY_LOGIN_FILE": str(self.docker_config / "config.json")}
 
     def deploy(self) -> None:
-        r = subprocess.run([DOCKER, "-H", sock(1), "stack", "deploy", "-c", "compose.swarm.yml", STACK],
+        # Exactly as the README says for a private registry.
+        r = subprocess.run([DOCKER, "-H", sock(1), "stack", "deploy", "--with-registry-auth", "-c", "compose.swarm.yml",
+                            "-c", "compose.swarm-registry.yml", STACK],
                            cwd=self.dir, env=self.env(), capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         import requests
@@ -88,11 +98,13 @@ def cluster(images):
     assert up.returncode == 0, up.stderr
     try:
         t0 = time.monotonic()
+        login = cluster_env()
         for image in IMAGES.values():
             # skopeo reads the host engine's image and pushes it to the test registry; the host
             # engine itself (shared, started without --insecure-registry) is left as it is.
-            subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"docker-daemon:{image}",
-                            f"docker://{registry_name(image)}"], check=True, capture_output=True)
+            subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false",
+                            "--dest-creds", f"{login['REGISTRY_USER']}:{login['REGISTRY_PASSWORD']}",
+                            f"docker-daemon:{image}", f"docker://{registry_name(image)}"], check=True, capture_output=True)
         print(f"\n[swarm] images pushed to the registry in {time.monotonic() - t0:.0f}s")
         yield
     finally:
@@ -108,7 +120,17 @@ def cluster(images):
 @pytest.fixture(scope="module")
 def swarm(cluster, tmp_path_factory):
     directory = tmp_path_factory.mktemp("swarm-stack")
-    shutil.copy(REPO / "compose.swarm.yml", directory)
+    for name in ("compose.swarm.yml", "compose.swarm-registry.yml"):
+        shutil.copy(REPO / name, directory)
+    # The admin logs in to the private registry on the manager, as the README says; a
+    # directory of its own, so the machine's ~/.docker is left alone.
+    docker_config = tmp_path_factory.mktemp("docker-config")
+    login = cluster_env()
+    r = subprocess.run([DOCKER, "-H", sock(1), "login", "-u", login["REGISTRY_USER"], "--password-stdin", REGISTRY],
+                       input=login["REGISTRY_PASSWORD"], env={**os.environ, "DOCKER_CONFIG": str(docker_config)},
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert REGISTRY in json.loads((docker_config / "config.json").read_text())["auths"]
     base = registry_name(IMAGES["base"])
     write_env_files(directory, USERS, PYIRON_BASE=base, PYIRON_ATOMISTIC=base, PYIRON_CONTINUUM=base,
                     PYIRON_EXPERIMENTAL=base, SPAWN_TIMEOUT="300")
@@ -118,7 +140,7 @@ def swarm(cluster, tmp_path_factory):
         path = directory / name
         path.write_text("".join(line.replace("='", "=", 1).removesuffix("'") + "\n"
                                 for line in path.read_text().splitlines()))
-    s = SwarmStack(directory)
+    s = SwarmStack(directory, docker_config)
     t0 = time.monotonic()
     s.deploy()
     print(f"\n[swarm] stack deployed and healthy in {time.monotonic() - t0:.0f}s")
@@ -153,6 +175,19 @@ def test_the_hub_and_postgres_run_on_the_manager(swarm):
     for name, tasks in nodes.items():
         assert len(tasks) == 1, (name, tasks)
         assert json.loads(node(1, "inspect", tasks[0]).stdout)[0]["NodeID"] == manager
+
+
+def test_images_come_from_a_private_registry(swarm):
+    # Without the login a node gets nothing from the registry ...
+    r = node(3, "pull", registry_name(IMAGES["base"]), check=False)
+    assert r.returncode != 0 and "no basic auth credentials" in r.stderr, r.stderr
+    # ... and `pyiron-hub pull` in the hub, with the login it was given, pulls every
+    # environment's image on the manager (users' services then carry the login to the workers:
+    # test_servers_spread_over_workers... starts them there).
+    hub = node(1, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_hub").stdout.split()[0]
+    r = node(1, "exec", hub, "pyiron-hub", "pull", check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"pulled {registry_name(IMAGES['base'])}" in r.stdout, r.stdout
 
 
 def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swarm):

@@ -3,7 +3,7 @@
 # swarm"). Privileged containers are impossible here, so each node is a Docker engine of its
 # own in a network namespace of its own (see ENVIRONMENT.md "More real parts"):
 #
-#   host: bridge $BRIDGE ($NET.1), Debian's docker-registry on $NET.1:5000 (plain HTTP)
+#   host: bridge $BRIDGE ($NET.1), Debian's docker-registry on $NET.1:5000 (plain HTTP, login)
 #   node1 $NET.2  manager (the hub and Postgres run here)
 #   node2 $NET.3  worker  } users' servers
 #   node3 $NET.4  worker  }
@@ -13,7 +13,7 @@
 #           first taken down completely, so "up" after anything starts from a known state)
 #   down    stops the engines and the registry, removes namespaces, veths, the bridge, the
 #           firewall rule and every data directory; safe to run at any time, any number of times
-#   env     prints NODE<n>_HOST=unix://... lines for the tests
+#   env     prints NODE<n>_HOST=unix://..., REGISTRY, REGISTRY_USER, REGISTRY_PASSWORD lines
 #
 # Only addresses inside $NET.0/24 (our bridge and namespaces) are ever contacted.
 set -euo pipefail
@@ -25,6 +25,7 @@ BRIDGE=${NAME}0
 RUN=${SWARM_RUN:-/run/$NAME}           # sockets, pid files (short paths: unix sockets max 108)
 DATA=${SWARM_DATA:-/var/tmp/$NAME}     # engines' data roots, the registry's storage, logs
 REGISTRY=$NET.1:5000
+REGISTRY_USER=$NAME                    # its password: made by "up", printed by "env"
 DOCKER=${DOCKER:-/usr/bin/docker}
 
 log() { printf '[cluster.sh] %s\n' "$*" >&2; }
@@ -129,7 +130,13 @@ up() {
     # The host engine's FORWARD policy is DROP and bridged frames pass iptables.
     iptables -I "${firewall_rule[@]}"
 
-    # The registry every node pulls from (Debian's docker-registry 2.8, the real one).
+    # The registry every node pulls from (Debian's docker-registry 2.8, the real one), private
+    # as an institute's is: every pull and push needs the login (htpasswd, bcrypt).
+    umask 077
+    python3 -c 'import secrets; print(secrets.token_hex(16))' >"$DATA/registry.password"
+    python3 -W ignore -c 'import crypt, sys; print(sys.argv[1] + ":" + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))' \
+        "$REGISTRY_USER" "$(cat "$DATA/registry.password")" >"$DATA/registry.htpasswd"
+    umask 022
     cat >"$DATA/registry.yml" <<EOF
 version: 0.1
 log: {level: warn}
@@ -137,6 +144,8 @@ storage:
   filesystem: {rootdirectory: $DATA/registry}
   delete: {enabled: true}
 http: {addr: "$REGISTRY"}
+auth:
+  htpasswd: {realm: $NAME, path: $DATA/registry.htpasswd}
 EOF
     setsid sh -c "echo \$\$ >'$RUN/registry.pid'; exec docker-registry serve '$DATA/registry.yml'" \
         </dev/null >"$DATA/registry.log" 2>&1 &
@@ -147,7 +156,7 @@ EOF
         wait_for 90 "engine $n" "$DOCKER" -H "$(sock "$n")" info \
             || { tail -20 "$DATA/node$n.log" >&2; die "engine node$n did not start (log: $DATA/node$n.log)"; }
     done
-    wait_for 30 registry curl -sf "http://$REGISTRY/v2/" || { cat "$DATA/registry.log" >&2; die "registry did not start"; }
+    wait_for 30 registry curl -sf -u "$REGISTRY_USER:$(cat "$DATA/registry.password")" "http://$REGISTRY/v2/" || { cat "$DATA/registry.log" >&2; die "registry did not start"; }
 
     node_docker 1 swarm init --advertise-addr "$NET.2" --listen-addr "$NET.2:2377" >/dev/null
     local token
@@ -168,6 +177,7 @@ case "${1:-}" in
     up) up ;;
     down) down ;;
     status) for n in $(seq 1 "$NODES"); do echo "node$n: $(node_docker "$n" info --format '{{.Swarm.NodeID}} {{.Swarm.LocalNodeState}}' 2>&1)"; done ;;
-    env) for n in $(seq 1 "$NODES"); do echo "NODE${n}_HOST=$(sock "$n")"; done; echo "REGISTRY=$REGISTRY" ;;
+    env) for n in $(seq 1 "$NODES"); do echo "NODE${n}_HOST=$(sock "$n")"; done; echo "REGISTRY=$REGISTRY"
+         echo "REGISTRY_USER=$REGISTRY_USER"; echo "REGISTRY_PASSWORD=$(cat "$DATA/registry.password" 2>/dev/null)" ;;
     *) die "usage: $0 up|down|status|env" ;;
 esac
