@@ -45,7 +45,7 @@ from pathlib import Path
 import requests
 
 from tests.e2e.conftest import (
-    DOCKER, HUB_IMAGE, IMAGES, PASSWORD, HubUser, Stack, _free_port, docker, write_env_files,
+    HUB_IMAGE, IMAGES, PASSWORD, HubUser, Stack, _free_port, docker, write_env_files,
 )
 
 IMAGE = IMAGES["pyiron_base"]
@@ -437,7 +437,7 @@ def summarise(results: dict) -> list[dict]:
                  "goal": f"<= {GOALS['P2']}x",
                  "met": ratio(p2[1], p2[0]) is not None and ratio(p2[1], p2[0]) <= GOALS["P2"]
                  and (p2[2] is None or p2[1] <= p2[2])})
-    rows.append({"figure": f"P2 hub-side spawn duration, mean (/hub/metrics)", "floor": "",
+    rows.append({"figure": "P2 hub-side spawn duration, mean (/hub/metrics)", "floor": "",
                  "ours": fmt(ours.get("hub-side spawn, mean (s)")), "reference": fmt(ref.get("hub-side spawn, mean (s)")),
                  "ratio": None, "ref_ratio": None, "goal": "", "met": None})
     p3 = (ours.get("idle restart (s)"), ours.get("restart with servers (s)"))
