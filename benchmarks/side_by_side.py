@@ -266,7 +266,9 @@ def measure_hub(hub: Hub, names: tuple[str, ...], rounds: int, restart_with_serv
 # --- our deployment --------------------------------------------------------------------------
 def our_stack(directory: Path, names: tuple[str, ...], hub_image: str) -> Stack:
     write_env_files(directory, users=names, MEM_LIMIT=MEMORY, CPU_LIMIT=CPUS, MAX_MEM_LIMIT="", MAX_CPU_LIMIT="",
-                    CONCURRENT_SPAWN_LIMIT=str(max(64, len(names))))
+                    CONCURRENT_SPAWN_LIMIT=str(max(64, len(names))),
+                    # P3: a hub restart with servers running (they are removed by remove_users).
+                    KEEP_SERVERS_ON_HUB_STOP="true")
     return Stack(directory, hub_image, project=PROJECT, network=NETWORK, users=names)
 
 

@@ -178,9 +178,12 @@ def apply_services(c: Config, hub: HubConfig, metrics_token: str) -> None:
 def apply_performance(c: Config, hub: HubConfig) -> None:
     """How many spawns at once, and how they reach Docker (measured: benchmarks/README.md)."""
     c.JupyterHub.concurrent_spawn_limit = hub.settings.concurrent_spawn_limit
-    # cleanup_servers keeps JupyterHub's default (a stopping hub stops users' servers, so
-    # `compose down` and the swarm's stack removal leave nothing behind); a killed hub
-    # still finds its servers again. The benchmark's P3 was measured with servers kept.
+    # By default a stopping hub stops users' servers (JupyterHub's default), so that
+    # `compose down` and the swarm's stack removal leave nothing behind; a killed hub still
+    # finds its servers again. Kept, a `docker restart` of the hub costs users nothing (the
+    # benchmark's P3), but the admin stops servers before taking the stack down.
+    if hub.settings.keep_servers_on_hub_stop:
+        c.JupyterHub.cleanup_servers = False
 
 
 def apply_templates(c: Config, hub: HubConfig) -> None:

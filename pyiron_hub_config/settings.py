@@ -217,6 +217,12 @@ class Settings(BaseModel):
         "Servers that may be starting at once; beyond it a start is refused with HTTP 429 and a Retry-After (0: no limit).",
         "64", default=64, ge=0,
     )
+    keep_servers_on_hub_stop: bool = _var(
+        "KEEP_SERVERS_ON_HUB_STOP",
+        "Leave users' servers running when the hub stops or restarts (as zero-to-jupyterhub does); "
+        "then stop them yourself before `compose down` or `docker stack rm` (README \"Upgrading\").",
+        "true", default=False,
+    )
     idle_timeout: int = _var(
         "IDLE_TIMEOUT", "Stop servers idle for this many seconds (0: never).", "3600", default=3600, ge=0
     )

@@ -23,7 +23,8 @@ PROJECT, NETWORK = "pyironhubfault", "pyiron-hub-fault-users"
 @pytest.fixture(scope="module")
 def stack(images, tmp_path_factory):
     directory = tmp_path_factory.mktemp("faults")
-    write_env_files(directory, users=USERS)
+    # Servers kept across a hub restart (test_hub_restarted_...); a killed hub keeps them anyway.
+    write_env_files(directory, users=USERS, KEEP_SERVERS_ON_HUB_STOP="true")
     s = Stack(directory, images, project=PROJECT, network=NETWORK, users=USERS)
     remove_user_containers_and_volumes(USERS)  # first: they outlive the hub and hold its network
     s.compose("down", "-v", "--remove-orphans", check=False)
@@ -67,6 +68,22 @@ def test_hub_killed_while_servers_run_keeps_them_and_their_files(stack):
         assert user.user_server("GET", "/api/status").status_code == 200  # routed by the new proxy
         assert _read(user, "before-kill.txt") == f"{user.name} was here"
         user.stop()
+
+
+def test_hub_restarted_with_servers_kept_routes_them_again(stack):
+    # KEEP_SERVERS_ON_HUB_STOP=true: `docker restart` (a graceful stop) leaves servers running.
+    user = HubUser(stack, "grace").login()
+    user.start(environment="pyiron_base")
+    _write(user, "before-restart.txt", "kept")
+    before = inspect("jupyter-grace")["Id"]
+    docker("restart", stack.container("hub"))
+    stack.wait_healthy("hub")
+    server = user.server()
+    assert server and server["ready"], server
+    assert inspect("jupyter-grace")["Id"] == before and inspect("jupyter-grace")["State"]["Running"]
+    assert user.user_server("GET", "/api/status").status_code == 200
+    assert _read(user, "before-restart.txt") == "kept"
+    user.stop()
 
 
 def test_hub_killed_mid_spawn_leaves_no_orphan_and_the_user_can_start_again(stack):

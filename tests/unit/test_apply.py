@@ -444,6 +444,10 @@ def test_a_stopping_hub_stops_users_servers_as_jupyterhub_does(configured):
     assert "cleanup_servers" not in configured().JupyterHub
 
 
+def test_servers_may_outlive_the_hub(configured):
+    assert configured(KEEP_SERVERS_ON_HUB_STOP="true").JupyterHub.cleanup_servers is False
+
+
 # --- secrets ---------------------------------------------------------------------------------
 SECRET_FILES = ("cookie_secret", "crypt_key", "proxy_token")
 
