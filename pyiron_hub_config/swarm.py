@@ -26,6 +26,7 @@ import time
 from docker.errors import NotFound
 from docker.types import DriverConfig, Mount, RestartPolicy
 from dockerspawner import SwarmSpawner
+from jupyterhub.utils import maybe_future
 from requests import RequestException
 from traitlets import List, Unicode, default
 
@@ -201,6 +202,14 @@ class PyironSwarmSpawner(EnvironmentPicker, SwarmSpawner):
                 if attempt + 1 == REMOVE_ATTEMPTS:
                     raise
                 await asyncio.sleep(2 ** attempt)
+
+    async def run_post_stop_hook(self):
+        # JupyterHub calls stop() only for a server it finds running. A server whose task
+        # ended by itself (its node drained, the process exited) would leave its service
+        # behind, holding the users' network so that `docker stack rm` cannot remove it.
+        # Every stop, of either kind, ends here; removing an absent service is a no-op.
+        await self.remove_object()
+        return await maybe_future(super().run_post_stop_hook())
 
     def get_state(self):
         state = super().get_state()

@@ -261,7 +261,8 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
     assert users[sa].user_server("GET", "/api/contents/kept.txt").status_code == 200
     for user in users.values():
         user.stop()
-    # Stopping removes each service (with the user's volumes left on their node).
+    # Stopping removes each service (with the user's volumes left on their node), also the
+    # service of a server the drain ended (when another user shared sa's node).
     leftover = []
     for name in users:
         try:

@@ -212,3 +212,10 @@ async def test_removal_gives_up_after_the_last_attempt_and_says_so(removing):
     with pytest.raises(APIError):
         await sp.remove_object()
     assert len(sp.docker.calls) == REMOVE_ATTEMPTS
+
+
+async def test_a_server_that_ended_by_itself_has_its_service_removed_too(removing):
+    # JupyterHub skips stop() for a server it finds dead; the post-stop step removes it.
+    sp = removing(None)
+    await sp.run_post_stop_hook()
+    assert sp.docker.calls == [("remove_service", "svc123")]
