@@ -60,9 +60,10 @@ class SwarmStack:
 
     url = f"http://{MANAGER}:{PORT}"
 
-    def __init__(self, directory: Path, docker_config: Path):
+    def __init__(self, directory: Path, docker_config: Path, users: tuple[str, ...] = USERS):
         self.dir = directory
         self.docker_config = docker_config  # the admin's `docker login` to the registry
+        self.users = users
 
     def env(self) -> dict:
         return {**os.environ, "HUB_IMAGE": registry_name(IMAGES["hub"]), "POSTGRES_IMAGE": registry_name(IMAGES["postgres"]),
@@ -86,30 +87,67 @@ class SwarmStack:
 
     def remove(self) -> None:
         # Users' services first: a test that failed half-way may leave some on the network.
-        for user in USERS:
+        for user in self.users:
             node(1, "service", "rm", f"jupyter-{user}", check=False)
         node(1, "stack", "rm", STACK, check=False)
 
 
-@pytest.fixture(scope="module")
-def cluster(images):
+def cluster_up() -> None:
+    """The three engines and the registry, with every image pushed (also for benchmarks/swarm_spawn.py)."""
     # The whole cluster is ours: whatever an earlier, crashed run left is taken down first.
     up = subprocess.run([str(CLUSTER), "up"], capture_output=True, text=True)
     assert up.returncode == 0, up.stderr
+    t0 = time.monotonic()
+    login = cluster_env()
+    for image in IMAGES.values():
+        # skopeo reads the host engine's image and pushes it to the test registry; the host
+        # engine itself (shared, started without --insecure-registry) is left as it is.
+        subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false",
+                        "--dest-creds", f"{login['REGISTRY_USER']}:{login['REGISTRY_PASSWORD']}",
+                        f"docker-daemon:{image}", f"docker://{registry_name(image)}"], check=True, capture_output=True)
+    print(f"\n[swarm] images pushed to the registry in {time.monotonic() - t0:.0f}s")
+
+
+def cluster_down() -> None:
+    down = subprocess.run([str(CLUSTER), "down"], capture_output=True, text=True)
+    assert down.returncode == 0, down.stderr
+
+
+def deployed_stack(directory: Path, docker_config: Path, users: tuple[str, ...] = USERS) -> SwarmStack:
+    """The hub stack deployed into the cluster as the README says, healthy."""
+    for name in ("compose.swarm.yml", "compose.swarm-registry.yml"):
+        shutil.copy(REPO / name, directory)
+    # The admin logs in to the private registry on the manager, as the README says; a
+    # directory of its own, so the machine's ~/.docker is left alone.
+    login = cluster_env()
+    r = subprocess.run([DOCKER, "-H", sock(1), "login", "-u", login["REGISTRY_USER"], "--password-stdin", REGISTRY],
+                       input=login["REGISTRY_PASSWORD"], env={**os.environ, "DOCKER_CONFIG": str(docker_config)},
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert REGISTRY in json.loads((docker_config / "config.json").read_text())["auths"]
+    base = registry_name(IMAGES["base"])
+    write_env_files(directory, users, PYIRON_BASE=base, PYIRON_ATOMISTIC=base, PYIRON_CONTINUUM=base,
+                    PYIRON_EXPERIMENTAL=base, SPAWN_TIMEOUT="300")
+    # `docker stack deploy` reads env files with the Docker CLI's parser, which keeps quotes
+    # as part of the value (compose strips them): the same files, written without quotes.
+    for name in ("pyiron.env", "shared.env"):
+        path = directory / name
+        path.write_text("".join(line.replace("='", "=", 1).removesuffix("'") + "\n"
+                                for line in path.read_text().splitlines()))
+    s = SwarmStack(directory, docker_config, users)
+    t0 = time.monotonic()
+    s.deploy()
+    print(f"\n[swarm] stack deployed and healthy in {time.monotonic() - t0:.0f}s")
+    return s
+
+
+@pytest.fixture(scope="module")
+def cluster(images):
     try:
-        t0 = time.monotonic()
-        login = cluster_env()
-        for image in IMAGES.values():
-            # skopeo reads the host engine's image and pushes it to the test registry; the host
-            # engine itself (shared, started without --insecure-registry) is left as it is.
-            subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false",
-                            "--dest-creds", f"{login['REGISTRY_USER']}:{login['REGISTRY_PASSWORD']}",
-                            f"docker-daemon:{image}", f"docker://{registry_name(image)}"], check=True, capture_output=True)
-        print(f"\n[swarm] images pushed to the registry in {time.monotonic() - t0:.0f}s")
+        cluster_up()
         yield
     finally:
-        down = subprocess.run([str(CLUSTER), "down"], capture_output=True, text=True)
-        assert down.returncode == 0, down.stderr
+        cluster_down()
         # Nothing of the cluster is left on the machine.
         assert "pyhswarm" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         assert "pyhswarm" not in subprocess.run(["ip", "link"], capture_output=True, text=True).stdout
@@ -119,31 +157,7 @@ def cluster(images):
 
 @pytest.fixture(scope="module")
 def swarm(cluster, tmp_path_factory):
-    directory = tmp_path_factory.mktemp("swarm-stack")
-    for name in ("compose.swarm.yml", "compose.swarm-registry.yml"):
-        shutil.copy(REPO / name, directory)
-    # The admin logs in to the private registry on the manager, as the README says; a
-    # directory of its own, so the machine's ~/.docker is left alone.
-    docker_config = tmp_path_factory.mktemp("docker-config")
-    login = cluster_env()
-    r = subprocess.run([DOCKER, "-H", sock(1), "login", "-u", login["REGISTRY_USER"], "--password-stdin", REGISTRY],
-                       input=login["REGISTRY_PASSWORD"], env={**os.environ, "DOCKER_CONFIG": str(docker_config)},
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert REGISTRY in json.loads((docker_config / "config.json").read_text())["auths"]
-    base = registry_name(IMAGES["base"])
-    write_env_files(directory, USERS, PYIRON_BASE=base, PYIRON_ATOMISTIC=base, PYIRON_CONTINUUM=base,
-                    PYIRON_EXPERIMENTAL=base, SPAWN_TIMEOUT="300")
-    # `docker stack deploy` reads env files with the Docker CLI's parser, which keeps quotes
-    # as part of the value (compose strips them): the same files, written without quotes.
-    for name in ("pyiron.env", "shared.env"):
-        path = directory / name
-        path.write_text("".join(line.replace("='", "=", 1).removesuffix("'") + "\n"
-                                for line in path.read_text().splitlines()))
-    s = SwarmStack(directory, docker_config)
-    t0 = time.monotonic()
-    s.deploy()
-    print(f"\n[swarm] stack deployed and healthy in {time.monotonic() - t0:.0f}s")
+    s = deployed_stack(tmp_path_factory.mktemp("swarm-stack"), tmp_path_factory.mktemp("docker-config"))
     yield s
     s.remove()
 
@@ -155,6 +169,10 @@ def service(user: str) -> dict:
 def task_node(user: str) -> str:
     tasks = node(1, "service", "ps", "-q", "--filter", "desired-state=running", f"jupyter-{user}").stdout.split()
     return json.loads(node(1, "inspect", *tasks).stdout)[0]["NodeID"]
+
+
+def node_state(node_id: str) -> str:
+    return node(1, "node", "inspect", "--format", "{{.Status.State}}", node_id).stdout.strip()
 
 
 def node_number(node_id: str) -> int:
@@ -259,6 +277,40 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
     users[sa].start(environment="pyiron_base")
     assert task_node(sa) == placed[sa]
     assert users[sa].user_server("GET", "/api/contents/kept.txt").status_code == 200
+    # The drain also ended any other server on sa's node (its task shut down; a service pinned
+    # to a node is not moved). Its user stops it (the hub finds it gone and still removes its
+    # service) and starts again on that node.
+    for n in users:
+        if n != sa and placed[n] == placed[sa]:
+            users[n].stop()
+            wait_for(lambda: node(1, "service", "inspect", f"jupyter-{n}", check=False).returncode != 0,
+                     timeout=30, message=f"the service of {n}'s ended server removed")
+            users[n].start(environment="pyiron_base")
+            assert task_node(n) == placed[n]
+
+    # sb's node lost (its network cut, as a machine that dies): sb's next start says so; the
+    # servers on the other node run on. Then it comes back, and so does sb, with its files.
+    sb, lost = "sb", numbers["sb"]
+    elsewhere = [n for n in users if numbers[n] != lost]
+    r = users[sb].user_server("PUT", "/api/contents/kept.txt", json={"type": "file", "format": "text", "content": "y"})
+    assert r.status_code == 201, r.text
+    users[sb].stop()
+    subprocess.run([str(CLUSTER), "disconnect", str(lost)], check=True)
+    try:
+        wait_for(lambda: node_state(placed[sb]) == "down", timeout=120, interval=2, message=f"node{lost} seen down")
+        r = users[sb].api("POST", f"/users/{sb}/server", json={"environment": "pyiron_base"})
+        message = r.text + users[sb].api("GET", f"/users/{sb}/server/progress", stream=True).text
+        assert "Your files are on swarm node" in message and "which is down" in message, message
+        assert users[sb].server() is None
+        for n in elsewhere:
+            assert users[n].server()["ready"] and users[n].user_server("GET", "/api/status").status_code == 200
+    finally:
+        subprocess.run([str(CLUSTER), "reconnect", str(lost)], check=True)
+    wait_for(lambda: node_state(placed[sb]) == "ready", timeout=120, interval=2, message=f"node{lost} back")
+    users[sb].start(environment="pyiron_base")
+    assert task_node(sb) == placed[sb]
+    assert users[sb].user_server("GET", "/api/contents/kept.txt").status_code == 200
+
     for user in users.values():
         user.stop()
     # Stopping removes each service (with the user's volumes left on their node), also the

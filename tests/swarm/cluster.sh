@@ -8,12 +8,13 @@
 #   node2 $NET.3  worker  } users' servers
 #   node3 $NET.4  worker  }
 #
-# usage: tests/swarm/cluster.sh up|down|status|env
+# usage: tests/swarm/cluster.sh up|down|status|env|disconnect N|reconnect N
 #   up      idempotent: makes what is missing, reuses what is there (a crashed run is
 #           first taken down completely, so "up" after anything starts from a known state)
 #   down    stops the engines and the registry, removes namespaces, veths, the bridge, the
 #           firewall rule and every data directory; safe to run at any time, any number of times
 #   env     prints NODE<n>_HOST=unix://..., REGISTRY, REGISTRY_USER, REGISTRY_PASSWORD lines
+#   disconnect N / reconnect N   cut node N's network (a lost machine) / restore it
 #
 # Only addresses inside $NET.0/24 (our bridge and namespaces) are ever contacted.
 set -euo pipefail
@@ -177,7 +178,10 @@ case "${1:-}" in
     up) up ;;
     down) down ;;
     status) for n in $(seq 1 "$NODES"); do echo "node$n: $(node_docker "$n" info --format '{{.Swarm.NodeID}} {{.Swarm.LocalNodeState}}' 2>&1)"; done ;;
+    # A node lost as a machine is lost: its network cut (its engine and tasks run on, unseen).
+    disconnect) ip link set "${NAME}h${2:?node number}" down ;;
+    reconnect) ip link set "${NAME}h${2:?node number}" up ;;
     env) for n in $(seq 1 "$NODES"); do echo "NODE${n}_HOST=$(sock "$n")"; done; echo "REGISTRY=$REGISTRY"
          echo "REGISTRY_USER=$REGISTRY_USER"; echo "REGISTRY_PASSWORD=$(cat "$DATA/registry.password" 2>/dev/null)" ;;
-    *) die "usage: $0 up|down|status|env" ;;
+    *) die "usage: $0 up|down|status|env|disconnect N|reconnect N" ;;
 esac
