@@ -551,14 +551,19 @@ def plot(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
-def report(results: dict, out: Path) -> None:
+def write_report(results: dict, out: Path, stem: str, table, plot) -> None:
+    """<stem>.json (the raw figures, which --from-json redraws), .md (the table), .png (the plot)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "side_by_side.json").write_text(json.dumps(results, indent=1))
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=1))
     text = table(results)
-    (out / "side_by_side.md").write_text(text)
-    plot(results, out / "side_by_side.png")
+    (out / f"{stem}.md").write_text(text)
+    plot(results, out / f"{stem}.png")
     print(text)
-    print(f"written: {out / 'side_by_side.md'}, {out / 'side_by_side.png'}, {out / 'side_by_side.json'}")
+    print(f"written: {', '.join(str(out / f'{stem}.{kind}') for kind in ('md', 'png', 'json'))}")
+
+
+def report(results: dict, out: Path) -> None:
+    write_report(results, out, "side_by_side", table, plot)
 
 
 def main(argv=None) -> int:

@@ -34,6 +34,7 @@ import requests
 
 from benchmarks.side_by_side import (
     CPUS, ENVIRONMENT, MEMORY, Hub, answers, bare_run, login_all, our_stack, remove_users, spawn, stop, wait_until,
+    write_report,
 )
 from tests.e2e.conftest import HUB_IMAGE, docker
 from tests.e2e.test_swarm import DOCKER as SWARM_DOCKER
@@ -194,13 +195,7 @@ def plot(results: dict, path: Path) -> None:
 
 
 def report(results: dict, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "swarm_spawn.json").write_text(json.dumps(results, indent=1))
-    text = table(results)
-    (out / "swarm_spawn.md").write_text(text)
-    plot(results, out / "swarm_spawn.png")
-    print(text)
-    print(f"written: {out / 'swarm_spawn.md'}, {out / 'swarm_spawn.png'}, {out / 'swarm_spawn.json'}")
+    write_report(results, out, "swarm_spawn", table, plot)
 
 
 def main(argv=None) -> int:
