@@ -7,6 +7,7 @@ traits on the Config it is given; nothing is appended to or read back.
 from __future__ import annotations
 
 import sys
+from importlib.resources import files
 
 from traitlets.config import Config
 
@@ -14,6 +15,7 @@ from .authenticator import KeycloakOAuthenticator, strip_group_path
 from .database import database_url
 from .hub_config import HubConfig
 from .spawner import PyironSpawner, pass_access_token
+from .ssh_keys import ssh_key_handlers
 
 HOME = "/home/jovyan"
 # Users' files live in a volume of their own, mounted below the home directory so that
@@ -98,6 +100,18 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
         sp.auth_state_hook = pass_access_token
 
 
+def apply_clusters(c: Config, hub: HubConfig) -> None:
+    """HPC clusters: each server gets their pysqa configuration; users get the SSH key page."""
+    c.PyironSpawner.clusters = list(hub.clusters)
+    if not hub.clusters:
+        c.JupyterHub.extra_handlers = []
+        c.JupyterHub.template_paths = []
+        return
+    c.JupyterHub.extra_handlers = ssh_key_handlers(hub.clusters)
+    # First in the search path: its page.html adds the key page to JupyterHub's top bar.
+    c.JupyterHub.template_paths = [str(files(__package__) / "templates" / "hub")]
+
+
 def apply_network(c: Config, hub: HubConfig) -> None:
     s = hub.settings
     c.JupyterHub.hub_ip = "0.0.0.0"
@@ -149,6 +163,7 @@ def apply_all(c: Config, hub: HubConfig) -> None:
     apply_access(c, hub)
     apply_authenticator(c, hub)
     apply_spawner(c, hub)
+    apply_clusters(c, hub)
     apply_network(c, hub)
     apply_database(c, hub)
     apply_culler(c, hub)

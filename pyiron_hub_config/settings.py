@@ -135,6 +135,11 @@ class Settings(BaseModel):
         "ENVIRONMENTS_FILE", "Catalogue of environments (TOML); the one built into the image by default.",
         "/srv/jupyterhub/environments.toml", default=None,
     )
+    clusters_file: Path | None = _var(
+        "CLUSTERS_FILE",
+        "HPC clusters users submit pyiron jobs to over SSH (TOML; README 'Connecting a cluster'). None by default.",
+        "/srv/jupyterhub/clusters.toml", default=None,
+    )
     mem_limit: MemoryBytes = _var("MEM_LIMIT", "Default memory limit of a user's server.", "2G", default="2G")
     cpu_limit: Cpus = _var("CPU_LIMIT", "Default CPU limit of a user's server.", "1", default=1.0)
     max_mem_limit: MemoryBytes | None = _var(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from functools import lru_cache
 
+import docker.errors
 from dockerspawner import DockerSpawner
 from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
 from tornado import web
-from traitlets import Float, Integer, List, default
+from traitlets import Float, Integer, List, Unicode, default
 
+from .clusters import cluster_files
 from .options import InvalidChoice, options_from_form, validate_choice
+from .ssh_keys import PUBLIC_KEY_PATH, PublicKey, public_key_from_archive
 from .values import format_memory
 
 
@@ -41,6 +46,13 @@ class PyironSpawner(DockerSpawner):
     max_cpu_limit = Float(
         None, allow_none=True, help="CPUs a user may ask for; None: users cannot pick CPUs."
     ).tag(config=True)
+
+    clusters = List(
+        help="HPC clusters (pyiron_hub_config.clusters.Cluster) every server gets a pysqa configuration for.",
+    ).tag(config=True)
+    # The user's public key as last read from their server (see ssh_keys.py); kept in the
+    # spawner's state, so it outlives the container.
+    ssh_public_key = Unicode("")
 
     @default("options_form")
     def _options_form_default(self):
@@ -75,6 +87,56 @@ class PyironSpawner(DockerSpawner):
             "Starting %s for %s: %s, %s memory, %g CPU", choice.environment.name, spawner.user.name,
             choice.environment.image, format_memory(choice.mem_limit), choice.cpu_limit,
         )
+
+    def get_state(self):
+        state = super().get_state()
+        if self.ssh_public_key:
+            state["ssh_public_key"] = self.ssh_public_key
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.ssh_public_key = state.get("ssh_public_key", "")
+
+    def cluster_environment(self) -> dict[str, str]:
+        """What the boot step needs for the clusters: their files and a key pair to log in with."""
+        if not self.clusters:
+            return {}
+        files = cluster_files(self.clusters, self.user.name)
+        if not files:
+            self.log.warning("%s has no valid account name on any cluster; no cluster configuration", self.user.name)
+            return {}
+        return {"PYIRON_HUB_FILES": json.dumps(files), "PYIRON_HUB_SSH_KEY": "1"}
+
+    async def start(self):
+        self.environment = {**self.environment, **self.cluster_environment()}
+        return await super().start()
+
+    async def stop(self, now=False):
+        # The container is removed on stop: remember the public key while it is there.
+        if self.container_id:
+            try:
+                key = await self.read_public_key()
+                if key is not None:
+                    self.ssh_public_key = key.line
+            except Exception as err:  # never keep a server from stopping
+                self.log.info("Could not read %s's public key before stopping: %s", self.user.name, err)
+        return await super().stop(now=now)
+
+    async def read_public_key(self, path: str | None = None) -> PublicKey | None:
+        """The public key in the user's running container; None if there is none.
+
+        Raises KeyFileProblem when the file is there but is not a public key.
+        """
+        def read():
+            try:
+                stream, _ = self.client.get_archive(self.container_id, path or PUBLIC_KEY_PATH)
+            except docker.errors.NotFound:
+                return None
+            return public_key_from_archive(stream)
+
+        # DockerSpawner's one worker thread: the engine is asked one thing at a time.
+        return await asyncio.wrap_future(self.executor.submit(read))
 
     def _choose(self, options):
         try:
