@@ -3,7 +3,7 @@ much memory the hub uses idle and with servers running. Prints a table and draws
 
     /opt/pyiron-hub-venv/bin/python -m benchmarks.spawn_and_memory [--rounds 3] [--out benchmarks/results]
 
-It brings up its own compose stack with the local test images (tests/images/build.sh must
+It brings up its own compose stack with the local test images (images/build.sh must
 have run: scripts/test does that), bounded in rounds and time, and tears it down at the end.
 Numbers depend on the machine; they are measured, never asserted.
 """

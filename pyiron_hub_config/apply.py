@@ -16,12 +16,8 @@ from .database import database_url
 from .hub_config import HubConfig
 from .spawner import PyironSpawner, pass_access_token
 from .ssh_keys import ssh_key_handlers
+from .storage import HOME, boot_command, container_prefix, user_volumes
 
-HOME = "/home/jovyan"
-# Users' files live in a volume of their own, mounted below the home directory so that
-# each image's own notebooks in the home directory stay visible in every environment.
-WORK_DIR = f"{HOME}/work"
-USER_VOLUME = "jupyterhub-user-{username}"
 HUB_PORT = 8000
 HUB_API_PORT = 8081
 # The proxy runs inside the hub's container, so it never outlives a restart of that
@@ -87,11 +83,13 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
     sp.network_name = s.docker_network
     sp.use_internal_ip = True
     # A fresh container per start, so switching environments switches images; the
-    # user's files are in the volume, not the container.
+    # user's files are in their volumes, not the container (storage.py).
     sp.remove = True
-    sp.volumes = {USER_VOLUME: WORK_DIR}
+    sp.prefix = container_prefix(s.deployment_name)
+    sp.volumes = user_volumes(s.deployment_name)
+    sp.site_resources = str(s.site_resources_dir) if s.site_resources_dir else None
     sp.notebook_dir = HOME
-    sp.cmd = ["jupyterhub-singleuser"]
+    sp.cmd = boot_command()
     # Nothing in a user's server may gain privileges (setuid binaries, sudo).
     sp.extra_host_config = {"security_opt": ["no-new-privileges:true"]}
     sp.start_timeout = s.start_timeout

@@ -12,6 +12,7 @@ from . import envfiles
 from .apply import HUB_PORT, PROXY_PID_FILE
 from .catalogue import load_catalogue
 from .database import database_url, wait_for_database
+from .host_checks import site_resources_problems_here, site_resources_problems_via_engine
 from .hub_config import HubConfig, load_hub_config
 from .problems import ConfigError, Problem
 from .provider import provider_problems
@@ -54,9 +55,37 @@ def summary(hub: HubConfig) -> str:
     return "\n".join(lines)
 
 
+def host_problems(path: Path, on_docker_host: bool) -> list[Problem]:
+    """SITE_RESOURCES_DIR is on the Docker host: looked at directly there, else asked of the engine."""
+    if on_docker_host:
+        return site_resources_problems_here(path)
+    import docker
+
+    try:
+        client = docker.from_env(timeout=10)
+    except docker.errors.DockerException as err:  # no engine here: the spawn would fail too
+        return [Problem("SITE_RESOURCES_DIR", f"cannot ask the Docker engine whether it exists: {err}")]
+    return site_resources_problems_via_engine(path, client)
+
+
+def checked_hub_config(environ: Mapping[str, str], on_docker_host: bool) -> HubConfig:
+    """load_hub_config plus the checks on the Docker host, all problems in one report."""
+    problems, hub = [], None
+    try:
+        hub = load_hub_config(environ, check_paths=not on_docker_host)
+    except ConfigError as err:
+        problems += err.problems
+    site = (environ.get("SITE_RESOURCES_DIR") or "").strip()
+    if site and not any(p.where == "SITE_RESOURCES_DIR" for p in problems):
+        problems += host_problems(Path(site), on_docker_host)
+    if problems:
+        raise ConfigError(problems)
+    return hub
+
+
 def cmd_check(args) -> int:
     try:
-        hub = load_hub_config(_environ(args.env_file), check_paths=not args.env_file)
+        hub = checked_hub_config(_environ(args.env_file), on_docker_host=bool(args.env_file))
         if args.online:
             problems = provider_problems(hub.settings)
             if problems:
@@ -165,7 +194,7 @@ def cmd_pull(args) -> int:
 
 def cmd_serve(args) -> int:
     try:
-        hub = load_hub_config(os.environ)
+        hub = checked_hub_config(os.environ, on_docker_host=False)
     except ConfigError as err:
         print(err.report(), file=sys.stderr)
         return 1

@@ -26,8 +26,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .problems import ConfigError, Problem
-
-HOME = "/home/jovyan"
+from .storage import HOME
 # Where the files go, relative to the user's home. The resources folder is on pyiron's
 # PYIRONRESOURCEPATHS (boot.py); known_hosts is the hub's, so the user's own
 # ~/.ssh/known_hosts is never touched.
@@ -390,6 +389,17 @@ def _yaml(data: dict) -> str:
     return _HEADER + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 
+# pysqa reads the queue configuration when pyiron_base is imported, and its REMOTE mode
+# imports paramiko, which the conda-forge pysqa (and so the pyiron images) does not bring:
+# written into an image without it, a queue.yaml would make `import pyiron_base` fail. The
+# boot step leaves such files out and says why (boot.py, "requires").
+NEEDS = ["paramiko"]
+
+
+def _queue_file(path: str, data: dict) -> dict:
+    return {"path": path, "content": _yaml(data), "mode": "0644", "requires": NEEDS}
+
+
 def cluster_files(clusters: list[Cluster], hub_user: str) -> list[dict]:
     """The files one user's server gets, as boot.py's PYIRON_HUB_FILES entries.
 
@@ -403,14 +413,11 @@ def cluster_files(clusters: list[Cluster], hub_user: str) -> list[dict]:
         return []
     files = []
     if len(usable) == 1:
-        files.append({"path": f"{QUEUES_DIR}/queue.yaml", "content": _yaml(configs[usable[0].name]), "mode": "0644"})
+        files.append(_queue_file(f"{QUEUES_DIR}/queue.yaml", configs[usable[0].name]))
     else:
         index = {"cluster_primary": usable[0].name, "cluster": {c.name: f"{c.name}.yaml" for c in usable}}
-        files.append({"path": f"{QUEUES_DIR}/clusters.yaml", "content": _yaml(index), "mode": "0644"})
-        files += [
-            {"path": f"{QUEUES_DIR}/{c.name}.yaml", "content": _yaml(configs[c.name]), "mode": "0644"}
-            for c in usable
-        ]
+        files.append(_queue_file(f"{QUEUES_DIR}/clusters.yaml", index))
+        files += [_queue_file(f"{QUEUES_DIR}/{c.name}.yaml", configs[c.name]) for c in usable]
     known_hosts = "".join(line + "\n" for c in usable for line in c.known_hosts_lines())
     files.append({"path": KNOWN_HOSTS, "content": known_hosts, "mode": "0644"})
     return files

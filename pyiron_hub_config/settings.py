@@ -140,6 +140,12 @@ class Settings(BaseModel):
         "HPC clusters users submit pyiron jobs to over SSH (TOML; README 'Connecting a cluster'). None by default.",
         "/srv/jupyterhub/clusters.toml", default=None,
     )
+    site_resources_dir: Path | None = _var(
+        "SITE_RESOURCES_DIR",
+        "Directory on the Docker host (potentials, shared data, queue configurations) that every server "
+        "mounts read-only at /opt/pyiron-hub/site-resources and adds to pyiron's resource paths.",
+        "/srv/pyiron/resources", default=None,
+    )
     mem_limit: MemoryBytes = _var("MEM_LIMIT", "Default memory limit of a user's server.", "2G", default="2G")
     cpu_limit: Cpus = _var("CPU_LIMIT", "Default CPU limit of a user's server.", "1", default=1.0)
     max_mem_limit: MemoryBytes | None = _var(
@@ -149,6 +155,12 @@ class Settings(BaseModel):
     docker_network: str = _var(
         "DOCKER_NETWORK_NAME", "Docker network of users' servers (not the database's).", "pyiron-hub-users",
         default="pyiron-hub-users", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
+    )
+    deployment_name: str | None = _var(
+        "DEPLOYMENT_NAME",
+        "Prefix of users' container and volume names, so that two hubs can share one Docker engine "
+        "(the demo uses 'demo'); unset: jupyter-<user>, jupyterhub-home-<user>, jupyterhub-user-<user>.",
+        "staging", default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,40}$",
     )
     hub_connect_host: str = _var(
         "HUB_CONNECT_HOST", "Name under which users' servers reach the hub.", "hub", default="hub",
@@ -215,6 +227,14 @@ class Settings(BaseModel):
         if value is not None and len(str(value)) < minimum:
             raise ValueError(f"is too short: use at least {minimum} {what}")
         return value
+
+    @field_validator("site_resources_dir")
+    @classmethod
+    def _absolute_host_path(cls, path: Path | None) -> Path | None:
+        # A relative path would be taken as a volume name by Docker, not as a directory.
+        if path is not None and (not path.is_absolute() or path == Path("/")):
+            raise ValueError(f"{str(path)!r} is not an absolute directory path on the Docker host")
+        return path
 
     @field_validator("scopes")
     @classmethod

@@ -14,7 +14,8 @@ from traitlets import Float, Integer, List, Unicode, default
 
 from .clusters import cluster_files
 from .options import InvalidChoice, options_from_form, validate_choice
-from .ssh_keys import PUBLIC_KEY_PATH, PublicKey, public_key_from_archive
+from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
+from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
 from .values import format_memory
 
 
@@ -45,6 +46,10 @@ class PyironSpawner(DockerSpawner):
     ).tag(config=True)
     max_cpu_limit = Float(
         None, allow_none=True, help="CPUs a user may ask for; None: users cannot pick CPUs."
+    ).tag(config=True)
+    site_resources = Unicode(
+        None, allow_none=True,
+        help="Host directory every server mounts read-only and adds to pyiron's resource paths.",
     ).tag(config=True)
 
     clusters = List(
@@ -88,6 +93,18 @@ class PyironSpawner(DockerSpawner):
             choice.environment.image, format_memory(choice.mem_limit), choice.cpu_limit,
         )
 
+    async def start(self):
+        # The image's id names the read-only copy of its home (see storage.py), so it is
+        # looked up for every start: an updated image brings its own examples.
+        await self.pull_image(self.image)
+        image_id = (await self.docker("inspect_image", self.image))["Id"]
+        self.mounts = server_mounts(image_id, self.site_resources)
+        if self.site_resources:
+            self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
+        self.environment = {**self.environment, **self.cluster_environment()}
+        self.log.debug("%s's examples come from %s", self.user.name, image_volume(image_id))
+        return await super().start()
+
     def get_state(self):
         state = super().get_state()
         if self.ssh_public_key:
@@ -108,10 +125,6 @@ class PyironSpawner(DockerSpawner):
             return {}
         return {"PYIRON_HUB_FILES": json.dumps(files), "PYIRON_HUB_SSH_KEY": "1"}
 
-    async def start(self):
-        self.environment = {**self.environment, **self.cluster_environment()}
-        return await super().start()
-
     async def stop(self, now=False):
         # The container is removed on stop: remember the public key while it is there.
         if self.container_id:
@@ -123,17 +136,24 @@ class PyironSpawner(DockerSpawner):
                 self.log.info("Could not read %s's public key before stopping: %s", self.user.name, err)
         return await super().stop(now=now)
 
-    async def read_public_key(self, path: str | None = None) -> PublicKey | None:
+    async def read_public_key(self) -> PublicKey | None:
         """The public key in the user's running container; None if there is none.
 
         Raises KeyFileProblem when the file is there but is not a public key.
         """
+        return await self._read_from_container(PUBLIC_KEY_PATH, public_key_from_archive)
+
+    async def read_files_skipped(self) -> dict[str, str]:
+        """The hub-managed files the boot step left out of this server, and why."""
+        return await self._read_from_container(FILES_STATUS_PATH, skipped_from_archive) or {}
+
+    async def _read_from_container(self, path: str, parse):
         def read():
             try:
-                stream, _ = self.client.get_archive(self.container_id, path or PUBLIC_KEY_PATH)
+                stream, _ = self.client.get_archive(self.container_id, path)
             except docker.errors.NotFound:
                 return None
-            return public_key_from_archive(stream)
+            return parse(stream)
 
         # DockerSpawner's one worker thread: the engine is asked one thing at a time.
         return await asyncio.wrap_future(self.executor.submit(read))

@@ -15,6 +15,7 @@ secret), so the page and the admins' list show it while the server is stopped.
 from __future__ import annotations
 
 import io
+import json
 import re
 import tarfile
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from tornado import web
 from .clusters import HOME, SSH_PUBLIC_KEY, fingerprint, parse_public_key
 
 PUBLIC_KEY_PATH = f"{HOME}/{SSH_PUBLIC_KEY}"
+FILES_STATUS_PATH = f"{HOME}/.pyiron_hub/files.json"  # written by boot.py
 # A public key is well under 1 KiB (RSA 16384 bits: about 2.8 KiB); anything larger is not one.
 MAX_KEY_BYTES = 16 * 1024
 
@@ -63,19 +65,31 @@ class KeyFileProblem(Exception):
     """The key file is there but is not a public key (told to the user, never its content)."""
 
 
-def public_key_from_archive(chunks) -> PublicKey | None:
-    """The key in Docker's get_archive tar stream; None if there is no regular file."""
+def file_from_archive(chunks, limit: int = MAX_KEY_BYTES) -> bytes | None:
+    """The one regular file in Docker's get_archive tar stream; None if it is not one.
+
+    A link is not followed: .pub could point at the private key.
+    """
     data = bytearray()
     for chunk in chunks:
         data += chunk
-        if len(data) > MAX_KEY_BYTES + 4096:  # the tar header and padding, then the file
-            raise KeyFileProblem(f"~/{SSH_PUBLIC_KEY} is larger than any SSH public key")
+        if len(data) > limit + 4096:  # the tar header and padding, then the file
+            raise KeyFileProblem("larger than expected")
     with tarfile.open(fileobj=io.BytesIO(bytes(data))) as tar:
         members = tar.getmembers()
-        # A link is not followed: it could point at the private key.
         if len(members) != 1 or not members[0].isfile():
             return None
-        content = tar.extractfile(members[0]).read()
+        return tar.extractfile(members[0]).read()
+
+
+def public_key_from_archive(chunks) -> PublicKey | None:
+    """The key in Docker's get_archive tar stream; None if there is no regular file."""
+    try:
+        content = file_from_archive(chunks)
+    except KeyFileProblem:
+        raise KeyFileProblem(f"~/{SSH_PUBLIC_KEY} is larger than any SSH public key") from None
+    if content is None:
+        return None
     try:
         key = PublicKey.parse(content.decode("ascii"))
     except UnicodeDecodeError:
@@ -85,15 +99,32 @@ def public_key_from_archive(chunks) -> PublicKey | None:
     return key
 
 
+def skipped_from_archive(chunks) -> dict[str, str]:
+    """What the boot step left out ({path: why}) from its ~/.pyiron_hub/files.json."""
+    try:
+        content = file_from_archive(chunks, limit=64 * 1024)
+        status = json.loads(content) if content else {}
+        skipped = status.get("skipped", {})
+    except (KeyFileProblem, ValueError, AttributeError):
+        return {}
+    if not isinstance(skipped, dict):
+        return {}
+    return {str(k)[:200]: str(v)[:200] for k, v in list(skipped.items())[:20]}
+
+
+def _running(spawner) -> bool:
+    return bool(spawner.active and not spawner.pending and getattr(spawner, "container_id", ""))
+
+
 async def current_public_key(spawner, db) -> tuple[PublicKey | None, str]:
     """(key, where it came from): read from the running server, else the remembered one.
 
     A key read from the server is remembered when it differs from the stored one.
     """
     problem = ""
-    if spawner.active and not spawner.pending and getattr(spawner, "container_id", ""):
+    if _running(spawner):
         try:
-            key = await spawner.read_public_key(PUBLIC_KEY_PATH)
+            key = await spawner.read_public_key()
         except KeyFileProblem as err:
             key, problem = None, str(err)
         if key is not None:
@@ -136,10 +167,12 @@ class SSHKeyHandler(_ClustersHandler):
         user = self.current_user
         spawner = user.spawner
         key, source = await current_public_key(spawner, self.db)
+        skipped = await spawner.read_files_skipped() if _running(spawner) else {}
         html = await self.render_template(
             "pyiron_ssh_key.html",
             key=key,
             source=source,
+            skipped=skipped,
             clusters=cluster_rows(self.clusters, user.name),
             server_active=spawner.active,
         )

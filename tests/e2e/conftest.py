@@ -148,13 +148,14 @@ def write_env_files(directory: Path, users: tuple[str, ...] = USERS, **extra: st
 def remove_user_containers_and_volumes(users: tuple[str, ...] = USERS) -> None:
     for user in users:
         docker("rm", "-f", f"jupyter-{user}", check=False)
-        docker("volume", "rm", "-f", f"jupyterhub-user-{user}", check=False)
+        for volume in (f"jupyterhub-user-{user}", f"jupyterhub-home-{user}"):
+            docker("volume", "rm", "-f", volume, check=False)
 
 
 @pytest.fixture(scope="session")
 def images():
     """Build (or reuse) the local images; the test command has usually done this already."""
-    r = subprocess.run([str(REPO / "tests/images/build.sh"), "all"], capture_output=True, text=True)
+    r = subprocess.run([str(REPO / "images/build.sh"), "all"], capture_output=True, text=True)
     if r.returncode:
         pytest.fail(f"building the local images failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     return HUB_IMAGE

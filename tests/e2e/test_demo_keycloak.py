@@ -1,64 +1,104 @@
 """The README's demo command (scripts/demo), against a real Keycloak server.
 
-Run as a new user would: the one command brings up hub + Postgres + Keycloak with the demo
-realm; then a browser-like client logs in through Keycloak's own login form, lands in the
-hub, picks an environment and gets a notebook, and logs out of Keycloak too.
+Run as a new user would, on a machine where no registry answers: the one command, given no
+image at all, finds a docker client that can build (the first on PATH here cannot), tries
+to pull each public image, and builds the local equivalent of each (hub, Postgres, Keycloak,
+the four environments) under a prefix of its own, then brings up hub + Postgres + Keycloak
+with the demo realm. The Debian bases are pre-seeded from the test images (debootstrap
+itself runs in ./scripts/test), so the builds come from Docker's layer cache. Then a
+browser-like client logs in through Keycloak's own login form, lands in the hub, picks an
+environment and gets a notebook, and logs out of Keycloak too.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
 import requests
 from bs4 import BeautifulSoup
 
-from .conftest import DOCKER, HUB_IMAGE, IMAGES, PREFIX, REPO, docker, inspect
+from .conftest import PREFIX, REPO, docker, inspect
 
-HUB = "http://localhost:8000"
-KEYCLOAK = "http://localhost:8080"
+# The tests run a demo of their own beside any demo a person may be running: its own
+# compose project, state directory, ports and users' container and volume names.
+PROJECT = "pyiron-hub-demo-test"
+HUB_PORT, KEYCLOAK_PORT = 18000, 18080
+HUB = f"http://localhost:{HUB_PORT}"
+KEYCLOAK = f"http://localhost:{KEYCLOAK_PORT}"
+STATE = Path(tempfile.gettempdir()) / PROJECT
+# What scripts/demo builds where nothing can be pulled, under this test's own prefix.
+LOCAL = "pyiron-hub-demotest"
+DEMO_HUB = f"{LOCAL}/hub:latest"
+DEMO_IMAGES = {"pyiron_base": f"{LOCAL}/base:latest", "pyiron_atomistics": f"{LOCAL}/pyiron:latest",
+               "pyiron_continuum": f"{LOCAL}/continuum:latest", "pyiron_experimental": f"{LOCAL}/experimental:latest"}
+BUILT = [DEMO_HUB, f"{LOCAL}/postgres:17", f"{LOCAL}/keycloak:latest", f"{LOCAL}/keycloak:26.7.3", *DEMO_IMAGES.values()]
 PASSWORDS = {u: f"demo-only-{u}-password" for u in ("alice", "bob", "mallory")}
 
 
 def _demo(*args, timeout=600) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "DOCKER": DOCKER,
-        "HUB_IMAGE": HUB_IMAGE,
-        "POSTGRES_IMAGE": f"{PREFIX}/postgres:17",
-        "KEYCLOAK_IMAGE": f"{PREFIX}/keycloak:latest",
-        "PYIRON_BASE": IMAGES["pyiron_base"],
-        "PYIRON_ATOMISTIC": IMAGES["pyiron_atomistics"],
-        "PYIRON_CONTINUUM": IMAGES["pyiron_continuum"],
-        "PYIRON_EXPERIMENTAL": IMAGES["pyiron_experimental"],
-    }
+    # As a new user runs it: no image variables, no DOCKER, the machine's own PATH.
+    env = {k: v for k, v in os.environ.items() if k not in (
+        "DOCKER", "HUB_IMAGE", "POSTGRES_IMAGE", "KEYCLOAK_IMAGE", "PYIRON_BASE", "PYIRON_ATOMISTIC",
+        "PYIRON_CONTINUUM", "PYIRON_EXPERIMENTAL")}
+    env.update({
+        "HUB_IMAGE": DEMO_HUB,
+        "DEMO_IMAGE_PREFIX": LOCAL,
+        "DEMO_PROJECT": PROJECT,
+        "DEMO_DIR": str(STATE),
+        "DEMO_HUB_PORT": str(HUB_PORT),
+        "DEMO_KEYCLOAK_PORT": str(KEYCLOAK_PORT),
+    })
     return subprocess.run([str(REPO / "scripts/demo"), *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def _clean_users():
     for user in PASSWORDS:
-        docker("rm", "-f", f"jupyter-{user}", check=False)
-        docker("volume", "rm", "-f", f"jupyterhub-user-{user}", check=False)
+        docker("rm", "-f", container(user), check=False)
+        for volume in (f"{PROJECT}-jupyterhub-user-{user}", f"{PROJECT}-jupyterhub-home-{user}"):
+            docker("volume", "rm", "-f", volume, check=False)
+
+
+def container(user: str) -> str:
+    return f"{PROJECT}-jupyter-{user}"
 
 
 @pytest.fixture(scope="module")
 def demo(images):
-    r = subprocess.run([str(REPO / "tests/images/keycloak/build.sh")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     _demo("down", "-v")
     _clean_users()
+    # A state without the demo's images: none under its prefix but the Debian bases.
+    docker("rmi", "-f", *BUILT, check=False)
+    for suite in ("trixie", "bookworm"):
+        docker("tag", f"{PREFIX}/debian:{suite}", f"{LOCAL}/debian:{suite}")
     began = time.monotonic()
-    up = _demo()
-    print(f"\nscripts/demo took {time.monotonic() - began:.0f}s until hub and Keycloak were healthy")
+    up = _demo(timeout=1500)
+    print(f"\nscripts/demo took {time.monotonic() - began:.0f}s, building its images, until hub and Keycloak were healthy")
     if up.returncode:
         _demo("down", timeout=120)
         pytest.fail(f"scripts/demo failed ({up.returncode}):\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}")
-    yield up.stdout
+    yield up
     _clean_users()
     _demo("down", "-v")
+    docker("rmi", "-f", *BUILT, f"{LOCAL}/debian:trixie", f"{LOCAL}/debian:bookworm", check=False)
+
+
+def test_demo_built_locally_what_it_could_not_pull(demo):
+    said = demo.stderr
+    assert "demo: using /usr/bin/docker" in said, said  # the client first on PATH here cannot build
+    for image, local in [("postgres:17", "postgres:17"), ("quay.io/keycloak/keycloak:26.7.3", "keycloak"),
+                         ("pyiron/base:latest", "base:latest"), ("pyiron/pyiron:latest", "pyiron:latest"),
+                         ("pyiron/continuum:latest", "continuum:latest"),
+                         ("pyiron/experimental:latest", "experimental:latest")]:
+        assert f"{image} cannot be pulled: building the local equivalent {LOCAL}/{local}" in said, said
+    assert f"building {DEMO_HUB}" in said
+    for image in BUILT:
+        assert inspect(image), f"{image} was not built"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -94,7 +134,7 @@ class Browser:
 
     def login(self, user: str, password: str | None = None) -> requests.Response:
         page = self.go(f"{HUB}/hub/oauth_login")
-        assert urlparse(page.url).netloc == "localhost:8080", page.url  # Keycloak's own page
+        assert urlparse(page.url).netloc == f"localhost:{KEYCLOAK_PORT}", page.url  # Keycloak's own page
         form = BeautifulSoup(page.text, "html.parser").find("form", id="kc-form-login")
         assert form is not None, page.text[:500]
         return self.go(form["action"], "POST", {"username": user, "password": password or PASSWORDS[user],
@@ -109,9 +149,9 @@ class Browser:
 
 
 def test_the_demo_command_prints_the_url_and_the_logins(demo):
-    assert "http://localhost:8000" in demo
+    assert HUB in demo.stdout
     for user, password in PASSWORDS.items():
-        assert f"{user} / {password}" in demo
+        assert f"{user} / {password}" in demo.stdout
 
 
 @pytest.mark.parametrize("user, admin", [("alice", True), ("bob", False)])
@@ -142,7 +182,7 @@ def test_a_new_user_picks_an_environment_and_gets_a_notebook(demo):
     while not (browser.hub_api("/users/bob").json()["servers"].get("", {}) or {}).get("ready"):
         assert time.monotonic() < deadline, "bob's server did not become ready"
         time.sleep(1)
-    assert inspect("jupyter-bob")["Config"]["Image"] == IMAGES["pyiron_base"]
+    assert inspect(container("bob"))["Config"]["Image"] == DEMO_IMAGES["pyiron_base"]
     lab = browser.go(f"{HUB}/user/bob/lab")  # the single-user server's own OAuth round through the hub
     assert lab.status_code == 200 and urlparse(lab.url).path == "/user/bob/lab", lab.url
     browser.hub_api("/users/bob/server", "DELETE")
@@ -156,7 +196,7 @@ def test_logout_ends_the_keycloak_session_too(demo):
     assert browser.hub_api("/user").status_code == 403
     # Keycloak forgot her: the next login asks for the password again.
     again = browser.go(f"{HUB}/hub/oauth_login")
-    assert urlparse(again.url).netloc == "localhost:8080"
+    assert urlparse(again.url).netloc == f"localhost:{KEYCLOAK_PORT}"
     assert BeautifulSoup(again.text, "html.parser").find("form", id="kc-form-login") is not None
 
 
@@ -199,7 +239,7 @@ def test_a_spawn_after_the_access_token_expired_refreshes_it(demo):
         while not (browser.hub_api("/users/alice").json()["servers"].get("", {}) or {}).get("ready"):
             assert time.monotonic() < deadline, "alice's server did not become ready"
             time.sleep(1)
-        env = dict(e.split("=", 1) for e in inspect("jupyter-alice")["Config"]["Env"])
+        env = dict(e.split("=", 1) for e in inspect(container("alice"))["Config"]["Env"])
         # PASS_ACCESS_TOKEN: the server got a token, and it is the refreshed, valid one.
         userinfo = requests.get(f"{KEYCLOAK}/realms/pyiron/protocol/openid-connect/userinfo", timeout=30,
                                 headers={"Authorization": f"Bearer {env['OAUTH_ACCESS_TOKEN']}"})
@@ -211,7 +251,7 @@ def test_a_spawn_after_the_access_token_expired_refreshes_it(demo):
 
 def test_endpoints_derived_from_the_realm_url_alone(demo):
     """Only OAUTH2_ISSUER_URL; the browser is sent to keycloak:8080, which it reaches as localhost."""
-    env_file = REPO / "demo" / "pyiron.env"
+    env_file = STATE / "pyiron.env"
     original = env_file.read_text()
     kept = [line for line in original.splitlines() if not line.startswith(("OAUTH2_AUTHORIZE_URL", "OAUTH2_TOKEN_URL",
                                                                            "OAUTH2_USERDATA_URL", "OAUTH2_LOGOUT_URL"))]
@@ -219,7 +259,7 @@ def test_endpoints_derived_from_the_realm_url_alone(demo):
     try:
         _demo_compose("up", "-d", "hub")
         _wait_hub_healthy()
-        browser = Browser(hosts={"keycloak:8080": "localhost:8080"})
+        browser = Browser(hosts={"keycloak:8080": f"localhost:{KEYCLOAK_PORT}"})
         landed = browser.login("bob")
         assert landed.status_code == 200 and landed.url.startswith(f"{HUB}/hub/")
         assert browser.hub_api("/user").json()["name"] == "bob"
@@ -256,10 +296,11 @@ def test_keycloak_down_login_says_so_hub_and_servers_keep_working(demo):
 
 
 def _demo_compose(*args, check=True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HUB_IMAGE": HUB_IMAGE, "POSTGRES_IMAGE": f"{PREFIX}/postgres:17",
-           "KEYCLOAK_IMAGE": f"{PREFIX}/keycloak:latest", "HUB_PORT": "8000", "HUB_BIND": "127.0.0.1"}
+    env = {**os.environ, "HUB_IMAGE": DEMO_HUB, "POSTGRES_IMAGE": f"{LOCAL}/postgres:17",
+           "KEYCLOAK_IMAGE": f"{LOCAL}/keycloak:latest", "HUB_PORT": str(HUB_PORT), "HUB_BIND": "127.0.0.1",
+           "KEYCLOAK_PORT": str(KEYCLOAK_PORT), "DOCKER_NETWORK_NAME": f"{PROJECT}-users"}
     return subprocess.run(["docker-compose", "-f", str(REPO / "docker-compose.yml"), "--project-directory",
-                           str(REPO / "demo"), "-p", "pyiron-hub-demo", "--profile", "demo", *args],
+                           str(STATE), "-p", PROJECT, "--profile", "demo", *args],
                           capture_output=True, text=True, check=check, env=env)
 
 

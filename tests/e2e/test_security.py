@@ -557,10 +557,18 @@ def test_no_secret_in_a_user_containers_inspect(stack, carol, deployment_secrets
     assert not names & set(SECRET_VARIABLES), names & set(SECRET_VARIABLES)
     host = info["HostConfig"]
     assert host["Privileged"] is False and not host["CapAdd"] and not host["Devices"]
-    assert host["Binds"] == ["jupyterhub-user-carol:/home/jovyan/work:rw"], host["Binds"]
-    assert [(m["Type"], m["Name"], m["Destination"]) for m in info["Mounts"]] == [
-        ("volume", "jupyterhub-user-carol", "/home/jovyan/work")
-    ]
+    assert sorted(host["Binds"]) == ["jupyterhub-home-carol:/home/jovyan:rw",
+                                     "jupyterhub-user-carol:/home/jovyan/work:rw"], host["Binds"]
+    # Only the user's own volumes are writable; the image's home copy is read-only.
+    mounts = {m["Destination"]: (m["Type"], m["Name"], m["RW"]) for m in info["Mounts"]}
+    image_copy = mounts["/home"][1]
+    assert image_copy.startswith("pyiron-hub-image-")
+    assert mounts == {
+        "/home/jovyan": ("volume", "jupyterhub-home-carol", True),
+        "/home/jovyan/work": ("volume", "jupyterhub-user-carol", True),
+        "/home": ("volume", image_copy, False),
+        "/opt/pyiron-hub/image": ("volume", image_copy, False),
+    }
 
 
 @ISOLATION

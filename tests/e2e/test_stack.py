@@ -47,11 +47,13 @@ def test_each_environment_starts_with_its_image_and_limits(stack, alice, environ
     # The user's own server answers through the proxy.
     status = alice.user_server("GET", "/api/status")
     assert status.status_code == 200, status.text
+    # The image's own examples (~/notebooks_<image>, as in the public pyiron images) are
+    # visible next to the user's persistent work/.
+    image_name = IMAGES[environment].split("/")[1].split(":")[0]
     listing = alice.user_server("GET", "/api/contents/").json()
-    assert {"work", "notebooks"} <= {item["name"] for item in listing["content"]}
-    # The image's own example notebook is visible next to the user's persistent work/.
-    notebooks = alice.user_server("GET", "/api/contents/notebooks").json()
-    assert f"README-{IMAGES[environment].split('/')[1].split(':')[0]}.ipynb" in {n["name"] for n in notebooks["content"]}
+    assert {"work", f"notebooks_{image_name}"} <= {item["name"] for item in listing["content"]}
+    notebooks = alice.user_server("GET", f"/api/contents/notebooks_{image_name}").json()
+    assert f"README-{image_name}.ipynb" in {n["name"] for n in notebooks["content"]}
     if environment == "pyiron_base":
         r = alice.user_server("PUT", f"/api/contents/{PROOF}",
                               json={"type": "file", "format": "text", "content": "kept"})

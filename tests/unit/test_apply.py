@@ -270,16 +270,40 @@ def test_containers_are_removed_so_images_can_switch(configured):
     assert spawner_from(configured()).remove is True
 
 
-def test_user_volume_is_mounted_below_home(configured):
-    assert spawner_from(configured()).volumes == {"jupyterhub-user-{username}": "/home/jovyan/work"}
+def test_the_whole_home_persists_and_the_old_work_volume_stays_at_work(configured):
+    assert spawner_from(configured()).volumes == {
+        "jupyterhub-home-{username}": "/home/jovyan",
+        "jupyterhub-user-{username}": "/home/jovyan/work",
+    }
+
+
+def test_users_containers_are_named_as_before_by_default(configured):
+    assert spawner_from(configured()).prefix == "jupyter"
+
+
+def test_a_deployment_name_prefixes_users_containers_and_volumes(configured):
+    sp = spawner_from(configured(DEPLOYMENT_NAME="staging"))
+    assert sp.prefix == "staging-jupyter"
+    assert sp.volumes == {"staging-jupyterhub-home-{username}": "/home/jovyan",
+                          "staging-jupyterhub-user-{username}": "/home/jovyan/work"}
+
+
+def test_no_site_resources_by_default(configured):
+    assert spawner_from(configured()).site_resources is None
+
+
+def test_site_resources_directory_is_given_to_the_spawner(configured):
+    assert spawner_from(configured(SITE_RESOURCES_DIR="/srv/pyiron/resources")).site_resources == "/srv/pyiron/resources"
 
 
 def test_notebook_dir_is_home(configured):
     assert spawner_from(configured()).notebook_dir == "/home/jovyan"
 
 
-def test_single_user_command(configured):
-    assert spawner_from(configured()).cmd == ["jupyterhub-singleuser"]
+def test_single_user_command_runs_the_boot_step_then_the_server(configured):
+    cmd = spawner_from(configured()).cmd
+    assert cmd[:2] == ["python", "-c"] and cmd[3] == "jupyterhub-singleuser"
+    assert "def sync_examples" in cmd[2]
 
 
 def test_timeouts_default(configured):

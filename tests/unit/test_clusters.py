@@ -292,6 +292,12 @@ def test_several_clusters_use_pysqas_clusters_yaml(write):
     ]
 
 
+def test_queue_files_need_paramiko_and_known_hosts_does_not(write):
+    # Without paramiko a REMOTE queue.yaml would break `import pyiron_base` (boot.py leaves it out).
+    requires = {f["path"]: f.get("requires") for f in cluster_files(load_clusters(write(CLUSTER)), "alice")}
+    assert requires == {f"{QUEUES_DIR}/queue.yaml": ["paramiko"], KNOWN_HOSTS: None}
+
+
 def test_files_say_they_are_managed_by_the_hub(write):
     files = cluster_files(load_clusters(write(CLUSTER)), "alice")
     assert files[0]["content"].startswith("# Written by pyiron-hub at every start")

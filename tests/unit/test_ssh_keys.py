@@ -216,3 +216,23 @@ def test_admin_page_lists_users_and_accounts(render):
     assert cells[1] == ["a b", "none yet", "no valid name"]
     assert page.find("a", href="?cluster=hpc1") is not None
     assert page.find("a", href="/hub/ssh-keys") is not None  # admins see the link in the top bar
+
+
+def test_what_the_boot_step_left_out_is_read_and_shown(render):
+    from pyiron_hub_config.ssh_keys import skipped_from_archive
+
+    status = {"written": [".pyiron_hub/ssh/known_hosts"],
+              "skipped": {".pyiron_hub/resources/queues/queue.yaml": "needs the Python module paramiko, which this environment lacks"}}
+    skipped = skipped_from_archive(archive(json.dumps(status).encode()))
+    assert skipped == status["skipped"]
+    page = render("pyiron_ssh_key.html", key=PublicKey.parse(USER_KEY), source="running", skipped=skipped,
+                  clusters=cluster_rows(render.clusters, "alice"), server_active=True)
+    warning = page.find(id="clusters-unavailable").text
+    assert "pip install --user paramiko" in warning and "~/.pyiron_hub/resources/queues/queue.yaml" in warning
+
+
+@pytest.mark.parametrize("content", [b"not json", b"[]", b'{"skipped": 3}', b""])
+def test_a_bad_status_file_shows_nothing(content):
+    from pyiron_hub_config.ssh_keys import skipped_from_archive
+
+    assert skipped_from_archive(archive(content)) == {}

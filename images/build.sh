@@ -4,12 +4,15 @@
 # image.  Idempotent: what is already built is reused, so a second run with
 # unchanged inputs takes seconds.
 #
-# usage: tests/images/build.sh [all|base|postgres|singleuser|hub|verify|list]...
+# usage: images/build.sh [all|base|postgres|singleuser|hub|verify|list]...
 #   all         (default) base, postgres, singleuser and hub
-#   base        $TEST_IMAGE_PREFIX/debian:trixie  (debootstrap minbase + docker import;
-#               stand-in for debian:trixie-slim; skipped when the tag exists)
+#   base        $TEST_IMAGE_PREFIX/debian:trixie, and debian:bookworm for the frozen
+#               old environments (debootstrap minbase + docker import; stand-ins for
+#               debian:<suite>-slim; skipped when the tag exists)
 #   postgres    $TEST_IMAGE_PREFIX/postgres:17    (stand-in for postgres:17)
-#   singleuser  $TEST_IMAGE_PREFIX/{base,pyiron,continuum,experimental,extra}:latest
+#   singleuser  $TEST_IMAGE_PREFIX/{base,pyiron,continuum,experimental,extra}:latest,
+#               stand-ins for the public pyiron images (see singleuser/Dockerfile;
+#               each environment's files are in singleuser/envs/<name>/)
 #   hub         $TEST_IMAGE_PREFIX/hub:latest from the repository's Dockerfile
 #               (skipped with a message while there is no Dockerfile)
 #   verify      smoke-test the built images (runs short-lived containers)
@@ -22,6 +25,10 @@
 #                       $TEST_IMAGE_PREFIX/debian:$DEBIAN_SUITE, made by debootstrap;
 #                       any other value must exist locally or be pullable,
 #                       e.g. debian:trixie-slim where a registry answers)
+#   TEST_BASE_IMAGE_<SUITE>  the same for the environments on another Debian release
+#                       (singleuser/envs/<name>/debian-suite), e.g.
+#                       TEST_BASE_IMAGE_BOOKWORM=debian:bookworm-slim
+#                       (default $TEST_IMAGE_PREFIX/debian:<suite>, made by debootstrap)
 #   DEBIAN_SUITE        default trixie;  DEBIAN_MIRROR  default http://deb.debian.org/debian
 #   SINGLEUSER_ENVS     environments to build (default "base pyiron continuum experimental extra")
 #   CA_BUNDLE           CA bundle passed as build secret "ca" when it exists
@@ -33,16 +40,16 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$HERE/../.." && pwd)"
+REPO_ROOT="$(cd "$HERE/.." && pwd)"
 
 DOCKER="${DOCKER:-/usr/bin/docker}"
 PREFIX="${TEST_IMAGE_PREFIX:-pyiron-hub-test}"
 DEBIAN_SUITE="${DEBIAN_SUITE:-trixie}"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-DEFAULT_BASE_IMAGE="$PREFIX/debian:$DEBIAN_SUITE"
-BASE_IMAGE="${TEST_BASE_IMAGE:-$DEFAULT_BASE_IMAGE}"
+BASE_IMAGE="${TEST_BASE_IMAGE:-$PREFIX/debian:$DEBIAN_SUITE}"
 POSTGRES_IMAGE="$PREFIX/postgres:17"
 HUB_IMAGE="${TEST_HUB_IMAGE:-$PREFIX/hub:latest}"
+HOME_DIR=/home/jovyan
 SINGLEUSER_ENVS="${SINGLEUSER_ENVS:-base pyiron continuum experimental extra}"
 CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 LOG_DIR="${BUILD_LOG_DIR:-${TMPDIR:-/tmp}/pyiron-hub-test-images}"
@@ -98,21 +105,53 @@ docker_build() {
     fi
 }
 
-BASE_DONE=0
-build_base() {
-    [ "$BASE_DONE" = 0 ] || return 0
-    BASE_DONE=1
+# the image to build an environment of Debian release $1 on
+base_image_for() {
+    local suite="$1" var
+    if [ "$suite" = "$DEBIAN_SUITE" ]; then
+        printf '%s\n' "$BASE_IMAGE"
+    else
+        var="TEST_BASE_IMAGE_$(printf '%s' "$suite" | tr '[:lower:]-' '[:upper:]_')"
+        printf '%s\n' "${!var:-$PREFIX/debian:$suite}"
+    fi
+}
+
+# the Debian release an environment is built on
+env_suite() {
+    local file="$HERE/singleuser/envs/$1/debian-suite"
+    if [ -f "$file" ]; then tr -d '[:space:]' <"$file"; else printf '%s' "$DEBIAN_SUITE"; fi
+}
+
+BASES_DONE=" "
+build_base() {  # the default base
+    build_debian "$DEBIAN_SUITE" "$BASE_IMAGE"
+}
+
+build_all_bases() {  # the default base and those of the selected environments
+    local env suite
+    build_base
+    for env in $SINGLEUSER_ENVS; do
+        suite="$(env_suite "$env")"
+        build_debian "$suite" "$(base_image_for "$suite")"
+    done
+}
+
+# usage: build_debian SUITE IMAGE -- reuse, pull or debootstrap the base image
+build_debian() {
+    local suite="$1" image="$2"
+    [[ "$BASES_DONE" != *" $image "* ]] || return 0
+    BASES_DONE+="$image "
     local t0=$SECONDS
-    if [ -n "$(image_id "$BASE_IMAGE")" ]; then
-        record "$BASE_IMAGE" "reused (tag exists)" $((SECONDS - t0))
+    if [ -n "$(image_id "$image")" ]; then
+        record "$image" "reused (tag exists)" $((SECONDS - t0))
         return
     fi
-    if [ "$BASE_IMAGE" != "$DEFAULT_BASE_IMAGE" ]; then
+    if [ "$image" != "$PREFIX/debian:$suite" ]; then
         # a user-chosen base (e.g. the real debian:trixie-slim): pull it
-        log "$BASE_IMAGE is not here; trying docker pull"
-        "$DOCKER" pull "$BASE_IMAGE" >&2 \
-            || die "base image $BASE_IMAGE is neither local nor pullable (unset TEST_BASE_IMAGE to make one with debootstrap)"
-        record "$BASE_IMAGE" "pulled" $((SECONDS - t0))
+        log "$image is not here; trying docker pull"
+        "$DOCKER" pull "$image" >&2 \
+            || die "base image $image is neither local nor pullable (unset TEST_BASE_IMAGE* to make one with debootstrap)"
+        record "$image" "pulled" $((SECONDS - t0))
         return
     fi
     command -v debootstrap >/dev/null 2>&1 \
@@ -124,11 +163,11 @@ build_base() {
     # shellcheck disable=SC2064
     trap "rm -rf '$rootfs'" EXIT
     mkdir -p "$LOG_DIR"
-    log "debootstrap --variant=minbase $DEBIAN_SUITE from $DEBIAN_MIRROR (log: $LOG_DIR/debootstrap.log)"
-    if ! debootstrap --variant=minbase "$DEBIAN_SUITE" "$rootfs" "$DEBIAN_MIRROR" \
-            >"$LOG_DIR/debootstrap.log" 2>&1; then
-        tail -n 40 "$LOG_DIR/debootstrap.log" >&2 || true
-        die "debootstrap failed (full log: $LOG_DIR/debootstrap.log)"
+    log "debootstrap --variant=minbase $suite from $DEBIAN_MIRROR (log: $LOG_DIR/debootstrap-$suite.log)"
+    if ! debootstrap --variant=minbase "$suite" "$rootfs" "$DEBIAN_MIRROR" \
+            >"$LOG_DIR/debootstrap-$suite.log" 2>&1; then
+        tail -n 40 "$LOG_DIR/debootstrap-$suite.log" >&2 || true
+        die "debootstrap failed (full log: $LOG_DIR/debootstrap-$suite.log)"
     fi
 
     # Make it look like the official debian:<suite>-slim image: the same apt
@@ -138,13 +177,13 @@ build_base() {
     cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<EOS
 Types: deb
 URIs: $DEBIAN_MIRROR
-Suites: $DEBIAN_SUITE $DEBIAN_SUITE-updates
+Suites: $suite $suite-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
 URIs: ${DEBIAN_MIRROR%/debian}/debian-security
-Suites: $DEBIAN_SUITE-security
+Suites: $suite-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOS
@@ -170,15 +209,15 @@ EOS
     : >"$rootfs/etc/hostname"
     rm -f "$rootfs/etc/resolv.conf" && : >"$rootfs/etc/resolv.conf"
 
-    log "docker import -> $BASE_IMAGE"
+    log "docker import -> $image"
     tar -C "$rootfs" --numeric-owner -c . | "$DOCKER" import \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'CMD ["bash"]' \
-        --message "debootstrap --variant=minbase $DEBIAN_SUITE $DEBIAN_MIRROR" \
-        - "$BASE_IMAGE" >/dev/null
+        --message "debootstrap --variant=minbase $suite $DEBIAN_MIRROR" \
+        - "$image" >/dev/null
     rm -rf "$rootfs"
     trap - EXIT
-    record "$BASE_IMAGE" "built (debootstrap + import)" $((SECONDS - t0))
+    record "$image" "built (debootstrap + import)" $((SECONDS - t0))
 }
 
 build_postgres() {
@@ -186,12 +225,14 @@ build_postgres() {
 }
 
 build_singleuser() {
-    local env
+    local env suite
     for env in $SINGLEUSER_ENVS; do
-        [ -f "$HERE/singleuser/envs/$env.txt" ] \
-            || die "no requirements file for environment '$env' ($HERE/singleuser/envs/$env.txt)"
+        [ -f "$HERE/singleuser/envs/$env/jupyter.txt" ] \
+            || die "no environment '$env' ($HERE/singleuser/envs/$env/jupyter.txt is missing)"
+        suite="$(env_suite "$env")"
+        build_debian "$suite" "$(base_image_for "$suite")"
         docker_build "$PREFIX/$env:latest" "$HERE/singleuser" \
-            --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+            --build-arg "BASE_IMAGE=$(base_image_for "$suite")" \
             --build-arg "PYIRON_ENVIRONMENT=$env"
     done
 }
@@ -218,28 +259,76 @@ run_check() {  # usage: run_check DESCRIPTION EXPECTED-SUBSTRING docker-run-args
     fi
 }
 
+# the version an environment's requirements pin for a package ("" when unpinned)
+pinned() {  # usage: pinned ENV PACKAGE
+    cat "$HERE/singleuser/envs/$1/"{jupyter,pyiron}.txt 2>/dev/null \
+        | sed -n "s/^$2==\([^[:space:]#]*\).*/\1/p" | head -n 1
+}
+
+verify_singleuser() {  # usage: verify_singleuser ENV
+    local env="$1" img="$PREFIX/$1:latest" hooks jh base
+    run_check "$img runs as jovyan 1000:100 in /home/jovyan" "user=jovyan:users 1000:100 pwd=/home/jovyan" \
+        "$img" sh -c 'echo "user=$(id -un):$(id -gn) $(id -u):$(id -g) pwd=$(pwd)"'
+    # The entrypoint runs before-notebook.d hooks (*.sh sourced, executables run).
+    hooks="$(mktemp -d "${TMPDIR:-/tmp}/pyiron-hub-hooks.XXXXXX")"
+    printf 'export HOOK_SOURCED=yes\n' >"$hooks/10-export.sh"
+    printf '#!/bin/sh\necho hook-executed\n' >"$hooks/20-run"
+    chmod 0755 "$hooks" "$hooks/20-run"
+    chmod 0644 "$hooks/10-export.sh"
+    # shellcheck disable=SC2016  # expanded inside the container
+    run_check "$img entrypoint runs before-notebook.d hooks" "hook-executed"$'\n'"sourced=yes" \
+        -v "$hooks:/usr/local/bin/before-notebook.d:ro" "$img" sh -c 'echo "sourced=$HOOK_SOURCED"' \
+        || { rm -rf "$hooks"; return 1; }
+    rm -rf "$hooks"
+    jh="$(pinned "$env" jupyterhub)"
+    run_check "$img start-notebook.py runs jupyterhub-singleuser ${jh%%.*}.x under a hub" \
+        "exec jupyterhub-singleuser --ip=0.0.0.0 --version"$'\n'"version=${jh%%.*}." \
+        -e JUPYTERHUB_API_TOKEN=verify "$img" \
+        sh -c 'out="$(start-notebook.py --version 2>&1)"; echo "$out" | head -n 1; echo "version=$(echo "$out" | tail -n 1)"'
+    run_check "$img start-notebook.py runs jupyter lab without a hub" "exec jupyter lab --version" \
+        "$img" sh -c 'start-notebook.py --version 2>&1'
+    base="$(pinned "$env" pyiron_base)"
+    # shellcheck disable=SC2016
+    run_check "$img pyiron_base ${base:-(unpinned)}" "pyiron_base=${base}" "$img" \
+        python -c 'import importlib.metadata as m
+try: print("pyiron_base=" + m.version("pyiron_base"))
+except m.PackageNotFoundError: print("pyiron_base=none")'
+    # shellcheck disable=SC2016
+    run_check "$img has ~/notebooks_$env (NOTEBOOK_DIR), an empty ~/work, no pyiron configuration" \
+        "nb=$HOME_DIR/notebooks_$env readme=ok work=ok home=notebooks_$env,work, pyiron-config=none" "$img" \
+        sh -c 'echo "nb=$NOTEBOOK_DIR readme=$(test -f "$NOTEBOOK_DIR/README-'"$env"'.ipynb" && echo ok)" \
+            "work=$(test -d ~/work -a -O ~/work -a -w ~/work -a -z "$(ls -A ~/work)" && echo ok)" \
+            "home=$(ls ~ | tr "\n" ,)" \
+            "pyiron-config=$(ls -d ~/.pyiron 2>/dev/null; env | grep ^PYIRON || echo none)"'
+    run_check "$img label and marker name the environment" "label=$env marker=$env" "$img" \
+        sh -c "echo label=$("$DOCKER" image inspect --format '{{ index .Config.Labels "org.pyiron.hub-test.environment" }}' "$img") marker=\$(cat /opt/conda/pyiron-environment)"
+    # Every example runs (in the container's copy of the folder); the pyiron_base
+    # one runs a real pyiron job.
+    # shellcheck disable=SC2016
+    run_check "$img runs its example notebooks" "examples-ok" "$img" \
+        sh -c 'cd "$NOTEBOOK_DIR" || exit 1
+            for nb in *_example.ipynb; do
+                [ -e "$nb" ] || continue
+                jupyter nbconvert --to notebook --execute --output "/tmp/$nb" "$nb" >/tmp/log 2>&1 \
+                    || { cat /tmp/log; exit 1; }
+                echo "ran $nb"
+            done
+            if [ -e pyiron_base_example.ipynb ]; then grep -q "result: 2" /tmp/pyiron_base_example.ipynb || exit 1; fi
+            echo examples-ok'
+}
+
 verify() {
-    local env img
+    local env suite
     run_check "$BASE_IMAGE runs" "$DEBIAN_SUITE" "$BASE_IMAGE" cat /etc/os-release
+    for env in $SINGLEUSER_ENVS; do
+        suite="$(env_suite "$env")"
+        run_check "$PREFIX/$env:latest is Debian $suite" "$suite" "$PREFIX/$env:latest" cat /etc/os-release
+    done
     run_check "$POSTGRES_IMAGE has postgres 17" "(PostgreSQL) 17" "$POSTGRES_IMAGE" postgres --version
     run_check "$POSTGRES_IMAGE has pg_isready on PATH" "pg_isready" "$POSTGRES_IMAGE" sh -c 'command -v pg_isready'
     for env in $SINGLEUSER_ENVS; do
-        img="$PREFIX/$env:latest"
-        run_check "$img runs as uid 1000" "uid=1000(jovyan) gid=100(users)" "$img" id
-        run_check "$img has jupyterhub-singleuser" "singleuser-ok" "$img" \
-            sh -c 'jupyterhub-singleuser --version && echo singleuser-ok'
-        # shellcheck disable=SC2016  # expanded inside the container
-        run_check "$img names its environment, has ~/work" "env=$env nb=README-$env.ipynb work=ok" "$img" \
-            sh -c 'echo "env=$PYIRON_ENVIRONMENT nb=$(ls ~/notebooks) work=$(test -d ~/work -a -O ~/work -a -w ~/work && echo ok)"'
+        verify_singleuser "$env"
     done
-    if [[ " $SINGLEUSER_ENVS " == *" base "* ]]; then
-        run_check "$PREFIX/base:latest imports pyiron_base" "pyiron_base ok" "$PREFIX/base:latest" \
-            python -c 'import pyiron_base; print("pyiron_base ok", pyiron_base.__version__)'
-    fi
-    if [[ " $SINGLEUSER_ENVS " == *" pyiron "* ]]; then
-        run_check "$PREFIX/pyiron:latest has jupyterhub 5.x" "major=5" "$PREFIX/pyiron:latest" \
-            python -c 'import jupyterhub; print("major=" + jupyterhub.__version__.split(".")[0])'
-    fi
     if [ -n "$(image_id "$HUB_IMAGE")" ]; then
         run_check "$HUB_IMAGE has jupyterhub" "." "$HUB_IMAGE" jupyterhub --version
     fi
@@ -247,7 +336,9 @@ verify() {
 
 list_images() {
     local env
-    printf '%s\n' "$BASE_IMAGE" "$POSTGRES_IMAGE"
+    { printf '%s\n' "$BASE_IMAGE"
+      for env in $SINGLEUSER_ENVS; do base_image_for "$(env_suite "$env")"; done; } | awk '!seen[$0]++'
+    printf '%s\n' "$POSTGRES_IMAGE"
     for env in $SINGLEUSER_ENVS; do printf '%s\n' "$PREFIX/$env:latest"; done
     printf '%s\n' "$HUB_IMAGE"
 }
@@ -285,11 +376,11 @@ main() {
 
     for t in "${targets[@]}"; do
         case "$t" in
-            base)       build_base ;;
+            base)       build_all_bases ;;
             postgres)   build_base; build_postgres ;;
-            singleuser) build_base; build_singleuser ;;
+            singleuser) build_singleuser ;;
             hub)        build_base; build_hub ;;
-            all)        build_base; build_postgres; build_singleuser; build_hub ;;
+            all)        build_all_bases; build_postgres; build_singleuser; build_hub ;;
             verify)     verify ;;
             list)       list_images ;;
         esac

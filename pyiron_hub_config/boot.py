@@ -1,0 +1,314 @@
+"""The first thing a user's server runs, inside the user's container, before Jupyter.
+
+The hub passes this file's source as the container's command (``python -c <source>
+jupyterhub-singleuser ...``), so it works with any pyiron image unchanged: the image's own
+entrypoint (``tini -g -- start.sh``) runs its hooks, then this, which prepares the
+persistent home and then execs the real server. Only the standard library is used, and
+nothing newer than Python 3.8, because frozen images carry old Pythons.
+
+Each step is independent: a step that fails is logged and skipped, so a full disk or an
+odd file never keeps a user from their server.
+
+Steps:
+- examples: copy the image's example folders (``~/notebooks_*`` in the image, readable
+  here under IMAGE_HOME because the hub mounts a read-only copy of the image's home there)
+  into the persistent home. A file the user never edited follows image updates; an edited
+  one is never overwritten: the new version is put next to it.
+- files: write the hub-managed files listed in $PYIRON_HUB_FILES (cluster configurations),
+  leave out those needing a module the image lacks, remove those no longer listed.
+- ssh key: make ~/.ssh/id_ed25519 once if $PYIRON_HUB_SSH_KEY is set.
+- pyiron: point pyiron at one job database per user and per pyiron_base series, in the
+  persistent home, and at the site's resources, unless the user configures pyiron
+  themselves (~/.pyiron, or PYIRON* variables of their own).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+IMAGE_HOME = "/opt/pyiron-hub/image/jovyan"
+STATE_DIR = ".pyiron_hub"  # below $HOME: everything the hub keeps per user
+MANIFEST = "examples.json"  # relative path -> sha256 of the version last copied in
+FILES_STATUS = "files.json"  # the hub-managed files written, and those left out with why
+SITE_RESOURCES_VARIABLE = "PYIRON_HUB_SITE_RESOURCES"
+FILES_VARIABLE = "PYIRON_HUB_FILES"
+SSH_KEY_VARIABLE = "PYIRON_HUB_SSH_KEY"
+# A notebook kernel looks these up; if the user set any, pyiron ignores files, so do we.
+PYIRON_VARIABLES = ("PYIRONSQLFILE", "PYIRONSQLTYPE", "PYIRONRESOURCEPATHS", "PYIRONPROJECTPATHS",
+                    "PYIRONPROJECTCHECKENABLED", "PYIRONSQLCONNECTIONSTRING", "PYIRONDISABLE", "PYIRONCONFIG")
+
+
+def log(message):
+    sys.stderr.write("pyiron-hub boot: %s\n" % message)
+    sys.stderr.flush()
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _copy(source, target):
+    """Copy one file into place atomically (a crash never leaves half a notebook)."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".pyiron-hub-")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _side_name(target, stamp):
+    """Where an updated example goes when the user edited the old one: next to it."""
+    stem, ext = os.path.splitext(target)
+    candidate = "%s (image update %s)%s" % (stem, stamp, ext)
+    n = 2
+    while os.path.exists(candidate):
+        candidate = "%s (image update %s, %d)%s" % (stem, stamp, n, ext)
+        n += 1
+    return candidate
+
+
+def example_files(image_home):
+    """Relative paths of every file in the image's ~/notebooks* folders."""
+    found = []
+    if not os.path.isdir(image_home):
+        return found
+    for top in sorted(os.listdir(image_home)):
+        root = os.path.join(image_home, top)
+        if not top.startswith("notebooks") or not os.path.isdir(root):
+            continue
+        for directory, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d not in (".ipynb_checkpoints", "__pycache__"))
+            for name in sorted(files):
+                found.append(os.path.relpath(os.path.join(directory, name), image_home))
+    return found
+
+
+def sync_examples(image_home, home, stamp=None):
+    """Bring the image's examples into home; return {relative path: what happened}.
+
+    The manifest remembers the version of each file last copied in. A file is replaced only
+    if it is still exactly that version (the user never touched it); a file the user
+    deleted stays deleted; an edited file stays and the new version is put beside it.
+    """
+    stamp = stamp or time.strftime("%Y-%m-%d")
+    manifest_path = os.path.join(home, STATE_DIR, MANIFEST)
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        manifest = {}
+    actions = {}
+    for rel in example_files(image_home):
+        source, target = os.path.join(image_home, rel), os.path.join(home, rel)
+        shipped = _sha256(source)
+        known = manifest.get(rel)
+        if known == shipped:
+            actions[rel] = "unchanged"
+            continue
+        if not os.path.lexists(target):
+            if known is not None:
+                actions[rel] = "deleted by user, kept deleted"
+                manifest[rel] = shipped
+                continue
+            _copy(source, target)
+            actions[rel] = "added"
+        elif os.path.isfile(target) and not os.path.islink(target):
+            current = _sha256(target)
+            if current == shipped:
+                actions[rel] = "already there"
+            elif known is not None and current == known:
+                _copy(source, target)
+                actions[rel] = "updated"
+            else:
+                # The user's version wins; the image's new one is put beside it.
+                _copy(source, _side_name(target, stamp))
+                actions[rel] = "edited by user, new version beside it"
+        else:
+            actions[rel] = "a folder or link of the user's is there, left alone"
+        manifest[rel] = shipped
+    os.makedirs(os.path.dirname(manifest_path), mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(manifest_path), prefix=".manifest-")
+    with os.fdopen(fd, "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+    os.replace(tmp, manifest_path)
+    return actions
+
+
+def _inside(home, path):
+    """The real path of home/path, or ValueError if it would lie outside the home."""
+    home_real = os.path.realpath(home)
+    target = os.path.realpath(os.path.join(home, path))
+    if not target.startswith(home_real + os.sep):
+        raise ValueError("refusing to write outside the home: %r" % path)
+    return target
+
+
+def _missing_modules(names):
+    import importlib.util
+
+    missing = []
+    for name in names:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def write_files(home, spec):
+    """Write the hub-managed files: [{"path": relative to home, "content": ..., "mode": "0644",
+    "requires": ["module", ...]}]; return the paths written.
+
+    A file whose "requires" modules this image lacks is not written: pysqa reads a REMOTE
+    queue.yaml when pyiron_base is imported, and without paramiko that import fails, so a
+    cluster configuration would break pyiron altogether. What was left out, and why, goes
+    to ~/.pyiron_hub/files.json (the hub's SSH key page shows it). Files the hub wrote
+    before and no longer lists (a cluster removed) are deleted; nothing else is touched.
+    """
+    entries = json.loads(spec)
+    status_path = os.path.join(home, STATE_DIR, FILES_STATUS)
+    try:
+        with open(status_path) as f:
+            before = set(json.load(f).get("written", []))
+    except (OSError, ValueError, AttributeError):
+        before = set()
+    written, skipped = [], {}
+    for entry in entries:
+        target = _inside(home, entry["path"])
+        missing = _missing_modules(entry.get("requires", []))
+        if missing:
+            skipped[entry["path"]] = "needs the Python module %s, which this environment lacks" % ", ".join(missing)
+            continue
+        os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".pyiron-hub-")
+        with os.fdopen(fd, "w") as f:
+            f.write(entry["content"])
+        os.chmod(tmp, int(entry.get("mode", "0644"), 8))
+        os.replace(tmp, target)
+        written.append(entry["path"])
+    for path in sorted(before - set(written)):
+        try:
+            target = _inside(home, path)
+            if os.path.isfile(target) and not os.path.islink(target):
+                os.unlink(target)
+        except (OSError, ValueError) as err:
+            log("files: could not remove %s (%s)" % (path, err))
+    for path, reason in skipped.items():
+        log("files: left out %s: it %s (pysqa's remote mode needs paramiko; use an environment "
+            "that has it, or `pip install --user paramiko` and restart)" % (path, reason))
+    os.makedirs(os.path.dirname(status_path), mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(status_path), prefix=".files-")
+    with os.fdopen(fd, "w") as f:
+        json.dump({"written": written, "skipped": skipped}, f, indent=1, sort_keys=True)
+    os.replace(tmp, status_path)
+    return written
+
+
+def ensure_ssh_key(home):
+    """Make ~/.ssh/id_ed25519 once; a key already there (the user's own) is kept."""
+    ssh = os.path.join(home, ".ssh")
+    private = os.path.join(ssh, "id_ed25519")
+    if os.path.exists(private):
+        return False
+    os.makedirs(ssh, mode=0o700, exist_ok=True)
+    os.chmod(ssh, 0o700)
+    comment = "%s@pyiron-hub" % os.environ.get("JUPYTERHUB_USER", "jovyan")
+    try:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    except ImportError:  # images without the cryptography package: OpenSSH's own tool
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", private], check=True)
+        return True
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                            serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    fd = os.open(private + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    with open(private + ".pub", "w") as f:
+        f.write("%s %s\n" % (public.decode(), comment))
+    os.replace(private + ".tmp", private)
+    return True
+
+
+def pyiron_base_series():
+    """'0.15' for pyiron_base 0.15.20, '1' for 1.2.3; None without pyiron_base."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # Python < 3.8
+        return None
+    try:
+        parts = version("pyiron_base").split(".")
+    except PackageNotFoundError:
+        return None
+    # Before 1.0 a minor release may change the database; after it, a major one.
+    return ".".join(parts[:2]) if parts[0] == "0" else parts[0]
+
+
+def pyiron_settings(home, environ, series):
+    """The PYIRON* variables the hub sets, or {} when the user configures pyiron."""
+    if series is None or os.path.exists(os.path.join(home, ".pyiron")):
+        return {}
+    if any(environ.get(name) for name in PYIRON_VARIABLES):
+        return {}
+    resources = [environ[SITE_RESOURCES_VARIABLE]] if environ.get(SITE_RESOURCES_VARIABLE) else []
+    resources.append(os.path.join(home, STATE_DIR, "resources"))
+    return {
+        "PYIRONSQLTYPE": "SQLite",
+        # One database per pyiron_base series: an older pyiron never opens a newer one's file.
+        "PYIRONSQLFILE": os.path.join(home, STATE_DIR, "db", "pyiron_base-%s.db" % series),
+        "PYIRONRESOURCEPATHS": ",".join(resources),
+        "PYIRONPROJECTCHECKENABLED": "False",
+    }
+
+
+def main(argv):
+    home = os.environ.get("HOME") or os.path.expanduser("~")
+    steps = [("examples", lambda: sync_examples(IMAGE_HOME, home))]
+    # Always: with nothing listed, files the hub wrote before are removed.
+    steps.append(("files", lambda: write_files(home, os.environ.get(FILES_VARIABLE) or "[]")))
+    if os.environ.get(SSH_KEY_VARIABLE):
+        steps.append(("ssh key", lambda: ensure_ssh_key(home)))
+    for name, step in steps:
+        try:
+            result = step()
+            if name == "examples":
+                changed = {k: v for k, v in result.items() if v not in ("unchanged", "already there")}
+                log("examples: %d files, %s" % (len(result), json.dumps(changed) if changed else "nothing to do"))
+            else:
+                log("%s: %s" % (name, result))
+        except Exception as err:  # never keep a user from their server
+            log("%s: skipped (%s: %s)" % (name, type(err).__name__, err))
+    settings = pyiron_settings(home, os.environ, pyiron_base_series())
+    if settings:
+        os.environ.update(settings)
+        log("pyiron: job database %s" % settings["PYIRONSQLFILE"])
+    else:
+        log("pyiron: left as the user configured it (or no pyiron_base here)")
+    if len(argv) < 2:
+        log("no server command given")
+        return 2
+    os.execvp(argv[1], argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,49 @@
+"""Checks that need the Docker host: paths there are not visible inside the hub's container.
+
+SITE_RESOURCES_DIR names a directory on the Docker host. Inside the hub it does not exist,
+so the hub asks the engine to create (never start) a container that bind-mounts it: Docker
+refuses a missing source at once, with its own reason, and nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .problems import Problem
+from .storage import SITE_RESOURCES_MOUNT
+
+EXAMPLE = "/srv/pyiron/resources"
+
+
+def site_resources_problems_here(path: Path | None) -> list[Problem]:
+    """On the Docker host itself (pyiron-hub check --env-file): look at the directory."""
+    if path is None or path.is_dir():
+        return []
+    return [Problem("SITE_RESOURCES_DIR", f"no such directory on this host: {path}", EXAMPLE)]
+
+
+def site_resources_problems_via_engine(path: Path | None, client) -> list[Problem]:
+    """From inside the hub's container: ask the Docker engine whether it can mount the path."""
+    if path is None:
+        return []
+    from docker.errors import APIError
+    from docker.types import Mount
+
+    try:
+        # The hub's own image is certainly on this host; the container never runs.
+        image = client.api.inspect_container(os.uname().nodename)["Image"]
+    except APIError:
+        images = client.api.images(quiet=True)
+        if not images:
+            return []
+        image = images[0]
+    mount = Mount(target=SITE_RESOURCES_MOUNT, source=str(path), type="bind", read_only=True)
+    try:
+        created = client.api.create_container(image, command=["true"],
+                                              host_config=client.api.create_host_config(mounts=[mount]))
+    except APIError as err:
+        reason = err.explanation or str(err)
+        return [Problem("SITE_RESOURCES_DIR", f"the Docker host cannot mount {path}: {reason}", EXAMPLE)]
+    client.api.remove_container(created["Id"], force=True)
+    return []

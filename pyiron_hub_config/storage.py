@@ -1,0 +1,64 @@
+"""Where a user's files live, and what each server mounts.
+
+- The whole home (/home/jovyan) is the user's volume ``jupyterhub-home-<name>``: notebooks
+  saved at the file browser's root, pyiron's job database, ~/.ssh, ~/.pyiron and Jupyter's
+  settings all survive, as the pyiron images' own README asks (``-v <path>:/home/jovyan``).
+- ``jupyterhub-user-<name>``, the volume the earlier layout mounted at ~/work, stays at
+  ~/work. An upgrade therefore needs no step at all: every existing file is where it was.
+- The image's own home would be hidden by the home volume, so its example notebooks are
+  reached through a read-only copy of it: a volume per image (``pyiron-hub-image-<id>``)
+  that Docker fills from the image the first time it is mounted at /home. The same volume
+  is mounted again at /opt/pyiron-hub/image, where it stays visible under the user's home;
+  the boot step copies the examples from there (see boot.py). A new image version has a
+  new id, hence a new volume with its new examples.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+HOME = "/home/jovyan"
+WORK_DIR = f"{HOME}/work"
+HOME_VOLUME = "jupyterhub-home-{username}"
+WORK_VOLUME = "jupyterhub-user-{username}"
+IMAGE_VOLUME_PREFIX = "pyiron-hub-image-"
+IMAGE_HOME_MOUNT = "/opt/pyiron-hub/image"
+SITE_RESOURCES_MOUNT = "/opt/pyiron-hub/site-resources"
+
+
+def user_volumes(deployment: str | None = None) -> dict[str, str]:
+    """Volume name template -> mount point, for DockerSpawner.volumes."""
+    prefix = f"{deployment}-" if deployment else ""
+    return {prefix + HOME_VOLUME: HOME, prefix + WORK_VOLUME: WORK_DIR}
+
+
+def container_prefix(deployment: str | None = None) -> str:
+    """DockerSpawner.prefix: users' containers are named <prefix>-<user>."""
+    return f"{deployment}-jupyter" if deployment else "jupyter"
+
+
+def image_volume(image_id: str) -> str:
+    """'sha256:4f2a...' -> 'pyiron-hub-image-4f2a0c9e1b7d'."""
+    return IMAGE_VOLUME_PREFIX + image_id.split(":", 1)[-1][:12]
+
+
+def server_mounts(image_id: str, site_resources: str | None) -> list[dict]:
+    """The read-only mounts of one server (docker.types.Mount keyword arguments)."""
+    volume = image_volume(image_id)
+    mounts = [
+        # Mounted at /home only so that Docker copies the image's /home into it (it does so
+        # for an empty volume at a path where the image has files); hidden by the home volume.
+        {"type": "volume", "source": volume, "target": "/home", "read_only": True},
+        {"type": "volume", "source": volume, "target": IMAGE_HOME_MOUNT, "read_only": True},
+    ]
+    if site_resources:
+        # A bind mount given as a Mount, not a volume string: Docker then refuses a missing
+        # directory instead of creating an empty one.
+        mounts.append({"type": "bind", "source": site_resources, "target": SITE_RESOURCES_MOUNT, "read_only": True})
+    return mounts
+
+
+def boot_command(server: str = "jupyterhub-singleuser") -> list[str]:
+    """The container's command: run boot.py with the image's python, then the server."""
+    source = files(__package__).joinpath("boot.py").read_text()
+    return ["python", "-c", source, server]

@@ -1,0 +1,259 @@
+"""The boot step that prepares a user's home inside their container (pure file logic)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from pyiron_hub_config import boot
+from pyiron_hub_config.storage import image_volume, server_mounts
+
+
+@pytest.fixture
+def image(tmp_path):
+    """An image's home: two example folders, a dotfile and work/ that are not examples."""
+    root = tmp_path / "image"
+    (root / "notebooks_base" / "data").mkdir(parents=True)
+    (root / "notebooks_base" / "intro.ipynb").write_text("v1 intro")
+    (root / "notebooks_base" / "data" / "x.csv").write_text("1,2")
+    (root / "notebooks_base" / ".ipynb_checkpoints").mkdir()
+    (root / "notebooks_base" / ".ipynb_checkpoints" / "intro-checkpoint.ipynb").write_text("junk")
+    (root / "notebooks_pyiron").mkdir()
+    (root / "notebooks_pyiron" / "lammps.ipynb").write_text("v1 lammps")
+    (root / ".bashrc").write_text("# image")
+    (root / "work").mkdir()
+    return root
+
+
+@pytest.fixture
+def home(tmp_path):
+    (tmp_path / "home").mkdir()
+    return tmp_path / "home"
+
+
+def test_examples_are_copied_in_on_first_use(image, home):
+    actions = boot.sync_examples(str(image), str(home))
+    assert (home / "notebooks_base" / "intro.ipynb").read_text() == "v1 intro"
+    assert (home / "notebooks_base" / "data" / "x.csv").read_text() == "1,2"
+    assert (home / "notebooks_pyiron" / "lammps.ipynb").read_text() == "v1 lammps"
+    assert set(actions.values()) == {"added"}
+    # only the example folders: no dotfiles, no work/, no checkpoints
+    assert not (home / ".bashrc").exists() and not (home / "work").exists()
+    assert not (home / "notebooks_base" / ".ipynb_checkpoints").exists()
+
+
+def test_a_second_start_changes_nothing(image, home):
+    boot.sync_examples(str(image), str(home))
+    assert set(boot.sync_examples(str(image), str(home)).values()) == {"unchanged"}
+
+
+def test_an_untouched_example_follows_the_image(image, home):
+    boot.sync_examples(str(image), str(home))
+    (image / "notebooks_base" / "intro.ipynb").write_text("v2 intro")
+    actions = boot.sync_examples(str(image), str(home))
+    assert actions["notebooks_base/intro.ipynb"] == "updated"
+    assert (home / "notebooks_base" / "intro.ipynb").read_text() == "v2 intro"
+
+
+def test_an_edited_example_is_never_overwritten(image, home):
+    boot.sync_examples(str(image), str(home))
+    (home / "notebooks_base" / "intro.ipynb").write_text("my notes")
+    (image / "notebooks_base" / "intro.ipynb").write_text("v2 intro")
+    actions = boot.sync_examples(str(image), str(home), stamp="2026-11-26")
+    assert actions["notebooks_base/intro.ipynb"] == "edited by user, new version beside it"
+    assert (home / "notebooks_base" / "intro.ipynb").read_text() == "my notes"
+    assert (home / "notebooks_base" / "intro (image update 2026-11-26).ipynb").read_text() == "v2 intro"
+    # and the next start does not pile up copies
+    assert boot.sync_examples(str(image), str(home))["notebooks_base/intro.ipynb"] == "unchanged"
+    assert len(list((home / "notebooks_base").glob("intro*"))) == 2
+
+
+def test_an_edited_example_is_kept_even_when_the_image_did_not_change(image, home):
+    boot.sync_examples(str(image), str(home))
+    (home / "notebooks_base" / "intro.ipynb").write_text("my notes")
+    assert boot.sync_examples(str(image), str(home))["notebooks_base/intro.ipynb"] == "unchanged"
+    assert (home / "notebooks_base" / "intro.ipynb").read_text() == "my notes"
+
+
+def test_a_deleted_example_stays_deleted(image, home):
+    boot.sync_examples(str(image), str(home))
+    (home / "notebooks_pyiron" / "lammps.ipynb").unlink()
+    (image / "notebooks_pyiron" / "lammps.ipynb").write_text("v2 lammps")
+    assert boot.sync_examples(str(image), str(home))["notebooks_pyiron/lammps.ipynb"] == "deleted by user, kept deleted"
+    assert not (home / "notebooks_pyiron" / "lammps.ipynb").exists()
+
+
+def test_a_file_of_the_users_with_an_examples_name_is_kept(image, home):
+    (home / "notebooks_base").mkdir()
+    (home / "notebooks_base" / "intro.ipynb").write_text("mine, made before")
+    actions = boot.sync_examples(str(image), str(home), stamp="d")
+    assert actions["notebooks_base/intro.ipynb"] == "edited by user, new version beside it"
+    assert (home / "notebooks_base" / "intro.ipynb").read_text() == "mine, made before"
+
+
+def test_home_populated_by_docker_counts_as_already_there(image, home):
+    # Docker fills an empty home volume from the first image: same bytes, recorded, not copied.
+    (home / "notebooks_pyiron").mkdir()
+    (home / "notebooks_pyiron" / "lammps.ipynb").write_text("v1 lammps")
+    assert boot.sync_examples(str(image), str(home))["notebooks_pyiron/lammps.ipynb"] == "already there"
+
+
+def test_no_image_home_means_nothing_to_do(tmp_path, home):
+    assert boot.sync_examples(str(tmp_path / "absent"), str(home)) == {}
+
+
+def test_files_are_written_with_their_mode(home):
+    spec = json.dumps([{"path": ".pyiron_hub/resources/queues/queue.yaml", "content": "a: 1\n", "mode": "0644"},
+                       {"path": ".ssh/known_hosts", "content": "host key\n", "mode": "0600"}])
+    assert boot.write_files(str(home), spec) == [".pyiron_hub/resources/queues/queue.yaml", ".ssh/known_hosts"]
+    assert (home / ".pyiron_hub/resources/queues/queue.yaml").read_text() == "a: 1\n"
+    assert stat.S_IMODE((home / ".ssh/known_hosts").stat().st_mode) == 0o600
+    assert stat.S_IMODE((home / ".ssh").stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("path", ["../escape", "/etc/passwd", ".ssh/../../x"])
+def test_files_outside_the_home_are_refused(home, path):
+    with pytest.raises(ValueError, match="outside the home"):
+        boot.write_files(str(home), json.dumps([{"path": path, "content": "x"}]))
+
+
+def files_status(home) -> dict:
+    return json.loads((home / ".pyiron_hub/files.json").read_text())
+
+
+def test_a_file_needing_a_missing_module_is_left_out_and_the_reason_kept(home, capsys):
+    spec = json.dumps([{"path": "q/queue.yaml", "content": "x", "requires": ["paramiko_not_here"]},
+                       {"path": "q/known_hosts", "content": "k", "requires": ["json"]}])
+    assert boot.write_files(str(home), spec) == ["q/known_hosts"]
+    assert not (home / "q/queue.yaml").exists()
+    assert files_status(home) == {
+        "written": ["q/known_hosts"],
+        "skipped": {"q/queue.yaml": "needs the Python module paramiko_not_here, which this environment lacks"},
+    }
+    assert "pip install --user paramiko" in capsys.readouterr().err
+
+
+def test_files_no_longer_listed_are_removed_and_nothing_else(home):
+    boot.write_files(str(home), json.dumps([{"path": "q/a.yaml", "content": "a"}, {"path": "q/b.yaml", "content": "b"}]))
+    (home / "q/mine.yaml").write_text("the user's own")
+    boot.write_files(str(home), json.dumps([{"path": "q/b.yaml", "content": "b2"}]))
+    assert sorted(p.name for p in (home / "q").iterdir()) == ["b.yaml", "mine.yaml"]
+    boot.write_files(str(home), "[]")
+    assert sorted(p.name for p in (home / "q").iterdir()) == ["mine.yaml"]
+
+
+def test_a_file_left_out_now_is_removed_if_the_hub_wrote_it_before(home):
+    boot.write_files(str(home), json.dumps([{"path": "q/queue.yaml", "content": "x"}]))
+    boot.write_files(str(home), json.dumps([{"path": "q/queue.yaml", "content": "x", "requires": ["paramiko_not_here"]}]))
+    assert not (home / "q/queue.yaml").exists()
+
+
+def test_a_tampered_status_file_removes_nothing_outside_the_home(home, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
+    (home / ".pyiron_hub").mkdir(exist_ok=True)
+    (home / ".pyiron_hub/files.json").write_text(json.dumps({"written": ["../outside.txt", str(outside)]}))
+    boot.write_files(str(home), "[]")
+    assert outside.read_text() == "keep"
+
+
+def test_ssh_key_is_made_once_and_private(home):
+    assert boot.ensure_ssh_key(str(home)) is True
+    private, public = home / ".ssh/id_ed25519", home / ".ssh/id_ed25519.pub"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert stat.S_IMODE((home / ".ssh").stat().st_mode) == 0o700
+    assert private.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    assert public.read_text().startswith("ssh-ed25519 ")
+    before = private.read_bytes()
+    assert boot.ensure_ssh_key(str(home)) is False
+    assert private.read_bytes() == before
+
+
+def test_a_users_own_key_is_kept(home):
+    (home / ".ssh").mkdir(mode=0o700)
+    (home / ".ssh/id_ed25519").write_text("my own key")
+    assert boot.ensure_ssh_key(str(home)) is False
+    assert (home / ".ssh/id_ed25519").read_text() == "my own key"
+
+
+def test_pyiron_gets_a_database_per_series_in_the_home(home):
+    settings = boot.pyiron_settings(str(home), {}, "0.15")
+    assert settings == {
+        "PYIRONSQLTYPE": "SQLite",
+        "PYIRONSQLFILE": f"{home}/.pyiron_hub/db/pyiron_base-0.15.db",
+        "PYIRONRESOURCEPATHS": f"{home}/.pyiron_hub/resources",
+        "PYIRONPROJECTCHECKENABLED": "False",
+    }
+    assert boot.pyiron_settings(str(home), {}, "0.8")["PYIRONSQLFILE"].endswith("pyiron_base-0.8.db")
+
+
+def test_site_resources_come_first(home):
+    settings = boot.pyiron_settings(str(home), {"PYIRON_HUB_SITE_RESOURCES": "/opt/pyiron-hub/site-resources"}, "0.15")
+    assert settings["PYIRONRESOURCEPATHS"] == f"/opt/pyiron-hub/site-resources,{home}/.pyiron_hub/resources"
+
+
+def test_a_users_own_pyiron_configuration_wins(home):
+    (home / ".pyiron").write_text("[DEFAULT]\n")
+    assert boot.pyiron_settings(str(home), {}, "0.15") == {}
+
+
+def test_a_users_own_pyiron_variables_win(home):
+    assert boot.pyiron_settings(str(home), {"PYIRONSQLFILE": "/tmp/x.db"}, "0.15") == {}
+
+
+def test_no_pyiron_base_no_settings(home):
+    assert boot.pyiron_settings(str(home), {}, None) == {}
+
+
+@pytest.mark.parametrize("version, series", [("0.15.20", "0.15"), ("0.8.2", "0.8"), ("1.2.3", "1")])
+def test_series_of_a_version(monkeypatch, version, series):
+    import importlib.metadata
+
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: version)
+    assert boot.pyiron_base_series() == series
+
+
+def test_boot_runs_as_python_dash_c_and_execs_the_server(tmp_path, image):
+    # The way the container runs it: python -c <source> <server> <args>; here the "server" is echo.
+    env = {**os.environ, "HOME": str(tmp_path / "h"), "PYIRON_HUB_SSH_KEY": "1",
+           "PYIRON_HUB_FILES": json.dumps([{"path": "hello.txt", "content": "hi"}])}
+    (tmp_path / "h").mkdir()
+    source = (boot.__file__ and open(boot.__file__).read()).replace(
+        'IMAGE_HOME = "/opt/pyiron-hub/image/jovyan"', f'IMAGE_HOME = "{image}"')
+    r = subprocess.run([sys.executable, "-c", source, "echo", "server", "started"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "server started\n"
+    assert (tmp_path / "h/notebooks_base/intro.ipynb").exists()
+    assert (tmp_path / "h/hello.txt").read_text() == "hi"
+    assert (tmp_path / "h/.ssh/id_ed25519").exists()
+    assert "pyiron-hub boot: examples: 3 files" in r.stderr
+
+
+def test_a_failing_step_does_not_keep_the_server_from_starting(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "PYIRON_HUB_FILES": "not json"}
+    r = subprocess.run([sys.executable, "-c", open(boot.__file__).read(), "echo", "up"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == "up\n"
+    assert "files: skipped (JSONDecodeError" in r.stderr
+
+
+def test_image_volume_is_named_by_the_image_id():
+    assert image_volume("sha256:4f2a0c9e1b7d" + "0" * 52) == "pyiron-hub-image-4f2a0c9e1b7d"
+
+
+def test_server_mounts_the_image_home_twice_read_only():
+    mounts = server_mounts("sha256:" + "ab" * 32, None)
+    assert [(m["target"], m["read_only"]) for m in mounts] == [("/home", True), ("/opt/pyiron-hub/image", True)]
+    assert {m["source"] for m in mounts} == {"pyiron-hub-image-abababababab"}
+
+
+def test_site_resources_are_a_read_only_bind_mount():
+    mounts = server_mounts("sha256:" + "ab" * 32, "/srv/pyiron/resources")
+    assert mounts[-1] == {"type": "bind", "source": "/srv/pyiron/resources",
+                          "target": "/opt/pyiron-hub/site-resources", "read_only": True}
