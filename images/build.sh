@@ -15,7 +15,8 @@
 #               each environment's files are in singleuser/envs/<name>/)
 #   slurm       $TEST_IMAGE_PREFIX/slurm:latest, a one-node SLURM cluster with an SSH login
 #               (slurm/Dockerfile), and $TEST_IMAGE_PREFIX/base-hpc:latest, the base
-#               environment able to submit to it (slurm/environment/; needs singleuser's base)
+#               environment able to submit to it (slurm/environment/: $HPC_BASE_IMAGE,
+#               default singleuser's base, plus paramiko and an example notebook)
 #   hub         $TEST_IMAGE_PREFIX/hub:latest from the repository's Dockerfile
 #               (skipped with a message while there is no Dockerfile)
 #   verify      smoke-test the built images (runs short-lived containers)
@@ -242,8 +243,9 @@ build_singleuser() {
 
 build_slurm() {
     docker_build "$PREFIX/slurm:latest" "$HERE/slurm" --build-arg "BASE_IMAGE=$BASE_IMAGE"
-    [ -n "$(image_id "$PREFIX/base:latest")" ] || die "$PREFIX/base:latest is missing: build target singleuser first"
-    docker_build "$PREFIX/base-hpc:latest" "$HERE/slurm/environment" --build-arg "BASE_IMAGE=$PREFIX/base:latest"
+    local env_base="${HPC_BASE_IMAGE:-$PREFIX/base:latest}"
+    [ -n "$(image_id "$env_base")" ] || die "$env_base is missing: build target singleuser first"
+    docker_build "$PREFIX/base-hpc:latest" "$HERE/slurm/environment" --build-arg "BASE_IMAGE=$env_base"
 }
 
 build_hub() {

@@ -35,13 +35,15 @@ STATE = Path(tempfile.gettempdir()) / PROJECT
 # What scripts/demo builds where nothing can be pulled, under this test's own prefix.
 LOCAL = "pyiron-hub-demotest"
 DEMO_HUB = f"{LOCAL}/hub:latest"
-DEMO_IMAGES = {"pyiron_base": f"{LOCAL}/base:latest", "pyiron_atomistics": f"{LOCAL}/pyiron:latest",
+# "pyiron base" in the demo is the base image plus paramiko and the cluster example (base-hpc).
+DEMO_IMAGES = {"pyiron_base": f"{LOCAL}/base-hpc:latest", "pyiron_atomistics": f"{LOCAL}/pyiron:latest",
                "pyiron_continuum": f"{LOCAL}/continuum:latest", "pyiron_experimental": f"{LOCAL}/experimental:latest"}
-BUILT = [DEMO_HUB, f"{LOCAL}/postgres:17", f"{LOCAL}/keycloak:latest", f"{LOCAL}/keycloak:26.7.3", *DEMO_IMAGES.values()]
+BUILT = [DEMO_HUB, f"{LOCAL}/postgres:17", f"{LOCAL}/keycloak:latest", f"{LOCAL}/keycloak:26.7.3", *DEMO_IMAGES.values(),
+         f"{LOCAL}/base:latest", f"{LOCAL}/slurm:latest"]
 PASSWORDS = {u: f"demo-only-{u}-password" for u in ("alice", "bob", "mallory")}
 
 
-def _demo(*args, timeout=600) -> subprocess.CompletedProcess:
+def _demo(*args, timeout=600, input=None) -> subprocess.CompletedProcess:
     # As a new user runs it: no image variables, no DOCKER, the machine's own PATH.
     env = {k: v for k, v in os.environ.items() if k not in (
         "DOCKER", "HUB_IMAGE", "POSTGRES_IMAGE", "KEYCLOAK_IMAGE", "PYIRON_BASE", "PYIRON_ATOMISTIC",
@@ -54,7 +56,8 @@ def _demo(*args, timeout=600) -> subprocess.CompletedProcess:
         "DEMO_HUB_PORT": str(HUB_PORT),
         "DEMO_KEYCLOAK_PORT": str(KEYCLOAK_PORT),
     })
-    return subprocess.run([str(REPO / "scripts/demo"), *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([str(REPO / "scripts/demo"), *args], env=env, capture_output=True, text=True, timeout=timeout,
+                          input=input)
 
 
 def _clean_users():
@@ -312,3 +315,43 @@ def _wait_hub_healthy(timeout=120):
             return
         time.sleep(1)
     raise AssertionError("demo hub not healthy")
+
+
+def test_a_demo_user_submits_the_example_notebook_to_the_demo_cluster(demo):
+    """What the demo prints: start, copy the key, `scripts/demo cluster-key`, run the example."""
+    import json as _json
+    from types import SimpleNamespace
+
+    from .jupyter import Kernel
+
+    browser = Browser()
+    browser.login("bob")
+    deadline = time.monotonic() + 60
+    while browser.hub_api("/users/bob").json()["servers"].get(""):  # an earlier test's server stopping
+        assert time.monotonic() < deadline, "bob's earlier server did not stop"
+        time.sleep(1)
+    spawn = f"{HUB}/hub/spawn/bob"
+    browser.session.post(spawn, params={"_xsrf": browser.xsrf}, data={"environment": "pyiron_base"},
+                         allow_redirects=False).raise_for_status()
+    deadline = time.monotonic() + 120
+    while not (browser.hub_api("/users/bob").json()["servers"].get("", {}) or {}).get("ready"):
+        assert time.monotonic() < deadline, "bob's server did not become ready"
+        time.sleep(1)
+    page = BeautifulSoup(browser.go(f"{HUB}/hub/ssh-key").text, "html.parser")
+    key = page.find("textarea", id="public-key").text.strip()
+    assert page.find("section", id="cluster-demo").find("code", class_="account").text == "bob"
+    added = _demo("cluster-key", "bob", input=key + "\n", timeout=120)
+    assert added.returncode == 0 and "added" in added.stderr, added.stderr
+    token = browser.hub_api("/users/bob/tokens", "POST", json={"note": "demo test", "expires_in": 600}).json()["token"]
+
+    def user_server(method, path, **kw):
+        return requests.request(method, f"{HUB}/user/bob{path}", headers={"Authorization": f"token {token}"},
+                                timeout=30, **kw)
+
+    bob = SimpleNamespace(name="bob", token=token, stack=SimpleNamespace(url=HUB), user_server=user_server)
+    notebook = user_server("GET", "/api/contents/notebooks_hpc/submit_to_a_cluster.ipynb").json()["content"]
+    with Kernel(bob, "notebooks_hpc/submit_to_a_cluster.ipynb") as kernel:
+        out = "".join(kernel.run("".join(cell["source"]), timeout=400)
+                      for cell in notebook["cells"] if cell["cell_type"] == "code")
+    assert "Hello from slurm, running as bob" in out and "finished" in out, out
+    browser.hub_api("/users/bob/server", "DELETE")

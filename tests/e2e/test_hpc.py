@@ -290,6 +290,16 @@ def test_the_job_table_still_says_finished_after_a_server_restart(alice):
     assert table(out)["whoami"] == "finished" and table(out)["trivial"] == "finished", out
 
 
+def test_the_example_notebook_submits_to_the_cluster(alice):
+    # The environment's example (images/slurm/environment), copied into the home like any.
+    r = alice.user_server("GET", "/api/contents/notebooks_hpc/submit_to_a_cluster.ipynb")
+    assert r.status_code == 200, r.text
+    cells = [c for c in r.json()["content"]["cells"] if c["cell_type"] == "code"]
+    with Kernel(alice, "notebooks_hpc/submit_to_a_cluster.ipynb") as kernel:
+        out = "".join(kernel.run("".join(cell["source"]), timeout=400) for cell in cells)
+    assert "queues: ['debug']" in out and "Hello from slurm, running as hpcalice" in out and "finished" in out, out
+
+
 # --- failures, each with a clear error and nothing lost ----------------------------------------
 def test_an_unknown_queue_is_named_in_the_error(alice):
     with Kernel(alice, "hpc.ipynb") as kernel:
