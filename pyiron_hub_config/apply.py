@@ -7,7 +7,8 @@ traits on the Config it is given; nothing is appended to or read back.
 from __future__ import annotations
 
 import sys
-from importlib.resources import files
+from http import HTTPStatus
+from pathlib import Path
 
 from traitlets.config import Config
 
@@ -23,6 +24,8 @@ HUB_API_PORT = 8081
 # The proxy runs inside the hub's container, so it never outlives a restart of that
 # container; `pyiron-hub serve` removes a stale file here before starting the hub.
 PROXY_PID_FILE = "/tmp/jupyterhub-proxy.pid"
+# Our pages extend JupyterHub's ({% extends "templates/page.html" %}); they are found first.
+HUB_TEMPLATES = Path(__file__).parent / "templates" / "hub"
 
 
 def apply_access(c: Config, hub: HubConfig) -> None:
@@ -103,11 +106,9 @@ def apply_clusters(c: Config, hub: HubConfig) -> None:
     c.PyironSpawner.clusters = list(hub.clusters)
     if not hub.clusters:
         c.JupyterHub.extra_handlers = []
-        c.JupyterHub.template_paths = []
         return
+    # The pages' templates are with the others (apply_templates); page.html links them.
     c.JupyterHub.extra_handlers = ssh_key_handlers(hub.clusters)
-    # First in the search path: its page.html adds the key page to JupyterHub's top bar.
-    c.JupyterHub.template_paths = [str(files(__package__) / "templates" / "hub")]
 
 
 def apply_network(c: Config, hub: HubConfig) -> None:
@@ -156,6 +157,27 @@ def apply_culler(c: Config, hub: HubConfig) -> None:
     ]
 
 
+def apply_templates(c: Config, hub: HubConfig) -> None:
+    """What the hub's pages say: the site's name, logo and help, and who may log in."""
+    s = hub.settings
+    c.JupyterHub.template_paths = [str(HUB_TEMPLATES)]
+    keycloak = s.authenticator == "keycloak"
+    c.JupyterHub.template_vars = {
+        "site_name": s.site_name,
+        "help_url": s.help_url,
+        "help_contact": s.help_contact,
+        # The refusal page names the groups that would admit the user.
+        "allowed_groups": sorted(strip_group_path(g) for g in s.allowed_groups) if keycloak else [],
+        "admits_named_users": bool(s.allowed_users),
+        "http_phrases": {status.value: status.phrase for status in HTTPStatus},
+        # The top bar links the SSH key pages when there are clusters to use them with.
+        "ssh_key_page": bool(hub.clusters),
+    }
+    if s.site_logo:
+        # JupyterHub serves it at /hub/logo, which every page's header shows.
+        c.JupyterHub.logo_file = str(s.site_logo)
+
+
 def apply_all(c: Config, hub: HubConfig) -> None:
     """Everything but the secrets, which need the data volume (see configure())."""
     apply_access(c, hub)
@@ -165,3 +187,4 @@ def apply_all(c: Config, hub: HubConfig) -> None:
     apply_network(c, hub)
     apply_database(c, hub)
     apply_culler(c, hub)
+    apply_templates(c, hub)

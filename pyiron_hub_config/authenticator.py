@@ -14,9 +14,32 @@ from tornado.httputil import url_concat
 from traitlets import Unicode, default
 
 
+# A refused sign-in leaves its id token here (signed, HttpOnly, a few minutes), so that
+# "Sign out and use another account" can end the Keycloak session without Keycloak asking
+# "Do you want to log out?": RP-initiated logout needs the id token as a hint for that.
+REFUSED_ID_TOKEN_COOKIE = "pyiron-hub-refused-id-token"
+REFUSED_ID_TOKEN_MAX_AGE_DAYS = 10 / (24 * 60)
+
+
 def strip_group_path(name: str) -> str:
     """Keycloak's full group path '/pyiron-users' -> 'pyiron-users'."""
     return name.lstrip("/")
+
+
+class NotAdmitted(web.HTTPError):
+    """403: Keycloak knows the user, but the hub does not admit them (no allowed group).
+
+    The error page (templates/hub/error.html) recognises it by `not_admitted` and explains
+    who may use the hub and how to sign out of Keycloak to try another account.
+    """
+
+    not_admitted = True
+
+    def __init__(self, username: str, id_token: str | None = None):
+        super().__init__(403, "%s signed in, but is in none of the groups allowed on this hub", username,
+                         reason="Not admitted to this hub")
+        self.username = username
+        self.id_token = id_token
 
 
 class KeycloakLoginHandler(OAuthLoginHandler):
@@ -43,6 +66,11 @@ class KeycloakLogoutHandler(OAuthLogoutHandler):
         if user is not None:
             auth_state = await user.get_auth_state()
             self._id_token = (auth_state or {}).get("id_token")
+        else:
+            # Someone the hub refused has no hub session, only a Keycloak one.
+            token = self.get_secure_cookie(REFUSED_ID_TOKEN_COOKIE, max_age_days=REFUSED_ID_TOKEN_MAX_AGE_DAYS)
+            self._id_token = token.decode() if token else None
+        self.clear_cookie(REFUSED_ID_TOKEN_COOKIE, path=self.hub.base_url)
         await super().get()
 
     async def render_logout_page(self):
@@ -80,6 +108,22 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
     groups_claim = Unicode(
         "groups", config=True, help="Userinfo claim holding the user's groups (a Keycloak group mapper)."
     )
+
+    async def check_allowed(self, username, auth_model):
+        if await super().check_allowed(username, auth_model):
+            return True
+        # Refuse with the hub's own error page instead of oauthenticator's bare message.
+        raise NotAdmitted(username, ((auth_model or {}).get("auth_state") or {}).get("id_token"))
+
+    async def get_authenticated_user(self, handler, data):
+        try:
+            return await super().get_authenticated_user(handler, data)
+        except NotAdmitted as refused:
+            if refused.id_token and handler is not None:
+                handler.set_secure_cookie(REFUSED_ID_TOKEN_COOKIE, refused.id_token, expires_days=None,
+                                          path=handler.hub.base_url, httponly=True,
+                                          secure=handler.request.protocol == "https")
+            raise
 
     async def provider_reachable(self) -> bool:
         """Does Keycloak's token endpoint answer (any HTTP status) on the hub's back channel?"""

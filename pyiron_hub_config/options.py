@@ -16,7 +16,15 @@ SIZE_KEYS = ("mem_limit", "cpu_limit")
 
 
 class InvalidChoice(ValueError):
-    """The request asks for something the catalogue or the admin does not offer."""
+    """The request asks for something the catalogue or the admin does not offer.
+
+    str() is for a person at the spawn page (environments by display name); api_message is
+    for a script (environments by the name it must send). Most messages are the same.
+    """
+
+    def __init__(self, message: str, api_message: str | None = None):
+        super().__init__(message)
+        self.api_message = api_message or message
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,11 @@ def validate_choice(
     else:
         env = next((env for env in environments if isinstance(name, str) and env.name == name), None)
         if env is None:
-            raise InvalidChoice(f"No such environment: {_shown(name)}. Options include: {', '.join(names)}")
+            shown = _shown(name)
+            raise InvalidChoice(
+                f"No such environment: {shown}. Options include: {', '.join(e.display_name for e in environments)}.",
+                f"No such environment: {shown}. Options include: {', '.join(names)}",
+            )
 
     mem = env.mem_limit
     if "mem_limit" in options:

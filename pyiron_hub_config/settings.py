@@ -13,7 +13,7 @@ from typing import Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .problems import ConfigError, Problem
-from .values import Cpus, HttpUrl, ImageRef, MemoryBytes, NameList, format_memory
+from .values import Cpus, HelpUrl, HttpUrl, ImageRef, MemoryBytes, NameList, format_memory
 
 # Secrets may come from VAR or from a file named by VAR_FILE (docker/compose secrets).
 SECRET_VARIABLES = (
@@ -33,6 +33,9 @@ IMAGE_VARIABLES = {
 }
 
 ENDPOINT_VARIABLES = ("OAUTH2_AUTHORIZE_URL", "OAUTH2_TOKEN_URL", "OAUTH2_USERDATA_URL")
+
+# The hub serves SITE_LOGO itself (JupyterHub's /hub/logo) with a type guessed from the name.
+LOGO_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp")
 
 
 # Secrets a person types versus ones a machine generates.
@@ -118,6 +121,26 @@ class Settings(BaseModel):
     pass_access_token: bool = _var(
         "PASS_ACCESS_TOKEN", "Give users' servers the Keycloak access token as $OAUTH_ACCESS_TOKEN.", "true",
         default=False,
+    )
+
+    # --- what the hub's pages say -------------------------------------------------------
+    site_name: str = _var(
+        "SITE_NAME", "Name of this hub, shown in every page's title and header.", "pyiron hub of the CM department",
+        default="pyiron hub", min_length=1, max_length=80,
+    )
+    site_logo: Path | None = _var(
+        "SITE_LOGO",
+        "Logo in the header of every page: an image file (.png, .svg, .jpg, .gif, .webp) inside the hub "
+        "container, served by the hub itself. JupyterHub's logo unless set.",
+        "/srv/jupyterhub/branding/logo.png", default=None,
+    )
+    help_url: HelpUrl | None = _var(
+        "HELP_URL", "Where users get help: a web page (http/https) or a mailto: address; linked on every page.",
+        "mailto:pyiron-hub@example.org", default=None,
+    )
+    help_contact: str | None = _var(
+        "HELP_CONTACT", "Who users ask for help or access, in words; shown on error and refusal pages.",
+        "the pyiron team, room 1.23", default=None, max_length=200,
     )
 
     # --- pyiron environments ----------------------------------------------------------
@@ -247,6 +270,21 @@ class Settings(BaseModel):
     def _no_trailing_slash(cls, url: str | None) -> str | None:
         return url.rstrip("/") if url else url
 
+    @field_validator("site_name", "help_contact")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        # Shown in page titles and headers: one line of text (it is escaped, never markup).
+        if value is not None and re.search(r"[\x00-\x1f\x7f]", value):
+            raise ValueError("must be one line of text, without control characters")
+        return value
+
+    @field_validator("site_logo")
+    @classmethod
+    def _image_file(cls, path: Path | None) -> Path | None:
+        if path is not None and path.suffix.lower() not in LOGO_SUFFIXES:
+            raise ValueError(f"must be an image file ending in {', '.join(LOGO_SUFFIXES)}")
+        return path
+
     @property
     def database(self) -> str:
         return self.postgres_db or self.postgres_user
@@ -272,7 +310,8 @@ class Settings(BaseModel):
     def path_problems(self) -> list[Problem]:
         """Files named by variables that do not exist (inside the hub container)."""
         problems = []
-        for path, var in ((self.ca_bundle, "OAUTH2_CA_BUNDLE"), (self.tls_cert, "TLS_CERT_FILE"), (self.tls_key, "TLS_KEY_FILE")):
+        for path, var in ((self.ca_bundle, "OAUTH2_CA_BUNDLE"), (self.tls_cert, "TLS_CERT_FILE"), (self.tls_key, "TLS_KEY_FILE"),
+                          (self.site_logo, "SITE_LOGO")):
             try:
                 missing = path is not None and not path.is_file()
             except OSError:  # is_file() raises on e.g. a name too long for the file system

@@ -13,6 +13,7 @@ from tornado import web
 from traitlets import Float, Integer, List, Unicode, default
 
 from .clusters import cluster_files
+from .catalogue import Environment
 from .options import InvalidChoice, options_from_form, validate_choice
 from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
@@ -58,6 +59,7 @@ class PyironSpawner(DockerSpawner):
     # The user's public key as last read from their server (see ssh_keys.py); kept in the
     # spawner's state, so it outlives the container.
     ssh_public_key = Unicode("")
+    _environment_name = None  # the catalogue name of what the server runs, kept in the state
 
     @default("options_form")
     def _options_form_default(self):
@@ -70,7 +72,7 @@ class PyironSpawner(DockerSpawner):
     def _checked_options_from_form(self, formdata):
         # Checked here too so that a bad form comes back at once with the message above it.
         options = options_from_form(formdata)
-        self._choose(options)
+        self._choose(options, for_page=True)
         return options
 
     def options_from_query(self, query_data):
@@ -88,6 +90,7 @@ class PyironSpawner(DockerSpawner):
         spawner.mem_limit = choice.mem_limit
         spawner.cpu_limit = choice.cpu_limit
         spawner.environment = {**spawner.environment, "PYIRON_ENVIRONMENT": choice.environment.name}
+        spawner._show_environment(choice.environment)
         spawner.log.info(
             "Starting %s for %s: %s, %s memory, %g CPU", choice.environment.name, spawner.user.name,
             choice.environment.image, format_memory(choice.mem_limit), choice.cpu_limit,
@@ -104,16 +107,6 @@ class PyironSpawner(DockerSpawner):
         self.environment = {**self.environment, **self.cluster_environment()}
         self.log.debug("%s's examples come from %s", self.user.name, image_volume(image_id))
         return await super().start()
-
-    def get_state(self):
-        state = super().get_state()
-        if self.ssh_public_key:
-            state["ssh_public_key"] = self.ssh_public_key
-        return state
-
-    def load_state(self, state):
-        super().load_state(state)
-        self.ssh_public_key = state.get("ssh_public_key", "")
 
     def cluster_environment(self) -> dict[str, str]:
         """What the boot step needs for the clusters: their files and a key pair to log in with."""
@@ -158,11 +151,44 @@ class PyironSpawner(DockerSpawner):
         # DockerSpawner's one worker thread: the engine is asked one thing at a time.
         return await asyncio.wrap_future(self.executor.submit(read))
 
-    def _choose(self, options):
+    def _show_environment(self, env: Environment) -> None:
+        # JupyterHub's admin page shows user_options["profile"] of each running server. Only
+        # the in-memory copy gets it, after the check: the copy in the database (reused by
+        # the next start) keeps exactly what the user sent, and a "profile" the user sends
+        # is still refused as an unknown option.
+        self.user_options = {**(self.user_options or {}), "profile": env.display_name}
+        self._environment_name = env.name
+
+    def get_state(self):
+        state = super().get_state()
+        if self._environment_name:
+            state["environment"] = self._environment_name
+        if self.ssh_public_key:  # kept when the server stops (clear_state leaves it)
+            state["ssh_public_key"] = self.ssh_public_key
+        return state
+
+    def load_state(self, state):
+        # After a restart of the hub the admin page still shows what each server runs.
+        super().load_state(state)
+        self.ssh_public_key = state.get("ssh_public_key", "")
+        env = next((e for e in self.environments if e.name == state.get("environment")), None)
+        if env is not None:
+            self._show_environment(env)
+
+    def clear_state(self):
+        super().clear_state()
+        self._environment_name = None
+        self.user_options = {k: v for k, v in (self.user_options or {}).items() if k != "profile"}
+
+    def _choose(self, options, for_page: bool = False):
         try:
             return validate_choice(options, self.environments, self.max_mem_limit, self.max_cpu_limit)
         except InvalidChoice as err:
-            raise web.HTTPError(400, str(err)) from None
+            error = web.HTTPError(400, "%s", err.api_message)
+            if for_page:
+                # The spawn page shows jupyterhub_message as it is, instead of "HTTP 400: Bad Request (...)".
+                error.jupyterhub_message = str(err)
+            raise error from None
 
 
 def pass_access_token(spawner: PyironSpawner, auth_state: dict | None) -> None:

@@ -95,6 +95,22 @@ def check_http_url(value: str) -> str:
     return value
 
 
+_EMAIL = re.compile(r"^[^@\s<>\"'()]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def check_help_url(value: str) -> str:
+    """A help page (http/https) or a mailto: address; nothing a browser would run."""
+    value = value.strip()
+    if value.lower().startswith("mailto:"):
+        if not _EMAIL.match(value[len("mailto:"):]):
+            raise ValueError(f"{value!r} is not a mailto: address: use mailto:name@example.org")
+        return value
+    try:
+        return check_http_url(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is neither an http(s) URL nor a mailto: address") from None
+
+
 def split_list(value: object) -> object:
     """'a, b c' -> ['a', 'b', 'c']; lists pass through."""
     if isinstance(value, str):
@@ -106,4 +122,5 @@ MemoryBytes = Annotated[int, BeforeValidator(parse_memory), AfterValidator(check
 Cpus = Annotated[float, AfterValidator(check_cpus)]
 ImageRef = Annotated[str, AfterValidator(check_image)]
 HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+HelpUrl = Annotated[str, AfterValidator(check_help_url)]
 NameList = Annotated[list[str], BeforeValidator(split_list)]

@@ -118,4 +118,25 @@ async def test_forged_form_post_is_refused(hub_app, hub_config):
     assert r.status_code == 400
     assert "No such environment" in r.text
     assert "<script>x</script>" not in r.text  # echoed escaped, never as markup
+    # In plain words, with the environments' display names.
+    assert "Options include: pyiron atomistics, pyiron base" in r.text and "Bad Request (" not in r.text
     assert not app.users["alice"].spawner.active
+
+
+async def test_the_hubs_own_pages_say_whose_hub_it_is(hub_app, hub_config):
+    """template_paths and template_vars as the real hub loads them: our pages over JupyterHub's."""
+    from bs4 import BeautifulSoup
+    from jupyterhub.tests.utils import async_requests, public_host
+    from jupyterhub.utils import url_path_join
+
+    hub_config.JupyterHub.template_vars = {**hub_config.JupyterHub.template_vars, "site_name": "CM <hub>"}
+    app = await hub_app(hub_config)
+    login = await async_requests.get(public_host(app) + url_path_join(app.hub.base_url, "login"))
+    soup = BeautifulSoup(login.text, "html.parser")
+    assert login.status_code == 200
+    assert soup.title.get_text(strip=True) == "CM <hub>"  # escaped in the markup, shown as text
+    assert soup.find(id="pyiron-welcome").h1.get_text(strip=True) == "CM <hub>"
+    missing = await async_requests.get(public_host(app) + url_path_join(app.hub.base_url, "no-such-page"))
+    soup = BeautifulSoup(missing.text, "html.parser")
+    assert missing.status_code == 404
+    assert [h.get_text(strip=True) for h in soup.find_all("h1")] == ["404: Not Found"]

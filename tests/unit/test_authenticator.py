@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from traitlets.config import Config
 
-from pyiron_hub_config.authenticator import KeycloakOAuthenticator, strip_group_path
+from types import SimpleNamespace
+
+from pyiron_hub_config.authenticator import (
+    REFUSED_ID_TOKEN_COOKIE,
+    KeycloakOAuthenticator,
+    NotAdmitted,
+    strip_group_path,
+)
 
 REALM = "https://keycloak.example.org/realms/pyiron"
 OIDC = f"{REALM}/protocol/openid-connect"
@@ -110,7 +117,43 @@ async def test_member_of_an_allowed_group_may_log_in():
 async def test_non_member_may_not_log_in():
     a = logged_in_as({"preferred_username": "mallory", "groups": ["/guests"]}, allowed_groups={"pyiron-users"})
     model = await a._token_to_auth_model(TOKEN)
-    assert await a.check_allowed(model["name"], model) is False
+    with pytest.raises(NotAdmitted) as info:
+        await a.check_allowed(model["name"], model)
+    # A 403 the error page recognises, naming the user; the id token is kept for the sign-out.
+    assert (info.value.status_code, info.value.not_admitted) == (403, True)
+    assert (info.value.username, info.value.id_token) == ("mallory", "it")
+
+
+class FakeHandler:
+    """Only what get_authenticated_user touches of a request handler."""
+
+    def __init__(self):
+        self.hub = SimpleNamespace(base_url="/hub/")
+        self.request = SimpleNamespace(protocol="https")
+        self.cookies = {}
+
+    def set_secure_cookie(self, name, value, **options):
+        self.cookies[name] = (value, options)
+
+
+async def test_a_refused_login_leaves_its_id_token_for_the_sign_out():
+    a = logged_in_as({"preferred_username": "mallory"}, allowed_groups={"pyiron-users"})
+    handler = FakeHandler()
+    a.authenticate = lambda handler, data: a._token_to_auth_model(TOKEN)  # the code exchange, stubbed
+    with pytest.raises(NotAdmitted):
+        await a.get_authenticated_user(handler, {"code": "c"})
+    value, options = handler.cookies[REFUSED_ID_TOKEN_COOKIE]
+    assert value == "it"
+    assert options == {"expires_days": None, "path": "/hub/", "httponly": True, "secure": True}
+
+
+async def test_an_admitted_login_leaves_no_cookie():
+    a = logged_in_as({"preferred_username": "bob", "groups": ["/pyiron-users"]}, allowed_groups={"pyiron-users"})
+    handler = FakeHandler()
+    a.authenticate = lambda handler, data: a._token_to_auth_model(TOKEN)  # the code exchange, stubbed
+    assert (await a.get_authenticated_user(handler, {"code": "c"}))["name"] == "bob"
+    assert handler.cookies == {}
+
 
 
 async def test_member_of_an_admin_group_is_admin():

@@ -41,10 +41,23 @@ def test_choice_carries_the_environment_limits(environments):
     assert (choice.mem_limit, choice.cpu_limit) == (2 * GIB, 1.0)
 
 
-def test_unknown_environment_lists_the_valid_names(environments):
+def test_unknown_environment_lists_the_valid_choices_by_display_name(environments):
     message = invalid({"environment": "pyiron_secret"}, environments)
     assert message == ("No such environment: 'pyiron_secret'. Options include: "
-                       "pyiron_atomistics, pyiron_base, pyiron_continuum, pyiron_experimental")
+                       "pyiron atomistics, pyiron base, pyiron continuum, pyiron experimental.")
+
+
+def test_unknown_environment_tells_a_script_the_names_it_can_send(environments):
+    with pytest.raises(InvalidChoice) as info:
+        validate_choice({"environment": "pyiron_secret"}, environments)
+    assert info.value.api_message == ("No such environment: 'pyiron_secret'. Options include: "
+                                      "pyiron_atomistics, pyiron_base, pyiron_continuum, pyiron_experimental")
+
+
+def test_other_messages_are_the_same_for_people_and_scripts(environments):
+    with pytest.raises(InvalidChoice) as info:
+        validate_choice({"image": "x"}, environments)
+    assert info.value.api_message == str(info.value)
 
 
 @pytest.mark.parametrize("value", [["pyiron_base"], 3, {"name": "pyiron_base"}, True, "PYIRON_BASE", " pyiron_base"])
@@ -218,7 +231,11 @@ def test_forged_choice_is_http_400(spawner, options):
     with pytest.raises(HTTPError) as info:
         PyironSpawner._apply_choice(spawner, options)
     assert info.value.status_code == 400
-    assert info.value.log_message == invalid(options, spawner.environments, MAX_MEM, MAX_CPU)
+    with pytest.raises(InvalidChoice) as expected:
+        validate_choice(options, spawner.environments, MAX_MEM, MAX_CPU)
+    # The REST API answers with the names a script sends; no page shows this message.
+    assert info.value.get_message() == expected.value.api_message
+    assert not hasattr(info.value, "jupyterhub_message")
     assert spawner.image == image
 
 
@@ -235,7 +252,7 @@ async def test_hub_runs_the_hook_for_every_start(spawner):
 async def test_hub_turns_a_forged_api_request_into_400(spawner):
     with pytest.raises(HTTPError) as info:
         await spawner._run_apply_user_options({"image": "evil/miner"})
-    assert (info.value.status_code, "not an image" in info.value.log_message) == (400, True)
+    assert (info.value.status_code, "not an image" in info.value.get_message()) == (400, True)
 
 
 def test_form_is_checked_when_submitted(spawner):
@@ -246,6 +263,58 @@ def test_bad_form_is_http_400_at_once(spawner):
     with pytest.raises(HTTPError) as info:
         spawner.options_from_form({"environment": ["nope"]})
     assert info.value.status_code == 400
+
+
+def test_bad_form_says_on_the_page_what_to_choose_in_plain_words(spawner):
+    # JupyterHub's spawn page shows jupyterhub_message as it is, else "HTTP 400: Bad Request (...)".
+    with pytest.raises(HTTPError) as info:
+        spawner.options_from_form({"environment": ["nope"]})
+    assert info.value.jupyterhub_message == (
+        "No such environment: 'nope'. Options include: pyiron atomistics, pyiron base, pyiron continuum, "
+        "pyiron experimental.")
+
+
+def test_a_message_with_a_percent_sign_is_not_formatted(spawner):
+    with pytest.raises(HTTPError) as info:
+        spawner.options_from_form({"environment": ["100%s %d"]})
+    assert "'100%s %d'" in info.value.get_message()
+
+
+# --- the admin page shows what each server runs ---------------------------------------------
+def test_the_chosen_environment_is_shown_as_the_profile(spawner):
+    sent = {"environment": "pyiron_base"}
+    spawner.user_options = sent
+    PyironSpawner._apply_choice(spawner, sent)
+    # JupyterHub's admin page shows server.user_options.profile.
+    assert spawner.user_options == {"environment": "pyiron_base", "profile": "pyiron base"}
+    assert sent == {"environment": "pyiron_base"}  # the dict JupyterHub stores for the next start
+
+
+def test_a_profile_sent_by_the_user_is_refused(spawner):
+    with pytest.raises(HTTPError) as info:
+        PyironSpawner._apply_choice(spawner, {"environment": "pyiron_base", "profile": "pyiron base"})
+    assert "Unknown option 'profile'" in info.value.get_message()
+
+
+def test_the_profile_survives_a_restart_of_the_hub(spawner, environments):
+    PyironSpawner._apply_choice(spawner, {"environment": "pyiron_continuum"})
+    state = spawner.get_state()
+    c = Config()
+    c.PyironSpawner.environments = environments
+    restarted = PyironSpawner(config=c, user=SimpleNamespace(name="alice"), user_options={"environment": "pyiron_continuum"})
+    restarted.load_state(state)
+    assert restarted.user_options["profile"] == "pyiron continuum"
+
+
+def test_a_stopped_server_shows_no_profile(spawner):
+    PyironSpawner._apply_choice(spawner, {"environment": "pyiron_base"})
+    spawner.clear_state()
+    assert "profile" not in spawner.user_options and "environment" not in spawner.get_state()
+
+
+def test_a_state_naming_an_environment_no_longer_offered_shows_nothing(spawner):
+    spawner.load_state({"environment": "pyiron_gone"})
+    assert "profile" not in spawner.user_options
 
 
 def test_query_string_is_checked_like_the_form(spawner):

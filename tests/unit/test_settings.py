@@ -59,6 +59,10 @@ DEFAULTS = {
     "OAUTH2_ALLOW_ALL": (False, {"ALLOWED_USERS": "alice"}),
     "OAUTH2_CA_BUNDLE": (None, {}),
     "PASS_ACCESS_TOKEN": (False, {}),
+    "SITE_NAME": ("pyiron hub", {}),
+    "SITE_LOGO": (None, {}),
+    "HELP_URL": (None, {}),
+    "HELP_CONTACT": (None, {}),
     "PYIRON_BASE": (None, {}),
     "PYIRON_ATOMISTIC": (None, {}),
     "PYIRON_CONTINUUM": (None, {}),
@@ -110,6 +114,10 @@ OVERRIDES = {
     "OAUTH2_ALLOW_ALL": ("TRUE", True, {}),
     "OAUTH2_CA_BUNDLE": ("/etc/ssl/keycloak-ca.pem", Path("/etc/ssl/keycloak-ca.pem"), {}),
     "PASS_ACCESS_TOKEN": ("true", True, {}),
+    "SITE_NAME": ("  pyiron hub of <CM> & friends ", "pyiron hub of <CM> & friends", {}),
+    "SITE_LOGO": ("/srv/jupyterhub/branding/Logo.SVG", Path("/srv/jupyterhub/branding/Logo.SVG"), {}),
+    "HELP_URL": ("mailto:pyiron-hub@example.org", "mailto:pyiron-hub@example.org", {}),
+    "HELP_CONTACT": ("the pyiron team, room 1.23", "the pyiron team, room 1.23", {}),
     "PYIRON_BASE": ("registry.example.org:5000/pyiron/base:2024-06", "registry.example.org:5000/pyiron/base:2024-06", {}),
     "PYIRON_ATOMISTIC": ("pyiron/pyiron@sha256:" + "a" * 64, "pyiron/pyiron@sha256:" + "a" * 64, {}),
     "PYIRON_CONTINUUM": ("localhost/continuum:dev", "localhost/continuum:dev", {}),
@@ -282,6 +290,15 @@ REJECTIONS = {
     "dummy without password": ({"AUTHENTICATOR": "dummy"}, "DUMMY_PASSWORD", "is required but not set"),
     "dummy empty password": ({"AUTHENTICATOR": "dummy", "DUMMY_PASSWORD": ""}, "DUMMY_PASSWORD", "is set but empty"),
     "dummy short password": ({"AUTHENTICATOR": "dummy", "DUMMY_PASSWORD": "short"}, "DUMMY_PASSWORD", "too short"),
+    "site name two lines": ({"SITE_NAME": "pyiron\nhub"}, "SITE_NAME", "one line of text"),
+    "site name too long": ({"SITE_NAME": "x" * 81}, "SITE_NAME", "at most 80"),
+    "help contact with a tab": ({"HELP_CONTACT": "a\tb"}, "HELP_CONTACT", "one line of text"),
+    "logo not an image": ({"SITE_LOGO": "/srv/jupyterhub/logo.html"}, "SITE_LOGO", "must be an image file"),
+    "help url javascript": ({"HELP_URL": "javascript:alert(1)"}, "HELP_URL", "neither an http(s) URL nor a mailto:"),
+    "help url data": ({"HELP_URL": "data:text/html,<b>x</b>"}, "HELP_URL", "neither an http(s) URL nor a mailto:"),
+    "help url bare address": ({"HELP_URL": "help@example.org"}, "HELP_URL", "neither an http(s) URL nor a mailto:"),
+    "help mailto without address": ({"HELP_URL": "mailto:nobody"}, "HELP_URL", "not a mailto: address"),
+    "help mailto with markup": ({"HELP_URL": "mailto:a@b.org\"><script>"}, "HELP_URL", "not a mailto: address"),
     "only admins named": ({"OAUTH2_ALLOW_ALL": None, "ADMIN_USER": "alice"}, "OAUTH2_ALLOWED_GROUPS", "nobody but admins"),
 }
 
@@ -426,6 +443,17 @@ def test_bad_secret_in_file_is_not_echoed(tmp_path):
 def test_missing_ca_bundle_is_a_problem_when_paths_are_checked(tmp_path):
     problems = problems_of(with_env(MINIMAL_ENV, OAUTH2_CA_BUNDLE=str(tmp_path / "absent")), check_paths=True)
     assert [(p.where, p.message) for p in problems] == [("OAUTH2_CA_BUNDLE", f"no such file: {tmp_path / 'absent'}")]
+
+
+def test_missing_logo_is_a_problem_when_paths_are_checked(tmp_path):
+    problems = problems_of(with_env(MINIMAL_ENV, SITE_LOGO=str(tmp_path / "logo.png")), check_paths=True)
+    assert [(p.where, p.message) for p in problems] == [("SITE_LOGO", f"no such file: {tmp_path / 'logo.png'}")]
+
+
+def test_a_logo_that_is_there_is_accepted(tmp_path):
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n")
+    settings = load_settings(with_env(MINIMAL_ENV, SITE_LOGO=str(tmp_path / "logo.png")), check_paths=True)
+    assert settings.site_logo == tmp_path / "logo.png"
 
 
 def test_missing_catalogue_is_reported_once(tmp_path):

@@ -48,7 +48,7 @@ def test_no_clusters_by_default(minimal_env):
     c = Config()
     hub = configure(c, minimal_env)
     assert hub.clusters == [] and c.PyironSpawner.clusters == []
-    assert c.JupyterHub.extra_handlers == [] and c.JupyterHub.template_paths == []
+    assert c.JupyterHub.extra_handlers == [] and c.JupyterHub.template_vars["ssh_key_page"] is False
 
 
 def test_clusters_file_gives_spawner_clusters_and_the_key_pages(minimal_env, clusters_file):
@@ -60,6 +60,7 @@ def test_clusters_file_gives_spawner_clusters_and_the_key_pages(minimal_env, clu
         ("/ssh-key", SSHKeyHandler), ("/ssh-keys", SSHKeysAdminHandler)]
     assert all(kw == {"clusters": hub.clusters} for *_, kw in c.JupyterHub.extra_handlers)
     assert c.JupyterHub.template_paths[0].endswith("pyiron_hub_config/templates/hub")
+    assert c.JupyterHub.template_vars["ssh_key_page"] is True  # the top bar links the pages
 
 
 def test_cluster_problems_come_with_the_settings_problems(minimal_env, clusters_file, capsys):
@@ -168,7 +169,7 @@ def render(minimal_env, clusters_file):
                              FileSystemLoader([*c.JupyterHub.template_paths, base])]),
         autoescape=True,
     )
-    common = dict(base_url="/hub/", prefix="/", user=SimpleNamespace(name="alice", spawner=SimpleNamespace(options_form="")), static_url=lambda p, **kw: p,
+    common = dict(**c.JupyterHub.template_vars, base_url="/hub/", prefix="/", user=SimpleNamespace(name="alice", spawner=SimpleNamespace(options_form="")), static_url=lambda p, **kw: p,
                   login_url="/hub/login", logout_url="/hub/logout", version_hash="", services=[],
                   parsed_scopes={}, expanded_scopes=set(), xsrf="x", announcement=None)
 

@@ -1,0 +1,153 @@
+// Drives Debian's chromium through the hub's pages, one scenario per run, for
+// tests/e2e/demo/test_pages_browser.py, which makes the assertions.
+//
+//   node pages.mjs <scenario> <screenshot folder> [tag for the screenshots' names]
+//
+// Environment: HUB_URL, KEYCLOAK_URL, PASSWORDS (JSON {user: password}), CHROMIUM
+// (default /usr/bin/chromium). Prints one JSON object: what the pages showed and the
+// screenshots taken. On a failure it still prints JSON, with "error", the URL and a
+// screenshot of where it stopped, and exits 1.
+import { chromium } from 'playwright-core';
+import path from 'node:path';
+
+const [scenario, shots, tag] = process.argv.slice(2);
+const HUB = process.env.HUB_URL;
+const KEYCLOAK = process.env.KEYCLOAK_URL;
+const PASSWORDS = JSON.parse(process.env.PASSWORDS || '{}');
+const result = { scenario, screenshots: {}, visited: [] };
+
+async function shot(page, name) {
+  const file = path.join(shots, `${scenario}${tag ? `-${tag}` : ''}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  result.screenshots[name] = file;
+}
+
+async function text(page, selector) {
+  const found = await page.$(selector);
+  return found ? (await found.innerText()).replace(/\s+/g, ' ').trim() : null;
+}
+
+// From the hub's login page through Keycloak's own form, as a person does it.
+async function signIn(page, user) {
+  await page.goto(`${HUB}/hub/login`);
+  await page.click('text=Sign in with Keycloak');
+  return keycloakForm(page, user);
+}
+
+async function keycloakForm(page, user) {
+  await page.waitForSelector('#kc-form-login');
+  if (!page.url().startsWith(KEYCLOAK)) throw new Error(`expected Keycloak's form, at ${page.url()}`);
+  await page.fill('#username', user);
+  await page.fill('#password', PASSWORDS[user]);
+  const [response] = await Promise.all([page.waitForNavigation(), page.click('#kc-login')]);
+  // The last hop of the redirects back to the hub.
+  await page.waitForLoadState('load');
+  return response;
+}
+
+const scenarios = {
+  async login(page) {
+    await page.goto(`${HUB}/hub/login`);
+    await shot(page, 'login');
+    return {
+      title: await page.title(),
+      siteName: await text(page, '#site-name'),
+      welcome: await text(page, '#pyiron-welcome'),
+      helpHref: await page.getAttribute('#help-link', 'href'),
+      askForHelp: await text(page, '#ask-for-help'),
+      signIn: await text(page, 'a[href*="oauth_login"]'),
+      logoLoaded: await page.$eval('img.jpy-logo', (img) => img.complete && img.naturalWidth > 0),
+    };
+  },
+
+  // bob: the spawn page, a forged environment, then a real start into JupyterLab.
+  async bob(page) {
+    await signIn(page, 'bob');
+    const landed = page.url();
+    await page.goto(`${HUB}/hub/spawn`);
+    await shot(page, 'spawn');
+    const spawn = {
+      landed,
+      title: await page.title(),
+      heading: await text(page, '#pyiron-spawn-heading'),
+      choices: await page.$$eval('.pyiron-environments label', (ls) => ls.map((l) => l.innerText.replace(/\s+/g, ' ').trim())),
+    };
+    // What a forged POST sends: a value the form never offered.
+    await page.$eval('input[name=environment]:checked', (radio) => { radio.value = 'nope'; });
+    const [refused] = await Promise.all([page.waitForNavigation(), page.click('#spawn_form button[type=submit]')]);
+    await shot(page, 'bad-environment');
+    const bad = { status: refused.status(), error: await text(page, '.spawn-error-msg'),
+                  formShownAgain: (await page.$('input[name=environment]')) !== null };
+    await page.check('#env-pyiron_base');
+    await page.click('#spawn_form button[type=submit]');
+    await page.waitForURL(/\/user\/bob\/lab/, { timeout: 180_000 });
+    await page.waitForSelector('#jp-main-dock-panel', { timeout: 120_000 });
+    await page.waitForTimeout(2000); // let JupyterLab draw its launcher before the picture
+    await shot(page, 'jupyterlab');
+    const lab = { url: page.url(), title: await page.title() };
+    await page.goto(`${HUB}/hub/home`);
+    await shot(page, 'home');
+    return { spawn, bad, lab, home: { running: await text(page, '#running-environment') } };
+  },
+
+  // alice (admin): which environment is bob's server running?
+  async admin(page) {
+    await signIn(page, 'alice');
+    await page.goto(`${HUB}/hub/admin`);
+    const row = page.locator('tr.user-row', { has: page.locator('[data-testid=user-row-name]', { hasText: 'bob' }) });
+    await row.first().waitFor({ timeout: 30_000 });
+    await shot(page, 'admin');
+    const headers = await page.$$eval('th', (ths) => ths.map((th) => th.innerText.trim()));
+    return { headers, bobProfile: (await row.first().locator('[data-testid=user-row-profile-used]').innerText()).trim() };
+  },
+
+  // mallory (in no allowed group): one clear refusal, and a way out to another account.
+  async mallory(page) {
+    const response = await signIn(page, 'mallory');
+    await shot(page, 'refused');
+    const refused = {
+      status: response.status(),
+      url: page.url(),
+      headings: await page.$$eval('h1', (hs) => hs.map((h) => h.innerText.trim())),
+      body: await text(page, 'body'),
+      groups: await page.$$eval('.allowed-group', (gs) => gs.map((g) => g.innerText)),
+      askForHelp: await text(page, '#ask-for-help'),
+      button: await text(page, '#sign-out-another-account'),
+    };
+    // Every URL the browser asks for on the way out, redirects included.
+    page.on('request', (r) => { if (r.isNavigationRequest() && r.frame() === page.mainFrame()) result.visited.push(r.url()); });
+    await page.click('#sign-out-another-account');
+    await page.waitForURL(`${HUB}/hub/login**`);
+    await shot(page, 'signed-out');
+    const signedOut = { url: page.url(), siteName: await text(page, '#site-name') };
+    await page.click('text=Sign in with Keycloak');
+    await page.waitForURL(`${KEYCLOAK}/**`);
+    await page.waitForLoadState('load');
+    await shot(page, 'keycloak-asks-again');
+    const again = { url: page.url(), passwordField: (await page.$('#kc-form-login #password')) !== null };
+    // Another account, in the same browser: bob gets in.
+    await keycloakForm(page, 'bob');
+    await shot(page, 'another-account');
+    const other = { url: page.url(), user: await text(page, '#login_widget') };
+    return { refused, signedOut, again, other };
+  },
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: ['--no-sandbox'],
+});
+let status = 0;
+const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+page.setDefaultTimeout(30_000);
+try {
+  result.data = await scenarios[scenario](page);
+} catch (err) {
+  status = 1;
+  result.error = String(err && err.stack || err);
+  result.url = page.url();
+  try { await shot(page, 'failure'); } catch (e) { result.screenshotError = String(e); }
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(result));
+process.exit(status);
