@@ -2,26 +2,32 @@
 
 ``jupyterhub_config.py`` calls ``configure(c)``; everything else is importable and testable
 with a plain ``traitlets.config.Config`` and a dict standing in for the environment.
+
+Importing the package itself is cheap: the health probe (health.py) runs every few
+seconds and must not pull in JupyterHub, so the heavy modules load on first use.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-from traitlets.config import Config
+if TYPE_CHECKING:
+    from traitlets.config import Config
 
-from .apply import apply_all, apply_secrets
-from .hub_config import HubConfig, load_hub_config
-from .problems import ConfigError
-from .state import load_or_create_secret
+    from .hub_config import HubConfig
 
 __all__ = ["configure", "load_hub_config", "ConfigError", "HubConfig"]
 
 
 def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubConfig:
     """Fill c from the environment; on any problem print them all and exit 1 (no traceback)."""
+    from .apply import apply_all, apply_secrets, apply_services
+    from .hub_config import load_hub_config
+    from .problems import ConfigError
+    from .state import load_or_create_secret
+
     try:
         hub = load_hub_config(os.environ if environ is None else environ)
     except ConfigError as err:
@@ -36,4 +42,18 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubConfig:
         crypt_keys=load_or_create_secret(s.crypt_key, s.data_dir / "crypt_key"),
         proxy_token=load_or_create_secret(s.proxy_token, s.data_dir / "proxy_token"),
     )
+    apply_services(c, hub, metrics_token=load_or_create_secret(s.metrics_token, s.data_dir / "metrics_token"))
     return hub
+
+
+def __getattr__(name: str):
+    # PEP 562: `from pyiron_hub_config import HubConfig` still works, loaded when asked for.
+    if name in ("load_hub_config", "HubConfig"):
+        from . import hub_config
+
+        return getattr(hub_config, name)
+    if name == "ConfigError":
+        from .problems import ConfigError
+
+        return ConfigError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,12 +18,17 @@ from .hub_config import HubConfig
 from .spawner import PyironSpawner, pass_access_token
 from .ssh_keys import ssh_key_handlers
 from .storage import HOME, boot_command, container_prefix, user_volumes
+from .swarm import PyironSwarmSpawner
+
+SPAWNERS = {"docker": PyironSpawner, "swarm": PyironSwarmSpawner}
 
 HUB_PORT = 8000
 HUB_API_PORT = 8081
 # The proxy runs inside the hub's container, so it never outlives a restart of that
 # container; `pyiron-hub serve` removes a stale file here before starting the hub.
 PROXY_PID_FILE = "/tmp/jupyterhub-proxy.pid"
+# The service whose token Prometheus scrapes /hub/metrics with.
+METRICS_SERVICE = "metrics"
 # Our pages extend JupyterHub's ({% extends "templates/page.html" %}); they are found first.
 HUB_TEMPLATES = Path(__file__).parent / "templates" / "hub"
 
@@ -74,8 +79,9 @@ def apply_authenticator(c: Config, hub: HubConfig) -> None:
 
 def apply_spawner(c: Config, hub: HubConfig) -> None:
     s = hub.settings
-    c.JupyterHub.spawner_class = PyironSpawner
-    sp = c.PyironSpawner
+    spawner = SPAWNERS[s.spawner]
+    c.JupyterHub.spawner_class = spawner
+    sp = c[spawner.__name__]
     sp.environments = list(hub.environments)
     sp.max_mem_limit = s.max_mem_limit
     sp.max_cpu_limit = s.max_cpu_limit
@@ -85,20 +91,28 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
     sp.cpu_limit = default.cpu_limit
     sp.network_name = s.docker_network
     sp.use_internal_ip = True
-    # A fresh container per start, so switching environments switches images; the
-    # user's files are in their volumes, not the container (storage.py).
-    sp.remove = True
     sp.prefix = container_prefix(s.deployment_name)
     sp.volumes = user_volumes(s.deployment_name)
     sp.site_resources = str(s.site_resources_dir) if s.site_resources_dir else None
     sp.notebook_dir = HOME
     sp.cmd = boot_command()
-    # Nothing in a user's server may gain privileges (setuid binaries, sudo).
-    sp.extra_host_config = {"security_opt": ["no-new-privileges:true"]}
     sp.start_timeout = s.start_timeout
     sp.http_timeout = s.start_timeout
     if s.pass_access_token:
         sp.auth_state_hook = pass_access_token
+    if spawner is PyironSpawner:
+        # A fresh container per start, so switching environments switches images; the
+        # user's files are in their volumes, not the container (storage.py). (A service
+        # is always removed at stop: SwarmSpawner has no such option.)
+        sp.remove = True
+        # Nothing in a user's server may gain privileges (setuid binaries, sudo).
+        sp.extra_host_config = {"security_opt": ["no-new-privileges:true"]}
+    else:
+        sp.mem_guarantee = default.mem_limit
+        sp.cpu_guarantee = default.cpu_limit
+        sp.constraints = list(s.swarm_constraints)
+        sp.nfs_server = s.swarm_nfs_server
+        sp.nfs_export = s.swarm_nfs_export
 
 
 def apply_clusters(c: Config, hub: HubConfig) -> None:
@@ -135,26 +149,49 @@ def apply_secrets(c: Config, cookie_secret: str, crypt_keys: str, proxy_token: s
     c.ConfigurableHTTPProxy.auth_token = proxy_token
 
 
-def apply_culler(c: Config, hub: HubConfig) -> None:
+def culler_service(hub: HubConfig) -> tuple[list[dict], list[dict]]:
+    """The idle culler as a service with exactly the scopes it needs; none if IDLE_TIMEOUT=0."""
     timeout = hub.settings.idle_timeout
     if not timeout:
-        c.JupyterHub.services = []
-        c.JupyterHub.load_roles = []
-        return
-    c.JupyterHub.services = [
-        {
-            "name": "idle-culler",
-            "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}"],
-        }
-    ]
-    c.JupyterHub.load_roles = [
-        {
-            "name": "idle-culler",
-            "description": "Stop idle servers (and nothing else)",
-            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-            "services": ["idle-culler"],
-        }
-    ]
+        return [], []
+    service = {"name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}"]}
+    role = {
+        "name": "idle-culler",
+        "description": "Stop idle servers (and nothing else)",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    }
+    return [service], [role]
+
+
+def metrics_service(token: str) -> tuple[list[dict], list[dict]]:
+    """A service whose token reads /hub/metrics and nothing else (for Prometheus)."""
+    service = {"name": METRICS_SERVICE, "api_token": token}
+    role = {
+        "name": METRICS_SERVICE,
+        "description": "Read the hub's Prometheus metrics (and nothing else)",
+        "scopes": ["read:metrics"],
+        "services": [METRICS_SERVICE],
+    }
+    return [service], [role]
+
+
+def apply_services(c: Config, hub: HubConfig, metrics_token: str) -> None:
+    """Every service the hub runs or admits, with its role; set once, as a whole."""
+    services, roles = [], []
+    for more_services, more_roles in (culler_service(hub), metrics_service(metrics_token)):
+        services += more_services
+        roles += more_roles
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles
+
+
+def apply_performance(c: Config, hub: HubConfig) -> None:
+    """How many spawns at once, and how they reach Docker (measured: benchmarks/README.md)."""
+    c.JupyterHub.concurrent_spawn_limit = hub.settings.concurrent_spawn_limit
+    # A hub restart leaves users' servers running: the new hub finds them and routes them
+    # again, instead of stopping every server (and losing every kernel) on each restart.
+    c.JupyterHub.cleanup_servers = False
 
 
 def apply_templates(c: Config, hub: HubConfig) -> None:
@@ -179,12 +216,12 @@ def apply_templates(c: Config, hub: HubConfig) -> None:
 
 
 def apply_all(c: Config, hub: HubConfig) -> None:
-    """Everything but the secrets, which need the data volume (see configure())."""
+    """Everything but the secrets and the services (a token), which need the data volume (see configure())."""
     apply_access(c, hub)
     apply_authenticator(c, hub)
     apply_spawner(c, hub)
     apply_clusters(c, hub)
     apply_network(c, hub)
     apply_database(c, hub)
-    apply_culler(c, hub)
+    apply_performance(c, hub)
     apply_templates(c, hub)

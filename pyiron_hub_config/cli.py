@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import envfiles
-from .apply import HUB_PORT, PROXY_PID_FILE
 from .catalogue import load_catalogue
 from .database import database_url, wait_for_database
 from .host_checks import site_resources_problems_here, site_resources_problems_via_engine
@@ -121,7 +120,7 @@ def cmd_init(args) -> int:
                 values["OAUTH2_ALLOW_ALL"] = "true"
         if not (values.get("POSTGRES_PASSWORD") or values.get("POSTGRES_PASSWORD_FILE")):
             values["POSTGRES_PASSWORD"] = envfiles.new_secret()
-        problems = envfiles.unsafe_value_problems(values)
+        problems = envfiles.unsafe_value_problems(values, quoted=not args.swarm)
         if problems:
             raise ConfigError(problems)
         if seed:
@@ -134,7 +133,7 @@ def cmd_init(args) -> int:
         by_file[envfiles.home_file(key)][key] = value
     directory.mkdir(parents=True, exist_ok=True)
     for name, file_values in by_file.items():
-        envfiles.write_private(directory / name, envfiles.format_env_file(file_values))
+        envfiles.write_private(directory / name, envfiles.format_env_file(file_values, quoted=not args.swarm))
         print(f"wrote {directory / name} ({len(file_values)} variables, mode 0600)")
     if not seed:
         print("Next: set OAUTH2_ISSUER_URL, CLIENT_ID, CLIENT_SECRET and OAUTH2_ALLOWED_GROUPS in pyiron.env,\n"
@@ -209,6 +208,8 @@ def cmd_serve(args) -> int:
     # Keycloak may be down only for now: say plainly what is wrong, but start anyway.
     for problem in provider_problems(hub.settings):
         print(f"pyiron-hub: WARNING: {problem}", file=sys.stderr, flush=True)
+    from .apply import PROXY_PID_FILE  # imports JupyterHub: only the commands that need it
+
     # After a kill, the container keeps the old proxy's pid file. JupyterHub would take
     # whatever process now has that pid for the proxy and signal it (in tests: itself).
     Path(PROXY_PID_FILE).unlink(missing_ok=True)
@@ -218,20 +219,14 @@ def cmd_serve(args) -> int:
 
 
 def cmd_health(args) -> int:
-    """The image's HEALTHCHECK: does /hub/health answer on this container's port?"""
-    import ssl
-    import urllib.request
+    """Does /hub/health answer on this container's port? (The image probes with health.py.)
 
-    tls = bool(os.environ.get("TLS_CERT_FILE"))
-    url = f"{'https' if tls else 'http'}://127.0.0.1:{HUB_PORT}/hub/health"
-    # The certificate names the public host, not 127.0.0.1; this probe only asks "alive?".
-    context = ssl._create_unverified_context() if tls else None
-    try:
-        with urllib.request.urlopen(url, timeout=4, context=context) as response:
-            return 0 if response.status == 200 else 1
-    except OSError as err:
-        print(f"unhealthy: {url}: {err}", file=sys.stderr)
-        return 1
+    --hub-api asks the hub's own port, not the proxy's: on a swarm the proxy reaches the hub
+    by a service name that exists only once the task is healthy (compose.swarm.yml).
+    """
+    from .health import probe
+
+    return probe(hub_api=args.hub_api)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="write pyiron.env, shared.env and build.env")
     init.add_argument("--from", dest="seed", metavar="CONFIG_JSON", help="the old deployment's config.json")
     init.add_argument("--dir", help="where to write (default: beside CONFIG_JSON, else here)")
+    init.add_argument("--swarm", action="store_true",
+                      help="write values unquoted, as `docker stack deploy` reads env files (literally)")
     init.set_defaults(func=cmd_init)
 
     pull = sub.add_parser("pull", help="pull every environment's image")
@@ -254,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     pull.set_defaults(func=cmd_pull)
 
     health = sub.add_parser("health", help="exit 0 if this container's hub answers /hub/health")
+    health.add_argument("--hub-api", action="store_true", help="ask the hub's API port instead of the proxy's")
     health.set_defaults(func=cmd_health)
 
     serve = sub.add_parser("serve", help="check, wait for the database, then run JupyterHub (the image's command)")

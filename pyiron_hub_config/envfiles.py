@@ -24,8 +24,7 @@ BUILD_VARIABLES = (
     "HOST_KEY_PATH", "HOST_CERT_PATH", "NGINX_NETWORK",
     "HUB_IMAGE", "POSTGRES_IMAGE", "KEYCLOAK_IMAGE", "KEYCLOAK_PORT", "HUB_BIND", "HUB_PORT", "HTTPS_BIND",
     "CLUSTER_IMAGE", "CLUSTER_USERS",
-    "COMPOSE_PROJECT_NAME",
-    "DOCKER_NETWORK_NAME",
+    "COMPOSE_PROJECT_NAME", "DOCKER_NETWORK_NAME", "DOCKER_SOCKET",
 )
 ENV_FILES = ("pyiron.env", "shared.env", "build.env")
 _KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -61,20 +60,28 @@ def parse_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def format_env_file(values: Mapping[str, str]) -> str:
-    """Single quotes: compose (v1 and v2) takes them literally, so '$', '#' and spaces are safe."""
+def format_env_file(values: Mapping[str, str], quoted: bool = True) -> str:
+    """Single quotes: compose (v1 and v2) takes them literally, so '$', '#' and spaces are safe.
+
+    quoted=False for `docker stack deploy`, whose env-file reader (the Docker CLI's) keeps
+    quotes as part of the value and takes everything after '=' literally.
+    """
     lines = [HEADER]
     for key in sorted(values):
-        lines.append(f"{key}='{values[key]}'\n")
+        lines.append(f"{key}='{values[key]}'\n" if quoted else f"{key}={values[key]}\n")
     return "".join(lines)
 
 
-def unsafe_value_problems(values: Mapping[str, str]) -> list[Problem]:
+def unsafe_value_problems(values: Mapping[str, str], quoted: bool = True) -> list[Problem]:
     problems = []
     for key, value in values.items():
+        hint = f"put it in a file and set {key}_FILE to its path"
         if "'" in value or "\n" in value or "\r" in value:
-            problems.append(Problem(key, "contains a quote or line break, which an env file cannot hold safely",
-                                    f"put it in a file and set {key}_FILE to its path"))
+            problems.append(Problem(key, "contains a quote or line break, which an env file cannot hold safely", hint))
+        elif not quoted and (value != value.strip() or " #" in value or value.startswith('"')):
+            # Unquoted, these would read differently in compose and in the Docker CLI.
+            problems.append(Problem(key, "starts or ends with a space, or holds ' #' or a leading '\"', "
+                                    "which an unquoted env file cannot hold safely", hint))
     return problems
 
 

@@ -13,7 +13,7 @@ from typing import Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .problems import ConfigError, Problem
-from .values import Cpus, HelpUrl, HttpUrl, ImageRef, MemoryBytes, NameList, format_memory
+from .values import ConstraintList, Cpus, HelpUrl, HttpUrl, ImageRef, MemoryBytes, NameList, format_memory
 
 # Secrets may come from VAR or from a file named by VAR_FILE (docker/compose secrets).
 SECRET_VARIABLES = (
@@ -22,6 +22,7 @@ SECRET_VARIABLES = (
     "JUPYTERHUB_COOKIE_SECRET",
     "JUPYTERHUB_CRYPT_KEY",
     "CONFIGPROXY_AUTH_TOKEN",
+    "METRICS_API_TOKEN",
 )
 
 # The old deployment named one image variable per pyiron environment; keep them.
@@ -39,7 +40,11 @@ LOGO_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp")
 
 
 # Secrets a person types versus ones a machine generates.
-_MINIMUM_LENGTH = {"dummy_password": (8, "characters"), "proxy_token": (32, "random characters")}
+_MINIMUM_LENGTH = {
+    "dummy_password": (8, "characters"),
+    "proxy_token": (32, "random characters"),
+    "metrics_token": (32, "random characters"),
+}
 
 
 def _var(name: str, description: str, example: str | None = None, **kw):
@@ -189,7 +194,34 @@ class Settings(BaseModel):
         "HUB_CONNECT_HOST", "Name under which users' servers reach the hub.", "hub", default="hub",
         pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
     )
+    spawner: Literal["docker", "swarm"] = _var(
+        "SPAWNER",
+        "'docker': users' servers are containers on the hub's Docker host; 'swarm': services on a "
+        "Docker Swarm (README \"Running on a swarm\"; compose.swarm.yml sets it).",
+        "swarm", default="docker",
+    )
+    swarm_constraints: ConstraintList = _var(
+        "SWARM_CONSTRAINTS",
+        "SPAWNER=swarm: placement constraints of users' services (comma-separated, Docker's syntax).",
+        "node.role==worker,node.labels.pyiron-users==true", default=["node.role==worker"],
+    )
+    swarm_nfs_server: str | None = _var(
+        "SWARM_NFS_SERVER",
+        "SPAWNER=swarm: NFS server holding users' volumes, so that their files follow them to any node. "
+        "Unset: a user's volumes stay on the node of their first start, and their server is always placed there.",
+        "nfs.example.org", default=None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.:-]*$",
+    )
+    swarm_nfs_export: str | None = _var(
+        "SWARM_NFS_EXPORT",
+        "Exported directory on SWARM_NFS_SERVER; a user's volume is its subdirectory of the volume's name.",
+        "/export/pyiron-hub", default=None, pattern=r"^/[a-zA-Z0-9_./-]*$",
+    )
     start_timeout: int = _var("SPAWN_TIMEOUT", "Seconds a server may take to start.", "120", default=120, gt=0, le=3600)
+    concurrent_spawn_limit: int = _var(
+        "CONCURRENT_SPAWN_LIMIT",
+        "Servers that may be starting at once; beyond it a start is refused with HTTP 429 and a Retry-After (0: no limit).",
+        "64", default=64, ge=0,
+    )
     idle_timeout: int = _var(
         "IDLE_TIMEOUT", "Stop servers idle for this many seconds (0: never).", "3600", default=3600, ge=0
     )
@@ -223,6 +255,11 @@ class Settings(BaseModel):
         "CONFIGPROXY_AUTH_TOKEN", "Token between hub and proxy; generated unless given.", "output of: openssl rand -hex 32",
         default=None,
     )
+    metrics_token: SecretStr | None = _var(
+        "METRICS_API_TOKEN",
+        "Token that may read /hub/metrics (Prometheus) and nothing else; generated in DATA_DIR unless given.",
+        "output of: openssl rand -hex 32", default=None,
+    )
 
     # --- TLS --------------------------------------------------------------------------
     tls_cert: Path | None = _var(
@@ -243,7 +280,7 @@ class Settings(BaseModel):
             raise ValueError("must be 64 hexadecimal characters (32 random bytes)")
         return value
 
-    @field_validator("dummy_password", "proxy_token", mode="before")
+    @field_validator("dummy_password", "proxy_token", "metrics_token", mode="before")
     @classmethod
     def _long_enough(cls, value: str, info) -> str:
         minimum, what = _MINIMUM_LENGTH[info.field_name]
@@ -305,6 +342,11 @@ class Settings(BaseModel):
                 problems.append(
                     Problem(var, f"the default {shown(value)} is above {max_var}={shown(maximum)}", f"at most {shown(maximum)}")
                 )
+        if bool(self.swarm_nfs_server) != bool(self.swarm_nfs_export):
+            problems.append(Problem("SWARM_NFS_SERVER", "SWARM_NFS_SERVER and SWARM_NFS_EXPORT must be set together",
+                                    "SWARM_NFS_SERVER=nfs.example.org SWARM_NFS_EXPORT=/export/pyiron-hub"))
+        if self.swarm_nfs_server and self.spawner != "swarm":
+            problems.append(Problem("SWARM_NFS_SERVER", "is used only with SPAWNER=swarm", "swarm"))
         return problems
 
     def path_problems(self) -> list[Problem]:

@@ -11,11 +11,14 @@ from dockerspawner import DockerSpawner
 from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
 from tornado import web
 from traitlets import Float, Integer, List, Unicode, default
+from traitlets.config import Configurable
 
 from .clusters import cluster_files
 from .catalogue import Environment
+from .docker_pool import PooledDockerSpawner
 from .options import InvalidChoice, options_from_form, validate_choice
 from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
+from .readiness import AnswerBeforeReady
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
 from .values import format_memory
 
@@ -36,8 +39,10 @@ def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None) ->
     )
 
 
-class PyironSpawner(DockerSpawner):
-    """Starts the catalogue environment a user picks, with its memory and CPU limits."""
+class EnvironmentPicker(Configurable):
+    """The picker, its server-side checks, limits and read-only image mounts: one form for both
+    spawners. Mixed in before DockerSpawner or SwarmSpawner, whose traits it uses; a
+    Configurable so that traitlets sets its traits up (a plain mixin's would have no name)."""
 
     environments = List(
         help="The resolved catalogue (pyiron_hub_config.catalogue.Environment); users can start only these.",
@@ -83,12 +88,11 @@ class PyironSpawner(DockerSpawner):
         return type(self)._apply_choice
 
     @staticmethod
-    def _apply_choice(spawner: PyironSpawner, user_options: dict):
+    def _apply_choice(spawner: EnvironmentPicker, user_options: dict):
         # Runs for every start, whichever way the request came (form, query, REST API).
         choice = spawner._choose(user_options)
         spawner.image = choice.environment.image
-        spawner.mem_limit = choice.mem_limit
-        spawner.cpu_limit = choice.cpu_limit
+        spawner._set_size(choice.mem_limit, choice.cpu_limit)
         spawner.environment = {**spawner.environment, "PYIRON_ENVIRONMENT": choice.environment.name}
         spawner._show_environment(choice.environment)
         spawner.log.info(
@@ -96,12 +100,15 @@ class PyironSpawner(DockerSpawner):
             choice.environment.image, format_memory(choice.mem_limit), choice.cpu_limit,
         )
 
+    def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
+        self.mem_limit = mem_limit
+        self.cpu_limit = cpu_limit
+
     async def start(self):
         # The image's id names the read-only copy of its home (see storage.py), so it is
         # looked up for every start: an updated image brings its own examples.
-        await self.pull_image(self.image)
-        image_id = (await self.docker("inspect_image", self.image))["Id"]
-        self.mounts = server_mounts(image_id, self.site_resources)
+        self.image, image_id = await self._image_to_run(self.image)
+        self._use_image_mounts(server_mounts(image_id, self.site_resources))
         if self.site_resources:
             self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
         self.environment = {**self.environment, **self.cluster_environment()}
@@ -118,38 +125,18 @@ class PyironSpawner(DockerSpawner):
             return {}
         return {"PYIRON_HUB_FILES": json.dumps(files), "PYIRON_HUB_SSH_KEY": "1"}
 
-    async def stop(self, now=False):
-        # The container is removed on stop: remember the public key while it is there.
-        if self.container_id:
-            try:
-                key = await self.read_public_key()
-                if key is not None:
-                    self.ssh_public_key = key.line
-            except Exception as err:  # never keep a server from stopping
-                self.log.info("Could not read %s's public key before stopping: %s", self.user.name, err)
-        return await super().stop(now=now)
-
     async def read_public_key(self) -> PublicKey | None:
-        """The public key in the user's running container; None if there is none.
-
-        Raises KeyFileProblem when the file is there but is not a public key.
-        """
-        return await self._read_from_container(PUBLIC_KEY_PATH, public_key_from_archive)
+        """The public key in the user's running server, where the hub can read it (see PyironSpawner)."""
+        return None
 
     async def read_files_skipped(self) -> dict[str, str]:
-        """The hub-managed files the boot step left out of this server, and why."""
-        return await self._read_from_container(FILES_STATUS_PATH, skipped_from_archive) or {}
+        """The hub-managed files the boot step left out of the running server, and why."""
+        return {}
 
-    async def _read_from_container(self, path: str, parse):
-        def read():
-            try:
-                stream, _ = self.client.get_archive(self.container_id, path)
-            except docker.errors.NotFound:
-                return None
-            return parse(stream)
-
-        # DockerSpawner's one worker thread: the engine is asked one thing at a time.
-        return await asyncio.wrap_future(self.executor.submit(read))
+    async def _image_to_run(self, image: str) -> tuple[str, str]:
+        """(the reference to start, its image id), the image pulled to the hub's engine if missing."""
+        await self.pull_image(image)
+        return image, (await self.docker("inspect_image", image))["Id"]
 
     def _show_environment(self, env: Environment) -> None:
         # JupyterHub's admin page shows user_options["profile"] of each running server. Only
@@ -189,6 +176,47 @@ class PyironSpawner(DockerSpawner):
                 # The spawn page shows jupyterhub_message as it is, instead of "HTTP 400: Bad Request (...)".
                 error.jupyterhub_message = str(err)
             raise error from None
+
+
+class PyironSpawner(EnvironmentPicker, AnswerBeforeReady, PooledDockerSpawner):
+    """Starts the catalogue environment a user picks, with its memory and CPU limits."""
+
+    def _use_image_mounts(self, mounts: list[dict]) -> None:
+        self.mounts = mounts
+
+    # The user's public key and the boot step's file report are read out of the container
+    # through the engine the hub drives (ssh_keys.py); a swarm's containers are on other nodes.
+    async def stop(self, now=False):
+        # The container is removed on stop: remember the public key while it is there.
+        if self.container_id:
+            try:
+                key = await self.read_public_key()
+                if key is not None:
+                    self.ssh_public_key = key.line
+            except Exception as err:  # never keep a server from stopping
+                self.log.info("Could not read %s's public key before stopping: %s", self.user.name, err)
+        return await super().stop(now=now)
+
+    async def read_public_key(self) -> PublicKey | None:
+        """The public key in the user's running container; None if there is none.
+
+        Raises KeyFileProblem when the file is there but is not a public key.
+        """
+        return await self._read_from_container(PUBLIC_KEY_PATH, public_key_from_archive)
+
+    async def read_files_skipped(self) -> dict[str, str]:
+        """The hub-managed files the boot step left out of this server, and why."""
+        return await self._read_from_container(FILES_STATUS_PATH, skipped_from_archive) or {}
+
+    async def _read_from_container(self, path: str, parse):
+        def read():
+            try:
+                stream, _ = self.client.get_archive(self.container_id, path)
+            except docker.errors.NotFound:
+                return None
+            return parse(stream)
+
+        return await asyncio.wrap_future(self.executor.submit(read))
 
 
 def pass_access_token(spawner: PyironSpawner, auth_state: dict | None) -> None:

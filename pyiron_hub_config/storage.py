@@ -62,3 +62,28 @@ def boot_command(server: str = "jupyterhub-singleuser") -> list[str]:
     """The container's command: run boot.py with the image's python, then the server."""
     source = files(__package__).joinpath("boot.py").read_text()
     return ["python", "-c", source, server]
+
+
+def nfs_volume_options(server: str, export: str, volume: str) -> dict[str, str]:
+    """Local-driver options that make a named volume an NFS directory (the same on every node).
+
+    Docker's own volume driver mounts it when a node first needs the volume; the directory
+    ``<export>/<volume>`` must exist on the server (README "Running on a swarm").
+    """
+    return {"type": "nfs", "o": f"addr={server},rw,nfsvers=4", "device": f":{export.rstrip('/')}/{volume}"}
+
+
+def service_volume_mounts(volumes: dict[str, str], nfs: tuple[str, str] | None) -> list[dict]:
+    """A swarm service's mounts for the user's volumes (name -> mount point), as real volumes.
+
+    dockerspawner's SwarmSpawner turns ``volumes`` into bind mounts of host paths, which
+    exist on one node only (jupyterhub/dockerspawner#536, #537); a volume mount is made on
+    whichever node runs the task. With nfs=(server, export) every node sees the same files.
+    """
+    mounts = []
+    for name, target in volumes.items():
+        mount = {"type": "volume", "source": name, "target": target, "read_only": False}
+        if nfs:
+            mount["driver_config"] = {"name": "local", "options": nfs_volume_options(*nfs, name)}
+        mounts.append(mount)
+    return mounts

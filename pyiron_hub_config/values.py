@@ -124,3 +124,29 @@ ImageRef = Annotated[str, AfterValidator(check_image)]
 HttpUrl = Annotated[str, AfterValidator(check_http_url)]
 HelpUrl = Annotated[str, AfterValidator(check_help_url)]
 NameList = Annotated[list[str], BeforeValidator(split_list)]
+
+
+# Docker's placement constraint: node.<attribute> == or != a value (`docker service create --constraint`).
+_CONSTRAINT = re.compile(r"^(node\.[a-zA-Z0-9_.-]+|engine\.labels\.[a-zA-Z0-9_.-]+)\s*(==|!=)\s*([a-zA-Z0-9_.:/-]+)$")
+
+
+def check_constraints(value: object) -> object:
+    """'node.role == worker, node.labels.x==y' -> ['node.role==worker', 'node.labels.x==y'].
+
+    Split on commas only: Docker's own syntax allows spaces around the operator.
+    """
+    if not isinstance(value, str):
+        return value
+    constraints = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        match = _CONSTRAINT.match(item)
+        if not match:
+            raise ValueError(f"{item[:60]!r} is not a placement constraint: use e.g. node.role==worker "
+                             "or node.labels.pyiron-users==true")
+        constraints.append("".join(match.groups()))
+    return constraints
+
+
+ConstraintList = Annotated[list[str], BeforeValidator(check_constraints)]

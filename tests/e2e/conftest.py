@@ -166,12 +166,12 @@ def stack(images, tmp_path_factory):
     directory = tmp_path_factory.mktemp("compose-project")
     write_env_files(directory)
     s = Stack(directory, images)
+    remove_user_containers_and_volumes()  # first: they outlive the hub and hold its network
     s.compose("down", "-v", "--remove-orphans", check=False)
-    remove_user_containers_and_volumes()
     s.up()
     yield s
+    remove_user_containers_and_volumes()  # first: they outlive the hub and hold its network
     s.compose("down", "-v", "--remove-orphans", check=False)
-    remove_user_containers_and_volumes()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -25,12 +25,12 @@ def stack(images, tmp_path_factory):
     directory = tmp_path_factory.mktemp("faults")
     write_env_files(directory, users=USERS)
     s = Stack(directory, images, project=PROJECT, network=NETWORK, users=USERS)
+    remove_user_containers_and_volumes(USERS)  # first: they outlive the hub and hold its network
     s.compose("down", "-v", "--remove-orphans", check=False)
-    remove_user_containers_and_volumes(USERS)
     s.up()
     yield s
+    remove_user_containers_and_volumes(USERS)  # first: they outlive the hub and hold its network
     s.compose("down", "-v", "--remove-orphans", check=False)
-    remove_user_containers_and_volumes(USERS)
 
 
 def _write(user: HubUser, name: str, text: str) -> None:

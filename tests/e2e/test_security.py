@@ -33,7 +33,7 @@ PROJECT, NETWORK = "pyironhubsec", "pyiron-hub-sec-users"
 USERS = ("carol", "dave", "peggy")  # carol runs a server, dave forges requests, peggy never starts one
 ADMIN = "secadmin"
 NOT_IN_CATALOGUE = f"{PREFIX}/extra:latest"  # a local image: were it started, a container would appear
-DATA_FILES = ("cookie_secret", "crypt_key", "proxy_token")
+DATA_FILES = ("cookie_secret", "crypt_key", "metrics_token", "proxy_token")
 SECRET_VARIABLES = ("DUMMY_PASSWORD", "POSTGRES_PASSWORD", "CLIENT_SECRET", "JUPYTERHUB_COOKIE_SECRET",
                     "JUPYTERHUB_CRYPT_KEY", "CONFIGPROXY_AUTH_TOKEN")
 # What jupyterhub-idle-culler needs (its README), and what JupyterHub implies from it.
@@ -93,14 +93,14 @@ def stack(images, tmp_path_factory):
     )
     s = Stack(directory, images, project=PROJECT, network=NETWORK, users=(*USERS, ADMIN))
     s.db_password, s.client_secret = db_password, client_secret
+    remove_user_containers_and_volumes((*USERS, ADMIN))  # first: they outlive the hub and hold its network
     s.compose("down", "-v", "--remove-orphans", check=False)
-    remove_user_containers_and_volumes((*USERS, ADMIN))
     try:
         s.up()
         yield s
     finally:
+        remove_user_containers_and_volumes((*USERS, ADMIN))  # first: they outlive the hub and hold its network
         s.compose("down", "-v", "--remove-orphans", check=False)
-        remove_user_containers_and_volumes((*USERS, ADMIN))
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,8 @@ def test_stack_comes_up_database_first_then_hub(stack):
 @pytest.mark.parametrize("environment", list(IMAGES))
 def test_each_environment_starts_with_its_image_and_limits(stack, alice, environment):
     server = alice.start(environment=environment)
-    assert server["user_options"] == {"environment": environment}
+    # what the user sent, plus the display name the admin page shows (never reused as input)
+    assert server["user_options"] == {"environment": environment, "profile": environment.replace("_", " ")}
     memory, quota, period, image = container_limits("jupyter-alice")
     assert image == IMAGES[environment]
     assert memory == MEM_LIMIT
@@ -166,6 +167,18 @@ def test_state_lives_in_postgres(stack):
     r = docker("exec", "-e", f"PGPASSWORD={DB_PASSWORD}", stack.container("hub-db"),
                "psql", "-h", "127.0.0.1", "-U", "hub", "-d", "jupyterhub", "-tAc", "SELECT name FROM users ORDER BY name")
     assert "alice" in r.stdout.split(), r.stdout
+
+
+def test_metrics_need_the_metrics_token_and_it_reads_nothing_else(stack, alice):
+    token = docker("exec", stack.container("hub"), "cat", "/srv/jupyterhub/data/metrics_token").stdout.strip()
+    metrics = f"{stack.url}/hub/metrics"
+    r = requests.get(metrics, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert r.status_code == 200 and "jupyterhub_server_spawn_duration_seconds" in r.text, r.text[:300]
+    assert requests.get(metrics, timeout=10).status_code == 403
+    assert requests.get(metrics, headers={"Authorization": f"token {alice.token}"}, timeout=10).status_code == 403
+    # The token is the metrics service's: no users, no servers.
+    assert requests.get(f"{stack.url}/hub/api/users", headers={"Authorization": f"token {token}"},
+                        timeout=10).status_code == 403
 
 
 def test_files_survive_hub_restart_and_compose_down_up(stack, alice):

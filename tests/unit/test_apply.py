@@ -368,36 +368,80 @@ def test_database_is_upgraded_at_start(configured):
     assert configured().JupyterHub.upgrade_db is True
 
 
-# --- idle culler -----------------------------------------------------------------------------
+# --- services: idle culler and metrics reader --------------------------------------------------
+def by_name(entries: list[dict]) -> dict[str, dict]:
+    return {entry["name"]: entry for entry in entries}
+
+
 def test_idle_culler_service(configured):
-    assert configured().JupyterHub.services == [
-        {"name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=3600"]}
-    ]
+    assert by_name(configured().JupyterHub.services)["idle-culler"] == {
+        "name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=3600"]
+    }
 
 
 def test_idle_culler_role_has_exactly_the_culler_scopes(configured):
-    roles = configured().JupyterHub.load_roles
-    assert [(r["name"], sorted(r["scopes"]), r["services"]) for r in roles] == [
-        ("idle-culler", sorted(CULLER_SCOPES), ["idle-culler"])
-    ]
+    role = by_name(configured().JupyterHub.load_roles)["idle-culler"]
+    assert (sorted(role["scopes"]), role["services"]) == (sorted(CULLER_SCOPES), ["idle-culler"])
 
 
 def test_idle_timeout_override(configured):
-    assert configured(IDLE_TIMEOUT="600").JupyterHub.services[0]["command"][-1] == "--timeout=600"
+    assert by_name(configured(IDLE_TIMEOUT="600").JupyterHub.services)["idle-culler"]["command"][-1] == "--timeout=600"
 
 
 def test_idle_timeout_zero_disables_the_culler(configured):
     c = configured(IDLE_TIMEOUT="0")
-    assert (c.JupyterHub.services, c.JupyterHub.load_roles) == ([], [])
+    assert [list(by_name(c.JupyterHub.services)), list(by_name(c.JupyterHub.load_roles))] == [["metrics"], ["metrics"]]
 
 
 def test_configs_share_nothing(configured):
     first = configured()
-    first.JupyterHub.load_roles[0]["scopes"].append("admin:users")
-    first.JupyterHub.services[0]["command"].append("--cull-users")
+    by_name(first.JupyterHub.load_roles)["idle-culler"]["scopes"].append("admin:users")
+    by_name(first.JupyterHub.services)["idle-culler"]["command"].append("--cull-users")
     second = configured()
-    assert (second.JupyterHub.load_roles[0]["scopes"], second.JupyterHub.services[0]["command"][-1]) == (
-        CULLER_SCOPES, "--timeout=3600")
+    assert (by_name(second.JupyterHub.load_roles)["idle-culler"]["scopes"],
+            by_name(second.JupyterHub.services)["idle-culler"]["command"][-1]) == (CULLER_SCOPES, "--timeout=3600")
+
+
+def test_metrics_service_role_reads_metrics_and_nothing_else(configured):
+    role = by_name(configured().JupyterHub.load_roles)["metrics"]
+    assert (role["scopes"], role["services"]) == (["read:metrics"], ["metrics"])
+
+
+def test_metrics_token_is_generated_and_stored_privately(configured, tmp_path):
+    token = by_name(configured().JupyterHub.services)["metrics"]["api_token"]
+    stored = tmp_path / "data" / "metrics_token"
+    assert (len(token), stored.read_text().strip(), stat.S_IMODE(stored.stat().st_mode)) == (64, token, 0o600)
+
+
+def test_metrics_token_is_reused_on_restart(configured):
+    first, second = (by_name(configured().JupyterHub.services)["metrics"]["api_token"] for _ in range(2))
+    assert first == second
+
+
+def test_given_metrics_token_wins_and_is_not_stored(configured, tmp_path):
+    c = configured(METRICS_API_TOKEN="m" * 40)
+    assert by_name(c.JupyterHub.services)["metrics"]["api_token"] == "m" * 40
+    assert not (tmp_path / "data" / "metrics_token").exists()
+
+
+def test_metrics_token_from_a_file(configured, tmp_path):
+    (tmp_path / "metrics").write_text("f" * 40 + "\n")
+    c = configured(METRICS_API_TOKEN_FILE=str(tmp_path / "metrics"))
+    assert by_name(c.JupyterHub.services)["metrics"]["api_token"] == "f" * 40
+
+
+# --- performance ------------------------------------------------------------------------------
+def test_concurrent_spawn_limit_default_and_override(configured):
+    assert (configured().JupyterHub.concurrent_spawn_limit,
+            configured(CONCURRENT_SPAWN_LIMIT="10").JupyterHub.concurrent_spawn_limit) == (64, 10)
+
+
+def test_concurrent_spawn_limit_zero_means_none(configured):
+    assert configured(CONCURRENT_SPAWN_LIMIT="0").JupyterHub.concurrent_spawn_limit == 0
+
+
+def test_users_servers_outlive_a_hub_restart(configured):
+    assert configured().JupyterHub.cleanup_servers is False
 
 
 # --- secrets ---------------------------------------------------------------------------------

@@ -328,3 +328,37 @@ def test_fresh_init_twice_keeps_the_password(tmp_path):
 def test_fresh_init_creates_the_directory(tmp_path):
     assert main(["init", "--dir", str(tmp_path / "new" / "dir")]) == 0
     assert (tmp_path / "new" / "dir" / "shared.env").is_file()
+
+
+# --- env files for `docker stack deploy` (the Docker CLI reads them literally) ------------------
+def docker_cli_env_file(path) -> dict:
+    """How the Docker CLI's env-file reader takes a file: everything after '=' as it is."""
+    values = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key] = value
+    return values
+
+
+@pytest.mark.parametrize("value", ["a$b", "${HOME}", "with spaces", "a=b=c", "ünïcødé", "`id`", "#start"])
+def test_swarm_files_read_the_same_by_compose_and_the_docker_cli(seed, value):
+    config = copy.deepcopy(OLD_CONFIG)
+    config["shared"]["POSTGRES_PASSWORD"] = "no-space-then-hash"
+    config["pyiron"]["CLIENT_SECRET"] = value
+    path = seed(config)
+    assert main(["init", "--swarm", "--from", str(path)]) == 0
+    assert docker_cli_env_file(path.parent / "pyiron.env")["CLIENT_SECRET"] == value
+    assert parse_env_file(path.parent / "pyiron.env")["CLIENT_SECRET"] == value
+
+
+@pytest.mark.parametrize("value", [" padded ", "a #b", '"quoted"'])
+def test_swarm_files_refuse_what_unquoted_files_cannot_hold(seed, value, capsys):
+    config = copy.deepcopy(OLD_CONFIG)
+    config["shared"]["POSTGRES_PASSWORD"] = "no-space-then-hash"
+    config["pyiron"]["CLIENT_SECRET"] = value
+    path = seed(config)
+    before = snapshot(path.parent)
+    assert main(["init", "--swarm", "--from", str(path)]) == 1
+    assert "CLIENT_SECRET: starts or ends with a space" in capsys.readouterr().err
+    assert snapshot(path.parent) == before

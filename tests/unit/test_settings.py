@@ -77,7 +77,12 @@ DEFAULTS = {
     "MAX_CPU_LIMIT": (None, {}),
     "DOCKER_NETWORK_NAME": ("pyiron-hub-users", {}),
     "HUB_CONNECT_HOST": ("hub", {}),
+    "SPAWNER": ("docker", {}),
+    "SWARM_CONSTRAINTS": (["node.role==worker"], {}),
+    "SWARM_NFS_SERVER": (None, {}),
+    "SWARM_NFS_EXPORT": (None, {}),
     "SPAWN_TIMEOUT": (120, {}),
+    "CONCURRENT_SPAWN_LIMIT": (64, {}),
     "IDLE_TIMEOUT": (3600, {}),
     "POSTGRES_HOST": ("hub-db", {}),
     "POSTGRES_PORT": (5432, {}),
@@ -88,6 +93,7 @@ DEFAULTS = {
     "JUPYTERHUB_COOKIE_SECRET": (None, {}),
     "JUPYTERHUB_CRYPT_KEY": (None, {}),
     "CONFIGPROXY_AUTH_TOKEN": (None, {}),
+    "METRICS_API_TOKEN": (None, {}),
     "TLS_CERT_FILE": (None, {}),
     "TLS_KEY_FILE": (None, {}),
 }
@@ -132,7 +138,13 @@ OVERRIDES = {
     "MAX_CPU_LIMIT": ("4", 4.0, {}),
     "DOCKER_NETWORK_NAME": ("my_users.net-1", "my_users.net-1", {}),
     "HUB_CONNECT_HOST": ("jupyterhub", "jupyterhub", {}),
+    "SPAWNER": ("swarm", "swarm", {}),
+    "SWARM_CONSTRAINTS": ("node.role == worker, node.labels.pyiron-users==true",
+                          ["node.role==worker", "node.labels.pyiron-users==true"], {}),
+    "SWARM_NFS_SERVER": ("10.0.0.5", "10.0.0.5", {"SPAWNER": "swarm", "SWARM_NFS_EXPORT": "/export/hub"}),
+    "SWARM_NFS_EXPORT": ("/export/hub", "/export/hub", {"SPAWNER": "swarm", "SWARM_NFS_SERVER": "nfs"}),
     "SPAWN_TIMEOUT": ("300", 300, {}),
+    "CONCURRENT_SPAWN_LIMIT": ("8", 8, {}),
     "IDLE_TIMEOUT": ("0", 0, {}),
     "POSTGRES_HOST": ("db.internal", "db.internal", {}),
     "POSTGRES_PORT": ("5433", 5433, {}),
@@ -144,6 +156,7 @@ OVERRIDES = {
     "JUPYTERHUB_COOKIE_SECRET": (HEX_A, HEX_A, {}),
     "JUPYTERHUB_CRYPT_KEY": (f"{HEX_A};{HEX_B}", f"{HEX_A};{HEX_B}", {}),
     "CONFIGPROXY_AUTH_TOKEN": ("t" * 40, "t" * 40, {}),
+    "METRICS_API_TOKEN": ("m" * 40, "m" * 40, {}),
     "TLS_CERT_FILE": ("/srv/jupyterhub/secrets/hub.crt", Path("/srv/jupyterhub/secrets/hub.crt"),
                       {"TLS_KEY_FILE": "/srv/jupyterhub/secrets/hub.key"}),
     "TLS_KEY_FILE": ("/srv/jupyterhub/secrets/hub.key", Path("/srv/jupyterhub/secrets/hub.key"),
@@ -260,6 +273,13 @@ REJECTIONS = {
     "image with &&": ({"PYIRON_BASE": "pyiron/base&&id"}, "PYIRON_BASE", "not a valid image reference"),
     "image upper case": ({"PYIRON_BASE": "Pyiron/Base:latest"}, "PYIRON_BASE", "lower-case"),
     "image option-like": ({"PYIRON_BASE": "--privileged"}, "PYIRON_BASE", "not a valid image reference"),
+    "unknown spawner": ({"SPAWNER": "kubernetes"}, "SPAWNER", "docker"),
+    "constraint without operator": ({"SWARM_CONSTRAINTS": "node.role"}, "SWARM_CONSTRAINTS", "not a placement constraint"),
+    "constraint injection": ({"SWARM_CONSTRAINTS": "node.role==worker;rm"}, "SWARM_CONSTRAINTS",
+                             "not a placement constraint"),
+    "nfs server alone": ({"SPAWNER": "swarm", "SWARM_NFS_SERVER": "nfs"}, "SWARM_NFS_SERVER", "set together"),
+    "nfs without swarm": ({"SWARM_NFS_SERVER": "nfs", "SWARM_NFS_EXPORT": "/e"}, "SWARM_NFS_SERVER",
+                          "only with SPAWNER=swarm"),
     "bad boolean allow all": ({"OAUTH2_ALLOW_ALL": "maybe"}, "OAUTH2_ALLOW_ALL", "use true or false"),
     "bad boolean token": ({"PASS_ACCESS_TOKEN": "yes please"}, "PASS_ACCESS_TOKEN", "use true or false"),
     "bad int timeout": ({"SPAWN_TIMEOUT": "2min"}, "SPAWN_TIMEOUT", "use a whole number"),
@@ -276,6 +296,8 @@ REJECTIONS = {
     "cookie two keys": ({"JUPYTERHUB_COOKIE_SECRET": f"{HEX_A};{HEX_B}"}, "JUPYTERHUB_COOKIE_SECRET", "64 hexadecimal"),
     "crypt key not hex": ({"JUPYTERHUB_CRYPT_KEY": f"{HEX_A};nothex"}, "JUPYTERHUB_CRYPT_KEY", "64 hexadecimal"),
     "proxy token short": ({"CONFIGPROXY_AUTH_TOKEN": "short"}, "CONFIGPROXY_AUTH_TOKEN", "too short"),
+    "metrics token short": ({"METRICS_API_TOKEN": "short"}, "METRICS_API_TOKEN", "too short"),
+    "negative spawn limit": ({"CONCURRENT_SPAWN_LIMIT": "-1"}, "CONCURRENT_SPAWN_LIMIT", "0 or more"),
     "mem above max": ({"MEM_LIMIT": "4G", "MAX_MEM_LIMIT": "2G"}, "MEM_LIMIT", "above MAX_MEM_LIMIT=2G"),
     "cpu above max": ({"CPU_LIMIT": "4", "MAX_CPU_LIMIT": "2"}, "CPU_LIMIT", "above MAX_CPU_LIMIT=2"),
     "cert without key": ({"TLS_CERT_FILE": "/certs/hub.crt"}, "TLS_CERT_FILE", "must be set together"),
@@ -403,7 +425,7 @@ def test_secret_read_from_file(tmp_path):
 
 
 @pytest.mark.parametrize("variable", ["POSTGRES_PASSWORD", "JUPYTERHUB_COOKIE_SECRET", "JUPYTERHUB_CRYPT_KEY",
-                                      "CONFIGPROXY_AUTH_TOKEN"])
+                                      "CONFIGPROXY_AUTH_TOKEN", "METRICS_API_TOKEN"])
 def test_each_secret_variable_has_a_file_form(tmp_path, variable):
     (tmp_path / "secret").write_text(HEX_A + "\n")
     env = with_env(MINIMAL_ENV, **{variable: None, f"{variable}_FILE": str(tmp_path / "secret")})

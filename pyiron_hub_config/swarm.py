@@ -1,0 +1,205 @@
+"""The swarm variant: users' servers as Docker Swarm services, spread over the worker nodes.
+
+Built on dockerspawner's SwarmSpawner, not on jhub-swarmspawner: SwarmSpawner is a
+DockerSpawner, so the picker, its checks, the limits and the image mounts are the very
+same code as on one host (EnvironmentPicker); jhub-swarmspawner is a Spawner of its own
+with its own form and image list, and would pull in jhub-authenticators. What
+SwarmSpawner gets wrong for us is mended here: ``volumes`` become real volume mounts
+(not bind mounts of host paths, jupyterhub/dockerspawner#536, #537), limits become
+limits *and* reservations, a crashed server is not restarted behind the hub's back, and a
+task that cannot run fails at once with the scheduler's reason.
+
+Where a user's files live decides where their server may run:
+- SWARM_NFS_SERVER set: volumes are NFS directories, the same on every node; the
+  scheduler places the server anywhere SWARM_CONSTRAINTS allow.
+- otherwise the volumes are local to the node of the user's first start. That node's ID
+  is kept in the spawner's state, and every later start is constrained to it; if the node
+  is drained, paused or down, the start fails at once saying so, instead of starting on
+  another node with an empty home.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from docker.errors import NotFound
+from docker.types import DriverConfig, Mount, RestartPolicy
+from dockerspawner import SwarmSpawner
+from traitlets import List, Unicode, default
+
+from .spawner import EnvironmentPicker
+from .storage import service_volume_mounts
+
+# Task states (docker/swarmkit) after which the task will never run.
+_FINAL_STATES = {"complete", "shutdown", "failed", "rejected", "orphaned", "remove"}
+# A task the scheduler cannot place stays "pending" with its reason in Err; give the
+# scheduler this long (a server elsewhere may just be stopping) before saying why.
+PENDING_GRACE = 15.0
+
+
+class NodeUnavailable(RuntimeError):
+    """The node that holds a user's files cannot run their server now."""
+
+
+def node_problem(node: dict | None, node_id: str) -> str | None:
+    """Why a server pinned to this node cannot start there, or None if it can."""
+    if node is None:
+        return f"node {node_id[:12]} is no longer in the swarm"
+    availability = node["Spec"].get("Availability", "active")
+    state = node["Status"].get("State", "unknown")
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(node["Spec"].get("Labels", {}).items()))
+    name = f"node {node['Description']['Hostname']} (ID {node_id[:12]}{', ' + labels if labels else ''})"
+    if availability != "active":
+        return f"{name}, which is {'drained' if availability == 'drain' else availability}"
+    if state != "ready":
+        return f"{name}, which is {state}"
+    return None
+
+
+class PyironSwarmSpawner(EnvironmentPicker, SwarmSpawner):
+    """Starts the environment a user picks as a swarm service (see the module's docstring)."""
+
+    constraints = List(
+        Unicode(), help="Placement constraints of every user's service, e.g. ['node.role==worker']."
+    ).tag(config=True)
+    nfs_server = Unicode(None, allow_none=True, help="NFS server of users' volumes; None: volumes stay on a node.").tag(
+        config=True)
+    nfs_export = Unicode(None, allow_none=True, help="Exported directory on nfs_server.").tag(config=True)
+    # The node holding this user's volumes (node-local storage only); kept across stops.
+    node_id = Unicode("")
+
+    @default("pull_policy")
+    def _pull_policy_default(self):
+        # The hub's own engine needs the image to know its id (which names the read-only
+        # copy of its home); the nodes pull it by digest from the registry.
+        return "ifnotpresent"
+
+    @default("extra_task_spec")
+    def _extra_task_spec_default(self):
+        # As with one container per start: a server that exits stays stopped and the hub
+        # notices, rather than the swarm restarting it out of sight.
+        return {"restart_policy": RestartPolicy(condition="none")}
+
+    @default("extra_container_spec")
+    def _extra_container_spec_default(self):
+        # Services cannot say no-new-privileges (Docker 20.10); dropping every capability
+        # from the bounding set leaves a setuid binary nothing to gain either.
+        return {"cap_drop": ["ALL"]}
+
+    @default("extra_endpoint_spec")
+    def _extra_endpoint_spec_default(self):
+        # The hub finds the server by the service's name; DNS round robin answers with the
+        # task's own address. The default virtual IP needs the kernel's IPVS, which not
+        # every kernel has, and brings nothing to a service of one task.
+        return {"mode": "dnsrr"}
+
+    @property
+    def shared_storage(self) -> bool:
+        return bool(self.nfs_server and self.nfs_export)
+
+    @property
+    def mounts(self):
+        names = {source: bind["bind"] for source, bind in self._volumes_to_binds(self.volumes, {}).items()}
+        nfs = (self.nfs_server, self.nfs_export) if self.shared_storage else None
+        mounts = []
+        for spec in service_volume_mounts(names, nfs) + list(getattr(self, "_image_mounts", [])):
+            spec = dict(spec)
+            if "driver_config" in spec:
+                spec["driver_config"] = DriverConfig(**spec["driver_config"])
+            mounts.append(Mount(**spec))
+        return mounts
+
+    def _use_image_mounts(self, mounts: list[dict]) -> None:
+        self._image_mounts = mounts
+
+    def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
+        # Reserved as well as limited: the scheduler then places a server only on a node
+        # with that much memory and CPU left, instead of overfilling one node.
+        self.mem_limit = self.mem_guarantee = mem_limit
+        self.cpu_limit = self.cpu_guarantee = cpu_limit
+
+    async def _image_to_run(self, image: str) -> tuple[str, str]:
+        # Pinned by digest: every node runs exactly the image whose id names the home copy,
+        # even if the tag moves on in the registry meanwhile (`pyiron-hub pull` moves it).
+        await self.pull_image(image)
+        info = await self.docker("inspect_image", image)
+        repository = image.rsplit("@", 1)[0]
+        repository = repository.rsplit(":", 1)[0] if ":" in repository.rsplit("/", 1)[-1] else repository
+        digests = [d for d in info.get("RepoDigests") or [] if d.split("@", 1)[0] == repository]
+        if not digests:
+            self.log.warning("%s has no registry digest: every node must have it already", image)
+        return (digests[0] if digests else image), info["Id"]
+
+    async def create_object(self):
+        constraints = list(self.constraints)
+        if self.node_id and not self.shared_storage:
+            try:
+                node = await self.docker("inspect_node", self.node_id)
+            except NotFound:
+                node = None
+            problem = node_problem(node, self.node_id)
+            if problem:
+                raise NodeUnavailable(
+                    f"Your files are on swarm {problem}: your server cannot start anywhere else without "
+                    "them. Ask the hub's admin to bring that node back (docker node update --availability "
+                    "active) or to move your files."
+                )
+            constraints.append(f"node.id=={self.node_id}")
+        self.extra_placement_spec = {**self.extra_placement_spec, "constraints": constraints}
+        return await super().create_object()
+
+    async def start_object(self):
+        """Wait until the task runs; fail at once, with Docker's reason, if it cannot."""
+        started, delay = time.monotonic(), 0.5
+        while True:
+            task = await self.get_task()
+            if not task:
+                raise RuntimeError(f"Service {self.service_name} has no task")
+            status = task["Status"]
+            state, err = status["State"], status.get("Err") or status.get("Message", "")
+            if state == "running":
+                break
+            if state in _FINAL_STATES:
+                raise RuntimeError(f"Your server could not start ({state}): {err}")
+            if state == "pending" and status.get("Err") and time.monotonic() - started > PENDING_GRACE:
+                raise RuntimeError(f"No swarm node can run your server now: {err}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 3)
+        if not self.shared_storage and not self.node_id:
+            self.node_id = task["NodeID"]
+            self.log.info("%s's files are on node %s from now on", self.user.name, self.node_id[:12])
+        self.log.info("%s's server runs on node %s", self.user.name, task["NodeID"][:12])
+
+    async def get_ip_and_port(self):
+        # The task's own address on the users' network, as DockerSpawner gives a container's:
+        # just after a restart, the service's name may still answer with the previous task's.
+        task = await self.get_task()
+        for attachment in (task or {}).get("NetworksAttachments", []):
+            if attachment["Network"]["Spec"]["Name"] == self.network_name and attachment.get("Addresses"):
+                return attachment["Addresses"][0].split("/")[0], self.port
+        return await super().get_ip_and_port()
+
+    async def remove_object(self):
+        if not self.object_id:  # never created (e.g. its node was down)
+            return
+        try:
+            await super().remove_object()
+        except NotFound:  # already gone
+            pass
+
+    def get_state(self):
+        state = super().get_state()
+        if self.node_id:
+            state["node_id"] = self.node_id
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.node_id = state.get("node_id", "") or self.node_id
+
+    def clear_state(self):
+        # Cleared at every stop; the node of the user's files is not server state.
+        node_id = self.node_id
+        super().clear_state()
+        self.node_id = node_id

@@ -1,0 +1,231 @@
+"""The hub on a real three-node Docker Swarm (README "Running on a swarm").
+
+tests/swarm/cluster.sh makes three Docker engines, each in a network namespace of its own,
+joined into a swarm (node1 manager, node2 and node3 workers), and Debian's docker-registry
+on the bridge. The images are pushed there; the stack is deployed with `docker stack deploy
+-c compose.swarm.yml` exactly as the README says; users act only through the hub's proxy.
+
+No NFS here (the kernel has neither the NFS client nor nfsd), so users' volumes are local
+to a node and a user's server always returns to the node of their first start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import HUB_IMAGE, PREFIX, REPO, HubUser, wait_for, write_env_files
+
+CLUSTER = REPO / "tests/swarm/cluster.sh"
+DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
+REGISTRY = "10.233.0.1:5000"
+MANAGER = "10.233.0.2"
+PORT = 18000
+STACK = "pyhswarm"
+NETWORK = "pyhswarm-users"
+USERS = ("sa", "sb", "sc", "sd")
+IMAGES = {"base": f"{PREFIX}/base:latest", "postgres": f"{PREFIX}/postgres:17", "hub": HUB_IMAGE}
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+
+
+def sock(n: int) -> str:
+    return f"unix:///run/pyhswarm/node{n}.sock"
+
+
+def node(n: int, *args, check=True) -> subprocess.CompletedProcess:
+    r = subprocess.run([DOCKER, "-H", sock(n), *args], capture_output=True, text=True)
+    if check and r.returncode:
+        raise AssertionError(f"docker -H node{n} {' '.join(args)}: {r.stderr}")
+    return r
+
+
+def registry_name(image: str) -> str:
+    return f"{REGISTRY}/{image}"
+
+
+class SwarmStack:
+    """Duck-types conftest.Stack for HubUser: the hub's URL on the manager node."""
+
+    url = f"http://{MANAGER}:{PORT}"
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+
+    def env(self) -> dict:
+        return {**os.environ, "HUB_IMAGE": registry_name(IMAGES["hub"]), "POSTGRES_IMAGE": registry_name(IMAGES["postgres"]),
+                "DOCKER_SOCKET": "/run/pyhswarm/node1.sock", "HUB_PORT": str(PORT), "DOCKER_NETWORK_NAME": NETWORK}
+
+    def deploy(self) -> None:
+        r = subprocess.run([DOCKER, "-H", sock(1), "stack", "deploy", "-c", "compose.swarm.yml", STACK],
+                           cwd=self.dir, env=self.env(), capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        import requests
+
+        def healthy():
+            try:
+                return requests.get(f"{self.url}/hub/health", timeout=3).status_code == 200
+            except requests.RequestException:
+                return False
+        wait_for(healthy, timeout=180, interval=2, message="the hub on the swarm")
+
+    def remove(self) -> None:
+        # Users' services first: a test that failed half-way may leave some on the network.
+        for user in USERS:
+            node(1, "service", "rm", f"jupyter-{user}", check=False)
+        node(1, "stack", "rm", STACK, check=False)
+
+
+@pytest.fixture(scope="module")
+def cluster(images):
+    # The whole cluster is ours: whatever an earlier, crashed run left is taken down first.
+    up = subprocess.run([str(CLUSTER), "up"], capture_output=True, text=True)
+    assert up.returncode == 0, up.stderr
+    try:
+        t0 = time.monotonic()
+        for image in IMAGES.values():
+            # skopeo reads the host engine's image and pushes it to the test registry; the host
+            # engine itself (shared, started without --insecure-registry) is left as it is.
+            subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"docker-daemon:{image}",
+                            f"docker://{registry_name(image)}"], check=True, capture_output=True)
+        print(f"\n[swarm] images pushed to the registry in {time.monotonic() - t0:.0f}s")
+        yield
+    finally:
+        down = subprocess.run([str(CLUSTER), "down"], capture_output=True, text=True)
+        assert down.returncode == 0, down.stderr
+        # Nothing of the cluster is left on the machine.
+        assert "pyhswarm" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert "pyhswarm" not in subprocess.run(["ip", "link"], capture_output=True, text=True).stdout
+        assert "pyhswarm" not in subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True).stdout
+        assert not Path("/var/tmp/pyhswarm").exists() and not Path("/run/pyhswarm").exists()
+
+
+@pytest.fixture(scope="module")
+def swarm(cluster, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("swarm-stack")
+    shutil.copy(REPO / "compose.swarm.yml", directory)
+    base = registry_name(IMAGES["base"])
+    write_env_files(directory, USERS, PYIRON_BASE=base, PYIRON_ATOMISTIC=base, PYIRON_CONTINUUM=base,
+                    PYIRON_EXPERIMENTAL=base, SPAWN_TIMEOUT="300")
+    # `docker stack deploy` reads env files with the Docker CLI's parser, which keeps quotes
+    # as part of the value (compose strips them): the same files, written without quotes.
+    for name in ("pyiron.env", "shared.env"):
+        path = directory / name
+        path.write_text("".join(line.replace("='", "=", 1).removesuffix("'") + "\n"
+                                for line in path.read_text().splitlines()))
+    s = SwarmStack(directory)
+    t0 = time.monotonic()
+    s.deploy()
+    print(f"\n[swarm] stack deployed and healthy in {time.monotonic() - t0:.0f}s")
+    yield s
+    s.remove()
+
+
+def service(user: str) -> dict:
+    return json.loads(node(1, "service", "inspect", f"jupyter-{user}").stdout)[0]
+
+
+def task_node(user: str) -> str:
+    tasks = node(1, "service", "ps", "-q", "--filter", "desired-state=running", f"jupyter-{user}").stdout.split()
+    return json.loads(node(1, "inspect", *tasks).stdout)[0]["NodeID"]
+
+
+def node_number(node_id: str) -> int:
+    for n in (1, 2, 3):
+        if node(n, "info", "--format", "{{.Swarm.NodeID}}").stdout.strip() == node_id:
+            return n
+    raise AssertionError(f"no engine has node ID {node_id}")
+
+
+def container_on(n: int, user: str) -> str:
+    return node(n, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name=jupyter-{user}").stdout.strip()
+
+
+def test_the_hub_and_postgres_run_on_the_manager(swarm):
+    nodes = {s: node(1, "service", "ps", "-q", "--filter", "desired-state=running", f"{STACK}_{s}").stdout.split()
+             for s in ("hub", "hub-db")}
+    manager = node(1, "info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+    for name, tasks in nodes.items():
+        assert len(tasks) == 1, (name, tasks)
+        assert json.loads(node(1, "inspect", tasks[0]).stdout)[0]["NodeID"] == manager
+
+
+def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swarm):
+    users = {name: HubUser(swarm, name).login() for name in USERS[:3]}
+    placed, timings = {}, []
+    for name, user in users.items():
+        t0 = time.monotonic()
+        user.start(environment="pyiron_base")
+        timings.append(time.monotonic() - t0)
+        placed[name] = task_node(name)
+        spec = service(name)["Spec"]["TaskTemplate"]
+        resources = spec["Resources"]
+        assert resources["Limits"] == {"NanoCPUs": 500_000_000, "MemoryBytes": 512 * 1024**2}
+        assert resources["Reservations"] == {"NanoCPUs": 500_000_000, "MemoryBytes": 512 * 1024**2}
+        mounts = {m["Target"]: m for m in spec["ContainerSpec"]["Mounts"]}
+        assert mounts["/home/jovyan"]["Type"] == "volume" and mounts["/home/jovyan"]["Source"] == f"jupyterhub-home-{name}"
+        assert mounts["/home/jovyan/work"]["Type"] == "volume"
+        assert mounts["/opt/pyiron-hub/image"]["ReadOnly"] is True
+        assert spec["ContainerSpec"]["Image"].startswith(registry_name(IMAGES["base"]).rsplit(":", 1)[0] + "@sha256:")
+        assert [n["Target"] for n in spec["Networks"]] == [json.loads(node(1, "network", "inspect", NETWORK).stdout)[0]["Id"]]
+    print(f"\n[swarm] first spawn per user (image pulled on the node if new): "
+          f"{', '.join(f'{t:.1f}s' for t in timings)}")
+    numbers = {name: node_number(node_id) for name, node_id in placed.items()}
+    print(f"[swarm] placement: {numbers}")
+    assert len(set(placed.values())) >= 2, numbers
+    assert 1 not in numbers.values(), "a user's server ran on the manager"
+
+    # Isolation: from a user's container the database is unreachable, the hub is reachable.
+    sa = "sa"
+    cid = container_on(numbers[sa], sa)
+    db_task = node(1, "service", "ps", "-q", "--filter", "desired-state=running", f"{STACK}_hub-db").stdout.split()[0]
+    db_ip = json.loads(node(1, "inspect", db_task).stdout)[0]["NetworksAttachments"]
+    db_ips = [a["Addresses"][0].split("/")[0] for a in db_ip]
+    probe = ("import socket,sys\n"
+             "def ok(h,p):\n"
+             "    try: socket.create_connection((h,p),3).close(); return 'open'\n"
+             "    except OSError as e: return type(e).__name__\n"
+             f"print('hub', ok('hub', 8081)); [print('db', ok(ip, 5432)) for ip in {db_ips!r}]; print('dbname', ok('hub-db', 5432))")
+    out = node(numbers[sa], "exec", cid, "python3", "-c", probe).stdout
+    assert "hub open" in out, out
+    assert "db open" not in out and "dbname open" not in out, out
+
+    # A file written on sa's node is there after a stop and start, which land on the same node.
+    r = users[sa].user_server("PUT", "/api/contents/kept.txt", json={"type": "file", "format": "text", "content": "x"})
+    assert r.status_code == 201, r.text
+    users[sa].stop()
+    t0 = time.monotonic()
+    users[sa].start(environment="pyiron_base")
+    print(f"[swarm] spawn on the swarm, image already on the node: {time.monotonic() - t0:.1f}s")
+    assert task_node(sa) == placed[sa]
+    assert users[sa].user_server("GET", "/api/contents/kept.txt").status_code == 200
+    users[sa].stop()
+
+    # sa's node drained: sa's next start says so at once; the other node's servers run on.
+    others = [n for n in placed if placed[n] != placed[sa]]
+    before = {n: service(n)["ID"] for n in others}
+    node(1, "node", "update", "--availability", "drain", placed[sa])
+    try:
+        r = users[sa].api("POST", f"/users/{sa}/server", json={"environment": "pyiron_base"})
+        events = users[sa].api("GET", f"/users/{sa}/server/progress", stream=True).text
+        message = r.text + events
+        assert "Your files are on swarm node" in message and "which is drained" in message, message
+        assert users[sa].server() is None
+        for n in others:
+            assert service(n)["ID"] == before[n] and users[n].server()["ready"]
+            assert users[n].user_server("GET", "/api/status").status_code == 200
+    finally:
+        node(1, "node", "update", "--availability", "active", placed[sa])
+    users[sa].start(environment="pyiron_base")
+    assert task_node(sa) == placed[sa]
+    assert users[sa].user_server("GET", "/api/contents/kept.txt").status_code == 200
+    for user in users.values():
+        user.stop()
+    for name in users:
+        wait_for(lambda: node(1, "service", "inspect", f"jupyter-{name}", check=False).returncode != 0,
+                 timeout=30, message=f"jupyter-{name} removed")

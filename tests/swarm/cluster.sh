@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# A real multi-node Docker Swarm on this one machine, for tests/swarm (README "Running on a
+# swarm"). Privileged containers are impossible here, so each node is a Docker engine of its
+# own in a network namespace of its own (see ENVIRONMENT.md "More real parts"):
+#
+#   host: bridge $BRIDGE ($NET.1), Debian's docker-registry on $NET.1:5000 (plain HTTP)
+#   node1 $NET.2  manager (the hub and Postgres run here)
+#   node2 $NET.3  worker  } users' servers
+#   node3 $NET.4  worker  }
+#
+# usage: tests/swarm/cluster.sh up|down|status|env
+#   up      idempotent: makes what is missing, reuses what is there (a crashed run is
+#           first taken down completely, so "up" after anything starts from a known state)
+#   down    stops the engines and the registry, removes namespaces, veths, the bridge, the
+#           firewall rule and every data directory; safe to run at any time, any number of times
+#   env     prints NODE<n>_HOST=unix://... lines for the tests
+#
+# Only addresses inside $NET.0/24 (our bridge and namespaces) are ever contacted.
+set -euo pipefail
+
+NAME=${SWARM_NAME:-pyhswarm}          # prefix of every object this script makes
+NET=${SWARM_NET:-10.233.0}             # /24 of the bridge; must be free on the host
+NODES=${SWARM_NODES:-3}
+BRIDGE=${NAME}0
+RUN=${SWARM_RUN:-/run/$NAME}           # sockets, pid files (short paths: unix sockets max 108)
+DATA=${SWARM_DATA:-/var/tmp/$NAME}     # engines' data roots, the registry's storage, logs
+REGISTRY=$NET.1:5000
+DOCKER=${DOCKER:-/usr/bin/docker}
+
+log() { printf '[cluster.sh] %s\n' "$*" >&2; }
+die() { printf '[cluster.sh] ERROR: %s\n' "$*" >&2; exit 1; }
+
+ns() { echo "$NAME-$1"; }
+sock() { echo "unix://$RUN/node$1.sock"; }
+node_docker() { local n=$1; shift; "$DOCKER" -H "$(sock "$n")" "$@"; }
+firewall_rule=(DOCKER-USER -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT)
+
+kill_pidfile() {  # stop the process named by a pid file, if it is still the one we started
+    local file=$1 pid i
+    [ -f "$file" ] || return 0
+    pid=$(cat "$file" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        for i in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$file"
+}
+
+down() {
+    local n
+    for n in $(seq 1 "$NODES"); do
+        # Leave the swarm first so that the engine stops its tasks quickly.
+        [ -S "$RUN/node$n.sock" ] && timeout 20 "$DOCKER" -H "$(sock "$n")" swarm leave --force >/dev/null 2>&1 || true
+        kill_pidfile "$RUN/node$n.pid"
+        # The engine's own containerd and shims live in the namespace; whatever is left there
+        # was started by this engine and dies with the namespace's processes.
+        if [ -e "/var/run/netns/$(ns "$n")" ]; then
+            for pid in $(ip netns pids "$(ns "$n")" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+        fi
+        # Mounts the engine left behind (overlay layers, netns files, shm) keep the data dir busy.
+        grep -o " $DATA/node$n[^ ]*\| $RUN/node$n[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do
+            umount -l "$m" 2>/dev/null || true
+        done || true
+        ip netns delete "$(ns "$n")" 2>/dev/null || true
+        ip link delete "${NAME}h$n" 2>/dev/null || true
+    done
+    kill_pidfile "$RUN/registry.pid"
+    while iptables -C "${firewall_rule[@]}" 2>/dev/null; do iptables -D "${firewall_rule[@]}"; done
+    ip link delete "$BRIDGE" 2>/dev/null || true
+    rm -rf "$RUN" "$DATA"
+    log "down: engines stopped; namespaces, veths, bridge $BRIDGE, firewall rule and $DATA removed"
+}
+
+wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
+    local seconds=$1 what=$2 deadline
+    shift 2
+    deadline=$((SECONDS + seconds))
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.5
+    done
+}
+
+start_engine() {
+    local n=$1 netns dir
+    netns=$(ns "$n")
+    dir=$DATA/node$n
+    mkdir -p "$dir/data" "$dir/exec"
+    echo '{}' >"$dir/daemon.json"  # not /etc/docker/daemon.json: that is the host engine's
+    if ! [ -e "/var/run/netns/$netns" ]; then
+        ip netns add "$netns"
+        ip link add "${NAME}h$n" type veth peer name "${NAME}n$n"
+        ip link set "${NAME}n$n" netns "$netns"
+        ip link set "${NAME}h$n" master "$BRIDGE" up
+        nsenter --net="/var/run/netns/$netns" sh -c "
+            ip link set lo up &&
+            ip link set ${NAME}n$n name eth0 &&
+            ip addr add $NET.$((n + 1))/24 dev eth0 &&
+            ip link set eth0 up &&
+            ip route add default via $NET.1"
+    fi
+    # nsenter --net, not `ip netns exec`: that remounts /sys, and dockerd then finds no
+    # devices cgroup. setsid: the engine outlives this script; it is stopped by `down`.
+    setsid nsenter --net="/var/run/netns/$netns" dockerd \
+        --config-file "$dir/daemon.json" --data-root "$dir/data" --exec-root "$dir/exec" \
+        -H "$(sock "$n")" --pidfile "$RUN/node$n.pid" --insecure-registry "$REGISTRY" \
+        --log-level warn </dev/null >"$DATA/node$n.log" 2>&1 &
+}
+
+up() {
+    [ "$(id -u)" = 0 ] || die "needs root (network namespaces, a bridge, firewall rules)"
+    if ip route show | grep -q "$NET.0/24" && ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+        die "$NET.0/24 is in use by another interface; choose SWARM_NET"
+    fi
+    if [ -S "$RUN/node1.sock" ] && "$DOCKER" -H "$(sock 1)" node ls >/dev/null 2>&1 \
+        && [ "$("$DOCKER" -H "$(sock 1)" node ls -q | wc -l)" = "$NODES" ]; then
+        log "up: already running"
+        return 0
+    fi
+    down  # a half-made or crashed cluster: start from nothing
+    command -v docker-registry >/dev/null || {
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+    }
+    mkdir -p "$RUN" "$DATA/registry"
+    ip link add "$BRIDGE" type bridge
+    ip addr add "$NET.1/24" dev "$BRIDGE"
+    ip link set "$BRIDGE" up
+    # The host engine's FORWARD policy is DROP and bridged frames pass iptables.
+    iptables -I "${firewall_rule[@]}"
+
+    # The registry every node pulls from (Debian's docker-registry 2.8, the real one).
+    cat >"$DATA/registry.yml" <<EOF
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $DATA/registry}
+  delete: {enabled: true}
+http: {addr: "$REGISTRY"}
+EOF
+    setsid sh -c "echo \$\$ >'$RUN/registry.pid'; exec docker-registry serve '$DATA/registry.yml'" \
+        </dev/null >"$DATA/registry.log" 2>&1 &
+
+    local n
+    for n in $(seq 1 "$NODES"); do start_engine "$n"; done
+    for n in $(seq 1 "$NODES"); do
+        wait_for 90 "engine $n" "$DOCKER" -H "$(sock "$n")" info \
+            || { tail -20 "$DATA/node$n.log" >&2; die "engine node$n did not start (log: $DATA/node$n.log)"; }
+    done
+    wait_for 30 registry curl -sf "http://$REGISTRY/v2/" || { cat "$DATA/registry.log" >&2; die "registry did not start"; }
+
+    node_docker 1 swarm init --advertise-addr "$NET.2" --listen-addr "$NET.2:2377" >/dev/null
+    local token
+    token=$(node_docker 1 swarm join-token -q worker)
+    for n in $(seq 2 "$NODES"); do
+        node_docker "$n" swarm join --token "$token" --advertise-addr "$NET.$((n + 1))" "$NET.2:2377" >/dev/null
+    done
+    wait_for 60 "nodes ready" sh -c "[ \$('$DOCKER' -H '$(sock 1)' node ls --format '{{.Status}}' | grep -c Ready) = $NODES ]" \
+        || die "not every node became Ready: $(node_docker 1 node ls)"
+    # Every node reports the host name "vm" (one UTS namespace): a label tells them apart.
+    for n in $(seq 1 "$NODES"); do
+        node_docker 1 node update --label-add "pyiron-hub.test-node=node$n" "$(node_docker "$n" info --format '{{.Swarm.NodeID}}')" >/dev/null
+    done
+    log "up: $NODES nodes Ready, registry at $REGISTRY"
+}
+
+case "${1:-}" in
+    up) up ;;
+    down) down ;;
+    status) for n in $(seq 1 "$NODES"); do echo "node$n: $(node_docker "$n" info --format '{{.Swarm.NodeID}} {{.Swarm.LocalNodeState}}' 2>&1)"; done ;;
+    env) for n in $(seq 1 "$NODES"); do echo "NODE${n}_HOST=$(sock "$n")"; done; echo "REGISTRY=$REGISTRY" ;;
+    *) die "usage: $0 up|down|status|env" ;;
+esac

@@ -1,0 +1,106 @@
+"""The parts that make spawns and health checks cheap: pure logic, and real local sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import subprocess
+import sys
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from pyiron_hub_config import health
+from pyiron_hub_config.apply import HUB_PORT
+from pyiron_hub_config.docker_pool import DOCKER_THREADS
+from pyiron_hub_config.readiness import FINEST, PER_SECOND, answers, poll_interval
+from pyiron_hub_config.spawner import PyironSpawner
+
+
+# --- health probe ------------------------------------------------------------------------------
+def test_health_probe_imports_nothing_heavy():
+    # Docker runs the probe every few seconds; importing JupyterHub would cost two seconds each time.
+    code = "import sys, pyiron_hub_config.health; print(sorted({'jupyterhub', 'pydantic', 'dockerspawner'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_health_probe_asks_the_proxy_port():
+    assert health.HUB_PORT == HUB_PORT
+    assert health.health_url({}) == f"http://127.0.0.1:{HUB_PORT}/hub/health"
+    assert health.health_url({"TLS_CERT_FILE": "/c.crt"}).startswith("https://")
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_server():
+    """A real HTTP server on a free local port answering every GET with `status`."""
+    servers = []
+
+    def start(status: int):
+        handler = type("Handler", (_Answer,), {"status": status})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server.server_address[1]
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("status, healthy", [(200, 0), (503, 1)])
+def test_health_probe_answer(http_server, monkeypatch, status, healthy):
+    monkeypatch.setattr(health, "HUB_PORT", http_server(status))
+    assert health.probe({}) == healthy
+
+
+def test_health_probe_nobody_listening(monkeypatch, capsys):
+    monkeypatch.setattr(health, "HUB_PORT", 1)
+    assert health.probe({}) == 1
+    assert "unhealthy" in capsys.readouterr().err
+
+
+# --- readiness: the spawner's own fine poll ----------------------------------------------------
+def test_a_lone_spawn_is_polled_finely():
+    assert poll_interval(1) == FINEST
+
+
+def test_many_spawns_together_stay_under_the_poll_budget():
+    for waiting in (1, 10, 50, 200):
+        assert waiting / poll_interval(waiting) <= max(PER_SECOND, 1 / FINEST)
+
+
+@pytest.mark.parametrize("status, answered", [(200, True), (302, True), (404, True), (500, False), (503, False)])
+def test_answers_like_the_hubs_own_check(http_server, status, answered):
+    assert asyncio.run(answers("127.0.0.1", http_server(status), "/user/alice/")) is answered
+
+
+def test_nobody_listening_is_not_an_answer():
+    assert asyncio.run(answers("127.0.0.1", 1, "/")) is False
+
+
+# --- Docker client pool ------------------------------------------------------------------------
+def spawner() -> PyironSpawner:
+    return PyironSpawner(user=SimpleNamespace(name="alice"))
+
+
+def test_spawners_share_one_pool_of_several_threads():
+    first, second = spawner(), spawner()
+    assert first.executor is second.executor
+    assert first.executor._max_workers == DOCKER_THREADS > 1
+
+
+def test_docker_client_keeps_a_connection_per_thread():
+    assert spawner().client_kwargs == {"max_pool_size": DOCKER_THREADS}

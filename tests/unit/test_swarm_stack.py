@@ -1,0 +1,47 @@
+"""compose.swarm.yml says the same as docker-compose.yml, apart from what a swarm needs.
+
+Two files because no overlay works with both docker-compose 1.29 and Docker 20.10's
+`stack deploy` (see the stack file's header); this keeps them from drifting apart.
+"""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SWARM = yaml.safe_load((REPO / "compose.swarm.yml").read_text())
+
+
+@pytest.mark.parametrize("service", ["hub", "hub-db"])
+@pytest.mark.parametrize("key", ["image", "env_file", "networks"])
+def test_same_images_env_files_and_networks(service, key):
+    assert SWARM["services"][service][key] == COMPOSE["services"][service][key]
+
+
+def test_the_hub_gets_the_same_environment_plus_the_swarm_spawner():
+    assert SWARM["services"]["hub"]["environment"] == {**COMPOSE["services"]["hub"]["environment"], "SPAWNER": "swarm"}
+
+
+@pytest.mark.parametrize("service", ["hub", "hub-db"])
+def test_same_volumes_but_the_docker_socket_may_be_moved(service):
+    def normal(volumes):
+        return [v.replace("${DOCKER_SOCKET:-/var/run/docker.sock}", "/var/run/docker.sock") for v in volumes]
+
+    assert normal(SWARM["services"][service]["volumes"]) == COMPOSE["services"][service]["volumes"]
+
+
+def test_the_same_named_volumes():
+    assert SWARM["volumes"] == COMPOSE["volumes"]
+
+
+def test_the_database_network_stays_internal_and_users_get_an_attachable_overlay():
+    assert SWARM["networks"]["db"] == {"driver": "overlay", "internal": True}
+    assert SWARM["networks"]["users"] == {**COMPOSE["networks"]["users"], "driver": "overlay", "attachable": True}
+
+
+def test_one_hub_on_a_manager():
+    deploy = SWARM["services"]["hub"]["deploy"]
+    assert deploy.get("replicas", 1) == 1
+    assert "node.role == manager" in [c.replace("==", " == ").replace("  ", " ") for c in deploy["placement"]["constraints"]]
