@@ -123,10 +123,12 @@ def hpc(images, tmp_path_factory):
     yield s
     if __import__("os").environ.get("HPC_KEEP"):  # debugging: leave everything running
         return
-    docker("network", "disconnect", "-f", NETWORK, CLUSTER, check=False)
+    # Users' servers outlive the hub: they and the cluster leave the network before it goes.
+    docker("rm", "-f", CLUSTER, check=False)
+    for user in USERS + ("admin",):
+        docker("rm", "-f", f"jupyter-{user}", check=False)
     s.compose("down", "-v", "--remove-orphans", check=False)
     remove_user_containers_and_volumes(USERS)
-    docker("rm", "-f", CLUSTER, check=False)
 
 
 @pytest.fixture(scope="module")
