@@ -123,12 +123,11 @@ def hpc(images, tmp_path_factory):
     yield s
     if __import__("os").environ.get("HPC_KEEP"):  # debugging: leave everything running
         return
-    # Users' servers outlive the hub: they and the cluster leave the network before it goes.
+    # The cluster is no part of the compose project: it leaves the users' network first, so
+    # that `compose down` (the stopping hub stops users' servers) can remove the network.
     docker("rm", "-f", CLUSTER, check=False)
-    for user in USERS + ("admin",):
-        docker("rm", "-f", f"jupyter-{user}", check=False)
     s.compose("down", "-v", "--remove-orphans", check=False)
-    remove_user_containers_and_volumes(USERS)
+    remove_user_containers_and_volumes(USERS + ("admin",))
 
 
 @pytest.fixture(scope="module")
