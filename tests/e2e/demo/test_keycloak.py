@@ -224,6 +224,7 @@ def test_keycloak_down_login_says_so_hub_and_servers_keep_working(demo):
         while inspect(keycloak)["State"].get("Health", {}).get("Status") != "healthy" and time.monotonic() < deadline:
             time.sleep(2)
 
+
 def test_a_demo_user_submits_the_example_notebook_to_the_demo_cluster(demo):
     """What the demo prints: start, copy the key, `scripts/demo cluster-key`, run the example."""
     from types import SimpleNamespace
@@ -232,8 +233,13 @@ def test_a_demo_user_submits_the_example_notebook_to_the_demo_cluster(demo):
 
     browser = Browser()
     browser.login("bob")
-    server = browser.hub_api("/users/bob").json()["servers"].get("")
-    if not (server and server.get("ready")):  # an earlier test may have left it running
+    # An earlier test's server of bob's may still be stopping (the hub then answers a spawn
+    # with its pending page and starts nothing), or still running (then it is reused).
+    deadline = time.monotonic() + 120
+    while (server := browser.hub_api("/users/bob").json()["servers"].get("")) and server.get("pending"):
+        assert time.monotonic() < deadline, f"bob's earlier server stayed pending: {server}"
+        time.sleep(1)
+    if not (server and server.get("ready")):
         spawn = f"{HUB}/hub/spawn/bob"
         browser.session.post(spawn, params={"_xsrf": browser.xsrf}, data={"environment": "pyiron_base"},
                              allow_redirects=False).raise_for_status()
@@ -264,4 +270,9 @@ def test_a_demo_user_submits_the_example_notebook_to_the_demo_cluster(demo):
         out = "".join(kernel.run("".join(cell["source"]), timeout=400)
                       for cell in notebook["cells"] if cell["cell_type"] == "code")
     assert "Hello from slurm, running as bob" in out and "finished" in out, out
+    # Stopped, and waited for, so that the next test finds bob with no server.
     requests.delete(f"{HUB}/hub/api/users/bob/server", headers={"Authorization": f"token {token}"}, timeout=30)
+    deadline = time.monotonic() + 120
+    while browser.hub_api("/users/bob").json()["servers"].get(""):
+        assert time.monotonic() < deadline, "bob's server did not stop"
+        time.sleep(1)
