@@ -5,7 +5,7 @@
 # unchanged inputs takes seconds.
 #
 # usage: images/build.sh [all|base|postgres|singleuser|hub|verify|list]...
-#   all         (default) base, postgres, singleuser and hub
+#   all         (default) base, postgres, singleuser, slurm and hub
 #   base        $TEST_IMAGE_PREFIX/debian:trixie, and debian:bookworm for the frozen
 #               old environments (debootstrap minbase + docker import; stand-ins for
 #               debian:<suite>-slim; skipped when the tag exists)
@@ -13,6 +13,10 @@
 #   singleuser  $TEST_IMAGE_PREFIX/{base,pyiron,continuum,experimental,extra}:latest,
 #               stand-ins for the public pyiron images (see singleuser/Dockerfile;
 #               each environment's files are in singleuser/envs/<name>/)
+#   slurm       $TEST_IMAGE_PREFIX/slurm:latest, a one-node SLURM cluster with an SSH login
+#               (slurm/Dockerfile), and $TEST_IMAGE_PREFIX/base-hpc:latest, the base
+#               environment able to submit to it (slurm/environment/: $HPC_BASE_IMAGE,
+#               default singleuser's base, plus paramiko and an example notebook)
 #   hub         $TEST_IMAGE_PREFIX/hub:latest from the repository's Dockerfile
 #               (skipped with a message while there is no Dockerfile)
 #   verify      smoke-test the built images (runs short-lived containers)
@@ -237,6 +241,13 @@ build_singleuser() {
     done
 }
 
+build_slurm() {
+    docker_build "$PREFIX/slurm:latest" "$HERE/slurm" --build-arg "BASE_IMAGE=$BASE_IMAGE"
+    local env_base="${HPC_BASE_IMAGE:-$PREFIX/base:latest}"
+    [ -n "$(image_id "$env_base")" ] || die "$env_base is missing: build target singleuser first"
+    docker_build "$PREFIX/base-hpc:latest" "$HERE/slurm/environment" --build-arg "BASE_IMAGE=$env_base"
+}
+
 build_hub() {
     if [ ! -f "$REPO_ROOT/Dockerfile" ]; then
         log "SKIPPING $HUB_IMAGE: $REPO_ROOT/Dockerfile does not exist (yet)"
@@ -340,7 +351,7 @@ list_images() {
       for env in $SINGLEUSER_ENVS; do base_image_for "$(env_suite "$env")"; done; } | awk '!seen[$0]++'
     printf '%s\n' "$POSTGRES_IMAGE"
     for env in $SINGLEUSER_ENVS; do printf '%s\n' "$PREFIX/$env:latest"; done
-    printf '%s\n' "$HUB_IMAGE"
+    printf '%s\n' "$PREFIX/slurm:latest" "$PREFIX/base-hpc:latest" "$HUB_IMAGE"
 }
 
 print_summary() {
@@ -355,9 +366,9 @@ main() {
     [ "${#targets[@]}" -gt 0 ] || targets=(all)
     for t in "${targets[@]}"; do
         case "$t" in
-            all|base|postgres|singleuser|hub|verify|list) ;;
+            all|base|postgres|singleuser|slurm|hub|verify|list) ;;
             -h|--help|help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; return 0 ;;
-            *) die "unknown target '$t' (expected: all base postgres singleuser hub verify list)" ;;
+            *) die "unknown target '$t' (expected: all base postgres singleuser slurm hub verify list)" ;;
         esac
     done
     if [ "${targets[*]}" = list ]; then list_images; return 0; fi
@@ -379,8 +390,9 @@ main() {
             base)       build_all_bases ;;
             postgres)   build_base; build_postgres ;;
             singleuser) build_singleuser ;;
+            slurm)      build_base; build_slurm ;;
             hub)        build_base; build_hub ;;
-            all)        build_all_bases; build_postgres; build_singleuser; build_hub ;;
+            all)        build_all_bases; build_postgres; build_singleuser; build_slurm; build_hub ;;
             verify)     verify ;;
             list)       list_images ;;
         esac

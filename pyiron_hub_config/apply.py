@@ -16,6 +16,7 @@ from .authenticator import KeycloakOAuthenticator, strip_group_path
 from .database import database_url
 from .hub_config import HubConfig
 from .spawner import PyironSpawner, pass_access_token
+from .ssh_keys import ssh_key_handlers
 from .storage import HOME, boot_command, container_prefix, user_volumes
 from .swarm import PyironSwarmSpawner
 
@@ -114,6 +115,17 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
         sp.nfs_export = s.swarm_nfs_export
 
 
+def apply_clusters(c: Config, hub: HubConfig) -> None:
+    """HPC clusters: each server gets their pysqa configuration; users get the SSH key page."""
+    # Either spawner (SPAWNER): both have the picker's clusters trait.
+    c[SPAWNERS[hub.settings.spawner].__name__].clusters = list(hub.clusters)
+    if not hub.clusters:
+        c.JupyterHub.extra_handlers = []
+        return
+    # The pages' templates are with the others (apply_templates); page.html links them.
+    c.JupyterHub.extra_handlers = ssh_key_handlers(hub.clusters)
+
+
 def apply_network(c: Config, hub: HubConfig) -> None:
     s = hub.settings
     c.JupyterHub.hub_ip = "0.0.0.0"
@@ -199,6 +211,8 @@ def apply_templates(c: Config, hub: HubConfig) -> None:
         "allowed_groups": sorted(strip_group_path(g) for g in s.allowed_groups) if keycloak else [],
         "admits_named_users": bool(s.allowed_users),
         "http_phrases": {status.value: status.phrase for status in HTTPStatus},
+        # The top bar links the SSH key pages when there are clusters to use them with.
+        "ssh_key_page": bool(hub.clusters),
     }
     if s.site_logo:
         # JupyterHub serves it at /hub/logo, which every page's header shows.
@@ -210,6 +224,7 @@ def apply_all(c: Config, hub: HubConfig) -> None:
     apply_access(c, hub)
     apply_authenticator(c, hub)
     apply_spawner(c, hub)
+    apply_clusters(c, hub)
     apply_network(c, hub)
     apply_database(c, hub)
     apply_performance(c, hub)

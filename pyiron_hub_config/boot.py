@@ -14,7 +14,8 @@ Steps:
   here under IMAGE_HOME because the hub mounts a read-only copy of the image's home there)
   into the persistent home. A file the user never edited follows image updates; an edited
   one is never overwritten: the new version is put next to it.
-- files: write the hub-managed files listed in $PYIRON_HUB_FILES (cluster configurations).
+- files: write the hub-managed files listed in $PYIRON_HUB_FILES (cluster configurations),
+  leave out those needing a module the image lacks, remove those no longer listed.
 - ssh key: make ~/.ssh/id_ed25519 once if $PYIRON_HUB_SSH_KEY is set.
 - pyiron: point pyiron at one job database per user and per pyiron_base series, in the
   persistent home, and at the site's resources, unless the user configures pyiron
@@ -35,6 +36,7 @@ import time
 IMAGE_HOME = "/opt/pyiron-hub/image/jovyan"
 STATE_DIR = ".pyiron_hub"  # below $HOME: everything the hub keeps per user
 MANIFEST = "examples.json"  # relative path -> sha256 of the version last copied in
+FILES_STATUS = "files.json"  # the hub-managed files written, and those left out with why
 SITE_RESOURCES_VARIABLE = "PYIRON_HUB_SITE_RESOURCES"
 FILES_VARIABLE = "PYIRON_HUB_FILES"
 SSH_KEY_VARIABLE = "PYIRON_HUB_SSH_KEY"
@@ -148,14 +150,53 @@ def sync_examples(image_home, home, stamp=None):
     return actions
 
 
-def write_files(home, spec):
-    """Write the hub-managed files: [{"path": relative to home, "content": ..., "mode": "0644"}]."""
-    written = []
+def _inside(home, path):
+    """The real path of home/path, or ValueError if it would lie outside the home."""
     home_real = os.path.realpath(home)
-    for entry in json.loads(spec):
-        target = os.path.realpath(os.path.join(home, entry["path"]))
-        if not target.startswith(home_real + os.sep):
-            raise ValueError("refusing to write outside the home: %r" % entry["path"])
+    target = os.path.realpath(os.path.join(home, path))
+    if not target.startswith(home_real + os.sep):
+        raise ValueError("refusing to write outside the home: %r" % path)
+    return target
+
+
+def _missing_modules(names):
+    import importlib.util
+
+    missing = []
+    for name in names:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def write_files(home, spec):
+    """Write the hub-managed files: [{"path": relative to home, "content": ..., "mode": "0644",
+    "requires": ["module", ...]}]; return the paths written.
+
+    A file whose "requires" modules this image lacks is not written: pysqa reads a REMOTE
+    queue.yaml when pyiron_base is imported, and without paramiko that import fails, so a
+    cluster configuration would break pyiron altogether. What was left out, and why, goes
+    to ~/.pyiron_hub/files.json (the hub's SSH key page shows it). Files the hub wrote
+    before and no longer lists (a cluster removed) are deleted; nothing else is touched.
+    """
+    entries = json.loads(spec)
+    status_path = os.path.join(home, STATE_DIR, FILES_STATUS)
+    try:
+        with open(status_path) as f:
+            before = set(json.load(f).get("written", []))
+    except (OSError, ValueError, AttributeError):
+        before = set()
+    written, skipped = [], {}
+    for entry in entries:
+        target = _inside(home, entry["path"])
+        missing = _missing_modules(entry.get("requires", []))
+        if missing:
+            skipped[entry["path"]] = "needs the Python module %s, which this environment lacks" % ", ".join(missing)
+            continue
         os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".pyiron-hub-")
         with os.fdopen(fd, "w") as f:
@@ -163,6 +204,21 @@ def write_files(home, spec):
         os.chmod(tmp, int(entry.get("mode", "0644"), 8))
         os.replace(tmp, target)
         written.append(entry["path"])
+    for path in sorted(before - set(written)):
+        try:
+            target = _inside(home, path)
+            if os.path.isfile(target) and not os.path.islink(target):
+                os.unlink(target)
+        except (OSError, ValueError) as err:
+            log("files: could not remove %s (%s)" % (path, err))
+    for path, reason in skipped.items():
+        log("files: left out %s: it %s (pysqa's remote mode needs paramiko; use an environment "
+            "that has it, or `pip install --user paramiko` and restart)" % (path, reason))
+    os.makedirs(os.path.dirname(status_path), mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(status_path), prefix=".files-")
+    with os.fdopen(fd, "w") as f:
+        json.dump({"written": written, "skipped": skipped}, f, indent=1, sort_keys=True)
+    os.replace(tmp, status_path)
     return written
 
 
@@ -228,8 +284,8 @@ def pyiron_settings(home, environ, series):
 def main(argv):
     home = os.environ.get("HOME") or os.path.expanduser("~")
     steps = [("examples", lambda: sync_examples(IMAGE_HOME, home))]
-    if os.environ.get(FILES_VARIABLE):
-        steps.append(("files", lambda: write_files(home, os.environ[FILES_VARIABLE])))
+    # Always: with nothing listed, files the hub wrote before are removed.
+    steps.append(("files", lambda: write_files(home, os.environ.get(FILES_VARIABLE) or "[]")))
     if os.environ.get(SSH_KEY_VARIABLE):
         steps.append(("ssh key", lambda: ensure_ssh_key(home)))
     for name, step in steps:

@@ -51,6 +51,11 @@ def summary(hub: HubConfig) -> str:
     for env in hub.environments:
         mark = " (default)" if env.default else ""
         lines.append(f"    {env.name:<22} {env.image:<40} {format_memory(env.mem_limit):>6} {env.cpu_limit:g} CPU{mark}")
+    if hub.clusters:
+        lines.append("  Clusters:")
+        for c in hub.clusters:
+            queues = ", ".join(q.name + (" (default)" if q.name == c.primary_queue else "") for q in c.queues)
+            lines.append(f"    {c.name:<22} {c.host}:{c.port:<5} account {c.user!s:<14} queues {queues}")
     return "\n".join(lines)
 
 

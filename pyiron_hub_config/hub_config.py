@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from .catalogue import Environment, load_catalogue, resolve_environments
+from .clusters import Cluster, load_clusters
 from .problems import ConfigError
 from .settings import Settings, load_settings
 
@@ -14,13 +15,14 @@ from .settings import Settings, load_settings
 class HubConfig:
     settings: Settings
     environments: list[Environment]  # empty only when the catalogue could not be checked here
+    clusters: list[Cluster] = field(default_factory=list)  # CLUSTERS_FILE; none by default
 
 
 def load_hub_config(environ: Mapping[str, str], check_paths: bool = True) -> HubConfig:
     """Validate the environment and the catalogue together; one ConfigError lists all problems.
 
     check_paths=False is for checking env files on the host: paths there name files inside
-    the hub container, so neither they nor a custom catalogue can be read.
+    the hub container, so neither they nor a custom catalogue or cluster list can be read.
     """
     problems = []
     settings = catalogue = None
@@ -35,10 +37,17 @@ def load_hub_config(environ: Mapping[str, str], check_paths: bool = True) -> Hub
             catalogue = load_catalogue(custom)
         except ConfigError as err:
             problems += err.problems
+    clusters = []
+    clusters_file = environ.get("CLUSTERS_FILE", "").strip() or None
+    if check_paths and clusters_file:
+        try:
+            clusters = load_clusters(clusters_file)
+        except ConfigError as err:
+            problems += err.problems
     if settings and not problems:
         try:
             environments = resolve_environments(catalogue, settings) if catalogue else []
-            return HubConfig(settings, environments)
+            return HubConfig(settings, environments, clusters)
         except ConfigError as err:
             problems += err.problems
     raise ConfigError(problems)

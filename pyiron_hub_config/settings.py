@@ -163,6 +163,11 @@ class Settings(BaseModel):
         "ENVIRONMENTS_FILE", "Catalogue of environments (TOML); the one built into the image by default.",
         "/srv/jupyterhub/environments.toml", default=None,
     )
+    clusters_file: Path | None = _var(
+        "CLUSTERS_FILE",
+        "HPC clusters users submit pyiron jobs to over SSH (TOML; README 'Connecting a cluster'). None by default.",
+        "/srv/jupyterhub/clusters.toml", default=None,
+    )
     site_resources_dir: Path | None = _var(
         "SITE_RESOURCES_DIR",
         "Directory on the Docker host (potentials, shared data, queue configurations) that every server "

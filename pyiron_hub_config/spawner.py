@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from functools import lru_cache
 
+import docker.errors
 from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
 from tornado import web
 from traitlets import Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
+from .clusters import cluster_files
 from .catalogue import Environment
 from .docker_pool import PooledDockerSpawner
 from .options import InvalidChoice, options_from_form, validate_choice
+from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
 from .readiness import AnswerBeforeReady
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
 from .values import format_memory
@@ -52,6 +57,12 @@ class EnvironmentPicker(Configurable):
         help="Host directory every server mounts read-only and adds to pyiron's resource paths.",
     ).tag(config=True)
 
+    clusters = List(
+        help="HPC clusters (pyiron_hub_config.clusters.Cluster) every server gets a pysqa configuration for.",
+    ).tag(config=True)
+    # The user's public key as last read from their server (see ssh_keys.py); kept in the
+    # spawner's state, so it outlives the container.
+    ssh_public_key = Unicode("")
     _environment_name = None  # the catalogue name of what the server runs, kept in the state
 
     @default("options_form")
@@ -99,8 +110,27 @@ class EnvironmentPicker(Configurable):
         self._use_image_mounts(server_mounts(image_id, self.site_resources))
         if self.site_resources:
             self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
+        self.environment = {**self.environment, **self.cluster_environment()}
         self.log.debug("%s's examples come from %s", self.user.name, image_volume(image_id))
         return await super().start()
+
+    def cluster_environment(self) -> dict[str, str]:
+        """What the boot step needs for the clusters: their files and a key pair to log in with."""
+        if not self.clusters:
+            return {}
+        files = cluster_files(self.clusters, self.user.name)
+        if not files:
+            self.log.warning("%s has no valid account name on any cluster; no cluster configuration", self.user.name)
+            return {}
+        return {"PYIRON_HUB_FILES": json.dumps(files), "PYIRON_HUB_SSH_KEY": "1"}
+
+    async def read_public_key(self) -> PublicKey | None:
+        """The public key in the user's running server, where the hub can read it (see PyironSpawner)."""
+        return None
+
+    async def read_files_skipped(self) -> dict[str, str]:
+        """The hub-managed files the boot step left out of the running server, and why."""
+        return {}
 
     async def _image_to_run(self, image: str) -> tuple[str, str]:
         """(the reference to start, its image id), the image pulled to the hub's engine if missing."""
@@ -119,11 +149,14 @@ class EnvironmentPicker(Configurable):
         state = super().get_state()
         if self._environment_name:
             state["environment"] = self._environment_name
+        if self.ssh_public_key:  # kept when the server stops (clear_state leaves it)
+            state["ssh_public_key"] = self.ssh_public_key
         return state
 
     def load_state(self, state):
         # After a restart of the hub the admin page still shows what each server runs.
         super().load_state(state)
+        self.ssh_public_key = state.get("ssh_public_key", "")
         env = next((e for e in self.environments if e.name == state.get("environment")), None)
         if env is not None:
             self._show_environment(env)
@@ -149,6 +182,40 @@ class PyironSpawner(EnvironmentPicker, AnswerBeforeReady, PooledDockerSpawner):
 
     def _use_image_mounts(self, mounts: list[dict]) -> None:
         self.mounts = mounts
+
+    # The user's public key and the boot step's file report are read out of the container
+    # through the engine the hub drives (ssh_keys.py); a swarm's containers are on other nodes.
+    async def stop(self, now=False):
+        # The container is removed on stop: remember the public key while it is there.
+        if self.container_id:
+            try:
+                key = await self.read_public_key()
+                if key is not None:
+                    self.ssh_public_key = key.line
+            except Exception as err:  # never keep a server from stopping
+                self.log.info("Could not read %s's public key before stopping: %s", self.user.name, err)
+        return await super().stop(now=now)
+
+    async def read_public_key(self) -> PublicKey | None:
+        """The public key in the user's running container; None if there is none.
+
+        Raises KeyFileProblem when the file is there but is not a public key.
+        """
+        return await self._read_from_container(PUBLIC_KEY_PATH, public_key_from_archive)
+
+    async def read_files_skipped(self) -> dict[str, str]:
+        """The hub-managed files the boot step left out of this server, and why."""
+        return await self._read_from_container(FILES_STATUS_PATH, skipped_from_archive) or {}
+
+    async def _read_from_container(self, path: str, parse):
+        def read():
+            try:
+                stream, _ = self.client.get_archive(self.container_id, path)
+            except docker.errors.NotFound:
+                return None
+            return parse(stream)
+
+        return await asyncio.wrap_future(self.executor.submit(read))
 
 
 def pass_access_token(spawner: PyironSpawner, auth_state: dict | None) -> None:

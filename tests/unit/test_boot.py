@@ -122,6 +122,46 @@ def test_files_outside_the_home_are_refused(home, path):
         boot.write_files(str(home), json.dumps([{"path": path, "content": "x"}]))
 
 
+def files_status(home) -> dict:
+    return json.loads((home / ".pyiron_hub/files.json").read_text())
+
+
+def test_a_file_needing_a_missing_module_is_left_out_and_the_reason_kept(home, capsys):
+    spec = json.dumps([{"path": "q/queue.yaml", "content": "x", "requires": ["paramiko_not_here"]},
+                       {"path": "q/known_hosts", "content": "k", "requires": ["json"]}])
+    assert boot.write_files(str(home), spec) == ["q/known_hosts"]
+    assert not (home / "q/queue.yaml").exists()
+    assert files_status(home) == {
+        "written": ["q/known_hosts"],
+        "skipped": {"q/queue.yaml": "needs the Python module paramiko_not_here, which this environment lacks"},
+    }
+    assert "pip install --user paramiko" in capsys.readouterr().err
+
+
+def test_files_no_longer_listed_are_removed_and_nothing_else(home):
+    boot.write_files(str(home), json.dumps([{"path": "q/a.yaml", "content": "a"}, {"path": "q/b.yaml", "content": "b"}]))
+    (home / "q/mine.yaml").write_text("the user's own")
+    boot.write_files(str(home), json.dumps([{"path": "q/b.yaml", "content": "b2"}]))
+    assert sorted(p.name for p in (home / "q").iterdir()) == ["b.yaml", "mine.yaml"]
+    boot.write_files(str(home), "[]")
+    assert sorted(p.name for p in (home / "q").iterdir()) == ["mine.yaml"]
+
+
+def test_a_file_left_out_now_is_removed_if_the_hub_wrote_it_before(home):
+    boot.write_files(str(home), json.dumps([{"path": "q/queue.yaml", "content": "x"}]))
+    boot.write_files(str(home), json.dumps([{"path": "q/queue.yaml", "content": "x", "requires": ["paramiko_not_here"]}]))
+    assert not (home / "q/queue.yaml").exists()
+
+
+def test_a_tampered_status_file_removes_nothing_outside_the_home(home, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
+    (home / ".pyiron_hub").mkdir(exist_ok=True)
+    (home / ".pyiron_hub/files.json").write_text(json.dumps({"written": ["../outside.txt", str(outside)]}))
+    boot.write_files(str(home), "[]")
+    assert outside.read_text() == "keep"
+
+
 def test_ssh_key_is_made_once_and_private(home):
     assert boot.ensure_ssh_key(str(home)) is True
     private, public = home / ".ssh/id_ed25519", home / ".ssh/id_ed25519.pub"

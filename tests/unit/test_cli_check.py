@@ -158,3 +158,17 @@ def test_docker_secret_files_are_not_read_on_the_host(clean_environ, env_files, 
     pyiron, shared = env_files
     write_env_file(shared, {"POSTGRES_PASSWORD_FILE": "/run/secrets/postgres_password"})
     assert main(["check", "--env-file", str(pyiron), "--env-file", str(shared)]) == 0
+
+
+def test_check_lists_the_clusters_and_reports_their_problems(hub_environ, capsys, tmp_path):
+    from .test_clusters import CLUSTER
+
+    path = tmp_path / "clusters.toml"
+    path.write_text(CLUSTER)
+    hub_environ.setenv("CLUSTERS_FILE", str(path))
+    assert main(["check"]) == 0
+    clusters = capsys.readouterr().out.split("  Clusters:\n", 1)[1].splitlines()
+    assert clusters == ["    hpc1                   login.hpc1.example.org:22    account {username}     queues short, long (default)"]
+    path.write_text(CLUSTER.replace("cores_max = 4", "cores_max = -1"))
+    assert main(["check"]) == 1
+    assert "cluster 'hpc1'" in capsys.readouterr().err

@@ -26,13 +26,15 @@ STATE = Path(tempfile.gettempdir()) / PROJECT
 # What scripts/demo builds where nothing can be pulled, under this test's own prefix.
 LOCAL = "pyiron-hub-demotest"
 DEMO_HUB = f"{LOCAL}/hub:latest"
-DEMO_IMAGES = {"pyiron_base": f"{LOCAL}/base:latest", "pyiron_atomistics": f"{LOCAL}/pyiron:latest",
+# "pyiron base" in the demo is the base image plus paramiko and the cluster example (base-hpc).
+DEMO_IMAGES = {"pyiron_base": f"{LOCAL}/base-hpc:latest", "pyiron_atomistics": f"{LOCAL}/pyiron:latest",
                "pyiron_continuum": f"{LOCAL}/continuum:latest", "pyiron_experimental": f"{LOCAL}/experimental:latest"}
-BUILT = [DEMO_HUB, f"{LOCAL}/postgres:17", f"{LOCAL}/keycloak:latest", f"{LOCAL}/keycloak:26.7.3", *DEMO_IMAGES.values()]
+BUILT = [DEMO_HUB, f"{LOCAL}/postgres:17", f"{LOCAL}/keycloak:latest", f"{LOCAL}/keycloak:26.7.3", *DEMO_IMAGES.values(),
+         f"{LOCAL}/base:latest", f"{LOCAL}/slurm:latest"]
 PASSWORDS = {u: f"demo-only-{u}-password" for u in ("alice", "bob", "mallory")}
 
 
-def _demo(*args, timeout=600) -> subprocess.CompletedProcess:
+def _demo(*args, timeout=600, input=None) -> subprocess.CompletedProcess:
     # As a new user runs it: no image variables, no DOCKER, the machine's own PATH.
     env = {k: v for k, v in os.environ.items() if k not in (
         "DOCKER", "HUB_IMAGE", "POSTGRES_IMAGE", "KEYCLOAK_IMAGE", "PYIRON_BASE", "PYIRON_ATOMISTIC",
@@ -45,7 +47,8 @@ def _demo(*args, timeout=600) -> subprocess.CompletedProcess:
         "DEMO_HUB_PORT": str(HUB_PORT),
         "DEMO_KEYCLOAK_PORT": str(KEYCLOAK_PORT),
     })
-    return subprocess.run([str(REPO / "scripts/demo"), *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([str(REPO / "scripts/demo"), *args], env=env, capture_output=True, text=True, timeout=timeout,
+                          input=input)
 
 
 def _clean_users():
@@ -90,9 +93,12 @@ def pytest_runtest_makereport(item, call):
 
 def _demo_compose(*args, check=True) -> subprocess.CompletedProcess:
     env = {**os.environ, "HUB_IMAGE": DEMO_HUB, "POSTGRES_IMAGE": f"{LOCAL}/postgres:17",
+           "CLUSTER_IMAGE": f"{LOCAL}/slurm:latest",
            "KEYCLOAK_IMAGE": f"{LOCAL}/keycloak:latest", "HUB_PORT": str(HUB_PORT), "HUB_BIND": "127.0.0.1",
            "KEYCLOAK_PORT": str(KEYCLOAK_PORT), "DOCKER_NETWORK_NAME": f"{PROJECT}-users"}
-    return subprocess.run(["docker-compose", "-f", str(REPO / "docker-compose.yml"), "--project-directory",
+    # The same compose files as scripts/demo.
+    return subprocess.run(["docker-compose", "-f", str(REPO / "docker-compose.yml"),
+                           "-f", str(REPO / "compose.clusters.yml"), "--project-directory",
                            str(STATE), "-p", PROJECT, "--profile", "demo", *args],
                           capture_output=True, text=True, check=check, env=env)
 

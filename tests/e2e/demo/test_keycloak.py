@@ -21,6 +21,7 @@ from bs4 import BeautifulSoup
 
 from ..conftest import docker, inspect
 from .conftest import (
+    _demo,
     BUILT, DEMO_HUB, DEMO_IMAGES, HUB, KEYCLOAK, KEYCLOAK_PORT, LOCAL, PASSWORDS, STATE, _demo_compose,
     _wait_hub_healthy, container,
 )
@@ -71,10 +72,29 @@ class Browser:
 
     @property
     def xsrf(self) -> str:
-        return [c.value for c in self.session.cookies if c.name == "_xsrf"][-1]
+        # The hub's own: a user's running server sets an _xsrf cookie of its own for
+        # /user/<name>/ (a login redirects there when the server runs).
+        return [c.value for c in self.session.cookies if c.name == "_xsrf" and c.path.startswith("/hub")][-1]
 
     def hub_api(self, path: str, method: str = "GET", **kw) -> requests.Response:
         return self.session.request(method, f"{HUB}/hub/api{path}", headers={"X-XSRFToken": self.xsrf}, timeout=30, **kw)
+
+    def server(self, user: str) -> dict:
+        """The user's server as the hub's API shows it; {} when there is none."""
+        return self.hub_api(f"/users/{user}").json()["servers"].get("") or {}
+
+    def wait_server(self, user: str, done, what: str, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while not done(server := self.server(user)):
+            assert time.monotonic() < deadline, f"{user}'s server did not {what}: {server}"
+            time.sleep(1)
+        return server
+
+    def spawn(self, user: str, environment: str) -> None:
+        """Start the user's server through the spawn form, as the page does, and wait until it is ready."""
+        self.session.post(f"{HUB}/hub/spawn/{user}", params={"_xsrf": self.xsrf}, data={"environment": environment},
+                          allow_redirects=False).raise_for_status()
+        self.wait_server(user, lambda s: s.get("ready"), "become ready")
 
 
 def test_the_demo_command_prints_the_url_and_the_logins(demo):
@@ -103,14 +123,8 @@ def test_a_user_in_no_allowed_group_is_refused(demo):
 def test_a_new_user_picks_an_environment_and_gets_a_notebook(demo):
     browser = Browser()
     browser.login("bob")
-    spawn = f"{HUB}/hub/spawn/bob"
-    assert 'value="pyiron_base"' in browser.go(spawn).text
-    browser.session.post(spawn, params={"_xsrf": browser.xsrf}, data={"environment": "pyiron_base"},
-                         allow_redirects=False).raise_for_status()
-    deadline = time.monotonic() + 120
-    while not (browser.hub_api("/users/bob").json()["servers"].get("", {}) or {}).get("ready"):
-        assert time.monotonic() < deadline, "bob's server did not become ready"
-        time.sleep(1)
+    assert 'value="pyiron_base"' in browser.go(f"{HUB}/hub/spawn/bob").text
+    browser.spawn("bob", "pyiron_base")
     assert inspect(container("bob"))["Config"]["Image"] == DEMO_IMAGES["pyiron_base"]
     lab = browser.go(f"{HUB}/user/bob/lab")  # the single-user server's own OAuth round through the hub
     assert lab.status_code == 200 and urlparse(lab.url).path == "/user/bob/lab", lab.url
@@ -164,10 +178,7 @@ def test_a_spawn_after_the_access_token_expired_refreshes_it(demo):
         r = browser.session.post(f"{HUB}/hub/spawn/alice", params={"_xsrf": browser.xsrf},
                                  data={"environment": "pyiron_continuum"}, allow_redirects=False)
         assert r.status_code == 302, r.text[:300]
-        deadline = time.monotonic() + 120
-        while not (browser.hub_api("/users/alice").json()["servers"].get("", {}) or {}).get("ready"):
-            assert time.monotonic() < deadline, "alice's server did not become ready"
-            time.sleep(1)
+        browser.wait_server("alice", lambda s: s.get("ready"), "become ready")
         env = dict(e.split("=", 1) for e in inspect(container("alice"))["Config"]["Env"])
         # PASS_ACCESS_TOKEN: the server got a token, and it is the refreshed, valid one.
         userinfo = requests.get(f"{KEYCLOAK}/realms/pyiron/protocol/openid-connect/userinfo", timeout=30,
@@ -223,3 +234,39 @@ def test_keycloak_down_login_says_so_hub_and_servers_keep_working(demo):
         while inspect(keycloak)["State"].get("Health", {}).get("Status") != "healthy" and time.monotonic() < deadline:
             time.sleep(2)
 
+
+def test_a_demo_user_submits_the_example_notebook_to_the_demo_cluster(demo):
+    """What the demo prints: start, copy the key, `scripts/demo cluster-key`, run the example."""
+    from types import SimpleNamespace
+
+    from ..jupyter import Kernel
+
+    browser = Browser()
+    browser.login("bob")
+    # An earlier test's server of bob's may still be stopping (the hub then answers a spawn
+    # with its pending page and starts nothing), or still running (then it is reused).
+    if not browser.wait_server("bob", lambda s: not s.get("pending"), "finish stopping").get("ready"):
+        browser.spawn("bob", "pyiron_base")
+    assert inspect(container("bob"))["Config"]["Image"] == DEMO_IMAGES["pyiron_base"]
+    page = BeautifulSoup(browser.go(f"{HUB}/hub/ssh-key").text, "html.parser")
+    key = page.find("textarea", id="public-key").text.strip()
+    assert page.find("section", id="cluster-demo").find("code", class_="account").text == "bob"
+    added = _demo("cluster-key", "bob", input=key + "\n", timeout=120)
+    assert added.returncode == 0 and "added" in added.stderr, added.stderr
+    r = browser.hub_api("/users/bob/tokens", "POST", json={"note": "demo test", "expires_in": 600})
+    assert r.status_code == 201, (r.status_code, r.text)
+    token = r.json()["token"]
+
+    def user_server(method, path, **kw):
+        return requests.request(method, f"{HUB}/user/bob{path}", headers={"Authorization": f"token {token}"},
+                                timeout=30, **kw)
+
+    bob = SimpleNamespace(name="bob", token=token, stack=SimpleNamespace(url=HUB), user_server=user_server)
+    notebook = user_server("GET", "/api/contents/notebooks_hpc/submit_to_a_cluster.ipynb").json()["content"]
+    with Kernel(bob, "notebooks_hpc/submit_to_a_cluster.ipynb") as kernel:
+        out = "".join(kernel.run("".join(cell["source"]), timeout=400)
+                      for cell in notebook["cells"] if cell["cell_type"] == "code")
+    assert "Hello from slurm, running as bob" in out and "finished" in out, out
+    # Stopped, and waited for, so that the next test finds bob with no server.
+    browser.hub_api("/users/bob/server", "DELETE")
+    browser.wait_server("bob", lambda s: not s, "stop")

@@ -1,0 +1,423 @@
+"""HPC clusters as data: the catalogue an admin writes, and what each user's server gets.
+
+load_clusters (TOML -> validated entries, every problem at once) -> cluster_files (one hub
+user -> the files pyiron's queue adapter, pysqa, reads in REMOTE mode: a queue.yaml per
+cluster and a known_hosts that pins each cluster's host keys).
+
+pysqa's REMOTE adapter puts several values into shell commands on the cluster without
+quoting (``mkdir -p <remote path>``, ``--queue <name>``), and user names come from the
+identity provider. So every value that reaches the cluster is held to a strict character
+set here, and a user whose cluster account name would not pass gets no configuration for
+that cluster rather than a broken or dangerous one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import string
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .problems import ConfigError, Problem
+from .storage import HOME
+# Where the files go, relative to the user's home. The resources folder is on pyiron's
+# PYIRONRESOURCEPATHS (boot.py); known_hosts is the hub's, so the user's own
+# ~/.ssh/known_hosts is never touched.
+QUEUES_DIR = ".pyiron_hub/resources/queues"
+KNOWN_HOSTS = ".pyiron_hub/ssh/known_hosts"
+# The key boot.py makes once per user (PYIRON_HUB_SSH_KEY); a user may put their own there.
+SSH_KEY = ".ssh/id_ed25519"
+SSH_PUBLIC_KEY = SSH_KEY + ".pub"
+
+# Key types OpenSSH and paramiko both accept as host and user keys.
+KEY_TYPES = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+)
+_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+# POSIX-portable account names, as useradd accepts them by default.
+CLUSTER_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# Paths pysqa passes to a shell unquoted: no spaces, quotes, globs or '..'.
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._+/-]*$")
+_PLACEHOLDERS = {"user": {"username"}, "remote_path": {"username", "cluster_user"}}
+EXAMPLE_ENTRY = """[[clusters]]
+name = "mycluster"
+host = "login.cluster.example.org"
+host_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA..."]
+remote_config_dir = "/etc/pyiron/resources/queues"
+remote_path = "/scratch/{cluster_user}/pyiron"
+[[clusters.queues]]
+name = "short"
+cores_max = 4"""
+
+
+# What each key type's blob holds (RFC 4253, 5656, 8709): its type name, then a fixed
+# number of length-prefixed fields; an Ed25519 key is 32 bytes.
+_WIRE_SHAPE = {
+    "ssh-ed25519": ("ssh-ed25519", 32),
+    "ecdsa-sha2-nistp256": ("ecdsa-sha2-nistp256", "nistp256", None),
+    "ecdsa-sha2-nistp384": ("ecdsa-sha2-nistp384", "nistp384", None),
+    "ecdsa-sha2-nistp521": ("ecdsa-sha2-nistp521", "nistp521", None),
+    "ssh-rsa": ("ssh-rsa", None, None),
+}
+
+
+def _wire_fields(blob: bytes) -> tuple | None:
+    """The blob's fields in _WIRE_SHAPE's terms, or None if it is not length-prefixed data."""
+    fields, i = [], 0
+    while i < len(blob):
+        if i + 4 > len(blob):
+            return None
+        n = int.from_bytes(blob[i:i + 4], "big")
+        if i + 4 + n > len(blob):
+            return None
+        fields.append(blob[i + 4:i + 4 + n])
+        i += 4 + n
+    if not fields:
+        return None
+    shape = [fields[0].decode("ascii", "replace")]
+    for field in fields[1:]:
+        shape.append(field.decode("ascii", "replace") if field.startswith(b"nistp") else None)
+    if shape[0] == "ssh-ed25519" and len(fields) == 2:
+        shape[1] = len(fields[1])
+    return tuple(shape)
+
+
+def parse_public_key(text: str) -> tuple[str, bytes, str]:
+    """'<type> <base64> [comment]' -> (type, key blob, comment); ValueError if it is not one.
+
+    The blob names its own type: checking that catches keys cut short or pasted into the
+    wrong place. Also used on users' public keys, which come from their servers.
+    """
+    fields = text.strip().split(None, 2)
+    if len(fields) < 2:
+        raise ValueError("is not an SSH public key: expected '<type> <base64 key>'")
+    kind, data = fields[0], fields[1]
+    comment = fields[2] if len(fields) > 2 else ""
+    if kind not in KEY_TYPES:
+        raise ValueError(f"key type {kind[:40]!r} is not one of {', '.join(KEY_TYPES)}")
+    try:
+        blob = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"the {kind} key is not valid base64") from None
+    if _wire_fields(blob) != _WIRE_SHAPE[kind]:
+        raise ValueError(f"the key data is not a {kind} key (cut short, or a different key type?)")
+    if not re.fullmatch(r"[\x20-\x7e]{0,200}", comment):
+        raise ValueError("the comment after the key may hold only printable ASCII (at most 200 characters)")
+    return kind, blob, comment
+
+
+def fingerprint(blob: bytes) -> str:
+    """OpenSSH's SHA256 fingerprint, as `ssh-keygen -l` prints it."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def _host_key(value: str) -> str:
+    # Accept `ssh-keyscan` output too: "<host> <type> <key>" -- the host field is dropped,
+    # because the known_hosts we write names the host and port from this entry.
+    fields = value.split()
+    if len(fields) >= 3 and fields[0] not in KEY_TYPES and fields[1] in KEY_TYPES:
+        fields = fields[1:]
+    kind, blob, _ = parse_public_key(" ".join(fields[:2]))
+    return f"{kind} {base64.b64encode(blob).decode()}"
+
+
+HostKey = Annotated[str, AfterValidator(_host_key)]
+
+
+def _placeholders(template: str, allowed: set[str], field: str) -> str:
+    try:
+        used = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as err:
+        raise ValueError(f"is not a valid template ({err}); write placeholders as {{username}}") from None
+    unknown = used - allowed
+    if unknown:
+        raise ValueError(
+            f"unknown placeholder {{{sorted(unknown)[0]}}}; {field} may use "
+            + ", ".join(f"{{{name}}}" for name in sorted(allowed))
+        )
+    return template
+
+
+class Queue(BaseModel):
+    """One queue of a cluster, with the limits pysqa checks before it submits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    cores_min: int | None = Field(default=None, ge=1)
+    cores_max: int | None = Field(default=None, ge=1)
+    run_time_max: int | None = Field(default=None, gt=0, description="seconds")
+    # pysqa's own notation: a number with an optional unit; a bare number means megabytes.
+    memory_max: str | None = Field(default=None, pattern=r"^[0-9]+[KMGTkmgt]?$")
+    default: bool = False
+
+    @model_validator(mode="after")
+    def _cores_in_order(self):
+        if self.cores_min and self.cores_max and self.cores_min > self.cores_max:
+            raise ValueError(f"cores_min ({self.cores_min}) is above cores_max ({self.cores_max})")
+        return self
+
+    def pysqa(self) -> dict:
+        return {
+            key: getattr(self, key)
+            for key in ("cores_min", "cores_max", "run_time_max", "memory_max")
+            if getattr(self, key) is not None
+        }
+
+
+class Cluster(BaseModel):
+    """One SLURM (or other pysqa-supported) cluster users submit to over SSH."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    display_name: str = Field(default="", max_length=100)
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    host_keys: list[HostKey] = Field(min_length=1)
+    user: str = "{username}"
+    # Hub user -> cluster account, where the template above does not fit.
+    users: dict[str, str] = {}
+    remote_config_dir: str
+    remote_path: str
+    queues: list[Queue] = Field(min_length=1)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not _HOST.match(value):
+            raise ValueError(f"{value!r} is not a host name or IPv4 address")
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def _user_template(cls, value: str) -> str:
+        return _placeholders(value, _PLACEHOLDERS["user"], "user")
+
+    @field_validator("users")
+    @classmethod
+    def _users(cls, value: dict[str, str]) -> dict[str, str]:
+        for hub_user, account in value.items():
+            if not CLUSTER_USER.match(account):
+                raise ValueError(f"{account!r} (for {hub_user!r}) is not a valid account name: lower case letters, digits, '_' and '-'")
+        return value
+
+    @field_validator("remote_config_dir")
+    @classmethod
+    def _config_dir(cls, value: str) -> str:
+        if not _SAFE_PATH.match(value) or "/../" in value + "/":
+            raise ValueError(f"{value!r} must be an absolute path of letters, digits and ._+-/ (no spaces, no '..')")
+        return value
+
+    @field_validator("remote_path")
+    @classmethod
+    def _remote_path(cls, value: str) -> str:
+        _placeholders(value, _PLACEHOLDERS["remote_path"], "remote_path")
+        sample = value.format(username="u", cluster_user="u")
+        if not _SAFE_PATH.match(sample) or "/../" in sample + "/":
+            raise ValueError(f"{value!r} must be an absolute path of letters, digits and ._+-/ (no spaces, no '..')")
+        return value
+
+    @model_validator(mode="after")
+    def _queues(self):
+        names = [q.name for q in self.queues]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"queue {twice[0]!r} is listed twice")
+        if sum(q.default for q in self.queues) > 1:
+            raise ValueError("more than one queue has default = true")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+    @property
+    def primary_queue(self) -> str:
+        return next((q.name for q in self.queues if q.default), self.queues[0].name)
+
+    def account(self, hub_user: str) -> str | None:
+        """The user's account name on this cluster, or None if it cannot be a safe one."""
+        account = self.users.get(hub_user) or self.user.format(username=hub_user)
+        return account if CLUSTER_USER.match(account) else None
+
+    def known_hosts_lines(self) -> list[str]:
+        # OpenSSH and paramiko write a non-standard port as [host]:port.
+        name = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        return [f"{name} {key}" for key in self.host_keys]
+
+    def host_key_fingerprints(self) -> list[tuple[str, str]]:
+        result = []
+        for key in self.host_keys:
+            kind, blob, _ = parse_public_key(key)
+            result.append((kind, fingerprint(blob)))
+        return result
+
+    def queue_config(self, hub_user: str) -> dict | None:
+        """pysqa's REMOTE configuration for one user, or None if they have no valid account name."""
+        account = self.account(hub_user)
+        if account is None:
+            return None
+        remote_path = self.remote_path.format(username=hub_user, cluster_user=account)
+        if not _SAFE_PATH.match(remote_path) or "/../" in remote_path + "/":
+            return None
+        return {
+            "queue_type": "REMOTE",
+            "queue_primary": self.primary_queue,
+            "ssh_host": self.host,
+            "ssh_port": self.port,
+            "ssh_username": account,
+            # Host keys are checked against this file alone: without it pysqa would accept
+            # any host key on first use.
+            "known_hosts": f"{HOME}/{KNOWN_HOSTS}",
+            "ssh_key": f"{HOME}/{SSH_KEY}",
+            "ssh_remote_config_dir": self.remote_config_dir,
+            "ssh_remote_path": remote_path,
+            # Jobs are copied to the same place below ssh_remote_path as below this folder,
+            # so every project in the home (and in ~/work) can submit.
+            "ssh_local_path": HOME,
+            "queues": {q.name: q.pysqa() for q in self.queues},
+        }
+
+
+class _ClustersFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    clusters: list[Cluster] = Field(min_length=1)
+
+
+def load_clusters(path: Path | None) -> list[Cluster]:
+    """Parse and validate CLUSTERS_FILE; [] when none is configured."""
+    if path is None:
+        return []
+    source = Path(path)
+    where = f"CLUSTERS_FILE ({source})"
+    try:
+        data = tomllib.loads(source.read_text())
+    except OSError as err:
+        raise ConfigError([Problem(where, f"cannot read it: {err.strerror}", "a TOML file with [[clusters]] entries")])
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(where, "is not UTF-8 text", "save it as UTF-8")]) from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([Problem(where, f"is not valid TOML: {err}", 'host = "login.cluster.example.org" (quoted strings)')])
+    try:
+        clusters = _ClustersFile.model_validate(data).clusters
+    except ValidationError as err:
+        raise ConfigError([_entry_problem(source, data, e) for e in err.errors()])
+    names = [c.name for c in clusters]
+    problems = [
+        Problem(f"cluster '{name}' in {source}", "the name is used twice", "give each cluster its own name")
+        for name in sorted({n for n in names if names.count(n) > 1})
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return clusters
+
+
+_FIELD_EXAMPLES = {
+    "name": '"mycluster"',
+    "host": '"login.cluster.example.org"',
+    "port": "22",
+    "host_keys": '["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA..."] (from ssh-keyscan, or the cluster\'s /etc/ssh/ssh_host_*_key.pub)',
+    "user": '"{username}"',
+    "users": '{ "alice.smith" = "asmith" }',
+    "remote_config_dir": '"/etc/pyiron/resources/queues"',
+    "remote_path": '"/scratch/{cluster_user}/pyiron"',
+    "queues": '[[clusters.queues]] name = "short"',
+    "cores_min": "1",
+    "cores_max": "4",
+    "run_time_max": "3600 (seconds)",
+    "memory_max": '"8G"',
+}
+
+
+def _entry_problem(source: Path, data: dict, error: dict) -> Problem:
+    loc = error["loc"]
+    message = error["msg"].removeprefix("Value error, ")
+    kind = error["type"]
+    if kind == "extra_forbidden" and len(loc) == 1:
+        message = "unknown key; the file holds only [[clusters]] entries"
+    elif kind == "extra_forbidden":
+        model = Queue if "queues" in loc[2:-1] else Cluster
+        message = "unknown key; valid keys are " + ", ".join(model.model_fields)
+    elif kind == "missing":
+        message = "is required"
+    elif kind == "string_pattern_mismatch" and loc[-1] == "name" and "queues" in loc:
+        message = "may hold only letters, digits, '.', '_' and '-'"
+    elif kind == "string_pattern_mismatch" and loc[-1] == "name":
+        message = "may hold only lower-case letters, digits, '_' and '-'"
+    elif kind == "string_pattern_mismatch" and loc[-1] == "memory_max":
+        message = "must be a number with an optional unit K, M, G or T, like 8G"
+    if len(loc) >= 2 and loc[0] == "clusters" and isinstance(loc[1], int):
+        entry = data["clusters"][loc[1]]
+        name = entry.get("name") if isinstance(entry, dict) else None
+        label = f"cluster '{name}'" if isinstance(name, str) else f"cluster #{loc[1] + 1}"
+        parts = [str(p) for p in loc[2:]]
+        if len(loc) >= 4 and loc[2] == "queues" and isinstance(loc[3], int):
+            queue = entry.get("queues", [None] * (loc[3] + 1))[loc[3]]
+            qname = queue.get("name") if isinstance(queue, dict) else None
+            parts = [f"queue '{qname}'" if isinstance(qname, str) else f"queue #{loc[3] + 1}"] + [str(p) for p in loc[4:]]
+        field = ".".join(parts)
+        if loc[-1] == "name" and "queues" in loc:
+            return Problem(f"{label} in {source}", f"{field}: {message}", '"short"')
+        # A problem of a whole entry (its location ends in an index) has no one-field example.
+        example = _FIELD_EXAMPLES.get(str(loc[-1])) if isinstance(loc[-1], str) else None
+        return Problem(f"{label} in {source}", f"{field}: {message}" if field else message, example)
+    if loc and loc[0] == "clusters":
+        return Problem(f"CLUSTERS_FILE ({source})", "needs at least one [[clusters]] entry", EXAMPLE_ENTRY)
+    return Problem(f"CLUSTERS_FILE ({source})", f"{'.'.join(map(str, loc))}: {message}")
+
+
+_HEADER = """\
+# Written by pyiron-hub at every start of your server from the hub's cluster list:
+# edits here are lost. To use your own configuration, put it in a resource path of
+# your own (see README "Connecting a cluster").
+"""
+
+
+def _yaml(data: dict) -> str:
+    return _HEADER + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+# pysqa reads the queue configuration when pyiron_base is imported, and its REMOTE mode
+# imports paramiko, which the conda-forge pysqa (and so the pyiron images) does not bring:
+# written into an image without it, a queue.yaml would make `import pyiron_base` fail. The
+# boot step leaves such files out and says why (boot.py, "requires").
+NEEDS = ["paramiko"]
+
+
+def _queue_file(path: str, data: dict) -> dict:
+    return {"path": path, "content": _yaml(data), "mode": "0644", "requires": NEEDS}
+
+
+def cluster_files(clusters: list[Cluster], hub_user: str) -> list[dict]:
+    """The files one user's server gets, as boot.py's PYIRON_HUB_FILES entries.
+
+    One cluster: queues/queue.yaml. Several: queues/clusters.yaml naming one
+    queues/<name>.yaml each (pysqa's layout; pyiron switches with pr.switch_cluster()).
+    Clusters the user has no valid account name for are left out.
+    """
+    configs = {c.name: c.queue_config(hub_user) for c in clusters}
+    usable = [c for c in clusters if configs[c.name] is not None]
+    if not usable:
+        return []
+    files = []
+    if len(usable) == 1:
+        files.append(_queue_file(f"{QUEUES_DIR}/queue.yaml", configs[usable[0].name]))
+    else:
+        index = {"cluster_primary": usable[0].name, "cluster": {c.name: f"{c.name}.yaml" for c in usable}}
+        files.append(_queue_file(f"{QUEUES_DIR}/clusters.yaml", index))
+        files += [_queue_file(f"{QUEUES_DIR}/{c.name}.yaml", configs[c.name]) for c in usable]
+    known_hosts = "".join(line + "\n" for c in usable for line in c.known_hosts_lines())
+    files.append({"path": KNOWN_HOSTS, "content": known_hosts, "mode": "0644"})
+    return files

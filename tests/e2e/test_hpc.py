@@ -1,0 +1,417 @@
+"""pyiron jobs from a user's server to a real SLURM cluster, over SSH, set up by the hub.
+
+The cluster is images/slurm (Debian's slurm-wlm, munge and OpenSSH in one container) with
+accounts hpcalice and bob. The hub gets it as data (clusters.toml through
+compose.clusters.yml, its host keys read from the running cluster as an admin would with
+ssh-keyscan). Each user takes the public key from the hub's SSH key page and adds it to
+their account's authorized_keys on the cluster themselves, as on a real cluster. Jobs are
+submitted from a kernel in the user's own server, through the hub's proxy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+import time
+
+import pytest
+from bs4 import BeautifulSoup
+
+from .conftest import (
+    COMPOSE, HUB_IMAGE, PREFIX, REPO, HubUser, Stack, docker, inspect, remove_user_containers_and_volumes, wait_for,
+    write_env_files,
+)
+from .jupyter import Kernel, KernelError
+
+USERS = ("hpcalice", "hpcbob")
+PROJECT = "pyironhubhpc"
+NETWORK = "pyiron-hub-hpc-users"
+CLUSTER = "pyiron-hub-hpc-cluster"
+CLUSTER_HOST = "hpc-cluster"  # its name on the users' network
+CLUSTER_IMAGE = f"{PREFIX}/slurm:latest"
+# The base environment plus paramiko (images/slurm/environment), and the plain one.
+HPC_ENVIRONMENT = f"{PREFIX}/base-hpc:latest"
+PLAIN_ENVIRONMENT = f"{PREFIX}/base:latest"
+ACCOUNTS = {"hpcalice": "hpcalice", "hpcbob": "bob"}  # hpcbob's account is mapped by the table
+
+
+@pytest.fixture(scope="module")
+def images():
+    """The cluster and the environment that can submit to it, on top of what the test command built."""
+    import subprocess
+
+    r = subprocess.run([str(REPO / "images/build.sh"), "slurm", "hub"], capture_output=True, text=True,
+                       env={**__import__("os").environ, "SKIP_ENSURE_DOCKER": "1"})
+    if r.returncode:
+        pytest.fail(f"building the cluster images failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return HUB_IMAGE
+
+
+class ClusterStack(Stack):
+    """The stack with the clusters overlay, as README "Connecting a cluster" runs it."""
+
+    def compose(self, *args, check=True):
+        import subprocess
+
+        cmd = [COMPOSE, "-f", str(REPO / "docker-compose.yml"), "-f", str(REPO / "compose.clusters.yml"),
+               "--project-directory", str(self.dir), "-p", self.project, *args]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=self.env())
+        if check and r.returncode:
+            raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def dump(self) -> str:
+        cluster = docker("logs", "--tail", "60", CLUSTER, check=False)
+        slurm = docker("exec", CLUSTER, "sh", "-c", "tail -n 30 /var/log/slurm/*.log", check=False)
+        return super().dump() + f"\n--- cluster\n{cluster.stdout}{cluster.stderr}\n{slurm.stdout}{slurm.stderr}"
+
+
+def on_cluster(*command: str, user: str | None = None, stdin: str | None = None) -> str:
+    import subprocess
+
+    cmd = ["/usr/bin/docker", "exec", "-i"] + (["-u", user] if user else []) + [CLUSTER, *command]
+    r = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, f"{command}: {r.stdout}{r.stderr}"
+    return r.stdout
+
+
+def wait_cluster_healthy(timeout: float = 90) -> None:
+    wait_for(lambda: (inspect(CLUSTER) or {}).get("State", {}).get("Health", {}).get("Status") == "healthy",
+             timeout=timeout, message="the cluster to be healthy")
+
+
+def host_keys() -> list[str]:
+    """What `ssh-keyscan` would print for the cluster: each host public key."""
+    return [line.split()[0] + " " + line.split()[1]
+            for line in on_cluster("sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub").splitlines()]
+
+
+CLUSTERS_TOML = """\
+[[clusters]]
+name = "hpc"
+display_name = "Test cluster"
+host = "{host}"
+host_keys = [{keys}]
+users = {{ hpcbob = "bob" }}
+remote_config_dir = "/etc/pyiron/resources/queues"
+remote_path = "/home/{{cluster_user}}/pyiron_hub"
+
+[[clusters.queues]]
+name = "debug"
+cores_max = 2
+run_time_max = 3600
+"""
+
+
+@pytest.fixture(scope="module")
+def hpc(images, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("hpc")
+    docker("rm", "-f", CLUSTER, check=False)
+    docker("run", "-d", "--name", CLUSTER, "--hostname", "slurm", "-e", f"CLUSTER_USERS={' '.join(ACCOUNTS.values())}",
+           CLUSTER_IMAGE)
+    wait_cluster_healthy()
+    keys = ", ".join(json.dumps(k) for k in host_keys())
+    (directory / "clusters.toml").write_text(CLUSTERS_TOML.format(host=CLUSTER_HOST, keys=keys))
+    write_env_files(directory, USERS, PYIRON_BASE=HPC_ENVIRONMENT, PYIRON_EXPERIMENTAL=PLAIN_ENVIRONMENT)
+    s = ClusterStack(directory, images, project=PROJECT, network=NETWORK, users=USERS + ("admin",))
+    s.compose("down", "-v", "--remove-orphans", check=False)
+    remove_user_containers_and_volumes(USERS)
+    s.up()
+    # The cluster joins the users' network, as a real cluster's login node is reachable from it.
+    docker("network", "connect", "--alias", CLUSTER_HOST, NETWORK, CLUSTER)
+    yield s
+    if __import__("os").environ.get("HPC_KEEP"):  # debugging: leave everything running
+        return
+    # The cluster is no part of the compose project: it leaves the users' network first, so
+    # that `compose down` (the stopping hub stops users' servers) can remove the network.
+    docker("rm", "-f", CLUSTER, check=False)
+    s.compose("down", "-v", "--remove-orphans", check=False)
+    remove_user_containers_and_volumes(USERS + ("admin",))
+
+
+@pytest.fixture(scope="module")
+def alice(hpc):
+    return HubUser(hpc, "hpcalice").login()
+
+
+@pytest.fixture(scope="module")
+def bob(hpc):
+    return HubUser(hpc, "hpcbob").login()
+
+
+def key_page(user: HubUser) -> BeautifulSoup:
+    r = user.session.get(f"{user.stack.url}/hub/ssh-key", timeout=60)
+    assert r.status_code == 200, (r.status_code, r.text[:500])
+    return BeautifulSoup(r.text, "html.parser")
+
+
+def public_key_from_page(user: HubUser) -> str:
+    field = key_page(user).find("textarea", id="public-key")
+    assert field is not None, "no key on the page"
+    return field.text.strip()
+
+
+def authorise(user: HubUser, key: str) -> None:
+    """What the user does on the cluster, logged in there: append the key to authorized_keys."""
+    account = ACCOUNTS[user.name]
+    on_cluster("sh", "-c", "mkdir -p ~/.ssh && chmod 700 ~/.ssh && cat >> ~/.ssh/authorized_keys "
+               "&& chmod 600 ~/.ssh/authorized_keys", user=account, stdin=key + "\n")
+
+
+SUBMIT = textwrap.dedent("""
+    import time
+    from pyiron_base import Project
+    pr = Project("hpc")
+    job = pr.wrap_executable(job_name="{name}", executable_str="echo $(id -un)@$(hostname) > whoami.txt; sleep {sleep}")
+    job.server.queue = "debug"
+    t0 = time.monotonic()
+    job.run()
+    print("QUEUE_ID", job.server.queue_id)
+""")
+# pr.wait_for_job(job), not pr.wait_for_jobs(): in pyiron_base 0.15.20 the latter refreshes
+# the job table from the queue after fetching, so a job that ends between the two queue
+# queries is marked "aborted" although it finished (README "Connecting a cluster").
+WAIT = textwrap.dedent("""
+    pr.wait_for_job(job, interval_in_s=1, max_iterations=300)
+    print("ELAPSED", time.monotonic() - t0)
+    print("TABLE", pr.job_table()[["job", "status"]].to_json(orient="records"))
+    print("WHOAMI", open(pr.load("{name}").working_directory + "/whoami.txt").read().strip())
+""")
+# The other way back: pr.update_from_remote() until the job table says finished.
+UPDATE = textwrap.dedent("""
+    for _ in range(300):
+        pr.update_from_remote()
+        if pr.job_table().set_index("job").status.get("{name}") == "finished":
+            break
+        time.sleep(1)
+    print("TABLE", pr.job_table()[["job", "status"]].to_json(orient="records"))
+    print("WHOAMI", open(pr.load("{name}").working_directory + "/whoami.txt").read().strip())
+""")
+TABLE = textwrap.dedent("""
+    from pyiron_base import Project
+    print("TABLE", Project("hpc").job_table()[["job", "status"]].to_json(orient="records"))
+""")
+
+
+def value(out: str, label: str) -> str:
+    return out.split(label + " ", 1)[1].splitlines()[0]
+
+
+def table(out: str) -> dict[str, str]:
+    return {row["job"]: row["status"] for row in json.loads(value(out, "TABLE"))}
+
+
+# --- the key --------------------------------------------------------------------------------
+def test_before_the_first_start_the_page_says_how_to_get_a_key(alice):
+    page = key_page(alice)
+    assert page.find("textarea", id="public-key") is None
+    assert "Start your server" in page.find(id="no-key").text
+    cluster = page.find("section", id="cluster-hpc")
+    assert cluster.find("code", class_="account").text == "hpcalice"
+
+
+def test_the_server_makes_a_private_key_only_the_user_can_read(alice, hpc):
+    alice.start(environment="pyiron_base")
+    key = public_key_from_page(alice)
+    assert re.fullmatch(r"ssh-ed25519 [A-Za-z0-9+/]+=* hpcalice@pyiron-hub", key), key
+    with Kernel(alice, "keys.ipynb") as kernel:
+        out = kernel.run(textwrap.dedent("""
+            import os, stat
+            home = os.path.expanduser("~")
+            for path in (".ssh", ".ssh/id_ed25519"):
+                print("MODE", path, oct(stat.S_IMODE(os.stat(os.path.join(home, path)).st_mode)))
+            print("PUB", open(os.path.join(home, ".ssh/id_ed25519.pub")).read().strip())
+            print("QUEUE", open(os.path.join(home, ".pyiron_hub/resources/queues/queue.yaml")).read().count("ssh_username: hpcalice"))
+            print("HOSTS", open(os.path.join(home, ".pyiron_hub/ssh/known_hosts")).read().count("hpc-cluster "))
+        """))
+    assert "MODE .ssh 0o700" in out and "MODE .ssh/id_ed25519 0o600" in out
+    assert value(out, "PUB") == key  # the page shows exactly the server's public key
+    assert value(out, "QUEUE") == "1" and int(value(out, "HOSTS")) == len(host_keys())
+    # The private key is nowhere but in the user's home: not in the hub's database (the
+    # public one is, in the spawner's state), its logs, or the container's configuration.
+    db = hpc.container("hub-db")
+    state = docker("exec", db, "psql", "-U", "hub", "-d", "jupyterhub", "-At", "-c", "select state from spawners").stdout
+    assert key in state and "PRIVATE" not in state
+    assert "PRIVATE KEY" not in hpc.compose("logs", "--no-color", "hub").stdout
+    env = json.dumps(inspect("jupyter-hpcalice")["Config"]["Env"])
+    assert "PRIVATE KEY" not in env and key.split()[1] not in env
+
+
+def test_the_cluster_runs_the_same_pyiron_as_the_users_environment(hpc):
+    probe = "import importlib.metadata as m; print(m.version('pyiron_base'), m.version('pysqa'))"
+    user_side = docker("run", "--rm", HPC_ENVIRONMENT, "python", "-c", probe).stdout.strip()
+    cluster_side = on_cluster("python", "-c", probe).strip()
+    assert user_side == cluster_side, (user_side, cluster_side)
+
+
+# --- failures before the key is registered -----------------------------------------------
+def test_a_key_not_yet_authorised_is_refused_clearly(alice):
+    with Kernel(alice, "hpc.ipynb") as kernel:
+        with pytest.raises(KernelError) as info:
+            kernel.run(SUBMIT.format(name="early", sleep=0), timeout=120)
+    assert "AuthenticationException" in str(info.value) and "Authentication failed" in str(info.value)
+
+
+# --- the job, from submission to the finished job table ------------------------------------
+def test_a_job_runs_under_slurm_as_the_user_and_comes_back_finished(alice):
+    authorise(alice, public_key_from_page(alice))
+    with Kernel(alice, "hpc.ipynb") as kernel:
+        out = kernel.run(SUBMIT.format(name="whoami", sleep=6), timeout=180)
+        queue_id = value(out, "QUEUE_ID")
+        # While it runs, SLURM lists it under the user's cluster account and pyiron's job name.
+        listed = wait_for(lambda: [line for line in on_cluster("squeue", "-h", "-o", "%i %u %j %T").splitlines()
+                                   if line.startswith(queue_id + " ")], timeout=30, interval=0.5,
+                          message="the job in squeue")
+        assert listed[0].split()[1] == "hpcalice" and listed[0].split()[2].startswith("pi_"), listed
+        out = kernel.run(WAIT.format(name="whoami"), timeout=400)
+    assert table(out)["whoami"] == "finished", out
+    assert value(out, "WHOAMI") == "hpcalice@slurm"  # it ran as the user, on the cluster's node
+    job = on_cluster("scontrol", "show", "job", queue_id)
+    assert "UserId=hpcalice(" in job and "JobState=COMPLETED" in job, job
+    assert f"JobId={queue_id} UserId=hpcalice(" in on_cluster("cat", "/var/log/slurm/jobcomp.log")
+
+
+def test_time_from_submit_to_finished_for_a_trivial_job(alice, record_property):
+    with Kernel(alice, "hpc.ipynb") as kernel:
+        kernel.run(SUBMIT.format(name="trivial", sleep=0), timeout=180)
+        out = kernel.run(WAIT.format(name="trivial"), timeout=400)
+    assert table(out)["trivial"] == "finished"
+    # Reported, never asserted (README "Connecting a cluster" quotes it).
+    elapsed = float(value(out, "ELAPSED"))
+    record_property("submit_to_finished_s", elapsed)
+    print(f"submit to finished, trivial job: {elapsed:.1f} s")
+
+
+def test_the_job_table_still_says_finished_after_a_server_restart(alice):
+    alice.stop()
+    alice.start(environment="pyiron_base")
+    with Kernel(alice, "hpc.ipynb") as kernel:
+        out = kernel.run(TABLE)
+    assert table(out)["whoami"] == "finished" and table(out)["trivial"] == "finished", out
+
+
+def test_the_example_notebook_submits_to_the_cluster(alice):
+    # The environment's example (images/slurm/environment), copied into the home like any.
+    r = alice.user_server("GET", "/api/contents/notebooks_hpc/submit_to_a_cluster.ipynb")
+    assert r.status_code == 200, r.text
+    cells = [c for c in r.json()["content"]["cells"] if c["cell_type"] == "code"]
+    with Kernel(alice, "notebooks_hpc/submit_to_a_cluster.ipynb") as kernel:
+        out = "".join(kernel.run("".join(cell["source"]), timeout=400) for cell in cells)
+    assert "queues: ['debug']" in out and "Hello from slurm, running as hpcalice" in out and "finished" in out, out
+
+
+# --- failures, each with a clear error and nothing lost ----------------------------------------
+def test_an_unknown_queue_is_named_in_the_error(alice):
+    with Kernel(alice, "hpc.ipynb") as kernel:
+        with pytest.raises(KernelError) as info:
+            kernel.run(SUBMIT.format(name="nowhere", sleep=0).replace('"debug"', '"nosuchqueue"'))
+        assert "nosuchqueue" in str(info.value)
+        out = kernel.run(TABLE)
+    assert table(out)["whoami"] == "finished" and table(out)["trivial"] == "finished"
+
+
+def test_a_changed_host_key_is_refused(alice):
+    on_cluster("sh", "-c", "mkdir -p /root/hostkeys && cp -a /etc/ssh/ssh_host_* /root/hostkeys/ "
+               "&& rm /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && kill -HUP $(cat /run/sshd.pid)")
+    try:
+        with Kernel(alice, "hpc.ipynb") as kernel:
+            with pytest.raises(KernelError) as info:
+                kernel.run(SUBMIT.format(name="spoofed", sleep=0), timeout=120)
+        assert "BadHostKeyException" in str(info.value) and "does not match" in str(info.value), info.value
+    finally:
+        on_cluster("sh", "-c", "cp -a /root/hostkeys/ssh_host_* /etc/ssh/ && kill -HUP $(cat /run/sshd.pid)")
+    time.sleep(1)
+
+
+def test_a_cluster_that_is_down_gives_a_connection_error_and_the_job_can_be_sent_again(alice):
+    docker("stop", CLUSTER)
+    try:
+        with Kernel(alice, "hpc.ipynb") as kernel:
+            with pytest.raises(KernelError) as info:
+                kernel.run(SUBMIT.format(name="later", sleep=0), timeout=180)
+        error = str(info.value)
+        assert any(s in error for s in ("Unable to connect", "Name or service not known", "No route to host",
+                                        "Temporary failure in name resolution")), error
+    finally:
+        docker("start", CLUSTER)
+        wait_cluster_healthy()
+    with Kernel(alice, "hpc.ipynb") as kernel:
+        out = kernel.run(textwrap.dedent("""
+            import time
+            from pyiron_base import Project
+            pr = Project("hpc")
+            job = pr.load("later")  # kept, with its input, although it never reached the cluster
+            print("BEFORE", job.status)
+            job.run(delete_existing_job=True)
+            t0 = time.monotonic()
+        """) + WAIT.format(name="later"), timeout=400)
+    assert table(out)["later"] == "finished" and table(out)["whoami"] == "finished", out
+
+
+def test_one_users_key_cannot_log_in_as_another(alice, bob):
+    bob.start(environment="pyiron_base")
+    authorise(bob, public_key_from_page(bob))
+    assert public_key_from_page(bob) != public_key_from_page(alice)
+    with Kernel(alice, "intrude.ipynb") as kernel:
+        out = kernel.run(textwrap.dedent(f"""
+            import os, paramiko
+            for account in ("hpcalice", "bob"):
+                ssh = paramiko.SSHClient()
+                ssh.load_host_keys(os.path.expanduser("~/.pyiron_hub/ssh/known_hosts"))
+                try:
+                    ssh.connect("{CLUSTER_HOST}", username=account, key_filename=os.path.expanduser("~/.ssh/id_ed25519"),
+                                look_for_keys=False, allow_agent=False)
+                    print("LOGIN", account, "accepted")
+                except paramiko.AuthenticationException:
+                    print("LOGIN", account, "refused")
+                finally:
+                    ssh.close()
+        """))
+    assert "LOGIN hpcalice accepted" in out and "LOGIN bob refused" in out, out
+
+
+def test_the_second_user_submits_under_the_mapped_account(bob):
+    with Kernel(bob, "hpc.ipynb") as kernel:
+        kernel.run(SUBMIT.format(name="bobs", sleep=3), timeout=180)
+        out = kernel.run(UPDATE.format(name="bobs"), timeout=400)
+    assert table(out) == {"bobs": "finished"} and value(out, "WHOAMI") == "bob@slurm", out
+
+
+# --- an environment without paramiko -----------------------------------------------------
+def test_an_environment_without_paramiko_keeps_pyiron_working_and_says_why(alice):
+    alice.stop()
+    alice.start(environment="pyiron_experimental")
+    with Kernel(alice, "plain.ipynb") as kernel:
+        out = kernel.run(TABLE + "from pyiron_base import state\nprint('ADAPTER', state.queue_adapter)\n")
+    assert table(out)["whoami"] == "finished" and value(out, "ADAPTER") == "None", out
+    warning = key_page(alice).find(id="clusters-unavailable")
+    assert warning is not None and "paramiko" in warning.text
+    alice.stop()
+    alice.start(environment="pyiron_base")
+    assert key_page(alice).find(id="clusters-unavailable") is None
+
+
+# --- admins ----------------------------------------------------------------------------------
+def test_admins_get_every_users_key_per_cluster_account(hpc, alice, bob):
+    admin = HubUser(hpc, "admin").login()
+    r = admin.session.get(f"{hpc.url}/hub/ssh-keys", params={"cluster": "hpc"}, timeout=60)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain"), r.text
+    lines = {line.split()[0]: line for line in r.text.splitlines()}
+    assert lines["hpcalice"].startswith("hpcalice " + " ".join(public_key_from_page(alice).split()[:2]))
+    assert lines["bob"].endswith("pyiron-hub:hpcbob")
+    assert alice.session.get(f"{hpc.url}/hub/ssh-keys", timeout=60).status_code == 403
+
+
+def test_servers_reach_the_cluster_but_not_the_database(alice):
+    with Kernel(alice, "net.ipynb") as kernel:
+        out = kernel.run(textwrap.dedent(f"""
+            import socket
+            for host, port in (("{CLUSTER_HOST}", 22), ("hub-db", 5432)):
+                try:
+                    socket.create_connection((host, port), timeout=5).close()
+                    print("NET", host, "open")
+                except OSError as err:
+                    print("NET", host, "closed", type(err).__name__)
+        """))
+    assert f"NET {CLUSTER_HOST} open" in out and "NET hub-db closed" in out, out
