@@ -166,11 +166,11 @@ def stack(images, tmp_path_factory):
     directory = tmp_path_factory.mktemp("compose-project")
     write_env_files(directory)
     s = Stack(directory, images)
-    remove_user_containers_and_volumes()  # first: they outlive the hub and hold its network
+    remove_user_containers_and_volumes()  # first: servers left running hold its network
     s.compose("down", "-v", "--remove-orphans", check=False)
     s.up()
     yield s
-    remove_user_containers_and_volumes()  # first: they outlive the hub and hold its network
+    remove_user_containers_and_volumes()  # first: servers left running hold its network
     s.compose("down", "-v", "--remove-orphans", check=False)
 
 

@@ -26,11 +26,11 @@ def stack(images, tmp_path_factory):
     # Servers kept across a hub restart (test_hub_restarted_...); a killed hub keeps them anyway.
     write_env_files(directory, users=USERS, KEEP_SERVERS_ON_HUB_STOP="true")
     s = Stack(directory, images, project=PROJECT, network=NETWORK, users=USERS)
-    remove_user_containers_and_volumes(USERS)  # first: they outlive the hub and hold its network
+    remove_user_containers_and_volumes(USERS)  # first: servers left running hold its network
     s.compose("down", "-v", "--remove-orphans", check=False)
     s.up()
     yield s
-    remove_user_containers_and_volumes(USERS)  # first: they outlive the hub and hold its network
+    remove_user_containers_and_volumes(USERS)  # first: servers left running hold its network
     s.compose("down", "-v", "--remove-orphans", check=False)
 
 

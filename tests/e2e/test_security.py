@@ -93,13 +93,13 @@ def stack(images, tmp_path_factory):
     )
     s = Stack(directory, images, project=PROJECT, network=NETWORK, users=(*USERS, ADMIN))
     s.db_password, s.client_secret = db_password, client_secret
-    remove_user_containers_and_volumes((*USERS, ADMIN))  # first: they outlive the hub and hold its network
+    remove_user_containers_and_volumes((*USERS, ADMIN))  # first: servers left running hold its network
     s.compose("down", "-v", "--remove-orphans", check=False)
     try:
         s.up()
         yield s
     finally:
-        remove_user_containers_and_volumes((*USERS, ADMIN))  # first: they outlive the hub and hold its network
+        remove_user_containers_and_volumes((*USERS, ADMIN))  # first: servers left running hold its network
         s.compose("down", "-v", "--remove-orphans", check=False)
 
 
