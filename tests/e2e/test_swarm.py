@@ -233,8 +233,10 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
     assert len(set(placed.values())) >= 2, numbers
     assert 1 not in numbers.values(), "a user's server ran on the manager"
 
+    # "sa" below: a user who shares their node with another (three users on two workers:
+    # there is one), so that draining it also ends a server whose user did not ask for it.
+    sa = next(n for n in users if sum(placed[m] == placed[n] for m in users) > 1)
     # Isolation: from a user's container the database is unreachable, the hub is reachable.
-    sa = "sa"
     cid = container_on(numbers[sa], sa)
     db_task = node(1, "service", "ps", "-q", "--filter", "desired-state=running", f"{STACK}_hub-db").stdout.split()[0]
     db_ip = json.loads(node(1, "inspect", db_task).stdout)[0]["NetworksAttachments"]
@@ -292,7 +294,7 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
     # servers on the other node run on. Then it comes back, and so does sb, with its files.
     sb, lost = "sb", numbers["sb"]
     elsewhere = [n for n in users if numbers[n] != lost]
-    r = users[sb].user_server("PUT", "/api/contents/kept.txt", json={"type": "file", "format": "text", "content": "y"})
+    r = users[sb].user_server("PUT", "/api/contents/before-lost.txt", json={"type": "file", "format": "text", "content": "y"})
     assert r.status_code == 201, r.text
     users[sb].stop()
     subprocess.run([str(CLUSTER), "disconnect", str(lost)], check=True)
@@ -309,7 +311,7 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
     wait_for(lambda: node_state(placed[sb]) == "ready", timeout=120, interval=2, message=f"node{lost} back")
     users[sb].start(environment="pyiron_base")
     assert task_node(sb) == placed[sb]
-    assert users[sb].user_server("GET", "/api/contents/kept.txt").status_code == 200
+    assert users[sb].user_server("GET", "/api/contents/before-lost.txt").status_code == 200
 
     for user in users.values():
         user.stop()
