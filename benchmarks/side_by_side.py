@@ -566,15 +566,21 @@ def report(results: dict, out: Path) -> None:
     write_report(results, out, "side_by_side", table, plot)
 
 
+def benchmark_parser(doc: str, stem: str, rounds_help: str) -> argparse.ArgumentParser:
+    """The options every benchmark here has: rounds, the hub image, where results go, redrawing."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help=rounds_help)
+    parser.add_argument("--hub-image", default=HUB_IMAGE)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--from-json", type=Path, help=f"only print and draw an earlier run's {stem}.json")
+    return parser
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__, "side_by_side", "lone spawns per deployment (P1)")
     parser.add_argument("--reference", type=Path,
                         help="checkout (or git directory) of jupyterhub/jupyterhub-deploy-docker; without it, no reference column")
     parser.add_argument("--users", type=int, default=50, help="users spawning at once (P2, P3, memory); at most 60")
-    parser.add_argument("--rounds", type=int, default=5, help="lone spawns per deployment (P1)")
-    parser.add_argument("--hub-image", default=HUB_IMAGE)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--from-json", type=Path, help="only print and draw an earlier run's side_by_side.json")
     args = parser.parse_args(argv)
     if args.from_json:
         report(json.loads(args.from_json.read_text()), args.out)

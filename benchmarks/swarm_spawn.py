@@ -21,7 +21,6 @@ benchmarks/results/swarm_spawn.{md,png,json}; nothing is asserted.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -33,10 +32,10 @@ from pathlib import Path
 import requests
 
 from benchmarks.side_by_side import (
-    CPUS, ENVIRONMENT, MEMORY, Hub, answers, bare_run, login_all, our_stack, remove_users, spawn, stop, wait_until,
-    write_report,
+    BARE_NETWORK, CPUS, ENVIRONMENT, MEMORY, Hub, answers, bare_run, login_all, our_stack, remove_users, spawn, stop, wait_until,
+    benchmark_parser, write_report,
 )
-from tests.e2e.conftest import HUB_IMAGE, docker
+from tests.e2e.conftest import docker
 from tests.e2e.test_swarm import DOCKER as SWARM_DOCKER
 from tests.e2e.test_swarm import (
     IMAGES, STACK, cluster_down, cluster_up, deployed_stack, node, registry_name, sock, task_node,
@@ -56,13 +55,13 @@ def median(values: list[float | None]) -> float | None:
 # --- one host --------------------------------------------------------------------------------
 def measure_one_host(rounds: int, hub_image: str) -> dict:
     floor = []
-    docker("network", "create", "pyiron-hub-perfbench-bare", check=False)
+    docker("network", "create", BARE_NETWORK, check=False)  # bare_run's network
     try:
         for _ in range(rounds):
             floor.append(bare_run("pyiron-hub-swbench-bare"))
             docker("rm", "-f", "pyiron-hub-swbench-bare", check=False)
     finally:
-        docker("network", "rm", "pyiron-hub-perfbench-bare", check=False)
+        docker("network", "rm", BARE_NETWORK, check=False)
     names = (USER,)
     stack = our_stack(Path(tempfile.mkdtemp(prefix="pyiron-hub-swbench-")), names, hub_image)
     remove_users(names)
@@ -203,17 +202,12 @@ def report(results: dict, out: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--hub-image", default=HUB_IMAGE)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--from-json", type=Path, help="only print and draw an earlier run's swarm_spawn.json")
-    args = parser.parse_args(argv)
+    args = benchmark_parser(__doc__, "swarm_spawn", "lone spawns on each side").parse_args(argv)
     if args.from_json:
         report(json.loads(args.from_json.read_text()), args.out)
         return 0
     if not 1 <= args.rounds <= 20:
-        parser.error("--rounds must be 1..20 (the machine is shared)")
+        raise SystemExit("--rounds must be 1..20 (the machine is shared)")
     results = {"rounds": args.rounds, "when": time.strftime("%Y-%m-%d %H:%M"), "load": os.getloadavg()[0]}
     print("one host")
     results["one_host"] = measure_one_host(args.rounds, args.hub_image)

@@ -77,11 +77,16 @@ def apply_authenticator(c: Config, hub: HubConfig) -> None:
         auth.http_request_kwargs = {"ca_certs": str(s.ca_bundle)}
 
 
+def spawner_section(c: Config, hub: HubConfig) -> Config:
+    """The Config section of the spawner SPAWNER selects (their traits are set by class name)."""
+    return c[SPAWNERS[hub.settings.spawner].__name__]
+
+
 def apply_spawner(c: Config, hub: HubConfig) -> None:
     s = hub.settings
     spawner = SPAWNERS[s.spawner]
     c.JupyterHub.spawner_class = spawner
-    sp = c[spawner.__name__]
+    sp = spawner_section(c, hub)
     sp.environments = list(hub.environments)
     sp.max_mem_limit = s.max_mem_limit
     sp.max_cpu_limit = s.max_cpu_limit
@@ -117,8 +122,7 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
 
 def apply_clusters(c: Config, hub: HubConfig) -> None:
     """HPC clusters: each server gets their pysqa configuration; users get the SSH key page."""
-    # Either spawner (SPAWNER): both have the picker's clusters trait.
-    c[SPAWNERS[hub.settings.spawner].__name__].clusters = list(hub.clusters)
+    spawner_section(c, hub).clusters = list(hub.clusters)  # both spawners have the picker's trait
     if not hub.clusters:
         c.JupyterHub.extra_handlers = []
         return

@@ -12,12 +12,12 @@ from tornado import web
 from traitlets import Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
-from .clusters import cluster_files
 from .catalogue import Environment
+from .clusters import cluster_files
 from .docker_pool import PooledDockerSpawner
 from .options import InvalidChoice, options_from_form, validate_choice
-from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
 from .readiness import AnswerBeforeReady
+from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
 from .values import format_memory
 

@@ -25,6 +25,7 @@ import time
 
 from docker.errors import NotFound
 from docker.types import DriverConfig, Mount, RestartPolicy
+from docker.utils import parse_repository_tag
 from dockerspawner import SwarmSpawner
 from jupyterhub.utils import maybe_future
 from requests import RequestException
@@ -135,8 +136,7 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
         # even if the tag moves on in the registry meanwhile (`pyiron-hub pull` moves it).
         await self.pull_image(image)
         info = await self.docker("inspect_image", image)
-        repository = image.rsplit("@", 1)[0]
-        repository = repository.rsplit(":", 1)[0] if ":" in repository.rsplit("/", 1)[-1] else repository
+        repository, _ = parse_repository_tag(image)
         digests = [d for d in info.get("RepoDigests") or [] if d.split("@", 1)[0] == repository]
         if not digests:
             self.log.warning("%s has no registry digest: every node must have it already", image)
@@ -216,8 +216,10 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
         # JupyterHub calls stop() only for a server it finds running. A server whose task
         # ended by itself (its node drained, the process exited) would leave its service
         # behind, holding the users' network so that `docker stack rm` cannot remove it.
-        # Every stop, of either kind, ends here; removing an absent service is a no-op.
-        await self.remove_object()
+        # Every stop, of either kind, ends here; stop() clears the id of what it removed, so
+        # an id still set is a service nobody removed.
+        if self.object_id:
+            await self.remove_object()
         return await maybe_future(super().run_post_stop_hook())
 
     def get_state(self):

@@ -219,3 +219,9 @@ async def test_a_server_that_ended_by_itself_has_its_service_removed_too(removin
     sp = removing(None)
     await sp.run_post_stop_hook()
     assert sp.docker.calls == [("remove_service", "svc123")]
+
+
+async def test_after_a_normal_stop_nothing_is_removed_twice(removing):
+    sp = removing(object_id="")  # stop() removed the service and cleared the id
+    await sp.run_post_stop_hook()
+    assert sp.docker.calls == []
