@@ -43,6 +43,9 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubConfig:
         proxy_token=load_or_create_secret(s.proxy_token, s.data_dir / "proxy_token"),
     )
     apply_services(c, hub, metrics_token=load_or_create_secret(s.metrics_token, s.data_dir / "metrics_token"))
+    from .backup_status import register_metrics
+
+    register_metrics(s.data_dir)  # the last backup's result on /hub/metrics
     return hub
 
 

@@ -1,4 +1,4 @@
-"""`pyiron-hub`: the admin's command line (check, init, pull, serve)."""
+"""`pyiron-hub`: the admin's command line (check, init, pull, serve, backup, restore, snapshots)."""
 
 from __future__ import annotations
 
@@ -253,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="exit 0 if this container's hub answers /hub/health")
     health.add_argument("--hub-api", action="store_true", help="ask the hub's API port instead of the proxy's")
     health.set_defaults(func=cmd_health)
+
+    from .backup import add_commands
+
+    add_commands(sub)
 
     serve = sub.add_parser("serve", help="check, wait for the database, then run JupyterHub (the image's command)")
     serve.add_argument("jupyterhub_args", nargs=argparse.REMAINDER)
