@@ -13,19 +13,16 @@ Everything is driven as the README tells an admin: `docker compose -f docker-com
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import subprocess
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 import requests
 from bs4 import BeautifulSoup
 
-from .conftest import DOCKER, HUB_IMAGE, PREFIX, REPO, HubUser, Stack, docker, inspect, wait_for, write_env_files
+from .conftest import COMPOSE, DOCKER, HUB_IMAGE, PREFIX, REPO, HubUser, Stack, docker, inspect, wait_for, write_env_files
 from .jupyter import Kernel
 
 USERS = ("bkann", "bkben", "bkcid")
@@ -93,7 +90,7 @@ class BackupStack(Stack):
     files = ("docker-compose.yml", "compose.clusters.yml", "compose.backup.yml")
 
     def compose(self, *args, check=True) -> subprocess.CompletedProcess:
-        cmd = ["docker-compose", *(a for f in self.files for a in ("-f", str(REPO / f))),
+        cmd = [COMPOSE, *(a for f in self.files for a in ("-f", str(REPO / f))),
                "--project-directory", str(self.dir), "-p", self.project, *args]
         r = subprocess.run(cmd, capture_output=True, text=True, env=self.env())
         if check and r.returncode:
@@ -149,8 +146,7 @@ def bk(images, tmp_path_factory, repo):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key_dir / "k")], check=True)
     host_key = " ".join((key_dir / "k.pub").read_text().split()[:2])
     (directory / "clusters.toml").write_text(CLUSTERS_TOML.format(key=host_key))
-    (directory / "backup.env").write_text(f"RESTIC_REPOSITORY='{repo}'\nRESTIC_PASSWORD='{PASSPHRASE}'\n"
-                                          f"")
+    (directory / "backup.env").write_text(f"RESTIC_REPOSITORY='{repo}'\nRESTIC_PASSWORD='{PASSPHRASE}'\n")
     s = BackupStack(directory, images, project=PROJECT, network=NETWORK, users=USERS)
     s.down_everything()
     s.up()
