@@ -50,13 +50,13 @@ RESTIC_PROBLEMS = [
     (r"no space left on device|disk quota exceeded",
      "the repository's disk ({repo}) is full: free space there or point RESTIC_REPOSITORY at a larger disk, "
      "then run the backup again. Earlier snapshots are intact; `restic prune` removes the partial data."),
-    (r"unable to open config file|Is there a repository at the following location|does not exist",
-     "there is no restic repository at {repo}: check RESTIC_REPOSITORY, or create one with "
-     "`pyiron-hub backup --init`."),
     (r"ssh: |Connection refused|unable to start the sftp session|connection lost|no route to host"
      r"|Temporary failure in name resolution|i/o timeout|dial tcp",
      "cannot reach the repository {repo}: check the host is up and reachable from the Docker host, "
      "its SSH key and known_hosts in BACKUP_SSH_DIR, or the S3 credentials."),
+    (r"unable to open config file|Is there a repository at the following location|does not exist",
+     "there is no restic repository at {repo}: check RESTIC_REPOSITORY, or create one with "
+     "`pyiron-hub backup --init`."),
     (r"repository is already locked",
      "another restic command holds the repository {repo}: wait for it, or run `restic unlock` if it died."),
 ]
@@ -416,9 +416,9 @@ def restore_config(dep: Deployment, settings, environ, snapshot_id: str, directo
 
 def restore(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str], snapshot: str | None,
             user: str | None = None, path: str | None = None, force: bool = False, config_only: bool = False) -> None:
-    if dep.service("hub") is not None and not (user and path):
+    if dep.service("hub") is not None and not user and not config_only:
         raise BackupError("the hub is running: stop it first (`docker compose stop hub`), restore, then start it "
-                          "(a single file of one user, --user NAME --path PATH, restores while it runs)")
+                          "(one user's home or file, --user NAME [--path PATH], restores while it runs)")
     snapshot_id = resolve_snapshot(dep, settings, environ, snapshot)
     manifest = read_manifest(dep, settings, environ, snapshot_id)
     dep.log(f"snapshot {snapshot_id[:8]} of {manifest['time']} (project {manifest['project']})")
