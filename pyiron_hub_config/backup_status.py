@@ -30,6 +30,10 @@ class BackupStatusCollector:
     def __init__(self, directory: Path):
         self.directory = directory
 
+    def describe(self):
+        # Without it the registry would collect() once on registering, i.e. at config load.
+        return []
+
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 

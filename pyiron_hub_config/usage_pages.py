@@ -83,6 +83,10 @@ class UsageCollector:
     def __init__(self, cache: UsageCache, soft_limit: int | None):
         self.cache, self.soft_limit = cache, soft_limit
 
+    def describe(self):
+        # Without it the registry would collect() once on registering, i.e. at config load.
+        return []
+
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
