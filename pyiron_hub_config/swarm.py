@@ -68,8 +68,9 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
     """Starts the environment a user picks as a swarm service (see the module's docstring).
 
     As on one host, the server is seen as soon as it answers (readiness.py) and Docker calls
-    run on a pool of threads (docker_pool.py; PooledDockerSpawner comes after SwarmSpawner,
-    so it only replaces DockerSpawner's single thread).
+    run on a pool of threads (docker_pool.py). Each of these layers is a DockerSpawner that
+    overrides methods of its own; PooledDockerSpawner replaces only DockerSpawner's single
+    thread, which SwarmSpawner does not touch.
     """
 
     constraints = List(
@@ -123,7 +124,7 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
         return mounts
 
     def _use_image_mounts(self, mounts: list[dict]) -> None:
-        self._image_mounts = mounts
+        self._image_mounts = mounts  # turned into the service's mounts with the volumes (mounts)
 
     def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
         # Reserved as well as limited: the scheduler then places a server only on a node
@@ -141,6 +142,14 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
         if not digests:
             self.log.warning("%s has no registry digest: every node must have it already", image)
         return (digests[0] if digests else image), info["Id"]
+
+    # The server runs on a node's engine, which the hub does not drive: there is no container
+    # here to read its public key or the boot step's file report from.
+    async def read_public_key(self):
+        return None
+
+    async def read_files_skipped(self) -> dict[str, str]:
+        return {}
 
     async def create_object(self):
         constraints = list(self.constraints)
