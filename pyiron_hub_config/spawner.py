@@ -12,6 +12,7 @@ from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
 from tornado import web
 from traitlets import Float, Integer, List, Unicode, default
 
+from .boot_file import boot_volume_mount
 from .catalogue import Environment
 from .clusters import cluster_files
 from .docker_pool import PooledDockerSpawner
@@ -45,7 +46,7 @@ class EnvironmentPicker(DockerSpawner):
     A DockerSpawner of its own, like every layer the spawners are made of (readiness.py,
     docker_pool.py, dockerspawner's SwarmSpawner): each overrides its own methods and calls
     only its own or DockerSpawner's, so their order in a class statement does not matter.
-    What differs between one host and a swarm is the five methods at the end of this class:
+    What differs between one host and a swarm is the six methods at the end of this class:
     each concrete spawner defines every one of them.
     """
 
@@ -110,6 +111,7 @@ class EnvironmentPicker(DockerSpawner):
         # looked up for every start: an updated image brings its own examples.
         self.image, image_id = await self._image_to_run(self.image)
         self._use_image_mounts(server_mounts(image_id, self.site_resources))
+        await self._ship_boot_step()
         if self.site_resources:
             self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
         self.environment = {**self.environment, **self.cluster_environment()}
@@ -174,6 +176,10 @@ class EnvironmentPicker(DockerSpawner):
         """Give the server these read-only mounts (storage.server_mounts) besides its volumes."""
         raise NotImplementedError
 
+    async def _ship_boot_step(self) -> None:
+        """Give the server the boot step as a read-only file (boot_file.py), after the mounts."""
+        raise NotImplementedError
+
     def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
         """Give the server the memory (bytes) and CPUs of the user's choice."""
         raise NotImplementedError
@@ -201,6 +207,10 @@ class PyironSpawner(EnvironmentPicker, AnswerBeforeReady, PooledDockerSpawner):
 
     def _use_image_mounts(self, mounts: list[dict]) -> None:
         self.mounts = mounts
+
+    async def _ship_boot_step(self) -> None:
+        mount = await asyncio.wrap_future(self.executor.submit(boot_volume_mount, self.client, self.image))
+        self.mounts = [*self.mounts, mount]
 
     def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
         self.mem_limit = mem_limit

@@ -31,6 +31,7 @@ from jupyterhub.utils import maybe_future
 from requests import RequestException
 from traitlets import List, Unicode, default
 
+from .boot_file import boot_config
 from .docker_pool import PooledDockerSpawner
 from .readiness import AnswerBeforeReady
 from .spawner import EnvironmentPicker
@@ -125,6 +126,10 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
 
     def _use_image_mounts(self, mounts: list[dict]) -> None:
         self._image_mounts = mounts  # turned into the service's mounts with the volumes (mounts)
+
+    async def _ship_boot_step(self) -> None:
+        config = await asyncio.wrap_future(self.executor.submit(boot_config, self.client))
+        self.extra_container_spec = {**self.extra_container_spec, "configs": [config]}
 
     def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
         # Reserved as well as limited: the scheduler then places a server only on a node

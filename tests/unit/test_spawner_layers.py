@@ -11,7 +11,7 @@ from pyiron_hub_config.spawner import EnvironmentPicker, PyironSpawner
 from pyiron_hub_config.swarm import PyironSwarmSpawner
 
 # What differs between one host and a swarm: the picker calls these and defines none of them.
-HOOKS = ("_image_to_run", "_use_image_mounts", "_set_size", "read_public_key", "read_files_skipped")
+HOOKS = ("_image_to_run", "_use_image_mounts", "_ship_boot_step", "_set_size", "read_public_key", "read_files_skipped")
 
 
 @pytest.mark.parametrize("spawner", [PyironSpawner, PyironSwarmSpawner])
