@@ -50,6 +50,8 @@ name = "hpc"
 display_name = "Test cluster"
 host = "hpc.invalid"
 host_keys = ["{key}"]
+remote_config_dir = "/etc/pyiron/resources/queues"
+remote_path = "/home/{{cluster_user}}/pyiron_hub"
 
 [[clusters.queues]]
 name = "debug"
@@ -150,7 +152,12 @@ def bk(images, tmp_path_factory, repo):
     (directory / "backup.env").write_text(f"RESTIC_REPOSITORY='{repo}'\nRESTIC_PASSWORD='{PASSPHRASE}'\n")
     s = BackupStack(directory, images, project=PROJECT, network=NETWORK, users=USERS)
     s.down_everything()
-    s.up()
+    try:
+        s.up()
+    except BaseException:
+        print(s.dump())
+        s.down_everything()
+        raise
     yield s
     docker("rm", "-f", SFTP, check=False)
     s.down_everything()

@@ -52,7 +52,12 @@ def us(images, tmp_path_factory):
     docker("run", "--rm", "-v", f"{DEPLOYMENT}-jupyterhub-home-{ANN}:/h", HUB_IMAGE, "sh", "-c",
            "head -c 31457280 /dev/urandom > /h/big.bin && chown -R 1000:100 /h")
     docker("volume", "create", STALE)
-    s.up()
+    try:
+        s.up()
+    except BaseException:
+        print(s.dump())
+        cleanup(s)
+        raise
     yield s
     cleanup(s)
 
