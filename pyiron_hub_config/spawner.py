@@ -16,6 +16,7 @@ from .catalogue import Environment
 from .clusters import cluster_files
 from .docker_pool import PooledDockerSpawner
 from .options import InvalidChoice, options_from_form, validate_choice
+from .parallelism import thread_environment
 from .readiness import AnswerBeforeReady
 from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
@@ -27,14 +28,19 @@ def _templates() -> Jinja:
     return Jinja(loader=PackageLoader(__package__, "templates"), autoescape=select_autoescape(default=True))
 
 
-def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None) -> str:
-    """The picker's HTML; empty when there is nothing to choose."""
-    if len(environments) < 2 and max_mem_limit is None and max_cpu_limit is None:
+def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, gone=None) -> str:
+    """The picker's HTML; empty when there is nothing to choose and nothing to say.
+
+    gone: the catalogue entry the user last ran, when it is no longer offered.
+    """
+    if len(environments) < 2 and max_mem_limit is None and max_cpu_limit is None and gone is None:
         return ""
     return _templates().get_template("options_form.html").render(
         environments=environments,
         max_mem_limit=format_memory(max_mem_limit) if max_mem_limit else None,
         max_cpu_limit=max_cpu_limit,
+        gone=gone,
+        default=next((env for env in environments if env.default), None),
     )
 
 
@@ -45,6 +51,9 @@ class EnvironmentPicker(Configurable):
 
     environments = List(
         help="The resolved catalogue (pyiron_hub_config.catalogue.Environment); users can start only these.",
+    ).tag(config=True)
+    left_out_environments = List(
+        help="Catalogue entries not offered (retired, no image set): a saved choice of one starts the default.",
     ).tag(config=True)
     max_mem_limit = Integer(
         None, allow_none=True, help="Bytes a user may ask for; None: users cannot pick memory."
@@ -67,7 +76,14 @@ class EnvironmentPicker(Configurable):
 
     @default("options_form")
     def _options_form_default(self):
-        return render_options_form(self.environments, self.max_mem_limit, self.max_cpu_limit)
+        # A callable, so that the page can say when the user's last environment is gone.
+        return type(self)._render_form
+
+    @staticmethod
+    def _render_form(spawner: EnvironmentPicker) -> str:
+        last = (spawner.user_options or {}).get("environment")
+        gone = next((env for env in spawner.left_out_environments if env.name == last), None)
+        return render_options_form(spawner.environments, spawner.max_mem_limit, spawner.max_cpu_limit, gone)
 
     @default("options_from_form")
     def _options_from_form_default(self):
@@ -90,9 +106,16 @@ class EnvironmentPicker(Configurable):
     def _apply_choice(spawner: EnvironmentPicker, user_options: dict):
         # Runs for every start, whichever way the request came (form, query, REST API).
         choice = spawner._choose(user_options)
+        if choice.replaced is not None:
+            spawner.log.info("%s asked for %s, which is no longer offered: starting the default, %s",
+                             spawner.user.name, choice.replaced.name, choice.environment.name)
         spawner.image = choice.environment.image
         spawner._set_size(choice.mem_limit, choice.cpu_limit)
-        spawner.environment = {**spawner.environment, "PYIRON_ENVIRONMENT": choice.environment.name}
+        spawner.environment = {
+            **spawner.environment,
+            "PYIRON_ENVIRONMENT": choice.environment.name,
+            **thread_environment(choice.cpu_limit),
+        }
         spawner._show_environment(choice.environment)
         spawner.log.info(
             "Starting %s for %s: %s, %s memory, %g CPU", choice.environment.name, spawner.user.name,
@@ -168,7 +191,8 @@ class EnvironmentPicker(Configurable):
 
     def _choose(self, options, for_page: bool = False):
         try:
-            return validate_choice(options, self.environments, self.max_mem_limit, self.max_cpu_limit)
+            return validate_choice(options, self.environments, self.max_mem_limit, self.max_cpu_limit,
+                                   self.left_out_environments)
         except InvalidChoice as err:
             error = web.HTTPError(400, "%s", err.api_message)
             if for_page:
