@@ -10,7 +10,7 @@
 # packages never reach it.
 ARG BASE_IMAGE=debian:trixie-slim
 
-FROM ${BASE_IMAGE} AS build
+FROM ${BASE_IMAGE} AS tools
 ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates binutils \
@@ -18,6 +18,31 @@ RUN apt-get update \
 # /opt/tools has pip; /opt/hub, the venv the image keeps, has none: pip installs into it
 # from outside (--python), so nothing of pip is left to remove.
 RUN python3 -m venv /opt/tools && python3 -m venv --without-pip /opt/hub
+
+# What the hub lends to users' servers (pyiron_hub_config/hub_packages.py): paramiko for
+# pysqa's SSH mode, which the public pyiron images lack. One tree serves every CPython in
+# SERVER_PYTHONS: its wheels are abi3 or pure, except cffi's backend, a file per version.
+FROM tools AS server-packages
+ARG SERVER_PYTHONS="3.11 3.12 3.13 3.14"
+COPY server-packages.lock /tmp/server-packages.lock
+RUN --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
+    set -e; arch=$(uname -m); mkdir /opt/packages; \
+    for v in $SERVER_PYTHONS; do \
+      /opt/tools/bin/pip install --no-cache-dir --disable-pip-version-check --no-compile --no-deps \
+        --only-binary=:all: --implementation cp --python-version "$v" --target "/tmp/packages/$v" \
+        --platform "manylinux_2_28_$arch" --platform "manylinux_2_17_$arch" --platform "manylinux2014_$arch" \
+        -r /tmp/server-packages.lock; \
+      cp -a -n "/tmp/packages/$v/." /opt/packages/; \
+    done; \
+    rm -rf /opt/packages/bin; \
+    test "$(ls /opt/packages/_cffi_backend.cpython-3*.so | wc -l)" = "$(echo $SERVER_PYTHONS | wc -w)"; \
+    /opt/tools/bin/python -c 'import json, sys; \
+lock = [l.split("==") for l in open("/tmp/server-packages.lock") if "==" in l and not l.startswith("#")]; \
+json.dump({"pythons": sys.argv[1:], "modules": ["paramiko"], "packages": {n: v.strip() for n, v in lock}}, \
+          open("/opt/packages/pyiron-hub-packages.json", "w"), indent=1)' $SERVER_PYTHONS
+
+FROM tools AS build
 
 # Slow, rarely changing layer: the pinned dependency tree. setuptools and wheel are in the
 # lock only to build this package (below), not at run time.
@@ -65,6 +90,7 @@ RUN apt-get update \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
 
+COPY --from=server-packages /opt/packages /opt/pyiron-hub/packages
 COPY --from=build /opt/hub /opt/hub
 COPY --from=build /opt/package /opt/hub
 

@@ -15,6 +15,7 @@ from traitlets.config import Configurable
 from .catalogue import Environment
 from .clusters import cluster_files
 from .docker_pool import PooledDockerSpawner
+from .hub_packages import PACKAGES_MANIFEST, PACKAGES_SOURCE, tree_archive, volume_mount, volume_name
 from .options import InvalidChoice, options_from_form, validate_choice
 from .parallelism import thread_environment
 from .readiness import AnswerBeforeReady
@@ -130,7 +131,7 @@ class EnvironmentPicker(Configurable):
         # The image's id names the read-only copy of its home (see storage.py), so it is
         # looked up for every start: an updated image brings its own examples.
         self.image, image_id = await self._image_to_run(self.image)
-        self._use_image_mounts(server_mounts(image_id, self.site_resources))
+        self._use_image_mounts(server_mounts(image_id, self.site_resources) + await self._packages_mounts())
         if self.site_resources:
             self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
         self.environment = {**self.environment, **self.cluster_environment()}
@@ -150,6 +151,10 @@ class EnvironmentPicker(Configurable):
     async def read_public_key(self) -> PublicKey | None:
         """The public key in the user's running server, where the hub can read it (see PyironSpawner)."""
         return None
+
+    async def _packages_mounts(self) -> list[dict]:
+        """The read-only mount of the hub's packages (hub_packages.py), where this spawner has one."""
+        return []
 
     async def read_files_skipped(self) -> dict[str, str]:
         """The hub-managed files the boot step left out of the running server, and why."""
@@ -203,6 +208,55 @@ class EnvironmentPicker(Configurable):
 
 class PyironSpawner(EnvironmentPicker, AnswerBeforeReady, PooledDockerSpawner):
     """Starts the catalogue environment a user picks, with its memory and CPU limits."""
+
+    packages_dir = Unicode(
+        PACKAGES_SOURCE,
+        help="The tree of packages (paramiko) the hub lends to servers, with its manifest; none if absent.",
+    ).tag(config=True)
+    # Volumes of packages this hub process has checked or filled, and a lock per volume so
+    # that users starting at once fill it once.
+    _packages_ready: set[str] = set()
+    _packages_locks: dict[str, asyncio.Lock] = {}
+
+    async def _packages_mounts(self) -> list[dict]:
+        name = volume_name(self.packages_dir)
+        if name is None:
+            return []
+        cls = PyironSpawner
+        if name not in cls._packages_ready:
+            async with cls._packages_locks.setdefault(name, asyncio.Lock()):
+                if name not in cls._packages_ready:
+                    try:
+                        await asyncio.wrap_future(self.executor.submit(self._fill_packages_volume, name))
+                    except Exception as err:  # a server without paramiko beats no server
+                        self.log.warning("Could not fill the volume %s (%s): %s starts without the hub's packages",
+                                         name, err, self.user.name)
+                        return []
+                    cls._packages_ready.add(name)
+        return [volume_mount(name)]
+
+    def _fill_packages_volume(self, name: str) -> None:
+        # Docker copies files into a volume through a container that mounts it; this one is
+        # created from the image about to start (it is here) and never started.
+        client = self.client
+        client.create_volume(name, labels={"org.pyiron.hub.packages": PACKAGES_SOURCE})
+        helper = client.create_container(
+            self.image, command=["true"], labels={"org.pyiron.hub.packages": "filler"},
+            host_config=client.create_host_config(binds={name: {"bind": "/fill", "mode": "rw"}}),
+        )["Id"]
+        try:
+            try:
+                stream, _ = client.get_archive(helper, f"/fill/{PACKAGES_MANIFEST}")
+                for _ in stream:
+                    pass
+                self.log.debug("%s is filled already", name)
+                return
+            except docker.errors.NotFound:
+                pass
+            client.put_archive(helper, "/fill", tree_archive(self.packages_dir))
+            self.log.info("Filled the volume %s with the hub's packages", name)
+        finally:
+            client.remove_container(helper, force=True)
 
     def _use_image_mounts(self, mounts: list[dict]) -> None:
         self.mounts = mounts
