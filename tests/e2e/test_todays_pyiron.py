@@ -168,7 +168,7 @@ LAMMPS = textwrap.dedent("""
     job.potential = "Ar_LJ_site"
     job.calc_md(temperature=30, n_ionic_steps=200, n_print=50)
     job.run()
-    print("MD", job.status, len(job["output/generic/energy_pot"]), job.executable.version)
+    print("MD", job.status, len(job.output.energy_pot), job.executable.version)
 """)
 TABLE = textwrap.dedent("""
     from pyiron_atomistics import Project
