@@ -7,32 +7,25 @@ abi3 wheels, only cffi's backend differs per version and is named for it), and e
 server mounts it read-only at PACKAGES_MOUNT. The boot step puts it on the image's Python
 path after the image's own site-packages (boot.py), so nothing of the image is shadowed.
 
-The tree reaches the engine as a named volume, ``pyiron-hub-packages-<digest>``, filled
-once by the hub: a new hub image with other packages has another digest, so another volume.
+The tree reaches the engine as a named volume, ``pyiron-hub-packages-<digest>``, written
+once by the hub like the boot file's (boot_file.py): a new hub image with other packages
+has another digest, so another volume.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import tarfile
 from pathlib import Path
 
 from .boot import PACKAGES_DIR as PACKAGES_MOUNT, PACKAGES_MANIFEST
+from .boot_file import written_volume_mount
 
 # Where the hub image keeps the tree (Dockerfile).
 PACKAGES_SOURCE = "/opt/pyiron-hub/packages"
 VOLUME_PREFIX = "pyiron-hub-packages-"
-
-
-def manifest(source: str | os.PathLike) -> dict | None:
-    """The tree's manifest ({"pythons": [...], "modules": [...], "packages": {...}}); None without one."""
-    try:
-        return json.loads((Path(source) / PACKAGES_MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def volume_name(source: str | os.PathLike) -> str | None:
@@ -45,9 +38,15 @@ def volume_name(source: str | os.PathLike) -> str | None:
     return VOLUME_PREFIX + digest
 
 
-def volume_mount(volume: str) -> dict:
-    """The read-only mount of the packages volume in a server (docker.types.Mount keywords)."""
-    return {"type": "volume", "source": volume, "target": PACKAGES_MOUNT, "read_only": True}
+def packages_volume_mount(client, image: str, source: str | os.PathLike) -> dict | None:
+    """The packages' read-only volume (storage.server_mounts' form), written if need be; None
+    when there is no tree (a hub run outside its image). Blocking Docker calls."""
+    name = volume_name(source)
+    if name is None:
+        return None
+    manifest_bytes = (Path(source) / PACKAGES_MANIFEST).read_bytes()
+    return written_volume_mount(client, image, name, PACKAGES_MOUNT, PACKAGES_MANIFEST, manifest_bytes,
+                                lambda: tree_archive(source))
 
 
 def tree_archive(source: str | os.PathLike) -> bytes:
