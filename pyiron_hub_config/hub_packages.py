@@ -50,8 +50,8 @@ def packages_volume_mount(client, image: str, source: str | os.PathLike) -> dict
 
 
 def tree_archive(source: str | os.PathLike) -> bytes:
-    """The tree as a tar for Docker's put_archive: owned by root, not writable by users, the
-    manifest last (the boot step uses a volume only once its manifest is there)."""
+    """The tree as a tar for Docker's put_archive: files, not links, owned by root and not
+    writable by users, the manifest last (the volume counts as written once it is there)."""
 
     def owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
@@ -61,7 +61,8 @@ def tree_archive(source: str | os.PathLike) -> bytes:
 
     buffer = io.BytesIO()
     root = Path(source)
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
+    # dereference: what the image shares with the hub's own packages is a link there.
+    with tarfile.open(fileobj=buffer, mode="w", dereference=True) as tar:
         for entry in sorted(root.iterdir()):
             if entry.name != PACKAGES_MANIFEST:
                 tar.add(entry, arcname=entry.name, filter=owned_by_root)

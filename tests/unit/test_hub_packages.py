@@ -40,3 +40,15 @@ def test_the_archive_is_roots_read_only_and_ends_with_the_manifest(tmp_path):
     modes = {m.name: m.mode for m in members}
     assert modes["paramiko"] == 0o755 and modes["paramiko/__init__.py"] == 0o644
     assert modes["_cffi_backend.cpython-313-x86_64-linux-gnu.so"] == 0o755
+
+
+def test_links_to_the_hubs_own_packages_become_files(tmp_path):
+    hub = tmp_path / "hub" / "cryptography"
+    hub.mkdir(parents=True)
+    (hub / "__init__.py").write_text("shared")
+    tree = make_tree(tmp_path / "t")
+    (tree / "cryptography").symlink_to(hub)
+    with tarfile.open(fileobj=io.BytesIO(hub_packages.tree_archive(tree))) as tar:
+        member = tar.getmember("cryptography/__init__.py")
+        assert member.isfile() and tar.extractfile(member).read() == b"shared"
+        assert tar.getmember("cryptography").isdir()
