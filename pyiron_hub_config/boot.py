@@ -232,6 +232,14 @@ def use_hub_packages(packages_dir, site_packages=None, version=None):
     import importlib
 
     importlib.invalidate_caches()
+    try:  # they must load here too (a C library older than the wheels', say), not only be found
+        for name in missing:
+            importlib.import_module(name)
+    except Exception as err:
+        os.unlink(os.path.join(site_packages, PACKAGES_PTH))
+        sys.path.remove(packages_dir)
+        return "not used", "the hub's %s does not load in this image (%s: %s)" % (
+            ", ".join(missing), type(err).__name__, str(err)[:80])
     return "%s from the hub for Python %s, after %s" % (", ".join(missing), version, site_packages), None
 
 

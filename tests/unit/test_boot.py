@@ -276,6 +276,8 @@ def hub_packages(tmp_path):
     yield root
     while str(root) in sys.path:
         sys.path.remove(str(root))
+    for name in ("hubonly_mod_18", "shadow_mod_18"):  # imported by the step's check
+        sys.modules.pop(name, None)
 
 
 def test_hub_packages_go_after_the_images_own(hub_packages, tmp_path):
@@ -384,3 +386,11 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     with pytest.raises(TypeError):
         boot.write_atomically(str(target), object())
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_packages_that_do_not_load_are_taken_away_again(hub_packages, tmp_path):
+    (hub_packages / "hubonly_mod_18" / "__init__.py").write_text("raise ImportError('GLIBC_2.34 not found')\n")
+    done, why_not = boot.use_hub_packages(str(hub_packages), str(tmp_path))
+    assert done == "not used" and why_not == ("the hub's hubonly_mod_18 does not load in this image "
+                                              "(ImportError: GLIBC_2.34 not found)")
+    assert not (tmp_path / boot.PACKAGES_PTH).exists() and str(hub_packages) not in sys.path
