@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .problems import ConfigError, Problem
@@ -47,8 +49,13 @@ KEY_TYPES = (
 _HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 # POSIX-portable account names, as useradd accepts them by default.
 CLUSTER_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-# Paths pysqa passes to a shell unquoted: no spaces, quotes, globs or '..'.
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._+/-]*$")
+
+
+def safe_path(path: str) -> bool:
+    """An absolute path pysqa can pass to a shell unquoted: no spaces, quotes, globs or '..'."""
+    return bool(_SAFE_PATH.match(path)) and "/../" not in path + "/"
+
 _PLACEHOLDERS = {"user": {"username"}, "remote_path": {"username", "cluster_user"}}
 EXAMPLE_ENTRY = """[[clusters]]
 name = "mycluster"
@@ -59,38 +66,6 @@ remote_path = "/scratch/{cluster_user}/pyiron"
 [[clusters.queues]]
 name = "short"
 cores_max = 4"""
-
-
-# What each key type's blob holds (RFC 4253, 5656, 8709): its type name, then a fixed
-# number of length-prefixed fields; an Ed25519 key is 32 bytes.
-_WIRE_SHAPE = {
-    "ssh-ed25519": ("ssh-ed25519", 32),
-    "ecdsa-sha2-nistp256": ("ecdsa-sha2-nistp256", "nistp256", None),
-    "ecdsa-sha2-nistp384": ("ecdsa-sha2-nistp384", "nistp384", None),
-    "ecdsa-sha2-nistp521": ("ecdsa-sha2-nistp521", "nistp521", None),
-    "ssh-rsa": ("ssh-rsa", None, None),
-}
-
-
-def _wire_fields(blob: bytes) -> tuple | None:
-    """The blob's fields in _WIRE_SHAPE's terms, or None if it is not length-prefixed data."""
-    fields, i = [], 0
-    while i < len(blob):
-        if i + 4 > len(blob):
-            return None
-        n = int.from_bytes(blob[i:i + 4], "big")
-        if i + 4 + n > len(blob):
-            return None
-        fields.append(blob[i + 4:i + 4 + n])
-        i += 4 + n
-    if not fields:
-        return None
-    shape = [fields[0].decode("ascii", "replace")]
-    for field in fields[1:]:
-        shape.append(field.decode("ascii", "replace") if field.startswith(b"nistp") else None)
-    if shape[0] == "ssh-ed25519" and len(fields) == 2:
-        shape[1] = len(fields[1])
-    return tuple(shape)
 
 
 def parse_public_key(text: str) -> tuple[str, bytes, str]:
@@ -110,8 +85,12 @@ def parse_public_key(text: str) -> tuple[str, bytes, str]:
         blob = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError(f"the {kind} key is not valid base64") from None
-    if _wire_fields(blob) != _WIRE_SHAPE[kind]:
-        raise ValueError(f"the key data is not a {kind} key (cut short, or a different key type?)")
+    try:
+        # cryptography reads the key as OpenSSH does: the type inside the data must be the
+        # one named, the fields complete, the curve point or RSA numbers valid.
+        serialization.load_ssh_public_key(f"{kind} {data}".encode())
+    except (ValueError, UnsupportedAlgorithm):
+        raise ValueError(f"the key data is not a {kind} key (cut short, or a different key type?)") from None
     if not re.fullmatch(r"[\x20-\x7e]{0,200}", comment):
         raise ValueError("the comment after the key may hold only printable ASCII (at most 200 characters)")
     return kind, blob, comment
@@ -216,7 +195,7 @@ class Cluster(BaseModel):
     @field_validator("remote_config_dir")
     @classmethod
     def _config_dir(cls, value: str) -> str:
-        if not _SAFE_PATH.match(value) or "/../" in value + "/":
+        if not safe_path(value):
             raise ValueError(f"{value!r} must be an absolute path of letters, digits and ._+-/ (no spaces, no '..')")
         return value
 
@@ -225,7 +204,7 @@ class Cluster(BaseModel):
     def _remote_path(cls, value: str) -> str:
         _placeholders(value, _PLACEHOLDERS["remote_path"], "remote_path")
         sample = value.format(username="u", cluster_user="u")
-        if not _SAFE_PATH.match(sample) or "/../" in sample + "/":
+        if not safe_path(sample):
             raise ValueError(f"{value!r} must be an absolute path of letters, digits and ._+-/ (no spaces, no '..')")
         return value
 
@@ -270,7 +249,7 @@ class Cluster(BaseModel):
         if account is None:
             return None
         remote_path = self.remote_path.format(username=hub_user, cluster_user=account)
-        if not _SAFE_PATH.match(remote_path) or "/../" in remote_path + "/":
+        if not safe_path(remote_path):
             return None
         return {
             "queue_type": "REMOTE",
