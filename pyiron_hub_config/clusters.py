@@ -18,16 +18,16 @@ import binascii
 import hashlib
 import re
 import string
-import tomllib
 from pathlib import Path
 from typing import Annotated
 
 import yaml
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .problems import ConfigError, Problem
+from .entries_file import EntriesFile, entry_label
+from .problems import ConfigError
 from .storage import HOME
 # Where the files go, relative to the user's home. The resources folder is on pyiron's
 # PYIRONRESOURCEPATHS (boot.py); known_hosts is the hub's, so the user's own
@@ -270,34 +270,13 @@ class Cluster(BaseModel):
         }
 
 
-class _ClustersFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    clusters: list[Cluster] = Field(min_length=1)
-
-
 def load_clusters(path: Path | None) -> list[Cluster]:
     """Parse and validate CLUSTERS_FILE; [] when none is configured."""
     if path is None:
         return []
     source = Path(path)
-    where = f"CLUSTERS_FILE ({source})"
-    try:
-        data = tomllib.loads(source.read_text())
-    except OSError as err:
-        raise ConfigError([Problem(where, f"cannot read it: {err.strerror}", "a TOML file with [[clusters]] entries")])
-    except UnicodeDecodeError:
-        raise ConfigError([Problem(where, "is not UTF-8 text", "save it as UTF-8")]) from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError([Problem(where, f"is not valid TOML: {err}", 'host = "login.cluster.example.org" (quoted strings)')])
-    try:
-        clusters = _ClustersFile.model_validate(data).clusters
-    except ValidationError as err:
-        raise ConfigError([_entry_problem(source, data, e) for e in err.errors()])
-    names = [c.name for c in clusters]
-    problems = [
-        Problem(f"cluster '{name}' in {source}", "the name is used twice", "give each cluster its own name")
-        for name in sorted({n for n in names if names.count(n) > 1})
-    ]
+    clusters = CLUSTERS_FILE.load(source)
+    problems = CLUSTERS_FILE.duplicates([c.name for c in clusters], lambda name: f"cluster '{name}' in {source}")
     if problems:
         raise ConfigError(problems)
     return clusters
@@ -320,41 +299,40 @@ _FIELD_EXAMPLES = {
 }
 
 
-def _entry_problem(source: Path, data: dict, error: dict) -> Problem:
+def _message(error: dict) -> str | None:
+    loc, kind = error["loc"], error["type"]
+    if kind == "extra_forbidden" and len(loc) > 1:
+        return "unknown key; valid keys are " + ", ".join((Queue if "queues" in loc[2:-1] else Cluster).model_fields)
+    if kind == "string_pattern_mismatch" and loc[-1] == "name" and "queues" in loc:
+        return "may hold only letters, digits, '.', '_' and '-'"
+    if kind == "string_pattern_mismatch" and loc[-1] == "name":
+        return "may hold only lower-case letters, digits, '_' and '-'"
+    if kind == "string_pattern_mismatch" and loc[-1] == "memory_max":
+        return "must be a number with an optional unit K, M, G or T, like 8G"
+    return None
+
+
+def _example(error: dict) -> str | None:
     loc = error["loc"]
-    message = error["msg"].removeprefix("Value error, ")
-    kind = error["type"]
-    if kind == "extra_forbidden" and len(loc) == 1:
-        message = "unknown key; the file holds only [[clusters]] entries"
-    elif kind == "extra_forbidden":
-        model = Queue if "queues" in loc[2:-1] else Cluster
-        message = "unknown key; valid keys are " + ", ".join(model.model_fields)
-    elif kind == "missing":
-        message = "is required"
-    elif kind == "string_pattern_mismatch" and loc[-1] == "name" and "queues" in loc:
-        message = "may hold only letters, digits, '.', '_' and '-'"
-    elif kind == "string_pattern_mismatch" and loc[-1] == "name":
-        message = "may hold only lower-case letters, digits, '_' and '-'"
-    elif kind == "string_pattern_mismatch" and loc[-1] == "memory_max":
-        message = "must be a number with an optional unit K, M, G or T, like 8G"
-    if len(loc) >= 2 and loc[0] == "clusters" and isinstance(loc[1], int):
-        entry = data["clusters"][loc[1]]
-        name = entry.get("name") if isinstance(entry, dict) else None
-        label = f"cluster '{name}'" if isinstance(name, str) else f"cluster #{loc[1] + 1}"
-        parts = [str(p) for p in loc[2:]]
-        if len(loc) >= 4 and loc[2] == "queues" and isinstance(loc[3], int):
-            queue = entry.get("queues", [None] * (loc[3] + 1))[loc[3]]
-            qname = queue.get("name") if isinstance(queue, dict) else None
-            parts = [f"queue '{qname}'" if isinstance(qname, str) else f"queue #{loc[3] + 1}"] + [str(p) for p in loc[4:]]
-        field = ".".join(parts)
-        if loc[-1] == "name" and "queues" in loc:
-            return Problem(f"{label} in {source}", f"{field}: {message}", '"short"')
-        # A problem of a whole entry (its location ends in an index) has no one-field example.
-        example = _FIELD_EXAMPLES.get(str(loc[-1])) if isinstance(loc[-1], str) else None
-        return Problem(f"{label} in {source}", f"{field}: {message}" if field else message, example)
-    if loc and loc[0] == "clusters":
-        return Problem(f"CLUSTERS_FILE ({source})", "needs at least one [[clusters]] entry", EXAMPLE_ENTRY)
-    return Problem(f"CLUSTERS_FILE ({source})", f"{'.'.join(map(str, loc))}: {message}")
+    if loc[-1] == "name" and "queues" in loc:
+        return '"short"'
+    # A problem of a whole entry (its location ends in an index) has no one-field example.
+    return _FIELD_EXAMPLES.get(loc[-1]) if isinstance(loc[-1], str) else None
+
+
+def _field_path(cluster: object, loc: tuple) -> str:
+    # A queue is named like a cluster: "queue 'short'.cores_max".
+    if len(loc) >= 2 and loc[0] == "queues" and isinstance(loc[1], int):
+        queues = cluster.get("queues") if isinstance(cluster, dict) else None
+        return ".".join([entry_label("queue", queues, loc[1])] + [str(p) for p in loc[2:]])
+    return ".".join(str(p) for p in loc)
+
+
+CLUSTERS_FILE = EntriesFile(
+    variable="CLUSTERS_FILE", table="clusters", noun="cluster", entry=Cluster,
+    toml_example='host = "login.cluster.example.org" (quoted strings)', empty_example=EXAMPLE_ENTRY,
+    distinct_hint="give each cluster its own name", message=_message, example=_example, field_path=_field_path,
+)
 
 
 _HEADER = """\
