@@ -188,7 +188,7 @@ def pytest_runtest_makereport(item, call):
 
 
 class HubUser:
-    """A user's browser session and API token, through the hub's proxy only."""
+    """A user's cookie session (requests, as a browser keeps one) and API token, through the hub's proxy only."""
 
     def __init__(self, stack: Stack, name: str):
         self.stack, self.name = stack, name
