@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
-from pathlib import Path
 
 import pytest
 import requests
 from bs4 import BeautifulSoup
 
-from .conftest import COMPOSE, DOCKER, HUB_IMAGE, PREFIX, REPO, HubUser, Stack, docker, inspect, wait_for, write_env_files
+from .conftest import COMPOSE, HUB_IMAGE, PREFIX, REPO, HubUser, Stack, docker, inspect, wait_for, write_env_files
 from .jupyter import Kernel
 
 USERS = ("bkann", "bkben", "bkcid")
@@ -31,7 +30,7 @@ NETWORK = "pyiron-hub-bk-users"
 DEPLOYMENT = "bk"  # users' volumes bk-jupyterhub-home-<user>: no other suite's
 PASSPHRASE = "correct horse battery staple, kept off the host"
 SFTP = "pyiron-hub-bk-sftp"
-SFTP_IMAGE = f"{PREFIX}/sftp:latest"
+SFTP_IMAGE = f"{PREFIX}/slurm:latest"
 JOB = textwrap.dedent("""
     from pyiron_base import Project
     def add(x, y):
@@ -328,27 +327,19 @@ def test_5_a_backup_disk_that_fills_up_keeps_the_earlier_snapshots(bk, tmp_path)
         subprocess.run(["umount", str(small)])
 
 
-def build_sftp_image(directory: Path) -> None:
-    (directory / "Dockerfile").write_text(textwrap.dedent(f"""
-        FROM {PREFIX}/debian:trixie
-        RUN apt-get update && apt-get install -y --no-install-recommends openssh-server \\
-         && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd && useradd -m backup \\
-         && mkdir -m 700 /home/backup/.ssh && chown backup /home/backup/.ssh
-        CMD ["/usr/sbin/sshd", "-D", "-e"]
-    """))
-    subprocess.run([DOCKER, "build", "-q", "-t", SFTP_IMAGE, str(directory)], check=True, capture_output=True)
-
-
 def test_6_an_sftp_repository(bk, tmp_path):
-    if not inspect(SFTP_IMAGE):
-        build_sftp_image(tmp_path)
+    # The test cluster's login node is an OpenSSH server with sftp: an account "backup" there.
     docker("rm", "-f", SFTP, check=False)
-    docker("run", "-d", "--name", SFTP, "--network", NETWORK, "--network-alias", "backup-sftp", SFTP_IMAGE)
+    docker("run", "-d", "--name", SFTP, "--network", NETWORK, "--network-alias", "backup-sftp",
+           "-e", "CLUSTER_USERS=backup", SFTP_IMAGE)
+    wait_for(lambda: (inspect(SFTP) or {}).get("State", {}).get("Health", {}).get("Status") == "healthy",
+             timeout=90, message="the sftp server")
     ssh = tmp_path / "ssh"
     ssh.mkdir(mode=0o700)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "id_ed25519")], check=True)
     docker("exec", "-u", "backup", SFTP, "sh", "-c",
-           f"echo '{(ssh / 'id_ed25519.pub').read_text().strip()}' > ~/.ssh/authorized_keys")
+           f"echo '{(ssh / 'id_ed25519.pub').read_text().strip()}' > ~/.ssh/authorized_keys "
+           "&& chmod 600 ~/.ssh/authorized_keys")
     host_key = wait_for(lambda: docker("exec", SFTP, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False).stdout,
                         timeout=30, message="sshd's host key")
     (ssh / "known_hosts").write_text("backup-sftp " + " ".join(host_key.split()[:2]) + "\n")
@@ -357,8 +348,8 @@ def test_6_an_sftp_repository(bk, tmp_path):
     ids = snapshot_ids(bk, env)
     assert len(ids) == 1
     save = hashes(USERS[0])
-    home, work = volumes(USERS[0])
-    docker("run", "--rm", "-v", f"{work}:/w", HUB_IMAGE, "sh", "-c", "rm /w/*.ipynb")
+    work = volumes(USERS[0])[1]
+    docker("run", "--rm", "-v", f"{work}:/w", HUB_IMAGE, "sh", "-c", "rm -f /w/*.ipynb")
     ok(bk.pyiron_hub("restore", "--user", USERS[0], "--path", "work", env=env))
     assert hashes(USERS[0]) == save
     # sshd gone: the same repository is now unreachable, said so.
