@@ -49,8 +49,13 @@ def summary(hub: HubConfig) -> str:
         "  Environments:",
     ]
     for env in hub.environments:
-        mark = " (default)" if env.default else ""
+        mark = " (default)" if env.default else " (retired)" if env.retired else ""
         lines.append(f"    {env.name:<22} {env.image:<40} {format_memory(env.mem_limit):>6} {env.cpu_limit:g} CPU{mark}")
+    if hub.left_out:
+        lines.append("  Not offered (no image; set its variable to offer it):")
+        for env in hub.left_out:
+            lines.append(f"    {env.name:<22} {IMAGE_VARIABLES.get(env.name, 'image in the catalogue')}"
+                         + (" (retired)" if env.retired else ""))
     if hub.clusters:
         lines.append("  Clusters:")
         for c in hub.clusters:
