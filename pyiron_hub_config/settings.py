@@ -13,7 +13,7 @@ from typing import Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .problems import ConfigError, Problem
-from .values import ConstraintList, Cpus, HelpUrl, HttpUrl, ImageRef, MemoryBytes, NameList, format_memory
+from .values import ConstraintList, Cpus, HelpUrl, HttpUrlText, ImageRef, MemoryBytes, NameList, format_memory
 
 # Secrets may come from VAR or from a file named by VAR_FILE (docker/compose secrets).
 SECRET_VARIABLES = (
@@ -68,29 +68,29 @@ class Settings(BaseModel):
         "DUMMY_PASSWORD", "The shared password of AUTHENTICATOR=dummy (at least 8 characters).", "a test password",
         default=None,
     )
-    issuer_url: HttpUrl | None = _var(
+    issuer_url: HttpUrlText | None = _var(
         "OAUTH2_ISSUER_URL",
         "Keycloak realm URL (the OpenID issuer). The three endpoint URLs below are derived from it unless set.",
         "https://keycloak.example.org/realms/pyiron",
         default=None,
     )
-    authorize_url: HttpUrl | None = _var(
+    authorize_url: HttpUrlText | None = _var(
         "OAUTH2_AUTHORIZE_URL", "Authorization endpoint (old deployment's name).",
         "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/auth", default=None,
     )
-    token_url: HttpUrl | None = _var(
+    token_url: HttpUrlText | None = _var(
         "OAUTH2_TOKEN_URL", "Token endpoint.",
         "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/token", default=None,
     )
-    userdata_url: HttpUrl | None = _var(
+    userdata_url: HttpUrlText | None = _var(
         "OAUTH2_USERDATA_URL", "Userinfo endpoint.",
         "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/userinfo", default=None,
     )
-    logout_url: HttpUrl | None = _var(
+    logout_url: HttpUrlText | None = _var(
         "OAUTH2_LOGOUT_URL", "Keycloak's end-session endpoint; derived from OAUTH2_ISSUER_URL unless set.",
         "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/logout", default=None,
     )
-    callback_url: HttpUrl | None = _var(
+    callback_url: HttpUrlText | None = _var(
         "OAUTH_CALLBACK_URL", "Where Keycloak sends the browser back; by default derived from the request's host.",
         "https://hub.example.org/hub/oauth_callback", default=None,
     )
