@@ -99,11 +99,12 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PATH=/opt/hub/bin:$PATH
 
 # Debian's configurable-http-proxy brings its own nodejs; tini reaps the proxy and
-# forwards signals so `docker stop` shuts the hub down cleanly. No .deb stays behind
+# forwards signals so `docker stop` shuts the hub down cleanly. restic and ssh (for sftp:
+# repositories) serve `pyiron-hub backup` (compose.backup.yml), which runs this image too. No .deb stays behind
 # (a base image without Debian's docker-clean hook would otherwise keep them).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      python3 ca-certificates node-configurable-http-proxy tini \
+      python3 ca-certificates node-configurable-http-proxy tini restic openssh-client \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
 

@@ -251,6 +251,17 @@ class Settings(BaseSettings):
         "then stop them yourself before `compose down` or `docker stack rm` (README \"Upgrading\").",
         "true", default=False,
     )
+    storage_soft_limit: MemoryBytes | None = _var(
+        "STORAGE_SOFT_LIMIT",
+        "A user whose home + work volumes exceed this sees a warning on the hub's home and spawn pages, and "
+        "admins see who on /hub/usage; nothing is ever refused or deleted (unset: no warning).",
+        "10G", default=None,
+    )
+    usage_refresh_seconds: int = _var(
+        "USAGE_REFRESH_SECONDS",
+        "How old the disk, memory and CPU figures of /hub/usage and /hub/metrics may be before they are measured "
+        "again (in the background, never while a page waits).", "300", default=300, ge=10,
+    )
     idle_timeout: int = _var(
         "IDLE_TIMEOUT", "Stop servers idle for this many seconds (0: never).", "3600", default=3600, ge=0
     )
