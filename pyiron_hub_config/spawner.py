@@ -9,13 +9,14 @@ from functools import lru_cache
 import docker.errors
 from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
 from tornado import web
-from traitlets import Float, Integer, List, Unicode, default
+from sqlalchemy.orm import object_session
+from traitlets import Dict, Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
 from .catalogue import Environment
 from .clusters import cluster_files
 from .docker_pool import PooledDockerSpawner
-from .options import InvalidChoice, options_from_form, validate_choice
+from .options import InvalidChoice, find_environment, options_from_form, validate_choice
 from .readiness import AnswerBeforeReady
 from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
@@ -27,14 +28,21 @@ def _templates() -> Jinja:
     return Jinja(loader=PackageLoader(__package__, "templates"), autoescape=select_autoescape(default=True))
 
 
-def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None) -> str:
-    """The picker's HTML; empty when there is nothing to choose."""
+def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, last_options=None) -> str:
+    """The picker's HTML, preselecting the last choice that started; empty when there is nothing to choose."""
     if len(environments) < 2 and max_mem_limit is None and max_cpu_limit is None:
         return ""
+    last_options = last_options or {}
+    last = find_environment(last_options.get("environment"), environments)
+    selected = (last or next(env for env in environments if env.default)).name
     return _templates().get_template("options_form.html").render(
         environments=environments,
+        selected=selected,
         max_mem_limit=format_memory(max_mem_limit) if max_mem_limit else None,
         max_cpu_limit=max_cpu_limit,
+        # Sizes are offered again only while the admin still lets users pick them.
+        mem_limit=last_options.get("mem_limit") if max_mem_limit else None,
+        cpu_limit=last_options.get("cpu_limit") if max_cpu_limit else None,
     )
 
 
@@ -63,11 +71,18 @@ class EnvironmentPicker(Configurable):
     # The user's public key as last read from their server (see ssh_keys.py); kept in the
     # spawner's state, so it outlives the container.
     ssh_public_key = Unicode("")
+    # The options of the last start that succeeded, kept in the state across stops: the
+    # picker preselects them, and a refused request falls back to them (see _apply_choice).
+    last_options = Dict()
     _environment_name = None  # the catalogue name of what the server runs, kept in the state
 
     @default("options_form")
     def _options_form_default(self):
-        return render_options_form(self.environments, self.max_mem_limit, self.max_cpu_limit)
+        # A callable, so that JupyterHub renders it at each visit, with the user's last choice.
+        return type(self)._render_options_form
+
+    def _render_options_form(self) -> str:
+        return render_options_form(self.environments, self.max_mem_limit, self.max_cpu_limit, self.last_options)
 
     @default("options_from_form")
     def _options_from_form_default(self):
@@ -89,7 +104,11 @@ class EnvironmentPicker(Configurable):
     @staticmethod
     def _apply_choice(spawner: EnvironmentPicker, user_options: dict):
         # Runs for every start, whichever way the request came (form, query, REST API).
-        choice = spawner._choose(user_options)
+        try:
+            choice = spawner._choose(user_options)
+        except web.HTTPError:
+            spawner._forget_refused_options()
+            raise
         spawner.image = choice.environment.image
         spawner._set_size(choice.mem_limit, choice.cpu_limit)
         spawner.environment = {**spawner.environment, "PYIRON_ENVIRONMENT": choice.environment.name}
@@ -98,6 +117,18 @@ class EnvironmentPicker(Configurable):
             "Starting %s for %s: %s, %s memory, %g CPU", choice.environment.name, spawner.user.name,
             choice.environment.image, format_memory(choice.mem_limit), choice.cpu_limit,
         )
+
+    def _forget_refused_options(self) -> None:
+        # JupyterHub saved the REST API's options in the database before this check, to
+        # reuse them for every later start without options (the admin page's "Start Server"
+        # too): put back those of the last start that succeeded, or none (the default).
+        orm_spawner = getattr(self, "orm_spawner", None)
+        if orm_spawner is None:
+            return
+        orm_spawner.user_options = dict(self.last_options)
+        session = object_session(orm_spawner)
+        if session is not None:
+            session.commit()
 
     def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
         self.mem_limit = mem_limit
@@ -112,7 +143,9 @@ class EnvironmentPicker(Configurable):
             self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
         self.environment = {**self.environment, **self.cluster_environment()}
         self.log.debug("%s's examples come from %s", self.user.name, image_volume(image_id))
-        return await super().start()
+        url = await super().start()
+        self.last_options = {k: v for k, v in (self.user_options or {}).items() if k != "profile"}
+        return url
 
     def cluster_environment(self) -> dict[str, str]:
         """What the boot step needs for the clusters: their files and a key pair to log in with."""
@@ -151,12 +184,16 @@ class EnvironmentPicker(Configurable):
             state["environment"] = self._environment_name
         if self.ssh_public_key:  # kept when the server stops (clear_state leaves it)
             state["ssh_public_key"] = self.ssh_public_key
+        if self.last_options:  # kept too
+            state["last_options"] = self.last_options
         return state
 
     def load_state(self, state):
         # After a restart of the hub the admin page still shows what each server runs.
         super().load_state(state)
         self.ssh_public_key = state.get("ssh_public_key", "")
+        if isinstance(state.get("last_options"), dict):
+            self.last_options = state["last_options"]
         env = next((e for e in self.environments if e.name == state.get("environment")), None)
         if env is not None:
             self._show_environment(env)
