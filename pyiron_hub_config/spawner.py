@@ -78,7 +78,10 @@ class EnvironmentPicker(Configurable):
 
     @default("options_form")
     def _options_form_default(self):
-        # A callable, so that JupyterHub renders it at each visit, with the user's last choice.
+        # A callable, so that JupyterHub renders it at each visit, with the user's last choice;
+        # "" when there is nothing to choose, so that the spawn page starts the server at once.
+        if not render_options_form(self.environments, self.max_mem_limit, self.max_cpu_limit):
+            return ""
         return type(self)._render_options_form
 
     def _render_options_form(self) -> str:

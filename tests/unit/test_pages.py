@@ -45,8 +45,9 @@ def render(c: Config, name: str, **ns) -> BeautifulSoup:
         services=[], parsed_scopes=set(), expanded_scopes=set(), xsrf="x", xsrf_token="x",
         authenticator_login_url="/hub/oauth_login",
     )
-    namespace.update(c.JupyterHub.template_vars)
     namespace.update(ns)
+    # As JupyterHub does: a callable template variable is called with the page's user.
+    namespace.update({k: v(namespace["user"]) if callable(v) else v for k, v in c.JupyterHub.template_vars.items()})
     return BeautifulSoup(env.get_template(name).render(**namespace), "html.parser")
 
 
