@@ -156,13 +156,16 @@ def test_home_shows_the_running_environment():
     server = SimpleNamespace(active=True, user_options={"environment": "pyiron_base", "profile": "pyiron base"})
     soup = render(configured(), "home.html", default_server=server, url="/user/bob/", allow_named_servers=False)
     assert soup.find(id="running-environment").strong.get_text() == "pyiron base"
+    # Said by the page's script only once "Stop My Server" is used, without a reload.
+    assert soup.find(id="stopping-server").has_attr("hidden") and soup.find(id="server-stopped").has_attr("hidden")
 
 
 def test_home_of_a_stopped_server():
     server = SimpleNamespace(active=False, user_options={})
     soup = render(configured(), "home.html", default_server=server, url="/hub/spawn", allow_named_servers=False)
     assert soup.find(id="running-environment") is None
-    assert "Start it to choose a pyiron environment" in text(soup)
+    stopped = soup.find(id="server-stopped")
+    assert "Start it to choose a pyiron environment" in text(stopped) and not stopped.has_attr("hidden")
 
 
 # --- errors -----------------------------------------------------------------------------------
