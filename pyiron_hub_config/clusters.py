@@ -49,7 +49,8 @@ _HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?
 CLUSTER_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # Paths pysqa passes to a shell unquoted: no spaces, quotes, globs or '..'.
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._+/-]*$")
-_PLACEHOLDERS = {"user": {"username"}, "remote_path": {"username", "cluster_user"}}
+_PLACEHOLDERS = {"user": {"username"}, "remote_path": {"username", "cluster_user"},
+                 "key_help": {"username", "cluster_user"}}
 EXAMPLE_ENTRY = """[[clusters]]
 name = "mycluster"
 host = "login.cluster.example.org"
@@ -192,6 +193,9 @@ class Cluster(BaseModel):
     remote_config_dir: str
     remote_path: str
     queues: list[Queue] = Field(min_length=1)
+    # Shown on the SSH key page above the command: how this site adds a key for its users,
+    # where that is not (only) logging in to the cluster. Plain text, never markup.
+    key_help: str = Field(default="", max_length=500)
 
     @field_validator("host")
     @classmethod
@@ -228,6 +232,18 @@ class Cluster(BaseModel):
         if not _SAFE_PATH.match(sample) or "/../" in sample + "/":
             raise ValueError(f"{value!r} must be an absolute path of letters, digits and ._+-/ (no spaces, no '..')")
         return value
+
+    @field_validator("key_help")
+    @classmethod
+    def _key_help(cls, value: str) -> str:
+        return _placeholders(value, _PLACEHOLDERS["key_help"], "key_help")
+
+    def key_help_for(self, hub_user: str) -> str:
+        """key_help with the user's names filled in; "" when there is none or no valid account."""
+        account = self.account(hub_user)
+        if not self.key_help or account is None:
+            return ""
+        return self.key_help.format(username=hub_user, cluster_user=account)
 
     @model_validator(mode="after")
     def _queues(self):

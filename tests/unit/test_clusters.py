@@ -129,6 +129,7 @@ def test_every_problem_is_reported_at_once_naming_cluster_queue_and_field(write)
         (('display_name = "HPC one"', 'display_name = "HPC one"\nuser = "{login}"'), "unknown placeholder {login}; user may use {username}"),
         (('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { alice = "Alice Smith" }'), "is not a valid account name"),
         (('display_name = "HPC one"', 'display_name = "HPC one"\nport = 0'), "port: Input should be greater than or equal to 1"),
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nkey_help = "ask {admin}"'), "unknown placeholder {admin}; key_help may use {cluster_user}, {username}"),
         (('name = "long"', 'name = "short"'), "queue 'short' is listed twice"),
         (("cores_max = 4", "cores_max = 4\ndefault = true"), "more than one queue has default = true"),
         ((f'"{HOST_KEY}"', f'"{HOST_KEY[:-8]}"'), "host_keys.0:"),
@@ -316,3 +317,15 @@ def test_real_keys_parse(make):
     }[make]()
     line = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     assert parse_public_key(line + " me@host")[0] == line.split()[0]
+
+
+def test_key_help_names_the_users_account(write):
+    text = CLUSTER.replace('display_name = "HPC one"', 'display_name = "HPC one"\nuser = "u_{username}"\n'
+                           'key_help = "Run add-key {cluster_user} (hub user {username})."')
+    [cluster] = load_clusters(write(text))
+    assert cluster.key_help_for("bob") == "Run add-key u_bob (hub user bob)."
+    assert cluster.key_help_for("Bad Name") == ""  # no valid account: no instructions for one
+
+
+def test_no_key_help_by_default(write):
+    assert load_clusters(write(CLUSTER))[0].key_help_for("bob") == ""

@@ -197,7 +197,19 @@ def test_key_page_shows_the_key_and_a_copy_button(render):
     cluster = page.find("section", id="cluster-hpc1")
     assert cluster.find("code", class_="account").text == "alice"
     assert f"echo '{HOST_KEY}' >> ~/.ssh/authorized_keys" in cluster.find("pre").text
+    # The long command wraps in its box instead of scrolling sideways.
+    assert "white-space: pre-wrap" in cluster.find("pre")["style"]
+    assert cluster.find(class_="key-help") is None  # the site said nothing more
     assert page.find("a", href="/hub/ssh-key").text == "SSH key"  # in the top bar
+
+
+def test_key_page_says_how_the_site_adds_keys_in_plain_text(render):
+    rows = [{**row, "key_help": "Run scripts/demo cluster-key alice <b>now</b>."}
+            for row in cluster_rows(render.clusters, "alice")]
+    page = render("pyiron_ssh_key.html", key=PublicKey.parse(USER_KEY), source="running", clusters=rows,
+                  server_active=True)
+    assert page.find(class_="key-help").text == "Run scripts/demo cluster-key alice <b>now</b>."
+    assert page.find("b") is None
 
 
 def test_key_page_without_a_key_says_how_to_get_one(render):
