@@ -19,6 +19,7 @@ import hashlib
 import re
 import string
 import tomllib
+from importlib.resources import files as files_of_package
 from pathlib import Path
 from typing import Annotated
 
@@ -436,4 +437,13 @@ def cluster_files(clusters: list[Cluster], hub_user: str) -> list[dict]:
         files += [_queue_file(f"{QUEUES_DIR}/{c.name}.yaml", configs[c.name]) for c in usable]
     known_hosts = "".join(line + "\n" for c in usable for line in c.known_hosts_lines())
     files.append({"path": KNOWN_HOSTS, "content": known_hosts, "mode": "0644"})
+    files.append({"path": NOTEBOOK_QUIET_PATH, "content": files_of_package(__package__).joinpath("notebook_quiet.py").read_text(),
+                  "mode": "0644"})
     return files
+
+
+# What cluster submission prints that is not news: pysqa's empty warnings (notebook_quiet.py)
+# and its progress bars for the few files a job sends (tqdm draws none that end within this
+# many seconds; a long transfer, or a user's own long loop, still shows one).
+NOTEBOOK_QUIET_PATH = ".ipython/profile_default/startup/00-pyiron-hub-quiet-cluster-warnings.py"
+QUIET_ENVIRONMENT = {"TQDM_DELAY": "2"}

@@ -14,7 +14,7 @@ from traitlets import Dict, Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
 from .catalogue import Environment
-from .clusters import cluster_files
+from .clusters import QUIET_ENVIRONMENT, cluster_files
 from .docker_pool import PooledDockerSpawner
 from .options import InvalidChoice, find_environment, options_from_form, validate_choice
 from .readiness import AnswerBeforeReady
@@ -158,7 +158,7 @@ class EnvironmentPicker(Configurable):
         if not files:
             self.log.warning("%s has no valid account name on any cluster; no cluster configuration", self.user.name)
             return {}
-        return {"PYIRON_HUB_FILES": json.dumps(files), "PYIRON_HUB_SSH_KEY": "1"}
+        return {"PYIRON_HUB_FILES": json.dumps(files), "PYIRON_HUB_SSH_KEY": "1", **QUIET_ENVIRONMENT}
 
     async def read_public_key(self) -> PublicKey | None:
         """The public key in the user's running server, where the hub can read it (see PyironSpawner)."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import warnings
 
 import pytest
 import yaml
 
 from pyiron_hub_config.clusters import (
     KNOWN_HOSTS,
+    NOTEBOOK_QUIET_PATH,
     QUEUES_DIR,
     cluster_files,
     fingerprint,
@@ -222,7 +224,7 @@ def files_by_path(clusters, user):
 
 def test_one_cluster_gives_queue_yaml_and_known_hosts(write):
     files = files_by_path(load_clusters(write(CLUSTER)), "alice")
-    assert set(files) == {f"{QUEUES_DIR}/queue.yaml", KNOWN_HOSTS}
+    assert set(files) == {f"{QUEUES_DIR}/queue.yaml", KNOWN_HOSTS, NOTEBOOK_QUIET_PATH}
     config = yaml.safe_load(files[f"{QUEUES_DIR}/queue.yaml"]["content"])
     assert config == {
         "queue_type": "REMOTE",
@@ -281,7 +283,8 @@ def test_several_clusters_use_pysqas_clusters_yaml(write):
         f'["{HOST_KEY}"]', f'["{OTHER_HOST_KEY}"]'
     )
     files = files_by_path(load_clusters(write(CLUSTER + second)), "alice")
-    assert set(files) == {f"{QUEUES_DIR}/clusters.yaml", f"{QUEUES_DIR}/hpc1.yaml", f"{QUEUES_DIR}/hpc2.yaml", KNOWN_HOSTS}
+    assert set(files) == {f"{QUEUES_DIR}/clusters.yaml", f"{QUEUES_DIR}/hpc1.yaml", f"{QUEUES_DIR}/hpc2.yaml", KNOWN_HOSTS,
+                          NOTEBOOK_QUIET_PATH}
     assert yaml.safe_load(files[f"{QUEUES_DIR}/clusters.yaml"]["content"]) == {
         "cluster_primary": "hpc1",
         "cluster": {"hpc1": "hpc1.yaml", "hpc2": "hpc2.yaml"},
@@ -296,7 +299,7 @@ def test_several_clusters_use_pysqas_clusters_yaml(write):
 def test_queue_files_need_paramiko_and_known_hosts_does_not(write):
     # Without paramiko a REMOTE queue.yaml would break `import pyiron_base` (boot.py leaves it out).
     requires = {f["path"]: f.get("requires") for f in cluster_files(load_clusters(write(CLUSTER)), "alice")}
-    assert requires == {f"{QUEUES_DIR}/queue.yaml": ["paramiko"], KNOWN_HOSTS: None}
+    assert requires == {f"{QUEUES_DIR}/queue.yaml": ["paramiko"], KNOWN_HOSTS: None, NOTEBOOK_QUIET_PATH: None}
 
 
 def test_files_say_they_are_managed_by_the_hub(write):
@@ -329,3 +332,22 @@ def test_key_help_names_the_users_account(write):
 
 def test_no_key_help_by_default(write):
     assert load_clusters(write(CLUSTER))[0].key_help_for("bob") == ""
+
+
+def test_notebooks_that_can_submit_start_without_pysqas_empty_warnings(write):
+    startup = files_by_path(load_clusters(write(CLUSTER)), "alice")[NOTEBOOK_QUIET_PATH]
+    assert startup["path"].startswith(".ipython/profile_default/startup/")
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        exec(compile(startup["content"], startup["path"], "exec"), {})
+        # What pysqa does with each remote command's stderr (pysqa/base/remote.py).
+        for stderr in ["", "\n", "  \r\n", "sbatch: error: Batch job submission failed: Invalid partition name\n"]:
+            warnings.warn(message=stderr, stacklevel=2)
+        warnings.warn("a user's own warning")
+    assert [str(w.message) for w in shown] == [
+        "sbatch: error: Batch job submission failed: Invalid partition name\n", "a user's own warning"]
+
+
+def test_no_clusters_no_quiet_file(write):
+    text = CLUSTER.replace('host = "login', 'user = "Not Valid"\nhost = "login')
+    assert cluster_files(load_clusters(write(text)), "alice") == []
