@@ -18,7 +18,8 @@ from .error_words import template_functions
 from .hub_config import HubConfig
 from .spawner import PyironSpawner, pass_access_token
 from .ssh_keys import ssh_key_handlers
-from .storage import HOME, boot_command, container_prefix, user_volumes
+from .boot_file import boot_command
+from .storage import HOME, container_prefix, user_volumes
 from .swarm import PyironSwarmSpawner
 
 SPAWNERS = {"docker": PyironSpawner, "swarm": PyironSwarmSpawner}

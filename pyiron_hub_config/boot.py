@@ -1,10 +1,11 @@
 """The first thing a user's server runs, inside the user's container, before Jupyter.
 
-The hub passes this file's source as the container's command (``python -c <source>
-jupyterhub-singleuser ...``), so it works with any pyiron image unchanged: the image's own
-entrypoint (``tini -g -- start.sh``) runs its hooks, then this, which prepares the
-persistent home and then execs the real server. Only the standard library is used, and
-nothing newer than Python 3.8, because frozen images carry old Pythons.
+The hub mounts this file read-only into the container (boot_file.py) and makes it the
+container's command (``python /opt/pyiron-hub/boot/boot.py jupyterhub-singleuser ...``), so
+it works with any pyiron image unchanged: the image's own entrypoint (``tini -g --
+start.sh``) runs its hooks, then this, which prepares the persistent home and then execs
+the real server. Only the standard library is used, and nothing newer than Python 3.8,
+because frozen images carry old Pythons. The hub imports it too, for write_atomically.
 
 Each step is independent: a step that fails is logged and skipped, so a full disk or an
 odd file never keeps a user from their server.
@@ -30,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -94,18 +94,40 @@ def _sha256(path):
     return digest.hexdigest()
 
 
+def temp_file_beside(target, data, mode=0o600):
+    """A new file beside target holding data (str or bytes), synced to disk, with this mode.
+
+    The caller moves it into place (os.replace, or os.link to keep a file already there), so
+    target is never half-written, whatever crashes when. Until then only its owner can read it.
+    """
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target) or ".", prefix=".%s." % os.path.basename(target))
+    try:
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def write_atomically(target, data, mode=0o644):
+    """Put data (str or bytes) at target in one step: a crash leaves the old file or the new."""
+    tmp = temp_file_beside(target, data, mode)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def _copy(source, target):
     """Copy one file into place atomically (a crash never leaves half a notebook)."""
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".pyiron-hub-")
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with open(source, "rb") as f:
+        write_atomically(target, f.read())
 
 
 def _side_name(target, stamp):
@@ -179,10 +201,7 @@ def sync_examples(image_home, home, stamp=None):
             actions[rel] = "a folder or link of the user's is there, left alone"
         manifest[rel] = shipped
     os.makedirs(os.path.dirname(manifest_path), mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(manifest_path), prefix=".manifest-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
-    os.replace(tmp, manifest_path)
+    write_atomically(manifest_path, json.dumps(manifest, indent=1, sort_keys=True), 0o600)
     return actions
 
 
@@ -234,11 +253,7 @@ def write_files(home, spec):
             skipped[entry["path"]] = "needs the Python module %s, which this environment lacks" % ", ".join(missing)
             continue
         os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".pyiron-hub-")
-        with os.fdopen(fd, "w") as f:
-            f.write(entry["content"])
-        os.chmod(tmp, int(entry.get("mode", "0644"), 8))
-        os.replace(tmp, target)
+        write_atomically(target, entry["content"], int(entry.get("mode", "0644"), 8))
         written.append(entry["path"])
     for path in sorted(before - set(written)):
         try:
@@ -251,10 +266,8 @@ def write_files(home, spec):
         log("files: left out %s: it %s (pysqa's remote mode needs paramiko; use an environment "
             "that has it, or `pip install --user paramiko` and restart)" % (path, reason))
     os.makedirs(os.path.dirname(status_path), mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(status_path), prefix=".files-")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"written": written, "skipped": skipped}, f, indent=1, sort_keys=True)
-    os.replace(tmp, status_path)
+    write_atomically(status_path, json.dumps({"written": written, "skipped": skipped}, indent=1, sort_keys=True),
+                     0o600)
     return written
 
 
@@ -277,22 +290,15 @@ def ensure_ssh_key(home):
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                             serialization.NoEncryption())
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    fd = os.open(private + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    with open(private + ".pub", "w") as f:
-        f.write("%s %s\n" % (public.decode(), comment))
-    os.replace(private + ".tmp", private)
+    # The public key first: the private key's presence means the pair is complete.
+    write_atomically(private + ".pub", "%s %s\n" % (public.decode(), comment))
+    write_atomically(private, pem, 0o600)
     return True
 
 
 def _write_text(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".pyiron-hub-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_atomically(path, text)
 
 
 def answer_lab_news(home):

@@ -7,12 +7,13 @@ import json
 from functools import lru_cache
 
 import docker.errors
+from dockerspawner import DockerSpawner
 from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
-from tornado import web
 from sqlalchemy.orm import object_session
+from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
-from traitlets.config import Configurable
 
+from .boot_file import boot_volume_mount
 from .catalogue import Environment
 from .clusters import QUIET_ENVIRONMENT, cluster_files
 from .docker_pool import PooledDockerSpawner
@@ -46,10 +47,16 @@ def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, la
     )
 
 
-class EnvironmentPicker(Configurable):
-    """The picker, its server-side checks, limits and read-only image mounts: one form for both
-    spawners. Mixed in before DockerSpawner or SwarmSpawner, whose traits it uses; a
-    Configurable so that traitlets sets its traits up (a plain mixin's would have no name)."""
+class EnvironmentPicker(DockerSpawner):
+    """The picker, its server-side checks, limits, read-only image mounts and cluster files: one
+    form for both spawners.
+
+    A DockerSpawner of its own, like every layer the spawners are made of (readiness.py,
+    docker_pool.py, dockerspawner's SwarmSpawner): each overrides its own methods and calls
+    only its own or DockerSpawner's, so their order in a class statement does not matter.
+    What differs between one host and a swarm is the six methods at the end of this class:
+    each concrete spawner defines every one of them.
+    """
 
     environments = List(
         help="The resolved catalogue (pyiron_hub_config.catalogue.Environment); users can start only these.",
@@ -133,15 +140,12 @@ class EnvironmentPicker(Configurable):
         if session is not None:
             session.commit()
 
-    def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
-        self.mem_limit = mem_limit
-        self.cpu_limit = cpu_limit
-
     async def start(self):
         # The image's id names the read-only copy of its home (see storage.py), so it is
         # looked up for every start: an updated image brings its own examples.
         self.image, image_id = await self._image_to_run(self.image)
         self._use_image_mounts(server_mounts(image_id, self.site_resources))
+        await self._ship_boot_step()
         if self.site_resources:
             self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
         self.environment = {**self.environment, **self.cluster_environment()}
@@ -159,19 +163,6 @@ class EnvironmentPicker(Configurable):
             self.log.warning("%s has no valid account name on any cluster; no cluster configuration", self.user.name)
             return {}
         return {"PYIRON_HUB_FILES": json.dumps(files), "PYIRON_HUB_SSH_KEY": "1", **QUIET_ENVIRONMENT}
-
-    async def read_public_key(self) -> PublicKey | None:
-        """The public key in the user's running server, where the hub can read it (see PyironSpawner)."""
-        return None
-
-    async def read_files_skipped(self) -> dict[str, str]:
-        """The hub-managed files the boot step left out of the running server, and why."""
-        return {}
-
-    async def _image_to_run(self, image: str) -> tuple[str, str]:
-        """(the reference to start, its image id), the image pulled to the hub's engine if missing."""
-        await self.pull_image(image)
-        return image, (await self.docker("inspect_image", image))["Id"]
 
     def _show_environment(self, env: Environment) -> None:
         # JupyterHub's admin page shows user_options["profile"] of each running server. Only
@@ -216,12 +207,54 @@ class EnvironmentPicker(Configurable):
                 error.jupyterhub_message = str(err)
             raise error from None
 
+    # --- What each spawner defines for itself: one host, or a swarm's service -------------
+    async def _image_to_run(self, image: str) -> tuple[str, str]:
+        """(the reference to start, its image id), the image pulled to the hub's engine if missing."""
+        raise NotImplementedError
+
+    def _use_image_mounts(self, mounts: list[dict]) -> None:
+        """Give the server these read-only mounts (storage.server_mounts) besides its volumes."""
+        raise NotImplementedError
+
+    async def _ship_boot_step(self) -> None:
+        """Give the server the boot step as a read-only file (boot_file.py), after the mounts."""
+        raise NotImplementedError
+
+    def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
+        """Give the server the memory (bytes) and CPUs of the user's choice."""
+        raise NotImplementedError
+
+    async def read_public_key(self) -> PublicKey | None:
+        """The public key in the user's running server, where the hub can read it; else None.
+
+        Raises KeyFileProblem when the file is there but is not a public key.
+        """
+        raise NotImplementedError
+
+    async def read_files_skipped(self) -> dict[str, str]:
+        """The hub-managed files the boot step left out of the running server, and why."""
+        raise NotImplementedError
+
 
 class PyironSpawner(EnvironmentPicker, AnswerBeforeReady, PooledDockerSpawner):
-    """Starts the catalogue environment a user picks, with its memory and CPU limits."""
+    """Starts the catalogue environment a user picks, with its memory and CPU limits, as one
+    container on the hub's engine; seen as soon as it answers (readiness.py), Docker calls
+    on a pool of threads (docker_pool.py)."""
+
+    async def _image_to_run(self, image: str) -> tuple[str, str]:
+        await self.pull_image(image)
+        return image, (await self.docker("inspect_image", image))["Id"]
 
     def _use_image_mounts(self, mounts: list[dict]) -> None:
         self.mounts = mounts
+
+    async def _ship_boot_step(self) -> None:
+        mount = await asyncio.wrap_future(self.executor.submit(boot_volume_mount, self.client, self.image))
+        self.mounts = [*self.mounts, mount]
+
+    def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
+        self.mem_limit = mem_limit
+        self.cpu_limit = cpu_limit
 
     # The user's public key and the boot step's file report are read out of the container
     # through the engine the hub drives (ssh_keys.py); a swarm's containers are on other nodes.
@@ -237,14 +270,9 @@ class PyironSpawner(EnvironmentPicker, AnswerBeforeReady, PooledDockerSpawner):
         return await super().stop(now=now)
 
     async def read_public_key(self) -> PublicKey | None:
-        """The public key in the user's running container; None if there is none.
-
-        Raises KeyFileProblem when the file is there but is not a public key.
-        """
         return await self._read_from_container(PUBLIC_KEY_PATH, public_key_from_archive)
 
     async def read_files_skipped(self) -> dict[str, str]:
-        """The hub-managed files the boot step left out of this server, and why."""
         return await self._read_from_container(FILES_STATUS_PATH, skipped_from_archive) or {}
 
     async def _read_from_container(self, path: str, parse):

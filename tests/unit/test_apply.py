@@ -301,9 +301,9 @@ def test_notebook_dir_is_home(configured):
 
 
 def test_single_user_command_runs_the_boot_step_then_the_server(configured):
+    # The boot step is a file mounted read-only (boot_file.py), no longer its source as `python -c`.
     cmd = spawner_from(configured()).cmd
-    assert cmd[:2] == ["python", "-c"] and cmd[3] == "jupyterhub-singleuser"
-    assert "def sync_examples" in cmd[2]
+    assert cmd == ["python", "/opt/pyiron-hub/boot/boot.py", "jupyterhub-singleuser"]
 
 
 def test_timeouts_default(configured):

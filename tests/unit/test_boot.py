@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
-from pyiron_hub_config import boot
+from pyiron_hub_config import boot, boot_file
 from pyiron_hub_config.storage import image_volume, server_mounts
 
 
@@ -311,3 +313,48 @@ def test_site_resources_are_a_read_only_bind_mount():
     mounts = server_mounts("sha256:" + "ab" * 32, "/srv/pyiron/resources")
     assert mounts[-1] == {"type": "bind", "source": "/srv/pyiron/resources",
                           "target": "/opt/pyiron-hub/site-resources", "read_only": True}
+
+
+# --- how the file reaches the container (boot_file.py) ---------------------------------------
+def test_boot_runs_from_its_file_and_execs_the_server(tmp_path):
+    """As the container runs it: python <mounted file> <server> <args>."""
+    mounted = tmp_path / "boot.py"
+    mounted.write_bytes(boot_file.boot_source())
+    mounted.chmod(0o444)
+    env = {**os.environ, "HOME": str(tmp_path / "h")}
+    (tmp_path / "h").mkdir()
+    r = subprocess.run([sys.executable, str(mounted), "echo", "up"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout == "up\n", r.stderr
+
+
+def test_the_command_names_the_file_not_its_source():
+    assert boot_file.boot_command() == ["python", "/opt/pyiron-hub/boot/boot.py", "jupyterhub-singleuser"]
+
+
+def test_the_boot_file_is_named_by_its_content():
+    assert boot_file.boot_name(b"a") != boot_file.boot_name(b"b")
+    assert boot_file.boot_name(boot_file.boot_source()).startswith("pyiron-hub-boot-")
+    assert len(boot_file.boot_name(b"a")) == len("pyiron-hub-boot-") + 12
+
+
+def test_the_archive_holds_the_file_read_only():
+    with tarfile.open(fileobj=io.BytesIO(boot_file._tar(b"print(1)\n"))) as tar:
+        (member,) = tar.getmembers()
+        assert (member.name, member.mode, tar.extractfile(member).read()) == ("boot.py", 0o444, b"print(1)\n")
+
+
+def test_write_atomically_replaces_whole_with_the_mode(tmp_path):
+    target = tmp_path / "f.json"
+    target.write_text("old")
+    boot.write_atomically(str(target), "new", 0o600)
+    assert target.read_text() == "new" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]  # no temporary file left
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "f.json"
+    target.write_text("old")
+    with pytest.raises(TypeError):
+        boot.write_atomically(str(target), object())
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.json"]

@@ -1,10 +1,11 @@
-"""`pyiron-hub pull`: only the list of images (images_to_pull); nothing here talks to Docker."""
+"""`pyiron-hub pull`: the list of images (images_to_pull) and how each is handed to the
+Docker API (pull_arguments); nothing here talks to Docker."""
 
 from __future__ import annotations
 
 import pytest
 
-from pyiron_hub_config.cli import images_to_pull
+from pyiron_hub_config.cli import images_to_pull, pull_arguments
 from pyiron_hub_config.problems import ConfigError
 
 from .helpers import catalogue_entry
@@ -65,3 +66,26 @@ def test_custom_catalogue(write_catalogue):
 def test_bad_catalogue_and_bad_override_reported_together(tmp_path):
     problems = pull_problems({"ENVIRONMENTS_FILE": str(tmp_path / "absent.toml"), "PYIRON_BASE": "a b"})
     assert [p.where for p in problems] == [f"ENVIRONMENTS_FILE ({tmp_path / 'absent.toml'})", "PYIRON_BASE"]
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize("image, repository, tag", [
+    ("pyiron/base", "pyiron/base", "latest"),
+    ("pyiron/base:2024.1", "pyiron/base", "2024.1"),
+    # A digest-pinned image: once cut at its last colon into "pyiron/base@sha256" and a stump.
+    (f"pyiron/base@{DIGEST}", "pyiron/base", DIGEST),
+    (f"pyiron/base:1@{DIGEST}", "pyiron/base:1", DIGEST),  # the engine drops the tag and pulls the digest
+    ("localhost:5000/pyiron/base", "localhost:5000/pyiron/base", "latest"),
+    ("registry.example.org:5000/pyiron/base:3", "registry.example.org:5000/pyiron/base", "3"),
+    (f"registry.example.org:5000/pyiron/base@{DIGEST}", "registry.example.org:5000/pyiron/base", DIGEST),
+])
+def test_pull_arguments(image, repository, tag):
+    assert pull_arguments(image) == (repository, tag)
+
+
+def test_every_accepted_digest_reference_pulls_by_its_digest():
+    """What the catalogue accepts is what pull can fetch: the digest arrives whole."""
+    pinned = [i for i in images_to_pull({"PYIRON_BASE": f"localhost:5000/pyiron/base@{DIGEST}"}) if "@" in i]
+    assert [pull_arguments(i) for i in pinned] == [("localhost:5000/pyiron/base", DIGEST)]
