@@ -255,7 +255,8 @@ def test_a_demo_user_submits_the_example_notebook_to_the_demo_cluster(demo):
     # The demo's cluster says how its keys are added, for bob's account.
     assert "scripts/demo cluster-key bob" in section.find(class_="key-help").text
     # What cluster-key says when it cannot help.
-    for args, given, says in [(("nobody",), key, "the demo cluster has no account 'nobody'; it has: alice bob"),
+    for args, given, says in [(("carol",), key, "the demo cluster has no account 'carol'; it has: alice bob"),
+                              (("root",), key, "the demo cluster has no account 'root'"),
                               (("bob",), "", "nothing was pasted"),
                               (("bob",), "hello", "that is not an SSH public key")]:
         failed = _demo("cluster-key", *args, input=given + "\n", timeout=120)
