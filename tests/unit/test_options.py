@@ -371,6 +371,14 @@ def test_an_environment_by_its_display_name_or_its_name(environments, name):
     assert validate_choice({"environment": name}, environments).environment.name == "pyiron_base"
 
 
+@pytest.mark.parametrize("name", ["pyiron base", "pyiron_base"])
+def test_the_query_string_takes_what_the_pickers_message_lists(spawner, name):
+    # The spawn page's error lists display names; ?environment= accepts them as well as names.
+    assert spawner.options_from_query({"environment": [name]}) == {"environment": name}
+    PyironSpawner._apply_choice(spawner, {"environment": name})
+    assert spawner.image == "pyiron/base:latest"
+
+
 def test_query_string_is_checked_like_the_form(spawner):
     with pytest.raises(HTTPError) as info:
         spawner.options_from_query({"image": ["evil/miner"]})
