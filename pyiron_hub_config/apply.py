@@ -90,6 +90,7 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
     c.JupyterHub.spawner_class = spawner
     sp = spawner_section(c, hub)
     sp.environments = list(hub.environments)
+    sp.left_out_environments = list(hub.left_out)
     sp.max_mem_limit = s.max_mem_limit
     sp.max_cpu_limit = s.max_cpu_limit
     default = next(env for env in hub.environments if env.default)

@@ -59,34 +59,45 @@ def boot_volume_mount(client, image: str) -> dict:
     engine (the server's own): the container made from it only lends its mount point.
     """
     source = boot_source()
-    name = boot_name(source)
+    return written_volume_mount(client, image, boot_name(source), BOOT_DIR, "boot.py", source, lambda: _tar(source))
+
+
+def written_volume_mount(client, image: str, name: str, directory: str, marker: str, marker_content: bytes,
+                         archive) -> dict:
+    """A read-only mount at `directory` of the volume `name`, written once on this engine.
+
+    The volume counts as written when its file `marker` holds `marker_content`; else the tar
+    that archive() returns (the marker last in it) is unpacked into it. Shared by the boot
+    file and the hub's packages (hub_packages.py).
+    """
     with _lock:
         try:
             client.inspect_volume(name)
         except NotFound:  # never made here, or removed since (`docker volume prune` of an unused one)
             _checked.discard((client.base_url, name))
         if (client.base_url, name) not in _checked:
-            _write_volume(client, name, image, source)
+            _write_volume(client, name, image, directory, f"{directory}/{marker}", marker_content, archive)
             _checked.add((client.base_url, name))
-    return {"type": "volume", "source": name, "target": BOOT_DIR, "read_only": True}
+    return {"type": "volume", "source": name, "target": directory, "read_only": True}
 
 
-def _write_volume(client, name: str, image: str, source: bytes) -> None:
+def _write_volume(client, name: str, image: str, directory: str, marker: str, marker_content: bytes,
+                  archive) -> None:
     client.create_volume(name, labels={LABEL: "1"})  # returns the volume if it exists
     writer = client.create_container(
         image, command=["true"], labels={LABEL: "writer"}, network_disabled=True,
-        host_config=client.create_host_config(mounts=[Mount(BOOT_DIR, name)]),
+        host_config=client.create_host_config(mounts=[Mount(directory, name)]),
     )["Id"]
     try:
-        if _read(client, writer) != source:  # empty, or a write that was cut short
-            client.put_archive(writer, BOOT_DIR, _tar(source))
+        if _read(client, writer, marker) != marker_content:  # empty, or a write that was cut short
+            client.put_archive(writer, directory, archive())
     finally:
         client.remove_container(writer, force=True)
 
 
-def _read(client, container: str) -> bytes | None:
+def _read(client, container: str, path: str) -> bytes | None:
     try:
-        stream, _ = client.get_archive(container, BOOT_PATH)
+        stream, _ = client.get_archive(container, path)
     except NotFound:
         return None
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:

@@ -158,7 +158,7 @@ def images_to_pull(environ: Mapping[str, str]) -> list[str]:
                 problems.append(Problem(var, str(err)))
     if problems:
         raise ConfigError(problems)
-    return sorted(set(images.values()))
+    return sorted({image for image in images.values() if image})  # entries without one are not offered
 
 
 def pull_arguments(image: str) -> tuple[str, str]:

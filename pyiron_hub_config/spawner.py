@@ -17,7 +17,9 @@ from .boot_file import boot_volume_mount
 from .catalogue import Environment
 from .clusters import QUIET_ENVIRONMENT, cluster_files
 from .docker_pool import PooledDockerSpawner
+from .hub_packages import PACKAGES_SOURCE, packages_volume_mount
 from .options import InvalidChoice, find_environment, options_from_form, validate_choice
+from .parallelism import thread_environment
 from .readiness import AnswerBeforeReady
 from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
@@ -29,13 +31,18 @@ def _templates() -> Jinja:
     return Jinja(loader=PackageLoader(__package__, "templates"), autoescape=select_autoescape(default=True))
 
 
-def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, last_options=None) -> str:
-    """The picker's HTML, preselecting the last choice that started; empty when there is nothing to choose."""
-    if len(environments) < 2 and max_mem_limit is None and max_cpu_limit is None:
+def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, last_options=None, gone=None) -> str:
+    """The picker's HTML, preselecting the last choice that started; empty when there is
+    nothing to choose and nothing to say.
+
+    gone: the catalogue entry the user last ran, when it is no longer offered.
+    """
+    if len(environments) < 2 and max_mem_limit is None and max_cpu_limit is None and gone is None:
         return ""
     last_options = last_options or {}
+    default = next((env for env in environments if env.default), None)
     last = find_environment(last_options.get("environment"), environments)
-    selected = (last or next(env for env in environments if env.default)).name
+    selected = (last or default).name if (last or default) else None
     return _templates().get_template("options_form.html").render(
         environments=environments,
         selected=selected,
@@ -44,6 +51,8 @@ def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, la
         # Sizes are offered again only while the admin still lets users pick them.
         mem_limit=last_options.get("mem_limit") if max_mem_limit else None,
         cpu_limit=last_options.get("cpu_limit") if max_cpu_limit else None,
+        gone=gone,
+        default=default,
     )
 
 
@@ -60,6 +69,9 @@ class EnvironmentPicker(DockerSpawner):
 
     environments = List(
         help="The resolved catalogue (pyiron_hub_config.catalogue.Environment); users can start only these.",
+    ).tag(config=True)
+    left_out_environments = List(
+        help="Catalogue entries not offered (retired, no image set): a saved choice of one starts the default.",
     ).tag(config=True)
     max_mem_limit = Integer(
         None, allow_none=True, help="Bytes a user may ask for; None: users cannot pick memory."
@@ -85,14 +97,16 @@ class EnvironmentPicker(DockerSpawner):
 
     @default("options_form")
     def _options_form_default(self):
-        # A callable, so that JupyterHub renders it at each visit, with the user's last choice;
-        # "" when there is nothing to choose, so that the spawn page starts the server at once.
-        if not render_options_form(self.environments, self.max_mem_limit, self.max_cpu_limit):
-            return ""
-        return type(self)._render_options_form
+        # A callable, so that JupyterHub renders it at each visit: it preselects the user's
+        # last choice, and says when that environment is gone.
+        return type(self)._render_form
 
-    def _render_options_form(self) -> str:
-        return render_options_form(self.environments, self.max_mem_limit, self.max_cpu_limit, self.last_options)
+    @staticmethod
+    def _render_form(spawner: EnvironmentPicker) -> str:
+        # From before last_options was kept: the options last sent, if they were not refused.
+        last = spawner.last_options or {k: v for k, v in (spawner.user_options or {}).items() if k != "profile"}
+        gone = next((env for env in spawner.left_out_environments if env.name == last.get("environment")), None)
+        return render_options_form(spawner.environments, spawner.max_mem_limit, spawner.max_cpu_limit, last, gone)
 
     @default("options_from_form")
     def _options_from_form_default(self):
@@ -119,9 +133,16 @@ class EnvironmentPicker(DockerSpawner):
         except web.HTTPError:
             spawner._forget_refused_options()
             raise
+        if choice.replaced is not None:
+            spawner.log.info("%s asked for %s, which is no longer offered: starting the default, %s",
+                             spawner.user.name, choice.replaced.name, choice.environment.name)
         spawner.image = choice.environment.image
         spawner._set_size(choice.mem_limit, choice.cpu_limit)
-        spawner.environment = {**spawner.environment, "PYIRON_ENVIRONMENT": choice.environment.name}
+        spawner.environment = {
+            **spawner.environment,
+            "PYIRON_ENVIRONMENT": choice.environment.name,
+            **thread_environment(choice.cpu_limit),
+        }
         spawner._show_environment(choice.environment)
         spawner.log.info(
             "Starting %s for %s: %s, %s memory, %g CPU", choice.environment.name, spawner.user.name,
@@ -199,7 +220,8 @@ class EnvironmentPicker(DockerSpawner):
 
     def _choose(self, options, for_page: bool = False):
         try:
-            return validate_choice(options, self.environments, self.max_mem_limit, self.max_cpu_limit)
+            return validate_choice(options, self.environments, self.max_mem_limit, self.max_cpu_limit,
+                                   self.left_out_environments)
         except InvalidChoice as err:
             error = web.HTTPError(400, "%s", err.api_message)
             if for_page:
@@ -245,12 +267,27 @@ class PyironSpawner(EnvironmentPicker, AnswerBeforeReady, PooledDockerSpawner):
         await self.pull_image(image)
         return image, (await self.docker("inspect_image", image))["Id"]
 
+    packages_dir = Unicode(
+        PACKAGES_SOURCE,
+        help="The tree of packages (paramiko) the hub lends to servers, with its manifest; none if absent.",
+    ).tag(config=True)
+
     def _use_image_mounts(self, mounts: list[dict]) -> None:
         self.mounts = mounts
 
     async def _ship_boot_step(self) -> None:
         mount = await asyncio.wrap_future(self.executor.submit(boot_volume_mount, self.client, self.image))
-        self.mounts = [*self.mounts, mount]
+        self.mounts = [*self.mounts, mount, *await self._packages_mounts()]
+
+    async def _packages_mounts(self) -> list[dict]:
+        """The hub's packages (hub_packages.py), read-only; none if they cannot be had."""
+        try:
+            mount = await asyncio.wrap_future(
+                self.executor.submit(packages_volume_mount, self.client, self.image, self.packages_dir))
+        except Exception as err:  # a server without paramiko beats no server
+            self.log.warning("%s starts without the hub's packages: %s", self.user.name, err)
+            return []
+        return [mount] if mount else []
 
     def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
         self.mem_limit = mem_limit

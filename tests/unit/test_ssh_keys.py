@@ -102,6 +102,7 @@ def test_spawner_passes_files_and_asks_for_a_key(clusters_file):
     assert env["PYIRON_HUB_SSH_KEY"] == "1"
     files = json.loads(env["PYIRON_HUB_FILES"])
     assert [f["path"] for f in files] == [".pyiron_hub/resources/queues/queue.yaml", ".pyiron_hub/ssh/known_hosts",
+                                          "notebooks_hpc/submit_to_a_cluster.ipynb",
                                           ".ipython/profile_default/startup/00-pyiron-hub-quiet-cluster-warnings.py"]
     assert env["TQDM_DELAY"] == "2"  # no progress bars for the few files of a job
     assert "ssh_username: alice" in files[0]["content"]

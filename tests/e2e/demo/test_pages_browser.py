@@ -109,8 +109,7 @@ def test_bob_picks_an_environment_after_a_bad_one_and_reaches_jupyterlab(demo, b
     bad = seen["bad"]
     assert bad["status"] == 400
     # Display names, which ?environment= and the API accept too.
-    assert bad["error"] == ("Error: No such environment: 'nope'. Options include: pyiron atomistics, pyiron base, "
-                            "pyiron continuum, pyiron experimental.")
+    assert bad["error"] == "Error: No such environment: 'nope'. Options include: pyiron atomistics, pyiron md, pyiron base."
     assert bad["formShownAgain"]
     assert "/user/bob/lab" in seen["lab"]["url"]
     assert seen["home"]["running"].startswith("Your server runs pyiron base.")
