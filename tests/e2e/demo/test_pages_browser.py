@@ -197,6 +197,7 @@ def test_a_refused_api_request_is_not_remembered_by_later_starts(demo, browser_r
     # The admin page's "Start Server" for bob, in alice's browser, sends no options either.
     seen = browse("adminStart")
     assert seen["bobProfile"] == "pyiron base" and not seen["errors"], seen
+    browser.wait_server("bob", lambda s: s.get("ready"), "start", timeout=180)
     assert inspect(container("bob"))["Config"]["Image"] == DEMO_IMAGES["pyiron_base"]
     # Bob's expanded row (his server's state holds his SSH public key) fits the window.
     assert seen["widths"]["page"] <= seen["widths"]["window"], seen["widths"]
