@@ -12,6 +12,8 @@ environment and gets a notebook, and logs out of Keycloak too.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from urllib.parse import urljoin, urlparse
 
@@ -19,7 +21,7 @@ import pytest
 import requests
 from bs4 import BeautifulSoup
 
-from ..conftest import docker, inspect
+from ..conftest import PREFIX, REPO, docker, inspect
 from .conftest import (
     _demo,
     BUILT, DEMO_HUB, DEMO_IMAGES, HUB, KEYCLOAK, KEYCLOAK_PORT, LOCAL, PASSWORDS, STATE, _demo_compose,
@@ -295,3 +297,33 @@ def test_a_demo_user_submits_the_example_notebook_to_the_demo_cluster(demo):
     # Stopped, and waited for, so that the next test finds bob with no server.
     browser.hub_api("/users/bob/server", "DELETE")
     browser.wait_server("bob", lambda s: not s, "stop")
+
+
+def test_demo_down_v_deletes_the_demo_users_servers_and_volumes(tmp_path, images):
+    """`scripts/demo down -v` deletes the demo's data: its users' home and work volumes too."""
+    project = "pyiron-hub-demo-downtest"
+    for name in ("pyiron.env", "shared.env", "clusters.toml"):
+        (tmp_path / name).write_text("")
+    ours = [f"{project}-jupyterhub-home-bob", f"{project}-jupyterhub-user-bob"]
+    others = [f"other-{project}-jupyterhub-home-bob", f"{project}x-jupyterhub-home-bob"]  # not the demo's
+    try:
+        for volume in ours + others:
+            docker("volume", "create", volume)
+        docker("create", "--name", f"{project}-jupyter-bob", f"{PREFIX}/debian:trixie", "true")
+        env = {**os.environ, "DEMO_PROJECT": project, "DEMO_DIR": str(tmp_path)}
+        down = subprocess.run([str(REPO / "scripts/demo"), "down", "-v"], env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert down.returncode == 0, down.stderr
+        assert "deleted the demo's volumes and its users' servers and volumes" in down.stderr
+        assert all(inspect_volume(v) is None for v in ours)
+        assert inspect(f"{project}-jupyter-bob") is None
+        assert all(inspect_volume(v) is not None for v in others)
+    finally:
+        docker("rm", "-f", f"{project}-jupyter-bob", check=False)
+        for volume in ours + others:
+            docker("volume", "rm", "-f", volume, check=False)
+
+
+def inspect_volume(name: str) -> dict | None:
+    r = docker("volume", "inspect", name, check=False)
+    return r.stdout if r.returncode == 0 else None
