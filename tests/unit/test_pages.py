@@ -46,9 +46,10 @@ def render(c: Config, name: str, **ns) -> BeautifulSoup:
         services=[], parsed_scopes=set(), expanded_scopes=set(), xsrf="x", xsrf_token="x",
         authenticator_login_url="/hub/oauth_login",
     )
-    namespace.update(ns)
     # As JupyterHub does: a callable template variable is called with the page's user.
-    namespace.update({k: v(namespace["user"]) if callable(v) else v for k, v in c.JupyterHub.template_vars.items()})
+    user = ns.get("user")
+    namespace.update({k: v(user) if callable(v) else v for k, v in c.JupyterHub.template_vars.items()})
+    namespace.update(ns)
     return BeautifulSoup(env.get_template(name).render(**namespace), "html.parser")
 
 
