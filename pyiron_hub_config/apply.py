@@ -72,6 +72,13 @@ def apply_authenticator(c: Config, hub: HubConfig) -> None:
     auth.manage_groups = True
     auth.allowed_groups = {strip_group_path(g) for g in s.allowed_groups}
     auth.admin_groups = {strip_group_path(g) for g in s.admin_groups}
+    # Keycloak is asked again at this age (authenticator.refresh_user), so that access taken
+    # away there takes effect without a logout.
+    auth.auth_refresh_age = s.auth_refresh_age
+    # Who may log in is the configuration and Keycloak's groups, nothing else: JupyterHub
+    # would otherwise admit every user already in its database whenever ALLOWED_USERS is
+    # set, so that removing someone from the group could never take effect.
+    auth.allow_existing_users = False
     if s.ca_bundle:
         # Verification stays on; the bundle only adds the internal CA.
         auth.http_request_kwargs = {"ca_certs": str(s.ca_bundle)}

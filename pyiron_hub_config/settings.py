@@ -123,6 +123,13 @@ class Settings(BaseModel):
         "OAUTH2_CA_BUNDLE", "CA bundle (path inside the hub container) to verify an internal Keycloak's certificate.",
         "/srv/jupyterhub/keycloak-ca.pem", default=None,
     )
+    auth_refresh_age: int = _var(
+        "AUTH_REFRESH_AGE",
+        "Seconds after which the hub asks Keycloak again whether a signed-in user may still use it "
+        "(groups, admin rights, account enabled); someone removed from OAUTH2_ALLOWED_GROUPS or disabled "
+        "loses access at their next request after this, without logging out.",
+        "300", default=300, gt=0, le=3600,
+    )
     pass_access_token: bool = _var(
         "PASS_ACCESS_TOKEN", "Give users' servers the Keycloak access token as $OAUTH_ACCESS_TOKEN.", "true",
         default=False,
