@@ -16,7 +16,7 @@ from .authenticator import KeycloakOAuthenticator, strip_group_path
 from .database import database_url
 from .hub_config import HubConfig
 from .spawner import PyironSpawner, pass_access_token
-from .ssh_keys import ssh_key_handlers
+from .ssh_keys import KEY_SYNC_SCOPE, ssh_key_handlers
 from .storage import HOME, boot_command, container_prefix, user_volumes
 from .swarm import PyironSwarmSpawner
 
@@ -29,6 +29,8 @@ HUB_API_PORT = 8081
 PROXY_PID_FILE = "/tmp/jupyterhub-proxy.pid"
 # The service whose token Prometheus scrapes /hub/metrics with.
 METRICS_SERVICE = "metrics"
+# The service whose token a cluster's key sync (key_sync.py) reads users' public keys with.
+KEY_SYNC_SERVICE = "cluster-key-sync"
 # Our pages extend JupyterHub's ({% extends "templates/page.html" %}); they are found first.
 HUB_TEMPLATES = Path(__file__).parent / "templates" / "hub"
 
@@ -188,14 +190,34 @@ def metrics_service(token: str) -> tuple[list[dict], list[dict]]:
     return [service], [role]
 
 
-def apply_services(c: Config, hub: HubConfig, metrics_token: str) -> None:
+def key_sync_service(token: str | None) -> tuple[list[dict], list[dict]]:
+    """A service whose token reads the users' public keys per cluster account and nothing else.
+
+    The key sync runs as root on a cluster (key_sync.py); an admin's token there would be
+    the whole hub. None without clusters (token None).
+    """
+    if token is None:
+        return [], []
+    service = {"name": KEY_SYNC_SERVICE, "api_token": token}
+    role = {
+        "name": KEY_SYNC_SERVICE,
+        "description": "Read users' SSH public keys per cluster account (and nothing else)",
+        "scopes": [KEY_SYNC_SCOPE],
+        "services": [KEY_SYNC_SERVICE],
+    }
+    return [service], [role]
+
+
+def apply_services(c: Config, hub: HubConfig, metrics_token: str, key_sync_token: str | None = None) -> None:
     """Every service the hub runs or admits, with its role; set once, as a whole."""
     services, roles = [], []
-    for more_services, more_roles in (culler_service(hub), metrics_service(metrics_token)):
+    for more_services, more_roles in (culler_service(hub), metrics_service(metrics_token),
+                                      key_sync_service(key_sync_token)):
         services += more_services
         roles += more_roles
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
+    c.JupyterHub.custom_scopes = {KEY_SYNC_SCOPE: {"description": "Read users' SSH public keys per cluster account"}}
 
 
 def apply_performance(c: Config, hub: HubConfig) -> None:

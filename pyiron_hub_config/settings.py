@@ -23,6 +23,7 @@ SECRET_VARIABLES = (
     "JUPYTERHUB_CRYPT_KEY",
     "CONFIGPROXY_AUTH_TOKEN",
     "METRICS_API_TOKEN",
+    "KEY_SYNC_API_TOKEN",
 )
 
 # The old deployment named one image variable per pyiron environment; keep them.
@@ -44,6 +45,7 @@ _MINIMUM_LENGTH = {
     "dummy_password": (8, "characters"),
     "proxy_token": (32, "random characters"),
     "metrics_token": (32, "random characters"),
+    "key_sync_token": (32, "random characters"),
 }
 
 
@@ -273,6 +275,13 @@ class Settings(BaseModel):
         "Token that may read /hub/metrics (Prometheus) and nothing else; generated in DATA_DIR unless given.",
         "output of: openssl rand -hex 32", default=None,
     )
+    key_sync_token: SecretStr | None = _var(
+        "KEY_SYNC_API_TOKEN",
+        "Token that may read the users' SSH public keys per cluster account (/hub/ssh-keys?cluster=) and "
+        "nothing else, for the key sync on a cluster (README \"Registering the key\"); generated in DATA_DIR "
+        "unless given, only when there are clusters.",
+        "output of: openssl rand -hex 32", default=None,
+    )
 
     # --- TLS --------------------------------------------------------------------------
     tls_cert: Path | None = _var(
@@ -293,7 +302,7 @@ class Settings(BaseModel):
             raise ValueError("must be 64 hexadecimal characters (32 random bytes)")
         return value
 
-    @field_validator("dummy_password", "proxy_token", "metrics_token", mode="before")
+    @field_validator("dummy_password", "proxy_token", "metrics_token", "key_sync_token", mode="before")
     @classmethod
     def _long_enough(cls, value: str, info) -> str:
         minimum, what = _MINIMUM_LENGTH[info.field_name]

@@ -96,6 +96,7 @@ DEFAULTS = {
     "JUPYTERHUB_CRYPT_KEY": (None, {}),
     "CONFIGPROXY_AUTH_TOKEN": (None, {}),
     "METRICS_API_TOKEN": (None, {}),
+    "KEY_SYNC_API_TOKEN": (None, {}),
     "TLS_CERT_FILE": (None, {}),
     "TLS_KEY_FILE": (None, {}),
 }
@@ -161,6 +162,7 @@ OVERRIDES = {
     "JUPYTERHUB_CRYPT_KEY": (f"{HEX_A};{HEX_B}", f"{HEX_A};{HEX_B}", {}),
     "CONFIGPROXY_AUTH_TOKEN": ("t" * 40, "t" * 40, {}),
     "METRICS_API_TOKEN": ("m" * 40, "m" * 40, {}),
+    "KEY_SYNC_API_TOKEN": ("k" * 40, "k" * 40, {}),
     "TLS_CERT_FILE": ("/srv/jupyterhub/secrets/hub.crt", Path("/srv/jupyterhub/secrets/hub.crt"),
                       {"TLS_KEY_FILE": "/srv/jupyterhub/secrets/hub.key"}),
     "TLS_KEY_FILE": ("/srv/jupyterhub/secrets/hub.key", Path("/srv/jupyterhub/secrets/hub.key"),
@@ -303,6 +305,7 @@ REJECTIONS = {
     "crypt key not hex": ({"JUPYTERHUB_CRYPT_KEY": f"{HEX_A};nothex"}, "JUPYTERHUB_CRYPT_KEY", "64 hexadecimal"),
     "proxy token short": ({"CONFIGPROXY_AUTH_TOKEN": "short"}, "CONFIGPROXY_AUTH_TOKEN", "too short"),
     "metrics token short": ({"METRICS_API_TOKEN": "short"}, "METRICS_API_TOKEN", "too short"),
+    "key sync token short": ({"KEY_SYNC_API_TOKEN": "short"}, "KEY_SYNC_API_TOKEN", "too short"),
     "negative spawn limit": ({"CONCURRENT_SPAWN_LIMIT": "-1"}, "CONCURRENT_SPAWN_LIMIT", "0 or more"),
     "mem above max": ({"MEM_LIMIT": "4G", "MAX_MEM_LIMIT": "2G"}, "MEM_LIMIT", "above MAX_MEM_LIMIT=2G"),
     "cpu above max": ({"CPU_LIMIT": "4", "MAX_CPU_LIMIT": "2"}, "CPU_LIMIT", "above MAX_CPU_LIMIT=2"),
