@@ -15,71 +15,16 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-from ..conftest import IMAGES, PREFIX, REPO, Stack, _free_port, docker
-from .conftest import PASSWORDS
+from .keycloak_stack import keycloak_stack
 from .test_keycloak import Browser, _keycloak_admin
 
-PROJECT = "pyiron-hub-refresh-test"
 REFRESH_AGE = 5  # seconds; the default is 300
-KEYCLOAK_IMAGE = f"{PREFIX}/keycloak:latest"
-
-
-class KeycloakStack(Stack):
-    """The compose stack with the demo profile's Keycloak, on ports of its own."""
-
-    def __init__(self, directory, hub_image):
-        super().__init__(directory, hub_image, project=PROJECT, network=f"{PROJECT}-users", users=tuple(PASSWORDS))
-        self.keycloak_port = _free_port()
-        self.url = f"http://localhost:{self.port}"  # the realm's redirect URIs name localhost
-        self.keycloak = f"http://localhost:{self.keycloak_port}"
-
-    def env(self) -> dict:
-        return {**super().env(), "KEYCLOAK_IMAGE": KEYCLOAK_IMAGE, "KEYCLOAK_PORT": str(self.keycloak_port)}
-
-    def compose(self, *args, check=True):
-        return super().compose("--profile", "demo", *args, check=check)
 
 
 @pytest.fixture(scope="module")
 def hub(images, tmp_path_factory):
-    if docker("image", "inspect", KEYCLOAK_IMAGE, check=False).returncode:
-        pytest.fail(f"{KEYCLOAK_IMAGE} is missing: build it with images/keycloak/build.sh (./scripts/test does)")
-    directory = tmp_path_factory.mktemp("refresh-project")
-    s = KeycloakStack(directory, images)
-    realm = (REPO / "demo/keycloak/pyiron-realm.json").read_text().replace("localhost:8000", f"localhost:{s.port}")
-    (directory / "keycloak-realm").mkdir(mode=0o755)
-    (directory / "keycloak-realm" / "pyiron-realm.json").write_text(realm)
-    (directory / "keycloak-realm" / "pyiron-realm.json").chmod(0o644)
-    front = f"{s.keycloak}/realms/pyiron/protocol/openid-connect"
-    back = "http://keycloak:8080/realms/pyiron/protocol/openid-connect"
-    env = {
-        "OAUTH2_AUTHORIZE_URL": f"{front}/auth", "OAUTH2_LOGOUT_URL": f"{front}/logout",
-        "OAUTH2_TOKEN_URL": f"{back}/token", "OAUTH2_USERDATA_URL": f"{back}/userinfo",
-        "OAUTH_CALLBACK_URL": f"{s.url}/hub/oauth_callback", "CLIENT_ID": "pyiron-hub",
-        "CLIENT_SECRET": "demo-only-client-secret-change-me", "OAUTH2_ALLOWED_GROUPS": "pyiron-users",
-        "OAUTH2_ADMIN_GROUPS": "pyiron-admins", "AUTH_REFRESH_AGE": str(REFRESH_AGE), "DEPLOYMENT_NAME": PROJECT,
-        "PYIRON_BASE": IMAGES["pyiron_base"], "PYIRON_ATOMISTIC": IMAGES["pyiron_atomistics"],
-        "PYIRON_CONTINUUM": IMAGES["pyiron_continuum"], "PYIRON_EXPERIMENTAL": IMAGES["pyiron_experimental"],
-    }
-    (directory / "pyiron.env").write_text("".join(f"{k}='{v}'\n" for k, v in env.items()))
-    (directory / "shared.env").write_text("POSTGRES_PASSWORD='refresh-test-db-password'\n")
-    s.compose("down", "-v", "--remove-orphans", check=False)
-    try:
-        s.compose("up", "-d", "hub-db", "keycloak", "hub")
-        s.wait_healthy("hub")
-        s.wait_healthy("keycloak", timeout=240)
-        yield s
-    finally:
-        s.compose("down", "-v", "--remove-orphans", check=False)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    stack = item.funcargs.get("hub") if hasattr(item, "funcargs") else None
-    if report.when == "call" and report.failed and stack is not None:
-        report.sections.append(("compose logs", stack.compose("logs", "--no-color", "--tail", "100", check=False).stdout))
+    yield from keycloak_stack(tmp_path_factory.mktemp("refresh-project"), images, "pyiron-hub-refresh-test",
+                              AUTH_REFRESH_AGE=str(REFRESH_AGE))
 
 
 def admin(hub, method, path, **kw) -> requests.Response:
