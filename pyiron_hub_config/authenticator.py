@@ -47,6 +47,13 @@ def _own_token_request(handler, user) -> bool:
     return getattr(handler, "_token_authenticated", False) and getattr(handler, "_jupyterhub_user", None) is user
 
 
+def _activity(handler) -> bool:
+    """A server's activity report: not access (it opens nothing), and refusing it would let the
+    idle culler stop a server still computing after its owner signed out of Keycloak."""
+    request = getattr(handler, "request", None)
+    return request is not None and request.method == "POST" and request.path.rstrip("/").endswith("/activity")
+
+
 class KeycloakLoginHandler(OAuthLoginHandler):
     """Before sending the browser to Keycloak, make sure Keycloak answers at all."""
 
@@ -133,7 +140,7 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
         if isinstance(refreshed, dict) and not await self._still_allowed(refreshed):
             self.log.warning("%s is no longer in an allowed group in Keycloak: hub access withdrawn", user.name)
             refreshed = False
-        if refreshed is False and handler is not None and _own_token_request(handler, user):
+        if refreshed is False and handler is not None and _own_token_request(handler, user) and not _activity(handler):
             # JupyterHub sends a stale *browser* session to the login, but lets a request
             # made with the user's own token (an API client, their server's check of its
             # visitors) go on as before unless auth_refresh_strict; strict would also stop

@@ -177,9 +177,10 @@ class FakeUser:
         return {"token_response": TOKEN, "access_token": "at", "refresh_token": "rt"}
 
 
-def request_by(user, token: bool):
-    """What refresh_user reads of the hub's request handler: who made it, and how."""
-    return SimpleNamespace(_jupyterhub_user=user, _token_authenticated=token)
+def request_by(user, token: bool, method: str = "GET", path: str = "/hub/api/user"):
+    """What refresh_user reads of the hub's request handler: who made it, how, and what."""
+    return SimpleNamespace(_jupyterhub_user=user, _token_authenticated=token,
+                           request=SimpleNamespace(method=method, path=path))
 
 
 def refreshing(groups: list[str]) -> KeycloakOAuthenticator:
@@ -227,3 +228,10 @@ async def test_refresh_keycloak_refuses_is_a_logout():
     assert await a.refresh_user(user, request_by(user, token=False)) is False
     with pytest.raises(web.HTTPError):
         await a.refresh_user(user, request_by(user, token=True))
+
+
+async def test_a_servers_activity_report_is_not_refused():
+    """Else the culler would stop a server still computing after its owner signed out of Keycloak."""
+    user = FakeUser()
+    report = request_by(user, token=True, method="POST", path="/hub/api/users/bob/activity")
+    assert await refreshing(["/guests"]).refresh_user(user, report) is False  # stale, but not refused
