@@ -10,7 +10,7 @@
 # packages never reach it.
 ARG BASE_IMAGE=debian:trixie-slim
 
-FROM ${BASE_IMAGE} AS build
+FROM ${BASE_IMAGE} AS tools
 ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates binutils \
@@ -19,6 +19,7 @@ RUN apt-get update \
 # from outside (--python), so nothing of pip is left to remove.
 RUN python3 -m venv /opt/tools && python3 -m venv --without-pip /opt/hub
 
+FROM tools AS deps
 # Slow, rarely changing layer: the pinned dependency tree. setuptools and wheel are in the
 # lock only to build this package (below), not at run time.
 COPY requirements.lock /tmp/requirements.lock
@@ -40,6 +41,46 @@ RUN --mount=type=secret,id=ca \
  && /opt/hub/bin/python -c 'import cryptography.hazmat.bindings._rust, psycopg2, yaml, aiohttp, multidict, \
       frozenlist, propcache, rpds, pydantic_core, sqlalchemy.engine, jupyterhub.app, dockerspawner, oauthenticator'
 
+# What the hub lends to users' servers (pyiron_hub_config/hub_packages.py): paramiko for
+# pysqa's SSH mode, which the public pyiron images lack. One tree serves every CPython in
+# SERVER_PYTHONS: its wheels are abi3 or pure, except cffi's backend, a file per version.
+# Stripped like the hub's own; what the hub has itself at the same version (cryptography,
+# cffi, pycparser) is a link to the hub's copy, kept once in the image (the hub copies the
+# files, not the links, into servers' volume).
+FROM deps AS server-packages
+ARG SERVER_PYTHONS="3.11 3.12 3.13 3.14"
+COPY server-packages.lock /tmp/server-packages.lock
+RUN --mount=type=secret,id=ca \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
+    set -e; arch=$(uname -m); mkdir /opt/packages; \
+    for v in $SERVER_PYTHONS; do \
+      /opt/tools/bin/pip install --no-cache-dir --disable-pip-version-check --no-compile --no-deps \
+        --only-binary=:all: --implementation cp --python-version "$v" --target "/tmp/packages/$v" \
+        --platform "manylinux_2_28_$arch" --platform "manylinux_2_17_$arch" --platform "manylinux2014_$arch" \
+        -r /tmp/server-packages.lock; \
+      cp -a -n "/tmp/packages/$v/." /opt/packages/; \
+    done; \
+    rm -rf /opt/packages/bin; \
+    test "$(ls /opt/packages/_cffi_backend.cpython-3*.so | wc -l)" = "$(echo $SERVER_PYTHONS | wc -w)"; \
+    find /opt/packages -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} +; \
+    hub=$(echo /opt/hub/lib/python3*/site-packages); \
+    for dist in "$hub"/*.dist-info; do \
+      [ -d "/opt/packages/${dist##*/}" ] || continue; \
+      for top in $(cat "$dist/top_level.txt" 2>/dev/null || sed -n 's#^\([^/,]*\)/.*#\1#p' "$dist/RECORD" | sort -u); do \
+        case "$top" in *.dist-info|..|"") continue ;; esac; \
+        if [ -e "$hub/$top" ] && [ -e "/opt/packages/$top" ]; then rm -rf "/opt/packages/$top"; ln -s "$hub/$top" "/opt/packages/$top"; fi; \
+      done; \
+    done; \
+    for so in "$hub"/_cffi_backend.*.so; do \
+      [ -e "/opt/packages/${so##*/}" ] && rm "/opt/packages/${so##*/}" && ln -s "$so" "/opt/packages/${so##*/}"; \
+    done; \
+    /opt/tools/bin/python -c 'import json, sys; \
+lock = [l.split("==") for l in open("/tmp/server-packages.lock") if "==" in l and not l.startswith("#")]; \
+json.dump({"pythons": sys.argv[1:], "modules": ["paramiko"], "packages": {n: v.strip() for n, v in lock}}, \
+          open("/opt/packages/pyiron-hub-packages.json", "w"), indent=1)' $SERVER_PYTHONS; \
+    ls -la /opt/packages; du -sh /opt/packages
+
+FROM deps AS build
 # Fast layer: the configuration package, and with it the environment catalogue
 # (pyiron_hub_config/environments.toml). It goes to a prefix of its own, so that the
 # image copies it as a small layer on top of the dependency tree.
@@ -65,6 +106,7 @@ RUN apt-get update \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
 
+COPY --from=server-packages /opt/packages /opt/pyiron-hub/packages
 COPY --from=build /opt/hub /opt/hub
 COPY --from=build /opt/package /opt/hub
 

@@ -5,18 +5,19 @@
 # unchanged inputs takes seconds.
 #
 # usage: images/build.sh [all|base|postgres|singleuser|hub|verify|list]...
-#   all         (default) base, postgres, singleuser, slurm and hub
+#   all         (default) base, postgres, singleuser, workflow, slurm and hub
 #   base        $TEST_IMAGE_PREFIX/debian:trixie, and debian:bookworm for the frozen
 #               old environments (debootstrap minbase + docker import; stand-ins for
 #               debian:<suite>-slim; skipped when the tag exists)
 #   postgres    $TEST_IMAGE_PREFIX/postgres:17    (stand-in for postgres:17)
-#   singleuser  $TEST_IMAGE_PREFIX/{base,pyiron,continuum,experimental,extra}:latest,
+#   singleuser  $TEST_IMAGE_PREFIX/{base,md,pyiron,continuum,experimental,extra}:latest,
 #               stand-ins for the public pyiron images (see singleuser/Dockerfile;
 #               each environment's files are in singleuser/envs/<name>/)
+#   workflow    $TEST_IMAGE_PREFIX/workflow:latest: images/workflow/Dockerfile, which admins
+#               build on pyiron/base, built on singleuser's base (its layers are reused)
 #   slurm       $TEST_IMAGE_PREFIX/slurm:latest, a one-node SLURM cluster with an SSH login
-#               (slurm/Dockerfile), and $TEST_IMAGE_PREFIX/base-hpc:latest, the base
-#               environment able to submit to it (slurm/environment/: $HPC_BASE_IMAGE,
-#               default singleuser's base, plus paramiko and an example notebook)
+#               (slurm/Dockerfile); the environments submit to it as built (the hub lends
+#               them paramiko, pyiron_hub_config/hub_packages.py)
 #   hub         $TEST_IMAGE_PREFIX/hub:latest from the repository's Dockerfile
 #               (skipped with a message while there is no Dockerfile)
 #   verify      smoke-test the built images (runs short-lived containers)
@@ -34,7 +35,7 @@
 #                       TEST_BASE_IMAGE_BOOKWORM=debian:bookworm-slim
 #                       (default $TEST_IMAGE_PREFIX/debian:<suite>, made by debootstrap)
 #   DEBIAN_SUITE        default trixie;  DEBIAN_MIRROR  default http://deb.debian.org/debian
-#   SINGLEUSER_ENVS     environments to build (default "base pyiron continuum experimental extra")
+#   SINGLEUSER_ENVS     environments to build (default "base md pyiron continuum experimental extra")
 #   CA_BUNDLE           CA bundle passed as build secret "ca" when it exists
 #                       (default /etc/ssl/certs/ca-certificates.crt)
 #   DOCKER              docker client (default /usr/bin/docker; /usr/local/bin/docker lacks buildx)
@@ -54,7 +55,7 @@ BASE_IMAGE="${TEST_BASE_IMAGE:-$PREFIX/debian:$DEBIAN_SUITE}"
 POSTGRES_IMAGE="$PREFIX/postgres:17"
 HUB_IMAGE="${TEST_HUB_IMAGE:-$PREFIX/hub:latest}"
 HOME_DIR=/home/jovyan
-SINGLEUSER_ENVS="${SINGLEUSER_ENVS:-base pyiron continuum experimental extra}"
+SINGLEUSER_ENVS="${SINGLEUSER_ENVS:-base md pyiron continuum experimental extra}"
 CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 LOG_DIR="${BUILD_LOG_DIR:-${TMPDIR:-/tmp}/pyiron-hub-test-images}"
 LOCK_FILE="${BUILD_LOCK_FILE:-${TMPDIR:-/tmp}/pyiron-hub-test-images.lock}"
@@ -241,11 +242,14 @@ build_singleuser() {
     done
 }
 
+build_workflow() {
+    local base="$PREFIX/base:latest"
+    [ -n "$(image_id "$base")" ] || die "$base is missing: build target singleuser first"
+    docker_build "$PREFIX/workflow:latest" "$HERE/workflow" --build-arg "BASE_IMAGE=$base"
+}
+
 build_slurm() {
     docker_build "$PREFIX/slurm:latest" "$HERE/slurm" --build-arg "BASE_IMAGE=$BASE_IMAGE"
-    local env_base="${HPC_BASE_IMAGE:-$PREFIX/base:latest}"
-    [ -n "$(image_id "$env_base")" ] || die "$env_base is missing: build target singleuser first"
-    docker_build "$PREFIX/base-hpc:latest" "$HERE/slurm/environment" --build-arg "BASE_IMAGE=$env_base"
 }
 
 build_hub() {
@@ -351,7 +355,8 @@ list_images() {
       for env in $SINGLEUSER_ENVS; do base_image_for "$(env_suite "$env")"; done; } | awk '!seen[$0]++'
     printf '%s\n' "$POSTGRES_IMAGE"
     for env in $SINGLEUSER_ENVS; do printf '%s\n' "$PREFIX/$env:latest"; done
-    printf '%s\n' "$PREFIX/slurm:latest" "$PREFIX/base-hpc:latest" "$HUB_IMAGE"
+    printf '%s\n' "$PREFIX/workflow:latest"
+    printf '%s\n' "$PREFIX/slurm:latest" "$HUB_IMAGE"
 }
 
 print_summary() {
@@ -366,9 +371,9 @@ main() {
     [ "${#targets[@]}" -gt 0 ] || targets=(all)
     for t in "${targets[@]}"; do
         case "$t" in
-            all|base|postgres|singleuser|slurm|hub|verify|list) ;;
+            all|base|postgres|singleuser|workflow|slurm|hub|verify|list) ;;
             -h|--help|help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; return 0 ;;
-            *) die "unknown target '$t' (expected: all base postgres singleuser slurm hub verify list)" ;;
+            *) die "unknown target '$t' (expected: all base postgres singleuser workflow slurm hub verify list)" ;;
         esac
     done
     if [ "${targets[*]}" = list ]; then list_images; return 0; fi
@@ -390,9 +395,10 @@ main() {
             base)       build_all_bases ;;
             postgres)   build_base; build_postgres ;;
             singleuser) build_singleuser ;;
+            workflow)   build_workflow ;;
             slurm)      build_base; build_slurm ;;
             hub)        build_base; build_hub ;;
-            all)        build_all_bases; build_postgres; build_singleuser; build_slurm; build_hub ;;
+            all)        build_all_bases; build_postgres; build_singleuser; build_workflow; build_slurm; build_hub ;;
             verify)     verify ;;
             list)       list_images ;;
         esac

@@ -17,7 +17,8 @@ from .database import database_url
 from .hub_config import HubConfig
 from .spawner import PyironSpawner, pass_access_token
 from .ssh_keys import KEY_SYNC_SCOPE, ssh_key_handlers
-from .storage import HOME, boot_command, container_prefix, user_volumes
+from .boot_file import boot_command
+from .storage import HOME, container_prefix, user_volumes
 from .swarm import PyironSwarmSpawner
 
 SPAWNERS = {"docker": PyironSpawner, "swarm": PyironSwarmSpawner}
@@ -97,6 +98,7 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
     c.JupyterHub.spawner_class = spawner
     sp = spawner_section(c, hub)
     sp.environments = list(hub.environments)
+    sp.left_out_environments = list(hub.left_out)
     sp.max_mem_limit = s.max_mem_limit
     sp.max_cpu_limit = s.max_cpu_limit
     default = next(env for env in hub.environments if env.default)

@@ -1,10 +1,11 @@
 """The first thing a user's server runs, inside the user's container, before Jupyter.
 
-The hub passes this file's source as the container's command (``python -c <source>
-jupyterhub-singleuser ...``), so it works with any pyiron image unchanged: the image's own
-entrypoint (``tini -g -- start.sh``) runs its hooks, then this, which prepares the
-persistent home and then execs the real server. Only the standard library is used, and
-nothing newer than Python 3.8, because frozen images carry old Pythons.
+The hub mounts this file read-only into the container (boot_file.py) and makes it the
+container's command (``python /opt/pyiron-hub/boot/boot.py jupyterhub-singleuser ...``), so
+it works with any pyiron image unchanged: the image's own entrypoint (``tini -g --
+start.sh``) runs its hooks, then this, which prepares the persistent home and then execs
+the real server. Only the standard library is used, and nothing newer than Python 3.8,
+because frozen images carry old Pythons. The hub imports it too, for write_atomically.
 
 Each step is independent: a step that fails is logged and skipped, so a full disk or an
 odd file never keeps a user from their server.
@@ -14,8 +15,13 @@ Steps:
   here under IMAGE_HOME because the hub mounts a read-only copy of the image's home there)
   into the persistent home. A file the user never edited follows image updates; an edited
   one is never overwritten: the new version is put next to it.
+- packages: where the image lacks a module the hub supplies (paramiko and its
+  dependencies, read-only under PACKAGES_DIR, for the Pythons its manifest names), put that
+  directory on the image's Python path *after* the image's own site-packages (a .pth file
+  in them), so that nothing of the image is shadowed.
 - files: write the hub-managed files listed in $PYIRON_HUB_FILES (cluster configurations),
-  leave out those needing a module the image lacks, remove those no longer listed.
+  leave out those needing a module the image still lacks (saying why), remove those no
+  longer listed.
 - ssh key: make ~/.ssh/id_ed25519 once if $PYIRON_HUB_SSH_KEY is set.
 - pyiron: point pyiron at one job database per user and per pyiron_base series, in the
   persistent home, and at the site's resources, unless the user configures pyiron
@@ -27,13 +33,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
 IMAGE_HOME = "/opt/pyiron-hub/image/jovyan"
+PACKAGES_DIR = "/opt/pyiron-hub/packages"  # the hub's read-only packages (storage.py)
+PACKAGES_MANIFEST = "pyiron-hub-packages.json"  # {"pythons": ["3.11", ...], "modules": ["paramiko", ...]}
+PACKAGES_PTH = "pyiron-hub-packages.pth"
 STATE_DIR = ".pyiron_hub"  # below $HOME: everything the hub keeps per user
 MANIFEST = "examples.json"  # relative path -> sha256 of the version last copied in
 FILES_STATUS = "files.json"  # the hub-managed files written, and those left out with why
@@ -58,18 +66,40 @@ def _sha256(path):
     return digest.hexdigest()
 
 
+def temp_file_beside(target, data, mode=0o600):
+    """A new file beside target holding data (str or bytes), synced to disk, with this mode.
+
+    The caller moves it into place (os.replace, or os.link to keep a file already there), so
+    target is never half-written, whatever crashes when. Until then only its owner can read it.
+    """
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target) or ".", prefix=".%s." % os.path.basename(target))
+    try:
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def write_atomically(target, data, mode=0o644):
+    """Put data (str or bytes) at target in one step: a crash leaves the old file or the new."""
+    tmp = temp_file_beside(target, data, mode)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def _copy(source, target):
     """Copy one file into place atomically (a crash never leaves half a notebook)."""
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".pyiron-hub-")
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with open(source, "rb") as f:
+        write_atomically(target, f.read())
 
 
 def _side_name(target, stamp):
@@ -143,10 +173,7 @@ def sync_examples(image_home, home, stamp=None):
             actions[rel] = "a folder or link of the user's is there, left alone"
         manifest[rel] = shipped
     os.makedirs(os.path.dirname(manifest_path), mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(manifest_path), prefix=".manifest-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
-    os.replace(tmp, manifest_path)
+    write_atomically(manifest_path, json.dumps(manifest, indent=1, sort_keys=True), 0o600)
     return actions
 
 
@@ -173,9 +200,54 @@ def _missing_modules(names):
     return missing
 
 
-def write_files(home, spec):
+def use_hub_packages(packages_dir, site_packages=None, version=None):
+    """Make the hub's packages importable after the image's own; return (what happened, why
+    not or None). Does nothing where the image has every module itself."""
+    try:
+        with open(os.path.join(packages_dir, PACKAGES_MANIFEST)) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        return "none mounted", None
+    modules = manifest.get("modules", [])
+    missing = _missing_modules(modules)
+    if not missing:
+        return "not needed: the image has %s" % ", ".join(modules), None
+    version = version or "%d.%d" % sys.version_info[:2]
+    pythons = manifest.get("pythons", [])
+    if version not in pythons:
+        return "not used", ("the hub supplies %s for Python %s, and this image runs Python %s"
+                            % (", ".join(missing), ", ".join(pythons), version))
+    if site_packages is None:
+        import sysconfig
+
+        site_packages = sysconfig.get_paths()["purelib"]
+    try:
+        # site appends a .pth file's lines to sys.path after the directory holding it.
+        write_atomically(os.path.join(site_packages, PACKAGES_PTH), packages_dir + "\n")
+    except OSError as err:
+        return "not used", ("the hub could not add its %s to this image's Python (%s: %s)"
+                            % (", ".join(missing), err.strerror, site_packages))
+    if packages_dir not in sys.path:
+        sys.path.append(packages_dir)  # for this process too: the files step checks the modules
+    import importlib
+
+    importlib.invalidate_caches()
+    try:  # they must load here too (a C library older than the wheels', say), not only be found
+        for name in missing:
+            importlib.import_module(name)
+    except Exception as err:
+        os.unlink(os.path.join(site_packages, PACKAGES_PTH))
+        sys.path.remove(packages_dir)
+        return "not used", "the hub's %s does not load in this image (%s: %s)" % (
+            ", ".join(missing), type(err).__name__, str(err)[:80])
+    return "%s from the hub for Python %s, after %s" % (", ".join(missing), version, site_packages), None
+
+
+def write_files(home, spec, why_missing=None):
     """Write the hub-managed files: [{"path": relative to home, "content": ..., "mode": "0644",
-    "requires": ["module", ...]}]; return the paths written.
+    "requires": ["module", ...], "once": true for an example}]; return the paths written.
+
+    why_missing, if given, says why the hub could not supply a missing module.
 
     A file whose "requires" modules this image lacks is not written: pysqa reads a REMOTE
     queue.yaml when pyiron_base is imported, and without paramiko that import fails, so a
@@ -190,19 +262,29 @@ def write_files(home, spec):
             before = set(json.load(f).get("written", []))
     except (OSError, ValueError, AttributeError):
         before = set()
+    try:
+        with open(status_path) as f:
+            given = set(json.load(f).get("given", []))
+    except (OSError, ValueError, AttributeError):
+        given = set()
     written, skipped = [], {}
     for entry in entries:
         target = _inside(home, entry["path"])
+        if entry.get("once"):
+            # An example: written the first time only, then the user's (never overwritten,
+            # never removed, and not brought back once deleted).
+            if entry["path"] not in given and not os.path.lexists(target):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                write_atomically(target, entry["content"], int(entry.get("mode", "0644"), 8))
+            given.add(entry["path"])
+            continue
         missing = _missing_modules(entry.get("requires", []))
         if missing:
-            skipped[entry["path"]] = "needs the Python module %s, which this environment lacks" % ", ".join(missing)
+            skipped[entry["path"]] = "needs the Python module %s, which this environment lacks%s" % (
+                ", ".join(missing), " (%s)" % why_missing if why_missing else "")
             continue
         os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".pyiron-hub-")
-        with os.fdopen(fd, "w") as f:
-            f.write(entry["content"])
-        os.chmod(tmp, int(entry.get("mode", "0644"), 8))
-        os.replace(tmp, target)
+        write_atomically(target, entry["content"], int(entry.get("mode", "0644"), 8))
         written.append(entry["path"])
     for path in sorted(before - set(written)):
         try:
@@ -213,12 +295,10 @@ def write_files(home, spec):
             log("files: could not remove %s (%s)" % (path, err))
     for path, reason in skipped.items():
         log("files: left out %s: it %s (pysqa's remote mode needs paramiko; use an environment "
-            "that has it, or `pip install --user paramiko` and restart)" % (path, reason))
+            "the hub can give it to, or `pip install --user paramiko` and restart)" % (path, reason))
     os.makedirs(os.path.dirname(status_path), mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(status_path), prefix=".files-")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"written": written, "skipped": skipped}, f, indent=1, sort_keys=True)
-    os.replace(tmp, status_path)
+    write_atomically(status_path, json.dumps({"written": written, "skipped": skipped, "given": sorted(given)},
+                                             indent=1, sort_keys=True), 0o600)
     return written
 
 
@@ -241,12 +321,9 @@ def ensure_ssh_key(home):
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                             serialization.NoEncryption())
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    fd = os.open(private + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    with open(private + ".pub", "w") as f:
-        f.write("%s %s\n" % (public.decode(), comment))
-    os.replace(private + ".tmp", private)
+    # The public key first: the private key's presence means the pair is complete.
+    write_atomically(private + ".pub", "%s %s\n" % (public.decode(), comment))
+    write_atomically(private, pem, 0o600)
     return True
 
 
@@ -283,9 +360,20 @@ def pyiron_settings(home, environ, series):
 
 def main(argv):
     home = os.environ.get("HOME") or os.path.expanduser("~")
+    why_missing = []
     steps = [("examples", lambda: sync_examples(IMAGE_HOME, home))]
+
+    def packages():
+        done, why_not = use_hub_packages(PACKAGES_DIR)
+        if why_not:
+            why_missing.append(why_not)
+            return "%s: %s" % (done, why_not)
+        return done
+
+    steps.append(("packages", packages))
     # Always: with nothing listed, files the hub wrote before are removed.
-    steps.append(("files", lambda: write_files(home, os.environ.get(FILES_VARIABLE) or "[]")))
+    steps.append(("files", lambda: write_files(home, os.environ.get(FILES_VARIABLE) or "[]",
+                                               why_missing[0] if why_missing else None)))
     if os.environ.get(SSH_KEY_VARIABLE):
         steps.append(("ssh key", lambda: ensure_ssh_key(home)))
     for name, step in steps:

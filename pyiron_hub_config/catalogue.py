@@ -2,6 +2,11 @@
 
 load (TOML -> validated entries) -> resolve (apply PYIRON_* images and default limits)
 -> the spawner offers exactly the resolved list and nothing else.
+
+An entry without an image is offered only when its PYIRON_* variable names one: that is
+how the catalogue keeps environments pyiron no longer builds (marked ``retired``) and the
+workflow environment an admin builds (README "Environments") without offering an image
+nobody can pull.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ class Environment(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     display_name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=500)
-    image: ImageRef
+    image: ImageRef | None = None
+    retired: bool = False
     mem_limit: MemoryBytes | None = None
     cpu_limit: Cpus | None = None
     default: bool = False
@@ -61,6 +67,10 @@ def load_catalogue(path: Path | None = None) -> list[Environment]:
     problems = []
     seen = set()
     for env in catalogue:
+        if env.image is None and env.name not in IMAGE_VARIABLES:
+            problems.append(Problem(f"catalogue entry '{env.name}' in {source}", "image: is required",
+                                    'image = "pyiron/base:latest" (only the entries named in README '
+                                    '"Environments" may leave it to their PYIRON_* variable)'))
         if env.name in seen:
             problems.append(Problem(f"catalogue entry '{env.name}'", "the name is used twice", "give each entry its own name"))
         seen.add(env.name)
@@ -93,7 +103,10 @@ def _entry_problem(source: Path, data: dict, error: dict) -> Problem:
 
 
 def resolve_environments(catalogue: list[Environment], settings: Settings) -> list[Environment]:
-    """Fill in images from PYIRON_* and default limits; check limits against the maximum."""
+    """The offered entries: images from PYIRON_*, default limits, checked against the maximum.
+
+    Entries left without an image are not offered; retired ones are listed last.
+    """
     problems = []
     names = {env.name for env in catalogue}
     for name, image in settings.image_overrides().items():
@@ -101,14 +114,19 @@ def resolve_environments(catalogue: list[Environment], settings: Settings) -> li
             problems.append(Problem(IMAGE_VARIABLES[name], f"is set, but the catalogue has no environment '{name}'",
                                     "unset it, or add the entry to the catalogue"))
     overrides = settings.image_overrides()
+    offered = [env.model_copy(update={"image": overrides.get(env.name, env.image)}) for env in catalogue]
+    offered = sorted((env for env in offered if env.image), key=lambda env: env.retired)
+    if not offered:
+        raise ConfigError(problems + [Problem(
+            "the catalogue", "offers no environment: no entry has an image",
+            "PYIRON_BASE=pyiron/base:latest")])
     resolved = []
-    has_default = any(env.default for env in catalogue)
-    for i, env in enumerate(catalogue):
+    default = next((env.name for env in offered if env.default), offered[0].name)
+    for env in offered:
         env = env.model_copy(update={
-            "image": overrides.get(env.name, env.image),
             "mem_limit": env.mem_limit or settings.mem_limit,
             "cpu_limit": env.cpu_limit or settings.cpu_limit,
-            "default": env.default or (not has_default and i == 0),
+            "default": env.name == default,
         })
         if settings.max_mem_limit is not None and env.mem_limit > settings.max_mem_limit:
             problems.append(Problem(f"catalogue entry '{env.name}'", f"mem_limit {env.mem_limit_text} is above MAX_MEM_LIMIT",
@@ -120,3 +138,9 @@ def resolve_environments(catalogue: list[Environment], settings: Settings) -> li
     if problems:
         raise ConfigError(problems)
     return resolved
+
+
+def left_out(catalogue: list[Environment], offered: list[Environment]) -> list[Environment]:
+    """The catalogue's entries not offered (no image): what a user may have run before."""
+    names = {env.name for env in offered}
+    return [env for env in catalogue if env.name not in names]

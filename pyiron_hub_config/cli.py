@@ -158,7 +158,20 @@ def images_to_pull(environ: Mapping[str, str]) -> list[str]:
                 problems.append(Problem(var, str(err)))
     if problems:
         raise ConfigError(problems)
-    return sorted(set(images.values()))
+    return sorted({image for image in images.values() if image})  # entries without one are not offered
+
+
+def pull_arguments(image: str) -> tuple[str, str]:
+    """The repository and tag (or digest) the Docker API's pull takes for an image reference.
+
+    docker-py's parser splits at the last colon of the last path component or at the '@',
+    so a registry's port and a digest survive: localhost:5000/pyiron/base stays whole,
+    pyiron/base@sha256:... is pulled by its digest.
+    """
+    from docker.utils import parse_repository_tag
+
+    repository, tag = parse_repository_tag(image)
+    return repository, tag or "latest"
 
 
 def cmd_pull(args) -> int:
@@ -173,11 +186,11 @@ def cmd_pull(args) -> int:
     client = docker.from_env()
     failed = []
     for image in images:
-        repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+        repository, tag = pull_arguments(image)
         bars: dict[str, tqdm] = {}
         try:
             # The Docker API takes the name as data: no shell ever sees it.
-            for event in client.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+            for event in client.api.pull(repository, tag=tag, stream=True, decode=True):
                 layer, detail = event.get("id"), event.get("progressDetail") or {}
                 if layer and detail.get("total"):
                     bar = bars.setdefault(layer, tqdm(total=detail["total"], desc=f"{image} {layer}",

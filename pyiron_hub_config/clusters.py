@@ -19,6 +19,7 @@ import hashlib
 import re
 import string
 import tomllib
+from importlib.resources import files as files_of
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +33,7 @@ from .storage import HOME
 # ~/.ssh/known_hosts is never touched.
 QUEUES_DIR = ".pyiron_hub/resources/queues"
 KNOWN_HOSTS = ".pyiron_hub/ssh/known_hosts"
+CLUSTER_EXAMPLE = "notebooks_hpc/submit_to_a_cluster.ipynb"
 # The key boot.py makes once per user (PYIRON_HUB_SSH_KEY); a user may put their own there.
 SSH_KEY = ".ssh/id_ed25519"
 SSH_PUBLIC_KEY = SSH_KEY + ".pub"
@@ -478,4 +480,10 @@ def cluster_files(clusters: list[Cluster], hub_user: str) -> list[dict]:
         files += [_queue_file(f"{QUEUES_DIR}/{c.name}.yaml", configs[c.name]) for c in usable]
     known_hosts = "".join(line + "\n" for c in usable for line in c.known_hosts_lines())
     files.append({"path": KNOWN_HOSTS, "content": known_hosts, "mode": "0644"})
+    # An example, written once: the user's to edit or delete, like the images' examples.
+    files.append({"path": CLUSTER_EXAMPLE, "content": _example_notebook(), "mode": "0644", "once": True})
     return files
+
+
+def _example_notebook() -> str:
+    return files_of(__package__).joinpath("examples/submit_to_a_cluster.ipynb").read_text()

@@ -7,7 +7,6 @@ always rewritten whole from a dict: running twice gives byte-identical files.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Mapping
 
 from .problems import ConfigError, Problem
 from .settings import SECRET_VARIABLES, variable_names
-from .state import private_temp_file
+from .boot import write_atomically
 
 # Where each variable lives: the database's variables are shared by hub and Postgres;
 # compose-level variables (read by docker compose itself) go to build.env.
@@ -87,12 +86,7 @@ def unsafe_value_problems(values: Mapping[str, str], quoted: bool = True) -> lis
 
 def write_private(path: Path, text: str) -> None:
     """Replace path atomically with a file only its owner can read (mode 0600)."""
-    tmp = private_temp_file(path, text)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomically(str(path), text, 0o600)
 
 
 def read_seed(path: Path) -> dict[str, str]:

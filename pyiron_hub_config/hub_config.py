@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .catalogue import Environment, load_catalogue, resolve_environments
+from .catalogue import Environment, left_out, load_catalogue, resolve_environments
 from .clusters import Cluster, load_clusters
 from .problems import ConfigError, Problem
 from .settings import Settings, load_settings
@@ -16,6 +16,7 @@ class HubConfig:
     settings: Settings
     environments: list[Environment]  # empty only when the catalogue could not be checked here
     clusters: list[Cluster] = field(default_factory=list)  # CLUSTERS_FILE; none by default
+    left_out: list[Environment] = field(default_factory=list)  # catalogue entries not offered
 
 
 def load_hub_config(environ: Mapping[str, str], check_paths: bool = True) -> HubConfig:
@@ -49,7 +50,7 @@ def load_hub_config(environ: Mapping[str, str], check_paths: bool = True) -> Hub
     if settings and not problems:
         try:
             environments = resolve_environments(catalogue, settings) if catalogue else []
-            return HubConfig(settings, environments, clusters)
+            return HubConfig(settings, environments, clusters, left_out(catalogue or [], environments))
         except ConfigError as err:
             problems += err.problems
     raise ConfigError(problems)

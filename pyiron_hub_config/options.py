@@ -32,6 +32,8 @@ class Choice:
     environment: Environment
     mem_limit: int
     cpu_limit: float
+    # The environment asked for, when it has left the catalogue and the default runs instead.
+    replaced: Environment | None = None
 
 
 def _shown(value: Any) -> str:
@@ -56,8 +58,13 @@ def validate_choice(
     environments: Sequence[Environment],
     max_mem_limit: int | None = None,
     max_cpu_limit: float | None = None,
+    left_out: Sequence[Environment] = (),
 ) -> Choice:
-    """Return the environment and size to start, or raise InvalidChoice saying what is valid."""
+    """Return the environment and size to start, or raise InvalidChoice saying what is valid.
+
+    A catalogue entry no longer offered (left_out: a retired image whose variable the admin
+    unset) is what a user's saved choice may still name: the default starts instead.
+    """
     options = dict(options or {})
     names = [env.name for env in environments]
     allowed = ["environment"]
@@ -73,7 +80,8 @@ def validate_choice(
         )
 
     name = options.get("environment")
-    if name is None or name == "":
+    replaced = next((env for env in left_out if isinstance(name, str) and env.name == name), None)
+    if name is None or name == "" or replaced is not None:
         env = next(env for env in environments if env.default)
     else:
         env = next((env for env in environments if isinstance(name, str) and env.name == name), None)
@@ -110,4 +118,4 @@ def validate_choice(
         if not 0 < cpu <= max_cpu_limit:  # also rejects nan and inf
             raise InvalidChoice(f"CPUs {_shown(value)} must be above 0 and at most {max_cpu_limit:g}")
 
-    return Choice(environment=env, mem_limit=mem, cpu_limit=cpu)
+    return Choice(environment=env, mem_limit=mem, cpu_limit=cpu, replaced=replaced)

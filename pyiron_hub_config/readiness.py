@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from dockerspawner import DockerSpawner
+
 
 # One poll every FINEST seconds for a lone spawn; all spawns together at most PER_SECOND polls.
 FINEST = 0.05
@@ -45,8 +47,12 @@ async def answers(host: str, port: int, path: str, timeout: float = 5) -> bool:
     return len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) < 500
 
 
-class AnswerBeforeReady:
-    """Mix into a Spawner before the class whose start() returns (ip, port)."""
+class AnswerBeforeReady(DockerSpawner):
+    """A DockerSpawner whose start() returns once the server answers.
+
+    A DockerSpawner, not a mixin of any Spawner: placed anywhere among the other layers that
+    subclass DockerSpawner, it still wraps DockerSpawner.start(), which returns (ip, port).
+    """
 
     _waiting = 0  # servers being polled right now, all spawners together
 

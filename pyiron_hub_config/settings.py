@@ -29,7 +29,9 @@ SECRET_VARIABLES = (
 # The old deployment named one image variable per pyiron environment; keep them.
 IMAGE_VARIABLES = {
     "pyiron_base": "PYIRON_BASE",
+    "pyiron_md": "PYIRON_MD",
     "pyiron_atomistics": "PYIRON_ATOMISTIC",
+    "pyiron_workflow": "PYIRON_WORKFLOW",
     "pyiron_continuum": "PYIRON_CONTINUUM",
     "pyiron_experimental": "PYIRON_EXPERIMENTAL",
 }
@@ -162,11 +164,18 @@ class Settings(BaseModel):
     pyiron_atomistics: ImageRef | None = _var(
         "PYIRON_ATOMISTIC", "Image of the pyiron_atomistics environment.", "pyiron/pyiron:latest", default=None
     )
+    pyiron_md: ImageRef | None = _var("PYIRON_MD", "Image of the pyiron_md environment.", "pyiron/md:latest", default=None)
+    pyiron_workflow: ImageRef | None = _var(
+        "PYIRON_WORKFLOW", "Image of the pyiron_workflow environment, offered only when set (README 'Environments').",
+        "pyiron-hub/workflow:latest", default=None,
+    )
     pyiron_continuum: ImageRef | None = _var(
-        "PYIRON_CONTINUUM", "Image of the pyiron_continuum environment.", "pyiron/continuum:latest", default=None
+        "PYIRON_CONTINUUM", "Image of the retired pyiron_continuum environment, offered only when set.",
+        "pyiron/continuum:latest", default=None,
     )
     pyiron_experimental: ImageRef | None = _var(
-        "PYIRON_EXPERIMENTAL", "Image of the pyiron_experimental environment.", "pyiron/experimental:latest", default=None
+        "PYIRON_EXPERIMENTAL", "Image of the retired pyiron_experimental environment, offered only when set.",
+        "pyiron/experimental:latest", default=None,
     )
     environments_file: Path | None = _var(
         "ENVIRONMENTS_FILE", "Catalogue of environments (TOML); the one built into the image by default.",

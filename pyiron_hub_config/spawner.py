@@ -7,15 +7,18 @@ import json
 from functools import lru_cache
 
 import docker.errors
+from dockerspawner import DockerSpawner
 from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
 from tornado import web
 from traitlets import Float, Integer, List, Unicode, default
-from traitlets.config import Configurable
 
+from .boot_file import boot_volume_mount
 from .catalogue import Environment
 from .clusters import cluster_files
 from .docker_pool import PooledDockerSpawner
+from .hub_packages import PACKAGES_SOURCE, packages_volume_mount
 from .options import InvalidChoice, options_from_form, validate_choice
+from .parallelism import thread_environment
 from .readiness import AnswerBeforeReady
 from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
@@ -27,24 +30,38 @@ def _templates() -> Jinja:
     return Jinja(loader=PackageLoader(__package__, "templates"), autoescape=select_autoescape(default=True))
 
 
-def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None) -> str:
-    """The picker's HTML; empty when there is nothing to choose."""
-    if len(environments) < 2 and max_mem_limit is None and max_cpu_limit is None:
+def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, gone=None) -> str:
+    """The picker's HTML; empty when there is nothing to choose and nothing to say.
+
+    gone: the catalogue entry the user last ran, when it is no longer offered.
+    """
+    if len(environments) < 2 and max_mem_limit is None and max_cpu_limit is None and gone is None:
         return ""
     return _templates().get_template("options_form.html").render(
         environments=environments,
         max_mem_limit=format_memory(max_mem_limit) if max_mem_limit else None,
         max_cpu_limit=max_cpu_limit,
+        gone=gone,
+        default=next((env for env in environments if env.default), None),
     )
 
 
-class EnvironmentPicker(Configurable):
-    """The picker, its server-side checks, limits and read-only image mounts: one form for both
-    spawners. Mixed in before DockerSpawner or SwarmSpawner, whose traits it uses; a
-    Configurable so that traitlets sets its traits up (a plain mixin's would have no name)."""
+class EnvironmentPicker(DockerSpawner):
+    """The picker, its server-side checks, limits, read-only image mounts and cluster files: one
+    form for both spawners.
+
+    A DockerSpawner of its own, like every layer the spawners are made of (readiness.py,
+    docker_pool.py, dockerspawner's SwarmSpawner): each overrides its own methods and calls
+    only its own or DockerSpawner's, so their order in a class statement does not matter.
+    What differs between one host and a swarm is the six methods at the end of this class:
+    each concrete spawner defines every one of them.
+    """
 
     environments = List(
         help="The resolved catalogue (pyiron_hub_config.catalogue.Environment); users can start only these.",
+    ).tag(config=True)
+    left_out_environments = List(
+        help="Catalogue entries not offered (retired, no image set): a saved choice of one starts the default.",
     ).tag(config=True)
     max_mem_limit = Integer(
         None, allow_none=True, help="Bytes a user may ask for; None: users cannot pick memory."
@@ -67,7 +84,14 @@ class EnvironmentPicker(Configurable):
 
     @default("options_form")
     def _options_form_default(self):
-        return render_options_form(self.environments, self.max_mem_limit, self.max_cpu_limit)
+        # A callable, so that the page can say when the user's last environment is gone.
+        return type(self)._render_form
+
+    @staticmethod
+    def _render_form(spawner: EnvironmentPicker) -> str:
+        last = (spawner.user_options or {}).get("environment")
+        gone = next((env for env in spawner.left_out_environments if env.name == last), None)
+        return render_options_form(spawner.environments, spawner.max_mem_limit, spawner.max_cpu_limit, gone)
 
     @default("options_from_form")
     def _options_from_form_default(self):
@@ -90,24 +114,28 @@ class EnvironmentPicker(Configurable):
     def _apply_choice(spawner: EnvironmentPicker, user_options: dict):
         # Runs for every start, whichever way the request came (form, query, REST API).
         choice = spawner._choose(user_options)
+        if choice.replaced is not None:
+            spawner.log.info("%s asked for %s, which is no longer offered: starting the default, %s",
+                             spawner.user.name, choice.replaced.name, choice.environment.name)
         spawner.image = choice.environment.image
         spawner._set_size(choice.mem_limit, choice.cpu_limit)
-        spawner.environment = {**spawner.environment, "PYIRON_ENVIRONMENT": choice.environment.name}
+        spawner.environment = {
+            **spawner.environment,
+            "PYIRON_ENVIRONMENT": choice.environment.name,
+            **thread_environment(choice.cpu_limit),
+        }
         spawner._show_environment(choice.environment)
         spawner.log.info(
             "Starting %s for %s: %s, %s memory, %g CPU", choice.environment.name, spawner.user.name,
             choice.environment.image, format_memory(choice.mem_limit), choice.cpu_limit,
         )
 
-    def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
-        self.mem_limit = mem_limit
-        self.cpu_limit = cpu_limit
-
     async def start(self):
         # The image's id names the read-only copy of its home (see storage.py), so it is
         # looked up for every start: an updated image brings its own examples.
         self.image, image_id = await self._image_to_run(self.image)
         self._use_image_mounts(server_mounts(image_id, self.site_resources))
+        await self._ship_boot_step()
         if self.site_resources:
             self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
         self.environment = {**self.environment, **self.cluster_environment()}
@@ -123,19 +151,6 @@ class EnvironmentPicker(Configurable):
             self.log.warning("%s has no valid account name on any cluster; no cluster configuration", self.user.name)
             return {}
         return {"PYIRON_HUB_FILES": json.dumps(files), "PYIRON_HUB_SSH_KEY": "1"}
-
-    async def read_public_key(self) -> PublicKey | None:
-        """The public key in the user's running server, where the hub can read it (see PyironSpawner)."""
-        return None
-
-    async def read_files_skipped(self) -> dict[str, str]:
-        """The hub-managed files the boot step left out of the running server, and why."""
-        return {}
-
-    async def _image_to_run(self, image: str) -> tuple[str, str]:
-        """(the reference to start, its image id), the image pulled to the hub's engine if missing."""
-        await self.pull_image(image)
-        return image, (await self.docker("inspect_image", image))["Id"]
 
     def _show_environment(self, env: Environment) -> None:
         # JupyterHub's admin page shows user_options["profile"] of each running server. Only
@@ -168,7 +183,8 @@ class EnvironmentPicker(Configurable):
 
     def _choose(self, options, for_page: bool = False):
         try:
-            return validate_choice(options, self.environments, self.max_mem_limit, self.max_cpu_limit)
+            return validate_choice(options, self.environments, self.max_mem_limit, self.max_cpu_limit,
+                                   self.left_out_environments)
         except InvalidChoice as err:
             error = web.HTTPError(400, "%s", err.api_message)
             if for_page:
@@ -176,12 +192,69 @@ class EnvironmentPicker(Configurable):
                 error.jupyterhub_message = str(err)
             raise error from None
 
+    # --- What each spawner defines for itself: one host, or a swarm's service -------------
+    async def _image_to_run(self, image: str) -> tuple[str, str]:
+        """(the reference to start, its image id), the image pulled to the hub's engine if missing."""
+        raise NotImplementedError
+
+    def _use_image_mounts(self, mounts: list[dict]) -> None:
+        """Give the server these read-only mounts (storage.server_mounts) besides its volumes."""
+        raise NotImplementedError
+
+    async def _ship_boot_step(self) -> None:
+        """Give the server the boot step as a read-only file (boot_file.py), after the mounts."""
+        raise NotImplementedError
+
+    def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
+        """Give the server the memory (bytes) and CPUs of the user's choice."""
+        raise NotImplementedError
+
+    async def read_public_key(self) -> PublicKey | None:
+        """The public key in the user's running server, where the hub can read it; else None.
+
+        Raises KeyFileProblem when the file is there but is not a public key.
+        """
+        raise NotImplementedError
+
+    async def read_files_skipped(self) -> dict[str, str]:
+        """The hub-managed files the boot step left out of the running server, and why."""
+        raise NotImplementedError
+
 
 class PyironSpawner(EnvironmentPicker, AnswerBeforeReady, PooledDockerSpawner):
-    """Starts the catalogue environment a user picks, with its memory and CPU limits."""
+    """Starts the catalogue environment a user picks, with its memory and CPU limits, as one
+    container on the hub's engine; seen as soon as it answers (readiness.py), Docker calls
+    on a pool of threads (docker_pool.py)."""
+
+    async def _image_to_run(self, image: str) -> tuple[str, str]:
+        await self.pull_image(image)
+        return image, (await self.docker("inspect_image", image))["Id"]
+
+    packages_dir = Unicode(
+        PACKAGES_SOURCE,
+        help="The tree of packages (paramiko) the hub lends to servers, with its manifest; none if absent.",
+    ).tag(config=True)
 
     def _use_image_mounts(self, mounts: list[dict]) -> None:
         self.mounts = mounts
+
+    async def _ship_boot_step(self) -> None:
+        mount = await asyncio.wrap_future(self.executor.submit(boot_volume_mount, self.client, self.image))
+        self.mounts = [*self.mounts, mount, *await self._packages_mounts()]
+
+    async def _packages_mounts(self) -> list[dict]:
+        """The hub's packages (hub_packages.py), read-only; none if they cannot be had."""
+        try:
+            mount = await asyncio.wrap_future(
+                self.executor.submit(packages_volume_mount, self.client, self.image, self.packages_dir))
+        except Exception as err:  # a server without paramiko beats no server
+            self.log.warning("%s starts without the hub's packages: %s", self.user.name, err)
+            return []
+        return [mount] if mount else []
+
+    def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
+        self.mem_limit = mem_limit
+        self.cpu_limit = cpu_limit
 
     # The user's public key and the boot step's file report are read out of the container
     # through the engine the hub drives (ssh_keys.py); a swarm's containers are on other nodes.
@@ -197,14 +270,9 @@ class PyironSpawner(EnvironmentPicker, AnswerBeforeReady, PooledDockerSpawner):
         return await super().stop(now=now)
 
     async def read_public_key(self) -> PublicKey | None:
-        """The public key in the user's running container; None if there is none.
-
-        Raises KeyFileProblem when the file is there but is not a public key.
-        """
         return await self._read_from_container(PUBLIC_KEY_PATH, public_key_from_archive)
 
     async def read_files_skipped(self) -> dict[str, str]:
-        """The hub-managed files the boot step left out of this server, and why."""
         return await self._read_from_container(FILES_STATUS_PATH, skipped_from_archive) or {}
 
     async def _read_from_container(self, path: str, parse):

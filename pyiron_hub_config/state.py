@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 from pathlib import Path
 
 from pydantic import SecretStr
+
+# boot.py runs alone in users' containers, standard library only: the one helper lives there.
+from .boot import temp_file_beside
 
 
 def load_or_create_secret(given: SecretStr | None, path: Path) -> str:
@@ -25,7 +27,7 @@ def load_or_create_secret(given: SecretStr | None, path: Path) -> str:
     # Written whole to a private temporary file, then linked into place: a crash never
     # leaves an empty secret behind, and os.link fails if another hub on the same volume
     # got there first, in which case its secret wins.
-    tmp = private_temp_file(path, secrets.token_hex(32) + "\n")
+    tmp = Path(temp_file_beside(str(path), secrets.token_hex(32) + "\n"))
     try:
         os.link(tmp, path)
     except FileExistsError:
@@ -34,23 +36,6 @@ def load_or_create_secret(given: SecretStr | None, path: Path) -> str:
     finally:
         tmp.unlink(missing_ok=True)
     return _read(path)
-
-
-def private_temp_file(path: Path, text: str) -> Path:
-    """text, written and synced to a new file beside path that only its owner can read.
-
-    The caller moves it into place (os.link or os.replace), so path is never half-written.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
 
 
 def _read(path: Path) -> str:

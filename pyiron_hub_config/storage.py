@@ -15,8 +15,6 @@
 
 from __future__ import annotations
 
-from importlib.resources import files
-
 HOME = "/home/jovyan"
 WORK_DIR = f"{HOME}/work"
 HOME_VOLUME = "jupyterhub-home-{username}"
@@ -56,12 +54,6 @@ def server_mounts(image_id: str, site_resources: str | None) -> list[dict]:
         # directory instead of creating an empty one.
         mounts.append({"type": "bind", "source": site_resources, "target": SITE_RESOURCES_MOUNT, "read_only": True})
     return mounts
-
-
-def boot_command(server: str = "jupyterhub-singleuser") -> list[str]:
-    """The container's command: run boot.py with the image's python, then the server."""
-    source = files(__package__).joinpath("boot.py").read_text()
-    return ["python", "-c", source, server]
 
 
 def nfs_volume_options(server: str, export: str, volume: str) -> dict[str, str]:

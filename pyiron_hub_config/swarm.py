@@ -31,6 +31,7 @@ from jupyterhub.utils import maybe_future
 from requests import RequestException
 from traitlets import List, Unicode, default
 
+from .boot_file import boot_config
 from .docker_pool import PooledDockerSpawner
 from .readiness import AnswerBeforeReady
 from .spawner import EnvironmentPicker
@@ -68,8 +69,9 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
     """Starts the environment a user picks as a swarm service (see the module's docstring).
 
     As on one host, the server is seen as soon as it answers (readiness.py) and Docker calls
-    run on a pool of threads (docker_pool.py; PooledDockerSpawner comes after SwarmSpawner,
-    so it only replaces DockerSpawner's single thread).
+    run on a pool of threads (docker_pool.py). Each of these layers is a DockerSpawner that
+    overrides methods of its own; PooledDockerSpawner replaces only DockerSpawner's single
+    thread, which SwarmSpawner does not touch.
     """
 
     constraints = List(
@@ -123,7 +125,11 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
         return mounts
 
     def _use_image_mounts(self, mounts: list[dict]) -> None:
-        self._image_mounts = mounts
+        self._image_mounts = mounts  # turned into the service's mounts with the volumes (mounts)
+
+    async def _ship_boot_step(self) -> None:
+        config = await asyncio.wrap_future(self.executor.submit(boot_config, self.client))
+        self.extra_container_spec = {**self.extra_container_spec, "configs": [config]}
 
     def _set_size(self, mem_limit: int, cpu_limit: float) -> None:
         # Reserved as well as limited: the scheduler then places a server only on a node
@@ -141,6 +147,14 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
         if not digests:
             self.log.warning("%s has no registry digest: every node must have it already", image)
         return (digests[0] if digests else image), info["Id"]
+
+    # The server runs on a node's engine, which the hub does not drive: there is no container
+    # here to read its public key or the boot step's file report from.
+    async def read_public_key(self):
+        return None
+
+    async def read_files_skipped(self) -> dict[str, str]:
+        return {}
 
     async def create_object(self):
         constraints = list(self.constraints)

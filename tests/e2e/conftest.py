@@ -30,10 +30,13 @@ PASSWORD = "e2e-dummy-password"
 DB_PASSWORD = "p@ss:w/rd#%"
 USERS = ("alice", "bob")
 
-# Environment name -> stand-in image, set through the old deployment's variable names.
+# Environment name -> stand-in image, set through the PYIRON_* variables (the old
+# deployment's names and those of today's images), the retired two included.
 IMAGES = {
     "pyiron_base": f"{PREFIX}/base:latest",
+    "pyiron_md": f"{PREFIX}/md:latest",
     "pyiron_atomistics": f"{PREFIX}/pyiron:latest",
+    "pyiron_workflow": f"{PREFIX}/workflow:latest",
     "pyiron_continuum": f"{PREFIX}/continuum:latest",
     "pyiron_experimental": f"{PREFIX}/experimental:latest",
 }
@@ -135,7 +138,9 @@ def write_env_files(directory: Path, users: tuple[str, ...] = USERS, **extra: st
         "MAX_MEM_LIMIT": "1G",
         "MAX_CPU_LIMIT": "1",
         "PYIRON_BASE": IMAGES["pyiron_base"],
+        "PYIRON_MD": IMAGES["pyiron_md"],
         "PYIRON_ATOMISTIC": IMAGES["pyiron_atomistics"],
+        "PYIRON_WORKFLOW": IMAGES["pyiron_workflow"],
         "PYIRON_CONTINUUM": IMAGES["pyiron_continuum"],
         "PYIRON_EXPERIMENTAL": IMAGES["pyiron_experimental"],
         "IDLE_TIMEOUT": "3600",
@@ -267,7 +272,7 @@ def wait_for(predicate, timeout=60, interval=1.0, message="condition"):
 
 def copy_build_context(dest: Path) -> Path:
     """A copy of what the Dockerfile needs, to build a variant without touching the repo."""
-    for name in ("Dockerfile", ".dockerignore", "requirements.lock", "setup.cfg", "pyproject.toml", "README.md",
+    for name in ("Dockerfile", ".dockerignore", "requirements.lock", "server-packages.lock", "setup.cfg", "pyproject.toml", "README.md",
                  "jupyterhub_config.py"):
         shutil.copy2(REPO / name, dest / name)
     shutil.copytree(REPO / "pyiron_hub_config", dest / "pyiron_hub_config",

@@ -6,6 +6,9 @@ compose.clusters.yml, its host keys read from the running cluster as an admin wo
 ssh-keyscan). Each user takes the public key from the hub's SSH key page and adds it to
 their account's authorized_keys on the cluster themselves, as on a real cluster. Jobs are
 submitted from a kernel in the user's own server, through the hub's proxy.
+
+The environments are the stand-ins exactly as built, without paramiko like the public
+pyiron images: the hub lends it to them (pyiron_hub_config/hub_packages.py).
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ NETWORK = "pyiron-hub-hpc-users"
 CLUSTER = "pyiron-hub-hpc-cluster"
 CLUSTER_HOST = "hpc-cluster"  # its name on the users' network
 CLUSTER_IMAGE = f"{PREFIX}/slurm:latest"
-# The base environment plus paramiko (images/slurm/environment), and the plain one.
-HPC_ENVIRONMENT = f"{PREFIX}/base-hpc:latest"
-PLAIN_ENVIRONMENT = f"{PREFIX}/base:latest"
+# The base stand-in as built: no paramiko of its own, like pyiron/base.
+HPC_ENVIRONMENT = f"{PREFIX}/base:latest"
+# A hub that lends paramiko to Python 3.13 only: the bookworm stand-ins' 3.11 is then one
+# it cannot serve.
+NARROW_HUB = f"{HUB_IMAGE}-py313-only"
 ACCOUNTS = {"hpcalice": "hpcalice", "hpcbob": "bob"}  # hpcbob's account is mapped by the table
 
 
@@ -114,7 +119,7 @@ def hpc(images, tmp_path_factory):
     wait_cluster_healthy()
     keys = ", ".join(json.dumps(k) for k in host_keys())
     (directory / "clusters.toml").write_text(CLUSTERS_TOML.format(host=CLUSTER_HOST, keys=keys))
-    write_env_files(directory, USERS, PYIRON_BASE=HPC_ENVIRONMENT, PYIRON_EXPERIMENTAL=PLAIN_ENVIRONMENT)
+    write_env_files(directory, USERS)
     s = ClusterStack(directory, images, project=PROJECT, network=NETWORK, users=USERS + ("admin",))
     s.compose("down", "-v", "--remove-orphans", check=False)
     remove_user_containers_and_volumes(USERS)
@@ -293,7 +298,7 @@ def test_the_job_table_still_says_finished_after_a_server_restart(alice):
 
 
 def test_the_example_notebook_submits_to_the_cluster(alice):
-    # The environment's example (images/slurm/environment), copied into the home like any.
+    # The cluster example the hub gives each user once (clusters.py), like the images' examples.
     r = alice.user_server("GET", "/api/contents/notebooks_hpc/submit_to_a_cluster.ipynb")
     assert r.status_code == 200, r.text
     cells = [c for c in r.json()["content"]["cells"] if c["cell_type"] == "code"]
@@ -379,18 +384,87 @@ def test_the_second_user_submits_under_the_mapped_account(bob):
     assert table(out) == {"bobs": "finished"} and value(out, "WHOAMI") == "bob@slurm", out
 
 
-# --- an environment without paramiko -----------------------------------------------------
-def test_an_environment_without_paramiko_keeps_pyiron_working_and_says_why(alice):
+# --- images without paramiko: the hub's, after the image's own ------------------------------
+PATHS = textwrap.dedent("""
+    import sys, sysconfig, paramiko
+    print("PARAMIKO", paramiko.__file__)
+    print("AFTER", sys.path.index(sysconfig.get_paths()["purelib"]) < sys.path.index("/opt/pyiron-hub/packages"))
+    from pyiron_base import state
+    print("ADAPTER", state.queue_adapter is not None)
+""")
+
+
+def test_the_stand_ins_have_no_paramiko_of_their_own():
+    for image in (HPC_ENVIRONMENT, f"{PREFIX}/experimental:latest"):
+        r = docker("run", "--rm", "--entrypoint", "python", image, "-c", "import paramiko", check=False)
+        assert r.returncode != 0 and "No module named 'paramiko'" in r.stderr, (image, r.stderr)
+
+
+def test_the_base_image_gets_paramiko_from_the_hub_after_its_own_packages(alice):
+    with Kernel(alice, "paths.ipynb") as kernel:
+        out = kernel.run(PATHS)
+    assert value(out, "PARAMIKO") == "/opt/pyiron-hub/packages/paramiko/__init__.py", out
+    assert value(out, "AFTER") == "True" and value(out, "ADAPTER") == "True", out
+    mount = next(m for m in inspect("jupyter-hpcalice")["Mounts"] if m["Destination"] == "/opt/pyiron-hub/packages")
+    assert mount["Type"] == "volume" and mount["RW"] is False and mount["Name"].startswith("pyiron-hub-packages-")
+
+
+def test_an_older_python_is_served_too_and_reaches_the_cluster(alice):
+    # The experimental stand-in: Debian bookworm's Python 3.11 and pyiron_base 0.11.
     alice.stop()
     alice.start(environment="pyiron_experimental")
-    with Kernel(alice, "plain.ipynb") as kernel:
-        out = kernel.run(TABLE + "from pyiron_base import state\nprint('ADAPTER', state.queue_adapter)\n")
-    assert table(out)["whoami"] == "finished" and value(out, "ADAPTER") == "None", out
-    warning = key_page(alice).find(id="clusters-unavailable")
-    assert warning is not None and "paramiko" in warning.text
+    with Kernel(alice, "old.ipynb") as kernel:
+        out = kernel.run(PATHS)
+        assert value(out, "AFTER") == "True" and value(out, "ADAPTER") == "True", out
+        # Over SSH with the hub's paramiko: the cluster's queue, as this user. (No job: the
+        # cluster runs pyiron_base 0.15, and a job runs on the pyiron it was made with.)
+        out = kernel.run("import sys\nfrom pyiron_base import state\n"
+                         "print('PY', sys.version_info[:2])\n"
+                         "print('QUEUES', state.queue_adapter.queue_list)\n"
+                         "print('SQUEUE', type(state.queue_adapter.get_status_of_my_jobs()).__name__)\n", timeout=120)
+    assert value(out, "PY") == "(3, 11)" and value(out, "QUEUES") == "['debug']", out
+    assert value(out, "SQUEUE") == "DataFrame", out
+    assert key_page(alice).find(id="clusters-unavailable") is None
     alice.stop()
     alice.start(environment="pyiron_base")
-    assert key_page(alice).find(id="clusters-unavailable") is None
+
+
+# --- pyiron_workflow meets the cluster: a heavy step as a pyiron_base job through pysqa --------
+WORKFLOW = textwrap.dedent("""
+    import pyiron_workflow as pwf
+    from pyiron_base import Project
+
+    @pwf.as_function_node
+    def squared_on_the_cluster(n):
+        # executorlib cannot submit over SSH; a pyiron_base job can (README "Connecting a cluster").
+        pr = Project("workflow_hpc")
+        job = pr.wrap_executable(job_name=f"heavy_{n}", executable_str=f"echo $(({n}*{n})) $(id -un)@$(hostname) > out.txt")
+        job.server.queue = "debug"
+        job.run()
+        pr.wait_for_job(job, interval_in_s=1, max_iterations=300)
+        squared, where = open(pr.load(f"heavy_{n}").working_directory + "/out.txt").read().split()
+        result = (int(squared), where)
+        return result
+
+    wf = pwf.Workflow("to_the_cluster")
+    wf.heavy = squared_on_the_cluster(n=7)
+    wf.set_outputs_to_unconnected_child_output()
+    run = wf.run()
+    print("STATUS", run.status)
+    print("OUTPUT", list(run.outputs.values())[0])
+""")
+
+
+def test_a_workflow_sends_its_heavy_step_to_the_cluster_as_a_pyiron_job(alice):
+    alice.stop()
+    alice.start(environment="pyiron_workflow")
+    with Kernel(alice, "workflow_hpc.ipynb") as kernel:
+        out = kernel.run(WORKFLOW, timeout=400)
+        out += kernel.run(TABLE.replace('Project("hpc")', 'Project("workflow_hpc")'))
+    assert value(out, "STATUS") == "finished" and value(out, "OUTPUT") == "(49, 'hpcalice@slurm')", out
+    assert table(out) == {"heavy_7": "finished"}, out
+    alice.stop()
+    alice.start(environment="pyiron_base")
 
 
 # --- admins ----------------------------------------------------------------------------------
@@ -482,3 +556,36 @@ def test_servers_reach_the_cluster_but_not_the_database(alice):
                     print("NET", host, "closed", type(err).__name__)
         """))
     assert f"NET {CLUSTER_HOST} open" in out and "NET hub-db closed" in out, out
+
+
+# --- a Python the hub cannot serve: the server starts, the key page says why -----------------
+def test_an_image_whose_python_the_hub_cannot_serve_starts_and_the_page_says_why(hpc, alice, tmp_path):
+    import subprocess
+
+    from .conftest import copy_build_context
+
+    context = copy_build_context(tmp_path)
+    r = subprocess.run(["/usr/bin/docker", "build", "-q", "--build-arg", "SERVER_PYTHONS=3.13",
+                        "--build-arg", f"BASE_IMAGE={PREFIX}/debian:trixie", "--secret",
+                        "id=ca,src=/etc/ssl/certs/ca-certificates.crt", "-t", NARROW_HUB, str(context)],
+                       capture_output=True, text=True, env={**__import__("os").environ, "DOCKER_BUILDKIT": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    alice.stop()
+    hpc.hub_image = NARROW_HUB
+    try:
+        hpc.up()
+        alice.login()
+        alice.start(environment="pyiron_experimental")  # Python 3.11: starts all the same
+        assert alice.user_server("GET", "/api/status").status_code == 200
+        warning = key_page(alice).find(id="clusters-unavailable")
+        assert warning is not None, "no word on the key page"
+        text = " ".join(warning.text.split())
+        assert "the hub supplies paramiko for Python 3.13, and this image runs Python 3.11" in text, text
+        with Kernel(alice, "plain.ipynb") as kernel:  # pyiron still loads, without a cluster
+            out = kernel.run("from pyiron_base import state\nprint('ADAPTER', state.queue_adapter)\n")
+        assert value(out, "ADAPTER") == "None", out
+        alice.stop()
+    finally:
+        hpc.hub_image = HUB_IMAGE
+        hpc.up()
+        docker("rmi", "-f", NARROW_HUB, check=False)

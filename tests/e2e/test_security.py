@@ -22,6 +22,8 @@ import tarfile
 import pytest
 import requests
 
+from pyiron_hub_config.boot_file import boot_name, boot_source
+
 from .conftest import (
     DOCKER, PASSWORD, PREFIX, HubUser, Stack, docker, inspect, remove_user_containers_and_volumes, write_env_files,
 )
@@ -559,7 +561,7 @@ def test_no_secret_in_a_user_containers_inspect(stack, carol, deployment_secrets
     assert host["Privileged"] is False and not host["CapAdd"] and not host["Devices"]
     assert sorted(host["Binds"]) == ["jupyterhub-home-carol:/home/jovyan:rw",
                                      "jupyterhub-user-carol:/home/jovyan/work:rw"], host["Binds"]
-    # Only the user's own volumes are writable; the image's home copy is read-only.
+    # Only the user's own volumes are writable; the image's home copy and the boot step are read-only.
     mounts = {m["Destination"]: (m["Type"], m["Name"], m["RW"]) for m in info["Mounts"]}
     image_copy = mounts["/home"][1]
     assert image_copy.startswith("pyiron-hub-image-")
@@ -568,6 +570,7 @@ def test_no_secret_in_a_user_containers_inspect(stack, carol, deployment_secrets
         "/home/jovyan/work": ("volume", "jupyterhub-user-carol", True),
         "/home": ("volume", image_copy, False),
         "/opt/pyiron-hub/image": ("volume", image_copy, False),
+        "/opt/pyiron-hub/boot": ("volume", boot_name(boot_source()), False),  # the boot step (boot_file.py)
     }
 
 

@@ -29,7 +29,9 @@ UPDATED_IMAGE = "pyiron-hub-e2e-wb/experimental:latest"
 # Each environment's example folder, named as in the public pyiron images.
 EXAMPLES = {
     "pyiron_base": "notebooks_base",
+    "pyiron_md": "notebooks_md",
     "pyiron_atomistics": "notebooks_pyiron",
+    "pyiron_workflow": "notebooks_workflow",
     "pyiron_continuum": "notebooks_continuum",
     "pyiron_experimental": "notebooks_experimental",
 }

@@ -119,7 +119,7 @@ async def test_forged_form_post_is_refused(hub_app, hub_config):
     assert "No such environment" in r.text
     assert "<script>x</script>" not in r.text  # echoed escaped, never as markup
     # In plain words, with the environments' display names.
-    assert "Options include: pyiron atomistics, pyiron base" in r.text and "Bad Request (" not in r.text
+    assert "Options include: pyiron atomistics, pyiron md, pyiron base" in r.text and "Bad Request (" not in r.text
     assert not app.users["alice"].spawner.active
 
 

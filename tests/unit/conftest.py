@@ -9,7 +9,7 @@ import pytest
 from pyiron_hub_config.catalogue import load_catalogue, resolve_environments
 from pyiron_hub_config.settings import SECRET_VARIABLES, load_settings, variable_names
 
-from .helpers import MINIMAL_ENV
+from .helpers import ALL_IMAGES_ENV, MINIMAL_ENV
 
 
 @pytest.fixture
@@ -32,8 +32,8 @@ def write_catalogue(tmp_path):
 
 @pytest.fixture
 def environments():
-    """The built-in catalogue, resolved with default settings (2G, 1 CPU)."""
-    return resolve_environments(load_catalogue(), load_settings(MINIMAL_ENV, check_paths=False))
+    """The built-in catalogue, all of it offered, resolved with default settings (2G, 1 CPU)."""
+    return resolve_environments(load_catalogue(), load_settings({**MINIMAL_ENV, **ALL_IMAGES_ENV}, check_paths=False))
 
 
 @pytest.fixture

@@ -15,7 +15,18 @@ MINIMAL_ENV = {
     "OAUTH2_ALLOW_ALL": "true",
 }
 
-BUILTIN_ENVIRONMENTS = ("pyiron_atomistics", "pyiron_base", "pyiron_continuum", "pyiron_experimental")
+# The built-in catalogue in the picker's order (retired ones last), and what it offers when
+# no PYIRON_* variable is set: the images pyiron builds; workflow and the retired ones
+# need their variable.
+BUILTIN_ENVIRONMENTS = ("pyiron_atomistics", "pyiron_md", "pyiron_base", "pyiron_workflow", "pyiron_continuum",
+                        "pyiron_experimental")
+OFFERED_BY_DEFAULT = ("pyiron_atomistics", "pyiron_md", "pyiron_base")
+# The variables that offer the rest, as an admin who keeps the retired images sets them.
+ALL_IMAGES_ENV = {
+    "PYIRON_WORKFLOW": "pyiron-hub/workflow:latest",
+    "PYIRON_CONTINUUM": "pyiron/continuum:latest",
+    "PYIRON_EXPERIMENTAL": "pyiron/experimental:latest",
+}
 
 GIB = 1024**3
 MIB = 1024**2

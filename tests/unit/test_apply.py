@@ -18,7 +18,7 @@ from pyiron_hub_config import HubConfig, configure
 from pyiron_hub_config.authenticator import KeycloakOAuthenticator
 from pyiron_hub_config.spawner import PyironSpawner, pass_access_token
 
-from .helpers import BUILTIN_ENVIRONMENTS, GIB, with_env
+from .helpers import GIB, OFFERED_BY_DEFAULT, with_env
 
 HEX_A = "ab" * 32
 HEX_B = "cd" * 32
@@ -67,7 +67,8 @@ def test_every_configured_trait_exists(configured, changes):
 
 def test_configure_returns_the_hub_config(minimal_env):
     hub = configure(Config(), minimal_env)
-    assert isinstance(hub, HubConfig) and [e.name for e in hub.environments] == list(BUILTIN_ENVIRONMENTS)
+    assert isinstance(hub, HubConfig) and [e.name for e in hub.environments] == list(OFFERED_BY_DEFAULT)
+    assert [e.name for e in hub.left_out] == ["pyiron_workflow", "pyiron_continuum", "pyiron_experimental"]
 
 
 def test_configure_reports_and_exits_without_touching_anything(minimal_env, tmp_path, capsys):
@@ -217,7 +218,13 @@ def test_spawner_class(configured):
 
 
 def test_spawner_offers_the_catalogue(configured):
-    assert [env.name for env in spawner_from(configured()).environments] == list(BUILTIN_ENVIRONMENTS)
+    assert [env.name for env in spawner_from(configured()).environments] == list(OFFERED_BY_DEFAULT)
+
+
+def test_spawner_knows_what_is_not_offered(configured):
+    spawner = spawner_from(configured(PYIRON_CONTINUUM="pyiron/continuum:latest"))
+    assert [env.name for env in spawner.environments] == [*OFFERED_BY_DEFAULT, "pyiron_continuum"]
+    assert [env.name for env in spawner.left_out_environments] == ["pyiron_workflow", "pyiron_experimental"]
 
 
 def test_default_image_is_the_default_environment(configured):
@@ -301,9 +308,9 @@ def test_notebook_dir_is_home(configured):
 
 
 def test_single_user_command_runs_the_boot_step_then_the_server(configured):
+    # The boot step is a file mounted read-only (boot_file.py), no longer its source as `python -c`.
     cmd = spawner_from(configured()).cmd
-    assert cmd[:2] == ["python", "-c"] and cmd[3] == "jupyterhub-singleuser"
-    assert "def sync_examples" in cmd[2]
+    assert cmd == ["python", "/opt/pyiron-hub/boot/boot.py", "jupyterhub-singleuser"]
 
 
 def test_timeouts_default(configured):

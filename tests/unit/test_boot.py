@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
-from pyiron_hub_config import boot
+from pyiron_hub_config import boot, boot_file
 from pyiron_hub_config.storage import image_volume, server_mounts
 
 
@@ -134,6 +136,7 @@ def test_a_file_needing_a_missing_module_is_left_out_and_the_reason_kept(home, c
     assert files_status(home) == {
         "written": ["q/known_hosts"],
         "skipped": {"q/queue.yaml": "needs the Python module paramiko_not_here, which this environment lacks"},
+        "given": [],
     }
     assert "pip install --user paramiko" in capsys.readouterr().err
 
@@ -257,3 +260,137 @@ def test_site_resources_are_a_read_only_bind_mount():
     mounts = server_mounts("sha256:" + "ab" * 32, "/srv/pyiron/resources")
     assert mounts[-1] == {"type": "bind", "source": "/srv/pyiron/resources",
                           "target": "/opt/pyiron-hub/site-resources", "read_only": True}
+
+
+# --- the hub's packages (paramiko) for images that lack them -----------------------------------
+@pytest.fixture
+def hub_packages(tmp_path):
+    """A packages directory like the hub's: a module the test Python lacks, and its manifest."""
+    root = tmp_path / "packages"
+    (root / "hubonly_mod_18").mkdir(parents=True)
+    (root / "hubonly_mod_18" / "__init__.py").write_text("WHERE = 'hub'\n")
+    (root / "shadow_mod_18").mkdir()
+    (root / "shadow_mod_18" / "__init__.py").write_text("WHERE = 'hub'\n")
+    version = "%d.%d" % sys.version_info[:2]
+    (root / boot.PACKAGES_MANIFEST).write_text(json.dumps({"pythons": ["3.99", version], "modules": ["hubonly_mod_18"]}))
+    yield root
+    while str(root) in sys.path:
+        sys.path.remove(str(root))
+    for name in ("hubonly_mod_18", "shadow_mod_18"):  # imported by the step's check
+        sys.modules.pop(name, None)
+
+
+def test_hub_packages_go_after_the_images_own(hub_packages, tmp_path):
+    site_dir = tmp_path / "site-packages"
+    (site_dir / "shadow_mod_18").mkdir(parents=True)
+    (site_dir / "shadow_mod_18" / "__init__.py").write_text("WHERE = 'image'\n")
+    done, why_not = boot.use_hub_packages(str(hub_packages), str(site_dir))
+    assert why_not is None and done.startswith("hubonly_mod_18 from the hub for Python ")
+    assert (site_dir / boot.PACKAGES_PTH).read_text() == f"{hub_packages}\n"
+    # A fresh Python that reads the site-packages directory as the image's Python does:
+    # the hub's module is found, and the image's own copy of a module wins over the hub's.
+    out = subprocess.run([sys.executable, "-c", (
+        f"import site, sys; site.addsitedir({str(site_dir)!r}); "
+        "import hubonly_mod_18, shadow_mod_18; "
+        f"print(hubonly_mod_18.WHERE, shadow_mod_18.WHERE, sys.path.index({str(site_dir)!r}) < sys.path.index({str(hub_packages)!r}))"
+    )], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["hub", "image", "True"]
+
+
+def test_hub_packages_are_importable_at_once_for_the_files_step(hub_packages, tmp_path, home):
+    boot.use_hub_packages(str(hub_packages), str(tmp_path))
+    spec = json.dumps([{"path": "q/queue.yaml", "content": "x", "requires": ["hubonly_mod_18"]}])
+    assert boot.write_files(str(home), spec) == ["q/queue.yaml"]
+
+
+def test_nothing_is_added_where_the_image_has_the_modules(hub_packages, tmp_path):
+    (hub_packages / boot.PACKAGES_MANIFEST).write_text(json.dumps({"pythons": ["3.13"], "modules": ["json"]}))
+    assert boot.use_hub_packages(str(hub_packages), str(tmp_path)) == ("not needed: the image has json", None)
+    assert not (tmp_path / boot.PACKAGES_PTH).exists()
+
+
+def test_a_python_the_hub_cannot_serve_is_told_why(hub_packages, tmp_path, home):
+    done, why_not = boot.use_hub_packages(str(hub_packages), str(tmp_path), version="3.10")
+    assert (done, why_not) == ("not used", f"the hub supplies hubonly_mod_18 for Python 3.99, "
+                                           f"{'%d.%d' % sys.version_info[:2]}, and this image runs Python 3.10")
+    assert not (tmp_path / boot.PACKAGES_PTH).exists()
+    spec = json.dumps([{"path": "q/queue.yaml", "content": "x", "requires": ["hubonly_mod_18"]}])
+    assert boot.write_files(str(home), spec, why_not) == []
+    assert files_status(home)["skipped"]["q/queue.yaml"] == (
+        f"needs the Python module hubonly_mod_18, which this environment lacks ({why_not})")
+
+
+def test_a_read_only_site_packages_is_told_why(hub_packages, tmp_path):
+    done, why_not = boot.use_hub_packages(str(hub_packages), str(tmp_path / "absent"))
+    assert done == "not used" and why_not.startswith("the hub could not add its hubonly_mod_18 to this image's Python")
+
+
+def test_no_packages_mounted(tmp_path):
+    assert boot.use_hub_packages(str(tmp_path / "none")) == ("none mounted", None)
+
+
+def test_an_example_is_written_once_and_then_the_users(home):
+    spec = json.dumps([{"path": "nb/example.ipynb", "content": "v1", "once": True}])
+    assert boot.write_files(str(home), spec) == []
+    assert (home / "nb/example.ipynb").read_text() == "v1"
+    (home / "nb/example.ipynb").write_text("mine")
+    boot.write_files(str(home), spec.replace("v1", "v2"))
+    assert (home / "nb/example.ipynb").read_text() == "mine"  # edited: kept
+    (home / "nb/example.ipynb").unlink()
+    boot.write_files(str(home), spec)
+    assert not (home / "nb/example.ipynb").exists()  # deleted: stays deleted
+    boot.write_files(str(home), "[]")
+    assert files_status(home)["given"] == ["nb/example.ipynb"]
+
+
+# --- how the file reaches the container (boot_file.py) ---------------------------------------
+def test_boot_runs_from_its_file_and_execs_the_server(tmp_path):
+    """As the container runs it: python <mounted file> <server> <args>."""
+    mounted = tmp_path / "boot.py"
+    mounted.write_bytes(boot_file.boot_source())
+    mounted.chmod(0o444)
+    env = {**os.environ, "HOME": str(tmp_path / "h")}
+    (tmp_path / "h").mkdir()
+    r = subprocess.run([sys.executable, str(mounted), "echo", "up"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout == "up\n", r.stderr
+
+
+def test_the_command_names_the_file_not_its_source():
+    assert boot_file.boot_command() == ["python", "/opt/pyiron-hub/boot/boot.py", "jupyterhub-singleuser"]
+
+
+def test_the_boot_file_is_named_by_its_content():
+    assert boot_file.boot_name(b"a") != boot_file.boot_name(b"b")
+    assert boot_file.boot_name(boot_file.boot_source()).startswith("pyiron-hub-boot-")
+    assert len(boot_file.boot_name(b"a")) == len("pyiron-hub-boot-") + 12
+
+
+def test_the_archive_holds_the_file_read_only():
+    with tarfile.open(fileobj=io.BytesIO(boot_file._tar(b"print(1)\n"))) as tar:
+        (member,) = tar.getmembers()
+        assert (member.name, member.mode, tar.extractfile(member).read()) == ("boot.py", 0o444, b"print(1)\n")
+
+
+def test_write_atomically_replaces_whole_with_the_mode(tmp_path):
+    target = tmp_path / "f.json"
+    target.write_text("old")
+    boot.write_atomically(str(target), "new", 0o600)
+    assert target.read_text() == "new" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]  # no temporary file left
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "f.json"
+    target.write_text("old")
+    with pytest.raises(TypeError):
+        boot.write_atomically(str(target), object())
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_packages_that_do_not_load_are_taken_away_again(hub_packages, tmp_path):
+    (hub_packages / "hubonly_mod_18" / "__init__.py").write_text("raise ImportError('GLIBC_2.34 not found')\n")
+    done, why_not = boot.use_hub_packages(str(hub_packages), str(tmp_path))
+    assert done == "not used" and why_not == ("the hub's hubonly_mod_18 does not load in this image "
+                                              "(ImportError: GLIBC_2.34 not found)")
+    assert not (tmp_path / boot.PACKAGES_PTH).exists() and str(hub_packages) not in sys.path

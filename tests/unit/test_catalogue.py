@@ -45,11 +45,13 @@ def test_every_builtin_environment_has_a_legacy_image_variable():
 
 
 def test_builtin_images():
-    assert {env.name: env.image for env in load_catalogue()} == {
-        "pyiron_atomistics": "pyiron/pyiron:latest",
-        "pyiron_base": "pyiron/base:latest",
-        "pyiron_continuum": "pyiron/continuum:latest",
-        "pyiron_experimental": "pyiron/experimental:latest",
+    assert {env.name: (env.image, env.retired) for env in load_catalogue()} == {
+        "pyiron_atomistics": ("pyiron/pyiron:latest", False),
+        "pyiron_md": ("pyiron/md:latest", False),
+        "pyiron_base": ("pyiron/base:latest", False),
+        "pyiron_workflow": (None, False),
+        "pyiron_continuum": (None, True),
+        "pyiron_experimental": (None, True),
     }
 
 
@@ -159,8 +161,7 @@ def test_image_override_leaves_the_others_alone():
     resolved = resolve_environments(load_catalogue(), settings_with(PYIRON_BASE="mine/base:1"))
     assert {env.name: env.image for env in resolved if env.name != "pyiron_base"} == {
         "pyiron_atomistics": "pyiron/pyiron:latest",
-        "pyiron_continuum": "pyiron/continuum:latest",
-        "pyiron_experimental": "pyiron/experimental:latest",
+        "pyiron_md": "pyiron/md:latest",
     }
 
 

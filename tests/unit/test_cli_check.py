@@ -6,7 +6,7 @@ import pytest
 
 from pyiron_hub_config.cli import main
 
-from .helpers import BUILTIN_ENVIRONMENTS, MINIMAL_ENV, catalogue_entry
+from .helpers import MINIMAL_ENV, OFFERED_BY_DEFAULT, catalogue_entry
 
 
 def write_env_file(path, values: dict[str, str]):
@@ -29,7 +29,7 @@ def test_summary_lists_every_environment_with_its_image(hub_environ, capsys):
     hub_environ.setenv("PYIRON_BASE", "registry.example.org/base:7")
     main(["check"])
     lines = environment_lines(capsys.readouterr().out)
-    assert sorted(lines) == sorted(BUILTIN_ENVIRONMENTS)
+    assert sorted(lines) == sorted(OFFERED_BY_DEFAULT)
     assert "registry.example.org/base:7" in lines["pyiron_base"]
     assert [name for name, line in lines.items() if line.endswith("(default)")] == ["pyiron_atomistics"]
 

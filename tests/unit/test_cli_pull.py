@@ -1,15 +1,17 @@
-"""`pyiron-hub pull`: only the list of images (images_to_pull); nothing here talks to Docker."""
+"""`pyiron-hub pull`: the list of images (images_to_pull) and how each is handed to the
+Docker API (pull_arguments); nothing here talks to Docker."""
 
 from __future__ import annotations
 
 import pytest
 
-from pyiron_hub_config.cli import images_to_pull
+from pyiron_hub_config.cli import images_to_pull, pull_arguments
 from pyiron_hub_config.problems import ConfigError
 
 from .helpers import catalogue_entry
 
-BUILTIN_IMAGES = ["pyiron/base:latest", "pyiron/continuum:latest", "pyiron/experimental:latest", "pyiron/pyiron:latest"]
+# What pyiron builds today; the workflow and retired entries have no image until their variable names one.
+BUILTIN_IMAGES = ["pyiron/base:latest", "pyiron/md:latest", "pyiron/pyiron:latest"]
 
 
 def pull_problems(environ) -> list:
@@ -23,8 +25,8 @@ def test_builtin_catalogue_images():
 
 
 @pytest.mark.parametrize("variable, replaced", [
-    ("PYIRON_BASE", "pyiron/base:latest"), ("PYIRON_ATOMISTIC", "pyiron/pyiron:latest"),
-    ("PYIRON_CONTINUUM", "pyiron/continuum:latest"), ("PYIRON_EXPERIMENTAL", "pyiron/experimental:latest"),
+    ("PYIRON_BASE", "pyiron/base:latest"), ("PYIRON_ATOMISTIC", "pyiron/pyiron:latest"), ("PYIRON_MD", "pyiron/md:latest"),
+    ("PYIRON_CONTINUUM", None), ("PYIRON_EXPERIMENTAL", None), ("PYIRON_WORKFLOW", None),
 ])
 def test_legacy_override_replaces_its_image(variable, replaced):
     images = images_to_pull({variable: "registry.example.org/mine:1"})
@@ -32,9 +34,7 @@ def test_legacy_override_replaces_its_image(variable, replaced):
 
 
 def test_one_image_shared_by_two_environments_is_pulled_once():
-    assert images_to_pull({"PYIRON_BASE": "pyiron/pyiron:latest"}) == [
-        "pyiron/continuum:latest", "pyiron/experimental:latest", "pyiron/pyiron:latest"
-    ]
+    assert images_to_pull({"PYIRON_BASE": "pyiron/pyiron:latest"}) == ["pyiron/md:latest", "pyiron/pyiron:latest"]
 
 
 def test_blank_override_means_unset():
@@ -65,3 +65,26 @@ def test_custom_catalogue(write_catalogue):
 def test_bad_catalogue_and_bad_override_reported_together(tmp_path):
     problems = pull_problems({"ENVIRONMENTS_FILE": str(tmp_path / "absent.toml"), "PYIRON_BASE": "a b"})
     assert [p.where for p in problems] == [f"ENVIRONMENTS_FILE ({tmp_path / 'absent.toml'})", "PYIRON_BASE"]
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize("image, repository, tag", [
+    ("pyiron/base", "pyiron/base", "latest"),
+    ("pyiron/base:2024.1", "pyiron/base", "2024.1"),
+    # A digest-pinned image: once cut at its last colon into "pyiron/base@sha256" and a stump.
+    (f"pyiron/base@{DIGEST}", "pyiron/base", DIGEST),
+    (f"pyiron/base:1@{DIGEST}", "pyiron/base:1", DIGEST),  # the engine drops the tag and pulls the digest
+    ("localhost:5000/pyiron/base", "localhost:5000/pyiron/base", "latest"),
+    ("registry.example.org:5000/pyiron/base:3", "registry.example.org:5000/pyiron/base", "3"),
+    (f"registry.example.org:5000/pyiron/base@{DIGEST}", "registry.example.org:5000/pyiron/base", DIGEST),
+])
+def test_pull_arguments(image, repository, tag):
+    assert pull_arguments(image) == (repository, tag)
+
+
+def test_every_accepted_digest_reference_pulls_by_its_digest():
+    """What the catalogue accepts is what pull can fetch: the digest arrives whole."""
+    pinned = [i for i in images_to_pull({"PYIRON_BASE": f"localhost:5000/pyiron/base@{DIGEST}"}) if "@" in i]
+    assert [pull_arguments(i) for i in pinned] == [("localhost:5000/pyiron/base", DIGEST)]

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from pyiron_hub_config.clusters import (
+    CLUSTER_EXAMPLE,
     KNOWN_HOSTS,
     QUEUES_DIR,
     cluster_files,
@@ -234,7 +235,7 @@ def files_by_path(clusters, user):
 
 def test_one_cluster_gives_queue_yaml_and_known_hosts(write):
     files = files_by_path(load_clusters(write(CLUSTER)), "alice")
-    assert set(files) == {f"{QUEUES_DIR}/queue.yaml", KNOWN_HOSTS}
+    assert set(files) == {f"{QUEUES_DIR}/queue.yaml", KNOWN_HOSTS, CLUSTER_EXAMPLE}
     config = yaml.safe_load(files[f"{QUEUES_DIR}/queue.yaml"]["content"])
     assert config == {
         "queue_type": "REMOTE",
@@ -293,7 +294,8 @@ def test_several_clusters_use_pysqas_clusters_yaml(write):
         f'["{HOST_KEY}"]', f'["{OTHER_HOST_KEY}"]'
     )
     files = files_by_path(load_clusters(write(CLUSTER + second)), "alice")
-    assert set(files) == {f"{QUEUES_DIR}/clusters.yaml", f"{QUEUES_DIR}/hpc1.yaml", f"{QUEUES_DIR}/hpc2.yaml", KNOWN_HOSTS}
+    assert set(files) == {f"{QUEUES_DIR}/clusters.yaml", f"{QUEUES_DIR}/hpc1.yaml", f"{QUEUES_DIR}/hpc2.yaml", KNOWN_HOSTS,
+                          CLUSTER_EXAMPLE}
     assert yaml.safe_load(files[f"{QUEUES_DIR}/clusters.yaml"]["content"]) == {
         "cluster_primary": "hpc1",
         "cluster": {"hpc1": "hpc1.yaml", "hpc2": "hpc2.yaml"},
@@ -308,7 +310,13 @@ def test_several_clusters_use_pysqas_clusters_yaml(write):
 def test_queue_files_need_paramiko_and_known_hosts_does_not(write):
     # Without paramiko a REMOTE queue.yaml would break `import pyiron_base` (boot.py leaves it out).
     requires = {f["path"]: f.get("requires") for f in cluster_files(load_clusters(write(CLUSTER)), "alice")}
-    assert requires == {f"{QUEUES_DIR}/queue.yaml": ["paramiko"], KNOWN_HOSTS: None}
+    assert requires == {f"{QUEUES_DIR}/queue.yaml": ["paramiko"], KNOWN_HOSTS: None, CLUSTER_EXAMPLE: None}
+
+
+def test_the_cluster_example_is_given_once(write):
+    example = next(f for f in cluster_files(load_clusters(write(CLUSTER)), "alice") if f["path"] == CLUSTER_EXAMPLE)
+    assert example["once"] is True
+    assert "job.server.queue = job.server.list_queues()[0]" in example["content"]
 
 
 def test_files_say_they_are_managed_by_the_hub(write):

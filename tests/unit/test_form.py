@@ -9,6 +9,7 @@ from bs4 import BeautifulSoup
 from traitlets.config import Config
 
 from pyiron_hub_config.catalogue import load_catalogue, resolve_environments
+from pyiron_hub_config.hub_config import load_hub_config
 from pyiron_hub_config.options import validate_choice
 from pyiron_hub_config.settings import load_settings
 from pyiron_hub_config.spawner import PyironSpawner, render_options_form
@@ -44,7 +45,7 @@ def test_every_radio_has_a_label(environments):
     soup = parse(render_options_form(environments))
     labels = {label["for"]: label for label in soup.find_all("label")}
     assert [labels[r["id"]].strong.get_text() for r in radios(soup)] == [
-        "pyiron atomistics", "pyiron base", "pyiron continuum", "pyiron experimental"
+        "pyiron atomistics", "pyiron md", "pyiron base", "pyiron workflow", "pyiron continuum", "pyiron experimental"
     ]
 
 
@@ -98,7 +99,40 @@ def test_spawner_offers_the_form_by_default(environments):
     c = Config()
     c.PyironSpawner.environments = environments
     spawner = PyironSpawner(config=c, user=SimpleNamespace(name="alice"))
-    assert [r["value"] for r in radios(parse(spawner.options_form))] == list(BUILTIN_ENVIRONMENTS)
+    assert [r["value"] for r in radios(parse(spawner.options_form(spawner)))] == list(BUILTIN_ENVIRONMENTS)
+
+
+def test_retired_environments_are_marked_so(environments):
+    soup = parse(render_options_form(environments))
+    marked = [r["value"] for r in radios(soup) if soup.find("label", attrs={"for": r["id"]}).find(class_="badge")]
+    assert marked == ["pyiron_continuum", "pyiron_experimental"]
+    assert {b.get_text() for b in soup.find_all(class_="badge")} == {"retired"}
+
+
+def test_no_word_about_a_last_environment_that_is_still_offered(environments):
+    c = Config()
+    c.PyironSpawner.environments = environments
+    spawner = PyironSpawner(config=c, user=SimpleNamespace(name="alice"))
+    spawner.user_options = {"environment": "pyiron_continuum"}
+    assert parse(spawner.options_form(spawner)).find(id="environment-gone") is None
+
+
+def test_a_word_when_the_last_environment_left_the_catalogue():
+    hub = load_hub_config(MINIMAL_ENV, check_paths=False)  # continuum not offered: PYIRON_CONTINUUM unset
+    c = Config()
+    c.PyironSpawner.environments = hub.environments
+    c.PyironSpawner.left_out_environments = hub.left_out
+    spawner = PyironSpawner(config=c, user=SimpleNamespace(name="alice"))
+    spawner.user_options = {"environment": "pyiron_continuum"}
+    soup = parse(spawner.options_form(spawner))
+    note = " ".join(soup.find(id="environment-gone").get_text().split())
+    assert note == ("pyiron continuum, the environment you used last, is no longer offered here (pyiron no longer "
+                    "builds it). pyiron atomistics is preselected instead. Your files are all still in your home.")
+    assert [r["value"] for r in radios(soup) if r.has_attr("checked")] == ["pyiron_atomistics"]
+    # Even with a single environment left there is a page to say so.
+    c.PyironSpawner.environments = hub.environments[:1]
+    assert parse(PyironSpawner(config=c, user=SimpleNamespace(name="a"), user_options=spawner.user_options)
+                 .options_form(spawner)).find(id="environment-gone") is not None
 
 
 # --- catalogue text can never become markup ------------------------------------------------

@@ -8,10 +8,12 @@ import pytest
 from tornado.web import HTTPError
 from traitlets.config import Config
 
+from pyiron_hub_config.hub_config import load_hub_config
 from pyiron_hub_config.options import InvalidChoice, options_from_form, validate_choice
+from pyiron_hub_config.parallelism import THREAD_VARIABLES, thread_environment
 from pyiron_hub_config.spawner import PyironSpawner, pass_access_token
 
-from .helpers import BUILTIN_ENVIRONMENTS, GIB, MIB
+from .helpers import BUILTIN_ENVIRONMENTS, GIB, MIB, MINIMAL_ENV
 
 MAX_MEM = 8 * GIB
 MAX_CPU = 4.0
@@ -44,14 +46,43 @@ def test_choice_carries_the_environment_limits(environments):
 def test_unknown_environment_lists_the_valid_choices_by_display_name(environments):
     message = invalid({"environment": "pyiron_secret"}, environments)
     assert message == ("No such environment: 'pyiron_secret'. Options include: "
-                       "pyiron atomistics, pyiron base, pyiron continuum, pyiron experimental.")
+                       "pyiron atomistics, pyiron md, pyiron base, pyiron workflow, pyiron continuum, "
+                       "pyiron experimental.")
 
 
 def test_unknown_environment_tells_a_script_the_names_it_can_send(environments):
     with pytest.raises(InvalidChoice) as info:
         validate_choice({"environment": "pyiron_secret"}, environments)
     assert info.value.api_message == ("No such environment: 'pyiron_secret'. Options include: "
-                                      "pyiron_atomistics, pyiron_base, pyiron_continuum, pyiron_experimental")
+                                      "pyiron_atomistics, pyiron_md, pyiron_base, pyiron_workflow, "
+                                      "pyiron_continuum, pyiron_experimental")
+
+
+# --- an environment that left the catalogue -------------------------------------------------
+@pytest.fixture
+def hub_without_retired():
+    return load_hub_config(MINIMAL_ENV, check_paths=False)
+
+
+def test_a_saved_choice_of_a_retired_environment_starts_the_default(hub_without_retired):
+    hub = hub_without_retired
+    choice = validate_choice({"environment": "pyiron_continuum"}, hub.environments, left_out=hub.left_out)
+    assert (choice.environment.name, choice.replaced.name) == ("pyiron_atomistics", "pyiron_continuum")
+
+
+def test_a_name_never_in_the_catalogue_is_still_refused(hub_without_retired):
+    hub = hub_without_retired
+    with pytest.raises(InvalidChoice):
+        validate_choice({"environment": "pyiron_secret"}, hub.environments, left_out=hub.left_out)
+
+
+def test_the_spawner_starts_the_default_instead_of_a_left_out_environment(hub_without_retired):
+    c = Config()
+    c.PyironSpawner.environments = hub_without_retired.environments
+    c.PyironSpawner.left_out_environments = hub_without_retired.left_out
+    spawner = PyironSpawner(config=c, user=SimpleNamespace(name="alice"))
+    PyironSpawner._apply_choice(spawner, {"environment": "pyiron_experimental"})
+    assert (spawner.image, spawner.environment["PYIRON_ENVIRONMENT"]) == ("pyiron/pyiron:latest", "pyiron_atomistics")
 
 
 def test_other_messages_are_the_same_for_people_and_scripts(environments):
@@ -213,7 +244,13 @@ def test_valid_choice_sets_image_and_limits(spawner):
 
 def test_valid_choice_names_the_environment_and_keeps_other_variables(spawner):
     PyironSpawner._apply_choice(spawner, {"environment": "pyiron_base"})
-    assert spawner.environment == {"KEEP": "me", "PYIRON_ENVIRONMENT": "pyiron_base"}
+    assert spawner.environment == {"KEEP": "me", "PYIRON_ENVIRONMENT": "pyiron_base", **thread_environment(1.0)}
+
+
+@pytest.mark.parametrize(("cpu_limit", "count"), [("0.5", "1"), ("1", "1"), ("1.5", "2"), ("2", "2")])
+def test_thread_and_worker_counts_follow_the_chosen_cpu_limit(spawner, cpu_limit, count):
+    PyironSpawner._apply_choice(spawner, {"environment": "pyiron_base", "cpu_limit": cpu_limit})
+    assert {spawner.environment[name] for name in THREAD_VARIABLES} == {count}
 
 
 def test_empty_choice_sets_the_default_environment(spawner):
@@ -270,8 +307,8 @@ def test_bad_form_says_on_the_page_what_to_choose_in_plain_words(spawner):
     with pytest.raises(HTTPError) as info:
         spawner.options_from_form({"environment": ["nope"]})
     assert info.value.jupyterhub_message == (
-        "No such environment: 'nope'. Options include: pyiron atomistics, pyiron base, pyiron continuum, "
-        "pyiron experimental.")
+        "No such environment: 'nope'. Options include: pyiron atomistics, pyiron md, pyiron base, pyiron workflow, "
+        "pyiron continuum, pyiron experimental.")
 
 
 def test_a_message_with_a_percent_sign_is_not_formatted(spawner):

@@ -101,7 +101,8 @@ def test_spawner_passes_files_and_asks_for_a_key(clusters_file):
     env = spawner(load_clusters(clusters_file)).cluster_environment()
     assert env["PYIRON_HUB_SSH_KEY"] == "1"
     files = json.loads(env["PYIRON_HUB_FILES"])
-    assert [f["path"] for f in files] == [".pyiron_hub/resources/queues/queue.yaml", ".pyiron_hub/ssh/known_hosts"]
+    assert [f["path"] for f in files] == [".pyiron_hub/resources/queues/queue.yaml", ".pyiron_hub/ssh/known_hosts",
+                                          "notebooks_hpc/submit_to_a_cluster.ipynb"]
     assert "ssh_username: alice" in files[0]["content"]
 
 

@@ -26,19 +26,19 @@ STATE = Path(tempfile.gettempdir()) / PROJECT
 # What scripts/demo builds where nothing can be pulled, under this test's own prefix.
 LOCAL = "pyiron-hub-demotest"
 DEMO_HUB = f"{LOCAL}/hub:latest"
-# "pyiron base" in the demo is the base image plus paramiko and the cluster example (base-hpc).
-DEMO_IMAGES = {"pyiron_base": f"{LOCAL}/base-hpc:latest", "pyiron_atomistics": f"{LOCAL}/pyiron:latest",
-               "pyiron_continuum": f"{LOCAL}/continuum:latest", "pyiron_experimental": f"{LOCAL}/experimental:latest"}
+# Today's pyiron images, as the demo offers them (the hub lends them paramiko for the cluster).
+DEMO_IMAGES = {"pyiron_base": f"{LOCAL}/base:latest", "pyiron_md": f"{LOCAL}/md:latest",
+               "pyiron_atomistics": f"{LOCAL}/pyiron:latest"}
 BUILT = [DEMO_HUB, f"{LOCAL}/postgres:17", f"{LOCAL}/keycloak:latest", f"{LOCAL}/keycloak:26.7.3", *DEMO_IMAGES.values(),
-         f"{LOCAL}/base:latest", f"{LOCAL}/slurm:latest"]
+         f"{LOCAL}/slurm:latest"]
 PASSWORDS = {u: f"demo-only-{u}-password" for u in ("alice", "bob", "mallory")}
 
 
 def _demo(*args, timeout=600, input=None) -> subprocess.CompletedProcess:
     # As a new user runs it: no image variables, no DOCKER, the machine's own PATH.
     env = {k: v for k, v in os.environ.items() if k not in (
-        "DOCKER", "HUB_IMAGE", "POSTGRES_IMAGE", "KEYCLOAK_IMAGE", "PYIRON_BASE", "PYIRON_ATOMISTIC",
-        "PYIRON_CONTINUUM", "PYIRON_EXPERIMENTAL")}
+        "DOCKER", "HUB_IMAGE", "POSTGRES_IMAGE", "KEYCLOAK_IMAGE", "PYIRON_BASE", "PYIRON_MD", "PYIRON_ATOMISTIC",
+        "PYIRON_WORKFLOW", "PYIRON_CONTINUUM", "PYIRON_EXPERIMENTAL")}
     env.update({
         "HUB_IMAGE": DEMO_HUB,
         "DEMO_IMAGE_PREFIX": LOCAL,

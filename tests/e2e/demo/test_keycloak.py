@@ -32,8 +32,7 @@ def test_demo_built_locally_what_it_could_not_pull(demo):
     assert "demo: using /usr/bin/docker" in said, said  # the client first on PATH here cannot build
     for image, local in [("postgres:17", "postgres:17"), ("quay.io/keycloak/keycloak:26.7.3", "keycloak"),
                          ("pyiron/base:latest", "base:latest"), ("pyiron/pyiron:latest", "pyiron:latest"),
-                         ("pyiron/continuum:latest", "continuum:latest"),
-                         ("pyiron/experimental:latest", "experimental:latest")]:
+                         ("pyiron/md:latest", "md:latest")]:
         assert f"{image} cannot be pulled: building the local equivalent {LOCAL}/{local}" in said, said
     assert f"building {DEMO_HUB}" in said
     for image in BUILT:
@@ -179,7 +178,7 @@ def test_a_spawn_after_the_access_token_expired_refreshes_it(demo):
         browser.login("alice")
         time.sleep(25)  # alice's access token has now expired
         r = browser.session.post(f"{HUB}/hub/spawn/alice", params={"_xsrf": browser.xsrf},
-                                 data={"environment": "pyiron_continuum"}, allow_redirects=False)
+                                 data={"environment": "pyiron_md"}, allow_redirects=False)
         assert r.status_code == 302, r.text[:300]
         browser.wait_server("alice", lambda s: s.get("ready"), "become ready")
         env = dict(e.split("=", 1) for e in inspect(container("alice"))["Config"]["Env"])

@@ -98,8 +98,7 @@ def test_bob_picks_an_environment_after_a_bad_one_and_reaches_jupyterlab(demo, b
     assert any(choice.startswith("pyiron base") for choice in spawn["choices"])
     bad = seen["bad"]
     assert bad["status"] == 400
-    assert bad["error"] == ("Error: No such environment: 'nope'. Options include: pyiron atomistics, pyiron base, "
-                            "pyiron continuum, pyiron experimental.")
+    assert bad["error"] == "Error: No such environment: 'nope'. Options include: pyiron atomistics, pyiron md, pyiron base."
     assert bad["formShownAgain"]
     assert "/user/bob/lab" in seen["lab"]["url"]
     assert seen["home"]["running"].startswith("Your server runs pyiron base.")
