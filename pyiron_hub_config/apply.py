@@ -152,6 +152,10 @@ def apply_network(c: Config, hub: HubConfig) -> None:
     if s.tls_cert:
         c.JupyterHub.ssl_cert = str(s.tls_cert)
         c.JupyterHub.ssl_key = str(s.tls_key)
+    if s.subdomain_host:
+        # Each user's server on <user>.<host>: the proxy routes by host name, and the hub's
+        # cookies and pages stay on the hub's own origin, out of the servers' reach.
+        c.JupyterHub.subdomain_host = s.subdomain_host
 
 
 def apply_database(c: Config, hub: HubConfig) -> None:

@@ -13,7 +13,7 @@ from typing import Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .problems import ConfigError, Problem
-from .values import ConstraintList, Cpus, HelpUrl, HttpUrl, ImageRef, MemoryBytes, NameList, format_memory
+from .values import ConstraintList, Cpus, HelpUrl, HttpUrl, ImageRef, MemoryBytes, NameList, Origin, format_memory
 
 # Secrets may come from VAR or from a file named by VAR_FILE (docker/compose secrets).
 SECRET_VARIABLES = (
@@ -300,6 +300,13 @@ class Settings(BaseModel):
     tls_key: Path | None = _var(
         "TLS_KEY_FILE", "Key for TLS_CERT_FILE (path inside the container).", "/srv/jupyterhub/secrets/jupyterhub.key",
         default=None,
+    )
+    subdomain_host: Origin | None = _var(
+        "SUBDOMAIN_HOST",
+        "Serve each user's server from an origin of its own, <user>.<this host> (JupyterHub's subdomain_host), "
+        "so that a page in one user's server cannot act on the hub as whoever opens it. Needs a wildcard DNS "
+        "record and a certificate for both names (README \"Per-user origins\"). Unset: one origin for all.",
+        "https://hub.example.org", default=None,
     )
 
     @field_validator("cookie_secret", "crypt_key", mode="before")
