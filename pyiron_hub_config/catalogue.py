@@ -11,12 +11,12 @@ nobody can pull.
 
 from __future__ import annotations
 
-import tomllib
 from importlib.resources import files
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from .entries_file import EntriesFile
 from .problems import ConfigError, Problem
 from .settings import IMAGE_VARIABLES, Settings
 from .values import Cpus, ImageRef, MemoryBytes, format_memory
@@ -43,63 +43,37 @@ class Environment(BaseModel):
         return format_memory(self.mem_limit) if self.mem_limit else ""
 
 
-class _CatalogueFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    environments: list[Environment] = Field(min_length=1)
+def _message(error: dict) -> str | None:
+    if error["type"] == "extra_forbidden" and len(error["loc"]) > 1:
+        return "unknown key; valid keys are " + ", ".join(Environment.model_fields)
+    return None
+
+
+CATALOGUE_FILE = EntriesFile(
+    variable="ENVIRONMENTS_FILE", table="environments", noun="catalogue entry", entry=Environment,
+    toml_example='name = "pyiron_base" (quoted strings)',
+    empty_example='[[environments]]\nname = "pyiron_base"\ndisplay_name = "pyiron base"\nimage = "pyiron/base:latest"',
+    distinct_hint="give each entry its own name", message=_message,
+)
 
 
 def load_catalogue(path: Path | None = None) -> list[Environment]:
     """Parse and validate a catalogue file; raise ConfigError naming each bad entry."""
     source = Path(path) if path else DEFAULT_CATALOGUE
-    where = f"ENVIRONMENTS_FILE ({source})"
-    try:
-        data = tomllib.loads(source.read_text())
-    except OSError as err:
-        raise ConfigError([Problem(where, f"cannot read it: {err.strerror}", "a TOML file with [[environments]] entries")])
-    except UnicodeDecodeError:
-        raise ConfigError([Problem(where, "is not UTF-8 text", "save it as UTF-8")]) from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError([Problem(where, f"is not valid TOML: {err}", 'name = "pyiron_base" (quoted strings)')])
-    try:
-        catalogue = _CatalogueFile.model_validate(data).environments
-    except ValidationError as err:
-        raise ConfigError([_entry_problem(source, data, e) for e in err.errors()])
-    problems = []
-    seen = set()
-    for env in catalogue:
-        if env.image is None and env.name not in IMAGE_VARIABLES:
-            problems.append(Problem(f"catalogue entry '{env.name}' in {source}", "image: is required",
-                                    'image = "pyiron/base:latest" (only the entries named in README '
-                                    '"Environments" may leave it to their PYIRON_* variable)'))
-        if env.name in seen:
-            problems.append(Problem(f"catalogue entry '{env.name}'", "the name is used twice", "give each entry its own name"))
-        seen.add(env.name)
+    catalogue = CATALOGUE_FILE.load(source)
+    problems = [
+        Problem(f"catalogue entry '{env.name}' in {source}", "image: is required",
+                'image = "pyiron/base:latest" (only the entries named in README '
+                '"Environments" may leave it to their PYIRON_* variable)')
+        for env in catalogue if env.image is None and env.name not in IMAGE_VARIABLES
+    ]
+    problems += CATALOGUE_FILE.duplicates([env.name for env in catalogue], lambda name: f"catalogue entry '{name}'")
     if sum(env.default for env in catalogue) > 1:
-        problems.append(Problem(where, "more than one entry has default = true", "mark one entry as default"))
+        problems.append(Problem(CATALOGUE_FILE.where(source), "more than one entry has default = true",
+                                "mark one entry as default"))
     if problems:
         raise ConfigError(problems)
     return catalogue
-
-
-def _entry_problem(source: Path, data: dict, error: dict) -> Problem:
-    loc = error["loc"]
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden" and len(loc) == 1:
-        message = "unknown key; the file holds only [[environments]] entries"
-    elif error["type"] == "extra_forbidden":
-        message = "unknown key; valid keys are " + ", ".join(Environment.model_fields)
-    elif error["type"] == "missing":
-        message = "is required"
-    if len(loc) >= 2 and loc[0] == "environments" and isinstance(loc[1], int):
-        entry = data["environments"][loc[1]]
-        name = entry.get("name") if isinstance(entry, dict) else None
-        label = f"catalogue entry '{name}'" if isinstance(name, str) else f"catalogue entry #{loc[1] + 1}"
-        field = ".".join(str(part) for part in loc[2:])
-        return Problem(f"{label} in {source}", f"{field}: {message}" if field else message)
-    if loc and loc[0] == "environments" and error["type"] in ("missing", "too_short", "list_type"):
-        return Problem(f"ENVIRONMENTS_FILE ({source})", "needs at least one [[environments]] entry",
-                       '[[environments]]\nname = "pyiron_base"\ndisplay_name = "pyiron base"\nimage = "pyiron/base:latest"')
-    return Problem(f"ENVIRONMENTS_FILE ({source})", f"{'.'.join(map(str, loc))}: {message}")
 
 
 def resolve_environments(catalogue: list[Environment], settings: Settings) -> list[Environment]:

@@ -18,15 +18,17 @@ import binascii
 import hashlib
 import re
 import string
-import tomllib
 from importlib.resources import files as files_of
 from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .problems import ConfigError, Problem
+from .entries_file import EntriesFile, entry_label
+from .problems import ConfigError
 from .storage import HOME
 # Where the files go, relative to the user's home. The resources folder is on pyiron's
 # PYIRONRESOURCEPATHS (boot.py); known_hosts is the hub's, so the user's own
@@ -49,8 +51,13 @@ KEY_TYPES = (
 _HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 # POSIX-portable account names, as useradd accepts them by default.
 CLUSTER_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-# Paths pysqa passes to a shell unquoted: no spaces, quotes, globs or '..'.
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._+/-]*$")
+
+
+def safe_path(path: str) -> bool:
+    """An absolute path pysqa can pass to a shell unquoted: no spaces, quotes, globs or '..'."""
+    return bool(_SAFE_PATH.match(path)) and "/../" not in path + "/"
+
 _PLACEHOLDERS = {"user": {"username"}, "remote_path": {"username", "cluster_user"}}
 # Accounts no hub user is ever given, whatever the cluster list says: root, and the system
 # accounts of Debian's base-passwd (present on Debian and Ubuntu clusters alike). A cluster's
@@ -70,38 +77,6 @@ name = "short"
 cores_max = 4"""
 
 
-# What each key type's blob holds (RFC 4253, 5656, 8709): its type name, then a fixed
-# number of length-prefixed fields; an Ed25519 key is 32 bytes.
-_WIRE_SHAPE = {
-    "ssh-ed25519": ("ssh-ed25519", 32),
-    "ecdsa-sha2-nistp256": ("ecdsa-sha2-nistp256", "nistp256", None),
-    "ecdsa-sha2-nistp384": ("ecdsa-sha2-nistp384", "nistp384", None),
-    "ecdsa-sha2-nistp521": ("ecdsa-sha2-nistp521", "nistp521", None),
-    "ssh-rsa": ("ssh-rsa", None, None),
-}
-
-
-def _wire_fields(blob: bytes) -> tuple | None:
-    """The blob's fields in _WIRE_SHAPE's terms, or None if it is not length-prefixed data."""
-    fields, i = [], 0
-    while i < len(blob):
-        if i + 4 > len(blob):
-            return None
-        n = int.from_bytes(blob[i:i + 4], "big")
-        if i + 4 + n > len(blob):
-            return None
-        fields.append(blob[i + 4:i + 4 + n])
-        i += 4 + n
-    if not fields:
-        return None
-    shape = [fields[0].decode("ascii", "replace")]
-    for field in fields[1:]:
-        shape.append(field.decode("ascii", "replace") if field.startswith(b"nistp") else None)
-    if shape[0] == "ssh-ed25519" and len(fields) == 2:
-        shape[1] = len(fields[1])
-    return tuple(shape)
-
-
 def parse_public_key(text: str) -> tuple[str, bytes, str]:
     """'<type> <base64> [comment]' -> (type, key blob, comment); ValueError if it is not one.
 
@@ -119,8 +94,12 @@ def parse_public_key(text: str) -> tuple[str, bytes, str]:
         blob = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError(f"the {kind} key is not valid base64") from None
-    if _wire_fields(blob) != _WIRE_SHAPE[kind]:
-        raise ValueError(f"the key data is not a {kind} key (cut short, or a different key type?)")
+    try:
+        # cryptography reads the key as OpenSSH does: the type inside the data must be the
+        # one named, the fields complete, the curve point or RSA numbers valid.
+        serialization.load_ssh_public_key(f"{kind} {data}".encode())
+    except (ValueError, UnsupportedAlgorithm):
+        raise ValueError(f"the key data is not a {kind} key (cut short, or a different key type?)") from None
     if not re.fullmatch(r"[\x20-\x7e]{0,200}", comment):
         raise ValueError("the comment after the key may hold only printable ASCII (at most 200 characters)")
     return kind, blob, comment
@@ -239,7 +218,7 @@ class Cluster(BaseModel):
     @field_validator("remote_config_dir")
     @classmethod
     def _config_dir(cls, value: str) -> str:
-        if not _SAFE_PATH.match(value) or "/../" in value + "/":
+        if not safe_path(value):
             raise ValueError(f"{value!r} must be an absolute path of letters, digits and ._+-/ (no spaces, no '..')")
         return value
 
@@ -248,7 +227,7 @@ class Cluster(BaseModel):
     def _remote_path(cls, value: str) -> str:
         _placeholders(value, _PLACEHOLDERS["remote_path"], "remote_path")
         sample = value.format(username="u", cluster_user="u")
-        if not _SAFE_PATH.match(sample) or "/../" in sample + "/":
+        if not safe_path(sample):
             raise ValueError(f"{value!r} must be an absolute path of letters, digits and ._+-/ (no spaces, no '..')")
         return value
 
@@ -329,7 +308,7 @@ class Cluster(BaseModel):
         if account is None:
             return None
         remote_path = self.remote_path.format(username=hub_user, cluster_user=account)
-        if not _SAFE_PATH.match(remote_path) or "/../" in remote_path + "/":
+        if not safe_path(remote_path):
             return None
         return {
             "queue_type": "REMOTE",
@@ -350,34 +329,13 @@ class Cluster(BaseModel):
         }
 
 
-class _ClustersFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    clusters: list[Cluster] = Field(min_length=1)
-
-
 def load_clusters(path: Path | None) -> list[Cluster]:
     """Parse and validate CLUSTERS_FILE; [] when none is configured."""
     if path is None:
         return []
     source = Path(path)
-    where = f"CLUSTERS_FILE ({source})"
-    try:
-        data = tomllib.loads(source.read_text())
-    except OSError as err:
-        raise ConfigError([Problem(where, f"cannot read it: {err.strerror}", "a TOML file with [[clusters]] entries")])
-    except UnicodeDecodeError:
-        raise ConfigError([Problem(where, "is not UTF-8 text", "save it as UTF-8")]) from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError([Problem(where, f"is not valid TOML: {err}", 'host = "login.cluster.example.org" (quoted strings)')])
-    try:
-        clusters = _ClustersFile.model_validate(data).clusters
-    except ValidationError as err:
-        raise ConfigError([_entry_problem(source, data, e) for e in err.errors()])
-    names = [c.name for c in clusters]
-    problems = [
-        Problem(f"cluster '{name}' in {source}", "the name is used twice", "give each cluster its own name")
-        for name in sorted({n for n in names if names.count(n) > 1})
-    ]
+    clusters = CLUSTERS_FILE.load(source)
+    problems = CLUSTERS_FILE.duplicates([c.name for c in clusters], lambda name: f"cluster '{name}' in {source}")
     if problems:
         raise ConfigError(problems)
     return clusters
@@ -401,41 +359,40 @@ _FIELD_EXAMPLES = {
 }
 
 
-def _entry_problem(source: Path, data: dict, error: dict) -> Problem:
+def _message(error: dict) -> str | None:
+    loc, kind = error["loc"], error["type"]
+    if kind == "extra_forbidden" and len(loc) > 1:
+        return "unknown key; valid keys are " + ", ".join((Queue if "queues" in loc[2:-1] else Cluster).model_fields)
+    if kind == "string_pattern_mismatch" and loc[-1] == "name" and "queues" in loc:
+        return "may hold only letters, digits, '.', '_' and '-'"
+    if kind == "string_pattern_mismatch" and loc[-1] == "name":
+        return "may hold only lower-case letters, digits, '_' and '-'"
+    if kind == "string_pattern_mismatch" and loc[-1] == "memory_max":
+        return "must be a number with an optional unit K, M, G or T, like 8G"
+    return None
+
+
+def _example(error: dict) -> str | None:
     loc = error["loc"]
-    message = error["msg"].removeprefix("Value error, ")
-    kind = error["type"]
-    if kind == "extra_forbidden" and len(loc) == 1:
-        message = "unknown key; the file holds only [[clusters]] entries"
-    elif kind == "extra_forbidden":
-        model = Queue if "queues" in loc[2:-1] else Cluster
-        message = "unknown key; valid keys are " + ", ".join(model.model_fields)
-    elif kind == "missing":
-        message = "is required"
-    elif kind == "string_pattern_mismatch" and loc[-1] == "name" and "queues" in loc:
-        message = "may hold only letters, digits, '.', '_' and '-'"
-    elif kind == "string_pattern_mismatch" and loc[-1] == "name":
-        message = "may hold only lower-case letters, digits, '_' and '-'"
-    elif kind == "string_pattern_mismatch" and loc[-1] == "memory_max":
-        message = "must be a number with an optional unit K, M, G or T, like 8G"
-    if len(loc) >= 2 and loc[0] == "clusters" and isinstance(loc[1], int):
-        entry = data["clusters"][loc[1]]
-        name = entry.get("name") if isinstance(entry, dict) else None
-        label = f"cluster '{name}'" if isinstance(name, str) else f"cluster #{loc[1] + 1}"
-        parts = [str(p) for p in loc[2:]]
-        if len(loc) >= 4 and loc[2] == "queues" and isinstance(loc[3], int):
-            queue = entry.get("queues", [None] * (loc[3] + 1))[loc[3]]
-            qname = queue.get("name") if isinstance(queue, dict) else None
-            parts = [f"queue '{qname}'" if isinstance(qname, str) else f"queue #{loc[3] + 1}"] + [str(p) for p in loc[4:]]
-        field = ".".join(parts)
-        if loc[-1] == "name" and "queues" in loc:
-            return Problem(f"{label} in {source}", f"{field}: {message}", '"short"')
-        # A problem of a whole entry (its location ends in an index) has no one-field example.
-        example = _FIELD_EXAMPLES.get(str(loc[-1])) if isinstance(loc[-1], str) else None
-        return Problem(f"{label} in {source}", f"{field}: {message}" if field else message, example)
-    if loc and loc[0] == "clusters":
-        return Problem(f"CLUSTERS_FILE ({source})", "needs at least one [[clusters]] entry", EXAMPLE_ENTRY)
-    return Problem(f"CLUSTERS_FILE ({source})", f"{'.'.join(map(str, loc))}: {message}")
+    if loc[-1] == "name" and "queues" in loc:
+        return '"short"'
+    # A problem of a whole entry (its location ends in an index) has no one-field example.
+    return _FIELD_EXAMPLES.get(loc[-1]) if isinstance(loc[-1], str) else None
+
+
+def _field_path(cluster: object, loc: tuple) -> str:
+    # A queue is named like a cluster: "queue 'short'.cores_max".
+    if len(loc) >= 2 and loc[0] == "queues" and isinstance(loc[1], int):
+        queues = cluster.get("queues") if isinstance(cluster, dict) else None
+        return ".".join([entry_label("queue", queues, loc[1])] + [str(p) for p in loc[2:]])
+    return ".".join(str(p) for p in loc)
+
+
+CLUSTERS_FILE = EntriesFile(
+    variable="CLUSTERS_FILE", table="clusters", noun="cluster", entry=Cluster,
+    toml_example='host = "login.cluster.example.org" (quoted strings)', empty_example=EXAMPLE_ENTRY,
+    distinct_hint="give each cluster its own name", message=_message, example=_example, field_path=_field_path,
+)
 
 
 _HEADER = """\

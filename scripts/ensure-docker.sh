@@ -12,6 +12,7 @@
 #                       Debian 20.10 client; /usr/local/bin/docker lacks buildx)
 #   DOCKERD_LOG         dockerd log file (default /var/log/dockerd.log)
 #   DOCKERD_WAIT        seconds to wait for dockerd to answer (default 60)
+#   DOCKERD_PIDFILE     the default engine's pid file (default /var/run/docker.pid)
 #   ENSURE_DOCKER_PACKAGES  apt packages to ensure
 #                       (default "docker.io docker-compose debootstrap")
 set -euo pipefail
@@ -34,17 +35,16 @@ missing_packages() {
     done
 }
 
-# Is a dockerd process alive (zombies do not count)?  Scans /proc, as
-# procps/pgrep may be missing on a minimal machine.
+# Is the default engine's dockerd alive (zombies do not count)?  By its pid file
+# (/var/run/docker.pid, dockerd's default), not by name: other engines on this
+# machine (a test swarm's nodes, with pid files of their own) are not this one.
+# Reads /proc, as procps/pgrep may be missing on a minimal machine.
+DOCKERD_PIDFILE="${DOCKERD_PIDFILE:-/var/run/docker.pid}"
 dockerd_running() {
-    local stat _pid comm state
-    for stat in /proc/[0-9]*/stat; do
-        read -r _pid comm state _ 2>/dev/null <"$stat" || continue
-        if [ "$comm" = "(dockerd)" ] && [ "$state" != "Z" ] && [ "$state" != "X" ]; then
-            return 0
-        fi
-    done
-    return 1
+    local pid _pid comm state
+    pid="$(cat "$DOCKERD_PIDFILE" 2>/dev/null)" || return 1
+    read -r _pid comm state _ 2>/dev/null <"/proc/$pid/stat" || return 1
+    [ "$comm" = "(dockerd)" ] && [ "$state" != "Z" ] && [ "$state" != "X" ]
 }
 
 need_root() {

@@ -449,7 +449,9 @@ WORKFLOW = textwrap.dedent("""
     wf = pwf.Workflow("to_the_cluster")
     wf.heavy = squared_on_the_cluster(n=7)
     wf.set_outputs_to_unconnected_child_output()
-    run = wf.run()
+    # In the kernel's main thread: pyiron_base's job.run() sets signal handlers, which Python
+    # allows there only (pyiron_workflow runs a graph's nodes on threads by default).
+    run = wf.run(pwf.RunConfig(dag_multithreaded=False))
     print("STATUS", run.status)
     print("OUTPUT", list(run.outputs.values())[0])
 """)

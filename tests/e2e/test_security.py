@@ -345,7 +345,7 @@ def test_a_user_cannot_touch_another_users_server_or_tokens(stack, dave, carol, 
     ("GET", "/user/carol/api/contents"),
     ("GET", "/user/carol/lab"),
 ])
-def test_a_users_browser_session_cannot_reach_another_users_server(stack, dave, carol, method, path):
+def test_a_users_cookie_session_cannot_reach_another_users_server(stack, dave, carol, method, path):
     r = dave.session.request(method, f"{stack.url}{path}", params={"_xsrf": dave.xsrf},
                              headers={"X-XSRFToken": dave.xsrf}, data={"environment": "pyiron_base"},
                              allow_redirects=True, timeout=TIMEOUT)
@@ -397,7 +397,7 @@ def test_a_users_token_cannot_reach_admin_endpoints(stack, dave, admin, method, 
     ("PATCH", "/hub/api/users/dave"),
     ("GET", "/hub/token"),  # allowed: a user's own tokens page (the control of the list above)
 ])
-def test_a_users_browser_session_cannot_reach_admin_endpoints(stack, dave, method, path):
+def test_a_users_cookie_session_cannot_reach_admin_endpoints(stack, dave, method, path):
     r = dave.session.request(method, f"{stack.url}{path}", headers={"X-XSRFToken": dave.xsrf},
                              json={"admin": True} if method == "PATCH" else None, timeout=TIMEOUT)
     if path == "/hub/token":

@@ -1,6 +1,7 @@
 """End to end: the built hub image under docker compose starts users' containers.
 
-The tests run in file order and share one stack (starting it costs most of the time).
+The tests share one stack (starting it costs most of the time); each runs alone as well
+(`-k`): what one needs of another's work comes from a fixture.
 Everything a user does goes through the hub's proxy; Docker is only asked afterwards to
 confirm what the hub did (image, limits, networks, volumes).
 """
@@ -26,6 +27,28 @@ def alice(stack):
     return HubUser(stack, "alice").login()
 
 
+@pytest.fixture(scope="module")
+def written() -> set[str]:
+    """What this module's cases wrote into alice's files."""
+    return set()
+
+
+@pytest.fixture
+def proof(alice, written):
+    """PROOF in alice's files, written in pyiron_base (by that case, or here when it did not run)."""
+    if PROOF not in written:
+        alice.start(environment="pyiron_base")
+        _write_proof(alice)
+        alice.stop()
+        written.add(PROOF)
+    return PROOF
+
+
+def _write_proof(user: HubUser) -> None:
+    r = user.user_server("PUT", f"/api/contents/{PROOF}", json={"type": "file", "format": "text", "content": "kept"})
+    assert r.status_code in (200, 201), r.text
+
+
 def test_stack_comes_up_database_first_then_hub(stack):
     db, hub = inspect(stack.container("hub-db")), inspect(stack.container("hub"))
     assert db["State"]["Health"]["Status"] == "healthy"
@@ -37,7 +60,9 @@ def test_stack_comes_up_database_first_then_hub(stack):
 
 
 @pytest.mark.parametrize("environment", list(IMAGES))
-def test_each_environment_starts_with_its_image_and_limits(stack, alice, environment):
+def test_each_environment_starts_with_its_image_and_limits(stack, alice, environment, written, request):
+    if environment != "pyiron_base":
+        request.getfixturevalue("proof")
     server = alice.start(environment=environment)
     # what the user sent, plus the display name the admin page shows (never reused as input)
     assert server["user_options"] == {"environment": environment, "profile": environment.replace("_", " ")}
@@ -59,9 +84,8 @@ def test_each_environment_starts_with_its_image_and_limits(stack, alice, environ
     example = "workflow_example.ipynb" if environment == "pyiron_workflow" else f"README-{image_name}.ipynb"
     assert example in {n["name"] for n in notebooks["content"]}
     if environment == "pyiron_base":
-        r = alice.user_server("PUT", f"/api/contents/{PROOF}",
-                              json={"type": "file", "format": "text", "content": "kept"})
-        assert r.status_code in (200, 201), r.text
+        _write_proof(alice)
+        written.add(PROOF)
     else:
         # written in pyiron_base, still there after switching environments
         r = alice.user_server("GET", f"/api/contents/{PROOF}")
@@ -70,7 +94,7 @@ def test_each_environment_starts_with_its_image_and_limits(stack, alice, environ
 
 
 @pytest.mark.parametrize("environment", list(IMAGES))
-def test_html_form_as_a_browser_posts_it(stack, alice, environment):
+def test_html_form_posted_with_the_pages_own_fields(stack, alice, environment):
     url = f"{stack.url}/hub/spawn/alice"
     page = alice.session.get(url)
     assert page.status_code == 200 and f'value="{environment}"' in page.text
@@ -166,7 +190,7 @@ def test_hub_and_users_servers_run_with_least_privilege(stack, alice):
     alice.stop()
 
 
-def test_state_lives_in_postgres(stack):
+def test_state_lives_in_postgres(stack, alice):
     r = docker("exec", "-e", f"PGPASSWORD={DB_PASSWORD}", stack.container("hub-db"),
                "psql", "-h", "127.0.0.1", "-U", "hub", "-d", "jupyterhub", "-tAc", "SELECT name FROM users ORDER BY name")
     assert "alice" in r.stdout.split(), r.stdout
@@ -184,7 +208,7 @@ def test_metrics_need_the_metrics_token_and_it_reads_nothing_else(stack, alice):
                         timeout=10).status_code == 403
 
 
-def test_files_survive_hub_restart_and_compose_down_up(stack, alice):
+def test_files_survive_hub_restart_and_compose_down_up(stack, alice, proof):
     docker("restart", stack.container("hub"))
     stack.wait_healthy("hub")
     fresh = HubUser(stack, "alice").login()  # a new login: sessions survive, but be explicit

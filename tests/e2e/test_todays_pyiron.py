@@ -188,3 +188,38 @@ def test_a_lammps_job_in_md_finishes_and_is_listed_after_a_restart(tina):
     rows = json.loads(out.split("TABLE ", 1)[1].splitlines()[0])
     assert rows == [{"job": "tiny_md", "status": "finished", "hamilton": "Lammps"}], out
     tina.stop()
+
+
+# --- a retired environment leaves the catalogue ------------------------------------------------
+def test_a_user_whose_environment_left_the_catalogue_gets_the_default_and_a_word(today, tina):
+    from bs4 import BeautifulSoup
+
+    from .conftest import IMAGES, container_limits
+
+    tina.start(environment="pyiron_continuum")  # offered (PYIRON_CONTINUUM is set), marked retired
+    page = BeautifulSoup(tina.session.get(f"{today.url}/hub/spawn/tina").text, "html.parser")
+    label = page.find("label", attrs={"for": "env-pyiron_continuum"})
+    assert label is not None and label.find(class_="badge").get_text() == "retired"
+    r = tina.user_server("PUT", "/api/contents/from_continuum.txt",
+                         json={"type": "file", "format": "text", "content": "kept"})
+    assert r.status_code in (200, 201), r.text
+    tina.stop()
+    # The admin stops offering it: PYIRON_CONTINUUM unset, the hub recreated.
+    env_file = today.dir / "pyiron.env"
+    env_file.write_text("".join(line for line in env_file.read_text().splitlines(keepends=True)
+                                if not line.startswith("PYIRON_CONTINUUM=")))
+    today.up()
+    tina.login()
+    page = BeautifulSoup(tina.session.get(f"{today.url}/hub/spawn/tina").text, "html.parser")
+    note = " ".join(page.find(id="environment-gone").get_text().split())
+    assert note.startswith("pyiron continuum, the environment you used last, is no longer offered here"), note
+    assert "pyiron atomistics is preselected instead" in note, note
+    assert [r["value"] for r in page.find_all("input", attrs={"name": "environment"}) if r.has_attr("checked")] == [
+        "pyiron_atomistics"]
+    assert page.find("input", attrs={"value": "pyiron_continuum"}) is None
+    # A script that still names it gets the default, not an error; the user's files are there.
+    tina.start(environment="pyiron_continuum")
+    assert container_limits("jupyter-tina")[3] == IMAGES["pyiron_atomistics"]
+    r = tina.user_server("GET", "/api/contents/from_continuum.txt")
+    assert r.status_code == 200 and r.json()["content"] == "kept", r.text
+    tina.stop()

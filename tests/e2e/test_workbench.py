@@ -169,7 +169,7 @@ def test_a_users_work_survives_stop_start_environment_switch_and_restarts(wb, we
 
 
 @pytest.mark.parametrize("environment, folder", sorted(EXAMPLES.items()))
-def test_each_environment_opens_in_the_browser_with_its_examples(wb, wendy, environment, folder):
+def test_each_environment_serves_jupyterlab_with_its_examples(wb, wendy, environment, folder):
     # The stand-ins carry jupyterhub-singleuser 6, 5, 4 and 3 (README: compatibility).
     wendy.start(environment=environment)
     assert names(wendy, folder), f"{folder} is empty or missing in {environment}: {names(wendy)}"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A real multi-node Docker Swarm on this one machine, for tests/swarm (README "Running on a
 # swarm"). Privileged containers are impossible here, so each node is a Docker engine of its
-# own in a network namespace of its own (see ENVIRONMENT.md "More real parts"):
+# own in a network namespace of its own, entered with `nsenter --net=` (`ip netns exec`
+# remounts /sys, and dockerd then fails with "Devices cgroup isn't mounted"); the host
+# engine's FORWARD policy is DROP, so bridged packets need a DOCKER-USER accept rule:
 #
 #   host: bridge $BRIDGE ($NET.1), Debian's docker-registry on $NET.1:5000 (plain HTTP, login)
 #   node1 $NET.2  manager (the hub and Postgres run here)

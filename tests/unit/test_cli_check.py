@@ -14,9 +14,20 @@ def write_env_file(path, values: dict[str, str]):
     return path
 
 
-def environment_lines(out: str) -> dict[str, str]:
-    lines = out.split("  Environments:\n", 1)[1].splitlines()
-    return {line.split()[0]: line for line in lines if line.startswith("    ")}
+def environment_lines(out: str, section: str = "  Environments:") -> dict[str, str]:
+    lines = out.split(section + "\n", 1)[1].splitlines()
+    section_lines = lines[:next((i for i, line in enumerate(lines) if not line.startswith("    ")), len(lines))]
+    return {line.split()[0]: line for line in section_lines}
+
+
+def test_summary_names_what_is_not_offered_and_how_to_offer_it(hub_environ, capsys):
+    hub_environ.setenv("PYIRON_CONTINUUM", "pyiron/continuum:latest")
+    main(["check"])
+    out = capsys.readouterr().out
+    assert environment_lines(out)["pyiron_continuum"].endswith("(retired)")
+    left = environment_lines(out, "  Not offered (no image; set its variable to offer it):")
+    assert left == {"pyiron_workflow": "    pyiron_workflow        PYIRON_WORKFLOW",
+                    "pyiron_experimental": "    pyiron_experimental    PYIRON_EXPERIMENTAL (retired)"}
 
 
 def test_valid_environment(hub_environ, capsys):

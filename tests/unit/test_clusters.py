@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+from functools import lru_cache
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from pyiron_hub_config.clusters import (
     CLUSTER_EXAMPLE,
@@ -23,15 +26,18 @@ def _wire(*fields: bytes) -> bytes:
     return b"".join(len(f).to_bytes(4, "big") + f for f in fields)
 
 
+@lru_cache(maxsize=None)
 def ssh_key(kind: str = "ssh-ed25519") -> str:
-    """A well-formed public key line of the given type (made-up key material)."""
+    """A public key line of the given type, the same at every call: real key material (for a
+    made-up private key), as cryptography checks the points and numbers of a public key."""
     if kind == "ssh-ed25519":
-        blob = _wire(kind.encode(), b"\x01" * 32)
+        key = ed25519.Ed25519PrivateKey.from_private_bytes(b"\x01" * 32)
     elif kind.startswith("ecdsa"):
-        blob = _wire(kind.encode(), kind.split("-")[-1].encode(), b"\x04" + b"\x02" * 64)
+        curve = {"nistp256": ec.SECP256R1, "nistp384": ec.SECP384R1, "nistp521": ec.SECP521R1}[kind.split("-")[-1]]
+        key = ec.derive_private_key(12345, curve())
     else:
-        blob = _wire(kind.encode(), b"\x01\x00\x01", b"\x00" + b"\x03" * 256)
-    return f"{kind} {base64.b64encode(blob).decode()}"
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
 
 
 HOST_KEY = ssh_key()
@@ -212,6 +218,9 @@ def test_parse_public_key_returns_type_blob_and_comment():
         ssh_key("ssh-rsa").replace("ssh-rsa", "ssh-ed25519", 1),
         "ssh-ed25519 " + base64.b64encode(_wire(b"ssh-ed25519", b"\x01" * 31)).decode(),
         "ssh-ed25519 " + base64.b64encode(_wire(b"ssh-ed25519", b"\x01" * 32) + b"\x00").decode(),
+        # Well-formed, but its point is not on the curve: no such key exists.
+        "ecdsa-sha2-nistp256 " + base64.b64encode(
+            _wire(b"ecdsa-sha2-nistp256", b"nistp256", b"\x04" + b"\x02" * 64)).decode(),
     ],
 )
 def test_parse_public_key_refuses_what_is_not_one(text):
