@@ -14,7 +14,9 @@ from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_valid
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from .problems import ConfigError, Problem
-from .values import ConstraintList, Cpus, HelpUrl, HttpUrlText, ImageRef, MemoryBytes, NameList, Origin, format_memory
+from .values import (
+    ConstraintList, Cpus, HelpUrl, HttpUrlText, ImageRef, MemoryBytes, NameList, Origin, SizeBytes, format_memory,
+)
 
 # Secrets may come from VAR or from a file named by VAR_FILE (docker/compose secrets).
 SECRET_VARIABLES = (
@@ -260,7 +262,7 @@ class Settings(BaseSettings):
         "then stop them yourself before `compose down` or `docker stack rm` (README \"Upgrading\").",
         "true", default=False,
     )
-    storage_soft_limit: MemoryBytes | None = _var(
+    storage_soft_limit: SizeBytes | None = _var(
         "STORAGE_SOFT_LIMIT",
         "A user whose home + work volumes exceed this sees a warning on the hub's home and spawn pages, and "
         "admins see who on /hub/usage; nothing is ever refused or deleted (unset: no warning).",

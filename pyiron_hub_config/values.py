@@ -23,7 +23,15 @@ MAX_CPUS = 1024.0
 
 
 def parse_memory(value: object) -> int:
-    """'512M', '2G', '1.5g', '2048MiB' or a byte count -> bytes."""
+    """'512M', '2G', '1.5g', '2048MiB' or a byte count -> bytes (enough for a Jupyter server)."""
+    n = parse_size(value)
+    if n < MIN_MEMORY:
+        raise ValueError(f"{value!r} is too small: a Jupyter server needs at least 64M")
+    return n
+
+
+def parse_size(value: object) -> int:
+    """The same grammar for any size (a disk quota may be small): -> bytes."""
     if isinstance(value, bool):
         raise ValueError("must be a size like 512M or 2G")
     if isinstance(value, int):
@@ -36,8 +44,6 @@ def parse_memory(value: object) -> int:
             n = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
         except OverflowError:  # more digits than a float holds: not a ValueError, so pydantic would not catch it
             raise ValueError(f"{value!r} is too large: use a size like 512M or 2G") from None
-    if n < MIN_MEMORY:
-        raise ValueError(f"{value!r} is too small: a Jupyter server needs at least 64M")
     return n
 
 
@@ -140,6 +146,7 @@ def split_list(value: object) -> object:
 
 
 MemoryBytes = Annotated[int, BeforeValidator(parse_memory), AfterValidator(check_memory_max)]
+SizeBytes = Annotated[int, BeforeValidator(parse_size), AfterValidator(check_memory_max)]
 Cpus = Annotated[float, AfterValidator(check_cpus)]
 ImageRef = Annotated[str, AfterValidator(check_image)]
 # The URL as written (a str; not pydantic's HttpUrl, see check_http_url).
