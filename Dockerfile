@@ -20,16 +20,16 @@ RUN apt-get update \
 RUN python3 -m venv /opt/tools && python3 -m venv --without-pip /opt/hub
 
 FROM tools AS deps
-# Slow, rarely changing layer: the pinned dependency tree. setuptools and wheel are in the
-# lock only to build this package (below), not at run time.
-COPY requirements.lock /tmp/requirements.lock
+# Slow, rarely changing layer: the pinned dependency tree, every file checked against its
+# hash (scripts/lock-requirements.sh). The build tools go to /opt/tools only: they build
+# this package (below) and are not needed at run time.
+COPY requirements.lock build-requirements.lock /tmp/
 RUN --mount=type=secret,id=ca \
     if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
-    grep -vE '^(setuptools|wheel)==' /tmp/requirements.lock > /tmp/runtime.lock \
- && /opt/tools/bin/pip install --no-cache-dir --disable-pip-version-check \
-      $(grep -E '^(setuptools|wheel)==' /tmp/requirements.lock) \
+    /opt/tools/bin/pip install --no-cache-dir --disable-pip-version-check --require-hashes \
+      -r /tmp/build-requirements.lock \
  && /opt/tools/bin/pip --python /opt/hub/bin/python install --no-cache-dir --disable-pip-version-check \
-      -r /tmp/runtime.lock \
+      --require-hashes -r /tmp/requirements.lock \
  # JupyterHub ships all of Font Awesome; its pages load only the CSS and the web fonts.
  && fa=$(echo /opt/hub/share/jupyterhub/static/components/@fortawesome/fontawesome-free) \
  && test -f "$fa/css/all.min.css" && test -d "$fa/webfonts" \
@@ -39,7 +39,8 @@ RUN --mount=type=secret,id=ca \
  # it make a broken strip fail the build, not the hub.
  && find /opt/hub -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
  && /opt/hub/bin/python -c 'import cryptography.hazmat.bindings._rust, psycopg2, yaml, aiohttp, multidict, \
-      frozenlist, propcache, rpds, pydantic_core, sqlalchemy.engine, jupyterhub.app, dockerspawner, oauthenticator'
+      frozenlist, propcache, rpds, pydantic_core, pydantic_settings, sqlalchemy.engine, jupyterhub.app, dockerspawner, \
+      oauthenticator'
 
 # What the hub lends to users' servers (pyiron_hub_config/hub_packages.py): paramiko for
 # pysqa's SSH mode, which the public pyiron images lack. One tree serves every CPython in
@@ -98,11 +99,12 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PATH=/opt/hub/bin:$PATH
 
 # Debian's configurable-http-proxy brings its own nodejs; tini reaps the proxy and
-# forwards signals so `docker stop` shuts the hub down cleanly. No .deb stays behind
+# forwards signals so `docker stop` shuts the hub down cleanly. restic and ssh (for sftp:
+# repositories) serve `pyiron-hub backup` (compose.backup.yml), which runs this image too. No .deb stays behind
 # (a base image without Debian's docker-clean hook would otherwise keep them).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      python3 ca-certificates node-configurable-http-proxy tini \
+      python3 ca-certificates node-configurable-http-proxy tini restic openssh-client \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
 

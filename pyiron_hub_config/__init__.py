@@ -43,6 +43,14 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubConfig:
         proxy_token=load_or_create_secret(s.proxy_token, s.data_dir / "proxy_token"),
     )
     apply_services(c, hub, metrics_token=load_or_create_secret(s.metrics_token, s.data_dir / "metrics_token"))
+    from .backup_status import register_metrics
+
+    register_metrics(s.data_dir)  # the last backup's result on /hub/metrics
+    if s.spawner == "docker":
+        from .apply import hub_usage_cache
+        from .usage_pages import register_usage_metrics
+
+        register_usage_metrics(hub_usage_cache(hub), s.storage_soft_limit)  # users' disk, memory, CPU
     return hub
 
 

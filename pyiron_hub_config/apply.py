@@ -125,11 +125,26 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
 def apply_clusters(c: Config, hub: HubConfig) -> None:
     """HPC clusters: each server gets their pysqa configuration; users get the SSH key page."""
     spawner_section(c, hub).clusters = list(hub.clusters)  # both spawners have the picker's trait
-    if not hub.clusters:
-        c.JupyterHub.extra_handlers = []
-        return
     # The pages' templates are with the others (apply_templates); page.html links them.
-    c.JupyterHub.extra_handlers = ssh_key_handlers(hub.clusters)
+    c.JupyterHub.extra_handlers = (ssh_key_handlers(hub.clusters) if hub.clusters else []) + usage_handlers(hub)
+
+
+def hub_usage_cache(hub: HubConfig):
+    """The hub's usage measurement (cached, measured in a thread): for pages, metrics and warnings."""
+    from .usage_pages import usage_cache
+
+    s = hub.settings
+    images = [env.image for env in hub.environments]
+    return usage_cache(s.deployment_name, images, container_prefix(s.deployment_name), s.usage_refresh_seconds)
+
+
+def usage_handlers(hub: HubConfig) -> list[tuple]:
+    """/hub/usage for admins (Docker only: a swarm's volumes are on other nodes' engines)."""
+    if hub.settings.spawner != "docker":
+        return []
+    from .usage_pages import UsageHandler
+
+    return [(r"/usage", UsageHandler, {"cache": hub_usage_cache(hub), "soft_limit": hub.settings.storage_soft_limit})]
 
 
 def apply_network(c: Config, hub: HubConfig) -> None:
@@ -209,7 +224,7 @@ def apply_templates(c: Config, hub: HubConfig) -> None:
     s = hub.settings
     c.JupyterHub.template_paths = [str(HUB_TEMPLATES)]
     keycloak = s.authenticator == "keycloak"
-    c.JupyterHub.template_vars = {
+    template_vars = {
         "site_name": s.site_name,
         "help_url": s.help_url,
         "help_contact": s.help_contact,
@@ -220,6 +235,12 @@ def apply_templates(c: Config, hub: HubConfig) -> None:
         # The top bar links the SSH key pages when there are clusters to use them with.
         "ssh_key_page": bool(hub.clusters),
     }
+    if s.storage_soft_limit and s.spawner == "docker":
+        from .usage_pages import storage_warning
+
+        # Called with the page's user: reads the cached sizes, never waits for Docker.
+        template_vars["storage_warning"] = storage_warning(hub_usage_cache(hub), s.storage_soft_limit)
+    c.JupyterHub.template_vars = template_vars
     if s.site_logo:
         # JupyterHub serves it at /hub/logo, which every page's header shows.
         c.JupyterHub.logo_file = str(s.site_logo)

@@ -1,4 +1,4 @@
-"""`pyiron-hub`: the admin's command line (check, init, pull, serve)."""
+"""`pyiron-hub`: the admin's command line (check, init, pull, serve, usage, backup, restore, snapshots)."""
 
 from __future__ import annotations
 
@@ -247,6 +247,45 @@ def cmd_health(args) -> int:
     return probe(hub_api=args.hub_api)
 
 
+def usage_table(usage, soft_limit: int | None) -> str:
+    from .usage import format_bytes
+
+    lines = [f"{'user':<24} {'home':>10} {'work':>10} {'disk':>10} {'memory / limit':>22} {'CPU / limit':>14}"]
+    for u in sorted(usage.users.values(), key=lambda u: (-u.storage, u.name)):
+        mem = f"{format_bytes(u.memory)} / {format_bytes(u.memory_limit)}" if u.memory is not None else "not running"
+        cpu = f"{u.cpu:g} / {u.cpu_limit if u.cpu_limit else '-'}" if u.cpu is not None else "-"
+        mark = "  above the soft limit" if soft_limit and u.storage > soft_limit else ""
+        lines.append(f"{u.name:<24} {format_bytes(u.home):>10} {format_bytes(u.work):>10} "
+                     f"{format_bytes(u.storage):>10} {mem:>22} {cpu:>14}{mark}")
+    lines.append(f"stale image volumes: {len(usage.stale_image_volumes)}, {format_bytes(usage.stale_total)}"
+                 + (f" ({', '.join(sorted(usage.stale_image_volumes))})" if usage.stale_image_volumes else ""))
+    lines.append(f"(measured in {usage.seconds:.1f} s)")
+    return "\n".join(lines)
+
+
+def cmd_usage(args) -> int:
+    """Each user's disk, memory and CPU; --remove-stale removes image volumes nothing uses or needs."""
+    import docker
+
+    from .storage import container_prefix
+    from .usage import measure, remove_stale_image_volumes
+
+    try:
+        hub = load_hub_config(os.environ, check_paths=False)
+    except ConfigError as err:
+        print(err.report(), file=sys.stderr)
+        return 1
+    s = hub.settings
+    client = docker.from_env(timeout=300)
+    usage = measure(client, s.deployment_name, [env.image for env in hub.environments],
+                    container_prefix(s.deployment_name))
+    print(usage_table(usage, s.storage_soft_limit))
+    if args.remove_stale:
+        removed = remove_stale_image_volumes(client, usage)
+        print(f"removed {len(removed)} stale image volume(s): {', '.join(removed) or 'none'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyiron-hub", description="Configure and run the pyiron JupyterHub.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -271,6 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="exit 0 if this container's hub answers /hub/health")
     health.add_argument("--hub-api", action="store_true", help="ask the hub's API port instead of the proxy's")
     health.set_defaults(func=cmd_health)
+
+    usage = sub.add_parser("usage", help="each user's disk, memory and CPU; stale image volumes")
+    usage.add_argument("--remove-stale", action="store_true",
+                       help="remove pyiron-hub-image-* volumes no container uses and no environment needs")
+    usage.set_defaults(func=cmd_usage)
+
+    from .backup import add_commands
+
+    add_commands(sub)
 
     serve = sub.add_parser("serve", help="check, wait for the database, then run JupyterHub (the image's command)")
     serve.add_argument("jupyterhub_args", nargs=argparse.REMAINDER)

@@ -6,11 +6,14 @@ always rewritten whole from a dict: running twice gives byte-identical files.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import secrets
 from pathlib import Path
 from typing import Mapping
+
+from dotenv import dotenv_values
 
 from .problems import ConfigError, Problem
 from .settings import SECRET_VARIABLES, variable_names
@@ -43,20 +46,13 @@ def known_variables() -> set[str]:
 
 
 def parse_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines as compose reads them; 'single' or "double" quotes are removed."""
-    values = {}
-    for line in Path(path).read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key, value = key.strip().removeprefix("export ").strip(), value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        else:
-            value = re.sub(r"\s+#.*$", "", value)  # compose drops " # comments" after bare values
-        values[key] = value
-    return values
+    """KEY=VALUE lines as compose reads them: with python-dotenv, the parser compose (v1)
+    itself reads env files with. Not interpolated: what `init` writes is single-quoted,
+    which compose never interpolates, and a check must not depend on the shell it runs in.
+    A line without '=' (compose: "take it from my shell") is left out.
+    """
+    text = Path(path).read_text(encoding="utf-8-sig")  # an unreadable file is the caller's OSError
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(text), interpolate=False).items() if v is not None}
 
 
 def format_env_file(values: Mapping[str, str], quoted: bool = True) -> str:

@@ -10,10 +10,11 @@ import re
 from pathlib import Path
 from typing import Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from .problems import ConfigError, Problem
-from .values import ConstraintList, Cpus, HelpUrl, HttpUrl, ImageRef, MemoryBytes, NameList, format_memory
+from .values import ConstraintList, Cpus, HelpUrl, HttpUrlText, ImageRef, MemoryBytes, NameList, format_memory
 
 # Secrets may come from VAR or from a file named by VAR_FILE (docker/compose secrets).
 SECRET_VARIABLES = (
@@ -54,10 +55,23 @@ def _var(name: str, description: str, example: str | None = None, **kw):
     return Field(alias=name, description=description, json_schema_extra=extra, **kw)
 
 
-class Settings(BaseModel):
-    """All configuration the hub takes from its environment."""
+class Settings(BaseSettings):
+    """All configuration the hub takes from its environment (load_settings reads it)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=False, validate_default=True)
+    model_config = SettingsConfigDict(
+        extra="ignore", frozen=True, populate_by_name=False, validate_default=True,
+        # Variable names exactly as the fields' aliases; "a,b" lists are split by our own
+        # validators (NameList ...), not read as JSON; an empty variable counts as not set
+        # (compose passes ${VAR} through as "").
+        case_sensitive=True, enable_decoding=False, env_ignore_empty=True,
+    )
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        # Only what load_settings passes in (read by EnvironSource from the mapping it is given):
+        # never the process environment behind a test's back.
+        return (init_settings,)
 
     # --- Keycloak / OpenID Connect -------------------------------------------------
     authenticator: Literal["keycloak", "dummy"] = _var(
@@ -68,29 +82,29 @@ class Settings(BaseModel):
         "DUMMY_PASSWORD", "The shared password of AUTHENTICATOR=dummy (at least 8 characters).", "a test password",
         default=None,
     )
-    issuer_url: HttpUrl | None = _var(
+    issuer_url: HttpUrlText | None = _var(
         "OAUTH2_ISSUER_URL",
         "Keycloak realm URL (the OpenID issuer). The three endpoint URLs below are derived from it unless set.",
         "https://keycloak.example.org/realms/pyiron",
         default=None,
     )
-    authorize_url: HttpUrl | None = _var(
+    authorize_url: HttpUrlText | None = _var(
         "OAUTH2_AUTHORIZE_URL", "Authorization endpoint (old deployment's name).",
         "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/auth", default=None,
     )
-    token_url: HttpUrl | None = _var(
+    token_url: HttpUrlText | None = _var(
         "OAUTH2_TOKEN_URL", "Token endpoint.",
         "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/token", default=None,
     )
-    userdata_url: HttpUrl | None = _var(
+    userdata_url: HttpUrlText | None = _var(
         "OAUTH2_USERDATA_URL", "Userinfo endpoint.",
         "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/userinfo", default=None,
     )
-    logout_url: HttpUrl | None = _var(
+    logout_url: HttpUrlText | None = _var(
         "OAUTH2_LOGOUT_URL", "Keycloak's end-session endpoint; derived from OAUTH2_ISSUER_URL unless set.",
         "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/logout", default=None,
     )
-    callback_url: HttpUrl | None = _var(
+    callback_url: HttpUrlText | None = _var(
         "OAUTH_CALLBACK_URL", "Where Keycloak sends the browser back; by default derived from the request's host.",
         "https://hub.example.org/hub/oauth_callback", default=None,
     )
@@ -237,6 +251,17 @@ class Settings(BaseModel):
         "then stop them yourself before `compose down` or `docker stack rm` (README \"Upgrading\").",
         "true", default=False,
     )
+    storage_soft_limit: MemoryBytes | None = _var(
+        "STORAGE_SOFT_LIMIT",
+        "A user whose home + work volumes exceed this sees a warning on the hub's home and spawn pages, and "
+        "admins see who on /hub/usage; nothing is ever refused or deleted (unset: no warning).",
+        "10G", default=None,
+    )
+    usage_refresh_seconds: int = _var(
+        "USAGE_REFRESH_SECONDS",
+        "How old the disk, memory and CPU figures of /hub/usage and /hub/metrics may be before they are measured "
+        "again (in the background, never while a page waits).", "300", default=300, ge=10,
+    )
     idle_timeout: int = _var(
         "IDLE_TIMEOUT", "Stop servers idle for this many seconds (0: never).", "3600", default=3600, ge=0
     )
@@ -380,17 +405,76 @@ class Settings(BaseModel):
 
 def variable_names() -> list[str]:
     """Every variable the settings read (for the README and the CLI)."""
-    return [f.alias for f in Settings.model_fields.values()]
+    return list(_FIELDS)
+
+
+_FIELDS = {f.alias: f for f in Settings.model_fields.values()}  # variable -> field
+
+
+def _example(name: str) -> str | None:
+    field = _FIELDS.get(name)
+    return (field.json_schema_extra or {}).get("example") if field else None
+
+
+# On the host (check_paths=False) a VAR_FILE names a file inside the hub container: it only
+# counts as set, with a stand-in value that passes every secret's format check.
+_UNREAD_SECRET = "0" * 64
+
+
+class EnvironSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping: values stripped, and each
+    secret's VAR_FILE read into VAR (docker/compose secrets). What cannot be read is kept in
+    ``problems``, to be reported with every other problem."""
+
+    def __init__(self, environ: Mapping[str, str], read_files: bool = True):
+        self.given, self.read_files, self.problems = environ, read_files, []
+        super().__init__(Settings)
+
+    def _load_env_vars(self) -> dict[str, str]:
+        env = {k: v.strip() for k, v in self.given.items() if k in _FIELDS}
+        env.update(self._secret_files())
+        self.empty = {k for k, v in env.items() if v == ""}
+        return {k: v for k, v in env.items() if v != ""}
+
+    def _secret_files(self) -> dict[str, str]:
+        env = {}
+        for var in SECRET_VARIABLES:
+            file_var = f"{var}_FILE"
+            path = self.given.get(file_var)
+            if not path:
+                continue
+            if self.given.get(var):
+                self.problems.append(Problem(file_var, f"both {var} and {file_var} are set: keep one", None))
+            elif not self.read_files:
+                env[var] = _UNREAD_SECRET
+            else:
+                try:
+                    env[var] = Path(path).read_text().strip()
+                except OSError as err:
+                    self.problems.append(Problem(file_var, f"cannot read {path}: {err.strerror}",
+                                                 "/run/secrets/" + var.lower()))
+                except UnicodeDecodeError:  # e.g. a binary file; never echo its bytes
+                    self.problems.append(Problem(file_var, f"{path} is not UTF-8 text", "a file holding only the secret"))
+        return env
 
 
 def _required(env: Mapping[str, str], empty: set[str], *names: str, reported: set[str] = frozenset()) -> list[Problem]:
-    fields = {f.alias: f for f in Settings.model_fields.values()}
     return [
-        Problem(name, "is set but empty" if name in empty else "is required but not set",
-                (fields[name].json_schema_extra or {}).get("example"))
+        Problem(name, "is set but empty" if name in empty else "is required but not set", _example(name))
         # A VAR_FILE that could not be read has been reported already.
         for name in names if not env.get(name) and name not in reported
     ]
+
+
+def _admits_all(value: str | None) -> bool:
+    """OAUTH2_ALLOW_ALL as pydantic reads a boolean; a malformed value is a problem of its own,
+    so it does not also count as 'nobody may log in'."""
+    if not value:
+        return False
+    try:
+        return TypeAdapter(bool).validate_python(value)
+    except ValidationError:
+        return True
 
 
 def _presence_problems(env: Mapping[str, str], empty: set[str], reported: set[str] = frozenset()) -> list[Problem]:
@@ -408,9 +492,8 @@ def _presence_problems(env: Mapping[str, str], empty: set[str], reported: set[st
                     f"not set, and neither are {', '.join(missing)}: give the realm URL, or all three endpoint URLs",
                     "https://keycloak.example.org/realms/pyiron",
                 ))
-    # OAUTH2_ALLOW_ALL=false says nothing about who may log in; a malformed value is its own problem.
-    allow_all = env.get("OAUTH2_ALLOW_ALL", "").lower() not in ("", "false", "0", "no", "off", "f", "n")
-    if not (env.get("OAUTH2_ALLOWED_GROUPS") or env.get("ALLOWED_USERS") or allow_all):
+    # OAUTH2_ALLOW_ALL=false says nothing about who may log in.
+    if not (env.get("OAUTH2_ALLOWED_GROUPS") or env.get("ALLOWED_USERS") or _admits_all(env.get("OAUTH2_ALLOW_ALL"))):
         problems.append(Problem(
             "OAUTH2_ALLOWED_GROUPS",
             "nobody but admins could log in: set OAUTH2_ALLOWED_GROUPS, ALLOWED_USERS, "
@@ -422,50 +505,17 @@ def _presence_problems(env: Mapping[str, str], empty: set[str], reported: set[st
     return problems
 
 
-# On the host (check_paths=False) a VAR_FILE names a file inside the hub container: it only
-# counts as set, with a stand-in value that passes every secret's format check.
-_UNREAD_SECRET = "0" * 64
-
-
-def _read_secret_files(environ: Mapping[str, str], read: bool = True) -> tuple[dict[str, str], list[Problem]]:
-    """Resolve VAR_FILE into VAR for the secret variables."""
-    env, problems = {}, []
-    for var in SECRET_VARIABLES:
-        file_var = f"{var}_FILE"
-        path = environ.get(file_var)
-        if not path:
-            continue
-        if environ.get(var):
-            problems.append(Problem(file_var, f"both {var} and {file_var} are set: keep one", None))
-            continue
-        if not read:
-            env[var] = _UNREAD_SECRET
-            continue
-        try:
-            env[var] = Path(path).read_text().strip()
-        except OSError as err:
-            problems.append(Problem(file_var, f"cannot read {path}: {err.strerror}", "/run/secrets/" + var.lower()))
-        except UnicodeDecodeError:  # e.g. a binary file; never echo its bytes
-            problems.append(Problem(file_var, f"{path} is not UTF-8 text", "a file holding only the secret"))
-    return env, problems
-
-
 def load_settings(environ: Mapping[str, str], check_paths: bool = True) -> Settings:
     """Read and validate the environment; raise ConfigError listing every problem."""
-    names = set(variable_names())
-    env = {k: v.strip() for k, v in environ.items() if k in names}
-    files, problems = _read_secret_files(environ, read=check_paths)
-    env.update(files)
-    empty = {k for k, v in env.items() if v == ""}
-    # An empty optional variable means "not set" (compose passes ${VAR} through as "").
-    present = {k: v for k, v in env.items() if v != ""}
+    source = EnvironSource(environ, read_files=check_paths)
+    present, problems = source.env_vars, list(source.problems)
     unreadable = {p.where.removesuffix("_FILE") for p in problems}
-    problems += _presence_problems(present, empty, unreadable)
+    problems += _presence_problems(present, source.empty, unreadable)
     settings = None
     try:
-        settings = Settings.model_validate(present)
+        settings = Settings(**source())
     except ValidationError as err:
-        problems += [p for p in _problems_from(err, empty) if p.where not in unreadable]
+        problems += [p for p in _problems_from(err, source.empty) if p.where not in unreadable]
     if settings is not None:
         problems += settings.consistency_problems()
         if check_paths:
@@ -489,12 +539,10 @@ _PLAIN_MESSAGES = {
 
 
 def _problems_from(err: ValidationError, empty: set[str]) -> list[Problem]:
-    fields = {f.alias: f for f in Settings.model_fields.values()}
     problems = []
     for e in err.errors():
         var = str(e["loc"][0])
-        field = fields.get(var)
-        example = (field.json_schema_extra or {}).get("example") if field else None
+        example = _example(var)
         if e["type"] == "missing":
             message = "is set but empty" if var in empty else "is required but not set"
         elif e["type"] in _PLAIN_MESSAGES:

@@ -12,6 +12,9 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator
 
+# JupyterHub's ByteSpecification (behind Spawner.mem_limit) has the same 1024-based units,
+# but takes only upper-case K/M/G/T with nothing after: the old deployment's '2g' and
+# '2048MiB' would be refused. So the grammar is ours; the spawner gets the byte count.
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?$", re.IGNORECASE)
 # Docker refuses containers with less than 6 MiB; a Jupyter server needs far more.
@@ -62,7 +65,8 @@ def check_cpus(value: float) -> float:
     return value
 
 
-# Docker's reference grammar, simplified: [host[:port]/]path[:tag][@sha256:digest].
+# Docker's reference grammar, simplified: [host[:port]/]path[:tag][@sha256:digest]. Kept by
+# hand: docker-py only splits a reference (parse_repository_tag), it never checks one.
 # As in Docker, a first component is a registry host only if it has a dot or a port or
 # is "localhost"; the path is lower case, so no spaces or shell characters can pass.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -83,6 +87,12 @@ def check_image(value: str) -> str:
 
 
 def check_http_url(value: str) -> str:
+    """An http(s) URL, returned as written.
+
+    Not pydantic's HttpUrl: it follows the WHATWG URL standard, which repairs rather than
+    refuses ('https:///token' gets the host 'token', 'http:/kc' becomes 'http://kc/') and
+    hands back a normalised form, while the issuer must stay exactly as Keycloak writes it.
+    """
     value = value.strip()
     parts = urlsplit(value)
     try:
@@ -121,7 +131,8 @@ def split_list(value: object) -> object:
 MemoryBytes = Annotated[int, BeforeValidator(parse_memory), AfterValidator(check_memory_max)]
 Cpus = Annotated[float, AfterValidator(check_cpus)]
 ImageRef = Annotated[str, AfterValidator(check_image)]
-HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+# The URL as written (a str; not pydantic's HttpUrl, see check_http_url).
+HttpUrlText = Annotated[str, AfterValidator(check_http_url)]
 HelpUrl = Annotated[str, AfterValidator(check_help_url)]
 NameList = Annotated[list[str], BeforeValidator(split_list)]
 

@@ -272,8 +272,8 @@ def wait_for(predicate, timeout=60, interval=1.0, message="condition"):
 
 def copy_build_context(dest: Path) -> Path:
     """A copy of what the Dockerfile needs, to build a variant without touching the repo."""
-    for name in ("Dockerfile", ".dockerignore", "requirements.lock", "server-packages.lock", "setup.cfg", "pyproject.toml", "README.md",
-                 "jupyterhub_config.py"):
+    for name in ("Dockerfile", ".dockerignore", "requirements.lock", "build-requirements.lock", "server-packages.lock",
+                 "setup.cfg", "pyproject.toml", "README.md", "jupyterhub_config.py"):
         shutil.copy2(REPO / name, dest / name)
     shutil.copytree(REPO / "pyiron_hub_config", dest / "pyiron_hub_config",
                     ignore=shutil.ignore_patterns("__pycache__"))

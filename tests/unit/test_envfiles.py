@@ -58,3 +58,32 @@ def test_home_files():
 
 def test_every_setting_and_secret_file_is_a_known_variable():
     assert set(variable_names()) | {f"{v}_FILE" for v in SECRET_VARIABLES} <= known_variables()
+
+
+COMPOSE_READS = (  # docker-compose 1.29's own reader, run with the Python it is installed for
+    "import json, sys\nfrom compose.config.environment import env_vars_from_file\n"
+    "print(json.dumps(env_vars_from_file(sys.argv[1], interpolate=False)))"
+)
+
+
+def compose_reads(path) -> dict[str, str]:
+    import json
+    import shutil
+    import subprocess
+
+    python = shutil.which("python3", path="/usr/bin")
+    if not python or subprocess.run([python, "-c", "import compose"], capture_output=True).returncode:
+        pytest.skip("docker-compose (v1) is not installed for /usr/bin/python3")
+    out = subprocess.run([python, "-c", COMPOSE_READS, str(path)], capture_output=True, text=True, check=True).stdout
+    # compose marks a literal '$' as '$$' when it does not interpolate; the container gets '$'.
+    return {k: v.replace("$$", "$") for k, v in json.loads(out).items() if v is not None}
+
+
+@pytest.mark.parametrize("text", [
+    "A=1\n", "A='x y'\n", 'A="x y"\n', "A=x # comment\n", "A='x # kept'\n", "# comment\n\nA=1\n",
+    "export A=1\n", "A=\n", "A=a=b\n", "A=1\nA=2\n", "not a line\n", 'A="a\\nb"\n', "A='$HOME'\n",
+    format_env_file({"KEY": "x $y #z", "OTHER": "  lead", "Q": '"q"'}),
+])
+def test_parse_env_file_reads_as_compose_does(tmp_path, text):
+    (tmp_path / "x.env").write_text(text)
+    assert parse_env_file(tmp_path / "x.env") == compose_reads(tmp_path / "x.env")

@@ -49,7 +49,8 @@ def test_no_clusters_by_default(minimal_env):
     c = Config()
     hub = configure(c, minimal_env)
     assert hub.clusters == [] and c.PyironSpawner.clusters == []
-    assert c.JupyterHub.extra_handlers == [] and c.JupyterHub.template_vars["ssh_key_page"] is False
+    assert [path for path, *_ in c.JupyterHub.extra_handlers] == ["/usage"]  # the admins' usage page only
+    assert c.JupyterHub.template_vars["ssh_key_page"] is False
 
 
 def test_clusters_file_gives_spawner_clusters_and_the_key_pages(minimal_env, clusters_file):
@@ -57,9 +58,9 @@ def test_clusters_file_gives_spawner_clusters_and_the_key_pages(minimal_env, clu
     hub = configure(c, with_env(minimal_env, CLUSTERS_FILE=str(clusters_file)))
     assert [cl.name for cl in hub.clusters] == ["hpc1"]
     assert c.PyironSpawner.clusters == hub.clusters
-    assert [(path, cls) for path, cls, _ in c.JupyterHub.extra_handlers] == [
+    assert [(path, cls) for path, cls, _ in c.JupyterHub.extra_handlers][:2] == [
         ("/ssh-key", SSHKeyHandler), ("/ssh-keys", SSHKeysAdminHandler)]
-    assert all(kw == {"clusters": hub.clusters} for *_, kw in c.JupyterHub.extra_handlers)
+    assert all(kw == {"clusters": hub.clusters} for *_, kw in c.JupyterHub.extra_handlers[:2])
     assert c.JupyterHub.template_paths[0].endswith("pyiron_hub_config/templates/hub")
     assert c.JupyterHub.template_vars["ssh_key_page"] is True  # the top bar links the pages
 

@@ -1,0 +1,574 @@
+"""`pyiron-hub backup`, `restore` and `snapshots`: the whole deployment into a restic repository.
+
+Run from the compose project (`docker compose --profile backup run --rm backup pyiron-hub
+backup`), which gives this container the Docker socket, the project directory at /project
+and the hub's data volume. What runs where:
+
+- Postgres is dumped here with pg_dump inside the hub-db container (one transaction: a
+  consistent database while the hub keeps writing), never copied as files.
+- restic runs in a short-lived container of the same image (the "worker") that mounts
+  every volume to keep, read-only, under /data/volumes: the volume list changes with the
+  users, so no static compose service could mount them. The dump, the env files and a
+  manifest reach it in its /data/staging; SQLite databases are copied there by the worker
+  (backup_worker.py). The worker shares this container's network (for sftp: and s3:).
+- A restore runs the same worker the other way round, onto new volumes, then pg_restore.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import socket
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Mapping
+
+from .backup_status import STATUS_FILE, read_status
+from .backup_settings import BackupSettings, load_backup_settings, restic_environment
+from .backup_worker import SQLITE_DIR, STAGING, VOLUMES
+from .problems import ConfigError
+from .storage import HOME, HOME_VOLUME, WORK_DIR, WORK_VOLUME
+
+PROJECT_DIR = Path("/project")
+DATA_DIR = Path("/srv/jupyterhub/data")  # the hub's data volume, mounted by compose.backup.yml
+CONFIG_FILES = ("pyiron.env", "shared.env", "build.env", ".env", "clusters.toml", "environments.toml")
+DUMP = "hub.dump"
+HUB_DATA = "hub-data"
+COMPOSE = "com.docker.compose"
+
+# restic's words for what went wrong -> what the admin should do (nothing was changed).
+RESTIC_PROBLEMS = [
+    (r"wrong password or no key found",
+     "RESTIC_PASSWORD does not open the repository {repo}: set the passphrase it was made with "
+     "(the copy you keep off this host)."),
+    (r"no space left on device|disk quota exceeded",
+     "the repository's disk ({repo}) is full: free space there or point RESTIC_REPOSITORY at a larger disk, "
+     "then run the backup again. Earlier snapshots are intact; `restic prune` removes the partial data."),
+    (r"ssh: |Connection refused|unable to start the sftp session|connection lost|no route to host"
+     r"|Temporary failure in name resolution|i/o timeout|dial tcp",
+     "cannot reach the repository {repo}: check the host is up and reachable from the Docker host, "
+     "its SSH key and known_hosts in BACKUP_SSH_DIR, or the S3 credentials."),
+    (r"unable to open config file|Is there a repository at the following location|does not exist",
+     "there is no restic repository at {repo}: check RESTIC_REPOSITORY, or create one with "
+     "`pyiron-hub backup --init`."),
+    (r"repository is already locked",
+     "another restic command holds the repository {repo}: wait for it, or run `restic unlock` if it died."),
+]
+
+
+class BackupError(Exception):
+    """Something the admin must fix; the message names it. Nothing was changed."""
+
+
+def restic_problem(output: str, repository: str) -> str | None:
+    for pattern, message in RESTIC_PROBLEMS:
+        if re.search(pattern, output, re.IGNORECASE):
+            return message.format(repo=repository)
+    return None
+
+
+# --- which volumes ----------------------------------------------------------------------
+
+def user_volume_pattern(deployment: str | None) -> re.Pattern:
+    """Names of users' home and work volumes of this deployment (and of no other)."""
+    prefix = re.escape(f"{deployment}-") if deployment else ""
+    kinds = "|".join(re.escape(t.split("{")[0]) for t in (HOME_VOLUME, WORK_VOLUME))
+    return re.compile(rf"^{prefix}(?:{kinds})(?P<user>.+)$")
+
+
+def volumes_to_back_up(names: list[str], project: str, deployment: str | None) -> list[str]:
+    """The hub's data volume (its secrets) and every user's home and work volume, sorted."""
+    pattern = user_volume_pattern(deployment)
+    hub = f"{project}_{HUB_DATA}"
+    return sorted({n for n in names if pattern.match(n)} | ({hub} if hub in names else set()))
+
+
+def user_volumes(user: str, deployment: str | None) -> tuple[str, str]:
+    prefix = f"{deployment}-" if deployment else ""
+    return prefix + HOME_VOLUME.format(username=user), prefix + WORK_VOLUME.format(username=user)
+
+
+def volume_for_path(user: str, path: str, deployment: str | None) -> tuple[str, str]:
+    """A path in the user's home ('work/a.ipynb' or '/home/jovyan/.ssh') -> (volume, path in it)."""
+    home, work = user_volumes(user, deployment)
+    p = path.strip()
+    if p.startswith(HOME + "/"):
+        p = p[len(HOME) + 1:]
+    p = p.strip("/")
+    if not p or ".." in p.split("/"):
+        raise BackupError(f"--path {path!r}: give a file or folder inside the user's home, e.g. work/analysis.ipynb")
+    work_rel = WORK_DIR[len(HOME) + 1:]
+    if p == work_rel:
+        return work, ""
+    if p.startswith(work_rel + "/"):
+        return work, p[len(work_rel) + 1:]
+    return home, p
+
+
+def restore_includes(volumes: list[str], paths: dict[str, str] | None = None, postgres: bool = False) -> list[str]:
+    """restic --include paths: each volume (or one path in it) and its SQLite copies."""
+    includes = []
+    for volume in volumes:
+        rel = (paths or {}).get(volume, "")
+        includes.append(str(VOLUMES / volume / rel).rstrip("/"))
+        includes.append(str(STAGING / SQLITE_DIR / volume / rel).rstrip("/"))
+    if postgres:
+        includes.append(str(STAGING / "postgres"))
+    return includes
+
+
+def next_run(now: datetime, every: int, at) -> datetime:
+    """When the scheduled backup runs next: at the time of day given, else now."""
+    if at is None:
+        return now
+    first = now.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+    while first < now:
+        first += timedelta(seconds=every) if every < 86400 else timedelta(days=1)
+    return first
+
+
+def tar_bytes(files: Mapping[str, bytes], mode: int = 0o600) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def file_from_tar(chunks) -> bytes:
+    data = b"".join(chunks)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        member = next(m for m in tar.getmembers() if m.isfile())
+        return tar.extractfile(member).read()
+
+
+# --- the deployment on this engine --------------------------------------------------------
+
+@dataclass
+class Deployment:
+    client: object
+    project: str
+    deployment: str | None
+    own: object | None = None  # this container, if we run in one
+    image: str | None = None
+    log: Callable[[str], None] = field(default=lambda m: print(m, flush=True))
+
+    @classmethod
+    def here(cls, environ: Mapping[str, str], settings: BackupSettings) -> "Deployment":
+        import docker
+
+        try:
+            client = docker.from_env(timeout=600)
+            client.ping()
+        except docker.errors.DockerException as err:
+            raise BackupError(f"cannot reach the Docker engine ({err}): run this in the compose project's "
+                              "`backup` service, which mounts /var/run/docker.sock") from None
+        own = None
+        try:
+            own = client.containers.get(socket.gethostname())
+        except docker.errors.NotFound:
+            pass
+        project = environ.get("COMPOSE_PROJECT_NAME") or (own and own.labels.get(f"{COMPOSE}.project"))
+        if not project:
+            raise BackupError("cannot tell the compose project: run this through `docker compose run` "
+                              "or set COMPOSE_PROJECT_NAME")
+        deployment = environ.get("DEPLOYMENT_NAME")
+        env_file = PROJECT_DIR / "pyiron.env"
+        if not deployment and env_file.is_file():
+            from .envfiles import parse_env_file
+
+            deployment = parse_env_file(env_file).get("DEPLOYMENT_NAME") or None
+        image = settings.image or (own and own.attrs["Image"])
+        if not image:
+            raise BackupError("cannot tell which image runs restic: set BACKUP_IMAGE (e.g. pyiron-hub:latest)")
+        return cls(client, project, deployment, own, image)
+
+    def service(self, name: str, running: bool = True):
+        filters = {"label": [f"{COMPOSE}.project={self.project}", f"{COMPOSE}.service={name}"]}
+        if running:
+            filters["status"] = "running"
+        found = self.client.containers.list(all=not running, filters=filters)
+        return found[0] if found else None
+
+    def volume_names(self) -> list[str]:
+        return [v.name for v in self.client.volumes.list()]
+
+    # -- running commands -------------------------------------------------------------
+
+    def exec(self, container, cmd: list[str]) -> tuple[int, bytes, bytes]:
+        api = self.client.api
+        exec_id = api.exec_create(container.id, cmd, stdout=True, stderr=True)["Id"]
+        out, err = bytearray(), bytearray()
+        for o, e in api.exec_start(exec_id, stream=True, demux=True):
+            out += o or b""
+            err += e or b""
+        return api.exec_inspect(exec_id)["ExitCode"], bytes(out), bytes(err)
+
+    def run_worker(self, settings: BackupSettings, environ: Mapping[str, str], command: list[str],
+                   volumes: Mapping[str, tuple[str, bool]] = {}, put: bytes | None = None,
+                   fetch: str | None = None, init: bool = False, echo: bool = True) -> tuple[int, str, bytes | None]:
+        """Run command in a worker; volumes: name -> (mount point, read_only). Returns (status, output, fetched)."""
+        import docker
+        from docker.types import Mount
+
+        mounts = [Mount(target, name, type="volume", read_only=ro) for name, (target, ro) in volumes.items()]
+        binds = {}
+        if settings.local_path:
+            if init:
+                binds[settings.local_path] = {"bind": settings.local_path, "mode": "rw"}  # made if missing
+            else:
+                mounts.append(Mount(settings.local_path, settings.local_path, type="bind"))
+        if settings.ssh_dir:
+            mounts.append(Mount("/root/.ssh", str(settings.ssh_dir), type="bind", read_only=True))
+        try:
+            worker = self.client.containers.create(
+                self.image, command, environment=restic_environment(environ, settings), mounts=mounts,
+                volumes=binds or None, working_dir="/",
+                network_mode=f"container:{self.own.id}" if self.own else None,
+                labels={f"{COMPOSE}.project": self.project, "org.pyiron.hub.role": "backup-worker"},
+                security_opt=["no-new-privileges:true"],
+            )
+        except docker.errors.APIError as err:
+            text = str(err.explanation or err)
+            if settings.local_path and "bind source path does not exist" in text:
+                raise BackupError(restic_problem("does not exist", settings.repository)) from None
+            if settings.ssh_dir and str(settings.ssh_dir) in text:
+                raise BackupError(f"BACKUP_SSH_DIR {settings.ssh_dir} does not exist on the Docker host") from None
+            raise BackupError(f"cannot start the restic container: {text}") from None
+        try:
+            if put:
+                worker.put_archive("/", put)
+            worker.start()
+            output = bytearray()
+            for chunk in worker.logs(stream=True, follow=True):
+                output += chunk
+                if echo:
+                    sys.stdout.buffer.write(chunk)
+                    sys.stdout.flush()
+            status = worker.wait()["StatusCode"]
+            fetched = None
+            if fetch and status == 0:
+                try:
+                    fetched = file_from_tar(worker.get_archive(fetch)[0])
+                except docker.errors.NotFound:
+                    fetched = None
+            if not echo:
+                output = bytearray(worker.logs(stdout=True, stderr=False))
+                errors = worker.logs(stdout=False, stderr=True).decode(errors="replace")
+                if status:
+                    sys.stderr.write(errors)
+                return status, output.decode(errors="replace") + ("\n" + errors if status else ""), fetched
+            return status, output.decode(errors="replace"), fetched
+        finally:
+            worker.remove(force=True)
+
+    def restic(self, settings, environ, *args: str, echo: bool = False) -> str:
+        status, output, _ = self.run_worker(settings, environ, ["restic", "--no-cache", *args], echo=echo)
+        if status:
+            raise BackupError(restic_problem(output, settings.repository) or f"restic {args[0]} failed:\n{output}")
+        return output
+
+
+# --- backup ---------------------------------------------------------------------------------
+
+def pg_dump(dep: Deployment) -> bytes:
+    db = dep.service("hub-db")
+    if db is None:
+        raise BackupError("the hub's database (service hub-db) is not running: start it with "
+                          "`docker compose up -d hub-db`, then back up again")
+    # In the container: its own POSTGRES_USER / POSTGRES_DB, and the local socket (trusted).
+    cmd = ["sh", "-c", 'exec pg_dump -U "${POSTGRES_USER:-postgres}" -d "${POSTGRES_DB:-${POSTGRES_USER:-postgres}}" -Fc']
+    status, out, err = dep.exec(db, cmd)
+    if status or not out:
+        raise BackupError(f"pg_dump in hub-db failed ({status}): {err.decode(errors='replace').strip()}")
+    return out
+
+
+def config_files(directory: Path = PROJECT_DIR) -> dict[str, bytes]:
+    return {name: (directory / name).read_bytes() for name in CONFIG_FILES if (directory / name).is_file()}
+
+
+def write_status(status: dict, directory: Path = DATA_DIR) -> None:
+    if directory.is_dir():
+        tmp = directory / f".{STATUS_FILE}.tmp"
+        tmp.write_text(json.dumps(status))
+        tmp.replace(directory / STATUS_FILE)
+
+
+def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str], init: bool = False) -> None:
+    if init:
+        status, output, _ = dep.run_worker(settings, environ, ["restic", "--no-cache", "init"], init=True, echo=False)
+        if status and "already" not in output:
+            raise BackupError(restic_problem(output, settings.repository) or f"restic init failed:\n{output}")
+        dep.log(f"repository {settings.repository}: " + ("created" if status == 0 else "already there"))
+    else:
+        dep.restic(settings, environ, "cat", "config")  # the repository opens: else a clear error, nothing staged
+    volumes = volumes_to_back_up(dep.volume_names(), dep.project, dep.deployment)
+    dump = pg_dump(dep)
+    dep.log(f"database dumped ({len(dump)} bytes); volumes: {', '.join(volumes) or 'none'}")
+    manifest = {"project": dep.project, "deployment": dep.deployment, "volumes": volumes,
+                "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    staging = STAGING.relative_to("/")
+    files = {f"{staging}/postgres/{DUMP}": dump, f"{staging}/manifest.json": json.dumps(manifest).encode()}
+    files.update({f"{staging}/config/{name}": data for name, data in config_files().items()})
+    plan = {"host": dep.project, "forget": settings.forget_args()}
+    status, output, _ = dep.run_worker(
+        settings, environ, ["pyiron-hub", "backup-worker", "backup", json.dumps(plan)],
+        volumes={v: (str(VOLUMES / v), True) for v in volumes}, put=tar_bytes(files))
+    if status:
+        raise BackupError(restic_problem(output, settings.repository) or f"the backup failed ({status}); see above")
+
+
+# --- restore --------------------------------------------------------------------------------
+
+def snapshot_list(dep: Deployment, settings, environ, snapshot: str | None = None) -> list[dict]:
+    args = ["snapshots", "--json", "--host", dep.project]
+    if snapshot and snapshot != "latest":
+        if not re.fullmatch(r"[0-9a-fA-F]{1,64}", snapshot):
+            return []
+        args = ["snapshots", "--json", snapshot]
+    status, output, _ = dep.run_worker(settings, environ, ["restic", "--no-cache", *args], echo=False)
+    if status:
+        if re.search(r"no matching ID|not found|Ignoring", output) and not restic_problem(output, settings.repository):
+            return []
+        raise BackupError(restic_problem(output, settings.repository) or f"restic snapshots failed:\n{output}")
+    return json.loads(output.strip().splitlines()[0] if output.strip() else "[]") or []
+
+
+def resolve_snapshot(dep: Deployment, settings, environ, snapshot: str | None) -> str:
+    found = snapshot_list(dep, settings, environ, snapshot)
+    if not found:
+        if snapshot and snapshot != "latest":
+            raise BackupError(f"there is no snapshot {snapshot!r} in {settings.repository}: "
+                              "`pyiron-hub snapshots` lists them")
+        raise BackupError(f"{settings.repository} has no snapshot of project {dep.project!r} yet: "
+                          "run `pyiron-hub backup` first, or name a snapshot with --snapshot")
+    return sorted(found, key=lambda s: s["time"])[-1]["id"]
+
+
+def read_manifest(dep: Deployment, settings, environ, snapshot_id: str) -> dict:
+    return json.loads(dep.restic(settings, environ, "dump", snapshot_id, str(STAGING / "manifest.json")))
+
+
+def data_present(dep: Deployment, volumes: list[str]) -> list[str]:
+    """What a whole restore would overwrite, in words; empty on a fresh engine."""
+    found = []
+    existing = set(dep.volume_names())
+    users = sorted(v for v in volumes if v in existing and not v.endswith(f"_{HUB_DATA}"))
+    if users:
+        found.append(f"users' volumes exist ({', '.join(users)})")
+    if DATA_DIR.is_dir() and any(p.name != STATUS_FILE for p in DATA_DIR.iterdir()):
+        found.append(f"the hub's data volume holds secrets ({', '.join(sorted(p.name for p in DATA_DIR.iterdir()))})")
+    db = dep.service("hub-db")
+    if db is not None:
+        status, out, _ = dep.exec(db, ["sh", "-c", 'psql -U "${POSTGRES_USER:-postgres}" -d '
+                                       '"${POSTGRES_DB:-${POSTGRES_USER:-postgres}}" -tAc '
+                                       "\"select count(*) from information_schema.tables where table_schema='public'\""])
+        if status == 0 and out.strip() not in (b"", b"0"):
+            found.append(f"the hub's database has {out.decode().strip()} tables")
+    return found
+
+
+def ensure_volume(dep: Deployment, name: str, compose_volume: str | None = None) -> None:
+    import docker
+
+    try:
+        dep.client.volumes.get(name)
+    except docker.errors.NotFound:
+        labels = {f"{COMPOSE}.project": dep.project, f"{COMPOSE}.volume": compose_volume} if compose_volume else None
+        dep.client.volumes.create(name, labels=labels)
+
+
+def pg_restore(dep: Deployment, dump: bytes, clean: bool) -> None:
+    db = dep.service("hub-db")
+    db.put_archive("/tmp", tar_bytes({"pyiron-hub-restore.dump": dump}, mode=0o644))
+    flags = "--clean --if-exists " if clean else ""
+    status, out, err = dep.exec(db, ["sh", "-c",
+                                     'u="${POSTGRES_USER:-postgres}"; pg_restore -U "$u" -d "${POSTGRES_DB:-$u}" '
+                                     f'--no-owner --role="$u" --exit-on-error {flags}/tmp/pyiron-hub-restore.dump; '
+                                     "s=$?; rm -f /tmp/pyiron-hub-restore.dump; exit $s"])
+    if status:
+        raise BackupError(f"pg_restore into hub-db failed ({status}): {err.decode(errors='replace').strip()}")
+
+
+def restore_config(dep: Deployment, settings, environ, snapshot_id: str, directory: Path = PROJECT_DIR) -> list[str]:
+    """The env files of the snapshot, into the project directory: only those missing there."""
+    written = []
+    for name in CONFIG_FILES:
+        if (directory / name).exists() and (directory / name).stat().st_size:
+            continue  # never overwritten; an empty stand-in (compose needs the file) is
+        status, output, _ = dep.run_worker(settings, environ, ["restic", "--no-cache", "dump", snapshot_id,
+                                                                str(STAGING / "config" / name)], echo=False)
+        if status == 0:
+            (directory / name).write_text(output)
+            (directory / name).chmod(0o600)
+            written.append(name)
+    return written
+
+
+def restore(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str], snapshot: str | None,
+            user: str | None = None, path: str | None = None, force: bool = False, config_only: bool = False) -> None:
+    if dep.service("hub") is not None and not user and not config_only:
+        raise BackupError("the hub is running: stop it first (`docker compose stop hub`), restore, then start it "
+                          "(one user's home or file, --user NAME [--path PATH], restores while it runs)")
+    snapshot_id = resolve_snapshot(dep, settings, environ, snapshot)
+    manifest = read_manifest(dep, settings, environ, snapshot_id)
+    dep.log(f"snapshot {snapshot_id[:8]} of {manifest['time']} (project {manifest['project']})")
+    if config_only:
+        written = restore_config(dep, settings, environ, snapshot_id)
+        dep.log(f"wrote {', '.join(written)} to the project directory" if written
+                else "every configuration file is there already; none was written")
+        return
+    old_deployment = manifest.get("deployment")
+    if user:
+        home, work = user_volumes(user, old_deployment)
+        if home not in manifest["volumes"]:
+            raise BackupError(f"snapshot {snapshot_id[:8]} has no home of user {user!r}; it has: "
+                              + ", ".join(v for v in manifest["volumes"] if not v.endswith(HUB_DATA)))
+        paths = {}
+        volumes = [v for v in (home, work) if v in manifest["volumes"]]
+        if path:
+            volume, rel = volume_for_path(user, path, old_deployment)
+            volumes, paths = [volume], {volume: rel}
+        else:
+            container = f"{old_deployment}-jupyter-{user}" if old_deployment else f"jupyter-{user}"
+            running = dep.client.containers.list(filters={"name": f"^/{container}$", "status": "running"})
+            if running:
+                raise BackupError(f"{user}'s server is running: stop it (admin page, or ask {user}), then restore "
+                                  "the home; one file restores while it runs (--path)")
+        mounts = {v: (v, v) for v in volumes}  # snapshot volume -> volume here
+        includes = restore_includes(volumes, paths)
+    else:
+        if dep.service("hub-db") is None:
+            raise BackupError("the hub's database is not running: `docker compose up -d hub-db`, then restore again")
+        present = data_present(dep, manifest["volumes"])
+        if present and not force:
+            raise BackupError("this engine still has a hub's data: " + "; ".join(present) + ". Nothing was changed. "
+                              "Restore onto a fresh engine, or add --force to overwrite it with the snapshot.")
+        mounts = {v: (f"{dep.project}_{HUB_DATA}" if v.endswith(f"_{HUB_DATA}") else v) for v in manifest["volumes"]}
+        mounts = {v: (here, v) for v, here in mounts.items()}
+        includes = restore_includes(manifest["volumes"], postgres=True)
+        written = restore_config(dep, settings, environ, snapshot_id)
+        if written:
+            dep.log(f"wrote {', '.join(written)} to the project directory")
+    for snap_volume, (here, _) in mounts.items():
+        ensure_volume(dep, here, HUB_DATA if here == f"{dep.project}_{HUB_DATA}" else None)
+    plan = {"snapshot": snapshot_id, "include": includes}
+    status, output, dump = dep.run_worker(
+        settings, environ, ["pyiron-hub", "backup-worker", "restore", json.dumps(plan)],
+        volumes={here: (f"/restore{VOLUMES}/{snap}", False) for snap, (here, _) in mounts.items()},
+        fetch=None if user else f"/restore{STAGING}/postgres/{DUMP}")
+    if status:
+        raise BackupError(restic_problem(output, settings.repository) or f"the restore failed ({status}); see above")
+    if not user:
+        if dump is None:
+            raise BackupError(f"snapshot {snapshot_id[:8]} holds no database dump")
+        pg_restore(dep, dump, clean=force)
+        dep.log("database restored")
+    what = f"{user}'s {path or 'home'}" if user else "everything"
+    dep.log(f"restored {what} from snapshot {snapshot_id[:8]}")
+
+
+# --- the commands ---------------------------------------------------------------------------
+
+def _setup(environ: Mapping[str, str]) -> tuple[Deployment, BackupSettings]:
+    settings = load_backup_settings(environ)
+    return Deployment.here(environ, settings), settings
+
+
+def cmd_backup(args, environ: Mapping[str, str] = os.environ) -> int:
+    try:
+        dep, settings = _setup(environ)
+    except ConfigError as err:
+        print(err.report("No backup was made."), file=sys.stderr)
+        return 1
+    except BackupError as err:
+        print(f"pyiron-hub backup: {err}", file=sys.stderr)
+        return 1
+    if not args.schedule:
+        return _one_backup(dep, settings, environ, args.init)
+    while True:
+        when = next_run(datetime.now(timezone.utc), settings.every, settings.at)
+        dep.log(f"next backup at {when.isoformat(timespec='seconds')}")
+        time.sleep(max(0.0, (when - datetime.now(timezone.utc)).total_seconds()))
+        started = time.monotonic()
+        _one_backup(dep, settings, environ, args.init)
+        time.sleep(max(0.0, settings.every - (time.monotonic() - started)))
+        settings = settings.model_copy(update={"at": None})
+
+
+def _one_backup(dep, settings, environ, init: bool) -> int:
+    started, status, message = time.time(), 0, "ok"
+    try:
+        backup(dep, settings, environ, init=init)
+        dep.log("backup finished")
+    except BackupError as err:
+        status, message = 1, str(err)
+        print(f"pyiron-hub backup: {err}", file=sys.stderr, flush=True)
+    last_success = time.time() if status == 0 else (read_status(DATA_DIR) or {}).get("last_success")
+    write_status({"exit_status": status, "message": message, "started": started, "finished": time.time(),
+                  "last_success": last_success, "repository": settings.repository})
+    return status
+
+
+def cmd_restore(args, environ: Mapping[str, str] = os.environ) -> int:
+    if args.path and not args.user:
+        print("pyiron-hub restore: --path needs --user (whose home the path is in)", file=sys.stderr)
+        return 2
+    try:
+        dep, settings = _setup(environ)
+        restore(dep, settings, environ, args.snapshot, user=args.user, path=args.path, force=args.force,
+                config_only=args.config)
+    except ConfigError as err:
+        print(err.report("Nothing was restored."), file=sys.stderr)
+        return 1
+    except BackupError as err:
+        print(f"pyiron-hub restore: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_snapshots(args, environ: Mapping[str, str] = os.environ) -> int:
+    try:
+        dep, settings = _setup(environ)
+        for s in sorted(snapshot_list(dep, settings, environ), key=lambda s: s["time"]):
+            print(f"{s['short_id']}  {s['time'][:19].replace('T', ' ')}  {s.get('hostname', '')}")
+        if args.check:
+            dep.restic(settings, environ, "check", echo=True)
+    except ConfigError as err:
+        print(err.report("Nothing was read."), file=sys.stderr)
+        return 1
+    except BackupError as err:
+        print(f"pyiron-hub snapshots: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_commands(sub) -> None:
+    b = sub.add_parser("backup", help="back up the database, secrets and every user's files (restic)")
+    b.add_argument("--init", action="store_true", help="create the repository first if there is none")
+    b.add_argument("--schedule", action="store_true", help="run every BACKUP_EVERY (the compose `backup` profile)")
+    b.set_defaults(func=cmd_backup)
+    r = sub.add_parser("restore", help="restore everything, one user's home, or one file from a snapshot")
+    r.add_argument("--snapshot", help="snapshot id (default: the latest of this project)")
+    r.add_argument("--user", help="restore only this user's home and work volumes")
+    r.add_argument("--path", help="with --user: only this file or folder of the home, e.g. work/a.ipynb")
+    r.add_argument("--force", action="store_true", help="overwrite a hub that still has data")
+    r.add_argument("--config", action="store_true",
+                   help="only write the snapshot's env files (pyiron.env, shared.env ...) missing in the project")
+    r.set_defaults(func=cmd_restore)
+    s = sub.add_parser("snapshots", help="list this project's snapshots")
+    s.add_argument("--check", action="store_true", help="also check the repository's integrity (restic check)")
+    s.set_defaults(func=cmd_snapshots)
+    w = sub.add_parser("backup-worker", help="(run by `backup` and `restore` in their restic container)")
+    w.add_argument("action", choices=("backup", "restore"))
+    w.add_argument("plan")
+    w.set_defaults(func=lambda a: __import__(f"{__package__}.backup_worker", fromlist=["main"]).main([a.action, a.plan]))

@@ -1,0 +1,129 @@
+"""Usage in the hub: the admins' /hub/usage page, /hub/metrics gauges, the users' soft-limit warning.
+
+Every reader takes the cached measurement (usage.UsageCache): a page never waits for the
+Docker engine. The first request after a start shows "being measured" until it is there.
+"""
+
+from __future__ import annotations
+
+from jupyterhub.handlers import BaseHandler
+from jupyterhub.scopes import needs_scope
+from tornado import web
+
+from .usage import Usage, UsageCache, format_bytes, measure
+
+_cache: UsageCache | None = None
+
+
+def usage_cache(deployment: str | None, images: list[str], container_prefix: str, max_age: float) -> UsageCache:
+    """The hub process's one cache (made on first use; the measurement needs the Docker engine)."""
+    global _cache
+    if _cache is None:
+        def measure_now():
+            import docker
+
+            return measure(docker.from_env(timeout=120), deployment, images, container_prefix)
+
+        _cache = UsageCache(measure_now, max_age)
+    return _cache
+
+
+def storage_warning(cache: UsageCache, soft_limit: int | None):
+    """A template variable: for the current user, their size and the limit if above it, else None."""
+
+    def for_user(user):
+        if user is None or not soft_limit:
+            return None
+        usage = cache.get()
+        mine = usage.users.get(user.name) if usage else None
+        if mine is None or mine.storage <= soft_limit:
+            return None
+        return {"used": format_bytes(mine.storage), "limit": format_bytes(soft_limit)}
+
+    return for_user
+
+
+def rows(usage: Usage | None, soft_limit: int | None) -> list[dict]:
+    if usage is None:
+        return []
+    out = []
+    for u in sorted(usage.users.values(), key=lambda u: (-u.storage, u.name)):
+        out.append({
+            "name": u.name, "home": format_bytes(u.home), "work": format_bytes(u.work),
+            "storage": format_bytes(u.storage), "over": bool(soft_limit and u.storage > soft_limit),
+            "memory": format_bytes(u.memory) if u.memory is not None else None,
+            "memory_limit": format_bytes(u.memory_limit) if u.memory_limit else None,
+            "cpu": u.cpu, "cpu_limit": u.cpu_limit,
+        })
+    return out
+
+
+class UsageHandler(BaseHandler):
+    """/hub/usage: every user's disk, and for running servers memory and CPU against limits."""
+
+    def initialize(self, cache: UsageCache, soft_limit: int | None):
+        self.cache, self.soft_limit = cache, soft_limit
+
+    @web.authenticated
+    @needs_scope("admin:users")
+    async def get(self):
+        usage = self.cache.get()
+        html = await self.render_template(
+            "pyiron_usage.html", rows=rows(usage, self.soft_limit), usage=usage,
+            soft_limit=format_bytes(self.soft_limit) if self.soft_limit else None,
+            stale_total=format_bytes(usage.stale_total) if usage else None,
+            stale_count=len(usage.stale_image_volumes) if usage else 0, error=self.cache.error,
+        )
+        self.finish(html)
+
+
+class UsageCollector:
+    """/hub/metrics: the cached figures, per user."""
+
+    def __init__(self, cache: UsageCache, soft_limit: int | None):
+        self.cache, self.soft_limit = cache, soft_limit
+
+    def describe(self):
+        # Without it the registry would collect() once on registering, i.e. at config load.
+        return []
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        usage = self.cache.get()
+        if usage is None:
+            return
+        storage = GaugeMetricFamily("pyiron_hub_user_storage_bytes", "Size of a user's home + work volumes",
+                                    labels=["user", "volume"])
+        memory = GaugeMetricFamily("pyiron_hub_user_memory_bytes", "Memory used by a running server", labels=["user"])
+        memory_limit = GaugeMetricFamily("pyiron_hub_user_memory_limit_bytes", "A running server's memory limit",
+                                         labels=["user"])
+        cpu = GaugeMetricFamily("pyiron_hub_user_cpu", "CPUs used by a running server (1 = one core)", labels=["user"])
+        cpu_limit = GaugeMetricFamily("pyiron_hub_user_cpu_limit", "A running server's CPU limit", labels=["user"])
+        for u in usage.users.values():
+            storage.add_metric([u.name, "home"], u.home)
+            storage.add_metric([u.name, "work"], u.work)
+            for family, value in ((memory, u.memory), (memory_limit, u.memory_limit), (cpu, u.cpu),
+                                  (cpu_limit, u.cpu_limit)):
+                if value is not None:
+                    family.add_metric([u.name], value)
+        yield from (storage, memory, memory_limit, cpu, cpu_limit)
+        yield GaugeMetricFamily("pyiron_hub_stale_image_volume_bytes",
+                                "Size of pyiron-hub-image-* volumes nothing uses or needs", value=usage.stale_total)
+        if self.soft_limit:
+            yield GaugeMetricFamily("pyiron_hub_users_over_storage_soft_limit", "Users above STORAGE_SOFT_LIMIT",
+                                    value=sum(u.storage > self.soft_limit for u in usage.users.values()))
+        yield GaugeMetricFamily("pyiron_hub_usage_measured_timestamp_seconds", "When usage was last measured",
+                                value=usage.measured_at)
+
+
+_registered = False
+
+
+def register_usage_metrics(cache: UsageCache, soft_limit: int | None) -> None:
+    global _registered
+    if not _registered:
+        from prometheus_client import REGISTRY
+
+        REGISTRY.register(UsageCollector(cache, soft_limit))
+        _registered = True

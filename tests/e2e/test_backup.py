@@ -1,0 +1,376 @@
+"""Nothing lost even when the disk dies: `pyiron-hub backup` and `restore` on the real stack.
+
+Three users run pyiron jobs, save notebooks and get SSH keys (the cluster list makes the
+key); one server keeps running during the backup. Then every container, volume and file
+of the hub is removed, the deployment restored onto the empty engine and started again:
+logins, job tables, notebooks, ~/.ssh and the key page are as they were. Bad input
+(wrong passphrase, missing or unreachable repository, a full backup disk, a restore onto
+a hub with data, an unknown snapshot) fails with the fix named, and changes nothing.
+
+Everything is driven as the README tells an admin: `docker compose -f docker-compose.yml
+-f compose.clusters.yml -f compose.backup.yml run --rm backup pyiron-hub ...`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+
+import pytest
+import requests
+from bs4 import BeautifulSoup
+
+from .conftest import COMPOSE, HUB_IMAGE, PREFIX, REPO, HubUser, Stack, docker, inspect, wait_for, write_env_files
+from .jupyter import Kernel
+
+USERS = ("bkann", "bkben", "bkcid")
+PROJECT = "pyironhubbk"
+NETWORK = "pyiron-hub-bk-users"
+DEPLOYMENT = "bk"  # users' volumes bk-jupyterhub-home-<user>: no other suite's
+PASSPHRASE = "correct horse battery staple, kept off the host"
+SFTP = "pyiron-hub-bk-sftp"
+SFTP_IMAGE = f"{PREFIX}/slurm:latest"
+JOB = textwrap.dedent("""
+    from pyiron_base import Project
+    def add(x, y):
+        return x + y
+    pr = Project("demo")
+    job = pr.wrap_python_function(add)
+    job.input["x"] = 1
+    job.input["y"] = 2
+    job.run()
+    print("RESULT", job.status, job.output["result"])
+""")
+JOB_TABLE = 'from pyiron_base import Project\nprint("TABLE", Project("demo").job_table()[["job", "status"]].to_json(orient="records"))'
+CLUSTERS_TOML = """\
+[[clusters]]
+name = "hpc"
+display_name = "Test cluster"
+host = "hpc.invalid"
+host_keys = ["{key}"]
+remote_config_dir = "/etc/pyiron/resources/queues"
+remote_path = "/home/{{cluster_user}}/pyiron_hub"
+
+[[clusters.queues]]
+name = "debug"
+cores_max = 1
+run_time_max = 60
+"""
+# sha256 of every file under ~/.ssh and every notebook in ~/work, read straight from the volumes.
+HASHES = ("import hashlib, json, pathlib\n"
+          "out = {}\n"
+          "for root, pattern in (('/h/.ssh', '*'), ('/w', '*.ipynb')):\n"
+          "    for p in sorted(pathlib.Path(root).rglob(pattern)):\n"
+          "        if p.is_file(): out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()\n"
+          "print(json.dumps(out))")
+
+
+def volumes(user: str) -> tuple[str, str]:
+    return f"{DEPLOYMENT}-jupyterhub-home-{user}", f"{DEPLOYMENT}-jupyterhub-user-{user}"
+
+
+def container(user: str) -> str:
+    return f"{DEPLOYMENT}-jupyter-{user}"
+
+
+def hashes(user: str) -> dict:
+    home, work = volumes(user)
+    r = docker("run", "--rm", "-v", f"{home}:/h:ro", "-v", f"{work}:/w:ro", HUB_IMAGE, "python3", "-c", HASHES)
+    return json.loads(r.stdout)
+
+
+def remove_users() -> None:
+    for user in USERS:
+        docker("rm", "-f", container(user), check=False)
+        for v in volumes(user):
+            docker("volume", "rm", "-f", v, check=False)
+
+
+class BackupStack(Stack):
+    files = ("docker-compose.yml", "compose.clusters.yml", "compose.backup.yml")
+
+    def compose(self, *args, check=True) -> subprocess.CompletedProcess:
+        cmd = [COMPOSE, *(a for f in self.files for a in ("-f", str(REPO / f))),
+               "--project-directory", str(self.dir), "-p", self.project, *args]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=self.env())
+        if check and r.returncode:
+            raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def up(self) -> None:
+        # Only the hub: the scheduled backup has a test of its own.
+        self.compose("up", "-d", "hub-db", "hub")
+        self.wait_healthy("hub-db")
+        self.wait_healthy("hub")
+
+    def pyiron_hub(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        """`pyiron-hub ...` in the backup service, as the README runs it."""
+        extra = [a for k, v in (env or {}).items() for a in ("-e", f"{k}={v}")]
+        return self.compose("run", "--rm", "-T", *extra, "backup", "pyiron-hub", *args, check=False)
+
+    def down_everything(self) -> None:
+        for user in USERS:
+            docker("rm", "-f", container(user), check=False)
+        self.compose("down", "-v", "--remove-orphans", check=False)
+        remove_users()
+
+
+def ok(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+    return r.stdout
+
+
+def fails(r: subprocess.CompletedProcess, *words: str) -> str:
+    assert r.returncode != 0, f"expected a failure:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    said = r.stdout + r.stderr
+    for w in words:
+        assert w in said, f"{w!r} not in:\n{said[-3000:]}"
+    return said
+
+
+def snapshot_ids(stack: BackupStack, env: dict | None = None) -> list[str]:
+    return [line.split()[0] for line in ok(stack.pyiron_hub("snapshots", env=env)).splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("restic-repo")
+    yield path
+    subprocess.run(["rm", "-rf", str(path)])
+
+
+@pytest.fixture(scope="module")
+def bk(images, tmp_path_factory, repo):
+    directory = tmp_path_factory.mktemp("bk-project")
+    write_env_files(directory, USERS, DEPLOYMENT_NAME=DEPLOYMENT)
+    key_dir = tmp_path_factory.mktemp("hostkey")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key_dir / "k")], check=True)
+    host_key = " ".join((key_dir / "k.pub").read_text().split()[:2])
+    (directory / "clusters.toml").write_text(CLUSTERS_TOML.format(key=host_key))
+    (directory / "backup.env").write_text(f"RESTIC_REPOSITORY='{repo}'\nRESTIC_PASSWORD='{PASSPHRASE}'\n")
+    s = BackupStack(directory, images, project=PROJECT, network=NETWORK, users=USERS)
+    s.down_everything()
+    try:
+        s.up()
+    except BaseException:
+        print(s.dump())
+        s.down_everything()
+        raise
+    yield s
+    docker("rm", "-f", SFTP, check=False)
+    s.down_everything()
+
+
+def key_on_page(user: HubUser) -> str:
+    r = user.session.get(f"{user.stack.url}/hub/ssh-key", timeout=60)
+    assert r.status_code == 200, r.text[:500]
+    field = BeautifulSoup(r.text, "html.parser").find("textarea", id="public-key")
+    assert field is not None, "no key on the page"
+    return field.text.strip()
+
+
+def job_table(user: HubUser) -> list[dict]:
+    with Kernel(user, "work/check.ipynb") as kernel:
+        out = kernel.run(JOB_TABLE)
+    return json.loads(out.split("TABLE ", 1)[1].splitlines()[0])
+
+
+def save_notebook(user: HubUser, path: str, text: str) -> None:
+    r = user.user_server("PUT", f"/api/contents/{path}", json={
+        "type": "notebook", "format": "json",
+        "content": {"cells": [{"cell_type": "markdown", "metadata": {}, "source": text}], "metadata": {},
+                    "nbformat": 4, "nbformat_minor": 5}})
+    assert r.status_code in (200, 201), r.text
+
+
+BEFORE: dict = {}
+
+
+def test_1_a_disaster_then_a_restore_brings_everything_back(bk, repo):
+    users = {name: HubUser(bk, name).login() for name in USERS}
+    for name, user in users.items():
+        user.start(environment="pyiron_base")
+        with Kernel(user, "work/analysis.ipynb") as kernel:
+            assert "RESULT finished 3" in kernel.run(JOB, timeout=300)
+        save_notebook(user, f"work/notes-{name}.ipynb", f"{name}'s notes")
+        assert [row["status"] for row in job_table(user)] == ["finished"]
+        BEFORE[name] = {"key": key_on_page(user)}
+        if name != USERS[-1]:
+            user.stop()  # the last one keeps running through the backup
+    assert inspect(container(USERS[-1]))["State"]["Running"]
+    for name in USERS:
+        BEFORE[name]["hashes"] = hashes(name)
+        assert any("/.ssh/id_ed25519" in p for p in BEFORE[name]["hashes"]), BEFORE[name]
+    config = {n: (bk.dir / n).read_text() for n in ("pyiron.env", "shared.env", "clusters.toml")}
+
+    out = ok(bk.pyiron_hub("backup", "--init"))
+    assert "backup finished" in out and "consistent copy taken" in out, out
+    assert len(snapshot_ids(bk)) == 1
+    assert users[USERS[-1]].server()["ready"]  # the running server never noticed
+
+    # The disk dies: every container, volume and file of the hub is gone. What the admin
+    # kept off the host: the repository and backup.env (its location and passphrase).
+    users[USERS[-1]].stop()
+    bk.down_everything()
+    for name in config:
+        (bk.dir / name).unlink()
+    assert not [v for v in docker("volume", "ls", "-q").stdout.split() if v.startswith((PROJECT, DEPLOYMENT + "-"))]
+
+    # compose reads every service's env files, so empty ones stand in until the restore.
+    for name in ("pyiron.env", "shared.env"):
+        (bk.dir / name).write_text("")
+    out = ok(bk.pyiron_hub("restore", "--config"))
+    assert {n: (bk.dir / n).read_text() for n in config} == config, out
+    # The hub's restore: the database first, then everything into it, then the hub.
+    fails(bk.pyiron_hub("restore"), "the hub's database is not running", "docker compose up -d hub-db")
+    bk.compose("up", "-d", "hub-db")
+    bk.wait_healthy("hub-db")
+    out = ok(bk.pyiron_hub("restore"))
+    assert "database restored" in out and "SQLite database" in out, out
+    bk.up()
+
+    for name in USERS:
+        assert hashes(name) == BEFORE[name]["hashes"], name
+        user = HubUser(bk, name).login()
+        user.start(environment="pyiron_base")
+        assert [row["status"] for row in job_table(user)] == ["finished"], name
+        assert key_on_page(user) == BEFORE[name]["key"]
+        assert user.user_server("GET", f"/api/contents/work/notes-{name}.ipynb").status_code == 200
+        if name != USERS[1]:
+            user.stop()
+
+
+def test_2_one_file_from_an_earlier_snapshot_while_others_work(bk):
+    ann, ben = HubUser(bk, USERS[0]).login(), HubUser(bk, USERS[1]).login()
+    assert ben.server()["ready"]
+    first = snapshot_ids(bk)[-1]
+    ann.start(environment="pyiron_base")
+    save_notebook(ann, f"work/notes-{ann.name}.ipynb", "changed after the first snapshot")
+    ok(bk.pyiron_hub("backup"))
+    assert len(snapshot_ids(bk)) == 2
+    r = ann.user_server("DELETE", f"/api/contents/work/notes-{ann.name}.ipynb")
+    assert r.status_code == 204
+    out = ok(bk.pyiron_hub("restore", "--user", ann.name, "--path", f"work/notes-{ann.name}.ipynb",
+                           "--snapshot", first))
+    assert f"restored {ann.name}'s work/notes-{ann.name}.ipynb" in out
+    path = f"/w/notes-{ann.name}.ipynb"
+    assert hashes(ann.name)[path] == BEFORE[ann.name]["hashes"][path]  # the first version, not the second
+    # ben kept working all along: his server runs and answers.
+    with Kernel(ben, "work/x.ipynb") as kernel:
+        assert kernel.run("print(6 * 7)").strip() == "42"
+    # A whole home only with its server stopped: said plainly, nothing changed.
+    fails(bk.pyiron_hub("restore", "--user", ann.name), f"{ann.name}'s server is running", "stop it")
+    ann.stop()
+
+
+def test_3_one_users_whole_home_comes_back(bk):
+    cid = USERS[2]
+    home, _ = volumes(cid)
+    docker("run", "--rm", "-v", f"{home}:/h", HUB_IMAGE, "rm", "-rf", "/h/.ssh", "/h/.pyiron_hub")
+    assert not any("/.ssh/" in p for p in hashes(cid))
+    ok(bk.pyiron_hub("restore", "--user", cid))
+    assert hashes(cid) == BEFORE[cid]["hashes"]
+    user = HubUser(bk, cid).login()
+    user.start(environment="pyiron_base")
+    assert [row["status"] for row in job_table(user)] == ["finished"]
+    user.stop()
+
+
+def test_4_bad_input_destroys_nothing(bk, repo, tmp_path):
+    before = snapshot_ids(bk)
+    repo_files = sorted(str(p) for p in repo.rglob("*"))
+    fails(bk.pyiron_hub("backup", env={"RESTIC_PASSWORD": "not the passphrase"}),
+          "RESTIC_PASSWORD does not open the repository", "set the passphrase it was made with")
+    fails(bk.pyiron_hub("restore", "--user", USERS[0], env={"RESTIC_PASSWORD": "not the passphrase"}),
+          "RESTIC_PASSWORD does not open the repository")
+    missing = tmp_path / "no-repository-here"
+    fails(bk.pyiron_hub("backup", env={"RESTIC_REPOSITORY": str(missing)}),
+          f"there is no restic repository at {missing}", "pyiron-hub backup --init")
+    assert not missing.exists()
+    fails(bk.pyiron_hub("snapshots", env={"RESTIC_REPOSITORY": "sftp:backup@no-such-host.invalid:/srv/restic"}),
+          "cannot reach the repository sftp:backup@no-such-host.invalid:/srv/restic")
+    fails(bk.pyiron_hub("restore", "--user", USERS[0], "--snapshot", "deadbeef"),
+          "there is no snapshot 'deadbeef'", "pyiron-hub snapshots")
+    fails(bk.pyiron_hub("restore", "--snapshot", "deadbeef"), "the hub is running: stop it first")
+    # A restore onto a hub that still has data is refused unless told.
+    hashes_now = {u: hashes(u) for u in USERS}
+    bk.compose("stop", "hub")
+    try:
+        fails(bk.pyiron_hub("restore"), "this engine still has a hub's data", "users' volumes exist",
+              "the hub's database has", "--force", "Nothing was changed")
+    finally:
+        bk.up()
+    assert {u: hashes(u) for u in USERS} == hashes_now
+    assert snapshot_ids(bk) == before and sorted(str(p) for p in repo.rglob("*")) == repo_files
+    assert HubUser(bk, USERS[0]).login().api("GET", "/user").status_code == 200
+
+
+def test_5_a_backup_disk_that_fills_up_keeps_the_earlier_snapshots(bk, tmp_path):
+    small = tmp_path / "small-disk"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(small)], check=True)
+    try:
+        env = {"RESTIC_REPOSITORY": str(small / "repo")}
+        ok(bk.pyiron_hub("backup", "--init", env=env))
+        first = snapshot_ids(bk, env)
+        assert len(first) == 1
+        home, _ = volumes(USERS[0])
+        # 64 MB that do not compress or deduplicate: more than the disk has left.
+        docker("run", "--rm", "-v", f"{home}:/h", HUB_IMAGE, "sh", "-c",
+               "head -c 67108864 /dev/urandom > /h/big.bin")
+        fails(bk.pyiron_hub("backup", env=env), "is full", "free space there", "Earlier snapshots are intact")
+        assert snapshot_ids(bk, env) == first
+        ok(bk.pyiron_hub("snapshots", "--check", env=env))
+    finally:
+        docker("run", "--rm", "-v", f"{volumes(USERS[0])[0]}:/h", HUB_IMAGE, "rm", "-f", "/h/big.bin", check=False)
+        subprocess.run(["umount", str(small)])
+
+
+def test_6_an_sftp_repository(bk, tmp_path):
+    # The test cluster's login node is an OpenSSH server with sftp: an account "backup" there.
+    docker("rm", "-f", SFTP, check=False)
+    docker("run", "-d", "--name", SFTP, "--network", NETWORK, "--network-alias", "backup-sftp",
+           "-e", "CLUSTER_USERS=backup", SFTP_IMAGE)
+    wait_for(lambda: (inspect(SFTP) or {}).get("State", {}).get("Health", {}).get("Status") == "healthy",
+             timeout=90, message="the sftp server")
+    ssh = tmp_path / "ssh"
+    ssh.mkdir(mode=0o700)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "id_ed25519")], check=True)
+    docker("exec", "-u", "backup", SFTP, "sh", "-c",
+           f"echo '{(ssh / 'id_ed25519.pub').read_text().strip()}' > ~/.ssh/authorized_keys "
+           "&& chmod 600 ~/.ssh/authorized_keys")
+    host_key = wait_for(lambda: docker("exec", SFTP, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False).stdout,
+                        timeout=30, message="sshd's host key")
+    (ssh / "known_hosts").write_text("backup-sftp " + " ".join(host_key.split()[:2]) + "\n")
+    env = {"RESTIC_REPOSITORY": "sftp:backup@backup-sftp:/home/backup/repo", "BACKUP_SSH_DIR": str(ssh)}
+    ok(bk.pyiron_hub("backup", "--init", env=env))
+    ids = snapshot_ids(bk, env)
+    assert len(ids) == 1
+    save = hashes(USERS[0])
+    work = volumes(USERS[0])[1]
+    docker("run", "--rm", "-v", f"{work}:/w", HUB_IMAGE, "sh", "-c", "rm -f /w/*.ipynb")
+    ok(bk.pyiron_hub("restore", "--user", USERS[0], "--path", "work", env=env))
+    assert hashes(USERS[0]) == save
+    # sshd gone: the same repository is now unreachable, said so.
+    docker("rm", "-f", SFTP)
+    fails(bk.pyiron_hub("snapshots", env=env), "cannot reach the repository sftp:backup@backup-sftp")
+
+
+def test_7_the_scheduled_backup_shows_its_last_result(bk):
+    ok_before = len(snapshot_ids(bk))
+    bk.compose("up", "-d", "backup")
+    try:
+        token = docker("exec", bk.container("hub"), "cat", "/srv/jupyterhub/data/metrics_token").stdout.strip()
+
+        def metric():
+            text = requests.get(f"{bk.url}/hub/metrics", headers={"Authorization": f"token {token}"}, timeout=10).text
+            return [line for line in text.splitlines() if line.startswith("pyiron_hub_backup_last_exit_status")]
+
+        assert wait_for(metric, timeout=240, interval=3, message="the scheduled backup's metric") == [
+            "pyiron_hub_backup_last_exit_status 0.0"]
+        assert len(snapshot_ids(bk)) == ok_before + 1
+        assert "backup finished" in bk.compose("logs", "--no-color", "backup").stdout
+        wait_for(lambda: bk.health("backup") == "healthy", timeout=120, interval=3, message="backup healthy")
+    finally:
+        bk.compose("rm", "-s", "-f", "backup", check=False)

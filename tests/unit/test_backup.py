@@ -1,0 +1,155 @@
+"""The backup's pure parts: settings, which volumes, restic's errors in plain words, SQLite copies."""
+
+import sqlite3
+import threading
+from datetime import datetime, time, timezone
+from pathlib import Path
+
+import pytest
+
+from pyiron_hub_config import backup_worker
+from pyiron_hub_config.backup import (
+    BackupError, next_run, restic_problem, restore_includes, volume_for_path, volumes_to_back_up,
+)
+from pyiron_hub_config.backup_settings import backup_variable_names, load_backup_settings, restic_environment
+from pyiron_hub_config.backup_status import BackupStatusCollector, read_status
+from pyiron_hub_config.problems import ConfigError
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+OK = {"RESTIC_REPOSITORY": "/srv/backups/hub", "RESTIC_PASSWORD": "secret passphrase"}
+
+
+def test_settings_defaults_and_retention():
+    s = load_backup_settings(OK)
+    assert s.local_path == "/srv/backups/hub" and s.every == 86400 and s.at is None
+    assert s.forget_args() == ["--keep-daily=7", "--keep-weekly=4", "--keep-monthly=6", "--prune"]
+    s = load_backup_settings({**OK, "BACKUP_KEEP_DAILY": "0", "BACKUP_KEEP_WEEKLY": "0", "BACKUP_KEEP_MONTHLY": "0",
+                              "BACKUP_EVERY": "30m", "BACKUP_AT": "03:15"})
+    assert s.forget_args() == [] and s.every == 1800 and s.at == time(3, 15)
+
+
+def test_remote_repositories_are_not_local_paths():
+    for repo in ("sftp:backup@host:/srv/restic", "s3:https://s3.example.org/bucket/hub"):
+        assert load_backup_settings({**OK, "RESTIC_REPOSITORY": repo}).local_path is None
+    assert load_backup_settings({**OK, "RESTIC_REPOSITORY": "local:/x"}).local_path == "/x"
+
+
+def test_every_problem_at_once_with_an_example():
+    with pytest.raises(ConfigError) as err:
+        load_backup_settings({"RESTIC_REPOSITORY": "relative/path", "BACKUP_EVERY": "daily", "BACKUP_KEEP_DAILY": "-1"})
+    report = err.value.report()
+    for name in ("RESTIC_REPOSITORY: a local repository is an absolute path", "RESTIC_PASSWORD: is not set",
+                 "BACKUP_EVERY: a positive duration", "BACKUP_KEEP_DAILY"):
+        assert name in report
+    assert "(example: /srv/backups/pyiron-hub)" in report
+
+
+def test_password_file_is_read_here_and_never_passed_as_a_path(tmp_path):
+    (tmp_path / "pw").write_text("from a file\n")
+    env = {"RESTIC_REPOSITORY": "/r", "RESTIC_PASSWORD_FILE": str(tmp_path / "pw"), "AWS_ACCESS_KEY_ID": "k",
+           "POSTGRES_PASSWORD": "not for restic"}
+    s = load_backup_settings(env)
+    assert s.password.get_secret_value() == "from a file"
+    passed = restic_environment(env, s)
+    assert passed == {"RESTIC_REPOSITORY": "/r", "RESTIC_PASSWORD": "from a file", "AWS_ACCESS_KEY_ID": "k"}
+    with pytest.raises(ConfigError, match="RESTIC_PASSWORD_FILE: cannot read it"):
+        load_backup_settings({"RESTIC_REPOSITORY": "/r", "RESTIC_PASSWORD_FILE": str(tmp_path / "none")})
+
+
+@pytest.mark.parametrize("output, fix", [
+    ("Fatal: wrong password or no key found", "set the passphrase it was made with"),
+    ("Fatal: unable to open config file: stat /r/config: no such file or directory\nIs there a repository at the "
+     "following location?", "pyiron-hub backup --init"),
+    ("Save(<data/1234>) returned error: write /r/data/12/1234: no space left on device", "free space there"),
+    ("subprocess ssh: ssh: connect to host nowhere port 22: Connection refused", "BACKUP_SSH_DIR"),
+    ("Fatal: unable to create lock in backend: repository is already locked by PID 1", "restic unlock"),
+])
+def test_restic_errors_name_the_fix(output, fix):
+    message = restic_problem(output, "/r")
+    assert fix in message and "/r" in message
+    assert restic_problem("some other failure", "/r") is None
+
+
+def test_only_this_deployments_volumes_are_backed_up():
+    names = ["p_hub-data", "q_hub-data", "jupyterhub-home-a", "jupyterhub-user-a", "demo-jupyterhub-home-b",
+             "pyiron-hub-image-0123456789ab", "p_hub-db-data"]
+    assert volumes_to_back_up(names, "p", None) == ["jupyterhub-home-a", "jupyterhub-user-a", "p_hub-data"]
+    assert volumes_to_back_up(names, "q", "demo") == ["demo-jupyterhub-home-b", "q_hub-data"]
+
+
+def test_a_path_in_the_home_names_its_volume():
+    assert volume_for_path("ann", "work/a.ipynb", None) == ("jupyterhub-user-ann", "a.ipynb")
+    assert volume_for_path("ann", "/home/jovyan/.ssh/id_ed25519", "d") == ("d-jupyterhub-home-ann", ".ssh/id_ed25519")
+    assert volume_for_path("ann", "work", None) == ("jupyterhub-user-ann", "")
+    for bad in ("", "/", "../other", "work/../../x"):
+        with pytest.raises(BackupError, match="inside the user's home"):
+            volume_for_path("ann", bad, None)
+    assert restore_includes(["v"], {"v": ".ssh"}) == ["/data/volumes/v/.ssh", "/data/staging/sqlite/v/.ssh"]
+    assert restore_includes(["v"], postgres=True)[-1] == "/data/staging/postgres"
+
+
+def test_schedule():
+    now = datetime(2026, 12, 1, 5, 0, tzinfo=timezone.utc)
+    assert next_run(now, 86400, None) == now
+    assert next_run(now, 86400, time(3, 0)) == datetime(2026, 12, 2, 3, 0, tzinfo=timezone.utc)
+    assert next_run(now, 86400, time(7, 30)) == datetime(2026, 12, 1, 7, 30, tzinfo=timezone.utc)
+
+
+def test_restic_patterns_match_only_that_file():
+    assert backup_worker.restic_pattern(Path("/data/volumes/v/a*[1]?.db")) == "/data/volumes/v/a\\*\\[1\\]\\?.db"
+
+
+def test_sqlite_copy_is_consistent_while_a_writer_commits(tmp_path):
+    volumes, staging = tmp_path / "volumes", tmp_path / "staging"
+    db = volumes / "jupyterhub-home-a" / ".pyiron_hub" / "db" / "pyiron.db"
+    db.parent.mkdir(parents=True)
+    (volumes / "jupyterhub-home-a" / "notes.db").write_text("not a database, only its name")
+    con = sqlite3.connect(db)
+    con.execute("create table jobs (id integer primary key, a int, b int)")
+    con.commit()
+    stop = threading.Event()
+
+    def writer():
+        w = sqlite3.connect(db, timeout=30)
+        i = 0
+        while not stop.is_set():
+            i += 1
+            # Each transaction writes a pair that must stay equal: a torn copy would show a != b.
+            w.execute("insert into jobs (a, b) values (?, ?)", (i, i))
+            w.execute("update jobs set b = a where id = (select max(id) from jobs)")
+            w.commit()
+        w.close()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        excludes = backup_worker.stage_sqlite(volumes, staging)
+    finally:
+        stop.set()
+        t.join()
+    copy = staging / "sqlite" / "jupyterhub-home-a" / ".pyiron_hub" / "db" / "pyiron.db"
+    check = sqlite3.connect(copy)
+    assert check.execute("pragma integrity_check").fetchone() == ("ok",)
+    assert check.execute("select count(*) from jobs where a != b").fetchone() == (0,)
+    assert backup_worker.restic_pattern(db) in excludes and f"{backup_worker.restic_pattern(db)}-journal" in excludes
+    assert not any("notes.db" in e for e in excludes)
+    # A restore puts the copy back in place of the live file, and drops a stale journal.
+    Path(str(db) + "-journal").write_text("stale")
+    db.unlink()
+    backup_worker.place_sqlite(staging, volumes)
+    assert sqlite3.connect(db).execute("pragma integrity_check").fetchone() == ("ok",)
+    assert not Path(str(db) + "-journal").exists()
+
+
+def test_last_result_as_metrics(tmp_path):
+    assert read_status(tmp_path) is None and list(BackupStatusCollector(tmp_path).collect()) == []
+    (tmp_path / "backup-status.json").write_text('{"exit_status": 1, "started": 10, "finished": 25, "last_success": 5}')
+    metrics = {m.name: m.samples[0].value for m in BackupStatusCollector(tmp_path).collect()}
+    assert metrics == {"pyiron_hub_backup_last_exit_status": 1, "pyiron_hub_backup_last_run_timestamp_seconds": 25,
+                       "pyiron_hub_backup_last_success_timestamp_seconds": 5,
+                       "pyiron_hub_backup_last_duration_seconds": 15}
+
+
+@pytest.mark.parametrize("variable", backup_variable_names())
+def test_every_backup_variable_is_documented(variable):
+    assert f"`{variable}`" in README
