@@ -42,6 +42,18 @@ class NotAdmitted(web.HTTPError):
         self.id_token = id_token
 
 
+def _own_token_request(handler, user) -> bool:
+    """Is this request made with a token of `user` themselves (not a cookie, not an admin)?"""
+    return getattr(handler, "_token_authenticated", False) and getattr(handler, "_jupyterhub_user", None) is user
+
+
+def _activity(handler) -> bool:
+    """A server's activity report: not access (it opens nothing), and refusing it would let the
+    idle culler stop a server still computing after its owner signed out of Keycloak."""
+    request = getattr(handler, "request", None)
+    return request is not None and request.method == "POST" and request.path.rstrip("/").endswith("/activity")
+
+
 class KeycloakLoginHandler(OAuthLoginHandler):
     """Before sending the browser to Keycloak, make sure Keycloak answers at all."""
 
@@ -114,6 +126,33 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
             return True
         # Refuse with the hub's own error page instead of oauthenticator's bare message.
         raise NotAdmitted(username, ((auth_model or {}).get("auth_state") or {}).get("id_token"))
+
+    async def refresh_user(self, user, handler=None, **kwargs):
+        """Refresh the Keycloak tokens, and withdraw access Keycloak no longer grants.
+
+        oauthenticator's refresh_user re-reads userinfo (so groups and admin rights follow
+        Keycloak) but never asks check_allowed again, so a user removed from the allowed
+        groups kept their session. Here a refreshed user who is no longer allowed, or one
+        whose tokens Keycloak no longer refreshes (disabled, signed out, session ended), is
+        treated as logged out.
+        """
+        refreshed = await super().refresh_user(user, handler, **kwargs)
+        if isinstance(refreshed, dict) and not await self._still_allowed(refreshed):
+            self.log.warning("%s is no longer in an allowed group in Keycloak: hub access withdrawn", user.name)
+            refreshed = False
+        if refreshed is False and handler is not None and _own_token_request(handler, user) and not _activity(handler):
+            # JupyterHub sends a stale *browser* session to the login, but lets a request
+            # made with the user's own token (an API client, their server's check of its
+            # visitors) go on as before unless auth_refresh_strict; strict would also stop
+            # admins starting others' servers. Only the user's own requests are refused.
+            raise web.HTTPError(403, f"{user.name} must log in again: Keycloak no longer confirms their access")
+        return refreshed
+
+    async def _still_allowed(self, auth_model: dict) -> bool:
+        try:
+            return bool(await self.check_allowed(auth_model["name"], auth_model))
+        except NotAdmitted:
+            return False
 
     async def get_authenticated_user(self, handler, data):
         try:

@@ -45,7 +45,34 @@ async function keycloakForm(page, user) {
   return response;
 }
 
+// As alice on the hub's own origin: her API answer, or her tokens' notes.
+async function asAlice(page, path) {
+  return page.evaluate(async (url) => {
+    const r = await fetch(url, { headers: { 'X-XSRFToken': window.jhdata.xsrf_token } });
+    return { status: r.status, body: await r.json() };
+  }, `${HUB}/hub/api${path}`);
+}
+
 const scenarios = {
+  // SUBDOMAIN_HOST: alice, signed in, opens the page bob serves from his server's origin
+  // (ATTACK_URL); it reports what its script could do with the hub as her.
+  async origins(page) {
+    await signIn(page, 'alice');
+    await page.goto(process.env.ATTACK_URL);
+    await page.waitForSelector('#done', { state: 'attached' });
+    await shot(page, 'attack-page');
+    const attack = JSON.parse(await text(page, '#out'));
+    await page.goto(`${HUB}/hub/token`);
+    await shot(page, 'token-page');
+    const me = await asAlice(page, '/user');
+    const tokens = await asAlice(page, '/users/alice/tokens');
+    return {
+      attack,
+      me: { status: me.status, name: me.body.name, admin: me.body.admin },
+      tokens: (tokens.body.api_tokens || []).map((t) => t.note),
+    };
+  },
+
   async login(page) {
     await page.goto(`${HUB}/hub/login`);
     await shot(page, 'login');
@@ -133,8 +160,11 @@ const scenarios = {
   },
 };
 
+// CHROMIUM_HOST_RULES maps test domains to the loopback, e.g. "MAP *.hub.test 127.0.0.1".
+const args = ['--no-sandbox'];
+if (process.env.CHROMIUM_HOST_RULES) args.push(`--host-resolver-rules=${process.env.CHROMIUM_HOST_RULES}`);
 const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: ['--no-sandbox'],
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args,
 });
 let status = 0;
 const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });

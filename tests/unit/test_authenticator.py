@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from tornado import web
+from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
 from types import SimpleNamespace
@@ -164,3 +166,72 @@ async def test_member_of_an_admin_group_is_admin():
 async def test_auth_state_keeps_the_id_token_for_logout():
     a = logged_in_as({"preferred_username": "alice", "groups": []}, allow_all=True)
     assert (await a._token_to_auth_model(TOKEN))["auth_state"]["id_token"] == "it"
+
+
+# --- refresh: access Keycloak takes away is taken away here too ---------------------------------
+class FakeUser:
+    def __init__(self, name="bob"):
+        self.name = name
+
+    async def get_auth_state(self):
+        return {"token_response": TOKEN, "access_token": "at", "refresh_token": "rt"}
+
+
+def request_by(user, token: bool, method: str = "GET", path: str = "/hub/api/user"):
+    """What refresh_user reads of the hub's request handler: who made it, how, and what."""
+    return SimpleNamespace(_jupyterhub_user=user, _token_authenticated=token,
+                           request=SimpleNamespace(method=method, path=path))
+
+
+def refreshing(groups: list[str]) -> KeycloakOAuthenticator:
+    return logged_in_as({"preferred_username": "bob", "groups": groups}, enable_auth_state=True,
+                        allowed_groups={"pyiron-users"}, admin_groups={"pyiron-admins"})
+
+
+async def test_refresh_keeps_a_user_still_in_the_group():
+    model = await refreshing(["/pyiron-users"]).refresh_user(FakeUser())
+    assert (model["name"], model["admin"], model["groups"]) == ("bob", False, ["pyiron-users"])
+
+
+async def test_refresh_follows_admin_rights_taken_away():
+    assert (await refreshing(["/pyiron-users"]).refresh_user(FakeUser()))["admin"] is False
+    assert (await refreshing(["/pyiron-users", "/pyiron-admins"]).refresh_user(FakeUser()))["admin"] is True
+
+
+async def test_refresh_of_a_user_removed_from_the_group_sends_the_browser_to_login():
+    user = FakeUser()
+    assert await refreshing(["/guests"]).refresh_user(user, request_by(user, token=False)) is False
+
+
+async def test_refresh_of_a_user_removed_from_the_group_refuses_their_token():
+    user = FakeUser()
+    with pytest.raises(web.HTTPError) as info:
+        await refreshing(["/guests"]).refresh_user(user, request_by(user, token=True))
+    assert info.value.status_code == 403
+
+
+async def test_an_admins_request_about_a_removed_user_is_not_refused():
+    user, admin = FakeUser(), FakeUser("alice")
+    assert await refreshing(["/guests"]).refresh_user(user, request_by(admin, token=True)) is False
+
+
+async def test_refresh_keycloak_refuses_is_a_logout():
+    """Disabled or signed out in Keycloak: neither the access nor the refresh token works."""
+    a = refreshing(["/pyiron-users"])
+
+    async def refused(*args, **kwargs):
+        raise HTTPClientError(400, "Bad Request")
+
+    a.token_to_user = refused
+    a.get_token_info = refused
+    user = FakeUser()
+    assert await a.refresh_user(user, request_by(user, token=False)) is False
+    with pytest.raises(web.HTTPError):
+        await a.refresh_user(user, request_by(user, token=True))
+
+
+async def test_a_servers_activity_report_is_not_refused():
+    """Else the culler would stop a server still computing after its owner signed out of Keycloak."""
+    user = FakeUser()
+    report = request_by(user, token=True, method="POST", path="/hub/api/users/bob/activity")
+    assert await refreshing(["/guests"]).refresh_user(user, report) is False  # stale, but not refused

@@ -141,6 +141,19 @@ def test_every_problem_is_reported_at_once_naming_cluster_queue_and_field(write)
         ((f'"{HOST_KEY}"', f'"{HOST_KEY[:-8]}"'), "host_keys.0:"),
         ((f'"{HOST_KEY}"', '"ssh-rsa ' + HOST_KEY.split()[1] + '"'), "host_keys.0:"),
         ((f'"{HOST_KEY}"', '"ssh-dss AAAAB3NzaC1kc3M="'), "key type 'ssh-dss' is not one of"),
+        # One cluster account belongs to one hub user; root and system accounts to none.
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { "alice.smith" = "asmith", "a.smith" = "asmith" }'),
+         "'a.smith', 'alice.smith' all map to the account 'asmith'; one cluster account belongs to one hub user"),
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { alice = "root" }'),
+         "users: 'root' is a reserved account"),
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { alice = "daemon" }'),
+         "users: 'daemon' is a reserved account"),
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nreserved_accounts = ["slurm"]\nusers = { alice = "slurm" }'),
+         "users: 'slurm' is a reserved account"),
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nreserved_accounts = ["Slurm Admin"]'),
+         "'Slurm Admin' is not a valid account name"),
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nuser = "pyiron"'),
+         "'pyiron' has no {username}: every hub user would get the same account"),
     ],
 )
 def test_one_bad_field(write, change, expected):
@@ -279,7 +292,7 @@ def test_a_user_without_a_safe_account_name_gets_no_cluster(write, user):
 
 def test_remote_path_may_use_the_hub_name_only_if_it_is_safe(write):
     text = CLUSTER.replace("/scratch/{cluster_user}/pyiron", "/scratch/{username}").replace(
-        'display_name = "HPC one"', 'display_name = "HPC one"\nusers = { "a b" = "ab" }'
+        'display_name = "HPC one"', 'display_name = "HPC one"\nusers = { "a b" = "ab2" }'
     )
     assert cluster_files(load_clusters(write(text)), "a b") == []
     assert cluster_files(load_clusters(write(text)), "ab") != []
@@ -333,3 +346,45 @@ def test_real_keys_parse(make):
     }[make]()
     line = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     assert parse_public_key(line + " me@host")[0] == line.split()[0]
+
+
+# --- one cluster account, one hub user ----------------------------------------------------------
+def mapped(write, extra: str):
+    return load_clusters(write(CLUSTER.replace('display_name = "HPC one"', f'display_name = "HPC one"\n{extra}')))[0]
+
+
+def test_a_hub_user_named_like_someone_elses_mapped_account_gets_no_account(write):
+    cluster = mapped(write, 'users = { "alice.smith" = "asmith" }')
+    assert cluster.account("alice.smith") == "asmith"  # control: the mapping's owner keeps it
+    account, why = cluster.account_or_reason("asmith")
+    assert account is None and "'asmith' belongs to another hub user there" in why
+    assert cluster_files([cluster], "asmith") == []  # no configuration that would log in as asmith
+
+
+@pytest.mark.parametrize("user", ["root", "daemon", "nobody", "www-data"])
+def test_reserved_accounts_are_given_to_no_hub_user(write, user):
+    account, why = mapped(write, "").account_or_reason(user)
+    assert account is None and "is a reserved account there" in why
+
+
+def test_a_clusters_own_reserved_accounts(write):
+    cluster = mapped(write, 'reserved_accounts = ["slurm", "munge"]')
+    assert [cluster.account(u) for u in ("slurm", "munge", "bob")] == [None, None, "bob"]
+
+
+def test_a_template_with_a_prefix_still_gives_each_user_their_own(write):
+    cluster = mapped(write, 'user = "hpc_{username}"\nusers = { "bob" = "hpc_alice" }')
+    assert [cluster.account(u) for u in ("bob", "alice", "carol")] == ["hpc_alice", None, "hpc_carol"]
+
+
+def test_a_named_hub_user_whose_account_a_mapping_gives_another_stops_the_start(write, minimal_env):
+    from pyiron_hub_config.hub_config import load_hub_config
+    from pyiron_hub_config.problems import ConfigError
+
+    clusters = write(CLUSTER.replace('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { "alice.smith" = "asmith" }'))
+    with pytest.raises(ConfigError) as info:
+        load_hub_config({**minimal_env, "CLUSTERS_FILE": str(clusters), "ALLOWED_USERS": "alice.smith,asmith"})
+    report = info.value.report()
+    assert "hub user 'asmith' (ALLOWED_USERS/ADMIN_USER) would get the account 'asmith'" in report
+    # Control: without the second user, the same list starts.
+    assert load_hub_config({**minimal_env, "CLUSTERS_FILE": str(clusters), "ALLOWED_USERS": "alice.smith,bob"}).clusters

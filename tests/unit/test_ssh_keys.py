@@ -167,6 +167,27 @@ def test_what_is_not_a_public_key_is_refused_without_echoing_it(content):
     assert "PRIVATE" not in str(info.value) and "AAAA" not in str(info.value)
 
 
+def test_the_key_sync_service_may_read_keys_and_nothing_else(minimal_env, clusters_file, tmp_path):
+    import stat
+
+    from pyiron_hub_config.ssh_keys import KEY_SYNC_SCOPE
+
+    c = Config()
+    configure(c, with_env(minimal_env, CLUSTERS_FILE=str(clusters_file)))
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "cluster-key-sync")
+    assert (role["scopes"], role["services"]) == ([KEY_SYNC_SCOPE], ["cluster-key-sync"])
+    assert KEY_SYNC_SCOPE.startswith("custom:") and KEY_SYNC_SCOPE in c.JupyterHub.custom_scopes
+    token = next(s for s in c.JupyterHub.services if s["name"] == "cluster-key-sync")["api_token"]
+    stored = tmp_path / "data" / "key_sync_token"  # generated once, private, for the cluster's admin
+    assert (len(token), stored.read_text().strip(), stat.S_IMODE(stored.stat().st_mode)) == (64, token, 0o600)
+
+
+def test_no_key_sync_service_without_clusters(minimal_env):
+    c = Config()
+    configure(c, minimal_env)
+    assert "cluster-key-sync" not in [s["name"] for s in c.JupyterHub.services]
+
+
 # --- the pages ---------------------------------------------------------------------------------
 @pytest.fixture
 def render(minimal_env, clusters_file):
@@ -200,6 +221,14 @@ def test_key_page_shows_the_key_and_a_copy_button(render):
     assert cluster.find("code", class_="account").text == "alice"
     assert f"echo '{HOST_KEY}' >> ~/.ssh/authorized_keys" in cluster.find("pre").text
     assert page.find("a", href="/hub/ssh-key").text == "SSH key"  # in the top bar
+
+
+def test_key_page_says_why_there_is_no_account(render):
+    page = render("pyiron_ssh_key.html", key=PublicKey.parse(USER_KEY), source="running",
+                  clusters=cluster_rows(render.clusters, "root"), server_active=True)
+    cluster = page.find("section", id="cluster-hpc1")
+    assert cluster.find("code", class_="account") is None and cluster.find("pre") is None
+    assert "'root' is a reserved account there" in cluster.find(class_="no-account").text
 
 
 def test_key_page_without_a_key_says_how_to_get_one(render):

@@ -42,9 +42,10 @@ def test_demo_built_locally_what_it_could_not_pull(demo):
 class Browser:
     """Follows redirects across the hub and Keycloak and keeps cookies, as a browser does."""
 
-    def __init__(self, hosts: dict[str, str] | None = None):
+    def __init__(self, hosts: dict[str, str] | None = None, hub: str = HUB, keycloak: str = f"localhost:{KEYCLOAK_PORT}"):
         self.session = requests.Session()
         self.hosts = hosts or {}  # like /etc/hosts: names only the hub's containers resolve
+        self.hub, self.keycloak = hub, keycloak  # another stack's than the demo's, if given
 
     def go(self, url: str, method: str = "GET", data: dict | None = None, hops: int = 15) -> requests.Response:
         for _ in range(hops):
@@ -62,8 +63,8 @@ class Browser:
         raise AssertionError(f"more than {hops} redirects, last {url}")
 
     def login(self, user: str, password: str | None = None) -> requests.Response:
-        page = self.go(f"{HUB}/hub/oauth_login")
-        assert urlparse(page.url).netloc == f"localhost:{KEYCLOAK_PORT}", page.url  # Keycloak's own page
+        page = self.go(f"{self.hub}/hub/oauth_login")
+        assert urlparse(page.url).netloc == self.keycloak, page.url  # Keycloak's own page
         form = BeautifulSoup(page.text, "html.parser").find("form", id="kc-form-login")
         assert form is not None, page.text[:500]
         return self.go(form["action"], "POST", {"username": user, "password": password or PASSWORDS[user],
@@ -76,7 +77,8 @@ class Browser:
         return [c.value for c in self.session.cookies if c.name == "_xsrf" and c.path.startswith("/hub")][-1]
 
     def hub_api(self, path: str, method: str = "GET", **kw) -> requests.Response:
-        return self.session.request(method, f"{HUB}/hub/api{path}", headers={"X-XSRFToken": self.xsrf}, timeout=30, **kw)
+        return self.session.request(method, f"{self.hub}/hub/api{path}", headers={"X-XSRFToken": self.xsrf}, timeout=30,
+                                    **kw)
 
     def server(self, user: str) -> dict:
         """The user's server as the hub's API shows it; {} when there is none."""
@@ -91,7 +93,7 @@ class Browser:
 
     def spawn(self, user: str, environment: str) -> None:
         """Start the user's server through the spawn form, as the page does, and wait until it is ready."""
-        self.session.post(f"{HUB}/hub/spawn/{user}", params={"_xsrf": self.xsrf}, data={"environment": environment},
+        self.session.post(f"{self.hub}/hub/spawn/{user}", params={"_xsrf": self.xsrf}, data={"environment": environment},
                           allow_redirects=False).raise_for_status()
         self.wait_server(user, lambda s: s.get("ready"), "become ready")
 
@@ -146,11 +148,12 @@ def _hub_container() -> str:
     return _demo_compose("ps", "-q", "hub").stdout.strip()
 
 
-def _keycloak_admin(method: str, path: str, **kw) -> requests.Response:
-    token = requests.post(f"{KEYCLOAK}/realms/master/protocol/openid-connect/token", timeout=30, data={
+def _keycloak_admin(method: str, path: str, keycloak: str = KEYCLOAK, **kw) -> requests.Response:
+    """Keycloak's admin REST API on the demo realm, as the demo's Keycloak admin."""
+    token = requests.post(f"{keycloak}/realms/master/protocol/openid-connect/token", timeout=30, data={
         "grant_type": "password", "client_id": "admin-cli", "username": "admin", "password": "demo-only-admin-password",
     }).json()["access_token"]
-    return requests.request(method, f"{KEYCLOAK}/admin/realms/pyiron{path}", timeout=30,
+    return requests.request(method, f"{keycloak}/admin/realms/pyiron{path}", timeout=30,
                             headers={"Authorization": f"Bearer {token}"}, **kw)
 
 

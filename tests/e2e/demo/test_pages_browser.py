@@ -39,9 +39,10 @@ def browser_ready():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
 
-def browse(scenario: str, tag: str = "") -> dict:
+def browse(scenario: str, tag: str = "", env: dict | None = None) -> dict:
+    """Run one scenario against the demo, or against the hub and Keycloak that `env` names."""
     env = {**os.environ, "HUB_URL": HUB, "KEYCLOAK_URL": KEYCLOAK, "PASSWORDS": json.dumps(PASSWORDS),
-           "CHROMIUM": CHROMIUM}
+           "CHROMIUM": CHROMIUM, **(env or {})}
     r = subprocess.run(["node", str(BROWSER / "pages.mjs"), scenario, str(ARTIFACTS), tag], cwd=BROWSER, env=env,
                        capture_output=True, text=True, timeout=900)
     lines = r.stdout.strip().splitlines()
