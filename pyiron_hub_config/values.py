@@ -23,7 +23,15 @@ MAX_CPUS = 1024.0
 
 
 def parse_memory(value: object) -> int:
-    """'512M', '2G', '1.5g', '2048MiB' or a byte count -> bytes."""
+    """'512M', '2G', '1.5g', '2048MiB' or a byte count -> bytes (enough for a Jupyter server)."""
+    n = parse_size(value)
+    if n < MIN_MEMORY:
+        raise ValueError(f"{value!r} is too small: a Jupyter server needs at least 64M")
+    return n
+
+
+def parse_size(value: object) -> int:
+    """The same grammar for any size (a disk quota may be small): -> bytes."""
     if isinstance(value, bool):
         raise ValueError("must be a size like 512M or 2G")
     if isinstance(value, int):
@@ -36,8 +44,6 @@ def parse_memory(value: object) -> int:
             n = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
         except OverflowError:  # more digits than a float holds: not a ValueError, so pydantic would not catch it
             raise ValueError(f"{value!r} is too large: use a size like 512M or 2G") from None
-    if n < MIN_MEMORY:
-        raise ValueError(f"{value!r} is too small: a Jupyter server needs at least 64M")
     return n
 
 
@@ -105,6 +111,17 @@ def check_http_url(value: str) -> str:
     return value
 
 
+def check_origin(value: str) -> str:
+    """scheme://host[:port] and nothing more, with a DNS name: users' servers get <user>.<host>."""
+    value = check_http_url(value).rstrip("/")
+    parts = urlsplit(value)
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{value!r} must be only scheme://host[:port], like https://hub.example.org")
+    if re.fullmatch(r"[0-9.]+|\[.*\]", parts.netloc.rsplit(":", 1)[0]) or "." not in (parts.hostname or ""):
+        raise ValueError(f"{value!r} needs a domain name (users' servers are <user>.<that name>), not an address")
+    return value
+
+
 _EMAIL = re.compile(r"^[^@\s<>\"'()]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
@@ -129,10 +146,12 @@ def split_list(value: object) -> object:
 
 
 MemoryBytes = Annotated[int, BeforeValidator(parse_memory), AfterValidator(check_memory_max)]
+SizeBytes = Annotated[int, BeforeValidator(parse_size), AfterValidator(check_memory_max)]
 Cpus = Annotated[float, AfterValidator(check_cpus)]
 ImageRef = Annotated[str, AfterValidator(check_image)]
 # The URL as written (a str; not pydantic's HttpUrl, see check_http_url).
 HttpUrlText = Annotated[str, AfterValidator(check_http_url)]
+Origin = Annotated[str, AfterValidator(check_origin)]
 HelpUrl = Annotated[str, AfterValidator(check_help_url)]
 NameList = Annotated[list[str], BeforeValidator(split_list)]
 

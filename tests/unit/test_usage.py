@@ -85,6 +85,7 @@ def test_the_warning_on_home_and_spawn_pages_and_the_admins_page_escapes_names()
     c = configured(STORAGE_SOFT_LIMIT="10G")
     assert callable(c.JupyterHub.template_vars["storage_warning"])
     assert "storage_warning" not in configured().JupyterHub.template_vars  # off by default
+    assert callable(configured(STORAGE_SOFT_LIMIT="20M").JupyterHub.template_vars["storage_warning"])  # any size
     warning = {"used": "11.0 GiB", "limit": "10.0 GiB"}
     server = SimpleNamespace(active=False, user_options={})
     for page, extra in (("home.html", dict(default_server=server, url="/hub/spawn", allow_named_servers=False)),
