@@ -14,9 +14,10 @@ from traitlets.config import Config
 
 from .authenticator import KeycloakOAuthenticator, strip_group_path
 from .database import database_url
+from .error_words import template_functions
 from .hub_config import HubConfig
 from .spawner import PyironSpawner, pass_access_token
-from .ssh_keys import ssh_key_handlers
+from .ssh_keys import KEY_SYNC_SCOPE, ssh_key_handlers
 from .boot_file import boot_command
 from .storage import HOME, container_prefix, user_volumes
 from .swarm import PyironSwarmSpawner
@@ -30,6 +31,8 @@ HUB_API_PORT = 8081
 PROXY_PID_FILE = "/tmp/jupyterhub-proxy.pid"
 # The service whose token Prometheus scrapes /hub/metrics with.
 METRICS_SERVICE = "metrics"
+# The service whose token a cluster's key sync (key_sync.py) reads users' public keys with.
+KEY_SYNC_SERVICE = "cluster-key-sync"
 # Our pages extend JupyterHub's ({% extends "templates/page.html" %}); they are found first.
 HUB_TEMPLATES = Path(__file__).parent / "templates" / "hub"
 
@@ -73,6 +76,13 @@ def apply_authenticator(c: Config, hub: HubConfig) -> None:
     auth.manage_groups = True
     auth.allowed_groups = {strip_group_path(g) for g in s.allowed_groups}
     auth.admin_groups = {strip_group_path(g) for g in s.admin_groups}
+    # Keycloak is asked again at this age (authenticator.refresh_user), so that access taken
+    # away there takes effect without a logout.
+    auth.auth_refresh_age = s.auth_refresh_age
+    # Who may log in is the configuration and Keycloak's groups, nothing else: JupyterHub
+    # would otherwise admit every user already in its database whenever ALLOWED_USERS is
+    # set, so that removing someone from the group could never take effect.
+    auth.allow_existing_users = False
     if s.ca_bundle:
         # Verification stays on; the bundle only adds the internal CA.
         auth.http_request_kwargs = {"ca_certs": str(s.ca_bundle)}
@@ -158,6 +168,10 @@ def apply_network(c: Config, hub: HubConfig) -> None:
     if s.tls_cert:
         c.JupyterHub.ssl_cert = str(s.tls_cert)
         c.JupyterHub.ssl_key = str(s.tls_key)
+    if s.subdomain_host:
+        # Each user's server on <user>.<host>: the proxy routes by host name, and the hub's
+        # cookies and pages stay on the hub's own origin, out of the servers' reach.
+        c.JupyterHub.subdomain_host = s.subdomain_host
 
 
 def apply_database(c: Config, hub: HubConfig) -> None:
@@ -198,14 +212,34 @@ def metrics_service(token: str) -> tuple[list[dict], list[dict]]:
     return [service], [role]
 
 
-def apply_services(c: Config, hub: HubConfig, metrics_token: str) -> None:
+def key_sync_service(token: str | None) -> tuple[list[dict], list[dict]]:
+    """A service whose token reads the users' public keys per cluster account and nothing else.
+
+    The key sync runs as root on a cluster (key_sync.py); an admin's token there would be
+    the whole hub. None without clusters (token None).
+    """
+    if token is None:
+        return [], []
+    service = {"name": KEY_SYNC_SERVICE, "api_token": token}
+    role = {
+        "name": KEY_SYNC_SERVICE,
+        "description": "Read users' SSH public keys per cluster account (and nothing else)",
+        "scopes": [KEY_SYNC_SCOPE],
+        "services": [KEY_SYNC_SERVICE],
+    }
+    return [service], [role]
+
+
+def apply_services(c: Config, hub: HubConfig, metrics_token: str, key_sync_token: str | None = None) -> None:
     """Every service the hub runs or admits, with its role; set once, as a whole."""
     services, roles = [], []
-    for more_services, more_roles in (culler_service(hub), metrics_service(metrics_token)):
+    for more_services, more_roles in (culler_service(hub), metrics_service(metrics_token),
+                                      key_sync_service(key_sync_token)):
         services += more_services
         roles += more_roles
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
+    c.JupyterHub.custom_scopes = {KEY_SYNC_SCOPE: {"description": "Read users' SSH public keys per cluster account"}}
 
 
 def apply_performance(c: Config, hub: HubConfig) -> None:
@@ -232,6 +266,8 @@ def apply_templates(c: Config, hub: HubConfig) -> None:
         "allowed_groups": sorted(strip_group_path(g) for g in s.allowed_groups) if keycloak else [],
         "admits_named_users": bool(s.allowed_users),
         "http_phrases": {status.value: status.phrase for status in HTTPStatus},
+        # Plain words for JupyterHub's scope jargon on the error pages.
+        "error_words": template_functions,
         # The top bar links the SSH key pages when there are clusters to use them with.
         "ssh_key_page": bool(hub.clusters),
     }

@@ -6,8 +6,11 @@ admin gives the realm URL once. Explicitly set URLs (the old deployment's) still
 
 from __future__ import annotations
 
+import base64
+import json
+
 from oauthenticator.generic import GenericOAuthenticator
-from oauthenticator.oauth2 import OAuthLoginHandler, OAuthLogoutHandler
+from oauthenticator.oauth2 import OAuthCallbackHandler, OAuthLoginHandler, OAuthLogoutHandler
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.httputil import url_concat
@@ -42,6 +45,40 @@ class NotAdmitted(web.HTTPError):
         self.id_token = id_token
 
 
+def refused_sign_in(handler) -> NotAdmitted | None:
+    """The refusal of the last few minutes' sign-in in this browser, from its signed cookie."""
+    token = handler.get_secure_cookie(REFUSED_ID_TOKEN_COOKIE, max_age_days=REFUSED_ID_TOKEN_MAX_AGE_DAYS)
+    if not token:
+        return None
+    claims, claim = id_token_claims(token.decode()), handler.authenticator.username_claim
+    username = claim(claims) if callable(claim) else claims.get(claim)
+    if not isinstance(username, str) or not username:
+        return None
+    return NotAdmitted(handler.authenticator.normalize_username(username), token.decode())
+
+
+def id_token_claims(id_token: str) -> dict:
+    """The claims of an id token the hub itself stored in a signed cookie (so not re-verified)."""
+    try:
+        payload = id_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _own_token_request(handler, user) -> bool:
+    """Is this request made with a token of `user` themselves (not a cookie, not an admin)?"""
+    return getattr(handler, "_token_authenticated", False) and getattr(handler, "_jupyterhub_user", None) is user
+
+
+def _activity(handler) -> bool:
+    """A server's activity report: not access (it opens nothing), and refusing it would let the
+    idle culler stop a server still computing after its owner signed out of Keycloak."""
+    request = getattr(handler, "request", None)
+    return request is not None and request.method == "POST" and request.path.rstrip("/").endswith("/activity")
+
+
 class KeycloakLoginHandler(OAuthLoginHandler):
     """Before sending the browser to Keycloak, make sure Keycloak answers at all."""
 
@@ -54,6 +91,25 @@ class KeycloakLoginHandler(OAuthLoginHandler):
                 "The hub and running servers are fine; please try again in a few minutes.",
             )
         return super().get()
+
+
+class KeycloakCallbackHandler(OAuthCallbackHandler):
+    """Keycloak's redirect back to the hub; a reload of it never ends in protocol jargon.
+
+    The sign-in's state cookie is used up by the first visit, so a reload (the refusal page
+    sits at this URL) would answer "400: OAuth state missing from cookies". Instead: someone
+    just refused sees the same refusal again, anyone else starts over at the login page.
+    """
+
+    async def get(self):
+        if self.get_argument("state", None) and not self.get_state_cookie():
+            refused = refused_sign_in(self)
+            if refused is not None:
+                raise refused
+            self.log.info("OAuth callback without its state cookie (a reload?): back to the login page")
+            self.redirect(self.settings["login_url"])
+            return
+        await super().get()
 
 
 class KeycloakLogoutHandler(OAuthLogoutHandler):
@@ -91,6 +147,7 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
 
     login_service = Unicode("Keycloak", config=True)
     login_handler = KeycloakLoginHandler
+    callback_handler = KeycloakCallbackHandler
     logout_handler = KeycloakLogoutHandler
 
     realm_url = Unicode(
@@ -114,6 +171,33 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
             return True
         # Refuse with the hub's own error page instead of oauthenticator's bare message.
         raise NotAdmitted(username, ((auth_model or {}).get("auth_state") or {}).get("id_token"))
+
+    async def refresh_user(self, user, handler=None, **kwargs):
+        """Refresh the Keycloak tokens, and withdraw access Keycloak no longer grants.
+
+        oauthenticator's refresh_user re-reads userinfo (so groups and admin rights follow
+        Keycloak) but never asks check_allowed again, so a user removed from the allowed
+        groups kept their session. Here a refreshed user who is no longer allowed, or one
+        whose tokens Keycloak no longer refreshes (disabled, signed out, session ended), is
+        treated as logged out.
+        """
+        refreshed = await super().refresh_user(user, handler, **kwargs)
+        if isinstance(refreshed, dict) and not await self._still_allowed(refreshed):
+            self.log.warning("%s is no longer in an allowed group in Keycloak: hub access withdrawn", user.name)
+            refreshed = False
+        if refreshed is False and handler is not None and _own_token_request(handler, user) and not _activity(handler):
+            # JupyterHub sends a stale *browser* session to the login, but lets a request
+            # made with the user's own token (an API client, their server's check of its
+            # visitors) go on as before unless auth_refresh_strict; strict would also stop
+            # admins starting others' servers. Only the user's own requests are refused.
+            raise web.HTTPError(403, f"{user.name} must log in again: Keycloak no longer confirms their access")
+        return refreshed
+
+    async def _still_allowed(self, auth_model: dict) -> bool:
+        try:
+            return bool(await self.check_allowed(auth_model["name"], auth_model))
+        except NotAdmitted:
+            return False
 
     async def get_authenticated_user(self, handler, data):
         try:

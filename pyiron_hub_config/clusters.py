@@ -58,7 +58,15 @@ def safe_path(path: str) -> bool:
     """An absolute path pysqa can pass to a shell unquoted: no spaces, quotes, globs or '..'."""
     return bool(_SAFE_PATH.match(path)) and "/../" not in path + "/"
 
-_PLACEHOLDERS = {"user": {"username"}, "remote_path": {"username", "cluster_user"}}
+_PLACEHOLDERS = {"user": {"username"}, "remote_path": {"username", "cluster_user"},
+                 "key_help": {"username", "cluster_user"}}
+# Accounts no hub user is ever given, whatever the cluster list says: root, and the system
+# accounts of Debian's base-passwd (present on Debian and Ubuntu clusters alike). A cluster's
+# `reserved_accounts` adds its own (service accounts such as slurm or munge, admins' logins).
+RESERVED_ACCOUNTS = frozenset({
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
+    "www-data", "backup", "list", "irc", "gnats", "nobody", "_apt",
+})
 EXAMPLE_ENTRY = """[[clusters]]
 name = "mycluster"
 host = "login.cluster.example.org"
@@ -170,9 +178,14 @@ class Cluster(BaseModel):
     user: str = "{username}"
     # Hub user -> cluster account, where the template above does not fit.
     users: dict[str, str] = {}
+    # Accounts given to no hub user, beside RESERVED_ACCOUNTS.
+    reserved_accounts: list[str] = []
     remote_config_dir: str
     remote_path: str
     queues: list[Queue] = Field(min_length=1)
+    # Shown on the SSH key page above the command: how this site adds a key for its users,
+    # where that is not (only) logging in to the cluster. Plain text, never markup.
+    key_help: str = Field(default="", max_length=500)
 
     @field_validator("host")
     @classmethod
@@ -184,7 +197,19 @@ class Cluster(BaseModel):
     @field_validator("user")
     @classmethod
     def _user_template(cls, value: str) -> str:
-        return _placeholders(value, _PLACEHOLDERS["user"], "user")
+        _placeholders(value, _PLACEHOLDERS["user"], "user")
+        # With {username} in it the template gives each hub user an account of their own.
+        if "{username}" not in value:
+            raise ValueError(f"{value!r} has no {{username}}: every hub user would get the same account")
+        return value
+
+    @field_validator("reserved_accounts")
+    @classmethod
+    def _reserved(cls, value: list[str]) -> list[str]:
+        for account in value:
+            if not CLUSTER_USER.match(account):
+                raise ValueError(f"{account!r} is not a valid account name: lower case letters, digits, '_' and '-'")
+        return value
 
     @field_validator("users")
     @classmethod
@@ -210,6 +235,31 @@ class Cluster(BaseModel):
             raise ValueError(f"{value!r} must be an absolute path of letters, digits and ._+-/ (no spaces, no '..')")
         return value
 
+    @field_validator("key_help")
+    @classmethod
+    def _key_help(cls, value: str) -> str:
+        return _placeholders(value, _PLACEHOLDERS["key_help"], "key_help")
+
+    def key_help_for(self, hub_user: str) -> str:
+        """key_help with the user's names filled in; "" when there is none or no valid account."""
+        account = self.account(hub_user)
+        if not self.key_help or account is None:
+            return ""
+        return self.key_help.format(username=hub_user, cluster_user=account)
+
+    @model_validator(mode="after")
+    def _one_hub_user_per_account(self):
+        reserved = sorted(set(self.users.values()) & self.reserved)
+        if reserved:
+            raise ValueError(f"users: {reserved[0]!r} is a reserved account; no hub user may be given it")
+        targets = list(self.users.values())
+        shared = sorted({a for a in targets if targets.count(a) > 1})
+        if shared:
+            who = sorted(u for u, a in self.users.items() if a == shared[0])
+            raise ValueError(f"users: {', '.join(map(repr, who))} all map to the account {shared[0]!r}; "
+                             "one cluster account belongs to one hub user")
+        return self
+
     @model_validator(mode="after")
     def _queues(self):
         names = [q.name for q in self.queues]
@@ -228,10 +278,33 @@ class Cluster(BaseModel):
     def primary_queue(self) -> str:
         return next((q.name for q in self.queues if q.default), self.queues[0].name)
 
+    @property
+    def reserved(self) -> frozenset[str]:
+        return RESERVED_ACCOUNTS | set(self.reserved_accounts)
+
     def account(self, hub_user: str) -> str | None:
-        """The user's account name on this cluster, or None if it cannot be a safe one."""
-        account = self.users.get(hub_user) or self.user.format(username=hub_user)
-        return account if CLUSTER_USER.match(account) else None
+        """The user's account name on this cluster, or None if they may not have one."""
+        return self.account_or_reason(hub_user)[0]
+
+    def account_or_reason(self, hub_user: str) -> tuple[str | None, str]:
+        """(account, "") or (None, why this hub user gets no account on this cluster)."""
+        if hub_user in self.users:
+            return self.users[hub_user], ""  # checked at start: valid, not reserved, not shared
+        account = self.user.format(username=hub_user)
+        if not CLUSTER_USER.match(account):
+            return None, f"'{account}' would not be a valid account name there (a-z, digits, '_', '-')"
+        if account in self.reserved:
+            return None, f"'{account}' is a reserved account there"
+        if account in self.users.values():
+            # e.g. `users = { "alice.smith" = "asmith" }` and a hub user named asmith:
+            # the mapping names the account's owner; nobody else is given it.
+            return None, f"'{account}' belongs to another hub user there (the cluster list maps them to it)"
+        return account, ""
+
+    def accounts_shared_with(self, hub_users) -> list[str]:
+        """Named hub users (ALLOWED_USERS, ADMIN_USER) whose account a mapping gives someone else."""
+        return sorted(u for u in hub_users
+                      if u not in self.users and self.user.format(username=u) in self.users.values())
 
     def known_hosts_lines(self) -> list[str]:
         # OpenSSH and paramiko write a non-standard port as [host]:port.
@@ -291,6 +364,7 @@ _FIELD_EXAMPLES = {
     "host_keys": '["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA..."] (from ssh-keyscan, or the cluster\'s /etc/ssh/ssh_host_*_key.pub)',
     "user": '"{username}"',
     "users": '{ "alice.smith" = "asmith" }',
+    "reserved_accounts": '["slurm", "munge"]',
     "remote_config_dir": '"/etc/pyiron/resources/queues"',
     "remote_path": '"/scratch/{cluster_user}/pyiron"',
     "queues": '[[clusters.queues]] name = "short"',
@@ -381,8 +455,17 @@ def cluster_files(clusters: list[Cluster], hub_user: str) -> list[dict]:
     files.append({"path": KNOWN_HOSTS, "content": known_hosts, "mode": "0644"})
     # An example, written once: the user's to edit or delete, like the images' examples.
     files.append({"path": CLUSTER_EXAMPLE, "content": _example_notebook(), "mode": "0644", "once": True})
+    files.append({"path": NOTEBOOK_QUIET_PATH, "content": files_of(__package__).joinpath("notebook_quiet.py").read_text(),
+                  "mode": "0644"})
     return files
 
 
 def _example_notebook() -> str:
     return files_of(__package__).joinpath("examples/submit_to_a_cluster.ipynb").read_text()
+
+
+# What cluster submission prints that is not news: pysqa's empty warnings (notebook_quiet.py)
+# and its progress bars for the few files a job sends (tqdm draws none that end within this
+# many seconds; a long transfer, or a user's own long loop, still shows one).
+NOTEBOOK_QUIET_PATH = ".ipython/profile_default/startup/00-pyiron-hub-quiet-cluster-warnings.py"
+QUIET_ENVIRONMENT = {"TQDM_DELAY": "2"}

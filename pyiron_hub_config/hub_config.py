@@ -7,7 +7,7 @@ from typing import Mapping
 
 from .catalogue import Environment, left_out, load_catalogue, resolve_environments
 from .clusters import Cluster, load_clusters
-from .problems import ConfigError
+from .problems import ConfigError, Problem
 from .settings import Settings, load_settings
 
 
@@ -45,6 +45,8 @@ def load_hub_config(environ: Mapping[str, str], check_paths: bool = True) -> Hub
             clusters = load_clusters(clusters_file)
         except ConfigError as err:
             problems += err.problems
+    if settings:
+        problems += _shared_accounts(clusters, [*settings.allowed_users, *settings.admin_users])
     if settings and not problems:
         try:
             environments = resolve_environments(catalogue, settings) if catalogue else []
@@ -52,3 +54,14 @@ def load_hub_config(environ: Mapping[str, str], check_paths: bool = True) -> Hub
         except ConfigError as err:
             problems += err.problems
     raise ConfigError(problems)
+
+
+def _shared_accounts(clusters: list[Cluster], named_users: list[str]) -> list[Problem]:
+    """Users named in the configuration whose template account a `users` mapping gives another."""
+    return [
+        Problem(f"cluster '{c.name}' (CLUSTERS_FILE)",
+                f"hub user {user!r} (ALLOWED_USERS/ADMIN_USER) would get the account {c.user.format(username=user)!r}, "
+                "which `users` maps to another hub user; one cluster account belongs to one hub user",
+                f'users = {{ "{user}" = "{user}2" }} (an account of their own)')
+        for c in clusters for user in c.accounts_shared_with(named_users)
+    ]

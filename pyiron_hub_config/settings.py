@@ -14,7 +14,9 @@ from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_valid
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from .problems import ConfigError, Problem
-from .values import ConstraintList, Cpus, HelpUrl, HttpUrlText, ImageRef, MemoryBytes, NameList, SizeBytes, format_memory
+from .values import (
+    ConstraintList, Cpus, HelpUrl, HttpUrlText, ImageRef, MemoryBytes, NameList, Origin, SizeBytes, format_memory,
+)
 
 # Secrets may come from VAR or from a file named by VAR_FILE (docker/compose secrets).
 SECRET_VARIABLES = (
@@ -24,6 +26,7 @@ SECRET_VARIABLES = (
     "JUPYTERHUB_CRYPT_KEY",
     "CONFIGPROXY_AUTH_TOKEN",
     "METRICS_API_TOKEN",
+    "KEY_SYNC_API_TOKEN",
 )
 
 # The old deployment named one image variable per pyiron environment; keep them.
@@ -47,6 +50,7 @@ _MINIMUM_LENGTH = {
     "dummy_password": (8, "characters"),
     "proxy_token": (32, "random characters"),
     "metrics_token": (32, "random characters"),
+    "key_sync_token": (32, "random characters"),
 }
 
 
@@ -138,6 +142,13 @@ class Settings(BaseSettings):
     ca_bundle: Path | None = _var(
         "OAUTH2_CA_BUNDLE", "CA bundle (path inside the hub container) to verify an internal Keycloak's certificate.",
         "/srv/jupyterhub/keycloak-ca.pem", default=None,
+    )
+    auth_refresh_age: int = _var(
+        "AUTH_REFRESH_AGE",
+        "Seconds after which the hub asks Keycloak again whether a signed-in user may still use it "
+        "(groups, admin rights, account enabled); someone removed from OAUTH2_ALLOWED_GROUPS or disabled "
+        "loses access at their next request after this, without logging out.",
+        "300", default=300, gt=0, le=3600,
     )
     pass_access_token: bool = _var(
         "PASS_ACCESS_TOKEN", "Give users' servers the Keycloak access token as $OAUTH_ACCESS_TOKEN.", "true",
@@ -300,6 +311,13 @@ class Settings(BaseSettings):
         "Token that may read /hub/metrics (Prometheus) and nothing else; generated in DATA_DIR unless given.",
         "output of: openssl rand -hex 32", default=None,
     )
+    key_sync_token: SecretStr | None = _var(
+        "KEY_SYNC_API_TOKEN",
+        "Token that may read the users' SSH public keys per cluster account (/hub/ssh-keys?cluster=) and "
+        "nothing else, for the key sync on a cluster (README \"Registering the key\"); generated in DATA_DIR "
+        "unless given, only when there are clusters.",
+        "output of: openssl rand -hex 32", default=None,
+    )
 
     # --- TLS --------------------------------------------------------------------------
     tls_cert: Path | None = _var(
@@ -309,6 +327,13 @@ class Settings(BaseSettings):
     tls_key: Path | None = _var(
         "TLS_KEY_FILE", "Key for TLS_CERT_FILE (path inside the container).", "/srv/jupyterhub/secrets/jupyterhub.key",
         default=None,
+    )
+    subdomain_host: Origin | None = _var(
+        "SUBDOMAIN_HOST",
+        "Serve each user's server from an origin of its own, <user>.<this host> (JupyterHub's subdomain_host), "
+        "so that a page in one user's server cannot act on the hub as whoever opens it. Needs a wildcard DNS "
+        "record and a certificate for both names (README \"Per-user origins\"). Unset: one origin for all.",
+        "https://hub.example.org", default=None,
     )
 
     @field_validator("cookie_secret", "crypt_key", mode="before")
@@ -320,7 +345,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 64 hexadecimal characters (32 random bytes)")
         return value
 
-    @field_validator("dummy_password", "proxy_token", "metrics_token", mode="before")
+    @field_validator("dummy_password", "proxy_token", "metrics_token", "key_sync_token", mode="before")
     @classmethod
     def _long_enough(cls, value: str, info) -> str:
         minimum, what = _MINIMUM_LENGTH[info.field_name]

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 
 from jupyterhub import orm
 from jupyterhub.handlers import BaseHandler
-from jupyterhub.scopes import needs_scope
 from tornado import web
 
 from .clusters import HOME, SSH_PUBLIC_KEY, fingerprint, parse_public_key
 
 PUBLIC_KEY_PATH = f"{HOME}/{SSH_PUBLIC_KEY}"
 FILES_STATUS_PATH = f"{HOME}/.pyiron_hub/files.json"  # written by boot.py
+# What a cluster's key sync holds (apply.key_sync_service): /hub/ssh-keys?cluster= and nothing else.
+KEY_SYNC_SCOPE = "custom:pyiron-hub:ssh-keys:read"
 # A public key is well under 1 KiB (RSA 16384 bits: about 2.8 KiB); anything larger is not one.
 MAX_KEY_BYTES = 16 * 1024
 
@@ -147,8 +148,10 @@ def cluster_rows(clusters, user_name: str) -> list[dict]:
             "host": c.host,
             "port": c.port,
             "account": c.account(user_name),
+            "account_problem": c.account_or_reason(user_name)[1],
             "queues": [q.name for q in c.queues],
             "host_keys": c.host_key_fingerprints(),
+            "key_help": c.key_help_for(user_name),
         }
         for c in clusters
     ]
@@ -182,12 +185,16 @@ class SSHKeyHandler(_ClustersHandler):
 class SSHKeysAdminHandler(_ClustersHandler):
     """/hub/ssh-keys: every user's public key and cluster account, for admins who
     authorise keys on the cluster themselves. ?cluster=<name> gives plain text,
-    one "<account> <key> pyiron-hub:<user>" line per user, for a script on the cluster.
+    one "<account> <key> pyiron-hub:<user>" line per user, for the key sync on the cluster,
+    which reads it with a token of KEY_SYNC_SCOPE alone.
     """
 
     @web.authenticated
-    @needs_scope("admin:users")
     async def get(self):
+        # needs_scope() cannot name a custom scope: those are defined when the hub starts.
+        text = self.get_argument("cluster", None) is not None
+        if "admin:users" not in self.expanded_scopes and not (text and KEY_SYNC_SCOPE in self.expanded_scopes):
+            raise web.HTTPError(403, "Only admins, and the clusters' key sync for ?cluster=, may list users' keys")
         clusters = {c.name: c for c in self.clusters}
         rows = []
         for orm_user in self.db.query(orm.User).order_by(orm.User.name):

@@ -111,6 +111,17 @@ def check_http_url(value: str) -> str:
     return value
 
 
+def check_origin(value: str) -> str:
+    """scheme://host[:port] and nothing more, with a DNS name: users' servers get <user>.<host>."""
+    value = check_http_url(value).rstrip("/")
+    parts = urlsplit(value)
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{value!r} must be only scheme://host[:port], like https://hub.example.org")
+    if re.fullmatch(r"[0-9.]+|\[.*\]", parts.netloc.rsplit(":", 1)[0]) or "." not in (parts.hostname or ""):
+        raise ValueError(f"{value!r} needs a domain name (users' servers are <user>.<that name>), not an address")
+    return value
+
+
 _EMAIL = re.compile(r"^[^@\s<>\"'()]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
@@ -140,6 +151,7 @@ Cpus = Annotated[float, AfterValidator(check_cpus)]
 ImageRef = Annotated[str, AfterValidator(check_image)]
 # The URL as written (a str; not pydantic's HttpUrl, see check_http_url).
 HttpUrlText = Annotated[str, AfterValidator(check_http_url)]
+Origin = Annotated[str, AfterValidator(check_origin)]
 HelpUrl = Annotated[str, AfterValidator(check_help_url)]
 NameList = Annotated[list[str], BeforeValidator(split_list)]
 

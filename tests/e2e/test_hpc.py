@@ -19,6 +19,7 @@ import textwrap
 import time
 
 import pytest
+import requests
 from bs4 import BeautifulSoup
 
 from .conftest import (
@@ -477,6 +478,72 @@ def test_admins_get_every_users_key_per_cluster_account(hpc, alice, bob):
     assert lines["hpcalice"].startswith("hpcalice " + " ".join(public_key_from_page(alice).split()[:2]))
     assert lines["bob"].endswith("pyiron-hub:hpcbob")
     assert alice.session.get(f"{hpc.url}/hub/ssh-keys", timeout=60).status_code == 403
+
+
+# --- the key sync on the cluster (README "Registering the key") ---------------------------------
+KEY_SYNC = "/usr/local/sbin/pyiron-hub-key-sync"
+TOKEN_FILE = "/etc/pyiron-hub/key-sync.token"
+
+
+def key_sync_token(hpc) -> str:
+    """The token the hub generated for the cluster's key sync, as its admin reads it."""
+    return docker("exec", hpc.container("hub"), "cat", "/srv/jupyterhub/data/key_sync_token").stdout.strip()
+
+
+def test_the_key_sync_token_reads_the_key_list_and_nothing_else(hpc, alice):
+    auth = {"Authorization": f"token {key_sync_token(hpc)}"}
+    keys = requests.get(f"{hpc.url}/hub/ssh-keys", params={"cluster": "hpc"}, headers=auth, timeout=30)
+    assert keys.status_code == 200 and keys.headers["Content-Type"].startswith("text/plain"), keys.text[:300]
+    for method, path in (("GET", "/hub/ssh-keys"), ("GET", "/hub/api/users"), ("GET", "/hub/api/users/hpcalice"),
+                         ("POST", "/hub/api/users/hpcalice/tokens"), ("POST", "/hub/api/users/hpcalice/server"),
+                         ("GET", "/user/hpcalice/api/contents"), ("GET", "/hub/metrics")):
+        r = requests.request(method, f"{hpc.url}{path}", headers=auth, timeout=30, allow_redirects=False)
+        assert r.status_code in (302, 403, 404), (method, path, r.status_code)
+
+
+def test_the_key_sync_never_writes_through_a_users_link_and_installs_the_others(hpc, alice, bob):
+    for user in (alice, bob):  # their keys are listed once their servers have run
+        if user.server() is None:
+            user.start(environment="pyiron_base")
+        public_key_from_page(user)
+    docker("cp", str(REPO / "pyiron_hub_config/key_sync.py"), f"{CLUSTER}:{KEY_SYNC}")
+    on_cluster("sh", "-c", f"umask 077 && mkdir -p /etc/pyiron-hub /root/.ssh && cat > {TOKEN_FILE} && "
+               "echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRootsOwnKeyRootsOwnKeyRootsOwnKey root@slurm' "
+               "> /root/.ssh/authorized_keys", stdin=key_sync_token(hpc))
+    roots_before = on_cluster("sha256sum", "/root/.ssh/authorized_keys")
+    # bob's account (hub user hpcbob) links its authorized_keys to root's; alice's has none yet.
+    on_cluster("sh", "-c", "mkdir -p ~/.ssh && rm -f ~/.ssh/authorized_keys && "
+               "ln -s /root/.ssh/authorized_keys ~/.ssh/authorized_keys", user="bob")
+    on_cluster("rm", "-f", "/home/hpcalice/.ssh/authorized_keys")
+    try:
+        sync = docker("exec", CLUSTER, "python3", KEY_SYNC, "--hub", "http://hub:8081", "--cluster", "hpc",
+                      "--token-file", TOKEN_FILE, check=False)
+        assert "hpcalice: added" in sync.stdout and "bob: FAILED" in sync.stdout, sync.stdout + sync.stderr
+        assert sync.returncode == 1  # a cron job's mail says so
+        # Root's file is untouched, and no key of bob's is anywhere in it.
+        assert on_cluster("sha256sum", "/root/.ssh/authorized_keys") == roots_before
+        assert public_key_from_page(bob).split()[1] not in on_cluster("cat", "/root/.ssh/authorized_keys")
+        # Control: alice's key is installed, hers alone, and her server logs in with it.
+        listing = on_cluster("stat", "-c", "%U %a", "/home/hpcalice/.ssh/authorized_keys").split()
+        assert listing == ["hpcalice", "600"]
+        assert public_key_from_page(alice).split()[1] in on_cluster("cat", "/home/hpcalice/.ssh/authorized_keys")
+        again = docker("exec", CLUSTER, "python3", KEY_SYNC, "--hub", "http://hub:8081", "--cluster", "hpc",
+                       "--token-file", TOKEN_FILE, check=False)
+        assert "hpcalice: already there" in again.stdout, again.stdout  # run by cron: never twice
+        with Kernel(alice, "sync.ipynb") as kernel:
+            out = kernel.run(textwrap.dedent(f"""
+                import os, paramiko
+                ssh = paramiko.SSHClient()
+                ssh.load_host_keys(os.path.expanduser("~/.pyiron_hub/ssh/known_hosts"))
+                ssh.connect("{CLUSTER_HOST}", username="hpcalice", key_filename=os.path.expanduser("~/.ssh/id_ed25519"),
+                            look_for_keys=False, allow_agent=False)
+                print("WHO", ssh.exec_command("id -un")[1].read().decode().strip())
+                ssh.close()
+            """))
+        assert value(out, "WHO") == "hpcalice", out
+    finally:
+        on_cluster("rm", "-f", "/home/bob/.ssh/authorized_keys")
+        authorise(bob, public_key_from_page(bob))
 
 
 def test_servers_reach_the_cluster_but_not_the_database(alice):

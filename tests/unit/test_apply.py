@@ -523,3 +523,24 @@ def test_crypt_keys_rotate(configured):
 def test_secrets_are_accepted_by_jupyterhub(configured):
     c = configured()
     assert (len(JupyterHub(config=c).cookie_secret), len(CryptKeeper(config=c).keys)) == (32, 1)
+
+
+def test_auth_refresh_age_default_is_five_minutes(configured):
+    assert configured().KeycloakOAuthenticator.auth_refresh_age == 300
+
+
+def test_auth_refresh_age_override(configured):
+    assert configured(AUTH_REFRESH_AGE="30").KeycloakOAuthenticator.auth_refresh_age == 30
+
+
+def test_users_already_in_the_database_are_not_admitted_for_that_alone(configured):
+    # Else, with ALLOWED_USERS set, leaving the Keycloak group would never take effect.
+    assert configured(ALLOWED_USERS="carol").KeycloakOAuthenticator.allow_existing_users is False
+
+
+def test_one_origin_for_all_by_default(configured):
+    assert "subdomain_host" not in configured().JupyterHub
+
+
+def test_subdomain_host_gives_each_user_an_origin(configured):
+    assert configured(SUBDOMAIN_HOST="https://hub.example.org").JupyterHub.subdomain_host == "https://hub.example.org"

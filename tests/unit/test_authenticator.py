@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from tornado import web
+from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
 from types import SimpleNamespace
 
 from pyiron_hub_config.authenticator import (
     REFUSED_ID_TOKEN_COOKIE,
+    KeycloakCallbackHandler,
     KeycloakOAuthenticator,
     NotAdmitted,
+    id_token_claims,
+    refused_sign_in,
     strip_group_path,
 )
 
@@ -164,3 +169,112 @@ async def test_member_of_an_admin_group_is_admin():
 async def test_auth_state_keeps_the_id_token_for_logout():
     a = logged_in_as({"preferred_username": "alice", "groups": []}, allow_all=True)
     assert (await a._token_to_auth_model(TOKEN))["auth_state"]["id_token"] == "it"
+
+
+# --- a reload of the refusal page (the OAuth callback) ------------------------------------
+def _id_token(claims: dict) -> str:
+    import base64
+    import json
+
+    part = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"eyJhbGciOiJSUzI1NiJ9.{part}.signature"
+
+
+def test_id_token_claims_are_read_without_padding():
+    assert id_token_claims(_id_token({"preferred_username": "mallory", "x": "y" * 7})) == {
+        "preferred_username": "mallory", "x": "y" * 7}
+
+
+@pytest.mark.parametrize("token", ["", "no-dots", "a.!!!.c", "a.bnVsbA.c", "a.WzFd.c"])  # null, [1]
+def test_id_token_claims_of_garbage_are_empty(token):
+    assert id_token_claims(token) == {}
+
+
+def _handler(cookie: str | None):
+    return SimpleNamespace(authenticator=authenticator(),
+                           get_secure_cookie=lambda name, max_age_days=None: cookie.encode() if cookie else None)
+
+
+def test_a_reload_after_a_refusal_refuses_the_same_user_again():
+    token = _id_token({"preferred_username": "Mallory"})
+    refused = refused_sign_in(_handler(token))
+    assert isinstance(refused, NotAdmitted) and refused.status_code == 403
+    assert (refused.username, refused.id_token) == ("mallory", token)  # normalised, as at the refusal
+
+
+@pytest.mark.parametrize("cookie", [None, "", "a.b.c", _id_token({"sub": "123"})])
+def test_a_reload_without_a_refusal_to_show_has_none(cookie):
+    assert refused_sign_in(_handler(cookie)) is None
+
+
+def test_the_callback_handler_is_ours():
+    assert authenticator().callback_handler is KeycloakCallbackHandler
+
+
+# --- refresh: access Keycloak takes away is taken away here too ---------------------------------
+class FakeUser:
+    def __init__(self, name="bob"):
+        self.name = name
+
+    async def get_auth_state(self):
+        return {"token_response": TOKEN, "access_token": "at", "refresh_token": "rt"}
+
+
+def request_by(user, token: bool, method: str = "GET", path: str = "/hub/api/user"):
+    """What refresh_user reads of the hub's request handler: who made it, how, and what."""
+    return SimpleNamespace(_jupyterhub_user=user, _token_authenticated=token,
+                           request=SimpleNamespace(method=method, path=path))
+
+
+def refreshing(groups: list[str]) -> KeycloakOAuthenticator:
+    return logged_in_as({"preferred_username": "bob", "groups": groups}, enable_auth_state=True,
+                        allowed_groups={"pyiron-users"}, admin_groups={"pyiron-admins"})
+
+
+async def test_refresh_keeps_a_user_still_in_the_group():
+    model = await refreshing(["/pyiron-users"]).refresh_user(FakeUser())
+    assert (model["name"], model["admin"], model["groups"]) == ("bob", False, ["pyiron-users"])
+
+
+async def test_refresh_follows_admin_rights_taken_away():
+    assert (await refreshing(["/pyiron-users"]).refresh_user(FakeUser()))["admin"] is False
+    assert (await refreshing(["/pyiron-users", "/pyiron-admins"]).refresh_user(FakeUser()))["admin"] is True
+
+
+async def test_refresh_of_a_user_removed_from_the_group_sends_the_browser_to_login():
+    user = FakeUser()
+    assert await refreshing(["/guests"]).refresh_user(user, request_by(user, token=False)) is False
+
+
+async def test_refresh_of_a_user_removed_from_the_group_refuses_their_token():
+    user = FakeUser()
+    with pytest.raises(web.HTTPError) as info:
+        await refreshing(["/guests"]).refresh_user(user, request_by(user, token=True))
+    assert info.value.status_code == 403
+
+
+async def test_an_admins_request_about_a_removed_user_is_not_refused():
+    user, admin = FakeUser(), FakeUser("alice")
+    assert await refreshing(["/guests"]).refresh_user(user, request_by(admin, token=True)) is False
+
+
+async def test_refresh_keycloak_refuses_is_a_logout():
+    """Disabled or signed out in Keycloak: neither the access nor the refresh token works."""
+    a = refreshing(["/pyiron-users"])
+
+    async def refused(*args, **kwargs):
+        raise HTTPClientError(400, "Bad Request")
+
+    a.token_to_user = refused
+    a.get_token_info = refused
+    user = FakeUser()
+    assert await a.refresh_user(user, request_by(user, token=False)) is False
+    with pytest.raises(web.HTTPError):
+        await a.refresh_user(user, request_by(user, token=True))
+
+
+async def test_a_servers_activity_report_is_not_refused():
+    """Else the culler would stop a server still computing after its owner signed out of Keycloak."""
+    user = FakeUser()
+    report = request_by(user, token=True, method="POST", path="/hub/api/users/bob/activity")
+    assert await refreshing(["/guests"]).refresh_user(user, report) is False  # stale, but not refused

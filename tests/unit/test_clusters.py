@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import warnings
 from functools import lru_cache
 
 import pytest
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pyiron_hub_config.clusters import (
     CLUSTER_EXAMPLE,
     KNOWN_HOSTS,
+    NOTEBOOK_QUIET_PATH,
     QUEUES_DIR,
     cluster_files,
     fingerprint,
@@ -136,11 +138,25 @@ def test_every_problem_is_reported_at_once_naming_cluster_queue_and_field(write)
         (('display_name = "HPC one"', 'display_name = "HPC one"\nuser = "{login}"'), "unknown placeholder {login}; user may use {username}"),
         (('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { alice = "Alice Smith" }'), "is not a valid account name"),
         (('display_name = "HPC one"', 'display_name = "HPC one"\nport = 0'), "port: Input should be greater than or equal to 1"),
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nkey_help = "ask {admin}"'), "unknown placeholder {admin}; key_help may use {cluster_user}, {username}"),
         (('name = "long"', 'name = "short"'), "queue 'short' is listed twice"),
         (("cores_max = 4", "cores_max = 4\ndefault = true"), "more than one queue has default = true"),
         ((f'"{HOST_KEY}"', f'"{HOST_KEY[:-8]}"'), "host_keys.0:"),
         ((f'"{HOST_KEY}"', '"ssh-rsa ' + HOST_KEY.split()[1] + '"'), "host_keys.0:"),
         ((f'"{HOST_KEY}"', '"ssh-dss AAAAB3NzaC1kc3M="'), "key type 'ssh-dss' is not one of"),
+        # One cluster account belongs to one hub user; root and system accounts to none.
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { "alice.smith" = "asmith", "a.smith" = "asmith" }'),
+         "'a.smith', 'alice.smith' all map to the account 'asmith'; one cluster account belongs to one hub user"),
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { alice = "root" }'),
+         "users: 'root' is a reserved account"),
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { alice = "daemon" }'),
+         "users: 'daemon' is a reserved account"),
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nreserved_accounts = ["slurm"]\nusers = { alice = "slurm" }'),
+         "users: 'slurm' is a reserved account"),
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nreserved_accounts = ["Slurm Admin"]'),
+         "'Slurm Admin' is not a valid account name"),
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nuser = "pyiron"'),
+         "'pyiron' has no {username}: every hub user would get the same account"),
     ],
 )
 def test_one_bad_field(write, change, expected):
@@ -231,7 +247,7 @@ def files_by_path(clusters, user):
 
 def test_one_cluster_gives_queue_yaml_and_known_hosts(write):
     files = files_by_path(load_clusters(write(CLUSTER)), "alice")
-    assert set(files) == {f"{QUEUES_DIR}/queue.yaml", KNOWN_HOSTS, CLUSTER_EXAMPLE}
+    assert set(files) == {f"{QUEUES_DIR}/queue.yaml", KNOWN_HOSTS, CLUSTER_EXAMPLE, NOTEBOOK_QUIET_PATH}
     config = yaml.safe_load(files[f"{QUEUES_DIR}/queue.yaml"]["content"])
     assert config == {
         "queue_type": "REMOTE",
@@ -279,7 +295,7 @@ def test_a_user_without_a_safe_account_name_gets_no_cluster(write, user):
 
 def test_remote_path_may_use_the_hub_name_only_if_it_is_safe(write):
     text = CLUSTER.replace("/scratch/{cluster_user}/pyiron", "/scratch/{username}").replace(
-        'display_name = "HPC one"', 'display_name = "HPC one"\nusers = { "a b" = "ab" }'
+        'display_name = "HPC one"', 'display_name = "HPC one"\nusers = { "a b" = "ab2" }'
     )
     assert cluster_files(load_clusters(write(text)), "a b") == []
     assert cluster_files(load_clusters(write(text)), "ab") != []
@@ -291,7 +307,7 @@ def test_several_clusters_use_pysqas_clusters_yaml(write):
     )
     files = files_by_path(load_clusters(write(CLUSTER + second)), "alice")
     assert set(files) == {f"{QUEUES_DIR}/clusters.yaml", f"{QUEUES_DIR}/hpc1.yaml", f"{QUEUES_DIR}/hpc2.yaml", KNOWN_HOSTS,
-                          CLUSTER_EXAMPLE}
+                          CLUSTER_EXAMPLE, NOTEBOOK_QUIET_PATH}
     assert yaml.safe_load(files[f"{QUEUES_DIR}/clusters.yaml"]["content"]) == {
         "cluster_primary": "hpc1",
         "cluster": {"hpc1": "hpc1.yaml", "hpc2": "hpc2.yaml"},
@@ -306,7 +322,8 @@ def test_several_clusters_use_pysqas_clusters_yaml(write):
 def test_queue_files_need_paramiko_and_known_hosts_does_not(write):
     # Without paramiko a REMOTE queue.yaml would break `import pyiron_base` (boot.py leaves it out).
     requires = {f["path"]: f.get("requires") for f in cluster_files(load_clusters(write(CLUSTER)), "alice")}
-    assert requires == {f"{QUEUES_DIR}/queue.yaml": ["paramiko"], KNOWN_HOSTS: None, CLUSTER_EXAMPLE: None}
+    assert requires == {f"{QUEUES_DIR}/queue.yaml": ["paramiko"], KNOWN_HOSTS: None, CLUSTER_EXAMPLE: None,
+                        NOTEBOOK_QUIET_PATH: None}
 
 
 def test_the_cluster_example_is_given_once(write):
@@ -333,3 +350,75 @@ def test_real_keys_parse(make):
     }[make]()
     line = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     assert parse_public_key(line + " me@host")[0] == line.split()[0]
+
+
+def test_key_help_names_the_users_account(write):
+    text = CLUSTER.replace('display_name = "HPC one"', 'display_name = "HPC one"\nuser = "u_{username}"\n'
+                           'key_help = "Run add-key {cluster_user} (hub user {username})."')
+    [cluster] = load_clusters(write(text))
+    assert cluster.key_help_for("bob") == "Run add-key u_bob (hub user bob)."
+    assert cluster.key_help_for("Bad Name") == ""  # no valid account: no instructions for one
+
+
+def test_no_key_help_by_default(write):
+    assert load_clusters(write(CLUSTER))[0].key_help_for("bob") == ""
+
+
+def test_notebooks_that_can_submit_start_without_pysqas_empty_warnings(write):
+    startup = files_by_path(load_clusters(write(CLUSTER)), "alice")[NOTEBOOK_QUIET_PATH]
+    assert startup["path"].startswith(".ipython/profile_default/startup/")
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        exec(compile(startup["content"], startup["path"], "exec"), {})
+        # What pysqa does with each remote command's stderr (pysqa/base/remote.py).
+        for stderr in ["", "\n", "  \r\n", "sbatch: error: Batch job submission failed: Invalid partition name\n"]:
+            warnings.warn(message=stderr, stacklevel=2)
+        warnings.warn("a user's own warning")
+    assert [str(w.message) for w in shown] == [
+        "sbatch: error: Batch job submission failed: Invalid partition name\n", "a user's own warning"]
+
+
+def test_no_usable_cluster_no_quiet_file(write):
+    assert cluster_files(load_clusters(write(CLUSTER)), "Not Valid") == []  # no valid account name
+
+
+# --- one cluster account, one hub user ----------------------------------------------------------
+def mapped(write, extra: str):
+    return load_clusters(write(CLUSTER.replace('display_name = "HPC one"', f'display_name = "HPC one"\n{extra}')))[0]
+
+
+def test_a_hub_user_named_like_someone_elses_mapped_account_gets_no_account(write):
+    cluster = mapped(write, 'users = { "alice.smith" = "asmith" }')
+    assert cluster.account("alice.smith") == "asmith"  # control: the mapping's owner keeps it
+    account, why = cluster.account_or_reason("asmith")
+    assert account is None and "'asmith' belongs to another hub user there" in why
+    assert cluster_files([cluster], "asmith") == []  # no configuration that would log in as asmith
+
+
+@pytest.mark.parametrize("user", ["root", "daemon", "nobody", "www-data"])
+def test_reserved_accounts_are_given_to_no_hub_user(write, user):
+    account, why = mapped(write, "").account_or_reason(user)
+    assert account is None and "is a reserved account there" in why
+
+
+def test_a_clusters_own_reserved_accounts(write):
+    cluster = mapped(write, 'reserved_accounts = ["slurm", "munge"]')
+    assert [cluster.account(u) for u in ("slurm", "munge", "bob")] == [None, None, "bob"]
+
+
+def test_a_template_with_a_prefix_still_gives_each_user_their_own(write):
+    cluster = mapped(write, 'user = "hpc_{username}"\nusers = { "bob" = "hpc_alice" }')
+    assert [cluster.account(u) for u in ("bob", "alice", "carol")] == ["hpc_alice", None, "hpc_carol"]
+
+
+def test_a_named_hub_user_whose_account_a_mapping_gives_another_stops_the_start(write, minimal_env):
+    from pyiron_hub_config.hub_config import load_hub_config
+    from pyiron_hub_config.problems import ConfigError
+
+    clusters = write(CLUSTER.replace('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { "alice.smith" = "asmith" }'))
+    with pytest.raises(ConfigError) as info:
+        load_hub_config({**minimal_env, "CLUSTERS_FILE": str(clusters), "ALLOWED_USERS": "alice.smith,asmith"})
+    report = info.value.report()
+    assert "hub user 'asmith' (ALLOWED_USERS/ADMIN_USER) would get the account 'asmith'" in report
+    # Control: without the second user, the same list starts.
+    assert load_hub_config({**minimal_env, "CLUSTERS_FILE": str(clusters), "ALLOWED_USERS": "alice.smith,bob"}).clusters

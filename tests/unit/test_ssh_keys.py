@@ -103,7 +103,9 @@ def test_spawner_passes_files_and_asks_for_a_key(clusters_file):
     assert env["PYIRON_HUB_SSH_KEY"] == "1"
     files = json.loads(env["PYIRON_HUB_FILES"])
     assert [f["path"] for f in files] == [".pyiron_hub/resources/queues/queue.yaml", ".pyiron_hub/ssh/known_hosts",
-                                          "notebooks_hpc/submit_to_a_cluster.ipynb"]
+                                          "notebooks_hpc/submit_to_a_cluster.ipynb",
+                                          ".ipython/profile_default/startup/00-pyiron-hub-quiet-cluster-warnings.py"]
+    assert env["TQDM_DELAY"] == "2"  # no progress bars for the few files of a job
     assert "ssh_username: alice" in files[0]["content"]
 
 
@@ -167,6 +169,27 @@ def test_what_is_not_a_public_key_is_refused_without_echoing_it(content):
     assert "PRIVATE" not in str(info.value) and "AAAA" not in str(info.value)
 
 
+def test_the_key_sync_service_may_read_keys_and_nothing_else(minimal_env, clusters_file, tmp_path):
+    import stat
+
+    from pyiron_hub_config.ssh_keys import KEY_SYNC_SCOPE
+
+    c = Config()
+    configure(c, with_env(minimal_env, CLUSTERS_FILE=str(clusters_file)))
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "cluster-key-sync")
+    assert (role["scopes"], role["services"]) == ([KEY_SYNC_SCOPE], ["cluster-key-sync"])
+    assert KEY_SYNC_SCOPE.startswith("custom:") and KEY_SYNC_SCOPE in c.JupyterHub.custom_scopes
+    token = next(s for s in c.JupyterHub.services if s["name"] == "cluster-key-sync")["api_token"]
+    stored = tmp_path / "data" / "key_sync_token"  # generated once, private, for the cluster's admin
+    assert (len(token), stored.read_text().strip(), stat.S_IMODE(stored.stat().st_mode)) == (64, token, 0o600)
+
+
+def test_no_key_sync_service_without_clusters(minimal_env):
+    c = Config()
+    configure(c, minimal_env)
+    assert "cluster-key-sync" not in [s["name"] for s in c.JupyterHub.services]
+
+
 # --- the pages ---------------------------------------------------------------------------------
 @pytest.fixture
 def render(minimal_env, clusters_file):
@@ -199,7 +222,27 @@ def test_key_page_shows_the_key_and_a_copy_button(render):
     cluster = page.find("section", id="cluster-hpc1")
     assert cluster.find("code", class_="account").text == "alice"
     assert f"echo '{HOST_KEY}' >> ~/.ssh/authorized_keys" in cluster.find("pre").text
+    # The long command wraps in its box instead of scrolling sideways.
+    assert "white-space: pre-wrap" in cluster.find("pre")["style"]
+    assert cluster.find(class_="key-help") is None  # the site said nothing more
     assert page.find("a", href="/hub/ssh-key").text == "SSH key"  # in the top bar
+
+
+def test_key_page_says_how_the_site_adds_keys_in_plain_text(render):
+    rows = [{**row, "key_help": "Run scripts/demo cluster-key alice <b>now</b>."}
+            for row in cluster_rows(render.clusters, "alice")]
+    page = render("pyiron_ssh_key.html", key=PublicKey.parse(USER_KEY), source="running", clusters=rows,
+                  server_active=True)
+    assert page.find(class_="key-help").text == "Run scripts/demo cluster-key alice <b>now</b>."
+    assert page.find("b") is None
+
+
+def test_key_page_says_why_there_is_no_account(render):
+    page = render("pyiron_ssh_key.html", key=PublicKey.parse(USER_KEY), source="running",
+                  clusters=cluster_rows(render.clusters, "root"), server_active=True)
+    cluster = page.find("section", id="cluster-hpc1")
+    assert cluster.find("code", class_="account") is None and cluster.find("pre") is None
+    assert "'root' is a reserved account there" in cluster.find(class_="no-account").text
 
 
 def test_key_page_without_a_key_says_how_to_get_one(render):

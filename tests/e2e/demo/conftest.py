@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import PREFIX, REPO, docker, inspect
+from ..conftest import PREFIX, REPO, Stack, docker, inspect
 
 # The tests run a demo of their own beside any demo a person may be running: its own
 # compose project, state directory, ports and users' container and volume names.
@@ -86,9 +86,12 @@ def demo(images):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.when == "call" and report.failed and "demo" in getattr(item, "funcargs", {}):
+    funcargs = getattr(item, "funcargs", {})
+    if report.when == "call" and report.failed and "demo" in funcargs:
         logs = _demo_compose("logs", "--no-color", "--tail", "120", check=False).stdout
         report.sections.append(("demo compose logs", logs))
+    if report.when == "call" and report.failed and isinstance(funcargs.get("hub"), Stack):
+        report.sections.append(("compose logs", funcargs["hub"].dump()))  # keycloak_stack's suites
 
 
 def _demo_compose(*args, check=True) -> subprocess.CompletedProcess:

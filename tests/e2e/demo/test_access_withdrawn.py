@@ -1,0 +1,122 @@
+"""Access taken away in Keycloak takes effect without a logout (AUTH_REFRESH_AGE).
+
+A hub, its database and the demo realm's Keycloak from the test images (no environments
+are started, so the demo's image builds are not needed): people log in through Keycloak's
+own form, then a Keycloak admin takes something away through Keycloak's admin REST API,
+and within the (here short) refresh age their next request to the hub is refused.
+Each case has its control: someone Keycloak still admits stays signed in.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlparse
+
+import pytest
+import requests
+
+from .keycloak_stack import keycloak_stack
+from .test_keycloak import Browser, _keycloak_admin
+
+REFRESH_AGE = 5  # seconds; the default is 300
+
+
+@pytest.fixture(scope="module")
+def hub(images, tmp_path_factory):
+    yield from keycloak_stack(tmp_path_factory.mktemp("refresh-project"), images, "pyiron-hub-refresh-test",
+                              AUTH_REFRESH_AGE=str(REFRESH_AGE))
+
+
+def admin(hub, method, path, **kw) -> requests.Response:
+    return _keycloak_admin(method, path, keycloak=hub.keycloak, **kw)
+
+
+def keycloak_id(hub, kind: str, name: str) -> str:
+    found = admin(hub, "GET", f"/{kind}", params={"search" if kind == "groups" else "username": name,
+                                                  "exact": "true"}).json()
+    return next(item["id"] for item in found if item.get("name", item.get("username")) == name)
+
+
+class Membership:
+    """Take `user` out of `group` in Keycloak for the block; put them back afterwards."""
+
+    def __init__(self, hub, user: str, group: str):
+        self.path = f"/users/{keycloak_id(hub, 'users', user)}/groups/{keycloak_id(hub, 'groups', group)}"
+        self.hub = hub
+
+    def __enter__(self):
+        assert admin(self.hub, "DELETE", self.path).status_code == 204
+
+    def __exit__(self, *exc):
+        assert admin(self.hub, "PUT", self.path).status_code == 204
+
+
+def signed_in(hub, user: str) -> tuple[Browser, str]:
+    """A browser session of `user`'s, and an API token of theirs (as a script of theirs holds one)."""
+    browser = Browser(hub=hub.url, keycloak=f"localhost:{hub.keycloak_port}")
+    landed = browser.login(user)
+    assert landed.status_code == 200 and landed.url.startswith(f"{hub.url}/hub/"), (landed.status_code, landed.url)
+    token = browser.hub_api(f"/users/{user}/tokens", "POST", json={"expires_in": 600}).json()["token"]
+    return browser, token
+
+
+def with_token(hub, token: str, path: str) -> requests.Response:
+    return requests.get(f"{hub.url}/hub/api{path}", headers={"Authorization": f"token {token}"}, timeout=30)
+
+
+def past_the_refresh_age():
+    time.sleep(REFRESH_AGE + 1)
+
+
+def test_a_user_removed_from_the_allowed_group_loses_access_without_logging_out(hub):
+    bob, bobs_token = signed_in(hub, "bob")
+    alice, alices_token = signed_in(hub, "alice")
+    with Membership(hub, "bob", "pyiron-users"):
+        past_the_refresh_age()
+        # His browser: the hub no longer knows him and sends him to the login; the round
+        # through Keycloak (whose session he still has) ends on the "not admitted" page.
+        assert urlparse(bob.go(f"{hub.url}/hub/home").url).path == "/hub/login"
+        assert bob.hub_api("/user").status_code == 403
+        again = bob.go(f"{hub.url}/hub/oauth_login")
+        assert again.status_code == 403 and "This account cannot use" in again.text, (again.status_code, again.url)
+        # His token (a script's, or his server's check of its visitors): refused too.
+        assert with_token(hub, bobs_token, "/user").status_code == 403
+        # Control: alice, still in the group, stays signed in, by browser and by token.
+        assert alice.hub_api("/user").json()["name"] == "alice"
+        assert with_token(hub, alices_token, "/user").json()["name"] == "alice"
+    # Back in the group, he logs in again as usual.
+    again, _ = signed_in(hub, "bob")
+    assert again.hub_api("/user").json()["name"] == "bob"
+
+
+def test_admin_rights_taken_away_in_keycloak_end_in_the_hub(hub):
+    alice, token = signed_in(hub, "alice")
+    assert alice.hub_api("/user").json()["admin"] is True
+    assert with_token(hub, token, "/users").status_code == 200  # an admin lists all users
+    with Membership(hub, "alice", "pyiron-admins"):
+        past_the_refresh_age()
+        me = alice.hub_api("/user")
+        assert me.status_code == 200 and me.json()["admin"] is False  # still a user, no longer an admin
+        assert "pyiron-admins" not in me.json()["groups"]
+        assert with_token(hub, token, "/users").status_code == 403
+        assert with_token(hub, token, "/user").json()["name"] == "alice"  # control: her own access stays
+    past_the_refresh_age()
+    assert alice.hub_api("/user").json()["admin"] is True  # given back in Keycloak: admin again
+
+
+def test_a_user_disabled_in_keycloak_loses_access_without_logging_out(hub):
+    bob, bobs_token = signed_in(hub, "bob")
+    alice, _ = signed_in(hub, "alice")
+    path = f"/users/{keycloak_id(hub, 'users', 'bob')}"
+    assert admin(hub, "PUT", path, json={"enabled": False}).status_code == 204
+    try:
+        past_the_refresh_age()
+        assert with_token(hub, bobs_token, "/user").status_code == 403
+        # His browser is sent to the login, and Keycloak does not let him in again.
+        assert urlparse(bob.go(f"{hub.url}/hub/home").url).path == "/hub/login"
+        assert bob.hub_api("/user").status_code == 403
+        page = bob.go(f"{hub.url}/hub/oauth_login")
+        assert urlparse(page.url).netloc == f"localhost:{hub.keycloak_port}", page.url
+        assert alice.hub_api("/user").json()["name"] == "alice"  # control
+    finally:
+        assert admin(hub, "PUT", path, json={"enabled": True}).status_code == 204
