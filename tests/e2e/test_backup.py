@@ -328,22 +328,22 @@ def test_5_a_backup_disk_that_fills_up_keeps_the_earlier_snapshots(bk, tmp_path)
 
 
 def test_6_an_sftp_repository(bk, tmp_path):
-    # The test cluster's login node is an OpenSSH server with sftp: an account "backup" there.
+    # The test cluster's login node is an OpenSSH server with sftp: an account "restic" there (Debian has a system user "backup").
     docker("rm", "-f", SFTP, check=False)
     docker("run", "-d", "--name", SFTP, "--network", NETWORK, "--network-alias", "backup-sftp",
-           "-e", "CLUSTER_USERS=backup", SFTP_IMAGE)
+           "-e", "CLUSTER_USERS=restic", SFTP_IMAGE)
     wait_for(lambda: (inspect(SFTP) or {}).get("State", {}).get("Health", {}).get("Status") == "healthy",
              timeout=90, message="the sftp server")
     ssh = tmp_path / "ssh"
     ssh.mkdir(mode=0o700)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "id_ed25519")], check=True)
-    docker("exec", "-u", "backup", SFTP, "sh", "-c",
-           f"echo '{(ssh / 'id_ed25519.pub').read_text().strip()}' > /home/backup/.ssh/authorized_keys "
-           "&& chmod 600 /home/backup/.ssh/authorized_keys")
+    docker("exec", "-u", "restic", SFTP, "sh", "-c",
+           f"echo '{(ssh / 'id_ed25519.pub').read_text().strip()}' > /home/restic/.ssh/authorized_keys "
+           "&& chmod 600 /home/restic/.ssh/authorized_keys")
     host_key = wait_for(lambda: docker("exec", SFTP, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False).stdout,
                         timeout=30, message="sshd's host key")
     (ssh / "known_hosts").write_text("backup-sftp " + " ".join(host_key.split()[:2]) + "\n")
-    env = {"RESTIC_REPOSITORY": "sftp:backup@backup-sftp:/home/backup/repo", "BACKUP_SSH_DIR": str(ssh)}
+    env = {"RESTIC_REPOSITORY": "sftp:restic@backup-sftp:/home/restic/repo", "BACKUP_SSH_DIR": str(ssh)}
     ok(bk.pyiron_hub("backup", "--init", env=env))
     ids = snapshot_ids(bk, env)
     assert len(ids) == 1
@@ -354,7 +354,7 @@ def test_6_an_sftp_repository(bk, tmp_path):
     assert hashes(USERS[0]) == save
     # sshd gone: the same repository is now unreachable, said so.
     docker("rm", "-f", SFTP)
-    fails(bk.pyiron_hub("snapshots", env=env), "cannot reach the repository sftp:backup@backup-sftp")
+    fails(bk.pyiron_hub("snapshots", env=env), "cannot reach the repository sftp:restic@backup-sftp")
 
 
 def test_7_the_scheduled_backup_shows_its_last_result(bk):
