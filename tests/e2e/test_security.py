@@ -561,16 +561,20 @@ def test_no_secret_in_a_user_containers_inspect(stack, carol, deployment_secrets
     assert host["Privileged"] is False and not host["CapAdd"] and not host["Devices"]
     assert sorted(host["Binds"]) == ["jupyterhub-home-carol:/home/jovyan:rw",
                                      "jupyterhub-user-carol:/home/jovyan/work:rw"], host["Binds"]
-    # Only the user's own volumes are writable; the image's home copy and the boot step are read-only.
+    # Only the user's own volumes are writable; the image's home copy, the boot step and the
+    # packages the hub lends (hub_packages.py) are read-only.
     mounts = {m["Destination"]: (m["Type"], m["Name"], m["RW"]) for m in info["Mounts"]}
     image_copy = mounts["/home"][1]
     assert image_copy.startswith("pyiron-hub-image-")
+    packages = mounts["/opt/pyiron-hub/packages"][1]
+    assert packages.startswith("pyiron-hub-packages-")
     assert mounts == {
         "/home/jovyan": ("volume", "jupyterhub-home-carol", True),
         "/home/jovyan/work": ("volume", "jupyterhub-user-carol", True),
         "/home": ("volume", image_copy, False),
         "/opt/pyiron-hub/image": ("volume", image_copy, False),
         "/opt/pyiron-hub/boot": ("volume", boot_name(boot_source()), False),  # the boot step (boot_file.py)
+        "/opt/pyiron-hub/packages": ("volume", packages, False),
     }
 
 
@@ -658,6 +662,29 @@ def test_user_container_cannot_read_the_hubs_secrets(stack, carol, deployment_se
     result = probe("jupyter-carol", "readable", ["/"], {**deployment_secrets, "canary": canary})
     assert result["scanned"] > 1000, result
     assert result["hits"] == [["/home/jovyan/work/canary.txt", "canary"]], result["hits"]
+
+
+@ISOLATION
+def test_a_user_cannot_change_the_paramiko_every_users_server_loads(stack, carol):
+    # Every server mounts the same packages volume: a user who could change paramiko there
+    # would read other users' SSH keys as they submit. The attack, from carol's own server:
+    out = in_carol(
+        "import os\n"
+        "for path in ('/opt/pyiron-hub/packages/paramiko/__init__.py', '/opt/pyiron-hub/packages/evil.pth',\n"
+        "             '/opt/pyiron-hub/packages/paramiko/transport.py'):\n"
+        "    try:\n"
+        "        open(path, 'a').write('# changed\\n'); print(path, 'WRITTEN')\n"
+        "    except OSError as e:\n"
+        "        print(path, e.errno)\n"
+        "print('OWNER', os.stat('/opt/pyiron-hub/packages/paramiko/__init__.py').st_uid)\n"
+        "import paramiko; print('LOADED', paramiko.__file__)\n"
+    )
+    refused = [line for line in out.splitlines() if line.startswith("/opt/") and line.split()[-1] in ("13", "30")]
+    assert "WRITTEN" not in out and len(refused) == 3, out  # EACCES or EROFS: a read-only volume owned by root
+    assert "OWNER 0" in out, out
+    # Control: the same server loads that paramiko, and writes its own home.
+    assert "LOADED /opt/pyiron-hub/packages/paramiko/__init__.py" in out, out
+    assert in_carol("open('/home/jovyan/mine.txt', 'w').write('x'); print('ok')").strip() == "ok"
 
 
 @ISOLATION
