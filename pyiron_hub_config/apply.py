@@ -14,6 +14,7 @@ from traitlets.config import Config
 
 from .authenticator import KeycloakOAuthenticator, strip_group_path
 from .database import database_url
+from .error_words import template_functions
 from .hub_config import HubConfig
 from .spawner import PyironSpawner, pass_access_token
 from .ssh_keys import KEY_SYNC_SCOPE, ssh_key_handlers
@@ -265,6 +266,8 @@ def apply_templates(c: Config, hub: HubConfig) -> None:
         "allowed_groups": sorted(strip_group_path(g) for g in s.allowed_groups) if keycloak else [],
         "admits_named_users": bool(s.allowed_users),
         "http_phrases": {status.value: status.phrase for status in HTTPStatus},
+        # Plain words for JupyterHub's scope jargon on the error pages.
+        "error_words": template_functions,
         # The top bar links the SSH key pages when there are clusters to use them with.
         "ssh_key_page": bool(hub.clusters),
     }

@@ -6,8 +6,11 @@ admin gives the realm URL once. Explicitly set URLs (the old deployment's) still
 
 from __future__ import annotations
 
+import base64
+import json
+
 from oauthenticator.generic import GenericOAuthenticator
-from oauthenticator.oauth2 import OAuthLoginHandler, OAuthLogoutHandler
+from oauthenticator.oauth2 import OAuthCallbackHandler, OAuthLoginHandler, OAuthLogoutHandler
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.httputil import url_concat
@@ -42,6 +45,28 @@ class NotAdmitted(web.HTTPError):
         self.id_token = id_token
 
 
+def refused_sign_in(handler) -> NotAdmitted | None:
+    """The refusal of the last few minutes' sign-in in this browser, from its signed cookie."""
+    token = handler.get_secure_cookie(REFUSED_ID_TOKEN_COOKIE, max_age_days=REFUSED_ID_TOKEN_MAX_AGE_DAYS)
+    if not token:
+        return None
+    claims, claim = id_token_claims(token.decode()), handler.authenticator.username_claim
+    username = claim(claims) if callable(claim) else claims.get(claim)
+    if not isinstance(username, str) or not username:
+        return None
+    return NotAdmitted(handler.authenticator.normalize_username(username), token.decode())
+
+
+def id_token_claims(id_token: str) -> dict:
+    """The claims of an id token the hub itself stored in a signed cookie (so not re-verified)."""
+    try:
+        payload = id_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
 def _own_token_request(handler, user) -> bool:
     """Is this request made with a token of `user` themselves (not a cookie, not an admin)?"""
     return getattr(handler, "_token_authenticated", False) and getattr(handler, "_jupyterhub_user", None) is user
@@ -66,6 +91,25 @@ class KeycloakLoginHandler(OAuthLoginHandler):
                 "The hub and running servers are fine; please try again in a few minutes.",
             )
         return super().get()
+
+
+class KeycloakCallbackHandler(OAuthCallbackHandler):
+    """Keycloak's redirect back to the hub; a reload of it never ends in protocol jargon.
+
+    The sign-in's state cookie is used up by the first visit, so a reload (the refusal page
+    sits at this URL) would answer "400: OAuth state missing from cookies". Instead: someone
+    just refused sees the same refusal again, anyone else starts over at the login page.
+    """
+
+    async def get(self):
+        if self.get_argument("state", None) and not self.get_state_cookie():
+            refused = refused_sign_in(self)
+            if refused is not None:
+                raise refused
+            self.log.info("OAuth callback without its state cookie (a reload?): back to the login page")
+            self.redirect(self.settings["login_url"])
+            return
+        await super().get()
 
 
 class KeycloakLogoutHandler(OAuthLogoutHandler):
@@ -103,6 +147,7 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
 
     login_service = Unicode("Keycloak", config=True)
     login_handler = KeycloakLoginHandler
+    callback_handler = KeycloakCallbackHandler
     logout_handler = KeycloakLogoutHandler
 
     realm_url = Unicode(

@@ -25,7 +25,10 @@ Steps:
 - ssh key: make ~/.ssh/id_ed25519 once if $PYIRON_HUB_SSH_KEY is set.
 - pyiron: point pyiron at one job database per user and per pyiron_base series, in the
   persistent home, and at the site's resources, unless the user configures pyiron
-  themselves (~/.pyiron, or PYIRON* variables of their own).
+  themselves (~/.pyiron, or PYIRON* variables of their own); its log then goes to
+  ~/.pyiron_hub/pyiron.log instead of a pyiron.log beside each notebook.
+- first-hour quiet: answer JupyterLab's "get news?" question with no (once: a user's own
+  answer stays), and say in an otherwise empty ~/work what that folder is.
 """
 
 from __future__ import annotations
@@ -48,6 +51,39 @@ FILES_STATUS = "files.json"  # the hub-managed files written, and those left out
 SITE_RESOURCES_VARIABLE = "PYIRON_HUB_SITE_RESOURCES"
 FILES_VARIABLE = "PYIRON_HUB_FILES"
 SSH_KEY_VARIABLE = "PYIRON_HUB_SSH_KEY"
+LAB_NEWS_SETTINGS = ".jupyter/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
+PYIRON_LOG_STARTUP = ".ipython/profile_default/startup/00-pyiron-hub-pyiron-log.py"
+PYIRON_LOG = os.path.join(STATE_DIR, "pyiron.log")
+WORK_README = os.path.join("work", "README.md")
+WORK_README_TEXT = """# work/
+
+This folder is kept across restarts, like the rest of your home. It is a volume of its own
+because an earlier version of this hub kept only this folder; files saved here then are still
+here. Nothing else uses it: keep your notebooks and data wherever you like in your home.
+"""
+# Run by IPython at each kernel start (written only while the hub configures pyiron).
+PYIRON_LOG_STARTUP_TEXT = """# Written by the pyiron hub at each start of your server (boot.py); it is not written while
+# you configure pyiron yourself (~/.pyiron or PYIRON* variables).
+#
+# pyiron's logger opens "pyiron.log" in the working directory when pyiron is imported; in a
+# notebook that is the notebook's folder, so a pyiron.log appeared beside every notebook.
+# Here it goes to ~/%s instead.
+import logging
+import os
+
+_pyiron_log = os.path.join(os.path.expanduser("~"), %r)
+_file_handler_init = logging.FileHandler.__init__
+
+
+def _pyiron_log_in_one_place(self, filename, *args, **kwargs):
+    if os.fspath(filename) == "pyiron.log":
+        filename = _pyiron_log
+        os.makedirs(os.path.dirname(filename), exist_ok=True)
+    _file_handler_init(self, filename, *args, **kwargs)
+
+
+logging.FileHandler.__init__ = _pyiron_log_in_one_place
+""" % (PYIRON_LOG, PYIRON_LOG)
 # A notebook kernel looks these up; if the user set any, pyiron ignores files, so do we.
 PYIRON_VARIABLES = ("PYIRONSQLFILE", "PYIRONSQLTYPE", "PYIRONRESOURCEPATHS", "PYIRONPROJECTPATHS",
                     "PYIRONPROJECTCHECKENABLED", "PYIRONSQLCONNECTIONSTRING", "PYIRONDISABLE", "PYIRONCONFIG")
@@ -327,6 +363,40 @@ def ensure_ssh_key(home):
     return True
 
 
+def _write_text(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_atomically(path, text)
+
+
+def answer_lab_news(home):
+    """Answer JupyterLab's "get news?" question (asked at every fresh start) with no, once."""
+    path = os.path.join(home, LAB_NEWS_SETTINGS)
+    if os.path.lexists(path):  # the user's own settings, or our answer they may have changed
+        return "left as it is"
+    _write_text(path, json.dumps({"fetchNews": "false"}, indent=2) + "\n")
+    return "answered no"
+
+
+def explain_work(home):
+    """Say what ~/work is, in it, when it is empty; never touch a folder with anything in it."""
+    work = os.path.join(home, os.path.dirname(WORK_README))
+    if not os.path.isdir(work) or os.path.islink(work) or os.listdir(work):
+        return "nothing to do"
+    _write_text(os.path.join(home, WORK_README), WORK_README_TEXT)
+    return "explained"
+
+
+def pyiron_log_in_one_place(home, hub_configures_pyiron):
+    """While the hub configures pyiron, its log goes to ~/.pyiron_hub/pyiron.log (see the text)."""
+    path = os.path.join(home, PYIRON_LOG_STARTUP)
+    if not hub_configures_pyiron:
+        if os.path.isfile(path) and not os.path.islink(path):
+            os.unlink(path)
+        return "left to the user"
+    _write_text(path, PYIRON_LOG_STARTUP_TEXT)
+    return "to ~/" + PYIRON_LOG
+
+
 def pyiron_base_series():
     """'0.15' for pyiron_base 0.15.20, '1' for 1.2.3; None without pyiron_base."""
     try:
@@ -376,6 +446,8 @@ def main(argv):
                                                why_missing[0] if why_missing else None)))
     if os.environ.get(SSH_KEY_VARIABLE):
         steps.append(("ssh key", lambda: ensure_ssh_key(home)))
+    steps.append(("jupyterlab news", lambda: answer_lab_news(home)))
+    steps.append(("work folder", lambda: explain_work(home)))
     for name, step in steps:
         try:
             result = step()
@@ -387,6 +459,10 @@ def main(argv):
         except Exception as err:  # never keep a user from their server
             log("%s: skipped (%s: %s)" % (name, type(err).__name__, err))
     settings = pyiron_settings(home, os.environ, pyiron_base_series())
+    try:
+        log("pyiron log: %s" % pyiron_log_in_one_place(home, bool(settings)))
+    except Exception as err:  # never keep a user from their server
+        log("pyiron log: skipped (%s: %s)" % (type(err).__name__, err))
     if settings:
         os.environ.update(settings)
         log("pyiron: job database %s" % settings["PYIRONSQLFILE"])

@@ -58,7 +58,8 @@ def safe_path(path: str) -> bool:
     """An absolute path pysqa can pass to a shell unquoted: no spaces, quotes, globs or '..'."""
     return bool(_SAFE_PATH.match(path)) and "/../" not in path + "/"
 
-_PLACEHOLDERS = {"user": {"username"}, "remote_path": {"username", "cluster_user"}}
+_PLACEHOLDERS = {"user": {"username"}, "remote_path": {"username", "cluster_user"},
+                 "key_help": {"username", "cluster_user"}}
 # Accounts no hub user is ever given, whatever the cluster list says: root, and the system
 # accounts of Debian's base-passwd (present on Debian and Ubuntu clusters alike). A cluster's
 # `reserved_accounts` adds its own (service accounts such as slurm or munge, admins' logins).
@@ -182,6 +183,9 @@ class Cluster(BaseModel):
     remote_config_dir: str
     remote_path: str
     queues: list[Queue] = Field(min_length=1)
+    # Shown on the SSH key page above the command: how this site adds a key for its users,
+    # where that is not (only) logging in to the cluster. Plain text, never markup.
+    key_help: str = Field(default="", max_length=500)
 
     @field_validator("host")
     @classmethod
@@ -230,6 +234,18 @@ class Cluster(BaseModel):
         if not safe_path(sample):
             raise ValueError(f"{value!r} must be an absolute path of letters, digits and ._+-/ (no spaces, no '..')")
         return value
+
+    @field_validator("key_help")
+    @classmethod
+    def _key_help(cls, value: str) -> str:
+        return _placeholders(value, _PLACEHOLDERS["key_help"], "key_help")
+
+    def key_help_for(self, hub_user: str) -> str:
+        """key_help with the user's names filled in; "" when there is none or no valid account."""
+        account = self.account(hub_user)
+        if not self.key_help or account is None:
+            return ""
+        return self.key_help.format(username=hub_user, cluster_user=account)
 
     @model_validator(mode="after")
     def _one_hub_user_per_account(self):
@@ -439,8 +455,17 @@ def cluster_files(clusters: list[Cluster], hub_user: str) -> list[dict]:
     files.append({"path": KNOWN_HOSTS, "content": known_hosts, "mode": "0644"})
     # An example, written once: the user's to edit or delete, like the images' examples.
     files.append({"path": CLUSTER_EXAMPLE, "content": _example_notebook(), "mode": "0644", "once": True})
+    files.append({"path": NOTEBOOK_QUIET_PATH, "content": files_of(__package__).joinpath("notebook_quiet.py").read_text(),
+                  "mode": "0644"})
     return files
 
 
 def _example_notebook() -> str:
     return files_of(__package__).joinpath("examples/submit_to_a_cluster.ipynb").read_text()
+
+
+# What cluster submission prints that is not news: pysqa's empty warnings (notebook_quiet.py)
+# and its progress bars for the few files a job sends (tqdm draws none that end within this
+# many seconds; a long transfer, or a user's own long loop, still shows one).
+NOTEBOOK_QUIET_PATH = ".ipython/profile_default/startup/00-pyiron-hub-quiet-cluster-warnings.py"
+QUIET_ENVIRONMENT = {"TQDM_DELAY": "2"}

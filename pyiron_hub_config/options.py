@@ -53,6 +53,13 @@ def options_from_form(formdata: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     return options
 
 
+def find_environment(name: Any, environments: Sequence[Environment]) -> Environment | None:
+    """The environment called name, by its catalogue name or the display name the picker shows."""
+    if not isinstance(name, str):
+        return None
+    return next((env for env in environments if name in (env.name, env.display_name)), None)
+
+
 def validate_choice(
     options: Mapping[str, Any] | None,
     environments: Sequence[Environment],
@@ -84,7 +91,7 @@ def validate_choice(
     if name is None or name == "" or replaced is not None:
         env = next(env for env in environments if env.default)
     else:
-        env = next((env for env in environments if isinstance(name, str) and env.name == name), None)
+        env = find_environment(name, environments)
         if env is None:
             shown = _shown(name)
             raise InvalidChoice(

@@ -9,15 +9,16 @@ from functools import lru_cache
 import docker.errors
 from dockerspawner import DockerSpawner
 from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
+from sqlalchemy.orm import object_session
 from tornado import web
-from traitlets import Float, Integer, List, Unicode, default
+from traitlets import Dict, Float, Integer, List, Unicode, default
 
 from .boot_file import boot_volume_mount
 from .catalogue import Environment
-from .clusters import cluster_files
+from .clusters import QUIET_ENVIRONMENT, cluster_files
 from .docker_pool import PooledDockerSpawner
 from .hub_packages import PACKAGES_SOURCE, packages_volume_mount
-from .options import InvalidChoice, options_from_form, validate_choice
+from .options import InvalidChoice, find_environment, options_from_form, validate_choice
 from .parallelism import thread_environment
 from .readiness import AnswerBeforeReady
 from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
@@ -30,19 +31,28 @@ def _templates() -> Jinja:
     return Jinja(loader=PackageLoader(__package__, "templates"), autoescape=select_autoescape(default=True))
 
 
-def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, gone=None) -> str:
-    """The picker's HTML; empty when there is nothing to choose and nothing to say.
+def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, last_options=None, gone=None) -> str:
+    """The picker's HTML, preselecting the last choice that started; empty when there is
+    nothing to choose and nothing to say.
 
     gone: the catalogue entry the user last ran, when it is no longer offered.
     """
     if len(environments) < 2 and max_mem_limit is None and max_cpu_limit is None and gone is None:
         return ""
+    last_options = last_options or {}
+    default = next((env for env in environments if env.default), None)
+    last = find_environment(last_options.get("environment"), environments)
+    selected = (last or default).name if (last or default) else None
     return _templates().get_template("options_form.html").render(
         environments=environments,
+        selected=selected,
         max_mem_limit=format_memory(max_mem_limit) if max_mem_limit else None,
         max_cpu_limit=max_cpu_limit,
+        # Sizes are offered again only while the admin still lets users pick them.
+        mem_limit=last_options.get("mem_limit") if max_mem_limit else None,
+        cpu_limit=last_options.get("cpu_limit") if max_cpu_limit else None,
         gone=gone,
-        default=next((env for env in environments if env.default), None),
+        default=default,
     )
 
 
@@ -80,18 +90,23 @@ class EnvironmentPicker(DockerSpawner):
     # The user's public key as last read from their server (see ssh_keys.py); kept in the
     # spawner's state, so it outlives the container.
     ssh_public_key = Unicode("")
+    # The options of the last start that succeeded, kept in the state across stops: the
+    # picker preselects them, and a refused request falls back to them (see _apply_choice).
+    last_options = Dict()
     _environment_name = None  # the catalogue name of what the server runs, kept in the state
 
     @default("options_form")
     def _options_form_default(self):
-        # A callable, so that the page can say when the user's last environment is gone.
+        # A callable, so that JupyterHub renders it at each visit: it preselects the user's
+        # last choice, and says when that environment is gone.
         return type(self)._render_form
 
     @staticmethod
     def _render_form(spawner: EnvironmentPicker) -> str:
-        last = (spawner.user_options or {}).get("environment")
-        gone = next((env for env in spawner.left_out_environments if env.name == last), None)
-        return render_options_form(spawner.environments, spawner.max_mem_limit, spawner.max_cpu_limit, gone)
+        # From before last_options was kept: the options last sent, if they were not refused.
+        last = spawner.last_options or {k: v for k, v in (spawner.user_options or {}).items() if k != "profile"}
+        gone = next((env for env in spawner.left_out_environments if env.name == last.get("environment")), None)
+        return render_options_form(spawner.environments, spawner.max_mem_limit, spawner.max_cpu_limit, last, gone)
 
     @default("options_from_form")
     def _options_from_form_default(self):
@@ -113,7 +128,11 @@ class EnvironmentPicker(DockerSpawner):
     @staticmethod
     def _apply_choice(spawner: EnvironmentPicker, user_options: dict):
         # Runs for every start, whichever way the request came (form, query, REST API).
-        choice = spawner._choose(user_options)
+        try:
+            choice = spawner._choose(user_options)
+        except web.HTTPError:
+            spawner._forget_refused_options()
+            raise
         if choice.replaced is not None:
             spawner.log.info("%s asked for %s, which is no longer offered: starting the default, %s",
                              spawner.user.name, choice.replaced.name, choice.environment.name)
@@ -130,6 +149,18 @@ class EnvironmentPicker(DockerSpawner):
             choice.environment.image, format_memory(choice.mem_limit), choice.cpu_limit,
         )
 
+    def _forget_refused_options(self) -> None:
+        # JupyterHub saved the REST API's options in the database before this check, to
+        # reuse them for every later start without options (the admin page's "Start Server"
+        # too): put back those of the last start that succeeded, or none (the default).
+        orm_spawner = getattr(self, "orm_spawner", None)
+        if orm_spawner is None:
+            return
+        orm_spawner.user_options = dict(self.last_options)
+        session = object_session(orm_spawner)
+        if session is not None:
+            session.commit()
+
     async def start(self):
         # The image's id names the read-only copy of its home (see storage.py), so it is
         # looked up for every start: an updated image brings its own examples.
@@ -140,7 +171,9 @@ class EnvironmentPicker(DockerSpawner):
             self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
         self.environment = {**self.environment, **self.cluster_environment()}
         self.log.debug("%s's examples come from %s", self.user.name, image_volume(image_id))
-        return await super().start()
+        url = await super().start()
+        self.last_options = {k: v for k, v in (self.user_options or {}).items() if k != "profile"}
+        return url
 
     def cluster_environment(self) -> dict[str, str]:
         """What the boot step needs for the clusters: their files and a key pair to log in with."""
@@ -150,7 +183,7 @@ class EnvironmentPicker(DockerSpawner):
         if not files:
             self.log.warning("%s has no valid account name on any cluster; no cluster configuration", self.user.name)
             return {}
-        return {"PYIRON_HUB_FILES": json.dumps(files), "PYIRON_HUB_SSH_KEY": "1"}
+        return {"PYIRON_HUB_FILES": json.dumps(files), "PYIRON_HUB_SSH_KEY": "1", **QUIET_ENVIRONMENT}
 
     def _show_environment(self, env: Environment) -> None:
         # JupyterHub's admin page shows user_options["profile"] of each running server. Only
@@ -166,12 +199,16 @@ class EnvironmentPicker(DockerSpawner):
             state["environment"] = self._environment_name
         if self.ssh_public_key:  # kept when the server stops (clear_state leaves it)
             state["ssh_public_key"] = self.ssh_public_key
+        if self.last_options:  # kept too
+            state["last_options"] = self.last_options
         return state
 
     def load_state(self, state):
         # After a restart of the hub the admin page still shows what each server runs.
         super().load_state(state)
         self.ssh_public_key = state.get("ssh_public_key", "")
+        if isinstance(state.get("last_options"), dict):
+            self.last_options = state["last_options"]
         env = next((e for e in self.environments if e.name == state.get("environment")), None)
         if env is not None:
             self._show_environment(env)

@@ -151,6 +151,7 @@ def cluster_rows(clusters, user_name: str) -> list[dict]:
             "account_problem": c.account_or_reason(user_name)[1],
             "queues": [q.name for q in c.queues],
             "host_keys": c.host_key_fingerprints(),
+            "key_help": c.key_help_for(user_name),
         }
         for c in clusters
     ]

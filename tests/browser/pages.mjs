@@ -128,6 +128,77 @@ const scenarios = {
     return { headers, bobProfile: (await row.first().locator('[data-testid=user-row-profile-used]').innerText()).trim() };
   },
 
+  // bob stops his running server from the home page: the page says so without a reload;
+  // then the picker preselects what he ran.
+  async stop(page) {
+    await signIn(page, 'bob');
+    await page.goto(`${HUB}/hub/home`);
+    const running = await text(page, '#running-environment');
+    await shot(page, 'home-running');
+    await page.click('#stop');
+    await page.waitForSelector('#stopping-server', { state: 'visible', timeout: 5_000 });
+    const stopping = await text(page, '#stopping-server');
+    const runningShownWhileStopping = await page.isVisible('#running-environment');
+    await shot(page, 'home-stopping');
+    await page.waitForSelector('#server-stopped', { state: 'visible', timeout: 120_000 });
+    await shot(page, 'home-stopped');
+    const stopped = {
+      text: await text(page, '#server-stopped'),
+      runningShown: await page.isVisible('#running-environment'),
+      stoppingShown: await page.isVisible('#stopping-server'),
+      stopButtonShown: await page.isVisible('#stop'),
+      start: await text(page, '#start'),
+    };
+    await page.goto(`${HUB}/hub/spawn`);
+    await shot(page, 'spawn-preselected');
+    const checked = await page.$$eval('input[name=environment]:checked', (rs) => rs.map((r) => r.value));
+    return { running, stopping, runningShownWhileStopping, stopped, checked };
+  },
+
+  // bob where only admins may go, and at an address that does not exist.
+  async forbidden(page) {
+    await signIn(page, 'bob');
+    const pages = {};
+    for (const [name, url] of [['403', '/hub/admin'], ['404', '/hub/no-such-page']]) {
+      const response = await page.goto(`${HUB}${url}`);
+      await shot(page, name);
+      pages[name] = {
+        status: response.status(),
+        heading: await text(page, 'h1'),
+        explained: await text(page, '#error-explained'),
+        visible: await page.$eval('body', (b) => b.innerText.replace(/\s+/g, ' ')),
+        user: await text(page, '#login_widget'),
+        logout: await page.getAttribute('#logout', 'href'),
+        backHome: await page.getAttribute('#back-home', 'href'),
+      };
+    }
+    return pages;
+  },
+
+  // alice starts bob's server from the admin page ("Start Server" sends no options).
+  async adminStart(page) {
+    await signIn(page, 'alice');
+    await page.goto(`${HUB}/hub/admin`);
+    const row = page.locator('tr.user-row', { has: page.locator('[data-testid=user-row-name]', { hasText: 'bob' }) }).first();
+    await row.waitFor({ timeout: 30_000 });
+    await row.locator('button', { hasText: 'Start Server' }).click();
+    await row.locator('button', { hasText: 'Stop Server' }).waitFor({ timeout: 180_000 });
+    await page.reload();
+    const again = page.locator('tr.user-row', { has: page.locator('[data-testid=user-row-name]', { hasText: 'bob' }) }).first();
+    await again.waitFor({ timeout: 30_000 });
+    await shot(page, 'admin-started-bob');
+    const bobProfile = (await again.locator('[data-testid=user-row-profile-used]').innerText()).trim();
+    // Bob's row expanded: his server's state (with his SSH public key, one long word) stays
+    // within the window.
+    await again.locator('button').first().click();
+    await page.locator('.card').first().waitFor({ timeout: 10_000 });
+    await shot(page, 'admin-expanded');
+    const widths = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, window: window.innerWidth,
+                                               hasKey: document.body.innerText.includes('ssh-ed25519') }));
+    return { bobProfile, widths,
+             errors: await page.$$eval('.alert-danger, .error', (es) => es.map((e) => e.innerText.trim()).filter(Boolean)) };
+  },
+
   // mallory (in no allowed group): one clear refusal, and a way out to another account.
   async mallory(page) {
     const response = await signIn(page, 'mallory');
@@ -139,6 +210,16 @@ const scenarios = {
       body: await text(page, 'body'),
       groups: await page.$$eval('.allowed-group', (gs) => gs.map((g) => g.innerText)),
       askForHelp: await text(page, '#ask-for-help'),
+      button: await text(page, '#sign-out-another-account'),
+    };
+    // A reload of the refusal (it sits at /hub/oauth_callback?code=...): the same refusal again.
+    const again403 = await page.reload();
+    await shot(page, 'refused-reloaded');
+    const reloaded = {
+      status: again403.status(),
+      url: page.url(),
+      headings: await page.$$eval('h1', (hs) => hs.map((h) => h.innerText.trim())),
+      body: await text(page, 'body'),
       button: await text(page, '#sign-out-another-account'),
     };
     // Every URL the browser asks for on the way out, redirects included.
@@ -156,7 +237,7 @@ const scenarios = {
     await keycloakForm(page, 'bob');
     await shot(page, 'another-account');
     const other = { url: page.url(), user: await text(page, '#login_widget') };
-    return { refused, signedOut, again, other };
+    return { refused, reloaded, signedOut, again, other };
   },
 };
 

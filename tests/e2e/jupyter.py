@@ -30,6 +30,7 @@ class Kernel:
         url = user.stack.url.replace("http://", "ws://") + f"/user/{user.name}/api/kernels/{kernel_id}/channels"
         self.ws = websocket.create_connection(url, header=[f"Authorization: token {user.token}"], timeout=timeout)
         self.timeout = timeout
+        self.stderr: list[str] = []
 
     def run(self, code: str, timeout: float | None = None) -> str:
         """Execute code; return its stdout; raise KernelError with the traceback if it fails."""
@@ -42,6 +43,7 @@ class Kernel:
                         "allow_stdin": False, "stop_on_error": True},
         }))
         out, error, idle = [], None, False
+        self.stderr = []  # what a notebook shows as pink blocks, for this run
         deadline = time.monotonic() + (timeout or self.timeout)
         while not idle:
             if time.monotonic() > deadline:
@@ -52,6 +54,8 @@ class Kernel:
             kind, content = msg["msg_type"], msg["content"]
             if kind == "stream":
                 out.append(content["text"])
+                if content.get("name") == "stderr":
+                    self.stderr.append(content["text"])
             elif kind in ("execute_result", "display_data"):
                 out.append(content["data"].get("text/plain", "") + "\n")
             elif kind == "error":

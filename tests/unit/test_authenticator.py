@@ -11,8 +11,11 @@ from types import SimpleNamespace
 
 from pyiron_hub_config.authenticator import (
     REFUSED_ID_TOKEN_COOKIE,
+    KeycloakCallbackHandler,
     KeycloakOAuthenticator,
     NotAdmitted,
+    id_token_claims,
+    refused_sign_in,
     strip_group_path,
 )
 
@@ -166,6 +169,46 @@ async def test_member_of_an_admin_group_is_admin():
 async def test_auth_state_keeps_the_id_token_for_logout():
     a = logged_in_as({"preferred_username": "alice", "groups": []}, allow_all=True)
     assert (await a._token_to_auth_model(TOKEN))["auth_state"]["id_token"] == "it"
+
+
+# --- a reload of the refusal page (the OAuth callback) ------------------------------------
+def _id_token(claims: dict) -> str:
+    import base64
+    import json
+
+    part = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"eyJhbGciOiJSUzI1NiJ9.{part}.signature"
+
+
+def test_id_token_claims_are_read_without_padding():
+    assert id_token_claims(_id_token({"preferred_username": "mallory", "x": "y" * 7})) == {
+        "preferred_username": "mallory", "x": "y" * 7}
+
+
+@pytest.mark.parametrize("token", ["", "no-dots", "a.!!!.c", "a.bnVsbA.c", "a.WzFd.c"])  # null, [1]
+def test_id_token_claims_of_garbage_are_empty(token):
+    assert id_token_claims(token) == {}
+
+
+def _handler(cookie: str | None):
+    return SimpleNamespace(authenticator=authenticator(),
+                           get_secure_cookie=lambda name, max_age_days=None: cookie.encode() if cookie else None)
+
+
+def test_a_reload_after_a_refusal_refuses_the_same_user_again():
+    token = _id_token({"preferred_username": "Mallory"})
+    refused = refused_sign_in(_handler(token))
+    assert isinstance(refused, NotAdmitted) and refused.status_code == 403
+    assert (refused.username, refused.id_token) == ("mallory", token)  # normalised, as at the refusal
+
+
+@pytest.mark.parametrize("cookie", [None, "", "a.b.c", _id_token({"sub": "123"})])
+def test_a_reload_without_a_refusal_to_show_has_none(cookie):
+    assert refused_sign_in(_handler(cookie)) is None
+
+
+def test_the_callback_handler_is_ours():
+    assert authenticator().callback_handler is KeycloakCallbackHandler
 
 
 # --- refresh: access Keycloak takes away is taken away here too ---------------------------------

@@ -236,6 +236,7 @@ def test_boot_runs_as_python_dash_c_and_execs_the_server(tmp_path, image):
     assert (tmp_path / "h/hello.txt").read_text() == "hi"
     assert (tmp_path / "h/.ssh/id_ed25519").exists()
     assert "pyiron-hub boot: examples: 3 files" in r.stderr
+    assert (tmp_path / "h" / boot.LAB_NEWS_SETTINGS).exists()
 
 
 def test_a_failing_step_does_not_keep_the_server_from_starting(tmp_path):
@@ -244,6 +245,59 @@ def test_a_failing_step_does_not_keep_the_server_from_starting(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout == "up\n"
     assert "files: skipped (JSONDecodeError" in r.stderr
+
+
+# --- the first hour, quiet ------------------------------------------------------------------
+def test_jupyterlab_news_question_is_answered_no_once(home):
+    assert boot.answer_lab_news(str(home)) == "answered no"
+    settings = home / boot.LAB_NEWS_SETTINGS
+    assert json.loads(settings.read_text()) == {"fetchNews": "false"}
+    settings.write_text('{"fetchNews": "true"}')  # the user changed their mind in JupyterLab
+    assert boot.answer_lab_news(str(home)) == "left as it is"
+    assert settings.read_text() == '{"fetchNews": "true"}'
+
+
+def test_an_empty_work_folder_says_what_it_is(home):
+    (home / "work").mkdir()
+    assert boot.explain_work(str(home)) == "explained"
+    assert "kept across restarts" in (home / "work/README.md").read_text()
+
+
+@pytest.mark.parametrize("content", [None, "data.csv", ".hidden"])
+def test_a_work_folder_with_anything_in_it_or_none_is_left_alone(home, content):
+    if content:
+        (home / "work").mkdir()
+        (home / "work" / content).write_text("mine")
+    assert boot.explain_work(str(home)) == "nothing to do"
+    assert not (home / "work/README.md").exists()
+
+
+def test_pyiron_log_goes_to_one_place_not_beside_notebooks(home, tmp_path, monkeypatch):
+    import logging
+
+    assert boot.pyiron_log_in_one_place(str(home), True) == "to ~/.pyiron_hub/pyiron.log"
+    startup = home / boot.PYIRON_LOG_STARTUP
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    monkeypatch.chdir(notebooks)
+    monkeypatch.setenv("HOME", str(home))
+    original = logging.FileHandler.__init__
+    try:
+        exec(compile(startup.read_text(), str(startup), "exec"), {})
+        # What pyiron_snippets.logger does when pyiron is imported, and a file of the user's.
+        handlers = [logging.FileHandler("pyiron.log"), logging.FileHandler("mine.log")]
+    finally:
+        logging.FileHandler.__init__ = original
+    for handler in handlers:
+        handler.close()
+    assert (home / ".pyiron_hub/pyiron.log").exists()
+    assert sorted(p.name for p in notebooks.iterdir()) == ["mine.log"]
+
+
+def test_pyiron_log_is_left_to_a_user_who_configures_pyiron(home):
+    boot.pyiron_log_in_one_place(str(home), True)
+    assert boot.pyiron_log_in_one_place(str(home), False) == "left to the user"
+    assert not (home / boot.PYIRON_LOG_STARTUP).exists()
 
 
 def test_image_volume_is_named_by_the_image_id():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import warnings
 from functools import lru_cache
 
 import pytest
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pyiron_hub_config.clusters import (
     CLUSTER_EXAMPLE,
     KNOWN_HOSTS,
+    NOTEBOOK_QUIET_PATH,
     QUEUES_DIR,
     cluster_files,
     fingerprint,
@@ -136,6 +138,7 @@ def test_every_problem_is_reported_at_once_naming_cluster_queue_and_field(write)
         (('display_name = "HPC one"', 'display_name = "HPC one"\nuser = "{login}"'), "unknown placeholder {login}; user may use {username}"),
         (('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { alice = "Alice Smith" }'), "is not a valid account name"),
         (('display_name = "HPC one"', 'display_name = "HPC one"\nport = 0'), "port: Input should be greater than or equal to 1"),
+        (('display_name = "HPC one"', 'display_name = "HPC one"\nkey_help = "ask {admin}"'), "unknown placeholder {admin}; key_help may use {cluster_user}, {username}"),
         (('name = "long"', 'name = "short"'), "queue 'short' is listed twice"),
         (("cores_max = 4", "cores_max = 4\ndefault = true"), "more than one queue has default = true"),
         ((f'"{HOST_KEY}"', f'"{HOST_KEY[:-8]}"'), "host_keys.0:"),
@@ -244,7 +247,7 @@ def files_by_path(clusters, user):
 
 def test_one_cluster_gives_queue_yaml_and_known_hosts(write):
     files = files_by_path(load_clusters(write(CLUSTER)), "alice")
-    assert set(files) == {f"{QUEUES_DIR}/queue.yaml", KNOWN_HOSTS, CLUSTER_EXAMPLE}
+    assert set(files) == {f"{QUEUES_DIR}/queue.yaml", KNOWN_HOSTS, CLUSTER_EXAMPLE, NOTEBOOK_QUIET_PATH}
     config = yaml.safe_load(files[f"{QUEUES_DIR}/queue.yaml"]["content"])
     assert config == {
         "queue_type": "REMOTE",
@@ -304,7 +307,7 @@ def test_several_clusters_use_pysqas_clusters_yaml(write):
     )
     files = files_by_path(load_clusters(write(CLUSTER + second)), "alice")
     assert set(files) == {f"{QUEUES_DIR}/clusters.yaml", f"{QUEUES_DIR}/hpc1.yaml", f"{QUEUES_DIR}/hpc2.yaml", KNOWN_HOSTS,
-                          CLUSTER_EXAMPLE}
+                          CLUSTER_EXAMPLE, NOTEBOOK_QUIET_PATH}
     assert yaml.safe_load(files[f"{QUEUES_DIR}/clusters.yaml"]["content"]) == {
         "cluster_primary": "hpc1",
         "cluster": {"hpc1": "hpc1.yaml", "hpc2": "hpc2.yaml"},
@@ -319,7 +322,8 @@ def test_several_clusters_use_pysqas_clusters_yaml(write):
 def test_queue_files_need_paramiko_and_known_hosts_does_not(write):
     # Without paramiko a REMOTE queue.yaml would break `import pyiron_base` (boot.py leaves it out).
     requires = {f["path"]: f.get("requires") for f in cluster_files(load_clusters(write(CLUSTER)), "alice")}
-    assert requires == {f"{QUEUES_DIR}/queue.yaml": ["paramiko"], KNOWN_HOSTS: None, CLUSTER_EXAMPLE: None}
+    assert requires == {f"{QUEUES_DIR}/queue.yaml": ["paramiko"], KNOWN_HOSTS: None, CLUSTER_EXAMPLE: None,
+                        NOTEBOOK_QUIET_PATH: None}
 
 
 def test_the_cluster_example_is_given_once(write):
@@ -346,6 +350,36 @@ def test_real_keys_parse(make):
     }[make]()
     line = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     assert parse_public_key(line + " me@host")[0] == line.split()[0]
+
+
+def test_key_help_names_the_users_account(write):
+    text = CLUSTER.replace('display_name = "HPC one"', 'display_name = "HPC one"\nuser = "u_{username}"\n'
+                           'key_help = "Run add-key {cluster_user} (hub user {username})."')
+    [cluster] = load_clusters(write(text))
+    assert cluster.key_help_for("bob") == "Run add-key u_bob (hub user bob)."
+    assert cluster.key_help_for("Bad Name") == ""  # no valid account: no instructions for one
+
+
+def test_no_key_help_by_default(write):
+    assert load_clusters(write(CLUSTER))[0].key_help_for("bob") == ""
+
+
+def test_notebooks_that_can_submit_start_without_pysqas_empty_warnings(write):
+    startup = files_by_path(load_clusters(write(CLUSTER)), "alice")[NOTEBOOK_QUIET_PATH]
+    assert startup["path"].startswith(".ipython/profile_default/startup/")
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        exec(compile(startup["content"], startup["path"], "exec"), {})
+        # What pysqa does with each remote command's stderr (pysqa/base/remote.py).
+        for stderr in ["", "\n", "  \r\n", "sbatch: error: Batch job submission failed: Invalid partition name\n"]:
+            warnings.warn(message=stderr, stacklevel=2)
+        warnings.warn("a user's own warning")
+    assert [str(w.message) for w in shown] == [
+        "sbatch: error: Batch job submission failed: Invalid partition name\n", "a user's own warning"]
+
+
+def test_no_usable_cluster_no_quiet_file(write):
+    assert cluster_files(load_clusters(write(CLUSTER)), "Not Valid") == []  # no valid account name
 
 
 # --- one cluster account, one hub user ----------------------------------------------------------

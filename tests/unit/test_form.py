@@ -99,7 +99,52 @@ def test_spawner_offers_the_form_by_default(environments):
     c = Config()
     c.PyironSpawner.environments = environments
     spawner = PyironSpawner(config=c, user=SimpleNamespace(name="alice"))
-    assert [r["value"] for r in radios(parse(spawner.options_form(spawner)))] == list(BUILTIN_ENVIRONMENTS)
+    # A callable (JupyterHub calls it with the spawner at each visit of the spawn page).
+    form = parse(spawner.options_form(spawner))
+    assert [r["value"] for r in radios(form)] == list(BUILTIN_ENVIRONMENTS)
+    assert [r["value"] for r in radios(form) if r.has_attr("checked")] == ["pyiron_atomistics"]
+
+
+def test_the_form_preselects_the_last_choice_that_started(environments):
+    c = Config()
+    c.PyironSpawner.environments = environments
+    spawner = PyironSpawner(config=c, user=SimpleNamespace(name="alice"))
+    spawner.load_state({"last_options": {"environment": "pyiron_base"}})
+    checked = [r["value"] for r in radios(parse(spawner.options_form(spawner))) if r.has_attr("checked")]
+    assert checked == ["pyiron_base"]
+
+
+@pytest.mark.parametrize("last", [{}, {"environment": "gone_from_the_catalogue"}, {"environment": ["pyiron_base"]}])
+def test_without_a_usable_last_choice_the_default_is_preselected(environments, last):
+    soup = parse(render_options_form(environments, last_options=last))
+    assert [r["value"] for r in radios(soup) if r.has_attr("checked")] == ["pyiron_atomistics"]
+
+
+def test_the_last_choice_by_display_name_is_preselected_too(environments):
+    soup = parse(render_options_form(environments, last_options={"environment": "pyiron continuum"}))
+    assert [r["value"] for r in radios(soup) if r.has_attr("checked")] == ["pyiron_continuum"]
+
+
+def test_the_last_sizes_fill_the_fields_while_users_may_pick_sizes(environments):
+    last = {"environment": "pyiron_base", "mem_limit": "2G", "cpu_limit": "1.5"}
+    soup = parse(render_options_form(environments, max_mem_limit=8 * GIB, max_cpu_limit=2.0, last_options=last))
+    assert soup.find(id="mem_limit")["value"] == "2G" and soup.find(id="cpu_limit")["value"] == "1.5"
+    soup = parse(render_options_form(environments, last_options=last))
+    assert soup.find(id="mem_limit") is None and soup.find(id="cpu_limit") is None
+
+
+def test_a_hostile_last_choice_stays_text(environments):
+    last = {"environment": "pyiron_base", "mem_limit": f'2G" autofocus onfocus="{SCRIPT}'}
+    soup = parse(render_options_form(environments, max_mem_limit=8 * GIB, last_options=last))
+    field = soup.find(id="mem_limit")
+    assert field["value"] == last["mem_limit"] and not field.has_attr("onfocus") and soup.find("script") is None
+
+
+def test_nothing_to_choose_is_no_form_at_all(environments):
+    c = Config()
+    c.PyironSpawner.environments = environments[:1]
+    spawner = PyironSpawner(config=c, user=SimpleNamespace(name="alice"))
+    assert spawner.options_form(spawner) == ""  # JupyterHub then starts the server at once
 
 
 def test_retired_environments_are_marked_so(environments):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from jupyterhub import orm
 from tornado.web import HTTPError
 from traitlets.config import Config
 
@@ -352,6 +353,67 @@ def test_a_stopped_server_shows_no_profile(spawner):
 def test_a_state_naming_an_environment_no_longer_offered_shows_nothing(spawner):
     spawner.load_state({"environment": "pyiron_gone"})
     assert "profile" not in spawner.user_options
+
+
+# --- a refused choice is never remembered ------------------------------------------------
+@pytest.fixture
+def saved(environments):
+    """A spawner with its row in a real (in-memory) JupyterHub database, as the hub has it."""
+    db = orm.new_session_factory("sqlite://")()
+    user = orm.User(name="bob")
+    db.add(user)
+    db.commit()
+    row = orm.Spawner(user=user, name="")
+    db.add(row)
+    db.commit()
+    c = Config()
+    c.PyironSpawner.environments = environments
+    return PyironSpawner(config=c, user=SimpleNamespace(name="bob"), orm_spawner=row), db
+
+
+@pytest.mark.parametrize("last", [{}, {"environment": "pyiron_base"}])
+def test_a_refused_choice_is_replaced_in_the_database_by_the_last_that_started(saved, last):
+    spawner, db = saved
+    spawner.load_state({"last_options": last} if last else {})
+    # JupyterHub saves the REST API's options before the check, to reuse them for every
+    # later start without options (the admin page's "Start Server" too).
+    spawner.orm_spawner.user_options = {"environment": "pyiron_bse"}
+    db.commit()
+    with pytest.raises(HTTPError):
+        PyironSpawner._apply_choice(spawner, {"environment": "pyiron_bse"})
+    db.expire_all()  # read back what was committed
+    assert db.query(orm.Spawner).one().user_options == last
+    # ... so that the next start without options is the last good one (or the default).
+    PyironSpawner._apply_choice(spawner, spawner.orm_spawner.user_options)
+    assert spawner.image == ("pyiron/base:latest" if last else "pyiron/pyiron:latest")
+
+
+def test_the_last_choice_that_started_outlives_the_stop_and_a_restart_of_the_hub(spawner, environments):
+    spawner.last_options = {"environment": "pyiron_base", "mem_limit": "2G"}
+    spawner.clear_state()  # what JupyterHub does when the server stops
+    c = Config()
+    c.PyironSpawner.environments = environments
+    restarted = PyironSpawner(config=c, user=SimpleNamespace(name="alice"))
+    restarted.load_state(spawner.get_state())
+    assert restarted.last_options == {"environment": "pyiron_base", "mem_limit": "2G"}
+
+
+def test_a_state_without_a_last_choice_has_none(spawner):
+    spawner.load_state({"last_options": "not a dict"})
+    assert spawner.last_options == {} and "last_options" not in spawner.get_state()
+
+
+@pytest.mark.parametrize("name", ["pyiron base", "pyiron_base"])
+def test_an_environment_by_its_display_name_or_its_name(environments, name):
+    assert validate_choice({"environment": name}, environments).environment.name == "pyiron_base"
+
+
+@pytest.mark.parametrize("name", ["pyiron base", "pyiron_base"])
+def test_the_query_string_takes_what_the_pickers_message_lists(spawner, name):
+    # The spawn page's error lists display names; ?environment= accepts them as well as names.
+    assert spawner.options_from_query({"environment": [name]}) == {"environment": name}
+    PyironSpawner._apply_choice(spawner, {"environment": name})
+    assert spawner.image == "pyiron/base:latest"
 
 
 def test_query_string_is_checked_like_the_form(spawner):

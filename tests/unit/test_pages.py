@@ -19,6 +19,7 @@ from traitlets.config import Config
 
 from pyiron_hub_config.apply import HUB_TEMPLATES, apply_templates
 from pyiron_hub_config.authenticator import NotAdmitted
+from pyiron_hub_config.error_words import explain_error
 from pyiron_hub_config.hub_config import load_hub_config
 
 from .helpers import MINIMAL_ENV, with_env
@@ -45,7 +46,9 @@ def render(c: Config, name: str, **ns) -> BeautifulSoup:
         services=[], parsed_scopes=set(), expanded_scopes=set(), xsrf="x", xsrf_token="x",
         authenticator_login_url="/hub/oauth_login",
     )
-    namespace.update(c.JupyterHub.template_vars)
+    # As JupyterHub does: a callable template variable is called with the page's user.
+    user = ns.get("user")
+    namespace.update({k: v(user) if callable(v) else v for k, v in c.JupyterHub.template_vars.items()})
     namespace.update(ns)
     return BeautifulSoup(env.get_template(name).render(**namespace), "html.parser")
 
@@ -155,13 +158,16 @@ def test_home_shows_the_running_environment():
     server = SimpleNamespace(active=True, user_options={"environment": "pyiron_base", "profile": "pyiron base"})
     soup = render(configured(), "home.html", default_server=server, url="/user/bob/", allow_named_servers=False)
     assert soup.find(id="running-environment").strong.get_text() == "pyiron base"
+    # Said by the page's script only once "Stop My Server" is used, without a reload.
+    assert soup.find(id="stopping-server").has_attr("hidden") and soup.find(id="server-stopped").has_attr("hidden")
 
 
 def test_home_of_a_stopped_server():
     server = SimpleNamespace(active=False, user_options={})
     soup = render(configured(), "home.html", default_server=server, url="/hub/spawn", allow_named_servers=False)
     assert soup.find(id="running-environment") is None
-    assert "Start it to choose a pyiron environment" in text(soup)
+    stopped = soup.find(id="server-stopped")
+    assert "Start it to choose a pyiron environment" in text(stopped) and not stopped.has_attr("hidden")
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -236,3 +242,55 @@ def test_an_error_with_a_short_reason_keeps_it_as_the_heading():
 def test_error_heading_for_any_status(status):
     soup = render(configured(), "error.html", status_code=status, status_message="", message="", exception=None)
     assert soup.h1.get_text(strip=True).startswith(f"{status}: ")
+
+
+# --- error pages in words, with the user menu -----------------------------------------------
+SCOPES_403 = "Action is not authorized with current scopes; requires any of [admin-ui]"
+
+
+def test_a_403_says_in_words_what_the_scopes_mean_and_keeps_the_user_menu():
+    bob = SimpleNamespace(name="bob", json_escaped_name="bob", spawner=SimpleNamespace(options_form=""))
+    soup = render(configured(), "error.html", status_code=403, status_message=SCOPES_403, message=SCOPES_403,
+                  exception=web.HTTPError(403, SCOPES_403), user=bob)
+    assert soup.h1.get_text(strip=True) == "403: Forbidden"
+    assert soup.find(id="error-explained").get_text() == (
+        "This page is for the administrators of this hub, and your account is not one of them.")
+    assert soup.find("details").code.get_text() == SCOPES_403  # folded away, for whoever debugs
+    assert soup.find(id="login_widget").get_text(" ", strip=True) == "bob Logout"
+    assert soup.find(id="logout")["href"] == "/hub/logout" and soup.find(id="back-home")["href"] == "/hub/home"
+
+
+def test_an_error_page_without_a_user_has_no_user_menu():
+    soup = render(configured(), "error.html", status_code=403, status_message=SCOPES_403, message=SCOPES_403,
+                  exception=web.HTTPError(403, SCOPES_403))
+    assert soup.find(id="login_widget") is None and soup.find(id="logout") is None
+
+
+def test_the_404_page_keeps_jupyterhubs_joke_and_gains_words_and_a_way_back():
+    soup = render(configured(HELP_CONTACT="the CM team"), "404.html", status_code=404, status_message="Not Found",
+                  message="", exception=web.HTTPError(404))
+    assert "lots of moons" in text(soup)
+    assert soup.find(id="error-explained").get_text().startswith("There is no page at this address.")
+    assert soup.find(id="back-home")["href"] == "/hub/home"
+    assert "If this keeps happening, ask the CM team." in text(soup)
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("Action is not authorized with current scopes; requires any of [admin:users]", "for the administrators"),
+    ("Action is not authorized with current scopes; requires any of [access:servers!server=alice/]",
+     "another user's server"),
+    ("Action is not authorized with current scopes; requires any of [read:metrics]", "not allowed to do this"),
+])
+def test_scope_jargon_in_words(message, expected):
+    assert expected in explain_error(403, message)
+
+
+@pytest.mark.parametrize("status, message", [(403, "Not admitted"), (500, "The container did not start."),
+                                             (404, "No such cluster: x. Clusters: demo")])
+def test_messages_in_plain_words_already_are_left_as_they_are(status, message):
+    assert explain_error(status, message) is None
+
+
+def test_the_admin_pages_expanded_rows_wrap_long_words():
+    soup = render(configured(), "admin.html", api_page_limit=50, server_version="6")
+    assert "overflow-wrap: anywhere" in soup.find("style").get_text()

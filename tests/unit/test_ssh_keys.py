@@ -103,7 +103,9 @@ def test_spawner_passes_files_and_asks_for_a_key(clusters_file):
     assert env["PYIRON_HUB_SSH_KEY"] == "1"
     files = json.loads(env["PYIRON_HUB_FILES"])
     assert [f["path"] for f in files] == [".pyiron_hub/resources/queues/queue.yaml", ".pyiron_hub/ssh/known_hosts",
-                                          "notebooks_hpc/submit_to_a_cluster.ipynb"]
+                                          "notebooks_hpc/submit_to_a_cluster.ipynb",
+                                          ".ipython/profile_default/startup/00-pyiron-hub-quiet-cluster-warnings.py"]
+    assert env["TQDM_DELAY"] == "2"  # no progress bars for the few files of a job
     assert "ssh_username: alice" in files[0]["content"]
 
 
@@ -220,7 +222,19 @@ def test_key_page_shows_the_key_and_a_copy_button(render):
     cluster = page.find("section", id="cluster-hpc1")
     assert cluster.find("code", class_="account").text == "alice"
     assert f"echo '{HOST_KEY}' >> ~/.ssh/authorized_keys" in cluster.find("pre").text
+    # The long command wraps in its box instead of scrolling sideways.
+    assert "white-space: pre-wrap" in cluster.find("pre")["style"]
+    assert cluster.find(class_="key-help") is None  # the site said nothing more
     assert page.find("a", href="/hub/ssh-key").text == "SSH key"  # in the top bar
+
+
+def test_key_page_says_how_the_site_adds_keys_in_plain_text(render):
+    rows = [{**row, "key_help": "Run scripts/demo cluster-key alice <b>now</b>."}
+            for row in cluster_rows(render.clusters, "alice")]
+    page = render("pyiron_ssh_key.html", key=PublicKey.parse(USER_KEY), source="running", clusters=rows,
+                  server_active=True)
+    assert page.find(class_="key-help").text == "Run scripts/demo cluster-key alice <b>now</b>."
+    assert page.find("b") is None
 
 
 def test_key_page_says_why_there_is_no_account(render):

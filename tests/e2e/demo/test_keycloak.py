@@ -12,6 +12,8 @@ environment and gets a notebook, and logs out of Keycloak too.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from urllib.parse import urljoin, urlparse
 
@@ -19,7 +21,7 @@ import pytest
 import requests
 from bs4 import BeautifulSoup
 
-from ..conftest import docker, inspect
+from ..conftest import PREFIX, REPO, docker, inspect
 from .conftest import (
     _demo,
     BUILT, DEMO_HUB, DEMO_IMAGES, HUB, KEYCLOAK, KEYCLOAK_PORT, LOCAL, PASSWORDS, STATE, _demo_compose,
@@ -252,9 +254,25 @@ def test_a_demo_user_submits_the_example_notebook_to_the_demo_cluster(demo):
     assert inspect(container("bob"))["Config"]["Image"] == DEMO_IMAGES["pyiron_base"]
     page = BeautifulSoup(browser.go(f"{HUB}/hub/ssh-key").text, "html.parser")
     key = page.find("textarea", id="public-key").text.strip()
-    assert page.find("section", id="cluster-demo").find("code", class_="account").text == "bob"
-    added = _demo("cluster-key", "bob", input=key + "\n", timeout=120)
+    section = page.find("section", id="cluster-demo")
+    assert section.find("code", class_="account").text == "bob"
+    # The demo's cluster says how its keys are added, for bob's account.
+    assert "scripts/demo cluster-key bob" in section.find(class_="key-help").text
+    # What cluster-key says when it cannot help.
+    for args, given, says in [(("carol",), key, "the demo cluster has no account 'carol'; it has: alice bob"),
+                              (("root",), key, "the demo cluster has no account 'root'"),
+                              (("bob",), "", "nothing was pasted"),
+                              (("bob",), "hello", "that is not an SSH public key")]:
+        failed = _demo("cluster-key", *args, input=given + "\n", timeout=120)
+        assert failed.returncode == 1 and says in failed.stderr, failed.stderr
+    # The page's own command, pasted whole, works too; a second time adds nothing.
+    command = section.find("pre").text.strip()
+    added = _demo("cluster-key", "bob", input=command + "\n", timeout=120)
     assert added.returncode == 0 and "added" in added.stderr, added.stderr
+    again = _demo("cluster-key", "bob", input=key + "\n", timeout=120)
+    assert again.returncode == 0 and "already there" in again.stderr, again.stderr
+    keys = _demo_compose("exec", "-T", "cluster", "cat", "/home/bob/.ssh/authorized_keys").stdout
+    assert keys.count(key.split()[1]) == 1, keys
     r = browser.hub_api("/users/bob/tokens", "POST", json={"note": "demo test", "expires_in": 600})
     assert r.status_code == 201, (r.status_code, r.text)
     token = r.json()["token"]
@@ -266,9 +284,49 @@ def test_a_demo_user_submits_the_example_notebook_to_the_demo_cluster(demo):
     bob = SimpleNamespace(name="bob", token=token, stack=SimpleNamespace(url=HUB), user_server=user_server)
     notebook = user_server("GET", "/api/contents/notebooks_hpc/submit_to_a_cluster.ipynb").json()["content"]
     with Kernel(bob, "notebooks_hpc/submit_to_a_cluster.ipynb") as kernel:
-        out = "".join(kernel.run("".join(cell["source"]), timeout=400)
-                      for cell in notebook["cells"] if cell["cell_type"] == "code")
+        out, stderr = "", []
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "code":
+                out += kernel.run("".join(cell["source"]), timeout=400)
+                stderr += kernel.stderr
+        # A real failure on the cluster still shows: a remote command that fails warns with its stderr.
+        kernel.run("from pyiron_base import state\n"
+                   "state.queue_adapter._adapter._execute_remote_command('ls /no-such-directory')")
+        failure = "".join(kernel.stderr)
     assert "Hello from slurm, running as bob" in out and "finished" in out, out
+    # No pink blocks around a job that finished: no empty pysqa warnings, no progress bars.
+    assert stderr == [], stderr
+    assert "UserWarning" in failure and "No such file or directory" in failure, failure
     # Stopped, and waited for, so that the next test finds bob with no server.
     browser.hub_api("/users/bob/server", "DELETE")
     browser.wait_server("bob", lambda s: not s, "stop")
+
+
+def test_demo_down_v_deletes_the_demo_users_servers_and_volumes(tmp_path, images):
+    """`scripts/demo down -v` deletes the demo's data: its users' home and work volumes too."""
+    project = "pyiron-hub-demo-downtest"
+    for name in ("pyiron.env", "shared.env", "clusters.toml"):
+        (tmp_path / name).write_text("")
+    ours = [f"{project}-jupyterhub-home-bob", f"{project}-jupyterhub-user-bob"]
+    others = [f"other-{project}-jupyterhub-home-bob", f"{project}x-jupyterhub-home-bob"]  # not the demo's
+    try:
+        for volume in ours + others:
+            docker("volume", "create", volume)
+        docker("create", "--name", f"{project}-jupyter-bob", f"{PREFIX}/debian:trixie", "true")
+        env = {**os.environ, "DEMO_PROJECT": project, "DEMO_DIR": str(tmp_path)}
+        down = subprocess.run([str(REPO / "scripts/demo"), "down", "-v"], env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert down.returncode == 0, down.stderr
+        assert "deleted the demo's volumes and its users' servers and volumes" in down.stderr
+        assert all(inspect_volume(v) is None for v in ours)
+        assert inspect(f"{project}-jupyter-bob") is None
+        assert all(inspect_volume(v) is not None for v in others)
+    finally:
+        docker("rm", "-f", f"{project}-jupyter-bob", check=False)
+        for volume in ours + others:
+            docker("volume", "rm", "-f", volume, check=False)
+
+
+def inspect_volume(name: str) -> dict | None:
+    r = docker("volume", "inspect", name, check=False)
+    return r.stdout if r.returncode == 0 else None

@@ -17,8 +17,9 @@ import pytest
 
 import requests
 
-from ..conftest import DOCKER, REPO
-from .conftest import HUB, KEYCLOAK, PASSWORDS, STATE, _demo_compose, _wait_hub_healthy
+from ..conftest import DOCKER, REPO, inspect
+from .conftest import DEMO_IMAGES, HUB, KEYCLOAK, PASSWORDS, STATE, _demo_compose, _wait_hub_healthy, container
+from .test_keycloak import Browser
 
 BROWSER = REPO / "tests" / "browser"
 ARTIFACTS = REPO / "test-artifacts" / "pages-browser"
@@ -26,6 +27,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # What scripts/demo sets, so that the pages have something to show.
 SITE_NAME = "pyiron hub (demo)"
 HELP_CONTACT = "alice, the admin of this demo"
+HELP_URL = "mailto:alice@example.org"  # alice's address in the demo realm
 
 pytestmark = pytest.mark.e2e
 
@@ -66,7 +68,7 @@ def test_login_page_says_whose_hub_it_is(demo, browser_ready):
     assert page["siteName"] == SITE_NAME
     assert "pyiron" in page["welcome"] and "Keycloak" in page["welcome"]
     assert page["signIn"] == "Sign in with Keycloak"
-    assert page["helpHref"] == "https://pyiron.org"
+    assert page["helpHref"] == HELP_URL
     assert page["askForHelp"] == f"No account yet, or trouble signing in? Ask {HELP_CONTACT}."
     assert page["logoLoaded"]
 
@@ -79,8 +81,16 @@ def test_a_refused_user_is_told_why_once_and_can_sign_out_of_keycloak(demo, brow
     assert refused["body"].count("may not use") == 1
     assert "signed in as mallory" in refused["body"]
     assert refused["groups"] == ["pyiron-users"]
+    assert "This account is not in that group." in refused["body"]  # one group, said so
     assert refused["askForHelp"] == f"To be given access, ask {HELP_CONTACT}."
     assert refused["button"] == "Sign out and use another account"
+    # Reloaded (the page sits at /hub/oauth_callback?code=..., its state cookie used up):
+    # the same refusal, never "400: OAuth state missing from cookies".
+    reloaded = seen["reloaded"]
+    assert reloaded["url"] == refused["url"] and reloaded["status"] == 403
+    assert reloaded["headings"] == refused["headings"] and "signed in as mallory" in reloaded["body"]
+    assert reloaded["button"] == "Sign out and use another account"
+    assert "OAuth" not in reloaded["body"] and "cookie" not in reloaded["body"]
     # Through Keycloak's end-session endpoint and straight back: no "Do you want to log out?".
     assert any(url.startswith(f"{KEYCLOAK}/realms/pyiron/protocol/openid-connect/logout") for url in seen["_visited"])
     assert seen["signedOut"]["url"].startswith(f"{HUB}/hub/login")
@@ -99,6 +109,7 @@ def test_bob_picks_an_environment_after_a_bad_one_and_reaches_jupyterlab(demo, b
     assert any(choice.startswith("pyiron base") for choice in spawn["choices"])
     bad = seen["bad"]
     assert bad["status"] == 400
+    # Display names, which ?environment= and the API accept too.
     assert bad["error"] == "Error: No such environment: 'nope'. Options include: pyiron atomistics, pyiron md, pyiron base."
     assert bad["formShownAgain"]
     assert "/user/bob/lab" in seen["lab"]["url"]
@@ -138,3 +149,70 @@ def test_a_site_logo_is_on_every_page(demo, browser_ready):
         env_file.write_text(original)
         _demo_compose("up", "-d", "hub")
         _wait_hub_healthy()
+
+
+def _bob_stopped(browser: Browser) -> None:
+    """Bob's server stopped, and waited for (an earlier case may have left it running or stopping)."""
+    server = browser.wait_server("bob", lambda s: not s.get("pending"), "finish what it was doing")
+    if server:
+        browser.hub_api("/users/bob/server", "DELETE")
+        browser.wait_server("bob", lambda s: not s, "stop")
+
+
+def test_home_page_after_stop_says_so_without_a_reload_and_the_picker_remembers(demo, browser_ready):
+    browser = Browser()
+    browser.login("bob")
+    _bob_stopped(browser)
+    browser.spawn("bob", "pyiron_base")  # the form's choice, not the default (pyiron atomistics)
+    seen = browse("stop")
+    assert seen["running"].startswith("Your server runs pyiron base.")
+    assert seen["stopping"].startswith("Stopping your server") and not seen["runningShownWhileStopping"]
+    stopped = seen["stopped"]
+    assert stopped["text"] == "Your pyiron server is stopped. Start it to choose a pyiron environment."
+    assert not stopped["runningShown"] and not stopped["stoppingShown"] and not stopped["stopButtonShown"]
+    assert stopped["start"] == "Start My Server"
+    assert seen["checked"] == ["pyiron_base"]  # the last environment, not the catalogue's default
+
+
+def test_a_refused_api_request_is_not_remembered_by_later_starts(demo, browser_ready):
+    browser = Browser()
+    browser.login("bob")
+    _bob_stopped(browser)
+    browser.spawn("bob", "pyiron_base")  # the last start that succeeded
+    _bob_stopped(browser)
+
+    def refused():
+        r = browser.hub_api("/users/bob/server", "POST", json={"environment": "pyiron_bse"})
+        assert r.status_code == 400 and "No such environment: 'pyiron_bse'" in r.json()["message"], r.text
+        browser.wait_server("bob", lambda s: not s, "be cleaned up after the refusal")
+
+    refused()
+    # A start without options (no body; {} is the same to JupyterHub) is the last good one.
+    r = browser.hub_api("/users/bob/server", "POST")
+    assert r.status_code in (201, 202), r.text
+    assert browser.wait_server("bob", lambda s: s.get("ready"), "start", timeout=180)["user_options"]["profile"] == "pyiron base"
+    assert inspect(container("bob"))["Config"]["Image"] == DEMO_IMAGES["pyiron_base"]
+    _bob_stopped(browser)
+
+    refused()
+    # The admin page's "Start Server" for bob, in alice's browser, sends no options either.
+    seen = browse("adminStart")
+    assert seen["bobProfile"] == "pyiron base" and not seen["errors"], seen
+    browser.wait_server("bob", lambda s: s.get("ready"), "start", timeout=180)
+    assert inspect(container("bob"))["Config"]["Image"] == DEMO_IMAGES["pyiron_base"]
+    # Bob's expanded row (his server's state holds his SSH public key) fits the window.
+    assert seen["widths"]["page"] <= seen["widths"]["window"], seen["widths"]
+    _bob_stopped(browser)
+
+
+def test_error_pages_keep_the_user_menu_and_say_it_in_words(demo, browser_ready):
+    seen = browse("forbidden")
+    forbidden, missing = seen["403"], seen["404"]
+    assert forbidden["status"] == 403 and forbidden["heading"] == "403: Forbidden"
+    assert forbidden["explained"] == ("This page is for the administrators of this hub, "
+                                      "and your account is not one of them.")
+    assert "requires any of" not in forbidden["visible"]  # the scope jargon stays folded away
+    assert missing["status"] == 404 and missing["explained"].startswith("There is no page at this address.")
+    for page in (forbidden, missing):
+        assert page["user"].startswith("bob") and page["user"].endswith("Logout"), page["user"]
+        assert page["logout"] == "/hub/logout" and page["backHome"] == "/hub/home"
