@@ -6,6 +6,8 @@ Docker engine. The first request after a start shows "being measured" until it i
 
 from __future__ import annotations
 
+import time
+
 from jupyterhub.handlers import BaseHandler
 from jupyterhub.scopes import needs_scope
 from tornado import web
@@ -70,6 +72,7 @@ class UsageHandler(BaseHandler):
         usage = self.cache.get()
         html = await self.render_template(
             "pyiron_usage.html", rows=rows(usage, self.soft_limit), usage=usage,
+            measured_at=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(usage.measured_at)) if usage else None,
             soft_limit=format_bytes(self.soft_limit) if self.soft_limit else None,
             stale_total=format_bytes(usage.stale_total) if usage else None,
             stale_count=len(usage.stale_image_volumes) if usage else 0, error=self.cache.error,

@@ -107,7 +107,10 @@ class Stack:
             if self.health(service) == "healthy":
                 return
             time.sleep(1)
-        raise AssertionError(f"{service} not healthy after {timeout}s (health: {self.health(service)})")
+        # Its log says why; a fixture that fails here takes the stack down before any report.
+        logs = self.compose("logs", "--no-color", "--tail", "40", service, check=False)
+        raise AssertionError(f"{service} not healthy after {timeout}s (health: {self.health(service)}); "
+                             f"its last log lines:\n{logs.stdout}{logs.stderr}")
 
     def up(self) -> None:
         self.compose("up", "-d")

@@ -338,8 +338,8 @@ def test_6_an_sftp_repository(bk, tmp_path):
     ssh.mkdir(mode=0o700)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "id_ed25519")], check=True)
     docker("exec", "-u", "backup", SFTP, "sh", "-c",
-           f"echo '{(ssh / 'id_ed25519.pub').read_text().strip()}' > ~/.ssh/authorized_keys "
-           "&& chmod 600 ~/.ssh/authorized_keys")
+           f"echo '{(ssh / 'id_ed25519.pub').read_text().strip()}' > /home/backup/.ssh/authorized_keys "
+           "&& chmod 600 /home/backup/.ssh/authorized_keys")
     host_key = wait_for(lambda: docker("exec", SFTP, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False).stdout,
                         timeout=30, message="sshd's host key")
     (ssh / "known_hosts").write_text("backup-sftp " + " ".join(host_key.split()[:2]) + "\n")

@@ -96,6 +96,7 @@ def test_the_warning_on_home_and_spawn_pages_and_the_admins_page_escapes_names()
         assert render(c, page, storage_warning=None, **extra).find(id="storage-warning") is None
     usage = Usage(users={"<script>": UserUsage("<script>", home=1)}, measured_at=1.0, seconds=0.5)
     soup = render(c, "pyiron_usage.html", rows=rows(usage, None), usage=usage, soft_limit=None, stale_total="0 B",
-                  stale_count=0, error=None)
+                  stale_count=0, error=None, measured_at="2026-12-01 07:00:00 UTC")
     assert soup.find("script", string="alert(1)") is None
     assert [r["data-user"] for r in soup.select("tr.usage-row")] == ["<script>"]
+    assert soup.find(id="usage-measured-at").get_text() == "2026-12-01 07:00:00 UTC"
