@@ -185,11 +185,14 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
         if isinstance(refreshed, dict) and not await self._still_allowed(refreshed):
             self.log.warning("%s is no longer in an allowed group in Keycloak: hub access withdrawn", user.name)
             refreshed = False
-        if refreshed is False and handler is not None and _own_token_request(handler, user) and not _activity(handler):
+        if (refreshed is False and handler is not None and _own_token_request(handler, user)
+                and not _activity(handler) and await user.get_auth_state()):
             # JupyterHub sends a stale *browser* session to the login, but lets a request
             # made with the user's own token (an API client, their server's check of its
             # visitors) go on as before unless auth_refresh_strict; strict would also stop
-            # admins starting others' servers. Only the user's own requests are refused.
+            # admins starting others' servers. Only the user's own requests are refused, and
+            # only where Keycloak was asked: a user with no stored tokens (made through the
+            # API, never logged in) has nothing Keycloak could take back.
             raise web.HTTPError(403, f"{user.name} must log in again: Keycloak no longer confirms their access")
         return refreshed
 

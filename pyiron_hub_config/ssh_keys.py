@@ -189,6 +189,9 @@ class SSHKeysAdminHandler(_ClustersHandler):
     which reads it with a token of KEY_SYNC_SCOPE alone.
     """
 
+    # JupyterHub's pages take only the browser's cookie; the key sync sends a token.
+    _accept_token_auth = True
+
     @web.authenticated
     async def get(self):
         # needs_scope() cannot name a custom scope: those are defined when the hub starts.

@@ -196,7 +196,9 @@ const scenarios = {
     const widths = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, window: window.innerWidth,
                                                hasKey: document.body.innerText.includes('ssh-ed25519') }));
     return { bobProfile, widths,
-             errors: await page.$$eval('.alert-danger, .error', (es) => es.map((e) => e.innerText.trim()).filter(Boolean)) };
+             // Shown ones only: every page holds a hidden error dialog.
+             errors: await page.$$eval('.alert-danger, .error', (es) => es.filter((e) => e.offsetParent !== null)
+               .map((e) => e.innerText.trim()).filter(Boolean)) };
   },
 
   // mallory (in no allowed group): one clear refusal, and a way out to another account.

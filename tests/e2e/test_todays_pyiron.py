@@ -196,10 +196,11 @@ def test_a_user_whose_environment_left_the_catalogue_gets_the_default_and_a_word
 
     from .conftest import IMAGES, container_limits
 
-    tina.start(environment="pyiron_continuum")  # offered (PYIRON_CONTINUUM is set), marked retired
+    # Offered (PYIRON_CONTINUUM is set) and marked retired on the spawn page.
     page = BeautifulSoup(tina.session.get(f"{today.url}/hub/spawn/tina").text, "html.parser")
     label = page.find("label", attrs={"for": "env-pyiron_continuum"})
-    assert label is not None and label.find(class_="badge").get_text() == "retired"
+    assert label is not None and label.find(class_="badge").get_text() == "retired", page.text[:500]
+    tina.start(environment="pyiron_continuum")
     r = tina.user_server("PUT", "/api/contents/from_continuum.txt",
                          json={"type": "file", "format": "text", "content": "kept"})
     assert r.status_code in (200, 201), r.text

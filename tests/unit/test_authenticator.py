@@ -278,3 +278,13 @@ async def test_a_servers_activity_report_is_not_refused():
     user = FakeUser()
     report = request_by(user, token=True, method="POST", path="/hub/api/users/bob/activity")
     assert await refreshing(["/guests"]).refresh_user(user, report) is False  # stale, but not refused
+
+
+async def test_a_user_who_never_logged_in_is_not_refused():
+    """No stored tokens (a user made through the API): Keycloak was not asked, so JupyterHub's rule stands."""
+    class NeverLoggedIn(FakeUser):
+        async def get_auth_state(self):
+            return None
+
+    user = NeverLoggedIn()
+    assert await refreshing(["/pyiron-users"]).refresh_user(user, request_by(user, token=True)) is False

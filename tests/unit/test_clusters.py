@@ -371,11 +371,14 @@ def test_notebooks_that_can_submit_start_without_pysqas_empty_warnings(write):
         warnings.simplefilter("always")
         exec(compile(startup["content"], startup["path"], "exec"), {})
         # What pysqa does with each remote command's stderr (pysqa/base/remote.py).
-        for stderr in ["", "\n", "  \r\n", "sbatch: error: Batch job submission failed: Invalid partition name\n"]:
+        info = "2026-12-01 07:35:53,817 - pyiron_log - INFO - hello_cluster, status: initialized, submitted: queue id 1\n"
+        warning = "2026-12-01 07:35:54,001 - pyiron_log - WARNING - Job aborted\n"
+        for stderr in ["", "\n", "  \r\n", info, info + info + "\n", info + warning,
+                       "sbatch: error: Batch job submission failed: Invalid partition name\n"]:
             warnings.warn(message=stderr, stacklevel=2)
         warnings.warn("a user's own warning")
     assert [str(w.message) for w in shown] == [
-        "sbatch: error: Batch job submission failed: Invalid partition name\n", "a user's own warning"]
+        info + warning, "sbatch: error: Batch job submission failed: Invalid partition name\n", "a user's own warning"]
 
 
 def test_no_usable_cluster_no_quiet_file(write):

@@ -290,3 +290,8 @@ def test_a_bad_status_file_shows_nothing(content):
     from pyiron_hub_config.ssh_keys import skipped_from_archive
 
     assert skipped_from_archive(archive(content)) == {}
+
+
+def test_the_key_list_takes_a_token_as_the_key_sync_sends_one():
+    # JupyterHub's page handlers take only cookies unless they say otherwise.
+    assert SSHKeysAdminHandler._accept_token_auth is True and SSHKeyHandler._accept_token_auth is False

@@ -293,13 +293,13 @@ def test_a_demo_user_submits_the_example_notebook_to_the_demo_cluster(demo):
         kernel.run("from pyiron_base import state\n"
                    "state.queue_adapter._adapter._execute_remote_command('ls /no-such-directory')")
         failure = "".join(kernel.stderr)
+    # Stopped, and waited for, before any assertion, so that the next test finds bob with no server.
+    browser.hub_api("/users/bob/server", "DELETE")
+    browser.wait_server("bob", lambda s: not s, "stop")
     assert "Hello from slurm, running as bob" in out and "finished" in out, out
     # No pink blocks around a job that finished: no empty pysqa warnings, no progress bars.
     assert stderr == [], stderr
     assert "UserWarning" in failure and "No such file or directory" in failure, failure
-    # Stopped, and waited for, so that the next test finds bob with no server.
-    browser.hub_api("/users/bob/server", "DELETE")
-    browser.wait_server("bob", lambda s: not s, "stop")
 
 
 def test_demo_down_v_deletes_the_demo_users_servers_and_volumes(tmp_path, images):
