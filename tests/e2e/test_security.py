@@ -281,16 +281,29 @@ def test_query_options_with_jupyterhub_prefix_are_checked_too(stack, dave, query
 
 
 @FORGED
-def test_forged_options_stored_with_patch_are_refused_at_start(stack, dave):
-    """JupyterHub 6 lets a user edit a stopped server's user_options; a start re-checks them."""
+def test_forged_options_stored_with_patch_never_start(stack, dave):
+    """JupyterHub 6 lets a user edit a stopped server's user_options; a start re-checks them.
+
+    The start with what is stored is refused; what is refused is not remembered (issue 21),
+    so the next start falls back to the default environment, never to the forged image or a
+    privileged container.
+    """
     dave.api("POST", "/users/dave/server", json={"environment": "no_such_environment"})  # the spawner record exists
     r = dave.api("PATCH", "/users/dave/server", json={"user_options": {"image": NOT_IN_CATALOGUE, "privileged": True}})
     assert r.status_code == 200, r.text
-    for body in (None, {}, {"display_name": ""}):  # "start with what is stored"
-        r = dave.api("POST", "/users/dave/server", json=body)
-        assert r.status_code == 400, r.text
-        assert "Unknown option 'image', 'privileged'" in r.json()["message"]
-        assert_nothing_started(dave)
+    r = dave.api("POST", "/users/dave/server", json=None)  # "start with what is stored": refused
+    assert r.status_code == 400, r.text
+    assert "Unknown option 'image', 'privileged'" in r.json()["message"]
+    assert_nothing_started(dave)
+    r = dave.api("POST", "/users/dave/server", json={})  # the refusal is not remembered: the default starts
+    assert r.status_code in (201, 202), r.text
+    try:
+        dave.wait_ready()
+        info = inspect("jupyter-dave")
+        assert info["Config"]["Image"] != NOT_IN_CATALOGUE and info["HostConfig"]["Privileged"] is False, info["Config"]
+    finally:
+        dave.stop()
+    assert_nothing_started(dave)
 
 
 @FORGED
