@@ -59,7 +59,6 @@ def fetch(hub: str, cluster: str, token: str, cafile: str | None = None) -> str:
 
 def add_key(home: str, line: str) -> int:
     """Append `line` to <home>/.ssh/authorized_keys unless there; run as the account itself."""
-    os.umask(0o077)
     ssh = os.path.join(home, ".ssh")
     try:
         os.mkdir(ssh, 0o700)
@@ -91,6 +90,10 @@ def install(account: str, line: str, min_uid: int) -> str:
     if pid == 0:  # the child: become the account, then touch its files
         code = 1
         try:
+            # The umask only here, in the child: set in add_key it would outlive the call in
+            # any process that imports this module (the test run's did, and later
+            # suites made directories other users could not read).
+            os.umask(0o077)
             os.setgroups([])
             os.setgid(entry.pw_gid)
             os.setuid(entry.pw_uid)

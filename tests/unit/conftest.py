@@ -54,3 +54,16 @@ def hub_environ(clean_environ, tmp_path):
         clean_environ.setenv(key, value)
     clean_environ.setenv("DATA_DIR", str(tmp_path / "data"))
     return clean_environ
+
+
+@pytest.fixture(autouse=True)
+def _umask_unchanged():
+    """A test that leaves the process umask changed fails: the suites after it in the same run
+    would make directories that containers' users cannot read (it happened, see key_sync)."""
+    import os
+
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    after = os.umask(before)
+    assert after == before, f"the test changed the process umask from {before:o} to {after:o}"

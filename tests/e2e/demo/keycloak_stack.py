@@ -46,7 +46,8 @@ def keycloak_stack(directory: Path, hub_image: str, project: str, hub_host: str 
     s = KeycloakStack(directory, hub_image, project, hub_host)
     hub = f"{hub_host}:{s.port}"
     realm = (REPO / "demo/keycloak/pyiron-realm.json").read_text().replace("localhost:8000", hub)
-    (directory / "keycloak-realm").mkdir(mode=0o755)
+    (directory / "keycloak-realm").mkdir()
+    (directory / "keycloak-realm").chmod(0o755)  # Keycloak's user reads it, whatever the umask
     (directory / "keycloak-realm" / "pyiron-realm.json").write_text(realm)
     (directory / "keycloak-realm" / "pyiron-realm.json").chmod(0o644)
     front = f"{s.keycloak}/realms/pyiron/protocol/openid-connect"
