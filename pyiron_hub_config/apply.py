@@ -122,6 +122,7 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
         # user's files are in their volumes, not the container (storage.py). (A service
         # is always removed at stop: SwarmSpawner has no such option.)
         sp.remove = True
+        sp.pull_stall_timeout = s.pull_stall_timeout
         # Nothing in a user's server may gain privileges (setuid binaries, sudo).
         sp.extra_host_config = {"security_opt": ["no-new-privileges:true"]}
     else:

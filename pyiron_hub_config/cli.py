@@ -16,7 +16,7 @@ from .hub_config import HubConfig, load_hub_config
 from .problems import ConfigError, Problem
 from .provider import provider_problems
 from .settings import IMAGE_VARIABLES
-from .values import check_image, format_memory
+from .values import check_image, format_memory, pull_arguments
 
 DEFAULT_HUB_CONFIG = "/srv/jupyterhub/jupyterhub_config.py"
 
@@ -164,19 +164,6 @@ def images_to_pull(environ: Mapping[str, str]) -> list[str]:
     if problems:
         raise ConfigError(problems)
     return sorted({image for image in images.values() if image})  # entries without one are not offered
-
-
-def pull_arguments(image: str) -> tuple[str, str]:
-    """The repository and tag (or digest) the Docker API's pull takes for an image reference.
-
-    docker-py's parser splits at the last colon of the last path component or at the '@',
-    so a registry's port and a digest survive: localhost:5000/pyiron/base stays whole,
-    pyiron/base@sha256:... is pulled by its digest.
-    """
-    from docker.utils import parse_repository_tag
-
-    repository, tag = parse_repository_tag(image)
-    return repository, tag or "latest"
 
 
 def cmd_pull(args) -> int:

@@ -251,6 +251,12 @@ class Settings(BaseSettings):
         "/export/pyiron-hub", default=None, pattern=r"^/[a-zA-Z0-9_./-]*$",
     )
     start_timeout: int = _var("SPAWN_TIMEOUT", "Seconds a server may take to start.", "120", default=120, gt=0, le=3600)
+    pull_stall_timeout: int = _var(
+        "PULL_STALL_TIMEOUT",
+        "Seconds the pull of a missing image may go without receiving anything before the user's start fails "
+        "(a pull that advances may take as long as it needs; SPAWN_TIMEOUT counts from after it).",
+        "120", default=120, gt=0, le=3600,
+    )
     concurrent_spawn_limit: int = _var(
         "CONCURRENT_SPAWN_LIMIT",
         "Servers that may be starting at once; beyond it a start is refused with HTTP 429 and a Retry-After (0: no limit).",

@@ -18,6 +18,7 @@ from .catalogue import Environment
 from .clusters import QUIET_ENVIRONMENT, cluster_files
 from .docker_pool import PooledDockerSpawner
 from .hub_packages import PACKAGES_SOURCE, packages_volume_mount
+from .image_pull import PullsWithProgress
 from .options import InvalidChoice, find_environment, options_from_form, validate_choice
 from .parallelism import thread_environment
 from .readiness import AnswerBeforeReady
@@ -258,14 +259,15 @@ class EnvironmentPicker(DockerSpawner):
         raise NotImplementedError
 
 
-class PyironSpawner(EnvironmentPicker, AnswerBeforeReady, PooledDockerSpawner):
+class PyironSpawner(EnvironmentPicker, PullsWithProgress, AnswerBeforeReady, PooledDockerSpawner):
     """Starts the catalogue environment a user picks, with its memory and CPU limits, as one
-    container on the hub's engine; seen as soon as it answers (readiness.py), Docker calls
-    on a pool of threads (docker_pool.py)."""
+    container on the hub's engine; a missing image pulled first with its progress shown
+    (image_pull.py), seen as soon as it answers (readiness.py), Docker calls on a pool of
+    threads (docker_pool.py)."""
 
     async def _image_to_run(self, image: str) -> tuple[str, str]:
-        await self.pull_image(image)
-        return image, (await self.docker("inspect_image", image))["Id"]
+        # Looked up (or pulled) before start() by run_pre_spawn_hook: no second round trip.
+        return image, await self.find_or_pull_image(image)
 
     packages_dir = Unicode(
         PACKAGES_SOURCE,

@@ -180,3 +180,16 @@ def check_constraints(value: object) -> object:
 
 
 ConstraintList = Annotated[list[str], BeforeValidator(check_constraints)]
+
+
+def pull_arguments(image: str) -> tuple[str, str]:
+    """The repository and tag (or digest) the Docker API's pull takes for an image reference.
+
+    docker-py's parser splits at the last colon of the last path component or at the '@',
+    so a registry's port and a digest survive: localhost:5000/pyiron/base stays whole,
+    pyiron/base@sha256:... is pulled by its digest.
+    """
+    from docker.utils import parse_repository_tag
+
+    repository, tag = parse_repository_tag(image)
+    return repository, tag or "latest"

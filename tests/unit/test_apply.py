@@ -323,6 +323,11 @@ def test_timeouts_override(configured):
     assert (sp.start_timeout, sp.http_timeout) == (300, 300)
 
 
+def test_pull_stall_timeout_default_and_override(configured):
+    assert spawner_from(configured()).pull_stall_timeout == 120
+    assert spawner_from(configured(PULL_STALL_TIMEOUT="15")).pull_stall_timeout == 15
+
+
 def test_access_token_not_passed_by_default(configured):
     assert "auth_state_hook" not in configured().PyironSpawner
 
