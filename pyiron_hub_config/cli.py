@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 from . import envfiles
 from .catalogue import load_catalogue
 from .database import database_url, wait_for_database
-from .host_checks import site_resources_problems_here, site_resources_problems_via_engine
+from .host_checks import missing_images_report, site_resources_problems_here, site_resources_problems_via_engine
 from .hub_config import HubConfig, load_hub_config
 from .problems import ConfigError, Problem
 from .provider import provider_problems
@@ -103,6 +103,8 @@ def cmd_check(args) -> int:
         print(err.report(), file=sys.stderr)
         return 1
     print(summary(hub))
+    if hub.settings.spawner == "docker":  # on a swarm the images are on the workers, not here
+        print("\n".join(missing_images_report(env.image for env in hub.environments)))
     if args.online and hub.settings.authenticator == "keycloak":
         print("  Keycloak accepted the realm URL and the client's credentials.")
     if args.env_file:
@@ -176,6 +178,11 @@ def cmd_pull(args) -> int:
         print(err.report(), file=sys.stderr)
         return 1
     client = docker.from_env()
+    if args.missing:
+        from .host_checks import images_missing
+
+        images = images_missing(client, images)
+        print(f"{len(images)} image(s) not on this host: {', '.join(images) or 'none'}")
     failed = []
     for image in images:
         repository, tag = pull_arguments(image)
@@ -213,6 +220,9 @@ def cmd_serve(args) -> int:
     # Keycloak may be down only for now: say plainly what is wrong, but start anyway.
     for problem in provider_problems(hub.settings):
         print(f"pyiron-hub: WARNING: {problem}", file=sys.stderr, flush=True)
+    if hub.settings.spawner == "docker":
+        for line in missing_images_report(env.image for env in hub.environments):
+            print(f"pyiron-hub: {line.strip()}", file=sys.stderr, flush=True)
     from .apply import PROXY_PID_FILE  # imports JupyterHub: only the commands that need it
 
     # After a kill, the container keeps the old proxy's pid file. JupyterHub would take
@@ -290,8 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="write values unquoted, as `docker stack deploy` reads env files (literally)")
     init.set_defaults(func=cmd_init)
 
-    pull = sub.add_parser("pull", help="pull every environment's image")
+    pull = sub.add_parser("pull", help="pull every environment's image (newer versions too)")
     pull.add_argument("--env-file", action="append")
+    pull.add_argument("--missing", action="store_true", help="only the images not on this host yet")
     pull.set_defaults(func=cmd_pull)
 
     health = sub.add_parser("health", help="exit 0 if this container's hub answers /hub/health")

@@ -47,3 +47,31 @@ def site_resources_problems_via_engine(path: Path | None, client) -> list[Proble
         return [Problem("SITE_RESOURCES_DIR", f"the Docker host cannot mount {path}: {reason}", EXAMPLE)]
     client.api.remove_container(created["Id"], force=True)
     return []
+
+
+def images_missing(client, images) -> list[str]:
+    """The images of `images` the engine does not have (a user's first start of one pulls it)."""
+    from docker.errors import ImageNotFound
+
+    missing = []
+    for image in sorted(set(images)):
+        try:
+            client.images.get(image)
+        except ImageNotFound:
+            missing.append(image)
+    return missing
+
+
+def missing_images_report(images) -> list[str]:
+    """Lines for an admin: which catalogue images are not on this Docker host, and what to do."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=10)
+        missing = images_missing(client, images)
+    except docker.errors.DockerException as err:
+        return [f"  Could not ask the Docker engine which images it has: {err}"]
+    if not missing:
+        return ["  Every environment's image is on this host."]
+    return [f"  Not on this host yet (`pyiron-hub pull` fetches them; else each one's first start waits for "
+            f"its pull): {', '.join(missing)}"]

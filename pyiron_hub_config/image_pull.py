@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Iterator
 import docker.errors
 from dockerspawner import DockerSpawner
 from jupyterhub.utils import maybe_future
+from tornado import web
 from traitlets import Float
 
 from .values import pull_arguments
@@ -34,11 +35,15 @@ PULL_SHARE = 45
 _LAYER_DONE = {"Already exists", "Pull complete"}
 
 
-class PullFailed(Exception):
-    """The image could not be pulled; jupyterhub_message is what the spawn page shows."""
+class PullFailed(web.HTTPError):
+    """The image could not be pulled; jupyterhub_message is what the spawn page shows.
+
+    An HTTPError, so that a pull failing within the spawn page's first second (a missing
+    tag) shows this message too, not "Unhandled error starting server".
+    """
 
     def __init__(self, message: str):
-        super().__init__(message)
+        super().__init__(502, "%s", message)
         self.jupyterhub_message = message
 
 

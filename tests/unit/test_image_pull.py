@@ -45,6 +45,7 @@ def test_an_error_event_fails_with_the_engines_words():
     with pytest.raises(PullFailed) as info:
         PullProgress(IMAGE).update({"errorDetail": {"message": "unauthorized"}, "error": "unauthorized"})
     assert info.value.jupyterhub_message == f"Could not pull the image {IMAGE}: unauthorized"
+    assert info.value.status_code == 502  # an HTTPError: the spawn page shows the message, not "Unhandled error"
 
 
 async def test_a_pull_that_advances_ends_and_its_followers_see_each_step():
@@ -162,3 +163,17 @@ async def test_an_image_on_the_host_is_looked_up_once_and_not_pulled(engine):
     del engine.images[IMAGE]  # the second look-up of the same start uses the first's answer
     assert await alice.find_or_pull_image(IMAGE) == "sha256:here"
     assert engine.pulls == []
+
+
+def test_images_missing_names_those_the_engine_lacks_once_each():
+    from docker.errors import ImageNotFound
+
+    from pyiron_hub_config.host_checks import images_missing
+
+    class Images:
+        def get(self, image):
+            if image != "pyiron/base:latest":
+                raise ImageNotFound(image)
+
+    client = SimpleNamespace(images=Images())
+    assert images_missing(client, ["pyiron/md:1", "pyiron/base:latest", "pyiron/md:1", "a/b:2"]) == ["a/b:2", "pyiron/md:1"]
