@@ -47,6 +47,8 @@ PACKAGES_MANIFEST = "pyiron-hub-packages.json"  # {"pythons": ["3.11", ...], "mo
 PACKAGES_PTH = "pyiron-hub-packages.pth"
 STATE_DIR = ".pyiron_hub"  # below $HOME: everything the hub keeps per user
 MANIFEST = "examples.json"  # relative path -> sha256 of the version last copied in
+EXAMPLES_IMAGE = "examples-image"  # the id of the image whose examples were last brought in, all of them
+IMAGE_ID_VARIABLE = "PYIRON_HUB_IMAGE_ID"  # the hub names the server's image (its id)
 FILES_STATUS = "files.json"  # the hub-managed files written, and those left out with why
 SITE_RESOURCES_VARIABLE = "PYIRON_HUB_SITE_RESOURCES"
 FILES_VARIABLE = "PYIRON_HUB_FILES"
@@ -131,6 +133,21 @@ def write_atomically(target, data, mode=0o644):
         raise
 
 
+def update_file(target, data, mode=0o644):
+    """write_atomically, unless target already holds exactly data with this mode: most starts
+    change nothing, and each write is an fsync the user waits for."""
+    try:
+        st = os.lstat(target)
+        if (st.st_mode & 0o7777) == mode and os.path.isfile(target) and not os.path.islink(target):
+            with open(target, "rb") as f:
+                if f.read() == (data.encode() if isinstance(data, str) else data):
+                    return False
+    except OSError:
+        pass
+    write_atomically(target, data, mode)
+    return True
+
+
 def _copy(source, target):
     """Copy one file into place atomically (a crash never leaves half a notebook)."""
     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -165,15 +182,26 @@ def example_files(image_home):
     return found
 
 
-def sync_examples(image_home, home, stamp=None):
-    """Bring the image's examples into home; return {relative path: what happened}.
+def sync_examples(image_home, home, stamp=None, image_id=None):
+    """Bring the image's examples into home; return {relative path: what happened}, or None
+    when image_id is the image whose examples the last start brought in (nothing to do).
 
     The manifest remembers the version of each file last copied in. A file is replaced only
     if it is still exactly that version (the user never touched it); a file the user
     deleted stays deleted; an edited file stays and the new version is put beside it.
+    After one image's examples were all brought in, the manifest holds each file's hash, so
+    another start of the same image would find every file "unchanged": it skips hashing them.
     """
     stamp = stamp or time.strftime("%Y-%m-%d")
     manifest_path = os.path.join(home, STATE_DIR, MANIFEST)
+    done_path = os.path.join(home, STATE_DIR, EXAMPLES_IMAGE)
+    if image_id:
+        try:
+            with open(done_path) as f:
+                if f.read().strip() == image_id and os.path.isfile(manifest_path):
+                    return None
+        except OSError:
+            pass
     try:
         with open(manifest_path) as f:
             manifest = json.load(f)
@@ -209,7 +237,9 @@ def sync_examples(image_home, home, stamp=None):
             actions[rel] = "a folder or link of the user's is there, left alone"
         manifest[rel] = shipped
     os.makedirs(os.path.dirname(manifest_path), mode=0o700, exist_ok=True)
-    write_atomically(manifest_path, json.dumps(manifest, indent=1, sort_keys=True), 0o600)
+    update_file(manifest_path, json.dumps(manifest, indent=1, sort_keys=True), 0o600)
+    if image_id:
+        update_file(done_path, image_id + "\n", 0o600)
     return actions
 
 
@@ -320,7 +350,7 @@ def write_files(home, spec, why_missing=None):
                 ", ".join(missing), " (%s)" % why_missing if why_missing else "")
             continue
         os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-        write_atomically(target, entry["content"], int(entry.get("mode", "0644"), 8))
+        update_file(target, entry["content"], int(entry.get("mode", "0644"), 8))
         written.append(entry["path"])
     for path in sorted(before - set(written)):
         try:
@@ -333,7 +363,7 @@ def write_files(home, spec, why_missing=None):
         log("files: left out %s: it %s (pysqa's remote mode needs paramiko; use an environment "
             "the hub can give it to, or `pip install --user paramiko` and restart)" % (path, reason))
     os.makedirs(os.path.dirname(status_path), mode=0o700, exist_ok=True)
-    write_atomically(status_path, json.dumps({"written": written, "skipped": skipped, "given": sorted(given)},
+    update_file(status_path, json.dumps({"written": written, "skipped": skipped, "given": sorted(given)},
                                              indent=1, sort_keys=True), 0o600)
     return written
 
@@ -365,7 +395,7 @@ def ensure_ssh_key(home):
 
 def _write_text(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_atomically(path, text)
+    update_file(path, text)
 
 
 def answer_lab_news(home):
@@ -431,7 +461,7 @@ def pyiron_settings(home, environ, series):
 def main(argv):
     home = os.environ.get("HOME") or os.path.expanduser("~")
     why_missing = []
-    steps = [("examples", lambda: sync_examples(IMAGE_HOME, home))]
+    steps = [("examples", lambda: sync_examples(IMAGE_HOME, home, image_id=os.environ.get(IMAGE_ID_VARIABLE)))]
 
     def packages():
         done, why_not = use_hub_packages(PACKAGES_DIR)
@@ -449,15 +479,21 @@ def main(argv):
     steps.append(("jupyterlab news", lambda: answer_lab_news(home)))
     steps.append(("work folder", lambda: explain_work(home)))
     for name, step in steps:
+        began = time.monotonic()
+        # Each step's time goes into its line: the spawn timeline (benchmarks/) reads it.
+        took = lambda: "(%d ms)" % round(1000 * (time.monotonic() - began))  # noqa: E731
         try:
             result = step()
-            if name == "examples":
+            if name == "examples" and result is None:
+                log("examples: the image's, all brought in at an earlier start, nothing to do %s" % took())
+            elif name == "examples":
                 changed = {k: v for k, v in result.items() if v not in ("unchanged", "already there")}
-                log("examples: %d files, %s" % (len(result), json.dumps(changed) if changed else "nothing to do"))
+                log("examples: %d files, %s %s" % (len(result), json.dumps(changed) if changed else "nothing to do",
+                                                   took()))
             else:
-                log("%s: %s" % (name, result))
+                log("%s: %s %s" % (name, result, took()))
         except Exception as err:  # never keep a user from their server
-            log("%s: skipped (%s: %s)" % (name, type(err).__name__, err))
+            log("%s: skipped (%s: %s) %s" % (name, type(err).__name__, err, took()))
     settings = pyiron_settings(home, os.environ, pyiron_base_series())
     try:
         log("pyiron log: %s" % pyiron_log_in_one_place(home, bool(settings)))

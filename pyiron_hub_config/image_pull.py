@@ -222,6 +222,10 @@ class PullsWithProgress(DockerSpawner):
         self._image_found = (image, found["Id"])
         return found["Id"]
 
+    async def pull_image(self, image: str) -> None:
+        # DockerSpawner.start asks again: this start has looked the image up (or pulled it).
+        await self.find_or_pull_image(image)
+
     def _forget_pull(self, pull: ImagePull) -> None:
         if self._pulls.get(pull.image) is pull:
             del self._pulls[pull.image]

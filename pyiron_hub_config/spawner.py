@@ -13,6 +13,7 @@ from sqlalchemy.orm import object_session
 from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
+from .boot import IMAGE_ID_VARIABLE
 from .boot_file import boot_volume_mount
 from .catalogue import Environment
 from .clusters import QUIET_ENVIRONMENT, cluster_files
@@ -170,7 +171,8 @@ class EnvironmentPicker(DockerSpawner):
         await self._ship_boot_step()
         if self.site_resources:
             self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
-        self.environment = {**self.environment, **self.cluster_environment()}
+        # The boot step skips the examples when it brought in this image's at an earlier start.
+        self.environment = {**self.environment, **self.cluster_environment(), IMAGE_ID_VARIABLE: image_id}
         self.log.debug("%s's examples come from %s", self.user.name, image_volume(image_id))
         url = await super().start()
         self.last_options = {k: v for k, v in (self.user_options or {}).items() if k != "profile"}

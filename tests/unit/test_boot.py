@@ -54,6 +54,31 @@ def test_a_second_start_changes_nothing(image, home):
     assert set(boot.sync_examples(str(image), str(home)).values()) == {"unchanged"}
 
 
+def test_a_start_of_the_image_last_brought_in_hashes_nothing(image, home, monkeypatch):
+    boot.sync_examples(str(image), str(home), image_id="sha256:one")
+    monkeypatch.setattr(boot, "_sha256", lambda path: pytest.fail(f"hashed {path}"))
+    assert boot.sync_examples(str(image), str(home), image_id="sha256:one") is None
+
+
+def test_another_image_brings_its_examples_in(image, home):
+    boot.sync_examples(str(image), str(home), image_id="sha256:one")
+    (image / "notebooks_base" / "intro.ipynb").write_text("v2 intro")
+    actions = boot.sync_examples(str(image), str(home), image_id="sha256:two")
+    assert actions["notebooks_base/intro.ipynb"] == "updated"
+    assert (home / "notebooks_base" / "intro.ipynb").read_text() == "v2 intro"
+    assert boot.sync_examples(str(image), str(home), image_id="sha256:two") is None
+
+
+def test_update_file_leaves_a_file_holding_the_same_alone(tmp_path):
+    target = tmp_path / "f"
+    assert boot.update_file(str(target), "a", 0o600)
+    inode = target.stat().st_ino
+    assert not boot.update_file(str(target), "a", 0o600)
+    assert target.stat().st_ino == inode  # not replaced: no write, no fsync
+    assert boot.update_file(str(target), "a", 0o644)  # another mode is a change
+    assert boot.update_file(str(target), b"b", 0o644) and target.read_text() == "b"
+
+
 def test_an_untouched_example_follows_the_image(image, home):
     boot.sync_examples(str(image), str(home))
     (image / "notebooks_base" / "intro.ipynb").write_text("v2 intro")
