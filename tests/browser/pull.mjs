@@ -7,7 +7,7 @@
 //   node pull.mjs <screenshot folder> <user> <environment>
 //
 // Environment: HUB_URL, HUB_PASSWORD, CHROMIUM. Prints one JSON object: the messages seen
-// in order (or the error page's text, when the start failed at once), the last URL, the
+// in order (or the error shown with the form, when the start failed at once), the last URL, the
 // screenshots.
 import { chromium } from 'playwright-core';
 import path from 'node:path';
@@ -33,10 +33,12 @@ try {
   while (Date.now() < deadline) {
     if (page.url().includes(`/user/${user}/`)) break;
     const [message, error] = await page.evaluate(() => {
-      const el = document.querySelector('#progress-message'), failed = document.querySelector('div.error');
+      // The spawn form shown again with the error above it, or the hub's error page.
+      const el = document.querySelector('#progress-message');
+      const failed = document.querySelector('.spawn-error-msg') || document.querySelector('div.error');
       return [el ? el.innerText.trim() : null, failed ? failed.innerText.replace(/\s+/g, ' ').trim() : null];
     }).catch(() => [null, null]);  // the page is navigating
-    // A start that fails at once gets the hub's error page instead of the progress bar.
+    // A start that fails at once gets the form again, with the error, instead of the progress bar.
     if (error) { result.errorPage = error; break; }
     if (message && message !== result.messages.at(-1)) {
       result.messages.push(message);

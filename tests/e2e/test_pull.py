@@ -232,8 +232,8 @@ def test_a_first_pull_shows_its_progress_and_a_second_start_waits_on_it(stack, p
 
 
 def failure_shown(page: dict) -> str:
-    """What the spawn page said of a failed start: on the progress bar, or on the error page
-    when the start failed within the page's first second."""
+    """What the spawn page said of a failed start: on the progress bar, or above the form shown
+    again when the start failed within the page's first second."""
     if page.get("errorPage"):
         return page["errorPage"]
     assert page["messages"] and page["messages"][-1].startswith("Spawn failed: "), page
