@@ -45,6 +45,7 @@ IMAGE_HOME = "/opt/pyiron-hub/image/jovyan"
 PACKAGES_DIR = "/opt/pyiron-hub/packages"  # the hub's read-only packages (storage.py)
 PACKAGES_MANIFEST = "pyiron-hub-packages.json"  # {"pythons": ["3.11", ...], "modules": ["paramiko", ...]}
 PACKAGES_PTH = "pyiron-hub-packages.pth"
+PACKAGES_LOADED = "packages-loaded"  # in STATE_DIR: the image id and packages that loaded last
 STATE_DIR = ".pyiron_hub"  # below $HOME: everything the hub keeps per user
 MANIFEST = "examples.json"  # relative path -> sha256 of the version last copied in
 EXAMPLES_IMAGE = "examples-image"  # the id of the image whose examples were last brought in, all of them
@@ -266,14 +267,21 @@ def _missing_modules(names):
     return missing
 
 
-def use_hub_packages(packages_dir, site_packages=None, version=None):
+def use_hub_packages(packages_dir, site_packages=None, version=None, proof=None, image_id=None):
     """Make the hub's packages importable after the image's own; return (what happened, why
-    not or None). Does nothing where the image has every module itself."""
+    not or None). Does nothing where the image has every module itself.
+
+    proof: a file remembering the image (image_id) and the packages (their manifest) that
+    loaded at an earlier start; the same again is not imported again (the import of
+    paramiko and cryptography is most of this step's time).
+    """
     try:
-        with open(os.path.join(packages_dir, PACKAGES_MANIFEST)) as f:
-            manifest = json.load(f)
+        with open(os.path.join(packages_dir, PACKAGES_MANIFEST), "rb") as f:
+            raw = f.read()
+        manifest = json.loads(raw.decode())
     except (OSError, ValueError):
         return "none mounted", None
+    key = "%s %s\n" % (image_id, hashlib.sha256(raw).hexdigest()) if proof and image_id else None
     modules = manifest.get("modules", [])
     missing = _missing_modules(modules)
     if not missing:
@@ -298,6 +306,14 @@ def use_hub_packages(packages_dir, site_packages=None, version=None):
     import importlib
 
     importlib.invalidate_caches()
+    used = "%s from the hub for Python %s, after %s" % (", ".join(missing), version, site_packages)
+    if key:
+        try:
+            with open(proof) as f:
+                if f.read() == key:
+                    return used + " (they loaded at an earlier start of this image)", None
+        except OSError:
+            pass
     try:  # they must load here too (a C library older than the wheels', say), not only be found
         for name in missing:
             importlib.import_module(name)
@@ -306,7 +322,13 @@ def use_hub_packages(packages_dir, site_packages=None, version=None):
         sys.path.remove(packages_dir)
         return "not used", "the hub's %s does not load in this image (%s: %s)" % (
             ", ".join(missing), type(err).__name__, str(err)[:80])
-    return "%s from the hub for Python %s, after %s" % (", ".join(missing), version, site_packages), None
+    if key:
+        try:
+            os.makedirs(os.path.dirname(proof), mode=0o700, exist_ok=True)
+            update_file(proof, key, 0o600)
+        except OSError:  # only the next start is slower
+            pass
+    return used, None
 
 
 def write_files(home, spec, why_missing=None):
@@ -464,7 +486,8 @@ def main(argv):
     steps = [("examples", lambda: sync_examples(IMAGE_HOME, home, image_id=os.environ.get(IMAGE_ID_VARIABLE)))]
 
     def packages():
-        done, why_not = use_hub_packages(PACKAGES_DIR)
+        done, why_not = use_hub_packages(PACKAGES_DIR, proof=os.path.join(home, STATE_DIR, PACKAGES_LOADED),
+                                         image_id=os.environ.get(IMAGE_ID_VARIABLE))
         if why_not:
             why_missing.append(why_not)
             return "%s: %s" % (done, why_not)

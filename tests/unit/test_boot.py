@@ -467,6 +467,22 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.json"]
 
 
+def test_packages_that_loaded_in_this_image_before_are_not_imported_again(hub_packages, tmp_path):
+    proof = tmp_path / "state" / "packages-loaded"
+    first = boot.use_hub_packages(str(hub_packages), str(tmp_path), proof=str(proof), image_id="sha256:one")
+    assert first[1] is None and proof.exists()
+    sys.modules.pop("hubonly_mod_18")  # the next start is a new Python
+    sys.path.remove(str(hub_packages))
+    (hub_packages / "hubonly_mod_18" / "__init__.py").write_text("raise ImportError('imported again')\n")
+    done, why_not = boot.use_hub_packages(str(hub_packages), str(tmp_path), proof=str(proof), image_id="sha256:one")
+    assert why_not is None and done.endswith("(they loaded at an earlier start of this image)")
+    assert (tmp_path / boot.PACKAGES_PTH).exists()  # a new container's Python still needs the .pth
+    # Another image is checked again.
+    sys.path.remove(str(hub_packages))
+    done, why_not = boot.use_hub_packages(str(hub_packages), str(tmp_path), proof=str(proof), image_id="sha256:two")
+    assert done == "not used" and "imported again" in why_not
+
+
 def test_packages_that_do_not_load_are_taken_away_again(hub_packages, tmp_path):
     (hub_packages / "hubonly_mod_18" / "__init__.py").write_text("raise ImportError('GLIBC_2.34 not found')\n")
     done, why_not = boot.use_hub_packages(str(hub_packages), str(tmp_path))
