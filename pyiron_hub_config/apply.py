@@ -122,8 +122,15 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
         # user's files are in their volumes, not the container (storage.py). (A service
         # is always removed at stop: SwarmSpawner has no such option.)
         sp.remove = True
-        # Nothing in a user's server may gain privileges (setuid binaries, sudo).
-        sp.extra_host_config = {"security_opt": ["no-new-privileges:true"]}
+        sp.extra_host_config = {
+            # Nothing in a user's server may gain privileges (setuid binaries, sudo), and it
+            # needs no capability: the images' start.sh runs as jovyan (uid 1000), Jupyter
+            # binds a port above 1024, and Docker itself fills volumes from the image.
+            "security_opt": ["no-new-privileges:true"],
+            "cap_drop": ["ALL"],
+            # A fork bomb stays in its container: the host's process table is shared.
+            "pids_limit": s.pids_limit,
+        }
     else:
         sp.mem_guarantee = default.mem_limit
         sp.cpu_guarantee = default.cpu_limit
