@@ -137,6 +137,7 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
         sp.constraints = list(s.swarm_constraints)
         sp.nfs_server = s.swarm_nfs_server
         sp.nfs_export = s.swarm_nfs_export
+        sp.shared_path = str(s.swarm_shared_path) if s.swarm_shared_path else None
 
 
 def apply_clusters(c: Config, hub: HubConfig) -> None:
