@@ -385,8 +385,8 @@ def test_a_users_token_cannot_reach_another_users_jupyter_server(stack, dave, ca
 @FORGED
 @pytest.mark.parametrize("method, path, body", [
     ("GET", "/users", None),
-    ("POST", "/users", {"usernames": ["mallory"]}),
-    ("POST", "/users/mallory", {}),
+    ("POST", "/users", {"usernames": ["trent"]}),
+    ("POST", "/users/trent", {}),
     ("DELETE", "/users/peggy", None),
     ("PATCH", "/users/dave", {"admin": True}),
     ("PATCH", "/users/peggy", {"name": "peggy2"}),
@@ -404,7 +404,7 @@ def test_a_users_token_cannot_reach_admin_endpoints(stack, dave, admin, method, 
     assert r.status_code in (403, 404), (r.status_code, r.text)
     # and nothing happened, as the admin sees it
     names = {u["name"] for u in admin.api("GET", "/users").json()}
-    assert {"carol", "dave", "peggy"} <= names and not {"mallory", "peggy2"} & names
+    assert {"carol", "dave", "peggy"} <= names and not {"trent", "peggy2"} & names
     assert dave.api("GET", "/user").json()["admin"] is False
     assert requests.get(f"{stack.url}/hub/health", timeout=TIMEOUT).status_code == 200
 
@@ -413,7 +413,7 @@ def test_a_users_token_cannot_reach_admin_endpoints(stack, dave, admin, method, 
 @pytest.mark.parametrize("method, path", [
     ("GET", "/hub/admin"),
     ("GET", "/hub/api/users"),
-    ("POST", "/hub/api/users/mallory"),
+    ("POST", "/hub/api/users/trent"),
     ("PATCH", "/hub/api/users/dave"),
     ("GET", "/hub/token"),  # allowed: a user's own tokens page (the control of the list above)
 ])
@@ -500,7 +500,7 @@ def test_culler_token_can_do_what_culling_needs_and_nothing_more(stack, carol, c
         ("GET", "/users/carol/tokens", None),
         ("POST", "/users/carol/tokens", {}),
         ("PATCH", "/users/carol", {"admin": True}),
-        ("POST", "/users/mallory", {}),
+        ("POST", "/users/trent", {}),
         ("DELETE", "/users/peggy", None),
         ("GET", "/proxy", None),
         ("POST", "/shutdown", None),
