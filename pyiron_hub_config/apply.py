@@ -35,6 +35,8 @@ METRICS_SERVICE = "metrics"
 KEY_SYNC_SERVICE = "cluster-key-sync"
 # Our pages extend JupyterHub's ({% extends "templates/page.html" %}); they are found first.
 HUB_TEMPLATES = Path(__file__).parent / "templates" / "hub"
+# Pieces those pages include (not pages themselves).
+PARTIAL_TEMPLATES = Path(__file__).parent / "templates" / "partials"
 
 
 def apply_access(c: Config, hub: HubConfig) -> None:
@@ -264,7 +266,7 @@ def apply_performance(c: Config, hub: HubConfig) -> None:
 def apply_templates(c: Config, hub: HubConfig) -> None:
     """What the hub's pages say: the site's name, logo and help, and who may log in."""
     s = hub.settings
-    c.JupyterHub.template_paths = [str(HUB_TEMPLATES)]
+    c.JupyterHub.template_paths = [str(HUB_TEMPLATES), str(PARTIAL_TEMPLATES)]
     keycloak = s.authenticator == "keycloak"
     template_vars = {
         "site_name": s.site_name,
