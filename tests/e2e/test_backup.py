@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import textwrap
 import time
 
 import pytest
