@@ -19,6 +19,7 @@ from .conftest import (
     DOCKER, HUB_IMAGE, IMAGES, HubUser, Stack, docker, remove_user_containers_and_volumes,
     write_env_files,
 )
+from .jupyter import ADD_JOB as JOB
 from .jupyter import Kernel
 
 USERS = ("wendy", "uma", "ulf")
@@ -35,17 +36,6 @@ EXAMPLES = {
     "pyiron_continuum": "notebooks_continuum",
     "pyiron_experimental": "notebooks_experimental",
 }
-JOB = textwrap.dedent("""
-    from pyiron_base import Project
-    def add(x, y):
-        return x + y
-    pr = Project("demo")
-    job = pr.wrap_python_function(add)
-    job.input["x"] = 1
-    job.input["y"] = 2
-    job.run()
-    print("RESULT", job.status, job.output["result"])
-""")
 JOB_TABLE = textwrap.dedent("""
     from pyiron_base import Project, state
     table = Project("demo").job_table()
