@@ -27,6 +27,7 @@ BUILD_VARIABLES = (
     "HUB_IMAGE", "POSTGRES_IMAGE", "KEYCLOAK_IMAGE", "KEYCLOAK_PORT", "HUB_BIND", "HUB_PORT", "HTTPS_BIND",
     "CLUSTER_IMAGE", "CLUSTER_USERS",
     "COMPOSE_PROJECT_NAME", "DOCKER_NETWORK_NAME", "DOCKER_SOCKET", "REGISTRY_LOGIN_FILE",
+    "SWARM_SHARED_PATH",  # the hub reads it too: compose.swarm-shared.yml passes it on
 )
 ENV_FILES = ("pyiron.env", "shared.env", "build.env")
 _KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")

@@ -214,6 +214,13 @@ class Settings(BaseSettings):
         "MAX_MEM_LIMIT", "If set, users may pick their memory up to this.", "8G", default=None
     )
     max_cpu_limit: Cpus | None = _var("MAX_CPU_LIMIT", "If set, users may pick their CPUs up to this.", "4", default=None)
+    pids_limit: int = _var(
+        "PIDS_LIMIT",
+        "Processes and threads one user's server may run at once (Docker's --pids-limit), so that a fork "
+        "bomb stays in its container. The default leaves room for MPI runs and executors with many threads. "
+        "SPAWNER=docker only.",
+        "4096", default=4096, ge=64, le=4194304,
+    )
     docker_network: str = _var(
         "DOCKER_NETWORK_NAME", "Docker network of users' servers (not the database's).", "pyiron-hub-users",
         default="pyiron-hub-users", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
@@ -249,6 +256,13 @@ class Settings(BaseSettings):
         "SWARM_NFS_EXPORT",
         "Exported directory on SWARM_NFS_SERVER; a user's volume is its subdirectory of the volume's name.",
         "/export/pyiron-hub", default=None, pattern=r"^/[a-zA-Z0-9_./-]*$",
+    )
+    swarm_shared_path: Path | None = _var(
+        "SWARM_SHARED_PATH",
+        "SPAWNER=swarm: a directory every node (the manager too) mounts at this same path (NFS, CephFS, GPFS, "
+        "BeeGFS, Lustre); each user's home and work are its subdirectories <path>/<volume name>, made by the hub "
+        "on first use, and a start may land on any worker (README \"Running on a swarm\"; compose.swarm-shared.yml).",
+        "/srv/pyiron-hub-users", default=None,
     )
     start_timeout: int = _var("SPAWN_TIMEOUT", "Seconds a server may take to start.", "120", default=120, gt=0, le=3600)
     pull_stall_timeout: int = _var(
@@ -359,12 +373,21 @@ class Settings(BaseSettings):
             raise ValueError(f"is too short: use at least {minimum} {what}")
         return value
 
-    @field_validator("site_resources_dir")
+    @field_validator("site_resources_dir", "swarm_shared_path")
     @classmethod
     def _absolute_host_path(cls, path: Path | None) -> Path | None:
         # A relative path would be taken as a volume name by Docker, not as a directory.
         if path is not None and (not path.is_absolute() or path == Path("/")):
             raise ValueError(f"{str(path)!r} is not an absolute directory path on the Docker host")
+        return path
+
+    @field_validator("swarm_shared_path")
+    @classmethod
+    def _plain_path(cls, path: Path | None) -> Path | None:
+        # Users' bind mounts are <path>/<volume name>: no '..' that could lead elsewhere, and
+        # nothing (',' '=' spaces) that Docker's mount syntax could misread.
+        if path is not None and (".." in path.parts or not re.fullmatch(r"[A-Za-z0-9_./@+-]+", str(path))):
+            raise ValueError(f"{str(path)!r} may hold only letters, digits and _ . / @ + - (and no '..')")
         return path
 
     @field_validator("scopes")
@@ -418,6 +441,11 @@ class Settings(BaseSettings):
                                     "SWARM_NFS_SERVER=nfs.example.org SWARM_NFS_EXPORT=/export/pyiron-hub"))
         if self.swarm_nfs_server and self.spawner != "swarm":
             problems.append(Problem("SWARM_NFS_SERVER", "is used only with SPAWNER=swarm", "swarm"))
+        if self.swarm_shared_path and self.spawner != "swarm":
+            problems.append(Problem("SWARM_SHARED_PATH", "is used only with SPAWNER=swarm", "swarm"))
+        if self.swarm_shared_path and self.swarm_nfs_server:
+            problems.append(Problem("SWARM_SHARED_PATH", "and SWARM_NFS_SERVER name two places for users' files: "
+                                    "set one of them", "SWARM_SHARED_PATH=/srv/pyiron-hub-users"))
         return problems
 
     def path_problems(self) -> list[Problem]:
@@ -431,6 +459,10 @@ class Settings(BaseSettings):
                 missing = True
             if missing:
                 problems.append(Problem(var, f"no such file: {path}", "mount the file into the hub container"))
+        # The hub makes each user's directories there (swarm.py), so it must see the path too.
+        if self.swarm_shared_path is not None and not self.swarm_shared_path.is_dir():
+            problems.append(Problem("SWARM_SHARED_PATH", f"no such directory in the hub container: {self.swarm_shared_path}",
+                                    "deploy with the overlay compose.swarm-shared.yml, which mounts it"))
         return problems
 
 

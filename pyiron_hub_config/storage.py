@@ -15,10 +15,15 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+
 HOME = "/home/jovyan"
 WORK_DIR = f"{HOME}/work"
 HOME_VOLUME = "jupyterhub-home-{username}"
 WORK_VOLUME = "jupyterhub-user-{username}"
+# The user the pyiron images run as (jovyan); their files must be theirs on shared storage.
+USER_UID = USER_GID = 1000
 IMAGE_VOLUME_PREFIX = "pyiron-hub-image-"
 IMAGE_HOME_MOUNT = "/opt/pyiron-hub/image"
 SITE_RESOURCES_MOUNT = "/opt/pyiron-hub/site-resources"
@@ -65,15 +70,57 @@ def nfs_volume_options(server: str, export: str, volume: str) -> dict[str, str]:
     return {"type": "nfs", "o": f"addr={server},rw,nfsvers=4", "device": f":{export.rstrip('/')}/{volume}"}
 
 
-def service_volume_mounts(volumes: dict[str, str], nfs: tuple[str, str] | None) -> list[dict]:
+def shared_directory(shared_path: str, volume: str) -> str:
+    """Where a user's volume lives on the swarm's shared file system: <path>/<volume name>."""
+    return f"{shared_path.rstrip('/')}/{volume}"
+
+
+def make_user_directories(shared_path: str, volumes: list[str]) -> list[str]:
+    """Make the user's directories on the shared path that are missing; return those made.
+
+    Each is made under a temporary name, given to uid 1000 with mode 0700 (the user's alone,
+    never readable by other users' servers, which all run as uid 1000 too but see only
+    their own directories), and only then renamed into place: a directory under its final
+    name is always complete, so a start that fails half-way leaves nothing that a later
+    start would take as made. An existing directory is left as it is.
+    """
+    made = []
+    for volume in volumes:
+        final = shared_directory(shared_path, volume)
+        if os.path.isdir(final):
+            continue
+        staging = shared_directory(shared_path, f".new-{volume}-{secrets.token_hex(4)}")
+        os.mkdir(staging, 0o700)
+        try:
+            os.chown(staging, USER_UID, USER_GID)
+            os.chmod(staging, 0o700)  # mkdir's mode is reduced by the umask; this is exact
+            os.rename(staging, final)
+        except OSError:
+            os.rmdir(staging)
+            if not os.path.isdir(final):  # made meanwhile by someone else: theirs stands
+                raise
+        else:
+            made.append(final)
+    return made
+
+
+def service_volume_mounts(volumes: dict[str, str], nfs: tuple[str, str] | None,
+                          shared_path: str | None = None) -> list[dict]:
     """A swarm service's mounts for the user's volumes (name -> mount point), as real volumes.
 
     dockerspawner's SwarmSpawner turns ``volumes`` into bind mounts of host paths, which
     exist on one node only (jupyterhub/dockerspawner#536, #537); a volume mount is made on
     whichever node runs the task. With nfs=(server, export) every node sees the same files.
+    With shared_path, a directory every node mounts at that path, they are bind mounts of
+    <shared_path>/<volume name>: given as a Mount, so that a node lacking the directory
+    refuses the task instead of creating an empty one.
     """
     mounts = []
     for name, target in volumes.items():
+        if shared_path:
+            mounts.append({"type": "bind", "source": shared_directory(shared_path, name), "target": target,
+                           "read_only": False})
+            continue
         mount = {"type": "volume", "source": name, "target": target, "read_only": False}
         if nfs:
             mount["driver_config"] = {"name": "local", "options": nfs_volume_options(*nfs, name)}

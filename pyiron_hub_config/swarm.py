@@ -10,6 +10,12 @@ limits *and* reservations, a crashed server is not restarted behind the hub's ba
 task that cannot run fails at once with the scheduler's reason.
 
 Where a user's files live decides where their server may run:
+- SWARM_SHARED_PATH set: a directory every node mounts at that same path (the site's NFS,
+  CephFS, GPFS ...). The user's volumes are bind mounts of <path>/<volume name>, which the
+  hub makes on first use (storage.make_user_directories); the scheduler places the server
+  anywhere SWARM_CONSTRAINTS allow. A user whose files are still in node-local volumes
+  (pinned to a node, and no home directory on the shared path yet) keeps the node-local
+  behaviour below until the admin moves them (`pyiron-hub move-to-shared`).
 - SWARM_NFS_SERVER set: volumes are NFS directories, the same on every node; the
   scheduler places the server anywhere SWARM_CONSTRAINTS allow.
 - otherwise the volumes are local to the node of the user's first start. That node's ID
@@ -21,6 +27,7 @@ Where a user's files live decides where their server may run:
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from docker.errors import NotFound
@@ -35,7 +42,7 @@ from .boot_file import boot_config
 from .docker_pool import PooledDockerSpawner
 from .readiness import AnswerBeforeReady
 from .spawner import EnvironmentPicker
-from .storage import service_volume_mounts
+from .storage import HOME, make_user_directories, service_volume_mounts, shared_directory
 
 # Task states (docker/swarmkit) after which the task will never run.
 _FINAL_STATES = {"complete", "shutdown", "failed", "rejected", "orphaned", "remove"}
@@ -50,14 +57,19 @@ class NodeUnavailable(RuntimeError):
     """The node that holds a user's files cannot run their server now."""
 
 
+def node_name(node: dict, node_id: str) -> str:
+    """'node vm (ID 4f2a..., pyiron-hub.test-node=node2)': host names alone may repeat."""
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(node["Spec"].get("Labels", {}).items()))
+    return f"node {node['Description']['Hostname']} (ID {node_id[:12]}{', ' + labels if labels else ''})"
+
+
 def node_problem(node: dict | None, node_id: str) -> str | None:
     """Why a server pinned to this node cannot start there, or None if it can."""
     if node is None:
         return f"node {node_id[:12]} is no longer in the swarm"
     availability = node["Spec"].get("Availability", "active")
     state = node["Status"].get("State", "unknown")
-    labels = ", ".join(f"{k}={v}" for k, v in sorted(node["Spec"].get("Labels", {}).items()))
-    name = f"node {node['Description']['Hostname']} (ID {node_id[:12]}{', ' + labels if labels else ''})"
+    name = node_name(node, node_id)
     if availability != "active":
         return f"{name}, which is {'drained' if availability == 'drain' else availability}"
     if state != "ready":
@@ -80,6 +92,9 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
     nfs_server = Unicode(None, allow_none=True, help="NFS server of users' volumes; None: volumes stay on a node.").tag(
         config=True)
     nfs_export = Unicode(None, allow_none=True, help="Exported directory on nfs_server.").tag(config=True)
+    shared_path = Unicode(
+        None, allow_none=True, help="Directory every node mounts at this path, holding users' volumes as subdirectories."
+    ).tag(config=True)
     # The node holding this user's volumes (node-local storage only); kept across stops.
     node_id = Unicode("")
 
@@ -109,15 +124,26 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
         return {"mode": "dnsrr"}
 
     @property
+    def on_shared_path(self) -> bool:
+        """This start's volumes are directories on shared_path (not a node-local user's, see create_object)."""
+        return bool(self.shared_path) and not getattr(self, "_files_on_node", False)
+
+    @property
     def shared_storage(self) -> bool:
-        return bool(self.nfs_server and self.nfs_export)
+        return bool(self.nfs_server and self.nfs_export) or self.on_shared_path
+
+    @property
+    def volume_names(self) -> dict[str, str]:
+        """The user's volume names -> mount points."""
+        return {source: bind["bind"] for source, bind in self._volumes_to_binds(self.volumes, {}).items()}
 
     @property
     def mounts(self):
-        names = {source: bind["bind"] for source, bind in self._volumes_to_binds(self.volumes, {}).items()}
-        nfs = (self.nfs_server, self.nfs_export) if self.shared_storage else None
+        names = self.volume_names
+        nfs = (self.nfs_server, self.nfs_export) if self.nfs_server and self.nfs_export else None
+        shared = self.shared_path if self.on_shared_path else None
         mounts = []
-        for spec in service_volume_mounts(names, nfs) + list(getattr(self, "_image_mounts", [])):
+        for spec in service_volume_mounts(names, nfs, shared) + list(getattr(self, "_image_mounts", [])):
             spec = dict(spec)
             if "driver_config" in spec:
                 spec["driver_config"] = DriverConfig(**spec["driver_config"])
@@ -156,8 +182,37 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
     async def read_files_skipped(self) -> dict[str, str]:
         return {}
 
+    async def _use_shared_path(self) -> None:
+        """Decide where this start's files are; make the user's directories on first use.
+
+        Made here, by the hub, not by the boot step: a bind mount's source must exist before
+        the container does (Docker refuses a missing one rather than make it root-owned),
+        and the boot step runs inside the container as the user, who must never see the
+        shared path's other directories. The hub sees the same path (compose.swarm-shared.yml).
+        """
+        names = self.volume_names
+        home = next((name for name, target in names.items() if target == HOME), None)
+        moved = home is not None and await asyncio.wrap_future(
+            self.executor.submit(os.path.isdir, shared_directory(self.shared_path, home)))
+        # Files still in node-local volumes (their node known, never moved): stay with them.
+        self._files_on_node = bool(self.node_id) and not moved
+        if self._files_on_node:
+            self.log.info("%s's files are still in volumes on node %s (not yet moved to %s)",
+                          self.user.name, self.node_id[:12], self.shared_path)
+            return
+        try:
+            made = await asyncio.wrap_future(self.executor.submit(make_user_directories, self.shared_path, list(names)))
+        except OSError as err:
+            raise RuntimeError(f"Your folders on the shared file system {self.shared_path} could not be made "
+                               f"({err.strerror or err}). Ask the hub's admin.") from err
+        for path in made:
+            self.log.info("Made %s for %s", path, self.user.name)
+        self.node_id = ""  # moved: the node of the old volumes no longer matters
+
     async def create_object(self):
         constraints = list(self.constraints)
+        if self.shared_path:
+            await self._use_shared_path()
         if self.node_id and not self.shared_storage:
             try:
                 node = await self.docker("inspect_node", self.node_id)
@@ -188,7 +243,8 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
             if state == "running":
                 break
             if state in _FINAL_STATES:
-                raise RuntimeError(f"Your server could not start ({state}): {err}")
+                where = await self._node_name(task.get("NodeID"))
+                raise RuntimeError(f"Your server could not start{where} ({state}): {err}")
             if state == "pending" and status.get("Err") and time.monotonic() - started > PENDING_GRACE:
                 raise RuntimeError(f"No swarm node can run your server now: {err}")
             await asyncio.sleep(delay)
@@ -197,6 +253,15 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
             self.node_id = task["NodeID"]
             self.log.info("%s's files are on node %s from now on", self.user.name, self.node_id[:12])
         self.log.info("%s's server runs on node %s", self.user.name, task["NodeID"][:12])
+
+    async def _node_name(self, node_id: str | None) -> str:
+        """' on node vm (ID ..., labels)' for a message, or '' if the node is unknown."""
+        if not node_id:
+            return ""
+        try:
+            return " on " + node_name(await self.docker("inspect_node", node_id), node_id)
+        except (NotFound, RequestException):
+            return f" on node {node_id[:12]}"
 
     async def get_ip_and_port(self):
         # The task's own address on the users' network, as DockerSpawner gives a container's:

@@ -191,7 +191,8 @@ const scenarios = {
     // Bob's row expanded: his server's state (with his SSH public key, one long word) stays
     // within the window.
     await again.locator('button').first().click();
-    await page.locator('.card').first().waitFor({ timeout: 10_000 });
+    // Every user's row holds a collapsed card; wait for the one this click showed.
+    await page.locator('.card >> visible=true').first().waitFor({ timeout: 10_000 });
     await shot(page, 'admin-expanded');
     const widths = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, window: window.innerWidth,
                                                hasKey: document.body.innerText.includes('ssh-ed25519') }));

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import textwrap
 import time
 
 import pytest
@@ -23,6 +22,7 @@ import requests
 from bs4 import BeautifulSoup
 
 from .conftest import COMPOSE, HUB_IMAGE, PREFIX, REPO, HubUser, Stack, docker, inspect, wait_for, write_env_files
+from .jupyter import ADD_JOB as JOB
 from .jupyter import Kernel
 
 USERS = ("bkann", "bkben", "bkcid")
@@ -32,17 +32,6 @@ DEPLOYMENT = "bk"  # users' volumes bk-jupyterhub-home-<user>: no other suite's
 PASSPHRASE = "correct horse battery staple, kept off the host"
 SFTP = "pyiron-hub-bk-sftp"
 SFTP_IMAGE = f"{PREFIX}/slurm:latest"
-JOB = textwrap.dedent("""
-    from pyiron_base import Project
-    def add(x, y):
-        return x + y
-    pr = Project("demo")
-    job = pr.wrap_python_function(add)
-    job.input["x"] = 1
-    job.input["y"] = 2
-    job.run()
-    print("RESULT", job.status, job.output["result"])
-""")
 JOB_TABLE = 'from pyiron_base import Project\nprint("TABLE", Project("demo").job_table()[["job", "status"]].to_json(orient="records"))'
 CLUSTERS_TOML = """\
 [[clusters]]

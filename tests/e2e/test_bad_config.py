@@ -264,9 +264,11 @@ ENV_CASES = [
          {"catalogue": CATALOGUE.encode().replace(b"pyiron base", b"pyiron\xff base")}),
         ("duplicate names", "catalogue entry 'pyiron_base'", ("used twice", "give each entry its own name"), {},
          {"catalogue": CATALOGUE + entry("pyiron_base", display_name="again"), **JH}),
-        ("typo imgae", "catalogue entry 'pyiron_base'", ("imgae: unknown key", "valid keys are", "image"), {},
-         {"catalogue": entry("pyiron_base", image=None, imgae="pyiron/base:latest") + ATOMISTICS_ENTRY,
-          "problems": 2, **JH}),  # imgae is unknown, and image is missing
+        # An entry of the admin's own (its image cannot come from a PYIRON_* variable, as
+        # pyiron_base's may): imgae is unknown, and image is missing.
+        ("typo imgae", "catalogue entry 'pyiron_custom'", ("imgae: unknown key", "valid keys are", "image"), {},
+         {"catalogue": BASE_ENTRY + entry("pyiron_custom", image=None, imgae="pyiron/base:latest"),
+          "problems": 2, **JH}),
         ("typo [[environment]]", "ENVIRONMENTS_FILE", "unknown key; the file holds only [[environments]] entries", {},
          {"catalogue": CATALOGUE.replace("[[environments]]", "[[environment]]"), "problems": 2}),  # ...and none is there
         ("two defaults", "ENVIRONMENTS_FILE", ("more than one entry has default = true", "mark one entry as default"), {},
@@ -528,10 +530,6 @@ def hub_starts(request, images, tmp_path_factory, stats):
 # --- the tests -----------------------------------------------------------------------------
 @pytest.mark.parametrize("case", ENV_CASES, ids=[f"{c.category}: {c.id}" for c in ENV_CASES])
 def test_refused_by_check_and_by_hub_start(case, baseline, hub_starts, stats, tmp_path, monkeypatch, capsys):
-    if (case.category, case.id) == ("catalogue", "typo imgae"):
-        # Known open problem, not a pass: in the full run of 2026-12-01 `pyiron-hub check` found
-        # 1 problem here, not 2 (closing note of stop 23); the next session looks into it.
-        pytest.xfail("pyiron-hub check reports 1 problem for the imgae typo, not 2: closing note of stop 23")
     faults = []
     stats["categories"][case.category] = stats["categories"].get(case.category, 0) + 1
     catalogue = place_catalogue(case, tmp_path)

@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
 COMPOSE = (REPO / "docker-compose.yml").read_text() + (REPO / "compose.tls.yml").read_text() + (
     REPO / "compose.nginx.yml").read_text() + (REPO / "compose.swarm.yml").read_text() + (
-    REPO / "compose.swarm-registry.yml").read_text() + (REPO / "compose.clusters.yml").read_text() + (
+    REPO / "compose.swarm-registry.yml").read_text() + (REPO / "compose.swarm-shared.yml").read_text() + (
+    REPO / "compose.clusters.yml").read_text() + (
     REPO / "compose.backup.yml").read_text()
 
 

@@ -77,12 +77,14 @@ DEFAULTS = {
     "CPU_LIMIT": (1.0, {}),
     "MAX_MEM_LIMIT": (None, {}),
     "MAX_CPU_LIMIT": (None, {}),
+    "PIDS_LIMIT": (4096, {}),
     "DOCKER_NETWORK_NAME": ("pyiron-hub-users", {}),
     "HUB_CONNECT_HOST": ("hub", {}),
     "SPAWNER": ("docker", {}),
     "SWARM_CONSTRAINTS": (["node.role==worker"], {}),
     "SWARM_NFS_SERVER": (None, {}),
     "SWARM_NFS_EXPORT": (None, {}),
+    "SWARM_SHARED_PATH": (None, {}),
     "SPAWN_TIMEOUT": (120, {}),
     "PULL_STALL_TIMEOUT": (120, {}),
     "AUTH_REFRESH_AGE": (300, {}),
@@ -147,6 +149,7 @@ OVERRIDES = {
     "CPU_LIMIT": ("2.5", 2.5, {}),
     "MAX_MEM_LIMIT": ("8G", 8 * GIB, {}),
     "MAX_CPU_LIMIT": ("4", 4.0, {}),
+    "PIDS_LIMIT": ("16384", 16384, {}),
     "DOCKER_NETWORK_NAME": ("my_users.net-1", "my_users.net-1", {}),
     "HUB_CONNECT_HOST": ("jupyterhub", "jupyterhub", {}),
     "SPAWNER": ("swarm", "swarm", {}),
@@ -154,6 +157,7 @@ OVERRIDES = {
                           ["node.role==worker", "node.labels.pyiron-users==true"], {}),
     "SWARM_NFS_SERVER": ("10.0.0.5", "10.0.0.5", {"SPAWNER": "swarm", "SWARM_NFS_EXPORT": "/export/hub"}),
     "SWARM_NFS_EXPORT": ("/export/hub", "/export/hub", {"SPAWNER": "swarm", "SWARM_NFS_SERVER": "nfs"}),
+    "SWARM_SHARED_PATH": ("/srv/pyiron-hub-users/", Path("/srv/pyiron-hub-users"), {"SPAWNER": "swarm"}),
     "SPAWN_TIMEOUT": ("300", 300, {}),
     "PULL_STALL_TIMEOUT": ("15", 15, {}),
     "AUTH_REFRESH_AGE": ("60", 60, {}),
@@ -283,6 +287,8 @@ REJECTIONS = {
     "cpu inf": ({"CPU_LIMIT": "inf"}, "CPU_LIMIT", "out of range"),
     "cpu absurd": ({"CPU_LIMIT": "100000"}, "CPU_LIMIT", "out of range"),
     "max cpu zero": ({"MAX_CPU_LIMIT": "0"}, "MAX_CPU_LIMIT", "out of range"),
+    "pids limit too low": ({"PIDS_LIMIT": "10"}, "PIDS_LIMIT", "must be 64 or more"),
+    "pids limit zero (no limit)": ({"PIDS_LIMIT": "0"}, "PIDS_LIMIT", "must be 64 or more"),
     "image with space": ({"PYIRON_BASE": "pyiron/base latest"}, "PYIRON_BASE", "not a valid image reference"),
     "image with ;": ({"PYIRON_ATOMISTIC": "pyiron/pyiron;rm -rf /"}, "PYIRON_ATOMISTIC", "not a valid image reference"),
     "image with $(": ({"PYIRON_CONTINUUM": "pyiron/$(reboot)"}, "PYIRON_CONTINUUM", "not a valid image reference"),
@@ -298,6 +304,15 @@ REJECTIONS = {
     "nfs server alone": ({"SPAWNER": "swarm", "SWARM_NFS_SERVER": "nfs"}, "SWARM_NFS_SERVER", "set together"),
     "nfs without swarm": ({"SWARM_NFS_SERVER": "nfs", "SWARM_NFS_EXPORT": "/e"}, "SWARM_NFS_SERVER",
                           "only with SPAWNER=swarm"),
+    "shared path relative": ({"SPAWNER": "swarm", "SWARM_SHARED_PATH": "users"}, "SWARM_SHARED_PATH",
+                             "not an absolute directory"),
+    "shared path root": ({"SPAWNER": "swarm", "SWARM_SHARED_PATH": "/"}, "SWARM_SHARED_PATH", "not an absolute directory"),
+    "shared path climbing": ({"SPAWNER": "swarm", "SWARM_SHARED_PATH": "/srv/../etc"}, "SWARM_SHARED_PATH", "no '..'"),
+    "shared path with a comma": ({"SPAWNER": "swarm", "SWARM_SHARED_PATH": "/srv/a,readonly"}, "SWARM_SHARED_PATH",
+                                 "may hold only"),
+    "shared path without swarm": ({"SWARM_SHARED_PATH": "/srv/users"}, "SWARM_SHARED_PATH", "only with SPAWNER=swarm"),
+    "shared path and nfs": ({"SPAWNER": "swarm", "SWARM_SHARED_PATH": "/srv/users", "SWARM_NFS_SERVER": "nfs",
+                             "SWARM_NFS_EXPORT": "/e"}, "SWARM_SHARED_PATH", "set one of them"),
     "bad boolean allow all": ({"OAUTH2_ALLOW_ALL": "maybe"}, "OAUTH2_ALLOW_ALL", "use true or false"),
     "bad boolean token": ({"PASS_ACCESS_TOKEN": "yes please"}, "PASS_ACCESS_TOKEN", "use true or false"),
     "bad int timeout": ({"SPAWN_TIMEOUT": "2min"}, "SPAWN_TIMEOUT", "use a whole number"),
@@ -557,3 +572,14 @@ def test_secret_files_are_read_in_the_container():
 def test_both_secret_and_file_is_a_problem_on_the_host_too():
     env = with_env(MINIMAL_ENV, POSTGRES_PASSWORD_FILE="/run/secrets/postgres_password")
     assert [p.where for p in problems_of(env, check_paths=False)] == ["POSTGRES_PASSWORD_FILE"]
+
+
+def test_the_shared_path_must_be_mounted_in_the_hub(tmp_path):
+    # The hub makes users' directories there: missing in the hub container, nothing starts.
+    env = with_env(MINIMAL_ENV, SPAWNER="swarm", SWARM_SHARED_PATH=str(tmp_path / "not-mounted"))
+    problems = problems_of(env, check_paths=True)
+    found = [p for p in problems if p.where == "SWARM_SHARED_PATH"]
+    assert found and "no such directory in the hub container" in found[0].message, problems
+    assert "compose.swarm-shared.yml" in found[0].example
+    (tmp_path / "not-mounted").mkdir()
+    assert load_settings(env, check_paths=True).swarm_shared_path == tmp_path / "not-mounted"

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import os
+import stat
+
 import pytest
 from docker.errors import APIError, NotFound
 from docker.types import Mount
@@ -14,7 +17,7 @@ from requests import ReadTimeout
 from traitlets.config import Config
 
 from pyiron_hub_config import configure
-from pyiron_hub_config.storage import nfs_volume_options, service_volume_mounts
+from pyiron_hub_config.storage import make_user_directories, nfs_volume_options, service_volume_mounts
 from pyiron_hub_config.swarm import REMOVE_ATTEMPTS, PyironSwarmSpawner, node_problem
 
 from .helpers import with_env
@@ -111,6 +114,91 @@ def test_service_volume_mounts_without_nfs():
 
 def test_nfs_options_strip_a_trailing_slash():
     assert nfs_volume_options("nfs", "/e/", "v")["device"] == ":/e/v"
+
+
+# --- the shared path (SWARM_SHARED_PATH) ----------------------------------------------------
+@pytest.fixture
+def shared(swarm_config, tmp_path):
+    root = tmp_path / "shared"
+    root.mkdir()
+    return root, spawner(swarm_config(SWARM_SHARED_PATH=str(root)))
+
+
+def test_shared_path_volumes_are_binds_of_its_subdirectories(shared):
+    root, sp = shared
+    assert sp.shared_storage and sp.shared_path == str(root)
+    mounts = {m["Target"]: m for m in sp.mounts}
+    assert {t: (m["Type"], m["Source"], m["ReadOnly"]) for t, m in mounts.items()} == {
+        "/home/jovyan": ("bind", f"{root}/jupyterhub-home-alice", False),
+        "/home/jovyan/work": ("bind", f"{root}/jupyterhub-user-alice", False),
+    }
+
+
+def test_a_deployment_name_prefixes_the_directories(swarm_config, tmp_path):
+    sp = spawner(swarm_config(SWARM_SHARED_PATH=str(tmp_path), DEPLOYMENT_NAME="staging"))
+    assert {m["Source"] for m in sp.mounts} == {f"{tmp_path}/staging-jupyterhub-home-alice",
+                                                f"{tmp_path}/staging-jupyterhub-user-alice"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory to uid 1000 needs root, as the hub has")
+def test_directories_are_made_once_for_uid_1000_and_never_world_readable(tmp_path):
+    made = make_user_directories(str(tmp_path), ["jupyterhub-home-alice", "jupyterhub-user-alice"])
+    assert made == [f"{tmp_path}/jupyterhub-home-alice", f"{tmp_path}/jupyterhub-user-alice"]
+    for name in ("jupyterhub-home-alice", "jupyterhub-user-alice"):
+        st = (tmp_path / name).stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1000, 1000, 0o700)
+    (tmp_path / "jupyterhub-home-alice" / "notebook.ipynb").write_text("{}")
+    # Again: nothing made, nothing touched, no staging directory left behind.
+    assert make_user_directories(str(tmp_path), ["jupyterhub-home-alice", "jupyterhub-user-alice"]) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jupyterhub-home-alice", "jupyterhub-user-alice"]
+    assert (tmp_path / "jupyterhub-home-alice" / "notebook.ipynb").exists()
+
+
+def test_a_directory_that_cannot_be_made_leaves_nothing(tmp_path, monkeypatch):
+    def refuse(path, uid, gid):
+        raise PermissionError(1, "Operation not permitted", path)
+
+    monkeypatch.setattr("pyiron_hub_config.storage.os.chown", refuse)
+    with pytest.raises(PermissionError):
+        make_user_directories(str(tmp_path), ["jupyterhub-home-alice"])
+    assert list(tmp_path.iterdir()) == []  # no half-made home a later start would take as made
+
+
+async def test_a_new_user_gets_directories_and_no_node(shared):
+    root, sp = shared
+    await sp._use_shared_path()
+    assert sp.on_shared_path and sp.node_id == ""
+    assert sorted(p.name for p in root.iterdir()) == ["jupyterhub-home-alice", "jupyterhub-user-alice"]
+
+
+async def test_a_user_whose_files_are_still_on_a_node_stays_pinned_there(shared):
+    root, sp = shared
+    sp.node_id = NODE_ID  # started before SWARM_SHARED_PATH was set: volumes on that node
+    await sp._use_shared_path()
+    assert not sp.on_shared_path and not sp.shared_storage and sp.node_id == NODE_ID
+    assert {m["Type"] for m in sp.mounts} == {"volume"}
+    assert list(root.iterdir()) == []  # no empty home made that would hide the real one
+
+
+async def test_once_moved_the_user_leaves_their_node(shared):
+    root, sp = shared
+    sp.node_id = NODE_ID
+    (root / "jupyterhub-home-alice").mkdir()  # what `pyiron-hub move-to-shared` leaves
+    await sp._use_shared_path()
+    assert sp.on_shared_path and sp.node_id == ""
+    assert "node_id" not in sp.get_state()
+    assert (root / "jupyterhub-user-alice").is_dir()
+
+
+async def test_a_shared_path_that_cannot_be_written_fails_the_start_naming_it(shared, monkeypatch):
+    root, sp = shared
+
+    def refuse(*args):
+        raise PermissionError(13, "Permission denied", str(root))
+
+    monkeypatch.setattr("pyiron_hub_config.swarm.make_user_directories", refuse)
+    with pytest.raises(RuntimeError, match=f"shared file system {root} could not be made .Permission denied"):
+        await sp._use_shared_path()
 
 
 # --- the node that holds a user's files ---------------------------------------------------
