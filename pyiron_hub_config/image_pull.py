@@ -167,10 +167,10 @@ class ImagePull:
                     raise PullFailed(f"Could not pull the image {self.image}: {err}") from None
                 return
             if time.monotonic() - self.last_event > self.stall_timeout:
+                got = self.progress.message().split(": ", 1)[-1] if self.progress.layers else "nothing received yet"
                 raise PullFailed(
                     f"The pull of the image {self.image} stalled: nothing arrived for "
-                    f"{self.stall_timeout:g} s ({self.progress.message().split(': ', 1)[-1]}). "
-                    "Try again later, or ask the hub's admin to check the registry.")
+                    f"{self.stall_timeout:g} s ({got}). Try again later, or ask the hub's admin to check the registry.")
 
 
 class PullsWithProgress(DockerSpawner):
