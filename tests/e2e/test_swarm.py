@@ -166,6 +166,9 @@ def cluster(images):
         assert "pyhswarm" not in subprocess.run(["ip", "link"], capture_output=True, text=True).stdout
         assert "pyhswarm" not in subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True).stdout
         assert not Path("/var/tmp/pyhswarm").exists() and not Path("/run/pyhswarm").exists()
+        # No engine, sshd or sshfs of the cluster's still running (their mounts died with them).
+        left = subprocess.run(["pgrep", "-af", "/var/tmp/pyhswarm"], capture_output=True, text=True).stdout
+        assert not left, left
 
 
 @pytest.fixture(scope="module")
@@ -378,10 +381,14 @@ def test_files_follow_a_user_to_another_node_over_the_network(shared_swarm):
     se = HubUser(shared_swarm, "se").login()
     r = se.api("POST", "/users/se/server", json={"environment": "pyiron_base"})
     assert r.status_code in (201, 202), r.text
-    # One user, one server: a second start while the first is under way is refused.
+    # One user, one server: a second start while the first is under way joins it (202, no
+    # second spawn), one once it runs is refused; one service, one running task.
     again = se.api("POST", "/users/se/server", json={"environment": "pyiron_base"})
-    assert again.status_code == 400, (again.status_code, again.text)
+    assert again.status_code in (202, 400), (again.status_code, again.text)
     se.wait_ready()
+    again = se.api("POST", "/users/se/server", json={"environment": "pyiron_base"})
+    assert again.status_code == 400 and "already running" in again.text, (again.status_code, again.text)
+    assert len(node(1, "service", "ps", "-q", "--filter", "desired-state=running", "jupyter-se").stdout.split()) == 1
     first = task_node("se")
     assert node_number(first) != 1
     spec = service("se")["Spec"]["TaskTemplate"]
@@ -439,16 +446,41 @@ def test_files_follow_a_user_to_another_node_over_the_network(shared_swarm):
     wait_for(lambda: node_state(second) == "ready", timeout=120, interval=1, message=f"node{lost} back")
 
 
-def test_a_user_still_in_node_local_volumes_keeps_their_node(shared_swarm):
+def test_a_user_in_node_local_volumes_keeps_their_node_until_moved(shared_swarm):
     # sd's files are in volumes on the node of sd's first start (shared_swarm): with
     # SWARM_SHARED_PATH set, sd still starts there with them, and nothing is made for sd on
     # the shared path that would hide them.
+    shared, export = cluster_env()["SHARED"], Path(cluster_env()["STORAGE_EXPORT"])
     sd = HubUser(shared_swarm, "sd").login()
     sd.start(environment="pyiron_base")
+    old = node_number(task_node("sd"))
     assert {m["Type"] for m in service("sd")["Spec"]["TaskTemplate"]["ContainerSpec"]["Mounts"]
             if m["Target"].startswith("/home/jovyan")} == {"volume"}
     assert sd.user_server("GET", "/api/contents/local.txt").status_code == 200
-    assert not (Path(cluster_env()["STORAGE_EXPORT"]) / "jupyterhub-home-sd").exists()
+    assert not (export / "jupyterhub-home-sd").exists()
+    sd.stop()
+
+    # The admin's one command on that node, as the README says (twice: nothing changes).
+    hub_image = registry_name(IMAGES["hub"])
+    login = {**os.environ, "DOCKER_CONFIG": str(shared_swarm.docker_config)}
+    subprocess.run([DOCKER, "-H", sock(old), "pull", "-q", hub_image], env=login, check=True, capture_output=True)
+    move = [DOCKER, "-H", sock(old), "run", "--rm", "-v", f"/var/tmp/pyhswarm/node{old}/data/volumes:/move:ro",
+            "-v", f"{shared}:{shared}", hub_image, "pyiron-hub", "move-to-shared", "--from", "/move", "--to", shared]
+    t0 = time.monotonic()
+    first = subprocess.run(move, capture_output=True, text=True)
+    print(f"\n[swarm] move-to-shared on node{old}: {time.monotonic() - t0:.1f}s")
+    assert first.returncode == 0 and "jupyterhub-home-sd: moved" in first.stdout, first.stdout + first.stderr
+    again = subprocess.run(move, capture_output=True, text=True)
+    assert "jupyterhub-home-sd: already on the shared path" in again.stdout, again.stdout + again.stderr
+    assert (export / "jupyterhub-home-sd/local.txt").read_text() == "on a node"
+
+    # sd's next start: from the shared path, no longer pinned.
+    sd.start(environment="pyiron_base")
+    mounts = service("sd")["Spec"]["TaskTemplate"]
+    assert not any(c.startswith("node.id") for c in mounts["Placement"].get("Constraints", []))
+    assert {m["Source"] for m in mounts["ContainerSpec"]["Mounts"] if m["Target"].startswith("/home/jovyan")} == {
+        f"{shared}/jupyterhub-home-sd", f"{shared}/jupyterhub-user-sd"}
+    assert sd.user_server("GET", "/api/contents/local.txt").json()["content"] == "on a node"
     sd.stop()
 
 
@@ -460,14 +492,21 @@ def test_a_node_without_the_shared_path_refuses_the_start_naming_node_and_path(s
     subprocess.run(["nsenter", f"--mount=/proc/{pid}/ns/mnt", "umount", "-l", shared], check=True)
     node2 = node(2, "info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
     se = HubUser(shared_swarm, "se").login()
-    node(1, "node", "update", "--availability", "drain", node2)
     try:
-        r = se.api("POST", "/users/se/server", json={"environment": "pyiron_base"})
-        message = r.text + se.api("GET", "/users/se/server/progress", stream=True).text
-        assert "Your server could not start on node" in message and "pyiron-hub.test-node=node3" in message, message
-        assert f"bind source path does not exist: {shared}/jupyterhub-" in message, message
-        assert se.server() is None
+        node(1, "node", "update", "--availability", "drain", node2)
+        try:
+            r = se.api("POST", "/users/se/server", json={"environment": "pyiron_base"})
+            message = r.text + se.api("GET", "/users/se/server/progress", stream=True).text
+            assert "could not start on node" in message and "pyiron-hub.test-node=node3" in message, message
+            assert f"bind source path does not exist: {shared}/jupyterhub-" in message, message
+            assert se.server() is None
+        finally:
+            node(1, "node", "update", "--availability", "active", node2)
+        # node2 back: wherever the scheduler tries first, the server runs on node2, files intact.
+        se.start(environment="pyiron_base")
+        assert task_node("se") == node2
+        assert se.user_server("GET", "/api/contents").status_code == 200
+        se.stop()
     finally:
-        node(1, "node", "update", "--availability", "active", node2)
         subprocess.run([str(CLUSTER), "mount", "3"], check=True)
     mounted_on_every_node(shared)
