@@ -35,6 +35,8 @@ METRICS_SERVICE = "metrics"
 KEY_SYNC_SERVICE = "cluster-key-sync"
 # Our pages extend JupyterHub's ({% extends "templates/page.html" %}); they are found first.
 HUB_TEMPLATES = Path(__file__).parent / "templates" / "hub"
+# Pieces those pages include (not pages themselves).
+PARTIAL_TEMPLATES = Path(__file__).parent / "templates" / "partials"
 
 
 def apply_access(c: Config, hub: HubConfig) -> None:
@@ -122,8 +124,15 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
         # user's files are in their volumes, not the container (storage.py). (A service
         # is always removed at stop: SwarmSpawner has no such option.)
         sp.remove = True
-        # Nothing in a user's server may gain privileges (setuid binaries, sudo).
-        sp.extra_host_config = {"security_opt": ["no-new-privileges:true"]}
+        sp.extra_host_config = {
+            # Nothing in a user's server may gain privileges (setuid binaries, sudo), and it
+            # needs no capability: the images' start.sh runs as jovyan (uid 1000), Jupyter
+            # binds a port above 1024, and Docker itself fills volumes from the image.
+            "security_opt": ["no-new-privileges:true"],
+            "cap_drop": ["ALL"],
+            # A fork bomb stays in its container: the host's process table is shared.
+            "pids_limit": s.pids_limit,
+        }
     else:
         sp.mem_guarantee = default.mem_limit
         sp.cpu_guarantee = default.cpu_limit
@@ -257,7 +266,7 @@ def apply_performance(c: Config, hub: HubConfig) -> None:
 def apply_templates(c: Config, hub: HubConfig) -> None:
     """What the hub's pages say: the site's name, logo and help, and who may log in."""
     s = hub.settings
-    c.JupyterHub.template_paths = [str(HUB_TEMPLATES)]
+    c.JupyterHub.template_paths = [str(HUB_TEMPLATES), str(PARTIAL_TEMPLATES)]
     keycloak = s.authenticator == "keycloak"
     template_vars = {
         "site_name": s.site_name,

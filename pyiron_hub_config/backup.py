@@ -16,6 +16,7 @@ and the hub's data volume. What runs where:
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -484,15 +485,28 @@ def _setup(environ: Mapping[str, str]) -> tuple[Deployment, BackupSettings]:
     return Deployment.here(environ, settings), settings
 
 
-def cmd_backup(args, environ: Mapping[str, str] = os.environ) -> int:
-    try:
-        dep, settings = _setup(environ)
-    except ConfigError as err:
-        print(err.report("No backup was made."), file=sys.stderr)
-        return 1
-    except BackupError as err:
-        print(f"pyiron-hub backup: {err}", file=sys.stderr)
-        return 1
+def _reports_errors(command: str, nothing: str):
+    """A command's one way of failing: the configuration report or restic's reason, exit 1."""
+
+    def wrap(run):
+        @functools.wraps(run)
+        def reported(args, environ: Mapping[str, str] = os.environ) -> int:
+            try:
+                return run(args, environ)
+            except ConfigError as err:
+                print(err.report(nothing), file=sys.stderr)
+            except BackupError as err:
+                print(f"pyiron-hub {command}: {err}", file=sys.stderr)
+            return 1
+
+        return reported
+
+    return wrap
+
+
+@_reports_errors("backup", "No backup was made.")
+def cmd_backup(args, environ: Mapping[str, str]) -> int:
+    dep, settings = _setup(environ)
     if not args.schedule:
         return _one_backup(dep, settings, environ, args.init)
     while True:
@@ -500,7 +514,7 @@ def cmd_backup(args, environ: Mapping[str, str] = os.environ) -> int:
         dep.log(f"next backup at {when.isoformat(timespec='seconds')}")
         time.sleep(max(0.0, (when - datetime.now(timezone.utc)).total_seconds()))
         started = time.monotonic()
-        _one_backup(dep, settings, environ, args.init)
+        _one_backup(dep, settings, environ, args.init)  # reports its own failure and goes on
         time.sleep(max(0.0, settings.every - (time.monotonic() - started)))
         settings = settings.model_copy(update={"at": None})
 
@@ -519,36 +533,24 @@ def _one_backup(dep, settings, environ, init: bool) -> int:
     return status
 
 
-def cmd_restore(args, environ: Mapping[str, str] = os.environ) -> int:
+@_reports_errors("restore", "Nothing was restored.")
+def cmd_restore(args, environ: Mapping[str, str]) -> int:
     if args.path and not args.user:
         print("pyiron-hub restore: --path needs --user (whose home the path is in)", file=sys.stderr)
         return 2
-    try:
-        dep, settings = _setup(environ)
-        restore(dep, settings, environ, args.snapshot, user=args.user, path=args.path, force=args.force,
-                config_only=args.config)
-    except ConfigError as err:
-        print(err.report("Nothing was restored."), file=sys.stderr)
-        return 1
-    except BackupError as err:
-        print(f"pyiron-hub restore: {err}", file=sys.stderr)
-        return 1
+    dep, settings = _setup(environ)
+    restore(dep, settings, environ, args.snapshot, user=args.user, path=args.path, force=args.force,
+            config_only=args.config)
     return 0
 
 
-def cmd_snapshots(args, environ: Mapping[str, str] = os.environ) -> int:
-    try:
-        dep, settings = _setup(environ)
-        for s in sorted(snapshot_list(dep, settings, environ), key=lambda s: s["time"]):
-            print(f"{s['short_id']}  {s['time'][:19].replace('T', ' ')}  {s.get('hostname', '')}")
-        if args.check:
-            dep.restic(settings, environ, "check", echo=True)
-    except ConfigError as err:
-        print(err.report("Nothing was read."), file=sys.stderr)
-        return 1
-    except BackupError as err:
-        print(f"pyiron-hub snapshots: {err}", file=sys.stderr)
-        return 1
+@_reports_errors("snapshots", "Nothing was read.")
+def cmd_snapshots(args, environ: Mapping[str, str]) -> int:
+    dep, settings = _setup(environ)
+    for s in sorted(snapshot_list(dep, settings, environ), key=lambda s: s["time"]):
+        print(f"{s['short_id']}  {s['time'][:19].replace('T', ' ')}  {s.get('hostname', '')}")
+    if args.check:
+        dep.restic(settings, environ, "check", echo=True)
     return 0
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from .entries_file import EntriesFile
 from .problems import ConfigError, Problem
@@ -32,15 +33,31 @@ class Environment(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     display_name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=500)
-    image: ImageRef | None = None
+    # Checked with the entry's other fields (validate_default), so that a misspelt key and
+    # the image it leaves missing are reported together.
+    image: ImageRef | None = Field(default=None, validate_default=True)
     retired: bool = False
     mem_limit: MemoryBytes | None = None
     cpu_limit: Cpus | None = None
     default: bool = False
 
+    @field_validator("image")
+    @classmethod
+    def _image_or_variable(cls, image: str | None, info: ValidationInfo) -> str | None:
+        if image is None and info.data.get("name") not in IMAGE_VARIABLES:
+            raise PydanticCustomError("missing", "is required")
+        return image
+
     @property
     def mem_limit_text(self) -> str:
         return format_memory(self.mem_limit) if self.mem_limit else ""
+
+
+def _example(error: dict) -> str | None:
+    if error["type"] == "missing" and error["loc"][-1] == "image":
+        return ('image = "pyiron/base:latest" (only the entries named in README '
+                '"Environments" may leave it to their PYIRON_* variable)')
+    return None
 
 
 def _message(error: dict) -> str | None:
@@ -53,7 +70,7 @@ CATALOGUE_FILE = EntriesFile(
     variable="ENVIRONMENTS_FILE", table="environments", noun="catalogue entry", entry=Environment,
     toml_example='name = "pyiron_base" (quoted strings)',
     empty_example='[[environments]]\nname = "pyiron_base"\ndisplay_name = "pyiron base"\nimage = "pyiron/base:latest"',
-    distinct_hint="give each entry its own name", message=_message,
+    distinct_hint="give each entry its own name", message=_message, example=_example,
 )
 
 
@@ -61,13 +78,7 @@ def load_catalogue(path: Path | None = None) -> list[Environment]:
     """Parse and validate a catalogue file; raise ConfigError naming each bad entry."""
     source = Path(path) if path else DEFAULT_CATALOGUE
     catalogue = CATALOGUE_FILE.load(source)
-    problems = [
-        Problem(f"catalogue entry '{env.name}' in {source}", "image: is required",
-                'image = "pyiron/base:latest" (only the entries named in README '
-                '"Environments" may leave it to their PYIRON_* variable)')
-        for env in catalogue if env.image is None and env.name not in IMAGE_VARIABLES
-    ]
-    problems += CATALOGUE_FILE.duplicates([env.name for env in catalogue], lambda name: f"catalogue entry '{name}'")
+    problems = CATALOGUE_FILE.duplicates([env.name for env in catalogue], lambda name: f"catalogue entry '{name}'")
     if sum(env.default for env in catalogue) > 1:
         problems.append(Problem(CATALOGUE_FILE.where(source), "more than one entry has default = true",
                                 "mark one entry as default"))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from .catalogue import Environment
-from .values import format_memory, parse_memory
+from .values import MIN_CPUS, MIN_MEMORY, format_memory, parse_size
 
 SIZE_KEYS = ("mem_limit", "cpu_limit")
 
@@ -105,11 +105,14 @@ def validate_choice(
         try:
             if not isinstance(value, (str, int)) or isinstance(value, bool):
                 raise ValueError
-            mem = parse_memory(value)
+            mem = parse_size(value)
         except ValueError:
             raise InvalidChoice(
-                f"Memory {_shown(value)} is not a size: use a number with M or G, from 64M to {format_memory(max_mem_limit)}"
+                f"Memory {_shown(value)} is not a size: use a number with M or G, "
+                f"from {format_memory(MIN_MEMORY)} to {format_memory(max_mem_limit)}"
             ) from None
+        if mem < MIN_MEMORY:
+            raise InvalidChoice(f"Memory {_shown(value)} is below the minimum of {format_memory(MIN_MEMORY)}")
         if mem > max_mem_limit:
             raise InvalidChoice(f"Memory {_shown(value)} is above the maximum of {format_memory(max_mem_limit)}")
 
@@ -122,7 +125,8 @@ def validate_choice(
             cpu = float(value)
         except (TypeError, ValueError):
             raise InvalidChoice(f"CPUs {_shown(value)} is not a number: use e.g. 0.5, 1 or 2") from None
-        if not 0 < cpu <= max_cpu_limit:  # also rejects nan and inf
-            raise InvalidChoice(f"CPUs {_shown(value)} must be above 0 and at most {max_cpu_limit:g}")
+        # Also rejects nan and inf. Below the floor Docker's quota would round to 0: no limit at all.
+        if not MIN_CPUS <= cpu <= max_cpu_limit:
+            raise InvalidChoice(f"CPUs {_shown(value)} must be at least {MIN_CPUS:g} and at most {max_cpu_limit:g}")
 
     return Choice(environment=env, mem_limit=mem, cpu_limit=cpu, replaced=replaced)

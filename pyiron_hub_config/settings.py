@@ -214,6 +214,13 @@ class Settings(BaseSettings):
         "MAX_MEM_LIMIT", "If set, users may pick their memory up to this.", "8G", default=None
     )
     max_cpu_limit: Cpus | None = _var("MAX_CPU_LIMIT", "If set, users may pick their CPUs up to this.", "4", default=None)
+    pids_limit: int = _var(
+        "PIDS_LIMIT",
+        "Processes and threads one user's server may run at once (Docker's --pids-limit), so that a fork "
+        "bomb stays in its container. The default leaves room for MPI runs and executors with many threads. "
+        "SPAWNER=docker only.",
+        "4096", default=4096, ge=64, le=4194304,
+    )
     docker_network: str = _var(
         "DOCKER_NETWORK_NAME", "Docker network of users' servers (not the database's).", "pyiron-hub-users",
         default="pyiron-hub-users", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",

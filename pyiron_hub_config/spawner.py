@@ -23,7 +23,7 @@ from .parallelism import thread_environment
 from .readiness import AnswerBeforeReady
 from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
-from .values import format_memory
+from .values import MIN_CPUS, MIN_MEMORY, format_memory
 
 
 @lru_cache(maxsize=1)
@@ -48,6 +48,8 @@ def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, la
         selected=selected,
         max_mem_limit=format_memory(max_mem_limit) if max_mem_limit else None,
         max_cpu_limit=max_cpu_limit,
+        min_mem_limit=format_memory(MIN_MEMORY),
+        min_cpu_limit=MIN_CPUS,
         # Sizes are offered again only while the admin still lets users pick them.
         mem_limit=last_options.get("mem_limit") if max_mem_limit else None,
         cpu_limit=last_options.get("cpu_limit") if max_cpu_limit else None,

@@ -19,6 +19,9 @@ _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?$", re.IGNORECASE)
 # Docker refuses containers with less than 6 MiB; a Jupyter server needs far more.
 MIN_MEMORY = 64 * 1024**2
+# Docker turns CPUs into a CFS quota of CPUs * 100000 us per 100000 us period (NanoCpus on a
+# swarm) and reads a quota of 0 as *no limit*; its smallest quota is 1000 us, i.e. 0.01 CPU.
+MIN_CPUS = 0.01
 MAX_CPUS = 1024.0
 
 
@@ -66,8 +69,8 @@ def check_memory_max(n: int) -> int:
 
 
 def check_cpus(value: float) -> float:
-    if not 0 < value <= MAX_CPUS:
-        raise ValueError(f"{value} is out of range: use a positive number of CPUs such as 0.5, 1 or 4")
+    if not MIN_CPUS <= value <= MAX_CPUS:
+        raise ValueError(f"{value} is out of range: use a number of CPUs from {MIN_CPUS:g}, such as 0.5, 1 or 4")
     return value
 
 

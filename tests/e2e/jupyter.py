@@ -6,10 +6,24 @@ Only through the hub's proxy, with the user's own token.
 from __future__ import annotations
 
 import json
+import textwrap
 import time
 import uuid
 
 import websocket
+
+# A pyiron job that runs in a second and prints "RESULT finished 3".
+ADD_JOB = textwrap.dedent("""
+    from pyiron_base import Project
+    def add(x, y):
+        return x + y
+    pr = Project("demo")
+    job = pr.wrap_python_function(add)
+    job.input["x"] = 1
+    job.input["y"] = 2
+    job.run()
+    print("RESULT", job.status, job.output["result"])
+""")
 
 
 class KernelError(AssertionError):

@@ -32,7 +32,8 @@ FORGED = pytest.mark.reliability("forged requests")
 ISOLATION = pytest.mark.reliability("secrets and isolation")
 
 PROJECT, NETWORK = "pyironhubsec", "pyiron-hub-sec-users"
-USERS = ("carol", "dave", "peggy")  # carol runs a server, dave forges requests, peggy never starts one
+# carol runs a server, dave forges requests, peggy never starts one, mallory runs a fork bomb
+USERS = ("carol", "dave", "peggy", "mallory")
 ADMIN = "secadmin"
 NOT_IN_CATALOGUE = f"{PREFIX}/extra:latest"  # a local image: were it started, a container would appear
 DATA_FILES = ("cookie_secret", "crypt_key", "metrics_token", "proxy_token")
@@ -182,13 +183,19 @@ CASES = [
     ("cpus-above-maximum", {"environment": "pyiron_base", "cpu_limit": "1.5"}, "at most 1"),
     ("cpus-exponent-above-maximum", {"environment": "pyiron_base", "cpu_limit": "1e3"}, "at most 1"),
     ("memory-negative", {"environment": "pyiron_base", "mem_limit": "-1G"}, "is not a size"),
-    ("memory-zero", {"environment": "pyiron_base", "mem_limit": "0"}, "is not a size"),
+    ("memory-zero", {"environment": "pyiron_base", "mem_limit": "0"}, "below the minimum of 64M"),
+    ("memory-below-floor", {"environment": "pyiron_base", "mem_limit": "32M"}, "below the minimum of 64M"),
+    ("memory-in-bytes-below-floor", {"environment": "pyiron_base", "mem_limit": "1024"}, "below the minimum of 64M"),
     ("memory-non-numeric", {"environment": "pyiron_base", "mem_limit": "lots"}, "is not a size"),
     ("memory-shell", {"environment": "pyiron_base", "mem_limit": "1G; rm -rf /"}, "is not a size"),
-    ("cpus-negative", {"environment": "pyiron_base", "cpu_limit": "-1"}, "must be above 0"),
-    ("cpus-zero", {"environment": "pyiron_base", "cpu_limit": "0"}, "must be above 0"),
-    ("cpus-nan", {"environment": "pyiron_base", "cpu_limit": "nan"}, "must be above 0"),
-    ("cpus-inf", {"environment": "pyiron_base", "cpu_limit": "inf"}, "must be above 0"),
+    ("cpus-negative", {"environment": "pyiron_base", "cpu_limit": "-1"}, "must be at least 0.01"),
+    ("cpus-zero", {"environment": "pyiron_base", "cpu_limit": "0"}, "must be at least 0.01"),
+    ("cpus-nan", {"environment": "pyiron_base", "cpu_limit": "nan"}, "must be at least 0.01"),
+    ("cpus-inf", {"environment": "pyiron_base", "cpu_limit": "inf"}, "must be at least 0.01"),
+    # Docker's quota would be int(0.000001 * 100000) = 0: no limit, every core of the host.
+    ("cpus-below-floor", {"environment": "pyiron_base", "cpu_limit": "0.000001"}, "must be at least 0.01"),
+    ("cpus-exponent-below-floor", {"environment": "pyiron_base", "cpu_limit": "1e-9"}, "must be at least 0.01"),
+    ("cpus-number-below-floor", {"environment": "pyiron_base", "cpu_limit": 0.009}, "must be at least 0.01"),
     ("cpus-non-numeric", {"environment": "pyiron_base", "cpu_limit": "two"}, "is not a number"),
     ("script-environment", {"environment": SCRIPT}, "No such environment: '" + SCRIPT),
     ("jinja-environment", {"environment": JINJA}, "No such environment: '" + JINJA),
@@ -378,8 +385,8 @@ def test_a_users_token_cannot_reach_another_users_jupyter_server(stack, dave, ca
 @FORGED
 @pytest.mark.parametrize("method, path, body", [
     ("GET", "/users", None),
-    ("POST", "/users", {"usernames": ["mallory"]}),
-    ("POST", "/users/mallory", {}),
+    ("POST", "/users", {"usernames": ["trent"]}),
+    ("POST", "/users/trent", {}),
     ("DELETE", "/users/peggy", None),
     ("PATCH", "/users/dave", {"admin": True}),
     ("PATCH", "/users/peggy", {"name": "peggy2"}),
@@ -397,7 +404,7 @@ def test_a_users_token_cannot_reach_admin_endpoints(stack, dave, admin, method, 
     assert r.status_code in (403, 404), (r.status_code, r.text)
     # and nothing happened, as the admin sees it
     names = {u["name"] for u in admin.api("GET", "/users").json()}
-    assert {"carol", "dave", "peggy"} <= names and not {"mallory", "peggy2"} & names
+    assert {"carol", "dave", "peggy"} <= names and not {"trent", "peggy2"} & names
     assert dave.api("GET", "/user").json()["admin"] is False
     assert requests.get(f"{stack.url}/hub/health", timeout=TIMEOUT).status_code == 200
 
@@ -406,7 +413,7 @@ def test_a_users_token_cannot_reach_admin_endpoints(stack, dave, admin, method, 
 @pytest.mark.parametrize("method, path", [
     ("GET", "/hub/admin"),
     ("GET", "/hub/api/users"),
-    ("POST", "/hub/api/users/mallory"),
+    ("POST", "/hub/api/users/trent"),
     ("PATCH", "/hub/api/users/dave"),
     ("GET", "/hub/token"),  # allowed: a user's own tokens page (the control of the list above)
 ])
@@ -493,7 +500,7 @@ def test_culler_token_can_do_what_culling_needs_and_nothing_more(stack, carol, c
         ("GET", "/users/carol/tokens", None),
         ("POST", "/users/carol/tokens", {}),
         ("PATCH", "/users/carol", {"admin": True}),
-        ("POST", "/users/mallory", {}),
+        ("POST", "/users/trent", {}),
         ("DELETE", "/users/peggy", None),
         ("GET", "/proxy", None),
         ("POST", "/shutdown", None),
@@ -572,6 +579,8 @@ def test_no_secret_in_a_user_containers_inspect(stack, carol, deployment_secrets
     assert not names & set(SECRET_VARIABLES), names & set(SECRET_VARIABLES)
     host = info["HostConfig"]
     assert host["Privileged"] is False and not host["CapAdd"] and not host["Devices"]
+    assert host["CapDrop"] == ["ALL"] and host["SecurityOpt"] == ["no-new-privileges:true"], host
+    assert host["PidsLimit"] == 4096 and host["CpuQuota"] > 0 and host["Memory"] > 0, host
     assert sorted(host["Binds"]) == ["jupyterhub-home-carol:/home/jovyan:rw",
                                      "jupyterhub-user-carol:/home/jovyan/work:rw"], host["Binds"]
     # Only the user's own volumes are writable; the image's home copy, the boot step and the
@@ -743,3 +752,53 @@ def test_the_token_inside_a_users_container_reaches_nothing_else(stack, carol, m
     )
     assert out.strip() in ("403", "404"), out
     assert carol.server()["ready"] and inspect("jupyter-peggy") is None
+
+
+# --- limits no one gets around: a fork bomb ----------------------------------------------------
+
+# Starts /bin/sleep until the kernel refuses (EAGAIN), as a fork bomb would, but bounded:
+# every child ends by itself after HOLD seconds, and the script stops at MOST children.
+FORK_BOMB = r"""
+import errno, os, sys, time
+hold, most = int(sys.argv[1]), int(sys.argv[2])
+started, error = 0, None
+while started < most:
+    try:
+        os.posix_spawn("/bin/sleep", ["sleep", str(hold)], os.environ)
+        started += 1
+    except OSError as e:
+        error = errno.errorcode.get(e.errno, e.errno)
+        break
+print(started, error, flush=True)
+time.sleep(hold)  # keep the children while the test looks around
+"""
+
+
+@pytest.fixture(scope="module")
+def mallory(stack):
+    user = HubUser(stack, "mallory").login()
+    # The most memory a user may pick: thousands of processes need their page tables and stacks.
+    user.start(environment="pyiron_base", mem_limit="1G")
+    yield user
+    user.stop()
+
+
+@ISOLATION
+def test_a_fork_bomb_stays_in_its_container(stack, mallory, carol):
+    hold, most = 40, 20_000  # bounded: 40 s, at most 20000 processes (below the host's pid_max)
+    bomb = subprocess.Popen([DOCKER, "exec", "jupyter-mallory", "python3", "-c", FORK_BOMB, str(hold), str(most)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        started, error = bomb.stdout.readline().split()
+        # The kernel said no at the container's process limit (4096, less what already runs there)...
+        assert error == "EAGAIN" and 3900 < int(started) < 4096, (started, error)
+        # ...while the hub, the proxy and another user's server answer, and the host starts processes.
+        assert requests.get(f"{stack.url}/hub/health", timeout=TIMEOUT).status_code == 200
+        assert carol.user_server("GET", "/api/status").status_code == 200
+        assert carol.api("GET", "/users/carol").json()["servers"][""]["ready"]
+        assert docker("exec", "jupyter-carol", "true").returncode == 0
+        assert subprocess.run(["true"], timeout=10).returncode == 0
+    finally:
+        bomb.wait(timeout=hold + 30)
+    # The bomb's own server survives it.
+    assert mallory.user_server("GET", "/api/status").status_code == 200

@@ -19,6 +19,7 @@ from .conftest import (
     DOCKER, HUB_IMAGE, IMAGES, HubUser, Stack, docker, remove_user_containers_and_volumes,
     write_env_files,
 )
+from .jupyter import ADD_JOB as JOB
 from .jupyter import Kernel
 
 USERS = ("wendy", "uma", "ulf")
@@ -35,17 +36,6 @@ EXAMPLES = {
     "pyiron_continuum": "notebooks_continuum",
     "pyiron_experimental": "notebooks_experimental",
 }
-JOB = textwrap.dedent("""
-    from pyiron_base import Project
-    def add(x, y):
-        return x + y
-    pr = Project("demo")
-    job = pr.wrap_python_function(add)
-    job.input["x"] = 1
-    job.input["y"] = 2
-    job.run()
-    print("RESULT", job.status, job.output["result"])
-""")
 JOB_TABLE = textwrap.dedent("""
     from pyiron_base import Project, state
     table = Project("demo").job_table()
@@ -212,7 +202,6 @@ def test_upgrading_keeps_the_files_of_the_earlier_layout_at_work(wb):
     uma.stop()
 
 
-@pytest.mark.xfail(reason="failed in the full run of 2026-12-01 after this session's merges; cause not yet found: closing note of stop 23", strict=False)
 def test_site_resources_are_read_only_and_on_pyirons_resource_paths(wb, site):
     ulf = HubUser(wb, "ulf").login()
     ulf.start(environment="pyiron_base")

@@ -81,7 +81,7 @@ async def test_hub_creates_its_tables_in_postgres(hub_app, hub_config, fresh_dat
         ({"environment": "no-such-env"}, "No such environment"),
         ({"image": "evil/miner:latest"}, "Unknown option 'image'"),
         ({"environment": "pyiron_base", "mem_limit": "64G"}, "above the maximum"),
-        ({"environment": "pyiron_base", "cpu_limit": "-1"}, "must be above 0"),
+        ({"environment": "pyiron_base", "cpu_limit": "-1"}, "must be at least 0.01"),
         ({"environment": "pyiron_base", "privileged": True}, "Unknown option 'privileged'"),
     ],
 )

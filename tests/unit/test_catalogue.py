@@ -90,6 +90,19 @@ def test_typo_in_key_names_the_entry_and_the_key(write_catalogue):
     assert problems[0].message.startswith("imgae: unknown key; valid keys are name, display_name")
 
 
+def test_a_misspelt_image_key_reports_the_key_and_the_missing_image_together(write_catalogue):
+    path = write_catalogue(catalogue_entry("pyiron_base") + '[[environments]]\nname = "mine"\n'
+                           'display_name = "mine"\nimgae = "pyiron/other"\n')
+    problems = catalogue_problems(path)
+    assert [p.where for p in problems] == [f"catalogue entry 'mine' in {path}"] * 2
+    assert sorted(p.message.split(":")[0] for p in problems) == ["image", "imgae"]
+
+
+def test_a_builtin_name_may_leave_its_image_to_its_variable(write_catalogue):
+    path = write_catalogue('[[environments]]\nname = "pyiron_md"\ndisplay_name = "md"\n')
+    assert [env.image for env in load_catalogue(path)] == [None]
+
+
 def test_unnamed_entry_is_named_by_position(write_catalogue):
     path = write_catalogue(catalogue_entry("first") + '[[environments]]\ndisplay_name = "x"\nimage = "a/b"\n')
     assert [(p.where, p.message) for p in catalogue_problems(path)] == [

@@ -72,7 +72,7 @@ def test_no_size_inputs_without_maximum(environments):
 def test_memory_input_only_with_max_mem_limit(environments):
     soup = parse(render_options_form(environments, max_mem_limit=8 * GIB))
     assert [i["name"] for i in soup.find_all("input", attrs={"name": ["mem_limit", "cpu_limit"]})] == ["mem_limit"]
-    assert soup.find("label", attrs={"for": "mem_limit"}).get_text() == "Memory, up to 8G"
+    assert soup.find("label", attrs={"for": "mem_limit"}).get_text() == "Memory, from 64M up to 8G"
 
 
 def test_cpu_input_only_with_max_cpu_limit(environments):

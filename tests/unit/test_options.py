@@ -160,12 +160,12 @@ def test_cpus_within_maximum(environments, value, expected):
 
 @pytest.mark.parametrize("value", ["4.5", "8", 100, "1e400", "inf", float("inf")])
 def test_cpus_above_maximum(environments, value):
-    assert "must be above 0 and at most 4" in invalid({"cpu_limit": value}, environments, None, MAX_CPU)
+    assert "must be at least 0.01 and at most 4" in invalid({"cpu_limit": value}, environments, None, MAX_CPU)
 
 
-@pytest.mark.parametrize("value", ["0", "-1", 0, -0.5, "nan", float("nan"), "-inf"])
-def test_cpus_zero_negative_or_nan(environments, value):
-    assert "must be above 0 and at most 4" in invalid({"cpu_limit": value}, environments, None, MAX_CPU)
+@pytest.mark.parametrize("value", ["0", "-1", 0, -0.5, "nan", float("nan"), "-inf", "0.000001", "1e-9", 0.009])
+def test_cpus_zero_negative_nan_or_below_the_floor(environments, value):
+    assert "must be at least 0.01 and at most 4" in invalid({"cpu_limit": value}, environments, None, MAX_CPU)
 
 
 @pytest.mark.parametrize("value", ["two", "", "1,5", True, False, [2], {"n": 2}, None])
@@ -432,3 +432,14 @@ def test_access_token_is_passed_to_the_server(spawner):
 def test_no_access_token_no_variable(spawner, auth_state):
     pass_access_token(spawner, auth_state)
     assert spawner.environment == {"KEEP": "me"}
+
+
+@pytest.mark.parametrize("value", ["0", "32M", "1024", 1024, "63M"])
+def test_memory_below_the_floor(environments, value):
+    """Refused on every channel; a tiny request would otherwise pass as a size."""
+    assert invalid({"mem_limit": value}, environments, MAX_MEM) == f"Memory {value!r} is below the minimum of 64M"
+
+
+def test_cpus_at_the_floor_are_taken(environments):
+    """0.01 CPU is Docker's smallest quota (1000 us per 100000 us): a limit, never none."""
+    assert validate_choice({"cpu_limit": "0.01"}, environments, None, MAX_CPU).cpu_limit == 0.01

@@ -17,7 +17,7 @@ from jupyterhub._data import DATA_FILES_PATH
 from tornado import web
 from traitlets.config import Config
 
-from pyiron_hub_config.apply import HUB_TEMPLATES, apply_templates
+from pyiron_hub_config.apply import HUB_TEMPLATES, PARTIAL_TEMPLATES, apply_templates
 from pyiron_hub_config.authenticator import NotAdmitted
 from pyiron_hub_config.error_words import explain_error
 from pyiron_hub_config.hub_config import load_hub_config
@@ -59,7 +59,7 @@ def text(soup: BeautifulSoup) -> str:
 
 # --- apply_templates ----------------------------------------------------------------------
 def test_our_templates_are_found_first():
-    assert configured().JupyterHub.template_paths == [str(HUB_TEMPLATES)]
+    assert configured().JupyterHub.template_paths == [str(HUB_TEMPLATES), str(PARTIAL_TEMPLATES)]
     assert (HUB_TEMPLATES / "page.html").is_file()
 
 

@@ -24,9 +24,6 @@ from .keycloak_stack import keycloak_stack
 from .test_keycloak import Browser
 from .test_pages_browser import browse, browser_ready  # noqa: F401 (a fixture)
 
-# Known open problem, not a pass: the next session finds the cause and removes this mark.
-pytestmark = pytest.mark.xfail(reason="errored at its Keycloak stack's setup in the full run of 2026-12-01 (after the unit and hub tests), though it passes alone and after tests/hub; cause not yet found: see the closing note of stop 23", strict=False)
-
 
 DOMAIN = "hub.test"
 PROJECT = "pyiron-hub-origins-test"
