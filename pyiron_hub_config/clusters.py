@@ -124,6 +124,23 @@ def _host_key(value: str) -> str:
 HostKey = Annotated[str, AfterValidator(_host_key)]
 
 
+def _account(value: str) -> str:
+    if not CLUSTER_USER.match(value):
+        raise ValueError(f"{value!r} is not a valid account name: lower case letters, digits, '_' and '-'")
+    return value
+
+
+def _safe_path(value: str, written: str | None = None) -> str:
+    if not safe_path(value):
+        raise ValueError(f"{written or repr(value)} must be an absolute path of letters, digits and ._+-/ "
+                         "(no spaces, no '..')")
+    return value
+
+
+Account = Annotated[str, AfterValidator(_account)]
+SafePath = Annotated[str, AfterValidator(_safe_path)]
+
+
 def _placeholders(template: str, allowed: set[str], field: str) -> str:
     try:
         used = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
@@ -177,10 +194,10 @@ class Cluster(BaseModel):
     host_keys: list[HostKey] = Field(min_length=1)
     user: str = "{username}"
     # Hub user -> cluster account, where the template above does not fit.
-    users: dict[str, str] = {}
+    users: dict[str, Account] = {}
     # Accounts given to no hub user, beside RESERVED_ACCOUNTS.
-    reserved_accounts: list[str] = []
-    remote_config_dir: str
+    reserved_accounts: list[Account] = []
+    remote_config_dir: SafePath
     remote_path: str
     queues: list[Queue] = Field(min_length=1)
     # Shown on the SSH key page above the command: how this site adds a key for its users,
@@ -203,36 +220,11 @@ class Cluster(BaseModel):
             raise ValueError(f"{value!r} has no {{username}}: every hub user would get the same account")
         return value
 
-    @field_validator("reserved_accounts")
-    @classmethod
-    def _reserved(cls, value: list[str]) -> list[str]:
-        for account in value:
-            if not CLUSTER_USER.match(account):
-                raise ValueError(f"{account!r} is not a valid account name: lower case letters, digits, '_' and '-'")
-        return value
-
-    @field_validator("users")
-    @classmethod
-    def _users(cls, value: dict[str, str]) -> dict[str, str]:
-        for hub_user, account in value.items():
-            if not CLUSTER_USER.match(account):
-                raise ValueError(f"{account!r} (for {hub_user!r}) is not a valid account name: lower case letters, digits, '_' and '-'")
-        return value
-
-    @field_validator("remote_config_dir")
-    @classmethod
-    def _config_dir(cls, value: str) -> str:
-        if not safe_path(value):
-            raise ValueError(f"{value!r} must be an absolute path of letters, digits and ._+-/ (no spaces, no '..')")
-        return value
-
     @field_validator("remote_path")
     @classmethod
     def _remote_path(cls, value: str) -> str:
         _placeholders(value, _PLACEHOLDERS["remote_path"], "remote_path")
-        sample = value.format(username="u", cluster_user="u")
-        if not safe_path(sample):
-            raise ValueError(f"{value!r} must be an absolute path of letters, digits and ._+-/ (no spaces, no '..')")
+        _safe_path(value.format(username="u", cluster_user="u"), written=repr(value))
         return value
 
     @field_validator("key_help")
