@@ -1,4 +1,4 @@
-"""`pyiron-hub`: the admin's command line (check, init, pull, serve, usage, backup, restore, snapshots)."""
+"""`pyiron-hub`: the admin's command line (check, init, pull, serve, usage, move-to-shared, backup, restore, snapshots)."""
 
 from __future__ import annotations
 
@@ -283,6 +283,21 @@ def cmd_usage(args) -> int:
     return 0
 
 
+def cmd_move_to_shared(args) -> int:
+    """Copy users' node-local volumes into the shared path (shared_move.py)."""
+    from .shared_move import move_to_shared
+
+    source, target = Path(args.source), Path(args.to)
+    problems = [f"{flag}: no such directory: {path}" for flag, path in (("--from", source), ("--to", target))
+                if not path.is_dir()]
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    lines = move_to_shared(source, str(target))
+    print("\n".join(lines) if lines else f"no users' volumes (jupyterhub-home-*, jupyterhub-user-*) in {source}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyiron-hub", description="Configure and run the pyiron JupyterHub.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -313,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     usage.add_argument("--remove-stale", action="store_true",
                        help="remove pyiron-hub-image-* volumes no container uses and no environment needs")
     usage.set_defaults(func=cmd_usage)
+
+    move = sub.add_parser("move-to-shared", help="copy users' node-local volumes into SWARM_SHARED_PATH (idempotent)")
+    move.add_argument("--from", dest="source", required=True,
+                      help="a node's volumes: /var/lib/docker/volumes mounted, or a folder of <volume name> folders")
+    move.add_argument("--to", required=True, help="the shared path, as every node mounts it")
+    move.set_defaults(func=cmd_move_to_shared)
 
     from .backup import add_commands
 

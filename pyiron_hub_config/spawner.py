@@ -25,6 +25,7 @@ from .parallelism import thread_environment
 from .readiness import AnswerBeforeReady
 from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
+from .user_networks import UserNetworks
 from .values import MIN_CPUS, MIN_MEMORY, format_memory
 
 
@@ -263,7 +264,7 @@ class EnvironmentPicker(DockerSpawner):
         raise NotImplementedError
 
 
-class PyironSpawner(EnvironmentPicker, PullsWithProgress, AnswerBeforeReady, PooledDockerSpawner):
+class PyironSpawner(EnvironmentPicker, PullsWithProgress, AnswerBeforeReady, UserNetworks, PooledDockerSpawner):
     """Starts the catalogue environment a user picks, with its memory and CPU limits, as one
     container on the hub's engine; a missing image pulled first with its progress shown
     (image_pull.py), seen as soon as it answers (readiness.py), Docker calls on a pool of

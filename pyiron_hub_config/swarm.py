@@ -51,6 +51,9 @@ _FINAL_STATES = {"complete", "shutdown", "failed", "rejected", "orphaned", "remo
 PENDING_GRACE = 15.0
 # A stopped server's service is removed with this many tries (1, 2, 4 ... s apart).
 REMOVE_ATTEMPTS = 4
+# On a shared path, a node that refuses the task (the path missing or its mount dead there:
+# Docker refuses a missing bind source) is avoided, and this many other nodes are tried.
+MAX_REFUSALS = 2
 
 
 class NodeUnavailable(RuntimeError):
@@ -226,6 +229,7 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
                     "active) or to move your files."
                 )
             constraints.append(f"node.id=={self.node_id}")
+        constraints += [f"node.id!={node_id}" for node_id in getattr(self, "_refused_by", {})]
         self.extra_placement_spec = {**self.extra_placement_spec, "constraints": constraints}
         return await super().create_object()
 
@@ -233,6 +237,17 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
         """Wait until the task runs; fail at once, with Docker's reason, if it cannot."""
         # Asked of the manager finely at first: a task usually runs within a second or two
         # (measured: benchmarks/swarm_spawn.py), and each poll is one cheap API call.
+        self._refused_by = {}  # node ID -> why it refused this start's task
+        try:
+            task = await self._running_task()
+        finally:
+            self._refused_by = {}
+        if not self.shared_storage and not self.node_id:
+            self.node_id = task["NodeID"]
+            self.log.info("%s's files are on node %s from now on", self.user.name, self.node_id[:12])
+        self.log.info("%s's server runs on node %s", self.user.name, task["NodeID"][:12])
+
+    async def _running_task(self) -> dict:
         started, delay = time.monotonic(), 0.1
         while True:
             task = await self.get_task()
@@ -241,18 +256,24 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
             status = task["Status"]
             state, err = status["State"], status.get("Err") or status.get("Message", "")
             if state == "running":
-                break
+                return task
+            before = f" (before: {'; '.join(self._refused_by.values())})" if self._refused_by else ""
             if state in _FINAL_STATES:
-                where = await self._node_name(task.get("NodeID"))
-                raise RuntimeError(f"Your server could not start{where} ({state}): {err}")
+                why = f"could not start{await self._node_name(task.get('NodeID'))} ({state}): {err}"
+                if (state == "rejected" and self.on_shared_path and task.get("NodeID")
+                        and len(self._refused_by) < MAX_REFUSALS):
+                    # Placed anew as a new service, never again on that node.
+                    self.log.warning("%s's server %s; trying another node", self.user.name, why)
+                    self._refused_by[task["NodeID"]] = why
+                    await self.remove_object()
+                    self.object_id = (await self.create_object())[self.object_id_key]
+                    started, delay = time.monotonic(), 0.1
+                    continue
+                raise RuntimeError(f"Your server {why}{before}")
             if state == "pending" and status.get("Err") and time.monotonic() - started > PENDING_GRACE:
-                raise RuntimeError(f"No swarm node can run your server now: {err}")
+                raise RuntimeError(f"No swarm node can run your server now: {err}{before}")
             await asyncio.sleep(delay)
             delay = min(delay * 1.3, 2)
-        if not self.shared_storage and not self.node_id:
-            self.node_id = task["NodeID"]
-            self.log.info("%s's files are on node %s from now on", self.user.name, self.node_id[:12])
-        self.log.info("%s's server runs on node %s", self.user.name, task["NodeID"][:12])
 
     async def _node_name(self, node_id: str | None) -> str:
         """' on node vm (ID ..., labels)' for a message, or '' if the node is unknown."""

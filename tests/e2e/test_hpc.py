@@ -165,6 +165,26 @@ def authorise(user: HubUser, key: str) -> None:
                "&& chmod 600 ~/.ssh/authorized_keys", user=account, stdin=key + "\n")
 
 
+def running(user: HubUser, environment: str = "pyiron_base") -> HubUser:
+    """The user's server, running the environment: whatever an earlier case left (fixtures, not order)."""
+    server = user.server()
+    if server and server.get("ready") and server.get("user_options", {}).get("environment") == environment:
+        return user
+    if server:
+        user.stop()
+    user.start(environment=environment)
+    return user
+
+
+def authorised(user: HubUser) -> HubUser:
+    """The user's server runs pyiron_base and its key is in their cluster account's authorized_keys."""
+    key = public_key_from_page(running(user))
+    listed = on_cluster("sh", "-c", "cat ~/.ssh/authorized_keys 2>/dev/null || true", user=ACCOUNTS[user.name])
+    if key.split()[1] not in listed:
+        authorise(user, key)
+    return user
+
+
 SUBMIT = textwrap.dedent("""
     import time
     from pyiron_base import Project
@@ -200,6 +220,21 @@ TABLE = textwrap.dedent("""
 """)
 
 
+@pytest.fixture(scope="module")
+def whoami_job(alice) -> dict:
+    """alice's job 'whoami' through SLURM, once for the cases that look at it: what was seen."""
+    authorised(alice)
+    with Kernel(alice, "hpc.ipynb") as kernel:
+        out = kernel.run(SUBMIT.format(name="whoami", sleep=6), timeout=180)
+        queue_id = value(out, "QUEUE_ID")
+        # While it runs, SLURM lists it under the user's cluster account and pyiron's job name.
+        listed = wait_for(lambda: [line for line in on_cluster("squeue", "-h", "-o", "%i %u %j %T").splitlines()
+                                   if line.startswith(queue_id + " ")], timeout=30, interval=0.5,
+                          message="the job in squeue")
+        out = kernel.run(WAIT.format(name="whoami"), timeout=400)
+    return {"queue_id": queue_id, "listed": listed, "out": out}
+
+
 def value(out: str, label: str) -> str:
     return out.split(label + " ", 1)[1].splitlines()[0]
 
@@ -218,8 +253,7 @@ def test_before_the_first_start_the_page_says_how_to_get_a_key(alice):
 
 
 def test_the_server_makes_a_private_key_only_the_user_can_read(alice, hpc):
-    alice.start(environment="pyiron_base")
-    key = public_key_from_page(alice)
+    key = public_key_from_page(running(alice))
     assert re.fullmatch(r"ssh-ed25519 [A-Za-z0-9+/]+=* hpcalice@pyiron-hub", key), key
     with Kernel(alice, "keys.ipynb") as kernel:
         out = kernel.run(textwrap.dedent("""
@@ -253,24 +287,24 @@ def test_the_cluster_runs_the_same_pyiron_as_the_users_environment(hpc):
 
 # --- failures before the key is registered -----------------------------------------------
 def test_a_key_not_yet_authorised_is_refused_clearly(alice):
-    with Kernel(alice, "hpc.ipynb") as kernel:
-        with pytest.raises(KernelError) as info:
-            kernel.run(SUBMIT.format(name="early", sleep=0), timeout=120)
+    running(alice)
+    # Whatever an earlier case authorised is set aside for this one.
+    on_cluster("sh", "-c", "mv ~/.ssh/authorized_keys ~/.ssh/authorized_keys.aside 2>/dev/null || true",
+               user="hpcalice")
+    try:
+        with Kernel(alice, "hpc.ipynb") as kernel:
+            with pytest.raises(KernelError) as info:
+                kernel.run(SUBMIT.format(name="early", sleep=0), timeout=120)
+    finally:
+        on_cluster("sh", "-c", "[ ! -e ~/.ssh/authorized_keys.aside ] || mv ~/.ssh/authorized_keys.aside "
+                   "~/.ssh/authorized_keys", user="hpcalice")
     assert "AuthenticationException" in str(info.value) and "Authentication failed" in str(info.value)
 
 
 # --- the job, from submission to the finished job table ------------------------------------
-def test_a_job_runs_under_slurm_as_the_user_and_comes_back_finished(alice):
-    authorise(alice, public_key_from_page(alice))
-    with Kernel(alice, "hpc.ipynb") as kernel:
-        out = kernel.run(SUBMIT.format(name="whoami", sleep=6), timeout=180)
-        queue_id = value(out, "QUEUE_ID")
-        # While it runs, SLURM lists it under the user's cluster account and pyiron's job name.
-        listed = wait_for(lambda: [line for line in on_cluster("squeue", "-h", "-o", "%i %u %j %T").splitlines()
-                                   if line.startswith(queue_id + " ")], timeout=30, interval=0.5,
-                          message="the job in squeue")
-        assert listed[0].split()[1] == "hpcalice" and listed[0].split()[2].startswith("pi_"), listed
-        out = kernel.run(WAIT.format(name="whoami"), timeout=400)
+def test_a_job_runs_under_slurm_as_the_user_and_comes_back_finished(whoami_job):
+    queue_id, listed, out = whoami_job["queue_id"], whoami_job["listed"], whoami_job["out"]
+    assert listed[0].split()[1] == "hpcalice" and listed[0].split()[2].startswith("pi_"), listed
     assert table(out)["whoami"] == "finished", out
     assert value(out, "WHOAMI") == "hpcalice@slurm"  # it ran as the user, on the cluster's node
     job = on_cluster("scontrol", "show", "job", queue_id)
@@ -279,7 +313,7 @@ def test_a_job_runs_under_slurm_as_the_user_and_comes_back_finished(alice):
 
 
 def test_time_from_submit_to_finished_for_a_trivial_job(alice, record_property):
-    with Kernel(alice, "hpc.ipynb") as kernel:
+    with Kernel(authorised(alice), "hpc.ipynb") as kernel:
         kernel.run(SUBMIT.format(name="trivial", sleep=0), timeout=180)
         out = kernel.run(WAIT.format(name="trivial"), timeout=400)
     assert table(out)["trivial"] == "finished"
@@ -289,15 +323,16 @@ def test_time_from_submit_to_finished_for_a_trivial_job(alice, record_property):
     print(f"submit to finished, trivial job: {elapsed:.1f} s")
 
 
-def test_the_job_table_still_says_finished_after_a_server_restart(alice):
+def test_the_job_table_still_says_finished_after_a_server_restart(alice, whoami_job):
     alice.stop()
     alice.start(environment="pyiron_base")
     with Kernel(alice, "hpc.ipynb") as kernel:
         out = kernel.run(TABLE)
-    assert table(out)["whoami"] == "finished" and table(out)["trivial"] == "finished", out
+    assert table(out)["whoami"] == "finished", out
 
 
 def test_the_example_notebook_submits_to_the_cluster(alice):
+    authorised(alice)
     # The cluster example the hub gives each user once (clusters.py), like the images' examples.
     r = alice.user_server("GET", "/api/contents/notebooks_hpc/submit_to_a_cluster.ipynb")
     assert r.status_code == 200, r.text
@@ -308,16 +343,17 @@ def test_the_example_notebook_submits_to_the_cluster(alice):
 
 
 # --- failures, each with a clear error and nothing lost ----------------------------------------
-def test_an_unknown_queue_is_named_in_the_error(alice):
-    with Kernel(alice, "hpc.ipynb") as kernel:
+def test_an_unknown_queue_is_named_in_the_error(alice, whoami_job):
+    with Kernel(authorised(alice), "hpc.ipynb") as kernel:
         with pytest.raises(KernelError) as info:
             kernel.run(SUBMIT.format(name="nowhere", sleep=0).replace('"debug"', '"nosuchqueue"'))
         assert "nosuchqueue" in str(info.value)
         out = kernel.run(TABLE)
-    assert table(out)["whoami"] == "finished" and table(out)["trivial"] == "finished"
+    assert table(out)["whoami"] == "finished"  # nothing lost
 
 
 def test_a_changed_host_key_is_refused(alice):
+    running(alice)
     on_cluster("sh", "-c", "mkdir -p /root/hostkeys && cp -a /etc/ssh/ssh_host_* /root/hostkeys/ "
                "&& rm /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && kill -HUP $(cat /run/sshd.pid)")
     try:
@@ -330,7 +366,8 @@ def test_a_changed_host_key_is_refused(alice):
     time.sleep(1)
 
 
-def test_a_cluster_that_is_down_gives_a_connection_error_and_the_job_can_be_sent_again(alice):
+def test_a_cluster_that_is_down_gives_a_connection_error_and_the_job_can_be_sent_again(alice, whoami_job):
+    authorised(alice)
     docker("stop", CLUSTER)
     try:
         with Kernel(alice, "hpc.ipynb") as kernel:
@@ -356,8 +393,8 @@ def test_a_cluster_that_is_down_gives_a_connection_error_and_the_job_can_be_sent
 
 
 def test_one_users_key_cannot_log_in_as_another(alice, bob):
-    bob.start(environment="pyiron_base")
-    authorise(bob, public_key_from_page(bob))
+    authorised(alice)
+    authorised(bob)
     assert public_key_from_page(bob) != public_key_from_page(alice)
     with Kernel(alice, "intrude.ipynb") as kernel:
         out = kernel.run(textwrap.dedent(f"""
@@ -378,7 +415,7 @@ def test_one_users_key_cannot_log_in_as_another(alice, bob):
 
 
 def test_the_second_user_submits_under_the_mapped_account(bob):
-    with Kernel(bob, "hpc.ipynb") as kernel:
+    with Kernel(authorised(bob), "hpc.ipynb") as kernel:
         kernel.run(SUBMIT.format(name="bobs", sleep=3), timeout=180)
         out = kernel.run(UPDATE.format(name="bobs"), timeout=400)
     assert table(out) == {"bobs": "finished"} and value(out, "WHOAMI") == "bob@slurm", out
@@ -401,7 +438,7 @@ def test_the_stand_ins_have_no_paramiko_of_their_own():
 
 
 def test_the_base_image_gets_paramiko_from_the_hub_after_its_own_packages(alice):
-    with Kernel(alice, "paths.ipynb") as kernel:
+    with Kernel(running(alice), "paths.ipynb") as kernel:
         out = kernel.run(PATHS)
     assert value(out, "PARAMIKO") == "/opt/pyiron-hub/packages/paramiko/__init__.py", out
     assert value(out, "AFTER") == "True" and value(out, "ADAPTER") == "True", out
@@ -411,9 +448,8 @@ def test_the_base_image_gets_paramiko_from_the_hub_after_its_own_packages(alice)
 
 def test_an_older_python_is_served_too_and_reaches_the_cluster(alice):
     # The experimental stand-in: Debian bookworm's Python 3.11 and pyiron_base 0.11.
-    alice.stop()
-    alice.start(environment="pyiron_experimental")
-    with Kernel(alice, "old.ipynb") as kernel:
+    authorised(alice)
+    with Kernel(running(alice, "pyiron_experimental"), "old.ipynb") as kernel:
         out = kernel.run(PATHS)
         assert value(out, "AFTER") == "True" and value(out, "ADAPTER") == "True", out
         # Over SSH with the hub's paramiko: the cluster's queue, as this user. (No job: the
@@ -425,8 +461,6 @@ def test_an_older_python_is_served_too_and_reaches_the_cluster(alice):
     assert value(out, "PY") == "(3, 11)" and value(out, "QUEUES") == "['debug']", out
     assert value(out, "SQUEUE") == "DataFrame", out
     assert key_page(alice).find(id="clusters-unavailable") is None
-    alice.stop()
-    alice.start(environment="pyiron_base")
 
 
 # --- pyiron_workflow meets the cluster: a heavy step as a pyiron_base job through pysqa --------
@@ -458,19 +492,17 @@ WORKFLOW = textwrap.dedent("""
 
 
 def test_a_workflow_sends_its_heavy_step_to_the_cluster_as_a_pyiron_job(alice):
-    alice.stop()
-    alice.start(environment="pyiron_workflow")
-    with Kernel(alice, "workflow_hpc.ipynb") as kernel:
+    authorised(alice)
+    with Kernel(running(alice, "pyiron_workflow"), "workflow_hpc.ipynb") as kernel:
         out = kernel.run(WORKFLOW, timeout=400)
         out += kernel.run(TABLE.replace('Project("hpc")', 'Project("workflow_hpc")'))
     assert value(out, "STATUS") == "finished" and value(out, "OUTPUT") == "(49, 'hpcalice@slurm')", out
     assert table(out) == {"heavy_7": "finished"}, out
-    alice.stop()
-    alice.start(environment="pyiron_base")
 
 
 # --- admins ----------------------------------------------------------------------------------
 def test_admins_get_every_users_key_per_cluster_account(hpc, alice, bob):
+    running(alice), running(bob)  # a user's key is listed once their server has made it
     admin = HubUser(hpc, "admin").login()
     r = admin.session.get(f"{hpc.url}/hub/ssh-keys", params={"cluster": "hpc"}, timeout=60)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain"), r.text
@@ -503,9 +535,7 @@ def test_the_key_sync_token_reads_the_key_list_and_nothing_else(hpc, alice):
 
 def test_the_key_sync_never_writes_through_a_users_link_and_installs_the_others(hpc, alice, bob):
     for user in (alice, bob):  # their keys are listed once their servers have run
-        if user.server() is None:
-            user.start(environment="pyiron_base")
-        public_key_from_page(user)
+        public_key_from_page(running(user))
     docker("cp", str(REPO / "pyiron_hub_config/key_sync.py"), f"{CLUSTER}:{KEY_SYNC}")
     on_cluster("sh", "-c", f"umask 077 && mkdir -p /etc/pyiron-hub /root/.ssh && cat > {TOKEN_FILE} && "
                "echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRootsOwnKeyRootsOwnKeyRootsOwnKey root@slurm' "
@@ -547,7 +577,7 @@ def test_the_key_sync_never_writes_through_a_users_link_and_installs_the_others(
 
 
 def test_servers_reach_the_cluster_but_not_the_database(alice):
-    with Kernel(alice, "net.ipynb") as kernel:
+    with Kernel(running(alice), "net.ipynb") as kernel:
         out = kernel.run(textwrap.dedent(f"""
             import socket
             for host, port in (("{CLUSTER_HOST}", 22), ("hub-db", 5432)):

@@ -6,8 +6,11 @@ on the bridge, private (a login for every pull). The images are pushed there; th
 deployed with `docker stack deploy --with-registry-auth -c compose.swarm.yml -c
 compose.swarm-registry.yml` exactly as the README says; users act only through the hub's proxy.
 
-No NFS here (the kernel has neither the NFS client nor nfsd), so users' volumes are local
-to a node and a user's server always returns to the node of their first start.
+No NFS here (the kernel has neither the NFS client nor nfsd). First users' volumes are local
+to a node, and a user's server always returns to the node of their first start; then the
+stack is deployed again with SWARM_SHARED_PATH (compose.swarm-shared.yml): each node's engine
+has the storage node's export mounted by sshfs at that path (cluster.sh), so a user's files
+cross the network to whichever node runs their next server.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ MANAGER = "10.233.0.2"
 PORT = 18000
 STACK = "pyhswarm"
 NETWORK = "pyhswarm-users"
-USERS = ("sa", "sb", "sc", "sd")
+USERS = ("sa", "sb", "sc", "sd", "se")
 IMAGES = {"base": f"{PREFIX}/base:latest", "postgres": f"{PREFIX}/postgres:17", "hub": HUB_IMAGE}
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -64,18 +67,27 @@ class SwarmStack:
         self.dir = directory
         self.docker_config = docker_config  # the admin's `docker login` to the registry
         self.users = users
+        self.overlays = ["compose.swarm-registry.yml"]
+        self.shared_path: str | None = None  # SWARM_SHARED_PATH, in build.env as the README says
+        self.deployed = False
 
     def env(self) -> dict:
         return {**os.environ, "HUB_IMAGE": registry_name(IMAGES["hub"]), "POSTGRES_IMAGE": registry_name(IMAGES["postgres"]),
                 "DOCKER_SOCKET": "/run/pyhswarm/node1.sock", "HUB_PORT": str(PORT), "DOCKER_NETWORK_NAME": NETWORK,
-                "DOCKER_CONFIG": str(self.docker_config), "REGISTRY_LOGIN_FILE": str(self.docker_config / "config.json")}
+                "DOCKER_CONFIG": str(self.docker_config), "REGISTRY_LOGIN_FILE": str(self.docker_config / "config.json"),
+                **({"SWARM_SHARED_PATH": self.shared_path} if self.shared_path else {})}
 
     def deploy(self) -> None:
         # Exactly as the README says for a private registry.
-        r = subprocess.run([DOCKER, "-H", sock(1), "stack", "deploy", "--with-registry-auth", "-c", "compose.swarm.yml",
-                            "-c", "compose.swarm-registry.yml", STACK],
+        files = [arg for name in ["compose.swarm.yml", *self.overlays] for arg in ("-c", name)]
+        r = subprocess.run([DOCKER, "-H", sock(1), "stack", "deploy", "--with-registry-auth", *files, STACK],
                            cwd=self.dir, env=self.env(), capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
+        if self.deployed:  # again, changed: the hub's task is replaced (stop first); wait for the new one
+            wait_for(lambda: node(1, "service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+                                  f"{STACK}_hub").stdout.strip() == "completed",
+                     timeout=180, interval=1, message="the hub's service updated")
+        self.deployed = True
         import requests
 
         def healthy():
@@ -115,7 +127,7 @@ def cluster_down() -> None:
 
 def deployed_stack(directory: Path, docker_config: Path, users: tuple[str, ...] = USERS) -> SwarmStack:
     """The hub stack deployed into the cluster as the README says, healthy."""
-    for name in ("compose.swarm.yml", "compose.swarm-registry.yml"):
+    for name in ("compose.swarm.yml", "compose.swarm-registry.yml", "compose.swarm-shared.yml"):
         shutil.copy(REPO / name, directory)
     # The admin logs in to the private registry on the manager, as the README says; a
     # directory of its own, so the machine's ~/.docker is left alone.
@@ -154,6 +166,9 @@ def cluster(images):
         assert "pyhswarm" not in subprocess.run(["ip", "link"], capture_output=True, text=True).stdout
         assert "pyhswarm" not in subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True).stdout
         assert not Path("/var/tmp/pyhswarm").exists() and not Path("/run/pyhswarm").exists()
+        # No engine, sshd or sshfs of the cluster's still running (their mounts died with them).
+        left = subprocess.run(["pgrep", "-af", "/var/tmp/pyhswarm"], capture_output=True, text=True).stdout
+        assert not left, left
 
 
 @pytest.fixture(scope="module")
@@ -329,3 +344,169 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
         logs = node(1, "service", "logs", "--no-task-ids", f"{STACK}_hub", check=False)
         print("[swarm] hub log:\n" + "\n".join((logs.stdout + logs.stderr).splitlines()[-150:]))
     assert not leftover, f"services of stopped servers not removed within 30 s: {leftover}"
+
+
+# --- users' files on a shared path (SWARM_SHARED_PATH), over the network ---------------------
+@pytest.fixture(scope="module")
+def shared_swarm(swarm):
+    """The stack deployed again with SWARM_SHARED_PATH, after "sd" kept files in node-local volumes."""
+    sd = HubUser(swarm, "sd").login()
+    sd.start(environment="pyiron_base")
+    r = sd.user_server("PUT", "/api/contents/local.txt", json={"type": "file", "format": "text", "content": "on a node"})
+    assert r.status_code == 201, r.text
+    sd.stop()
+    swarm.overlays.append("compose.swarm-shared.yml")
+    swarm.shared_path = cluster_env()["SHARED"]
+    t0 = time.monotonic()
+    swarm.deploy()
+    print(f"\n[swarm] deployed again with SWARM_SHARED_PATH in {time.monotonic() - t0:.0f}s")
+    return swarm
+
+
+def mounted_on_every_node(path: str) -> None:
+    # The engines' own mount namespaces: sshfs there, over each node's own network.
+    for n in (1, 2, 3):
+        pid = Path(f"/run/pyhswarm/node{n}.pid").read_text().strip()
+        mounts = [line.split() for line in Path(f"/proc/{pid}/mounts").read_text().splitlines()]
+        assert any(m[1] == path and m[2] == "fuse.sshfs" for m in mounts), f"node{n} has no sshfs at {path}"
+
+
+def test_files_follow_a_user_to_another_node_over_the_network(shared_swarm):
+    from .jupyter import Kernel
+    from .test_backup import JOB, job_table
+
+    env = cluster_env()
+    shared, export = env["SHARED"], Path(env["STORAGE_EXPORT"])
+    mounted_on_every_node(shared)
+    se = HubUser(shared_swarm, "se").login()
+    r = se.api("POST", "/users/se/server", json={"environment": "pyiron_base"})
+    assert r.status_code in (201, 202), r.text
+    # One user, one server: a second start while the first is under way joins it (202, no
+    # second spawn), one once it runs is refused; one service, one running task.
+    again = se.api("POST", "/users/se/server", json={"environment": "pyiron_base"})
+    assert again.status_code in (202, 400), (again.status_code, again.text)
+    se.wait_ready()
+    again = se.api("POST", "/users/se/server", json={"environment": "pyiron_base"})
+    assert again.status_code == 400 and "already running" in again.text, (again.status_code, again.text)
+    assert len(node(1, "service", "ps", "-q", "--filter", "desired-state=running", "jupyter-se").stdout.split()) == 1
+    first = task_node("se")
+    assert node_number(first) != 1
+    spec = service("se")["Spec"]["TaskTemplate"]
+    mounts = {m["Target"]: m for m in spec["ContainerSpec"]["Mounts"]}
+    assert (mounts["/home/jovyan"]["Type"], mounts["/home/jovyan"]["Source"]) == ("bind", f"{shared}/jupyterhub-home-se")
+    assert (mounts["/home/jovyan/work"]["Type"], mounts["/home/jovyan/work"]["Source"]) == (
+        "bind", f"{shared}/jupyterhub-user-se")
+    assert not any(c.startswith("node.id") for c in spec["Placement"].get("Constraints", []))
+    # Made by the hub on first use, on the storage node: the user's alone.
+    for name in ("jupyterhub-home-se", "jupyterhub-user-se"):
+        st = (export / name).stat()
+        assert (st.st_uid, oct(st.st_mode & 0o777)) == (1000, oct(0o700)), name
+
+    text = f"written on node{node_number(first)}"
+    r = se.user_server("PUT", "/api/contents/moved.txt", json={"type": "file", "format": "text", "content": text})
+    assert r.status_code == 201, r.text
+    with Kernel(se, "work/analysis.ipynb") as kernel:
+        assert "RESULT finished 3" in kernel.run(JOB, timeout=300)
+    assert [row["status"] for row in job_table(se)] == ["finished"]
+    se.stop()
+    # The file crossed the network: it is in the storage node's directory, and the host's
+    # directory at the same path (no node's mount) holds nothing.
+    assert (export / "jupyterhub-home-se/moved.txt").read_text() == text
+    assert not any(Path(shared).iterdir())
+
+    # Drained: the next start lands on the other worker, with every file and the job table.
+    node(1, "node", "update", "--availability", "drain", first)
+    try:
+        t0 = time.monotonic()
+        se.start(environment="pyiron_base")
+        moved = time.monotonic() - t0
+        second = task_node("se")
+        assert second != first and node_number(second) != 1
+        print(f"\n[swarm] drained node{node_number(first)} -> server up on node{node_number(second)}: {moved:.1f}s")
+        assert se.user_server("GET", "/api/contents/moved.txt").json()["content"] == text
+        assert [row["status"] for row in job_table(se)] == ["finished"]
+        se.stop()
+    finally:
+        node(1, "node", "update", "--availability", "active", first)
+
+    # Lost (its network cut, no admin step): the next start lands on the other worker again.
+    lost = node_number(second)
+    subprocess.run([str(CLUSTER), "disconnect", str(lost)], check=True)
+    try:
+        wait_for(lambda: node_state(second) == "down", timeout=120, interval=1, message=f"node{lost} seen down")
+        t0 = time.monotonic()
+        se.start(environment="pyiron_base")
+        print(f"[swarm] node{lost} lost -> server up on node{node_number(task_node('se'))}: "
+              f"{time.monotonic() - t0:.1f}s")
+        assert task_node("se") == first
+        assert se.user_server("GET", "/api/contents/moved.txt").json()["content"] == text
+        se.stop()
+    finally:
+        subprocess.run([str(CLUSTER), "reconnect", str(lost)], check=True)
+    wait_for(lambda: node_state(second) == "ready", timeout=120, interval=1, message=f"node{lost} back")
+
+
+def test_a_user_in_node_local_volumes_keeps_their_node_until_moved(shared_swarm):
+    # sd's files are in volumes on the node of sd's first start (shared_swarm): with
+    # SWARM_SHARED_PATH set, sd still starts there with them, and nothing is made for sd on
+    # the shared path that would hide them.
+    shared, export = cluster_env()["SHARED"], Path(cluster_env()["STORAGE_EXPORT"])
+    sd = HubUser(shared_swarm, "sd").login()
+    sd.start(environment="pyiron_base")
+    old = node_number(task_node("sd"))
+    assert {m["Type"] for m in service("sd")["Spec"]["TaskTemplate"]["ContainerSpec"]["Mounts"]
+            if m["Target"].startswith("/home/jovyan")} == {"volume"}
+    assert sd.user_server("GET", "/api/contents/local.txt").status_code == 200
+    assert not (export / "jupyterhub-home-sd").exists()
+    sd.stop()
+
+    # The admin's one command on that node, as the README says (twice: nothing changes).
+    hub_image = registry_name(IMAGES["hub"])
+    login = {**os.environ, "DOCKER_CONFIG": str(shared_swarm.docker_config)}
+    subprocess.run([DOCKER, "-H", sock(old), "pull", "-q", hub_image], env=login, check=True, capture_output=True)
+    move = [DOCKER, "-H", sock(old), "run", "--rm", "-v", f"/var/tmp/pyhswarm/node{old}/data/volumes:/move:ro",
+            "-v", f"{shared}:{shared}", hub_image, "pyiron-hub", "move-to-shared", "--from", "/move", "--to", shared]
+    t0 = time.monotonic()
+    first = subprocess.run(move, capture_output=True, text=True)
+    print(f"\n[swarm] move-to-shared on node{old}: {time.monotonic() - t0:.1f}s")
+    assert first.returncode == 0 and "jupyterhub-home-sd: moved" in first.stdout, first.stdout + first.stderr
+    again = subprocess.run(move, capture_output=True, text=True)
+    assert "jupyterhub-home-sd: already on the shared path" in again.stdout, again.stdout + again.stderr
+    assert (export / "jupyterhub-home-sd/local.txt").read_text() == "on a node"
+
+    # sd's next start: from the shared path, no longer pinned.
+    sd.start(environment="pyiron_base")
+    mounts = service("sd")["Spec"]["TaskTemplate"]
+    assert not any(c.startswith("node.id") for c in mounts["Placement"].get("Constraints", []))
+    assert {m["Source"] for m in mounts["ContainerSpec"]["Mounts"] if m["Target"].startswith("/home/jovyan")} == {
+        f"{shared}/jupyterhub-home-sd", f"{shared}/jupyterhub-user-sd"}
+    assert sd.user_server("GET", "/api/contents/local.txt").json()["content"] == "on a node"
+    sd.stop()
+
+
+def test_a_node_without_the_shared_path_refuses_the_start_naming_node_and_path(shared_swarm):
+    # The file system gone from node3 (never mounted there, or its mount died): only the
+    # empty directory beneath is left at the path. With node2 drained the start must go there.
+    shared = cluster_env()["SHARED"]
+    pid = Path("/run/pyhswarm/node3.pid").read_text().strip()
+    subprocess.run(["nsenter", f"--mount=/proc/{pid}/ns/mnt", "umount", "-l", shared], check=True)
+    node2 = node(2, "info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+    se = HubUser(shared_swarm, "se").login()
+    try:
+        node(1, "node", "update", "--availability", "drain", node2)
+        try:
+            r = se.api("POST", "/users/se/server", json={"environment": "pyiron_base"})
+            message = r.text + se.api("GET", "/users/se/server/progress", stream=True).text
+            assert "could not start on node" in message and "pyiron-hub.test-node=node3" in message, message
+            assert f"bind source path does not exist: {shared}/jupyterhub-" in message, message
+            assert se.server() is None
+        finally:
+            node(1, "node", "update", "--availability", "active", node2)
+        # node2 back: wherever the scheduler tries first, the server runs on node2, files intact.
+        se.start(environment="pyiron_base")
+        assert task_node("se") == node2
+        assert se.user_server("GET", "/api/contents").status_code == 200
+        se.stop()
+    finally:
+        subprocess.run([str(CLUSTER), "mount", "3"], check=True)
+    mounted_on_every_node(shared)

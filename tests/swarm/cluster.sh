@@ -9,17 +9,28 @@
 #   node1 $NET.2  manager (the hub and Postgres run here)
 #   node2 $NET.3  worker  } users' servers
 #   node3 $NET.4  worker  }
+#   storage $NET.20  an sshd (port 2222, internal-sftp) serving $DATA/storage/export
+#
+# Shared storage without NFS (this kernel has neither NFS nor CIFS, but FUSE works): each
+# node's engine runs in a mount namespace of its own (unshare -m, private propagation) in
+# which `sshfs` mounts the storage node's export at $SHARED, over the node's own network
+# namespace. So every node sees the same files at the same path, and they really cross the
+# network; on the host, $SHARED stays an empty directory (a plain host directory can never
+# pass for the shared file system: a node whose mount failed lacks users' directories).
 #
 # usage: tests/swarm/cluster.sh up|down|status|env|disconnect N|reconnect N
 #   up      idempotent: makes what is missing, reuses what is there (a crashed run is
 #           first taken down completely, so "up" after anything starts from a known state)
 #   down    stops the engines and the registry, removes namespaces, veths, the bridge, the
 #           firewall rule and every data directory; safe to run at any time, any number of times
-#   env     prints NODE<n>_HOST=unix://..., REGISTRY, REGISTRY_USER, REGISTRY_PASSWORD lines
+#   env     prints NODE<n>_HOST=unix://..., REGISTRY, REGISTRY_USER, REGISTRY_PASSWORD, SHARED,
+#           STORAGE_EXPORT lines
 #   disconnect N / reconnect N   cut node N's network (a lost machine) / restore it
+#   mount N  mount the shared path again in node N's engine's mount namespace
 #
 # Only addresses inside $NET.0/24 (our bridge and namespaces) are ever contacted.
 set -euo pipefail
+SELF=$(realpath "$0")
 
 NAME=${SWARM_NAME:-pyhswarm}          # prefix of every object this script makes
 NET=${SWARM_NET:-10.233.0}             # /24 of the bridge; must be free on the host
@@ -28,6 +39,12 @@ BRIDGE=${NAME}0
 RUN=${SWARM_RUN:-/run/$NAME}           # sockets, pid files (short paths: unix sockets max 108)
 DATA=${SWARM_DATA:-/var/tmp/$NAME}     # engines' data roots, the registry's storage, logs
 REGISTRY=$NET.1:5000
+STORAGE_IP=$NET.20
+SHARED=$RUN/shared                     # where every node mounts the storage node's export
+EXPORT=$DATA/storage/export
+# allow_other: users' servers run as uid 1000, not as root who mounted it.
+SSHFS=(sshfs -p 2222 -o "IdentityFile=$DATA/storage/client_key,allow_other,StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null"
+       -o ServerAliveInterval=5,ServerAliveCountMax=3 "root@$STORAGE_IP:$EXPORT" "$SHARED")
 REGISTRY_USER=$NAME                    # its password: made by "up", printed by "env"
 DOCKER=${DOCKER:-/usr/bin/docker}
 
@@ -70,6 +87,12 @@ down() {
         ip link delete "${NAME}h$n" 2>/dev/null || true
     done
     kill_pidfile "$RUN/registry.pid"
+    kill_pidfile "$RUN/storage.pid"
+    if [ -e "/var/run/netns/$(ns storage)" ]; then
+        for pid in $(ip netns pids "$(ns storage)" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    fi
+    ip netns delete "$(ns storage)" 2>/dev/null || true
+    ip link delete "${NAME}hs" 2>/dev/null || true
     while iptables -C "${firewall_rule[@]}" 2>/dev/null; do iptables -D "${firewall_rule[@]}"; done
     ip link delete "$BRIDGE" 2>/dev/null || true
     rm -rf "$RUN" "$DATA"
@@ -86,30 +109,58 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
     done
 }
 
+add_netns() {  # add_netns NAME SUFFIX ADDRESS: a namespace on the bridge, reached by a veth pair
+    local netns=$1 suffix=$2 address=$3
+    [ -e "/var/run/netns/$netns" ] && return 0
+    ip netns add "$netns"
+    ip link add "${NAME}h$suffix" type veth peer name "${NAME}n$suffix"
+    ip link set "${NAME}n$suffix" netns "$netns"
+    ip link set "${NAME}h$suffix" master "$BRIDGE" up
+    nsenter --net="/var/run/netns/$netns" sh -c "
+        ip link set lo up &&
+        ip link set ${NAME}n$suffix name eth0 &&
+        ip addr add $address/24 dev eth0 &&
+        ip link set eth0 up &&
+        ip route add default via $NET.1"
+}
+
+start_storage() {
+    # The storage node: Debian's sshd with a config of its own, in its own network
+    # namespace; root logs in with the cluster's key only and gets internal-sftp (what
+    # sshfs speaks). It writes every file as root: see README, what the stand-in proves.
+    local dir=$DATA/storage
+    mkdir -p "$EXPORT" /run/sshd  # /run/sshd: sshd's privilege separation directory
+    chmod 0755 "$EXPORT"
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/client_key"
+    cp "$dir/client_key.pub" "$dir/authorized_keys"
+    printf '%s\n' "Port 2222" "ListenAddress $STORAGE_IP" "HostKey $dir/host_key" \
+        "AuthorizedKeysFile $dir/authorized_keys" "PermitRootLogin prohibit-password" \
+        "PasswordAuthentication no" "KbdInteractiveAuthentication no" "UsePAM no" \
+        "StrictModes no" "PidFile $RUN/storage.pid" "Subsystem sftp internal-sftp" >"$dir/sshd_config"
+    add_netns "$(ns storage)" s "$STORAGE_IP"
+    nsenter --net="/var/run/netns/$(ns storage)" /usr/sbin/sshd -f "$dir/sshd_config" -E "$DATA/storage.log"
+}
+
 start_engine() {
-    local n=$1 netns dir
-    netns=$(ns "$n")
-    dir=$DATA/node$n
-    mkdir -p "$dir/data" "$dir/exec"
+    local n=$1 dir=$DATA/node$n
+    mkdir -p "$dir/data" "$dir/exec" "$SHARED"
     echo '{}' >"$dir/daemon.json"  # not /etc/docker/daemon.json: that is the host engine's
-    if ! [ -e "/var/run/netns/$netns" ]; then
-        ip netns add "$netns"
-        ip link add "${NAME}h$n" type veth peer name "${NAME}n$n"
-        ip link set "${NAME}n$n" netns "$netns"
-        ip link set "${NAME}h$n" master "$BRIDGE" up
-        nsenter --net="/var/run/netns/$netns" sh -c "
-            ip link set lo up &&
-            ip link set ${NAME}n$n name eth0 &&
-            ip addr add $NET.$((n + 1))/24 dev eth0 &&
-            ip link set eth0 up &&
-            ip route add default via $NET.1"
-    fi
+    add_netns "$(ns "$n")" "$n" "$NET.$((n + 1))"
     # nsenter --net, not `ip netns exec`: that remounts /sys, and dockerd then finds no
-    # devices cgroup. setsid: the engine outlives this script; it is stopped by `down`.
-    setsid nsenter --net="/var/run/netns/$netns" dockerd \
-        --config-file "$dir/daemon.json" --data-root "$dir/data" --exec-root "$dir/exec" \
-        -H "$(sock "$n")" --pidfile "$RUN/node$n.pid" --insecure-registry "$REGISTRY" \
-        --log-level warn </dev/null >"$DATA/node$n.log" 2>&1 &
+    # devices cgroup. unshare -m: a mount namespace of the engine's own, in which sshfs
+    # (over this node's network) mounts the storage node's export at $SHARED before the
+    # engine starts (engine_here), so that the engine's containers see it; the host sees
+    # nothing of it. setsid: the engine outlives this script; it is stopped by `down`.
+    setsid nsenter --net="/var/run/netns/$(ns "$n")" unshare -m --propagation private "$SELF" engine-here "$n" \
+        </dev/null >"$DATA/node$n.log" 2>&1 &
+}
+
+engine_here() {  # in node N's network and mount namespaces: mount the shared path, become its engine
+    local n=$1 dir=$DATA/node$1
+    "${SSHFS[@]}" || die "node$n: sshfs could not mount $STORAGE_IP:$EXPORT at $SHARED"
+    exec dockerd --config-file "$dir/daemon.json" --data-root "$dir/data" --exec-root "$dir/exec" \
+        -H "$(sock "$n")" --pidfile "$RUN/node$n.pid" --insecure-registry "$REGISTRY" --log-level warn
 }
 
 up() {
@@ -123,9 +174,13 @@ up() {
         return 0
     fi
     down  # a half-made or crashed cluster: start from nothing
-    command -v docker-registry >/dev/null || {
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
-    }
+    local missing=()
+    command -v docker-registry >/dev/null || missing+=(docker-registry)
+    command -v sshfs >/dev/null || missing+=(sshfs)
+    [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
     mkdir -p "$RUN" "$DATA/registry"
     ip link add "$BRIDGE" type bridge
     ip addr add "$NET.1/24" dev "$BRIDGE"
@@ -153,6 +208,7 @@ EOF
     setsid sh -c "echo \$\$ >'$RUN/registry.pid'; exec docker-registry serve '$DATA/registry.yml'" \
         </dev/null >"$DATA/registry.log" 2>&1 &
 
+    start_storage
     local n
     for n in $(seq 1 "$NODES"); do start_engine "$n"; done
     for n in $(seq 1 "$NODES"); do
@@ -182,8 +238,12 @@ case "${1:-}" in
     status) for n in $(seq 1 "$NODES"); do echo "node$n: $(node_docker "$n" info --format '{{.Swarm.NodeID}} {{.Swarm.LocalNodeState}}' 2>&1)"; done ;;
     # A node lost as a machine is lost: its network cut (its engine and tasks run on, unseen).
     disconnect) ip link set "${NAME}h${2:?node number}" down ;;
+    # The shared path mounted again in node N's engine's namespace (after a test unmounted it).
+    mount) nsenter --mount="/proc/$(cat "$RUN/node${2:?node number}.pid")/ns/mnt" --net="/var/run/netns/$(ns "$2")" "${SSHFS[@]}" ;;
+    engine-here) engine_here "${2:?node number}" ;;
     reconnect) ip link set "${NAME}h${2:?node number}" up ;;
     env) for n in $(seq 1 "$NODES"); do echo "NODE${n}_HOST=$(sock "$n")"; done; echo "REGISTRY=$REGISTRY"
-         echo "REGISTRY_USER=$REGISTRY_USER"; echo "REGISTRY_PASSWORD=$(cat "$DATA/registry.password" 2>/dev/null)" ;;
-    *) die "usage: $0 up|down|status|env|disconnect N|reconnect N" ;;
+         echo "REGISTRY_USER=$REGISTRY_USER"; echo "REGISTRY_PASSWORD=$(cat "$DATA/registry.password" 2>/dev/null)"
+         echo "SHARED=$SHARED"; echo "STORAGE_EXPORT=$EXPORT" ;;
+    *) die "usage: $0 up|down|status|env|disconnect N|reconnect N|mount N" ;;
 esac

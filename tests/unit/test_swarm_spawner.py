@@ -313,3 +313,64 @@ async def test_after_a_normal_stop_nothing_is_removed_twice(removing):
     sp = removing(object_id="")  # stop() removed the service and cleared the id
     await sp.run_post_stop_hook()
     assert sp.docker.calls == []
+
+
+# --- a node that refuses the task on a shared path -------------------------------------------
+def task(state: str, node_id: str, err: str = "") -> dict:
+    return {"Status": {"State": state, "Err": err}, "NodeID": node_id}
+
+
+MISSING = 'invalid mount config for type "bind": bind source path does not exist: /srv/u/jupyterhub-home-alice'
+
+
+@pytest.fixture
+def placing(shared, monkeypatch):
+    """start_object with the swarm's answers stood in for: tasks in turn, services made and removed."""
+    from dockerspawner import SwarmSpawner
+
+    _, sp = shared
+    created, removed = [], []
+
+    async def create(self):
+        created.append(list(self.extra_placement_spec["constraints"]))
+        return {"ID": f"svc{len(created)}"}
+
+    async def remove(self):
+        removed.append(self.object_id)
+
+    monkeypatch.setattr(SwarmSpawner, "create_object", create)
+    monkeypatch.setattr(PyironSwarmSpawner, "remove_object", remove)
+
+    def run(*tasks):
+        answers = list(tasks)
+
+        async def get_task():
+            return answers.pop(0)
+
+        sp.get_task = get_task
+        sp.docker = Answers(*[node(labels={"n": str(i)}) for i in range(5)])  # inspect_node, for names
+        sp.object_id = "svc0"
+        return sp, created, removed
+
+    return run
+
+
+async def test_a_node_that_refuses_the_shared_path_is_avoided(placing):
+    sp, created, removed = placing(task("rejected", "nodeA", MISSING), task("running", "nodeB"))
+    await sp.start_object()
+    assert removed == ["svc0"] and sp.object_id == "svc1"
+    assert "node.id!=nodeA" in created[0]
+    assert sp.node_id == ""  # shared: nothing pinned
+    assert not sp._refused_by  # the next start may try nodeA again (its mount may be back)
+
+
+async def test_when_every_node_refuses_the_start_says_where_and_why(placing):
+    sp, created, removed = placing(task("rejected", "nodeA", MISSING), task("rejected", "nodeB", MISSING),
+                                   task("rejected", "nodeC", MISSING))
+    with pytest.raises(RuntimeError) as info:
+        await sp.start_object()
+    message = str(info.value)
+    assert message.startswith("Your server could not start on node worker-2 (ID nodeC")
+    assert "bind source path does not exist: /srv/u/jupyterhub-home-alice" in message
+    assert message.count("could not start on node") == 3  # the two before, named too
+    assert created[-1][-2:] == ["node.id!=nodeA", "node.id!=nodeB"]
