@@ -76,7 +76,8 @@ def watch_first_answer(client, name: str, user: str, stop: threading.Event, out:
     while not stop.is_set() and not ip:
         try:
             networks = client.api.inspect_container(f"jupyter-{name}")["NetworkSettings"]["Networks"]
-            ip = (networks.get(NETWORK) or {}).get("IPAddress")
+            # The server's own network (user_networks.py) or the users' one: any address reaches it from here.
+            ip = next((n["IPAddress"] for n in (networks or {}).values() if n.get("IPAddress")), None)
         except docker_sdk.errors.NotFound:
             pass
         if not ip:
