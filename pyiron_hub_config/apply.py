@@ -21,6 +21,7 @@ from .ssh_keys import KEY_SYNC_SCOPE, ssh_key_handlers
 from .boot_file import boot_command
 from .storage import HOME, container_prefix, user_volumes
 from .swarm import PyironSwarmSpawner
+from .user_networks import SERVER_LABEL
 
 SPAWNERS = {"docker": PyironSpawner, "swarm": PyironSwarmSpawner}
 
@@ -43,7 +44,9 @@ def apply_access(c: Config, hub: HubConfig) -> None:
     """Who may log in and who is admin, whichever authenticator."""
     s = hub.settings
     c.Authenticator.allowed_users = set(s.allowed_users)
-    c.Authenticator.admin_users = set(s.admin_users)
+    # Without ADMIN_ACCESS the hub's admins are not JupyterHub admins (whose role cannot be
+    # narrowed) but holders of the "hub-admin" role (admin_roles).
+    c.Authenticator.admin_users = set(s.admin_users) if s.admin_access else set()
     c.Authenticator.allow_all = s.allow_all
 
 
@@ -77,7 +80,7 @@ def apply_authenticator(c: Config, hub: HubConfig) -> None:
     auth.enable_auth_state = True
     auth.manage_groups = True
     auth.allowed_groups = {strip_group_path(g) for g in s.allowed_groups}
-    auth.admin_groups = {strip_group_path(g) for g in s.admin_groups}
+    auth.admin_groups = {strip_group_path(g) for g in s.admin_groups} if s.admin_access else set()
     # Keycloak is asked again at this age (authenticator.refresh_user), so that access taken
     # away there takes effect without a logout.
     auth.auth_refresh_age = s.auth_refresh_age
@@ -133,6 +136,10 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
             # A fork bomb stays in its container: the host's process table is shared.
             "pids_limit": s.pids_limit,
         }
+        # Marks users' servers, which never join another user's network (user_networks.py).
+        sp.extra_create_kwargs = {"labels": {SERVER_LABEL: "true"}}
+        sp.isolate_users = s.isolate_users
+        sp.users_network = s.docker_network
     else:
         sp.mem_guarantee = default.mem_limit
         sp.cpu_guarantee = default.cpu_limit
@@ -240,9 +247,54 @@ def key_sync_service(token: str | None) -> tuple[list[dict], list[dict]]:
     return [service], [role]
 
 
+# What JupyterHub's admin role holds (jupyterhub.roles.get_default_roles), less what opens
+# a user's server: access:servers (their files, terminals and kernels, so their ~/.ssh keys
+# and HPC accounts), and tokens and shares, with which an admin could let themselves in (a
+# token made as the user; a share of the user's server).
+ADMIN_SCOPES_WITHOUT_ACCESS = [
+    "admin-ui",
+    "admin:users",
+    "admin:servers",
+    # Services made at run time get no scope their maker lacks (JupyterHub checks).
+    "admin:services",
+    "admin:groups",
+    "read:roles",
+    "read:hub",
+    "proxy",
+    "shutdown",
+    "access:services",
+    "read:metrics",
+    "list:services",
+    "read:services",
+]
+HUB_ADMIN_ROLE = "hub-admin"
+
+
+def admin_roles(hub: HubConfig) -> list[dict]:
+    """Admins without access to users' servers, unless ADMIN_ACCESS=true (JupyterHub's admin role).
+
+    JupyterHub refuses to narrow its admin role, and an admin could make a token as any user,
+    so the admins (ADMIN_USER, and members of OAUTH2_ADMIN_GROUPS, whose Keycloak groups the
+    hub keeps as its groups) hold a role of their own, and the admin role has no members.
+    """
+    s = hub.settings
+    if s.admin_access:
+        return []
+    return [
+        {"name": "admin", "users": []},  # exactly no one (JupyterHub clears the admin flags too)
+        {
+            "name": HUB_ADMIN_ROLE,
+            "description": "Manage users and start or stop their servers, without opening them (ADMIN_ACCESS)",
+            "scopes": list(ADMIN_SCOPES_WITHOUT_ACCESS),
+            "users": sorted(s.admin_users),
+            "groups": sorted({strip_group_path(g) for g in s.admin_groups}) if s.authenticator == "keycloak" else [],
+        },
+    ]
+
+
 def apply_services(c: Config, hub: HubConfig, metrics_token: str, key_sync_token: str | None = None) -> None:
-    """Every service the hub runs or admits, with its role; set once, as a whole."""
-    services, roles = [], []
+    """Every service the hub runs or admits, with its role, and the admins' role; set once, as a whole."""
+    services, roles = [], admin_roles(hub)
     for more_services, more_roles in (culler_service(hub), metrics_service(metrics_token),
                                       key_sync_service(key_sync_token)):
         services += more_services

@@ -221,6 +221,14 @@ class Settings(BaseSettings):
         "SPAWNER=docker only.",
         "4096", default=4096, ge=64, le=4194304,
     )
+    isolate_users: bool = _var(
+        "ISOLATE_USERS",
+        "Give each user's server a network of its own, which the hub (and whatever else is on "
+        "DOCKER_NETWORK_NAME, e.g. a cluster's login node) joins, so that no user reaches another user's "
+        "server; false: all servers share DOCKER_NETWORK_NAME and reach each other's ports "
+        "(README \"Security notes\"). SPAWNER=docker only.",
+        "true", default=True,
+    )
     docker_network: str = _var(
         "DOCKER_NETWORK_NAME", "Docker network of users' servers (not the database's).", "pyiron-hub-users",
         default="pyiron-hub-users", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
@@ -269,6 +277,13 @@ class Settings(BaseSettings):
         "CONCURRENT_SPAWN_LIMIT",
         "Servers that may be starting at once; beyond it a start is refused with HTTP 429 and a Retry-After (0: no limit).",
         "64", default=64, ge=0,
+    )
+    admin_access: bool = _var(
+        "ADMIN_ACCESS",
+        "Let admins open users' servers: their files, terminals and kernels, hence e.g. their HPC keys "
+        "in ~/.ssh (JupyterHub's access:servers, tokens and shares scopes on every user). Without it "
+        "admins still start and stop servers and use the admin page.",
+        "true", default=False,
     )
     keep_servers_on_hub_stop: bool = _var(
         "KEEP_SERVERS_ON_HUB_STOP",

@@ -23,6 +23,7 @@ from .parallelism import thread_environment
 from .readiness import AnswerBeforeReady
 from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
+from .user_networks import UserNetworks
 from .values import MIN_CPUS, MIN_MEMORY, format_memory
 
 
@@ -260,7 +261,7 @@ class EnvironmentPicker(DockerSpawner):
         raise NotImplementedError
 
 
-class PyironSpawner(EnvironmentPicker, AnswerBeforeReady, PooledDockerSpawner):
+class PyironSpawner(EnvironmentPicker, AnswerBeforeReady, UserNetworks, PooledDockerSpawner):
     """Starts the catalogue environment a user picks, with its memory and CPU limits, as one
     container on the hub's engine; seen as soon as it answers (readiness.py), Docker calls
     on a pool of threads (docker_pool.py)."""

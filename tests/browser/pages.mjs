@@ -68,7 +68,7 @@ const scenarios = {
     const tokens = await asAlice(page, '/users/alice/tokens');
     return {
       attack,
-      me: { status: me.status, name: me.body.name, admin: me.body.admin },
+      me: { status: me.status, name: me.body.name, admin: (me.body.scopes || []).includes('admin-ui') },
       tokens: (tokens.body.api_tokens || []).map((t) => t.note),
     };
   },

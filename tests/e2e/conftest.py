@@ -89,6 +89,8 @@ class Stack:
     def compose(self, *args, check=True) -> subprocess.CompletedProcess:
         cmd = [COMPOSE, "-f", str(REPO / "docker-compose.yml"), "--project-directory", str(self.dir), "-p", self.project, *args]
         r = subprocess.run(cmd, capture_output=True, text=True, env=self.env())
+        if args[:1] == ("down",):
+            remove_user_networks(self.network)  # those of servers removed with `docker rm -f`
         if check and r.returncode:
             raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
         return r
@@ -151,6 +153,22 @@ def write_env_files(directory: Path, users: tuple[str, ...] = USERS, **extra: st
     }
     (directory / "pyiron.env").write_text("".join(f"{k}='{v}'\n" for k, v in pyiron.items()))
     (directory / "shared.env").write_text(f"POSTGRES_PASSWORD='{DB_PASSWORD}'\nPOSTGRES_USER='hub'\nPOSTGRES_DB='jupyterhub'\n")
+
+
+def remove_user_networks(users_network: str) -> None:
+    """The users' own networks (ISOLATE_USERS) of a stack whose servers were removed without the hub.
+
+    Only networks the hub made (its label), named after this stack's users' network; the
+    hub and clusters that joined them leave them first.
+    """
+    names = docker("network", "ls", "--filter", "label=org.pyiron-hub.user-network", "--format", "{{.Name}}").stdout
+    for name in names.split():
+        if not name.startswith(f"{users_network}-"):
+            continue
+        r = docker("network", "inspect", name, check=False)
+        for member in (json.loads(r.stdout)[0].get("Containers") or {}) if not r.returncode else {}:
+            docker("network", "disconnect", "-f", name, member, check=False)
+        docker("network", "rm", name, check=False)
 
 
 def remove_user_containers_and_volumes(users: tuple[str, ...] = USERS) -> None:

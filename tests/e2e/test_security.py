@@ -25,7 +25,8 @@ import requests
 from pyiron_hub_config.boot_file import boot_name, boot_source
 
 from .conftest import (
-    DOCKER, PASSWORD, PREFIX, HubUser, Stack, docker, inspect, remove_user_containers_and_volumes, write_env_files,
+    DOCKER, PASSWORD, PREFIX, HubUser, Stack, docker, inspect, remove_user_containers_and_volumes, wait_for,
+    write_env_files,
 )
 
 FORGED = pytest.mark.reliability("forged requests")
@@ -33,7 +34,8 @@ ISOLATION = pytest.mark.reliability("secrets and isolation")
 
 PROJECT, NETWORK = "pyironhubsec", "pyiron-hub-sec-users"
 # carol runs a server, dave forges requests, peggy never starts one, mallory runs a fork bomb
-USERS = ("carol", "dave", "peggy", "mallory")
+# and tries bob's port, bob serves one (his server started by the admin)
+USERS = ("carol", "dave", "peggy", "mallory", "bob")
 ADMIN = "secadmin"
 NOT_IN_CATALOGUE = f"{PREFIX}/extra:latest"  # a local image: were it started, a container would appear
 DATA_FILES = ("cookie_secret", "crypt_key", "metrics_token", "proxy_token")
@@ -640,7 +642,8 @@ def in_carol(script: str, timeout: float = 60) -> str:
 def test_user_container_has_no_route_to_the_database_or_the_proxy_api(stack, carol):
     db = inspect(stack.container("hub-db"))
     db_ips = [n["IPAddress"] for n in db["NetworkSettings"]["Networks"].values()]
-    assert db_ips and list(inspect("jupyter-carol")["NetworkSettings"]["Networks"]) == [NETWORK]
+    # carol's own network (ISOLATE_USERS), which the hub joined; not the users' network itself
+    assert db_ips and list(inspect("jupyter-carol")["NetworkSettings"]["Networks"]) == [f"{NETWORK}-jupyter-carol"]
     targets = [("hub-db", 5432), *((ip, 5432) for ip in db_ips), ("hub", 8001), ("hub", 5432)]
     out = in_carol(
         "import socket\n"
@@ -659,7 +662,7 @@ def test_user_container_has_no_route_to_the_database_or_the_proxy_api(stack, car
 
 @ISOLATION
 def test_user_container_has_no_docker_socket_or_api(stack, carol):
-    gateway = json.loads(docker("network", "inspect", NETWORK).stdout)[0]["IPAM"]["Config"][0]["Gateway"]
+    gateway = json.loads(docker("network", "inspect", f"{NETWORK}-jupyter-carol").stdout)[0]["IPAM"]["Config"][0]["Gateway"]
     out = in_carol(
         "import os, socket\n"
         "print('socket', [p for p in ('/var/run/docker.sock', '/run/docker.sock', '/tmp/docker.sock') if os.path.exists(p)])\n"
@@ -757,20 +760,24 @@ def test_the_token_inside_a_users_container_reaches_nothing_else(stack, carol, m
 # --- limits no one gets around: a fork bomb ----------------------------------------------------
 
 # Starts /bin/sleep until the kernel refuses (EAGAIN), as a fork bomb would, but bounded:
-# every child ends by itself after HOLD seconds, and the script stops at MOST children.
+# every child ends by itself after HOLD seconds, the script stops at MOST children, and it
+# kills them all as soon as the test closes its stdin (it has looked around by then).
 FORK_BOMB = r"""
-import errno, os, sys, time
+import errno, os, select, signal, sys
 hold, most = int(sys.argv[1]), int(sys.argv[2])
-started, error = 0, None
-while started < most:
+children, error = [], None
+while len(children) < most:
     try:
-        os.posix_spawn("/bin/sleep", ["sleep", str(hold)], os.environ)
-        started += 1
+        children.append(os.posix_spawn("/bin/sleep", ["sleep", str(hold)], os.environ))
     except OSError as e:
         error = errno.errorcode.get(e.errno, e.errno)
         break
-print(started, error, flush=True)
-time.sleep(hold)  # keep the children while the test looks around
+print(len(children), error, flush=True)
+select.select([sys.stdin], [], [], hold)
+for pid in children:
+    os.kill(pid, signal.SIGKILL)
+for pid in children:
+    os.waitpid(pid, 0)
 """
 
 
@@ -786,8 +793,8 @@ def mallory(stack):
 @ISOLATION
 def test_a_fork_bomb_stays_in_its_container(stack, mallory, carol):
     hold, most = 40, 20_000  # bounded: 40 s, at most 20000 processes (below the host's pid_max)
-    bomb = subprocess.Popen([DOCKER, "exec", "jupyter-mallory", "python3", "-c", FORK_BOMB, str(hold), str(most)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    bomb = subprocess.Popen([DOCKER, "exec", "-i", "jupyter-mallory", "python3", "-c", FORK_BOMB, str(hold), str(most)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         started, error = bomb.stdout.readline().split()
         # The kernel said no at the container's process limit (4096, less what already runs there)...
@@ -799,6 +806,120 @@ def test_a_fork_bomb_stays_in_its_container(stack, mallory, carol):
         assert docker("exec", "jupyter-carol", "true").returncode == 0
         assert subprocess.run(["true"], timeout=10).returncode == 0
     finally:
+        bomb.stdin.close()  # the bomb kills its children and ends
         bomb.wait(timeout=hold + 30)
     # The bomb's own server survives it.
     assert mallory.user_server("GET", "/api/status").status_code == 200
+
+
+# --- users cannot reach each other (ISOLATE_USERS) ---------------------------------------------
+
+REACH = r"""
+import socket, sys
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close(); print(target, "open")
+    except OSError as e:
+        print(target, type(e).__name__)
+"""
+
+
+def reach(container: str, *targets: str) -> dict[str, str]:
+    """Which host:port targets a TCP connect from inside the container reaches."""
+    out = docker("exec", container, "python3", "-c", REACH, *targets).stdout
+    return dict(line.split(" ", 1) for line in out.splitlines())
+
+
+@pytest.fixture(scope="module")
+def bob(stack, admin):
+    """bob's server, started by the admin (who may start and stop servers without opening them)."""
+    user = HubUser(stack, "bob").login()
+    r = admin.api("POST", "/users/bob/server", json={"environment": "pyiron_base"})
+    assert r.status_code in (201, 202), (r.status_code, r.text)
+    user.wait_ready()
+    yield user
+    user.stop()
+
+
+@pytest.fixture(scope="module")
+def bobs_port(stack, bob) -> str:
+    """bob serves a port from his server, as a Dask dashboard or a test web app would; its address."""
+    docker("exec", "-d", "jupyter-bob", "python3", "-m", "http.server", "9000", "--bind", "0.0.0.0")
+    wait_for(lambda: reach("jupyter-bob", "127.0.0.1:9000")["127.0.0.1:9000"] == "open", timeout=30,
+             message="bob's http.server")
+    return inspect("jupyter-bob")["NetworkSettings"]["Networks"][f"{NETWORK}-jupyter-bob"]["IPAddress"]
+
+
+@ISOLATION
+def test_a_user_cannot_reach_another_users_ports(stack, mallory, bob, bobs_port):
+    ip = bobs_port
+    found = reach("jupyter-mallory", f"{ip}:9000", f"{ip}:8888", "jupyter-bob:9000", "jupyter-bob:8888")
+    assert "open" not in found.values(), found
+    # The name does not even resolve on mallory's network; the address is on a bridge Docker keeps apart.
+    assert found["jupyter-bob:9000"] == "gaierror", found
+    # The controls: bob reaches his own port, by loopback and by his address...
+    assert set(reach("jupyter-bob", "127.0.0.1:9000", f"{ip}:9000").values()) == {"open"}
+    # ...the hub (and the proxy inside it) reaches bob's server and his port...
+    assert set(reach(stack.container("hub"), f"{ip}:8888", f"{ip}:9000").values()) == {"open"}
+    assert bob.user_server("GET", "/api/status").status_code == 200
+    # ...and mallory still reaches the hub's API, on a network that is not internal (a way out).
+    assert reach("jupyter-mallory", "hub:8081")["hub:8081"] == "open"
+    mallorys = json.loads(docker("network", "inspect", f"{NETWORK}-jupyter-mallory").stdout)[0]
+    assert mallorys["Internal"] is False and mallorys["Driver"] == "bridge"
+    assert set(mallorys["Containers"]) == {inspect("jupyter-mallory")["Id"], inspect(stack.container("hub"))["Id"]}
+
+
+# --- admins stay out of users' servers (ADMIN_ACCESS) --------------------------------------------
+
+ADMIN_ACCESS = pytest.mark.reliability("admin access")
+
+
+@ADMIN_ACCESS
+@pytest.mark.parametrize("path", ["/api/contents", "/api/contents/work", "/api/kernels", "/api/status", "/lab"])
+def test_an_admin_cannot_open_a_users_server(stack, admin, bob, path):
+    me = admin.api("GET", "/user").json()
+    assert "admin-ui" in me["scopes"] and "admin:servers" in me["scopes"], me  # an admin, by the hub-admin role
+    r = requests.get(f"{stack.url}/user/bob{path}", headers={"Authorization": f"token {admin.token}"},
+                     allow_redirects=False, timeout=TIMEOUT)
+    assert r.status_code == 403, (r.status_code, r.text[:300])
+    r = admin.session.get(f"{stack.url}/user/bob{path}", timeout=TIMEOUT)  # the admin's browser, likewise
+    assert r.status_code == 403, (r.status_code, r.url, r.text[:300])
+    assert bob.user_server("GET", path).status_code == 200  # bob himself gets in
+
+
+@ADMIN_ACCESS
+@pytest.mark.parametrize("method, path, body", [
+    ("POST", "/users/bob/tokens", {"note": "as bob"}),
+    ("POST", "/users/bob/tokens", {"scopes": ["access:servers!user=bob"]}),
+    ("POST", "/shares/bob/", {"user": ADMIN}),
+], ids=["token-for-bob", "token-with-access", "share-of-bobs-server"])
+def test_an_admin_cannot_give_themselves_a_way_in(stack, admin, bob, method, path, body):
+    r = admin.api(method, path, json=body)
+    assert r.status_code in (400, 403, 404), (r.status_code, r.text)
+    assert "token" not in r.text or "token" not in r.json()
+
+
+@ADMIN_ACCESS
+def test_an_admin_still_uses_the_admin_page_and_stops_servers_and_the_network_goes(stack, admin, bob):
+    assert admin.session.get(f"{stack.url}/hub/admin", timeout=TIMEOUT).status_code == 200
+    assert {"bob", "carol", "peggy"} <= {u["name"] for u in admin.api("GET", "/users").json()}
+    assert docker("network", "inspect", f"{NETWORK}-jupyter-bob", check=False).returncode == 0
+    assert admin.api("DELETE", "/users/bob/server").status_code in (202, 204)
+    wait_for(lambda: bob.server() is None and inspect("jupyter-bob") is None, timeout=60, message="bob's server stopped")
+    # bob's own network went with his server (the hub left it); the hub still answers.
+    assert docker("network", "inspect", f"{NETWORK}-jupyter-bob", check=False).returncode != 0
+    assert requests.get(f"{stack.url}/hub/health", timeout=TIMEOUT).status_code == 200
+
+
+@ADMIN_ACCESS
+def test_with_admin_access_on_an_admin_opens_a_users_server(stack, admin, carol):
+    """The control, last in this module: the same admin token once the deployment sets ADMIN_ACCESS=true."""
+    env = stack.dir / "pyiron.env"
+    env.write_text(env.read_text() + "ADMIN_ACCESS='true'\n")
+    stack.compose("up", "-d", "hub")  # recreated with the new variable (stopping users' servers)
+    stack.wait_healthy("hub")
+    carol.start(environment="pyiron_base")
+    r = requests.get(f"{stack.url}/user/carol/api/contents", headers={"Authorization": f"token {admin.token}"},
+                     allow_redirects=False, timeout=TIMEOUT)
+    assert r.status_code == 200, (r.status_code, r.text[:300])

@@ -8,6 +8,7 @@ confirm what the hub did (image, limits, networks, volumes).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 
@@ -144,7 +145,10 @@ def test_forged_form_is_refused(stack, alice):
 def test_user_container_cannot_reach_database_or_docker(stack, alice):
     alice.start(environment="pyiron_base")
     info = inspect("jupyter-alice")
-    assert list(info["NetworkSettings"]["Networks"]) == [NETWORK]
+    # Its own network (ISOLATE_USERS), which the hub joined; not the users' network itself.
+    assert list(info["NetworkSettings"]["Networks"]) == [f"{NETWORK}-jupyter-alice"]
+    assert inspect(stack.container("hub"))["Id"] in json.loads(
+        docker("network", "inspect", f"{NETWORK}-jupyter-alice").stdout)[0]["Containers"]
     db = inspect(stack.container("hub-db"))
     db_ips = [n["IPAddress"] for n in db["NetworkSettings"]["Networks"].values()]
     probe = (

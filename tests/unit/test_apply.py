@@ -162,7 +162,9 @@ def test_admin_groups_default(configured):
 
 
 def test_admin_groups_override(configured):
-    assert configured(OAUTH2_ADMIN_GROUPS="/pyiron-admins").KeycloakOAuthenticator.admin_groups == {"pyiron-admins"}
+    # (with ADMIN_ACCESS: without it, admins hold the hub-admin role instead, see below)
+    c = configured(OAUTH2_ADMIN_GROUPS="/pyiron-admins", ADMIN_ACCESS="true")
+    assert c.KeycloakOAuthenticator.admin_groups == {"pyiron-admins"}
 
 
 def test_allowed_users_default(configured):
@@ -178,7 +180,7 @@ def test_admin_users_default(configured):
 
 
 def test_admin_users_override(configured):
-    assert KeycloakOAuthenticator(config=configured(ADMIN_USER="alice")).admin_users == {"alice"}
+    assert KeycloakOAuthenticator(config=configured(ADMIN_USER="alice", ADMIN_ACCESS="true")).admin_users == {"alice"}
 
 
 def test_allow_all_default(configured):
@@ -397,7 +399,7 @@ def test_idle_timeout_override(configured):
 
 def test_idle_timeout_zero_disables_the_culler(configured):
     c = configured(IDLE_TIMEOUT="0")
-    assert [list(by_name(c.JupyterHub.services)), list(by_name(c.JupyterHub.load_roles))] == [["metrics"], ["metrics"]]
+    assert [list(by_name(c.JupyterHub.services)), list(by_name(c.JupyterHub.load_roles))] == [["metrics"], ["admin", "hub-admin", "metrics"]]
 
 
 def test_configs_share_nothing(configured):
@@ -544,3 +546,43 @@ def test_one_origin_for_all_by_default(configured):
 
 def test_subdomain_host_gives_each_user_an_origin(configured):
     assert configured(SUBDOMAIN_HOST="https://hub.example.org").JupyterHub.subdomain_host == "https://hub.example.org"
+
+
+# --- users cannot reach each other; admins stay out (issue 16) -------------------------------
+
+def test_users_servers_are_labelled_and_isolated_by_default(configured):
+    spawner = spawner_from(configured(DOCKER_NETWORK_NAME="my-users"))
+    assert spawner.extra_create_kwargs == {"labels": {"org.pyiron-hub.server": "true"}}
+    assert (spawner.isolate_users, spawner.users_network, spawner.network_name) == (True, "my-users", "my-users")
+    assert spawner.user_network == "my-users-jupyter-alice"  # after the users' network, which keeps the hub's route
+
+
+def test_isolate_users_off(configured):
+    assert spawner_from(configured(ISOLATE_USERS="false")).isolate_users is False
+
+
+ACCESS_SCOPES = {"access:servers", "tokens", "shares"}
+
+
+def test_admins_cannot_open_users_servers_by_default(configured):
+    from jupyterhub.roles import get_default_roles
+
+    roles = by_name(configured(ADMIN_USER="alice,bob", OAUTH2_ADMIN_GROUPS="/pyiron-admins").JupyterHub.load_roles)
+    jupyterhub_admin = by_name(get_default_roles())["admin"]["scopes"]
+    # JupyterHub's admin role (which cannot be narrowed) has no members...
+    assert roles["admin"] == {"name": "admin", "users": []}
+    # ...the admins hold everything it holds but what opens a server (or lets them grant it to themselves).
+    hub_admin = roles["hub-admin"]
+    assert set(hub_admin["scopes"]) == set(jupyterhub_admin) - ACCESS_SCOPES
+    assert (hub_admin["users"], hub_admin["groups"]) == (["alice", "bob"], ["pyiron-admins"])
+
+
+def test_admins_are_not_jupyterhub_admins_by_default(configured):
+    c = configured(ADMIN_USER="alice", OAUTH2_ADMIN_GROUPS="pyiron-admins")
+    assert (c.Authenticator.admin_users, c.KeycloakOAuthenticator.admin_groups) == (set(), set())
+
+
+def test_admin_access_restores_jupyterhubs_admin_role(configured):
+    c = configured(ADMIN_ACCESS="true", ADMIN_USER="alice", OAUTH2_ADMIN_GROUPS="pyiron-admins")
+    assert not {"admin", "hub-admin"} & set(by_name(c.JupyterHub.load_roles))
+    assert (c.Authenticator.admin_users, c.KeycloakOAuthenticator.admin_groups) == ({"alice"}, {"pyiron-admins"})

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import PREFIX, REPO, Stack, docker, inspect
+from ..conftest import PREFIX, REPO, Stack, docker, inspect, remove_user_networks
 
 # The tests run a demo of their own beside any demo a person may be running: its own
 # compose project, state directory, ports and users' container and volume names.
@@ -66,6 +66,7 @@ def container(user: str) -> str:
 def demo(images):
     _demo("down", "-v")
     _clean_users()
+    remove_user_networks(f"{PROJECT}-users")
     # A state without the demo's images: none under its prefix but the Debian bases.
     docker("rmi", "-f", *BUILT, check=False)
     for suite in ("trixie", "bookworm"):
@@ -79,6 +80,7 @@ def demo(images):
     yield up
     _clean_users()
     _demo("down", "-v")
+    remove_user_networks(f"{PROJECT}-users")  # those of servers removed with `docker rm -f` (ISOLATE_USERS)
     docker("rmi", "-f", *BUILT, f"{LOCAL}/debian:trixie", f"{LOCAL}/debian:bookworm", check=False)
 
 

@@ -92,17 +92,18 @@ def test_a_user_removed_from_the_allowed_group_loses_access_without_logging_out(
 
 def test_admin_rights_taken_away_in_keycloak_end_in_the_hub(hub):
     alice, token = signed_in(hub, "alice")
-    assert alice.hub_api("/user").json()["admin"] is True
+    # An admin through the hub's group pyiron-admins (its hub-admin role: ADMIN_ACCESS is off).
+    assert "admin-ui" in alice.hub_api("/user").json()["scopes"]
     assert with_token(hub, token, "/users").status_code == 200  # an admin lists all users
     with Membership(hub, "alice", "pyiron-admins"):
         past_the_refresh_age()
         me = alice.hub_api("/user")
-        assert me.status_code == 200 and me.json()["admin"] is False  # still a user, no longer an admin
+        assert me.status_code == 200 and "admin-ui" not in me.json()["scopes"]  # still a user, no longer an admin
         assert "pyiron-admins" not in me.json()["groups"]
         assert with_token(hub, token, "/users").status_code == 403
         assert with_token(hub, token, "/user").json()["name"] == "alice"  # control: her own access stays
     past_the_refresh_age()
-    assert alice.hub_api("/user").json()["admin"] is True  # given back in Keycloak: admin again
+    assert "admin-ui" in alice.hub_api("/user").json()["scopes"]  # given back in Keycloak: admin again
 
 
 def test_a_user_disabled_in_keycloak_loses_access_without_logging_out(hub):

@@ -113,7 +113,9 @@ def test_login_through_keycloak_lands_in_the_hub(demo, user, admin):
     assert landed.status_code == 200 and landed.url.startswith(f"{HUB}/hub/"), (landed.status_code, landed.url)
     me = browser.hub_api("/user").json()
     assert me["name"] == user  # preferred_username
-    assert me["admin"] is admin  # alice is in /pyiron-admins: full-path groups are handled
+    # alice is in /pyiron-admins (full-path groups are handled): she holds the hub-admin role
+    # through the hub's group of that name, not JupyterHub's admin flag (ADMIN_ACCESS is off).
+    assert ("admin-ui" in me["scopes"]) is admin and me["admin"] is False
     assert "pyiron-users" in me["groups"]
 
 
