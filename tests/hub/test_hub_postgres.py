@@ -28,6 +28,7 @@ def hub_config(fresh_database, tmp_path, monkeypatch) -> Config:
         "CLIENT_SECRET": "not-used-in-this-test",
         "OAUTH2_ALLOWED_GROUPS": "pyiron-users",
         "ADMIN_USER": "admin",
+        "OAUTH2_ADMIN_GROUPS": "/pyiron-admins",
         "POSTGRES_HOST": pg["host"],
         "POSTGRES_PORT": str(pg["port"]),
         "POSTGRES_USER": pg["user"],
@@ -73,6 +74,23 @@ async def test_hub_creates_its_tables_in_postgres(hub_app, hub_config, fresh_dat
         cur.execute("SELECT name FROM users ORDER BY name")
         # admin from ADMIN_USER, alice added here, "user" is MockHub's own
         assert [r[0] for r in cur.fetchall()] == ["admin", "alice", "user"]
+
+
+async def test_admins_hold_the_hub_admin_role_and_not_jupyterhubs(hub_app, hub_config):
+    """JupyterHub accepts the roles as configured (ADMIN_ACCESS off): the admin role empty, the
+    admins' own role on ADMIN_USER and on the Keycloak admin group, made here before anyone logs in."""
+    from jupyterhub import orm
+    from jupyterhub.scopes import get_scopes_for
+
+    app = await hub_app(hub_config)
+    admin = orm.User.find(app.db, "admin")
+    assert admin.admin is False and [r.name for r in admin.roles] == ["user", "hub-admin"]
+    group = orm.Group.find(app.db, "pyiron-admins")
+    assert group is not None and [r.name for r in group.roles] == ["hub-admin"]
+    assert orm.Role.find(app.db, "admin").users == []
+    scopes = get_scopes_for(admin)
+    assert "admin:servers" in scopes and "admin-ui" in scopes
+    assert not {"access:servers", "tokens", "shares"} & scopes
 
 
 @pytest.mark.parametrize(
