@@ -211,7 +211,7 @@ def draw(rows, path: Path, label: str) -> None:
         ax.barh(i, end - start, left=start)
         ax.text(end + 0.02, i, f"{end - start:.2f} s", va="center", fontsize=8)
         start = end
-    ax.set_yticks(range(len(rows)), [name.split(" → ")[1] for name in rows])
+    ax.set_yticks(range(len(rows)), [name.split(" → ")[1] for name, _, _ in rows])
     ax.invert_yaxis()
     ax.set_xlabel("seconds after the API request (medians)")
     ax.set_title(f"One spawn, phase by phase{f' ({label})' if label else ''}")
