@@ -269,7 +269,7 @@ class Deployment:
                 return status, output.decode(errors="replace") + ("\n" + errors if status else ""), fetched
             return status, output.decode(errors="replace"), fetched
         finally:
-            worker.remove(force=True)
+            worker.remove(v=True, force=True)  # v: the hub image's VOLUME would be left behind
 
     def restic(self, settings, environ, *args: str, echo: bool = False) -> str:
         status, output, _ = self.run_worker(settings, environ, ["restic", "--no-cache", *args], echo=echo)

@@ -92,7 +92,7 @@ def _write_volume(client, name: str, image: str, directory: str, marker: str, ma
         if _read(client, writer, marker) != marker_content:  # empty, or a write that was cut short
             client.put_archive(writer, directory, archive())
     finally:
-        client.remove_container(writer, force=True)
+        client.remove_container(writer, v=True, force=True)  # v: the image's VOLUMEs too
 
 
 def _read(client, container: str, path: str) -> bytes | None:

@@ -45,7 +45,7 @@ def site_resources_problems_via_engine(path: Path | None, client) -> list[Proble
     except APIError as err:
         reason = err.explanation or str(err)
         return [Problem("SITE_RESOURCES_DIR", f"the Docker host cannot mount {path}: {reason}", EXAMPLE)]
-    client.api.remove_container(created["Id"], force=True)
+    client.api.remove_container(created["Id"], v=True, force=True)  # v: the image's VOLUMEs too
     return []
 
 

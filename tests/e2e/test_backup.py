@@ -119,6 +119,10 @@ def fails(r: subprocess.CompletedProcess, *words: str) -> str:
     return said
 
 
+def anonymous_volumes() -> set[str]:
+    return {v for v in docker("volume", "ls", "-q").stdout.split() if len(v) == 64}
+
+
 def snapshot_ids(stack: BackupStack, env: dict | None = None) -> list[str]:
     return [line.split()[0] for line in ok(stack.pyiron_hub("snapshots", env=env)).splitlines() if line.strip()]
 
@@ -237,8 +241,11 @@ def test_2_one_file_from_an_earlier_snapshot_while_others_work(bk):
     first = snapshot_ids(bk)[-1]
     ann.start(environment="pyiron_base")
     save_notebook(ann, f"work/notes-{ann.name}.ipynb", "changed after the first snapshot")
+    anonymous_before = anonymous_volumes()
     ok(bk.pyiron_hub("backup"))
     assert len(snapshot_ids(bk)) == 2
+    # Its worker (the hub image, which declares a VOLUME) leaves no anonymous volume behind.
+    assert anonymous_volumes() <= anonymous_before
     r = ann.user_server("DELETE", f"/api/contents/work/notes-{ann.name}.ipynb")
     assert r.status_code == 204
     out = ok(bk.pyiron_hub("restore", "--user", ann.name, "--path", f"work/notes-{ann.name}.ipynb",
