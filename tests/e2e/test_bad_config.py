@@ -160,7 +160,7 @@ JH = {"jupyterhub": True}
 IMAGE_FIX = "use lower-case name[:tag], like pyiron/pyiron:latest"
 URL_FIX = ("is not an http(s) URL", "(example: https://keycloak.example.org/")
 MEM_FIX = "like 512M or 2G"
-CPU_FIX = "positive number of CPUs such as 0.5, 1 or 4"
+CPU_FIX = "number of CPUs from 0.01, such as 0.5, 1 or 4"
 EMPTY_CATALOGUE_FIX = ("needs at least one [[environments]] entry", 'name = "pyiron_base"')
 
 ENV_CASES = [
