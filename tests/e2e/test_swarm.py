@@ -444,6 +444,11 @@ def test_files_follow_a_user_to_another_node_over_the_network(shared_swarm):
     finally:
         subprocess.run([str(CLUSTER), "reconnect", str(lost)], check=True)
     wait_for(lambda: node_state(second) == "ready", timeout=120, interval=1, message=f"node{lost} back")
+    # sshfs gives up on a link cut for longer than its keep-alives (15 s) and unmounts; the
+    # node mounts the path again once back, as a machine's automount or fstab would.
+    pid = Path(f"/run/pyhswarm/node{lost}.pid").read_text().strip()
+    if subprocess.run(["nsenter", f"--mount=/proc/{pid}/ns/mnt", "mountpoint", "-q", cluster_env()["SHARED"]]).returncode:
+        subprocess.run([str(CLUSTER), "mount", str(lost)], check=True)
 
 
 def test_a_user_in_node_local_volumes_keeps_their_node_until_moved(shared_swarm):
