@@ -48,16 +48,23 @@ class FakeDocker:
         self.hidden: set[str] = set()  # made by another hub after our listing: not listed, yet there
         self.joined: list[tuple[str, str, list[str]]] = []
         self.creates = 0
+        self.engine = threading.RLock()  # one call at a time, as the engine answers starts on several threads
 
     def networks(self):
-        return [copy.deepcopy(n) for name, n in self.by_name.items() if name not in self.hidden]
+        with self.engine:
+            return [copy.deepcopy(n) for name, n in self.by_name.items() if name not in self.hidden]
 
     def inspect_network(self, name):
-        if name not in self.by_name:
-            raise docker.errors.NotFound(name)
-        return copy.deepcopy(self.by_name[name])  # a fresh answer per call, as from the engine
+        with self.engine:
+            if name not in self.by_name:
+                raise docker.errors.NotFound(name)
+            return copy.deepcopy(self.by_name[name])  # a fresh answer per call, as from the engine
 
     def create_network(self, name, driver, check_duplicate, labels, ipam):
+        with self.engine:
+            self._create_network(name, labels, ipam)
+
+    def _create_network(self, name, labels, ipam):
         self.creates += 1
         if name in self.by_name:
             raise api_error(409, "Conflict", f"network with name {name} already exists")
@@ -73,14 +80,17 @@ class FakeDocker:
                 "NetworkSettings": {"Networks": {USERS_NETWORK: {"Aliases": c["aliases"]}}}}
 
     def connect_container_to_network(self, cid, name, aliases):
-        self.by_name[name]["Containers"][cid] = {}
-        self.joined.append((cid, name, aliases))
+        with self.engine:
+            self.by_name[name]["Containers"][cid] = {}
+            self.joined.append((cid, name, aliases))
 
     def disconnect_container_from_network(self, cid, name, force):
-        del self.by_name[name]["Containers"][cid]
+        with self.engine:
+            del self.by_name[name]["Containers"][cid]
 
     def remove_network(self, name):
-        del self.by_name[name]
+        with self.engine:
+            del self.by_name[name]
 
 
 class Layer(UserNetworks):
@@ -164,12 +174,11 @@ def test_a_pool_used_up_by_another_hub_meanwhile_ends_in_the_message(fake):
 
 
 def test_starts_at_once_in_one_hub_never_pick_the_same_subnet(fake):
-    made, engine = fake.create_network, threading.Lock()
+    made = fake.create_network
 
     def slow_create(*args, **kw):  # the engine takes its time, while the other threads choose
         time.sleep(0.01)
-        with engine:  # and checks and makes one network at a time
-            return made(*args, **kw)
+        return made(*args, **kw)
 
     fake.create_network = slow_create
     users = [f"user{i}" for i in range(16)]
