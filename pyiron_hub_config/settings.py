@@ -233,7 +233,7 @@ class Settings(BaseSettings):
     user_networks_pool: AddressPool = _var(
         "USER_NETWORKS_POOL",
         "The address range the hub takes each user's network from (ISOLATE_USERS), one subnet of "
-        "USER_NETWORKS_PREFIX per running server, instead of Docker's default address pools (about 30 networks). "
+        "USER_NETWORKS_PREFIX per running server, instead of Docker's default address pools (31 networks on an engine). "
         "Pick a range your site does not route (README \"Security notes\"). SPAWNER=docker only.",
         "10.213.0.0/16", default=DEFAULT_POOL,
     )
