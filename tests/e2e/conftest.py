@@ -66,6 +66,8 @@ def _free_port() -> int:
 class Stack:
     """One compose project, driven the way an admin drives it."""
 
+    files = ("docker-compose.yml",)  # the base file, then any overlays, as `docker compose -f ... -f ...`
+
     def __init__(self, directory: Path, hub_image: str, project: str = PROJECT, network: str = NETWORK,
                  users: tuple[str, ...] = USERS):
         # Suites that run their own stack pick their own project, network and user names:
@@ -87,7 +89,8 @@ class Stack:
         }
 
     def compose(self, *args, check=True) -> subprocess.CompletedProcess:
-        cmd = [COMPOSE, "-f", str(REPO / "docker-compose.yml"), "--project-directory", str(self.dir), "-p", self.project, *args]
+        cmd = [COMPOSE, *(a for f in self.files for a in ("-f", str(REPO / f))), "--project-directory", str(self.dir),
+               "-p", self.project, *args]
         r = subprocess.run(cmd, capture_output=True, text=True, env=self.env())
         if args[:1] == ("down",):
             remove_user_networks(self.network)  # those of servers removed with `docker rm -f`

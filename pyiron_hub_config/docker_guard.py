@@ -1,0 +1,631 @@
+"""The Docker API guard: the hub reaches the engine through it, and it lets through only
+what the hub itself does (compose.guard.yml; README "Security notes").
+
+Whoever controls a process that holds the Docker socket is root on the host: one
+``POST /containers/create`` with ``"Privileged": true`` or a bind of ``/`` is enough. The
+guard holds the socket instead of the hub and checks each request: its method and path
+against the calls the hub makes (the spawner, the boot and packages volumes' writer, the
+SITE_RESOURCES_DIR check, image pulls, users' networks, the usage page), everything else
+refused; and the *bodies* of creates: a container gets no privilege, capability, device,
+host namespace, weakened confinement or host path but SITE_RESOURCES_DIR (read-only); a
+volume no driver options (``type=none,o=bind,device=/`` would bind the host's ``/``); a
+network only the bridge driver with no options, and no subnet but one in USER_NETWORKS_POOL
+(a bridge on the subnet of a site network would take the host's route to it). The guard's own container and image are
+out of reach (it would otherwise be replaced by one that is not a guard). Refusals answer
+403 with a JSON ``message`` (docker-py shows it as the error) and are logged.
+
+Why written here rather than taken from elsewhere:
+- socket proxies (tecnativa/docker-socket-proxy and the like) filter method and URL only,
+  and the danger is in the body of a create the hub must be allowed to make;
+- Open Policy Agent's opa-docker-authz checks bodies, but as a Docker authorization
+  plugin: dockerd must be restarted with ``--authorization-plugin``, which a deployment
+  on a shared engine (and the test machines) cannot do;
+- rootless Docker needs an engine of its own and cannot run beside the one the stack uses.
+It is a small aiohttp application (aiohttp is in the hub image already): streamed
+responses (pull progress, chunked answers) pass through as they come. No call of the hub
+upgrades its connection (attach, exec), so hijacked connections are refused with the rest.
+
+    python -m pyiron_hub_config.docker_guard [--listen 0.0.0.0:2375] [--upstream /var/run/docker.sock]
+    python -m pyiron_hub_config.docker_guard --ping     (the service's healthcheck)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import posixpath
+import re
+import socket
+import sys
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, ip_address, ip_network
+from typing import Callable, Mapping
+
+from .problems import ConfigError, Problem
+from .subnets import DEFAULT_POOL
+from .values import parse_address_pool
+
+log = logging.getLogger("docker-guard")
+
+LISTEN = "0.0.0.0:2375"
+UPSTREAM = "/var/run/docker.sock"
+# Bodies the guard reads whole to check (creates, connects): a few kB in practice.
+MAX_CHECKED_BODY = 4 << 20
+# API versions before 1.24 take a HostConfig in the body of /containers/{id}/start.
+MIN_API_VERSION = (1, 24)
+
+
+class Refused(Exception):
+    """What a request asked for that the hub never does, and why it is refused."""
+
+
+# --- The policy: pure functions of a request --------------------------------------------
+
+@dataclass(frozen=True)
+class Policy:
+    """What the guard lets through besides the hub's calls' shapes.
+
+    bind_paths: host directories containers may bind, read-only (SITE_RESOURCES_DIR).
+    own_container, own_name: the guard's container (id and name), never touched.
+    own_repositories: the guard's image (normalized repositories), never pulled over.
+    network_pool: the range users' networks take their subnets from (USER_NETWORKS_POOL).
+    """
+
+    bind_paths: frozenset[str] = frozenset()
+    network_pool: IPv4Network = IPv4Network(DEFAULT_POOL)
+    own_container: str | None = None
+    own_name: str | None = None
+    own_repositories: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Route:
+    methods: tuple[str, ...]
+    pattern: re.Pattern
+    body: str = "none"  # "none": must be empty; "json": read, checked, re-sent; "stream": passed on
+    check_query: Callable[[Policy, Mapping[str, list[str]]], None] | None = None
+    check_body: Callable[[Policy, object], None] | None = None
+
+
+def _route(methods: str, path: str, body: str = "none", check_query=None, check_body=None) -> Route:
+    return Route(tuple(methods.split()), re.compile(path + r"\Z"), body, check_query, check_body)
+
+
+def _check_pull(policy: Policy, query: Mapping[str, list[str]]) -> None:
+    if query.get("fromSrc") or query.get("repo"):
+        raise Refused("importing an image (fromSrc): the hub only pulls images from registries")
+    names = query.get("fromImage") or []
+    if len(names) != 1 or not names[0]:
+        raise Refused("a pull names exactly one image (fromImage)")
+    if repository(names[0]) in policy.own_repositories:
+        raise Refused(f"pulling {names[0]}: it is the guard's own image, which would then run without it")
+
+
+C = r"/containers/[^/]+"
+N = r"/networks/[^/]+"
+# The hub's calls (method, path after the API version, what its body is). Read in
+# spawner.py, boot_file.py, hub_packages.py, host_checks.py, image_pull.py, user_networks.py,
+# usage.py and dockerspawner; docker-py asks for /version and /_ping first.
+ROUTES = [
+    _route("GET HEAD", r"/_ping"),
+    _route("GET", r"/version"),
+    _route("GET", r"/system/df"),  # the usage page's volume sizes
+    _route("GET", r"/containers/json"),
+    _route("POST", r"/containers/create", "json", check_body=lambda p, b: check_container_create(p, b)),
+    _route("GET", C + r"/(?:json|stats)"),
+    _route("POST", C + r"/(?:start|stop)"),
+    _route("DELETE", C),
+    _route("GET HEAD", C + r"/archive"),  # the user's public key, the written volume's marker
+    _route("PUT", C + r"/archive", "stream"),  # into the volume writer (boot_file.py)
+    _route("GET", r"/images/json"),
+    _route("GET", r"/images/.+/json"),
+    _route("POST", r"/images/create", check_query=_check_pull),
+    _route("GET", r"/volumes"),
+    _route("GET DELETE", r"/volumes/[^/]+"),  # DELETE: stale image volumes (usage page)
+    _route("POST", r"/volumes/create", "json", check_body=lambda p, b: check_volume_create(b)),
+    _route("GET", r"/networks"),
+    _route("GET DELETE", N),
+    _route("POST", r"/networks/create", "json", check_body=lambda p, b: check_network_create(p, b)),
+    _route("POST", r"/networks/(?!host/|none/)[^/]+/(?:connect|disconnect)", "json",
+           check_body=lambda p, b: check_network_member(p, b)),
+]
+
+# Why a call the hub never makes is refused, for the ones worth naming.
+NEVER = [
+    (r"/(?:exec/|containers/[^/]+/exec)", "running commands in containers (exec): the hub never does"),
+    (r"/containers/[^/]+/attach", "attaching to a container: the hub never does"),
+    (r"/containers/[^/]+/update", "changing a container's limits: the hub never does"),
+    (r"/(?:build|session)\b", "building images: the hub never does"),
+    (r"/commit\b", "making an image of a container: the hub never does"),
+    (r"/images/.+/(?:tag|push)", "tagging or pushing images: the hub never does"),
+    (r"/(?:images/load|images/get)\b", "loading or saving images: the hub never does"),
+    (r"/plugins\b", "Docker plugins: the hub never uses them"),
+    (r"/(?:swarm|nodes|services|tasks|secrets|configs)\b", "swarm: the guard serves a hub on one host"),
+    (r"/(?:containers|images|volumes|networks|build)/prune", "pruning: the hub never prunes"),
+]
+
+
+def find_route(policy: Policy, method: str, path: str, query: Mapping[str, list[str]] | None = None) -> Route:
+    """The route of a request, checked as far as its method, path and query go; Refused
+    with the reason if the hub never makes it.
+
+    path: as received, with or without the API version (/v1.41/containers/create); query:
+    each parameter's values.
+    """
+    path = api_path(path)
+    container = re.match(r"/containers/([^/]+)", path)
+    if method not in ("GET", "HEAD") and container and names_own_container(policy, container[1]):
+        raise Refused("the guard's own container is out of the hub's reach")
+    for route in ROUTES:
+        if route.pattern.match(path) and method in route.methods:
+            if route.check_query:
+                route.check_query(policy, query or {})
+            return route
+    for pattern, reason in NEVER:
+        if re.match(pattern, path):
+            raise Refused(reason)
+    raise Refused("not a call the hub makes")
+
+
+def check_request(policy: Policy, method: str, path: str, query: Mapping[str, list[str]] | None = None,
+                  body: object = None) -> Route:
+    """The whole check of one request (body: the parsed JSON of a route that reads it)."""
+    route = find_route(policy, method, path, query)
+    if route.check_body:
+        route.check_body(policy, body)
+    return route
+
+
+def api_path(path: str) -> str:
+    """The path without its API version; Refused for versions before 1.24 and odd paths."""
+    found = re.match(r"/v(\d+)\.(\d+)(/.*)\Z", path)
+    if found:
+        if (int(found[1]), int(found[2])) < MIN_API_VERSION:
+            raise Refused(f"API version {found[1]}.{found[2]}: the guard speaks 1.24 and later")
+        path = found[3]
+    if not path.startswith("/") or any(s in ("", ".", "..") for s in path[1:].split("/")):
+        raise Refused(f"the path {path!r} is not one of the Docker API's")
+    return path
+
+
+def names_own_container(policy: Policy, name: str) -> bool:
+    """Whether Docker would take `name` for the guard's container (its name, id or id prefix)."""
+    if not name or not policy.own_container:
+        return False
+    name = name.lstrip("/")
+    return (name == (policy.own_name or "").lstrip("/")
+            or (re.fullmatch(r"[0-9a-f]+", name) is not None and policy.own_container.startswith(name)))
+
+
+def repository(reference: str) -> str:
+    """An image reference's repository as Docker names it: 'postgres:17' -> 'docker.io/library/postgres'."""
+    name = reference.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    first = name.split("/", 1)[0]
+    if "/" not in name or not ("." in first or ":" in first or first == "localhost"):
+        name = "docker.io/" + ("library/" + name if "/" not in name else name)
+    if name.startswith("index.docker.io/"):
+        name = "docker.io/" + name[len("index.docker.io/"):]
+    return name.lower()
+
+
+# The engine decodes bodies with Go's encoding/json, which matches field names without
+# regard to case: {"privileged": true} sets Privileged. So fields are checked by their
+# folded names, two spellings of one field are refused, and so are non-ASCII names (Go
+# folds e.g. U+212A KELVIN SIGN to k).
+def fields(value: object, where: str) -> dict[str, object]:
+    """An object's fields by lower-case name; Refused if it is no object or names one twice."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Refused(f"{where} is not an object")
+    found: dict[str, object] = {}
+    for key, item in value.items():
+        if not key.isascii():
+            raise Refused(f"{where} has a field with a non-ASCII name ({key!r})")
+        if key.lower() in found:
+            raise Refused(f"{where} names the field {key} twice")
+        found[key.lower()] = item
+    return found
+
+
+def empty(value: object) -> bool:
+    """Unset as Docker reads it: null, false, 0, "", or a list or object of such."""
+    if isinstance(value, dict):
+        return all(empty(v) for v in value.values())
+    if isinstance(value, list):
+        return not value
+    return not value
+
+
+def _only(found: dict[str, object], allowed: set[str], where: str, why: str) -> None:
+    for key, value in found.items():
+        if key not in allowed and not empty(value):
+            raise Refused(f"{where}.{key} is set: {why}")
+
+
+# The fields of a container's create that are no HostConfig (Docker's container.Config).
+# Any other top-level field is refused: the engine reads HostConfig's fields at the top
+# level too when the body has no HostConfig (the API's deprecated form).
+CONTAINER_CONFIG = {
+    "hostname", "domainname", "user", "attachstdin", "attachstdout", "attachstderr", "exposedports", "tty",
+    "openstdin", "stdinonce", "env", "cmd", "healthcheck", "argsescaped", "image", "volumes", "workingdir",
+    "entrypoint", "networkdisabled", "macaddress", "onbuild", "labels", "stopsignal", "stoptimeout", "shell",
+    "hostconfig", "networkingconfig",
+}
+# HostConfig fields the hub sets or that give nothing of the host: any value passes. Every
+# other field must be unset, except those checked in check_host_config.
+HOST_CONFIG_FREE = {
+    "memory", "memoryswap", "memoryreservation", "nanocpus", "cpuquota", "cpuperiod", "cpushares",
+    "cpusetcpus", "cpusetmems", "pidslimit", "autoremove", "capdrop", "links", "restartpolicy", "init", "shmsize",
+    "readonlyrootfs", "dns", "dnsoptions", "dnssearch", "extrahosts",
+}
+HOST_CONFIG_CHECKED = {
+    "privileged", "capadd", "devices", "devicerequests", "devicecgrouprules", "networkmode", "pidmode", "ipcmode",
+    "utsmode", "usernsmode", "cgroupnsmode", "securityopt", "binds", "mounts", "volumesfrom", "maskedpaths",
+    "readonlypaths",
+}
+NO_NEW_PRIVILEGES = {"no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"}
+VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
+
+
+def check_container_create(policy: Policy, body: object) -> None:
+    """A container the hub would create: no privilege, capability, device, host namespace,
+    weakened confinement, or host path but the allowed ones read-only. Refused otherwise."""
+    config = fields(body, "the container")
+    for key, value in config.items():
+        if key not in CONTAINER_CONFIG and not empty(value):
+            raise Refused(f"{key} at the top of a container's create (the API's deprecated form of HostConfig)")
+    check_host_config(policy, fields(config.get("hostconfig"), "HostConfig"))
+    endpoints = fields(fields(config.get("networkingconfig"), "NetworkingConfig").get("endpointsconfig"),
+                       "NetworkingConfig.EndpointsConfig")
+    for network in endpoints:
+        _check_network_name(network)
+
+
+def _check_network_name(network: str) -> None:
+    if network in ("host", "none") or ":" in network:
+        raise Refused(f"the network {network!r}: the host's or another container's network")
+
+
+def check_host_config(policy: Policy, hc: dict[str, object]) -> None:
+    where = "HostConfig"
+    if hc.get("privileged"):
+        raise Refused("a privileged container (HostConfig.Privileged) is root on the host")
+    if not empty(hc.get("capadd")):
+        raise Refused(f"adding capabilities (HostConfig.CapAdd {hc['capadd']}): the hub's containers drop them")
+    for key in ("devices", "devicerequests", "devicecgrouprules"):
+        if not empty(hc.get(key)):
+            raise Refused(f"host devices (HostConfig.{key}): the hub's containers use none")
+    network = hc.get("networkmode") or ""
+    if not isinstance(network, str) or network == "host" or ":" in network:
+        raise Refused(f"HostConfig.NetworkMode {network!r}: the host's or another container's network")
+    for key, allowed in (("pidmode", {""}), ("ipcmode", {"", "private", "none", "shareable"}), ("utsmode", {""}),
+                         ("usernsmode", {""}), ("cgroupnsmode", {"", "private"})):
+        if (hc.get(key) or "") not in allowed:
+            raise Refused(f"HostConfig.{key} {hc[key]!r}: a namespace of the host or of another container")
+    for option in hc.get("securityopt") or []:
+        if not isinstance(option, str) or option.replace(" ", "") not in NO_NEW_PRIVILEGES:
+            raise Refused(f"HostConfig.SecurityOpt {option!r}: only no-new-privileges may be set "
+                          "(seccomp, AppArmor and SELinux stay as the engine confines containers)")
+    for key in ("maskedpaths", "readonlypaths"):
+        if hc.get(key) is not None:
+            raise Refused(f"HostConfig.{key}: the engine's defaults keep /proc's host files masked")
+    if not empty(hc.get("volumesfrom")):
+        raise Refused("HostConfig.VolumesFrom: the hub mounts volumes by name")
+    for bind in hc.get("binds") or []:
+        check_bind(policy, bind)
+    for mount in hc.get("mounts") or []:
+        check_mount(policy, fields(mount, "a mount"))
+    _only(hc, HOST_CONFIG_FREE | HOST_CONFIG_CHECKED, where, "the hub never sets it")
+
+
+def _allowed_path(policy: Policy, source: str) -> bool:
+    return posixpath.normpath(source) == source and source in policy.bind_paths
+
+
+def _host_path_refused(source: str) -> Refused:
+    return Refused(f"binding the host path {source}: containers mount named volumes, and host directories "
+                   "only if the hub's configuration names them (SITE_RESOURCES_DIR), read-only")
+
+
+def check_bind(policy: Policy, bind: object) -> None:
+    """A HostConfig.Binds entry: 'volume:/path[:rw|ro|nocopy]', or an allowed path ':ro'."""
+    if not isinstance(bind, str):
+        raise Refused("HostConfig.Binds holds something else than 'source:target[:mode]'")
+    parts = bind.split(":")
+    if len(parts) not in (2, 3):
+        raise Refused(f"HostConfig.Binds {bind!r} is not 'source:target[:mode]'")
+    source, modes = parts[0], set(parts[2].split(",")) if len(parts) == 3 else set()
+    if VOLUME_NAME.fullmatch(source):
+        if not modes <= {"rw", "ro", "nocopy"}:
+            raise Refused(f"HostConfig.Binds {bind!r}: a volume's mode is rw, ro or nocopy")
+        return
+    if not _allowed_path(policy, source):
+        raise _host_path_refused(source)
+    if modes != {"ro"}:
+        raise Refused(f"binding {source} with mode {parts[2] if len(parts) == 3 else 'rw'}: only read-only")
+
+
+def check_mount(policy: Policy, mount: dict[str, object]) -> None:
+    """A HostConfig.Mounts entry: a volume without driver options, or an allowed path read-only."""
+    kind = mount.get("type")
+    if kind == "volume":
+        if not VOLUME_NAME.fullmatch(mount.get("source") or "an anonymous volume"):
+            raise Refused(f"a volume mount of {mount.get('source')!r}, which is no volume's name")
+        options = fields(mount.get("volumeoptions"), "a mount's VolumeOptions")
+        if not empty(options.get("driverconfig")):
+            raise Refused("a volume mount with a driver configuration (it can bind any host path, "
+                          "type=none,o=bind,device=/): the hub's volumes use the local driver's defaults")
+        _only(options, {"nocopy", "labels", "driverconfig"}, "VolumeOptions", "the hub never sets it")
+    elif kind == "bind":
+        source = mount.get("source")
+        if not isinstance(source, str) or not _allowed_path(policy, source):
+            raise _host_path_refused(str(source))
+        if mount.get("readonly") is not True:
+            raise Refused(f"binding {source} writable: only read-only")
+        if not empty(mount.get("bindoptions")):
+            raise Refused("a bind mount's BindOptions (propagation): the hub never sets them")
+    else:
+        raise Refused(f"a mount of type {kind!r}: the hub mounts volumes and SITE_RESOURCES_DIR")
+    _only(mount, {"type", "source", "target", "readonly", "consistency", "volumeoptions", "bindoptions"},
+          "a mount", "the hub never sets it")
+
+
+def check_volume_create(body: object) -> None:
+    """A volume of the local driver without options (options can bind a host path)."""
+    volume = fields(body, "the volume")
+    if (volume.get("driver") or "local") != "local":
+        raise Refused(f"the volume driver {volume['driver']!r}: the hub's volumes are local")
+    if not empty(volume.get("driveropts")):
+        raise Refused("volume driver options (type=none,o=bind,device=/ would bind the host's /): "
+                      "the hub's volumes have none")
+    _only(volume, {"name", "driver", "labels"}, "the volume", "the hub never sets it")
+
+
+def check_network_create(policy: Policy, body: object) -> None:
+    """A bridge network without options, on the engine's address pools or a subnet of the
+    hub's pool (users' networks, user_networks.py)."""
+    network = fields(body, "the network")
+    if (network.get("driver") or "bridge") != "bridge":
+        raise Refused(f"the network driver {network['driver']!r}: the hub makes bridge networks only")
+    ipam = fields(network.get("ipam"), "IPAM")
+    if (ipam.get("driver") or "default") != "default" or not empty(ipam.get("options")):
+        raise Refused("an IPAM driver or its options: the hub's networks use the engine's own IPAM")
+    configs = ipam.get("config") or []
+    if not isinstance(configs, list) or len(configs) > 1:
+        raise Refused("IPAM.Config holds more than one subnet: a user's network has one")
+    for config in configs:
+        check_network_subnet(policy, fields(config, "IPAM.Config"))
+    _only(ipam, {"driver", "options", "config"}, "IPAM", "the hub never sets it")
+    _only(network, {"name", "checkduplicate", "driver", "labels", "internal", "attachable", "ipam"},
+          "the network", "the hub never sets it")
+
+
+def check_network_subnet(policy: Policy, config: dict[str, object]) -> None:
+    """One subnet of USER_NETWORKS_POOL with its gateway in it, and nothing else of IPAM."""
+    try:
+        subnet = ip_network(str(config.get("subnet") or ""))
+    except ValueError:
+        raise Refused(f"IPAM subnet {config.get('subnet')!r} is not a network's address") from None
+    if subnet.version != 4 or not subnet.subnet_of(policy.network_pool):
+        raise Refused(f"IPAM subnet {subnet}: users' networks take theirs from USER_NETWORKS_POOL={policy.network_pool} "
+                      "(a bridge on another subnet could take the host's route to a network of the site)")
+    gateway = config.get("gateway")
+    if gateway is not None:
+        try:
+            inside = ip_address(str(gateway)) in subnet
+        except ValueError:
+            inside = False
+        if not inside:
+            raise Refused(f"IPAM gateway {gateway!r} is not an address of the subnet {subnet}")
+    _only(config, {"subnet", "gateway"}, "IPAM.Config", "the hub never sets it")
+
+
+def check_network_member(policy: Policy, body: object) -> None:
+    member = fields(body, "the request")
+    container = member.get("container")
+    if isinstance(container, str) and names_own_container(policy, container):
+        raise Refused("the guard's own container is out of the hub's reach")
+
+
+# --- Settings ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """What the guard reads from its environment (pyiron.env, as the hub)."""
+
+    bind_paths: frozenset[str] = field(default_factory=frozenset)
+    network_pool: IPv4Network = IPv4Network(DEFAULT_POOL)
+
+
+def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
+    """SITE_RESOURCES_DIR is the host directory containers may bind (read-only);
+    USER_NETWORKS_POOL the range users' networks take their subnets from."""
+    problems, settings = [], {}
+    site = (environ.get("SITE_RESOURCES_DIR") or "").strip()
+    if site and not site.startswith("/"):
+        problems.append(Problem("SITE_RESOURCES_DIR", "must be an absolute path on the Docker host", "/srv/pyiron/resources"))
+    elif site:
+        settings["bind_paths"] = frozenset({posixpath.normpath(site)})
+    pool = (environ.get("USER_NETWORKS_POOL") or "").strip()
+    if pool:
+        try:
+            settings["network_pool"] = parse_address_pool(pool)
+        except ValueError as err:
+            problems.append(Problem("USER_NETWORKS_POOL", str(err), DEFAULT_POOL))
+    if problems:
+        raise ConfigError(problems)
+    return GuardSettings(**settings)
+
+
+# --- The server ----------------------------------------------------------------------------
+
+# Hop-by-hop headers, and those aiohttp sets for the body it sends.
+_NOT_FORWARDED = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                  "transfer-encoding", "upgrade", "host", "content-length", "expect"}
+
+
+def refusal(method: str, path: str, reason: str):
+    from aiohttp import web
+
+    log.warning("refused %s %s: %s", method, path, reason)
+    return web.json_response({"message": f"docker-guard refused {method} {path}: {reason}"}, status=403)
+
+
+def make_app(policy: Policy, upstream: str):
+    """The aiohttp application that checks each request and passes it on to `upstream` (a socket)."""
+    import aiohttp
+    from aiohttp import web
+    from yarl import URL
+
+    async def session_context(app):
+        connector = aiohttp.UnixConnector(path=upstream, limit=64)
+        # No total timeout: a pull or a container's wait lasts as long as it lasts.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False) as session:
+            app["session"] = session
+            yield
+
+    async def forward(request: web.Request):
+        method, path = request.method, request.path
+        if request.headers.get("Upgrade"):
+            return refusal(method, path, "upgraded (hijacked) connections: no call of the hub uses one")
+        query = {k: request.query.getall(k) for k in set(request.query)}
+        try:
+            route = find_route(policy, method, path, query)  # refused before any body is read
+            data, headers = None, {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
+            if route.body == "json":
+                try:
+                    body = json.loads(await request.read() or b"null")
+                except web.HTTPRequestEntityTooLarge:
+                    raise Refused("a body this large is no create the hub makes") from None
+                except ValueError:
+                    raise Refused("the body is not JSON") from None
+                route.check_body(policy, body)
+                # What the engine gets is exactly what was checked.
+                data = json.dumps(body).encode()
+                headers["Content-Type"] = "application/json"
+            elif route.body == "stream":
+                data = request.content
+                # A tar, whatever it says: the engine would read a form's body as parameters.
+                headers["Content-Type"] = "application/x-tar"
+                if request.content_length is not None:
+                    headers["Content-Length"] = str(request.content_length)
+            elif request.body_exists and await request.read():
+                raise Refused("a body where the hub sends none")
+        except Refused as refused:
+            return refusal(method, path, str(refused))
+        log.debug("%s %s", method, request.path_qs)
+        url = URL("http://docker" + request.raw_path, encoded=True)
+        try:
+            answer = await request.app["session"].request(method, url, data=data, headers=headers,
+                                                          allow_redirects=False)
+        except aiohttp.ClientError as err:
+            log.error("the engine at %s does not answer: %s", upstream, err)
+            return web.json_response({"message": f"docker-guard: the Docker engine does not answer ({err})"},
+                                     status=502)
+        async with answer:
+            response = web.StreamResponse(status=answer.status, reason=answer.reason)
+            for key, value in answer.headers.items():
+                if key.lower() not in _NOT_FORWARDED:
+                    response.headers.add(key, value)
+            if answer.content_length is not None:
+                response.content_length = answer.content_length
+            elif method != "HEAD" and answer.status not in (204, 304):
+                response.enable_chunked_encoding()  # a stream: each piece goes on as it comes
+            await response.prepare(request)
+            if method != "HEAD":
+                async for chunk in answer.content.iter_any():
+                    await response.write(chunk)
+            await response.write_eof()
+            return response
+
+    app = web.Application(client_max_size=MAX_CHECKED_BODY)
+    app.cleanup_ctx.append(session_context)
+    app.router.add_route("*", "/{path:.*}", forward)
+    return app
+
+
+def own_container_id(mountinfo: str = "/proc/self/mountinfo") -> str:
+    """This container's id: the engine bind-mounts /etc/hostname from its directory, named for
+    the id (a `hostname:` set in compose changes the host name, not that); else the host name."""
+    try:
+        with open(mountinfo) as lines:
+            found = re.search(r"/containers/([0-9a-f]{64})/", lines.read())
+    except OSError:
+        found = None
+    return found[1] if found else socket.gethostname()
+
+
+def own_identity(upstream: str) -> dict:
+    """The guard's container (id, name) and image repositories, asked of the engine; {} outside a container."""
+    import docker
+
+    client = docker.APIClient(base_url=f"unix://{upstream}", version="auto", timeout=30)
+    try:
+        me = client.inspect_container(own_container_id())
+    except docker.errors.NotFound:
+        return {}
+    references = {me["Config"]["Image"]}
+    try:
+        references |= set(client.inspect_image(me["Image"]).get("RepoTags") or [])
+    except docker.errors.NotFound:
+        pass
+    return {"own_container": me["Id"], "own_name": me["Name"],
+            "own_repositories": frozenset(repository(r) for r in references)}
+
+
+def ping(listen: str) -> int:
+    """The healthcheck: 0 if the guard answers /_ping with the engine's 200."""
+    import http.client
+
+    port = int(listen.rsplit(":", 1)[1])
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=4)
+        connection.request("GET", "/_ping")
+        return 0 if connection.getresponse().status == 200 else 1
+    except OSError as err:
+        print(f"unhealthy: {err}", file=sys.stderr)
+        return 1
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pyiron_hub_config.docker_guard", description=__doc__.split("\n")[0])
+    parser.add_argument("--listen", default=LISTEN, help=f"address:port to serve the hub on (default {LISTEN})")
+    parser.add_argument("--upstream", default=UPSTREAM, help=f"the engine's socket (default {UPSTREAM})")
+    parser.add_argument("--ping", action="store_true", help="ask a running guard whether it answers (healthcheck)")
+    parser.add_argument("--verbose", action="store_true", help="log every request let through")
+    args = parser.parse_args(argv)
+    if args.ping:
+        return ping(args.listen)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s docker-guard %(levelname)s %(message)s")
+    try:
+        settings = load_guard_settings(environ)
+    except ConfigError as err:
+        print(err.report(), file=sys.stderr)
+        return 1
+    try:
+        policy = Policy(bind_paths=settings.bind_paths, network_pool=settings.network_pool,
+                        **own_identity(args.upstream))
+    except Exception as err:  # docker-py's errors, or no socket at all: the restart policy tries again
+        print(f"docker-guard: cannot ask the Docker engine at {args.upstream} who the guard is: {err}",
+              file=sys.stderr)
+        return 1
+    if policy.own_container is None:
+        log.warning("not in a container of this engine: nothing of the guard itself to protect")
+    log.info("serving %s for %s; host paths containers may bind read-only: %s; users' networks' subnets in %s",
+             args.listen, args.upstream, ", ".join(sorted(policy.bind_paths)) or "none", policy.network_pool)
+    from aiohttp import web
+
+    host, port = args.listen.rsplit(":", 1)
+    web.run_app(make_app(policy, args.upstream), host=host, port=int(port), print=None, access_log=None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,404 @@
+"""The Docker API guard's policy (docker_guard.py): what the hub sends passes, attacks do not.
+
+The hub's requests are built here as docker-py serializes them, from the hub's own
+arguments (apply_spawner's host config, storage.py's mounts, boot_file.py's writer). The
+real engine behind the real guard is in tests/e2e/test_docker_guard.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from ipaddress import IPv4Network
+from types import SimpleNamespace
+
+import docker
+import pytest
+from docker.types import Mount
+from traitlets.config import Config
+
+from pyiron_hub_config.apply import apply_spawner
+from pyiron_hub_config.boot_file import BOOT_DIR, LABEL
+from pyiron_hub_config.docker_guard import (
+    Policy, Refused, check_request, load_guard_settings, make_app, names_own_container, own_container_id, repository,
+)
+from pyiron_hub_config.hub_config import load_hub_config
+from pyiron_hub_config.problems import ConfigError
+from pyiron_hub_config.storage import SITE_RESOURCES_MOUNT, server_mounts, user_volumes
+from pyiron_hub_config.user_networks import UserNetworks
+
+SITE = "/srv/pyiron/resources"
+GUARD_ID = "4f2a0c9e1b7d" + "0" * 52
+POLICY = Policy(bind_paths=frozenset({SITE}), own_container=GUARD_ID, own_name="/pyiron-hub-docker-guard-1",
+                own_repositories=frozenset({repository("pyiron-hub:latest")}))
+API = docker.APIClient(base_url="tcp://127.0.0.1:1", version="1.41")  # builds bodies, never connects
+
+
+def container_body(image="pyiron/base:latest", command=None, **host_config) -> dict:
+    """A container create's body as docker-py sends it."""
+    return json.loads(json.dumps(API.create_container_config(
+        image, command, host_config=API.create_host_config(**host_config))))
+
+
+def spawner_body(minimal_env) -> dict:
+    """What DockerSpawner.create_object sends for a user's server, with the hub's own settings."""
+    c = Config()
+    apply_spawner(c, load_hub_config({**minimal_env, "SITE_RESOURCES_DIR": SITE}, check_paths=False))
+    sp = c.PyironSpawner
+    mounts = [*server_mounts("sha256:" + "ab" * 32, SITE),
+              {"type": "volume", "source": "pyiron-hub-boot-0123456789ab", "target": BOOT_DIR, "read_only": True}]
+    host_config = dict(
+        auto_remove=True, links={}, mem_limit=1 << 30, cpu_period=100_000, cpu_quota=100_000,
+        binds={name.format(username="alice"): {"bind": target, "mode": "rw"} for name, target in user_volumes().items()},
+        mounts=[Mount(**m) for m in mounts], network_mode="pyiron-hub-users-jupyter-alice", **sp.extra_host_config)
+    body = container_body(command=sp.cmd, **host_config)
+    body.update(Labels=sp.extra_create_kwargs["labels"], Env=["JUPYTERHUB_API_TOKEN=x"],
+                ExposedPorts={"8888/tcp": {}})
+    return body
+
+
+def refused(method, path, body=None, query=None, policy=POLICY) -> str:
+    with pytest.raises(Refused) as err:
+        check_request(policy, method, path, query, body)
+    return str(err.value)
+
+
+# --- The hub's own calls pass -----------------------------------------------------------------
+
+def test_a_users_server_as_the_hub_creates_it_passes(minimal_env):
+    body = spawner_body(minimal_env)
+    assert body["HostConfig"]["SecurityOpt"] == ["no-new-privileges:true"]  # the hub's settings are in it
+    assert any(m["Type"] == "bind" and m["Source"] == SITE for m in body["HostConfig"]["Mounts"])
+    check_request(POLICY, "POST", "/v1.41/containers/create", {"name": ["jupyter-alice"]}, body)
+
+
+class SentNetworks(UserNetworks):
+    """The users' networks layer on docker-py's real client, whose creates are kept, not sent."""
+
+    client = None
+
+
+def users_network_create_body() -> dict:
+    sent = []
+
+    class Client(docker.APIClient):
+        def networks(self, *args, **kw):  # the engine has one network in the pool already
+            return [{"Name": "bob's", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28"}]}}]
+
+        def _post_json(self, url, data, **kw):
+            sent.append(json.loads(json.dumps(data)))
+            return SimpleNamespace()
+
+        def _result(self, response, json=False, binary=False):
+            return {}
+
+    spawner = SentNetworks(user=SimpleNamespace(name="alice"), users_network="pyiron-hub-users")
+    spawner.client = Client(base_url="tcp://127.0.0.1:1", version="1.41")
+    spawner._create_network_sync("pyiron-hub-users-jupyter-alice")
+    (body,) = sent
+    return body
+
+
+def test_a_users_network_as_the_hub_creates_it_passes():
+    body = users_network_create_body()
+    assert body["IPAM"]["Config"][0]["Subnet"] == "172.16.0.16/28"  # a subnet of the hub's own choosing
+    check_request(POLICY, "POST", "/v1.41/networks/create", None, body)
+
+
+def test_the_volume_writer_and_the_site_resources_check_pass():
+    writer = container_body("pyiron-hub:latest", ["true"], mounts=[Mount(BOOT_DIR, "pyiron-hub-boot-0123")])
+    writer.update(Labels={LABEL: "writer"}, NetworkDisabled=True)
+    check_request(POLICY, "POST", "/v1.41/containers/create", None, writer)
+    check = container_body("pyiron-hub:latest", ["true"],
+                           mounts=[Mount(SITE_RESOURCES_MOUNT, SITE, type="bind", read_only=True)])
+    check_request(POLICY, "POST", "/v1.41/containers/create", None, check)
+
+
+@pytest.mark.parametrize("method, path, query, body", [
+    ("HEAD", "/_ping", None, None),
+    ("GET", "/version", None, None),
+    ("GET", "/v1.41/system/df", None, None),
+    ("GET", "/v1.41/containers/json", {"filters": ['{"name": ["^jupyter-"]}']}, None),
+    ("GET", "/v1.41/containers/jupyter-alice/json", None, None),
+    ("GET", "/v1.41/containers/jupyter-alice/stats", {"stream": ["0"]}, None),
+    ("POST", "/v1.41/containers/jupyter-alice/start", None, None),
+    ("POST", "/v1.41/containers/jupyter-alice/stop", {"t": ["10"]}, None),
+    ("DELETE", "/v1.41/containers/0123abcd", {"v": ["1"], "force": ["1"]}, None),
+    ("GET", "/v1.41/containers/jupyter-alice/archive", {"path": ["/home/jovyan/.ssh/id_ed25519.pub"]}, None),
+    ("PUT", "/v1.41/containers/0123abcd/archive", {"path": [BOOT_DIR]}, None),
+    ("GET", "/v1.41/images/pyiron/base:latest/json", None, None),
+    ("GET", "/v1.41/images/json", {"only_ids": ["1"]}, None),
+    ("POST", "/v1.41/images/create", {"fromImage": ["pyiron/base"], "tag": ["latest"]}, None),
+    ("GET", "/v1.41/volumes/pyiron-hub-boot-0123", None, None),
+    ("POST", "/v1.41/volumes/create", None, {"Name": "pyiron-hub-boot-0123", "Driver": None, "DriverOpts": None,
+                                              "Labels": {LABEL: "1"}}),
+    ("DELETE", "/v1.41/volumes/pyiron-hub-image-0123", None, None),
+    ("GET", "/v1.41/networks/pyiron-hub-users", None, None),
+    ("POST", "/v1.41/networks/create", None, {"Name": "pyiron-hub-users-jupyter-alice", "Driver": "bridge",
+                                               "Options": None, "IPAM": None, "CheckDuplicate": True,
+                                               "Labels": {"org.pyiron-hub.user-network": "alice"}}),
+    ("POST", "/v1.41/networks/pyiron-hub-users-jupyter-alice/connect", None,
+     {"Container": "0123abcd", "EndpointConfig": {"Aliases": ["hub"]}}),
+    ("POST", "/v1.41/networks/pyiron-hub-users-jupyter-alice/disconnect", None, {"Container": "0123abcd", "Force": True}),
+    ("DELETE", "/v1.41/networks/pyiron-hub-users-jupyter-alice", None, None),
+])
+def test_the_hubs_other_calls_pass(method, path, query, body):
+    check_request(POLICY, method, path, query, body)
+
+
+# --- Containers that would give the host away are refused -------------------------------------
+
+@pytest.mark.parametrize("host_config, words", [
+    ({"privileged": True}, "Privileged"),
+    ({"binds": ["/:/host"]}, "binding the host path /"),
+    ({"binds": ["/var/run/docker.sock:/var/run/docker.sock"]}, "/var/run/docker.sock"),
+    ({"binds": [f"{SITE}/../..:/x:ro"]}, "binding the host path"),
+    ({"binds": [f"{SITE}:/x"]}, "only read-only"),
+    ({"binds": [f"{SITE}:/x:rw"]}, "only read-only"),
+    ({"binds": [f"{SITE}:/x:ro,rshared"]}, "only read-only"),
+    ({"mounts": [Mount("/host", "/", type="bind", read_only=True)]}, "binding the host path /"),
+    ({"mounts": [Mount("/x", SITE, type="bind")]}, "writable"),
+    ({"mounts": [Mount("/x", SITE, type="bind", read_only=True, propagation="rshared")]}, "BindOptions"),
+    ({"mounts": [Mount("/host", "evil", driver_config=docker.types.DriverConfig(
+        "local", {"type": "none", "o": "bind", "device": "/"}))]}, "driver configuration"),
+    ({"mounts": [Mount("/x", "", type="tmpfs")]}, "tmpfs"),
+    ({"cap_add": ["SYS_ADMIN"]}, "CapAdd"),
+    ({"devices": ["/dev/sda:/dev/sda:rwm"]}, "devices"),
+    ({"device_requests": [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]}, "devicerequests"),
+    ({"pid_mode": "host"}, "pidmode"),
+    ({"pid_mode": "container:jupyter-bob"}, "pidmode"),
+    ({"ipc_mode": "host"}, "ipcmode"),
+    ({"network_mode": "host"}, "NetworkMode"),
+    ({"network_mode": "container:pyiron-hub-hub-1"}, "NetworkMode"),
+    ({"userns_mode": "host"}, "usernsmode"),
+    ({"uts_mode": "host"}, "utsmode"),
+    ({"cgroupns": "host"}, "cgroupnsmode"),
+    ({"security_opt": ["seccomp=unconfined"]}, "SecurityOpt"),
+    ({"security_opt": ["apparmor=unconfined"]}, "SecurityOpt"),
+    ({"security_opt": ["label=disable"]}, "SecurityOpt"),
+    ({"security_opt": ["systempaths=unconfined"]}, "SecurityOpt"),
+    ({"volumes_from": ["pyiron-hub-docker-guard-1"]}, "VolumesFrom"),
+    ({"sysctls": {"net.ipv4.ip_forward": "1"}}, "sysctls"),
+    ({"cgroup_parent": "/"}, "cgroupparent"),
+    ({"runtime": "runsc-unsafe"}, "runtime"),
+    ({"port_bindings": {22: ("0.0.0.0", 22)}}, "portbindings"),  # the hub reaches servers by their address
+])
+def test_a_container_that_reaches_the_host_is_refused(host_config, words):
+    assert words in refused("POST", "/v1.41/containers/create", container_body(**host_config))
+
+
+@pytest.mark.parametrize("host_config", [{"MaskedPaths": []}, {"ReadonlyPaths": []}])
+def test_unmasking_procs_host_files_is_refused(host_config):
+    assert "masked" in refused("POST", "/containers/create", {"Image": "x", "HostConfig": host_config})
+
+
+@pytest.mark.parametrize("body, words", [
+    # Go's encoding/json matches field names without regard to case.
+    ({"Image": "x", "HostConfig": {"privileged": True}}, "Privileged"),
+    ({"Image": "x", "hostconfig": {"Binds": ["/:/host"]}}, "binding the host path /"),
+    ({"Image": "x", "HostConfig": {"Privileged": False, "PRIVILEGED": True}}, "twice"),
+    ({"Image": "x", "HostConfig": {"Capadd": ["ALL"]}}, "CapAdd"),
+    # U+212A KELVIN SIGN folds to k in Go: 'Lin\u212as' would be Links, and so on.
+    ({"Image": "x", "HostConfig": {"Bind\u017f": ["/:/host"]}}, "non-ASCII"),
+    # Without a HostConfig the engine reads its fields at the top level (the deprecated form).
+    ({"Image": "x", "Privileged": True}, "deprecated"),
+    ({"Image": "x", "Binds": ["/:/host"]}, "deprecated"),
+    ("not an object", "not an object"),
+    ({"Image": "x", "HostConfig": {"Mounts": [{"Type": "volume", "Source": "/etc", "Target": "/x"}]}}, "no volume's name"),
+    ({"Image": "x", "NetworkingConfig": {"EndpointsConfig": {"host": {}}}}, "'host'"),
+])
+def test_spellings_the_engine_reads_as_the_same_are_refused(body, words):
+    assert words in refused("POST", "/v1.41/containers/create", body)
+
+
+# --- Volumes, networks, pulls ------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, words", [
+    ({"Name": "evil", "Driver": "local", "DriverOpts": {"type": "none", "o": "bind", "device": "/"}}, "driver options"),
+    ({"Name": "evil", "driveropts": {"device": "/etc"}}, "driver options"),
+    ({"Name": "evil", "Driver": "local-persist"}, "driver"),
+])
+def test_a_volume_that_binds_a_host_path_is_refused(body, words):
+    assert words in refused("POST", "/volumes/create", body)
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"Name": "evil", "Driver": "macvlan", "Options": {"parent": "eth0"}}, "driver"),
+    ({"Name": "evil", "Driver": "host"}, "driver"),
+    ({"Name": "evil", "Driver": "bridge", "Options": {"com.docker.network.bridge.name": "eth0"}}, "options"),
+    # A bridge on a subnet of the site's (or the host's own LAN) takes the host's route to it.
+    ({"Name": "evil", "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.0.0.0/8"}]}},
+     "IPAM subnet 10.0.0.0/8: users' networks take theirs from USER_NETWORKS_POOL=172.16.0.0/16"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "192.0.2.0/28"}]}}, "USER_NETWORKS_POOL"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/12"}]}}, "USER_NETWORKS_POOL"),  # the pool and more
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "fd00::/64"}]}}, "USER_NETWORKS_POOL"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.1/28"}]}}, "is not a network's address"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": None, "Gateway": "172.16.0.1"}]}}, "is not a network's address"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28", "Gateway": "192.0.2.1"}]}}, "IPAM gateway"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28", "Gateway": "nowhere"}]}}, "IPAM gateway"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28", "IPRange": "192.0.2.0/28"}]}}, "iprange"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28",
+                                           "AuxiliaryAddresses": {"x": "192.0.2.1"}}]}}, "auxiliaryaddresses"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28"}, {"Subnet": "172.16.0.16/28"}]}}, "more than one"),
+    ({"Name": "evil", "IPAM": {"Config": {"Subnet": "172.16.0.0/28"}}}, "more than one"),
+    ({"Name": "evil", "IPAM": {"Driver": "infoblox", "Config": []}}, "IPAM driver"),
+    ({"Name": "evil", "IPAM": {"Options": {"com.docker.network.driver.mtu": "1"}}}, "IPAM driver or its options"),
+    ({"Name": "evil", "ConfigFrom": {"Network": "x"}}, "configfrom"),
+])
+def test_a_network_the_hub_never_makes_is_refused(body, words):
+    assert words in refused("POST", "/networks/create", body)
+
+
+@pytest.mark.parametrize("query, words", [
+    ({"fromSrc": ["-"], "repo": ["pyiron/base"]}, "importing"),
+    ({"fromImage": ["pyiron-hub"], "tag": ["latest"]}, "guard's own image"),
+    ({"fromImage": ["docker.io/library/pyiron-hub:evil"]}, "guard's own image"),
+    ({"fromImage": ["a", "b"]}, "exactly one"),
+    ({}, "exactly one"),
+])
+def test_a_pull_that_is_no_pull_or_replaces_the_guard_is_refused(query, words):
+    assert words in refused("POST", "/v1.41/images/create", query=query)
+
+
+# --- Endpoints the hub never calls ------------------------------------------------------------
+
+@pytest.mark.parametrize("method, path, words", [
+    ("POST", "/v1.41/containers/jupyter-alice/exec", "exec"),
+    ("POST", "/v1.41/exec/0123/start", "exec"),
+    ("POST", "/v1.41/containers/jupyter-alice/attach", "attaching"),
+    ("POST", "/v1.41/containers/jupyter-alice/update", "limits"),
+    ("POST", "/v1.41/build", "building"),
+    ("POST", "/session", "building"),
+    ("POST", "/v1.41/commit", "image of a container"),
+    ("POST", "/v1.41/images/evil/tag", "tagging"),
+    ("POST", "/v1.41/images/load", "loading"),
+    ("POST", "/v1.41/plugins/pull", "plugins"),
+    ("POST", "/v1.41/swarm/init", "swarm"),
+    ("POST", "/v1.41/services/create", "swarm"),
+    ("POST", "/v1.41/secrets/create", "swarm"),
+    ("POST", "/v1.41/containers/prune", "pruning"),
+    ("POST", "/v1.41/containers/jupyter-alice/kill", "not a call the hub makes"),
+    ("GET", "/v1.41/events", "not a call the hub makes"),
+    ("GET", "/v1.41/info", "not a call the hub makes"),
+    ("DELETE", "/v1.41/images/pyiron/base:latest", "not a call the hub makes"),
+    ("POST", "/v1.23/containers/jupyter-alice/start", "1.24"),  # took a HostConfig in its body
+    ("POST", "/v1.41/containers/../build", "not one of"),
+    ("POST", "/v1.41//containers/create", "not one of"),
+    ("POST", "/v1.41/networks/host/connect", "not a call the hub makes"),
+])
+def test_calls_the_hub_never_makes_are_refused(method, path, words):
+    assert words in refused(method, path, {"Image": "x"})
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("POST", f"/v1.41/containers/{GUARD_ID}/stop", None),
+    ("DELETE", f"/v1.41/containers/{GUARD_ID[:12]}", None),
+    ("PUT", "/v1.41/containers/pyiron-hub-docker-guard-1/archive", None),
+    ("POST", "/v1.41/networks/pyiron-hub-users/connect", {"Container": GUARD_ID[:5]}),
+    ("POST", "/v1.41/networks/pyiron-hub_docker-api/disconnect", {"Container": "/pyiron-hub-docker-guard-1"}),
+])
+def test_the_guards_own_container_is_out_of_reach(method, path, body):
+    assert "own container" in refused(method, path, body)
+
+
+def test_the_guard_tells_its_own_container_from_others():
+    assert names_own_container(POLICY, GUARD_ID[:12]) and names_own_container(POLICY, "pyiron-hub-docker-guard-1")
+    assert not names_own_container(POLICY, "jupyter-alice") and not names_own_container(Policy(), GUARD_ID)
+    check_request(POLICY, "GET", f"/containers/{GUARD_ID}/json")  # looking is harmless
+
+
+def test_the_guard_finds_its_container_id_in_its_mounts(tmp_path):
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(f"1 2 8:1 /var/lib/docker/containers/{GUARD_ID}/hostname /etc/hostname rw - ext4 /dev/sda1 rw\n")
+    assert own_container_id(str(mountinfo)) == GUARD_ID
+
+
+@pytest.mark.parametrize("reference, expected", [
+    ("postgres:17", "docker.io/library/postgres"),
+    ("pyiron/base@sha256:" + "0" * 64, "docker.io/pyiron/base"),
+    ("index.docker.io/Pyiron/base:1", "docker.io/pyiron/base"),
+    ("localhost:5000/hub:x", "localhost:5000/hub"),
+    ("ghcr.io/pyiron/hub", "ghcr.io/pyiron/hub"),
+])
+def test_image_references_are_compared_by_repository(reference, expected):
+    assert repository(reference) == expected
+
+
+# --- Settings ----------------------------------------------------------------------------------
+
+def test_a_subnet_of_another_pool_than_the_guards_is_refused():
+    body = users_network_create_body()  # in the default pool, 172.16.0.0/16
+    policy = Policy(network_pool=IPv4Network("10.213.0.0/16"))
+    assert "USER_NETWORKS_POOL=10.213.0.0/16" in refused("POST", "/networks/create", body, policy=policy)
+
+
+def test_the_guard_reads_the_hubs_pool_of_users_networks():
+    assert load_guard_settings({}).network_pool == IPv4Network("172.16.0.0/16")
+    assert load_guard_settings({"USER_NETWORKS_POOL": "10.213.0.0/16"}).network_pool == IPv4Network("10.213.0.0/16")
+    with pytest.raises(ConfigError) as err:  # both problems at once, as the hub reports them
+        load_guard_settings({"USER_NETWORKS_POOL": "10.213.0.1/16", "SITE_RESOURCES_DIR": "resources"})
+    assert [p.where for p in err.value.problems] == ["SITE_RESOURCES_DIR", "USER_NETWORKS_POOL"]
+    assert "the range is written 10.213.0.0/16" in str(err.value)
+
+
+def test_site_resources_dir_is_the_one_host_path_by_default_none():
+    assert load_guard_settings({}).bind_paths == frozenset()
+    assert load_guard_settings({"SITE_RESOURCES_DIR": SITE + "/"}).bind_paths == {SITE}
+    with pytest.raises(ConfigError, match="SITE_RESOURCES_DIR: must be an absolute path"):
+        load_guard_settings({"SITE_RESOURCES_DIR": "resources"})
+
+
+# --- The server: refusals in docker-py's words, answers streamed as they come -----------------
+
+async def test_the_server_refuses_with_a_message_and_streams_what_it_passes(tmp_path):
+    """Against a stand-in engine on a Unix socket: a 403 carries the reason as `message`;
+    a chunked answer reaches the client piece by piece; a checked body is sent on as checked."""
+    from aiohttp import ClientSession, UnixConnector, web
+
+    seen, release = [], asyncio.Event()
+
+    async def engine(request):
+        seen.append((request.method, request.path, await request.read()))
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b'{"status": "Pulling"}\n')
+        await release.wait()
+        await response.write(b'{"status": "Done"}\n')
+        return response
+
+    upstream = tmp_path / "engine.sock"
+    engine_app = web.Application()
+    engine_app.router.add_route("*", "/{path:.*}", engine)
+    engine_runner = web.AppRunner(engine_app)
+    await engine_runner.setup()
+    await web.UnixSite(engine_runner, str(upstream)).start()
+    guard_runner = web.AppRunner(make_app(POLICY, str(upstream)))
+    await guard_runner.setup()
+    await web.UnixSite(guard_runner, str(tmp_path / "guard.sock")).start()
+    try:
+        async with ClientSession(connector=UnixConnector(path=str(tmp_path / "guard.sock"))) as client:
+            async with client.post("http://guard/v1.41/containers/create",
+                                   json={"Image": "x", "HostConfig": {"Privileged": True}}) as answer:
+                assert answer.status == 403
+                assert "Privileged" in (await answer.json())["message"]
+            async with client.post("http://guard/v1.41/containers/jupyter-alice/start", data=b'{"Privileged": true}') as answer:
+                assert answer.status == 403 and "a body where the hub sends none" in (await answer.json())["message"]
+            async with client.post("http://guard/v1.41/images/create?fromImage=pyiron/base&tag=latest") as answer:
+                assert answer.status == 200
+                assert await answer.content.readline() == b'{"status": "Pulling"}\n'  # before the rest exists
+                release.set()
+                assert await answer.content.readline() == b'{"status": "Done"}\n'
+            tar = b"x" * 300_000  # passed on as it comes, not read whole
+            async with client.put("http://guard/v1.41/containers/writer/archive?path=/opt", data=tar) as answer:
+                assert answer.status == 200
+            body = {"Image": "x", "HostConfig": {"CapDrop": ["ALL"]}}
+            async with client.post("http://guard/v1.41/containers/create", data=json.dumps(body, indent=4)) as answer:
+                assert answer.status == 200
+    finally:
+        await guard_runner.cleanup()
+        await engine_runner.cleanup()
+    assert [(m, p) for m, p, _ in seen] == [("POST", "/v1.41/images/create"), ("PUT", "/v1.41/containers/writer/archive"),
+                                            ("POST", "/v1.41/containers/create")]
+    assert seen[1][2] == tar
+    assert json.loads(seen[2][2]) == body
