@@ -261,7 +261,8 @@ def test_no_secret_is_in_a_services_spec_and_the_hub_uses_the_swarms(swarm):
         container_spec = json.loads(spec)[0]["Spec"]["TaskTemplate"]["ContainerSpec"]
         assert "POSTGRES_PASSWORD_FILE=/run/secrets/postgres_password" in container_spec["Env"]
         mounts[name] = {s["File"]["Name"]: s["File"]["Mode"] for s in container_spec["Secrets"]}
-    assert mounts == {"hub": dict.fromkeys(secrets, 0o400), "hub-db": {"postgres_password": 0o400}}
+    # The hub's also has the registry's login (compose.swarm-registry.yml).
+    assert mounts == {"hub": {**dict.fromkeys(secrets, 0o400), "config.json": 0o400}, "hub-db": {"postgres_password": 0o400}}
     # The hub uses the swarm's secrets, not ones of its own: it generated none into its volume,
     # and the metrics token from secrets/ opens /hub/metrics (another does not). The control
     # for the client secret and database password: the hub is healthy on the database, and
