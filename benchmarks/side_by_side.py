@@ -264,18 +264,11 @@ def measure_hub(hub: Hub, names: tuple[str, ...], rounds: int, restart_with_serv
 
 
 # --- our deployment --------------------------------------------------------------------------
-ISOLATED_SERVERS_MAX = 25
-
-
 def our_stack(directory: Path, names: tuple[str, ...], hub_image: str) -> Stack:
     write_env_files(directory, users=names, MEM_LIMIT=MEMORY, CPU_LIMIT=CPUS, MAX_MEM_LIMIT="", MAX_CPU_LIMIT="",
                     CONCURRENT_SPAWN_LIMIT=str(max(64, len(names))),
                     # P3: a hub restart with servers running (they are removed by remove_users).
-                    KEEP_SERVERS_ON_HUB_STOP="true",
-                    # A network per server (the default) needs more than Docker's default
-                    # address pools for more than about 25 servers (README "Security notes"):
-                    # above that the run says so and measures with one shared network.
-                    ISOLATE_USERS=str(len(names) <= ISOLATED_SERVERS_MAX).lower())
+                    KEEP_SERVERS_ON_HUB_STOP="true")
     return Stack(directory, hub_image, project=PROJECT, network=NETWORK, users=names)
 
 
@@ -597,9 +590,6 @@ def main(argv=None) -> int:
     names = users(args.users)
     results = {"users": args.users, "rounds": args.rounds, "hub_image": args.hub_image,
                "when": time.strftime("%Y-%m-%d %H:%M"), "load": os.getloadavg()[0]}
-    if args.users > ISOLATED_SERVERS_MAX:
-        print(f"pyiron-hub runs with ISOLATE_USERS=false: {args.users} servers at once need more networks than "
-              "Docker's default address pools hold (README \"Security notes\")")
     print(f"bare docker run: {args.rounds} alone, {args.users} at once")
     results["bare"] = measure_bare(args.users, args.rounds)
     print("pyiron-hub")

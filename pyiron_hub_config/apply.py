@@ -141,6 +141,8 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
         sp.extra_create_kwargs = {"labels": {SERVER_LABEL: "true"}}
         sp.isolate_users = s.isolate_users
         sp.users_network = s.docker_network
+        sp.subnet_pool = str(s.user_networks_pool)
+        sp.subnet_prefix = s.user_networks_prefix
     else:
         sp.mem_guarantee = default.mem_limit
         sp.cpu_guarantee = default.cpu_limit

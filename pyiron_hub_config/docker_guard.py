@@ -9,7 +9,8 @@ SITE_RESOURCES_DIR check, image pulls, users' networks, the usage page), everyth
 refused; and the *bodies* of creates: a container gets no privilege, capability, device,
 host namespace, weakened confinement or host path but SITE_RESOURCES_DIR (read-only); a
 volume no driver options (``type=none,o=bind,device=/`` would bind the host's ``/``); a
-network only the bridge driver with no options. The guard's own container and image are
+network only the bridge driver with no options, and no subnet but one in USER_NETWORKS_POOL
+(a bridge on the subnet of a site network would take the host's route to it). The guard's own container and image are
 out of reach (it would otherwise be replaced by one that is not a guard). Refusals answer
 403 with a JSON ``message`` (docker-py shows it as the error) and are logged.
 
@@ -40,10 +41,12 @@ import re
 import socket
 import sys
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, ip_address, ip_network
 from pathlib import Path
 from typing import Callable, Mapping
 
 from .problems import ConfigError, Problem
+from .subnets import DEFAULT_POOL
 
 log = logging.getLogger("docker-guard")
 
@@ -68,9 +71,11 @@ class Policy:
     bind_paths: host directories containers may bind, read-only (SITE_RESOURCES_DIR).
     own_container, own_name: the guard's container (id and name), never touched.
     own_repositories: the guard's image (normalized repositories), never pulled over.
+    network_pool: the range users' networks take their subnets from (USER_NETWORKS_POOL).
     """
 
     bind_paths: frozenset[str] = frozenset()
+    network_pool: IPv4Network = IPv4Network(DEFAULT_POOL)
     own_container: str | None = None
     own_name: str | None = None
     own_repositories: frozenset[str] = frozenset()
@@ -123,7 +128,7 @@ ROUTES = [
     _route("POST", r"/volumes/create", "json", check_body=lambda p, b: check_volume_create(b)),
     _route("GET", r"/networks"),
     _route("GET DELETE", N),
-    _route("POST", r"/networks/create", "json", check_body=lambda p, b: check_network_create(b)),
+    _route("POST", r"/networks/create", "json", check_body=lambda p, b: check_network_create(p, b)),
     _route("POST", r"/networks/(?!host/|none/)[^/]+/(?:connect|disconnect)", "json",
            check_body=lambda p, b: check_network_member(p, b)),
 ]
@@ -382,16 +387,43 @@ def check_volume_create(body: object) -> None:
     _only(volume, {"name", "driver", "labels"}, "the volume", "the hub never sets it")
 
 
-def check_network_create(body: object) -> None:
-    """A bridge network without options or addresses of its own choosing (users' networks)."""
+def check_network_create(policy: Policy, body: object) -> None:
+    """A bridge network without options, on the engine's address pools or a subnet of the
+    hub's pool (users' networks, user_networks.py)."""
     network = fields(body, "the network")
     if (network.get("driver") or "bridge") != "bridge":
         raise Refused(f"the network driver {network['driver']!r}: the hub makes bridge networks only")
     ipam = fields(network.get("ipam"), "IPAM")
-    if (ipam.get("driver") or "default") != "default" or not empty({k: v for k, v in ipam.items() if k != "driver"}):
-        raise Refused("a network's own addresses (IPAM): the hub takes the engine's address pools")
+    if (ipam.get("driver") or "default") != "default" or not empty(ipam.get("options")):
+        raise Refused("an IPAM driver or its options: the hub's networks use the engine's own IPAM")
+    configs = ipam.get("config") or []
+    if not isinstance(configs, list) or len(configs) > 1:
+        raise Refused("IPAM.Config holds more than one subnet: a user's network has one")
+    for config in configs:
+        check_network_subnet(policy, fields(config, "IPAM.Config"))
+    _only(ipam, {"driver", "options", "config"}, "IPAM", "the hub never sets it")
     _only(network, {"name", "checkduplicate", "driver", "labels", "internal", "attachable", "ipam"},
           "the network", "the hub never sets it")
+
+
+def check_network_subnet(policy: Policy, config: dict[str, object]) -> None:
+    """One subnet of USER_NETWORKS_POOL with its gateway in it, and nothing else of IPAM."""
+    try:
+        subnet = ip_network(str(config.get("subnet") or ""))
+    except ValueError:
+        raise Refused(f"IPAM subnet {config.get('subnet')!r} is not a network's address") from None
+    if subnet.version != 4 or not subnet.subnet_of(policy.network_pool):
+        raise Refused(f"IPAM subnet {subnet}: users' networks take theirs from USER_NETWORKS_POOL={policy.network_pool} "
+                      "(a bridge on another subnet could take the host's route to a network of the site)")
+    gateway = config.get("gateway")
+    if gateway is not None:
+        try:
+            inside = ip_address(str(gateway)) in subnet
+        except ValueError:
+            inside = False
+        if not inside:
+            raise Refused(f"IPAM gateway {gateway!r} is not an address of the subnet {subnet}")
+    _only(config, {"subnet", "gateway"}, "IPAM.Config", "the hub never sets it")
 
 
 def check_network_member(policy: Policy, body: object) -> None:
@@ -405,20 +437,33 @@ def check_network_member(policy: Policy, body: object) -> None:
 
 @dataclass(frozen=True)
 class GuardSettings:
-    """What the guard takes of the hub's settings (pyiron.env): the host path servers mount."""
+    """What the guard takes of the hub's settings (pyiron.env): the host path servers mount,
+    the pool users' networks take their subnets from."""
 
     bind_paths: frozenset[str] = field(default_factory=frozenset)
+    network_pool: IPv4Network = IPv4Network(DEFAULT_POOL)
 
 
 def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
-    """SITE_RESOURCES_DIR is the host directory containers may bind (read-only)."""
+    """SITE_RESOURCES_DIR is the host directory containers may bind (read-only);
+    USER_NETWORKS_POOL the range users' networks take their subnets from."""
+    problems, settings = [], {}
     site = (environ.get("SITE_RESOURCES_DIR") or "").strip()
-    if not site:
-        return GuardSettings()
-    if not site.startswith("/"):
-        raise ConfigError([Problem("SITE_RESOURCES_DIR", "must be an absolute path on the Docker host",
-                                   "/srv/pyiron/resources")])
-    return GuardSettings(frozenset({posixpath.normpath(site)}))
+    if site and not site.startswith("/"):
+        problems.append(Problem("SITE_RESOURCES_DIR", "must be an absolute path on the Docker host", "/srv/pyiron/resources"))
+    elif site:
+        settings["bind_paths"] = frozenset({posixpath.normpath(site)})
+    pool = (environ.get("USER_NETWORKS_POOL") or "").strip()
+    if pool:
+        from .values import parse_address_pool  # pydantic's: not at the top, which the healthcheck imports
+
+        try:
+            settings["network_pool"] = parse_address_pool(pool)
+        except ValueError as err:
+            problems.append(Problem("USER_NETWORKS_POOL", str(err), DEFAULT_POOL))
+    if problems:
+        raise ConfigError(problems)
+    return GuardSettings(**settings)
 
 
 # --- The server ----------------------------------------------------------------------------
@@ -555,7 +600,8 @@ def ping(listen: str) -> int:
 def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
     parser = argparse.ArgumentParser(prog="python -m pyiron_hub_config.docker_guard", description=__doc__.split("\n")[0])
     parser.add_argument("--env-file", type=Path,
-                        help="the hub's pyiron.env, read for SITE_RESOURCES_DIR only (default: the environment)")
+                        help="the hub's pyiron.env, read for SITE_RESOURCES_DIR and USER_NETWORKS_POOL only "
+                             "(default: the environment)")
     parser.add_argument("--listen", default=LISTEN, help=f"address:port to serve the hub on (default {LISTEN})")
     parser.add_argument("--upstream", default=UPSTREAM, help=f"the engine's socket (default {UPSTREAM})")
     parser.add_argument("--ping", action="store_true", help="ask a running guard whether it answers (healthcheck)")
@@ -576,15 +622,16 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s docker-guard %(levelname)s %(message)s")
     try:
-        policy = Policy(bind_paths=settings.bind_paths, **own_identity(args.upstream))
+        policy = Policy(bind_paths=settings.bind_paths, network_pool=settings.network_pool,
+                        **own_identity(args.upstream))
     except Exception as err:  # docker-py's errors, or no socket at all: the restart policy tries again
         print(f"docker-guard: cannot ask the Docker engine at {args.upstream} who the guard is: {err}",
               file=sys.stderr)
         return 1
     if policy.own_container is None:
         log.warning("not in a container of this engine: nothing of the guard itself to protect")
-    log.info("serving %s for %s; host paths containers may bind read-only: %s", args.listen, args.upstream,
-             ", ".join(sorted(policy.bind_paths)) or "none")
+    log.info("serving %s for %s; host paths containers may bind read-only: %s; users' networks' subnets in %s",
+             args.listen, args.upstream, ", ".join(sorted(policy.bind_paths)) or "none", policy.network_pool)
     from aiohttp import web
 
     host, port = args.listen.rsplit(":", 1)

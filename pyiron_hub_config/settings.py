@@ -14,8 +14,9 @@ from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_valid
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from .problems import ConfigError, Problem
+from .subnets import DEFAULT_POOL, DEFAULT_PREFIX, LARGEST_PREFIX, SMALLEST_PREFIX, networks_in
 from .values import (
-    ConstraintList, Cpus, HelpUrl, HttpUrlText, ImageRef, MemoryBytes, NameList, Origin, SizeBytes, format_memory,
+    AddressPool, ConstraintList, Cpus, HelpUrl, HttpUrlText, ImageRef, MemoryBytes, NameList, Origin, SizeBytes, format_memory,
 )
 
 # Secrets may come from VAR or from a file named by VAR_FILE (docker/compose secrets).
@@ -228,6 +229,19 @@ class Settings(BaseSettings):
         "server; false: all servers share DOCKER_NETWORK_NAME and reach each other's ports "
         "(README \"Security notes\"). SPAWNER=docker only.",
         "true", default=True,
+    )
+    user_networks_pool: AddressPool = _var(
+        "USER_NETWORKS_POOL",
+        "The address range the hub takes each user's network from (ISOLATE_USERS), one subnet of "
+        "USER_NETWORKS_PREFIX per running server, instead of Docker's default address pools (about 30 networks). "
+        "Pick a range your site does not route (README \"Security notes\"). SPAWNER=docker only.",
+        "10.213.0.0/16", default=DEFAULT_POOL,
+    )
+    user_networks_prefix: int = _var(
+        "USER_NETWORKS_PREFIX",
+        "Prefix length of each user's network in USER_NETWORKS_POOL: 28 is 16 addresses, room for the server, "
+        "the hub and 11 more containers of DOCKER_NETWORK_NAME that join it (a cluster's login node, Keycloak).",
+        "27", default=DEFAULT_PREFIX, ge=LARGEST_PREFIX, le=SMALLEST_PREFIX,
     )
     docker_network: str = _var(
         "DOCKER_NETWORK_NAME", "Docker network of users' servers (not the database's).", "pyiron-hub-users",
@@ -451,6 +465,11 @@ class Settings(BaseSettings):
                 problems.append(
                     Problem(var, f"the default {shown(value)} is above {max_var}={shown(maximum)}", f"at most {shown(maximum)}")
                 )
+        if not networks_in(self.user_networks_pool, self.user_networks_prefix):
+            problems.append(Problem(
+                "USER_NETWORKS_POOL", f"{self.user_networks_pool} cannot hold one network of "
+                f"/{self.user_networks_prefix} (USER_NETWORKS_PREFIX): use a range of /{self.user_networks_prefix} "
+                "or larger", DEFAULT_POOL))
         if bool(self.swarm_nfs_server) != bool(self.swarm_nfs_export):
             problems.append(Problem("SWARM_NFS_SERVER", "SWARM_NFS_SERVER and SWARM_NFS_EXPORT must be set together",
                                     "SWARM_NFS_SERVER=nfs.example.org SWARM_NFS_EXPORT=/export/pyiron-hub"))

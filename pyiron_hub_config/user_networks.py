@@ -11,17 +11,23 @@ and e.g. a cluster's login node run as a container. Docker itself keeps bridges 
 through the hub. The network is not internal: servers reach the internet and outside
 clusters through the host, as before.
 
-Each network takes a subnet from the engine's address pools (README "Security notes":
-Docker's defaults hold about 30 networks; ``default-address-pools`` raises that).
+Each network gets a subnet the hub picks from its own pool (USER_NETWORKS_POOL, subnets.py),
+not one from Docker's default address pools, which hold about 30 networks on an engine:
+isolation holds for thousands of servers without touching /etc/docker/daemon.json.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from ipaddress import IPv4Network, ip_network
 
 import docker.errors
+from docker.types import IPAMConfig, IPAMPool
 from dockerspawner import DockerSpawner
-from traitlets import Bool, Unicode
+from traitlets import Bool, Integer, Unicode
+
+from .subnets import DEFAULT_POOL, DEFAULT_PREFIX, networks_in, next_free_subnet, subnets_of
 
 # The label on users' servers, and on their networks: such containers never join another user's network.
 SERVER_LABEL = "org.pyiron-hub.server"
@@ -29,14 +35,22 @@ NETWORK_LABEL = "org.pyiron-hub.user-network"
 
 
 class NoNetworkLeft(RuntimeError):
-    """The engine's address pools are used up: what the user sees, and what an admin does about it."""
+    """The hub's pool is used up: what the user sees, and what an admin does about it."""
 
-    def __init__(self, user: str):
+    def __init__(self, user: str, pool: str, prefix: int):
+        n = networks_in(ip_network(pool), prefix)
         super().__init__(
-            f"No network left for {user}'s server: the Docker engine's address pools are used up (one network "
-            "per running server with ISOLATE_USERS; Docker's defaults hold about 30). An admin raises "
-            "default-address-pools in /etc/docker/daemon.json (README \"Security notes\")."
+            f"No network left for {user}'s server: all {n} networks of /{prefix} in USER_NETWORKS_POOL={pool} "
+            "are in use (one per running server with ISOLATE_USERS). An admin sets a larger USER_NETWORKS_POOL "
+            "(README \"Security notes\")."
         )
+
+
+# Subnets chosen by this hub's starts whose networks are still being made: concurrent starts
+# (the spawners' Docker threads) never pick the same one. Another hub on the engine may,
+# and Docker's overlap error then sends the start to the next.
+_choosing = threading.Lock()
+_being_made: set[IPv4Network] = set()
 
 
 class UserNetworks(DockerSpawner):
@@ -47,6 +61,12 @@ class UserNetworks(DockerSpawner):
     ).tag(config=True)
     users_network = Unicode(
         help="The network whose members (the hub, clusters) join every user's network: DOCKER_NETWORK_NAME."
+    ).tag(config=True)
+    subnet_pool = Unicode(
+        DEFAULT_POOL, help="The range each user's network takes its subnet from: USER_NETWORKS_POOL."
+    ).tag(config=True)
+    subnet_prefix = Integer(
+        DEFAULT_PREFIX, help="Prefix length of each user's network: USER_NETWORKS_PREFIX."
     ).tag(config=True)
 
     _peers_joined = False  # per spawner: a restarted or recreated hub joins again on its first poll
@@ -98,14 +118,7 @@ class UserNetworks(DockerSpawner):
         try:
             network = client.inspect_network(name)
         except docker.errors.NotFound:
-            try:
-                client.create_network(name, driver="bridge", check_duplicate=True,
-                                      labels={NETWORK_LABEL: self.user.name})
-            except docker.errors.APIError as err:
-                if "address pool" in str(err):
-                    raise NoNetworkLeft(self.user.name) from err
-                if err.status_code != 409:  # made by a concurrent call: fine
-                    raise
+            self._create_network_sync(name)
             network = client.inspect_network(name)
         joined = set(network.get("Containers") or {})
         for peer_id in client.inspect_network(self.users_network).get("Containers") or {}:
@@ -121,6 +134,35 @@ class UserNetworks(DockerSpawner):
                 if "already exists" not in str(err):
                     raise
             self.log.debug("%s joined %s", peer["Name"].lstrip("/"), name)
+
+    def _create_network_sync(self, name: str) -> None:
+        """The network, on the lowest subnet of the pool that no network on the engine has."""
+        pool, taken = ip_network(self.subnet_pool), set()
+        while True:
+            with _choosing:
+                used = [*subnets_of(self.client.networks()), *_being_made, *taken]
+                subnet = next_free_subnet(pool, self.subnet_prefix, used)
+                if subnet is None:
+                    raise NoNetworkLeft(self.user.name, self.subnet_pool, self.subnet_prefix)
+                _being_made.add(subnet)
+            try:
+                self.client.create_network(
+                    name, driver="bridge", check_duplicate=True, labels={NETWORK_LABEL: self.user.name},
+                    # The gateway Docker would pick, given so that inspect shows it as for its own subnets.
+                    ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=str(subnet[1]))]),
+                )
+                return
+            except docker.errors.APIError as err:
+                if err.status_code == 409:  # made by a concurrent call: fine
+                    return
+                if "overlap" not in str(err).lower():
+                    raise
+                # Taken since we looked, by a network another hub made: the next one.
+                self.log.info("%s for %s's network was just taken; trying the next", subnet, self.user.name)
+                taken.add(subnet)
+            finally:
+                with _choosing:
+                    _being_made.discard(subnet)
 
     def _remove_network_sync(self) -> None:
         client, name = self.client, self.user_network

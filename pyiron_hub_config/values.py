@@ -7,10 +7,13 @@ says what a valid value looks like; pydantic turns those into per-variable probl
 from __future__ import annotations
 
 import re
+from ipaddress import IPv4Network, ip_network
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator
+
+from .subnets import DEFAULT_POOL, NOT_FOR_BRIDGES
 
 # JupyterHub's ByteSpecification (behind Spawner.mem_limit) has the same 1024-based units,
 # but takes only upper-case K/M/G/T with nothing after: the old deployment's '2g' and
@@ -141,6 +144,28 @@ def check_help_url(value: str) -> str:
         raise ValueError(f"{value!r} is neither an http(s) URL nor a mailto: address") from None
 
 
+def parse_address_pool(value: object) -> object:
+    """'172.16.0.0/16' -> an IPv4 network for bridges: a range, exactly as written (no host bits)."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    try:
+        pool = ip_network(value, strict=False) if "/" in value else None
+    except ValueError:
+        pool = None
+    if pool is None:
+        raise ValueError(f"{value[:60]!r} is not an address range: use CIDR notation like {DEFAULT_POOL}")
+    if pool.version != 4:
+        raise ValueError(f"{value!r} is an IPv6 range; users' networks are IPv4: use e.g. {DEFAULT_POOL}")
+    if str(pool) != value:
+        raise ValueError(f"{value!r} has bits set after the prefix: the range is written {pool}")
+    for reserved in NOT_FOR_BRIDGES:
+        if pool.overlaps(reserved):
+            raise ValueError(f"{value!r} overlaps {reserved}, which is not for containers' networks: "
+                             f"use a private range like {DEFAULT_POOL}")
+    return pool
+
+
 def split_list(value: object) -> object:
     """'a, b c' -> ['a', 'b', 'c']; lists pass through."""
     if isinstance(value, str):
@@ -157,6 +182,7 @@ HttpUrlText = Annotated[str, AfterValidator(check_http_url)]
 Origin = Annotated[str, AfterValidator(check_origin)]
 HelpUrl = Annotated[str, AfterValidator(check_help_url)]
 NameList = Annotated[list[str], BeforeValidator(split_list)]
+AddressPool = Annotated[IPv4Network, BeforeValidator(parse_address_pool)]
 
 
 # Docker's placement constraint: node.<attribute> == or != a value (`docker service create --constraint`).

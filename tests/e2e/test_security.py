@@ -18,6 +18,7 @@ import re
 import secrets as random_secrets
 import subprocess
 import tarfile
+from ipaddress import ip_network
 
 import pytest
 import requests
@@ -45,6 +46,8 @@ SECRET_VARIABLES = ("DUMMY_PASSWORD", "POSTGRES_PASSWORD", "CLIENT_SECRET", "JUP
 CULLER_SCOPES = {"list:users", "read:users:activity", "read:servers", "delete:servers"}
 CULLER_RESOLVED_SCOPES = CULLER_SCOPES | {"read:users:name"}
 TIMEOUT = 30
+# The suite's own USER_NETWORKS_POOL (16 networks of /28), not the default one.
+POOL = ip_network("10.213.0.0/24")
 
 # Searches a file tree for the secrets read as JSON from stdin; prints only the secrets'
 # names and the paths where they were found. argv: mode ("shared": only files readable by
@@ -92,7 +95,7 @@ def stack(images, tmp_path_factory):
     directory = tmp_path_factory.mktemp("security")
     # A database password and client secret of this run's own: found anywhere, they leaked there.
     db_password, client_secret = f"db-{random_secrets.token_hex(16)}", f"cs-{random_secrets.token_hex(20)}"
-    write_env_files(directory, users=USERS, ADMIN_USER=ADMIN, CLIENT_SECRET=client_secret)
+    write_env_files(directory, users=USERS, ADMIN_USER=ADMIN, CLIENT_SECRET=client_secret, USER_NETWORKS_POOL=str(POOL))
     (directory / "shared.env").write_text(
         f"POSTGRES_PASSWORD='{db_password}'\nPOSTGRES_USER='hub'\nPOSTGRES_DB='jupyterhub'\n"
     )
@@ -757,7 +760,57 @@ def test_the_token_inside_a_users_container_reaches_nothing_else(stack, carol, m
     assert carol.server()["ready"] and inspect("jupyter-peggy") is None
 
 
-# --- limits no one gets around: a fork bomb ----------------------------------------------------
+# --- users' networks beyond Docker's default address pools (USER_NETWORKS_POOL) --------------------
+
+FILL_LABEL = "org.pyiron-hub.test-fill"
+NO_POOL_LEFT = "could not find an available, non-overlapping IPv4 address pool"
+
+
+def network_ipam(name: str) -> dict:
+    return json.loads(docker("network", "inspect", name).stdout)[0]["IPAM"]["Config"][0]
+
+
+@pytest.fixture(scope="module")
+def default_pools_used_up(stack):
+    """Plain networks (no subnet given, as compose makes them) until Docker's default address
+    pools have none left: the two servers started after this (mallory's, bob's) would have
+    failed before the hub took subnets from its own pool. How many it took, for the report."""
+    leftovers = docker("network", "ls", "-q", "--filter", f"label={FILL_LABEL}").stdout.split()
+    if leftovers:  # a run that was killed: they would starve every other suite of networks
+        docker("network", "rm", *leftovers, check=False)
+    made = []
+    try:
+        for i in range(100):  # Docker's defaults hold 31; an engine configured with more is another machine
+            r = docker("network", "create", "--label", FILL_LABEL, f"{NETWORK}-fill-{i}", check=False)
+            if r.returncode:
+                assert NO_POOL_LEFT in r.stderr, r.stderr
+                break
+            made.append(f"{NETWORK}-fill-{i}")
+        else:
+            pytest.fail("Docker's default address pools still had room after 100 networks")
+        print(f"Docker's default address pools were used up by {len(made)} more networks")
+        yield made
+    finally:
+        if made:
+            docker("network", "rm", *made, check=False)
+
+
+@pytest.fixture(scope="module")
+def carols_network(stack, carol) -> dict:
+    return network_ipam(f"{NETWORK}-jupyter-carol")
+
+
+@ISOLATION
+def test_a_users_network_is_a_subnet_of_the_configured_pool(stack, carol, carols_network):
+    subnet = ip_network(carols_network["Subnet"])
+    assert subnet.subnet_of(POOL) and subnet.prefixlen == 28, carols_network
+    assert carols_network["Gateway"] == str(subnet[1])
+    # carol's server and the hub have their addresses there.
+    addresses = {inspect(c)["NetworkSettings"]["Networks"][f"{NETWORK}-jupyter-carol"]["IPAddress"]
+                 for c in ("jupyter-carol", stack.container("hub"))}
+    assert len(addresses) == 2 and all(ip_network(a).subnet_of(subnet) for a in addresses), addresses
+
+
 
 # Starts /bin/sleep until the kernel refuses (EAGAIN), as a fork bomb would, but bounded:
 # every child ends by itself after HOLD seconds, the script stops at MOST children, and it
@@ -782,7 +835,7 @@ for pid in children:
 
 
 @pytest.fixture(scope="module")
-def mallory(stack):
+def mallory(stack, default_pools_used_up):
     user = HubUser(stack, "mallory").login()
     # The most memory a user may pick: thousands of processes need their page tables and stacks.
     user.start(environment="pyiron_base", mem_limit="1G")
@@ -832,7 +885,7 @@ def reach(container: str, *targets: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def bob(stack, admin):
+def bob(stack, admin, default_pools_used_up):
     """bob's server, started by the admin (who may start and stop servers without opening them)."""
     user = HubUser(stack, "bob").login()
     r = admin.api("POST", "/users/bob/server", json={"environment": "pyiron_base"})
@@ -868,6 +921,22 @@ def test_a_user_cannot_reach_another_users_ports(stack, mallory, bob, bobs_port)
     mallorys = json.loads(docker("network", "inspect", f"{NETWORK}-jupyter-mallory").stdout)[0]
     assert mallorys["Internal"] is False and mallorys["Driver"] == "bridge"
     assert set(mallorys["Containers"]) == {inspect("jupyter-mallory")["Id"], inspect(stack.container("hub"))["Id"]}
+
+
+@ISOLATION
+def test_servers_start_isolated_with_dockers_default_pools_used_up(stack, default_pools_used_up, mallory, bob,
+                                                                   carols_network):
+    # The control: Docker itself has no network left for one made without a subnet...
+    r = docker("network", "create", "--label", FILL_LABEL, f"{NETWORK}-fill-one-more", check=False)
+    if not r.returncode:
+        default_pools_used_up.append(f"{NETWORK}-fill-one-more")  # removed with the others
+    assert r.returncode and NO_POOL_LEFT in r.stderr, (r.stdout, r.stderr)
+    # ...yet mallory's and bob's servers run (and the attack above failed between them), each on a
+    # /28 of the hub's pool of its own, apart from carol's.
+    subnets = [ip_network(network_ipam(f"{NETWORK}-jupyter-{u}")["Subnet"]) for u in ("mallory", "bob")]
+    subnets.append(ip_network(carols_network["Subnet"]))
+    assert all(n.subnet_of(POOL) and n.prefixlen == 28 for n in subnets) and len(set(subnets)) == 3, subnets
+    assert mallory.server()["ready"] and bob.server()["ready"]
 
 
 # --- admins stay out of users' servers (ADMIN_ACCESS) --------------------------------------------

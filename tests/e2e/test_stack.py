@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from ipaddress import ip_network
 
 import pytest
 import requests
@@ -147,8 +148,11 @@ def test_user_container_cannot_reach_database_or_docker(stack, alice):
     info = inspect("jupyter-alice")
     # Its own network (ISOLATE_USERS), which the hub joined; not the users' network itself.
     assert list(info["NetworkSettings"]["Networks"]) == [f"{NETWORK}-jupyter-alice"]
-    assert inspect(stack.container("hub"))["Id"] in json.loads(
-        docker("network", "inspect", f"{NETWORK}-jupyter-alice").stdout)[0]["Containers"]
+    mine = json.loads(docker("network", "inspect", f"{NETWORK}-jupyter-alice").stdout)[0]
+    assert inspect(stack.container("hub"))["Id"] in mine["Containers"]
+    # A /28 of the hub's default USER_NETWORKS_POOL, not of Docker's default address pools.
+    subnet = ip_network(mine["IPAM"]["Config"][0]["Subnet"])
+    assert subnet.prefixlen == 28 and subnet.subnet_of(ip_network("172.16.0.0/16")), subnet
     db = inspect(stack.container("hub-db"))
     db_ips = [n["IPAddress"] for n in db["NetworkSettings"]["Networks"].values()]
     probe = (

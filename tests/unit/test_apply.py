@@ -562,6 +562,13 @@ def test_users_servers_are_labelled_and_isolated_by_default(configured):
     assert spawner.user_network == "my-users-jupyter-alice"  # after the users' network, which keeps the hub's route
 
 
+def test_users_networks_take_subnets_from_the_hubs_pool(configured):
+    spawner = spawner_from(configured())
+    assert (spawner.subnet_pool, spawner.subnet_prefix) == ("172.16.0.0/16", 28)
+    spawner = spawner_from(configured(USER_NETWORKS_POOL="10.213.0.0/16", USER_NETWORKS_PREFIX="27"))
+    assert (spawner.subnet_pool, spawner.subnet_prefix) == ("10.213.0.0/16", 27)
+
+
 def test_isolate_users_off(configured):
     assert spawner_from(configured(ISOLATE_USERS="false")).isolate_users is False
 

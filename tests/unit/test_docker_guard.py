@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from ipaddress import IPv4Network
+from types import SimpleNamespace
 
 import docker
 import pytest
@@ -24,6 +26,7 @@ from pyiron_hub_config.docker_guard import (
 from pyiron_hub_config.hub_config import load_hub_config
 from pyiron_hub_config.problems import ConfigError
 from pyiron_hub_config.storage import SITE_RESOURCES_MOUNT, server_mounts, user_volumes
+from pyiron_hub_config.user_networks import UserNetworks
 
 SITE = "/srv/pyiron/resources"
 GUARD_ID = "4f2a0c9e1b7d" + "0" * 52
@@ -68,6 +71,39 @@ def test_a_users_server_as_the_hub_creates_it_passes(minimal_env):
     assert body["HostConfig"]["SecurityOpt"] == ["no-new-privileges:true"]  # the hub's settings are in it
     assert any(m["Type"] == "bind" and m["Source"] == SITE for m in body["HostConfig"]["Mounts"])
     check_request(POLICY, "POST", "/v1.41/containers/create", {"name": ["jupyter-alice"]}, body)
+
+
+class SentNetworks(UserNetworks):
+    """The users' networks layer on docker-py's real client, whose creates are kept, not sent."""
+
+    client = None
+
+
+def users_network_create_body() -> dict:
+    sent = []
+
+    class Client(docker.APIClient):
+        def networks(self, *args, **kw):  # the engine has one network in the pool already
+            return [{"Name": "bob's", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28"}]}}]
+
+        def _post_json(self, url, data, **kw):
+            sent.append(json.loads(json.dumps(data)))
+            return SimpleNamespace()
+
+        def _result(self, response, json=False, binary=False):
+            return {}
+
+    spawner = SentNetworks(user=SimpleNamespace(name="alice"), users_network="pyiron-hub-users")
+    spawner.client = Client(base_url="tcp://127.0.0.1:1", version="1.41")
+    spawner._create_network_sync("pyiron-hub-users-jupyter-alice")
+    (body,) = sent
+    return body
+
+
+def test_a_users_network_as_the_hub_creates_it_passes():
+    body = users_network_create_body()
+    assert body["IPAM"]["Config"][0]["Subnet"] == "172.16.0.16/28"  # a subnet of the hub's own choosing
+    check_request(POLICY, "POST", "/v1.41/networks/create", None, body)
 
 
 def test_the_volume_writer_and_the_site_resources_check_pass():
@@ -191,7 +227,23 @@ def test_a_volume_that_binds_a_host_path_is_refused(body, words):
     ({"Name": "evil", "Driver": "macvlan", "Options": {"parent": "eth0"}}, "driver"),
     ({"Name": "evil", "Driver": "host"}, "driver"),
     ({"Name": "evil", "Driver": "bridge", "Options": {"com.docker.network.bridge.name": "eth0"}}, "options"),
-    ({"Name": "evil", "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.0.0.0/8"}]}}, "IPAM"),
+    # A bridge on a subnet of the site's (or the host's own LAN) takes the host's route to it.
+    ({"Name": "evil", "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.0.0.0/8"}]}},
+     "IPAM subnet 10.0.0.0/8: users' networks take theirs from USER_NETWORKS_POOL=172.16.0.0/16"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "192.0.2.0/28"}]}}, "USER_NETWORKS_POOL"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/12"}]}}, "USER_NETWORKS_POOL"),  # the pool and more
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "fd00::/64"}]}}, "USER_NETWORKS_POOL"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.1/28"}]}}, "is not a network's address"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": None, "Gateway": "172.16.0.1"}]}}, "is not a network's address"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28", "Gateway": "192.0.2.1"}]}}, "IPAM gateway"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28", "Gateway": "nowhere"}]}}, "IPAM gateway"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28", "IPRange": "192.0.2.0/28"}]}}, "iprange"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28",
+                                           "AuxiliaryAddresses": {"x": "192.0.2.1"}}]}}, "auxiliaryaddresses"),
+    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28"}, {"Subnet": "172.16.0.16/28"}]}}, "more than one"),
+    ({"Name": "evil", "IPAM": {"Config": {"Subnet": "172.16.0.0/28"}}}, "more than one"),
+    ({"Name": "evil", "IPAM": {"Driver": "infoblox", "Config": []}}, "IPAM driver"),
+    ({"Name": "evil", "IPAM": {"Options": {"com.docker.network.driver.mtu": "1"}}}, "IPAM driver or its options"),
     ({"Name": "evil", "ConfigFrom": {"Network": "x"}}, "configfrom"),
 ])
 def test_a_network_the_hub_never_makes_is_refused(body, words):
@@ -274,6 +326,21 @@ def test_image_references_are_compared_by_repository(reference, expected):
 
 
 # --- Settings ----------------------------------------------------------------------------------
+
+def test_a_subnet_of_another_pool_than_the_guards_is_refused():
+    body = users_network_create_body()  # in the default pool, 172.16.0.0/16
+    policy = Policy(network_pool=IPv4Network("10.213.0.0/16"))
+    assert "USER_NETWORKS_POOL=10.213.0.0/16" in refused("POST", "/networks/create", body, policy=policy)
+
+
+def test_the_guard_reads_the_hubs_pool_of_users_networks():
+    assert load_guard_settings({}).network_pool == IPv4Network("172.16.0.0/16")
+    assert load_guard_settings({"USER_NETWORKS_POOL": "10.213.0.0/16"}).network_pool == IPv4Network("10.213.0.0/16")
+    with pytest.raises(ConfigError) as err:  # both problems at once, as the hub reports them
+        load_guard_settings({"USER_NETWORKS_POOL": "10.213.0.1/16", "SITE_RESOURCES_DIR": "resources"})
+    assert [p.where for p in err.value.problems] == ["SITE_RESOURCES_DIR", "USER_NETWORKS_POOL"]
+    assert "the range is written 10.213.0.0/16" in str(err.value)
+
 
 def test_site_resources_dir_is_the_one_host_path_by_default_none():
     assert load_guard_settings({}).bind_paths == frozenset()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,8 @@ DEFAULTS = {
     "MAX_CPU_LIMIT": (None, {}),
     "PIDS_LIMIT": (4096, {}),
     "ISOLATE_USERS": (True, {}),
+    "USER_NETWORKS_POOL": (IPv4Network("172.16.0.0/16"), {}),
+    "USER_NETWORKS_PREFIX": (28, {}),
     "ADMIN_ACCESS": (False, {}),
     "DOCKER_NETWORK_NAME": ("pyiron-hub-users", {}),
     "HUB_CONNECT_HOST": ("hub", {}),
@@ -153,6 +156,8 @@ OVERRIDES = {
     "MAX_CPU_LIMIT": ("4", 4.0, {}),
     "PIDS_LIMIT": ("16384", 16384, {}),
     "ISOLATE_USERS": ("false", False, {}),
+    "USER_NETWORKS_POOL": (" 10.213.0.0/16 ", IPv4Network("10.213.0.0/16"), {}),
+    "USER_NETWORKS_PREFIX": ("24", 24, {}),
     "ADMIN_ACCESS": ("true", True, {}),
     "DOCKER_NETWORK_NAME": ("my_users.net-1", "my_users.net-1", {}),
     "HUB_CONNECT_HOST": ("jupyterhub", "jupyterhub", {}),
@@ -293,6 +298,21 @@ REJECTIONS = {
     "max cpu zero": ({"MAX_CPU_LIMIT": "0"}, "MAX_CPU_LIMIT", "out of range"),
     "pids limit too low": ({"PIDS_LIMIT": "10"}, "PIDS_LIMIT", "must be 64 or more"),
     "pids limit zero (no limit)": ({"PIDS_LIMIT": "0"}, "PIDS_LIMIT", "must be 64 or more"),
+    "pool not a range": ({"USER_NETWORKS_POOL": "lots"}, "USER_NETWORKS_POOL", "use CIDR notation like 172.16.0.0/16"),
+    "pool without a prefix": ({"USER_NETWORKS_POOL": "172.16.0.0"}, "USER_NETWORKS_POOL", "use CIDR notation"),
+    "pool bad prefix": ({"USER_NETWORKS_POOL": "172.16.0.0/33"}, "USER_NETWORKS_POOL", "use CIDR notation"),
+    "pool host bits": ({"USER_NETWORKS_POOL": "172.16.5.1/16"}, "USER_NETWORKS_POOL", "the range is written 172.16.0.0/16"),
+    "pool ipv6": ({"USER_NETWORKS_POOL": "fd00:1::/48"}, "USER_NETWORKS_POOL", "IPv6 range"),
+    "pool loopback": ({"USER_NETWORKS_POOL": "127.0.0.0/16"}, "USER_NETWORKS_POOL", "overlaps 127.0.0.0/8"),
+    "pool link-local": ({"USER_NETWORKS_POOL": "169.254.0.0/16"}, "USER_NETWORKS_POOL", "not for containers"),
+    "pool multicast": ({"USER_NETWORKS_POOL": "239.0.0.0/16"}, "USER_NETWORKS_POOL", "overlaps 224.0.0.0/3"),
+    "pool everything": ({"USER_NETWORKS_POOL": "0.0.0.0/0"}, "USER_NETWORKS_POOL", "overlaps 0.0.0.0/8"),
+    "pool holds no network": ({"USER_NETWORKS_POOL": "10.9.0.0/29"}, "USER_NETWORKS_POOL",
+                              "10.9.0.0/29 cannot hold one network of /28 (USER_NETWORKS_PREFIX)"),
+    "pool holds no network of the prefix": ({"USER_NETWORKS_POOL": "10.9.0.0/24", "USER_NETWORKS_PREFIX": "20"},
+                                            "USER_NETWORKS_POOL", "use a range of /20 or larger"),
+    "network prefix too long": ({"USER_NETWORKS_PREFIX": "30"}, "USER_NETWORKS_PREFIX", "must be 29 or less"),
+    "network prefix too short": ({"USER_NETWORKS_PREFIX": "8"}, "USER_NETWORKS_PREFIX", "must be 16 or more"),
     "image with space": ({"PYIRON_BASE": "pyiron/base latest"}, "PYIRON_BASE", "not a valid image reference"),
     "image with ;": ({"PYIRON_ATOMISTIC": "pyiron/pyiron;rm -rf /"}, "PYIRON_ATOMISTIC", "not a valid image reference"),
     "image with $(": ({"PYIRON_CONTINUUM": "pyiron/$(reboot)"}, "PYIRON_CONTINUUM", "not a valid image reference"),
