@@ -236,6 +236,8 @@ class Deployment:
                 network_mode=f"container:{self.own.id}" if self.own else None,
                 labels={f"{COMPOSE}.project": self.project, "org.pyiron.hub.role": "backup-worker"},
                 security_opt=["no-new-privileges:true"],
+                # The hub image's health check asks for a hub that a worker never runs.
+                healthcheck={"test": ["NONE"]},
             )
         except docker.errors.APIError as err:
             text = str(err.explanation or err)

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 DATA = Path("/data")
@@ -31,6 +33,10 @@ SQLITE_DIR = "sqlite"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 RESTORE_TARGET = Path("/restore")
+# restic's words for a repository whose disk is full: this run cannot end well.
+DISK_FULL = re.compile(r"no space left on device|disk quota exceeded")
+# How long restic may take to end by itself once it said so.
+DISK_FULL_GRACE = 30.0
 
 
 def is_sqlite(path: Path) -> bool:
@@ -108,9 +114,39 @@ def place_sqlite(restored: Path, volumes: Path) -> None:
         print(f"SQLite database {rel}: restored", flush=True)
 
 
-def restic(*args: str) -> int:
+def restic(*args: str, command: tuple[str, ...] = ("restic", "--no-cache"), grace: float = DISK_FULL_GRACE) -> int:
+    """Run restic, its output passed on; stopped if it hangs once the repository's disk is full.
+
+    restic 0.18.0 sometimes neither retries nor exits after a save failed on a full disk
+    (seen here: asleep for 10 minutes after "Save(...) failed: ... no space left on
+    device"), which would hold the scheduled backup forever. Its own report of a full disk
+    is final for this run, so after `grace` seconds it is stopped; the output keeps its
+    words, and the hub reports the full disk (backup.RESTIC_PROBLEMS).
+    """
     print("restic " + " ".join(args), flush=True)
-    return subprocess.run(["restic", "--no-cache", *args]).returncode
+    proc = subprocess.Popen([*command, *args], stderr=subprocess.PIPE, text=True, errors="replace")
+    stopper: threading.Timer | None = None
+    for line in proc.stderr:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        if stopper is None and DISK_FULL.search(line):
+            stopper = threading.Timer(grace, _stop_hung, (proc, grace))
+            stopper.start()
+    rc = proc.wait()
+    if stopper is not None:
+        stopper.cancel()
+    return rc
+
+
+def _stop_hung(proc: subprocess.Popen, grace: float) -> None:
+    if proc.poll() is None:
+        print(f"restic did not end {grace:g} s after the repository's disk was full "
+              "(no space left on device): stopped", file=sys.stderr, flush=True)
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def worker_backup(plan: dict) -> int:

@@ -153,3 +153,16 @@ def test_last_result_as_metrics(tmp_path):
 @pytest.mark.parametrize("variable", backup_variable_names())
 def test_every_backup_variable_is_documented(variable):
     assert f"`{variable}`" in README
+
+
+def test_restic_hung_on_a_full_disk_is_stopped(capfd):
+    # A stand-in for restic 0.18.0 asleep after a failed save on a full disk.
+    hung = ("sh", "-c", "echo 'Save(<data/70cd>) failed: write /repo/data/x: no space left on device' >&2; exec sleep 60")
+    assert backup_worker.restic("backup", command=hung, grace=0.2) != 0
+    err = capfd.readouterr().err
+    assert "no space left on device" in err and "did not end 0.2 s after" in err
+
+
+def test_restic_passes_its_output_on_and_its_status(capfd):
+    assert backup_worker.restic("x", command=("sh", "-c", "echo fine >&2; exit 3")) == 3
+    assert "fine" in capfd.readouterr().err

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import IMAGES, PREFIX, REPO, Stack, _free_port, docker
+from ..conftest import IMAGES, PREFIX, REPO, Stack, _free_port, docker, remove_user_networks
 from .conftest import PASSWORDS
 
 KEYCLOAK_IMAGE = f"{PREFIX}/keycloak:latest"
@@ -74,6 +74,7 @@ def keycloak_stack(directory: Path, hub_image: str, project: str, hub_host: str 
         for name in s.user_containers():  # first: servers left running hold the users' network
             docker("rm", "-f", name, check=False)
         s.compose("down", "-v", "--remove-orphans", check=False)
+        remove_user_networks(s.network)  # those of servers removed with `docker rm -f` (ISOLATE_USERS)
         for user in s.users:
             for volume in (f"{project}-jupyterhub-user-{user}", f"{project}-jupyterhub-home-{user}"):
                 docker("volume", "rm", "-f", volume, check=False)
