@@ -25,7 +25,8 @@ It is a small aiohttp application (aiohttp is in the hub image already): streame
 responses (pull progress, chunked answers) pass through as they come. No call of the hub
 upgrades its connection (attach, exec), so hijacked connections are refused with the rest.
 
-    python -m pyiron_hub_config.docker_guard [--listen 0.0.0.0:2375] [--upstream /var/run/docker.sock]
+    python -m pyiron_hub_config.docker_guard [--env-file pyiron.env] [--listen 0.0.0.0:2375]
+                                             [--upstream /var/run/docker.sock]
     python -m pyiron_hub_config.docker_guard --ping     (the service's healthcheck)
 """
 
@@ -41,11 +42,11 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, ip_address, ip_network
+from pathlib import Path
 from typing import Callable, Mapping
 
 from .problems import ConfigError, Problem
 from .subnets import DEFAULT_POOL
-from .values import parse_address_pool
 
 log = logging.getLogger("docker-guard")
 
@@ -436,7 +437,8 @@ def check_network_member(policy: Policy, body: object) -> None:
 
 @dataclass(frozen=True)
 class GuardSettings:
-    """What the guard reads from its environment (pyiron.env, as the hub)."""
+    """What the guard takes of the hub's settings (pyiron.env): the host path servers mount,
+    the pool users' networks take their subnets from."""
 
     bind_paths: frozenset[str] = field(default_factory=frozenset)
     network_pool: IPv4Network = IPv4Network(DEFAULT_POOL)
@@ -453,6 +455,8 @@ def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
         settings["bind_paths"] = frozenset({posixpath.normpath(site)})
     pool = (environ.get("USER_NETWORKS_POOL") or "").strip()
     if pool:
+        from .values import parse_address_pool  # pydantic's: not at the top, which the healthcheck imports
+
         try:
             settings["network_pool"] = parse_address_pool(pool)
         except ValueError as err:
@@ -595,6 +599,9 @@ def ping(listen: str) -> int:
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
     parser = argparse.ArgumentParser(prog="python -m pyiron_hub_config.docker_guard", description=__doc__.split("\n")[0])
+    parser.add_argument("--env-file", type=Path,
+                        help="the hub's pyiron.env, read for SITE_RESOURCES_DIR and USER_NETWORKS_POOL only "
+                             "(default: the environment)")
     parser.add_argument("--listen", default=LISTEN, help=f"address:port to serve the hub on (default {LISTEN})")
     parser.add_argument("--upstream", default=UPSTREAM, help=f"the engine's socket (default {UPSTREAM})")
     parser.add_argument("--ping", action="store_true", help="ask a running guard whether it answers (healthcheck)")
@@ -602,13 +609,18 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     args = parser.parse_args(argv)
     if args.ping:
         return ping(args.listen)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s docker-guard %(levelname)s %(message)s")
+    from .envfiles import parse_env_file  # not at the top: the healthcheck (--ping) imports this module often
+
     try:
-        settings = load_guard_settings(environ)
+        settings = load_guard_settings(parse_env_file(args.env_file) if args.env_file else environ)
+    except OSError as err:
+        print(f"docker-guard: cannot read --env-file: {err}", file=sys.stderr)
+        return 1
     except ConfigError as err:
         print(err.report(), file=sys.stderr)
         return 1
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s docker-guard %(levelname)s %(message)s")
     try:
         policy = Policy(bind_paths=settings.bind_paths, network_pool=settings.network_pool,
                         **own_identity(args.upstream))

@@ -20,7 +20,8 @@ from traitlets.config import Config
 from pyiron_hub_config.apply import apply_spawner
 from pyiron_hub_config.boot_file import BOOT_DIR, LABEL
 from pyiron_hub_config.docker_guard import (
-    Policy, Refused, check_request, load_guard_settings, make_app, names_own_container, own_container_id, repository,
+    Policy, Refused, check_request, load_guard_settings, main, make_app, names_own_container, own_container_id,
+    repository,
 )
 from pyiron_hub_config.hub_config import load_hub_config
 from pyiron_hub_config.problems import ConfigError
@@ -346,6 +347,15 @@ def test_site_resources_dir_is_the_one_host_path_by_default_none():
     assert load_guard_settings({"SITE_RESOURCES_DIR": SITE + "/"}).bind_paths == {SITE}
     with pytest.raises(ConfigError, match="SITE_RESOURCES_DIR: must be an absolute path"):
         load_guard_settings({"SITE_RESOURCES_DIR": "resources"})
+
+
+def test_the_guard_reads_the_hubs_env_file_and_reports_a_bad_path_before_anything(tmp_path, capsys):
+    env_file = tmp_path / "pyiron.env"
+    env_file.write_text("CLIENT_SECRET='s'\nSITE_RESOURCES_DIR='resources'\n")
+    assert main(["--env-file", str(env_file), "--upstream", str(tmp_path / "no.sock")]) == 1
+    assert "SITE_RESOURCES_DIR: must be an absolute path" in capsys.readouterr().err
+    assert main(["--env-file", str(tmp_path / "missing.env")]) == 1
+    assert "cannot read --env-file" in capsys.readouterr().err
 
 
 # --- The server: refusals in docker-py's words, answers streamed as they come -----------------
