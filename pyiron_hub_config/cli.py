@@ -16,6 +16,7 @@ from .hub_config import HubConfig, load_hub_config
 from .problems import ConfigError, Problem
 from .provider import provider_problems
 from .settings import IMAGE_VARIABLES
+from .swarm_secrets import SECRETS_DIR, SWARM_SECRETS, split_secrets
 from .values import check_image, format_memory, pull_arguments
 
 DEFAULT_HUB_CONFIG = "/srv/jupyterhub/jupyterhub_config.py"
@@ -112,9 +113,28 @@ def cmd_check(args) -> int:
     return 0
 
 
+def _secret_files(directory: Path) -> dict[str, str]:
+    """The secret files an earlier `init --swarm` wrote (secret name -> text)."""
+    found, problems = {}, []
+    for secret in SWARM_SECRETS:
+        path = directory / SECRETS_DIR / secret.name
+        try:
+            found[secret.name] = path.read_text()
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            problems.append(Problem(str(path), f"cannot read it: {err.strerror}"))
+        except UnicodeDecodeError:  # never echo a secret's bytes
+            problems.append(Problem(str(path), "is not UTF-8 text", "a file holding only the secret"))
+    if problems:
+        raise ConfigError(problems)
+    return found
+
+
 def cmd_init(args) -> int:
     seed = Path(args.seed) if args.seed else None
     directory = Path(args.dir) if args.dir else (seed.parent if seed else Path.cwd())
+    plan = None
     try:
         values: dict[str, str] = {}
         for name in envfiles.ENV_FILES:
@@ -125,9 +145,14 @@ def cmd_init(args) -> int:
             if not any(values.get(k) for k in ("OAUTH2_ALLOWED_GROUPS", "ALLOWED_USERS", "OAUTH2_ALLOW_ALL")):
                 # The old deployment let every user of the realm in; keep that, visibly.
                 values["OAUTH2_ALLOW_ALL"] = "true"
-        if not (values.get("POSTGRES_PASSWORD") or values.get("POSTGRES_PASSWORD_FILE")):
+        if args.swarm:
+            # On a swarm a service's environment is public to every manager: each secret
+            # leaves the env files for secrets/, which compose.swarm.yml makes swarm secrets of.
+            plan = split_secrets(values, _secret_files(directory))
+            values = plan.env
+        elif not (values.get("POSTGRES_PASSWORD") or values.get("POSTGRES_PASSWORD_FILE")):
             values["POSTGRES_PASSWORD"] = envfiles.new_secret()
-        problems = envfiles.unsafe_value_problems(values, quoted=not args.swarm)
+        problems = (plan.problems if plan else []) + envfiles.unsafe_value_problems(values, quoted=not args.swarm)
         if problems:
             raise ConfigError(problems)
         if seed:
@@ -139,12 +164,26 @@ def cmd_init(args) -> int:
     for key, value in values.items():
         by_file[envfiles.home_file(key)][key] = value
     directory.mkdir(parents=True, exist_ok=True)
+    if plan:  # first: env files that name a secret file never exist without it
+        (directory / SECRETS_DIR).mkdir(mode=0o700, exist_ok=True)
+        for name, secret in plan.new_files.items():
+            envfiles.write_private(directory / SECRETS_DIR / name, secret)
+            print(f"wrote {directory / SECRETS_DIR / name} (mode 0600)")
+        if plan.kept:
+            print(f"kept {', '.join(plan.kept)} in {directory / SECRETS_DIR}")
     for name, file_values in by_file.items():
         envfiles.write_private(directory / name, envfiles.format_env_file(file_values, quoted=not args.swarm))
         print(f"wrote {directory / name} ({len(file_values)} variables, mode 0600)")
     if not seed:
         print("Next: set OAUTH2_ISSUER_URL, CLIENT_ID, CLIENT_SECRET and OAUTH2_ALLOWED_GROUPS in pyiron.env,\n"
               f"then run: pyiron-hub check --env-file {directory / 'pyiron.env'} --env-file {directory / 'shared.env'}")
+    if plan and plan.missing:
+        moves = ", ".join(f"{s.variable} into {directory / SECRETS_DIR / s.name}" for s in SWARM_SECRETS
+                          if s.variable in plan.missing)
+        print(f"Then run `pyiron-hub init --swarm` again: it moves {moves}.")
+    elif plan:
+        print("Deploy from that directory (README \"Running on a swarm\"): set -a; . ./build.env; set +a; "
+              "docker stack deploy -c compose.swarm.yml -c compose.swarm-encrypted.yml pyiron-hub")
     return 0
 
 
@@ -312,7 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--from", dest="seed", metavar="CONFIG_JSON", help="the old deployment's config.json")
     init.add_argument("--dir", help="where to write (default: beside CONFIG_JSON, else here)")
     init.add_argument("--swarm", action="store_true",
-                      help="write values unquoted, as `docker stack deploy` reads env files (literally)")
+                      help="for `docker stack deploy`: values unquoted (it reads env files literally), and every "
+                           "secret moved into secrets/<name> (compose.swarm.yml makes swarm secrets of them), "
+                           "the hub's own generated there")
     init.set_defaults(func=cmd_init)
 
     pull = sub.add_parser("pull", help="pull every environment's image (newer versions too)")

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 
 from .problems import ConfigError, Problem
 from .subnets import DEFAULT_POOL, DEFAULT_PREFIX, LARGEST_PREFIX, SMALLEST_PREFIX, networks_in
+from .swarm_secrets import SWARM_SECRETS
 from .values import (
     AddressPool, ConstraintList, Cpus, HelpUrl, HttpUrlText, ImageRef, MemoryBytes, NameList, Origin, SizeBytes, format_memory,
 )
@@ -233,7 +234,7 @@ class Settings(BaseSettings):
     user_networks_pool: AddressPool = _var(
         "USER_NETWORKS_POOL",
         "The address range the hub takes each user's network from (ISOLATE_USERS), one subnet of "
-        "USER_NETWORKS_PREFIX per running server, instead of Docker's default address pools (about 30 networks). "
+        "USER_NETWORKS_PREFIX per running server, instead of Docker's default address pools (31 networks on an engine). "
         "Pick a range your site does not route (README \"Security notes\"). SPAWNER=docker only.",
         "10.213.0.0/16", default=DEFAULT_POOL,
     )
@@ -513,6 +514,9 @@ def _example(name: str) -> str | None:
     return (field.json_schema_extra or {}).get("example") if field else None
 
 
+# Where a swarm mounts each secret (swarm_secrets.py): the examples in problems name it.
+SECRET_MOUNTS = {s.variable: s.mount for s in SWARM_SECRETS}
+
 # On the host (check_paths=False) a VAR_FILE names a file inside the hub container: it only
 # counts as set, with a stand-in value that passes every secret's format check.
 _UNREAD_SECRET = "0" * 64
@@ -541,15 +545,16 @@ class EnvironSource(EnvSettingsSource):
             if not path:
                 continue
             if self.given.get(var):
-                self.problems.append(Problem(file_var, f"both {var} and {file_var} are set: keep one", None))
+                # Which one would win is a guess (Postgres' image refuses both as well).
+                self.problems.append(Problem(file_var, f"both {var} and {file_var} are set: keep one",
+                                             f"{file_var}={SECRET_MOUNTS[var]} and no {var}"))
             elif not self.read_files:
                 env[var] = _UNREAD_SECRET
             else:
                 try:
                     env[var] = Path(path).read_text().strip()
                 except OSError as err:
-                    self.problems.append(Problem(file_var, f"cannot read {path}: {err.strerror}",
-                                                 "/run/secrets/" + var.lower()))
+                    self.problems.append(Problem(file_var, f"cannot read {path}: {err.strerror}", SECRET_MOUNTS[var]))
                 except UnicodeDecodeError:  # e.g. a binary file; never echo its bytes
                     self.problems.append(Problem(file_var, f"{path} is not UTF-8 text", "a file holding only the secret"))
         return env

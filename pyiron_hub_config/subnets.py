@@ -2,9 +2,9 @@
 
 The hub gives each network an explicit subnet from USER_NETWORKS_POOL rather than letting
 Docker take one from its default address pools (172.17–31.0.0/16 and 192.168.0.0/16 in
-/20s: about 30 networks on an engine). The default pool, 172.16.0.0/16, lies in the
-private 172.16.0.0/12 but outside those pools, so Docker's own networks (compose's, other
-projects') never land in it, and in /28s it holds 4096 networks.
+/20s: 31 networks on an engine, the default bridge among them). The default pool,
+172.16.0.0/16, lies in the private 172.16.0.0/12 but outside those pools, so Docker's own
+networks (compose's, other projects') never land in it, and in /28s it holds 4096 networks.
 """
 
 from __future__ import annotations

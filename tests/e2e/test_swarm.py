@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import HUB_IMAGE, PREFIX, REPO, HubUser, wait_for, write_env_files
+from .conftest import DB_PASSWORD, HUB_IMAGE, PREFIX, REPO, HubUser, wait_for, write_env_files
 
 CLUSTER = REPO / "tests/swarm/cluster.sh"
 DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
@@ -34,6 +34,7 @@ PORT = 18000
 STACK = "pyhswarm"
 NETWORK = "pyhswarm-users"
 USERS = ("sa", "sb", "sc", "sd", "se")
+CLIENT_SECRET = "swarm-client-secret-" + "c0ffee" * 6
 IMAGES = {"base": f"{PREFIX}/base:latest", "postgres": f"{PREFIX}/postgres:17", "hub": HUB_IMAGE}
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -104,6 +105,22 @@ class SwarmStack:
         node(1, "stack", "rm", STACK, check=False)
 
 
+def kernel_has_esp_gcm() -> bool:
+    """Can this kernel make the IPsec ESP state of an encrypted overlay (AES-GCM, rfc4106)?
+
+    Asked of the kernel itself, in a network namespace of our own that is gone right after.
+    """
+    netns = "pyhswarm-esp-probe"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        r = subprocess.run(["nsenter", f"--net=/var/run/netns/{netns}", "ip", "xfrm", "state", "add",
+                            "src", "10.233.0.2", "dst", "10.233.0.3", "proto", "esp", "spi", "0x100", "mode", "transport",
+                            "aead", "rfc4106(gcm(aes))", "0x" + "ab" * 20, "128"], capture_output=True, text=True)
+        return r.returncode == 0
+    finally:
+        subprocess.run(["ip", "netns", "delete", netns], check=True)
+
+
 def cluster_up() -> None:
     """The three engines and the registry, with every image pushed (also for benchmarks/swarm_spawn.py)."""
     # The whole cluster is ours: whatever an earlier, crashed run left is taken down first.
@@ -127,7 +144,7 @@ def cluster_down() -> None:
 
 def deployed_stack(directory: Path, docker_config: Path, users: tuple[str, ...] = USERS) -> SwarmStack:
     """The hub stack deployed into the cluster as the README says, healthy."""
-    for name in ("compose.swarm.yml", "compose.swarm-registry.yml", "compose.swarm-shared.yml"):
+    for name in ("compose.swarm.yml", "compose.swarm-registry.yml", "compose.swarm-shared.yml", "compose.swarm-encrypted.yml"):
         shutil.copy(REPO / name, directory)
     # The admin logs in to the private registry on the manager, as the README says; a
     # directory of its own, so the machine's ~/.docker is left alone.
@@ -138,16 +155,20 @@ def deployed_stack(directory: Path, docker_config: Path, users: tuple[str, ...] 
     assert r.returncode == 0, r.stderr
     assert REGISTRY in json.loads((docker_config / "config.json").read_text())["auths"]
     base = registry_name(IMAGES["base"])
-    # Every environment from the registry: only the base image is pushed there.
+    # Every environment from the registry: only the base image is pushed there. A client
+    # secret too (the dummy login never uses it), to look for it where it must not be.
     write_env_files(directory, users, PYIRON_BASE=base, PYIRON_MD=base, PYIRON_ATOMISTIC=base, PYIRON_WORKFLOW=base,
-                    PYIRON_CONTINUUM=base, PYIRON_EXPERIMENTAL=base, SPAWN_TIMEOUT="300")
-    # `docker stack deploy` reads env files with the Docker CLI's parser, which keeps quotes
-    # as part of the value (compose strips them): the same files, written without quotes.
-    for name in ("pyiron.env", "shared.env"):
-        path = directory / name
-        path.write_text("".join(line.replace("='", "=", 1).removesuffix("'") + "\n"
-                                for line in path.read_text().splitlines()))
+                    PYIRON_CONTINUUM=base, PYIRON_EXPERIMENTAL=base, SPAWN_TIMEOUT="300", CLIENT_SECRET=CLIENT_SECRET)
+    # As the README says: `pyiron-hub init --swarm` in the directory writes the env files
+    # without quotes (`docker stack deploy` reads them with the Docker CLI's parser, which
+    # keeps quotes) and moves every secret into secrets/, which compose.swarm.yml makes
+    # swarm secrets of.
+    from pyiron_hub_config.cli import main as pyiron_hub
+
+    assert pyiron_hub(["init", "--swarm", "--dir", str(directory)]) == 0
     s = SwarmStack(directory, docker_config, users)
+    if kernel_has_esp_gcm():  # the overlays encrypted where the kernel allows it (not here)
+        s.overlays.append("compose.swarm-encrypted.yml")
     t0 = time.monotonic()
     s.deploy()
     print(f"\n[swarm] stack deployed and healthy in {time.monotonic() - t0:.0f}s")
@@ -211,6 +232,52 @@ def test_the_hub_and_postgres_run_on_the_manager(swarm):
         assert json.loads(node(1, "inspect", tasks[0]).stdout)[0]["NodeID"] == manager
 
 
+def strings(data):
+    """Every string in decoded JSON, keys too (the Docker CLI's JSON escapes some characters)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield key
+            yield from strings(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from strings(value)
+    elif isinstance(data, str):
+        yield data
+
+
+def test_no_secret_is_in_a_services_spec_and_the_hub_uses_the_swarms(swarm):
+    # Every secret init --swarm moved or made (the client secret and database password from
+    # the env files, the hub's own generated), looked for in the whole spec of the hub's and
+    # Postgres' services and of their running containers, as any manager shows them.
+    secrets = {p.name: p.read_text() for p in (swarm.dir / "secrets").iterdir()}
+    assert secrets["client_secret"] == CLIENT_SECRET and secrets["postgres_password"] == DB_PASSWORD
+    mounts = {}
+    for name in ("hub", "hub-db"):
+        spec = node(1, "service", "inspect", f"{STACK}_{name}").stdout
+        task = node(1, "service", "ps", "-q", "--filter", "desired-state=running", f"{STACK}_{name}").stdout.split()[0]
+        container = json.loads(node(1, "inspect", task).stdout)[0]["Status"]["ContainerStatus"]["ContainerID"]
+        inspected = list(strings(json.loads(spec))) + list(strings(json.loads(node(1, "inspect", container).stdout)))
+        assert not [secret for secret, value in secrets.items() if any(value in text for text in inspected)], name
+        container_spec = json.loads(spec)[0]["Spec"]["TaskTemplate"]["ContainerSpec"]
+        assert "POSTGRES_PASSWORD_FILE=/run/secrets/postgres_password" in container_spec["Env"]
+        mounts[name] = {s["File"]["Name"]: s["File"]["Mode"] for s in container_spec["Secrets"]}
+    # The hub's also has the registry's login (compose.swarm-registry.yml).
+    assert mounts == {"hub": {**dict.fromkeys(secrets, 0o400), "config.json": 0o400}, "hub-db": {"postgres_password": 0o400}}
+    # The hub uses the swarm's secrets, not ones of its own: it generated none into its volume,
+    # and the metrics token from secrets/ opens /hub/metrics (another does not). The control
+    # for the client secret and database password: the hub is healthy on the database, and
+    # users log in and start servers in the cases below.
+    hub = node(1, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_hub").stdout.split()[0]
+    generated = node(1, "exec", hub, "ls", "/srv/jupyterhub/data").stdout.split()
+    assert not {"cookie_secret", "crypt_key", "proxy_token", "metrics_token"} & set(generated), generated
+    import requests
+
+    metrics = f"{swarm.url}/hub/metrics"
+    assert requests.get(metrics, headers={"Authorization": f"token {secrets['metrics_token']}"},
+                        timeout=10).status_code == 200
+    assert requests.get(metrics, headers={"Authorization": f"token {'0' * 64}"}, timeout=10).status_code == 403
+
+
 def test_images_come_from_a_private_registry(swarm):
     # Without the login a node gets nothing from the registry ...
     r = node(3, "pull", registry_name(IMAGES["base"]), check=False)
@@ -222,6 +289,121 @@ def test_images_come_from_a_private_registry(swarm):
     r = node(1, "exec", hub, "pyiron-hub", "pull", check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"pulled {registry_name(IMAGES['base'])}" in r.stdout, r.stdout
+
+
+class VxlanSniffer:
+    """Counts, on one host-side veth, the VXLAN datagrams in clear per VNI and the IPsec ESP packets.
+
+    A raw socket of the host's (AF_PACKET): what crosses the wire between the nodes, whatever
+    the engines say about their networks.
+    """
+
+    def __init__(self, interface: str):
+        import collections
+        import socket
+        import threading
+
+        self.clear, self.esp = collections.Counter(), 0
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))  # ETH_P_ALL
+        self.sock.bind((interface, 0))
+        self.sock.settimeout(0.2)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stopped.is_set():
+            try:
+                frame = self.sock.recv(65535)
+            except TimeoutError:
+                continue
+            if len(frame) < 34 or frame[12:14] != b"\x08\x00":  # IPv4 only
+                continue
+            ip = 14
+            proto, udp = frame[ip + 9], ip + (frame[ip] & 0x0F) * 4
+            if proto == 50:
+                self.esp += 1
+            elif proto == 17 and int.from_bytes(frame[udp + 2:udp + 4], "big") == 4789 and len(frame) >= udp + 16:
+                self.clear[int.from_bytes(frame[udp + 12:udp + 15], "big")] += 1  # the VXLAN header's VNI
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join()
+        self.sock.close()
+
+
+def xfrm_out_no_states(n: int) -> int:
+    """Packets node n's kernel held back because an IPsec policy wanted a state it lacks."""
+    stat = subprocess.run(["nsenter", f"--net=/var/run/netns/pyhswarm-{n}", "cat", "/proc/net/xfrm_stat"],
+                          capture_output=True, text=True, check=True).stdout
+    return int(dict(line.split() for line in stat.splitlines())["XfrmOutNoStates"])
+
+
+def vni(network: str) -> int:
+    options = json.loads(node(1, "network", "inspect", network).stdout)[0]["Options"]
+    return int(options["com.docker.network.driver.overlay.vxlanid_list"].split(",")[0])
+
+
+def test_the_stacks_overlays_are_encrypted_where_the_kernel_allows_it(swarm):
+    esp = kernel_has_esp_gcm()
+    for network in (f"{STACK}_db", NETWORK):
+        options = json.loads(node(1, "network", "inspect", network).stdout)[0]["Options"] or {}
+        assert ("encrypted" in options) == esp, (network, options, f"kernel has ESP with AES-GCM: {esp}")
+
+
+def test_an_encrypted_overlay_carries_nothing_between_nodes_in_clear(swarm):
+    # Two servers on node2, one on an encrypted overlay, one on the stack's users' overlay (the
+    # control); a client on node1 asks each, while a raw socket on node1's veth counts what
+    # crosses. Where the kernel has ESP with AES-GCM, the request crosses as ESP; where it does
+    # not (the test machines' kernel), Docker still makes the network but nothing crosses,
+    # in clear or at all: it fails closed.
+    esp = kernel_has_esp_gcm()
+    image = registry_name(IMAGES["hub"])
+    login = {**os.environ, "DOCKER_CONFIG": str(swarm.docker_config)}
+    for n in (1, 2):
+        subprocess.run([DOCKER, "-H", sock(n), "pull", "-q", image], env=login, check=True, capture_output=True)
+    encrypted, servers = "pyhswarm-encrypted", {"pyhswarm-enc-server": "pyhswarm-encrypted", "pyhswarm-plain-server": NETWORK}
+    node(1, "network", "create", "--driver", "overlay", "--opt", "encrypted", "--attachable", encrypted)
+    try:
+        assert "encrypted" in json.loads(node(1, "network", "inspect", encrypted).stdout)[0]["Options"]
+        address = {}
+        for name, network in servers.items():
+            node(2, "run", "-d", "--name", name, "--network", network, image, "python3", "-m", "http.server", "8080")
+            address[network] = json.loads(node(2, "inspect", name).stdout)[0]["NetworkSettings"]["Networks"][network]["IPAddress"]
+            wait_for(lambda: node(2, "exec", name, "python3", "-c", "import urllib.request as u; "
+                                  "u.urlopen('http://127.0.0.1:8080', timeout=2)", check=False).returncode == 0,
+                     timeout=30, interval=0.5, message=f"{name} listening")
+
+        def ask(network: str) -> subprocess.CompletedProcess:
+            return node(1, "run", "--rm", "--network", network, image, "python3", "-c",
+                        f"import urllib.request as u; print(u.urlopen('http://{address[network]}:8080', timeout=5).status)",
+                        check=False)
+
+        held_before = xfrm_out_no_states(1)
+        with VxlanSniffer("pyhswarmh1") as wire:
+            plain, secret = ask(NETWORK), ask(encrypted)
+        held = xfrm_out_no_states(1) - held_before
+        print(f"\n[swarm] kernel ESP/AES-GCM: {esp}; on node1's veth: VXLAN in clear per VNI {dict(wire.clear)}, "
+              f"ESP packets {wire.esp}; encrypted overlay's request: {'answered' if secret.returncode == 0 else 'failed'}; "
+              f"XfrmOutNoStates +{held}")
+        # The control: the two nodes talk VXLAN, and the raw socket sees it.
+        assert plain.returncode == 0 and plain.stdout.strip() == "200", plain.stderr
+        assert wire.clear[vni(NETWORK)] > 0, dict(wire.clear)
+        # Never in clear on the wire, whatever the kernel.
+        assert wire.clear[vni(encrypted)] == 0, dict(wire.clear)
+        if esp:
+            assert secret.returncode == 0 and secret.stdout.strip() == "200", secret.stderr
+            assert wire.esp > 0
+        else:
+            assert secret.returncode != 0, secret.stdout
+            assert wire.esp == 0 and held > 0, (wire.esp, held)
+    finally:
+        for name in servers:
+            node(2, "rm", "-f", name, check=False)
+        node(1, "network", "rm", encrypted, check=False)
 
 
 def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swarm):

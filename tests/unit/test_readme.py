@@ -13,6 +13,7 @@ README = (REPO / "README.md").read_text()
 COMPOSE = (REPO / "docker-compose.yml").read_text() + (REPO / "compose.tls.yml").read_text() + (
     REPO / "compose.nginx.yml").read_text() + (REPO / "compose.swarm.yml").read_text() + (
     REPO / "compose.swarm-registry.yml").read_text() + (REPO / "compose.swarm-shared.yml").read_text() + (
+    REPO / "compose.swarm-encrypted.yml").read_text() + (
     REPO / "compose.clusters.yml").read_text() + (
     REPO / "compose.backup.yml").read_text() + (REPO / "compose.guard.yml").read_text()
 

@@ -504,6 +504,21 @@ def test_secret_and_secret_file_both_set(tmp_path):
     ]
 
 
+def test_every_secret_given_twice_is_refused_at_once_with_an_example(tmp_path):
+    # Ambiguous (which one wins?), so refused, with the other problems, naming each variable.
+    (tmp_path / "s").write_text("from-file")
+    env = with_env(MINIMAL_ENV, POSTGRES_PASSWORD_FILE=str(tmp_path / "s"), CLIENT_SECRET_FILE=str(tmp_path / "s"),
+                   JUPYTERHUB_CRYPT_KEY=HEX_A, JUPYTERHUB_CRYPT_KEY_FILE=str(tmp_path / "s"), MEM_LIMIT="lots")
+    problems = {p.where: p for p in problems_of(env, check_paths=True)}
+    assert set(problems) == {"POSTGRES_PASSWORD_FILE", "CLIENT_SECRET_FILE", "JUPYTERHUB_CRYPT_KEY_FILE", "MEM_LIMIT"}
+    assert str(problems["CLIENT_SECRET_FILE"]) == (
+        "CLIENT_SECRET_FILE: both CLIENT_SECRET and CLIENT_SECRET_FILE are set: keep one "
+        "(example: CLIENT_SECRET_FILE=/run/secrets/client_secret and no CLIENT_SECRET)")
+    assert problems["JUPYTERHUB_CRYPT_KEY_FILE"].example == (
+        "JUPYTERHUB_CRYPT_KEY_FILE=/run/secrets/crypt_key and no JUPYTERHUB_CRYPT_KEY")
+    assert HEX_A not in str(problems) and "from-file" not in str(problems)
+
+
 @pytest.mark.parametrize("make_path", [lambda tmp: tmp / "missing", lambda tmp: tmp])
 def test_unreadable_secret_file(tmp_path, make_path):
     env = with_env(MINIMAL_ENV, CLIENT_SECRET=None, CLIENT_SECRET_FILE=str(make_path(tmp_path)))

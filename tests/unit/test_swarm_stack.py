@@ -45,3 +45,13 @@ def test_one_hub_on_a_manager():
     deploy = SWARM["services"]["hub"]["deploy"]
     assert deploy.get("replicas", 1) == 1
     assert "node.role == manager" in [c.replace("==", " == ").replace("  ", " ") for c in deploy["placement"]["constraints"]]
+
+
+ENCRYPTED = yaml.safe_load((REPO / "compose.swarm-encrypted.yml").read_text())
+
+
+def test_the_encrypted_overlay_only_adds_encryption_to_both_overlays():
+    # Named whole (stack deploy replaces a network named again), so it must say the same.
+    assert set(ENCRYPTED) == {"version", "networks"}
+    assert ENCRYPTED["networks"] == {name: {**network, "driver_opts": {"encrypted": ""}}
+                                     for name, network in SWARM["networks"].items()}
