@@ -49,7 +49,8 @@ try {
     await page.check(`#env-${process.env.ENVIRONMENT}`);
     const clicked = Date.now();
     await page.click('#spawn_form button[type=submit]');
-    await page.waitForURL(new RegExp(`/user/${USER}/lab`));
+    // Its address: as soon as the browser commits to it, before JupyterLab's page has loaded.
+    await page.waitForURL(new RegExp(`/user/${USER}/lab`), { waitUntil: 'commit' });
     const address = (Date.now() - clicked) / 1000;
     await page.waitForSelector(USABLE, { state: 'visible' });
     const usable = (Date.now() - clicked) / 1000;
