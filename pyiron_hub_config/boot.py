@@ -8,7 +8,11 @@ the real server. Only the standard library is used, and nothing newer than Pytho
 because frozen images carry old Pythons. The hub imports it too, for write_atomically.
 
 Each step is independent: a step that fails is logged and skipped, so a full disk or an
-odd file never keeps a user from their server.
+odd file never keeps a user from their server. One check comes before them and is not
+skipped: where the hub asks for it ($PYIRON_HUB_MUST_WRITE, a swarm's shared path), the
+persistent folders must take a new file, or the boot step exits with NOT_WRITABLE and no
+server starts: a node whose mount is read-only or dead, or a folder uid 1000 may not
+write, would otherwise give a server that loses every save (the hub then tries another node).
 
 Steps:
 - examples: copy the image's example folders (``~/notebooks_*`` in the image, readable
@@ -54,6 +58,10 @@ FILES_STATUS = "files.json"  # the hub-managed files written, and those left out
 SITE_RESOURCES_VARIABLE = "PYIRON_HUB_SITE_RESOURCES"
 FILES_VARIABLE = "PYIRON_HUB_FILES"
 SSH_KEY_VARIABLE = "PYIRON_HUB_SSH_KEY"
+# The persistent folders that must be writable, joined by os.pathsep (set by the swarm spawner).
+MUST_WRITE_VARIABLE = "PYIRON_HUB_MUST_WRITE"
+NOT_WRITABLE = 73  # the exit status for it (sysexits' EX_CANTCREAT): the hub reads it off the task
+NOT_WRITABLE_LINE = "not writable: "  # the log line's start, which the hub quotes from the task's log
 LAB_NEWS_SETTINGS = ".jupyter/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
 PYIRON_LOG_STARTUP = ".ipython/profile_default/startup/00-pyiron-hub-pyiron-log.py"
 PYIRON_LOG = os.path.join(STATE_DIR, "pyiron.log")
@@ -95,6 +103,19 @@ PYIRON_VARIABLES = ("PYIRONSQLFILE", "PYIRONSQLTYPE", "PYIRONRESOURCEPATHS", "PY
 def log(message):
     sys.stderr.write("pyiron-hub boot: %s\n" % message)
     sys.stderr.flush()
+
+
+def not_writable(folders):
+    """'<folder>: <why>' for each folder where no new file can be made (and removed again)."""
+    problems = []
+    for folder in folders:
+        try:
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=".pyiron-hub-write-check.")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as err:
+            problems.append("%s: %s" % (folder, err.strerror or err))
+    return problems
 
 
 def _sha256(path):
@@ -482,6 +503,10 @@ def pyiron_settings(home, environ, series):
 
 def main(argv):
     home = os.environ.get("HOME") or os.path.expanduser("~")
+    problems = not_writable([f for f in os.environ.get(MUST_WRITE_VARIABLE, "").split(os.pathsep) if f])
+    if problems:
+        log(NOT_WRITABLE_LINE + "; ".join(problems))
+        return NOT_WRITABLE
     why_missing = []
     steps = [("examples", lambda: sync_examples(IMAGE_HOME, home, image_id=os.environ.get(IMAGE_ID_VARIABLE)))]
 

@@ -38,6 +38,7 @@ from jupyterhub.utils import maybe_future
 from requests import RequestException
 from traitlets import List, Unicode, default
 
+from .boot import MUST_WRITE_VARIABLE, NOT_WRITABLE, NOT_WRITABLE_LINE
 from .boot_file import boot_config
 from .docker_pool import PooledDockerSpawner
 from .readiness import AnswerBeforeReady
@@ -52,8 +53,11 @@ PENDING_GRACE = 15.0
 # A stopped server's service is removed with this many tries (1, 2, 4 ... s apart).
 REMOVE_ATTEMPTS = 4
 # On a shared path, a node that refuses the task (the path missing or its mount dead there:
-# Docker refuses a missing bind source) is avoided, and this many other nodes are tried.
+# Docker refuses a missing bind source, runc one it cannot mount; or the boot step finds the
+# user's folders not writable there) is avoided, and this many other nodes are tried.
 MAX_REFUSALS = 2
+# How long the boot step's own words on why a folder is not writable are waited for.
+LOG_WAIT = 10.0
 
 
 class NodeUnavailable(RuntimeError):
@@ -216,6 +220,7 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
         constraints = list(self.constraints)
         if self.shared_path:
             await self._use_shared_path()
+        self._must_write()
         if self.node_id and not self.shared_storage:
             try:
                 node = await self.docker("inspect_node", self.node_id)
@@ -247,6 +252,36 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
             self.log.info("%s's files are on node %s from now on", self.user.name, self.node_id[:12])
         self.log.info("%s's server runs on node %s", self.user.name, task["NodeID"][:12])
 
+    def _must_write(self) -> None:
+        """On a shared path, the boot step checks that the user's folders take a new file (boot.py)."""
+        # Checked inside the container, not by the hub: only there is it the node's mount
+        # and uid 1000 writing; the hub sees the path through its own mount, as root.
+        environment = {k: v for k, v in self.environment.items() if k != MUST_WRITE_VARIABLE}
+        if self.on_shared_path:
+            environment[MUST_WRITE_VARIABLE] = os.pathsep.join(self.volume_names.values())
+        self.environment = environment
+
+    def _boot_log(self) -> str:
+        """The end of the service's log, read from the task's node through the manager (blocking)."""
+        # A stream even when not following: read it whole here, on the executor.
+        return b"".join(self.client.service_logs(self.service_name, stderr=True, tail=20)).decode(errors="replace")
+
+    async def _not_writable(self, node: str) -> str:
+        """Why the boot step found the user's folders not writable: the shared paths, and its own words."""
+        names = self.volume_names
+        paths = ", ".join(shared_directory(self.shared_path, name) for name in names)
+        lines = []
+        try:
+            logs = await asyncio.wait_for(asyncio.wrap_future(self.executor.submit(self._boot_log)), LOG_WAIT)
+            lines = [line.split(NOT_WRITABLE_LINE, 1)[1] for line in logs.splitlines() if NOT_WRITABLE_LINE in line]
+        except (asyncio.TimeoutError, RequestException) as err:  # the node's words are a bonus; the path is the point
+            self.log.warning("No log of %s's boot step from%s: %s", self.user.name, node, err)
+        # The container's mount points, named as the node's paths the user's folders are at.
+        words = lines[-1] if lines else "no file could be made there"
+        for name, target in sorted(names.items(), key=lambda item: -len(item[1])):
+            words = words.replace(f"{target}:", f"{shared_directory(self.shared_path, name)}:")
+        return f"could not start{node}: your folders {paths} are not writable there ({words})"
+
     async def _running_task(self) -> dict:
         started, delay = time.monotonic(), 0.1
         while True:
@@ -259,8 +294,15 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
                 return task
             before = f" (before: {'; '.join(self._refused_by.values())})" if self._refused_by else ""
             if state in _FINAL_STATES:
-                why = f"could not start{await self._node_name(task.get('NodeID'))} ({state}): {err}"
-                if (state == "rejected" and self.on_shared_path and task.get("NodeID")
+                node = await self._node_name(task.get("NodeID"))
+                # A node that could not make the container (e.g. runc could not mount the
+                # user's folders there: read-only, dead) refused it as surely as a rejection.
+                refused = state == "rejected" or (state == "failed" and err.startswith("starting container failed"))
+                if state == "failed" and status.get("ContainerStatus", {}).get("ExitCode") == NOT_WRITABLE:
+                    why, refused = await self._not_writable(node), True
+                else:
+                    why = f"could not start{node} ({state}): {err}"
+                if (refused and self.on_shared_path and task.get("NodeID")
                         and len(self._refused_by) < MAX_REFUSALS):
                     # Placed anew as a new service, never again on that node.
                     self.log.warning("%s's server %s; trying another node", self.user.name, why)

@@ -697,3 +697,64 @@ def test_a_node_without_the_shared_path_refuses_the_start_naming_node_and_path(s
     finally:
         subprocess.run([str(CLUSTER), "mount", "3"], check=True)
     mounted_on_every_node(shared)
+
+
+def sshfs_of(n: int) -> int:
+    """The pid of the sshfs that serves the shared path in node n's engine's mount namespace (cluster.sh's)."""
+    namespace = os.readlink(f"/proc/{Path(f'/run/pyhswarm/node{n}.pid').read_text().strip()}/ns/mnt")
+    for proc in Path("/proc").iterdir():
+        try:
+            if (proc / "comm").read_text().strip() == "sshfs" and os.readlink(proc / "ns/mnt") == namespace:
+                return int(proc.name)
+        except (OSError, ValueError):  # gone meanwhile, or not a process
+            continue
+    raise AssertionError(f"no sshfs in node{n}'s mount namespace")
+
+
+def remount(n: int, *options: str) -> None:
+    """node n's shared path mounted anew (cluster.sh mount), with these sshfs options."""
+    pid = Path(f"/run/pyhswarm/node{n}.pid").read_text().strip()
+    subprocess.run(["nsenter", f"--mount=/proc/{pid}/ns/mnt", "umount", "-l", cluster_env()["SHARED"]], check=True)
+    subprocess.run([str(CLUSTER), "mount", str(n), *options], check=True)
+
+
+def test_a_node_whose_shared_path_is_read_only_or_dead_refuses_the_start_naming_node_and_path(shared_swarm):
+    # The file system present on node3 but not writable there (mounted read-only; a folder
+    # uid 1000 may not write is the same to the boot step's check), then its mount dead
+    # (sshfs killed: "Transport endpoint is not connected"). With node2 drained the start must
+    # try node3: it fails naming node3 and the user's paths, never a server that cannot save.
+    shared = cluster_env()["SHARED"]
+    folders = f"{shared}/jupyterhub-home-se, {shared}/jupyterhub-user-se"
+    node2 = node(2, "info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+    se = HubUser(shared_swarm, "se").login()
+
+    def refused() -> str:
+        r = se.api("POST", "/users/se/server", json={"environment": "pyiron_base"})
+        message = r.text + se.api("GET", "/users/se/server/progress", stream=True).text
+        assert "could not start on node" in message and "pyiron-hub.test-node=node3" in message, message
+        assert se.server() is None
+        return message
+
+    try:
+        remount(3, "-o", "ro")
+        # The control first: with node2 there, wherever the scheduler tries first, the server
+        # runs on node2 and saves (it also makes the work folder's mount point in the home, so
+        # that node3 can mount the home below and the boot step's own check is what refuses).
+        se.start(environment="pyiron_base")
+        assert task_node("se") == node2
+        r = se.user_server("PUT", "/api/contents/saved.txt", json={"type": "file", "format": "text", "content": "ok"})
+        assert r.status_code == 201, r.text
+        se.stop()
+        node(1, "node", "update", "--availability", "drain", node2)
+        try:
+            message = refused()
+            assert f"your folders {folders} are not writable there" in message, message
+            assert f"{shared}/jupyterhub-home-se: Read-only file system" in message, message
+            os.kill(sshfs_of(3), 9)  # the mount stays, dead
+            message = refused()
+            assert f"{shared}/jupyterhub-" in message and "not connected" in message, message
+        finally:
+            node(1, "node", "update", "--availability", "active", node2)
+    finally:
+        remount(3)
+    mounted_on_every_node(shared)

@@ -26,7 +26,7 @@
 #   env     prints NODE<n>_HOST=unix://..., REGISTRY, REGISTRY_USER, REGISTRY_PASSWORD, SHARED,
 #           STORAGE_EXPORT lines
 #   disconnect N / reconnect N   cut node N's network (a lost machine) / restore it
-#   mount N  mount the shared path again in node N's engine's mount namespace
+#   mount N [OPT]  mount the shared path again in node N's engine's mount namespace (sshfs options after N)
 #
 # Only addresses inside $NET.0/24 (our bridge and namespaces) are ever contacted.
 set -euo pipefail
@@ -238,12 +238,14 @@ case "${1:-}" in
     status) for n in $(seq 1 "$NODES"); do echo "node$n: $(node_docker "$n" info --format '{{.Swarm.NodeID}} {{.Swarm.LocalNodeState}}' 2>&1)"; done ;;
     # A node lost as a machine is lost: its network cut (its engine and tasks run on, unseen).
     disconnect) ip link set "${NAME}h${2:?node number}" down ;;
-    # The shared path mounted again in node N's engine's namespace (after a test unmounted it).
-    mount) nsenter --mount="/proc/$(cat "$RUN/node${2:?node number}.pid")/ns/mnt" --net="/var/run/netns/$(ns "$2")" "${SSHFS[@]}" ;;
+    # The shared path mounted again in node N's engine's namespace (after a test unmounted it),
+    # with sshfs options of the test's after N (e.g. -o ro).
+    mount) nsenter --mount="/proc/$(cat "$RUN/node${2:?node number}.pid")/ns/mnt" --net="/var/run/netns/$(ns "$2")" \
+               "${SSHFS[@]}" "${@:3}" ;;
     engine-here) engine_here "${2:?node number}" ;;
     reconnect) ip link set "${NAME}h${2:?node number}" up ;;
     env) for n in $(seq 1 "$NODES"); do echo "NODE${n}_HOST=$(sock "$n")"; done; echo "REGISTRY=$REGISTRY"
          echo "REGISTRY_USER=$REGISTRY_USER"; echo "REGISTRY_PASSWORD=$(cat "$DATA/registry.password" 2>/dev/null)"
          echo "SHARED=$SHARED"; echo "STORAGE_EXPORT=$EXPORT" ;;
-    *) die "usage: $0 up|down|status|env|disconnect N|reconnect N|mount N" ;;
+    *) die "usage: $0 up|down|status|env|disconnect N|reconnect N|mount N [sshfs options]" ;;
 esac

@@ -489,3 +489,22 @@ def test_packages_that_do_not_load_are_taken_away_again(hub_packages, tmp_path):
     assert done == "not used" and why_not == ("the hub's hubonly_mod_18 does not load in this image "
                                               "(ImportError: GLIBC_2.34 not found)")
     assert not (tmp_path / boot.PACKAGES_PTH).exists() and str(hub_packages) not in sys.path
+
+
+def test_folders_that_take_no_new_file_are_named_with_why(tmp_path):
+    writable, a_file = tmp_path / "home", tmp_path / "file"
+    writable.mkdir()
+    a_file.write_text("")
+    assert boot.not_writable([str(writable)]) == []
+    assert list(writable.iterdir()) == []  # the probe is gone again
+    assert boot.not_writable([str(writable), str(a_file), str(tmp_path / "gone")]) == [
+        f"{a_file}: Not a directory", f"{tmp_path / 'gone'}: No such file or directory"]
+
+
+def test_where_the_hub_asks_for_it_a_home_that_takes_no_file_starts_no_server(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv(boot.MUST_WRITE_VARIABLE, f"{tmp_path}:{tmp_path / 'gone'}")
+    monkeypatch.setattr(boot.os, "execvp", lambda *args: pytest.fail("the server was started"))
+    assert boot.main(["boot.py", "jupyterhub-singleuser"]) == boot.NOT_WRITABLE
+    assert f"pyiron-hub boot: not writable: {tmp_path / 'gone'}: No such file or directory" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no step ran

@@ -247,7 +247,7 @@ class Answers:
     def __init__(self, *answers):
         self.answers, self.calls = list(answers), []
 
-    async def __call__(self, method, *args):
+    async def __call__(self, method, *args, **kwargs):
         self.calls.append((method, *args))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
@@ -374,3 +374,68 @@ async def test_when_every_node_refuses_the_start_says_where_and_why(placing):
     assert "bind source path does not exist: /srv/u/jupyterhub-home-alice" in message
     assert message.count("could not start on node") == 3  # the two before, named too
     assert created[-1][-2:] == ["node.id!=nodeA", "node.id!=nodeB"]
+
+
+def failed(node_id: str, exit_code: int) -> dict:
+    return {"Status": {"State": "failed", "Err": f"task: non-zero exit ({exit_code})",
+                       "ContainerStatus": {"ExitCode": exit_code}}, "NodeID": node_id}
+
+
+READ_ONLY = (b"pyiron-hub boot: not writable: /home/jovyan: Read-only file system; "
+             b"/home/jovyan/work: Read-only file system\n")
+
+
+async def test_a_node_where_the_users_folders_are_not_writable_is_avoided_and_named(placing, monkeypatch):
+    sp, created, removed = placing(failed("nodeA", 73), failed("nodeB", 73), failed("nodeC", 73))
+    sp.docker = Answers(*[node(labels={"n": str(i)}) for i in range(3)])
+    logs = SimpleNamespace(service_logs=lambda name, **kwargs: iter([b"other\n", READ_ONLY]))  # a stream
+    monkeypatch.setattr(PyironSwarmSpawner, "client", logs)
+    with pytest.raises(RuntimeError) as info:
+        await sp.start_object()
+    root = sp.shared_path
+    message = str(info.value)
+    assert message.startswith("Your server could not start on node worker-2 (ID nodeC")
+    # The node's paths of the user's folders, not the container's mount points.
+    assert (f"your folders {root}/jupyterhub-home-alice, {root}/jupyterhub-user-alice are not writable there "
+            f"({root}/jupyterhub-home-alice: Read-only file system; {root}/jupyterhub-user-alice: Read-only file "
+            "system)") in message
+    assert message.count("could not start on node") == 3
+    assert created[-1][-2:] == ["node.id!=nodeA", "node.id!=nodeB"] and len(removed) == 2
+
+
+async def test_without_the_boot_steps_words_the_paths_are_still_named(placing, monkeypatch):
+    sp, created, _ = placing(failed("nodeA", 73), task("running", "nodeB"))
+
+    def no_logs(name, **kwargs):
+        raise APIError("no logs")
+
+    monkeypatch.setattr(PyironSwarmSpawner, "client", SimpleNamespace(service_logs=no_logs))
+    await sp.start_object()
+    assert "node.id!=nodeA" in created[0]
+
+
+async def test_a_server_that_fails_otherwise_is_not_placed_anew(placing):
+    sp, created, removed = placing(failed("nodeA", 1))
+    with pytest.raises(RuntimeError, match=r"could not start on node worker-2 .*\(failed\): task: non-zero exit \(1\)"):
+        await sp.start_object()
+    assert created == [] and removed == []
+
+
+async def test_on_a_shared_path_the_boot_step_must_be_able_to_write(placing, swarm_config):
+    sp, created, _ = placing()
+    await sp.create_object()
+    assert sp.environment["PYIRON_HUB_MUST_WRITE"] == "/home/jovyan:/home/jovyan/work"
+    local = spawner(swarm_config())  # node-local volumes: nothing to check
+    local.environment = {"PYIRON_HUB_MUST_WRITE": "/home/jovyan"}
+    await local.create_object()
+    assert "PYIRON_HUB_MUST_WRITE" not in local.environment
+
+
+async def test_a_node_that_could_not_make_the_container_is_avoided(placing):
+    # runc, on a read-only home without the work folder's mount point: the task fails before
+    # anything of the user's ran.
+    err = ('starting container failed: failed to create shim task: OCI runtime create failed: error mounting '
+           '"/srv/u/jupyterhub-user-alice" to rootfs at "/home/jovyan/work": read-only file system: unknown')
+    sp, created, _ = placing({**failed("nodeA", 128), "Status": {"State": "failed", "Err": err}}, task("running", "nodeB"))
+    await sp.start_object()
+    assert "node.id!=nodeA" in created[0]
