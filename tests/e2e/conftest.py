@@ -272,10 +272,15 @@ class HubUser:
         while inspect(f"jupyter-{self.name}") and time.monotonic() < deadline:
             time.sleep(0.5)
 
+    @property
+    def server_url(self) -> str:
+        """Where the user's server is served (an origin of its own with SUBDOMAIN_HOST)."""
+        return f"{self.stack.url}/user/{self.name}"
+
     def user_server(self, method: str, path: str, **kw) -> requests.Response:
         """The user's own Jupyter server, through the proxy, with the user's token."""
         headers = {"Authorization": f"token {self.token}", **kw.pop("headers", {})}
-        return requests.request(method, f"{self.stack.url}/user/{self.name}{path}", headers=headers, timeout=30, **kw)
+        return requests.request(method, f"{self.server_url}{path}", headers=headers, timeout=30, **kw)
 
 
 def container_limits(name: str) -> tuple[int, int, int, str]:
