@@ -4,8 +4,8 @@
 # image.  Idempotent: what is already built is reused, so a second run with
 # unchanged inputs takes seconds.
 #
-# usage: images/build.sh [all|base|postgres|singleuser|hub|verify|list]...
-#   all         (default) base, postgres, singleuser, workflow, slurm and hub
+# usage: images/build.sh [all|base|postgres|singleuser|nginx|hub|verify|list]...
+#   all         (default) base, postgres, singleuser, workflow, slurm, nginx and hub
 #   base        $TEST_IMAGE_PREFIX/debian:trixie, and debian:bookworm for the frozen
 #               old environments (debootstrap minbase + docker import; stand-ins for
 #               debian:<suite>-slim; skipped when the tag exists)
@@ -18,6 +18,8 @@
 #   slurm       $TEST_IMAGE_PREFIX/slurm:latest, a one-node SLURM cluster with an SSH login
 #               (slurm/Dockerfile); the environments submit to it as built (the hub lends
 #               them paramiko, pyiron_hub_config/hub_packages.py)
+#   nginx       $TEST_IMAGE_PREFIX/nginx:latest, Debian's nginx (nginx/Dockerfile), the reverse
+#               proxy in front of compose.nginx.yml in the e2e tests
 #   hub         $TEST_IMAGE_PREFIX/hub:latest from the repository's Dockerfile
 #               (skipped with a message while there is no Dockerfile)
 #   verify      smoke-test the built images (runs short-lived containers)
@@ -252,6 +254,10 @@ build_slurm() {
     docker_build "$PREFIX/slurm:latest" "$HERE/slurm" --build-arg "BASE_IMAGE=$BASE_IMAGE"
 }
 
+build_nginx() {
+    docker_build "$PREFIX/nginx:latest" "$HERE/nginx" --build-arg "BASE_IMAGE=$BASE_IMAGE"
+}
+
 build_hub() {
     if [ ! -f "$REPO_ROOT/Dockerfile" ]; then
         log "SKIPPING $HUB_IMAGE: $REPO_ROOT/Dockerfile does not exist (yet)"
@@ -356,7 +362,7 @@ list_images() {
     printf '%s\n' "$POSTGRES_IMAGE"
     for env in $SINGLEUSER_ENVS; do printf '%s\n' "$PREFIX/$env:latest"; done
     printf '%s\n' "$PREFIX/workflow:latest"
-    printf '%s\n' "$PREFIX/slurm:latest" "$HUB_IMAGE"
+    printf '%s\n' "$PREFIX/slurm:latest" "$PREFIX/nginx:latest" "$HUB_IMAGE"
 }
 
 print_summary() {
@@ -371,9 +377,9 @@ main() {
     [ "${#targets[@]}" -gt 0 ] || targets=(all)
     for t in "${targets[@]}"; do
         case "$t" in
-            all|base|postgres|singleuser|workflow|slurm|hub|verify|list) ;;
+            all|base|postgres|singleuser|workflow|slurm|nginx|hub|verify|list) ;;
             -h|--help|help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; return 0 ;;
-            *) die "unknown target '$t' (expected: all base postgres singleuser workflow slurm hub verify list)" ;;
+            *) die "unknown target '$t' (expected: all base postgres singleuser workflow slurm nginx hub verify list)" ;;
         esac
     done
     if [ "${targets[*]}" = list ]; then list_images; return 0; fi
@@ -397,8 +403,9 @@ main() {
             singleuser) build_singleuser ;;
             workflow)   build_workflow ;;
             slurm)      build_base; build_slurm ;;
+            nginx)      build_base; build_nginx ;;
             hub)        build_base; build_hub ;;
-            all)        build_all_bases; build_postgres; build_singleuser; build_workflow; build_slurm; build_hub ;;
+            all)        build_all_bases; build_postgres; build_singleuser; build_workflow; build_slurm; build_nginx; build_hub ;;
             verify)     verify ;;
             list)       list_images ;;
         esac

@@ -27,7 +27,15 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "reliability(area): a case of the reliability and security suite")
 
 
+# --- time per test file -------------------------------------------------------------------
+# The run's budget (README "Run the tests") is spent file by file: module-scoped stacks are
+# paid in their first case's setup and last case's teardown, so the sum per file is its cost.
+_FILE_SECONDS: dict[str, float] = {}
+
+
 def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::")[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
     area = dict(report.user_properties).get("reliability_area")
     if area and (report.when == "call" or (report.when == "setup" and report.outcome != "passed")):
         counts = _RELIABILITY.setdefault(area, [0, 0, 0])
@@ -44,9 +52,18 @@ def pytest_collection_finish(session):
 
 
 def pytest_terminal_summary(terminalreporter):
+    tr = terminalreporter
+    if len(_FILE_SECONDS) > 1:
+        tr.section("seconds per test file (setup, cases and teardown)")
+        folders: dict[str, float] = {}
+        for path, seconds in _FILE_SECONDS.items():
+            folder = path.split("/")[1] if path.count("/") > 1 else path
+            folders[f"tests/{folder}"] = folders.get(f"tests/{folder}", 0.0) + seconds
+        for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:30]:
+            tr.write_line(f"{seconds:8.1f}  {path}")
+        tr.write_line("  " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in sorted(folders.items())))
     if not _RELIABILITY:
         return
-    tr = terminalreporter
     tr.section("reliability and security: cases tried / held")
     width = max(len(a) for a in _RELIABILITY)
     rows = sorted(_RELIABILITY.items()) + [("total", [sum(c[i] for c in _RELIABILITY.values()) for i in range(3)])]

@@ -7,6 +7,7 @@ the PYIRON_* variables, exactly as an admin would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -271,10 +272,15 @@ class HubUser:
         while inspect(f"jupyter-{self.name}") and time.monotonic() < deadline:
             time.sleep(0.5)
 
+    @property
+    def server_url(self) -> str:
+        """Where the user's server is served (an origin of its own with SUBDOMAIN_HOST)."""
+        return f"{self.stack.url}/user/{self.name}"
+
     def user_server(self, method: str, path: str, **kw) -> requests.Response:
         """The user's own Jupyter server, through the proxy, with the user's token."""
         headers = {"Authorization": f"token {self.token}", **kw.pop("headers", {})}
-        return requests.request(method, f"{self.stack.url}/user/{self.name}{path}", headers=headers, timeout=30, **kw)
+        return requests.request(method, f"{self.server_url}{path}", headers=headers, timeout=30, **kw)
 
 
 def container_limits(name: str) -> tuple[int, int, int, str]:
@@ -292,6 +298,41 @@ def wait_for(predicate, timeout=60, interval=1.0, message="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+def wait_for_registry(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError(f"the registry did not answer on {port}")
+
+
+@contextlib.contextmanager
+def local_registry(directory: Path):
+    """Debian's docker-registry on a free loopback port, its data in `directory`; yields the port.
+
+    The engine pushes to and pulls from 127.0.0.1 over plain HTTP by itself (no
+    insecure-registries needed), so suites get an image the engine does not have yet.
+    """
+    if not shutil.which("docker-registry"):
+        pytest.fail("Debian's docker-registry is not installed: scripts/test installs it")
+    port = _free_port()
+    (directory / "config.yml").write_text(
+        "version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\n"
+        "http: {addr: '127.0.0.1:%d'}\n" % (directory / "data", port))
+    with open(directory / "registry.log", "w") as log:
+        registry = subprocess.Popen(["docker-registry", "serve", str(directory / "config.yml")],
+                                    stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        wait_for_registry(port)
+        yield port
+    finally:
+        registry.terminate()
+        registry.wait(10)
 
 
 def copy_build_context(dest: Path) -> Path:

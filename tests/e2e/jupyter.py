@@ -41,8 +41,9 @@ class Kernel:
         assert r.status_code == 201, (r.status_code, r.text)
         self.session_id = r.json()["id"]
         kernel_id = r.json()["kernel"]["id"]
-        url = user.stack.url.replace("http://", "ws://") + f"/user/{user.name}/api/kernels/{kernel_id}/channels"
-        self.ws = websocket.create_connection(url, header=[f"Authorization: token {user.token}"], timeout=timeout)
+        # http -> ws, https -> wss (the TLS overlay)
+        self.url = "ws" + user.server_url.removeprefix("http") + f"/api/kernels/{kernel_id}/channels"
+        self.ws = websocket.create_connection(self.url, header=[f"Authorization: token {user.token}"], timeout=timeout)
         self.timeout = timeout
         self.stderr: list[str] = []
 

@@ -14,15 +14,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 
 import pytest
 
-from .conftest import DOCKER, HubUser, Stack, _free_port, docker, inspect, remove_user_containers_and_volumes, run, \
+from .conftest import DOCKER, HubUser, Stack, docker, inspect, local_registry, remove_user_containers_and_volumes, run, \
     write_env_files
-from .test_pull import wait_for_port
 
 pytestmark = pytest.mark.reliability("the Docker API guard")
 USERS = ("guardann",)
@@ -105,31 +103,20 @@ def remove_attack_leftovers() -> None:
 def probe_image(tmp_path_factory):
     """An image of one small layer in a registry on the loopback (Debian's docker-registry),
     not on the engine: the hub pulls it through the guard."""
-    if not shutil.which("docker-registry"):
-        pytest.fail("Debian's docker-registry is not installed: scripts/test installs it")
-    directory = tmp_path_factory.mktemp("guard-registry")
-    port = _free_port()
-    (directory / "config.yml").write_text(
-        "version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\n"
-        "http: {addr: '127.0.0.1:%d'}\n" % (directory / "data", port))
-    registry = subprocess.Popen(["docker-registry", "serve", str(directory / "config.yml")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    image = f"127.0.0.1:{port}/pyiron-hub-guard-probe:1"
-    try:
-        wait_for_port(port)
-        layer = io.BytesIO()
-        with tarfile.open(fileobj=layer, mode="w") as tar:
-            info = tarfile.TarInfo("probe.bin")
-            info.size = 4_000_000
-            tar.addfile(info, io.BytesIO(os.urandom(info.size)))
-        subprocess.run([DOCKER, "import", "-", image], input=layer.getvalue(), capture_output=True, check=True)
-        docker("push", image)
-        docker("rmi", image)
-        yield image
-    finally:
-        docker("rmi", image, check=False)
-        registry.terminate()
-        registry.wait(10)
+    with local_registry(tmp_path_factory.mktemp("guard-registry")) as port:
+        image = f"127.0.0.1:{port}/pyiron-hub-guard-probe:1"
+        try:
+            layer = io.BytesIO()
+            with tarfile.open(fileobj=layer, mode="w") as tar:
+                info = tarfile.TarInfo("probe.bin")
+                info.size = 4_000_000
+                tar.addfile(info, io.BytesIO(os.urandom(info.size)))
+            subprocess.run([DOCKER, "import", "-", image], input=layer.getvalue(), capture_output=True, check=True)
+            docker("push", image)
+            docker("rmi", image)
+            yield image
+        finally:
+            docker("rmi", image, check=False)
 
 
 @pytest.fixture(scope="module")

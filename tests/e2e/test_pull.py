@@ -14,17 +14,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
-import requests
 
-from .conftest import IMAGES, PASSWORD, REPO, HubUser, Stack, _free_port, docker, remove_user_containers_and_volumes, \
-    write_env_files
+from .conftest import IMAGES, PASSWORD, REPO, HubUser, Stack, _free_port, docker, local_registry, \
+    remove_user_containers_and_volumes, write_env_files
 
 USERS = ("pullann", "pullbob", "pullcid", "pulldan")
 ARTIFACTS = REPO / "test-artifacts" / "pull"
@@ -86,17 +84,6 @@ class SlowLink:
         self.thread.join(10)
 
 
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise AssertionError(f"the registry did not answer on {port}")
-
-
 def push_probe(base: str, name: str) -> str:
     """base plus a layer of random bytes, pushed as `name`, then removed from the engine."""
     container = docker("create", base, "true").stdout.strip()
@@ -120,19 +107,9 @@ def push_probe(base: str, name: str) -> str:
 def pulls(images, tmp_path_factory):
     """A registry with the images to pull: one started by users, one to stall on, one for the
     admin's `pyiron-hub pull`; and a tag that is missing."""
-    if not shutil.which("docker-registry"):
-        pytest.fail("Debian's docker-registry is not installed: scripts/test installs it")
-    directory = tmp_path_factory.mktemp("registry")
-    registry_port = _free_port()
-    (directory / "config.yml").write_text(
-        "version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\n"
-        "http: {addr: '127.0.0.1:%d'}\n" % (directory / "data", registry_port))
-    registry = subprocess.Popen(["docker-registry", "serve", str(directory / "config.yml")],
-                                stdout=subprocess.DEVNULL, stderr=open(directory / "registry.log", "w"))
-    made = []
-    try:
-        wait_for_port(registry_port)
-        with SlowLink(registry_port) as link:
+    made, images = [], {}
+    with local_registry(tmp_path_factory.mktemp("registry")) as registry_port, SlowLink(registry_port) as link:
+        try:
             prefix = f"127.0.0.1:{link.port}/pyiron-hub-pull-probe"
             images = {kind: f"{prefix}:{kind}" for kind in ("ok", "stall", "admin", "missing")}
             t0 = time.monotonic()
@@ -140,14 +117,12 @@ def pulls(images, tmp_path_factory):
                 made.append(push_probe(IMAGES["pyiron_base"], images[kind]))
             print(f"\n[pull] probe images pushed in {time.monotonic() - t0:.0f}s")
             yield link, images
-    finally:
-        registry.terminate()
-        registry.wait(10)
-        for image in images.values():
-            docker("rmi", image, check=False)
-        for image_id in made:
-            docker("rmi", image_id, check=False)
-            docker("volume", "rm", "-f", "pyiron-hub-image-" + image_id.split(":", 1)[-1][:12], check=False)
+        finally:  # the probe images, by name and by id, and the hub's copies of their homes
+            for image in images.values():
+                docker("rmi", image, check=False)
+            for image_id in made:
+                docker("rmi", image_id, check=False)
+                docker("volume", "rm", "-f", "pyiron-hub-image-" + image_id.split(":", 1)[-1][:12], check=False)
 
 
 @pytest.fixture(scope="module")

@@ -84,6 +84,23 @@ def demo(images):
     docker("rmi", "-f", *BUILT, f"{LOCAL}/debian:trixie", f"{LOCAL}/debian:bookworm", check=False)
 
 
+# One hub with the real Keycloak login for the suites that need no environment built
+# (test_access_withdrawn, test_user_origins): starting Keycloak is most of a stack's
+# minute and a half, so they share one. Its settings are those both suites ask for: each
+# user's server on an origin of its own, and a short refresh age (the default is 300 s).
+REFRESH_AGE = 5
+
+
+@pytest.fixture(scope="package")
+def keycloak_hub(images, tmp_path_factory):
+    from .keycloak_stack import DOMAIN, keycloak_stack, resolving_test_domain
+
+    with resolving_test_domain():
+        yield from keycloak_stack(tmp_path_factory.mktemp("keycloak-project"), images, "pyiron-hub-keycloak-test",
+                                  hub_host=DOMAIN, SUBDOMAIN_HOST=f"http://{DOMAIN}:{{port}}",
+                                  AUTH_REFRESH_AGE=str(REFRESH_AGE))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -15,17 +15,13 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-from .keycloak_stack import keycloak_stack
+from .conftest import REFRESH_AGE
 from .test_keycloak import Browser, _keycloak_admin
 
 
-REFRESH_AGE = 5  # seconds; the default is 300
-
-
 @pytest.fixture(scope="module")
-def hub(images, tmp_path_factory):
-    yield from keycloak_stack(tmp_path_factory.mktemp("refresh-project"), images, "pyiron-hub-refresh-test",
-                              AUTH_REFRESH_AGE=str(REFRESH_AGE))
+def hub(keycloak_hub):
+    return keycloak_hub
 
 
 def admin(hub, method, path, **kw) -> requests.Response:

@@ -17,16 +17,13 @@ import textwrap
 from urllib.parse import urlparse
 
 import pytest
-import urllib3.util.connection
 
 from ..conftest import docker
-from .keycloak_stack import keycloak_stack
+from .keycloak_stack import DOMAIN
 from .test_keycloak import Browser
 from .test_pages_browser import browse, browser_ready  # noqa: F401 (a fixture)
 
 
-DOMAIN = "hub.test"
-PROJECT = "pyiron-hub-origins-test"
 NOTE = "made-by-bobs-page"
 STATIC = "/home/jovyan/.bobs-static"
 
@@ -58,25 +55,8 @@ ATTACK_PAGE = textwrap.dedent("""\
 
 
 @pytest.fixture(scope="module")
-def resolve_test_domain():
-    """The test's HTTP client resolves hub.test and *.hub.test to the loopback, as Chromium does."""
-    original = urllib3.util.connection.create_connection
-
-    def create_connection(address, *args, **kwargs):
-        host, port = address
-        if host == DOMAIN or host.endswith("." + DOMAIN):
-            host = "127.0.0.1"
-        return original((host, port), *args, **kwargs)
-
-    urllib3.util.connection.create_connection = create_connection
-    yield
-    urllib3.util.connection.create_connection = original
-
-
-@pytest.fixture(scope="module")
-def hub(images, tmp_path_factory, resolve_test_domain):
-    yield from keycloak_stack(tmp_path_factory.mktemp("origins-project"), images, PROJECT, hub_host=DOMAIN,
-                              SUBDOMAIN_HOST=f"http://{DOMAIN}:{{port}}")
+def hub(keycloak_hub):
+    return keycloak_hub
 
 
 def test_a_page_on_one_users_origin_cannot_act_on_the_hub_as_its_visitor(hub, browser_ready):
@@ -87,7 +67,7 @@ def test_a_page_on_one_users_origin_cannot_act_on_the_hub_as_its_visitor(hub, br
     lab = bob.go(f"{hub.url}/user/bob/lab")
     assert lab.status_code == 200 and urlparse(lab.url).netloc == f"bob.{DOMAIN}:{hub.port}", lab.url
     # bob sets his server up to serve a page to anyone, without a login (his persistent home).
-    container = f"{PROJECT}-jupyter-bob"
+    container = f"{hub.project}-jupyter-bob"
     config = f"c.ServerApp.extra_static_paths = [{STATIC!r}]\n"
     docker("exec", "-u", "1000", container, "sh", "-c", f"mkdir -p ~/.jupyter {STATIC} && "
            f"printf '%s' {_sh(config)} >> ~/.jupyter/jupyter_server_config.py && "
