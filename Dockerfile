@@ -34,13 +34,31 @@ RUN --mount=type=secret,id=ca \
  && fa=$(echo /opt/hub/share/jupyterhub/static/components/@fortawesome/fontawesome-free) \
  && test -f "$fa/css/all.min.css" && test -d "$fa/webfonts" \
  && rm -rf "$fa/js" "$fa/metadata" "$fa/scss" "$fa/less" "$fa"/sprites* "$fa"/svgs* \
+ # Of the other components, the pages load one file each (page.html: jquery.min.js,
+ # require.js, bootstrap.bundle.min.js, moment.js through require's paths; Bootstrap's CSS
+ # is compiled into JupyterHub's style.min.css): their sources, locales, other builds, the
+ # optimizer and the browsers' source maps go (about 20 MB). The tests after it fail the
+ # build if JupyterHub moves a file it loads.
+ && c=/opt/hub/share/jupyterhub/static/components \
+ && rm -rf "$c/moment/src" "$c/moment/dist" "$c/moment/locale" "$c/moment/min" "$c/moment/ts3.1-typings" \
+      "$c/jquery/src" "$c/jquery/dist-module" "$c/bootstrap/js" "$c/bootstrap/scss" "$c/bootstrap/dist/css" \
+      "$c/requirejs/bin" \
+ && find "$c/bootstrap/dist/js" "$c/jquery/dist" -type f -not -name bootstrap.bundle.min.js -not -name jquery.min.js -delete \
+ && find /opt/hub/share/jupyterhub/static -name '*.map' -delete \
+ && for f in moment/moment.js jquery/dist/jquery.min.js requirejs/require.js bootstrap/dist/js/bootstrap.bundle.min.js; do test -f "$c/$f"; done \
+ # The libraries' own test suites (tornado's, JupyterHub's, ...) and the harnesses they offer
+ # their users' tests (sqlalchemy.testing, ...) are never imported by the hub.
+ && site=$(echo /opt/hub/lib/python3*/site-packages) \
+ && rm -rf "$site/tornado/test" "$site/jupyterhub/tests" "$site/jsonschema/tests" "$site/oauthenticator/tests" \
+      "$site/referencing/tests" "$site/traitlets/tests" "$site/certipy/test" \
+      "$site/sqlalchemy/testing" "$site/alembic/testing" "$site/mako/testing" \
  # Compiled extensions come with their symbol tables (a fifth of the tree); Python never
  # reads them. The libraries auditwheel bundled (*.libs) stay untouched. The imports after
  # it make a broken strip fail the build, not the hub.
  && find /opt/hub -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
  && /opt/hub/bin/python -c 'import cryptography.hazmat.bindings._rust, psycopg2, yaml, aiohttp, multidict, \
       frozenlist, propcache, rpds, pydantic_core, pydantic_settings, sqlalchemy.engine, jupyterhub.app, dockerspawner, \
-      oauthenticator'
+      oauthenticator, alembic.command, mako.template'
 
 # What the hub lends to users' servers (pyiron_hub_config/hub_packages.py): paramiko for
 # pysqa's SSH mode, which the public pyiron images lack, and rfc3987, which saves every
@@ -103,7 +121,11 @@ ENV DEBIAN_FRONTEND=noninteractive \
 # forwards signals so `docker stop` shuts the hub down cleanly. restic and ssh (for sftp:
 # repositories) serve `pyiron-hub backup` (compose.backup.yml), which runs this image too. No .deb stays behind
 # (a base image without Debian's docker-clean hook would otherwise keep them).
-RUN apt-get update \
+# Of nodejs and its modules the proxy never loads TypeScript's declarations, lodash's
+# ES-module copy nor corepack (yarn/pnpm's installer): dpkg leaves them out (about 12 MB),
+# as slim images leave out the documentation.
+RUN printf 'path-exclude /usr/share/nodejs/%s/*\n' @types lodash-es corepack > /etc/dpkg/dpkg.cfg.d/pyiron-hub-nodejs \
+ && apt-get update \
  && apt-get install -y --no-install-recommends \
       python3 ca-certificates node-configurable-http-proxy tini restic openssh-client \
  && apt-get clean \

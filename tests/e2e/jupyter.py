@@ -42,8 +42,8 @@ class Kernel:
         self.session_id = r.json()["id"]
         kernel_id = r.json()["kernel"]["id"]
         # http -> ws, https -> wss (the TLS overlay)
-        url = "ws" + user.server_url.removeprefix("http") + f"/api/kernels/{kernel_id}/channels"
-        self.ws = websocket.create_connection(url, header=[f"Authorization: token {user.token}"], timeout=timeout)
+        self.url = "ws" + user.server_url.removeprefix("http") + f"/api/kernels/{kernel_id}/channels"
+        self.ws = websocket.create_connection(self.url, header=[f"Authorization: token {user.token}"], timeout=timeout)
         self.timeout = timeout
         self.stderr: list[str] = []
 

@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
+import websocket
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -206,7 +207,16 @@ def test_the_hubs_origin_never_serves_a_users_server(stack, ann):
 
 
 def test_a_kernels_websocket_runs_through_tls(stack, ann):
-    with Kernel(_on_origin(ann)) as kernel:  # wss://<user>.hub.test:<port>/user/<user>/api/kernels/.../channels
+    """wss://<user>.hub.test:<port>/user/<user>/api/kernels/<id>/channels, opened as JupyterLab opens it.
+
+    With the server's cookie and the page's Origin, not a token: a token skips Jupyter's
+    check of the Origin against the Host the proxies pass on.
+    """
+    ann.session.get(f"{stack.origin(ann.name)}/user/{ann.name}/lab", timeout=60).raise_for_status()
+    cookie = "; ".join(f"{c.name}={c.value}" for c in ann.session.cookies if c.domain == f"{ann.name}.{DOMAIN}")
+    with Kernel(_on_origin(ann)) as kernel:
+        kernel.ws.close()
+        kernel.ws = websocket.create_connection(kernel.url, cookie=cookie, origin=stack.origin(ann.name), timeout=60)
         assert kernel.run("print(6 * 7)").strip() == "42"
 
 
