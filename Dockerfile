@@ -61,7 +61,8 @@ RUN --mount=type=secret,id=ca \
       oauthenticator, alembic.command, mako.template'
 
 # What the hub lends to users' servers (pyiron_hub_config/hub_packages.py): paramiko for
-# pysqa's SSH mode, which the public pyiron images lack. One tree serves every CPython in
+# pysqa's SSH mode, which the public pyiron images lack, and rfc3987, which saves every
+# server the seconds rfc3987_syntax takes to import (server-packages.lock says why). One tree serves every CPython in
 # SERVER_PYTHONS: its wheels are abi3 or pure, except cffi's backend, a file per version.
 # Stripped like the hub's own; what the hub has itself at the same version (cryptography,
 # cffi, pycparser) is a link to the hub's copy, kept once in the image (the hub copies the
@@ -95,7 +96,7 @@ RUN --mount=type=secret,id=ca \
     done; \
     /opt/tools/bin/python -c 'import json, sys; \
 lock = [l.split("==") for l in open("/tmp/server-packages.lock") if "==" in l and not l.startswith("#")]; \
-json.dump({"pythons": sys.argv[1:], "modules": ["paramiko"], "packages": {n: v.strip() for n, v in lock}}, \
+json.dump({"pythons": sys.argv[1:], "modules": ["paramiko", "rfc3987"], "packages": {n: v.strip() for n, v in lock}}, \
           open("/opt/packages/pyiron-hub-packages.json", "w"), indent=1)' $SERVER_PYTHONS; \
     ls -la /opt/packages; du -sh /opt/packages
 

@@ -461,6 +461,16 @@ def summarise(results: dict) -> list[dict]:
                                                           "its hub stops servers when it stops" if ref else "—"),
                  "ratio": ratio(p3[1], p3[0]), "ref_ratio": ratio(ref_p3, ref.get("idle restart (s)")),
                  "goal": f"<= {GOALS['P3']}x", "met": ratio(p3[1], p3[0]) is not None and ratio(p3[1], p3[0]) <= GOALS["P3"]})
+    engine = ours.get("engine restart (s)") or []
+    if len(engine) == 2 and p3[0] and p3[1]:
+        # Where P3's time goes: `docker restart` itself (the engine stops the hub and starts it
+        # again with an endpoint on every user's network) and what the hub does after it.
+        rows.append({"figure": "P3 of which `docker restart` itself (the engine)", "floor": fmt(engine[0]),
+                     "ours": fmt(engine[1]), "reference": "", "ratio": ratio(engine[1], engine[0]),
+                     "ref_ratio": None, "goal": "", "met": None})
+        rows.append({"figure": "P3 of which the hub's own start, until all answer", "floor": fmt(p3[0] - engine[0]),
+                     "ours": fmt(p3[1] - engine[1]), "reference": "", "ratio": ratio(p3[1] - engine[1], p3[0] - engine[0]),
+                     "ref_ratio": None, "goal": "", "met": None})
     size = ours.get("image (MB)")
     rows.append({"figure": "P4 hub image", "floor": "", "ours": fmt(size, "MB", 0),
                  "reference": "(runs in ours)", "ratio": None, "ref_ratio": None, "goal": f"<= {GOALS['P4']} MB",

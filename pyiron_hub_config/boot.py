@@ -20,7 +20,8 @@ Steps:
   into the persistent home. A file the user never edited follows image updates; an edited
   one is never overwritten: the new version is put next to it.
 - packages: where the image lacks a module the hub supplies (paramiko and its
-  dependencies, read-only under PACKAGES_DIR, for the Pythons its manifest names), put that
+  dependencies, and rfc3987 that spares jsonschema the slow import of rfc3987_syntax;
+  read-only under PACKAGES_DIR, for the Pythons its manifest names), put that
   directory on the image's Python path *after* the image's own site-packages (a .pth file
   in them), so that nothing of the image is shadowed.
 - files: write the hub-managed files listed in $PYIRON_HUB_FILES (cluster configurations),

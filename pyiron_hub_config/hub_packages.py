@@ -1,4 +1,4 @@
-"""Python packages the hub lends to users' servers: paramiko and its dependencies.
+"""Python packages the hub lends to users' servers: paramiko and its dependencies, and rfc3987.
 
 pysqa's SSH (remote) mode imports paramiko, which conda-forge's pysqa does not depend on,
 so the public pyiron images lack it. The hub image carries it instead (Dockerfile: one
@@ -6,6 +6,10 @@ tree of wheels for every CPython its manifest names; cryptography, bcrypt and Py
 abi3 wheels, only cffi's backend differs per version and is named for it), and each
 server mounts it read-only at PACKAGES_MOUNT. The boot step puts it on the image's Python
 path after the image's own site-packages (boot.py), so nothing of the image is shadowed.
+
+rfc3987 is there for speed, not for a feature: jsonschema imports it in preference to
+rfc3987_syntax, whose import (it builds its parsers) is most of a Jupyter server's start in
+today's images (server-packages.lock).
 
 The tree reaches the engine as a named volume, ``pyiron-hub-packages-<digest>``, written
 once by the hub like the boot file's (boot_file.py): a new hub image with other packages

@@ -428,6 +428,12 @@ PATHS = textwrap.dedent("""
     print("AFTER", sys.path.index(sysconfig.get_paths()["purelib"]) < sys.path.index("/opt/pyiron-hub/packages"))
     from pyiron_base import state
     print("ADAPTER", state.queue_adapter is not None)
+    # What jupyter_server imports at its start: jsonschema's format checker, with the hub's
+    # rfc3987 instead of rfc3987_syntax (whose parsers take seconds to build); it still checks.
+    import jsonschema._format, rfc3987
+    print("RFC3987", rfc3987.__file__, "rfc3987_syntax" in sys.modules)
+    checker = jsonschema.FormatChecker()
+    print("IRI", checker.conforms("https://bücher.example/ä?q=1", "iri"), checker.conforms("no iri", "iri"))
 """)
 
 
@@ -442,6 +448,8 @@ def test_the_base_image_gets_paramiko_from_the_hub_after_its_own_packages(alice)
         out = kernel.run(PATHS)
     assert value(out, "PARAMIKO") == "/opt/pyiron-hub/packages/paramiko/__init__.py", out
     assert value(out, "AFTER") == "True" and value(out, "ADAPTER") == "True", out
+    assert value(out, "RFC3987") == "/opt/pyiron-hub/packages/rfc3987.py False", out
+    assert value(out, "IRI") == "True False", out
     mount = next(m for m in inspect("jupyter-hpcalice")["Mounts"] if m["Destination"] == "/opt/pyiron-hub/packages")
     assert mount["Type"] == "volume" and mount["RW"] is False and mount["Name"].startswith("pyiron-hub-packages-")
 
