@@ -340,7 +340,7 @@ def reference_config(source: Path) -> tuple[str, str]:
 
 
 def remove_reference() -> None:
-    docker("rm", "-f", REF_NAME, check=False)
+    docker("rm", "-f", "-v", REF_NAME, check=False)  # -v: the hub image declares a VOLUME
     docker("volume", "rm", "-f", REF_VOLUME, check=False)
     docker("network", "rm", REF_NETWORK, check=False)
 
