@@ -283,21 +283,26 @@ def test_a_demo_user_submits_the_example_notebook_to_the_demo_cluster(demo):
         return requests.request(method, f"{HUB}/user/bob{path}", headers={"Authorization": f"token {token}"},
                                 timeout=30, **kw)
 
-    bob = SimpleNamespace(name="bob", token=token, stack=SimpleNamespace(url=HUB), user_server=user_server)
+    # What Kernel needs of a user (tests/e2e/conftest.py's HubUser has the same).
+    bob = SimpleNamespace(name="bob", token=token, stack=SimpleNamespace(url=HUB), user_server=user_server,
+                          server_url=f"{HUB}/user/bob")
     notebook = user_server("GET", "/api/contents/notebooks_hpc/submit_to_a_cluster.ipynb").json()["content"]
-    with Kernel(bob, "notebooks_hpc/submit_to_a_cluster.ipynb") as kernel:
-        out, stderr = "", []
-        for cell in notebook["cells"]:
-            if cell["cell_type"] == "code":
-                out += kernel.run("".join(cell["source"]), timeout=400)
-                stderr += kernel.stderr
-        # A real failure on the cluster still shows: a remote command that fails warns with its stderr.
-        kernel.run("from pyiron_base import state\n"
-                   "state.queue_adapter._adapter._execute_remote_command('ls /no-such-directory')")
-        failure = "".join(kernel.stderr)
-    # Stopped, and waited for, before any assertion, so that the next test finds bob with no server.
-    browser.hub_api("/users/bob/server", "DELETE")
-    browser.wait_server("bob", lambda s: not s, "stop")
+    try:
+        with Kernel(bob, "notebooks_hpc/submit_to_a_cluster.ipynb") as kernel:
+            out, stderr = "", []
+            for cell in notebook["cells"]:
+                if cell["cell_type"] == "code":
+                    out += kernel.run("".join(cell["source"]), timeout=400)
+                    stderr += kernel.stderr
+            # A real failure on the cluster still shows: a remote command that fails warns with its stderr.
+            kernel.run("from pyiron_base import state\n"
+                       "state.queue_adapter._adapter._execute_remote_command('ls /no-such-directory')")
+            failure = "".join(kernel.stderr)
+    finally:
+        # Stopped, and waited for, even when this test fails: the browser tests after it
+        # expect bob without a server (a running one sent them straight to JupyterLab).
+        browser.hub_api("/users/bob/server", "DELETE")
+        browser.wait_server("bob", lambda s: not s, "stop")
     assert "Hello from slurm, running as bob" in out and "finished" in out, out
     # No pink blocks around a job that finished: no empty pysqa warnings, no progress bars.
     assert stderr == [], stderr
