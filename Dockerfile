@@ -96,7 +96,8 @@ RUN --mount=type=secret,id=ca \
     done; \
     /opt/tools/bin/python -c 'import json, sys; \
 lock = [l.split("==") for l in open("/tmp/server-packages.lock") if "==" in l and not l.startswith("#")]; \
-json.dump({"pythons": sys.argv[1:], "modules": ["paramiko", "rfc3987"], "packages": {n: v.strip() for n, v in lock}}, \
+json.dump({"pythons": sys.argv[1:], "modules": ["paramiko"], "speedups": ["rfc3987"], \
+           "packages": {n: v.strip() for n, v in lock}}, \
           open("/opt/packages/pyiron-hub-packages.json", "w"), indent=1)' $SERVER_PYTHONS; \
     ls -la /opt/packages; du -sh /opt/packages
 

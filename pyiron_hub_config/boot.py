@@ -48,7 +48,8 @@ import time
 
 IMAGE_HOME = "/opt/pyiron-hub/image/jovyan"
 PACKAGES_DIR = "/opt/pyiron-hub/packages"  # the hub's read-only packages (storage.py)
-PACKAGES_MANIFEST = "pyiron-hub-packages.json"  # {"pythons": ["3.11", ...], "modules": ["paramiko", ...]}
+# {"pythons": ["3.11", ...], "modules": ["paramiko", ...], "speedups": ["rfc3987"]}
+PACKAGES_MANIFEST = "pyiron-hub-packages.json"
 PACKAGES_PTH = "pyiron-hub-packages.pth"
 PACKAGES_LOADED = "packages-loaded"  # in STATE_DIR: the image id and packages that loaded last
 STATE_DIR = ".pyiron_hub"  # below $HOME: everything the hub keeps per user
@@ -305,14 +306,18 @@ def use_hub_packages(packages_dir, site_packages=None, version=None, proof=None,
         return "none mounted", None
     key = "%s %s\n" % (image_id, hashlib.sha256(raw).hexdigest()) if proof and image_id else None
     modules = manifest.get("modules", [])
-    missing = _missing_modules(modules)
+    # Lent for speed only (rfc3987): used like the others, but never named as something the
+    # image needs in what the user is told.
+    speedups = manifest.get("speedups", [])
+    missing = _missing_modules(modules + speedups)
     if not missing:
-        return "not needed: the image has %s" % ", ".join(modules), None
+        return "not needed: the image has %s" % ", ".join(modules + speedups), None
+    named = ", ".join([name for name in missing if name in modules] or missing)
     version = version or "%d.%d" % sys.version_info[:2]
     pythons = manifest.get("pythons", [])
     if version not in pythons:
         return "not used", ("the hub supplies %s for Python %s, and this image runs Python %s"
-                            % (", ".join(missing), ", ".join(pythons), version))
+                            % (named, ", ".join(pythons), version))
     if site_packages is None:
         import sysconfig
 
@@ -322,7 +327,7 @@ def use_hub_packages(packages_dir, site_packages=None, version=None, proof=None,
         write_atomically(os.path.join(site_packages, PACKAGES_PTH), packages_dir + "\n")
     except OSError as err:
         return "not used", ("the hub could not add its %s to this image's Python (%s: %s)"
-                            % (", ".join(missing), err.strerror, site_packages))
+                            % (named, err.strerror, site_packages))
     if packages_dir not in sys.path:
         sys.path.append(packages_dir)  # for this process too: the files step checks the modules
     import importlib
@@ -343,7 +348,7 @@ def use_hub_packages(packages_dir, site_packages=None, version=None, proof=None,
         os.unlink(os.path.join(site_packages, PACKAGES_PTH))
         sys.path.remove(packages_dir)
         return "not used", "the hub's %s does not load in this image (%s: %s)" % (
-            ", ".join(missing), type(err).__name__, str(err)[:80])
+            named, type(err).__name__, str(err)[:80])
     if key:
         try:
             os.makedirs(os.path.dirname(proof), mode=0o700, exist_ok=True)

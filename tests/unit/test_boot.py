@@ -388,6 +388,20 @@ def test_nothing_is_added_where_the_image_has_the_modules(hub_packages, tmp_path
     assert not (tmp_path / boot.PACKAGES_PTH).exists()
 
 
+def test_a_speedup_the_image_lacks_is_lent_but_never_named_as_a_need(hub_packages, tmp_path):
+    # rfc3987 in the hub's tree: lent for speed; the user is told only about what a feature needs.
+    (hub_packages / "speedup_mod_18.py").write_text("WHERE = 'hub'\n")
+    (hub_packages / boot.PACKAGES_MANIFEST).write_text(json.dumps(
+        {"pythons": ["3.13"], "modules": ["hubonly_mod_18"], "speedups": ["speedup_mod_18"]}))
+    assert boot.use_hub_packages(str(hub_packages), str(tmp_path), version="3.10") == (
+        "not used", "the hub supplies hubonly_mod_18 for Python 3.13, and this image runs Python 3.10")
+    (hub_packages / boot.PACKAGES_MANIFEST).write_text(json.dumps(
+        {"pythons": ["3.13"], "modules": ["json"], "speedups": ["speedup_mod_18"]}))
+    done, why_not = boot.use_hub_packages(str(hub_packages), str(tmp_path), version="3.10")
+    assert why_not == "the hub supplies speedup_mod_18 for Python 3.13, and this image runs Python 3.10"
+    sys.modules.pop("speedup_mod_18", None)
+
+
 def test_a_python_the_hub_cannot_serve_is_told_why(hub_packages, tmp_path, home):
     done, why_not = boot.use_hub_packages(str(hub_packages), str(tmp_path), version="3.10")
     assert (done, why_not) == ("not used", f"the hub supplies hubonly_mod_18 for Python 3.99, "
