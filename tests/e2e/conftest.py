@@ -300,6 +300,29 @@ def wait_for(predicate, timeout=60, interval=1.0, message="condition"):
     raise AssertionError(f"timed out waiting for {message}")
 
 
+# The wildcard test domain of the per-user-origins suites (SUBDOMAIN_HOST): hub.test is
+# the hub, <user>.hub.test a user's server; Chromium maps it with --host-resolver-rules.
+TEST_DOMAIN = "hub.test"
+
+
+@contextlib.contextmanager
+def resolving_test_domain(domain: str = TEST_DOMAIN):
+    """`domain` and its subdomains are the loopback for this process's clients (requests and
+    websocket-client alike: both ask getaddrinfo)."""
+    original = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if isinstance(host, str) and (host == domain or host.endswith("." + domain)):
+            host = "127.0.0.1"
+        return original(host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = original
+
+
 def wait_for_registry(port: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import socket
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -31,12 +30,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .conftest import PREFIX, REPO, HubUser, Stack, _free_port, docker, remove_user_containers_and_volumes, wait_for, \
-    write_env_files
+from .conftest import PREFIX, REPO, TEST_DOMAIN, HubUser, Stack, _free_port, docker, remove_user_containers_and_volumes, \
+    resolving_test_domain, wait_for, write_env_files
 from .jupyter import Kernel
 
 pytestmark = pytest.mark.reliability("per-user origins over TLS")
-DOMAIN = "hub.test"
+DOMAIN = TEST_DOMAIN
 USERS = ("tlsann",)
 NGINX_IMAGE = f"{PREFIX}/nginx:latest"
 NGINX_CONF = REPO / "nginx" / "pyiron-hub.conf"
@@ -84,17 +83,8 @@ def certificate(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def resolve_wildcard():
-    """hub.test and *.hub.test are the loopback, for requests and websocket-client alike (both ask getaddrinfo)."""
-    original = socket.getaddrinfo
-
-    def getaddrinfo(host, *args, **kwargs):
-        if isinstance(host, str) and (host == DOMAIN or host.endswith("." + DOMAIN)):
-            host = "127.0.0.1"
-        return original(host, *args, **kwargs)
-
-    socket.getaddrinfo = getaddrinfo
-    yield
-    socket.getaddrinfo = original
+    with resolving_test_domain(DOMAIN):
+        yield
 
 
 class OriginStack(Stack):

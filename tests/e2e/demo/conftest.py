@@ -93,7 +93,8 @@ REFRESH_AGE = 5
 
 @pytest.fixture(scope="package")
 def keycloak_hub(images, tmp_path_factory):
-    from .keycloak_stack import DOMAIN, keycloak_stack, resolving_test_domain
+    from ..conftest import TEST_DOMAIN as DOMAIN, resolving_test_domain
+    from .keycloak_stack import keycloak_stack
 
     with resolving_test_domain():
         yield from keycloak_stack(tmp_path_factory.mktemp("keycloak-project"), images, "pyiron-hub-keycloak-test",

@@ -7,36 +7,14 @@ redirect URIs rewritten for this hub's address.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import pytest
-import urllib3.util.connection
 
 from ..conftest import IMAGES, PREFIX, REPO, Stack, _free_port, docker, remove_user_networks
 from .conftest import PASSWORDS
 
 KEYCLOAK_IMAGE = f"{PREFIX}/keycloak:latest"
-# The hub of keycloak_hub (tests/e2e/demo/conftest.py) is reached as this test domain.
-DOMAIN = "hub.test"
-
-
-@contextlib.contextmanager
-def resolving_test_domain(domain: str = DOMAIN):
-    """The tests' HTTP client resolves `domain` and its subdomains to the loopback, as Chromium does."""
-    original = urllib3.util.connection.create_connection
-
-    def create_connection(address, *args, **kwargs):
-        host, port = address
-        if host == domain or host.endswith("." + domain):
-            host = "127.0.0.1"
-        return original((host, port), *args, **kwargs)
-
-    urllib3.util.connection.create_connection = create_connection
-    try:
-        yield
-    finally:
-        urllib3.util.connection.create_connection = original
 
 
 class KeycloakStack(Stack):

@@ -18,8 +18,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from ..conftest import docker
-from .keycloak_stack import DOMAIN
+from ..conftest import TEST_DOMAIN as DOMAIN, docker
 from .test_keycloak import Browser
 from .test_pages_browser import browse, browser_ready  # noqa: F401 (a fixture)
 
