@@ -298,10 +298,10 @@ def measure_ours(names: tuple[str, ...], rounds: int, hub_image: str, only_resta
     remove_users(names)
     stack.compose("down", "-v", "--remove-orphans", check=False)
     try:
-        ups = []
-        for i in range(1 if only_restart else 3):
+        ups, runs = [], 1 if only_restart else 3
+        for i in range(runs):
             ups.append(compose_up_until_healthy(stack))
-            if i < (0 if only_restart else 2):
+            if i < runs - 1:  # the last one stays up for the rest
                 stack.compose("down", "-v", check=False)
         container = stack.container("hub")
         token = docker("exec", container, "cat", "/srv/jupyterhub/data/metrics_token").stdout.strip()
