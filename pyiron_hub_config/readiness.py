@@ -20,6 +20,8 @@ FINEST = 0.05
 PER_SECOND = 40
 # After this, the spawner returns anyway and the hub's own wait (and time-out) takes over.
 PATIENCE = 60.0
+# While polling, whether the server ended meanwhile is asked this often (an API call, not a socket).
+ENDED_EVERY = 0.5
 
 
 def poll_interval(waiting: int) -> float:
@@ -62,13 +64,26 @@ class AnswerBeforeReady(DockerSpawner):
             await self._wait_until_answering(ip, port, self.server.base_url)
         return ip, port
 
-    async def _wait_until_answering(self, ip: str, port: int, path: str) -> None:
+    async def _wait_until_answering(self, ip: str, port: int, path: str, ended=None):
+        """None once the server answers (or PATIENCE ran out); what `ended()` said if it ended first.
+
+        The hub's own wait never looks at the server's process: one that exits before it
+        answers is waited for until SPAWN_TIMEOUT. `ended`, asked every ENDED_EVERY seconds,
+        returns something true (e.g. why) once the server will never answer.
+        """
         deadline = time.monotonic() + min(PATIENCE, self.http_timeout)
+        ask_ended = time.monotonic() + ENDED_EVERY
         AnswerBeforeReady._waiting += 1
         try:
             while time.monotonic() < deadline:
                 if await answers(ip, port, path):
-                    return
+                    return None
+                if ended is not None and time.monotonic() >= ask_ended:
+                    why = await ended()
+                    if why:
+                        return why
+                    ask_ended = time.monotonic() + ENDED_EVERY
                 await asyncio.sleep(poll_interval(AnswerBeforeReady._waiting))
+            return None
         finally:
             AnswerBeforeReady._waiting -= 1

@@ -288,6 +288,8 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
             task = await self.get_task()
             if not task:
                 raise RuntimeError(f"Service {self.service_name} has no task")
+            if task["Status"]["State"] == "running":
+                task = await self._ended_before_answering(task) or task
             status = task["Status"]
             state, err = status["State"], status.get("Err") or status.get("Message", "")
             if state == "running":
@@ -317,6 +319,34 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
             await asyncio.sleep(delay)
             delay = min(delay * 1.3, 2)
 
+    async def _ended_before_answering(self, task: dict) -> dict | None:
+        """The task again if it ended before its server answered, else None (it answers, or may yet).
+
+        "running" means the container's first process runs: the boot step, whose check of the
+        user's folders (exit NOT_WRITABLE) comes a second or so later. The hub's own wait
+        after start() never looks at the task again, so a task that ended then would be
+        waited for until SPAWN_TIMEOUT instead of refused and placed anew.
+        """
+        address = self._task_address(task)
+        if self.internal_ssl or address is None:  # the hub's own wait, with its certificates
+            return None
+
+        async def ended():
+            again = await self.get_task()
+            return again if again and again["Status"]["State"] in _FINAL_STATES else None
+
+        again = await self._wait_until_answering(address, self.port, self.server.base_url, ended=ended)
+        if again:
+            self.log.info("%s's server ended before it answered (%s)", self.user.name, again["Status"]["State"])
+        return again
+
+    def _task_address(self, task: dict | None) -> str | None:
+        """The task's own address on the users' network."""
+        for attachment in (task or {}).get("NetworksAttachments", []):
+            if attachment["Network"]["Spec"]["Name"] == self.network_name and attachment.get("Addresses"):
+                return attachment["Addresses"][0].split("/")[0]
+        return None
+
     async def _node_name(self, node_id: str | None) -> str:
         """' on node vm (ID ..., labels)' for a message, or '' if the node is unknown."""
         if not node_id:
@@ -329,11 +359,8 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
     async def get_ip_and_port(self):
         # The task's own address on the users' network, as DockerSpawner gives a container's:
         # just after a restart, the service's name may still answer with the previous task's.
-        task = await self.get_task()
-        for attachment in (task or {}).get("NetworksAttachments", []):
-            if attachment["Network"]["Spec"]["Name"] == self.network_name and attachment.get("Addresses"):
-                return attachment["Addresses"][0].split("/")[0], self.port
-        return await super().get_ip_and_port()
+        address = self._task_address(await self.get_task())
+        return (address, self.port) if address else await super().get_ip_and_port()
 
     async def remove_object(self):
         # By name when the id is unknown: the name (jupyter-<user>) is this server's alone,

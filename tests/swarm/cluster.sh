@@ -56,24 +56,35 @@ sock() { echo "unix://$RUN/node$1.sock"; }
 node_docker() { local n=$1; shift; "$DOCKER" -H "$(sock "$n")" "$@"; }
 firewall_rule=(DOCKER-USER -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT)
 
-kill_pidfile() {  # stop the process named by a pid file, if it is still the one we started
-    local file=$1 pid i
-    [ -f "$file" ] || return 0
-    pid=$(cat "$file" 2>/dev/null || true)
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null || true
+kill_pidfiles() {  # stop the processes named by these pid files (if still the ones we started), together
+    local file pid i pids=()
+    for file in "$@"; do
+        [ -f "$file" ] || continue
+        pid=$(cat "$file" 2>/dev/null || true)
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            pids+=("$pid")
+        fi
+        rm -f "$file"
+    done
+    for pid in "${pids[@]}"; do
         for i in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
         kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$file"
+    done
 }
 
 down() {
-    local n
+    local n files=()
+    # Every engine leaves the swarm first, so that it stops its tasks quickly; all at once.
     for n in $(seq 1 "$NODES"); do
-        # Leave the swarm first so that the engine stops its tasks quickly.
-        [ -S "$RUN/node$n.sock" ] && timeout 20 "$DOCKER" -H "$(sock "$n")" swarm leave --force >/dev/null 2>&1 || true
-        kill_pidfile "$RUN/node$n.pid"
+        if [ -S "$RUN/node$n.sock" ]; then
+            timeout 20 "$DOCKER" -H "$(sock "$n")" swarm leave --force >/dev/null 2>&1 &
+        fi
+        files+=("$RUN/node$n.pid")
+    done
+    wait
+    kill_pidfiles "${files[@]}"
+    for n in $(seq 1 "$NODES"); do
         # The engine's own containerd and shims live in the namespace; whatever is left there
         # was started by this engine and dies with the namespace's processes.
         if [ -e "/var/run/netns/$(ns "$n")" ]; then
@@ -86,8 +97,7 @@ down() {
         ip netns delete "$(ns "$n")" 2>/dev/null || true
         ip link delete "${NAME}h$n" 2>/dev/null || true
     done
-    kill_pidfile "$RUN/registry.pid"
-    kill_pidfile "$RUN/storage.pid"
+    kill_pidfiles "$RUN/registry.pid" "$RUN/storage.pid"
     if [ -e "/var/run/netns/$(ns storage)" ]; then
         for pid in $(ip netns pids "$(ns storage)" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     fi

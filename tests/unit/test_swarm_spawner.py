@@ -439,3 +439,51 @@ async def test_a_node_that_could_not_make_the_container_is_avoided(placing):
     sp, created, _ = placing({**failed("nodeA", 128), "Status": {"State": "failed", "Err": err}}, task("running", "nodeB"))
     await sp.start_object()
     assert "node.id!=nodeA" in created[0]
+
+
+def running_at(node_id: str, sp: PyironSwarmSpawner) -> dict:
+    """A running task with its address on the users' network (where the hub asks the server)."""
+    return {**task("running", node_id), "NetworksAttachments": [
+        {"Network": {"Spec": {"Name": sp.network_name}}, "Addresses": ["10.0.1.5/24"]}]}
+
+
+@pytest.fixture
+def answering(monkeypatch):
+    """The server's answer stood in for (never, or at once); no real waiting between polls."""
+    import pyiron_hub_config.readiness as readiness
+
+    async def no_wait(_):
+        pass
+
+    monkeypatch.setattr(readiness.asyncio, "sleep", no_wait)
+    monkeypatch.setattr(readiness, "ENDED_EVERY", 0)
+    monkeypatch.setattr(PyironSwarmSpawner, "server", SimpleNamespace(base_url="/user/alice/"))
+
+    def answer(answered: bool):
+        async def answers(host, port, path):
+            assert (host, path) == ("10.0.1.5", "/user/alice/")
+            return answered
+
+        monkeypatch.setattr(readiness, "answers", answers)
+
+    return answer
+
+
+async def test_a_task_that_ends_after_it_ran_but_before_its_server_answered_is_avoided(placing, answering, monkeypatch):
+    # The full swarm run's failure: the hub saw the task "running" (the boot step had begun),
+    # then the boot step's check ended it (exit 73); the hub must not wait for an answer
+    # until SPAWN_TIMEOUT but refuse that node and place the server anew.
+    answering(False)
+    sp, created, removed = placing()
+    sp, created, removed = placing(running_at("nodeA", sp), failed("nodeA", 73), task("running", "nodeB"))
+    monkeypatch.setattr(PyironSwarmSpawner, "client", SimpleNamespace(service_logs=lambda name, **kw: iter([READ_ONLY])))
+    await sp.start_object()
+    assert "node.id!=nodeA" in created[0] and removed == ["svc0"] and sp.object_id == "svc1"
+
+
+async def test_a_running_task_whose_server_answers_is_not_asked_again(placing, answering):
+    answering(True)
+    sp, created, removed = placing()
+    sp, created, removed = placing(running_at("nodeA", sp))  # a second get_task would find no answer left
+    await sp.start_object()
+    assert created == [] and removed == []
