@@ -58,6 +58,17 @@ REMOVE_ATTEMPTS = 4
 MAX_REFUSALS = 2
 # How long the boot step's own words on why a folder is not writable are waited for.
 LOG_WAIT = 10.0
+# Task states after placement on a node and before running (docker/swarmkit).
+_PLACED_STATES = {"assigned", "accepted", "preparing", "ready", "starting"}
+# On a shared path, a task placed on a node that has run its image before, and still not
+# running after this long, counts as that node's refusal: Docker there waits on a mount that
+# hangs (an NFS server gone under a `hard` mount, a stopped FUSE daemon) and would wait until
+# SPAWN_TIMEOUT. A start on a node that has the image takes seconds (benchmarks/swarm_spawn.py).
+HUNG_AFTER = 30.0
+
+
+def _task_image(task: dict) -> str | None:
+    return task.get("Spec", {}).get("ContainerSpec", {}).get("Image")
 
 
 class NodeUnavailable(RuntimeError):
@@ -104,6 +115,8 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
     ).tag(config=True)
     # The node holding this user's volumes (node-local storage only); kept across stops.
     node_id = Unicode("")
+    # (node ID, image) of every server that ran, all users together: there the image is pulled.
+    _ran_on: set[tuple[str, str]] = set()
 
     @default("pull_policy")
     def _pull_policy_default(self):
@@ -283,7 +296,7 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
         return f"could not start{node}: your folders {paths} are not writable there ({words})"
 
     async def _running_task(self) -> dict:
-        started, delay = time.monotonic(), 0.1
+        started, delay, placed = time.monotonic(), 0.1, None
         while True:
             task = await self.get_task()
             if not task:
@@ -293,8 +306,10 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
             status = task["Status"]
             state, err = status["State"], status.get("Err") or status.get("Message", "")
             if state == "running":
+                PyironSwarmSpawner._ran_on.add((task.get("NodeID"), _task_image(task) or self.image))
                 return task
             before = f" (before: {'; '.join(self._refused_by.values())})" if self._refused_by else ""
+            why, refused = None, False
             if state in _FINAL_STATES:
                 node = await self._node_name(task.get("NodeID"))
                 # A node that could not make the container (e.g. runc could not mount the
@@ -304,6 +319,11 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
                     why, refused = await self._not_writable(node), True
                 else:
                     why = f"could not start{node} ({state}): {err}"
+            elif state in _PLACED_STATES and task.get("NodeID"):
+                placed = placed or time.monotonic()
+                if self._hangs(task, time.monotonic() - placed):
+                    why, refused = self._not_answering(await self._node_name(task["NodeID"]), state), True
+            if why:
                 if (refused and self.on_shared_path and task.get("NodeID")
                         and len(self._refused_by) < MAX_REFUSALS):
                     # Placed anew as a new service, never again on that node.
@@ -311,13 +331,27 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
                     self._refused_by[task["NodeID"]] = why
                     await self.remove_object()
                     self.object_id = (await self.create_object())[self.object_id_key]
-                    started, delay = time.monotonic(), 0.1
+                    started, delay, placed = time.monotonic(), 0.1, None
                     continue
                 raise RuntimeError(f"Your server {why}{before}")
             if state == "pending" and status.get("Err") and time.monotonic() - started > PENDING_GRACE:
                 raise RuntimeError(f"No swarm node can run your server now: {err}{before}")
             await asyncio.sleep(delay)
             delay = min(delay * 1.3, 2)
+
+    def _hangs(self, task: dict, placed_for: float) -> bool:
+        """Has this task, on a shared path, been placed for longer than a start there ever takes?
+
+        Only where this hub has run the image on that node before: a node's first start of an
+        image pulls it first, which may take as long as the image is big.
+        """
+        return (self.on_shared_path and placed_for > HUNG_AFTER
+                and (task.get("NodeID"), _task_image(task) or self.image) in PyironSwarmSpawner._ran_on)
+
+    def _not_answering(self, node: str, state: str) -> str:
+        paths = ", ".join(shared_directory(self.shared_path, name) for name in self.volume_names)
+        return (f"could not start{node}: Docker there was still {state} after {HUNG_AFTER:.0f} s, with the image "
+                f"there already: its mount of your folders {paths} does not answer (hung)")
 
     async def _ended_before_answering(self, task: dict) -> dict | None:
         """The task again if it ended before its server answered, else None (it answers, or may yet).

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -729,16 +730,19 @@ def test_a_node_without_the_shared_path_refuses_the_start_naming_node_and_path(s
     mounted_on_every_node(shared)
 
 
-def sshfs_of(n: int) -> int:
-    """The pid of the sshfs that serves the shared path in node n's engine's mount namespace (cluster.sh's)."""
+def sshfs_of(n: int) -> list[int]:
+    """The pids of the sshfs processes in node n's engine's mount namespace (cluster.sh's; one but
+    for a moment after a remount, when the lazily unmounted one may still be going)."""
     namespace = os.readlink(f"/proc/{Path(f'/run/pyhswarm/node{n}.pid').read_text().strip()}/ns/mnt")
+    pids = []
     for proc in Path("/proc").iterdir():
         try:
             if (proc / "comm").read_text().strip() == "sshfs" and os.readlink(proc / "ns/mnt") == namespace:
-                return int(proc.name)
+                pids.append(int(proc.name))
         except (OSError, ValueError):  # gone meanwhile, or not a process
             continue
-    raise AssertionError(f"no sshfs in node{n}'s mount namespace")
+    assert pids, f"no sshfs in node{n}'s mount namespace"
+    return pids
 
 
 def remount(n: int, *options: str) -> None:
@@ -780,11 +784,74 @@ def test_a_node_whose_shared_path_is_read_only_or_dead_refuses_the_start_naming_
             message = refused()
             assert f"your folders {folders} are not writable there" in message, message
             assert f"{shared}/jupyterhub-home-se: Read-only file system" in message, message
-            os.kill(sshfs_of(3), 9)  # the mount stays, dead
+            for pid in sshfs_of(3):
+                os.kill(pid, signal.SIGKILL)  # the mount stays, dead
             message = refused()
             assert f"{shared}/jupyterhub-" in message and "not connected" in message, message
         finally:
             node(1, "node", "update", "--availability", "active", node2)
     finally:
         remount(3)
+    mounted_on_every_node(shared)
+
+
+def node_id(n: int) -> str:
+    return node(n, "info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+
+
+def tasks_of(user: str) -> list[dict]:
+    ids = node(1, "service", "ps", "-q", f"jupyter-{user}", check=False).stdout.split()
+    return json.loads(node(1, "inspect", *ids).stdout) if ids else []
+
+
+def hub_log(since: str) -> str:
+    r = node(1, "service", "logs", "--no-task-ids", "--since", since, f"{STACK}_hub", check=False)
+    return r.stdout + r.stderr
+
+
+def test_a_node_whose_mount_hangs_is_given_up_and_the_server_placed_on_another(shared_swarm):
+    # node3's sshfs stopped (SIGSTOP): every look at the path there waits, neither failing nor
+    # answering, as under a `hard` NFS mount whose server is gone. The hub gives node3 up once
+    # the task has sat there longer than a start takes (HUNG_AFTER, with the image there: the
+    # control start below ran it on node3), and places the server on node2.
+    from pyiron_hub_config.swarm import HUNG_AFTER
+
+    shared = cluster_env()["SHARED"]
+    node2, node3 = node_id(2), node_id(3)
+    se = SwarmUser(shared_swarm, "se").login()
+    node(1, "node", "update", "--availability", "drain", node2)
+    try:
+        se.start(environment="pyiron_base")  # the control: node3 as it was, and its image there
+        assert task_node("se") == node3
+        r = se.user_server("PUT", "/api/contents/before-hang.txt", json={"type": "file", "format": "text", "content": "n3"})
+        assert r.status_code == 201, r.text
+        se.stop()
+        since = node(1, "info", "--format", "{{json .SystemTime}}").stdout.strip().strip('"')
+        stopped = sshfs_of(3)
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            r = se.api("POST", "/users/se/server", json={"environment": "pyiron_base"})
+            assert r.status_code in (201, 202), r.text
+            # Placed on node3, the one active worker, where Docker now waits on the mount ...
+            wait_for(lambda: any(t["NodeID"] == node3 for t in tasks_of("se")), timeout=30, interval=0.25,
+                     message="se's task placed on node3")
+            node(1, "node", "update", "--availability", "active", node2)
+            # ... until the hub gives it up and places the server anew, on node2.
+            se.wait_ready(timeout=HUNG_AFTER + 60)
+            print(f"\n[swarm] node3's mount hung -> server up on node2: {time.monotonic() - t0:.1f}s")
+            assert task_node("se") == node2
+            assert se.user_server("GET", "/api/contents/before-hang.txt").json()["content"] == "n3"
+            log = hub_log(since)
+            given_up = [line for line in log.splitlines() if "does not answer (hung)" in line]
+            assert given_up and "pyiron-hub.test-node=node3" in given_up[0], log[-3000:]
+            assert f"{shared}/jupyterhub-home-se, {shared}/jupyterhub-user-se" in given_up[0], given_up
+            assert "trying another node" in given_up[0], given_up
+            se.stop()
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+    finally:
+        node(1, "node", "update", "--availability", "active", node2)
     mounted_on_every_node(shared)

@@ -18,11 +18,17 @@ from traitlets.config import Config
 
 from pyiron_hub_config import configure
 from pyiron_hub_config.storage import make_user_directories, nfs_volume_options, service_volume_mounts
-from pyiron_hub_config.swarm import REMOVE_ATTEMPTS, PyironSwarmSpawner, node_problem
+from pyiron_hub_config.swarm import HUNG_AFTER, REMOVE_ATTEMPTS, PyironSwarmSpawner, node_problem
 
 from .helpers import with_env
 
 NODE_ID = "n0d3" * 6
+
+
+@pytest.fixture(autouse=True)
+def nothing_ran_yet(monkeypatch):
+    """The hub's memory of where images ran (all spawners share it) starts empty in each test."""
+    monkeypatch.setattr(PyironSwarmSpawner, "_ran_on", set())
 
 
 @pytest.fixture
@@ -486,4 +492,77 @@ async def test_a_running_task_whose_server_answers_is_not_asked_again(placing, a
     sp, created, removed = placing()
     sp, created, removed = placing(running_at("nodeA", sp))  # a second get_task would find no answer left
     await sp.start_object()
+    assert created == [] and removed == []
+
+
+# --- a node whose mount hangs (neither fails nor answers) ------------------------------------
+IMAGE = "registry/base@sha256:abc"
+
+
+def placed(node_id: str, state: str = "preparing") -> dict:
+    return {**task(state, node_id), "Spec": {"ContainerSpec": {"Image": IMAGE}}}
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The spawner's clock moves on by `step` seconds at each look (no real waiting)."""
+    import pyiron_hub_config.swarm as swarm
+
+    now = {"t": 0.0, "step": HUNG_AFTER / 2 + 0.1}
+
+    def monotonic():
+        now["t"] += now["step"]
+        return now["t"]
+
+    async def no_wait(_):
+        pass
+
+    monkeypatch.setattr(swarm, "time", SimpleNamespace(monotonic=monotonic))
+    monkeypatch.setattr(swarm.asyncio, "sleep", no_wait)
+    return now
+
+
+async def test_a_node_whose_mount_hangs_is_avoided_once_the_image_ran_there(placing, clock):
+    PyironSwarmSpawner._ran_on.add(("nodeA", IMAGE))
+    sp, created, removed = placing(placed("nodeA"), placed("nodeA"), placed("nodeA"), placed("nodeB", "running"))
+    await sp.start_object()
+    assert "node.id!=nodeA" in created[0] and removed == ["svc0"] and sp.object_id == "svc1"
+    assert ("nodeB", IMAGE) in PyironSwarmSpawner._ran_on  # its start counts for the next one there
+
+
+async def test_a_nodes_first_start_of_an_image_may_take_as_long_as_its_pull(placing, clock):
+    PyironSwarmSpawner._ran_on.add(("nodeB", IMAGE))  # elsewhere: nodeA has never run it
+    sp, created, removed = placing(*[placed("nodeA")] * 6, placed("nodeA", "running"))
+    await sp.start_object()
+    assert created == [] and removed == []
+
+
+async def test_when_every_node_hangs_the_start_says_where_and_which_folders(placing, clock):
+    PyironSwarmSpawner._ran_on.update({("nodeA", IMAGE), ("nodeB", IMAGE), ("nodeC", IMAGE)})
+    sp, created, removed = placing()
+
+    async def get_task():  # each new service's task placed on the next node, where it hangs
+        return placed(("nodeA", "nodeB", "nodeC")[len(created)])
+
+    sp.get_task = get_task
+    with pytest.raises(RuntimeError) as info:
+        await sp.start_object()
+    root, message = sp.shared_path, str(info.value)
+    assert message.startswith("Your server could not start on node worker-2 (ID nodeC")
+    assert (f"still preparing after {HUNG_AFTER:.0f} s, with the image there already: its mount of your folders "
+            f"{root}/jupyterhub-home-alice, {root}/jupyterhub-user-alice does not answer (hung)") in message
+    assert message.count("could not start on node") == 3 and len(removed) == 2
+
+
+async def test_without_a_shared_path_a_slow_start_is_left_to_the_spawn_timeout(swarm_config, placing, clock):
+    PyironSwarmSpawner._ran_on.add(("nodeA", IMAGE))
+    sp, created, removed = placing()
+    local = spawner(swarm_config())
+    answers = [placed("nodeA")] * 6 + [placed("nodeA", "running")]
+
+    async def get_task():
+        return answers.pop(0)
+
+    local.get_task = get_task
+    await local.start_object()
     assert created == [] and removed == []
