@@ -44,6 +44,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 IMAGE_HOME = "/opt/pyiron-hub/image/jovyan"
@@ -64,6 +65,7 @@ SSH_KEY_VARIABLE = "PYIRON_HUB_SSH_KEY"
 MUST_WRITE_VARIABLE = "PYIRON_HUB_MUST_WRITE"
 NOT_WRITABLE = 73  # the exit status for it (sysexits' EX_CANTCREAT): the hub reads it off the task
 NOT_WRITABLE_LINE = "not writable: "  # the log line's start, which the hub quotes from the task's log
+WRITE_CHECK_WAIT = 10  # seconds a folder may take to take a new file before its mount counts as hung
 LAB_NEWS_SETTINGS = ".jupyter/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
 PYIRON_LOG_STARTUP = ".ipython/profile_default/startup/00-pyiron-hub-pyiron-log.py"
 PYIRON_LOG = os.path.join(STATE_DIR, "pyiron.log")
@@ -107,16 +109,36 @@ def log(message):
     sys.stderr.flush()
 
 
-def not_writable(folders):
-    """'<folder>: <why>' for each folder where no new file can be made (and removed again)."""
-    problems = []
-    for folder in folders:
+def not_writable(folders, wait=WRITE_CHECK_WAIT):
+    """'<folder>: <why>' for each folder where no new file can be made (and removed again).
+
+    Each folder is tried in a thread of its own, all at once: on a mount that hangs (an NFS
+    server gone under a `hard` mount, a stopped FUSE daemon) the try never returns, and after
+    `wait` seconds that folder counts as not writable; the stuck thread is left behind.
+    """
+    outcomes = {}
+
+    def check(folder):
         try:
             fd, probe = tempfile.mkstemp(dir=folder, prefix=".pyiron-hub-write-check.")
             os.close(fd)
             os.unlink(probe)
+            outcomes[folder] = None
         except OSError as err:
-            problems.append("%s: %s" % (folder, err.strerror or err))
+            outcomes[folder] = err.strerror or str(err)
+
+    threads = [threading.Thread(target=check, args=(folder,), daemon=True) for folder in folders]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + wait
+    for thread in threads:
+        thread.join(max(0, deadline - time.monotonic()))
+    problems = []
+    for folder in folders:
+        if folder not in outcomes:
+            problems.append("%s: no answer within %g s (hung)" % (folder, wait))
+        elif outcomes[folder]:
+            problems.append("%s: %s" % (folder, outcomes[folder]))
     return problems
 
 

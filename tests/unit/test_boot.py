@@ -515,6 +515,28 @@ def test_folders_that_take_no_new_file_are_named_with_why(tmp_path):
         f"{a_file}: Not a directory", f"{tmp_path / 'gone'}: No such file or directory"]
 
 
+def test_a_folder_whose_mount_hangs_counts_as_not_writable_after_the_wait(tmp_path, monkeypatch):
+    import threading
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    hung, released = threading.Event(), threading.Event()
+    mkstemp = boot.tempfile.mkstemp
+
+    def stuck_in_work(dir, prefix):  # a stopped FUSE daemon: the call neither fails nor returns
+        if dir == str(work):
+            hung.set()
+            released.wait()
+        return mkstemp(dir=dir, prefix=prefix)
+
+    monkeypatch.setattr(boot.tempfile, "mkstemp", stuck_in_work)
+    try:
+        assert boot.not_writable([str(home), str(work)], wait=0.3) == [f"{work}: no answer within 0.3 s (hung)"]
+        assert hung.is_set()
+    finally:
+        released.set()
+
+
 def test_where_the_hub_asks_for_it_a_home_that_takes_no_file_starts_no_server(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv(boot.MUST_WRITE_VARIABLE, f"{tmp_path}:{tmp_path / 'gone'}")
