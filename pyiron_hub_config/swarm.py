@@ -50,6 +50,9 @@ _FINAL_STATES = {"complete", "shutdown", "failed", "rejected", "orphaned", "remo
 # A task the scheduler cannot place stays "pending" with its reason in Err; give the
 # scheduler this long (a server elsewhere may just be stopping) before saying why.
 PENDING_GRACE = 15.0
+# Why the scheduler leaves a node out where waiting frees nothing (swarmkit's filters'
+# words): its constraints (our node.id!= of a node that refused) or its availability.
+_RULED_OUT = ("scheduling constraints not satisfied", "not available for new tasks")
 # A stopped server's service is removed with this many tries (1, 2, 4 ... s apart).
 REMOVE_ATTEMPTS = 4
 # On a shared path, a node that refuses the task (the path missing or its mount dead there:
@@ -65,6 +68,12 @@ _PLACED_STATES = {"assigned", "accepted", "preparing", "ready", "starting"}
 # hangs (an NFS server gone under a `hard` mount, a stopped FUSE daemon) and would wait until
 # SPAWN_TIMEOUT. A start on a node that has the image takes seconds (benchmarks/swarm_spawn.py).
 HUNG_AFTER = 30.0
+
+
+def _only_ruled_out(err: str) -> bool:
+    """Does 'no suitable node (...)' leave every node out for a reason that waiting does not end?"""
+    reasons = [reason for reason in err.partition("(")[2].rstrip(")").split("; ") if reason]
+    return bool(reasons) and all(any(words in reason for words in _RULED_OUT) for reason in reasons)
 
 
 def _task_image(task: dict) -> str | None:
@@ -334,7 +343,8 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
                     started, delay, placed = time.monotonic(), 0.1, None
                     continue
                 raise RuntimeError(f"Your server {why}{before}")
-            if state == "pending" and status.get("Err") and time.monotonic() - started > PENDING_GRACE:
+            if state == "pending" and status.get("Err") and (
+                    time.monotonic() - started > PENDING_GRACE or (self._refused_by and _only_ruled_out(err))):
                 raise RuntimeError(f"No swarm node can run your server now: {err}{before}")
             await asyncio.sleep(delay)
             delay = min(delay * 1.3, 2)

@@ -382,6 +382,28 @@ async def test_when_every_node_refuses_the_start_says_where_and_why(placing):
     assert created[-1][-2:] == ["node.id!=nodeA", "node.id!=nodeB"]
 
 
+def pending(err: str) -> dict:
+    return {"Status": {"State": "pending", "Err": err}}
+
+
+async def test_once_the_nodes_left_are_all_ruled_out_the_start_fails_without_waiting(placing):
+    # nodeA refused; the others drained or excluded: no waiting frees one (PENDING_GRACE is
+    # for resources a stopping server may give back).
+    ruled_out = "no suitable node (scheduling constraints not satisfied on 2 nodes; 1 node not available for new tasks)"
+    sp, created, removed = placing(task("rejected", "nodeA", MISSING), pending(ruled_out))
+    with pytest.raises(RuntimeError) as info:
+        await sp.start_object()
+    assert str(info.value).startswith(f"No swarm node can run your server now: {ruled_out} (before: could not start "
+                                      "on node worker-2 (ID nodeA")
+
+
+async def test_a_node_short_of_resources_is_waited_for(placing):
+    short = "no suitable node (insufficient resources on 1 node; scheduling constraints not satisfied on 2 nodes)"
+    sp, created, removed = placing(task("rejected", "nodeA", MISSING), pending(short), task("running", "nodeB"))
+    await sp.start_object()
+    assert len(created) == 1
+
+
 def failed(node_id: str, exit_code: int) -> dict:
     return {"Status": {"State": "failed", "Err": f"task: non-zero exit ({exit_code})",
                        "ContainerStatus": {"ExitCode": exit_code}}, "NodeID": node_id}
