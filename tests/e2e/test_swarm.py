@@ -253,6 +253,14 @@ def container_on(n: int, user: str) -> str:
     return node(n, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name=jupyter-{user}").stdout.strip()
 
 
+def mount_again_if_gone(n: int) -> None:
+    """sshfs gives up on a link cut for longer than its keep-alives (15 s) and unmounts: node n,
+    back from a cut, mounts the shared path again, as a machine's automount or fstab would."""
+    pid = Path(f"/run/pyhswarm/node{n}.pid").read_text().strip()
+    if subprocess.run(["nsenter", f"--mount=/proc/{pid}/ns/mnt", "mountpoint", "-q", cluster_env()["SHARED"]]).returncode:
+        subprocess.run([str(CLUSTER), "mount", str(n)], check=True)
+
+
 def test_the_hub_and_postgres_run_on_the_manager(swarm):
     nodes = {s: node(1, "service", "ps", "-q", "--filter", "desired-state=running", f"{STACK}_{s}").stdout.split()
              for s in ("hub", "hub-db")}
@@ -542,6 +550,7 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
     finally:
         subprocess.run([str(CLUSTER), "reconnect", str(lost)], check=True)
     wait_for(lambda: node_state(placed[sb]) == "ready", timeout=120, interval=0.25, message=f"node{lost} back")
+    mount_again_if_gone(lost)  # for the shared-path cases below
     users[sb].start(environment="pyiron_base")
     assert task_node(sb) == placed[sb]
     assert users[sb].user_server("GET", "/api/contents/before-lost.txt").status_code == 200
@@ -661,11 +670,7 @@ def test_files_follow_a_user_to_another_node_over_the_network(shared_swarm):
     finally:
         subprocess.run([str(CLUSTER), "reconnect", str(lost)], check=True)
     wait_for(lambda: node_state(second) == "ready", timeout=120, interval=0.25, message=f"node{lost} back")
-    # sshfs gives up on a link cut for longer than its keep-alives (15 s) and unmounts; the
-    # node mounts the path again once back, as a machine's automount or fstab would.
-    pid = Path(f"/run/pyhswarm/node{lost}.pid").read_text().strip()
-    if subprocess.run(["nsenter", f"--mount=/proc/{pid}/ns/mnt", "mountpoint", "-q", cluster_env()["SHARED"]]).returncode:
-        subprocess.run([str(CLUSTER), "mount", str(lost)], check=True)
+    mount_again_if_gone(lost)
 
 
 def test_a_user_in_node_local_volumes_keeps_their_node_until_moved(shared_swarm):
