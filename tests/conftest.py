@@ -1,5 +1,7 @@
 """Shared test set-up: tests/unit are pure; tests/hub and tests/e2e use real servers."""
 
+import json
+import os
 import pathlib
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -31,11 +33,17 @@ def pytest_configure(config):
 # The run's budget (README "Run the tests") is spent file by file: module-scoped stacks are
 # paid in their first case's setup and last case's teardown, so the sum per file is its cost.
 _FILE_SECONDS: dict[str, float] = {}
+# The whole run (tests/streams.py) is several pytest processes side by side: each writes what
+# its summary would say to this file, and the run prints one summary of them all.
+SUMMARY_FILE = os.environ.get("PYIRON_HUB_TEST_SUMMARY")
+_PHASES: list[tuple[str, str, float]] = []  # (test id, setup/call/teardown, seconds), for the slowest cases
 
 
 def pytest_runtest_logreport(report):
     path = report.nodeid.split("::")[0]
     _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+    if SUMMARY_FILE:
+        _PHASES.append((report.nodeid, report.when, report.duration))
     area = dict(report.user_properties).get("reliability_area")
     if area and (report.when == "call" or (report.when == "setup" and report.outcome != "passed")):
         counts = _RELIABILITY.setdefault(area, [0, 0, 0])
@@ -53,22 +61,45 @@ def pytest_collection_finish(session):
 
 def pytest_terminal_summary(terminalreporter):
     tr = terminalreporter
+    if SUMMARY_FILE:  # the run's summary says it, once for all its processes
+        outcomes = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "deselected")
+        summary = {
+            # counted as pytest's own last line counts them
+            "counts": {k: sum(getattr(r, "count_towards_summary", True) for r in tr.stats.get(k, [])) for k in outcomes},
+            "failed": [r.nodeid for k in ("failed", "error") for r in tr.stats.get(k, [])],
+            "files": _FILE_SECONDS, "phases": sorted(_PHASES, key=lambda p: -p[2])[:50], "reliability": _RELIABILITY,
+        }
+        pathlib.Path(SUMMARY_FILE).write_text(json.dumps(summary))
+        return
     if len(_FILE_SECONDS) > 1:
         tr.section("seconds per test file (setup, cases and teardown)")
-        folders: dict[str, float] = {}
-        for path, seconds in _FILE_SECONDS.items():
-            folder = path.split("/")[1] if path.count("/") > 1 else path
-            folders[f"tests/{folder}"] = folders.get(f"tests/{folder}", 0.0) + seconds
-        for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:30]:
-            tr.write_line(f"{seconds:8.1f}  {path}")
-        tr.write_line("  " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in sorted(folders.items())))
-    if not _RELIABILITY:
-        return
-    tr.section("reliability and security: cases tried / held")
-    width = max(len(a) for a in _RELIABILITY)
-    rows = sorted(_RELIABILITY.items()) + [("total", [sum(c[i] for c in _RELIABILITY.values()) for i in range(3)])]
+        lines = file_seconds_lines(_FILE_SECONDS)
+        for line in lines[:-1][:30] + lines[-1:]:
+            tr.write_line(line)
+    if _RELIABILITY:
+        tr.section("reliability and security: cases tried / held")
+        for line in reliability_lines(_RELIABILITY):
+            tr.write_line(line)
+
+
+def file_seconds_lines(files: dict[str, float]) -> list[str]:
+    """Each file's seconds, the slowest first, then a line of the seconds per folder."""
+    folders: dict[str, float] = {}
+    for path, seconds in files.items():
+        folder = path.split("/")[1] if path.count("/") > 1 else path
+        folders[f"tests/{folder}"] = folders.get(f"tests/{folder}", 0.0) + seconds
+    return ([f"{seconds:8.1f}  {path}" for path, seconds in sorted(files.items(), key=lambda kv: -kv[1])]
+            + ["  " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in sorted(folders.items()))])
+
+
+def reliability_lines(areas: dict[str, list[int]]) -> list[str]:
+    """The table: per area (and in total) cases tried, held, known not to hold, failed."""
+    width = max(len(a) for a in areas)
+    rows = sorted(areas.items()) + [("total", [sum(c[i] for c in areas.values()) for i in range(3)])]
+    lines = []
     for area, (tried, held, known) in rows:
         note = f"  ({known} known not to hold, marked xfail with the reason)" if known else ""
         if tried - held - known:
             note += f"  <-- {tried - held - known} FAILED"
-        tr.write_line(f"{area:<{width}}  {tried:>4} tried  {held:>4} held{note}")
+        lines.append(f"{area:<{width}}  {tried:>4} tried  {held:>4} held{note}")
+    return lines

@@ -182,9 +182,20 @@ def remove_user_containers_and_volumes(users: tuple[str, ...] = USERS) -> None:
             docker("volume", "rm", "-f", volume, check=False)
 
 
+def images_built() -> bool:
+    """scripts/test has built the images for this run (each process checking again costs seconds)."""
+    if not os.environ.get("PYIRON_HUB_IMAGES_BUILT"):
+        return False
+    if docker("image", "inspect", HUB_IMAGE, check=False).returncode:
+        pytest.fail(f"{HUB_IMAGE} is missing although PYIRON_HUB_IMAGES_BUILT is set: build it with images/build.sh")
+    return True
+
+
 @pytest.fixture(scope="session")
 def images():
     """Build (or reuse) the local images; the test command has usually done this already."""
+    if images_built():
+        return HUB_IMAGE
     r = subprocess.run([str(REPO / "images/build.sh"), "all"], capture_output=True, text=True)
     if r.returncode:
         pytest.fail(f"building the local images failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")

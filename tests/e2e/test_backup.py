@@ -120,7 +120,9 @@ def fails(r: subprocess.CompletedProcess, *words: str) -> str:
 
 
 def anonymous_volumes() -> set[str]:
-    return {v for v in docker("volume", "ls", "-q").stdout.split() if len(v) == 64}
+    # Those no container uses: a leaked one is, and another suite's containers running
+    # meanwhile (scripts/test runs suites side by side) have theirs in use.
+    return {v for v in docker("volume", "ls", "-q", "--filter", "dangling=true").stdout.split() if len(v) == 64}
 
 
 def snapshot_ids(stack: BackupStack, env: dict | None = None) -> list[str]:

@@ -47,6 +47,10 @@ def images():
     """The cluster and the environment that can submit to it, on top of what the test command built."""
     import subprocess
 
+    from .conftest import images_built
+
+    if images_built():
+        return HUB_IMAGE
     r = subprocess.run([str(REPO / "images/build.sh"), "slurm", "hub"], capture_output=True, text=True,
                        env={**__import__("os").environ, "SKIP_ENSURE_DOCKER": "1"})
     if r.returncode:

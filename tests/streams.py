@@ -1,0 +1,285 @@
+"""The whole test run, in streams side by side (README "Run the tests"); scripts/test runs it.
+
+Most of an end-to-end file's time is waiting (Keycloak's JVM, containers booting, servers
+spawning, polling), not CPU, so two files at a time on one engine take little longer than
+one. The e2e files keep to names, ports and volumes of their own; what cannot share the
+engine is scheduled apart:
+
+- test_faults.py restarts the Docker engine: beside nothing but tests/unit and tests/hub
+  (no Docker there), before anything else starts on the engine.
+- test_security.py uses up Docker's default address pools with networks (a network
+  anyone else made meanwhile would fail): beside test_swarm.py only, whose three engines
+  live in network namespaces of their own; stream A goes on past the swarm only once it
+  has finished (and removed those networks).
+- Every other file runs in stream A or stream B, balanced by their measured seconds. Users'
+  containers and volumes are named after the user (jupyter-<user>) unless a suite sets
+  DEPLOYMENT_NAME: files in different streams use different user names (test_security's
+  and test_stack's "bob" share a stream; so do test_hpc's and test_stack's "admin").
+- A test file named nowhere here (a new one) runs alone at the end, so it is never left out;
+  put it into a stream once it is known to share the engine.
+
+Each part is one pytest process, its output in a log file printed whole when it ends; the
+run ends with one summary of all of them (counts per stream, seconds per test file, the
+slowest cases, the reliability table) and exits non-zero if any part failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+E2E = "tests/e2e"
+sys.path.insert(0, str(REPO))  # run as a script: tests/ is a package of REPO's
+
+from tests.conftest import file_seconds_lines, reliability_lines  # noqa: E402 (after the path)
+
+
+@dataclass
+class Part:
+    """One pytest process (or `command`), started once every part named in `after` has ended."""
+
+    paths: list[str]
+    after: tuple[str, ...] = ()
+    name: str = ""
+    command: list[str] | None = None  # instead of pytest on `paths`
+    env: dict[str, str] = field(default_factory=dict)
+    # filled in when it runs
+    code: int | None = None
+    seconds: float = 0.0
+    summary: dict | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self):
+        self.name = self.name or self.paths[0].removeprefix(f"{E2E}/").removesuffix(".py")
+
+
+@dataclass
+class Stream:
+    name: str
+    parts: list[Part]
+
+
+def schedule() -> list[tuple[str, list[Stream]]]:
+    """The phases, each of streams side by side. In brackets: a part's seconds in the serial
+    run at 8bf6283 (README), which the streams are balanced by."""
+    security = Part([f"{E2E}/test_security.py"], name="security")  # [159]
+    # md and the workflow image, which scripts/test leaves out of its own build: only files
+    # that start minutes later need them (B3; the demo's own build waits on build.sh's lock).
+    # Not in phase 1: test_faults.py restarts the engine, and a build would fail with it.
+    later_images = Part([], name="images-md-workflow", after=(security.name,), env={"SINGLEUSER_ENVS": "md"},
+                        command=["images/build.sh", "singleuser", "workflow"])
+    return [
+        ("phase 1: unit and hub tests beside the engine's faults", [
+            Stream("unit+hub", [Part(["tests/unit", "tests/hub"], name="unit+hub")]),  # [46]
+            Stream("faults", [Part([f"{E2E}/test_faults.py"])]),  # [208]
+        ]),
+        ("phase 2: the end-to-end files in two streams", [
+            Stream("A", [
+                Part([f"{E2E}/test_swarm.py"]),  # [~520, README "Running on a swarm"]
+                Part([f"{E2E}/test_backup.py", f"{E2E}/demo/test_keycloak.py", f"{E2E}/demo/test_pages_browser.py",
+                      f"{E2E}/test_tls_origins.py", f"{E2E}/test_usage.py"],  # [432 + 347 + 57 + 45]
+                     after=(security.name,), name="A2"),
+            ]),
+            Stream("B", [
+                security,
+                Part([f"{E2E}/test_bad_config.py", f"{E2E}/test_pull.py", f"{E2E}/test_docker_guard.py",
+                      f"{E2E}/demo/test_access_withdrawn.py", f"{E2E}/demo/test_user_origins.py"],
+                     name="B2"),  # [108 + 123 + 35 + 134]
+                Part([f"{E2E}/test_hpc.py", f"{E2E}/test_workbench.py", f"{E2E}/test_stack.py",
+                      f"{E2E}/test_todays_pyiron.py"],
+                     after=(later_images.name,), name="B3"),  # [301 + 205 + 196 + 144]
+            ]),
+            Stream("images", [later_images]),
+        ]),
+    ]
+
+
+def with_unscheduled(phases: list[tuple[str, list[Stream]]]) -> list[tuple[str, list[Stream]]]:
+    """Drop files that are gone; every e2e file named nowhere runs alone, last."""
+    named = set()
+    for _, streams in phases:
+        for stream in streams:
+            for part in stream.parts:
+                if part.command:
+                    continue
+                gone = [p for p in part.paths if not (REPO / p).exists()]
+                for p in gone:
+                    print(f"note: {p} is in the schedule but not in the repository", flush=True)
+                part.paths = [p for p in part.paths if p not in gone]
+                named.update(part.paths)
+            stream.parts = [p for p in stream.parts if p.paths or p.command]
+    rest = sorted(str(p.relative_to(REPO)) for p in (REPO / E2E).rglob("test_*.py"))
+    rest = [p for p in rest if p not in named and not any(p.startswith(n + "/") for n in named)]
+    if rest:
+        print(f"note: not in any stream, so run alone at the end: {', '.join(rest)}", flush=True)
+        phases.append(("phase 3: files in no stream, alone", [Stream("alone", [Part(rest, name="alone")])]))
+    return phases
+
+
+class Run:
+    def __init__(self, logs: Path):
+        self.logs, self.start = logs, time.monotonic()
+        self.print_lock = threading.Lock()
+        self.running: dict[str, tuple[subprocess.Popen, Path, float]] = {}  # part name -> process, log, start
+        self.parts: dict[str, Part] = {}
+        self.stopping = False
+        self.finished = threading.Event()
+
+    def say(self, text: str) -> None:
+        with self.print_lock:
+            print(f"[{time.strftime('%H:%M:%S')} +{time.monotonic() - self.start:.0f} s] {text}", flush=True)
+
+    def run_part(self, stream: Stream, part: Part) -> None:
+        waited = [self.parts[name] for name in part.after if name in self.parts]
+        if any(not w.done.is_set() for w in waited):
+            self.say(f"stream {stream.name}: {part.name} waits for {', '.join(part.after)} to end")
+            for w in waited:
+                w.done.wait()
+        failed = [w.name for w in waited if w.command and w.code != 0]  # what it needs was not made
+        if self.stopping or failed:
+            part.code = -1
+            if failed:
+                self.say(f"stream {stream.name}: {part.name} NOT RUN: {', '.join(failed)} failed (its log is above)")
+            part.done.set()
+            return
+        log, summary = self.logs / f"{part.name}.log", self.logs / f"{part.name}.json"
+        summary.unlink(missing_ok=True)
+        cmd = part.command or [sys.executable, "-m", "pytest", *part.paths, "-p", "no:cacheprovider", "-ra"]
+        self.say(f"stream {stream.name}: {part.name} started: {' '.join(part.paths or cmd)} (log: {log})")
+        t0 = time.monotonic()
+        with open(log, "w") as out:
+            env = {**os.environ, **part.env, "PYIRON_HUB_TEST_SUMMARY": str(summary)}
+            # A session of its own: a Ctrl-C in the terminal reaches it once, from interrupt().
+            proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                    start_new_session=True)
+            self.running[part.name] = (proc, log, t0)
+            part.code = proc.wait()
+            del self.running[part.name]
+        part.seconds = time.monotonic() - t0
+        part.summary = json.loads(summary.read_text()) if summary.exists() else None
+        with self.print_lock:
+            rule = "=" * 100
+            print(f"\n{rule}\n== stream {stream.name}, {part.name}: {' '.join(part.paths or cmd)}\n"
+                  f"== exit {part.code} after {part.seconds:.0f} s; its whole output ({log}):\n{rule}", flush=True)
+            sys.stdout.write(log.read_text(errors="replace"))
+            print(f"{rule}\n== end of stream {stream.name}, {part.name}\n{rule}\n", flush=True)
+        part.done.set()
+
+    def run_stream(self, stream: Stream) -> None:
+        for part in stream.parts:
+            self.run_part(stream, part)
+
+    def run_phase(self, title: str, streams: list[Stream]) -> float:
+        t0 = time.monotonic()
+        self.say(f"{title}: " + "; ".join(f"stream {s.name}: " + " then ".join(p.name for p in s.parts) for s in streams))
+        threads = [threading.Thread(target=self.run_stream, args=(s,), name=s.name) for s in streams]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.monotonic() - t0
+
+    def heartbeat(self, every: float = 300) -> None:
+        """Logs are printed when a part ends: meanwhile, now and then, what runs and where it is."""
+        while not self.finished.wait(every):
+            for name, (_, log, t0) in list(self.running.items()):
+                lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+                self.say(f"{name} running for {time.monotonic() - t0:.0f} s: {lines[-1][:120] if lines else ''}")
+
+    def interrupt(self) -> None:
+        """Ctrl-C or SIGTERM: each pytest is interrupted as it would be alone, so its fixtures
+        clean up, and its log so far is printed."""
+        self.stopping = True
+        for proc, _, _ in list(self.running.values()):
+            proc.send_signal(signal.SIGINT)
+        for part in self.parts.values():
+            part.done.set()
+
+
+def print_summary(phases: list[tuple[str, list[Stream]]], phase_seconds: list[float], total: float) -> bool:
+    ok = True
+    print("\n" + "=" * 100 + "\n== summary of the whole run\n" + "=" * 100)
+    files: dict[str, float] = {}
+    phases_seen: list[tuple[str, str, float]] = []
+    reliability: dict[str, list[int]] = {}
+    failed: list[str] = []
+    for (title, streams), seconds in zip(phases, phase_seconds):
+        print(f"\n{title}: {seconds:.0f} s")
+        for stream in streams:
+            for part in stream.parts:
+                s = part.summary
+                if part.code is None or (part.code == -1 and part.seconds == 0):
+                    counts = "not run"
+                elif part.command:
+                    counts = " ".join(part.command)
+                elif s is None:
+                    counts = "no summary written (pytest did not get to its end)"
+                else:
+                    counts = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n) or "no tests"
+                    for path, sec in s["files"].items():
+                        files[path] = files.get(path, 0.0) + sec
+                    phases_seen += [tuple(p) for p in s["phases"]]
+                    for area, c in s["reliability"].items():
+                        reliability[area] = [a + b for a, b in zip(reliability.get(area, [0, 0, 0]), c)]
+                    failed += s["failed"]
+                good = part.code == 0 and (s is not None or part.command is not None)
+                ok &= good
+                verdict = "ok" if good else "NOT RUN" if counts == "not run" else f"FAILED (exit {part.code})"
+                print(f"  stream {stream.name:<8} {part.name:<18} {part.seconds:6.0f} s  {verdict}: {counts}")
+    print("\nseconds per test file (setup, cases and teardown), summed over the streams:")
+    print("\n".join(file_seconds_lines(files)))
+    print("\nslowest cases (setup, call or teardown):")
+    for nodeid, when, seconds in sorted(phases_seen, key=lambda p: -p[2])[:25]:
+        print(f"{seconds:8.2f}s {when:<8} {nodeid}")
+    if reliability:
+        print("\nreliability and security: cases tried / held")
+        print("\n".join(reliability_lines(reliability)))
+    if failed:
+        print("\nfailed:")
+        for nodeid in failed:
+            print(f"  {nodeid}")
+    print(f"\nthe tests took {total:.0f} s ({total / 60:.1f} min) from the first start to the last end: "
+          + ("all passed" if ok else "SOME FAILED"))
+    return ok
+
+
+def main() -> int:
+    logs = Path(os.environ.get("PYIRON_HUB_TEST_LOGS", REPO / "test-artifacts" / "test-run"))
+    logs.mkdir(parents=True, exist_ok=True)
+    phases = with_unscheduled(schedule())
+    run = Run(logs)
+    run.parts = {p.name: p for _, streams in phases for s in streams for p in s.parts}
+    phase_seconds = []
+    # CI's stop as Ctrl-C; and Ctrl-C handled even where it was ignored (a background job),
+    # so that the parts (which inherit an ignored one) can be interrupted.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
+    threading.Thread(target=run.heartbeat, daemon=True).start()
+    try:
+        for title, streams in phases:
+            phase_seconds.append(run.run_phase(title, streams))
+            if run.stopping:
+                break
+    except KeyboardInterrupt:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # once is enough: the parts are cleaning up
+            signal.signal(sig, signal.SIG_IGN)
+        run.interrupt()
+        for t in threading.enumerate():
+            if t is not threading.current_thread() and not t.daemon:
+                t.join()
+    phase_seconds += [0.0] * (len(phases) - len(phase_seconds))
+    run.finished.set()
+    ok = print_summary(phases, phase_seconds, time.monotonic() - run.start)
+    return 0 if ok and not run.stopping else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
