@@ -135,6 +135,13 @@ const scenarios = {
     await page.goto(`${HUB}/hub/home`);
     const running = await text(page, '#running-environment');
     await shot(page, 'home-running');
+    // The stop button works once JupyterHub's home.js (loaded by RequireJS after the page's
+    // load event, which is all goto waits for) has hooked it up: a click before that does
+    // nothing, as a person's would.
+    await page.waitForFunction(() => {
+      const events = window.jQuery && window.jQuery._data(document.getElementById('stop'), 'events');
+      return Boolean(events && events.click);
+    }, null, { timeout: 60_000 });
     await page.click('#stop');
     await page.waitForSelector('#stopping-server', { state: 'visible', timeout: 5_000 });
     const stopping = await text(page, '#stopping-server');

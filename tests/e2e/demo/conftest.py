@@ -108,8 +108,12 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     funcargs = getattr(item, "funcargs", {})
     if report.when == "call" and report.failed and "demo" in funcargs:
-        logs = _demo_compose("logs", "--no-color", "--tail", "120", check=False).stdout
-        report.sections.append(("demo compose logs", logs))
+        # The hub's first: a failure's output is often cut short, and the cluster's sshd
+        # chatter would otherwise fill it.
+        report.sections.append(("demo hub log", _demo_compose("logs", "--no-color", "--tail", "200", "hub",
+                                                              check=False).stdout))
+        report.sections.append(("demo compose logs, all services",
+                                _demo_compose("logs", "--no-color", "--tail", "60", check=False).stdout))
     if report.when == "call" and report.failed and isinstance(funcargs.get("hub"), Stack):
         report.sections.append(("compose logs", funcargs["hub"].dump()))  # keycloak_stack's suites
 
