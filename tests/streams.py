@@ -71,11 +71,17 @@ def schedule() -> list[tuple[str, list[Stream]]]:
     """The phases, each of streams side by side. In brackets: a part's seconds in the serial
     run at 8bf6283 (README), which the streams are balanced by."""
     security = Part([f"{E2E}/test_security.py"], name="security")  # [159]
-    # md and the workflow image, which scripts/test leaves out of its own build: only files
-    # that start minutes later need them (B3; the demo's own build waits on build.sh's lock).
-    # Not in phase 1: test_faults.py restarts the engine, and a build would fail with it.
-    later_images = Part([], name="images-md-workflow", after=(security.name,), env={"SINGLEUSER_ENVS": "md"},
-                        command=["images/build.sh", "singleuser", "workflow"])
+    # The images scripts/test leaves out of its own build (see later_built_environments):
+    # only files that start minutes later need them. Not in phase 1: test_faults.py restarts
+    # the engine, and a build would fail with it; not beside test_security.py either (the
+    # rule for its address pools). One build.sh at a time (its lock): the environments on the
+    # older Debian release first (B3a needs them), then md (B3b; the demo's own build waits
+    # on build.sh's lock).
+    older, md = later_built_environments()
+    older_images = Part([], name="images-older-debian", after=(security.name,), env={"SINGLEUSER_ENVS": " ".join(older)},
+                        command=["images/build.sh", "singleuser"])
+    md_image = Part([], name="images-md", after=(security.name,), env={"SINGLEUSER_ENVS": " ".join(md)},
+                    command=["images/build.sh", "singleuser"])
     return [
         ("phase 1: unit and hub tests beside the engine's faults", [
             Stream("unit+hub", [Part(["tests/unit", "tests/hub"], name="unit+hub")]),  # [46]
@@ -93,15 +99,22 @@ def schedule() -> list[tuple[str, list[Stream]]]:
                 Part([f"{E2E}/test_bad_config.py", f"{E2E}/test_pull.py",
                       f"{E2E}/demo/test_access_withdrawn.py", f"{E2E}/demo/test_user_origins.py"],
                      name="B2"),  # [108 + 123 + 134]
-                # test_docker_guard.py's `pyiron-hub pull --missing` finds nothing to pull but
-                # its probe only once md is on the engine.
-                Part([f"{E2E}/test_docker_guard.py", f"{E2E}/test_hpc.py", f"{E2E}/test_workbench.py",
-                      f"{E2E}/test_stack.py", f"{E2E}/test_todays_pyiron.py"],
-                     after=(later_images.name,), name="B3"),  # [35 + 301 + 205 + 196 + 144]
+                Part([f"{E2E}/test_hpc.py", f"{E2E}/test_stack.py"],
+                     after=(older_images.name,), name="B3a"),  # [301 + 196]
+                Part([f"{E2E}/test_docker_guard.py", f"{E2E}/test_workbench.py", f"{E2E}/test_todays_pyiron.py"],
+                     after=(older_images.name, md_image.name), name="B3b"),  # [35 + 205 + 144]
             ]),
-            Stream("images", [later_images]),
+            Stream("images", [older_images, md_image]),
         ]),
     ]
+
+
+def later_built_environments() -> tuple[list[str], list[str]]:
+    """The environments scripts/test leaves to the streams: those on an older Debian release
+    (a debian-suite file; their own base by debootstrap) and md (the largest). scripts/test
+    builds every other one before the tests, with the same rule."""
+    envs = sorted(p.name for p in (REPO / "images/singleuser/envs").iterdir() if p.is_dir())
+    return [e for e in envs if (REPO / "images/singleuser/envs" / e / "debian-suite").exists()], ["md"]
 
 
 def with_unscheduled(phases: list[tuple[str, list[Stream]]]) -> list[tuple[str, list[Stream]]]:

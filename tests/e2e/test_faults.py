@@ -157,7 +157,7 @@ def test_postgres_restarted_under_the_hub_recovers_by_itself(stack):
     probe = requests.get(f"{stack.url}/hub/api/user", headers={"Authorization": "token not-a-token"}, timeout=30)
     assert probe.status_code in (403, 500)
     erin = HubUser(stack, "erin").login()
-    erin.start(environment="pyiron_continuum")
+    erin.start(environment="pyiron_atomistics")
     assert erin.user_server("GET", "/api/status").status_code == 200
     erin.stop()
     assert inspect(stack.container("hub"))["RestartCount"] == 0
@@ -184,7 +184,7 @@ def test_two_spawns_at_once_give_one_server(stack):
 
 def test_docker_engine_restarted_the_hub_recovers_and_tells_the_truth(stack):
     frank = HubUser(stack, "frank").login()
-    frank.start(environment="pyiron_experimental")
+    frank.start(environment="pyiron_atomistics")
     _write(frank, "before-engine-restart.txt", "kept")
 
     # Stop the engine (every container stops with it) and start it again as CI does.
@@ -203,6 +203,6 @@ def test_docker_engine_restarted_the_hub_recovers_and_tells_the_truth(stack):
     frank = HubUser(stack, "frank").login()
     assert wait_for(lambda: frank.server() is None, timeout=60, message="hub to notice the server is gone")
     # Starting again works, and the file written before is there.
-    frank.start(environment="pyiron_experimental")
+    frank.start(environment="pyiron_atomistics")
     assert _read(frank, "before-engine-restart.txt") == "kept"
     frank.stop()

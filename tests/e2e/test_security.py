@@ -139,7 +139,7 @@ def admin(stack):
 def carol(stack):
     """carol with a running server: the target of other users' requests, and the probe's host."""
     user = HubUser(stack, "carol").login()
-    user.start(environment="pyiron_continuum")
+    user.start(environment="pyiron_atomistics")
     yield user
     user.stop()
 
@@ -618,7 +618,7 @@ def test_no_secret_in_the_hubs_logs(stack, dave, carol, deployment_secrets):
     hub = stack.container("hub")
     logs = subprocess.run([DOCKER, "logs", hub], capture_output=True, timeout=TIMEOUT)
     text = logs.stdout + logs.stderr
-    assert b"User logged in: carol" in text and b"Starting pyiron_continuum for carol" in text
+    assert b"User logged in: carol" in text and b"Starting pyiron_atomistics for carol" in text
     assert not occurrences(text, deployment_secrets)
 
 
