@@ -5,15 +5,13 @@ spawning, polling), not CPU, so two files at a time on one engine take little lo
 one. The e2e files keep to names, ports and volumes of their own; what cannot share the
 engine is scheduled apart:
 
-- test_faults.py's case that restarts the Docker engine (marked engine_restart) stops every
-  container on it: alone, in the last phase. Its other cases kill and restart only their
-  own project's hub and Postgres: in a stream.
+- test_faults.py restarts the Docker engine: beside nothing but tests/unit and tests/hub
+  (no Docker there), before anything else starts on the engine.
 - test_security.py uses up Docker's default address pools with networks (a network
   anyone else made meanwhile would fail): beside test_swarm.py only, whose three engines
   live in network namespaces of their own; stream A goes on past the swarm only once it
   has finished (and removed those networks).
-- tests/unit and tests/hub use no Docker: beside anything, test_security.py too.
-- Every other file runs in stream A, B or C, balanced by their measured seconds. Users'
+- Every other file runs in stream A or stream B, balanced by their measured seconds. Users'
   containers and volumes are named after the user (jupyter-<user>) unless a suite sets
   DEPLOYMENT_NAME: files in different streams use different user names (test_security's
   and test_stack's "bob" share a stream; so do test_hpc's and test_stack's "admin").
@@ -52,7 +50,6 @@ class Part:
     after: tuple[str, ...] = ()
     name: str = ""
     command: list[str] | None = None  # instead of pytest on `paths`
-    args: tuple[str, ...] = ()  # more of pytest's arguments, e.g. a marker that selects cases
     env: dict[str, str] = field(default_factory=dict)
     # filled in when it runs
     code: int | None = None
@@ -71,50 +68,53 @@ class Stream:
 
 
 def schedule() -> list[tuple[str, list[Stream]]]:
-    """The phases, each of streams side by side. In brackets: a part's seconds in a stream of
-    the run from nothing at 4c21e10 (README), which the streams are balanced by."""
-    security = Part([f"{E2E}/test_security.py"], name="security")  # [373]
-    faults = f"{E2E}/test_faults.py"
-    # md, which scripts/test leaves out of its own build (later_built_environments): only
-    # files that start minutes later need it (B3b; the demo's own build waits on build.sh's
-    # lock). Not beside test_security.py (the rule for its address pools).
-    md_image = Part([], name="images-md", after=(security.name,),
-                    env={"SINGLEUSER_ENVS": " ".join(later_built_environments())},
-                    command=["images/build.sh", "singleuser"])  # [209]
+    """The phases, each of streams side by side. In brackets: a part's seconds in the serial
+    run at 8bf6283 (README), which the streams are balanced by."""
+    security = Part([f"{E2E}/test_security.py"], name="security")  # [159]
+    # The images scripts/test leaves out of its own build (see later_built_environments):
+    # only files that start minutes later need them. Not in phase 1: test_faults.py restarts
+    # the engine, and a build would fail with it; not beside test_security.py either (the
+    # rule for its address pools). One build.sh at a time (its lock): the environments on the
+    # older Debian release first (B3a needs them), then md (B3b; the demo's own build waits
+    # on build.sh's lock).
+    older, md = later_built_environments()
+    older_images = Part([], name="images-older-debian", after=(security.name,), env={"SINGLEUSER_ENVS": " ".join(older)},
+                        command=["images/build.sh", "singleuser"])
+    md_image = Part([], name="images-md", after=(security.name,), env={"SINGLEUSER_ENVS": " ".join(md)},
+                    command=["images/build.sh", "singleuser"])
     return [
-        ("phase 1: the end-to-end files in three streams, the unit and hub tests beside them", [
+        ("phase 1: unit and hub tests beside the engine's faults", [
+            Stream("unit+hub", [Part(["tests/unit", "tests/hub"], name="unit+hub")]),  # [46]
+            Stream("faults", [Part([f"{E2E}/test_faults.py"])]),  # [208]
+        ]),
+        ("phase 2: the end-to-end files in two streams", [
             Stream("A", [
-                Part([f"{E2E}/test_swarm.py"]),  # [~830]
-                Part([f"{E2E}/demo/test_keycloak.py", f"{E2E}/demo/test_pages_browser.py", f"{E2E}/test_tls_origins.py",
-                      f"{E2E}/test_usage.py"], after=(security.name,), name="A2"),
+                Part([f"{E2E}/test_swarm.py"]),  # [~520, README "Running on a swarm"]
+                Part([f"{E2E}/test_backup.py", f"{E2E}/demo/test_keycloak.py", f"{E2E}/demo/test_pages_browser.py",
+                      f"{E2E}/test_tls_origins.py", f"{E2E}/test_usage.py"],  # [432 + 347 + 57 + 45]
+                     after=(security.name,), name="A2"),
             ]),
             Stream("B", [
                 security,
-                Part([f"{E2E}/demo/test_access_withdrawn.py", f"{E2E}/demo/test_user_origins.py"], name="B2"),
-                Part([f"{E2E}/test_hpc.py", f"{E2E}/test_stack.py"], name="B3"),  # [701]
-                Part([f"{E2E}/test_docker_guard.py", f"{E2E}/test_workbench.py"], after=(md_image.name,), name="B4"),
+                Part([f"{E2E}/test_bad_config.py", f"{E2E}/test_pull.py",
+                      f"{E2E}/demo/test_access_withdrawn.py", f"{E2E}/demo/test_user_origins.py"],
+                     name="B2"),  # [108 + 123 + 134]
+                Part([f"{E2E}/test_hpc.py", f"{E2E}/test_stack.py"],
+                     after=(older_images.name,), name="B3a"),  # [301 + 196]
+                Part([f"{E2E}/test_docker_guard.py", f"{E2E}/test_workbench.py", f"{E2E}/test_todays_pyiron.py"],
+                     after=(older_images.name, md_image.name), name="B3b"),  # [35 + 205 + 144]
             ]),
-            Stream("C", [
-                Part(["tests/unit", "tests/hub"], name="unit+hub"),  # [71] no Docker: beside test_security too
-                # test_faults.py but for the engine's restart (phase 2): its own project, users and
-                # network, its hub and Postgres killed and restarted under it.
-                Part([faults], args=("-m", "not engine_restart"), after=(security.name,), name="faults"),
-                Part([f"{E2E}/test_backup.py", f"{E2E}/test_bad_config.py", f"{E2E}/test_pull.py"], name="C3"),
-                Part([f"{E2E}/test_todays_pyiron.py"], after=(md_image.name,), name="C4"),
-            ]),
-            Stream("images", [md_image]),
-        ]),
-        # The engine stopped and started again: every container on it stops, so nothing else runs.
-        ("phase 2: the Docker engine restarted, alone", [
-            Stream("engine", [Part([faults], args=("-m", "engine_restart"), name="faults-engine")]),
+            Stream("images", [older_images, md_image]),
         ]),
     ]
 
 
-def later_built_environments() -> list[str]:
-    """The environments scripts/test leaves to the streams: md, the largest, which only the
-    last files need. scripts/test builds every other one before the tests."""
-    return ["md"]
+def later_built_environments() -> tuple[list[str], list[str]]:
+    """The environments scripts/test leaves to the streams: those on an older Debian release
+    (a debian-suite file; their own base by debootstrap) and md (the largest). scripts/test
+    builds every other one before the tests, with the same rule."""
+    envs = sorted(p.name for p in (REPO / "images/singleuser/envs").iterdir() if p.is_dir())
+    return [e for e in envs if (REPO / "images/singleuser/envs" / e / "debian-suite").exists()], ["md"]
 
 
 def with_unscheduled(phases: list[tuple[str, list[Stream]]]) -> list[tuple[str, list[Stream]]]:
@@ -167,7 +167,7 @@ class Run:
             return
         log, summary = self.logs / f"{part.name}.log", self.logs / f"{part.name}.json"
         summary.unlink(missing_ok=True)
-        cmd = part.command or [sys.executable, "-m", "pytest", *part.paths, *part.args, "-p", "no:cacheprovider", "-ra"]
+        cmd = part.command or [sys.executable, "-m", "pytest", *part.paths, "-p", "no:cacheprovider", "-ra"]
         self.say(f"stream {stream.name}: {part.name} started: {' '.join(part.paths or cmd)} (log: {log})")
         t0 = time.monotonic()
         with open(log, "w") as out:

@@ -182,7 +182,6 @@ def test_two_spawns_at_once_give_one_server(stack):
     heidi.stop()
 
 
-@pytest.mark.engine_restart  # stops every container of the engine: tests/streams.py runs it alone
 def test_docker_engine_restarted_the_hub_recovers_and_tells_the_truth(stack):
     frank = HubUser(stack, "frank").login()
     frank.start(environment="pyiron_atomistics")

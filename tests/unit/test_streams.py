@@ -12,31 +12,22 @@ def scheduled() -> list[tuple[str, str, streams.Part]]:
 
 
 def test_the_schedule_names_each_file_once_and_only_files_there_are():
-    named = [(p, part.args) for _, _, part in scheduled() for p in part.paths]
+    named = [p for _, _, part in scheduled() for p in part.paths]
     assert len(named) == len(set(named)), named
-    assert all((REPO / p).exists() for p, _ in named), named
-    # A file in two parts is split by a marker: its cases with it and those without, no more.
-    for path in {p for p, _ in named}:
-        selections = sorted(args for p, args in named if p == path)
-        if len(selections) > 1:
-            (_, marker), (_, without) = selections
-            assert len(selections) == 2 and selections[0][0] == selections[1][0] == "-m" and without == f"not {marker}"
+    assert all((REPO / p).exists() for p in named), named
     # A file named nowhere runs alone after the streams (streams.with_unscheduled), in its own phase.
     on_disk = {str(p.relative_to(REPO)) for p in (REPO / E2E).rglob("test_*.py")}
     phases = streams.with_unscheduled(streams.schedule())
     alone = [p for title, ss in phases[len(streams.schedule()):] for s in ss for part in s.parts for p in part.paths]
-    assert {p for p, _ in named} | set(alone) >= on_disk and len(phases[len(streams.schedule()):]) <= 1
+    assert set(named) | set(alone) >= on_disk and len(phases[len(streams.schedule()):]) <= 1
 
 
-def test_the_engine_restart_runs_beside_nothing():
-    restarts = [(title, ss) for title, ss in streams.schedule()
-                if any(part.args == ("-m", "engine_restart") for stream in ss for part in stream.parts)]
-    assert len(restarts) == 1
-    (title, ss), = restarts
-    assert [part.name for stream in ss for part in stream.parts] == ["faults-engine"], title
-    # and test_faults.py's other cases leave it out
-    assert [part.args for _, _, part in scheduled() if f"{E2E}/test_faults.py" in part.paths] == [
-        ("-m", "not engine_restart"), ("-m", "engine_restart")]
+def test_the_engine_restart_runs_beside_no_other_docker_test():
+    for title, ss in streams.schedule():
+        paths = [p for stream in ss for part in stream.parts for p in part.paths]
+        if f"{E2E}/test_faults.py" in paths:
+            assert [p for p in paths if p.startswith(E2E)] == [f"{E2E}/test_faults.py"], paths
+            assert not any(part.command for stream in ss for part in stream.parts)  # no image build either
 
 
 def test_the_address_pools_are_used_up_beside_the_swarm_only():
@@ -50,12 +41,10 @@ def test_the_address_pools_are_used_up_beside_the_swarm_only():
             if mine in stream.parts:
                 assert stream.parts[0] is mine  # first in its stream
                 continue
-            # in every other stream, only the swarm (engines of its own) and tests that use no
-            # Docker run before it has ended
+            # in every other stream, only the swarm (engines of its own) runs before it has ended
             before = [p for p in stream.parts[:next((i for i, p in enumerate(stream.parts) if mine.name in p.after),
                                                      len(stream.parts))]]
-            assert all(p.paths == [f"{E2E}/test_swarm.py"] or p.paths == ["tests/unit", "tests/hub"]
-                       for p in before), before
+            assert all(p.paths == [f"{E2E}/test_swarm.py"] for p in before), before
 
 
 def test_parts_wait_only_for_parts_that_exist():
