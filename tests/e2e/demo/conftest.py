@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import PREFIX, REPO, Stack, docker, inspect, remove_user_networks
+from ..conftest import PREFIX, REPO, Stack, compose_container, docker, inspect, remove_user_networks
 
 # The tests run a demo of their own beside any demo a person may be running: its own
 # compose project, state directory, ports and users' container and volume names.
@@ -133,7 +133,7 @@ def _demo_compose(*args, check=True) -> subprocess.CompletedProcess:
 def _wait_hub_healthy(timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        cid = _demo_compose("ps", "-q", "hub").stdout.strip()
+        cid = compose_container(PROJECT, "hub")
         if cid and (inspect(cid) or {}).get("State", {}).get("Health", {}).get("Status") == "healthy":
             return
         time.sleep(1)
