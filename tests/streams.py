@@ -9,14 +9,16 @@ engine is scheduled apart:
   (no Docker there), before anything else starts on the engine.
 - test_security.py uses up Docker's default address pools with networks (a network
   anyone else made meanwhile would fail): beside test_swarm.py only, whose three engines
-  live in network namespaces of their own; stream A goes on past the swarm only once it
-  has finished (and removed those networks).
-- Every other file runs in stream A or stream B, balanced by their measured seconds. Users'
-  containers and volumes are named after the user (jupyter-<user>) unless a suite sets
-  DEPLOYMENT_NAME: files in different streams use different user names (test_security's
-  and test_stack's "bob" share a stream; so do test_hpc's and test_stack's "admin").
+  live in network namespaces of their own; every part of the pool waits for it to end
+  (and remove those networks).
+- Every other file is in a pool that streams A and B draw from once their own first part has
+  ended: each takes the longest part (by its measured seconds) whose images are built, so
+  the streams stay balanced however long the builds beside them take. Users' containers
+  and volumes are named after the user (jupyter-<user>) unless a suite sets DEPLOYMENT_NAME:
+  parts that may run side by side use different user names (test_hpc's and test_stack's
+  "admin" are one part; test_stack's "bob", test_security's, comes after it).
 - A test file named nowhere here (a new one) runs alone at the end, so it is never left out;
-  put it into a stream once it is known to share the engine.
+  put it into the pool once it is known to share the engine.
 
 Each part is one pytest process, its output in a log file printed whole when it ends; the
 run ends with one summary of all of them (counts per stream, seconds per test file, the
@@ -51,6 +53,7 @@ class Part:
     name: str = ""
     command: list[str] | None = None  # instead of pytest on `paths`
     env: dict[str, str] = field(default_factory=dict)
+    seconds_measured: float = 0.0  # from nothing (README): a pool's longest ready part is taken first
     # filled in when it runs
     code: int | None = None
     seconds: float = 0.0
@@ -64,48 +67,63 @@ class Part:
 @dataclass
 class Stream:
     name: str
-    parts: list[Part]
+    parts: list[Part]  # its own, in order; then what it took from the pool, as it took them
+    draws: bool = False  # takes parts from its phase's pool once its own have ended
 
 
-def schedule() -> list[tuple[str, list[Stream]]]:
-    """The phases, each of streams side by side. In brackets: a part's seconds in the serial
-    run at 8bf6283 (README), which the streams are balanced by."""
-    security = Part([f"{E2E}/test_security.py"], name="security")  # [159]
+@dataclass
+class Phase:
+    title: str
+    streams: list[Stream]
+    pool: list[Part] = field(default_factory=list)
+
+
+def schedule() -> list[Phase]:
+    """The phases, each of streams side by side, and a pool two of them draw from. A part's
+    seconds_measured: its seconds in the run from nothing at a57badf (README)."""
+    security = Part([f"{E2E}/test_security.py"], name="security")
     # The images scripts/test leaves out of its own build (see later_built_environments):
     # only files that start minutes later need them. Not in phase 1: test_faults.py restarts
     # the engine, and a build would fail with it; not beside test_security.py either (the
     # rule for its address pools). One build.sh at a time (its lock): the environments on the
-    # older Debian release first (B3a needs them), then md (B3b; the demo's own build waits
-    # on build.sh's lock).
+    # older Debian release first, then md.
     older, md = later_built_environments()
     older_images = Part([], name="images-older-debian", after=(security.name,), env={"SINGLEUSER_ENVS": " ".join(older)},
                         command=["images/build.sh", "singleuser"])
     md_image = Part([], name="images-md", after=(security.name,), env={"SINGLEUSER_ENVS": " ".join(md)},
                     command=["images/build.sh", "singleuser"])
+    # Every pool part waits for test_security.py (the address pools).
+    after = (security.name,)
+    pool = [
+        Part([f"{E2E}/test_backup.py"], after=after, seconds_measured=528),
+        # One demo for both (a package fixture); scripts/demo builds its own md from the same layers.
+        Part([f"{E2E}/demo/test_keycloak.py", f"{E2E}/demo/test_pages_browser.py"], name="demo",
+             after=(*after, md_image.name), seconds_measured=491),
+        # One Keycloak hub for both (a package fixture).
+        Part([f"{E2E}/demo/test_access_withdrawn.py", f"{E2E}/demo/test_user_origins.py"], name="keycloak-origins",
+             after=after, seconds_measured=267),
+        Part([f"{E2E}/test_bad_config.py"], after=after, seconds_measured=202),
+        Part([f"{E2E}/test_pull.py"], after=after, seconds_measured=196),
+        Part([f"{E2E}/test_tls_origins.py"], after=after, seconds_measured=97),
+        Part([f"{E2E}/test_usage.py"], after=after, seconds_measured=94),
+        # One part: both have a user "admin".
+        Part([f"{E2E}/test_hpc.py", f"{E2E}/test_stack.py"], name="hpc+stack", after=(*after, older_images.name),
+             seconds_measured=693),
+        Part([f"{E2E}/test_workbench.py"], after=(*after, older_images.name, md_image.name), seconds_measured=321),
+        Part([f"{E2E}/test_todays_pyiron.py"], after=(*after, older_images.name, md_image.name), seconds_measured=165),
+        # Its `pyiron-hub pull --missing` must find nothing missing but its probe image: after every build.
+        Part([f"{E2E}/test_docker_guard.py"], after=(*after, older_images.name, md_image.name), seconds_measured=47),
+    ]
     return [
-        ("phase 1: unit and hub tests beside the engine's faults", [
-            Stream("unit+hub", [Part(["tests/unit", "tests/hub"], name="unit+hub")]),  # [46]
-            Stream("faults", [Part([f"{E2E}/test_faults.py"])]),  # [208]
+        Phase("phase 1: unit and hub tests beside the engine's faults", [
+            Stream("unit+hub", [Part(["tests/unit", "tests/hub"], name="unit+hub", seconds_measured=78)]),
+            Stream("faults", [Part([f"{E2E}/test_faults.py"], seconds_measured=221)]),
         ]),
-        ("phase 2: the end-to-end files in two streams", [
-            Stream("A", [
-                Part([f"{E2E}/test_swarm.py"]),  # [~520, README "Running on a swarm"]
-                Part([f"{E2E}/test_backup.py", f"{E2E}/demo/test_keycloak.py", f"{E2E}/demo/test_pages_browser.py",
-                      f"{E2E}/test_tls_origins.py", f"{E2E}/test_usage.py"],  # [432 + 347 + 57 + 45]
-                     after=(security.name,), name="A2"),
-            ]),
-            Stream("B", [
-                security,
-                Part([f"{E2E}/test_bad_config.py", f"{E2E}/test_pull.py",
-                      f"{E2E}/demo/test_access_withdrawn.py", f"{E2E}/demo/test_user_origins.py"],
-                     name="B2"),  # [108 + 123 + 134]
-                Part([f"{E2E}/test_hpc.py", f"{E2E}/test_stack.py"],
-                     after=(older_images.name,), name="B3a"),  # [301 + 196]
-                Part([f"{E2E}/test_docker_guard.py", f"{E2E}/test_workbench.py", f"{E2E}/test_todays_pyiron.py"],
-                     after=(older_images.name, md_image.name), name="B3b"),  # [35 + 205 + 144]
-            ]),
+        Phase("phase 2: the end-to-end files in two streams", [
+            Stream("A", [Part([f"{E2E}/test_swarm.py"], seconds_measured=848)], draws=True),
+            Stream("B", [security], draws=True),
             Stream("images", [older_images, md_image]),
-        ]),
+        ], pool),
     ]
 
 
@@ -117,25 +135,30 @@ def later_built_environments() -> tuple[list[str], list[str]]:
     return [e for e in envs if (REPO / "images/singleuser/envs" / e / "debian-suite").exists()], ["md"]
 
 
-def with_unscheduled(phases: list[tuple[str, list[Stream]]]) -> list[tuple[str, list[Stream]]]:
+def all_parts(phase: Phase) -> list[Part]:
+    return [part for stream in phase.streams for part in stream.parts] + phase.pool
+
+
+def with_unscheduled(phases: list[Phase]) -> list[Phase]:
     """Drop files that are gone; every e2e file named nowhere runs alone, last."""
     named = set()
-    for _, streams in phases:
-        for stream in streams:
-            for part in stream.parts:
-                if part.command:
-                    continue
-                gone = [p for p in part.paths if not (REPO / p).exists()]
-                for p in gone:
-                    print(f"note: {p} is in the schedule but not in the repository", flush=True)
-                part.paths = [p for p in part.paths if p not in gone]
-                named.update(part.paths)
+    for phase in phases:
+        for part in all_parts(phase):
+            if part.command:
+                continue
+            gone = [p for p in part.paths if not (REPO / p).exists()]
+            for p in gone:
+                print(f"note: {p} is in the schedule but not in the repository", flush=True)
+            part.paths = [p for p in part.paths if p not in gone]
+            named.update(part.paths)
+        for stream in phase.streams:
             stream.parts = [p for p in stream.parts if p.paths or p.command]
+        phase.pool = [p for p in phase.pool if p.paths or p.command]
     rest = sorted(str(p.relative_to(REPO)) for p in (REPO / E2E).rglob("test_*.py"))
     rest = [p for p in rest if p not in named and not any(p.startswith(n + "/") for n in named)]
     if rest:
         print(f"note: not in any stream, so run alone at the end: {', '.join(rest)}", flush=True)
-        phases.append(("phase 3: files in no stream, alone", [Stream("alone", [Part(rest, name="alone")])]))
+        phases.append(Phase("phase 3: files in no stream, alone", [Stream("alone", [Part(rest, name="alone")])]))
     return phases
 
 
@@ -147,6 +170,12 @@ class Run:
         self.parts: dict[str, Part] = {}
         self.stopping = False
         self.finished = threading.Event()
+        self.ended = threading.Condition()  # notified whenever a part ends: a pool part may be ready
+
+    def end(self, part: Part) -> None:
+        part.done.set()
+        with self.ended:
+            self.ended.notify_all()
 
     def say(self, text: str) -> None:
         with self.print_lock:
@@ -163,7 +192,7 @@ class Run:
             part.code = -1
             if failed:
                 self.say(f"stream {stream.name}: {part.name} NOT RUN: {', '.join(failed)} failed (its log is above)")
-            part.done.set()
+            self.end(part)
             return
         log, summary = self.logs / f"{part.name}.log", self.logs / f"{part.name}.json"
         summary.unlink(missing_ok=True)
@@ -186,16 +215,35 @@ class Run:
                   f"== exit {part.code} after {part.seconds:.0f} s; its whole output ({log}):\n{rule}", flush=True)
             sys.stdout.write(log.read_text(errors="replace"))
             print(f"{rule}\n== end of stream {stream.name}, {part.name}\n{rule}\n", flush=True)
-        part.done.set()
+        self.end(part)
 
-    def run_stream(self, stream: Stream) -> None:
-        for part in stream.parts:
+    def take(self, pool: list[Part]) -> Part | None:
+        """The longest part of the pool whose parts to wait for have ended (waiting until one
+        is ready); None once the pool is empty or the run is stopping. Longest first, so that
+        the short ones even the streams out at the end."""
+        with self.ended:
+            while pool and not self.stopping:
+                ready = [p for p in pool if all(self.parts[n].done.is_set() for n in p.after if n in self.parts)]
+                if ready:
+                    part = max(ready, key=lambda p: p.seconds_measured)
+                    pool.remove(part)
+                    return part
+                self.ended.wait()
+        return None
+
+    def run_stream(self, stream: Stream, pool: list[Part]) -> None:
+        for part in list(stream.parts):
+            self.run_part(stream, part)
+        while stream.draws and (part := self.take(pool)):
+            stream.parts.append(part)
             self.run_part(stream, part)
 
-    def run_phase(self, title: str, streams: list[Stream]) -> float:
+    def run_phase(self, phase: Phase) -> float:
         t0 = time.monotonic()
-        self.say(f"{title}: " + "; ".join(f"stream {s.name}: " + " then ".join(p.name for p in s.parts) for s in streams))
-        threads = [threading.Thread(target=self.run_stream, args=(s,), name=s.name) for s in streams]
+        self.say(f"{phase.title}: " + "; ".join(
+            f"stream {s.name}: " + " then ".join(p.name for p in s.parts) + (", then from the pool" if s.draws else "")
+            for s in phase.streams) + (f"; the pool: {', '.join(p.name for p in phase.pool)}" if phase.pool else ""))
+        threads = [threading.Thread(target=self.run_stream, args=(s, phase.pool), name=s.name) for s in phase.streams]
         for t in threads:
             t.start()
         for t in threads:
@@ -216,19 +264,20 @@ class Run:
         for proc, _, _ in list(self.running.values()):
             proc.send_signal(signal.SIGINT)
         for part in self.parts.values():
-            part.done.set()
+            self.end(part)
 
 
-def print_summary(phases: list[tuple[str, list[Stream]]], phase_seconds: list[float], total: float) -> bool:
+def print_summary(phases: list[Phase], phase_seconds: list[float], total: float) -> bool:
     ok = True
     print("\n" + "=" * 100 + "\n== summary of the whole run\n" + "=" * 100)
     files: dict[str, float] = {}
     phases_seen: list[tuple[str, str, float]] = []
     reliability: dict[str, list[int]] = {}
     failed: list[str] = []
-    for (title, streams), seconds in zip(phases, phase_seconds):
-        print(f"\n{title}: {seconds:.0f} s")
-        for stream in streams:
+    for phase, seconds in zip(phases, phase_seconds):
+        print(f"\n{phase.title}: {seconds:.0f} s")
+        # What is left in the pool never started (the run was stopped).
+        for stream in [*phase.streams, Stream("pool", phase.pool)]:
             for part in stream.parts:
                 s = part.summary
                 if part.code is None or (part.code == -1 and part.seconds == 0):
@@ -271,7 +320,7 @@ def main() -> int:
     logs.mkdir(parents=True, exist_ok=True)
     phases = with_unscheduled(schedule())
     run = Run(logs)
-    run.parts = {p.name: p for _, streams in phases for s in streams for p in s.parts}
+    run.parts = {p.name: p for phase in phases for p in all_parts(phase)}
     phase_seconds = []
     # CI's stop as Ctrl-C; and Ctrl-C handled even where it was ignored (a background job),
     # so that the parts (which inherit an ignored one) can be interrupted.
@@ -279,8 +328,8 @@ def main() -> int:
         signal.signal(sig, signal.default_int_handler)
     threading.Thread(target=run.heartbeat, daemon=True).start()
     try:
-        for title, streams in phases:
-            phase_seconds.append(run.run_phase(title, streams))
+        for phase in phases:
+            phase_seconds.append(run.run_phase(phase))
             if run.stopping:
                 break
     except KeyboardInterrupt:
