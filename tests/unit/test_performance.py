@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import ssl
 import subprocess
 import sys
 import threading
@@ -21,7 +22,7 @@ from pyiron_hub_config.spawner import PyironSpawner
 # --- health probe ------------------------------------------------------------------------------
 def test_health_probe_imports_nothing_heavy():
     # Docker runs the probe every few seconds; importing JupyterHub would cost two seconds each time.
-    code = "import sys, pyiron_hub_config.health; print(sorted({'jupyterhub', 'pydantic', 'dockerspawner'} & set(sys.modules)))"
+    code = "import sys, pyiron_hub_config.health; print(sorted({'jupyterhub', 'pydantic', 'dockerspawner', 'urllib.request', 'http.client', 'ssl'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -48,9 +49,11 @@ def http_server():
     """A real HTTP server on a free local port answering every GET with `status`."""
     servers = []
 
-    def start(status: int):
+    def start(status: int, tls: ssl.SSLContext | None = None):
         handler = type("Handler", (_Answer,), {"status": status})
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        if tls:
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return server.server_address[1]
@@ -64,6 +67,17 @@ def http_server():
 def test_health_probe_answer(http_server, monkeypatch, status, healthy):
     monkeypatch.setattr(health, "HUB_PORT", http_server(status))
     assert health.probe({}) == healthy
+
+
+def test_health_probe_over_tls_with_a_certificate_for_another_name(http_server, monkeypatch, tmp_path):
+    # TLS_CERT_FILE: the hub serves https itself, its certificate naming the public host.
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-subj", "/CN=hub.example.org", "-days", "1", "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    monkeypatch.setattr(health, "HUB_PORT", http_server(200, tls))
+    assert health.probe({"TLS_CERT_FILE": str(tmp_path / "cert.pem")}) == 0
 
 
 def test_health_probe_nobody_listening(monkeypatch, capsys):
