@@ -169,6 +169,7 @@ def cluster_up() -> None:
 def cluster_down() -> None:
     down = subprocess.run([str(CLUSTER), "down"], capture_output=True, text=True)
     assert down.returncode == 0, down.stderr
+    print(f"\n{down.stderr.strip().splitlines()[-1] if down.stderr.strip() else ''}")  # its steps' seconds
 
 
 def deployed_stack(directory: Path, docker_config: Path, users: tuple[str, ...] = USERS) -> SwarmStack:

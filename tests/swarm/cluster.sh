@@ -74,7 +74,7 @@ kill_pidfiles() {  # stop the processes named by these pid files (if still the o
 }
 
 down() {
-    local n files=()
+    local n files=() t0=$SECONDS steps=""
     # Every engine leaves the swarm first, so that it stops its tasks quickly; all at once.
     for n in $(seq 1 "$NODES"); do
         if [ -S "$RUN/node$n.sock" ]; then
@@ -83,7 +83,9 @@ down() {
         files+=("$RUN/node$n.pid")
     done
     wait
+    steps+=" left the swarm $((SECONDS - t0)) s;"
     kill_pidfiles "${files[@]}"
+    steps+=" engines stopped $((SECONDS - t0)) s;"
     for n in $(seq 1 "$NODES"); do
         # The engine's own containerd and shims live in the namespace; whatever is left there
         # was started by this engine and dies with the namespace's processes.
@@ -105,8 +107,18 @@ down() {
     ip link delete "${NAME}hs" 2>/dev/null || true
     while iptables -C "${firewall_rule[@]}" 2>/dev/null; do iptables -D "${firewall_rule[@]}"; done
     ip link delete "$BRIDGE" 2>/dev/null || true
-    rm -rf "$RUN" "$DATA"
-    log "down: engines stopped; namespaces, veths, bridge $BRIDGE, firewall rule and $DATA removed"
+    steps+=" namespaces removed $((SECONDS - t0)) s"
+    rm -rf "$RUN"
+    # The engines' data roots (the images every node pulled): removing their files took 36 s
+    # on an idle machine, waiting on the disk. Renamed at once and removed in the background,
+    # so that whatever comes next need not wait.
+    if [ -e "$DATA" ]; then
+        local trash
+        trash=$(mktemp -d "$(dirname "$DATA")/.$NAME-removing.XXXXXX")
+        mv "$DATA" "$trash/"
+        setsid nice -n 19 rm -rf "$trash" </dev/null >/dev/null 2>&1 &
+    fi
+    log "down: engines stopped; namespaces, veths, bridge $BRIDGE, firewall rule removed; $DATA removed in the background (after:$steps)"
 }
 
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
