@@ -1,5 +1,5 @@
 """The Docker API guard: the hub reaches the engine through it, and it lets through only
-what the hub itself does (compose.guard.yml; README "Security notes").
+what the hub itself does, on what the hub made (docker-compose.yml; README "Security notes").
 
 Whoever controls a process that holds the Docker socket is root on the host: one
 ``POST /containers/create`` with ``"Privileged": true`` or a bind of ``/`` is enough. The
@@ -11,8 +11,13 @@ host namespace, weakened confinement or host path but SITE_RESOURCES_DIR (read-o
 volume no driver options (``type=none,o=bind,device=/`` would bind the host's ``/``); a
 network only the bridge driver with no options, and no subnet but one in USER_NETWORKS_POOL
 (a bridge on the subnet of a site network would take the host's route to it). The guard's own container and image are
-out of reach (it would otherwise be replaced by one that is not a guard). Refusals answer
-403 with a JSON ``message`` (docker-py shows it as the error) and are logged.
+out of reach (it would otherwise be replaced by one that is not a guard). What the hub
+creates gets a label only the guard sets (OWNER_LABEL); start, stop, remove, archives and
+network joins act only on what carries it, so the database, Keycloak, the backup service
+and whatever else runs on the engine are out of the hub's reach; named volumes are asked
+of the engine, so one made elsewhere that binds a host path is refused too. Fields the
+guard does not know are refused (fail closed). Refusals answer 403 with a JSON
+``message`` (docker-py shows it as the error) and are logged.
 
 Why written here rather than taken from elsewhere:
 - socket proxies (tecnativa/docker-socket-proxy and the like) filter method and URL only,
