@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from ipaddress import IPv4Network
+from pathlib import Path
 from types import SimpleNamespace
 
 import docker
@@ -550,3 +551,23 @@ async def test_the_server_refuses_with_a_message_and_streams_what_it_passes(tmp_
                                             ("POST", "/v1.41/containers/create")]
     assert seen[1][2] == tar
     assert json.loads(seen[2][2]) == {**body, "Labels": {OWNER_LABEL: "hub"}}
+
+
+# --- The compose files: who holds the socket ---------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+# What holds the socket where, and why (README "Security notes"): the guard; the backup
+# service (its own door, still to be narrowed); a swarm's hub (services, which the guard
+# does not serve).
+SOCKET_HOLDERS = {"docker-compose.yml": {"docker-guard"}, "compose.backup.yml": {"backup"},
+                  "compose.swarm.yml": {"hub"}}
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in REPO.glob("*.yml")))
+def test_no_compose_file_for_one_host_gives_the_socket_to_the_hub(path):
+    import yaml
+
+    services = (yaml.safe_load((REPO / path).read_text()) or {}).get("services") or {}
+    holders = {name for name, service in services.items()
+               if any("docker.sock" in str(v) for v in (service or {}).get("volumes") or [])}
+    assert holders == SOCKET_HOLDERS.get(path, set())
