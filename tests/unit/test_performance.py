@@ -12,9 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from pyiron_hub_config.probes import health
 from pyiron_hub_config.apply import HUB_PORT
 from pyiron_hub_config.docker_pool import DOCKER_THREADS
+from pyiron_hub_config.probes import health
 from pyiron_hub_config.readiness import FINEST, PER_SECOND, answers, poll_interval
 from pyiron_hub_config.spawner import PyironSpawner
 
