@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -279,6 +278,8 @@ def cmd_health(args) -> int:
     --hub-api asks the hub's own port, not the proxy's: on a swarm the proxy reaches the hub
     by a service name that exists only once the task is healthy (compose.swarm.yml).
     """
+    import subprocess
+
     # Run, not imported: the probe is in probes/, which hub modules never import.
     command = [sys.executable, "-m", f"{__package__}.probes.health", *(["--hub-api"] if args.hub_api else [])]
     return subprocess.call(command)
