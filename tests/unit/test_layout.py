@@ -435,3 +435,26 @@ def test_pyiron_hub_health_runs_the_probe(monkeypatch):
     assert cli.main(["health", "--hub-api"]) == 7
     assert ran == [[sys.executable, "-m", f"{NAME}.probes.health", "--hub-api"]]
     assert importlib.util.find_spec(ran[0][2]) is not None
+
+
+# --- nothing still points at the old places ------------------------------------------------------
+MOVED = {"boot": "in_user_container/boot.py", "notebook_quiet": "in_user_container/notebook_quiet.py",
+         "key_sync": "on_cluster/key_sync.py", "backup_worker": "backup_worker/worker.py",
+         "docker_guard": "docker_guard/guard.py", "health": "probes/health.py"}
+OLD_FILE = re.compile(rf"{NAME}/({'|'.join(MOVED)})\.py\b")
+OLD_IMPORT = re.compile(rf"(?:import|from) {NAME}\.(boot|notebook_quiet|key_sync|backup_worker)\b(?![._])")
+
+
+def test_the_docs_and_scripts_name_the_moved_modules_where_they_are():
+    texts = [REPO / "README.md", *REPO.glob("docs/**/*.md"), *REPO.glob("benchmarks/**/*"), *REPO.glob("scripts/*"),
+             *REPO.glob("images/**/*"), *REPO.glob("demo/**/*"), REPO / "Dockerfile", *REPO.glob("*.yml")]
+    stale = []
+    for path in (p for p in texts if p.is_file()):
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        for found in [*OLD_FILE.finditer(text), *OLD_IMPORT.finditer(text)]:
+            line = text.count("\n", 0, found.start()) + 1
+            stale.append(f"{path.relative_to(REPO)}:{line}: {found.group(0)} (now {MOVED[found.group(1)]})")
+    assert stale == []
