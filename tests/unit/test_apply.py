@@ -454,6 +454,18 @@ def test_concurrent_spawn_limit_zero_means_none(configured):
     assert configured(CONCURRENT_SPAWN_LIMIT="0").JupyterHub.concurrent_spawn_limit == 0
 
 
+def test_servers_weigh_less_than_the_hub_on_a_busy_cpu(configured):
+    assert spawner_from(configured()).extra_host_config["cpu_shares"] == 512  # Docker's default: 1024
+    assert spawner_from(configured(SERVER_CPU_SHARES="256")).extra_host_config["cpu_shares"] == 256
+
+
+def test_starts_at_once_defaults_to_the_hosts_cores(configured, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    assert spawner_from(configured()).starts_at_once == 6
+    assert spawner_from(configured(STARTS_AT_ONCE="2")).starts_at_once == 2
+    assert spawner_from(configured(STARTS_AT_ONCE="0")).starts_at_once == 0
+
+
 def test_a_stopping_hub_stops_users_servers_as_jupyterhub_does(configured):
     assert "cleanup_servers" not in configured().JupyterHub
 
