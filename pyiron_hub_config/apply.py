@@ -196,6 +196,10 @@ def apply_network(c: Config, hub: HubConfig) -> None:
     c.JupyterHub.hub_port = HUB_API_PORT
     c.JupyterHub.hub_connect_ip = s.hub_connect_host
     c.ConfigurableHTTPProxy.pid_file = PROXY_PID_FILE
+    # As zero-to-jupyterhub's proxy: what has no route goes to the hub. The hub adds that very
+    # route ("/", all hosts) only after its API listens and its services started; until then
+    # the proxy answered the image's health probe 404 and logged it as an error.
+    c.ConfigurableHTTPProxy.command = ["configurable-http-proxy", f"--default-target=http://127.0.0.1:{HUB_API_PORT}"]
     scheme = "https" if s.tls_cert else "http"
     c.JupyterHub.bind_url = f"{scheme}://:{HUB_PORT}"
     if s.tls_cert:

@@ -15,6 +15,7 @@ from sqlalchemy import make_url
 from traitlets.config import Config
 
 from pyiron_hub_config import HubConfig, configure
+from pyiron_hub_config.apply import HUB_API_PORT
 from pyiron_hub_config.authenticator import KeycloakOAuthenticator
 from pyiron_hub_config.spawner import PyironSpawner, pass_access_token
 
@@ -610,3 +611,9 @@ def test_admin_access_restores_jupyterhubs_admin_role(configured):
     c = configured(ADMIN_ACCESS="true", ADMIN_USER="alice", OAUTH2_ADMIN_GROUPS="pyiron-admins")
     assert not {"admin", "hub-admin"} & set(by_name(c.JupyterHub.load_roles))
     assert (c.Authenticator.admin_users, c.KeycloakOAuthenticator.admin_groups) == ({"alice"}, {"pyiron-admins"})
+
+
+def test_the_proxy_sends_what_has_no_route_to_the_hub(configured):
+    # Before the hub adds its own route ("/"), the proxy would answer 404 and log an error.
+    command = configured().ConfigurableHTTPProxy.command
+    assert command == ["configurable-http-proxy", f"--default-target=http://127.0.0.1:{HUB_API_PORT}"]
