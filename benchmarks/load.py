@@ -244,13 +244,13 @@ def measure(hub: Hub, load_users: tuple[str, ...], burst_users: tuple[str, ...],
 
 
 # --- the deployments ------------------------------------------------------------------------------
-def measure_ours(hub_image: str, args, all_users: tuple[str, ...], hub_cpu_shares: str | None = None) -> dict:
+def measure_ours(hub_image: str, args, all_users: tuple[str, ...], hub_cpu_shares: int | None = None) -> dict:
     directory = Path(tempfile.mkdtemp(prefix="pyiron-hub-load-"))
     write_env_files(directory, users=all_users)  # 0.5 CPU and 512M per server, STARTS_AT_ONCE by default
     stack = Stack(directory, hub_image, project=PROJECT, network=NETWORK, users=all_users)
-    saved = os.environ.get("HUB_CPU_SHARES")
     if hub_cpu_shares:
-        os.environ["HUB_CPU_SHARES"] = hub_cpu_shares  # compose reads it (Stack passes the environment on)
+        (directory / "weight.yml").write_text(f"services:\n  hub:\n    cpu_shares: {hub_cpu_shares}\n")
+        stack.files = (*Stack.files, str(directory / "weight.yml"))
     remove_users(all_users)
     stack.compose("down", "-v", "--remove-orphans", check=False)
     try:
@@ -262,8 +262,6 @@ def measure_ours(hub_image: str, args, all_users: tuple[str, ...], hub_cpu_share
         out["image"] = hub_image
         return out
     finally:
-        if hub_cpu_shares:
-            os.environ.pop("HUB_CPU_SHARES") if saved is None else os.environ.__setitem__("HUB_CPU_SHARES", saved)
         remove_users(all_users)
         stack.compose("down", "-v", "--remove-orphans", check=False)
 
@@ -415,7 +413,7 @@ def main(argv=None) -> int:
     results["ours"] = measure_ours(args.hub_image, args, all_users)
     if args.before:
         print(f"pyiron-hub before: {args.before}")
-        results["before"] = measure_ours(args.before, args, all_users, hub_cpu_shares="1024")
+        results["before"] = measure_ours(args.before, args, all_users, hub_cpu_shares=1024)
     if args.reference:
         print("reference deployment")
         results["reference"] = measure_reference(args.reference, args.hub_image, args, all_users)

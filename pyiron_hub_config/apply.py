@@ -137,7 +137,7 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
             "cap_drop": ["ALL"],
             # A fork bomb stays in its container: the host's process table is shared.
             "pids_limit": s.pids_limit,
-            # Below the hub's weight (compose's HUB_CPU_SHARES): booting servers never starve it.
+            # Below the hub's weight (4096, docker-compose.yml): booting servers never starve it.
             "cpu_shares": s.server_cpu_shares,
         }
         sp.starts_at_once = starts_at_once(s.starts_at_once, os.cpu_count())

@@ -28,7 +28,6 @@ BUILD_VARIABLES = (
     "HTTPS_PORT",
     "CLUSTER_IMAGE", "CLUSTER_USERS",
     "COMPOSE_PROJECT_NAME", "DOCKER_NETWORK_NAME", "DOCKER_SOCKET", "REGISTRY_LOGIN_FILE",
-    "HUB_CPU_SHARES",
     "SWARM_SHARED_PATH",  # the hub reads it too: compose.swarm-shared.yml passes it on
 )
 ENV_FILES = ("pyiron.env", "shared.env", "build.env")

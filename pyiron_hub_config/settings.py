@@ -310,7 +310,7 @@ class Settings(BaseSettings):
     server_cpu_shares: int = _var(
         "SERVER_CPU_SHARES",
         "Users' servers' CPU weight against other containers when the host's CPUs are all busy (Docker's "
-        "--cpu-shares; Docker's default is 1024, the hub's compose file gives the hub HUB_CPU_SHARES=4096), so "
+        "--cpu-shares; Docker's default is 1024, docker-compose.yml gives the hub 4096), so "
         "that starting servers never starve the hub and its proxy. SPAWNER=docker only.",
         "512", default=512, ge=2, le=262144,
     )
