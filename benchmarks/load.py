@@ -411,13 +411,15 @@ def main(argv=None) -> int:
                "cores": os.cpu_count(), "load": os.getloadavg()[0]}
     print("pyiron-hub")
     results["ours"] = measure_ours(args.hub_image, args, all_users)
+    write_report(results, args.out, "load", table, plot)  # again after each: a later failure keeps these
     if args.before:
         print(f"pyiron-hub before: {args.before}")
         results["before"] = measure_ours(args.before, args, all_users, hub_cpu_shares=1024)
+        write_report(results, args.out, "load", table, plot)
     if args.reference:
         print("reference deployment")
         results["reference"] = measure_reference(args.reference, args.hub_image, args, all_users)
-    write_report(results, args.out, "load", table, plot)
+        write_report(results, args.out, "load", table, plot)
     return 0
 
 
