@@ -1,4 +1,5 @@
-"""`pyiron-hub init`: the old deployment's config.json -> build.env, pyiron.env, shared.env."""
+"""`pyiron-hub init`: the old deployment's config.json -> .env (its build.env), pyiron.env, shared.env;
+and a new set-up from flags or a person's answers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ import pytest
 from pyiron_hub_config.cli import main
 from pyiron_hub_config.envfiles import parse_env_file
 
-ENV_FILES = ("build.env", "pyiron.env", "shared.env")
+ENV_FILES = (".env", "pyiron.env", "shared.env")
+# What init adds to the old build section: the stack's files and compose's project, and the
+# defaults compose would take anyway, written out.
+STACK = {"COMPOSE_PROJECT_NAME": "pyiron-hub", "HUB_IMAGE": "pyiron-hub:latest", "HUB_BIND": "127.0.0.1",
+         "HUB_PORT": "8000"}
 KC = "https://keycloak.example.org/realms/pyiron/protocol/openid-connect"
 
 # The old README's config.json, filled in as an admin would have.
@@ -67,7 +72,7 @@ def init_from(path) -> int:
 def test_init_from_writes_three_files_beside_config_json(seed):
     path = seed()
     assert init_from(path) == 0
-    assert sorted(p.name for p in path.parent.iterdir()) == ["build.env", "config.json", "pyiron.env", "shared.env"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [".env", "config.json", "pyiron.env", "shared.env"]
 
 
 def test_files_are_private(seed):
@@ -79,7 +84,9 @@ def test_files_are_private(seed):
 def test_each_section_lands_in_its_file(seed):
     path = seed()
     init_from(path)
-    assert parse_env_file(path.parent / "build.env") == OLD_CONFIG["build"]
+    # The old deployment had both its certificate and nginx's network: both overlays.
+    assert parse_env_file(path.parent / ".env") == {
+        **OLD_CONFIG["build"], **STACK, "COMPOSE_FILE": "docker-compose.yml:compose.tls.yml:compose.nginx.yml"}
     assert parse_env_file(path.parent / "shared.env") == OLD_CONFIG["shared"]
 
 
@@ -298,13 +305,17 @@ def test_missing_config_json(tmp_path, capsys):
 def test_fresh_init_writes_files_with_a_generated_password(tmp_path, capsys):
     assert main(["init", "--dir", str(tmp_path)]) == 0
     files = {name: parse_env_file(tmp_path / name) for name in ENV_FILES}
-    assert (files["build.env"], files["pyiron.env"], list(files["shared.env"])) == ({}, {}, ["POSTGRES_PASSWORD"])
+    assert (files[".env"], files["pyiron.env"], list(files["shared.env"])) == (
+        {**STACK, "COMPOSE_FILE": "docker-compose.yml"}, {}, ["POSTGRES_PASSWORD"])
     assert re.fullmatch(r"[0-9a-f]{64}", files["shared.env"]["POSTGRES_PASSWORD"])
 
 
 def test_fresh_init_says_what_to_do_next(tmp_path, capsys):
     main(["init", "--dir", str(tmp_path)])
-    assert "Next: set OAUTH2_ISSUER_URL, CLIENT_ID, CLIENT_SECRET" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "First fill in pyiron.env (or run init again with its flags):\n" in out
+    assert "\n  OAUTH2_ISSUER_URL: not set" in out
+    assert out.rstrip().endswith("  docker compose up -d")
 
 
 def test_fresh_init_files_are_private(tmp_path):

@@ -119,7 +119,7 @@ def test_init_swarm_leaves_no_secret_in_any_env_file(swarm_dir):
     assert secrets["client_secret"] == OLD_CONFIG["pyiron"]["CLIENT_SECRET"]
     assert secrets["postgres_password"] == OLD_CONFIG["shared"]["POSTGRES_PASSWORD"]
     assert set(secrets) == {s.name for s in SWARM_SECRETS}
-    for env_file in ("pyiron.env", "shared.env", "build.env"):
+    for env_file in ("pyiron.env", "shared.env", ".env"):
         text = (swarm_dir / env_file).read_text()
         assert not [name for name, value in secrets.items() if value in text], env_file
     assert parse_env_file(swarm_dir / "shared.env")["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
