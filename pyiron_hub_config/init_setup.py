@@ -22,6 +22,10 @@ TLS_FILE = "compose.tls.yml"
 NGINX_FILE = "compose.nginx.yml"
 CLUSTERS_FILE = "compose.clusters.yml"
 BACKUP_FILE = "compose.backup.yml"
+# The Docker API guard as an overlay, where the checkout still has it (it is moving into
+# docker-compose.yml itself): always listed then, last, as its header asks, so that no
+# command the README gives leaves the hub holding the Docker socket.
+GUARD_FILE = "compose.guard.yml"
 # The order an admin would write them in: the base, how the hub is reached, then services.
 OVERLAY_ORDER = (TLS_FILE, NGINX_FILE, CLUSTERS_FILE, BACKUP_FILE)
 TLS_CHOICES = {"none": (), "cert": (TLS_FILE,), "nginx": (NGINX_FILE,)}
@@ -46,7 +50,8 @@ class StackChoice:
     clusters: bool | None = None
 
 
-def compose_file(existing: str | None, choice: StackChoice, values: Mapping[str, str], have_clusters_toml: bool) -> str:
+def compose_file(existing: str | None, choice: StackChoice, values: Mapping[str, str], have_clusters_toml: bool,
+                 guard_overlay: bool = False) -> str:
     """COMPOSE_FILE for .env: the overlays chosen now, else those already listed (or implied
     by the old build.env's HOST_CERT_PATH / NGINX_NETWORK); files an admin added by hand stay, last."""
     listed = split_compose_file(existing)
@@ -62,8 +67,9 @@ def compose_file(existing: str | None, choice: StackChoice, values: Mapping[str,
     else:  # a clusters.toml made after the first run changes nothing until asked (--clusters)
         clusters = CLUSTERS_FILE in listed if existing else have_clusters_toml
     chosen = tls | ({BACKUP_FILE} if backups else set()) | ({CLUSTERS_FILE} if clusters else set())
-    own = [f for f in listed if f != BASE_FILE and f not in OVERLAY_ORDER]
-    return ":".join([BASE_FILE, *(f for f in OVERLAY_ORDER if f in chosen), *own])
+    own = [f for f in listed if f not in (BASE_FILE, GUARD_FILE, *OVERLAY_ORDER)]
+    guard = [GUARD_FILE] if guard_overlay else []
+    return ":".join([BASE_FILE, *(f for f in OVERLAY_ORDER if f in chosen), *own, *guard])
 
 
 def tls_of(compose_files: str) -> str:
@@ -228,7 +234,7 @@ def next_steps(values: Mapping[str, str], todo: Sequence[Problem], backups: bool
                      "    # the client Keycloak needs; --apply creates it")
     lines.append(f"  {docker_run(image)} check --env-file pyiron.env --env-file shared.env")
     lines.append(f"  {docker_run(image, socket=True)} pull --missing --env-file pyiron.env")
-    if backups:
-        lines.append("  docker compose run --rm backup pyiron-hub backup --init")
     lines.append("  docker compose up -d")
+    if backups:  # with the hub's database running: the first backup dumps it
+        lines.append("  docker compose run --rm backup pyiron-hub backup --init")
     return lines
