@@ -237,6 +237,10 @@ def cmd_init(args) -> int:
     by_file: dict[str, dict[str, str]] = {name: {} for name in envfiles.ENV_FILES}
     for key, value in values.items():
         by_file[envfiles.home_file(key)][key] = value
+    if args.swarm:
+        # `docker stack deploy` reads no env file: the README sources build.env into the shell,
+        # and compose's .env (with COMPOSE_FILE) has no part in a swarm.
+        by_file[envfiles.LEGACY_BUILD_ENV] = by_file.pop(envfiles.COMPOSE_ENV)
     directory.mkdir(parents=True, exist_ok=True)
     if plan:  # first: env files that name a secret file never exist without it
         (directory / SECRETS_DIR).mkdir(mode=0o700, exist_ok=True)
@@ -250,7 +254,7 @@ def cmd_init(args) -> int:
     for name, file_values in by_file.items():
         envfiles.write_private(directory / name, envfiles.format_env_file(file_values, quoted=not args.swarm))
         print(f"wrote {directory / name} ({len(file_values)} variables, mode 0600)")
-    if (directory / envfiles.LEGACY_BUILD_ENV).exists():
+    if not args.swarm and (directory / envfiles.LEGACY_BUILD_ENV).exists():
         print(f"{envfiles.LEGACY_BUILD_ENV}: its values are now in .env, which docker compose reads by itself; "
               f"remove {envfiles.LEGACY_BUILD_ENV} and drop `--env-file {envfiles.LEGACY_BUILD_ENV}` and `-f` from your "
               "commands")
@@ -265,7 +269,7 @@ def cmd_init(args) -> int:
                           if s.variable in plan.missing)
         print(f"Then run `pyiron-hub init --swarm` again: it moves {moves}.")
     elif plan:
-        print("Deploy from that directory (README \"Running on a swarm\"): set -a; . ./.env; set +a; "
+        print("Deploy from that directory (README \"Running on a swarm\"): set -a; . ./build.env; set +a; "
               "docker stack deploy -c compose.swarm.yml -c compose.swarm-encrypted.yml pyiron-hub")
     return 0
 

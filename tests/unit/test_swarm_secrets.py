@@ -119,7 +119,7 @@ def test_init_swarm_leaves_no_secret_in_any_env_file(swarm_dir):
     assert secrets["client_secret"] == OLD_CONFIG["pyiron"]["CLIENT_SECRET"]
     assert secrets["postgres_password"] == OLD_CONFIG["shared"]["POSTGRES_PASSWORD"]
     assert set(secrets) == {s.name for s in SWARM_SECRETS}
-    for env_file in ("pyiron.env", "shared.env", ".env"):
+    for env_file in ("pyiron.env", "shared.env", "build.env"):
         text = (swarm_dir / env_file).read_text()
         assert not [name for name, value in secrets.items() if value in text], env_file
     assert parse_env_file(swarm_dir / "shared.env")["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
@@ -190,3 +190,9 @@ def test_plain_init_is_unchanged_secrets_stay_in_the_env_files(tmp_path):
     assert main(["init", "--from", str(tmp_path / "config.json")]) == 0
     assert not (tmp_path / "secrets").exists()
     assert parse_env_file(tmp_path / "pyiron.env")["CLIENT_SECRET"] == OLD_CONFIG["pyiron"]["CLIENT_SECRET"]
+
+
+def test_init_swarm_writes_build_env_for_the_shell_and_no_compose_dot_env(swarm_dir):
+    # `docker stack deploy` reads no env file: the README sources build.env; COMPOSE_FILE has no part there.
+    assert (swarm_dir / "build.env").is_file() and not (swarm_dir / ".env").exists()
+    assert "COMPOSE_FILE" not in parse_env_file(swarm_dir / "build.env")
