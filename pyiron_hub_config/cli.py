@@ -211,6 +211,8 @@ def cmd_init(args) -> int:
                                         "/srv/backups/pyiron-hub (a path on this host, on a second disk)"))
             if not (backup_values.get("RESTIC_PASSWORD") or backup_values.get("RESTIC_PASSWORD_FILE")):
                 backup_values["RESTIC_PASSWORD"] = envfiles.new_secret()
+            # Nightly, not at once: the first backup is Next's `backup --init`, which makes the repository.
+            backup_values.setdefault("BACKUP_AT", "03:00")
         if args.swarm:
             # On a swarm a service's environment is public to every manager: each secret
             # leaves the env files for secrets/, which compose.swarm.yml makes swarm secrets of.

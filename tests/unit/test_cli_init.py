@@ -460,6 +460,7 @@ def test_backups_get_a_private_backup_env_with_a_generated_passphrase(tmp_path, 
     init_new(tmp_path, "--backups", "--backup-repository", "/srv/backups/hub")
     backup = parse_env_file(tmp_path / "backup.env")
     assert backup["RESTIC_REPOSITORY"] == "/srv/backups/hub" and len(backup["RESTIC_PASSWORD"]) == 64
+    assert backup["BACKUP_AT"] == "03:00"  # nightly; the first backup is Next's `backup --init`
     assert stat.S_IMODE((tmp_path / "backup.env").stat().st_mode) == 0o600
     assert "Keep a copy of RESTIC_PASSWORD (backup.env) off this host" in capsys.readouterr().out
 
