@@ -168,6 +168,7 @@ def prod(images, tmp_path_factory):
     start_keycloak(base / "realm", keycloak_port)  # its JVM boots while the stack comes up
     # A clone's files, nothing else: what init writes comes into an otherwise empty directory.
     project.mkdir()
+    repo.mkdir()  # "a path on the Docker host (a second disk!)", made by the admin
     for path in sorted(REPO.glob("*.yml")):
         shutil.copy2(path, project / path.name)
     docker("tag", HUB_IMAGE, HUB_TAG)
