@@ -184,7 +184,7 @@ def prod(images, tmp_path_factory):
         init = ok(shell(init_command, project))
         next_lines = init.stdout.split("Next, in this directory (beside docker-compose.yml), run:\n", 1)[1].splitlines()
         commands = [line.strip().split("    #")[0] for line in next_lines if line.startswith("  ")]
-        wait_for(lambda: keycloak_ready(keycloak_port), timeout=240, interval=2, message="Keycloak ready")
+        wait_for(lambda: keycloak_ready(keycloak_port), timeout=480, interval=2, message="Keycloak ready")
         # The README's --apply form: this machine reaches Keycloak on the loopback.
         kc = commands[0]
         assert " keycloak-client --env-file pyiron.env" in kc, commands
