@@ -201,8 +201,7 @@ def cmd_init(args) -> int:
             for key, value in {**setup.COMPOSE_DEFAULTS, "COMPOSE_PROJECT_NAME": setup.DEFAULT_PROJECT}.items():
                 values.setdefault(key, value)
             values["COMPOSE_FILE"] = setup.compose_file(existing_stack, flags.choice, values,
-                                                        (directory / "clusters.toml").exists(),
-                                                        (directory / setup.GUARD_FILE).exists())
+                                                        (directory / "clusters.toml").exists())
             backups = setup.BACKUP_FILE in setup.split_compose_file(values["COMPOSE_FILE"])
         if backups:
             backup_values.update(flags.backup)

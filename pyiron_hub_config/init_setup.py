@@ -22,10 +22,6 @@ TLS_FILE = "compose.tls.yml"
 NGINX_FILE = "compose.nginx.yml"
 CLUSTERS_FILE = "compose.clusters.yml"
 BACKUP_FILE = "compose.backup.yml"
-# The Docker API guard as an overlay, where the checkout still has it (it is moving into
-# docker-compose.yml itself): always listed then, last, as its header asks, so that no
-# command the README gives leaves the hub holding the Docker socket.
-GUARD_FILE = "compose.guard.yml"
 # The order an admin would write them in: the base, how the hub is reached, then services.
 OVERLAY_ORDER = (TLS_FILE, NGINX_FILE, CLUSTERS_FILE, BACKUP_FILE)
 TLS_CHOICES = {"none": (), "cert": (TLS_FILE,), "nginx": (NGINX_FILE,)}
@@ -50,8 +46,7 @@ class StackChoice:
     clusters: bool | None = None
 
 
-def compose_file(existing: str | None, choice: StackChoice, values: Mapping[str, str], have_clusters_toml: bool,
-                 guard_overlay: bool = False) -> str:
+def compose_file(existing: str | None, choice: StackChoice, values: Mapping[str, str], have_clusters_toml: bool) -> str:
     """COMPOSE_FILE for .env: the overlays chosen now, else those already listed (or implied
     by the old build.env's HOST_CERT_PATH / NGINX_NETWORK); files an admin added by hand stay, last."""
     listed = split_compose_file(existing)
@@ -67,9 +62,9 @@ def compose_file(existing: str | None, choice: StackChoice, values: Mapping[str,
     else:  # a clusters.toml made after the first run changes nothing until asked (--clusters)
         clusters = CLUSTERS_FILE in listed if existing else have_clusters_toml
     chosen = tls | ({BACKUP_FILE} if backups else set()) | ({CLUSTERS_FILE} if clusters else set())
-    own = [f for f in listed if f not in (BASE_FILE, GUARD_FILE, *OVERLAY_ORDER)]
-    guard = [GUARD_FILE] if guard_overlay else []
-    return ":".join([BASE_FILE, *(f for f in OVERLAY_ORDER if f in chosen), *own, *guard])
+    # compose.guard.yml is gone: the guard is in docker-compose.yml itself.
+    own = [f for f in listed if f not in (BASE_FILE, "compose.guard.yml", *OVERLAY_ORDER)]
+    return ":".join([BASE_FILE, *(f for f in OVERLAY_ORDER if f in chosen), *own])
 
 
 def tls_of(compose_files: str) -> str:

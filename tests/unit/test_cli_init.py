@@ -449,11 +449,10 @@ def test_choices_are_kept_and_files_added_by_hand_stay(tmp_path):
     assert parse_env_file(tmp_path / ".env")["COMPOSE_FILE"] == "docker-compose.yml:compose.tls.yml:mine.yml"
 
 
-def test_the_guard_overlay_is_listed_last_while_the_checkout_has_it(tmp_path):
-    (tmp_path / "compose.guard.yml").write_text("services: {}\n")
-    init_new(tmp_path, "--backups", "--backup-repository", "/srv/b")
-    assert parse_env_file(tmp_path / ".env")["COMPOSE_FILE"] == \
-        "docker-compose.yml:compose.backup.yml:compose.guard.yml"
+def test_an_old_guard_overlay_is_dropped_the_guard_is_in_the_base_file(tmp_path):
+    (tmp_path / ".env").write_text("COMPOSE_FILE='docker-compose.yml:compose.tls.yml:compose.guard.yml'\n")
+    main(["init", "--dir", str(tmp_path), "--no-input"])
+    assert parse_env_file(tmp_path / ".env")["COMPOSE_FILE"] == "docker-compose.yml:compose.tls.yml"
 
 
 def test_backups_get_a_private_backup_env_with_a_generated_passphrase(tmp_path, capsys):

@@ -67,18 +67,18 @@ def dotenv(project, compose_file: str, **more) -> None:
 
 
 def test_the_stack_init_writes_keeps_the_socket_from_the_hub(project):
-    from pyiron_hub_config.init_setup import GUARD_FILE, StackChoice, compose_file
+    from pyiron_hub_config.init_setup import StackChoice, compose_file
 
-    stack = compose_file(None, StackChoice(tls="cert", backups=True), {}, False, (project / GUARD_FILE).exists())
+    stack = compose_file(None, StackChoice(tls="cert", backups=True), {}, False)
     dotenv(project, stack)
     assert safety.compose_socket_warnings(project) == []
 
 
 def test_an_overlay_that_gives_the_hub_the_socket_is_warned_about(project):
-    from pyiron_hub_config.init_setup import GUARD_FILE, StackChoice, compose_file
+    from pyiron_hub_config.init_setup import StackChoice, compose_file
 
     (project / "mine.yml").write_text(SOCKET_OVERLAY)
-    stack = compose_file(None, StackChoice(), {}, False, False) + ":mine.yml"
+    stack = compose_file(None, StackChoice(), {}, False) + ":mine.yml"
     dotenv(project, stack)
     [warning] = safety.compose_socket_warnings(project)
     assert warning.startswith("the hub would hold the Docker socket (/var/run/docker.sock at /var/run/docker.sock, "
