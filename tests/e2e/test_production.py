@@ -3,9 +3,9 @@
 From an empty directory holding only what a clone has (the compose files), with local
 images and a Keycloak of the admin's own (not the demo profile's: a realm with users and
 groups but no client for the hub): `pyiron-hub init` with flags, run from the hub image
-as the README says; the client made by `pyiron-hub keycloak-client --apply`; then every
-command init's "Next:" prints, run as printed (check, pull --missing, up, the first
-backup); an admin and a user log in through Keycloak's own form and the user's server
+as the README says; every command init's "Next:" prints, run as printed (check, pull
+--missing, up, the first backup; keycloak-client with the README's --apply, once Keycloak
+is up); an admin and a user log in through Keycloak's own form and the user's server
 starts, while the hub holds no Docker socket (the guard starts it). Then the backup
 schedule's and the upgrade's plain `docker compose up -d` keep it so.
 
@@ -184,27 +184,31 @@ def prod(images, tmp_path_factory):
         init = ok(shell(init_command, project))
         next_lines = init.stdout.split("Next, in this directory (beside docker-compose.yml), run:\n", 1)[1].splitlines()
         commands = [line.strip().split("    #")[0] for line in next_lines if line.startswith("  ")]
-        wait_for(lambda: keycloak_ready(keycloak_port), timeout=480, interval=2, message="Keycloak ready")
-        # The README's --apply form: this machine reaches Keycloak on the loopback.
+        outputs = {"init": init}
+        # Next's commands as printed; Keycloak's JVM boots meanwhile (the hub needs the client
+        # only at the first login, so keycloak-client comes last here).
         kc = commands[0]
         assert " keycloak-client --env-file pyiron.env" in kc, commands
-        applied = ok(shell(kc.replace("docker run --rm ", "docker run --rm --network host -e KEYCLOAK_ADMIN_PASSWORD ")
-                           + f" --keycloak-url http://127.0.0.1:{keycloak_port} --apply", project,
-                           env={**admin_env(), "KEYCLOAK_ADMIN_PASSWORD": KEYCLOAK_ADMIN_PASSWORD}))
-        outputs = {"init": init, "keycloak-client": applied}
         for command in commands[1:]:
             r = ok(shell(command, project, timeout=600))
             outputs[command.split(" pyiron-hub ", 1)[-1] if " pyiron-hub " in command else command] = r
             if command == "docker compose up -d":
                 wait_healthy("hub")
-                # The hub reaches Keycloak by the issuer's name, over the users' network.
-                docker("network", "connect", "--alias", KEYCLOAK_HOST, NETWORK, KEYCLOAK_NAME)
+        wait_for(lambda: keycloak_ready(keycloak_port), timeout=600, interval=2, message="Keycloak ready")
+        # The README's --apply form: this machine reaches Keycloak on the loopback.
+        outputs["keycloak-client"] = ok(shell(
+            kc.replace("docker run --rm ", "docker run --rm --network host -e KEYCLOAK_ADMIN_PASSWORD ")
+            + f" --keycloak-url http://127.0.0.1:{keycloak_port} --apply", project,
+            env={**admin_env(), "KEYCLOAK_ADMIN_PASSWORD": KEYCLOAK_ADMIN_PASSWORD}))
+        # The hub reaches Keycloak by the issuer's name, over the users' network.
+        docker("network", "connect", "--alias", KEYCLOAK_HOST, NETWORK, KEYCLOAK_NAME)
         with resolving_test_domain(KEYCLOAK_HOST):
             yield {"dir": project, "commands": commands, "outputs": outputs, "hub": hub_url, "init": init_command,
                    "repo": repo}
     finally:
         logs = shell("docker compose logs --no-color --tail 80 hub docker-guard", project)
         print(f"--- compose logs\n{logs.stdout[-6000:]}{logs.stderr[-2000:]}")
+        print(f"--- Keycloak's log\n{docker('logs', '--tail', '30', KEYCLOAK_NAME, check=False).stdout[-3000:]}")
         clean_up(project)
         docker("rmi", HUB_TAG, f"{HUB_TAG}-old", check=False)
 
