@@ -20,8 +20,8 @@ from traitlets.config import Config
 
 from pyiron_hub_config.apply import apply_spawner
 from pyiron_hub_config.boot_file import BOOT_DIR, LABEL
-from pyiron_hub_config.docker_guard import (
-    OWNER_LABEL, Policy, check_owned, check_volumes, mark_owned, Refused, check_request, load_guard_settings, main, make_app, names_own_container, own_container_id,
+from pyiron_hub_config.docker_guard.guard import (
+    OWNER_LABEL, Policy, Refused, check_owned, check_volumes, mark_owned, check_request, load_guard_settings, main, make_app, names_own_container, own_container_id,
     repository,
 )
 from pyiron_hub_config.hub_config import load_hub_config
