@@ -194,7 +194,7 @@ def prod(images, tmp_path_factory):
             outputs[command.split(" pyiron-hub ", 1)[-1] if " pyiron-hub " in command else command] = r
             if command == "docker compose up -d":
                 wait_healthy("hub")
-        wait_for(lambda: keycloak_ready(keycloak_port), timeout=600, interval=2, message="Keycloak ready")
+        wait_for(lambda: keycloak_ready(keycloak_port), timeout=300, interval=2, message="Keycloak ready")
         # The README's --apply form: this machine reaches Keycloak on the loopback.
         outputs["keycloak-client"] = ok(shell(
             kc.replace("docker run --rm ", "docker run --rm --network host -e KEYCLOAK_ADMIN_PASSWORD ")
