@@ -106,6 +106,9 @@ def schedule() -> list[Phase]:
         Part([f"{E2E}/test_pull.py"], after=after, seconds_measured=196),
         Part([f"{E2E}/test_tls_origins.py"], after=after, seconds_measured=97),
         Part([f"{E2E}/test_usage.py"], after=after, seconds_measured=94),
+        # Its own Keycloak (the test image) and stack, the base image only; an estimate, not yet
+        # measured in a run from nothing.
+        Part([f"{E2E}/test_production.py"], after=after, seconds_measured=240),
         # One part: both have a user "admin".
         Part([f"{E2E}/test_hpc.py", f"{E2E}/test_stack.py"], name="hpc+stack", after=(*after, older_images.name),
              seconds_measured=693),
