@@ -192,6 +192,13 @@ def apply_network(c: Config, hub: HubConfig) -> None:
         # Each user's server on <user>.<host>: the proxy routes by host name, and the hub's
         # cookies and pages stay on the hub's own origin, out of the servers' reach.
         c.JupyterHub.subdomain_host = s.subdomain_host
+        if s.subdomain_host.startswith("https://"):
+            # The hub's login cookie as __Host-jupyterhub-hub-login: a browser takes such a
+            # cookie only from the hub's own origin (Secure, no Domain, Path=/), so a page on
+            # <user>.<host> cannot plant one for the hub (cookie tossing). Path=/ shares it
+            # with the servers' paths, harmless here: they live on other origins. Over plain
+            # HTTP a browser refuses __Host- cookies altogether, so only with https.
+            c.JupyterHub.cookie_host_prefix_enabled = True
 
 
 def apply_database(c: Config, hub: HubConfig) -> None:

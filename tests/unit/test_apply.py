@@ -553,6 +553,17 @@ def test_subdomain_host_gives_each_user_an_origin(configured):
     assert configured(SUBDOMAIN_HOST="https://hub.example.org").JupyterHub.subdomain_host == "https://hub.example.org"
 
 
+def test_host_prefixed_cookies_with_subdomains_over_https(configured):
+    # A user's subdomain cannot set a __Host- cookie for the hub (issue 29).
+    assert configured(SUBDOMAIN_HOST="https://hub.example.org").JupyterHub.cookie_host_prefix_enabled is True
+
+
+def test_no_host_prefixed_cookies_on_one_origin_or_over_plain_http(configured):
+    # One origin: Path=/ would hand the hub's cookie to every server; HTTP: browsers refuse them.
+    assert "cookie_host_prefix_enabled" not in configured().JupyterHub
+    assert "cookie_host_prefix_enabled" not in configured(SUBDOMAIN_HOST="http://hub.example.org").JupyterHub
+
+
 # --- users cannot reach each other; admins stay out (issue 16) -------------------------------
 
 def test_users_servers_are_labelled_and_isolated_by_default(configured):
