@@ -243,9 +243,15 @@ def test_the_hubs_login_cookie_is_host_prefixed(stack, ann):
     assert [(c.name, c.domain, c.path, c.secure) for c in hub] == [("__Host-jupyterhub-hub-login", DOMAIN, "/", True)]
     assert not hub[0].domain_specified, "a __Host- cookie names no Domain"
     value = hub[0].value
+    xsrf = next(c.value for c in ann.session.cookies if c.name == "_xsrf" and c.domain == DOMAIN)
+
+    def me(cookie_name: str) -> requests.Response:
+        return requests.get(f"{stack.url}/hub/api/user", cookies={cookie_name: value, "_xsrf": xsrf},
+                            headers={"X-XSRFToken": xsrf}, timeout=30)
+
     # What a subdomain can set: the unprefixed name, with Domain=hub.test. The hub reads it not.
-    planted = requests.get(f"{stack.url}/hub/api/user", cookies={"jupyterhub-hub-login": value}, timeout=30)
+    planted = me("jupyterhub-hub-login")
     assert planted.status_code == 403, (planted.status_code, planted.text[:300])
     # Control: the same value under the hub's own name is her login.
-    own = requests.get(f"{stack.url}/hub/api/user", cookies={"__Host-jupyterhub-hub-login": value}, timeout=30)
+    own = me("__Host-jupyterhub-hub-login")
     assert own.status_code == 200 and own.json()["name"] == ann.name, (own.status_code, own.text[:300])
