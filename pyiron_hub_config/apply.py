@@ -84,6 +84,7 @@ def apply_authenticator(c: Config, hub: HubConfig) -> None:
     # Keycloak is asked again at this age (authenticator.refresh_user), so that access taken
     # away there takes effect without a logout.
     auth.auth_refresh_age = s.auth_refresh_age
+    auth.withdrawn_grace = float(s.access_withdrawn_grace)
     # Who may log in is the configuration and Keycloak's groups, nothing else: JupyterHub
     # would otherwise admit every user already in its database whenever ALLOWED_USERS is
     # set, so that removing someone from the group could never take effect.

@@ -152,6 +152,13 @@ class Settings(BaseSettings):
         "loses access at their next request after this, without logging out.",
         "300", default=300, gt=0, le=3600,
     )
+    access_withdrawn_grace: int = _var(
+        "ACCESS_WITHDRAWN_GRACE",
+        "Seconds a user's running server keeps running once Keycloak no longer lets them in (removed from "
+        "OAUTH2_ALLOWED_GROUPS, account disabled), counted from the refresh that sees it (AUTH_REFRESH_AGE); "
+        "then the hub stops it. Meanwhile their key is already off the clusters' key list. 0: at once.",
+        "600", default=300, ge=0, le=7 * 86400,
+    )
     pass_access_token: bool = _var(
         "PASS_ACCESS_TOKEN", "Give users' servers the Keycloak access token as $OAUTH_ACCESS_TOKEN.", "true",
         default=False,

@@ -540,6 +540,11 @@ def test_auth_refresh_age_override(configured):
     assert configured(AUTH_REFRESH_AGE="30").KeycloakOAuthenticator.auth_refresh_age == 30
 
 
+def test_servers_of_users_keycloak_no_longer_admits_stop_after_a_grace(configured):
+    assert configured().KeycloakOAuthenticator.withdrawn_grace == 300
+    assert configured(ACCESS_WITHDRAWN_GRACE="20").KeycloakOAuthenticator.withdrawn_grace == 20
+
+
 def test_users_already_in_the_database_are_not_admitted_for_that_alone(configured):
     # Else, with ALLOWED_USERS set, leaving the Keycloak group would never take effect.
     assert configured(ALLOWED_USERS="carol").KeycloakOAuthenticator.allow_existing_users is False
