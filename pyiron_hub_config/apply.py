@@ -142,6 +142,7 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
         sp.extra_create_kwargs = {"labels": {SERVER_LABEL: "true"}}
         sp.isolate_users = s.isolate_users
         sp.users_network = s.docker_network
+        sp.joined_names = [s.hub_connect_host, *s.users_reach]
         sp.subnet_pool = str(s.user_networks_pool)
         sp.subnet_prefix = s.user_networks_prefix
     else:

@@ -571,6 +571,11 @@ def test_no_host_prefixed_cookies_on_one_origin_or_over_plain_http(configured):
 
 # --- users cannot reach each other; admins stay out (issue 16) -------------------------------
 
+def test_users_networks_are_joined_by_the_hub_and_what_the_admin_names(configured):
+    assert spawner_from(configured()).joined_names == ["hub"]
+    assert spawner_from(configured(USERS_REACH="cluster-ssh,licenses")).joined_names == ["hub", "cluster-ssh", "licenses"]
+
+
 def test_users_servers_are_labelled_and_isolated_by_default(configured):
     spawner = spawner_from(configured(DOCKER_NETWORK_NAME="my-users"))
     assert spawner.extra_create_kwargs == {"labels": {"org.pyiron-hub.server": "true"}}
