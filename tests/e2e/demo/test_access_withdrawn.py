@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from .conftest import REFRESH_AGE
+from .keycloak_stack import ADMIN_PASSWORD
 from .test_keycloak import Browser, _keycloak_admin
 
 
@@ -25,7 +26,7 @@ def hub(keycloak_hub):
 
 
 def admin(hub, method, path, **kw) -> requests.Response:
-    return _keycloak_admin(method, path, keycloak=hub.keycloak, **kw)
+    return _keycloak_admin(method, path, keycloak=hub.keycloak, password=ADMIN_PASSWORD, **kw)
 
 
 def keycloak_id(hub, kind: str, name: str) -> str:
