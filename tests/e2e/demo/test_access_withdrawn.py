@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 import pytest
 import requests
+from bs4 import BeautifulSoup
 
 from .conftest import REFRESH_AGE
 from .keycloak_stack import ADMIN_PASSWORD
@@ -66,9 +67,20 @@ def past_the_refresh_age():
     time.sleep(REFRESH_AGE + 1)
 
 
+def withdrawn_on_the_admins_key_list(alice: Browser, user: str) -> bool:
+    """Is `user` marked 'access withdrawn' on /hub/ssh-keys (and so left out of the key sync's list)?"""
+    page = BeautifulSoup(alice.go(f"{alice.hub}/hub/ssh-keys").text, "html.parser")
+    row = next(tr for tr in page.find_all("tr", class_="user-key") if tr.find("td").text.split()[0] == user)
+    return row.find(class_="access-withdrawn") is not None
+
+
 def test_a_user_removed_from_the_allowed_group_loses_access_without_logging_out(hub):
     bob, bobs_token = signed_in(hub, "bob")
     alice, alices_token = signed_in(hub, "alice")
+    # Both have a server running (issue 29): bob's stops after ACCESS_WITHDRAWN_GRACE, alice's stays.
+    bob.spawn("bob", "pyiron_base")
+    alice.spawn("alice", "pyiron_base")
+    assert not withdrawn_on_the_admins_key_list(alice, "bob")
     with Membership(hub, "bob", "pyiron-users"):
         past_the_refresh_age()
         # His browser: the hub no longer knows him and sends him to the login; the round
@@ -82,9 +94,17 @@ def test_a_user_removed_from_the_allowed_group_loses_access_without_logging_out(
         # Control: alice, still in the group, stays signed in, by browser and by token.
         assert alice.hub_api("/user").json()["name"] == "alice"
         assert with_token(hub, alices_token, "/user").json()["name"] == "alice"
-    # Back in the group, he logs in again as usual.
+        # His server stops once the grace is over; his key is off the clusters' key list at once.
+        assert withdrawn_on_the_admins_key_list(alice, "bob")
+        alice.wait_server("bob", lambda server: not server, "stop after the grace", timeout=90)
+        # Control: alice's server, hers still allowed, runs on.
+        assert alice.server("alice").get("ready"), alice.server("alice")
+    # Back in the group, he logs in again as usual, and is on the key list again.
     again, _ = signed_in(hub, "bob")
     assert again.hub_api("/user").json()["name"] == "bob"
+    assert not withdrawn_on_the_admins_key_list(alice, "bob")
+    alice.hub_api("/users/alice/server", "DELETE")
+    alice.wait_server("alice", lambda server: not server, "stop")
 
 
 def test_admin_rights_taken_away_in_keycloak_end_in_the_hub(hub):
@@ -117,5 +137,7 @@ def test_a_user_disabled_in_keycloak_loses_access_without_logging_out(hub):
         page = bob.go(f"{hub.url}/hub/oauth_login")
         assert urlparse(page.url).netloc == f"localhost:{hub.keycloak_port}", page.url
         assert alice.hub_api("/user").json()["name"] == "alice"  # control
+        # Keycloak refused his account itself (not a session that ended): withdrawn, key off the list.
+        assert withdrawn_on_the_admins_key_list(alice, "bob")
     finally:
         assert admin(hub, "PUT", path, json={"enabled": True}).status_code == 204
