@@ -126,6 +126,9 @@ def _demo_compose(*args, check=True) -> subprocess.CompletedProcess:
            "CLUSTER_IMAGE": f"{LOCAL}/slurm:latest",
            "KEYCLOAK_IMAGE": f"{LOCAL}/keycloak:latest", "HUB_PORT": str(HUB_PORT), "HUB_BIND": "127.0.0.1",
            "KEYCLOAK_PORT": str(KEYCLOAK_PORT), "DOCKER_NETWORK_NAME": f"{PROJECT}-users"}
+    admin_password = STATE / "keycloak-admin-password"  # as scripts/demo exports it: compose never recreates Keycloak
+    if admin_password.is_file():
+        env["KEYCLOAK_ADMIN_PASSWORD"] = admin_password.read_text().strip()
     # The same compose files as scripts/demo.
     return subprocess.run(["docker-compose", "-f", str(REPO / "docker-compose.yml"),
                            "-f", str(REPO / "compose.clusters.yml"), "--project-directory",
