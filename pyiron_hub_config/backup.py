@@ -336,7 +336,7 @@ def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str]
 
 def skipped_databases(output: str) -> dict[str, str]:
     """{database: why} for the SQLite databases the worker could not copy (backup_worker.SKIPPED_MARK lines)."""
-    from .backup_worker import SKIPPED_MARK
+    from .backup_layout import SKIPPED_MARK
 
     skipped = {}
     for line in output.splitlines():

@@ -9,7 +9,7 @@ the hub (with the proxy inside it, HUB_CONNECT_HOST, "hub") and the containers t
 names in USERS_REACH, nothing else. Keycloak, the backup service or a cluster's login node
 on the users' network are not joined unless named: a container joined into every user's
 network reaches every user's server, so a shell on it (a login node's) would be a bridge
-between users. The demo's cluster is reached through an SSH relay (tcp_relay.py) that is
+between users. The demo's cluster is reached through an SSH relay (relay/tcp_relay.py) that is
 joined instead: it forwards to the login node's SSH port and nowhere else, and the login
 node itself stays off users' networks. Docker itself keeps bridges apart (its
 DOCKER-ISOLATION chains), and a user's container has no capability to route through the

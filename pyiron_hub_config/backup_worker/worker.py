@@ -38,7 +38,7 @@ import threading
 import urllib.parse
 from pathlib import Path
 
-from ..backup_layout import RESTORE_TARGET, SQLITE_DIR, STAGING, VOLUMES
+from ..backup_layout import RESTORE_TARGET, SKIPPED_MARK, SQLITE_DIR, STAGING, VOLUMES
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -48,8 +48,6 @@ DISK_FULL = re.compile(r"no space left on device|disk quota exceeded")
 DISK_FULL_GRACE = 30.0
 
 
-# The line a skipped database leaves in the worker's output, for the hub's status (backup.py).
-SKIPPED_MARK = "pyiron-hub-backup-skipped: "
 _NOFOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIRECTORY = _NOFOLLOW | os.O_DIRECTORY
 

@@ -137,7 +137,7 @@ def hpc(images, tmp_path_factory):
     docker("network", "connect", "--alias", CLUSTER_LOGIN, NETWORK, CLUSTER)
     docker("run", "-d", "--name", RELAY, "--network", NETWORK, "--network-alias", CLUSTER_HOST,
            "--user", "65534:65534", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
-           "--no-healthcheck", images, "python3", "-m", "pyiron_hub_config.tcp_relay", "--listen", "22",
+           "--no-healthcheck", images, "python3", "-m", "pyiron_hub_config.relay.tcp_relay", "--listen", "22",
            "--to", f"{CLUSTER_LOGIN}:22")
     yield s
     if __import__("os").environ.get("HPC_KEEP"):  # debugging: leave everything running
@@ -699,7 +699,7 @@ STATE_FILE = "/var/lib/pyiron-hub-key-sync/hpc.json"
 def test_the_key_sync_removes_the_keys_it_wrote_for_a_user_no_longer_listed(hpc, alice, bob):
     alices_key = public_key_from_page(running(alice))
     public_key_from_page(running(bob))
-    docker("cp", str(REPO / "pyiron_hub_config/key_sync.py"), f"{CLUSTER}:{KEY_SYNC}")
+    docker("cp", str(REPO / "pyiron_hub_config/on_cluster/key_sync.py"), f"{CLUSTER}:{KEY_SYNC}")
     on_cluster("sh", "-c", f"umask 077 && mkdir -p /etc/pyiron-hub && cat > {TOKEN_FILE}", stdin=key_sync_token(hpc))
     on_cluster("rm", "-f", "/home/hpcalice/.ssh/authorized_keys", STATE_FILE)
     sync = ["python3", KEY_SYNC, "--hub", "http://hub:8081", "--cluster", "hpc", "--token-file", TOKEN_FILE]

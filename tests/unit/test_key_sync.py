@@ -70,7 +70,7 @@ OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHandAddedHandAddedHandAddedHandAdd
 
 
 def test_remove_key_takes_out_that_line_alone(tmp_path):
-    from pyiron_hub_config.key_sync import ABSENT, REMOVED, remove_key
+    from pyiron_hub_config.on_cluster.key_sync import ABSENT, REMOVED, remove_key
 
     (tmp_path / ".ssh").mkdir(mode=0o700)
     keys = tmp_path / ".ssh" / "authorized_keys"
@@ -84,7 +84,7 @@ def test_remove_key_takes_out_that_line_alone(tmp_path):
 
 
 def test_remove_key_does_not_follow_a_linked_file(tmp_path):
-    from pyiron_hub_config.key_sync import remove_key
+    from pyiron_hub_config.on_cluster.key_sync import remove_key
 
     target = tmp_path / "roots_authorized_keys"
     target.write_text(f"{KEY}\n")
@@ -115,7 +115,7 @@ def _fake_cluster():
 
 
 def test_a_key_no_longer_listed_is_removed_a_listed_one_stays():
-    from pyiron_hub_config.key_sync import sync
+    from pyiron_hub_config.on_cluster.key_sync import sync
 
     files, calls = _fake_cluster()
     alice, bob = f"{KEY} pyiron-hub:alice", f"{KEY} pyiron-hub:bob"
@@ -130,7 +130,7 @@ def test_a_key_no_longer_listed_is_removed_a_listed_one_stays():
 
 
 def test_a_key_the_sync_did_not_write_is_never_removed():
-    from pyiron_hub_config.key_sync import sync
+    from pyiron_hub_config.on_cluster.key_sync import sync
 
     files, calls = _fake_cluster()
     # bob (or an admin) added the very line the hub lists, before the sync ran: not the sync's.
@@ -142,7 +142,7 @@ def test_a_key_the_sync_did_not_write_is_never_removed():
 
 
 def test_the_state_is_root_s_alone(tmp_path):
-    from pyiron_hub_config.key_sync import load_state, save_state
+    from pyiron_hub_config.on_cluster.key_sync import load_state, save_state
 
     path = tmp_path / "state" / "hpc.json"
     assert load_state(str(path)) == {}

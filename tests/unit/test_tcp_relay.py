@@ -1,4 +1,4 @@
-"""The SSH relay to the demo's login node (tcp_relay.py): bytes both ways, to its one target only."""
+"""The SSH relay to the demo's login node (relay/tcp_relay.py): bytes both ways, to its one target only."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from pyiron_hub_config.tcp_relay import main, serve
+from pyiron_hub_config.relay.tcp_relay import main, serve
 
 
 async def test_bytes_go_both_ways_to_the_one_target():

@@ -1,6 +1,6 @@
 """A TCP relay to one port of one host: how users' servers reach a cluster's login node run as a container.
 
-    python3 -m pyiron_hub_config.tcp_relay --listen 22 --to cluster:22
+    python3 -m pyiron_hub_config.relay.tcp_relay --listen 22 --to cluster:22
 
 A login node is a shell for every user. Joined into every user's network (user_networks.py)
 it would reach every user's server, and a user logged in there would reach the others'
