@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
 import sys
 import threading
 from pathlib import Path
+
+from .error_words import RESTIC_DISK_FULL
 
 DATA = Path("/data")
 VOLUMES = DATA / "volumes"
@@ -33,8 +34,9 @@ SQLITE_DIR = "sqlite"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 RESTORE_TARGET = Path("/restore")
-# restic's words for a repository whose disk is full: this run cannot end well.
-DISK_FULL = re.compile(r"no space left on device|disk quota exceeded")
+# restic's words for a repository whose disk is full (it exits 1, as for much else): this run
+# cannot end well.
+DISK_FULL = RESTIC_DISK_FULL
 # How long restic may take to end by itself once it said so.
 DISK_FULL_GRACE = 30.0
 
@@ -121,7 +123,7 @@ def restic(*args: str, command: tuple[str, ...] = ("restic", "--no-cache"), grac
     (seen here: asleep for 10 minutes after "Save(...) failed: ... no space left on
     device"), which would hold the scheduled backup forever. Its own report of a full disk
     is final for this run, so after `grace` seconds it is stopped; the output keeps its
-    words, and the hub reports the full disk (backup.RESTIC_PROBLEMS).
+    words, and the hub reports the full disk (backup.RESTIC_WORDS).
     """
     print("restic " + " ".join(args), flush=True)
     proc = subprocess.Popen([*command, *args], stderr=subprocess.PIPE, text=True, errors="replace")
