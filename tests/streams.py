@@ -475,8 +475,10 @@ def main(argv: list[str]) -> int:
     phase_seconds += [0.0] * (len(phases) - len(phase_seconds))
     run.finished.set()
     ok = print_summary(phases, phase_seconds, time.monotonic() - run.start)
-    if save_durations(record(load_durations(), list(run.parts.values()), logs)):
-        print(f"\n{DURATIONS.relative_to(REPO)}: updated with this run's seconds (git diff shows what moved; "
+    # Not the files in no stream: "alone" is whichever files those are this time.
+    scheduled = {part.name for phase in schedule({}) for part in all_parts(phase)}
+    if save_durations(record(load_durations(), [p for p in run.parts.values() if p.name in scheduled], logs)):
+        print(f"\n{os.path.relpath(DURATIONS, REPO)}: updated with this run's seconds (git diff shows what moved; "
               "commit it, so that a clean clone is scheduled by them)")
     return 0 if ok and not run.stopping else 1
 
