@@ -3,7 +3,7 @@
 ``jupyterhub_config.py`` calls ``configure(c)``; everything else is importable and testable
 with a plain ``traitlets.config.Config`` and a dict standing in for the environment.
 
-Importing the package itself is cheap: the health probe (health.py) runs every few
+Importing the package itself is cheap: the health probe (probes/health.py) runs every few
 seconds and must not pull in JupyterHub, so the heavy modules load on first use.
 """
 
@@ -35,6 +35,9 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubConfig:
         # SystemExit passes through JupyterHub's config loading: the hub never starts half-configured.
         raise SystemExit(1) from None
     apply_all(c, hub)
+    from .db_sessions import install
+
+    install()  # the first request after a database restart works (db_sessions.py)
     s = hub.settings
     apply_secrets(
         c,

@@ -10,7 +10,7 @@ and the hub's data volume. What runs where:
   every volume to keep, read-only, under /data/volumes: the volume list changes with the
   users, so no static compose service could mount them. The dump, the env files and a
   manifest reach it in its /data/staging; SQLite databases are copied there by the worker
-  (backup_worker.py). The worker shares this container's network (for sftp: and s3:).
+  (backup_worker/worker.py). The worker shares this container's network (for sftp: and s3:).
 - A restore runs the same worker the other way round, onto new volumes, then pg_restore.
 """
 
@@ -32,8 +32,8 @@ from typing import Callable, Mapping
 
 from . import error_words as words
 from .backup_status import STATUS_FILE, read_status
+from .backup_layout import SQLITE_DIR, STAGING, VOLUMES
 from .backup_settings import BackupSettings, load_backup_settings, restic_environment
-from .backup_worker import SQLITE_DIR, STAGING, VOLUMES
 from .problems import ConfigError
 from .storage import HOME, HOME_VOLUME, WORK_DIR, WORK_VOLUME
 
@@ -43,6 +43,7 @@ CONFIG_FILES = ("pyiron.env", "shared.env", "build.env", ".env", "clusters.toml"
 DUMP = "hub.dump"
 HUB_DATA = "hub-data"
 COMPOSE = "com.docker.compose"
+WORKER_MODULE = f"{__package__}.backup_worker.worker"
 
 # What went wrong with restic -> what the admin should do (nothing was changed): by its exit
 # code where it has one, else by its words (error_words.py, tested against its own output).
@@ -306,8 +307,18 @@ def config_files(directory: Path = PROJECT_DIR) -> dict[str, bytes]:
 
 def write_status(status: dict, directory: Path = DATA_DIR) -> None:
     if directory.is_dir():
+        # The hub writes into this volume too: a link planted at the temporary name must not
+        # lead this process (root, with the Docker socket) to write elsewhere. So the file is
+        # made anew, never followed (O_NOFOLLOW, O_EXCL), and renamed over the status (a
+        # rename replaces a link, it does not follow it).
         tmp = directory / f".{STATUS_FILE}.tmp"
-        tmp.write_text(json.dumps(status))
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(status))
         tmp.replace(directory / STATUS_FILE)
 
 
@@ -581,4 +592,5 @@ def add_commands(sub) -> None:
     w = sub.add_parser("backup-worker", help="(run by `backup` and `restore` in their restic container)")
     w.add_argument("action", choices=("backup", "restore"))
     w.add_argument("plan")
-    w.set_defaults(func=lambda a: __import__(f"{__package__}.backup_worker", fromlist=["main"]).main([a.action, a.plan]))
+    # Run, not imported: the worker's code is backup_worker/, which hub modules never import.
+    w.set_defaults(func=lambda a: os.execv(sys.executable, [sys.executable, "-m", WORKER_MODULE, a.action, a.plan]))

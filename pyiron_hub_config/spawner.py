@@ -13,7 +13,7 @@ from sqlalchemy.orm import object_session
 from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
-from .boot import IMAGE_ID_VARIABLE
+from .boot_shared import IMAGE_ID_VARIABLE
 from .boot_file import boot_volume_mount
 from .catalogue import Environment
 from .clusters import QUIET_ENVIRONMENT, cluster_files
@@ -23,6 +23,7 @@ from .image_pull import PullsWithProgress
 from .options import InvalidChoice, find_environment, options_from_form, validate_choice
 from .parallelism import thread_environment
 from .readiness import AnswerBeforeReady
+from .start_queue import StartQueue
 from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
 from .user_networks import UserNetworks
@@ -264,10 +265,11 @@ class EnvironmentPicker(DockerSpawner):
         raise NotImplementedError
 
 
-class PyironSpawner(EnvironmentPicker, PullsWithProgress, AnswerBeforeReady, UserNetworks, PooledDockerSpawner):
+class PyironSpawner(EnvironmentPicker, PullsWithProgress, StartQueue, AnswerBeforeReady, UserNetworks,
+                    PooledDockerSpawner):
     """Starts the catalogue environment a user picks, with its memory and CPU limits, as one
     container on the hub's engine; a missing image pulled first with its progress shown
-    (image_pull.py), seen as soon as it answers (readiness.py), Docker calls on a pool of
+    (image_pull.py), then in line while STARTS_AT_ONCE servers boot (start_queue.py), seen as soon as it answers (readiness.py), Docker calls on a pool of
     threads (docker_pool.py)."""
 
     async def _image_to_run(self, image: str) -> tuple[str, str]:

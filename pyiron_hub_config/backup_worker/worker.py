@@ -25,15 +25,11 @@ import sys
 import threading
 from pathlib import Path
 
-from .error_words import RESTIC_DISK_FULL
+from ..backup_layout import RESTORE_TARGET, SQLITE_DIR, STAGING, VOLUMES
+from ..error_words import RESTIC_DISK_FULL
 
-DATA = Path("/data")
-VOLUMES = DATA / "volumes"
-STAGING = DATA / "staging"
-SQLITE_DIR = "sqlite"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 SQLITE_MAGIC = b"SQLite format 3\x00"
-RESTORE_TARGET = Path("/restore")
 # restic's words for a repository whose disk is full (it exits 1, as for much else): this run
 # cannot end well.
 DISK_FULL = RESTIC_DISK_FULL
