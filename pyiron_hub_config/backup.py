@@ -30,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Mapping
 
+from . import error_words as words
 from .backup_status import STATUS_FILE, read_status
 from .backup_layout import SQLITE_DIR, STAGING, VOLUMES
 from .backup_settings import BackupSettings, load_backup_settings, restic_environment
@@ -44,23 +45,23 @@ HUB_DATA = "hub-data"
 COMPOSE = "com.docker.compose"
 WORKER_MODULE = f"{__package__}.backup_worker.worker"
 
-# restic's words for what went wrong -> what the admin should do (nothing was changed).
-RESTIC_PROBLEMS = [
-    (r"wrong password or no key found",
-     "RESTIC_PASSWORD does not open the repository {repo}: set the passphrase it was made with "
-     "(the copy you keep off this host)."),
-    (r"no space left on device|disk quota exceeded",
+# What went wrong with restic -> what the admin should do (nothing was changed): by its exit
+# code where it has one, else by its words (error_words.py, tested against its own output).
+RESTIC_EXITS = {
+    words.RESTIC_WRONG_PASSWORD: "RESTIC_PASSWORD does not open the repository {repo}: set the passphrase it was made "
+                                 "with (the copy you keep off this host).",
+    words.RESTIC_NO_REPOSITORY: "there is no restic repository at {repo}: check RESTIC_REPOSITORY, or create one with "
+                                "`pyiron-hub backup --init`.",
+    words.RESTIC_LOCKED: "another restic command holds the repository {repo}: wait for it, or run `restic unlock` if "
+                         "it died.",
+}
+RESTIC_WORDS = [
+    (words.RESTIC_DISK_FULL,
      "the repository's disk ({repo}) is full: free space there or point RESTIC_REPOSITORY at a larger disk, "
      "then run the backup again. Earlier snapshots are intact; `restic prune` removes the partial data."),
-    (r"ssh: |Connection refused|unable to start the sftp session|connection lost|no route to host"
-     r"|Temporary failure in name resolution|i/o timeout|dial tcp",
+    (words.RESTIC_UNREACHABLE,
      "cannot reach the repository {repo}: check the host is up and reachable from the Docker host, "
      "its SSH key and known_hosts in BACKUP_SSH_DIR, or the S3 credentials."),
-    (r"unable to open config file|Is there a repository at the following location|does not exist",
-     "there is no restic repository at {repo}: check RESTIC_REPOSITORY, or create one with "
-     "`pyiron-hub backup --init`."),
-    (r"repository is already locked",
-     "another restic command holds the repository {repo}: wait for it, or run `restic unlock` if it died."),
 ]
 
 
@@ -68,9 +69,12 @@ class BackupError(Exception):
     """Something the admin must fix; the message names it. Nothing was changed."""
 
 
-def restic_problem(output: str, repository: str) -> str | None:
-    for pattern, message in RESTIC_PROBLEMS:
-        if re.search(pattern, output, re.IGNORECASE):
+def restic_problem(status: int, output: str, repository: str) -> str | None:
+    """What the admin should do about restic's failure (its exit status and output), if known."""
+    if status in RESTIC_EXITS:
+        return RESTIC_EXITS[status].format(repo=repository)
+    for pattern, message in RESTIC_WORDS:
+        if pattern.search(output):
             return message.format(repo=repository)
     return None
 
@@ -242,8 +246,8 @@ class Deployment:
             )
         except docker.errors.APIError as err:
             text = str(err.explanation or err)
-            if settings.local_path and "bind source path does not exist" in text:
-                raise BackupError(restic_problem("does not exist", settings.repository)) from None
+            if settings.local_path and words.DOCKER_NO_BIND_SOURCE in text:
+                raise BackupError(restic_problem(words.RESTIC_NO_REPOSITORY, text, settings.repository)) from None
             if settings.ssh_dir and str(settings.ssh_dir) in text:
                 raise BackupError(f"BACKUP_SSH_DIR {settings.ssh_dir} does not exist on the Docker host") from None
             raise BackupError(f"cannot start the restic container: {text}") from None
@@ -277,7 +281,8 @@ class Deployment:
     def restic(self, settings, environ, *args: str, echo: bool = False) -> str:
         status, output, _ = self.run_worker(settings, environ, ["restic", "--no-cache", *args], echo=echo)
         if status:
-            raise BackupError(restic_problem(output, settings.repository) or f"restic {args[0]} failed:\n{output}")
+            raise BackupError(restic_problem(status, output, settings.repository)
+                              or f"restic {args[0]} failed:\n{output}")
         return output
 
 
@@ -322,8 +327,8 @@ def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str]
     """One backup; returns the SQLite databases skipped ({volume/path: why}), all else is in the snapshot."""
     if init:
         status, output, _ = dep.run_worker(settings, environ, ["restic", "--no-cache", "init"], init=True, echo=False)
-        if status and "already" not in output:
-            raise BackupError(restic_problem(output, settings.repository) or f"restic init failed:\n{output}")
+        if status and not words.RESTIC_REPOSITORY_EXISTS.search(output):
+            raise BackupError(restic_problem(status, output, settings.repository) or f"restic init failed:\n{output}")
         dep.log(f"repository {settings.repository}: " + ("created" if status == 0 else "already there"))
     else:
         dep.restic(settings, environ, "cat", "config")  # the repository opens: else a clear error, nothing staged
@@ -340,7 +345,8 @@ def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str]
         settings, environ, ["pyiron-hub", "backup-worker", "backup", json.dumps(plan)],
         volumes={v: (str(VOLUMES / v), True) for v in volumes}, put=tar_bytes(files))
     if status:
-        raise BackupError(restic_problem(output, settings.repository) or f"the backup failed ({status}); see above")
+        raise BackupError(restic_problem(status, output, settings.repository)
+                          or f"the backup failed ({status}); see above")
     return skipped_databases(output)
 
 
@@ -367,10 +373,9 @@ def snapshot_list(dep: Deployment, settings, environ, snapshot: str | None = Non
             return []
         args = ["snapshots", "--json", snapshot]
     status, output, _ = dep.run_worker(settings, environ, ["restic", "--no-cache", *args], echo=False)
-    if status:
-        if re.search(r"no matching ID|not found|Ignoring", output) and not restic_problem(output, settings.repository):
-            return []
-        raise BackupError(restic_problem(output, settings.repository) or f"restic snapshots failed:\n{output}")
+    if status:  # an ID that matches nothing is no failure: exit 0, an empty list
+        raise BackupError(restic_problem(status, output, settings.repository)
+                          or f"restic snapshots failed:\n{output}")
     return json.loads(output.strip().splitlines()[0] if output.strip() else "[]") or []
 
 
@@ -498,7 +503,8 @@ def restore(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str
         volumes={here: (f"/restore{VOLUMES}/{snap}", False) for snap, (here, _) in mounts.items()},
         fetch=None if user else f"/restore{STAGING}/postgres/{DUMP}")
     if status:
-        raise BackupError(restic_problem(output, settings.repository) or f"the restore failed ({status}); see above")
+        raise BackupError(restic_problem(status, output, settings.repository)
+                          or f"the restore failed ({status}); see above")
     if not user:
         if dump is None:
             raise BackupError(f"snapshot {snapshot_id[:8]} holds no database dump")

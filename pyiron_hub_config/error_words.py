@@ -3,6 +3,11 @@
 JupyterHub refuses with "Action is not authorized with current scopes; requires any of
 [admin:users]": exact for an administrator, jargon for everyone else. The error page says
 what it means instead and keeps the original below it, folded, for whoever debugs.
+
+Also, in one place, the words of other programs that the code must recognise where they
+give no exit code or machine-readable output to go by; each pattern is tested against the
+program's own output, recorded (tests/unit/samples/, tests/unit/test_error_words.py).
+Only the standard library: the backup's worker imports it too.
 """
 
 from __future__ import annotations
@@ -25,6 +30,21 @@ def explain_error(status_code: int, message: str | None) -> str | None:
     if status_code == 404 and not message:
         return "There is no page at this address. It may have moved, or the link has a typo."
     return None
+
+
+# --- restic (the hub image has Debian trixie's 0.18) ------------------------------------------
+# Its exit codes say most (restic >= 0.17; backup.py goes by them): 10 no repository there,
+# 11 the repository is locked, 12 wrong password. For the rest it exits 1, and only its words
+# say what went wrong.
+RESTIC_NO_REPOSITORY, RESTIC_LOCKED, RESTIC_WRONG_PASSWORD = 10, 11, 12
+RESTIC_DISK_FULL = re.compile(r"no space left on device|disk quota exceeded", re.IGNORECASE)
+RESTIC_UNREACHABLE = re.compile(
+    r"ssh: |Connection refused|unable to start the sftp session|connection lost|no route to host"
+    r"|Temporary failure in name resolution|i/o timeout|dial tcp", re.IGNORECASE)
+RESTIC_REPOSITORY_EXISTS = re.compile(r"config file already exists")  # `restic init` where one is
+
+# --- Docker --------------------------------------------------------------------------------
+DOCKER_NO_BIND_SOURCE = "bind source path does not exist"  # a bind mount's source is missing
 
 
 def template_functions(user: object = None) -> dict:

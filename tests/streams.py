@@ -1,4 +1,4 @@
-"""The whole test run, in streams side by side (README "Run the tests"); scripts/test runs it.
+"""The whole test run, in streams side by side (docs/contributing/tests.md); scripts/test runs it.
 
 Most of an end-to-end file's time is waiting (Keycloak's JVM, containers booting, servers
 spawning, polling), not CPU, so two files at a time on one engine take little longer than
@@ -12,23 +12,32 @@ engine is scheduled apart:
   live in network namespaces of their own; every part of the pool waits for it to end
   (and remove those networks).
 - Every other file is in a pool that streams A and B draw from once their own first part has
-  ended: each takes the longest part (by its measured seconds) whose images are built, so
-  the streams stay balanced however long the builds beside them take. Users' containers
-  and volumes are named after the user (jupyter-<user>) unless a suite sets DEPLOYMENT_NAME:
-  parts that may run side by side use different user names (test_hpc's and test_stack's
-  "admin" are one part; test_stack's "bob", test_security's, comes after it).
+  ended: each takes the longest part (by its seconds in the last run, tests/durations.json)
+  whose images are built, so the streams stay balanced however long the builds beside them
+  take. Users' containers and volumes are named after the user (jupyter-<user>) unless a
+  suite sets DEPLOYMENT_NAME: parts that may run side by side use different user names
+  (test_hpc's and test_stack's "admin" are one part; test_stack's "bob", test_security's,
+  comes after it).
 - A test file named nowhere here (a new one) runs alone at the end, so it is never left out;
   put it into the pool once it is known to share the engine.
 
 Each part is one pytest process, its output in a log file printed whole when it ends; the
 run ends with one summary of all of them (counts per stream, seconds per test file, the
 slowest cases, the reliability table) and exits non-zero if any part failed.
+
+Durations: no second here is written by hand. tests/durations.json holds each part's
+seconds and each image's build seconds as the last run recorded them; the run rewrites it
+at its end (the parts that passed, the images that were built rather than reused). It is in
+git, so that a clean clone (CI), which has no earlier run's output, is scheduled by the last
+run someone committed: commit it when it moved. scripts/test splits its own image builds by
+it (`set-up-builds` below) and records what they took (`record-builds`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,6 +48,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 E2E = "tests/e2e"
+ENVS = REPO / "images/singleuser/envs"
+DURATIONS = REPO / "tests/durations.json"  # what the last run recorded (see the end of the docstring)
 sys.path.insert(0, str(REPO))  # run as a script: tests/ is a package of REPO's
 
 from tests.conftest import file_seconds_lines, reliability_lines  # noqa: E402 (after the path)
@@ -53,7 +64,7 @@ class Part:
     name: str = ""
     command: list[str] | None = None  # instead of pytest on `paths`
     env: dict[str, str] = field(default_factory=dict)
-    seconds_measured: float = 0.0  # from nothing (README): a pool's longest ready part is taken first
+    expected: float = 0.0  # its seconds in the last run (durations.json): a pool's longest ready part goes first
     # filled in when it runs
     code: int | None = None
     seconds: float = 0.0
@@ -78,9 +89,9 @@ class Phase:
     pool: list[Part] = field(default_factory=list)
 
 
-def schedule() -> list[Phase]:
-    """The phases, each of streams side by side, and a pool two of them draw from. A part's
-    seconds_measured: its seconds in the run from nothing at a57badf (README)."""
+def schedule(durations: dict | None = None) -> list[Phase]:
+    """The phases, each of streams side by side, and a pool two of them draw from; each part
+    expected to take its seconds in `durations` (by default tests/durations.json)."""
     security = Part([f"{E2E}/test_security.py"], name="security")
     # The images scripts/test leaves out of its own build (see later_built_environments):
     # only files that start minutes later need them. Not in phase 1: test_faults.py restarts
@@ -95,47 +106,155 @@ def schedule() -> list[Phase]:
     # Every pool part waits for test_security.py (the address pools).
     after = (security.name,)
     pool = [
-        Part([f"{E2E}/test_backup.py"], after=after, seconds_measured=528),
+        Part([f"{E2E}/test_backup.py"], after=after),
         # One demo for both (a package fixture); scripts/demo builds its own md from the same layers.
         Part([f"{E2E}/demo/test_keycloak.py", f"{E2E}/demo/test_pages_browser.py"], name="demo",
-             after=(*after, md_image.name), seconds_measured=491),
+             after=(*after, md_image.name)),
         # One Keycloak hub for both (a package fixture).
         Part([f"{E2E}/demo/test_access_withdrawn.py", f"{E2E}/demo/test_user_origins.py"], name="keycloak-origins",
-             after=after, seconds_measured=267),
-        Part([f"{E2E}/test_bad_config.py"], after=after, seconds_measured=202),
-        Part([f"{E2E}/test_pull.py"], after=after, seconds_measured=196),
-        Part([f"{E2E}/test_tls_origins.py"], after=after, seconds_measured=97),
-        Part([f"{E2E}/test_usage.py"], after=after, seconds_measured=94),
-        # Its own Keycloak (the test image) and stack, the base image only; an estimate, not yet
-        # measured in a run from nothing.
-        Part([f"{E2E}/test_production.py"], after=after, seconds_measured=240),
+             after=after),
+        Part([f"{E2E}/test_bad_config.py"], after=after),
+        Part([f"{E2E}/test_pull.py"], after=after),
+        Part([f"{E2E}/test_tls_origins.py"], after=after),
+        Part([f"{E2E}/test_usage.py"], after=after),
+        # Its own Keycloak (the test image) and stack, the base image only.
+        Part([f"{E2E}/test_production.py"], after=after),
         # One part: both have a user "admin".
-        Part([f"{E2E}/test_hpc.py", f"{E2E}/test_stack.py"], name="hpc+stack", after=(*after, older_images.name),
-             seconds_measured=693),
-        Part([f"{E2E}/test_workbench.py"], after=(*after, older_images.name, md_image.name), seconds_measured=321),
-        Part([f"{E2E}/test_todays_pyiron.py"], after=(*after, older_images.name, md_image.name), seconds_measured=165),
+        Part([f"{E2E}/test_hpc.py", f"{E2E}/test_stack.py"], name="hpc+stack", after=(*after, older_images.name)),
+        Part([f"{E2E}/test_workbench.py"], after=(*after, older_images.name, md_image.name)),
+        Part([f"{E2E}/test_todays_pyiron.py"], after=(*after, older_images.name, md_image.name)),
         # Its `pyiron-hub pull --missing` must find nothing missing but its probe image: after every build.
-        Part([f"{E2E}/test_docker_guard.py"], after=(*after, older_images.name, md_image.name), seconds_measured=47),
+        Part([f"{E2E}/test_docker_guard.py"], after=(*after, older_images.name, md_image.name)),
     ]
-    return [
+    phases = [
         Phase("phase 1: unit and hub tests beside the engine's faults", [
-            Stream("unit+hub", [Part(["tests/unit", "tests/hub"], name="unit+hub", seconds_measured=78)]),
-            Stream("faults", [Part([f"{E2E}/test_faults.py"], seconds_measured=221)]),
+            Stream("unit+hub", [Part(["tests/unit", "tests/hub"], name="unit+hub")]),
+            Stream("faults", [Part([f"{E2E}/test_faults.py"])]),
         ]),
         Phase("phase 2: the end-to-end files in two streams", [
-            Stream("A", [Part([f"{E2E}/test_swarm.py"], seconds_measured=848)], draws=True),
+            Stream("A", [Part([f"{E2E}/test_swarm.py"])], draws=True),
             Stream("B", [security], draws=True),
             Stream("images", [older_images, md_image]),
         ], pool),
     ]
+    seconds = (load_durations() if durations is None else durations).get("parts", {})
+    for phase in phases:
+        for part in all_parts(phase):
+            part.expected = expected(seconds, part.name)
+    return phases
+
+
+def expected(seconds: dict[str, float], name: str) -> float:
+    """Its seconds in the last run; a part never recorded (a new one) counts as an average one."""
+    if name in seconds:
+        return float(seconds[name])
+    return sum(seconds.values()) / len(seconds) if seconds else 0.0
 
 
 def later_built_environments() -> tuple[list[str], list[str]]:
-    """The environments scripts/test leaves to the streams: those on an older Debian release
-    (a debian-suite file; their own base by debootstrap) and md (the largest). scripts/test
-    builds every other one before the tests, with the same rule."""
-    envs = sorted(p.name for p in (REPO / "images/singleuser/envs").iterdir() if p.is_dir())
-    return [e for e in envs if (REPO / "images/singleuser/envs" / e / "debian-suite").exists()], ["md"]
+    """The environments built beside the tests (the image parts above), not in scripts/test's
+    set-up: those on an older Debian release (a debian-suite file; their own base by
+    debootstrap) and md (the largest). Only files that start minutes later need them."""
+    envs = environments()
+    return [e for e in envs if (ENVS / e / "debian-suite").exists()], ["md"]
+
+
+def environments() -> list[str]:
+    return sorted(p.name for p in ENVS.iterdir() if p.is_dir())
+
+
+# --- the set-up's image builds (scripts/test) ---------------------------------------------
+# What the set-up builds beside the python environment, before the first tests: every image
+# but the environments built later. Each inner list is built in that order in one job
+# (workflow is built on the base environment's image); keycloak is images/keycloak/build.sh.
+SET_UP_TARGETS = ["workflow", "postgres", "slurm", "nginx", "hub", "keycloak"]
+BUILT_ON = {"workflow": "base"}
+SET_UP_JOBS = 2  # A build waits on the network and on single-threaded pip and dpkg as much as on the
+# CPU, so two at once on two cores take less than one after the other; three did not pay.
+
+
+def set_up_builds(durations: dict | None = None, logs: str = "test-artifacts/set-up") -> list[tuple[str, str, str]]:
+    """The set-up's build jobs, as (name, shell command, what it builds with its seconds).
+
+    First, one job per older Debian release: its base by debootstrap (the network and dpkg),
+    for the environments built beside the tests. Then the images the first tests need in
+    SET_UP_JOBS jobs, balanced by their seconds in the last build that built them (longest
+    first, each to the job with the fewest seconds so far). The default Debian base must
+    exist before (scripts/test builds it first): each job has a lock of its own.
+    """
+    seconds = (load_durations() if durations is None else durations).get("images", {})
+    older, later = later_built_environments()
+    jobs = []
+    for suite in sorted({(ENVS / e / "debian-suite").read_text().strip() for e in older}):
+        env = next(e for e in older if (ENVS / e / "debian-suite").read_text().strip() == suite)
+        jobs.append((f"images-{suite}-base", f"SINGLEUSER_ENVS={env} BUILD_LOCK_FILE={logs}/build-{suite}-base.lock "
+                     "images/build.sh base", f"the Debian {suite} base, for {', '.join(older)}"))
+    units = [e for e in environments() if e not in older + later] + SET_UP_TARGETS
+    groups = [[u] + [d for d in units if BUILT_ON.get(d) == u] for u in units if BUILT_ON.get(u) not in units]
+    groups.sort(key=lambda g: -sum(expected(seconds, u) for u in g))
+    split: list[list[str]] = [[] for _ in range(SET_UP_JOBS)]
+    for group in groups:
+        min(split, key=lambda job: sum(expected(seconds, u) for u in job)).extend(group)
+    for n, job in enumerate(split, 1):
+        envs = [u for u in job if u in environments()]
+        targets = (["singleuser"] if envs else []) + [u for u in SET_UP_TARGETS if u in job and u != "keycloak"]
+        steps = [f"SINGLEUSER_ENVS='{' '.join(envs)}' BUILD_LOCK_FILE={logs}/build-{n}.lock images/build.sh "
+                 + " ".join(targets)] if targets else []
+        steps += ["images/keycloak/build.sh"] if "keycloak" in job else []
+        what = ", ".join(f"{u} {expected(seconds, u):.0f} s" for u in job)
+        jobs.append((f"images-{n}", " && ".join(steps), f"{what} ({sum(expected(seconds, u) for u in job):.0f} s)"))
+    return jobs
+
+
+# --- durations: what the last run recorded ------------------------------------------------
+def load_durations(path: Path | None = None) -> dict:
+    path = path or DURATIONS
+    return json.loads(path.read_text()) if path.exists() else {"parts": {}, "images": {}}
+
+
+def save_durations(durations: dict, path: Path | None = None) -> bool:
+    """Whole seconds, sorted: a run that took about as long changes few lines. Did it change?"""
+    path = path or DURATIONS
+    out = {kind: {k: round(v) for k, v in sorted(durations.get(kind, {}).items())} for kind in ("parts", "images")}
+    text = json.dumps(out, indent=2) + "\n"
+    if path.exists() and path.read_text() == text:
+        return False
+    path.write_text(text)
+    return True
+
+
+def built_seconds(log: str) -> dict[str, float]:
+    """The images a build log says were built (not reused), by name, with their seconds.
+
+    build.sh: "[build.sh] pyiron-hub-test/pyiron:latest: built (196s)"; images/keycloak/build.sh:
+    "[keycloak-image] fetched in 5 s", "[keycloak-image] built pyiron-hub-test/keycloak:26.4.2 in 19 s".
+    """
+    seconds: dict[str, float] = {}
+    fetched = 0.0
+    for line in log.splitlines():
+        if m := re.match(r"\[build\.sh\] (\S+?): built \((\d+)s\)$", line):
+            seconds[image_name(m[1])] = float(m[2])
+        elif m := re.match(r"\[keycloak-image\] fetched in (\d+) s$", line):
+            fetched = float(m[1])
+        elif m := re.match(r"\[keycloak-image\] built (\S+) in (\d+) s$", line):
+            seconds[image_name(m[1])] = fetched + float(m[2])
+    return seconds
+
+
+def image_name(tag: str) -> str:
+    """'pyiron-hub-test/pyiron:latest' -> 'pyiron' (the set-up's unit of build)."""
+    return tag.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def record(durations: dict, parts: list[Part], logs: Path) -> dict:
+    """The durations with what this run measured: each part that passed, each image it built."""
+    new = {kind: dict(durations.get(kind, {})) for kind in ("parts", "images")}
+    for part in parts:
+        if part.code == 0 and (part.summary is not None or part.command):
+            new["parts"][part.name] = part.seconds
+        if part.command and (logs / f"{part.name}.log").exists():
+            new["images"].update(built_seconds((logs / f"{part.name}.log").read_text(errors="replace")))
+    return new
 
 
 def all_parts(phase: Phase) -> list[Part]:
@@ -228,7 +347,7 @@ class Run:
             while pool and not self.stopping:
                 ready = [p for p in pool if all(self.parts[n].done.is_set() for n in p.after if n in self.parts)]
                 if ready:
-                    part = max(ready, key=lambda p: p.seconds_measured)
+                    part = max(ready, key=lambda p: p.expected)
                     pool.remove(part)
                     return part
                 self.ended.wait()
@@ -318,7 +437,20 @@ def print_summary(phases: list[Phase], phase_seconds: list[float], total: float)
     return ok
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["set-up-builds"]:  # scripts/test: one job a line, "name<TAB>command<TAB>what"
+        for job in set_up_builds(logs=argv[1] if len(argv) > 1 else "test-artifacts/set-up"):
+            print("\t".join(job))
+        return 0
+    if argv[:1] == ["record-builds"]:  # scripts/test, after its builds: their logs
+        durations = load_durations()
+        for log in argv[1:]:
+            durations["images"].update(built_seconds(Path(log).read_text(errors="replace")))
+        save_durations(durations)
+        return 0
+    if argv:
+        print(f"usage: {sys.argv[0]} [set-up-builds [LOGS] | record-builds LOG...]", file=sys.stderr)
+        return 2
     logs = Path(os.environ.get("PYIRON_HUB_TEST_LOGS", REPO / "test-artifacts" / "test-run"))
     logs.mkdir(parents=True, exist_ok=True)
     phases = with_unscheduled(schedule())
@@ -345,8 +477,13 @@ def main() -> int:
     phase_seconds += [0.0] * (len(phases) - len(phase_seconds))
     run.finished.set()
     ok = print_summary(phases, phase_seconds, time.monotonic() - run.start)
+    # Not the files in no stream: "alone" is whichever files those are this time.
+    scheduled = {part.name for phase in schedule({}) for part in all_parts(phase)}
+    if save_durations(record(load_durations(), [p for p in run.parts.values() if p.name in scheduled], logs)):
+        print(f"\n{os.path.relpath(DURATIONS, REPO)}: updated with this run's seconds (git diff shows what moved; "
+              "commit it, so that a clean clone is scheduled by them)")
     return 0 if ok and not run.stopping else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

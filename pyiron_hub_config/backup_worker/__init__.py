@@ -7,5 +7,5 @@
 volumes to keep mounted into it, and run ``pyiron-hub backup-worker ACTION PLAN`` there, which
 runs ``python -m pyiron_hub_config.backup_worker.worker``: the hub image's Python, but only
 its standard library, and from this package only backup_layout.py, the paths both sides
-share. The hub never imports it (tests/unit/test_layout.py).
+share, and error_words.py, the words of restic's it must recognise. The hub never imports it (tests/unit/test_layout.py).
 """

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sqlite3
 import stat
@@ -39,11 +38,13 @@ import urllib.parse
 from pathlib import Path
 
 from ..backup_layout import RESTORE_TARGET, SKIPPED_MARK, SQLITE_DIR, STAGING, VOLUMES
+from ..error_words import RESTIC_DISK_FULL
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 SQLITE_MAGIC = b"SQLite format 3\x00"
-# restic's words for a repository whose disk is full: this run cannot end well.
-DISK_FULL = re.compile(r"no space left on device|disk quota exceeded")
+# restic's words for a repository whose disk is full (it exits 1, as for much else): this run
+# cannot end well.
+DISK_FULL = RESTIC_DISK_FULL
 # How long restic may take to end by itself once it said so.
 DISK_FULL_GRACE = 30.0
 
@@ -269,7 +270,7 @@ def restic(*args: str, command: tuple[str, ...] = ("restic", "--no-cache"), grac
     (seen here: asleep for 10 minutes after "Save(...) failed: ... no space left on
     device"), which would hold the scheduled backup forever. Its own report of a full disk
     is final for this run, so after `grace` seconds it is stopped; the output keeps its
-    words, and the hub reports the full disk (backup.RESTIC_PROBLEMS).
+    words, and the hub reports the full disk (backup.RESTIC_WORDS).
     """
     print("restic " + " ".join(args), flush=True)
     proc = subprocess.Popen([*command, *args], stderr=subprocess.PIPE, text=True, errors="replace")

@@ -183,6 +183,14 @@ def save_notebook(user: HubUser, path: str, text: str) -> None:
 BEFORE: dict = {}
 
 
+def test_0_the_hub_image_has_the_restic_whose_words_and_exit_codes_the_hub_knows():
+    """backup.py goes by restic's exit codes (>= 0.17) and, for the rest, by words tested against
+    one version's output (tests/unit/samples/): the image must carry that version."""
+    sample = json.loads((REPO / "tests/unit/samples/restic-0.18.0.json").read_text())["version"]
+    out = docker("run", "--rm", "--entrypoint", "restic", HUB_IMAGE, "version").stdout
+    assert out.startswith(sample + " "), out
+
+
 def test_1_a_disaster_then_a_restore_brings_everything_back(bk, repo):
     users = {name: HubUser(bk, name).login() for name in USERS}
     for name, user in users.items():

@@ -365,18 +365,30 @@ def test_an_unknown_queue_is_named_in_the_error(alice, whoami_job):
     assert table(out)["whoami"] == "finished"  # nothing lost
 
 
+def sshd_serves_its_key_files() -> bool:
+    """Does the cluster's sshd answer, with the host keys its files now hold (a reload by SIGHUP
+    done: sshd re-executes itself, refusing connections meanwhile)?"""
+    # One key type, one connection a look: OpenSSH 10 penalises a source that connects without
+    # logging in (PerSourcePenalties), and ssh-keyscan's "# host SSH-2.0-..." lines are on stdout.
+    out = on_cluster("sh", "-c", "ssh-keyscan -T 5 -t ed25519 127.0.0.1 2>/dev/null | awk '!/^#/ {print $3}'; "
+                                 "echo --; awk '{print $2}' /etc/ssh/ssh_host_ed25519_key.pub")
+    served, _, files = out.partition("--")
+    return bool(served.split()) and served.split() == files.split()
+
+
 def test_a_changed_host_key_is_refused(alice):
     running(alice)
     on_cluster("sh", "-c", "mkdir -p /root/hostkeys && cp -a /etc/ssh/ssh_host_* /root/hostkeys/ "
                "&& rm /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && kill -HUP $(cat /run/sshd.pid)")
     try:
+        wait_for(sshd_serves_its_key_files, timeout=30, interval=0.5, message="the cluster's sshd serving its new keys")
         with Kernel(alice, "hpc.ipynb") as kernel:
             with pytest.raises(KernelError) as info:
                 kernel.run(SUBMIT.format(name="spoofed", sleep=0), timeout=120)
         assert "BadHostKeyException" in str(info.value) and "does not match" in str(info.value), info.value
     finally:
         on_cluster("sh", "-c", "cp -a /root/hostkeys/ssh_host_* /etc/ssh/ && kill -HUP $(cat /run/sshd.pid)")
-    time.sleep(1)
+        wait_for(sshd_serves_its_key_files, timeout=30, interval=0.5, message="the cluster's sshd serving its keys again")
 
 
 def test_a_cluster_that_is_down_gives_a_connection_error_and_the_job_can_be_sent_again(alice, whoami_job):

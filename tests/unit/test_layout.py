@@ -40,7 +40,7 @@ OLDEST = (3, 8)
 # listed for the top must itself keep the subpackage's rule there (checked below).
 MAY_IMPORT = {
     "docker_guard": ({"problems", "subnets"}, {"values", "envfiles"}),
-    "backup_worker": ({"backup_layout"}, set()),
+    "backup_worker": ({"backup_layout", "error_words"}, set()),
     "probes": ({"backup_status"}, set()),
     "in_user_container": (set(), set()),
     "on_cluster": (set(), set()),

@@ -183,11 +183,18 @@ def test_check_online_names_a_wrong_secret_or_realm(demo):
 
 
 def test_a_spawn_after_the_access_token_expired_refreshes_it(demo):
-    assert _keycloak_admin("PUT", "", json={"accessTokenLifespan": 20}).status_code == 204
+    # Alice's token lives 5 s (Keycloak stamps the lifespan into each token as it issues it).
+    # Issued during the login, it has expired for sure 5 s after the login returned; the
+    # lifespan is back to the realm's own before the spawn, so that the refreshed token the
+    # server gets outlives the spawn and the check below.
+    lifespan = 5
+    assert _keycloak_admin("PUT", "", json={"accessTokenLifespan": lifespan}).status_code == 204
     try:
         browser = Browser()
         browser.login("alice")
-        time.sleep(25)  # alice's access token has now expired
+        expired = time.monotonic() + lifespan + 1
+        assert _keycloak_admin("PUT", "", json={"accessTokenLifespan": 300}).status_code == 204
+        time.sleep(max(0.0, expired - time.monotonic()))  # waits out the configured lifespan, no more
         r = browser.session.post(f"{HUB}/hub/spawn/alice", params={"_xsrf": browser.xsrf},
                                  data={"environment": "pyiron_md"}, allow_redirects=False)
         assert r.status_code == 302, r.text[:300]
