@@ -763,8 +763,8 @@ def processes(proc="/proc"):
 def job_processes(tree, server, watcher):
     """Processes that can be a pyiron job's: neither the container's init, the Jupyter server, its
     own children (kernels, terminals), nor this watcher. A job run non-modal is a child of its
-    kernel (multiprocessing), an external code (LAMMPS) that child's child, and both are left to
-    the container's init when their kernel shuts down."""
+    kernel (multiprocessing), an external code (LAMMPS) that child's child; a process whose
+    parent died is the container's init's."""
     return sorted(pid for pid, parent in tree.items()
                   if pid not in (1, server, watcher) and parent != server)
 

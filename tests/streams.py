@@ -106,6 +106,8 @@ def schedule() -> list[Phase]:
         Part([f"{E2E}/test_pull.py"], after=after, seconds_measured=196),
         Part([f"{E2E}/test_tls_origins.py"], after=after, seconds_measured=97),
         Part([f"{E2E}/test_usage.py"], after=after, seconds_measured=94),
+        # Only pyiron_base's image; its "admin" only logs in (no server of that name).
+        Part([f"{E2E}/test_culling.py"], after=after, seconds_measured=300),
         # One part: both have a user "admin".
         Part([f"{E2E}/test_hpc.py", f"{E2E}/test_stack.py"], name="hpc+stack", after=(*after, older_images.name),
              seconds_measured=693),
