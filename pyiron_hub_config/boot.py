@@ -853,6 +853,10 @@ def watch_main(environ=None, home=None):
     url = local_url(environ)
     activity_url, token = environ.get("JUPYTERHUB_ACTIVITY_URL"), environ.get("JUPYTERHUB_API_TOKEN", "")
     status_path = os.path.join(home, WORK_STATUS)
+    try:
+        os.makedirs(os.path.dirname(status_path), mode=0o700, exist_ok=True)
+    except OSError:
+        pass
     used, then = cpu_seconds(), time.monotonic()
     said = None
     while os.getppid() == server:

@@ -37,14 +37,14 @@ _lock = threading.Lock()
 
 
 def format_duration(seconds: float) -> str:
-    """'8 h', '1 h 30 min', '5 min', '45 s'."""
+    """'8 h', '1 h 30 min', '5 min', '3 min 30 s', '45 s'."""
     seconds = max(0, int(round(seconds)))
     if seconds < 120:
         return f"{seconds} s"
     minutes = seconds // 60
     hours, minutes = divmod(minutes, 60)
     if not hours:
-        return f"{minutes} min"
+        return f"{minutes} min" + (f" {seconds % 60} s" if minutes < 10 and seconds % 60 else "")
     return f"{hours} h" + (f" {minutes} min" if minutes else "")
 
 

@@ -3,9 +3,10 @@ servers go, servers with work in them stay until it ends (a busy silent cell, a 
 pyiron job), MAX_SERVER_AGE stops even a busy one and its job is marked aborted at the next
 start with a notice, and a server its memory limit killed says so.
 
-One stack. The first phase runs three users at once (idle, busy cell, pyiron job); the
-second restarts the hub with MAX_SERVER_AGE and runs the maximum age and the memory limit
-at once. Every wait is on a condition; the timeouts are the ones configured here.
+One stack and one timeline, five users at once (a restart of the hub for MAX_SERVER_AGE alone
+would cost more than the wait): MAX_SERVER_AGE is long enough that the servers culled for
+idleness are gone well before it. The `timeline` fixture drives them and notes what it saw;
+each test checks one part. Every wait is on a condition; the timeouts are the ones set here.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ NETWORK = "pyiron-hub-cull-users"
 USERS = ("cidle", "cbusy", "cjob", "cage", "cmem")
 IDLE_TIMEOUT = 30
 CULL_EVERY = 5
-MAX_AGE = 60
+MAX_AGE = 210  # the busy cell's and the job's servers are culled for idleness by about 150 s
 WORK = 75  # seconds of work: well past IDLE_TIMEOUT (and the idle server's cull)
 # Culled this long after its time at the latest: the culler's interval, the watcher's
 # (IDLE_TIMEOUT / 6 = 5 s), and a loaded machine's slack.
@@ -69,15 +70,16 @@ def started(server: dict) -> float:
     return datetime.fromisoformat(server["started"].replace("Z", "+00:00")).timestamp()
 
 
-def wait_culled(user: HubUser, timeout: float) -> float:
-    """When the user's server was gone (epoch seconds), waiting at most timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if user.server() is None:
-            return time.time()
+def wait_all_culled(users, timeout: float) -> dict[str, float]:
+    """When each user's server was seen gone (epoch seconds), polling them all every second."""
+    gone, deadline = {}, time.monotonic() + timeout
+    while len(gone) < len(users) and time.monotonic() < deadline:
+        for user in users:
+            if user.name not in gone and user.server() is None:
+                gone[user.name] = time.time()
         time.sleep(1)
-    raise AssertionError(f"{user.name}'s server still runs after {timeout:.0f} s: {user.server()}; its log:\n"
-                         + docker("logs", "--tail", "30", f"jupyter-{user.name}", check=False).stderr)
+    assert len(gone) == len(users), f"still running after {timeout:.0f} s: {set(u.name for u in users) - set(gone)}"
+    return gone
 
 
 def notice(user: HubUser, element: str) -> str | None:
@@ -90,7 +92,7 @@ def notice(user: HubUser, element: str) -> str | None:
 def cull(images, tmp_path_factory):
     directory = tmp_path_factory.mktemp("cull")
     write_env_files(directory, (*USERS, "admin"), IDLE_TIMEOUT=str(IDLE_TIMEOUT), IDLE_CULL_EVERY=str(CULL_EVERY),
-                    USAGE_REFRESH_SECONDS="10")
+                    MAX_SERVER_AGE=str(MAX_AGE), USAGE_REFRESH_SECONDS="10")
     s = Stack(directory, images, project=PROJECT, network=NETWORK, users=USERS)
     remove_user_containers_and_volumes(USERS)
     s.compose("down", "-v", "--remove-orphans", check=False)
@@ -100,101 +102,118 @@ def cull(images, tmp_path_factory):
     s.compose("down", "-v", "--remove-orphans", check=False)
 
 
-def test_idle_servers_are_culled_and_working_ones_kept_until_their_work_ends(cull):
-    busy, job, idle = (HubUser(cull, name).login() for name in ("cbusy", "cjob", "cidle"))
-    busy_server = busy.start(environment="pyiron_base")
+@pytest.fixture(scope="module")
+def timeline(cull):
+    """Start the five users' work, wait until every server is gone, and note what was seen."""
+    seen = {}
+    users = {name: HubUser(cull, name).login() for name in USERS}
+    age, busy, job, idle, mem = (users[n] for n in ("cage", "cbusy", "cjob", "cidle", "cmem"))
+    seen["users"] = users
+
+    # cage: a pyiron job of 600 s, cut short by MAX_SERVER_AGE.
+    seen["age_server"] = age.start(environment="pyiron_base")
+    age_kernel = Kernel(age, "age.ipynb")  # kept open: its job is the kernel's child
+    seen["age_job"] = age_kernel.run(SLOW_JOB % 600, timeout=120)
+    seen["stops_at_notice"] = notice(age, "server-stops-at")
+
+    # cbusy: a silent cell longer than the idle timeout.
+    seen["busy_server"] = busy.start(environment="pyiron_base")
     busy_kernel = Kernel(busy, "busy.ipynb", timeout=WORK + 60)
-    cell = {}
+    cell = seen["cell"] = {}
 
     def silent_cell():
-        began = time.time()
         cell["out"] = busy_kernel.run(f"import time\ntime.sleep({WORK})\nprint('cell done')")
-        cell["began"], cell["ended"] = began, time.time()
+        cell["ended"] = time.time()
 
     thread = threading.Thread(target=silent_cell)
     thread.start()
 
-    job_server = job.start(environment="pyiron_base")
+    # cjob: a non-modal pyiron job longer than the idle timeout. The browser goes away; the
+    # kernel stays, idle (shut down, its process group, the job's too, would be killed).
+    seen["job_server"] = job.start(environment="pyiron_base")
     job_kernel = Kernel(job, "job.ipynb")
-    out = job_kernel.run(SLOW_JOB % WORK, timeout=120)
-    job_started = time.time()
-    assert "STARTED" in out, out
-    # The browser goes away; the kernel stays, idle, and its job runs on. (Not shut down: the
-    # kernel's process group, the job's too, would be killed with it.)
+    seen["job_out"] = job_kernel.run(SLOW_JOB % WORK, timeout=120)
+    seen["job_started"] = time.time()
     job_kernel.ws.close()
 
-    idle_server = idle.start(environment="pyiron_base")
-    idle_gone = wait_culled(idle, IDLE_TIMEOUT + LATE + 30)
-    assert idle_gone - started(idle_server) >= IDLE_TIMEOUT
-    # Meanwhile the other two, older, are kept.
-    assert busy.server() is not None and job.server() is not None
+    # cidle: nothing.
+    seen["idle_server"] = idle.start(environment="pyiron_base")
 
-    thread.join(WORK + 60)
-    assert cell.get("out", "").strip() == "cell done", cell  # the server lived through the whole cell
-    assert cell["ended"] - started(busy_server) > IDLE_TIMEOUT + LATE
-    busy_gone = wait_culled(busy, IDLE_TIMEOUT + LATE + 30)
-    assert busy_gone - cell["ended"] >= IDLE_TIMEOUT - CULL_EVERY, (busy_gone, cell)
-    busy_kernel.ws.close()
-
-    job_gone = wait_culled(job, WORK + IDLE_TIMEOUT + LATE + 30)
-    # Kept while the job ran (without it the server would have gone IDLE_TIMEOUT after its start) ...
-    assert job_gone - job_started >= WORK, (job_gone - job_started, started(job_server))
-    # ... and culled once it ended and the server was idle for IDLE_TIMEOUT.
-    assert job_gone - job_started <= WORK + IDLE_TIMEOUT + LATE + 10
-    # The idle culler's stop says no work was lost.
-    assert notice(job, "last-stop") is None and notice(busy, "last-stop") is None
-
-
-def test_max_age_stops_a_busy_server_and_the_memory_limit_says_why(cull):
-    env_file = cull.dir / "pyiron.env"
-    env_file.write_text(env_file.read_text() + f"MAX_SERVER_AGE='{MAX_AGE}'\n")
-    cull.up()  # the hub again, with the maximum age
-    age, mem = HubUser(cull, "cage").login(), HubUser(cull, "cmem").login()
-
-    server = age.start(environment="pyiron_base")
-    kernel = Kernel(age, "age.ipynb")  # kept open: the job is its child
-    out = kernel.run(SLOW_JOB % 600, timeout=120)
-    assert "STARTED" in out, out
-    # The home page says when the server will be stopped ...
-    assert "yours will be stopped at" in notice(age, "server-stops-at")
-    # ... and, in the last half of a short age, so does the next cell run.
-    while time.time() - started(server) < MAX_AGE / 2 + 1:
+    # cage again, in the last half of its (short) age: the next cell says how long is left.
+    while time.time() - started(seen["age_server"]) < MAX_AGE / 2 + 1:
         time.sleep(1)
-    kernel.run("1")
-    assert any("this server will be stopped in" in line for line in kernel.stderr), kernel.stderr
-    kernel.ws.close()
+    age_kernel.ws.close()  # (its websocket idled long enough for the proxy to close it under load)
+    with Kernel(age, "warned.ipynb") as kernel:  # another notebook: the job's kernel stays
+        kernel.run("1")
+        seen["age_warning"] = list(kernel.stderr)
 
-    # Meanwhile the memory limit stops another user's server.
+    # cmem: its server over its memory limit.
     mem.start(environment="pyiron_base")
     killed = Kernel(mem, "mem.ipynb", timeout=120)
     try:
-        out = killed.run(OVER_THE_LIMIT, timeout=120)
+        seen["mem_out"] = killed.run(OVER_THE_LIMIT, timeout=120)
     except Exception as err:  # the server dies under the kernel: its websocket closes
-        out = f"{type(err).__name__}: {err}"
+        seen["mem_out"] = f"{type(err).__name__}: {err}"
 
-    gone = wait_culled(age, MAX_AGE + LATE + 30)
-    assert gone - started(server) >= MAX_AGE  # its job kept it past IDLE_TIMEOUT, up to the bound
-    said = notice(age, "last-stop")
-    assert said and "had run for 60 s, the longest this hub lets a server run" in said, said
-    assert "cull/slow (id 1)" in said or "slow (id 1)" in said, said
+    seen["gone"] = wait_all_culled(list(users.values()), MAX_AGE + LATE + 120)
+    thread.join(60)
+    busy_kernel.ws.close()
+    return seen
 
-    # At the next start the job that ran in it is aborted, and the first cell says so.
+
+def test_an_idle_server_is_culled(timeline):
+    assert timeline["gone"]["cidle"] - started(timeline["idle_server"]) >= IDLE_TIMEOUT
+    assert notice(timeline["users"]["cidle"], "last-stop") is None  # nothing lost, nothing to say
+
+
+def test_a_busy_silent_cell_keeps_its_server_until_it_ends_then_it_is_culled(timeline):
+    cell, gone = timeline["cell"], timeline["gone"]["cbusy"]
+    assert cell.get("out", "").strip() == "cell done", cell  # the server lived through the whole cell
+    # ... longer than the idle timeout and the time the culler needs ...
+    assert cell["ended"] - started(timeline["busy_server"]) > IDLE_TIMEOUT + LATE
+    # ... and was culled once the cell ended and it was idle for IDLE_TIMEOUT.
+    assert IDLE_TIMEOUT - CULL_EVERY <= gone - cell["ended"] <= IDLE_TIMEOUT + LATE + 10, (gone, cell)
+    assert gone - started(timeline["busy_server"]) < MAX_AGE
+    assert notice(timeline["users"]["cbusy"], "last-stop") is None
+
+
+def test_a_running_pyiron_job_keeps_its_server_until_it_ends_then_it_is_culled(timeline):
+    assert "STARTED" in timeline["job_out"], timeline["job_out"]
+    took = timeline["gone"]["cjob"] - timeline["job_started"]
+    # Kept while the job ran (without it the server would have gone IDLE_TIMEOUT after its
+    # start), culled once it ended.
+    assert WORK <= took <= WORK + IDLE_TIMEOUT + LATE + 10, took
+    assert timeline["gone"]["cjob"] - started(timeline["job_server"]) < MAX_AGE
+    assert notice(timeline["users"]["cjob"], "last-stop") is None
+
+
+def test_max_age_stops_a_busy_server_said_before_on_the_home_page_and_in_the_notebook(timeline):
+    assert "STARTED" in timeline["age_job"], timeline["age_job"]
+    assert "yours will be stopped at" in (timeline["stops_at_notice"] or ""), timeline["stops_at_notice"]
+    assert any("this server will be stopped in" in line for line in timeline["age_warning"]), timeline["age_warning"]
+    # Its job kept it past IDLE_TIMEOUT, up to the bound.
+    assert timeline["gone"]["cage"] - started(timeline["age_server"]) >= MAX_AGE
+    said = notice(timeline["users"]["cage"], "last-stop")
+    assert said and "had run for 3 min 30 s, the longest this hub lets a server run" in said, said
+    assert "/cull/slow_" in said and "(id 1)" in said, said
+
+
+def test_at_the_next_start_its_job_is_aborted_and_the_notebook_says_which_and_why(timeline):
+    age = timeline["users"]["cage"]
     age.start(environment="pyiron_base")
     with Kernel(age, "age.ipynb") as kernel:
         rows = json.loads(kernel.run(TABLE).split("TABLE ", 1)[1].splitlines()[0])
         told = "".join(kernel.stderr)
-    assert rows == [{"job": "slow", "status": "aborted"}], rows
-    assert "your previous server was stopped at" in told and "had run for 60 s" in told, told
-    assert "are now marked aborted in your job table:" in told and "slow (id 1)" in told, told
     age.stop()
+    assert [(r["job"].split("_")[0], r["status"]) for r in rows] == [("slow", "aborted")], rows
+    assert "your previous server was stopped at" in told and "had run for 3 min 30 s" in told, told
+    assert "are now marked aborted in your job table:" in told and "/cull/slow_" in told, told
 
-    # The hub's poll finds the killed server; the home page says why.
-    deadline = time.monotonic() + 120
-    while mem.server() is not None and time.monotonic() < deadline:
-        time.sleep(1)
+
+def test_a_server_killed_by_its_memory_limit_says_why_and_is_counted(cull, timeline):
+    mem = timeline["users"]["cmem"]
     said = notice(mem, "last-stop")
-    assert said and "it reached its memory limit of 512M" in said, (said, out)
-
+    assert said and "it reached its memory limit of 512M" in said, (said, timeline["mem_out"])
     # Counted per user, on the usage page and /hub/metrics.
     admin = HubUser(cull, "admin").login()
     deadline = time.monotonic() + 60

@@ -129,7 +129,8 @@ def test_stop_texts():
 
 
 @pytest.mark.parametrize("seconds, text", [(45, "45 s"), (119, "119 s"), (300, "5 min"), (3600, "1 h"),
-                                           (5400, "1 h 30 min"), (28800, "8 h"), (-3, "0 s")])
+                                           (5400, "1 h 30 min"), (28800, "8 h"), (-3, "0 s"), (210, "3 min 30 s"),
+                                           (725, "12 min")])
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
 
