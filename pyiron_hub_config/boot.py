@@ -682,6 +682,25 @@ def abort_jobs_of_stopped_servers(database, host):
     return [job_label(r) for r in rows]
 
 
+def job_status(database, label):
+    """The status of the job a job_label names (by its id), or None."""
+    import re
+    import sqlite3
+
+    found = re.search(r"\(id (\d+)\)$", label)
+    path, table = database
+    if not found or not os.path.isfile(path) or not table.replace("_", "").isalnum():
+        return None
+    connection = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
+    try:
+        row = connection.execute("SELECT status FROM %s WHERE id = ?" % table, (int(found.group(1)),)).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        connection.close()
+    return row[0] if row else None
+
+
 def last_stop_notice(last_stop, aborted):
     """The notebooks' words about the last stop, or None when there is nothing to say."""
     if not aborted and not (last_stop and last_stop.get("kind") in ("memory", "max_age", "exited")):
@@ -705,6 +724,10 @@ def after_last_stop(home, environ, host):
         last_stop = None
     database = job_database(home, environ)
     aborted = abort_jobs_of_stopped_servers(database, host) if database else []
+    # Jobs the hub saw running at the stop that pyiron marked aborted itself (its signal
+    # handler, when `docker stop` sent SIGTERM): lost all the same.
+    seen = [j for j in (last_stop or {}).get("jobs") or [] if j not in aborted]
+    aborted += [j for j in seen if database and job_status(database, j) == "aborted"]
     text = last_stop_notice(last_stop, aborted)
     path = os.path.join(home, LAST_STOP_NOTICE)
     if text:

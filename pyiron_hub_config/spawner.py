@@ -212,7 +212,7 @@ class EnvironmentPicker(DockerSpawner):
             env[STOPS_AT_VARIABLE] = str(int(end))
             env[STOP_WARNING_VARIABLE] = str(stop_warning(self.max_age))
         if self.last_stop:
-            env[LAST_STOP_VARIABLE] = json.dumps({k: self.last_stop.get(k) for k in ("at", "text", "kind")})
+            env[LAST_STOP_VARIABLE] = json.dumps({k: self.last_stop.get(k) for k in ("at", "text", "kind", "jobs")})
         return env
 
     def cluster_environment(self) -> dict[str, str]:
@@ -355,8 +355,10 @@ class PyironSpawner(EnvironmentPicker, PullsWithProgress, AnswerBeforeReady, Use
     async def poll(self):
         status = await super().poll()
         # Ended by itself (memory limit, engine restart): the hub calls no stop(), and the
-        # exited container is there until the next start removes it.
-        if status is not None and self.container_id and self.last_stop.get("container") != self.container_id:
+        # exited container is there until the next start removes it. (A start that fails is
+        # the spawn page's to explain.)
+        if (status is not None and self.container_id and not getattr(self, "_spawn_pending", False)
+                and self.last_stop.get("container") != self.container_id):
             await self._record_stop()
         return status
 

@@ -86,7 +86,7 @@ def test_work_environment(configured):
     assert env[boot.STOPS_AT_VARIABLE] == str(1_000_000 + 7200)
     assert env[boot.STOP_WARNING_VARIABLE] == "3600"
     assert json.loads(env[boot.LAST_STOP_VARIABLE]) == {"at": 5, "text": "it reached its memory limit of 512M",
-                                                        "kind": MEMORY}
+                                                        "kind": MEMORY, "jobs": ["demo/a (id 1)"]}
 
 
 def test_work_environment_without_max_age_or_a_last_stop(configured):
@@ -419,6 +419,21 @@ def test_after_last_stop_marks_jobs_and_leaves_a_notice(job_table, tmp_path):
     # The next start with nothing to say removes both.
     assert boot.after_last_stop(str(home), {"PYIRONSQLFILE": job_table[0]}, "thishost") == "0 jobs marked aborted"
     assert not (home / boot.LAST_STOP_NOTICE).exists() and not (home / boot.NOTICES_STARTUP).exists()
+
+
+def test_jobs_pyiron_aborted_itself_at_the_stop_are_named_too(job_table, tmp_path):
+    db = sqlite3.connect(job_table[0])
+    with db:
+        db.execute("UPDATE jobs_pyiron SET status = 'aborted' WHERE id = 4")  # its SIGTERM handler
+    db.close()
+    env = {"PYIRONSQLTYPE": "SQLite", "PYIRONSQLFILE": job_table[0], boot.LAST_STOP_VARIABLE: json.dumps({
+        "at": 0, "kind": "max_age", "text": "t", "jobs": ["/home/jovyan/demo/here (id 4)", "/x/done (id 3)"]})}
+    boot.after_last_stop(str(tmp_path), env, "thishost")
+    text = json.loads((tmp_path / boot.LAST_STOP_NOTICE).read_text())["text"]
+    assert text.endswith("marked aborted in your job table: /home/jovyan/demo/old_server (id 1), "
+                         "/home/jovyan/demo/collecting (id 5), /home/jovyan/demo/here (id 4). Run them again with "
+                         "job.run(delete_existing_job=True).")
+    assert boot.job_status(job_table, "no id") is None and boot.job_status(job_table, "x (id 99)") is None
 
 
 def test_last_stop_notice():
