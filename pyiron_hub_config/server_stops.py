@@ -121,7 +121,7 @@ def count_memory_kill(path: str | os.PathLike | None, user: str) -> int:
     """Add one kill for user; return their count."""
     if not path:
         return 0
-    from .boot import write_atomically
+    from .boot_shared import write_atomically
 
     with _lock:
         counts = memory_kills(path)

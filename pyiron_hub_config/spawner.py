@@ -14,7 +14,7 @@ from sqlalchemy.orm import object_session
 from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
-from .boot import (
+from .boot_shared import (
     ACTIVITY_EVERY_VARIABLE, IMAGE_ID_VARIABLE, LAST_STOP_VARIABLE, STOP_WARNING_VARIABLE, STOPS_AT_VARIABLE,
 )
 from .boot_file import boot_volume_mount

@@ -213,7 +213,8 @@ def test_at_the_next_start_its_job_is_aborted_and_the_notebook_says_which_and_wh
 def test_a_server_killed_by_its_memory_limit_says_why_and_is_counted(cull, timeline):
     mem = timeline["users"]["cmem"]
     said = notice(mem, "last-stop")
-    assert said and "it reached its memory limit of 512M" in said, (said, timeline["mem_out"])
+    hub_log = [line for line in docker("logs", cull.container("hub"), check=False).stderr.splitlines() if "cmem" in line]
+    assert said and "it reached its memory limit of 512M" in said, (said, timeline["mem_out"], hub_log[-30:])
     # Counted per user, on the usage page and /hub/metrics.
     admin = HubUser(cull, "admin").login()
     deadline = time.monotonic() + 60

@@ -14,7 +14,8 @@ from types import SimpleNamespace
 import pytest
 from traitlets.config import Config
 
-from pyiron_hub_config import boot, configure, server_stops
+from pyiron_hub_config import configure, server_stops
+from pyiron_hub_config.in_user_container import boot
 from pyiron_hub_config.server_stops import (
     EXITED, HUB, MAX_AGE, MEMORY, REQUESTED, MemoryKillsCollector, count_memory_kill, format_duration, memory_kills,
     notable, server_notice, stop_kind, stop_record, stop_text, stop_warning,

@@ -5,7 +5,7 @@ container's command (``python /opt/pyiron-hub/boot/boot.py jupyterhub-singleuser
 it works with any pyiron image unchanged: the image's own entrypoint (``tini -g --
 start.sh``) runs its hooks, then this, which prepares the persistent home and then execs
 the real server. Only the standard library is used, and nothing newer than Python 3.8,
-because frozen images carry old Pythons. The hub imports it too, for write_atomically.
+because frozen images carry old Pythons. The hub never imports it (its copy: boot_shared.py).
 
 Each step is independent: a step that fails is logged and skipped, so a full disk or an
 odd file never keeps a user from their server. One check comes before them and is not
@@ -534,7 +534,7 @@ WATCH_FLAG = "--watch-work"  # boot.py's own argument: run as the watcher (watch
 ACTIVITY_EVERY_VARIABLE = "PYIRON_HUB_ACTIVITY_EVERY"  # seconds between the watcher's checks; unset: none
 STOPS_AT_VARIABLE = "PYIRON_HUB_STOPS_AT"  # epoch seconds at which the culler stops it (MAX_SERVER_AGE)
 STOP_WARNING_VARIABLE = "PYIRON_HUB_STOP_WARNING"  # seconds before that from which notebooks say so
-LAST_STOP_VARIABLE = "PYIRON_HUB_LAST_STOP"  # why the server before this one stopped: {"at", "text", "kind"}
+LAST_STOP_VARIABLE = "PYIRON_HUB_LAST_STOP"  # why the server before this one stopped: {"at", "text", "kind", "jobs"}
 # Above this many CPUs (10 % of one core), averaged between two checks, the server is at work:
 # an idle Jupyter server with open kernels uses well under 1 %.
 BUSY_CPU = 0.1
