@@ -35,6 +35,9 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubConfig:
         # SystemExit passes through JupyterHub's config loading: the hub never starts half-configured.
         raise SystemExit(1) from None
     apply_all(c, hub)
+    from .db_sessions import install
+
+    install()  # the first request after a database restart works (db_sessions.py)
     s = hub.settings
     apply_secrets(
         c,

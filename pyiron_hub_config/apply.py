@@ -6,6 +6,7 @@ traits on the Config it is given; nothing is appended to or read back.
 
 from __future__ import annotations
 
+import os
 import sys
 from http import HTTPStatus
 from pathlib import Path
@@ -137,7 +138,10 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
             "cap_drop": ["ALL"],
             # A fork bomb stays in its container: the host's process table is shared.
             "pids_limit": s.pids_limit,
+            # Below the hub's weight (4096, docker-compose.yml): booting servers never starve it.
+            "cpu_shares": s.server_cpu_shares,
         }
+        sp.starts_at_once = starts_at_once(s.starts_at_once, os.cpu_count())
         # Marks users' servers, which never join another user's network (user_networks.py).
         sp.extra_create_kwargs = {"labels": {SERVER_LABEL: "true"}}
         sp.isolate_users = s.isolate_users
@@ -151,6 +155,15 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
         sp.nfs_server = s.swarm_nfs_server
         sp.nfs_export = s.swarm_nfs_export
         sp.shared_path = str(s.swarm_shared_path) if s.swarm_shared_path else None
+
+
+def starts_at_once(configured: int | None, cores: int | None) -> int:
+    """STARTS_AT_ONCE, by default one booting server per core of the host (the hub's container sees them all).
+
+    A booting Jupyter server keeps about one core busy for seconds; more at once than cores
+    only makes each slower and takes the CPU from the hub (benchmarks/README.md, "Load").
+    """
+    return configured if configured is not None else max(1, cores or 1)
 
 
 def apply_clusters(c: Config, hub: HubConfig) -> None:
@@ -185,6 +198,10 @@ def apply_network(c: Config, hub: HubConfig) -> None:
     c.JupyterHub.hub_port = HUB_API_PORT
     c.JupyterHub.hub_connect_ip = s.hub_connect_host
     c.ConfigurableHTTPProxy.pid_file = PROXY_PID_FILE
+    # As zero-to-jupyterhub's proxy: what has no route goes to the hub. The hub adds that very
+    # route ("/", all hosts) only after its API listens and its services started; until then
+    # the proxy answered the image's health probe 404 and logged it as an error.
+    c.ConfigurableHTTPProxy.command = ["configurable-http-proxy", f"--default-target=http://127.0.0.1:{HUB_API_PORT}"]
     scheme = "https" if s.tls_cert else "http"
     c.JupyterHub.bind_url = f"{scheme}://:{HUB_PORT}"
     if s.tls_cert:

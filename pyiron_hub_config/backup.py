@@ -302,8 +302,18 @@ def config_files(directory: Path = PROJECT_DIR) -> dict[str, bytes]:
 
 def write_status(status: dict, directory: Path = DATA_DIR) -> None:
     if directory.is_dir():
+        # The hub writes into this volume too: a link planted at the temporary name must not
+        # lead this process (root, with the Docker socket) to write elsewhere. So the file is
+        # made anew, never followed (O_NOFOLLOW, O_EXCL), and renamed over the status (a
+        # rename replaces a link, it does not follow it).
         tmp = directory / f".{STATUS_FILE}.tmp"
-        tmp.write_text(json.dumps(status))
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(status))
         tmp.replace(directory / STATUS_FILE)
 
 

@@ -299,6 +299,21 @@ class Settings(BaseSettings):
         "Servers that may be starting at once; beyond it a start is refused with HTTP 429 and a Retry-After (0: no limit).",
         "64", default=64, ge=0,
     )
+    starts_at_once: int | None = _var(
+        "STARTS_AT_ONCE",
+        "Servers that may boot at once; further starts wait in line, shown as waiting on the spawn page, and do "
+        "not count against SPAWN_TIMEOUT while they wait (default: the host's CPU cores; 0: no line). "
+        "CONCURRENT_SPAWN_LIMIT still caps starts waiting and booting together. SPAWNER=docker only (a swarm's "
+        "servers boot on its workers).",
+        "4", default=None, ge=0,
+    )
+    server_cpu_shares: int = _var(
+        "SERVER_CPU_SHARES",
+        "Users' servers' CPU weight against other containers when the host's CPUs are all busy (Docker's "
+        "--cpu-shares; Docker's default is 1024, docker-compose.yml gives the hub 4096), so "
+        "that starting servers never starve the hub and its proxy. SPAWNER=docker only.",
+        "512", default=512, ge=2, le=262144,
+    )
     admin_access: bool = _var(
         "ADMIN_ACCESS",
         "Let admins open users' servers: their files, terminals and kernels, hence e.g. their HPC keys "

@@ -33,6 +33,7 @@ from .ssh_keys import (
     FILES_STATUS_PATH, PUBLIC_KEY_PATH, WORK_STATUS_PATH, PublicKey, public_key_from_archive, skipped_from_archive,
     work_from_archive,
 )
+from .start_queue import StartQueue
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
 from .user_networks import UserNetworks
 from .values import MIN_CPUS, MIN_MEMORY, format_memory
@@ -302,10 +303,11 @@ class EnvironmentPicker(DockerSpawner):
         raise NotImplementedError
 
 
-class PyironSpawner(EnvironmentPicker, PullsWithProgress, AnswerBeforeReady, UserNetworks, PooledDockerSpawner):
+class PyironSpawner(EnvironmentPicker, PullsWithProgress, StartQueue, AnswerBeforeReady, UserNetworks,
+                    PooledDockerSpawner):
     """Starts the catalogue environment a user picks, with its memory and CPU limits, as one
     container on the hub's engine; a missing image pulled first with its progress shown
-    (image_pull.py), seen as soon as it answers (readiness.py), Docker calls on a pool of
+    (image_pull.py), then in line while STARTS_AT_ONCE servers boot (start_queue.py), seen as soon as it answers (readiness.py), Docker calls on a pool of
     threads (docker_pool.py)."""
 
     async def _image_to_run(self, image: str) -> tuple[str, str]:

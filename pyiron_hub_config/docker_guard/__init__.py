@@ -1,4 +1,4 @@
-"""The Docker API guard: runs as a service of its own (compose.guard.yml's `docker-guard`),
+"""The Docker API guard: runs as a service of its own (docker-compose.yml's `docker-guard`),
 never in the hub. It holds the Docker socket instead of the hub and lets through only what
 the hub does.
 

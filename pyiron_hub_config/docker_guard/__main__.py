@@ -1,4 +1,4 @@
-"""``python -m pyiron_hub_config.docker_guard``: the guard service (compose.guard.yml)."""
+"""``python -m pyiron_hub_config.docker_guard``: the guard service (docker-compose.yml's `docker-guard`)."""
 
 import sys
 

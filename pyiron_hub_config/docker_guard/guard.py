@@ -1,5 +1,5 @@
 """The Docker API guard: the hub reaches the engine through it, and it lets through only
-what the hub itself does (compose.guard.yml; README "Security notes").
+what the hub itself does, on what the hub made (docker-compose.yml; README "Security notes").
 
 Whoever controls a process that holds the Docker socket is root on the host: one
 ``POST /containers/create`` with ``"Privileged": true`` or a bind of ``/`` is enough. The
@@ -11,8 +11,13 @@ host namespace, weakened confinement or host path but SITE_RESOURCES_DIR (read-o
 volume no driver options (``type=none,o=bind,device=/`` would bind the host's ``/``); a
 network only the bridge driver with no options, and no subnet but one in USER_NETWORKS_POOL
 (a bridge on the subnet of a site network would take the host's route to it). The guard's own container and image are
-out of reach (it would otherwise be replaced by one that is not a guard). Refusals answer
-403 with a JSON ``message`` (docker-py shows it as the error) and are logged.
+out of reach (it would otherwise be replaced by one that is not a guard). What the hub
+creates gets a label only the guard sets (OWNER_LABEL); start, stop, remove, archives and
+network joins act only on what carries it, so the database, Keycloak, the backup service
+and whatever else runs on the engine are out of the hub's reach; named volumes are asked
+of the engine, so one made elsewhere that binds a host path is refused too. Fields the
+guard does not know are refused (fail closed). Refusals answer 403 with a JSON
+``message`` (docker-py shows it as the error) and are logged.
 
 Why written here rather than taken from elsewhere:
 - socket proxies (tecnativa/docker-socket-proxy and the like) filter method and URL only,
@@ -44,6 +49,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network, ip_address, ip_network
 from pathlib import Path
 from typing import Callable, Mapping
+from urllib.parse import quote
 
 from ..problems import ConfigError, Problem
 from ..subnets import DEFAULT_POOL
@@ -72,6 +78,11 @@ class Policy:
     own_container, own_name: the guard's container (id and name), never touched.
     own_repositories: the guard's image (normalized repositories), never pulled over.
     network_pool: the range users' networks take their subnets from (USER_NETWORKS_POOL).
+    owner: the value of OWNER_LABEL the guard sets on what it lets the hub create; the hub
+        starts, stops, removes, reads and writes only containers (and joins only networks)
+        that carry it.
+    users_network: DOCKER_NETWORK_NAME: its members (the hub, services the admin put on it)
+        may be joined into the hub's networks, as users' networks join the hub.
     """
 
     bind_paths: frozenset[str] = frozenset()
@@ -79,6 +90,8 @@ class Policy:
     own_container: str | None = None
     own_name: str | None = None
     own_repositories: frozenset[str] = frozenset()
+    owner: str = "hub"
+    users_network: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,10 +101,13 @@ class Route:
     body: str = "none"  # "none": must be empty; "json": read, checked, re-sent; "stream": passed on
     check_query: Callable[[Policy, Mapping[str, list[str]]], None] | None = None
     check_body: Callable[[Policy, object], None] | None = None
+    # What must be the hub's own (asked of the engine, check_owned): "container" (the one the
+    # path names), "network" (connect/disconnect: the path's network and the body's container).
+    owned: str | None = None
 
 
-def _route(methods: str, path: str, body: str = "none", check_query=None, check_body=None) -> Route:
-    return Route(tuple(methods.split()), re.compile(path + r"\Z"), body, check_query, check_body)
+def _route(methods: str, path: str, body: str = "none", check_query=None, check_body=None, owned=None) -> Route:
+    return Route(tuple(methods.split()), re.compile(path + r"\Z"), body, check_query, check_body, owned)
 
 
 def _check_pull(policy: Policy, query: Mapping[str, list[str]]) -> None:
@@ -116,10 +132,11 @@ ROUTES = [
     _route("GET", r"/containers/json"),
     _route("POST", r"/containers/create", "json", check_body=lambda p, b: check_container_create(p, b)),
     _route("GET", C + r"/(?:json|stats)"),
-    _route("POST", C + r"/(?:start|stop)"),
-    _route("DELETE", C),
-    _route("GET HEAD", C + r"/archive"),  # the user's public key, the written volume's marker
-    _route("PUT", C + r"/archive", "stream"),  # into the volume writer (boot_file.py)
+    _route("POST", C + r"/(?:start|stop)", owned="container"),
+    _route("DELETE", C, owned="container"),
+    # the user's public key, the written volume's marker
+    _route("GET HEAD", C + r"/archive", owned="container"),
+    _route("PUT", C + r"/archive", "stream", owned="container"),  # into the volume writer (boot_file.py)
     _route("GET", r"/images/json"),
     _route("GET", r"/images/.+/json"),
     _route("POST", r"/images/create", check_query=_check_pull),
@@ -127,10 +144,11 @@ ROUTES = [
     _route("GET DELETE", r"/volumes/[^/]+"),  # DELETE: stale image volumes (usage page)
     _route("POST", r"/volumes/create", "json", check_body=lambda p, b: check_volume_create(b)),
     _route("GET", r"/networks"),
-    _route("GET DELETE", N),
+    _route("GET", N),
+    _route("DELETE", N, owned="network"),
     _route("POST", r"/networks/create", "json", check_body=lambda p, b: check_network_create(p, b)),
     _route("POST", r"/networks/(?!host/|none/)[^/]+/(?:connect|disconnect)", "json",
-           check_body=lambda p, b: check_network_member(p, b)),
+           check_body=lambda p, b: check_network_member(p, b), owned="network"),
 ]
 
 # Why a call the hub never makes is refused, for the ones worth naming.
@@ -261,13 +279,13 @@ CONTAINER_CONFIG = {
 # other field must be unset, except those checked in check_host_config.
 HOST_CONFIG_FREE = {
     "memory", "memoryswap", "memoryreservation", "nanocpus", "cpuquota", "cpuperiod", "cpushares",
-    "cpusetcpus", "cpusetmems", "pidslimit", "autoremove", "capdrop", "links", "restartpolicy", "init", "shmsize",
+    "cpusetcpus", "cpusetmems", "pidslimit", "autoremove", "capdrop", "restartpolicy", "init", "shmsize",
     "readonlyrootfs", "dns", "dnsoptions", "dnssearch", "extrahosts",
 }
 HOST_CONFIG_CHECKED = {
     "privileged", "capadd", "devices", "devicerequests", "devicecgrouprules", "networkmode", "pidmode", "ipcmode",
     "utsmode", "usernsmode", "cgroupnsmode", "securityopt", "binds", "mounts", "volumesfrom", "maskedpaths",
-    "readonlypaths",
+    "readonlypaths", "links",
 }
 NO_NEW_PRIVILEGES = {"no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"}
 VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
@@ -277,9 +295,14 @@ def check_container_create(policy: Policy, body: object) -> None:
     """A container the hub would create: no privilege, capability, device, host namespace,
     weakened confinement, or host path but the allowed ones read-only. Refused otherwise."""
     config = fields(body, "the container")
-    for key, value in config.items():
-        if key not in CONTAINER_CONFIG and not empty(value):
-            raise Refused(f"{key} at the top of a container's create (the API's deprecated form of HostConfig)")
+    for key, value in body.items():  # by the names as sent, for the refusal's words
+        # Refused even when empty: "MaskedPaths": [] at the top is what
+        # `--security-opt systempaths=unconfined` sends (a writable /proc/sys). Only null is
+        # unset to the engine (docker-py sends no null at the top).
+        if key.lower() not in CONTAINER_CONFIG and value is not None:
+            raise Refused(f"{key} at the top of a container's create: a field the guard does not know, or the "
+                          "API's deprecated form of a HostConfig field (the hub sends those in HostConfig)")
+    check_labels(policy, config.get("labels"))
     check_host_config(policy, fields(config.get("hostconfig"), "HostConfig"))
     endpoints = fields(fields(config.get("networkingconfig"), "NetworkingConfig").get("endpointsconfig"),
                        "NetworkingConfig.EndpointsConfig")
@@ -317,11 +340,18 @@ def check_host_config(policy: Policy, hc: dict[str, object]) -> None:
             raise Refused(f"HostConfig.{key}: the engine's defaults keep /proc's host files masked")
     if not empty(hc.get("volumesfrom")):
         raise Refused("HostConfig.VolumesFrom: the hub mounts volumes by name")
+    if not empty(hc.get("links")):
+        raise Refused("HostConfig.Links: a legacy link names another container (the guard's own, even); "
+                      "the hub's containers find each other on networks")
     for bind in hc.get("binds") or []:
         check_bind(policy, bind)
     for mount in hc.get("mounts") or []:
         check_mount(policy, fields(mount, "a mount"))
-    _only(hc, HOST_CONFIG_FREE | HOST_CONFIG_CHECKED, where, "the hub never sets it")
+    for key, value in hc.items():
+        # Fail closed: a field the guard does not know may be one a newer engine reads as a
+        # way to the host. Only null is unset to the engine.
+        if key not in HOST_CONFIG_FREE | HOST_CONFIG_CHECKED and value is not None:
+            raise Refused(f"{where}.{key} is set: a field the guard does not know, and the hub never sets it")
 
 
 def _allowed_path(policy: Policy, source: str) -> bool:
@@ -404,6 +434,7 @@ def check_network_create(policy: Policy, body: object) -> None:
     _only(ipam, {"driver", "options", "config"}, "IPAM", "the hub never sets it")
     _only(network, {"name", "checkduplicate", "driver", "labels", "internal", "attachable", "ipam"},
           "the network", "the hub never sets it")
+    check_labels(policy, network.get("labels"), "network")
 
 
 def check_network_subnet(policy: Policy, config: dict[str, object]) -> None:
@@ -429,8 +460,103 @@ def check_network_subnet(policy: Policy, config: dict[str, object]) -> None:
 def check_network_member(policy: Policy, body: object) -> None:
     member = fields(body, "the request")
     container = member.get("container")
-    if isinstance(container, str) and names_own_container(policy, container):
+    if not isinstance(container, str) or not container:
+        raise Refused("a network connect names one container (Container)")
+    if names_own_container(policy, container):
         raise Refused("the guard's own container is out of the hub's reach")
+    _only(member, {"container", "endpointconfig", "force"}, "the request", "the hub never sets it")
+
+
+# --- What the hub made: the guard's label, set by the guard alone ----------------------------
+
+# Set by the guard on every container and network it lets the hub create, and refused in a
+# create's own labels: nothing made through the guard can pass for something of the hub's
+# but what the hub made; whatever else runs on the engine (the database, Keycloak, the
+# backup service, the guard) was made without the guard and never carries it.
+OWNER_LABEL = "org.pyiron-hub.guard.owner"
+# Users' networks made by the hub before the guard labelled them (user_networks.py).
+LEGACY_NETWORK_LABEL = "org.pyiron-hub.user-network"
+
+
+def check_labels(policy: Policy, labels: object, what: str = "container") -> None:
+    if labels is None:
+        return
+    if not isinstance(labels, dict):
+        raise Refused(f"the {what}'s Labels is not an object")
+    if any(not isinstance(k, str) or k.strip().lower() == OWNER_LABEL for k in labels):
+        raise Refused(f"the label {OWNER_LABEL} on a {what}'s create: only the guard sets it, on what the hub makes")
+
+
+def mark_owned(policy: Policy, body: dict) -> dict:
+    """The create's body with the guard's label added (under the Labels key the body spells)."""
+    key = next((k for k in body if k.lower() == "labels"), "Labels")
+    return {**body, key: {**(body.get(key) or {}), OWNER_LABEL: policy.owner}}
+
+
+def is_owned(policy: Policy, found: Mapping) -> bool:
+    """Whether an inspected container or network carries the guard's label for this policy."""
+    labels = (found.get("Config") or {}).get("Labels") if "Config" in found else found.get("Labels")
+    return (labels or {}).get(OWNER_LABEL) == policy.owner
+
+
+async def check_owned(policy: Policy, route: Route, path: str, body: object,
+                      inspect: Callable[[str, str], object]) -> str:
+    """That what a request touches is the hub's own; Refused otherwise. Returns the path with
+    the container or network named by its full id, so that what the engine acts on is what
+    was checked (a name could be taken by another in between).
+
+    inspect: an async function (kind, name) -> the engine's inspect of a "container",
+    "network" or "volume", None if there is none (the engine then answers 404 itself).
+    """
+    path = api_path(path)
+    if route.owned == "container":
+        name = path.split("/")[2]
+        found = await inspect("container", name)
+        if found is None:
+            return path
+        if not is_owned(policy, found):
+            raise Refused(f"the container {found.get('Name', name).lstrip('/')} was not made by the hub: "
+                          "the hub starts, stops, removes, reads and writes only its own containers "
+                          "(users' servers, its volume writers)")
+        return "/containers/" + found["Id"] + path[len("/containers/" + name):]
+    if route.owned == "network":
+        name = path.split("/")[2]
+        found = await inspect("network", name)
+        if found is None:
+            return path
+        labels = found.get("Labels") or {}
+        if not is_owned(policy, found) and not labels.get(LEGACY_NETWORK_LABEL):
+            raise Refused(f"the network {found.get('Name', name)} was not made by the hub: the hub joins "
+                          "containers only to users' networks it made, and removes only those")
+        if path.endswith("/connect"):
+            member = fields(body, "the request")["container"]
+            container = await inspect("container", member)
+            if container is not None and not is_owned(policy, container) and not (
+                    policy.users_network and policy.users_network in
+                    ((container.get("NetworkSettings") or {}).get("Networks") or {})):
+                raise Refused(f"joining the container {container.get('Name', member).lstrip('/')} to a network: "
+                              f"the hub joins only its own containers and members of {policy.users_network} "
+                              "(DOCKER_NETWORK_NAME)")
+        return "/networks/" + found["Id"] + path[len("/networks/" + name):]
+    return path
+
+
+async def check_volumes(policy: Policy, body: dict, inspect: Callable[[str, str], object]) -> None:
+    """A create's named volumes, asked of the engine: none may be one that binds a host path
+    (`docker volume create --opt type=none --opt o=bind --opt device=/etc`), whoever made it."""
+    config = fields(body, "the container")
+    hc = fields(config.get("hostconfig"), "HostConfig")
+    names = [b.split(":")[0] for b in hc.get("binds") or [] if VOLUME_NAME.fullmatch(b.split(":")[0])]
+    names += [m["source"] for m in (fields(m, "a mount") for m in hc.get("mounts") or [])
+              if m.get("type") == "volume" and m.get("source")]
+    for name in names:
+        volume = await inspect("volume", name)
+        if volume is None:
+            continue  # the engine makes it, of the local driver without options
+        if (volume.get("Driver") or "local") != "local" or not empty(volume.get("Options")):
+            raise Refused(f"the volume {name} has driver {volume.get('Driver')!r} with options "
+                          f"{volume.get('Options')}: a volume with options can bind a host path; "
+                          "the hub's volumes use the local driver's defaults")
 
 
 # --- Settings ------------------------------------------------------------------------------
@@ -480,6 +606,28 @@ def refusal(method: str, path: str, reason: str):
     return web.json_response({"message": f"docker-guard refused {method} {path}: {reason}"}, status=403)
 
 
+class EngineError(Exception):
+    """The engine did not answer an inspect the guard asked to check a request."""
+
+
+async def inspect_upstream(session, kind: str, name: str) -> dict | None:
+    """The engine's inspect of a container, network or volume; None if it has none of that name."""
+    import aiohttp
+    from yarl import URL
+
+    path = {"container": "/containers/{}/json", "network": "/networks/{}", "volume": "/volumes/{}"}[kind]
+    url = URL("http://docker" + path.format(quote(name, safe="")), encoded=True)
+    try:
+        async with session.get(url) as answer:
+            if answer.status == 404:
+                return None
+            if answer.status != 200:
+                raise EngineError(f"inspect of the {kind} {name}: {answer.status} {await answer.text()}")
+            return await answer.json()
+    except aiohttp.ClientError as err:
+        raise EngineError(str(err)) from None
+
+
 def make_app(policy: Policy, upstream: str):
     """The aiohttp application that checks each request and passes it on to `upstream` (a socket)."""
     import aiohttp
@@ -499,9 +647,11 @@ def make_app(policy: Policy, upstream: str):
         if request.headers.get("Upgrade"):
             return refusal(method, path, "upgraded (hijacked) connections: no call of the hub uses one")
         query = {k: request.query.getall(k) for k in set(request.query)}
+        raw_path = request.raw_path
         try:
             route = find_route(policy, method, path, query)  # refused before any body is read
             data, headers = None, {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
+            body = None
             if route.body == "json":
                 try:
                     body = json.loads(await request.read() or b"null")
@@ -510,7 +660,20 @@ def make_app(policy: Policy, upstream: str):
                 except ValueError:
                     raise Refused("the body is not JSON") from None
                 route.check_body(policy, body)
-                # What the engine gets is exactly what was checked.
+            elif route.body == "none" and request.body_exists and await request.read():
+                raise Refused("a body where the hub sends none")
+            inspect = lambda kind, name: inspect_upstream(request.app["session"], kind, name)  # noqa: E731
+            if route.owned:
+                checked = await check_owned(policy, route, path, body, inspect)
+                version = re.match(r"/v\d+\.\d+", path)
+                raw_path = ((version[0] if version else "") + quote(checked)
+                            + ("?" + request.query_string if request.query_string else ""))
+            if route.body == "json":
+                if api_path(path) == "/containers/create":
+                    await check_volumes(policy, body, inspect)
+                if api_path(path) in ("/containers/create", "/networks/create"):
+                    body = mark_owned(policy, body)
+                # What the engine gets is exactly what was checked (and the guard's label).
                 data = json.dumps(body).encode()
                 headers["Content-Type"] = "application/json"
             elif route.body == "stream":
@@ -519,12 +682,14 @@ def make_app(policy: Policy, upstream: str):
                 headers["Content-Type"] = "application/x-tar"
                 if request.content_length is not None:
                     headers["Content-Length"] = str(request.content_length)
-            elif request.body_exists and await request.read():
-                raise Refused("a body where the hub sends none")
         except Refused as refused:
             return refusal(method, path, str(refused))
+        except EngineError as err:
+            log.error("the engine at %s does not answer: %s", upstream, err)
+            return web.json_response({"message": f"docker-guard: the Docker engine does not answer ({err})"},
+                                     status=502)
         log.debug("%s %s", method, request.path_qs)
-        url = URL("http://docker" + request.raw_path, encoded=True)
+        url = URL("http://docker" + raw_path, encoded=True)
         try:
             answer = await request.app["session"].request(method, url, data=data, headers=headers,
                                                           allow_redirects=False)
@@ -622,16 +787,20 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s docker-guard %(levelname)s %(message)s")
     try:
+        # DOCKER_NETWORK_NAME is compose's (the hub's environment), not pyiron.env's.
+        users_network = (environ.get("DOCKER_NETWORK_NAME") or "").strip() or None
         policy = Policy(bind_paths=settings.bind_paths, network_pool=settings.network_pool,
-                        **own_identity(args.upstream))
+                        users_network=users_network, **own_identity(args.upstream))
     except Exception as err:  # docker-py's errors, or no socket at all: the restart policy tries again
         print(f"docker-guard: cannot ask the Docker engine at {args.upstream} who the guard is: {err}",
               file=sys.stderr)
         return 1
     if policy.own_container is None:
         log.warning("not in a container of this engine: nothing of the guard itself to protect")
-    log.info("serving %s for %s; host paths containers may bind read-only: %s; users' networks' subnets in %s",
-             args.listen, args.upstream, ", ".join(sorted(policy.bind_paths)) or "none", policy.network_pool)
+    log.info("serving %s for %s; host paths containers may bind read-only: %s; users' networks' subnets in %s; "
+             "members of %s may join the hub's networks",
+             args.listen, args.upstream, ", ".join(sorted(policy.bind_paths)) or "none", policy.network_pool,
+             policy.users_network or "no network")
     from aiohttp import web
 
     host, port = args.listen.rsplit(":", 1)

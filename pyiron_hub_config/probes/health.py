@@ -5,7 +5,7 @@ every few seconds, and importing JupyterHub each time would cost two seconds of 
 urllib: its imports (http.client, email) took 60 ms of the 80-140 ms a probe cost in the hub
 image, a socket and one request line 25-35 ms; every hub pays that every 3 s, for its life.
 
-    python3 -m pyiron_hub_config.probes.health      (also: pyiron-hub health)
+    python3 -m pyiron_hub_config.probes.health      (also: pyiron-hub health): the hub, then through its proxy
     python3 -m pyiron_hub_config.probes.health --hub-api   (the hub itself, not its proxy: swarm)
 """
 
@@ -29,8 +29,18 @@ def health_url(environ: Mapping[str, str], hub_api: bool = False) -> str:
 
 
 def probe(environ: Mapping[str, str] | None = None, hub_api: bool = False) -> int:
-    """0 if the hub answers 200, else 1 (with the reason on stderr)."""
-    url = health_url(os.environ if environ is None else environ, hub_api)
+    """0 if the hub answers 200, else 1 (with the reason on stderr).
+
+    Through the proxy only once the hub's own port answers: the proxy starts first, and each
+    request it could not pass on (connection refused) would be an error in the hub's log.
+    """
+    environ = os.environ if environ is None else environ
+    if not hub_api and _ask(health_url(environ, hub_api=True)):
+        return 1
+    return _ask(health_url(environ, hub_api))
+
+
+def _ask(url: str) -> int:
     port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=4) as conn:

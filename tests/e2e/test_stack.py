@@ -59,6 +59,18 @@ def test_stack_comes_up_database_first_then_hub(stack):
     assert hub["State"]["StartedAt"] > db["State"]["StartedAt"]
     r = requests.get(f"{stack.url}/hub/health", timeout=10)
     assert r.status_code == 200
+    # Its proxy weighs more than users' servers on a busy CPU (it runs in the hub's container).
+    assert hub["HostConfig"]["CpuShares"] == 4096
+    assert "configurable-http-proxy" in docker("top", stack.container("hub")).stdout
+
+
+def test_start_up_log_has_no_proxy_error(stack):
+    # The health probe asked the proxy before the hub listened: ECONNREFUSED, then 404 until the
+    # hub's route was added; now the probe asks the hub first and the proxy defaults to the hub.
+    started = docker("logs", stack.container("hub"))
+    log = started.stdout + started.stderr
+    assert "JupyterHub is now running" in log
+    assert [line for line in log.splitlines() if "[ConfigProxy] error" in line or "ECONNREFUSED" in line] == []
 
 
 @pytest.mark.parametrize("environment", list(IMAGES))
@@ -72,6 +84,7 @@ def test_each_environment_starts_with_its_image_and_limits(stack, alice, environ
     assert image == IMAGES[environment]
     assert memory == MEM_LIMIT
     assert quota == int(CPU_LIMIT * period) and period == 100_000
+    assert inspect("jupyter-alice")["HostConfig"]["CpuShares"] == 512  # below the hub's 4096
     # The user's own server answers through the proxy.
     status = alice.user_server("GET", "/api/status")
     assert status.status_code == 200, status.text

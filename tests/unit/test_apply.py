@@ -15,6 +15,7 @@ from sqlalchemy import make_url
 from traitlets.config import Config
 
 from pyiron_hub_config import HubConfig, configure
+from pyiron_hub_config.apply import HUB_API_PORT
 from pyiron_hub_config.authenticator import KeycloakOAuthenticator
 from pyiron_hub_config.spawner import PyironSpawner, pass_access_token
 
@@ -454,6 +455,18 @@ def test_concurrent_spawn_limit_zero_means_none(configured):
     assert configured(CONCURRENT_SPAWN_LIMIT="0").JupyterHub.concurrent_spawn_limit == 0
 
 
+def test_servers_weigh_less_than_the_hub_on_a_busy_cpu(configured):
+    assert spawner_from(configured()).extra_host_config["cpu_shares"] == 512  # Docker's default: 1024
+    assert spawner_from(configured(SERVER_CPU_SHARES="256")).extra_host_config["cpu_shares"] == 256
+
+
+def test_starts_at_once_defaults_to_the_hosts_cores(configured, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    assert spawner_from(configured()).starts_at_once == 6
+    assert spawner_from(configured(STARTS_AT_ONCE="2")).starts_at_once == 2
+    assert spawner_from(configured(STARTS_AT_ONCE="0")).starts_at_once == 0
+
+
 def test_a_stopping_hub_stops_users_servers_as_jupyterhub_does(configured):
     assert "cleanup_servers" not in configured().JupyterHub
 
@@ -598,3 +611,9 @@ def test_admin_access_restores_jupyterhubs_admin_role(configured):
     c = configured(ADMIN_ACCESS="true", ADMIN_USER="alice", OAUTH2_ADMIN_GROUPS="pyiron-admins")
     assert not {"admin", "hub-admin"} & set(by_name(c.JupyterHub.load_roles))
     assert (c.Authenticator.admin_users, c.KeycloakOAuthenticator.admin_groups) == ({"alice"}, {"pyiron-admins"})
+
+
+def test_the_proxy_sends_what_has_no_route_to_the_hub(configured):
+    # Before the hub adds its own route ("/"), the proxy would answer 404 and log an error.
+    command = configured().ConfigurableHTTPProxy.command
+    assert command == ["configurable-http-proxy", f"--default-target=http://127.0.0.1:{HUB_API_PORT}"]

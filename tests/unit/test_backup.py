@@ -1,5 +1,6 @@
 """The backup's pure parts: settings, which volumes, restic's errors in plain words, SQLite copies."""
 
+import json
 import sqlite3
 import threading
 from datetime import datetime, time, timezone
@@ -166,3 +167,19 @@ def test_restic_hung_on_a_full_disk_is_stopped(capfd):
 def test_restic_passes_its_output_on_and_its_status(capfd):
     assert backup_worker.restic("x", command=("sh", "-c", "echo fine >&2; exit 3")) == 3
     assert "fine" in capfd.readouterr().err
+
+
+def test_the_status_file_follows_no_link_the_hub_planted(tmp_path):
+    """The hub shares this volume with the backup service (root, with the Docker socket): a
+    link at the temporary name must not lead the status anywhere else."""
+    from pyiron_hub_config.backup import STATUS_FILE, write_status
+
+    elsewhere = tmp_path / "elsewhere"
+    data = tmp_path / "data"
+    data.mkdir()
+    elsewhere.write_text("untouched")
+    (data / f".{STATUS_FILE}.tmp").symlink_to(elsewhere)
+    write_status({"ok": True}, data)
+    assert elsewhere.read_text() == "untouched"
+    assert json.loads((data / STATUS_FILE).read_text()) == {"ok": True}
+    assert not (data / STATUS_FILE).is_symlink()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from ipaddress import IPv4Network
+from pathlib import Path
 from types import SimpleNamespace
 
 import docker
@@ -20,7 +21,7 @@ from traitlets.config import Config
 from pyiron_hub_config.apply import apply_spawner
 from pyiron_hub_config.boot_file import BOOT_DIR, LABEL
 from pyiron_hub_config.docker_guard.guard import (
-    Policy, Refused, check_request, load_guard_settings, main, make_app, names_own_container, own_container_id,
+    OWNER_LABEL, Policy, Refused, check_owned, check_volumes, mark_owned, check_request, load_guard_settings, main, make_app, names_own_container, own_container_id,
     repository,
 )
 from pyiron_hub_config.hub_config import load_hub_config
@@ -212,6 +213,136 @@ def test_spellings_the_engine_reads_as_the_same_are_refused(body, words):
     assert words in refused("POST", "/v1.41/containers/create", body)
 
 
+@pytest.mark.parametrize("body, words", [
+    # What `--security-opt systempaths=unconfined` sends, in the deprecated top-level form:
+    # empty lists, which unmask /proc/sys and /proc/sysrq-trigger.
+    ({"Image": "x", "MaskedPaths": []}, "MaskedPaths at the top"),
+    ({"Image": "x", "ReadonlyPaths": []}, "ReadonlyPaths at the top"),
+    ({"Image": "x", "maskedpaths": [], "readonlypaths": []}, "at the top"),
+    ({"Image": "x", "Links": ["pyiron-hub-docker-guard-1:guard"]}, "Links at the top"),
+    ({"Image": "x", "SomethingNew": False}, "does not know"),
+    ({"Image": "x", "HostConfig": {"SomethingNew": {}}}, "does not know"),
+    ({"Image": "x", "HostConfig": {"Sysctls": {}}}, "does not know"),
+    ({"Image": "x", "HostConfig": {"Links": ["/pyiron-hub-docker-guard-1:/jupyter-alice/guard"]}}, "Links"),
+    ({"Image": "x", "Labels": {OWNER_LABEL: "hub"}}, "only the guard sets it"),
+    ({"Image": "x", "Labels": {OWNER_LABEL.upper() + " ": "hub"}}, "only the guard sets it"),
+])
+def test_fields_the_guard_does_not_know_or_the_hub_never_sends_are_refused_even_empty(body, words):
+    assert words in refused("POST", "/v1.41/containers/create", body)
+
+
+def test_null_is_unset_to_the_engine_and_passes():
+    check_request(POLICY, "POST", "/v1.41/containers/create", None,
+                  {"Image": "x", "MaskedPaths": None, "HostConfig": {"Links": None, "Sysctls": None}})
+
+
+def test_the_guard_labels_what_the_hub_creates_under_the_spelling_of_the_body():
+    assert mark_owned(POLICY, {"Image": "x", "labels": {"a": "b"}}) == {"Image": "x",
+                                                                         "labels": {"a": "b", OWNER_LABEL: "hub"}}
+    assert mark_owned(POLICY, {"Name": "n"})["Labels"] == {OWNER_LABEL: "hub"}
+    assert "only the guard" in refused("POST", "/networks/create", {"Name": "n", "Labels": {OWNER_LABEL: "hub"}})
+
+
+# --- What the hub made: asked of the engine ---------------------------------------------------
+
+HUB_NETWORK = "pyiron-hub-users"
+ENGINE = {
+    ("container", "jupyter-alice"): {"Id": "a" * 64, "Name": "/jupyter-alice",
+                                     "Config": {"Labels": {OWNER_LABEL: "hub", "org.pyiron-hub.server": "true"}},
+                                     "NetworkSettings": {"Networks": {HUB_NETWORK: {}}}},
+    ("container", "pyiron-hub-hub-db-1"): {"Id": "d" * 64, "Name": "/pyiron-hub-hub-db-1",
+                                           "Config": {"Labels": {"com.docker.compose.service": "hub-db"}},
+                                           "NetworkSettings": {"Networks": {"pyiron-hub_db": {}}}},
+    # Made by someone else with the label another guard sets (the backup's): not the hub's.
+    ("container", "worker"): {"Id": "w" * 64, "Name": "/worker", "Config": {"Labels": {OWNER_LABEL: "backup"}},
+                              "NetworkSettings": {"Networks": {}}},
+    ("container", "pyiron-hub-hub-1"): {"Id": "h" * 64, "Name": "/pyiron-hub-hub-1",
+                                        "Config": {"Labels": {"com.docker.compose.service": "hub"}},
+                                        "NetworkSettings": {"Networks": {HUB_NETWORK: {}, "pyiron-hub_db": {}}}},
+    ("network", "pyiron-hub-users-jupyter-alice"): {"Id": "n" * 64, "Name": "pyiron-hub-users-jupyter-alice",
+                                                    "Labels": {OWNER_LABEL: "hub"}},
+    ("network", "pyiron-hub-users-jupyter-old"): {"Id": "o" * 64, "Name": "pyiron-hub-users-jupyter-old",
+                                                  "Labels": {"org.pyiron-hub.user-network": "old"}},
+    ("network", "pyiron-hub_db"): {"Id": "b" * 64, "Name": "pyiron-hub_db", "Labels": {}},
+    ("volume", "etc"): {"Name": "etc", "Driver": "local", "Options": {"type": "none", "o": "bind", "device": "/etc"}},
+    ("volume", "plain"): {"Name": "plain", "Driver": "local", "Options": None},
+}
+OWNED = Policy(users_network=HUB_NETWORK)
+
+
+def owned(method, path, body=None) -> str:
+    async def inspect(kind, name):
+        return ENGINE.get((kind, name))
+
+    route = check_request(OWNED, method, path, None, body)
+    return asyncio.run(check_owned(OWNED, route, path, body, inspect))
+
+
+def refused_owned(method, path, body=None) -> str:
+    with pytest.raises(Refused) as err:
+        owned(method, path, body)
+    return str(err.value)
+
+
+@pytest.mark.parametrize("method, path", [
+    ("POST", "/v1.41/containers/pyiron-hub-hub-db-1/start"),
+    ("POST", "/v1.41/containers/pyiron-hub-hub-db-1/stop"),
+    ("DELETE", "/v1.41/containers/pyiron-hub-hub-db-1"),
+    ("PUT", "/v1.41/containers/pyiron-hub-hub-db-1/archive"),
+    ("GET", "/v1.41/containers/pyiron-hub-hub-db-1/archive"),
+    ("HEAD", "/v1.41/containers/pyiron-hub-hub-db-1/archive"),
+    ("PUT", "/v1.41/containers/worker/archive"),
+    ("DELETE", "/v1.41/containers/pyiron-hub-hub-1"),
+])
+def test_the_hub_touches_no_container_it_did_not_make(method, path):
+    assert "was not made by the hub" in refused_owned(method, path)
+
+
+def test_the_hubs_own_containers_pass_named_by_the_id_that_was_checked():
+    assert owned("PUT", "/v1.41/containers/jupyter-alice/archive") == f"/containers/{'a' * 64}/archive"
+    assert owned("DELETE", "/containers/jupyter-alice") == f"/containers/{'a' * 64}"
+    assert owned("POST", "/containers/gone/stop") == "/containers/gone/stop"  # the engine answers 404 itself
+
+
+@pytest.mark.parametrize("path, body, words", [
+    # The database joined into a user's network would be reachable from the user's server.
+    ("/networks/pyiron-hub-users-jupyter-alice/connect", {"Container": "pyiron-hub-hub-db-1"}, "joining the container"),
+    ("/networks/pyiron-hub_db/connect", {"Container": "jupyter-alice"}, "was not made by the hub"),
+    ("/networks/pyiron-hub_db/disconnect", {"Container": "pyiron-hub-hub-db-1"}, "was not made by the hub"),
+    ("/networks/pyiron-hub_db", None, "was not made by the hub"),
+])
+def test_the_hub_joins_containers_only_to_its_networks_and_only_its_own_or_the_users_networks(path, body, words):
+    assert words in refused_owned("DELETE" if body is None else "POST", "/v1.41" + path, body)
+
+
+def test_the_hub_and_its_servers_join_its_networks():
+    net = "/networks/pyiron-hub-users-jupyter-alice"
+    assert owned("POST", f"/v1.41{net}/connect", {"Container": "pyiron-hub-hub-1"}) == f"/networks/{'n' * 64}/connect"
+    assert owned("POST", f"/v1.41{net}/connect", {"Container": "jupyter-alice"}).endswith("/connect")
+    assert owned("POST", "/networks/pyiron-hub-users-jupyter-old/disconnect", {"Container": "jupyter-alice", "Force": True})
+    assert owned("DELETE", net) == f"/networks/{'n' * 64}"
+
+
+def volumes_checked(body):
+    async def inspect(kind, name):
+        return ENGINE.get((kind, name))
+
+    return asyncio.run(check_volumes(OWNED, body, inspect))
+
+
+@pytest.mark.parametrize("host_config", [
+    {"mounts": [Mount("/x", "etc")]},
+    {"binds": ["etc:/x:ro"]},
+])
+def test_a_volume_made_elsewhere_that_binds_a_host_path_is_refused(host_config):
+    with pytest.raises(Refused, match="the volume etc has driver 'local' with options"):
+        volumes_checked(container_body(**host_config))
+
+
+def test_plain_and_new_volumes_pass():
+    volumes_checked(container_body(mounts=[Mount("/x", "plain"), Mount("/y", "new-one")], binds=["plain:/z"]))
+
+
 # --- Volumes, networks, pulls ------------------------------------------------------------------
 
 @pytest.mark.parametrize("body, words", [
@@ -368,6 +499,10 @@ async def test_the_server_refuses_with_a_message_and_streams_what_it_passes(tmp_
     seen, release = [], asyncio.Event()
 
     async def engine(request):
+        if request.path.endswith("/json") and "/containers/" in request.path:  # the guard's own inspects
+            name = request.path.split("/")[-2]
+            labels = {OWNER_LABEL: "hub"} if name == "writer" else {"com.docker.compose.service": "hub-db"}
+            return web.json_response({"Id": name + "-id", "Name": "/" + name, "Config": {"Labels": labels}})
         seen.append((request.method, request.path, await request.read()))
         response = web.StreamResponse()
         response.enable_chunked_encoding()
@@ -402,13 +537,37 @@ async def test_the_server_refuses_with_a_message_and_streams_what_it_passes(tmp_
             tar = b"x" * 300_000  # passed on as it comes, not read whole
             async with client.put("http://guard/v1.41/containers/writer/archive?path=/opt", data=tar) as answer:
                 assert answer.status == 200
+            async with client.put("http://guard/v1.41/containers/db/archive?path=/", data=tar) as answer:
+                assert answer.status == 403 and "not made by the hub" in (await answer.json())["message"]
             body = {"Image": "x", "HostConfig": {"CapDrop": ["ALL"]}}
             async with client.post("http://guard/v1.41/containers/create", data=json.dumps(body, indent=4)) as answer:
                 assert answer.status == 200
     finally:
         await guard_runner.cleanup()
         await engine_runner.cleanup()
-    assert [(m, p) for m, p, _ in seen] == [("POST", "/v1.41/images/create"), ("PUT", "/v1.41/containers/writer/archive"),
+    # The archive went to the container checked, by its id; the create carries the guard's label.
+    assert [(m, p) for m, p, _ in seen] == [("POST", "/v1.41/images/create"),
+                                            ("PUT", "/v1.41/containers/writer-id/archive"),
                                             ("POST", "/v1.41/containers/create")]
     assert seen[1][2] == tar
-    assert json.loads(seen[2][2]) == body
+    assert json.loads(seen[2][2]) == {**body, "Labels": {OWNER_LABEL: "hub"}}
+
+
+# --- The compose files: who holds the socket ---------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+# What holds the socket where, and why (README "Security notes"): the guard; the backup
+# service (its own door, still to be narrowed); a swarm's hub (services, which the guard
+# does not serve).
+SOCKET_HOLDERS = {"docker-compose.yml": {"docker-guard"}, "compose.backup.yml": {"backup"},
+                  "compose.swarm.yml": {"hub"}}
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in REPO.glob("*.yml")))
+def test_no_compose_file_for_one_host_gives_the_socket_to_the_hub(path):
+    import yaml
+
+    services = (yaml.safe_load((REPO / path).read_text()) or {}).get("services") or {}
+    holders = {name for name, service in services.items()
+               if any("docker.sock" in str(v) for v in (service or {}).get("volumes") or [])}
+    assert holders == SOCKET_HOLDERS.get(path, set())

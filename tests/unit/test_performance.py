@@ -35,8 +35,10 @@ def test_health_probe_asks_the_proxy_port():
 
 class _Answer(http.server.BaseHTTPRequestHandler):
     status = 200
+    asked = 0
 
     def do_GET(self):
+        type(self).asked += 1
         self.send_response(type(self).status)
         self.end_headers()
 
@@ -56,20 +58,47 @@ def http_server():
             server.socket = tls.wrap_socket(server.socket, server_side=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
-        return server.server_address[1]
+        port = server.server_address[1]
+        asked[port] = handler
+        return port
+
+    asked = {}
+    start.asked = lambda port: asked[port].asked
 
     yield start
     for server in servers:
         server.shutdown()
 
 
+@pytest.fixture
+def hub_api(http_server, monkeypatch):
+    """The hub's own port, answering 200."""
+    monkeypatch.setattr(health, "HUB_API_PORT", http_server(200))
+
+
 @pytest.mark.parametrize("status, healthy", [(200, 0), (503, 1)])
-def test_health_probe_answer(http_server, monkeypatch, status, healthy):
+def test_health_probe_answer(http_server, monkeypatch, hub_api, status, healthy):
     monkeypatch.setattr(health, "HUB_PORT", http_server(status))
     assert health.probe({}) == healthy
 
 
-def test_health_probe_over_tls_with_a_certificate_for_another_name(http_server, monkeypatch, tmp_path):
+@pytest.mark.parametrize("hub_status", [503, None])
+def test_health_probe_asks_the_proxy_only_once_the_hub_answers(http_server, monkeypatch, hub_status):
+    # The proxy listens before the hub; what it cannot pass on is an error in the hub's log.
+    monkeypatch.setattr(health, "HUB_API_PORT", http_server(hub_status) if hub_status else 1)
+    proxy = http_server(200)
+    monkeypatch.setattr(health, "HUB_PORT", proxy)
+    assert health.probe({}) == 1
+    assert http_server.asked(proxy) == 0
+
+
+def test_health_probe_of_the_hub_api_alone(http_server, monkeypatch):
+    monkeypatch.setattr(health, "HUB_API_PORT", http_server(200))
+    monkeypatch.setattr(health, "HUB_PORT", 1)  # swarm: the proxy is not asked
+    assert health.probe({}, hub_api=True) == 0
+
+
+def test_health_probe_over_tls_with_a_certificate_for_another_name(http_server, monkeypatch, hub_api, tmp_path):
     # TLS_CERT_FILE: the hub serves https itself, its certificate naming the public host.
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                     "-subj", "/CN=hub.example.org", "-days", "1", "-keyout", str(tmp_path / "key.pem"),
@@ -80,7 +109,7 @@ def test_health_probe_over_tls_with_a_certificate_for_another_name(http_server, 
     assert health.probe({"TLS_CERT_FILE": str(tmp_path / "cert.pem")}) == 0
 
 
-def test_health_probe_nobody_listening(monkeypatch, capsys):
+def test_health_probe_nobody_listening(monkeypatch, hub_api, capsys):
     monkeypatch.setattr(health, "HUB_PORT", 1)
     assert health.probe({}) == 1
     assert "unhealthy" in capsys.readouterr().err

@@ -15,7 +15,7 @@ COMPOSE = (REPO / "docker-compose.yml").read_text() + (REPO / "compose.tls.yml")
     REPO / "compose.swarm-registry.yml").read_text() + (REPO / "compose.swarm-shared.yml").read_text() + (
     REPO / "compose.swarm-encrypted.yml").read_text() + (
     REPO / "compose.clusters.yml").read_text() + (
-    REPO / "compose.backup.yml").read_text() + (REPO / "compose.guard.yml").read_text()
+    REPO / "compose.backup.yml").read_text()
 
 
 @pytest.mark.parametrize("variable", sorted(set(variable_names()) | {f"{v}_FILE" for v in SECRET_VARIABLES}))
