@@ -355,7 +355,13 @@ class PyironSpawner(EnvironmentPicker, PullsWithProgress, StartQueue, AnswerBefo
         return await super().stop(now=now)
 
     async def poll(self):
+        container_id = self.container_id  # DockerSpawner's poll forgets it when the container is gone
         status = await super().poll()
+        if status is not None and not self.container_id and container_id:
+            # remove=True makes the engine delete a container that ends by itself (AutoRemove):
+            # its State is gone, the engine's events for it are not.
+            await self._record_gone(container_id)
+            return status
         # Ended by itself (memory limit, engine restart): the hub calls no stop(), and the
         # exited container is there until the next start removes it. (A start that fails is
         # the spawn page's to explain.)
@@ -388,6 +394,34 @@ class PyironSpawner(EnvironmentPicker, PullsWithProgress, StartQueue, AnswerBefo
                 count_memory_kill(self.memory_kills_file, self.user.name)
         except Exception as err:  # never keep a server from stopping
             self.log.warning("Could not record why %s's server stopped: %s", self.user.name, err)
+
+    async def _record_gone(self, container_id: str) -> None:
+        """Why a container the engine already removed ended, from its events (oom, die's exitCode)."""
+        if self.last_stop.get("container") == container_id or getattr(self, "_spawn_pending", False):
+            return
+        try:
+            started = started_epoch(self) or time.time() - 86400
+
+            def events():
+                return list(self.client.events(since=int(started) - 1, until=int(time.time()) + 1, decode=True,
+                                               filters={"container": container_id}))
+
+            seen = await asyncio.wrap_future(self.executor.submit(events))
+            oom = any(e.get("status") == "oom" or e.get("Action") == "oom" for e in seen)
+            codes = [(e.get("Actor") or {}).get("Attributes", {}).get("exitCode") for e in seen
+                     if (e.get("status") or e.get("Action")) == "die"]
+            exit_code = int(codes[-1]) if codes and codes[-1] is not None else None
+            state = {"Running": False, "OOMKilled": oom, "ExitCode": exit_code}
+            kind = stop_kind(state, False, None, self.max_age)
+            text = stop_text(kind, self.mem_limit, self.max_age, exit_code)
+            record = stop_record(kind, text, None)
+            record["container"] = container_id
+            self.last_stop = record
+            self.log.info("%s's server ended: %s", self.user.name, text)
+            if kind == MEMORY:
+                count_memory_kill(self.memory_kills_file, self.user.name)
+        except Exception as err:  # never keep a server from stopping
+            self.log.warning("Could not record why %s's server ended: %s", self.user.name, err)
 
     async def read_public_key(self) -> PublicKey | None:
         return await self._read_from_container(PUBLIC_KEY_PATH, public_key_from_archive)
