@@ -86,6 +86,7 @@ def apply_authenticator(c: Config, hub: HubConfig) -> None:
     # Keycloak is asked again at this age (authenticator.refresh_user), so that access taken
     # away there takes effect without a logout.
     auth.auth_refresh_age = s.auth_refresh_age
+    auth.withdrawn_grace = float(s.access_withdrawn_grace)
     # Who may log in is the configuration and Keycloak's groups, nothing else: JupyterHub
     # would otherwise admit every user already in its database whenever ALLOWED_USERS is
     # set, so that removing someone from the group could never take effect.
@@ -146,6 +147,7 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
         sp.extra_create_kwargs = {"labels": {SERVER_LABEL: "true"}}
         sp.isolate_users = s.isolate_users
         sp.users_network = s.docker_network
+        sp.joined_names = [s.hub_connect_host, *s.users_reach]
         sp.subnet_pool = str(s.user_networks_pool)
         sp.subnet_prefix = s.user_networks_prefix
     else:
@@ -211,6 +213,13 @@ def apply_network(c: Config, hub: HubConfig) -> None:
         # Each user's server on <user>.<host>: the proxy routes by host name, and the hub's
         # cookies and pages stay on the hub's own origin, out of the servers' reach.
         c.JupyterHub.subdomain_host = s.subdomain_host
+        if s.subdomain_host.startswith("https://"):
+            # The hub's login cookie as __Host-jupyterhub-hub-login: a browser takes such a
+            # cookie only from the hub's own origin (Secure, no Domain, Path=/), so a page on
+            # <user>.<host> cannot plant one for the hub (cookie tossing). Path=/ shares it
+            # with the servers' paths, harmless here: they live on other origins. Over plain
+            # HTTP a browser refuses __Host- cookies altogether, so only with https.
+            c.JupyterHub.cookie_host_prefix_enabled = True
 
 
 def apply_database(c: Config, hub: HubConfig) -> None:

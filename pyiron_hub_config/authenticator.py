@@ -6,15 +6,18 @@ admin gives the realm URL once. Explicitly set URLs (the old deployment's) still
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextvars
 import json
+import time
 
 from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.oauth2 import OAuthCallbackHandler, OAuthLoginHandler, OAuthLogoutHandler
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.httputil import url_concat
-from traitlets import Unicode, default
+from traitlets import Dict, Float, Unicode, default
 
 
 # A refused sign-in leaves its id token here (signed, HttpOnly, a few minutes), so that
@@ -22,6 +25,32 @@ from traitlets import Unicode, default
 # "Do you want to log out?": RP-initiated logout needs the id token as a hint for that.
 REFUSED_ID_TOKEN_COOKIE = "pyiron-hub-refused-id-token"
 REFUSED_ID_TOKEN_MAX_AGE_DAYS = 10 / (24 * 60)
+
+
+# In a user's auth_state: when Keycloak was last seen to take their access away (Unix time).
+# Kept until they log in again (a login stores a new auth_state); the key list leaves them
+# out meanwhile (ssh_keys.py), and their servers stop once ACCESS_WITHDRAWN_GRACE has passed.
+WITHDRAWN = "pyiron_hub_access_withdrawn"
+
+# Keycloak's words when it refuses a refresh because of the account itself (TokenManager:
+# a disabled or deleted user), as opposed to a session that merely ended (idle or signed
+# out: "Session not active", "Token is not active"). Only the former withdraws access: a
+# server must keep computing after its owner's Keycloak session expired overnight.
+ACCOUNT_REFUSED = ("user disabled", "account disabled", "unknown user", "user not found")
+
+# What Keycloak answered to refresh_user's token request (get_token_info), for refresh_user.
+_refusal: contextvars.ContextVar[dict | None] = contextvars.ContextVar("keycloak_refusal", default=None)
+
+
+def keycloak_error(err: HTTPClientError) -> str:
+    """Keycloak's error_description (or error) from a refused token request; '' if none."""
+    try:
+        body = json.loads(err.response.body) if err.response is not None and err.response.body else {}
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    return str(body.get("error_description") or body.get("error") or "")[:200]
 
 
 def strip_group_path(name: str) -> str:
@@ -65,6 +94,11 @@ def id_token_claims(id_token: str) -> dict:
     except (IndexError, ValueError):
         return {}
     return claims if isinstance(claims, dict) else {}
+
+
+def access_withdrawn(auth_state: dict | None) -> bool:
+    """Has Keycloak taken this user's access away since their last login (see WITHDRAWN)?"""
+    return isinstance(auth_state, dict) and isinstance(auth_state.get(WITHDRAWN), (int, float))
 
 
 def _own_token_request(handler, user) -> bool:
@@ -165,6 +199,13 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
     groups_claim = Unicode(
         "groups", config=True, help="Userinfo claim holding the user's groups (a Keycloak group mapper)."
     )
+    withdrawn_grace = Float(
+        300, config=True,
+        help="""Seconds a user's running servers keep running after Keycloak took their access away
+        (ACCESS_WITHDRAWN_GRACE), counted from the refresh that saw it; then the hub stops them.""",
+    )
+
+    _withdrawn_stops = Dict()  # user name -> the pending stop's timer (one per user)
 
     async def check_allowed(self, username, auth_model):
         if await super().check_allowed(username, auth_model):
@@ -181,10 +222,21 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
         whose tokens Keycloak no longer refreshes (disabled, signed out, session ended), is
         treated as logged out.
         """
-        refreshed = await super().refresh_user(user, handler, **kwargs)
+        refusal: dict = {}
+        asked = _refusal.set(refusal)
+        try:
+            refreshed = await super().refresh_user(user, handler, **kwargs)
+        finally:
+            _refusal.reset(asked)
+        withdrawn = None
         if isinstance(refreshed, dict) and not await self._still_allowed(refreshed):
             self.log.warning("%s is no longer in an allowed group in Keycloak: hub access withdrawn", user.name)
-            refreshed = False
+            refreshed, withdrawn = False, "no longer in an allowed group"
+        elif refreshed is False and refusal.get("why", "").lower() in ACCOUNT_REFUSED:
+            self.log.warning("Keycloak refuses %s's account (%s): hub access withdrawn", user.name, refusal["why"])
+            withdrawn = refusal["why"]
+        if withdrawn is not None:
+            await self._withdraw(user, withdrawn, handler)
         if (refreshed is False and handler is not None and _own_token_request(handler, user)
                 and not _activity(handler) and await user.get_auth_state()):
             # JupyterHub sends a stale *browser* session to the login, but lets a request
@@ -195,6 +247,47 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
             # API, never logged in) has nothing Keycloak could take back.
             raise web.HTTPError(403, f"{user.name} must log in again: Keycloak no longer confirms their access")
         return refreshed
+
+    async def get_token_info(self, handler, params):
+        try:
+            return await super().get_token_info(handler, params)
+        except HTTPClientError as err:
+            refusal = _refusal.get()
+            if refusal is not None:  # inside refresh_user: it tells an account refused from a session ended
+                refusal["why"] = keycloak_error(err)
+            raise
+
+    async def _withdraw(self, user, why: str, handler) -> None:
+        """Mark the user's access as withdrawn (first time: now) and stop their servers after the grace."""
+        auth_state = await user.get_auth_state()
+        if auth_state is None:
+            return  # no stored tokens: nothing Keycloak could have taken back
+        since = auth_state.get(WITHDRAWN)
+        if not isinstance(since, (int, float)):
+            since = auth_state[WITHDRAWN] = time.time()
+            await user.save_auth_state(auth_state)
+        if handler is None or user.name in self._withdrawn_stops:
+            return
+        delay = max(0.0, since + self.withdrawn_grace - time.time())
+        self.log.warning("%s's servers stop in %.0f s (ACCESS_WITHDRAWN_GRACE): %s", user.name, delay, why)
+        loop = asyncio.get_running_loop()
+        self._withdrawn_stops[user.name] = loop.call_later(
+            delay, lambda: asyncio.ensure_future(self._stop_withdrawn(user, handler)))
+
+    async def _stop_withdrawn(self, user, handler) -> None:
+        """The grace is over: stop the user's servers unless they have been let in again meanwhile."""
+        self._withdrawn_stops.pop(user.name, None)
+        if not access_withdrawn(await user.get_auth_state()):
+            return  # logged in again, or Keycloak let them in at a later refresh
+        for name, spawner in list(user.spawners.items()):
+            if not spawner.active or spawner._stop_pending:
+                continue
+            self.log.warning("Stopping %s's server %r: access withdrawn in Keycloak", user.name, name)
+            try:
+                # The hub's own way (proxy route, spawner, database), as the admin page's stop button.
+                await handler.stop_single_user(user, name)
+            except Exception as err:  # the next refresh (activity report, request) tries again
+                self.log.error("Could not stop %s's server %r: %s", user.name, name, err)
 
     async def _still_allowed(self, auth_model: dict) -> bool:
         try:

@@ -317,7 +317,9 @@ def write_status(status: dict, directory: Path = DATA_DIR) -> None:
         tmp.replace(directory / STATUS_FILE)
 
 
-def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str], init: bool = False) -> None:
+def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str],
+           init: bool = False) -> dict[str, str]:
+    """One backup; returns the SQLite databases skipped ({volume/path: why}), all else is in the snapshot."""
     if init:
         status, output, _ = dep.run_worker(settings, environ, ["restic", "--no-cache", "init"], init=True, echo=False)
         if status and "already" not in output:
@@ -339,6 +341,21 @@ def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str]
         volumes={v: (str(VOLUMES / v), True) for v in volumes}, put=tar_bytes(files))
     if status:
         raise BackupError(restic_problem(output, settings.repository) or f"the backup failed ({status}); see above")
+    return skipped_databases(output)
+
+
+def skipped_databases(output: str) -> dict[str, str]:
+    """{database: why} for the SQLite databases the worker could not copy (backup_worker.SKIPPED_MARK lines)."""
+    from .backup_layout import SKIPPED_MARK
+
+    skipped = {}
+    for line in output.splitlines():
+        if line.startswith(SKIPPED_MARK):
+            try:
+                skipped.update({str(k): str(v) for k, v in json.loads(line[len(SKIPPED_MARK):]).items()})
+            except (ValueError, AttributeError):
+                continue
+    return skipped
 
 
 # --- restore --------------------------------------------------------------------------------
@@ -533,16 +550,21 @@ def cmd_backup(args, environ: Mapping[str, str]) -> int:
 
 
 def _one_backup(dep, settings, environ, init: bool) -> int:
-    started, status, message = time.time(), 0, "ok"
+    started, status, message, skipped = time.time(), 0, "ok", {}
     try:
-        backup(dep, settings, environ, init=init)
+        skipped = backup(dep, settings, environ, init=init)
+        if skipped:
+            # The rest is in the snapshot: the backup succeeded, and says what it left as raw files.
+            message = (f"ok, but {len(skipped)} SQLite database(s) could not be copied consistently and are in "
+                       "the snapshot only as raw files: " + "; ".join(f"{db}: {why}" for db, why in skipped.items()))
+            dep.log(message)
         dep.log("backup finished")
     except BackupError as err:
         status, message = 1, str(err)
         print(f"pyiron-hub backup: {err}", file=sys.stderr, flush=True)
     last_success = time.time() if status == 0 else (read_status(DATA_DIR) or {}).get("last_success")
     write_status({"exit_status": status, "message": message, "started": started, "finished": time.time(),
-                  "last_success": last_success, "repository": settings.repository})
+                  "last_success": last_success, "repository": settings.repository, "skipped_databases": skipped})
     return status
 
 

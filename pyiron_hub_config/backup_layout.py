@@ -15,3 +15,5 @@ VOLUMES = DATA / "volumes"  # each volume to keep, mounted read-only: /data/volu
 STAGING = DATA / "staging"  # the database dump, SQLite copies, config files and the manifest
 SQLITE_DIR = "sqlite"  # in STAGING: a consistent copy of each SQLite database, by volume and path
 RESTORE_TARGET = Path("/restore")  # a restore's root: the new volumes are mounted below it
+# The line a database the worker could not copy leaves in its output, for the hub's status.
+SKIPPED_MARK = "pyiron-hub-backup-skipped: "

@@ -50,6 +50,10 @@ class BackupStatusCollector:
                                     value=status["last_success"])
         yield GaugeMetricFamily("pyiron_hub_backup_last_duration_seconds", "How long the last backup took",
                                 value=max(0.0, status.get("finished", 0) - status.get("started", 0)))
+        skipped = status.get("skipped_databases")
+        yield GaugeMetricFamily("pyiron_hub_backup_last_skipped_databases",
+                                "SQLite databases the last backup could not copy consistently (named in its status)",
+                                value=len(skipped) if isinstance(skipped, dict) else 0)
 
 
 _registered: set[Path] = set()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import urllib.error
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -20,6 +22,7 @@ from .swarm_secrets import SECRETS_DIR, SWARM_SECRETS, split_secrets
 from .values import check_image, format_memory, pull_arguments
 
 DEFAULT_HUB_CONFIG = "/srv/jupyterhub/jupyterhub_config.py"
+BACKUP_ENV = "backup.env"  # compose.backup.yml's env_file: restic's repository and passphrase
 
 
 def _environ(env_files: Sequence[str] | None) -> Mapping[str, str]:
@@ -95,7 +98,8 @@ def checked_hub_config(environ: Mapping[str, str], on_docker_host: bool) -> HubC
 
 def cmd_check(args) -> int:
     try:
-        hub = checked_hub_config(_environ(args.env_file), on_docker_host=bool(args.env_file))
+        environ = _environ(args.env_file)
+        hub = checked_hub_config(environ, on_docker_host=bool(args.env_file))
         if args.online:
             problems = provider_problems(hub.settings)
             if problems:
@@ -110,7 +114,21 @@ def cmd_check(args) -> int:
         print("  Keycloak accepted the realm URL and the client's credentials.")
     if args.env_file:
         print("  (paths are inside the hub container and were not checked here)")
+    for warning in check_warnings(environ, args.env_file):
+        print(f"  WARNING: {warning}")
     return 0
+
+
+def check_warnings(environ: Mapping[str, str], env_files: Sequence[str] | None) -> list[str]:
+    """Unsafe but valid: the Docker socket in the hub, demo secrets, http:// Keycloak, ADMIN_ACCESS."""
+    from . import safety
+
+    warnings = safety.setting_warnings(environ)
+    if env_files:  # the project directory holds the env files, .env and the compose files
+        warnings += safety.compose_socket_warnings(Path(env_files[0]).parent)
+    else:
+        warnings += safety.running_hub_warnings()
+    return warnings
 
 
 def _secret_files(directory: Path) -> dict[str, str]:
@@ -131,20 +149,69 @@ def _secret_files(directory: Path) -> dict[str, str]:
     return found
 
 
+def _interactive(args) -> bool:
+    """A person at a terminal is asked; a script (no TTY, or --no-input) is not."""
+    return not (args.no_input or args.swarm or args.seed) and sys.stdin.isatty()
+
+
 def cmd_init(args) -> int:
+    from . import init_setup as setup
+
     seed = Path(args.seed) if args.seed else None
     directory = Path(args.dir) if args.dir else (seed.parent if seed else Path.cwd())
     plan = None
+    flags = setup.flags_to_values(args)
+    backups, backup_values, todo = False, {}, []
     try:
         values: dict[str, str] = {}
-        for name in envfiles.ENV_FILES:
+        # An earlier version's build.env first: .env, its new name, wins over it.
+        for name in (envfiles.LEGACY_BUILD_ENV, *envfiles.ENV_FILES):
             if (directory / name).exists():
                 values.update(envfiles.parse_env_file(directory / name))
+        if (directory / BACKUP_ENV).exists():
+            backup_values = envfiles.parse_env_file(directory / BACKUP_ENV)
+        existing_stack = values.get("COMPOSE_FILE")
         if seed:
             values.update(envfiles.read_seed(seed))
             if not any(values.get(k) for k in ("OAUTH2_ALLOWED_GROUPS", "ALLOWED_USERS", "OAUTH2_ALLOW_ALL")):
                 # The old deployment let every user of the realm in; keep that, visibly.
                 values["OAUTH2_ALLOW_ALL"] = "true"
+        problems = list(flags.problems)
+        if _interactive(args):
+            import getpass
+
+            print(f"Writing the set-up in {directory.resolve()}; Enter keeps the value in brackets.")
+            given = set(flags.values) | set(flags.backup)
+            for name, flagged in (("HUB_URL", "OAUTH_CALLBACK_URL" in flags.values),
+                                  ("TLS", flags.choice.tls is not None), ("BACKUPS", flags.choice.backups is not None)):
+                if flagged:
+                    given.add(name)
+            answers = setup.ask(setup.QUESTIONS, {**values, **backup_values, **flags.values}, given, input,
+                                getpass.getpass)
+            problems += setup.answers_to_flags(answers, flags)
+        values.update(flags.values)
+        keycloak = values.get("AUTHENTICATOR", "keycloak") == "keycloak"
+        # (An old deployment's config.json named its client: a missing one there is a mistake to report.)
+        if keycloak and not seed and (values.get("OAUTH2_ISSUER_URL") or values.get("OAUTH2_AUTHORIZE_URL")):
+            values.setdefault("CLIENT_ID", "pyiron-hub")
+            if not (values.get("CLIENT_SECRET") or values.get("CLIENT_SECRET_FILE")):
+                # `pyiron-hub keycloak-client` gives this one to Keycloak.
+                values["CLIENT_SECRET"] = envfiles.new_secret()
+        if not args.swarm:
+            for key, value in {**setup.COMPOSE_DEFAULTS, "COMPOSE_PROJECT_NAME": setup.DEFAULT_PROJECT}.items():
+                values.setdefault(key, value)
+            values["COMPOSE_FILE"] = setup.compose_file(existing_stack, flags.choice, values,
+                                                        (directory / "clusters.toml").exists())
+            backups = setup.BACKUP_FILE in setup.split_compose_file(values["COMPOSE_FILE"])
+        if backups:
+            backup_values.update(flags.backup)
+            if not backup_values.get("RESTIC_REPOSITORY"):
+                problems.append(Problem("--backup-repository", "is required with --backups: where restic keeps them",
+                                        "/srv/backups/pyiron-hub (a path on this host, on a second disk)"))
+            if not (backup_values.get("RESTIC_PASSWORD") or backup_values.get("RESTIC_PASSWORD_FILE")):
+                backup_values["RESTIC_PASSWORD"] = envfiles.new_secret()
+            # Nightly, not at once: the first backup is Next's `backup --init`, which makes the repository.
+            backup_values.setdefault("BACKUP_AT", "03:00")
         if args.swarm:
             # On a swarm a service's environment is public to every manager: each secret
             # leaves the env files for secrets/, which compose.swarm.yml makes swarm secrets of.
@@ -152,17 +219,29 @@ def cmd_init(args) -> int:
             values = plan.env
         elif not (values.get("POSTGRES_PASSWORD") or values.get("POSTGRES_PASSWORD_FILE")):
             values["POSTGRES_PASSWORD"] = envfiles.new_secret()
-        problems = (plan.problems if plan else []) + envfiles.unsafe_value_problems(values, quoted=not args.swarm)
+        problems += (plan.problems if plan else []) + envfiles.unsafe_value_problems(values, quoted=not args.swarm)
+        problems += envfiles.unsafe_value_problems(backup_values)
+        try:
+            load_hub_config(values, check_paths=False)
+        except ConfigError as err:
+            for problem in err.problems:
+                # A value given now must be right: refuse it. One not given yet is still to do.
+                if seed or problem.where in flags.values:
+                    problems.append(problem)
+                else:
+                    todo.append(problem)
         if problems:
             raise ConfigError(problems)
-        if seed:
-            load_hub_config(values, check_paths=False)  # refuse to write a configuration the hub would reject
     except ConfigError as err:
         print(err.report("No file was written."), file=sys.stderr)
         return 1
     by_file: dict[str, dict[str, str]] = {name: {} for name in envfiles.ENV_FILES}
     for key, value in values.items():
         by_file[envfiles.home_file(key)][key] = value
+    if args.swarm:
+        # `docker stack deploy` reads no env file: the README sources build.env into the shell,
+        # and compose's .env (with COMPOSE_FILE) has no part in a swarm.
+        by_file[envfiles.LEGACY_BUILD_ENV] = by_file.pop(envfiles.COMPOSE_ENV)
     directory.mkdir(parents=True, exist_ok=True)
     if plan:  # first: env files that name a secret file never exist without it
         (directory / SECRETS_DIR).mkdir(mode=0o700, exist_ok=True)
@@ -171,12 +250,21 @@ def cmd_init(args) -> int:
             print(f"wrote {directory / SECRETS_DIR / name} (mode 0600)")
         if plan.kept:
             print(f"kept {', '.join(plan.kept)} in {directory / SECRETS_DIR}")
+    if backups:
+        by_file[BACKUP_ENV] = backup_values
     for name, file_values in by_file.items():
         envfiles.write_private(directory / name, envfiles.format_env_file(file_values, quoted=not args.swarm))
         print(f"wrote {directory / name} ({len(file_values)} variables, mode 0600)")
-    if not seed:
-        print("Next: set OAUTH2_ISSUER_URL, CLIENT_ID, CLIENT_SECRET and OAUTH2_ALLOWED_GROUPS in pyiron.env,\n"
-              f"then run: pyiron-hub check --env-file {directory / 'pyiron.env'} --env-file {directory / 'shared.env'}")
+    if not args.swarm and (directory / envfiles.LEGACY_BUILD_ENV).exists():
+        print(f"{envfiles.LEGACY_BUILD_ENV}: its values are now in .env, which docker compose reads by itself; "
+              f"remove {envfiles.LEGACY_BUILD_ENV} and drop `--env-file {envfiles.LEGACY_BUILD_ENV}` and `-f` from your "
+              "commands")
+    if not args.swarm:
+        print(f"The stack: {' + '.join(setup.split_compose_file(values['COMPOSE_FILE']))} "
+              f"(COMPOSE_FILE in .env, project {values['COMPOSE_PROJECT_NAME']})")
+        if backups:
+            print(f"Keep a copy of RESTIC_PASSWORD ({BACKUP_ENV}) off this host: without it no backup can be read.")
+        print("\n".join(setup.next_steps(values, todo, backups)))
     if plan and plan.missing:
         moves = ", ".join(f"{s.variable} into {directory / SECRETS_DIR / s.name}" for s in SWARM_SECRETS
                           if s.variable in plan.missing)
@@ -184,6 +272,49 @@ def cmd_init(args) -> int:
     elif plan:
         print("Deploy from that directory (README \"Running on a swarm\"): set -a; . ./build.env; set +a; "
               "docker stack deploy -c compose.swarm.yml -c compose.swarm-encrypted.yml pyiron-hub")
+    return 0
+
+
+def cmd_keycloak_client(args) -> int:
+    """Print the Keycloak client the hub needs; with --apply, create or update it in Keycloak."""
+    from . import keycloak_client as kc
+    from .init_setup import hub_url_of
+
+    try:
+        values = dict(_environ(args.env_file))
+        realm = kc.Realm.from_settings(values, args.keycloak_url)
+        hub_url = args.hub_url or hub_url_of(values)
+        if not hub_url:
+            raise ConfigError([Problem("--hub-url", "the hub's public URL is needed for the redirect URI "
+                                       "(or OAUTH_CALLBACK_URL in pyiron.env)", "https://hub.example.org")])
+        client = kc.client_representation(values, hub_url)
+        if args.json:
+            print(json.dumps(client, indent=2))
+            return 0
+        if args.apply:
+            password = os.environ.get("KEYCLOAK_ADMIN_PASSWORD")
+            if password is None and sys.stdin.isatty():
+                import getpass
+
+                password = getpass.getpass(f"Password of Keycloak's admin {args.admin_user}: ")
+            if not password:
+                raise ConfigError([Problem("KEYCLOAK_ADMIN_PASSWORD", "--apply needs the Keycloak admin's password "
+                                           "in this variable (or at a terminal)",
+                                           "docker run -e KEYCLOAK_ADMIN_PASSWORD ...")])
+            admin = kc.KeycloakAdmin(realm, args.admin_user, password, args.admin_realm)
+            done = admin.apply(client)
+            print(f"{done} client {client['clientId']} in realm {realm.name} at {realm.base}:")
+    except ConfigError as err:
+        print(err.report(), file=sys.stderr)
+        return 1
+    except urllib.error.HTTPError as err:
+        print(f"Keycloak refused: HTTP {err.code} {err.reason}: {err.read()[:300]!r}", file=sys.stderr)
+        return 1
+    print("\n".join(kc.summary(realm, client)))
+    if not args.apply:
+        print("Set these in Keycloak's console, or import the client (Clients > Import client) from the output of "
+              "`pyiron-hub keycloak-client --json`, or let this command do it: --apply (as a Keycloak admin, "
+              "password in KEYCLOAK_ADMIN_PASSWORD).")
     return 0
 
 
@@ -216,12 +347,16 @@ def cmd_pull(args) -> int:
     except ConfigError as err:
         print(err.report(), file=sys.stderr)
         return 1
-    client = docker.from_env()
-    if args.missing:
-        from .host_checks import images_missing
+    from .host_checks import images_missing, no_engine_hint
 
-        images = images_missing(client, images)
-        print(f"{len(images)} image(s) not on this host: {', '.join(images) or 'none'}")
+    try:
+        client = docker.from_env()
+        if args.missing:
+            images = images_missing(client, images)
+            print(f"{len(images)} image(s) not on this host: {', '.join(images) or 'none'}")
+    except docker.errors.DockerException as err:
+        print(no_engine_hint(err, "nothing was pulled", ""), file=sys.stderr)
+        return 1
     failed = []
     for image in images:
         repository, tag = pull_arguments(image)
@@ -240,11 +375,29 @@ def cmd_pull(args) -> int:
             print(f"pulled {image}")
         except Exception as err:  # report each image and carry on with the others
             failed.append(image)
-            print(f"could not pull {image}: {err}", file=sys.stderr)
+            # The engine's own words (e.g. "... no such host"), not the HTTP wrapper around them.
+            print(f"could not pull {image}: {getattr(err, 'explanation', None) or err}", file=sys.stderr)
         finally:
             for bar in bars.values():
                 bar.close()
+    if failed:
+        print("\n".join(pull_failure_report(failed, images_missing(client, failed))), file=sys.stderr)
     return 1 if failed else 0
+
+
+def pull_failure_report(failed: Sequence[str], missing: Sequence[str]) -> list[str]:
+    """After failed pulls (offline, a registry down): what the hub can still start, and what to run."""
+    present = [image for image in failed if image not in missing]
+    lines = [f"{len(failed)} image(s) could not be pulled."]
+    if present:
+        lines.append(f"  On this host already (users can start them as they are): {', '.join(present)}")
+    if missing:
+        lines.append(f"  Not on this host (starting them fails until they are pulled): {', '.join(missing)}")
+        lines.append("`pyiron-hub pull --missing` pulls only those, once the registry answers.")
+    else:
+        lines.append("Every image is on this host: nothing is missing. `pyiron-hub pull --missing` pulls only "
+                     "what is not here (nothing now); plain `pull` looks for newer versions.")
+    return lines
 
 
 def cmd_serve(args) -> int:
@@ -259,6 +412,8 @@ def cmd_serve(args) -> int:
     # Keycloak may be down only for now: say plainly what is wrong, but start anyway.
     for problem in provider_problems(hub.settings):
         print(f"pyiron-hub: WARNING: {problem}", file=sys.stderr, flush=True)
+    for warning in check_warnings(os.environ, None):
+        print(f"pyiron-hub: WARNING: {warning}", file=sys.stderr, flush=True)
     if hub.settings.spawner == "docker":
         for line in missing_images_report(env.image for env in hub.environments):
             print(f"pyiron-hub: {line.strip()}", file=sys.stderr, flush=True)
@@ -349,14 +504,67 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also ask Keycloak: realm reachable, issuer as configured, client id and secret accepted")
     check.set_defaults(func=cmd_check)
 
-    init = sub.add_parser("init", help="write pyiron.env, shared.env and build.env")
+    init = sub.add_parser(
+        "init", help="write pyiron.env, shared.env and .env (and backup.env): asks at a terminal, flags for scripts",
+        description="Write a working set-up: pyiron.env (the hub), shared.env (hub and Postgres), .env (read by "
+                    "docker compose itself: images, port, and COMPOSE_FILE, the stack's files) and, with backups, "
+                    "backup.env; mode 0600, secrets generated. Values already written are kept unless a flag or "
+                    "an answer changes them.")
     init.add_argument("--from", dest="seed", metavar="CONFIG_JSON", help="the old deployment's config.json")
     init.add_argument("--dir", help="where to write (default: beside CONFIG_JSON, else here)")
     init.add_argument("--swarm", action="store_true",
                       help="for `docker stack deploy`: values unquoted (it reads env files literally), and every "
                            "secret moved into secrets/<name> (compose.swarm.yml makes swarm secrets of them), "
                            "the hub's own generated there")
+    init.add_argument("--no-input", action="store_true", help="ask nothing, even at a terminal")
+    login = init.add_argument_group("login (Keycloak)")
+    login.add_argument("--issuer-url", metavar="URL", help="the realm URL, e.g. https://keycloak.example.org/realms/pyiron")
+    login.add_argument("--client-id", help="the hub's client id (default pyiron-hub)")
+    login.add_argument("--client-secret", help="its secret (default: generated; `keycloak-client` gives it to Keycloak)")
+    login.add_argument("--hub-url", metavar="URL", help="the hub's public URL, e.g. https://hub.example.org "
+                       "(OAUTH_CALLBACK_URL is derived from it)")
+    login.add_argument("--allowed-group", metavar="GROUPS", help="Keycloak groups whose members may log in")
+    login.add_argument("--allow-all", action="store_true", help="let every user of the realm log in")
+    login.add_argument("--admin-group", metavar="GROUPS", help="Keycloak groups of the hub's admins")
+    login.add_argument("--admins", metavar="USERS", help="admins by user name (comma-separated)")
+    stack = init.add_argument_group("the stack (written to .env)")
+    stack.add_argument("--image", action="append", metavar="ENVIRONMENT=IMAGE",
+                       help="an environment's image, e.g. pyiron_base=pyiron/base:2025-01 (repeatable)")
+    stack.add_argument("--hub-image", help="the hub's image (default pyiron-hub:latest)")
+    stack.add_argument("--postgres-image", help="Postgres' image (default postgres:17)")
+    stack.add_argument("--hub-port", help="the hub's port on this host (default 8000)")
+    stack.add_argument("--hub-bind", help="the address it is published on (default 127.0.0.1)")
+    stack.add_argument("--tls", choices=("none", "cert", "nginx"),
+                       help="none: plain http on HUB_BIND:HUB_PORT; cert: the hub serves HTTPS with --cert/--key "
+                            "(compose.tls.yml); nginx: behind nginx on --nginx-network (compose.nginx.yml)")
+    stack.add_argument("--cert", help="the certificate file on this host (--tls cert)")
+    stack.add_argument("--key", help="its private key file on this host (--tls cert)")
+    stack.add_argument("--https-port", help="the HTTPS port (--tls cert, default 443)")
+    stack.add_argument("--nginx-network", help="nginx's Docker network (--tls nginx)")
+    stack.add_argument("--backups", action=argparse.BooleanOptionalAction,
+                       help="nightly backups with restic (compose.backup.yml, backup.env)")
+    stack.add_argument("--backup-repository", metavar="REPO", help="restic's repository: a host path, sftp:..., s3:...")
+    stack.add_argument("--clusters", action=argparse.BooleanOptionalAction,
+                       help="HPC clusters from clusters.toml (compose.clusters.yml); default: if clusters.toml exists")
+    stack.add_argument("--project-name", help="compose's project name (default pyiron-hub; the volumes are named after it)")
+    stack.add_argument("--users-network", help="the Docker network of users' servers (default pyiron-hub-users)")
+    stack.add_argument("--deployment-name", help="prefix of users' container and volume names (DEPLOYMENT_NAME)")
+    stack.add_argument("--set", action="append", metavar="VARIABLE=VALUE", help="any other variable (repeatable)")
     init.set_defaults(func=cmd_init)
+
+    kc = sub.add_parser("keycloak-client", help="print (or --apply) the Keycloak client the hub needs",
+                        description="The client settings the hub needs in Keycloak: confidential, redirect URI "
+                                    "<hub>/hub/oauth_callback, post-logout redirect, scopes, the groups mapper.")
+    kc.add_argument("--env-file", action="append", help="read OAUTH2_ISSUER_URL, CLIENT_ID, CLIENT_SECRET, "
+                    "OAUTH_CALLBACK_URL from these files instead of the environment")
+    kc.add_argument("--hub-url", help="the hub's public URL (default: from OAUTH_CALLBACK_URL)")
+    kc.add_argument("--keycloak-url", help="Keycloak's root URL as this machine reaches it (default: from the issuer)")
+    kc.add_argument("--json", action="store_true", help="print only the client, as Keycloak's \"Import client\" takes it")
+    kc.add_argument("--apply", action="store_true",
+                    help="create or update the client through Keycloak's admin API (password in KEYCLOAK_ADMIN_PASSWORD)")
+    kc.add_argument("--admin-user", default="admin", help="a Keycloak admin (default admin)")
+    kc.add_argument("--admin-realm", default="master", help="the admin's realm (default master)")
+    kc.set_defaults(func=cmd_keycloak_client)
 
     pull = sub.add_parser("pull", help="pull every environment's image (newer versions too)")
     pull.add_argument("--env-file", action="append")

@@ -1,7 +1,15 @@
-"""Reading and writing the compose env files (pyiron.env, shared.env, build.env).
+"""Reading and writing the compose env files (pyiron.env, shared.env, .env).
 
 The old deployment appended to these files on every run, so keys piled up. Here a file is
 always rewritten whole from a dict: running twice gives byte-identical files.
+
+The compose-level variables (images, ports, and COMPOSE_FILE, the stack's files) live in
+`.env`, the one file both compose versions read by themselves: docker-compose 1.29 and
+compose v2 read `.env` from the project directory unless `--env-file` names another file,
+which then *replaces* it. Earlier versions called that file build.env and every command
+had to say `--env-file build.env`; a command that forgot (the README's own upgrade and
+backup commands did) ran without the overlays, so the hub came back holding the Docker
+socket. With `.env` there is no flag to forget. An old build.env is still read by `init`.
 """
 
 from __future__ import annotations
@@ -20,17 +28,22 @@ from .settings import SECRET_VARIABLES, variable_names
 from .boot_shared import write_atomically
 
 # Where each variable lives: the database's variables are shared by hub and Postgres;
-# compose-level variables (read by docker compose itself) go to build.env.
+# compose-level variables (read by docker compose itself) go to .env.
 SHARED_VARIABLES = ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_PASSWORD_FILE")
 BUILD_VARIABLES = (
     "HOST_KEY_PATH", "HOST_CERT_PATH", "NGINX_NETWORK",
-    "HUB_IMAGE", "POSTGRES_IMAGE", "KEYCLOAK_IMAGE", "KEYCLOAK_PORT", "HUB_BIND", "HUB_PORT", "HTTPS_BIND",
+    "HUB_IMAGE", "POSTGRES_IMAGE", "KEYCLOAK_IMAGE", "KEYCLOAK_PORT", "KEYCLOAK_ADMIN_PASSWORD", "HUB_BIND", "HUB_PORT", "HTTPS_BIND",
     "HTTPS_PORT",
     "CLUSTER_IMAGE", "CLUSTER_USERS",
     "COMPOSE_PROJECT_NAME", "DOCKER_NETWORK_NAME", "DOCKER_SOCKET", "REGISTRY_LOGIN_FILE",
     "SWARM_SHARED_PATH",  # the hub reads it too: compose.swarm-shared.yml passes it on
+    # compose's own: which files make the stack, under which project name
+    "COMPOSE_FILE", "COMPOSE_PATH_SEPARATOR", "COMPOSE_PROFILES",
 )
-ENV_FILES = ("pyiron.env", "shared.env", "build.env")
+COMPOSE_ENV = ".env"
+ENV_FILES = ("pyiron.env", "shared.env", COMPOSE_ENV)
+# What earlier versions named .env; init reads it (below .env) and says it is no longer used.
+LEGACY_BUILD_ENV = "build.env"
 _KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
 HEADER = "# Written by `pyiron-hub init`. Edit freely: running init again keeps your values.\n"
 
@@ -39,7 +52,7 @@ def home_file(variable: str) -> str:
     if variable in SHARED_VARIABLES:
         return "shared.env"
     if variable in BUILD_VARIABLES:
-        return "build.env"
+        return COMPOSE_ENV
     return "pyiron.env"
 
 

@@ -70,8 +70,19 @@ def missing_images_report(images) -> list[str]:
         client = docker.from_env(timeout=10)
         missing = images_missing(client, images)
     except docker.errors.DockerException as err:
-        return [f"  Could not ask the Docker engine which images it has: {err}"]
+        return [f"  {no_engine_hint(err)}"]
     if not missing:
         return ["  Every environment's image is on this host."]
     return [f"  Not on this host yet (`pyiron-hub pull` fetches them; else each one's first start waits for "
             f"its pull): {', '.join(missing)}"]
+
+
+def no_engine_hint(err: Exception, outcome: str = "the images on the host were not listed",
+                   elsewhere: str = ", or run it in the hub: `docker compose exec hub pyiron-hub check`") -> str:
+    """Why the Docker engine did not answer, and how to give this command one."""
+    text = str(err)
+    if "FileNotFoundError" in text or "No such file" in text or "Connection refused" in text:
+        where = os.environ.get("DOCKER_HOST") or "/var/run/docker.sock"
+        return (f"No Docker engine answers here ({where}), so {outcome}: give this command the socket, "
+                f"`docker run -v /var/run/docker.sock:/var/run/docker.sock ...`{elsewhere}.")
+    return f"Could not ask the Docker engine which images it has: {text}"

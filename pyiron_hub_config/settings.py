@@ -152,6 +152,13 @@ class Settings(BaseSettings):
         "loses access at their next request after this, without logging out.",
         "300", default=300, gt=0, le=3600,
     )
+    access_withdrawn_grace: int = _var(
+        "ACCESS_WITHDRAWN_GRACE",
+        "Seconds a user's running server keeps running once Keycloak no longer lets them in (removed from "
+        "OAUTH2_ALLOWED_GROUPS, account disabled), counted from the refresh that sees it (AUTH_REFRESH_AGE); "
+        "then the hub stops it. Meanwhile their key is already off the clusters' key list. 0: at once.",
+        "600", default=300, ge=0, le=7 * 86400,
+    )
     pass_access_token: bool = _var(
         "PASS_ACCESS_TOKEN", "Give users' servers the Keycloak access token as $OAUTH_ACCESS_TOKEN.", "true",
         default=False,
@@ -225,11 +232,19 @@ class Settings(BaseSettings):
     )
     isolate_users: bool = _var(
         "ISOLATE_USERS",
-        "Give each user's server a network of its own, which the hub (and whatever else is on "
-        "DOCKER_NETWORK_NAME, e.g. a cluster's login node) joins, so that no user reaches another user's "
-        "server; false: all servers share DOCKER_NETWORK_NAME and reach each other's ports "
+        "Give each user's server a network of its own, which the hub (and what USERS_REACH names) "
+        "joins, so that no user reaches another user's server; false: all servers share DOCKER_NETWORK_NAME and reach each other's ports "
         "(README \"Security notes\"). SPAWNER=docker only.",
         "true", default=True,
+    )
+    users_reach: NameList = _var(
+        "USERS_REACH",
+        "Containers on DOCKER_NETWORK_NAME, by their name there (a compose service name or network alias), that "
+        "join every user's network (ISOLATE_USERS), so that users' servers reach them by that name. The hub "
+        "always does; nothing else does unless named here: Keycloak, the backup service and a cluster's login "
+        "node are not. Name only what holds no shell for users (a login node would reach every user's server): "
+        "for a login node run as a container, name an SSH relay to it (README \"Security notes\"). SPAWNER=docker only.",
+        "cluster-ssh", default=[],
     )
     user_networks_pool: AddressPool = _var(
         "USER_NETWORKS_POOL",
@@ -241,7 +256,7 @@ class Settings(BaseSettings):
     user_networks_prefix: int = _var(
         "USER_NETWORKS_PREFIX",
         "Prefix length of each user's network in USER_NETWORKS_POOL: 28 is 16 addresses, room for the server, "
-        "the hub and 11 more containers of DOCKER_NETWORK_NAME that join it (a cluster's login node, Keycloak).",
+        "the hub and 11 more containers of DOCKER_NETWORK_NAME that join it (USERS_REACH).",
         "27", default=DEFAULT_PREFIX, ge=LARGEST_PREFIX, le=SMALLEST_PREFIX,
     )
     docker_network: str = _var(

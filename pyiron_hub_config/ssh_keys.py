@@ -24,6 +24,7 @@ from jupyterhub import orm
 from jupyterhub.handlers import BaseHandler
 from tornado import web
 
+from .authenticator import access_withdrawn
 from .clusters import HOME, SSH_PUBLIC_KEY, fingerprint, parse_public_key
 
 PUBLIC_KEY_PATH = f"{HOME}/{SSH_PUBLIC_KEY}"
@@ -205,20 +206,32 @@ class SSHKeysAdminHandler(_ClustersHandler):
             user = self.users[orm_user]
             key, source = await current_public_key(user.spawner, self.db)
             rows.append({"name": user.name, "key": key, "source": source,
+                         "withdrawn": access_withdrawn(await user.get_auth_state()),
                          "accounts": {name: c.account(user.name) for name, c in clusters.items()}})
         wanted = self.get_argument("cluster", None)
         if wanted is not None:
             if wanted not in clusters:
                 raise web.HTTPError(404, f"No such cluster: {wanted}. Clusters: {', '.join(clusters) or 'none'}")
             self.set_header("Content-Type", "text/plain; charset=utf-8")
-            for row in rows:
-                account = row["accounts"][wanted]
-                if row["key"] is not None and account is not None:
-                    label = re.sub(r"[^\x21-\x7e]", "_", row["name"])
-                    self.write(f"{account} {row['key'].bare} pyiron-hub:{label}\n")
+            self.write(key_list(rows, wanted))
             return
         html = await self.render_template("pyiron_ssh_keys.html", rows=rows, clusters=list(clusters.values()))
         self.finish(html)
+
+
+def key_list(rows: list[dict], cluster: str) -> str:
+    """The key sync's list for one cluster: '<account> <key> pyiron-hub:<user>' per user.
+
+    Users whose access Keycloak has withdrawn are left out, so that the key sync removes the
+    keys it installed for them (key_sync.py); a login lets them back in.
+    """
+    lines = []
+    for row in rows:
+        account = row["accounts"][cluster]
+        if row["key"] is not None and account is not None and not row.get("withdrawn"):
+            label = re.sub(r"[^\x21-\x7e]", "_", row["name"])
+            lines.append(f"{account} {row['key'].bare} pyiron-hub:{label}\n")
+    return "".join(lines)
 
 
 def ssh_key_handlers(clusters) -> list[tuple]:

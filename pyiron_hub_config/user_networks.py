@@ -4,11 +4,16 @@ On one shared bridge every container reaches every other's ports: a Dask dashboa
 test web server a user starts would be open to all users. Docker's ``enable_icc=false``
 bridge option cannot help, as it also cuts the hub and the proxy off from the servers.
 Instead each server gets a bridge network of its own (<users' network>-<container>), and
-what users may reach joins it: every container on the users' network (DOCKER_NETWORK_NAME)
-but users' servers, i.e. the hub (with the proxy inside it) under its aliases ("hub"),
-and e.g. a cluster's login node run as a container. Docker itself keeps bridges apart
-(its DOCKER-ISOLATION chains), and a user's container has no capability to route
-through the hub. The network is not internal: servers reach the internet and outside
+what users may reach joins it, under its names on the users' network (DOCKER_NETWORK_NAME):
+the hub (with the proxy inside it, HUB_CONNECT_HOST, "hub") and the containers the admin
+names in USERS_REACH, nothing else. Keycloak, the backup service or a cluster's login node
+on the users' network are not joined unless named: a container joined into every user's
+network reaches every user's server, so a shell on it (a login node's) would be a bridge
+between users. The demo's cluster is reached through an SSH relay (relay/tcp_relay.py) that is
+joined instead: it forwards to the login node's SSH port and nowhere else, and the login
+node itself stays off users' networks. Docker itself keeps bridges apart (its
+DOCKER-ISOLATION chains), and a user's container has no capability to route through the
+hub or the relay. The network is not internal: servers reach the internet and outside
 clusters through the host, as before.
 
 Each network gets a subnet the hub picks from its own pool (USER_NETWORKS_POOL, subnets.py),
@@ -25,7 +30,7 @@ from ipaddress import IPv4Network, ip_network
 import docker.errors
 from docker.types import IPAMConfig, IPAMPool
 from dockerspawner import DockerSpawner
-from traitlets import Bool, Integer, Unicode
+from traitlets import Bool, Integer, List, Unicode
 
 from .subnets import DEFAULT_POOL, DEFAULT_PREFIX, networks_in, next_free_subnet, subnets_of
 
@@ -61,6 +66,11 @@ class UserNetworks(DockerSpawner):
     ).tag(config=True)
     users_network = Unicode(
         help="The network whose members (the hub, clusters) join every user's network: DOCKER_NETWORK_NAME."
+    ).tag(config=True)
+    joined_names = List(
+        Unicode(), default_value=["hub"],
+        help="Names on network_name of the containers that join each user's network: the hub "
+             "(HUB_CONNECT_HOST) and USERS_REACH. Any other member stays off users' networks.",
     ).tag(config=True)
     subnet_pool = Unicode(
         DEFAULT_POOL, help="The range each user's network takes its subnet from: USER_NETWORKS_POOL."
@@ -128,6 +138,8 @@ class UserNetworks(DockerSpawner):
             if (peer["Config"].get("Labels") or {}).get(SERVER_LABEL):
                 continue  # another user's server (left on the shared network by ISOLATE_USERS=false)
             aliases = (peer["NetworkSettings"]["Networks"].get(self.users_network) or {}).get("Aliases") or []
+            if not set(aliases) & set(self.joined_names):
+                continue  # not named by the admin (Keycloak, a login node, the backup service ...)
             try:
                 client.connect_container_to_network(peer_id, name, aliases=[a for a in aliases if a != peer_id[:12]])
             except docker.errors.APIError as err:

@@ -108,6 +108,9 @@ def schedule() -> list[Phase]:
         Part([f"{E2E}/test_usage.py"], after=after, seconds_measured=94),
         # Only pyiron_base's image; its "admin" only logs in (no server of that name).
         Part([f"{E2E}/test_culling.py"], after=after, seconds_measured=300),
+        # Its own Keycloak (the test image) and stack, the base image only; an estimate, not yet
+        # measured in a run from nothing.
+        Part([f"{E2E}/test_production.py"], after=after, seconds_measured=240),
         # One part: both have a user "admin".
         Part([f"{E2E}/test_hpc.py", f"{E2E}/test_stack.py"], name="hpc+stack", after=(*after, older_images.name),
              seconds_measured=693),

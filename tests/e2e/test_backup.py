@@ -378,3 +378,59 @@ def test_7_the_scheduled_backup_shows_its_last_result(bk):
         wait_for(lambda: bk.health("backup") == "healthy", timeout=120, interval=3, message="backup healthy")
     finally:
         bk.compose("rm", "-s", "-f", "backup", check=False)
+
+
+# --- what users plant in their homes never leads the backup, which runs as root (issue 29) ------
+PLANT = """
+import os, sqlite3, sys
+def db(path, owner):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    c = sqlite3.connect(path); c.execute("create table owner (name text)")
+    c.execute("insert into owner values (?)", (owner,)); c.commit(); c.close()
+ann, ben, cid, ben_work = sys.argv[1:5]
+db(f"/v/{ann}/secret.db", "ann")
+# ben: a link 'x' to ann's database (as the worker sees the volumes), and his own database in 'x#'
+os.symlink(f"/data/volumes/{ann}/secret.db", f"/v/{ben}/x")
+db(f"/v/{ben}/x#/own.db", "ben")
+db(f"/v/{ben}/y?.db", "ben")
+# cid: a database whose header is garbage
+db(f"/v/{cid}/broken.db", "cid")
+with open(f"/v/{cid}/broken.db", "r+b") as f:
+    f.seek(16); f.write(b"\\xff" * 84)
+open(f"/v/{ben_work}/private.txt", "w").write("ben's own words")
+os.chmod(f"/v/{ben_work}/private.txt", 0o600)
+"""
+OWNER = "import sqlite3, sys; print('OWNER', sqlite3.connect(sys.argv[1]).execute('select name from owner').fetchone()[0])"
+
+
+def test_8_what_users_plant_in_their_homes_never_leads_the_backup(bk):
+    """A name with '#' or '?' pulls no other user's database into a snapshot; a corrupt database is
+    named and skipped while the rest is backed up; a restore replaces a planted link, never follows it."""
+    for name in USERS:
+        HubUser(bk, name).login().stop()
+    (ann, _), (ben, ben_work), (cid, _) = (volumes(u) for u in USERS)
+    mounts = [a for v in (ann, ben, cid, ben_work) for a in ("-v", f"{v}:/v/{v}")]
+    docker("run", "--rm", "-u", "1000:100", *mounts, HUB_IMAGE, "python3", "-c", PLANT, ann, ben, cid, ben_work)
+    try:
+        out = ok(bk.pyiron_hub("backup"))
+        assert f"SQLite database {cid}/broken.db: SKIPPED" in out + "", out
+        assert "backup finished" in out and f"SQLite database {ann}/secret.db: consistent copy taken" in out, out
+        status = json.loads(docker("exec", bk.container("hub"), "cat", "/srv/jupyterhub/data/backup-status.json").stdout)
+        assert status["exit_status"] == 0 and list(status["skipped_databases"]) == [f"{cid}/broken.db"], status
+        assert f"{cid}/broken.db" in status["message"], status
+        # ben's databases come back as his own, not ann's; the link he planted in their place is
+        # replaced, and the file it pointed at (in a volume the restore worker mounts) untouched.
+        docker("run", "--rm", "-u", "1000:100", "-v", f"{ben}:/h", HUB_IMAGE, "sh", "-c",
+               f"rm -rf '/h/x#' '/h/y?.db' && mkdir '/h/x#' && ln -s /restore/data/volumes/{ben_work}/private.txt "
+               "'/h/y?.db' && ln -s /etc/shadow '/h/x#/own.db'")
+        ok(bk.pyiron_hub("restore", "--user", USERS[1]))
+        for path in ("x#/own.db", "y?.db"):
+            r = docker("run", "--rm", "-v", f"{ben}:/h:ro", HUB_IMAGE, "sh", "-c",
+                       f"test ! -L '/h/{path}' && python3 -c \"{OWNER}\" '/h/{path}'", check=False)
+            assert "OWNER ben" in r.stdout, (path, r.stdout, r.stderr)
+        r = docker("run", "--rm", "-v", f"{ben_work}:/w:ro", HUB_IMAGE, "stat", "-c", "%a %s", "/w/private.txt")
+        assert r.stdout.split() == ["600", str(len("ben's own words"))], r.stdout
+    finally:
+        docker("run", "--rm", *mounts, HUB_IMAGE, "sh", "-c",
+               f"rm -rf /v/{ann}/secret.db /v/{ben}/x '/v/{ben}/x#' '/v/{ben}/y?.db' /v/{cid}/broken.db "
+               f"/v/{ben_work}/private.txt", check=False)

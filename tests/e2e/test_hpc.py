@@ -32,7 +32,9 @@ USERS = ("hpcalice", "hpcbob")
 PROJECT = "pyironhubhpc"
 NETWORK = "pyiron-hub-hpc-users"
 CLUSTER = "pyiron-hub-hpc-cluster"
-CLUSTER_HOST = "hpc-cluster"  # its name on the users' network
+CLUSTER_HOST = "hpc-cluster"  # the name servers reach its SSH by: the relay's, joined into their networks
+CLUSTER_LOGIN = "hpc-login"  # the login node's own name on the users' network, which servers never join
+RELAY = "pyiron-hub-hpc-relay"
 CLUSTER_IMAGE = f"{PREFIX}/slurm:latest"
 # The base stand-in as built: no paramiko of its own, like pyiron/base.
 HPC_ENVIRONMENT = f"{PREFIX}/base:latest"
@@ -123,19 +125,26 @@ def hpc(images, tmp_path_factory):
     wait_cluster_healthy()
     keys = ", ".join(json.dumps(k) for k in host_keys())
     (directory / "clusters.toml").write_text(CLUSTERS_TOML.format(host=CLUSTER_HOST, keys=keys))
-    write_env_files(directory, USERS)
+    # What users' networks are joined by: the hub and the relay, not the login node (issue 29).
+    write_env_files(directory, USERS, USERS_REACH=CLUSTER_HOST)
     s = ClusterStack(directory, images, project=PROJECT, network=NETWORK, users=USERS + ("admin",))
     s.compose("down", "-v", "--remove-orphans", check=False)
+    docker("rm", "-f", RELAY, check=False)
     remove_user_containers_and_volumes(USERS)
     s.up()
-    # The cluster joins the users' network, as a real cluster's login node is reachable from it.
-    docker("network", "connect", "--alias", CLUSTER_HOST, NETWORK, CLUSTER)
+    # The login node on the users' network (it reaches the hub for the key sync), and the
+    # demo's SSH relay to it (docker-compose.yml's cluster-ssh, as an admin runs it).
+    docker("network", "connect", "--alias", CLUSTER_LOGIN, NETWORK, CLUSTER)
+    docker("run", "-d", "--name", RELAY, "--network", NETWORK, "--network-alias", CLUSTER_HOST,
+           "--user", "65534:65534", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
+           "--no-healthcheck", images, "python3", "-m", "pyiron_hub_config.relay.tcp_relay", "--listen", "22",
+           "--to", f"{CLUSTER_LOGIN}:22")
     yield s
     if __import__("os").environ.get("HPC_KEEP"):  # debugging: leave everything running
         return
     # The cluster is no part of the compose project: it leaves the users' network first, so
     # that `compose down` (the stopping hub stops users' servers) can remove the network.
-    docker("rm", "-f", CLUSTER, check=False)
+    docker("rm", "-f", CLUSTER, RELAY, check=False)
     s.compose("down", "-v", "--remove-orphans", check=False)
     remove_user_containers_and_volumes(USERS + ("admin",))
 
@@ -602,6 +611,53 @@ def test_servers_reach_the_cluster_but_not_the_database(alice):
     assert f"NET {CLUSTER_HOST} open" in out and "NET hub-db closed" in out, out
 
 
+def _addresses(container: str) -> list[str]:
+    return [n["IPAddress"] for n in (inspect(container) or {})["NetworkSettings"]["Networks"].values()
+            if n.get("IPAddress")]
+
+
+REACH = """
+import socket
+for host, port in {targets!r}:
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        print("NET", host, port, "open")
+    except OSError as err:
+        print("NET", host, port, "closed", type(err).__name__)
+"""
+
+
+def test_the_login_node_is_no_bridge_between_users(alice, bob):
+    """issue 29: from the login node (a shell for every user) no server's port; from a server no other's.
+
+    The login node stays off users' networks: servers reach its SSH through the relay alone,
+    which forwards there and nowhere else.
+    """
+    servers = {user.name: _addresses(f"jupyter-{user.name}") for user in (running(alice), running(bob))}
+    assert all(servers.values()), servers
+    login = _addresses(CLUSTER)
+    # From the login node, as bob's account there: neither server's Jupyter port, by any address.
+    targets = [(ip, 8888) for ips in servers.values() for ip in ips]
+    out = on_cluster("python3", "-c", REACH.format(targets=targets), user="bob")
+    assert "open" not in out and out.count("closed") == len(targets), out
+    # From alice's server: not bob's server, not the login node itself, not its name; only the relay.
+    targets = [*((ip, 8888) for ip in servers["hpcbob"]), *((ip, 22) for ip in login), (CLUSTER_LOGIN, 22),
+               (CLUSTER_HOST, 22)]
+    with Kernel(alice, "bridge.ipynb") as kernel:
+        out = kernel.run(REACH.format(targets=targets))
+    assert f"NET {CLUSTER_HOST} 22 open" in out, out  # the control: SSH to the cluster, through the relay
+    assert out.count("open") == 1 and out.count("closed") == len(targets) - 1, out
+    # The relay answers with the login node's own SSH: the host key the hub pinned.
+    with Kernel(alice, "bridge.ipynb") as kernel:
+        out = kernel.run(textwrap.dedent(f"""
+            import socket
+            s = socket.create_connection(("{CLUSTER_HOST}", 22), timeout=10)
+            print("BANNER", s.recv(64).decode().strip())
+            s.close()
+        """))
+    assert value(out, "BANNER").startswith("SSH-2.0-OpenSSH"), out
+
+
 # --- a Python the hub cannot serve: the server starts, the key page says why -----------------
 def test_an_image_whose_python_the_hub_cannot_serve_starts_and_the_page_says_why(hpc, alice, tmp_path):
     import subprocess
@@ -633,3 +689,41 @@ def test_an_image_whose_python_the_hub_cannot_serve_starts_and_the_page_says_why
         hpc.hub_image = HUB_IMAGE
         hpc.up()
         docker("rmi", "-f", NARROW_HUB, check=False)
+
+
+# --- a user no longer listed: the key sync removes what it wrote, and only that (issue 29) -------
+HAND_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHandAddedHandAddedHandAddedHandAddedHand hpcalice@laptop"
+STATE_FILE = "/var/lib/pyiron-hub-key-sync/hpc.json"
+
+
+def test_the_key_sync_removes_the_keys_it_wrote_for_a_user_no_longer_listed(hpc, alice, bob):
+    alices_key = public_key_from_page(running(alice))
+    public_key_from_page(running(bob))
+    docker("cp", str(REPO / "pyiron_hub_config/on_cluster/key_sync.py"), f"{CLUSTER}:{KEY_SYNC}")
+    on_cluster("sh", "-c", f"umask 077 && mkdir -p /etc/pyiron-hub && cat > {TOKEN_FILE}", stdin=key_sync_token(hpc))
+    on_cluster("rm", "-f", "/home/hpcalice/.ssh/authorized_keys", STATE_FILE)
+    sync = ["python3", KEY_SYNC, "--hub", "http://hub:8081", "--cluster", "hpc", "--token-file", TOKEN_FILE]
+    first = docker("exec", CLUSTER, *sync, check=False)
+    assert "hpcalice: added" in first.stdout, first.stdout + first.stderr
+    # A key alice added by hand (from her laptop), after the sync's.
+    on_cluster("sh", "-c", "cat >> ~/.ssh/authorized_keys", user="hpcalice", stdin=HAND_KEY + "\n")
+    assert on_cluster("stat", "-c", "%U %a", STATE_FILE).split() == ["root", "600"]
+    bobs_before = on_cluster("cat", "/home/bob/.ssh/authorized_keys")
+    # Control: while alice is allowed, run after run, her key stays.
+    again = docker("exec", CLUSTER, *sync, check=False)
+    assert "hpcalice: already there" in again.stdout and "removed" not in again.stdout, again.stdout
+    assert alices_key.split()[1] in on_cluster("cat", "/home/hpcalice/.ssh/authorized_keys")
+    # Her access withdrawn: an admin deletes her from the hub, so the hub lists her key no more.
+    admin = HubUser(hpc, "admin").login()
+    alice.stop()
+    assert admin.api("DELETE", "/users/hpcalice").status_code == 204
+    listed = requests.get(f"{hpc.url}/hub/ssh-keys", params={"cluster": "hpc"}, timeout=30,
+                          headers={"Authorization": f"token {key_sync_token(hpc)}"}).text
+    assert "hpcalice" not in listed and "pyiron-hub:hpcbob" in listed, listed
+    removed = docker("exec", CLUSTER, *sync, check=False)
+    assert "hpcalice: removed (no longer listed: pyiron-hub:hpcalice)" in removed.stdout, removed.stdout
+    keys = on_cluster("cat", "/home/hpcalice/.ssh/authorized_keys")
+    assert alices_key.split()[1] not in keys and keys == HAND_KEY + "\n", keys  # what she added stays
+    assert on_cluster("stat", "-c", "%U %a", "/home/hpcalice/.ssh/authorized_keys").split() == ["hpcalice", "600"]
+    assert on_cluster("cat", "/home/bob/.ssh/authorized_keys") == bobs_before  # bob, still listed: untouched
+    assert "hpcalice" not in on_cluster("cat", STATE_FILE)

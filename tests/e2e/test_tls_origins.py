@@ -215,7 +215,7 @@ def test_the_servers_cookie_is_no_login_on_the_hubs_api(stack, ann):
     # What the user's origin holds after the OAuth round trip above: the server's cookie only.
     ann.session.get(f"{stack.origin(ann.name)}/user/{ann.name}/lab", timeout=60).raise_for_status()
     own = {c.name: c.value for c in ann.session.cookies if c.domain == server_host}
-    assert f"jupyterhub-user-{ann.name}" in own and "jupyterhub-hub-login" not in own, own
+    assert f"__Host-jupyterhub-user-{ann.name}" in own and not any("hub-login" in name for name in own), own
     origin = {"Origin": stack.origin(ann.name), "X-XSRFToken": own.get("_xsrf", "")}
     me = requests.get(f"{stack.url}/hub/api/user", cookies=own, headers=origin, timeout=30)
     assert me.status_code == 403, (me.status_code, me.text[:300])
@@ -234,3 +234,24 @@ def _on_origin(user: HubUser) -> OriginUser:
     moved = OriginUser(user.stack, user.name)
     moved.session, moved.token = user.session, user.token
     return moved
+
+
+def test_the_hubs_login_cookie_is_host_prefixed(stack, ann):
+    """__Host-: a browser takes it only from the hub's own origin (Secure, Path=/, no Domain), so a
+    page on a user's subdomain cannot plant a login for the hub (cookie tossing, issue 29)."""
+    hub = [c for c in ann.session.cookies if "hub-login" in c.name]
+    assert [(c.name, c.domain, c.path, c.secure) for c in hub] == [("__Host-jupyterhub-hub-login", DOMAIN, "/", True)]
+    assert not hub[0].domain_specified, "a __Host- cookie names no Domain"
+    value = hub[0].value
+    xsrf = next(c.value for c in ann.session.cookies if c.name == "_xsrf" and c.domain == DOMAIN)
+
+    def me(cookie_name: str) -> requests.Response:
+        return requests.get(f"{stack.url}/hub/api/user", cookies={cookie_name: value, "_xsrf": xsrf},
+                            headers={"X-XSRFToken": xsrf}, timeout=30)
+
+    # What a subdomain can set: the unprefixed name, with Domain=hub.test. The hub reads it not.
+    planted = me("jupyterhub-hub-login")
+    assert planted.status_code == 403, (planted.status_code, planted.text[:300])
+    # Control: the same value under the hub's own name is her login.
+    own = me("__Host-jupyterhub-hub-login")
+    assert own.status_code == 200 and own.json()["name"] == ann.name, (own.status_code, own.text[:300])

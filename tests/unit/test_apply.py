@@ -553,6 +553,11 @@ def test_auth_refresh_age_override(configured):
     assert configured(AUTH_REFRESH_AGE="30").KeycloakOAuthenticator.auth_refresh_age == 30
 
 
+def test_servers_of_users_keycloak_no_longer_admits_stop_after_a_grace(configured):
+    assert configured().KeycloakOAuthenticator.withdrawn_grace == 300
+    assert configured(ACCESS_WITHDRAWN_GRACE="20").KeycloakOAuthenticator.withdrawn_grace == 20
+
+
 def test_users_already_in_the_database_are_not_admitted_for_that_alone(configured):
     # Else, with ALLOWED_USERS set, leaving the Keycloak group would never take effect.
     assert configured(ALLOWED_USERS="carol").KeycloakOAuthenticator.allow_existing_users is False
@@ -566,7 +571,23 @@ def test_subdomain_host_gives_each_user_an_origin(configured):
     assert configured(SUBDOMAIN_HOST="https://hub.example.org").JupyterHub.subdomain_host == "https://hub.example.org"
 
 
+def test_host_prefixed_cookies_with_subdomains_over_https(configured):
+    # A user's subdomain cannot set a __Host- cookie for the hub (issue 29).
+    assert configured(SUBDOMAIN_HOST="https://hub.example.org").JupyterHub.cookie_host_prefix_enabled is True
+
+
+def test_no_host_prefixed_cookies_on_one_origin_or_over_plain_http(configured):
+    # One origin: Path=/ would hand the hub's cookie to every server; HTTP: browsers refuse them.
+    assert "cookie_host_prefix_enabled" not in configured().JupyterHub
+    assert "cookie_host_prefix_enabled" not in configured(SUBDOMAIN_HOST="http://hub.example.org").JupyterHub
+
+
 # --- users cannot reach each other; admins stay out (issue 16) -------------------------------
+
+def test_users_networks_are_joined_by_the_hub_and_what_the_admin_names(configured):
+    assert spawner_from(configured()).joined_names == ["hub"]
+    assert spawner_from(configured(USERS_REACH="cluster-ssh,licenses")).joined_names == ["hub", "cluster-ssh", "licenses"]
+
 
 def test_users_servers_are_labelled_and_isolated_by_default(configured):
     spawner = spawner_from(configured(DOCKER_NETWORK_NAME="my-users"))

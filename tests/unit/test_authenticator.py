@@ -215,9 +215,14 @@ def test_the_callback_handler_is_ours():
 class FakeUser:
     def __init__(self, name="bob"):
         self.name = name
+        self.auth_state = {"token_response": TOKEN, "access_token": "at", "refresh_token": "rt"}
+        self.spawners = {}
 
     async def get_auth_state(self):
-        return {"token_response": TOKEN, "access_token": "at", "refresh_token": "rt"}
+        return self.auth_state
+
+    async def save_auth_state(self, auth_state):
+        self.auth_state = auth_state
 
 
 def request_by(user, token: bool, method: str = "GET", path: str = "/hub/api/user"):
@@ -288,3 +293,95 @@ async def test_a_user_who_never_logged_in_is_not_refused():
 
     user = NeverLoggedIn()
     assert await refreshing(["/pyiron-users"]).refresh_user(user, request_by(user, token=True)) is False
+
+
+# --- access withdrawn: the server stops after the grace, unless let in again (issue 29) ---------
+class FakeSpawner:
+    def __init__(self):
+        self.active, self._stop_pending = True, False
+
+
+class StoppingHandler(SimpleNamespace):
+    """A request of the user's own; stop_single_user as the hub's handlers have it."""
+
+    async def stop_single_user(self, user, name):
+        self.stopped.append((user.name, name))
+        user.spawners[name].active = False
+
+
+def withdrawing(user, grace: float, groups=("/guests",)):
+    a = refreshing(list(groups))
+    a.withdrawn_grace = grace
+    handler = StoppingHandler(_jupyterhub_user=user, _token_authenticated=False, stopped=[],
+                              request=SimpleNamespace(method="GET", path="/hub/home"))
+    user.spawners[""] = FakeSpawner()
+    return a, handler
+
+
+async def _until(condition, seconds=5.0):
+    import asyncio
+
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return True
+        await asyncio.sleep(0.01)
+    return condition()
+
+
+async def test_a_user_removed_from_the_group_has_their_server_stopped_after_the_grace():
+    from pyiron_hub_config.authenticator import WITHDRAWN, access_withdrawn
+
+    user = FakeUser()
+    a, handler = withdrawing(user, grace=0.2)
+    assert await a.refresh_user(user, handler) is False
+    assert access_withdrawn(user.auth_state) and isinstance(user.auth_state[WITHDRAWN], float)
+    assert handler.stopped == []  # not before the grace
+    assert await _until(lambda: handler.stopped == [("bob", "")])
+
+
+async def test_a_user_let_in_again_within_the_grace_keeps_their_server():
+    user = FakeUser()
+    a, handler = withdrawing(user, grace=0.2)
+    await a.refresh_user(user, handler)
+    user.auth_state = {"token_response": TOKEN}  # a new login stores a new auth_state
+    assert not await _until(lambda: handler.stopped, seconds=0.5)
+
+
+async def test_a_user_still_in_the_group_keeps_their_server():
+    user = FakeUser()
+    a, handler = withdrawing(user, grace=0.0, groups=("/pyiron-users",))
+    assert (await a.refresh_user(user, handler))["name"] == "bob"
+    assert not await _until(lambda: handler.stopped, seconds=0.3)
+    assert "pyiron_hub_access_withdrawn" not in user.auth_state
+
+
+def _keycloak_refuses(a, description: str):
+    from tornado.httpclient import HTTPResponse, HTTPRequest
+    import io
+    import json
+
+    async def userinfo_refused(token_info):
+        raise HTTPClientError(401, "Unauthorized")
+
+    async def refused(url, **kwargs):
+        body = json.dumps({"error": "invalid_grant", "error_description": description}).encode()
+        raise HTTPClientError(400, "Bad Request", HTTPResponse(HTTPRequest(url), 400, buffer=io.BytesIO(body)))
+
+    a.token_to_user = userinfo_refused
+    a.httpfetch = refused
+
+
+@pytest.mark.parametrize("description, withdrawn", [
+    ("User disabled", True), ("Unknown user", True),
+    ("Session not active", False), ("Token is not active", False),  # a session ended: not the account
+])
+async def test_an_account_keycloak_refuses_is_withdrawn_a_session_ended_is_not(description, withdrawn):
+    from pyiron_hub_config.authenticator import access_withdrawn
+
+    user = FakeUser()
+    a, handler = withdrawing(user, grace=0.0, groups=("/pyiron-users",))
+    _keycloak_refuses(a, description)
+    assert await a.refresh_user(user, handler) is False  # logged out either way
+    assert access_withdrawn(user.auth_state) is withdrawn
+    await _until(lambda: handler.stopped, seconds=5 if withdrawn else 0.3)
+    assert handler.stopped == ([("bob", "")] if withdrawn else [])

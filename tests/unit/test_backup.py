@@ -1,6 +1,7 @@
 """The backup's pure parts: settings, which volumes, restic's errors in plain words, SQLite copies."""
 
 import json
+import os
 import sqlite3
 import threading
 from datetime import datetime, time, timezone
@@ -10,7 +11,7 @@ import pytest
 
 from pyiron_hub_config.backup_worker import worker as backup_worker
 from pyiron_hub_config.backup import (
-    BackupError, next_run, restic_problem, restore_includes, volume_for_path, volumes_to_back_up,
+    BackupError, next_run, restic_problem, restore_includes, skipped_databases, volume_for_path, volumes_to_back_up,
 )
 from pyiron_hub_config.backup_settings import backup_variable_names, load_backup_settings, restic_environment
 from pyiron_hub_config.backup_status import BackupStatusCollector, read_status
@@ -124,7 +125,7 @@ def test_sqlite_copy_is_consistent_while_a_writer_commits(tmp_path):
     t = threading.Thread(target=writer)
     t.start()
     try:
-        excludes = backup_worker.stage_sqlite(volumes, staging)
+        excludes, skipped = backup_worker.stage_sqlite(volumes, staging)
     finally:
         stop.set()
         t.join()
@@ -133,7 +134,7 @@ def test_sqlite_copy_is_consistent_while_a_writer_commits(tmp_path):
     assert check.execute("pragma integrity_check").fetchone() == ("ok",)
     assert check.execute("select count(*) from jobs where a != b").fetchone() == (0,)
     assert backup_worker.restic_pattern(db) in excludes and f"{backup_worker.restic_pattern(db)}-journal" in excludes
-    assert not any("notes.db" in e for e in excludes)
+    assert not any("notes.db" in e for e in excludes) and skipped == {}
     # A restore puts the copy back in place of the live file, and drops a stale journal.
     Path(str(db) + "-journal").write_text("stale")
     db.unlink()
@@ -142,13 +143,99 @@ def test_sqlite_copy_is_consistent_while_a_writer_commits(tmp_path):
     assert not Path(str(db) + "-journal").exists()
 
 
+def _database(path: Path, owner: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path)
+    con.execute("create table owner (name text)")
+    con.execute("insert into owner values (?)", (owner,))
+    con.commit()
+    con.close()
+    return path
+
+
+def _owner(path: Path) -> str:
+    return sqlite3.connect(path).execute("select name from owner").fetchone()[0]
+
+
+@pytest.mark.parametrize("mark", ["#", "?", "%23"])
+def test_a_name_with_uri_characters_never_reads_another_users_database(tmp_path, mark):
+    # issue 29: bob's link 'x' to alice's database, and a database in a directory 'x#' (or 'x?'):
+    # unescaped, the URI file:/.../x#/own.db opened 'x', i.e. alice's database, into bob's part.
+    volumes, staging = tmp_path / "volumes", tmp_path / "staging"
+    _database(volumes / "jupyterhub-home-alice" / "pyiron.db", "alice")
+    bob = volumes / "jupyterhub-home-bob"
+    bob.mkdir(parents=True)
+    (bob / "x").symlink_to(volumes / "jupyterhub-home-alice" / "pyiron.db")
+    _database(bob / f"x{mark}" / "own.db", "bob")
+    _database(bob / f"y{mark}.db", "bob")
+    excludes, skipped = backup_worker.stage_sqlite(volumes, staging)
+    assert skipped == {}
+    assert _owner(staging / "sqlite" / "jupyterhub-home-bob" / f"x{mark}" / "own.db") == "bob"
+    assert _owner(staging / "sqlite" / "jupyterhub-home-bob" / f"y{mark}.db") == "bob"
+    assert _owner(staging / "sqlite" / "jupyterhub-home-alice" / "pyiron.db") == "alice"  # control
+    assert not (staging / "sqlite" / "jupyterhub-home-bob" / "x").exists()  # the link is no database
+
+
+def test_a_corrupt_database_is_named_and_skipped_the_others_copied(tmp_path, capfd):
+    volumes, staging = tmp_path / "volumes", tmp_path / "staging"
+    _database(volumes / "jupyterhub-home-alice" / "pyiron.db", "alice")
+    broken = _database(volumes / "jupyterhub-home-bob" / "broken.db", "bob")
+    with open(broken, "r+b") as f:  # SQLite's magic stays, the rest of its header is garbage
+        f.seek(16)
+        f.write(b"\xff" * 84)
+    _database(volumes / "jupyterhub-home-carol" / "pyiron.db", "carol")
+    excludes, skipped = backup_worker.stage_sqlite(volumes, staging)
+    assert list(skipped) == ["jupyterhub-home-bob/broken.db"], skipped
+    assert "SQLite could not read it" in skipped["jupyterhub-home-bob/broken.db"]
+    assert not (staging / "sqlite" / "jupyterhub-home-bob" / "broken.db").exists()
+    assert not any("broken.db" in e for e in excludes)  # its live file stays in the snapshot
+    for user in ("alice", "carol"):  # control: the others' are copied
+        assert _owner(staging / "sqlite" / f"jupyterhub-home-{user}" / "pyiron.db") == user
+    out = capfd.readouterr()
+    assert "jupyterhub-home-bob/broken.db: SKIPPED" in out.err
+    assert skipped_databases(out.out) == skipped  # what the hub's status reports
+
+
+def test_a_restore_replaces_a_planted_link_and_never_follows_it(tmp_path):
+    # bob's live database swapped for a link to alice's file (or /etc/shadow) before a restore of bob.
+    volumes, staging = tmp_path / "volumes", tmp_path / "staging"
+    alice = _database(volumes / "jupyterhub-home-alice" / "pyiron.db", "alice")
+    secret = tmp_path / "shadow"
+    secret.write_text("root:secret")
+    secret.chmod(0o600)
+    _database(staging / "sqlite" / "jupyterhub-home-bob" / "db" / "pyiron.db", "bob")
+    _database(staging / "sqlite" / "jupyterhub-home-bob" / "other" / "pyiron.db", "bob")
+    _database(staging / "sqlite" / "jupyterhub-home-bob" / "own.db", "bob")
+    bob = volumes / "jupyterhub-home-bob"
+    (bob / "db").mkdir(parents=True)
+    (bob / "db" / "pyiron.db").symlink_to(alice)
+    (bob / "db" / "pyiron.db-journal").symlink_to(secret)
+    (bob / "other").symlink_to(tmp_path)  # a directory on the path: a link to elsewhere
+    (bob / "own.db").symlink_to(secret)
+    problems = backup_worker.place_sqlite(staging, volumes)
+    assert _owner(alice) == "alice" and secret.read_text() == "root:secret"  # untouched
+    assert oct(secret.stat().st_mode & 0o777) == "0o600"
+    assert not (bob / "db" / "pyiron.db").is_symlink() and _owner(bob / "db" / "pyiron.db") == "bob"  # control
+    assert not (bob / "own.db").is_symlink() and _owner(bob / "own.db") == "bob"
+    assert not os.path.lexists(bob / "db" / "pyiron.db-journal")  # the link removed, not its target
+    assert [p.split(":")[0] for p in problems] == ["jupyterhub-home-bob/other/pyiron.db"], problems
+    assert not (tmp_path / "pyiron.db").exists()
+
+
+def test_skipped_databases_in_the_status(tmp_path):
+    (tmp_path / "backup-status.json").write_text(
+        '{"exit_status": 0, "started": 1, "finished": 2, "skipped_databases": {"v/a.db": "corrupt"}}')
+    metrics = {m.name: m.samples[0].value for m in BackupStatusCollector(tmp_path).collect()}
+    assert metrics["pyiron_hub_backup_last_skipped_databases"] == 1 and metrics["pyiron_hub_backup_last_exit_status"] == 0
+
+
 def test_last_result_as_metrics(tmp_path):
     assert read_status(tmp_path) is None and list(BackupStatusCollector(tmp_path).collect()) == []
     (tmp_path / "backup-status.json").write_text('{"exit_status": 1, "started": 10, "finished": 25, "last_success": 5}')
     metrics = {m.name: m.samples[0].value for m in BackupStatusCollector(tmp_path).collect()}
     assert metrics == {"pyiron_hub_backup_last_exit_status": 1, "pyiron_hub_backup_last_run_timestamp_seconds": 25,
                        "pyiron_hub_backup_last_success_timestamp_seconds": 5,
-                       "pyiron_hub_backup_last_duration_seconds": 15}
+                       "pyiron_hub_backup_last_duration_seconds": 15, "pyiron_hub_backup_last_skipped_databases": 0}
 
 
 @pytest.mark.parametrize("variable", backup_variable_names())

@@ -1,4 +1,5 @@
-"""`pyiron-hub init`: the old deployment's config.json -> build.env, pyiron.env, shared.env."""
+"""`pyiron-hub init`: the old deployment's config.json -> .env (its build.env), pyiron.env, shared.env;
+and a new set-up from flags or a person's answers."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ import stat
 import pytest
 
 from pyiron_hub_config.cli import main
-from pyiron_hub_config.envfiles import parse_env_file
+from pyiron_hub_config.envfiles import format_env_file, parse_env_file
 
-ENV_FILES = ("build.env", "pyiron.env", "shared.env")
+ENV_FILES = (".env", "pyiron.env", "shared.env")
+# What init adds to the old build section: the stack's files and compose's project, and the
+# defaults compose would take anyway, written out.
+STACK = {"COMPOSE_PROJECT_NAME": "pyiron-hub", "HUB_IMAGE": "pyiron-hub:latest", "HUB_BIND": "127.0.0.1",
+         "HUB_PORT": "8000"}
 KC = "https://keycloak.example.org/realms/pyiron/protocol/openid-connect"
 
 # The old README's config.json, filled in as an admin would have.
@@ -67,7 +72,7 @@ def init_from(path) -> int:
 def test_init_from_writes_three_files_beside_config_json(seed):
     path = seed()
     assert init_from(path) == 0
-    assert sorted(p.name for p in path.parent.iterdir()) == ["build.env", "config.json", "pyiron.env", "shared.env"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [".env", "config.json", "pyiron.env", "shared.env"]
 
 
 def test_files_are_private(seed):
@@ -79,7 +84,9 @@ def test_files_are_private(seed):
 def test_each_section_lands_in_its_file(seed):
     path = seed()
     init_from(path)
-    assert parse_env_file(path.parent / "build.env") == OLD_CONFIG["build"]
+    # The old deployment had both its certificate and nginx's network: both overlays.
+    assert parse_env_file(path.parent / ".env") == {
+        **OLD_CONFIG["build"], **STACK, "COMPOSE_FILE": "docker-compose.yml:compose.tls.yml:compose.nginx.yml"}
     assert parse_env_file(path.parent / "shared.env") == OLD_CONFIG["shared"]
 
 
@@ -298,13 +305,17 @@ def test_missing_config_json(tmp_path, capsys):
 def test_fresh_init_writes_files_with_a_generated_password(tmp_path, capsys):
     assert main(["init", "--dir", str(tmp_path)]) == 0
     files = {name: parse_env_file(tmp_path / name) for name in ENV_FILES}
-    assert (files["build.env"], files["pyiron.env"], list(files["shared.env"])) == ({}, {}, ["POSTGRES_PASSWORD"])
+    assert (files[".env"], files["pyiron.env"], list(files["shared.env"])) == (
+        {**STACK, "COMPOSE_FILE": "docker-compose.yml"}, {}, ["POSTGRES_PASSWORD"])
     assert re.fullmatch(r"[0-9a-f]{64}", files["shared.env"]["POSTGRES_PASSWORD"])
 
 
 def test_fresh_init_says_what_to_do_next(tmp_path, capsys):
     main(["init", "--dir", str(tmp_path)])
-    assert "Next: set OAUTH2_ISSUER_URL, CLIENT_ID, CLIENT_SECRET" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "First fill in pyiron.env (or run init again with its flags):\n" in out
+    assert "\n  OAUTH2_ISSUER_URL: not set" in out
+    assert out.rstrip().endswith("  docker compose up -d")
 
 
 def test_fresh_init_files_are_private(tmp_path):
@@ -360,3 +371,146 @@ def test_swarm_files_refuse_what_unquoted_files_cannot_hold(seed, value, capsys)
     assert main(["init", "--swarm", "--from", str(path)]) == 1
     assert "SITE_NAME: starts or ends with a space" in capsys.readouterr().err
     assert snapshot(path.parent) == before
+
+
+# --- a new set-up from flags (scripts) or answers (a person at a terminal) --------------------
+FLAGS = ["--issuer-url", "https://keycloak.example.org/realms/pyiron", "--hub-url", "https://hub.example.org",
+         "--allowed-group", "pyiron-users", "--admin-group", "pyiron-admins", "--admins", "alice",
+         "--image", "pyiron_base=registry.example.org/base:7", "--hub-port", "8443", "--no-input"]
+
+
+def init_new(directory, *extra) -> int:
+    return main(["init", "--dir", str(directory), *FLAGS, *extra])
+
+
+def test_flags_write_a_set_up_the_hub_accepts(tmp_path, capsys):
+    assert init_new(tmp_path) == 0
+    pyiron = parse_env_file(tmp_path / "pyiron.env")
+    assert {k: v for k, v in pyiron.items() if k != "CLIENT_SECRET"} == {
+        "OAUTH2_ISSUER_URL": "https://keycloak.example.org/realms/pyiron", "CLIENT_ID": "pyiron-hub",
+        "OAUTH_CALLBACK_URL": "https://hub.example.org/hub/oauth_callback", "OAUTH2_ALLOWED_GROUPS": "pyiron-users",
+        "OAUTH2_ADMIN_GROUPS": "pyiron-admins", "ADMIN_USER": "alice", "PYIRON_BASE": "registry.example.org/base:7"}
+    assert re.fullmatch(r"[0-9a-f]{64}", pyiron["CLIENT_SECRET"])  # generated: keycloak-client gives it to Keycloak
+    assert parse_env_file(tmp_path / ".env")["HUB_PORT"] == "8443"
+    args = ["check", "--env-file", str(tmp_path / "pyiron.env"), "--env-file", str(tmp_path / "shared.env")]
+    assert main(args) == 0
+    assert "First fill in" not in capsys.readouterr().out
+
+
+def test_next_is_exactly_the_commands_to_run(tmp_path, capsys):
+    init_new(tmp_path, "--backups", "--backup-repository", "/srv/backups/hub", "--hub-image", "hub:2")
+    out = capsys.readouterr().out
+    run = 'docker run --rm -v "$PWD:/cfg" -w /cfg hub:2 pyiron-hub'
+    assert out.split("Next, in this directory (beside docker-compose.yml), run:\n")[1].splitlines() == [
+        f"  {run} keycloak-client --env-file pyiron.env    # the client Keycloak needs; --apply creates it",
+        f"  {run} check --env-file pyiron.env --env-file shared.env",
+        '  docker run --rm -v /var/run/docker.sock:/var/run/docker.sock -v "$PWD:/cfg" -w /cfg hub:2 pyiron-hub '
+        "pull --missing --env-file pyiron.env",
+        "  docker compose up -d",
+        "  docker compose run --rm backup pyiron-hub backup --init",
+    ]
+
+
+def test_flags_twice_change_nothing(tmp_path):
+    init_new(tmp_path, "--backups", "--backup-repository", "/srv/backups/hub")
+    first = snapshot(tmp_path)
+    assert init_new(tmp_path, "--backups", "--backup-repository", "/srv/backups/hub") == 0
+    assert snapshot(tmp_path) == first
+    assert main(["init", "--dir", str(tmp_path), "--no-input"]) == 0  # and without the flags: kept as written
+    assert snapshot(tmp_path) == first
+
+
+def test_a_flag_changes_only_its_own_value(tmp_path):
+    init_new(tmp_path)
+    before = {name: parse_env_file(tmp_path / name) for name in ENV_FILES}
+    main(["init", "--dir", str(tmp_path), "--no-input", "--hub-port", "9000"])
+    after = {name: parse_env_file(tmp_path / name) for name in ENV_FILES}
+    assert after[".env"] == {**before[".env"], "HUB_PORT": "9000"}
+    assert (after["pyiron.env"], after["shared.env"]) == (before["pyiron.env"], before["shared.env"])
+
+
+@pytest.mark.parametrize("extra, stack", [
+    ([], "docker-compose.yml"),
+    (["--tls", "cert", "--cert", "/etc/ssl/hub.pem", "--key", "/etc/ssl/hub.key"], "docker-compose.yml:compose.tls.yml"),
+    (["--tls", "nginx", "--nginx-network", "nginx-net"], "docker-compose.yml:compose.nginx.yml"),
+    (["--backups", "--backup-repository", "/srv/b"], "docker-compose.yml:compose.backup.yml"),
+    (["--clusters"], "docker-compose.yml:compose.clusters.yml"),
+])
+def test_compose_file_names_the_chosen_overlays(tmp_path, extra, stack):
+    init_new(tmp_path, *extra)
+    assert parse_env_file(tmp_path / ".env")["COMPOSE_FILE"] == stack
+
+
+def test_choices_are_kept_and_files_added_by_hand_stay(tmp_path):
+    init_new(tmp_path, "--tls", "cert", "--cert", "/c", "--key", "/k", "--backups", "--backup-repository", "/srv/b")
+    dotenv = parse_env_file(tmp_path / ".env")
+    (tmp_path / ".env").write_text(format_env_file({**dotenv, "COMPOSE_FILE": dotenv["COMPOSE_FILE"] + ":mine.yml"}))
+    main(["init", "--dir", str(tmp_path), "--no-input", "--no-backups"])
+    assert parse_env_file(tmp_path / ".env")["COMPOSE_FILE"] == "docker-compose.yml:compose.tls.yml:mine.yml"
+
+
+def test_an_old_guard_overlay_is_dropped_the_guard_is_in_the_base_file(tmp_path):
+    (tmp_path / ".env").write_text("COMPOSE_FILE='docker-compose.yml:compose.tls.yml:compose.guard.yml'\n")
+    main(["init", "--dir", str(tmp_path), "--no-input"])
+    assert parse_env_file(tmp_path / ".env")["COMPOSE_FILE"] == "docker-compose.yml:compose.tls.yml"
+
+
+def test_backups_get_a_private_backup_env_with_a_generated_passphrase(tmp_path, capsys):
+    init_new(tmp_path, "--backups", "--backup-repository", "/srv/backups/hub")
+    backup = parse_env_file(tmp_path / "backup.env")
+    assert backup["RESTIC_REPOSITORY"] == "/srv/backups/hub" and len(backup["RESTIC_PASSWORD"]) == 64
+    assert backup["BACKUP_AT"] == "03:00"  # nightly; the first backup is Next's `backup --init`
+    assert stat.S_IMODE((tmp_path / "backup.env").stat().st_mode) == 0o600
+    assert "Keep a copy of RESTIC_PASSWORD (backup.env) off this host" in capsys.readouterr().out
+
+
+def test_backups_without_a_repository_are_refused(tmp_path, capsys):
+    assert init_new(tmp_path, "--backups") == 1
+    assert "--backup-repository: is required with --backups" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_bad_flag_is_refused_at_once_and_nothing_written(tmp_path, capsys):
+    assert main(["init", "--dir", str(tmp_path), "--no-input", "--issuer-url", "keycloak", "--image", "nope=x:1",
+                 "--hub-url", "https://hub.example.org/path", "--set", "NO_SUCH=1", "--project-name", "Pyiron Hub",
+                 "--set", "MEM_LIMIT=lots"]) == 1
+    err = capsys.readouterr().err
+    for where in ("OAUTH2_ISSUER_URL", "--image nope=x:1", "--hub-url", "--set NO_SUCH=1", "--project-name", "MEM_LIMIT"):
+        assert f"  - {where}: " in err, where
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_old_build_env_moves_into_dot_env(tmp_path, capsys):
+    (tmp_path / "build.env").write_text("HUB_PORT='8001'\nNGINX_NETWORK='proxy'\n")
+    main(["init", "--dir", str(tmp_path), "--no-input"])
+    dotenv = parse_env_file(tmp_path / ".env")
+    assert (dotenv["HUB_PORT"], dotenv["COMPOSE_FILE"]) == ("8001", "docker-compose.yml:compose.nginx.yml")
+    assert "build.env: its values are now in .env" in capsys.readouterr().out
+
+
+def test_a_person_at_a_terminal_is_asked(tmp_path, monkeypatch, capsys):
+    replies = iter(["https://kc.example.org/realms/lab", "", "https://hub.example.org", "", "lab-admins", "",
+                    "cert", "/etc/ssl/hub.pem", "/etc/ssl/hub.key", "yes", "/srv/backups/hub"])
+    asked = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda text: asked.append(text) or next(replies))
+    monkeypatch.setattr("getpass.getpass", lambda text: asked.append(text) or "")
+    assert main(["init", "--dir", str(tmp_path)]) == 0
+    assert asked[1] == "The hub's client id in that realm [pyiron-hub]: "
+    pyiron = parse_env_file(tmp_path / "pyiron.env")
+    assert (pyiron["OAUTH2_ISSUER_URL"], pyiron["CLIENT_ID"], pyiron["OAUTH2_ALLOWED_GROUPS"],
+            pyiron["OAUTH2_ADMIN_GROUPS"], len(pyiron["CLIENT_SECRET"])) == (
+        "https://kc.example.org/realms/lab", "pyiron-hub", "pyiron-users", "lab-admins", 64)
+    assert parse_env_file(tmp_path / ".env")["COMPOSE_FILE"] == "docker-compose.yml:compose.tls.yml:compose.backup.yml"
+    assert not any("Port" in text for text in asked)  # with the hub's own TLS, the port is 443 (HTTPS_PORT)
+    # A second time, Enter everywhere keeps everything.
+    first = snapshot(tmp_path)
+    monkeypatch.setattr("builtins.input", lambda text: "")
+    assert main(["init", "--dir", str(tmp_path)]) == 0
+    assert snapshot(tmp_path) == first
+
+
+def test_a_script_is_never_asked(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    monkeypatch.setattr("builtins.input", lambda text: pytest.fail("asked"))
+    assert main(["init", "--dir", str(tmp_path)]) == 0

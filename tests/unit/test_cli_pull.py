@@ -88,3 +88,23 @@ def test_every_accepted_digest_reference_pulls_by_its_digest():
     """What the catalogue accepts is what pull can fetch: the digest arrives whole."""
     pinned = [i for i in images_to_pull({"PYIRON_BASE": f"localhost:5000/pyiron/base@{DIGEST}"}) if "@" in i]
     assert [pull_arguments(i) for i in pinned] == [("localhost:5000/pyiron/base", DIGEST)]
+
+
+def test_offline_pull_says_what_is_here_and_points_to_missing():
+    from pyiron_hub_config.cli import pull_failure_report
+
+    lines = pull_failure_report(["a:1", "b:1"], ["b:1"])
+    assert lines == ["2 image(s) could not be pulled.",
+                     "  On this host already (users can start them as they are): a:1",
+                     "  Not on this host (starting them fails until they are pulled): b:1",
+                     "`pyiron-hub pull --missing` pulls only those, once the registry answers."]
+    assert "nothing is missing" in pull_failure_report(["a:1"], [])[2]
+
+
+def test_no_engine_says_how_to_give_one():
+    from pyiron_hub_config.host_checks import no_engine_hint
+
+    err = Exception("Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2, "
+                    "'No such file or directory'))")
+    hint = no_engine_hint(err)
+    assert "`docker run -v /var/run/docker.sock:/var/run/docker.sock ...`" in hint and "FileNotFoundError" not in hint

@@ -52,7 +52,7 @@ def test_values_an_env_file_cannot_hold(value):
 
 def test_home_files():
     assert (home_file("POSTGRES_PASSWORD"), home_file("NGINX_NETWORK"), home_file("CLIENT_ID")) == (
-        "shared.env", "build.env", "pyiron.env")
+        "shared.env", ".env", "pyiron.env")
     assert {home_file(v) for v in known_variables()} <= set(ENV_FILES)
 
 

@@ -63,3 +63,92 @@ def test_add_key_does_not_write_through_a_linked_directory(tmp_path):
     with pytest.raises(OSError):
         add_key(str(home), KEY)
     assert list(elsewhere.iterdir()) == []
+
+
+# --- keys this sync wrote leave again; keys it did not write stay (issue 29) --------------------
+OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHandAddedHandAddedHandAddedHandAddedHand"
+
+
+def test_remove_key_takes_out_that_line_alone(tmp_path):
+    from pyiron_hub_config.on_cluster.key_sync import ABSENT, REMOVED, remove_key
+
+    (tmp_path / ".ssh").mkdir(mode=0o700)
+    keys = tmp_path / ".ssh" / "authorized_keys"
+    keys.write_text(f"{OTHER} by-hand\n{KEY} pyiron-hub:bob\n# a comment\n")
+    keys.chmod(0o600)
+    assert remove_key(str(tmp_path), f"{KEY} pyiron-hub:bob") == REMOVED
+    assert keys.read_text() == f"{OTHER} by-hand\n# a comment\n"
+    assert oct(keys.stat().st_mode & 0o777) == "0o600"
+    assert remove_key(str(tmp_path), f"{KEY} pyiron-hub:bob") == ABSENT
+    assert remove_key(str(tmp_path / "nobody"), KEY) == ABSENT
+
+
+def test_remove_key_does_not_follow_a_linked_file(tmp_path):
+    from pyiron_hub_config.on_cluster.key_sync import remove_key
+
+    target = tmp_path / "roots_authorized_keys"
+    target.write_text(f"{KEY}\n")
+    (tmp_path / "home" / ".ssh").mkdir(parents=True)
+    (tmp_path / "home" / ".ssh" / "authorized_keys").symlink_to(target)
+    with pytest.raises(OSError):
+        remove_key(str(tmp_path / "home"), KEY)
+    assert target.read_text() == f"{KEY}\n"
+
+
+def _fake_cluster():
+    """Accounts' authorized_keys as sets; install/withdraw as key_sync's, without fork and setuid."""
+    files = {"alice": set(), "bob": {OTHER}}
+
+    def install(account, line, min_uid):
+        if line in files[account]:
+            return "already there"
+        files[account].add(line)
+        return "added"
+
+    def withdraw(account, line, min_uid):
+        if line not in files[account]:
+            return "already gone"
+        files[account].discard(line)
+        return "removed"
+
+    return files, {"install": install, "withdraw": withdraw}
+
+
+def test_a_key_no_longer_listed_is_removed_a_listed_one_stays():
+    from pyiron_hub_config.on_cluster.key_sync import sync
+
+    files, calls = _fake_cluster()
+    alice, bob = f"{KEY} pyiron-hub:alice", f"{KEY} pyiron-hub:bob"
+    _, state, failed = sync([("alice", alice), ("bob", bob)], {}, 1000, **calls)
+    assert failed == 0 and state == {"alice": [alice], "bob": [bob]}
+    # bob's access withdrawn: the hub lists alice alone.
+    report, state, failed = sync([("alice", alice)], state, 1000, **calls)
+    assert files == {"alice": {alice}, "bob": {OTHER}} and state == {"alice": [alice]}, files
+    assert "bob: removed (no longer listed: pyiron-hub:bob)" in report and "alice: already there" in report
+    report, state, _ = sync([("alice", alice)], state, 1000, **calls)  # control: alice's key stays, run after run
+    assert files["alice"] == {alice} and report == ["alice: already there"]
+
+
+def test_a_key_the_sync_did_not_write_is_never_removed():
+    from pyiron_hub_config.on_cluster.key_sync import sync
+
+    files, calls = _fake_cluster()
+    # bob (or an admin) added the very line the hub lists, before the sync ran: not the sync's.
+    files["bob"].add(f"{KEY} pyiron-hub:bob")
+    _, state, _ = sync([("bob", f"{KEY} pyiron-hub:bob")], {}, 1000, **calls)
+    assert state == {}
+    _, state, _ = sync([], state, 1000, **calls)
+    assert files["bob"] == {OTHER, f"{KEY} pyiron-hub:bob"}
+
+
+def test_the_state_is_root_s_alone(tmp_path):
+    from pyiron_hub_config.on_cluster.key_sync import load_state, save_state
+
+    path = tmp_path / "state" / "hpc.json"
+    assert load_state(str(path)) == {}
+    save_state(str(path), {"alice": [KEY], "gone": []})
+    assert load_state(str(path)) == {"alice": [KEY]}
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    path.write_text("[1, 2]")
+    with pytest.raises(SystemExit):
+        load_state(str(path))

@@ -31,7 +31,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "pyiron_hub_config"
 REPO = PACKAGE.parent
 NAME = PACKAGE.name
 # Where each subpackage runs is its __init__'s docstring; here, what the tests hold it to.
-SUBPACKAGES = {"in_user_container", "on_cluster", "docker_guard", "backup_worker", "probes"}
+SUBPACKAGES = {"in_user_container", "on_cluster", "docker_guard", "backup_worker", "probes", "relay"}
 # Files copied alone into places the hub does not control: standard library only, no import
 # from the package, and nothing newer than this Python (their docstrings promise it).
 TRAVEL_ALONE = ["in_user_container/boot.py", "in_user_container/notebook_quiet.py", "on_cluster/key_sync.py"]
@@ -44,6 +44,7 @@ MAY_IMPORT = {
     "probes": ({"backup_status"}, set()),
     "in_user_container": (set(), set()),
     "on_cluster": (set(), set()),
+    "relay": (set(), set()),
 }
 # Old module paths that only say they are deprecated and run the new one (README "Upgrading").
 DEPRECATED = {f"{NAME}.health": f"{NAME}.probes.health",
@@ -234,7 +235,8 @@ def test_the_hubs_copy_of_boots_helpers_keeps_boots_rules():
 
 
 @pytest.mark.parametrize("module", [f"{NAME}.docker_guard.guard", f"{NAME}.probes.health",
-                                    f"{NAME}.probes.backup_status", f"{NAME}.backup_worker.worker"])
+                                    f"{NAME}.probes.backup_status", f"{NAME}.backup_worker.worker",
+                                    f"{NAME}.relay.tcp_relay"])
 def test_what_runs_often_or_alone_imports_nothing_heavy(module):
     code = f"import sys, {module}; print(sorted(set({sorted(HEAVY)!r}) & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,

@@ -295,3 +295,15 @@ def test_a_bad_status_file_shows_nothing(content):
 def test_the_key_list_takes_a_token_as_the_key_sync_sends_one():
     # JupyterHub's page handlers take only cookies unless they say otherwise.
     assert SSHKeysAdminHandler._accept_token_auth is True and SSHKeyHandler._accept_token_auth is False
+
+
+def test_the_key_list_leaves_out_users_whose_access_keycloak_withdrew(render):
+    from pyiron_hub_config.ssh_keys import key_list
+
+    key = PublicKey.parse(USER_KEY)
+    rows = [{"name": "alice", "key": key, "accounts": {"hpc1": "alice"}, "withdrawn": False},
+            {"name": "bob", "key": key, "accounts": {"hpc1": "bob"}, "withdrawn": True}]
+    assert key_list(rows, "hpc1") == f"alice {key.bare} pyiron-hub:alice\n"  # alice's stays: the control
+    page = render("pyiron_ssh_keys.html", rows=rows, clusters=render.clusters, parsed_scopes={"admin:users": set()})
+    marks = [tr.find(class_="access-withdrawn") is not None for tr in page.find_all("tr", class_="user-key")]
+    assert marks == [False, True]

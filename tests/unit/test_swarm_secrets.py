@@ -190,3 +190,9 @@ def test_plain_init_is_unchanged_secrets_stay_in_the_env_files(tmp_path):
     assert main(["init", "--from", str(tmp_path / "config.json")]) == 0
     assert not (tmp_path / "secrets").exists()
     assert parse_env_file(tmp_path / "pyiron.env")["CLIENT_SECRET"] == OLD_CONFIG["pyiron"]["CLIENT_SECRET"]
+
+
+def test_init_swarm_writes_build_env_for_the_shell_and_no_compose_dot_env(swarm_dir):
+    # `docker stack deploy` reads no env file: the README sources build.env; COMPOSE_FILE has no part there.
+    assert (swarm_dir / "build.env").is_file() and not (swarm_dir / ".env").exists()
+    assert "COMPOSE_FILE" not in parse_env_file(swarm_dir / "build.env")

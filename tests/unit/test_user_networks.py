@@ -98,6 +98,7 @@ class Layer(UserNetworks):
 
 
 def layer(fake: FakeDocker, user: str = "alice", **config) -> Layer:
+    config.setdefault("joined_names", ["hub", "slurm"])
     spawner = Layer(user=SimpleNamespace(name=user), users_network=USERS_NETWORK, **config)
     spawner.client = fake
     return spawner
@@ -125,6 +126,22 @@ def test_the_hub_and_clusters_join_under_their_names_and_no_other_server(fake):
     assert fake.by_name[MINE]["Labels"] == {NETWORK_LABEL: "alice"}
     # Their names on the users' network, less the container's short id (Docker adds its own).
     assert fake.joined == [(HUB, MINE, ["hub"]), (CLUSTER, MINE, ["slurm"])]
+
+
+def test_only_the_hub_and_what_the_admin_names_join(fake):
+    # issue 29: Keycloak, the backup service, a login node: on the users' network, not in users' networks.
+    fake.containers["4" * 64] = {"labels": {}, "aliases": ["keycloak", "4" * 12]}
+    fake.by_name[USERS_NETWORK]["Containers"]["4" * 64] = {}
+    layer(fake, joined_names=["hub"])._join_user_network_sync()
+    assert fake.joined == [(HUB, MINE, ["hub"])]
+    assert set(fake.by_name[MINE]["Containers"]) == {HUB}
+
+
+def test_by_default_the_hub_alone_joins(fake):
+    spawner = Layer(user=SimpleNamespace(name="alice"), users_network=USERS_NETWORK)
+    spawner.client = fake
+    spawner._join_user_network_sync()
+    assert [cid for cid, _, _ in fake.joined] == [HUB]
 
 
 def test_joining_again_connects_only_who_is_missing(fake):

@@ -87,8 +87,11 @@ def demo(images):
 # One hub with the real Keycloak login for the suites that need no environment built
 # (test_access_withdrawn, test_user_origins): starting Keycloak is most of a stack's
 # minute and a half, so they share one. Its settings are those both suites ask for: each
-# user's server on an origin of its own, and a short refresh age (the default is 300 s).
+# user's server on an origin of its own, a short refresh age (the default is 300 s) and a short
+# grace before a server whose owner lost access stops.
 REFRESH_AGE = 5
+# Seconds a server runs on once Keycloak took its owner's access away (default 300 s).
+WITHDRAWN_GRACE = 3
 
 
 @pytest.fixture(scope="package")
@@ -99,7 +102,7 @@ def keycloak_hub(images, tmp_path_factory):
     with resolving_test_domain():
         yield from keycloak_stack(tmp_path_factory.mktemp("keycloak-project"), images, "pyiron-hub-keycloak-test",
                                   hub_host=DOMAIN, SUBDOMAIN_HOST=f"http://{DOMAIN}:{{port}}",
-                                  AUTH_REFRESH_AGE=str(REFRESH_AGE))
+                                  AUTH_REFRESH_AGE=str(REFRESH_AGE), ACCESS_WITHDRAWN_GRACE=str(WITHDRAWN_GRACE))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -123,6 +126,9 @@ def _demo_compose(*args, check=True) -> subprocess.CompletedProcess:
            "CLUSTER_IMAGE": f"{LOCAL}/slurm:latest",
            "KEYCLOAK_IMAGE": f"{LOCAL}/keycloak:latest", "HUB_PORT": str(HUB_PORT), "HUB_BIND": "127.0.0.1",
            "KEYCLOAK_PORT": str(KEYCLOAK_PORT), "DOCKER_NETWORK_NAME": f"{PROJECT}-users"}
+    admin_password = STATE / "keycloak-admin-password"  # as scripts/demo exports it: compose never recreates Keycloak
+    if admin_password.is_file():
+        env["KEYCLOAK_ADMIN_PASSWORD"] = admin_password.read_text().strip()
     # The same compose files as scripts/demo.
     return subprocess.run(["docker-compose", "-f", str(REPO / "docker-compose.yml"),
                            "-f", str(REPO / "compose.clusters.yml"), "--project-directory",

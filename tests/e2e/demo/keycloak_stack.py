@@ -15,6 +15,8 @@ from ..conftest import IMAGES, PREFIX, REPO, Stack, _free_port, docker, remove_u
 from .conftest import PASSWORDS
 
 KEYCLOAK_IMAGE = f"{PREFIX}/keycloak:latest"
+# The master admin's password, as scripts/demo generates one (KEYCLOAK_ADMIN_PASSWORD).
+ADMIN_PASSWORD = "keycloak-stack-test-admin-password"
 
 
 class KeycloakStack(Stack):
@@ -27,7 +29,8 @@ class KeycloakStack(Stack):
         self.keycloak = f"http://localhost:{self.keycloak_port}"
 
     def env(self) -> dict:
-        return {**super().env(), "KEYCLOAK_IMAGE": KEYCLOAK_IMAGE, "KEYCLOAK_PORT": str(self.keycloak_port)}
+        return {**super().env(), "KEYCLOAK_IMAGE": KEYCLOAK_IMAGE, "KEYCLOAK_PORT": str(self.keycloak_port),
+                "KEYCLOAK_ADMIN_PASSWORD": ADMIN_PASSWORD}
 
     def compose(self, *args, check=True):
         return super().compose("--profile", "demo", *args, check=check)

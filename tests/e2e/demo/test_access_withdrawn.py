@@ -15,7 +15,10 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
+from pyiron_hub_config.authenticator import WITHDRAWN
+
 from .conftest import REFRESH_AGE
+from .keycloak_stack import ADMIN_PASSWORD
 from .test_keycloak import Browser, _keycloak_admin
 
 
@@ -25,7 +28,7 @@ def hub(keycloak_hub):
 
 
 def admin(hub, method, path, **kw) -> requests.Response:
-    return _keycloak_admin(method, path, keycloak=hub.keycloak, **kw)
+    return _keycloak_admin(method, path, keycloak=hub.keycloak, password=ADMIN_PASSWORD, **kw)
 
 
 def keycloak_id(hub, kind: str, name: str) -> str:
@@ -65,9 +68,24 @@ def past_the_refresh_age():
     time.sleep(REFRESH_AGE + 1)
 
 
+def withdrawn_on_the_admins_key_list(alice: Browser, user: str) -> bool:
+    """Is `user` marked as withdrawn in their auth state, as an admin reads it?
+
+    That mark is what leaves them out of the clusters' key list (ssh_keys.key_list, tested
+    with a cluster in tests/unit/test_ssh_keys.py and tests/e2e/test_hpc.py); this stack has none.
+    """
+    model = alice.hub_api(f"/users/{user}").json()
+    assert "auth_state" in model, sorted(model)  # admins read auth state (README "Security notes")
+    return WITHDRAWN in (model["auth_state"] or {})
+
+
 def test_a_user_removed_from_the_allowed_group_loses_access_without_logging_out(hub):
     bob, bobs_token = signed_in(hub, "bob")
     alice, alices_token = signed_in(hub, "alice")
+    # Both have a server running (issue 29): bob's stops after ACCESS_WITHDRAWN_GRACE, alice's stays.
+    bob.spawn("bob", "pyiron_base")
+    alice.spawn("alice", "pyiron_base")
+    assert not withdrawn_on_the_admins_key_list(alice, "bob")
     with Membership(hub, "bob", "pyiron-users"):
         past_the_refresh_age()
         # His browser: the hub no longer knows him and sends him to the login; the round
@@ -81,9 +99,17 @@ def test_a_user_removed_from_the_allowed_group_loses_access_without_logging_out(
         # Control: alice, still in the group, stays signed in, by browser and by token.
         assert alice.hub_api("/user").json()["name"] == "alice"
         assert with_token(hub, alices_token, "/user").json()["name"] == "alice"
-    # Back in the group, he logs in again as usual.
+        # His server stops once the grace is over; his key is off the clusters' key list at once.
+        assert withdrawn_on_the_admins_key_list(alice, "bob")
+        alice.wait_server("bob", lambda server: not server, "stop after the grace", timeout=90)
+        # Control: alice's server, hers still allowed, runs on.
+        assert alice.server("alice").get("ready"), alice.server("alice")
+    # Back in the group, he logs in again as usual, and is on the key list again.
     again, _ = signed_in(hub, "bob")
     assert again.hub_api("/user").json()["name"] == "bob"
+    assert not withdrawn_on_the_admins_key_list(alice, "bob")
+    alice.hub_api("/users/alice/server", "DELETE")
+    alice.wait_server("alice", lambda server: not server, "stop")
 
 
 def test_admin_rights_taken_away_in_keycloak_end_in_the_hub(hub):
@@ -116,5 +142,7 @@ def test_a_user_disabled_in_keycloak_loses_access_without_logging_out(hub):
         page = bob.go(f"{hub.url}/hub/oauth_login")
         assert urlparse(page.url).netloc == f"localhost:{hub.keycloak_port}", page.url
         assert alice.hub_api("/user").json()["name"] == "alice"  # control
+        # Keycloak refused his account itself (not a session that ended): withdrawn, key off the list.
+        assert withdrawn_on_the_admins_key_list(alice, "bob")
     finally:
         assert admin(hub, "PUT", path, json={"enabled": True}).status_code == 204

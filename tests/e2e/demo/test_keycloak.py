@@ -152,10 +152,17 @@ def _hub_container() -> str:
     return _demo_compose("ps", "-q", "hub").stdout.strip()
 
 
-def _keycloak_admin(method: str, path: str, keycloak: str = KEYCLOAK, **kw) -> requests.Response:
-    """Keycloak's admin REST API on the demo realm, as the demo's Keycloak admin."""
+def _keycloak_admin(method: str, path: str, keycloak: str = KEYCLOAK, password: str | None = None,
+                    **kw) -> requests.Response:
+    """Keycloak's admin REST API on the demo realm, as the demo's Keycloak admin.
+
+    The demo generated that admin's password (its state's keycloak-admin-password), as the
+    README tells a person to read it; keycloak_stack's suites pass their own.
+    """
+    if password is None:
+        password = (STATE / "keycloak-admin-password").read_text().strip()
     token = requests.post(f"{keycloak}/realms/master/protocol/openid-connect/token", timeout=30, data={
-        "grant_type": "password", "client_id": "admin-cli", "username": "admin", "password": "demo-only-admin-password",
+        "grant_type": "password", "client_id": "admin-cli", "username": "admin", "password": password,
     }).json()["access_token"]
     return requests.request(method, f"{keycloak}/admin/realms/pyiron{path}", timeout=30,
                             headers={"Authorization": f"Bearer {token}"}, **kw)
