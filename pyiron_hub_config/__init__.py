@@ -56,6 +56,9 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubConfig:
         from .usage_pages import register_usage_metrics
 
         register_usage_metrics(hub_usage_cache(hub), s.storage_soft_limit)  # users' disk, memory, CPU
+        from .server_stops import MEMORY_KILLS_FILE, register_memory_kills_metrics
+
+        register_memory_kills_metrics(s.data_dir / MEMORY_KILLS_FILE)  # servers stopped by their memory limit
     return hub
 
 

@@ -17,6 +17,7 @@ from .authenticator import KeycloakOAuthenticator, strip_group_path
 from .database import database_url
 from .error_words import template_functions
 from .hub_config import HubConfig
+from .server_stops import MEMORY_KILLS_FILE, server_notice
 from .spawner import PyironSpawner, pass_access_token
 from .ssh_keys import KEY_SYNC_SCOPE, ssh_key_handlers
 from .boot_file import boot_command
@@ -189,7 +190,8 @@ def usage_handlers(hub: HubConfig) -> list[tuple]:
         return []
     from .usage_pages import UsageHandler
 
-    return [(r"/usage", UsageHandler, {"cache": hub_usage_cache(hub), "soft_limit": hub.settings.storage_soft_limit})]
+    return [(r"/usage", UsageHandler, {"cache": hub_usage_cache(hub), "soft_limit": hub.settings.storage_soft_limit,
+                                       "memory_kills_file": str(hub.settings.data_dir / MEMORY_KILLS_FILE)})]
 
 
 def apply_network(c: Config, hub: HubConfig) -> None:
@@ -231,12 +233,45 @@ def apply_secrets(c: Config, cookie_secret: str, crypt_keys: str, proxy_token: s
     c.ConfigurableHTTPProxy.auth_token = proxy_token
 
 
-def culler_service(hub: HubConfig) -> tuple[list[dict], list[dict]]:
-    """The idle culler as a service with exactly the scopes it needs; none if IDLE_TIMEOUT=0."""
+def culler_arguments(hub: HubConfig) -> list[str]:
+    """jupyterhub-idle-culler's options from IDLE_TIMEOUT, IDLE_CULL_EVERY and MAX_SERVER_AGE; [] for no culler."""
+    s = hub.settings
+    timeout, max_age = s.idle_timeout, s.max_server_age
+    if not (timeout or max_age):
+        return []
+    # The culler always stops what has been inactive for --timeout (0 would stop every server):
+    # with only a maximum age, a timeout of that age stops nothing the age would not.
+    arguments = [f"--timeout={timeout or max_age}"]
+    every = s.idle_cull_every or (None if timeout else min(600, max(1, max_age // 2)))
+    if every:
+        arguments.append(f"--cull-every={every}")
+    if max_age:
+        arguments.append(f"--max-age={max_age}")
+    return arguments
+
+
+def activity_every(hub: HubConfig) -> int:
+    """Seconds between the checks for work in a server (boot.py's watcher): six per idle timeout, from
+    5 s up to jupyterhub-singleuser's own 300 s, so that work reported keeps the server well inside it."""
     timeout = hub.settings.idle_timeout
-    if not timeout:
+    return min(300, max(5, timeout // 6)) if timeout else 300
+
+
+def apply_culling(c: Config, hub: HubConfig) -> None:
+    """What users' servers need for culling: how often they report work, the maximum age, where kills are counted."""
+    s = hub.settings
+    sp = spawner_section(c, hub)
+    sp.activity_every = activity_every(hub)
+    sp.max_age = s.max_server_age
+    sp.memory_kills_file = str(s.data_dir / MEMORY_KILLS_FILE)
+
+
+def culler_service(hub: HubConfig) -> tuple[list[dict], list[dict]]:
+    """The idle culler as a service with exactly the scopes it needs; none if IDLE_TIMEOUT=0 and no MAX_SERVER_AGE."""
+    arguments = culler_arguments(hub)
+    if not arguments:
         return [], []
-    service = {"name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}"]}
+    service = {"name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", *arguments]}
     role = {
         "name": "idle-culler",
         "description": "Stop idle servers (and nothing else)",
@@ -361,6 +396,9 @@ def apply_templates(c: Config, hub: HubConfig) -> None:
         "error_words": template_functions,
         # The top bar links the SSH key pages when there are clusters to use them with.
         "ssh_key_page": bool(hub.clusters),
+        # Called with the page's user: why their server last stopped with work in it, and when
+        # the running one will be stopped (MAX_SERVER_AGE).
+        "server_notice": server_notice(s.max_server_age),
     }
     if s.storage_soft_limit and s.spawner == "docker":
         from .usage_pages import storage_warning
@@ -378,6 +416,7 @@ def apply_all(c: Config, hub: HubConfig) -> None:
     apply_access(c, hub)
     apply_authenticator(c, hub)
     apply_spawner(c, hub)
+    apply_culling(c, hub)
     apply_clusters(c, hub)
     apply_network(c, hub)
     apply_database(c, hub)

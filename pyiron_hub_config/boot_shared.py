@@ -23,6 +23,10 @@ IMAGE_ID_VARIABLE = "PYIRON_HUB_IMAGE_ID"  # the hub names the server's image (i
 MUST_WRITE_VARIABLE = "PYIRON_HUB_MUST_WRITE"
 NOT_WRITABLE = 73  # the exit status for it (sysexits' EX_CANTCREAT): the hub reads it off the task
 NOT_WRITABLE_LINE = "not writable: "  # the log line's start, which the hub quotes from the task's log
+ACTIVITY_EVERY_VARIABLE = "PYIRON_HUB_ACTIVITY_EVERY"  # seconds between the watcher's checks; unset: none
+STOPS_AT_VARIABLE = "PYIRON_HUB_STOPS_AT"  # epoch seconds at which the culler stops it (MAX_SERVER_AGE)
+STOP_WARNING_VARIABLE = "PYIRON_HUB_STOP_WARNING"  # seconds before that from which notebooks say so
+LAST_STOP_VARIABLE = "PYIRON_HUB_LAST_STOP"  # why the server before this one stopped: {"at", "text", "kind", "jobs"}
 
 
 def temp_file_beside(target, data, mode=0o600):

@@ -356,6 +356,18 @@ class Settings(BaseSettings):
     idle_timeout: int = _var(
         "IDLE_TIMEOUT", "Stop servers idle for this many seconds (0: never).", "3600", default=3600, ge=0
     )
+    idle_cull_every: int | None = _var(
+        "IDLE_CULL_EVERY",
+        "Seconds between the idle culler's checks (jupyterhub-idle-culler's --cull-every); a server is stopped "
+        "up to this much after its time. Unset: half of IDLE_TIMEOUT (the culler's own default), or 600 when "
+        "only MAX_SERVER_AGE is set.", "600", default=None, gt=0, le=86400,
+    )
+    max_server_age: int = _var(
+        "MAX_SERVER_AGE",
+        "Stop every server that has run this many seconds, even a busy one (jupyterhub-idle-culler's --max-age); "
+        "users see the time left on the hub's home page and, in the last hour, in their notebooks "
+        "(README \"How culling decides\"). 0: no limit.", "28800", default=0, ge=0,
+    )
 
     # --- database -----------------------------------------------------------------------
     postgres_host: str = _var("POSTGRES_HOST", "Database host.", "hub-db", default="hub-db", min_length=1)
@@ -508,6 +520,9 @@ class Settings(BaseSettings):
             problems.append(Problem("SWARM_NFS_SERVER", "is used only with SPAWNER=swarm", "swarm"))
         if self.swarm_shared_path and self.spawner != "swarm":
             problems.append(Problem("SWARM_SHARED_PATH", "is used only with SPAWNER=swarm", "swarm"))
+        if self.idle_cull_every and not (self.idle_timeout or self.max_server_age):
+            problems.append(Problem("IDLE_CULL_EVERY", "is used only when IDLE_TIMEOUT or MAX_SERVER_AGE is set "
+                                    "(with both 0 no server is ever culled)", "IDLE_TIMEOUT=3600"))
         if self.swarm_shared_path and self.swarm_nfs_server:
             problems.append(Problem("SWARM_SHARED_PATH", "and SWARM_NFS_SERVER name two places for users' files: "
                                     "set one of them", "SWARM_SHARED_PATH=/srv/pyiron-hub-users"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from functools import lru_cache
 
 import docker.errors
@@ -13,7 +14,9 @@ from sqlalchemy.orm import object_session
 from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
-from .boot_shared import IMAGE_ID_VARIABLE
+from .boot_shared import (
+    ACTIVITY_EVERY_VARIABLE, IMAGE_ID_VARIABLE, LAST_STOP_VARIABLE, STOP_WARNING_VARIABLE, STOPS_AT_VARIABLE,
+)
 from .boot_file import boot_volume_mount
 from .catalogue import Environment
 from .clusters import QUIET_ENVIRONMENT, cluster_files
@@ -23,8 +26,14 @@ from .image_pull import PullsWithProgress
 from .options import InvalidChoice, find_environment, options_from_form, validate_choice
 from .parallelism import thread_environment
 from .readiness import AnswerBeforeReady
+from .server_stops import (
+    MEMORY, count_memory_kill, started_epoch, stop_kind, stop_record, stop_text, stop_warning, stops_at,
+)
+from .ssh_keys import (
+    FILES_STATUS_PATH, PUBLIC_KEY_PATH, WORK_STATUS_PATH, PublicKey, public_key_from_archive, skipped_from_archive,
+    work_from_archive,
+)
 from .start_queue import StartQueue
-from .ssh_keys import FILES_STATUS_PATH, PUBLIC_KEY_PATH, PublicKey, public_key_from_archive, skipped_from_archive
 from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
 from .user_networks import UserNetworks
 from .values import MIN_CPUS, MIN_MEMORY, format_memory
@@ -93,6 +102,16 @@ class EnvironmentPicker(DockerSpawner):
     clusters = List(
         help="HPC clusters (pyiron_hub_config.clusters.Cluster) every server gets a pysqa configuration for.",
     ).tag(config=True)
+    activity_every = Integer(
+        0, help="Seconds between the server's own checks for work (boot.py's watcher); 0: no watcher.",
+    ).tag(config=True)
+    max_age = Integer(0, help="MAX_SERVER_AGE: seconds after which the culler stops a server; 0: none.").tag(config=True)
+    memory_kills_file = Unicode(
+        None, allow_none=True, help="JSON file counting each user's servers stopped by their memory limit.",
+    ).tag(config=True)
+    # Why the server last stopped, and the work lost with it (server_stops.stop_record); kept
+    # in the state across stops, for the home page and the next start's boot step.
+    last_stop = Dict()
     # The user's public key as last read from their server (see ssh_keys.py); kept in the
     # spawner's state, so it outlives the container.
     ssh_public_key = Unicode("")
@@ -176,11 +195,26 @@ class EnvironmentPicker(DockerSpawner):
         if self.site_resources:
             self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
         # The boot step skips the examples when it brought in this image's at an earlier start.
-        self.environment = {**self.environment, **self.cluster_environment(), IMAGE_ID_VARIABLE: image_id}
+        self.environment = {**self.environment, **self.cluster_environment(), **self.work_environment(),
+                            IMAGE_ID_VARIABLE: image_id}
         self.log.debug("%s's examples come from %s", self.user.name, image_volume(image_id))
         url = await super().start()
         self.last_options = {k: v for k, v in (self.user_options or {}).items() if k != "profile"}
         return url
+
+    def work_environment(self) -> dict[str, str]:
+        """What the boot step needs to report work (culling), warn before MAX_SERVER_AGE, and say why
+        the last server stopped when it marks that server's jobs aborted."""
+        env = {}
+        if self.activity_every:
+            env[ACTIVITY_EVERY_VARIABLE] = str(self.activity_every)
+        end = stops_at(self, self.max_age)
+        if end is not None:
+            env[STOPS_AT_VARIABLE] = str(int(end))
+            env[STOP_WARNING_VARIABLE] = str(stop_warning(self.max_age))
+        if self.last_stop:
+            env[LAST_STOP_VARIABLE] = json.dumps({k: self.last_stop.get(k) for k in ("at", "text", "kind", "jobs")})
+        return env
 
     def cluster_environment(self) -> dict[str, str]:
         """What the boot step needs for the clusters: their files and a key pair to log in with."""
@@ -208,6 +242,8 @@ class EnvironmentPicker(DockerSpawner):
             state["ssh_public_key"] = self.ssh_public_key
         if self.last_options:  # kept too
             state["last_options"] = self.last_options
+        if self.last_stop:  # kept too
+            state["last_stop"] = self.last_stop
         return state
 
     def load_state(self, state):
@@ -216,6 +252,8 @@ class EnvironmentPicker(DockerSpawner):
         self.ssh_public_key = state.get("ssh_public_key", "")
         if isinstance(state.get("last_options"), dict):
             self.last_options = state["last_options"]
+        if isinstance(state.get("last_stop"), dict):
+            self.last_stop = state["last_stop"]
         env = next((e for e in self.environments if e.name == state.get("environment")), None)
         if env is not None:
             self._show_environment(env)
@@ -313,7 +351,77 @@ class PyironSpawner(EnvironmentPicker, PullsWithProgress, StartQueue, AnswerBefo
                     self.ssh_public_key = key.line
             except Exception as err:  # never keep a server from stopping
                 self.log.info("Could not read %s's public key before stopping: %s", self.user.name, err)
+            await self._record_stop()
         return await super().stop(now=now)
+
+    async def poll(self):
+        container_id = self.container_id  # DockerSpawner's poll forgets it when the container is gone
+        status = await super().poll()
+        if status is not None and not self.container_id and container_id:
+            # remove=True makes the engine delete a container that ends by itself (AutoRemove):
+            # its State is gone, the engine's events for it are not.
+            await self._record_gone(container_id)
+            return status
+        # Ended by itself (memory limit, engine restart): the hub calls no stop(), and the
+        # exited container is there until the next start removes it. (A start that fails is
+        # the spawn page's to explain.)
+        if (status is not None and self.container_id and not getattr(self, "_spawn_pending", False)
+                and self.last_stop.get("container") != self.container_id):
+            await self._record_stop()
+        return status
+
+    async def _record_stop(self) -> None:
+        """Keep why the server stops and the work lost with it (server_stops.py); count memory kills."""
+        if self.last_stop.get("container") == self.container_id:
+            return  # recorded when the hub's poll found it ended
+        try:
+            container = await self.docker("inspect_container", self.container_id)
+            state = container.get("State") or {}
+            started = started_epoch(self)
+            # A stop through the REST API (the user, an admin, the idle culler) runs in the
+            # future JupyterHub's stop_single_user keeps; the hub's own shutdown calls
+            # User.stop without it.
+            api_request = getattr(self, "_stop_future", None) is not None
+            kind = stop_kind(state, api_request, None if started is None else time.time() - started, self.max_age)
+            text = stop_text(kind, (container.get("HostConfig") or {}).get("Memory") or self.mem_limit, self.max_age,
+                             state.get("ExitCode"))
+            work = await self._read_from_container(WORK_STATUS_PATH, work_from_archive)
+            record = stop_record(kind, text, work)
+            record["container"] = self.container_id
+            self.last_stop = record
+            self.log.info("%s's server stopped: %s; work in it: %s", self.user.name, text, work)
+            if kind == MEMORY:
+                count_memory_kill(self.memory_kills_file, self.user.name)
+        except Exception as err:  # never keep a server from stopping
+            self.log.warning("Could not record why %s's server stopped: %s", self.user.name, err)
+
+    async def _record_gone(self, container_id: str) -> None:
+        """Why a container the engine already removed ended, from its events (oom, die's exitCode)."""
+        if self.last_stop.get("container") == container_id or getattr(self, "_spawn_pending", False):
+            return
+        try:
+            started = started_epoch(self) or time.time() - 86400
+
+            def events():
+                return list(self.client.events(since=int(started) - 1, until=int(time.time()) + 1, decode=True,
+                                               filters={"container": container_id}))
+
+            seen = await asyncio.wrap_future(self.executor.submit(events))
+            oom = any(e.get("status") == "oom" or e.get("Action") == "oom" for e in seen)
+            codes = [(e.get("Actor") or {}).get("Attributes", {}).get("exitCode") for e in seen
+                     if (e.get("status") or e.get("Action")) == "die"]
+            exit_code = int(codes[-1]) if codes and codes[-1] is not None else None
+            state = {"Running": False, "OOMKilled": oom, "ExitCode": exit_code}
+            kind = stop_kind(state, False, None, self.max_age)
+            text = stop_text(kind, self.mem_limit, self.max_age, exit_code)
+            record = stop_record(kind, text, None)
+            record["container"] = container_id
+            self.last_stop = record
+            self.log.info("%s's server ended: %s", self.user.name, text)
+            if kind == MEMORY:
+                count_memory_kill(self.memory_kills_file, self.user.name)
+        except Exception as err:  # never keep a server from stopping
+            self.log.warning("Could not record why %s's server ended: %s", self.user.name, err)
 
     async def read_public_key(self) -> PublicKey | None:
         return await self._read_from_container(PUBLIC_KEY_PATH, public_key_from_archive)

@@ -29,6 +29,7 @@ from .clusters import HOME, SSH_PUBLIC_KEY, fingerprint, parse_public_key
 
 PUBLIC_KEY_PATH = f"{HOME}/{SSH_PUBLIC_KEY}"
 FILES_STATUS_PATH = f"{HOME}/.pyiron_hub/files.json"  # written by boot.py
+WORK_STATUS_PATH = f"{HOME}/.pyiron_hub/work.json"  # written by boot.py's watcher
 # What a cluster's key sync holds (apply.key_sync_service): /hub/ssh-keys?cluster= and nothing else.
 KEY_SYNC_SCOPE = "custom:pyiron-hub:ssh-keys:read"
 # A public key is well under 1 KiB (RSA 16384 bits: about 2.8 KiB); anything larger is not one.
@@ -244,3 +245,13 @@ def ssh_key_handlers(clusters) -> list[tuple]:
         (r"/ssh-key", SSHKeyHandler, {"clusters": clusters}),
         (r"/ssh-keys", SSHKeysAdminHandler, {"clusters": clusters}),
     ]
+
+
+def work_from_archive(chunks) -> dict:
+    """The work boot.py's watcher last saw in the server ({"jobs": [...], "busy_kernels": n, "host": ...})."""
+    try:
+        content = file_from_archive(chunks, limit=64 * 1024)
+        work = json.loads(content) if content else {}
+    except (KeyFileProblem, ValueError):
+        return {}
+    return work if isinstance(work, dict) else {}

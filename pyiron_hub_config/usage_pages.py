@@ -12,6 +12,7 @@ from jupyterhub.handlers import BaseHandler
 from jupyterhub.scopes import needs_scope
 from tornado import web
 
+from .server_stops import memory_kills
 from .usage import Usage, UsageCache, format_bytes, measure
 
 _cache: UsageCache | None = None
@@ -45,9 +46,10 @@ def storage_warning(cache: UsageCache, soft_limit: int | None):
     return for_user
 
 
-def rows(usage: Usage | None, soft_limit: int | None) -> list[dict]:
+def rows(usage: Usage | None, soft_limit: int | None, memory_kills: dict[str, int] | None = None) -> list[dict]:
     if usage is None:
         return []
+    memory_kills = memory_kills or {}
     out = []
     for u in sorted(usage.users.values(), key=lambda u: (-u.storage, u.name)):
         out.append({
@@ -55,7 +57,7 @@ def rows(usage: Usage | None, soft_limit: int | None) -> list[dict]:
             "storage": format_bytes(u.storage), "over": bool(soft_limit and u.storage > soft_limit),
             "memory": format_bytes(u.memory) if u.memory is not None else None,
             "memory_limit": format_bytes(u.memory_limit) if u.memory_limit else None,
-            "cpu": u.cpu, "cpu_limit": u.cpu_limit,
+            "cpu": u.cpu, "cpu_limit": u.cpu_limit, "memory_kills": memory_kills.get(u.name, 0),
         })
     return out
 
@@ -63,15 +65,15 @@ def rows(usage: Usage | None, soft_limit: int | None) -> list[dict]:
 class UsageHandler(BaseHandler):
     """/hub/usage: every user's disk, and for running servers memory and CPU against limits."""
 
-    def initialize(self, cache: UsageCache, soft_limit: int | None):
-        self.cache, self.soft_limit = cache, soft_limit
+    def initialize(self, cache: UsageCache, soft_limit: int | None, memory_kills_file: str | None = None):
+        self.cache, self.soft_limit, self.memory_kills_file = cache, soft_limit, memory_kills_file
 
     @web.authenticated
     @needs_scope("admin:users")
     async def get(self):
         usage = self.cache.get()
         html = await self.render_template(
-            "pyiron_usage.html", rows=rows(usage, self.soft_limit), usage=usage,
+            "pyiron_usage.html", rows=rows(usage, self.soft_limit, memory_kills(self.memory_kills_file)), usage=usage,
             measured_at=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(usage.measured_at)) if usage else None,
             soft_limit=format_bytes(self.soft_limit) if self.soft_limit else None,
             stale_total=format_bytes(usage.stale_total) if usage else None,

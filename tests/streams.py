@@ -117,6 +117,8 @@ def schedule(durations: dict | None = None) -> list[Phase]:
         Part([f"{E2E}/test_pull.py"], after=after),
         Part([f"{E2E}/test_tls_origins.py"], after=after),
         Part([f"{E2E}/test_usage.py"], after=after),
+        # Only pyiron_base's image; its "admin" only logs in (no server of that name).
+        Part([f"{E2E}/test_culling.py"], after=after),
         # Its own Keycloak (the test image) and stack, the base image only.
         Part([f"{E2E}/test_production.py"], after=after),
         # One part: both have a user "admin".

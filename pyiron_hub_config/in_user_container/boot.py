@@ -529,6 +529,394 @@ def pyiron_settings(home, environ, series):
     }
 
 
+# --- work in progress: what keeps a server from being culled, and what a stop leaves behind ------
+WATCH_FLAG = "--watch-work"  # boot.py's own argument: run as the watcher (watch_main)
+ACTIVITY_EVERY_VARIABLE = "PYIRON_HUB_ACTIVITY_EVERY"  # seconds between the watcher's checks; unset: none
+STOPS_AT_VARIABLE = "PYIRON_HUB_STOPS_AT"  # epoch seconds at which the culler stops it (MAX_SERVER_AGE)
+STOP_WARNING_VARIABLE = "PYIRON_HUB_STOP_WARNING"  # seconds before that from which notebooks say so
+LAST_STOP_VARIABLE = "PYIRON_HUB_LAST_STOP"  # why the server before this one stopped: {"at", "text", "kind", "jobs"}
+# Above this many CPUs (10 % of one core), averaged between two checks, the server is at work:
+# an idle Jupyter server with open kernels uses well under 1 %.
+BUSY_CPU = 0.1
+WORK_STATUS = os.path.join(STATE_DIR, "work.json")  # the watcher's last look; the hub reads it at a stop
+LAST_STOP_NOTICE = os.path.join(STATE_DIR, "last-stop.json")  # what the notebooks say about the last stop
+NOTICES_STARTUP = ".ipython/profile_default/startup/00-pyiron-hub-notices.py"
+# Every variable pyiron_base maps to a setting: if any is set, pyiron ignores its config file.
+PYIRON_SETTINGS_VARIABLES = (
+    "PYIRONUSER", "PYIRONRESOURCEPATHS", "PYIRONPROJECTPATHS", "PYIRONCONNECTIONTIMEOUT", "PYIRONSQLCONNECTIONSTRING",
+    "PYIRONSQLTABLENAME", "PYIRONSQLFILE", "PYIRONSQHOST", "PYIRONSQLTYPE", "PYIRONSQLUSERKEY", "PYIRONSQLDATABASE",
+    "PYIRONPROJECTCHECKENABLED", "PYIRONDISABLE", "PYIRONCREDENTIALSFILE", "PYIRONWRITEWORKDIRWARNINGS",
+    "PYIRONCONFIGFILEPERMISSIONSWARNING",
+)
+# pyiron's job states between a start and an end (pyiron_base's JobStatus).
+IN_PROGRESS = ("submitted", "running", "collect", "refresh", "busy")
+NOTICES_STARTUP_TEXT = """# Written by the pyiron hub at each start of your server (boot.py). It only prints, once in each
+# notebook: why your previous server stopped while it had work in it, and which pyiron jobs were
+# marked aborted then (from ~/%s); and, when this hub stops servers at an age
+# (MAX_SERVER_AGE), how long this one has left, from an hour before.
+def _pyiron_hub_notices():
+    import json
+    import os
+    import sys
+    import time
+
+    notice_file = os.path.join(os.path.expanduser("~"), %r)
+    stops_at = float(os.environ.get(%r) or 0)
+    warning = float(os.environ.get(%r) or 3600)
+    said = set()
+
+    def before_cell(*args):
+        lines = []
+        if "last stop" not in said:
+            said.add("last stop")
+            try:
+                with open(notice_file) as f:
+                    lines.append(json.load(f)["text"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        left = stops_at - time.time()
+        if stops_at and left < warning:
+            stage = "last minutes" if left < warning / 6 else "last hour"
+            if stage not in said:
+                said.update([stage, "last hour"])
+                left = max(0, int(left))
+                lines.append("pyiron hub: this server will be stopped in %%s (at %%s UTC), when it reaches the "
+                             "longest time this hub lets a server run. Save your notebooks; pyiron jobs still "
+                             "running then are marked aborted." %% (
+                                 "%%d s" %% left if left < 120 else "%%d min" %% (left // 60),
+                                 time.strftime("%%H:%%M", time.gmtime(stops_at))))
+        if lines:
+            sys.stderr.write("\\n\\n".join(lines) + "\\n")
+
+    get_ipython().events.register("pre_run_cell", before_cell)  # noqa: F821 (IPython's own)
+
+
+_pyiron_hub_notices()
+del _pyiron_hub_notices
+""" % (LAST_STOP_NOTICE, LAST_STOP_NOTICE, STOPS_AT_VARIABLE, STOP_WARNING_VARIABLE)
+
+
+def job_database(home, environ):
+    """(SQLite file, table) of the user's pyiron job table, read the way pyiron reads its settings
+    (PYIRON* variables, else $PYIRONCONFIG or ~/.pyiron, else its defaults); None where the job
+    table is not a SQLite file (a database server, or DISABLE_DATABASE)."""
+    by_variable = {"PYIRONSQLTYPE": "type", "PYIRONSQLFILE": "file", "PYIRONSQLTABLENAME": "table",
+                   "PYIRONDISABLE": "disable"}
+    if any(environ.get(name) for name in PYIRON_SETTINGS_VARIABLES):
+        config = {key: environ[name] for name, key in by_variable.items() if environ.get(name)}
+    else:
+        import configparser
+
+        by_key = {"TYPE": "type", "FILE": "file", "DATABASE_FILE": "file", "JOB_TABLE": "table",
+                  "DISABLE_DATABASE": "disable"}
+        parser = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
+        try:
+            parser.read(environ.get("PYIRONCONFIG") or os.path.join(home, ".pyiron"))
+        except configparser.Error:
+            return None
+        config = {}
+        for section in parser.values():
+            for key, value in section.items():
+                if key.upper() in by_key:
+                    config[by_key[key.upper()]] = value
+    if config.get("disable", "False").strip().lower() == "true" or config.get("type", "SQLite") != "SQLite":
+        return None
+    path = config.get("file") or "~/pyiron.db"
+    path = os.path.join(home, path[2:]) if path.startswith("~/") else path
+    return os.path.abspath(path), config.get("table") or "jobs_pyiron"
+
+
+def job_host(computer):
+    """(host, on a queue) from pyiron's `computer` column: "user@host#cores" for a job run where
+    it was started, "user@host#cores#queue" for one sent to a queue (SLURM through pysqa),
+    "user@host#cores#n/m" for a master job counting its children; (None, False) if unknown."""
+    if not computer or "@" not in computer:
+        return None, False
+    parts = computer.split("@", 1)[1].split("#")
+    queue = len(parts) > 2 and not parts[2].replace("/", "").isdigit()
+    return parts[0], queue
+
+
+def jobs_in_progress(database):
+    """[(id, project, job, status, computer)] of the jobs pyiron lists between start and end."""
+    import sqlite3
+
+    path, table = database
+    if not os.path.isfile(path) or not table.replace("_", "").isalnum():
+        return []
+    # Read-only and brief: pyiron's own processes write to it meanwhile.
+    connection = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
+    try:
+        return connection.execute(
+            "SELECT id, project, job, status, computer FROM %s WHERE status IN (%s)"
+            % (table, ",".join("?" * len(IN_PROGRESS))), IN_PROGRESS).fetchall()
+    except sqlite3.Error:  # no table yet: pyiron makes it with the first job
+        return []
+    finally:
+        connection.close()
+
+
+def job_label(row):
+    """'demo/long (id 3)' for a row of jobs_in_progress."""
+    return "%s%s (id %s)" % (row[1] or "", row[2], row[0])
+
+
+def abort_jobs_of_stopped_servers(database, host):
+    """Mark `aborted` the jobs pyiron lists as in progress on another host than this server's and
+    not on a queue: each server is a new container with a host name of its own and a user has one
+    server, so those ran in a server that has stopped, and their processes died with it. Jobs on a
+    cluster go on without the server. Returns the labels of the jobs marked."""
+    import sqlite3
+
+    rows = [r for r in jobs_in_progress(database) if job_host(r[4])[0] not in (None, host) and not job_host(r[4])[1]]
+    if not rows:
+        return []
+    path, table = database
+    connection = sqlite3.connect(path, timeout=10)
+    try:
+        with connection:
+            connection.executemany("UPDATE %s SET status = 'aborted' WHERE id = ? AND status = ?" % table,
+                                   [(r[0], r[3]) for r in rows])
+    finally:
+        connection.close()
+    return [job_label(r) for r in rows]
+
+
+def job_status(database, label):
+    """The status of the job a job_label names (by its id), or None."""
+    import re
+    import sqlite3
+
+    found = re.search(r"\(id (\d+)\)$", label)
+    path, table = database
+    if not found or not os.path.isfile(path) or not table.replace("_", "").isalnum():
+        return None
+    connection = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
+    try:
+        row = connection.execute("SELECT status FROM %s WHERE id = ?" % table, (int(found.group(1)),)).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        connection.close()
+    return row[0] if row else None
+
+
+def last_stop_notice(last_stop, aborted):
+    """The notebooks' words about the last stop, or None when there is nothing to say."""
+    if not aborted and not (last_stop and last_stop.get("kind") in ("memory", "max_age", "exited")):
+        return None
+    when = ""
+    if last_stop and last_stop.get("at") is not None:
+        when = " at %s" % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(last_stop["at"])))
+    why = (last_stop or {}).get("text") or "it was stopped"
+    text = "pyiron hub: your previous server was stopped%s: %s." % (when, why)
+    if aborted:
+        text += (" These pyiron jobs were running in it and are now marked aborted in your job table: %s."
+                 " Run them again with job.run(delete_existing_job=True)." % ", ".join(aborted))
+    return text
+
+
+def after_last_stop(home, environ, host):
+    """Mark the jobs of the stopped server aborted; leave the notebooks' words about it (or none)."""
+    try:
+        last_stop = json.loads(environ.get(LAST_STOP_VARIABLE) or "null")
+    except ValueError:
+        last_stop = None
+    database = job_database(home, environ)
+    aborted = abort_jobs_of_stopped_servers(database, host) if database else []
+    # Jobs the hub saw running at the stop that pyiron marked aborted itself (its signal
+    # handler, when `docker stop` sent SIGTERM): lost all the same.
+    seen = [j for j in (last_stop or {}).get("jobs") or [] if j not in aborted]
+    aborted += [j for j in seen if database and job_status(database, j) == "aborted"]
+    text = last_stop_notice(last_stop, aborted)
+    path = os.path.join(home, LAST_STOP_NOTICE)
+    if text:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        update_file(path, json.dumps({"text": text, "aborted": aborted}, indent=1), 0o600)
+    elif os.path.isfile(path):
+        os.unlink(path)
+    startup = os.path.join(home, NOTICES_STARTUP)
+    if text or environ.get(STOPS_AT_VARIABLE):
+        _write_text(startup, NOTICES_STARTUP_TEXT)
+    elif os.path.isfile(startup) and not os.path.islink(startup):
+        os.unlink(startup)
+    return "%d jobs marked aborted%s" % (len(aborted), ": " + ", ".join(aborted) if aborted else "")
+
+
+def cpu_seconds(cgroup="/sys/fs/cgroup", proc="/proc"):
+    """CPU seconds this container has used: its cgroup's count (v2, then v1), else its processes'."""
+    try:
+        with open(os.path.join(cgroup, "cpu.stat")) as f:
+            for line in f:
+                if line.startswith("usage_usec "):
+                    return int(line.split()[1]) / 1e6
+    except (OSError, ValueError):
+        pass
+    for name in ("cpuacct/cpuacct.usage", "cpu,cpuacct/cpuacct.usage", "cpuacct.usage"):
+        try:
+            with open(os.path.join(cgroup, name)) as f:
+                return int(f.read()) / 1e9
+        except (OSError, ValueError):
+            pass
+    ticks = 0
+    for pid in os.listdir(proc):
+        try:
+            with open(os.path.join(proc, pid, "stat")) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, ValueError, IndexError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def processes(proc="/proc"):
+    """{pid: parent pid} of every process this container sees."""
+    found = {}
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, pid, "stat")) as f:
+                found[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
+def job_processes(tree, server, watcher):
+    """Processes that can be a pyiron job's: neither the container's init, the Jupyter server, its
+    own children (kernels, terminals), nor this watcher. A job run non-modal is a child of its
+    kernel (multiprocessing), an external code (LAMMPS) that child's child; a process whose
+    parent died is the container's init's."""
+    return sorted(pid for pid, parent in tree.items()
+                  if pid not in (1, server, watcher) and parent != server)
+
+
+def local_url(environ):
+    """The server's own address from inside: $JUPYTERHUB_SERVICE_URL with a wildcard host made loopback."""
+    try:
+        from urllib.parse import urlsplit, urlunsplit
+    except ImportError:  # pragma: no cover (Python 2)
+        return None
+    url = environ.get("JUPYTERHUB_SERVICE_URL")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host in ("", "0.0.0.0", "::", "*"):
+        netloc = "127.0.0.1" + (":%d" % parts.port if parts.port else "")
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts).rstrip("/") + "/"
+
+
+def busy_kernels(url, token, timeout=10):
+    """How many of the server's kernels run code; ?no_track_activity=1: asking is not activity itself."""
+    import urllib.request
+
+    request = urllib.request.Request(url + "api/kernels?no_track_activity=1",
+                                     headers={"Authorization": "token %s" % token})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        kernels = json.loads(response.read().decode())
+    return sum(1 for k in kernels if k.get("execution_state") == "busy")
+
+
+def report_activity(url, token, server_name, when, timeout=10):
+    """What jupyterhub-singleuser itself sends: POST $JUPYTERHUB_ACTIVITY_URL with the server's token."""
+    import urllib.request
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(when))
+    body = json.dumps({"servers": {server_name: {"last_activity": stamp}}, "last_activity": stamp}).encode()
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Authorization": "token %s" % token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status
+
+
+def work_reasons(busy, jobs, job_pids, cpu):
+    """Why the server counts as active ([] when it does not): a kernel running code, a pyiron job
+    of this server in progress while a process that can be it lives, or CPU above BUSY_CPU."""
+    reasons = []
+    if busy:
+        reasons.append("%d kernels busy" % busy)
+    if jobs and job_pids:
+        reasons.append("pyiron jobs running: %s" % ", ".join(jobs))
+    if cpu is not None and cpu > BUSY_CPU:
+        reasons.append("%.2f CPUs in use" % cpu)
+    return reasons
+
+
+def look_at_work(home, environ, host, server, watcher, cpu, url):
+    """One check: {"busy_kernels", "jobs" (of this server, in progress), "job_processes", "cpu"}."""
+    busy = 0
+    if url:
+        try:
+            busy = busy_kernels(url, environ.get("JUPYTERHUB_API_TOKEN", ""))
+        except Exception:  # starting, or an image whose server refuses the token: CPU and jobs still count
+            busy = 0
+    database = job_database(home, environ)
+    try:
+        rows = jobs_in_progress(database) if database else []
+    except Exception:
+        rows = []
+    jobs = [job_label(r) for r in rows if job_host(r[4]) == (host, False)]
+    pids = job_processes(processes(), server, watcher) if jobs else []
+    return {"busy_kernels": busy, "jobs": jobs, "job_processes": len(pids), "cpu": cpu, "host": host}
+
+
+def watch_main(environ=None, home=None):
+    """The watcher (started by main beside the server): every $PYIRON_HUB_ACTIVITY_EVERY seconds,
+    report activity to the hub while the server works (work_reasons), and keep what it saw in
+    ~/.pyiron_hub/work.json for the hub to read when the server stops. Ends with the server."""
+    import socket
+
+    environ = os.environ if environ is None else environ
+    home = home or environ.get("HOME") or os.path.expanduser("~")
+    every = max(1.0, float(environ.get(ACTIVITY_EVERY_VARIABLE) or 300))
+    server, watcher, host = os.getppid(), os.getpid(), socket.gethostname()
+    url = local_url(environ)
+    activity_url, token = environ.get("JUPYTERHUB_ACTIVITY_URL"), environ.get("JUPYTERHUB_API_TOKEN", "")
+    status_path = os.path.join(home, WORK_STATUS)
+    try:
+        os.makedirs(os.path.dirname(status_path), mode=0o700, exist_ok=True)
+    except OSError:
+        pass
+    used, then = cpu_seconds(), time.monotonic()
+    said = None
+    while os.getppid() == server:
+        time.sleep(every)
+        now_used, now = cpu_seconds(), time.monotonic()
+        cpu = (now_used - used) / max(now - then, 1e-3)
+        used, then = now_used, now
+        try:
+            work = look_at_work(home, environ, host, server, watcher, round(cpu, 3), url)
+            reasons = work_reasons(work["busy_kernels"], work["jobs"], work["job_processes"], work["cpu"])
+            if reasons and activity_url:
+                report_activity(activity_url, token, environ.get("JUPYTERHUB_SERVER_NAME", ""), time.time())
+            if reasons != said:
+                log("work: %s" % ("; ".join(reasons) if reasons else "none: the server may be culled when idle"))
+                said = reasons
+            # Only what the hub needs, and written only when it changes (each write syncs the disk).
+            update_file(status_path, json.dumps({k: work[k] for k in ("busy_kernels", "jobs", "host")}, indent=1),
+                        0o600)
+        except Exception as err:  # the next check tries again; the server never depends on this
+            log("work: check failed (%s: %s)" % (type(err).__name__, err))
+    return 0
+
+
+def start_watcher(environ):
+    """Start the watcher as a child that the server (this process, once it execs) outlives no
+    more than it must: a fresh interpreter on this file, so it holds none of the boot step's memory."""
+    if not environ.get(ACTIVITY_EVERY_VARIABLE):
+        return None
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), WATCH_FLAG])
+        finally:
+            os._exit(1)
+    return pid
+
+
 def main(argv):
     home = os.environ.get("HOME") or os.path.expanduser("~")
     problems = not_writable([f for f in os.environ.get(MUST_WRITE_VARIABLE, "").split(os.pathsep) if f])
@@ -580,6 +968,18 @@ def main(argv):
         log("pyiron: job database %s" % settings["PYIRONSQLFILE"])
     else:
         log("pyiron: left as the user configured it (or no pyiron_base here)")
+    began = time.monotonic()
+    try:
+        import socket
+
+        log("last stop: %s (%d ms)" % (after_last_stop(home, os.environ, socket.gethostname()),
+                                       round(1000 * (time.monotonic() - began))))
+    except Exception as err:  # never keep a user from their server
+        log("last stop: skipped (%s: %s)" % (type(err).__name__, err))
+    try:
+        start_watcher(os.environ)
+    except Exception as err:  # a server that may be culled while it works beats no server
+        log("work watcher: not started (%s: %s)" % (type(err).__name__, err))
     if len(argv) < 2:
         log("no server command given")
         return 2
@@ -587,4 +987,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == [WATCH_FLAG]:
+        sys.exit(watch_main())
     sys.exit(main(sys.argv))

@@ -27,7 +27,7 @@ try {
   }
   result.rows = await page.$$eval('tr.usage-row', trs => trs.map(tr => {
     const td = [...tr.querySelectorAll('td')].map(c => c.innerText.trim());
-    return { user: tr.dataset.user, disk: td[3], memory: td[4], cpu: td[5] };
+    return { user: tr.dataset.user, disk: td[3], memory: td[4], cpu: td[5], memory_kills: td[6] };
   }));
   result.stale = (await page.innerText('#stale-image-volumes')).replace(/\s+/g, ' ').trim();
   result.nav = await page.$('#usage-link') !== null;

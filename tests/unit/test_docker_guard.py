@@ -410,7 +410,7 @@ def test_a_pull_that_is_no_pull_or_replaces_the_guard_is_refused(query, words):
     ("POST", "/v1.41/secrets/create", "swarm"),
     ("POST", "/v1.41/containers/prune", "pruning"),
     ("POST", "/v1.41/containers/jupyter-alice/kill", "not a call the hub makes"),
-    ("GET", "/v1.41/events", "not a call the hub makes"),
+    ("GET", "/v1.41/events", "reading events without `until`"),
     ("GET", "/v1.41/info", "not a call the hub makes"),
     ("DELETE", "/v1.41/images/pyiron/base:latest", "not a call the hub makes"),
     ("POST", "/v1.23/containers/jupyter-alice/start", "1.24"),  # took a HostConfig in its body
@@ -571,3 +571,20 @@ def test_no_compose_file_for_one_host_gives_the_socket_to_the_hub(path):
     holders = {name for name, service in services.items()
                if any("docker.sock" in str(v) for v in (service or {}).get("volumes") or [])}
     assert holders == SOCKET_HOLDERS.get(path, set())
+
+
+def test_events_of_one_container_in_the_past_pass():
+    # spawner._record_gone: why a server the engine already removed ended (oom, die).
+    check_request(POLICY, "GET", "/v1.41/events",
+                  {"since": ["1"], "until": ["2"], "filters": ['{"container": ["0123abcd"]}']})
+
+
+@pytest.mark.parametrize("query", [
+    {"filters": ['{"container": ["0123abcd"]}']},  # no until: the live feed
+    {"until": ["2"]},  # every container's events
+    {"until": ["2"], "filters": ['{"type": ["container"]}']},
+    {"until": ["2"], "filters": ["not json"]},
+])
+def test_events_live_or_unfiltered_are_refused(query):
+    with pytest.raises(Refused, match="events"):
+        check_request(POLICY, "GET", "/v1.41/events", query)
