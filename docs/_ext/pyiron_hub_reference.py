@@ -21,6 +21,7 @@ the code is in the next build.
 from __future__ import annotations
 
 import importlib
+import re
 
 from docutils import nodes
 from docutils.statemachine import StringList
@@ -31,7 +32,7 @@ import reference_text
 
 class _Markdown(SphinxDirective):
     def _parse(self, text: str) -> list[nodes.Node]:
-        container = nodes.section() if "\n## " in "\n" + text else nodes.container()
+        container = nodes.section() if re.search(r"^#+ ", text, re.M) else nodes.container()
         self.state.nested_parse(StringList(text.splitlines(), source=self.get_location()), self.content_offset,
                                 container, match_titles=True)
         return container.children

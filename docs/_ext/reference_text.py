@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import inspect
 import re
 from pathlib import Path
 
@@ -58,14 +59,25 @@ def _default(value) -> str:
     return _code(value)
 
 
-def _variables(model: type[BaseModel]):
-    for field in model.model_fields.values():
-        example = (field.json_schema_extra or {}).get("example")
-        yield field.alias, field.default, example, field.description or ""
+def _groups(model: type[BaseModel]) -> dict[str, str]:
+    """Field name -> the `# --- title ---` comment above it in the model's source, if any."""
+    source = Path(inspect.getsourcefile(model)).read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    cls = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == model.__name__)
+    titles = [(i + 1, m.group(1)) for i, line in enumerate(source.splitlines())
+              if (m := re.match(r"^\s*# -{2,}\s*(.+?)\s*-*\s*$", line))]
+    groups = {}
+    for node in cls.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            above = [title for line, title in titles if line < node.lineno]
+            if above:
+                groups[node.target.id] = above[-1]
+    return groups
 
 
 def settings_markdown(which: str) -> str:
-    """The table of every variable `which` ("hub" or "backup") reads."""
+    """Every variable `which` ("hub" or "backup") reads, as a definition list, grouped by the
+    section comments of the settings' source (a `###` heading each)."""
     if which == "hub":
         from pyiron_hub_config.settings import SECRET_MOUNTS, SECRET_VARIABLES, Settings
 
@@ -76,15 +88,23 @@ def settings_markdown(which: str) -> str:
         model, secrets, SECRET_MOUNTS = BackupSettings, (), {}
     else:
         raise ValueError(f"no such settings: {which!r}; use hub or backup")
-    lines = ["| Variable | Default | Example | Meaning |", "|---|---|---|---|"]
-    for name, default, example, description in _variables(model):
-        lines.append(f"| `{name}` | {_default(default)} | {_code(example) if example else ''} | {_cell(description)} |")
+    groups, lines, group = _groups(model), [], None
+    for name, field in model.model_fields.items():
+        if groups.get(name) != group:
+            group = groups.get(name)
+            lines += [f"### {group if group.startswith('pyiron') else group[:1].upper() + group[1:]}", ""]
+        example = (field.json_schema_extra or {}).get("example")
+        facts = [f"Default: {_default(field.default)}"]
+        if example:
+            facts.append(f"Example: {_code(example)}")
+        lines += [f"`{field.alias}`", f": {_cell(field.description or '')}", "",
+                  f"  {' · '.join(facts)}", ""]
     if secrets:
-        lines += ["", "Each secret can instead be read from a file, e.g. a Docker secret:", "",
-                  "| Variable | Example | Meaning |", "|---|---|---|"]
+        lines += ["### Secrets from files", "",
+                  "Each secret can instead be read from a file, e.g. a Docker secret (not both):", ""]
         for name in secrets:
             example = SECRET_MOUNTS.get(name) or f"/run/secrets/{name.lower()}"
-            lines.append(f"| `{name}_FILE` | {_code(example)} | A file holding `{name}` (not both). |")
+            lines += [f"`{name}_FILE`", f": A file holding `{name}`. Example: {_code(example)}", ""]
     return "\n".join(lines) + "\n"
 
 
