@@ -53,4 +53,6 @@ class _EmptyCatchAllGlob(logging.Filter):
 
 def setup(app):
     logging.getLogger("sphinx.sphinx.directives.other").addFilter(_EmptyCatchAllGlob())
+
+
 html_copy_source = False

@@ -23,18 +23,21 @@ from __future__ import annotations
 import importlib
 import re
 
+import reference_text
 from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
-
-import reference_text
 
 
 class _Markdown(SphinxDirective):
     def _parse(self, text: str) -> list[nodes.Node]:
         container = nodes.section() if re.search(r"^#+ ", text, re.M) else nodes.container()
-        self.state.nested_parse(StringList(text.splitlines(), source=self.get_location()), self.content_offset,
-                                container, match_titles=True)
+        self.state.nested_parse(
+            StringList(text.splitlines(), source=self.get_location()),
+            self.content_offset,
+            container,
+            match_titles=True,
+        )
         return container.children
 
 
@@ -55,7 +58,9 @@ class Model(_Markdown):
 
     def run(self):
         module, _, name = self.arguments[0].rpartition(".")
-        return self._parse(reference_text.model_markdown(getattr(importlib.import_module(module), name)))
+        return self._parse(
+            reference_text.model_markdown(getattr(importlib.import_module(module), name))
+        )
 
 
 class Metrics(_Markdown):

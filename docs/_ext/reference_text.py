@@ -28,7 +28,11 @@ from pydantic_core import PydanticUndefined
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "pyiron_hub_config"
-COMPOSE_FILES = sorted(p.name for p in REPO.glob("*.yml") if p.name == "docker-compose.yml" or p.name.startswith("compose."))
+COMPOSE_FILES = sorted(
+    p.name
+    for p in REPO.glob("*.yml")
+    if p.name == "docker-compose.yml" or p.name.startswith("compose.")
+)
 
 
 def _flat(text) -> str:
@@ -36,7 +40,7 @@ def _flat(text) -> str:
 
 
 def _cell(text) -> str:
-    """One Markdown table cell: no line breaks, pipes escaped, `<name>` shown (not taken for HTML)."""
+    """A Markdown table cell: one line, pipes escaped, `<name>` shown (not taken for HTML)."""
     parts = _flat(text).split("`")
     # Outside code spans only (the even parts): inside them a backslash would show.
     return "`".join(p.replace("<", "\\<") if i % 2 == 0 else p for i, p in enumerate(parts))
@@ -63,9 +67,14 @@ def _groups(model: type[BaseModel]) -> dict[str, str]:
     """Field name -> the `# --- title ---` comment above it in the model's source, if any."""
     source = Path(inspect.getsourcefile(model)).read_text(encoding="utf-8")
     tree = ast.parse(source)
-    cls = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == model.__name__)
-    titles = [(i + 1, m.group(1)) for i, line in enumerate(source.splitlines())
-              if (m := re.match(r"^\s*# -{2,}\s*(.+?)\s*-*\s*$", line))]
+    cls = next(
+        n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == model.__name__
+    )
+    titles = [
+        (i + 1, m.group(1))
+        for i, line in enumerate(source.splitlines())
+        if (m := re.match(r"^\s*# -{2,}\s*(.+?)\s*-*\s*$", line))
+    ]
     groups = {}
     for node in cls.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
@@ -92,16 +101,28 @@ def settings_markdown(which: str) -> str:
     for name, field in model.model_fields.items():
         if groups.get(name) != group:
             group = groups.get(name)
-            lines += [f"### {group if group.startswith('pyiron') else group[:1].upper() + group[1:]}", ""]
+            lines += [
+                f"### {group if group.startswith('pyiron') else group[:1].upper() + group[1:]}",
+                "",
+            ]
         example = (field.json_schema_extra or {}).get("example")
         facts = [f"Default: {_default(field.default)}"]
         if example:
             facts.append(f"Example: {_code(example)}")
-        lines += [f"`{field.alias}`", f": {_cell(field.description or '')}", "",
-                  f"  {' · '.join(facts)}", ""]
+        lines += [
+            f"`{field.alias}`",
+            f": {_cell(field.description or '')}",
+            "",
+            f"  {' · '.join(facts)}",
+            "",
+        ]
     if secrets:
-        lines += ["### Secrets from files", "",
-                  "Each secret can instead be read from a file, e.g. a Docker secret (not both):", ""]
+        lines += [
+            "### Secrets from files",
+            "",
+            "Each secret can instead be read from a file, e.g. a Docker secret (not both):",
+            "",
+        ]
         for name in secrets:
             example = SECRET_MOUNTS.get(name) or f"/run/secrets/{name.lower()}"
             lines += [f"`{name}_FILE`", f": A file holding `{name}`. Example: {_code(example)}", ""]
@@ -137,9 +158,21 @@ def cli_markdown() -> str:
     parser = build_parser()
     out = [f"{parser.description}", ""]
     for name, help_text, sub in _subcommands(parser):
-        out += [f"## `{sub.prog}`", "", _cell(f"{help_text[:1].upper()}{help_text[1:]}."), "",
-                "```text", sub.format_usage().strip().removeprefix("usage: "), "```", ""]
-        rows = [a for a in sub._actions if not isinstance(a, argparse._HelpAction) and a.help != argparse.SUPPRESS]
+        out += [
+            f"## `{sub.prog}`",
+            "",
+            _cell(f"{help_text[:1].upper()}{help_text[1:]}."),
+            "",
+            "```text",
+            sub.format_usage().strip().removeprefix("usage: "),
+            "```",
+            "",
+        ]
+        rows = [
+            a
+            for a in sub._actions
+            if not isinstance(a, argparse._HelpAction) and a.help != argparse.SUPPRESS
+        ]
         if rows:
             out += ["| Option | Meaning |", "|---|---|", *(_option_row(sub, a) for a in rows), ""]
     return "\n".join(out)
@@ -157,12 +190,20 @@ def _json_type(schema: dict, defs: dict) -> str:
     if kind == "object":
         values = schema.get("additionalProperties")
         return f"table of {_json_type(values, defs)}s" if isinstance(values, dict) else "table"
-    return {"number": "number", "integer": "integer", "boolean": "boolean", "string": "string"}.get(kind, kind)
+    return {"number": "number", "integer": "integer", "boolean": "boolean", "string": "string"}.get(
+        kind, kind
+    )
 
 
-_LIMITS = (("minLength", "at least {} characters"), ("maxLength", "at most {} characters"),
-           ("minimum", "at least {}"), ("maximum", "at most {}"), ("exclusiveMinimum", "above {}"),
-           ("minItems", "at least {} entries"), ("pattern", "matches `{}`"))
+_LIMITS = (
+    ("minLength", "at least {} characters"),
+    ("maxLength", "at most {} characters"),
+    ("minimum", "at least {}"),
+    ("maximum", "at most {}"),
+    ("exclusiveMinimum", "above {}"),
+    ("minItems", "at least {} entries"),
+    ("pattern", "matches `{}`"),
+)
 
 
 def _limits(schema: dict) -> list[str]:
@@ -180,13 +221,29 @@ def model_markdown(model: type[BaseModel]) -> str:
     for name, field in model.model_fields.items():
         prop = properties[name]
         limits = "; ".join(_limits(prop))
-        meaning = f"{field.description} ({limits})" if field.description and limits else field.description or limits
-        lines.append(f"| `{name}` | {_json_type(prop, defs)} | {_default(field.default)} | {_cell(meaning)} |")
+        meaning = (
+            f"{field.description} ({limits})"
+            if field.description and limits
+            else field.description or limits
+        )
+        kind, default = _json_type(prop, defs), _default(field.default)
+        lines.append(f"| `{name}` | {kind} | {default} | {_cell(meaning)} |")
     return "\n".join(lines) + "\n"
 
 
-_METRIC_CLASSES = {"Gauge", "Counter", "Histogram", "Summary", "Info", "Enum", "GaugeMetricFamily",
-                   "CounterMetricFamily", "HistogramMetricFamily", "SummaryMetricFamily", "InfoMetricFamily"}
+_METRIC_CLASSES = {
+    "Gauge",
+    "Counter",
+    "Histogram",
+    "Summary",
+    "Info",
+    "Enum",
+    "GaugeMetricFamily",
+    "CounterMetricFamily",
+    "HistogramMetricFamily",
+    "SummaryMetricFamily",
+    "InfoMetricFamily",
+}
 
 
 def metrics() -> list[dict]:
@@ -197,7 +254,11 @@ def metrics() -> list[dict]:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
-            func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            func = (
+                node.func.attr
+                if isinstance(node.func, ast.Attribute)
+                else getattr(node.func, "id", "")
+            )
             if func not in _METRIC_CLASSES or len(node.args) < 2:
                 continue
             name, doc = node.args[0], node.args[1]
@@ -205,14 +266,23 @@ def metrics() -> list[dict]:
                 continue
             labels = []
             for keyword in node.keywords:
-                if keyword.arg in ("labels", "labelnames") and isinstance(keyword.value, (ast.List, ast.Tuple)):
+                if keyword.arg in ("labels", "labelnames") and isinstance(
+                    keyword.value, (ast.List, ast.Tuple)
+                ):
                     labels = [e.value for e in keyword.value.elts if isinstance(e, ast.Constant)]
             if len(node.args) > 2 and isinstance(node.args[2], (ast.List, ast.Tuple)):
                 labels = [e.value for e in node.args[2].elts if isinstance(e, ast.Constant)]
             kind = func.removesuffix("MetricFamily").lower()
             text = doc.value if isinstance(doc, ast.Constant) else ""
-            found.append({"name": name.value, "kind": kind, "help": text, "labels": labels,
-                          "module": path.relative_to(REPO).as_posix()})
+            found.append(
+                {
+                    "name": name.value,
+                    "kind": kind,
+                    "help": text,
+                    "labels": labels,
+                    "module": path.relative_to(REPO).as_posix(),
+                }
+            )
     return sorted(found, key=lambda m: m["name"])
 
 
@@ -220,7 +290,9 @@ def metrics_markdown() -> str:
     lines = ["| Metric | Type | Labels | Meaning | Defined in |", "|---|---|---|---|---|"]
     for m in metrics():
         labels = ", ".join(f"`{label}`" for label in m["labels"]) or "—"
-        lines.append(f"| `{m['name']}` | {m['kind']} | {labels} | {_cell(m['help'])} | `{m['module']}` |")
+        lines.append(
+            f"| `{m['name']}` | {m['kind']} | {labels} | {_cell(m['help'])} | `{m['module']}` |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -244,12 +316,20 @@ def compose_markdown(meanings: dict[str, str]) -> tuple[str, list[str]]:
     """The compose variables' table, and a problem for each variable without a meaning
     (or a meaning for a variable no compose file reads)."""
     variables = compose_variables()
-    problems = [f"{name}: read by {', '.join(v['files'])}, but has no meaning in the page"
-                for name, v in variables.items() if name not in meanings]
-    problems += [f"{name}: described in the page, but no compose file reads it"
-                 for name in meanings if name not in variables]
+    problems = [
+        f"{name}: read by {', '.join(v['files'])}, but has no meaning in the page"
+        for name, v in variables.items()
+        if name not in meanings
+    ]
+    problems += [
+        f"{name}: described in the page, but no compose file reads it"
+        for name in meanings
+        if name not in variables
+    ]
     lines = ["| Variable | Default | Used by | Meaning |", "|---|---|---|---|"]
-    for name in sorted(variables, key=lambda n: (list(meanings).index(n) if n in meanings else len(meanings), n)):
+    for name in sorted(
+        variables, key=lambda n: (list(meanings).index(n) if n in meanings else len(meanings), n)
+    ):
         v = variables[name]
         files = ", ".join(f"`{f}`" for f in v["files"])
         default = _code(v["default"]) if v["default"] else "—"
