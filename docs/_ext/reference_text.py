@@ -63,6 +63,39 @@ def _default(value) -> str:
     return _code(value)
 
 
+# Messages and descriptions in the code name README sections; in the docs they become links
+# to the pages those sections moved to (README.md keeps the same table for readers there).
+README_SECTIONS = {
+    "Try it: one command": "tutorials/demo.md",
+    "Set-up": "howto/production-setup.md",
+    "Run the tests": "contributing/test-suites.md",
+    "Configuration reference": "reference/configuration.md",
+    "Running on a swarm": "howto/swarm.md",
+    "Environments": "howto/environments.md",
+    "Connecting a cluster": "howto/clusters.md",
+    "Registering the key": "howto/clusters.md#registering-the-key",
+    "TLS and reverse proxies": "howto/tls.md",
+    "Per-user origins": "howto/tls.md#per-user-origins",
+    "Usage": "howto/monitoring.md",
+    "Metrics (Prometheus)": "howto/monitoring.md#metrics-prometheus",
+    "Security notes": "topics/security.md",
+    "Backups and restore": "howto/backups.md",
+    "Upgrading": "howto/upgrades.md",
+    "Troubleshooting": "troubleshooting.md",
+}
+_README_SECTION = re.compile(r"""README (["'])(.+?)\1""")
+
+
+def _linked(text: str, docs_root: str) -> str:
+    """`README "Security notes"` -> a link to the page it moved to (others stay as they are)."""
+
+    def link(m):
+        page = README_SECTIONS.get(m.group(2))
+        return f"[{m.group(2)}]({docs_root}{page})" if page else m.group(0)
+
+    return _README_SECTION.sub(link, text)
+
+
 def _groups(model: type[BaseModel]) -> dict[str, str]:
     """Field name -> the `# --- title ---` comment above it in the model's source, if any."""
     source = Path(inspect.getsourcefile(model)).read_text(encoding="utf-8")
@@ -84,7 +117,7 @@ def _groups(model: type[BaseModel]) -> dict[str, str]:
     return groups
 
 
-def settings_markdown(which: str) -> str:
+def settings_markdown(which: str, docs_root: str = "../") -> str:
     """Every variable `which` ("hub" or "backup") reads, as a definition list, grouped by the
     section comments of the settings' source (a `###` heading each)."""
     if which == "hub":
@@ -111,7 +144,7 @@ def settings_markdown(which: str) -> str:
             facts.append(f"Example: {_code(example)}")
         lines += [
             f"`{field.alias}`",
-            f": {_cell(field.description or '')}",
+            f": {_linked(_cell(field.description or ''), docs_root)}",
             "",
             f"  {' · '.join(facts)}",
             "",

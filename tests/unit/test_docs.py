@@ -183,3 +183,11 @@ def test_the_benchmarks_page_includes_the_benchmarks_readme(site):
     sections = re.findall(r"^## (.+)$", (REPO / "benchmarks" / "README.md").read_text(), re.M)
     assert len(sections) >= 5
     assert [h for h in sections if h.replace("`", "") not in page] == []
+
+
+def test_a_readme_section_named_in_a_description_links_to_its_page():
+    linked = reference_text._linked("see (README \"Security notes\") and README 'Nowhere'", "../")
+    assert linked == "see ([Security notes](../topics/security.md)) and README 'Nowhere'"
+    # Every page the table names exists (the build checks the anchors).
+    pages = {p.partition("#")[0] for p in reference_text.README_SECTIONS.values()}
+    assert [p for p in pages if not (DOCS / p).is_file()] == []
