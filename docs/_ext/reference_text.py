@@ -82,6 +82,8 @@ README_SECTIONS = {
     "Backups and restore": "howto/backups.md",
     "Upgrading": "howto/upgrades.md",
     "Troubleshooting": "troubleshooting.md",
+    "How culling decides": "topics/culling.md",
+    "Responsiveness under load": "topics/responsiveness.md",
 }
 _README_SECTION = re.compile(r"""README (["'])(.+?)\1""")
 
