@@ -145,6 +145,6 @@ VOLUME /srv/jupyterhub/data
 EXPOSE 8000
 # The probe imports nothing but the standard library (a tenth of a second, not two), so it
 # can run often: the hub counts as healthy within seconds of answering.
-HEALTHCHECK --interval=3s --timeout=5s --start-period=60s --retries=3 CMD ["python3", "-m", "pyiron_hub_config.health"]
+HEALTHCHECK --interval=3s --timeout=5s --start-period=60s --retries=3 CMD ["python3", "-m", "pyiron_hub_config.probes.health"]
 ENTRYPOINT ["tini", "-g", "--"]
 CMD ["pyiron-hub", "serve"]

@@ -3,7 +3,7 @@
 ``jupyterhub_config.py`` calls ``configure(c)``; everything else is importable and testable
 with a plain ``traitlets.config.Config`` and a dict standing in for the environment.
 
-Importing the package itself is cheap: the health probe (health.py) runs every few
+Importing the package itself is cheap: the health probe (probes/health.py) runs every few
 seconds and must not pull in JupyterHub, so the heavy modules load on first use.
 """
 

@@ -10,7 +10,7 @@ and the hub's data volume. What runs where:
   every volume to keep, read-only, under /data/volumes: the volume list changes with the
   users, so no static compose service could mount them. The dump, the env files and a
   manifest reach it in its /data/staging; SQLite databases are copied there by the worker
-  (backup_worker.py). The worker shares this container's network (for sftp: and s3:).
+  (backup_worker/worker.py). The worker shares this container's network (for sftp: and s3:).
 - A restore runs the same worker the other way round, onto new volumes, then pg_restore.
 """
 
@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from .backup_status import STATUS_FILE, read_status
+from .backup_layout import SQLITE_DIR, STAGING, VOLUMES
 from .backup_settings import BackupSettings, load_backup_settings, restic_environment
-from .backup_worker import SQLITE_DIR, STAGING, VOLUMES
 from .problems import ConfigError
 from .storage import HOME, HOME_VOLUME, WORK_DIR, WORK_VOLUME
 
@@ -42,6 +42,7 @@ CONFIG_FILES = ("pyiron.env", "shared.env", "build.env", ".env", "clusters.toml"
 DUMP = "hub.dump"
 HUB_DATA = "hub-data"
 COMPOSE = "com.docker.compose"
+WORKER_MODULE = f"{__package__}.backup_worker.worker"
 
 # restic's words for what went wrong -> what the admin should do (nothing was changed).
 RESTIC_PROBLEMS = [
@@ -575,4 +576,5 @@ def add_commands(sub) -> None:
     w = sub.add_parser("backup-worker", help="(run by `backup` and `restore` in their restic container)")
     w.add_argument("action", choices=("backup", "restore"))
     w.add_argument("plan")
-    w.set_defaults(func=lambda a: __import__(f"{__package__}.backup_worker", fromlist=["main"]).main([a.action, a.plan]))
+    # Run, not imported: the worker's code is backup_worker/, which hub modules never import.
+    w.set_defaults(func=lambda a: os.execv(sys.executable, [sys.executable, "-m", WORKER_MODULE, a.action, a.plan]))

@@ -1,15 +1,15 @@
 """The last backup's result: `backup-status.json` in the hub's data volume.
 
-Written by `pyiron-hub backup` after every run; read by the backup service's healthcheck
-(`python3 -m pyiron_hub_config.backup_status`, exit status = the last backup's) and by the
-hub, which shows it on /hub/metrics. Standard library only, like the health probe.
+Written by `pyiron-hub backup` after every run; read by the hub, which shows it on
+/hub/metrics, and by the backup service's healthcheck (probes/backup_status.py, exit status =
+the last backup's), which imports this module: standard library only at the top, like the
+probes (prometheus_client only inside the functions that the hub calls).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 DATA_DIR = Path("/srv/jupyterhub/data")
@@ -65,15 +65,10 @@ def register_metrics(directory: Path) -> None:
     _registered.add(directory)
 
 
-def main() -> int:
-    status = read_status()
-    if status is None:
-        print("no backup has run yet")
-        return 0
-    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(status.get("finished", 0)))
-    print(f"last backup {when}: exit status {status.get('exit_status')}: {status.get('message')}")
-    return 1 if status.get("exit_status") else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # Deprecated path, kept for one release for compose files and scripts that still name it.
+    import runpy
+
+    print("pyiron_hub_config.backup_status is deprecated as a command: "
+          "use python3 -m pyiron_hub_config.probes.backup_status", file=sys.stderr)
+    runpy.run_module("pyiron_hub_config.probes.backup_status", run_name="__main__", alter_sys=True)

@@ -39,7 +39,7 @@ _lock = threading.Lock()
 
 @lru_cache(maxsize=1)
 def boot_source() -> bytes:
-    return files(__package__).joinpath("boot.py").read_bytes()
+    return files(__package__).joinpath("in_user_container/boot.py").read_bytes()
 
 
 def boot_name(source: bytes) -> str:

@@ -273,14 +273,16 @@ def cmd_serve(args) -> int:
 
 
 def cmd_health(args) -> int:
-    """Does /hub/health answer on this container's port? (The image probes with health.py.)
+    """Does /hub/health answer on this container's port? (The image's probe, probes/health.py.)
 
     --hub-api asks the hub's own port, not the proxy's: on a swarm the proxy reaches the hub
     by a service name that exists only once the task is healthy (compose.swarm.yml).
     """
-    from .health import probe
+    import subprocess
 
-    return probe(hub_api=args.hub_api)
+    # Run, not imported: the probe is in probes/, which hub modules never import.
+    command = [sys.executable, "-m", f"{__package__}.probes.health", *(["--hub-api"] if args.hub_api else [])]
+    return subprocess.call(command)
 
 
 def usage_table(usage, soft_limit: int | None) -> str:

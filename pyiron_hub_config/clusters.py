@@ -477,7 +477,7 @@ def cluster_files(clusters: list[Cluster], hub_user: str) -> list[dict]:
     files.append({"path": KNOWN_HOSTS, "content": known_hosts, "mode": "0644"})
     # An example, written once: the user's to edit or delete, like the images' examples.
     files.append({"path": CLUSTER_EXAMPLE, "content": _example_notebook(), "mode": "0644", "once": True})
-    files.append({"path": NOTEBOOK_QUIET_PATH, "content": files_of(__package__).joinpath("notebook_quiet.py").read_text(),
+    files.append({"path": NOTEBOOK_QUIET_PATH, "content": files_of(__package__).joinpath("in_user_container/notebook_quiet.py").read_text(),
                   "mode": "0644"})
     return files
 

@@ -17,7 +17,7 @@ from dotenv import dotenv_values
 
 from .problems import ConfigError, Problem
 from .settings import SECRET_VARIABLES, variable_names
-from .boot import write_atomically
+from .boot_shared import write_atomically
 
 # Where each variable lives: the database's variables are shared by hub and Postgres;
 # compose-level variables (read by docker compose itself) go to build.env.

@@ -24,7 +24,7 @@ import os
 import tarfile
 from pathlib import Path
 
-from .boot import PACKAGES_DIR as PACKAGES_MOUNT, PACKAGES_MANIFEST
+from .boot_shared import PACKAGES_DIR as PACKAGES_MOUNT, PACKAGES_MANIFEST
 from .boot_file import written_volume_mount
 
 # Where the hub image keeps the tree (Dockerfile).

@@ -13,7 +13,7 @@ from sqlalchemy.orm import object_session
 from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
-from .boot import IMAGE_ID_VARIABLE
+from .boot_shared import IMAGE_ID_VARIABLE
 from .boot_file import boot_volume_mount
 from .catalogue import Environment
 from .clusters import QUIET_ENVIRONMENT, cluster_files

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-# boot.py runs alone in users' containers, standard library only: the one helper lives there.
-from .boot import temp_file_beside
+# The boot step's own helper, in the hub's copy (boot_shared.py: boot.py runs alone in users' containers).
+from .boot_shared import temp_file_beside
 
 
 def load_or_create_secret(given: SecretStr | None, path: Path) -> str:

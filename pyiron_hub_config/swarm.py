@@ -38,7 +38,7 @@ from jupyterhub.utils import maybe_future
 from requests import RequestException
 from traitlets import List, Unicode, default
 
-from .boot import MUST_WRITE_VARIABLE, NOT_WRITABLE, NOT_WRITABLE_LINE
+from .boot_shared import MUST_WRITE_VARIABLE, NOT_WRITABLE, NOT_WRITABLE_LINE
 from .boot_file import boot_config
 from .docker_pool import PooledDockerSpawner
 from .readiness import AnswerBeforeReady

@@ -548,7 +548,7 @@ def test_the_key_sync_token_reads_the_key_list_and_nothing_else(hpc, alice):
 def test_the_key_sync_never_writes_through_a_users_link_and_installs_the_others(hpc, alice, bob):
     for user in (alice, bob):  # their keys are listed once their servers have run
         public_key_from_page(running(user))
-    docker("cp", str(REPO / "pyiron_hub_config/key_sync.py"), f"{CLUSTER}:{KEY_SYNC}")
+    docker("cp", str(REPO / "pyiron_hub_config/on_cluster/key_sync.py"), f"{CLUSTER}:{KEY_SYNC}")
     on_cluster("sh", "-c", f"umask 077 && mkdir -p /etc/pyiron-hub /root/.ssh && cat > {TOKEN_FILE} && "
                "echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRootsOwnKeyRootsOwnKeyRootsOwnKey root@slurm' "
                "> /root/.ssh/authorized_keys", stdin=key_sync_token(hpc))

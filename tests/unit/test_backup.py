@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pyiron_hub_config import backup_worker
+from pyiron_hub_config.backup_worker import worker as backup_worker
 from pyiron_hub_config.backup import (
     BackupError, next_run, restic_problem, restore_includes, volume_for_path, volumes_to_back_up,
 )

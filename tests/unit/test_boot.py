@@ -12,7 +12,8 @@ import tarfile
 
 import pytest
 
-from pyiron_hub_config import boot, boot_file
+from pyiron_hub_config import boot_file
+from pyiron_hub_config.in_user_container import boot
 from pyiron_hub_config.storage import image_volume, server_mounts
 
 

@@ -19,7 +19,7 @@ from traitlets.config import Config
 
 from pyiron_hub_config.apply import apply_spawner
 from pyiron_hub_config.boot_file import BOOT_DIR, LABEL
-from pyiron_hub_config.docker_guard import (
+from pyiron_hub_config.docker_guard.guard import (
     Policy, Refused, check_request, load_guard_settings, main, make_app, names_own_container, own_container_id,
     repository,
 )

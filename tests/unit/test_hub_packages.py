@@ -7,7 +7,7 @@ import json
 import tarfile
 
 from pyiron_hub_config import hub_packages
-from pyiron_hub_config.boot import PACKAGES_MANIFEST
+from pyiron_hub_config.boot_shared import PACKAGES_MANIFEST
 
 
 def make_tree(root, pythons=("3.11", "3.13")):

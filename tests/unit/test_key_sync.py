@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from pyiron_hub_config.key_sync import ADDED, PRESENT, add_key, parse
+from pyiron_hub_config.on_cluster.key_sync import ADDED, PRESENT, add_key, parse
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3vLd1q6ZqHk9qY2vDn8w0V4g1wq7yU0nZb8s3t5r6Q"
 

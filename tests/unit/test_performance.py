@@ -12,9 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from pyiron_hub_config import health
 from pyiron_hub_config.apply import HUB_PORT
 from pyiron_hub_config.docker_pool import DOCKER_THREADS
+from pyiron_hub_config.probes import health
 from pyiron_hub_config.readiness import FINEST, PER_SECOND, answers, poll_interval
 from pyiron_hub_config.spawner import PyironSpawner
 
@@ -22,7 +22,7 @@ from pyiron_hub_config.spawner import PyironSpawner
 # --- health probe ------------------------------------------------------------------------------
 def test_health_probe_imports_nothing_heavy():
     # Docker runs the probe every few seconds; importing JupyterHub would cost two seconds each time.
-    code = "import sys, pyiron_hub_config.health; print(sorted({'jupyterhub', 'pydantic', 'dockerspawner', 'urllib.request', 'http.client', 'ssl'} & set(sys.modules)))"
+    code = "import sys, pyiron_hub_config.probes.health; print(sorted({'jupyterhub', 'pydantic', 'dockerspawner', 'urllib.request', 'http.client', 'ssl'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -26,13 +26,10 @@ import sys
 import threading
 from pathlib import Path
 
-DATA = Path("/data")
-VOLUMES = DATA / "volumes"
-STAGING = DATA / "staging"
-SQLITE_DIR = "sqlite"
+from ..backup_layout import RESTORE_TARGET, SQLITE_DIR, STAGING, VOLUMES
+
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 SQLITE_MAGIC = b"SQLite format 3\x00"
-RESTORE_TARGET = Path("/restore")
 # restic's words for a repository whose disk is full: this run cannot end well.
 DISK_FULL = re.compile(r"no space left on device|disk quota exceeded")
 # How long restic may take to end by itself once it said so.

@@ -45,8 +45,8 @@ from ipaddress import IPv4Network, ip_address, ip_network
 from pathlib import Path
 from typing import Callable, Mapping
 
-from .problems import ConfigError, Problem
-from .subnets import DEFAULT_POOL
+from ..problems import ConfigError, Problem
+from ..subnets import DEFAULT_POOL
 
 log = logging.getLogger("docker-guard")
 
@@ -455,7 +455,7 @@ def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
         settings["bind_paths"] = frozenset({posixpath.normpath(site)})
     pool = (environ.get("USER_NETWORKS_POOL") or "").strip()
     if pool:
-        from .values import parse_address_pool  # pydantic's: not at the top, which the healthcheck imports
+        from ..values import parse_address_pool  # pydantic's: not at the top, which the healthcheck imports
 
         try:
             settings["network_pool"] = parse_address_pool(pool)
@@ -609,7 +609,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     args = parser.parse_args(argv)
     if args.ping:
         return ping(args.listen)
-    from .envfiles import parse_env_file  # not at the top: the healthcheck (--ping) imports this module often
+    from ..envfiles import parse_env_file  # not at the top: the healthcheck (--ping) imports this module often
 
     try:
         settings = load_guard_settings(parse_env_file(args.env_file) if args.env_file else environ)

@@ -5,8 +5,8 @@ every few seconds, and importing JupyterHub each time would cost two seconds of 
 urllib: its imports (http.client, email) took 60 ms of the 80-140 ms a probe cost in the hub
 image, a socket and one request line 25-35 ms; every hub pays that every 3 s, for its life.
 
-    python3 -m pyiron_hub_config.health      (also: pyiron-hub health)
-    python3 -m pyiron_hub_config.health --hub-api   (the hub itself, not its proxy: swarm)
+    python3 -m pyiron_hub_config.probes.health      (also: pyiron-hub health)
+    python3 -m pyiron_hub_config.probes.health --hub-api   (the hub itself, not its proxy: swarm)
 """
 
 from __future__ import annotations

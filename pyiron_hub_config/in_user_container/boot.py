@@ -5,7 +5,7 @@ container's command (``python /opt/pyiron-hub/boot/boot.py jupyterhub-singleuser
 it works with any pyiron image unchanged: the image's own entrypoint (``tini -g --
 start.sh``) runs its hooks, then this, which prepares the persistent home and then execs
 the real server. Only the standard library is used, and nothing newer than Python 3.8,
-because frozen images carry old Pythons. The hub imports it too, for write_atomically.
+because frozen images carry old Pythons. The hub never imports it (its copy: boot_shared.py).
 
 Each step is independent: a step that fails is logged and skipped, so a full disk or an
 odd file never keeps a user from their server. One check comes before them and is not

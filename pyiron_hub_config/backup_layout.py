@@ -1,0 +1,17 @@
+"""Where things are in a backup worker's container: what `pyiron-hub backup` and `restore`
+(backup.py) and the worker they start (backup_worker/worker.py) must agree on.
+
+The worker imports this module too, so it keeps the worker's rules: standard library only.
+Every snapshot has the same paths, so that restic finds the parent snapshot and reads only
+what changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA = Path("/data")
+VOLUMES = DATA / "volumes"  # each volume to keep, mounted read-only: /data/volumes/<volume>/...
+STAGING = DATA / "staging"  # the database dump, SQLite copies, config files and the manifest
+SQLITE_DIR = "sqlite"  # in STAGING: a consistent copy of each SQLite database, by volume and path
+RESTORE_TARGET = Path("/restore")  # a restore's root: the new volumes are mounted below it

@@ -1,0 +1,54 @@
+"""What the hub shares with the boot step in users' containers (in_user_container/boot.py).
+
+boot.py travels alone, as one file, into whatever image a user picked, so it cannot import
+this module: it keeps its own copy of every name here. This is the hub's copy, which hub
+modules import instead of boot.py (they never import from the subpackages that run outside
+the hub). tests/unit/test_layout.py checks that each name here is the same in boot.py: the
+constants equal, the functions the same source. Change both, or that test fails.
+
+Standard library only, nothing newer than Python 3.8: the same rules as boot.py, so that a
+function can be copied either way unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+PACKAGES_DIR = "/opt/pyiron-hub/packages"  # the hub's read-only packages (storage.py)
+# {"pythons": ["3.11", ...], "modules": ["paramiko", ...], "speedups": ["rfc3987"]}
+PACKAGES_MANIFEST = "pyiron-hub-packages.json"
+IMAGE_ID_VARIABLE = "PYIRON_HUB_IMAGE_ID"  # the hub names the server's image (its id)
+# The persistent folders that must be writable, joined by os.pathsep (set by the swarm spawner).
+MUST_WRITE_VARIABLE = "PYIRON_HUB_MUST_WRITE"
+NOT_WRITABLE = 73  # the exit status for it (sysexits' EX_CANTCREAT): the hub reads it off the task
+NOT_WRITABLE_LINE = "not writable: "  # the log line's start, which the hub quotes from the task's log
+
+
+def temp_file_beside(target, data, mode=0o600):
+    """A new file beside target holding data (str or bytes), synced to disk, with this mode.
+
+    The caller moves it into place (os.replace, or os.link to keep a file already there), so
+    target is never half-written, whatever crashes when. Until then only its owner can read it.
+    """
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target) or ".", prefix=".%s." % os.path.basename(target))
+    try:
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def write_atomically(target, data, mode=0o644):
+    """Put data (str or bytes) at target in one step: a crash leaves the old file or the new."""
+    tmp = temp_file_beside(target, data, mode)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
