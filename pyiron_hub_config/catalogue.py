@@ -30,16 +30,34 @@ class Environment(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
-    display_name: str = Field(min_length=1, max_length=100)
-    description: str = Field(default="", max_length=500)
+    # The descriptions are the reference's (docs/reference/catalogue.md renders them).
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="The slug used in the API and forms."
+    )
+    display_name: str = Field(
+        min_length=1, max_length=100, description="What the picker shows (escaped, never markup)."
+    )
+    description: str = Field(
+        default="", max_length=500, description="One line under the name in the picker."
+    )
     # Checked with the entry's other fields (validate_default), so that a misspelt key and
     # the image it leaves missing are reported together.
-    image: ImageRef | None = Field(default=None, validate_default=True)
-    retired: bool = False
-    mem_limit: MemoryBytes | None = None
-    cpu_limit: Cpus | None = None
-    default: bool = False
+    image: ImageRef | None = Field(
+        default=None,
+        validate_default=True,
+        description="The image to start. Its PYIRON_* variable overrides it; an entry of the "
+        "built-in catalogue without one is offered only when its variable names an image.",
+    )
+    retired: bool = Field(
+        default=False, description='Marks it "retired" in the picker, listed last.'
+    )
+    mem_limit: MemoryBytes | None = Field(
+        default=None, description="Its memory limit, e.g. 4G; else MEM_LIMIT."
+    )
+    cpu_limit: Cpus | None = Field(default=None, description="Its CPU limit, e.g. 2; else CPU_LIMIT.")
+    default: bool = Field(
+        default=False, description="Preselected in the picker; else the first entry offered."
+    )
 
     @field_validator("image")
     @classmethod

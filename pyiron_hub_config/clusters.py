@@ -160,13 +160,22 @@ class Queue(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    cores_min: int | None = Field(default=None, ge=1)
-    cores_max: int | None = Field(default=None, ge=1)
-    run_time_max: int | None = Field(default=None, gt=0, description="seconds")
+    # The descriptions are the reference's (docs/reference/catalogue.md renders them).
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="The queue's name on the cluster."
+    )
+    cores_min: int | None = Field(default=None, ge=1, description="Fewest cores a job may ask for.")
+    cores_max: int | None = Field(default=None, ge=1, description="Most cores a job may ask for.")
+    run_time_max: int | None = Field(
+        default=None, gt=0, description="Longest run time a job may ask for, in seconds."
+    )
     # pysqa's own notation: a number with an optional unit; a bare number means megabytes.
-    memory_max: str | None = Field(default=None, pattern=r"^[0-9]+[KMGTkmgt]?$")
-    default: bool = False
+    memory_max: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]+[KMGTkmgt]?$",
+        description="Most memory a job may ask for, e.g. 100G (a bare number means MB).",
+    )
+    default: bool = Field(default=False, description="The queue job.server.queue starts with.")
 
     @model_validator(mode="after")
     def _cores_in_order(self):
@@ -187,22 +196,43 @@ class Cluster(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
-    display_name: str = Field(default="", max_length=100)
-    host: str
-    port: int = Field(default=22, ge=1, le=65535)
-    host_keys: list[HostKey] = Field(min_length=1)
-    user: str = "{username}"
+    # The descriptions are the reference's (docs/reference/catalogue.md renders them).
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+        description="The cluster's name (pysqa's, and in the pages).",
+    )
+    display_name: str = Field(
+        default="", max_length=100, description="What the pages show; else the name."
+    )
+    host: str = Field(description="The login node, as users' servers reach it.")
+    port: int = Field(default=22, ge=1, le=65535, description="Its SSH port.")
+    host_keys: list[HostKey] = Field(
+        min_length=1,
+        description="The login node's host keys (`ssh-keyscan` prints them; check them against "
+        "what the cluster's admins publish): any other key is refused.",
+    )
+    user: str = Field(
+        default="{username}", description="The cluster account of hub user {username}."
+    )
     # Hub user -> cluster account, where the template above does not fit.
-    users: dict[str, Account] = {}
+    users: dict[str, Account] = Field(default={}, description="Exceptions: hub user -> account.")
     # Accounts given to no hub user, beside RESERVED_ACCOUNTS.
-    reserved_accounts: list[Account] = []
-    remote_config_dir: SafePath
-    remote_path: str
-    queues: list[Queue] = Field(min_length=1)
+    reserved_accounts: list[Account] = Field(
+        default=[], description="Accounts no hub user is ever given, beside root and the system's."
+    )
+    remote_config_dir: SafePath = Field(description="The cluster's pysqa configuration directory.")
+    remote_path: str = Field(description="Where jobs go; may use {cluster_user} and {username}.")
+    queues: list[Queue] = Field(
+        min_length=1, description="The queues users may pick, with pysqa's limits."
+    )
     # Shown on the SSH key page above the command: how this site adds a key for its users,
     # where that is not (only) logging in to the cluster. Plain text, never markup.
-    key_help: str = Field(default="", max_length=500)
+    key_help: str = Field(
+        default="",
+        max_length=500,
+        description="Shown on the SSH key page: how this site adds a key (plain text; may use "
+        "the same placeholders).",
+    )
 
     @field_validator("host")
     @classmethod

@@ -13,11 +13,10 @@ from pyiron_hub_config.backup_worker import worker as backup_worker
 from pyiron_hub_config.backup import (
     BackupError, next_run, restic_problem, restore_includes, skipped_databases, volume_for_path, volumes_to_back_up,
 )
-from pyiron_hub_config.backup_settings import backup_variable_names, load_backup_settings, restic_environment
+from pyiron_hub_config.backup_settings import load_backup_settings, restic_environment
 from pyiron_hub_config.backup_status import BackupStatusCollector, read_status
 from pyiron_hub_config.problems import ConfigError
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 OK = {"RESTIC_REPOSITORY": "/srv/backups/hub", "RESTIC_PASSWORD": "secret passphrase"}
 
 
@@ -236,11 +235,6 @@ def test_last_result_as_metrics(tmp_path):
     assert metrics == {"pyiron_hub_backup_last_exit_status": 1, "pyiron_hub_backup_last_run_timestamp_seconds": 25,
                        "pyiron_hub_backup_last_success_timestamp_seconds": 5,
                        "pyiron_hub_backup_last_duration_seconds": 15, "pyiron_hub_backup_last_skipped_databases": 0}
-
-
-@pytest.mark.parametrize("variable", backup_variable_names())
-def test_every_backup_variable_is_documented(variable):
-    assert f"`{variable}`" in README
 
 
 def test_restic_hung_on_a_full_disk_is_stopped(capfd):
