@@ -47,15 +47,30 @@ def main(argv=None) -> dict:
         try:
             stack.up()
             for start in range(0, len(volumes), 25):  # 25 volumes per helper container
-                batch = volumes[start:start + 25]
+                batch = volumes[start : start + 25]
                 mounts = [a for i, v in enumerate(batch) for a in ("-v", f"{v}:/v/{i}")]
-                docker("run", "--rm", *mounts, HUB_IMAGE, "sh", "-c",
-                       f"for d in /v/*; do head -c {args.mb * 1048576} /dev/urandom > $d/data.bin; done")
+                docker(
+                    "run",
+                    "--rm",
+                    *mounts,
+                    HUB_IMAGE,
+                    "sh",
+                    "-c",
+                    f"for d in /v/*; do head -c {args.mb * 1048576} /dev/urandom > $d/data.bin; done",
+                )
             runs = []
             for name, flags in (("first", ["--init"]), ("second", [])):
                 if name == "second":  # a small change: 1 MB of one user's file
-                    docker("run", "--rm", "-v", f"{volumes[0]}:/h", HUB_IMAGE, "sh", "-c",
-                           "head -c 1048576 /dev/urandom | dd of=/h/data.bin conv=notrunc status=none")
+                    docker(
+                        "run",
+                        "--rm",
+                        "-v",
+                        f"{volumes[0]}:/h",
+                        HUB_IMAGE,
+                        "sh",
+                        "-c",
+                        "head -c 1048576 /dev/urandom | dd of=/h/data.bin conv=notrunc status=none",
+                    )
                 started = time.monotonic()
                 r = stack.pyiron_hub("backup", *flags)
                 seconds = time.monotonic() - started
@@ -70,8 +85,12 @@ def main(argv=None) -> dict:
     result = {"users": args.users, "mb_per_user": args.mb, "data_mb": args.users * args.mb, "runs": runs}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "backup.json").write_text(json.dumps(result, indent=1) + "\n")
-    lines = [f"{args.users} users x {args.mb} MB ({args.users * args.mb} MB of random data), local repository:", "",
-             "| run | time | repository size |", "|---|---|---|"]
+    lines = [
+        f"{args.users} users x {args.mb} MB ({args.users * args.mb} MB of random data), local repository:",
+        "",
+        "| run | time | repository size |",
+        "|---|---|---|",
+    ]
     lines += [f"| {r['run']} | {r['seconds']} s | {r['repository_bytes'] / 1e6:.0f} MB |" for r in runs]
     (RESULTS / "backup.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

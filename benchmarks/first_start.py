@@ -26,8 +26,16 @@ import time
 from pathlib import Path
 
 from pyiron_hub_config.storage import image_volume
-from tests.e2e.conftest import HUB_IMAGE, IMAGES, PASSWORD, REPO, Stack, docker, \
-    remove_user_containers_and_volumes, write_env_files
+from tests.e2e.conftest import (
+    HUB_IMAGE,
+    IMAGES,
+    PASSWORD,
+    REPO,
+    Stack,
+    docker,
+    remove_user_containers_and_volumes,
+    write_env_files,
+)
 
 ENVIRONMENT = "pyiron_base"
 PROJECT, NETWORK = "pyironhubfirststart", "pyiron-hub-firststart-users"
@@ -48,10 +56,17 @@ def forget_image(image: str) -> None:
 
 
 def browse(stack: Stack, user: str) -> dict:
-    env = {**os.environ, "HUB_URL": stack.url, "HUB_USER": user, "HUB_PASSWORD": PASSWORD,
-           "ENVIRONMENT": ENVIRONMENT, "CHROMIUM": os.environ.get("CHROMIUM", "/usr/bin/chromium")}
-    r = subprocess.run(["node", str(BROWSER / "first_start.mjs")], cwd=BROWSER, env=env, capture_output=True,
-                       text=True, timeout=900)
+    env = {
+        **os.environ,
+        "HUB_URL": stack.url,
+        "HUB_USER": user,
+        "HUB_PASSWORD": PASSWORD,
+        "ENVIRONMENT": ENVIRONMENT,
+        "CHROMIUM": os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+    }
+    r = subprocess.run(
+        ["node", str(BROWSER / "first_start.mjs")], cwd=BROWSER, env=env, capture_output=True, text=True, timeout=900
+    )
     lines = r.stdout.strip().splitlines()
     if not lines:
         raise RuntimeError(f"the browser script printed nothing ({r.returncode}): {r.stderr[-2000:]}")
@@ -79,16 +94,24 @@ def measure(rounds: int) -> dict:
     finally:
         remove_user_containers_and_volumes(names)
         stack.compose("down", "-v", "--remove-orphans", check=False)
-    out["hub image"], out["image"], out["when"] = HUB_IMAGE, IMAGES[ENVIRONMENT], time.strftime(
-        "%Y-%m-%d %H:%M UTC", time.gmtime())
+    out["hub image"], out["image"], out["when"] = (
+        HUB_IMAGE,
+        IMAGES[ENVIRONMENT],
+        time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    )
     return out
 
 
 def medians(out: dict) -> dict[tuple[str, str], float]:
     """(kind, figure) -> median seconds over the rounds."""
-    return {(kind, figure): statistics.median(start[figure] for starts in out["rounds"] for start in starts
-                                              if start["kind"] == kind)
-            for kind in KINDS for figure in FIGURES if out["rounds"]}
+    return {
+        (kind, figure): statistics.median(
+            start[figure] for starts in out["rounds"] for start in starts if start["kind"] == kind
+        )
+        for kind in KINDS
+        for figure in FIGURES
+        if out["rounds"]
+    }
 
 
 def report(out: dict, results: Path) -> str:
@@ -99,10 +122,14 @@ def report(out: dict, results: Path) -> str:
         "",
         "| from the click on Start until | first start (s) | later start (s) | first / later | goal |",
         "|---|---|---|---|---|",
-        *[f"| {'JupyterLab’s address' if figure == 'address' else 'JupyterLab usable'} | "
-          f"{m[('first start', figure)]:.2f} | {m[('later start', figure)]:.2f} | "
-          f"{m[('first start', figure)] / m[('later start', figure)]:.2f}x | "
-          f"{f'<= {GOAL}x' if figure == 'address' else ''} |" for figure in FIGURES if m],
+        *[
+            f"| {'JupyterLab’s address' if figure == 'address' else 'JupyterLab usable'} | "
+            f"{m[('first start', figure)]:.2f} | {m[('later start', figure)]:.2f} | "
+            f"{m[('first start', figure)] / m[('later start', figure)]:.2f}x | "
+            f"{f'<= {GOAL}x' if figure == 'address' else ''} |"
+            for figure in FIGURES
+            if m
+        ],
     ]
     text = "\n".join(lines)
     print(text)

@@ -38,7 +38,14 @@ from pathlib import Path
 import requests
 
 from benchmarks.side_by_side import (
-    Hub, benchmark_parser, reference_config, remove_reference, remove_users, spawn, start_reference, write_report,
+    Hub,
+    benchmark_parser,
+    reference_config,
+    remove_reference,
+    remove_users,
+    spawn,
+    start_reference,
+    write_report,
 )
 from tests.e2e.conftest import HubUser, Stack, docker, write_env_files
 
@@ -90,8 +97,11 @@ class Sampler(threading.Thread):
         if not inside:
             return {}
         cores = [c for c, _ in inside]
-        return {"cpu mean (%)": 100 * sum(cores) / len(cores), "cpu max (%)": 100 * max(cores),
-                "memory max (MiB)": max(m for _, m in inside)}
+        return {
+            "cpu mean (%)": 100 * sum(cores) / len(cores),
+            "cpu max (%)": 100 * max(cores),
+            "memory max (MiB)": max(m for _, m in inside),
+        }
 
 
 def stall_buckets(url: str, token: str) -> dict[float, float]:
@@ -147,8 +157,9 @@ class Load:
             began = time.monotonic()
             try:
                 if endpoint.startswith("/hub/api"):
-                    r = requests.get(f"{self.url}{endpoint}", headers={"Authorization": f"token {user.token}"},
-                                     timeout=30)
+                    r = requests.get(
+                        f"{self.url}{endpoint}", headers={"Authorization": f"token {user.token}"}, timeout=30
+                    )
                 else:
                     r = user.session.get(f"{self.url}{endpoint}", timeout=30, allow_redirects=False)
                 status = r.status_code
@@ -170,9 +181,14 @@ class Load:
         for endpoint in self.endpoints:
             mine = [(s, status) for t, e, s, status in self.records if e == endpoint and start <= t < end]
             seconds = [s for s, _ in mine]
-            out[endpoint] = {"requests": len(mine), "per second": len(mine) / (end - start),
-                             "p50": percentile(seconds, 0.50), "p95": percentile(seconds, 0.95),
-                             "p99": percentile(seconds, 0.99), "errors": sum(status != 200 for _, status in mine)}
+            out[endpoint] = {
+                "requests": len(mine),
+                "per second": len(mine) / (end - start),
+                "p50": percentile(seconds, 0.50),
+                "p95": percentile(seconds, 0.95),
+                "p99": percentile(seconds, 0.99),
+                "errors": sum(status != 200 for _, status in mine),
+            }
         return out
 
 
@@ -196,12 +212,24 @@ def log_in(url: str, who: tuple[str, ...]) -> tuple[list[HubUser], dict]:
     with ThreadPoolExecutor(8) as pool:
         users = [u for u in pool.map(one, who) if u is not None]
     took = time.monotonic() - began
-    return users, {"logins": len(who), "per second": len(who) / took, "p50": percentile(seconds, 0.5),
-                   "p95": percentile(seconds, 0.95), "p99": percentile(seconds, 0.99), "errors": failed}
+    return users, {
+        "logins": len(who),
+        "per second": len(who) / took,
+        "p50": percentile(seconds, 0.5),
+        "p95": percentile(seconds, 0.95),
+        "p99": percentile(seconds, 0.99),
+        "errors": failed,
+    }
 
 
-def measure(hub: Hub, load_users: tuple[str, ...], burst_users: tuple[str, ...], concurrency: int,
-            seconds: float, endpoints: tuple[str, ...] = ENDPOINTS) -> dict:
+def measure(
+    hub: Hub,
+    load_users: tuple[str, ...],
+    burst_users: tuple[str, ...],
+    concurrency: int,
+    seconds: float,
+    endpoints: tuple[str, ...] = ENDPOINTS,
+) -> dict:
     """Logins, then `seconds` of light GETs, then the same GETs during a burst of starts."""
     out: dict = {}
     users, out["logins"] = log_in(hub.url, load_users)
@@ -229,17 +257,28 @@ def measure(hub: Hub, load_users: tuple[str, ...], burst_users: tuple[str, ...],
     wall = time.time() - time.monotonic()  # monotonic -> wall clock, for the log's times
     out["ready (s)"] = ready
     out["phases"] = {
-        "before": {"seconds": t1 - t0, "endpoints": load.between(t0, t1), **sampler.between(t0, t1),
-                   "stall bound (s)": longest_stall_bound(buckets0, buckets1),
-                   "stalls logged (s)": [s for t, s in stalls if t0 + wall <= t < t1 + wall]},
-        "burst": {"seconds": t2 - t1, "endpoints": load.between(t1, t2), **sampler.between(t1, t2),
-                  "stall bound (s)": longest_stall_bound(buckets1, buckets2),
-                  "stalls logged (s)": [s for t, s in stalls if t1 + wall <= t <= t2 + wall + 1]},
+        "before": {
+            "seconds": t1 - t0,
+            "endpoints": load.between(t0, t1),
+            **sampler.between(t0, t1),
+            "stall bound (s)": longest_stall_bound(buckets0, buckets1),
+            "stalls logged (s)": [s for t, s in stalls if t0 + wall <= t < t1 + wall],
+        },
+        "burst": {
+            "seconds": t2 - t1,
+            "endpoints": load.between(t1, t2),
+            **sampler.between(t1, t2),
+            "stall bound (s)": longest_stall_bound(buckets1, buckets2),
+            "stalls logged (s)": [s for t, s in stalls if t1 + wall <= t <= t2 + wall + 1],
+        },
     }
     out["stalls logged (s)"] = [s for _, s in stalls]
     for name in burst_users:
-        requests.delete(f"{hub.url}/hub/api/users/{name}/server",
-                        headers={"Authorization": f"token {hub.tokens[name]}"}, timeout=120)
+        requests.delete(
+            f"{hub.url}/hub/api/users/{name}/server",
+            headers={"Authorization": f"token {hub.tokens[name]}"},
+            timeout=120,
+        )
     return out
 
 
@@ -258,7 +297,7 @@ def measure_ours(hub_image: str, args, all_users: tuple[str, ...], hub_cpu_share
         container = stack.container("hub")
         token = docker("exec", container, "cat", "/srv/jupyterhub/data/metrics_token").stdout.strip()
         hub = Hub(stack.url, container, {"environment": ENVIRONMENT}, metrics_token=token)
-        out = measure(hub, all_users[: args.users], all_users[args.users:], args.concurrency, args.seconds)
+        out = measure(hub, all_users[: args.users], all_users[args.users :], args.concurrency, args.seconds)
         out["image"] = hub_image
         return out
     finally:
@@ -280,8 +319,9 @@ def measure_reference(source: Path, hub_image: str, args, all_users: tuple[str, 
         admin = HubUser(type("Site", (), {"url": url})(), "admin").login()
         hub = Hub(url, REF_NAME, {}, metrics_token=admin.token)
         # Not /hub/spawn: without an options form, a GET of it starts the user's server.
-        out = measure(hub, all_users[: args.users], all_users[args.users:], args.concurrency, args.seconds,
-                      ENDPOINTS[:2])
+        out = measure(
+            hub, all_users[: args.users], all_users[args.users :], args.concurrency, args.seconds, ENDPOINTS[:2]
+        )
         out["commit"] = commit
         return out
     finally:
@@ -304,55 +344,84 @@ def stall_text(d: dict, phase: str) -> str:
 def table(results: dict) -> str:
     deployments = [(k, results[k]) for k in ("ours", "before", "reference") if k in results]
     titles = {"ours": "pyiron-hub", "before": "pyiron-hub before (main)", "reference": "reference"}
-    head = "| figure | " + " | ".join(titles[k] for k, _ in deployments) + " |\n|---" + "|---" * len(deployments) + "|\n"
+    head = (
+        "| figure | " + " | ".join(titles[k] for k, _ in deployments) + " |\n|---" + "|---" * len(deployments) + "|\n"
+    )
     rows = []
 
     def row(label, cell):
         rows.append(f"| {label} | " + " | ".join(cell(d) for _, d in deployments) + " |")
 
-    row(f"logins ({results['users']}, 8 at once): per second",
-        lambda d: f"{d['logins']['per second']:.1f}/s, {d['logins']['errors']} errors")
+    row(
+        f"logins ({results['users']}, 8 at once): per second",
+        lambda d: f"{d['logins']['per second']:.1f}/s, {d['logins']['errors']} errors",
+    )
     row("login p50 / p95 / p99", lambda d: " / ".join(fmt(d["logins"][q]) for q in ("p50", "p95", "p99")))
     for phase in PHASES:
         label = "before the burst" if phase == "before" else f"during {results['burst']} starts at once"
         row(f"**{label}**: seconds", lambda d, p=phase: fmt(d["phases"][p]["seconds"], "s", 1))
         for endpoint in ENDPOINTS:
-            row(f"{endpoint} per second, errors",
-                lambda d, p=phase, e=endpoint: f"{d['phases'][p]['endpoints'][e]['per second']:.1f}/s, "
-                                               f"{d['phases'][p]['endpoints'][e]['errors']}"
-                if e in d["phases"][p]["endpoints"] else "— (not asked)")
-            row(f"{endpoint} p50 / p95 / p99",
-                lambda d, p=phase, e=endpoint: " / ".join(fmt(d["phases"][p]["endpoints"][e][q])
-                                                          for q in ("p50", "p95", "p99"))
-                if e in d["phases"][p]["endpoints"] else "—")
+            row(
+                f"{endpoint} per second, errors",
+                lambda d, p=phase, e=endpoint: (
+                    f"{d['phases'][p]['endpoints'][e]['per second']:.1f}/s, {d['phases'][p]['endpoints'][e]['errors']}"
+                    if e in d["phases"][p]["endpoints"]
+                    else "— (not asked)"
+                ),
+            )
+            row(
+                f"{endpoint} p50 / p95 / p99",
+                lambda d, p=phase, e=endpoint: (
+                    " / ".join(fmt(d["phases"][p]["endpoints"][e][q]) for q in ("p50", "p95", "p99"))
+                    if e in d["phases"][p]["endpoints"]
+                    else "—"
+                ),
+            )
         row("longest event-loop stall", lambda d, p=phase: stall_text(d, p))
-        row("hub container CPU mean / max",
-            lambda d, p=phase: f"{fmt(d['phases'][p].get('cpu mean (%)'), '%', 0)} / "
-                               f"{fmt(d['phases'][p].get('cpu max (%)'), '%', 0)}")
+        row(
+            "hub container CPU mean / max",
+            lambda d, p=phase: (
+                f"{fmt(d['phases'][p].get('cpu mean (%)'), '%', 0)} / {fmt(d['phases'][p].get('cpu max (%)'), '%', 0)}"
+            ),
+        )
         row("hub container memory max", lambda d, p=phase: fmt(d["phases"][p].get("memory max (MiB)"), "MiB", 0))
     row(f"servers ready of {results['burst']}", lambda d: f"{sum(t is not None for t in d['ready (s)'])}")
-    row("ready p50 / max", lambda d: " / ".join(
-        fmt(f([t for t in d["ready (s)"] if t is not None])) if any(t is not None for t in d["ready (s)"]) else "—"
-        for f in (lambda v: percentile(v, 0.5), max)))
+    row(
+        "ready p50 / max",
+        lambda d: " / ".join(
+            fmt(f([t for t in d["ready (s)"] if t is not None])) if any(t is not None for t in d["ready (s)"]) else "—"
+            for f in (lambda v: percentile(v, 0.5), max)
+        ),
+    )
     ours = results.get("ours")
     if ours:
         burst = ours["phases"]["burst"]
         light = max((burst["endpoints"][e]["p99"] or 0) for e in ENDPOINTS)
         longest = max(burst["stalls logged (s)"] or [0])
-        errors = sum(burst["endpoints"][e]["errors"] for e in ENDPOINTS) + ours["logins"]["errors"] + sum(
-            t is None for t in ours["ready (s)"])
+        errors = (
+            sum(burst["endpoints"][e]["errors"] for e in ENDPOINTS)
+            + ours["logins"]["errors"]
+            + sum(t is None for t in ours["ready (s)"])
+        )
         met = light < GOAL_P99 and longest <= GOAL_STALL and errors == 0
-        rows.append(f"\nGoal during the burst: p99 of the light GETs under {GOAL_P99:g} s (pyiron-hub: {light:.2f} s), "
-                    f"no event-loop stall over {GOAL_STALL:g} s (longest logged: {longest:.2f} s), no errors "
-                    f"({errors}): **{'met' if met else 'not met'}**.")
-    note = (f"\n{results['users']} users logged in, {results['concurrency']} clients, {results['seconds']:g} s before the "
-            f"burst, {results['burst']} starts of {ENVIRONMENT} (0.5 CPU, 512M each; the reference sets no limits); "
-            f"hub image {results['hub_image']}"
-            + (f"; before: {results['before']['image']} with Docker's default CPU weight" if "before" in results else "")
-            + (f"; reference: jupyterhub-deploy-docker {results['reference']['commit'][:12]} basic-example config"
-               if "reference" in results else "")
-            + f"; {results['when']}; {results['cores']} cores; load average at start {results['load']:.2f}. "
-            "The load generator shares the machine.\n")
+        rows.append(
+            f"\nGoal during the burst: p99 of the light GETs under {GOAL_P99:g} s (pyiron-hub: {light:.2f} s), "
+            f"no event-loop stall over {GOAL_STALL:g} s (longest logged: {longest:.2f} s), no errors "
+            f"({errors}): **{'met' if met else 'not met'}**."
+        )
+    note = (
+        f"\n{results['users']} users logged in, {results['concurrency']} clients, {results['seconds']:g} s before the "
+        f"burst, {results['burst']} starts of {ENVIRONMENT} (0.5 CPU, 512M each; the reference sets no limits); "
+        f"hub image {results['hub_image']}"
+        + (f"; before: {results['before']['image']} with Docker's default CPU weight" if "before" in results else "")
+        + (
+            f"; reference: jupyterhub-deploy-docker {results['reference']['commit'][:12]} basic-example config"
+            if "reference" in results
+            else ""
+        )
+        + f"; {results['when']}; {results['cores']} cores; load average at start {results['load']:.2f}. "
+        "The load generator shares the machine.\n"
+    )
     return head + "\n".join(rows) + "\n" + note
 
 
@@ -366,7 +435,7 @@ def plot(results: dict, path: Path) -> None:
     colours = {"ours": "tab:blue", "before": "tab:red", "reference": "tab:orange"}
     titles = {"ours": "pyiron-hub", "before": "before (main)", "reference": "reference"}
     fig, axes = plt.subplots(1, 3, figsize=(16, 5))
-    for ax, phase in zip(axes[:2], PHASES):
+    for ax, phase in zip(axes[:2], PHASES, strict=False):
         width = 0.8 / len(deployments)
         for i, (key, d) in enumerate(deployments):
             asked = d["phases"][phase]["endpoints"]
@@ -402,13 +471,21 @@ def main(argv=None) -> int:
     if args.from_json:
         write_report(json.loads(args.from_json.read_text()), args.out, "load", table, plot)
         return 0
-    if not (1 <= args.users <= 300 and 1 <= args.concurrency <= 60 and 1 <= args.seconds <= 120
-            and 1 <= args.burst <= 20):
+    if not (
+        1 <= args.users <= 300 and 1 <= args.concurrency <= 60 and 1 <= args.seconds <= 120 and 1 <= args.burst <= 20
+    ):
         parser.error("--users 1..300, --concurrency 1..60, --seconds 1..120, --burst 1..20 (the machine is shared)")
     all_users = names("load", args.users) + names("start", args.burst)
-    results = {"users": args.users, "concurrency": args.concurrency, "seconds": args.seconds, "burst": args.burst,
-               "hub_image": args.hub_image, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "cores": os.cpu_count(), "load": os.getloadavg()[0]}
+    results = {
+        "users": args.users,
+        "concurrency": args.concurrency,
+        "seconds": args.seconds,
+        "burst": args.burst,
+        "hub_image": args.hub_image,
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cores": os.cpu_count(),
+        "load": os.getloadavg()[0],
+    }
     print("pyiron-hub")
     results["ours"] = measure_ours(args.hub_image, args, all_users)
     write_report(results, args.out, "load", table, plot)  # again after each: a later failure keeps these

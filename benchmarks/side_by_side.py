@@ -45,7 +45,14 @@ from pathlib import Path
 import requests
 
 from tests.e2e.conftest import (
-    HUB_IMAGE, IMAGES, PASSWORD, HubUser, Stack, _free_port, docker, write_env_files,
+    HUB_IMAGE,
+    IMAGES,
+    PASSWORD,
+    HubUser,
+    Stack,
+    _free_port,
+    docker,
+    write_env_files,
 )
 
 IMAGE = IMAGES["pyiron_base"]
@@ -53,7 +60,11 @@ ENVIRONMENT = "pyiron_base"
 # The same limits for the bare runs and our spawner (the reference sets none).
 CPUS, MEMORY = "1", "1G"
 PROJECT, NETWORK = "pyironhubperfbench", "pyiron-hub-perfbench-users"
-REF_NAME, REF_NETWORK, REF_VOLUME = "pyiron-hub-perfbench-reference", "pyiron-hub-perfbench-refnet", "pyiron-hub-perfbench-refdata"
+REF_NAME, REF_NETWORK, REF_VOLUME = (
+    "pyiron-hub-perfbench-reference",
+    "pyiron-hub-perfbench-refnet",
+    "pyiron-hub-perfbench-refdata",
+)
 BARE_NETWORK = "pyiron-hub-perfbench-bare"
 BARE_TOKEN = "perfbench-bare-token"
 REFERENCE_CONFIG = "basic-example/jupyterhub_config.py"
@@ -99,8 +110,10 @@ def memory_mib(container: str) -> float:
 
 def processes_mib(container: str) -> dict[str, float]:
     """Private (anonymous) memory of each process in the container: where the memory goes."""
-    script = ("for p in /proc/[0-9]*; do a=$(grep RssAnon $p/status 2>/dev/null | tr -s ' ' | cut -d' ' -f2); "
-              "[ -n \"$a\" ] && echo \"$a $(tr '\\0' ' ' < $p/cmdline | cut -c1-70)\"; done")
+    script = (
+        "for p in /proc/[0-9]*; do a=$(grep RssAnon $p/status 2>/dev/null | tr -s ' ' | cut -d' ' -f2); "
+        "[ -n \"$a\" ] && echo \"$a $(tr '\\0' ' ' < $p/cmdline | cut -c1-70)\"; done"
+    )
     found = {}
     for line in docker("exec", container, "sh", "-c", script, check=False).stdout.splitlines():
         kib, _, command = line.partition(" ")
@@ -133,10 +146,28 @@ def mean_between(before: dict[str, float], after: dict[str, float]) -> float | N
 def bare_run(name: str) -> float | None:
     """Seconds from `docker run` until the container's Jupyter server answers /api/status."""
     began = time.monotonic()
-    docker("run", "-d", "--name", name, "--network", BARE_NETWORK, "--cpus", CPUS, "--memory", MEMORY, IMAGE,
-           "jupyter", "server", "--ServerApp.ip=0.0.0.0", "--ServerApp.port=8888",
-           f"--IdentityProvider.token={BARE_TOKEN}", "--ServerApp.open_browser=False")
-    ip = docker("inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{BARE_NETWORK}").IPAddress}}}}', name).stdout.strip()
+    docker(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        BARE_NETWORK,
+        "--cpus",
+        CPUS,
+        "--memory",
+        MEMORY,
+        IMAGE,
+        "jupyter",
+        "server",
+        "--ServerApp.ip=0.0.0.0",
+        "--ServerApp.port=8888",
+        f"--IdentityProvider.token={BARE_TOKEN}",
+        "--ServerApp.open_browser=False",
+    )
+    ip = docker(
+        "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{BARE_NETWORK}").IPAddress}}}}', name
+    ).stdout.strip()
     url = f"http://{ip}:8888/api/status"
     if wait_until(lambda: answers(url, BARE_TOKEN, timeout=1), SPAWN_DEADLINE):
         return time.monotonic() - began
@@ -197,8 +228,9 @@ def spawn(hub: Hub, name: str) -> float | None:
     r = requests.post(f"{hub.url}/hub/api/users/{name}/server", json=hub.options, headers=auth, timeout=SPAWN_DEADLINE)
     if r.status_code == 202:
         # Pending: the hub's own event stream says when it is ready (polling would load the hub).
-        with requests.get(f"{hub.url}/hub/api/users/{name}/server/progress", headers=auth, stream=True,
-                          timeout=SPAWN_DEADLINE) as events:
+        with requests.get(
+            f"{hub.url}/hub/api/users/{name}/server/progress", headers=auth, stream=True, timeout=SPAWN_DEADLINE
+        ) as events:
             for line in events.iter_lines(chunk_size=64):
                 if line.startswith(b"data:"):
                     event = json.loads(line[5:])
@@ -220,12 +252,17 @@ def spawn(hub: Hub, name: str) -> float | None:
 def stop(hub: Hub, name: str) -> None:
     auth = {"Authorization": f"token {hub.tokens[name]}"}
     requests.delete(f"{hub.url}/hub/api/users/{name}/server", headers=auth, timeout=120)
-    wait_until(lambda: not requests.get(f"{hub.url}/hub/api/users/{name}", headers=auth, timeout=10)
-               .json()["servers"], 120, interval=0.2)
+    wait_until(
+        lambda: not requests.get(f"{hub.url}/hub/api/users/{name}", headers=auth, timeout=10).json()["servers"],
+        120,
+        interval=0.2,
+    )
     wait_until(lambda: docker("inspect", f"jupyter-{name}", check=False).returncode != 0, 60, interval=0.2)
 
 
-def restart(hub: Hub, names: tuple[str, ...], timeout: float = 180, engine: list | None = None) -> tuple[float | None, int]:
+def restart(
+    hub: Hub, names: tuple[str, ...], timeout: float = 180, engine: list | None = None
+) -> tuple[float | None, int]:
     """`docker restart` the hub; seconds until it (and every named user's server) answers through the proxy.
 
     engine, if given, gets the seconds the engine itself took (until `docker restart` returned):
@@ -250,8 +287,9 @@ def restart(hub: Hub, names: tuple[str, ...], timeout: float = 180, engine: list
     return (None if pending else time.monotonic() - began), len(names) - len(pending)
 
 
-def measure_hub(hub: Hub, names: tuple[str, ...], rounds: int, restart_with_servers: bool = True,
-                only_restart: bool = False) -> dict:
+def measure_hub(
+    hub: Hub, names: tuple[str, ...], rounds: int, restart_with_servers: bool = True, only_restart: bool = False
+) -> dict:
     out: dict = {"engine restart (s)": []}
     out["idle restart (s)"], _ = restart(hub, (), engine=out["engine restart (s)"])
     login_all(hub, names)
@@ -267,11 +305,12 @@ def measure_hub(hub: Hub, names: tuple[str, ...], rounds: int, restart_with_serv
     time.sleep(5)  # let the spawn's garbage settle before reading memory
     out["memory (MiB)"] = memory_mib(hub.container)
     out["processes (MiB, private)"] = processes_mib(hub.container)
-    running = tuple(name for name, t in zip(names, out["together"]) if t is not None)
+    running = tuple(name for name, t in zip(names, out["together"], strict=False) if t is not None)
     if restart_with_servers:
         since = docker("inspect", "-f", "{{.State.StartedAt}}", hub.container).stdout.strip()
         out["restart with servers (s)"], out["answered after restart"] = restart(
-            hub, running, timeout=120, engine=out["engine restart (s)"])
+            hub, running, timeout=120, engine=out["engine restart (s)"]
+        )
         # Where a slow restart goes: the hub's log of that start, with its timestamps.
         out["hub log after restart"] = docker("logs", "--since", since, hub.container, check=False).stderr[-20000:]
     return out
@@ -279,10 +318,17 @@ def measure_hub(hub: Hub, names: tuple[str, ...], rounds: int, restart_with_serv
 
 # --- our deployment --------------------------------------------------------------------------
 def our_stack(directory: Path, names: tuple[str, ...], hub_image: str) -> Stack:
-    write_env_files(directory, users=names, MEM_LIMIT=MEMORY, CPU_LIMIT=CPUS, MAX_MEM_LIMIT="", MAX_CPU_LIMIT="",
-                    CONCURRENT_SPAWN_LIMIT=str(max(64, len(names))),
-                    # P3: a hub restart with servers running (they are removed by remove_users).
-                    KEEP_SERVERS_ON_HUB_STOP="true")
+    write_env_files(
+        directory,
+        users=names,
+        MEM_LIMIT=MEMORY,
+        CPU_LIMIT=CPUS,
+        MAX_MEM_LIMIT="",
+        MAX_CPU_LIMIT="",
+        CONCURRENT_SPAWN_LIMIT=str(max(64, len(names))),
+        # P3: a hub restart with servers running (they are removed by remove_users).
+        KEEP_SERVERS_ON_HUB_STOP="true",
+    )
     return Stack(directory, hub_image, project=PROJECT, network=NETWORK, users=names)
 
 
@@ -291,7 +337,8 @@ def compose_up_until_healthy(stack: Stack, timeout: float = 180) -> float | None
     stack.compose("up", "-d")
     hub = stack.container("hub")
     healthy = wait_until(
-        lambda: docker("inspect", "-f", "{{.State.Health.Status}}", hub).stdout.strip() == "healthy", timeout, 0.1)
+        lambda: docker("inspect", "-f", "{{.State.Health.Status}}", hub).stdout.strip() == "healthy", timeout, 0.1
+    )
     return time.monotonic() - began if healthy else None
 
 
@@ -320,13 +367,13 @@ def measure_ours(names: tuple[str, ...], rounds: int, hub_image: str, only_resta
 
 # --- the reference deployment ----------------------------------------------------------------
 # Loaded by JupyterHub in place of their file: their config unchanged, then the one substitution.
-REFERENCE_WRAPPER = f'''
+REFERENCE_WRAPPER = f"""
 c = get_config()  # noqa: F821
 load_subconfig("/srv/jupyterhub/reference_config.py")  # noqa: F821 - theirs, unchanged
 # Substitution: NativeAuthenticator is not in the image; the same shared-password login as ours.
 c.JupyterHub.authenticator_class = "dummy"
 c.DummyAuthenticator.password = {PASSWORD!r}
-'''
+"""
 
 
 def reference_config(source: Path) -> tuple[str, str]:
@@ -336,8 +383,9 @@ def reference_config(source: Path) -> tuple[str, str]:
         git = ["git", "-C", str(source)]
     else:
         git = ["git", "--git-dir", str(source)]
-        text = subprocess.run([*git, "show", f"HEAD:{REFERENCE_CONFIG}"], capture_output=True, text=True,
-                              check=True).stdout
+        text = subprocess.run(
+            [*git, "show", f"HEAD:{REFERENCE_CONFIG}"], capture_output=True, text=True, check=True
+        ).stdout
     commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     return text, commit or "unknown"
 
@@ -356,18 +404,44 @@ def start_reference(config: str, directory: Path, hub_image: str) -> tuple[str, 
     docker("network", "create", REF_NETWORK)
     began = time.monotonic()
     docker(
-        "run", "-d", "--name", REF_NAME, "--restart", "always",
+        "run",
+        "-d",
+        "--name",
+        REF_NAME,
+        "--restart",
+        "always",
         # their hub_ip is "jupyterhub", their container's name
-        "--network", REF_NETWORK, "--network-alias", "jupyterhub",
-        "-p", f"127.0.0.1:{port}:8000",
-        "-v", f"{directory / 'jupyterhub_config.py'}:/srv/jupyterhub/jupyterhub_config.py:ro",
-        "-v", f"{directory / 'reference_config.py'}:/srv/jupyterhub/reference_config.py:ro",
-        "-v", "/var/run/docker.sock:/var/run/docker.sock:rw",
-        "-v", f"{REF_VOLUME}:/data",
-        "-e", "JUPYTERHUB_ADMIN=admin", "-e", f"DOCKER_NETWORK_NAME={REF_NETWORK}",
-        "-e", f"DOCKER_NOTEBOOK_IMAGE={IMAGE}", "-e", "DOCKER_NOTEBOOK_DIR=/home/jovyan/work",
+        "--network",
+        REF_NETWORK,
+        "--network-alias",
+        "jupyterhub",
+        "-p",
+        f"127.0.0.1:{port}:8000",
+        "-v",
+        f"{directory / 'jupyterhub_config.py'}:/srv/jupyterhub/jupyterhub_config.py:ro",
+        "-v",
+        f"{directory / 'reference_config.py'}:/srv/jupyterhub/reference_config.py:ro",
+        "-v",
+        "/var/run/docker.sock:/var/run/docker.sock:rw",
+        "-v",
+        f"{REF_VOLUME}:/data",
+        "-e",
+        "JUPYTERHUB_ADMIN=admin",
+        "-e",
+        f"DOCKER_NETWORK_NAME={REF_NETWORK}",
+        "-e",
+        f"DOCKER_NOTEBOOK_IMAGE={IMAGE}",
+        "-e",
+        "DOCKER_NOTEBOOK_DIR=/home/jovyan/work",
         "--no-healthcheck",  # their compose file has none
-        "--entrypoint", "tini", hub_image, "-g", "--", "jupyterhub", "-f", "/srv/jupyterhub/jupyterhub_config.py",
+        "--entrypoint",
+        "tini",
+        hub_image,
+        "-g",
+        "--",
+        "jupyterhub",
+        "-f",
+        "/srv/jupyterhub/jupyterhub_config.py",
     )
     url = f"http://127.0.0.1:{port}"
     up = wait_until(lambda: answers(f"{url}/hub/health"), 180, 0.1)
@@ -382,7 +456,9 @@ def measure_reference(source: Path, names: tuple[str, ...], rounds: int, hub_ima
     try:
         url, up = start_reference(config, directory, hub_image)
         if up is None:
-            raise RuntimeError(f"the reference hub did not answer:\n{docker('logs', REF_NAME, check=False).stderr[-3000:]}")
+            raise RuntimeError(
+                f"the reference hub did not answer:\n{docker('logs', REF_NAME, check=False).stderr[-3000:]}"
+            )
         hub = Hub(url, REF_NAME, {})
         admin = HubUser(type("Site", (), {"url": url})(), "admin").login()
         hub.metrics_token = admin.token  # their admin role includes read:metrics
@@ -432,81 +508,185 @@ def summarise(results: dict) -> list[dict]:
         return a / b if a is not None and b else None
 
     p1 = (median(bare, "lone"), median(ours, "lone"), median(ref, "lone"))
-    rows.append({"figure": f"P1 lone spawn until /api/status answers, median of {results['rounds']}",
-                 "floor": fmt(p1[0]), "ours": fmt(p1[1]), "reference": fmt(p1[2]),
-                 "ratio": ratio(p1[1], p1[0]), "ref_ratio": ratio(p1[2], p1[0]), "goal": f"<= {GOALS['P1']}x",
-                 "met": ratio(p1[1], p1[0]) is not None and ratio(p1[1], p1[0]) <= GOALS["P1"]
-                 and (p1[2] is None or p1[1] <= p1[2])})
+    rows.append(
+        {
+            "figure": f"P1 lone spawn until /api/status answers, median of {results['rounds']}",
+            "floor": fmt(p1[0]),
+            "ours": fmt(p1[1]),
+            "reference": fmt(p1[2]),
+            "ratio": ratio(p1[1], p1[0]),
+            "ref_ratio": ratio(p1[2], p1[0]),
+            "goal": f"<= {GOALS['P1']}x",
+            "met": ratio(p1[1], p1[0]) is not None
+            and ratio(p1[1], p1[0]) <= GOALS["P1"]
+            and (p1[2] is None or p1[1] <= p1[2]),
+        }
+    )
     extra = bare.get("singleuser extra imports (s)")
     if extra is not None and p1[0] and p1[1]:
-        rows.append({"figure": "P1 less jupyterhub-singleuser's extra imports (same in every hub)",
-                     "floor": fmt(extra) + " extra", "ours": fmt(p1[1] - extra),
-                     "reference": fmt(p1[2] - extra) if p1[2] else "—", "ratio": (p1[1] - extra) / p1[0],
-                     "ref_ratio": (p1[2] - extra) / p1[0] if p1[2] else None, "goal": "", "met": None})
+        rows.append(
+            {
+                "figure": "P1 less jupyterhub-singleuser's extra imports (same in every hub)",
+                "floor": fmt(extra) + " extra",
+                "ours": fmt(p1[1] - extra),
+                "reference": fmt(p1[2] - extra) if p1[2] else "—",
+                "ratio": (p1[1] - extra) / p1[0],
+                "ref_ratio": (p1[2] - extra) / p1[0] if p1[2] else None,
+                "goal": "",
+                "met": None,
+            }
+        )
     succ = {k: f"{len(ok(d.get('together', [])))}/{n}" for k, d in (("bare", bare), ("ours", ours), ("ref", ref))}
-    rows.append({"figure": f"P2 {n} at once: servers ready", "floor": succ["bare"], "ours": succ["ours"],
-                 "reference": succ["ref"], "ratio": None, "ref_ratio": None, "goal": "100 %",
-                 "met": succ["ours"] == f"{n}/{n}"})
+    rows.append(
+        {
+            "figure": f"P2 {n} at once: servers ready",
+            "floor": succ["bare"],
+            "ours": succ["ours"],
+            "reference": succ["ref"],
+            "ratio": None,
+            "ref_ratio": None,
+            "goal": "100 %",
+            "met": succ["ours"] == f"{n}/{n}",
+        }
+    )
     p2 = (pct(bare, "together"), pct(ours, "together"), pct(ref, "together"))
-    rows.append({"figure": f"P2 {n} at once: p95 until /api/status answers", "floor": fmt(p2[0]), "ours": fmt(p2[1]),
-                 "reference": fmt(p2[2]), "ratio": ratio(p2[1], p2[0]), "ref_ratio": ratio(p2[2], p2[0]),
-                 "goal": f"<= {GOALS['P2']}x",
-                 "met": ratio(p2[1], p2[0]) is not None and ratio(p2[1], p2[0]) <= GOALS["P2"]
-                 and (p2[2] is None or p2[1] <= p2[2])})
-    rows.append({"figure": "P2 hub-side spawn duration, mean (/hub/metrics)", "floor": "",
-                 "ours": fmt(ours.get("hub-side spawn, mean (s)")), "reference": fmt(ref.get("hub-side spawn, mean (s)")),
-                 "ratio": None, "ref_ratio": None, "goal": "", "met": None})
+    rows.append(
+        {
+            "figure": f"P2 {n} at once: p95 until /api/status answers",
+            "floor": fmt(p2[0]),
+            "ours": fmt(p2[1]),
+            "reference": fmt(p2[2]),
+            "ratio": ratio(p2[1], p2[0]),
+            "ref_ratio": ratio(p2[2], p2[0]),
+            "goal": f"<= {GOALS['P2']}x",
+            "met": ratio(p2[1], p2[0]) is not None
+            and ratio(p2[1], p2[0]) <= GOALS["P2"]
+            and (p2[2] is None or p2[1] <= p2[2]),
+        }
+    )
+    rows.append(
+        {
+            "figure": "P2 hub-side spawn duration, mean (/hub/metrics)",
+            "floor": "",
+            "ours": fmt(ours.get("hub-side spawn, mean (s)")),
+            "reference": fmt(ref.get("hub-side spawn, mean (s)")),
+            "ratio": None,
+            "ref_ratio": None,
+            "goal": "",
+            "met": None,
+        }
+    )
     p3 = (ours.get("idle restart (s)"), ours.get("restart with servers (s)"))
     ref_p3 = ref.get("restart with servers (s)")
-    rows.append({"figure": f"P3 hub restart until all {n} servers answer (floor: idle restart)",
-                 "floor": fmt(p3[0]), "ours": fmt(p3[1]),
-                 "reference": ("—: none of its servers was running" if ref and not ok(ref.get("together", []))
-                               else fmt(ref_p3) if ref_p3
-                               else f"{ref.get('answered after restart', 0)}/{n} answered: its hub stops servers when it stops"
-                               if ref else "—"),
-                 "ratio": ratio(p3[1], p3[0]),
-                 "ref_ratio": ratio(ref_p3, ref.get("idle restart (s)")) if ok(ref.get("together", [])) else None,
-                 "goal": f"<= {GOALS['P3']}x", "met": ratio(p3[1], p3[0]) is not None and ratio(p3[1], p3[0]) <= GOALS["P3"]})
+    rows.append(
+        {
+            "figure": f"P3 hub restart until all {n} servers answer (floor: idle restart)",
+            "floor": fmt(p3[0]),
+            "ours": fmt(p3[1]),
+            "reference": (
+                "—: none of its servers was running"
+                if ref and not ok(ref.get("together", []))
+                else fmt(ref_p3)
+                if ref_p3
+                else f"{ref.get('answered after restart', 0)}/{n} answered: its hub stops servers when it stops"
+                if ref
+                else "—"
+            ),
+            "ratio": ratio(p3[1], p3[0]),
+            "ref_ratio": ratio(ref_p3, ref.get("idle restart (s)")) if ok(ref.get("together", [])) else None,
+            "goal": f"<= {GOALS['P3']}x",
+            "met": ratio(p3[1], p3[0]) is not None and ratio(p3[1], p3[0]) <= GOALS["P3"],
+        }
+    )
     engine = ours.get("engine restart (s)") or []
     if len(engine) == 2 and p3[0] and p3[1]:
         # Where P3's time goes: `docker restart` itself (the engine stops the hub and starts it
         # again with an endpoint on every user's network) and what the hub does after it.
-        rows.append({"figure": "P3 of which `docker restart` itself (the engine)", "floor": fmt(engine[0]),
-                     "ours": fmt(engine[1]), "reference": "", "ratio": ratio(engine[1], engine[0]),
-                     "ref_ratio": None, "goal": "", "met": None})
-        rows.append({"figure": "P3 of which the hub's own start, until all answer", "floor": fmt(p3[0] - engine[0]),
-                     "ours": fmt(p3[1] - engine[1]), "reference": "", "ratio": ratio(p3[1] - engine[1], p3[0] - engine[0]),
-                     "ref_ratio": None, "goal": "", "met": None})
+        rows.append(
+            {
+                "figure": "P3 of which `docker restart` itself (the engine)",
+                "floor": fmt(engine[0]),
+                "ours": fmt(engine[1]),
+                "reference": "",
+                "ratio": ratio(engine[1], engine[0]),
+                "ref_ratio": None,
+                "goal": "",
+                "met": None,
+            }
+        )
+        rows.append(
+            {
+                "figure": "P3 of which the hub's own start, until all answer",
+                "floor": fmt(p3[0] - engine[0]),
+                "ours": fmt(p3[1] - engine[1]),
+                "reference": "",
+                "ratio": ratio(p3[1] - engine[1], p3[0] - engine[0]),
+                "ref_ratio": None,
+                "goal": "",
+                "met": None,
+            }
+        )
     size = ours.get("image (MB)")
-    rows.append({"figure": "P4 hub image", "floor": "", "ours": fmt(size, "MB", 0),
-                 "reference": "(runs in ours)", "ratio": None, "ref_ratio": None, "goal": f"<= {GOALS['P4']} MB",
-                 "met": size is not None and size <= GOALS["P4"]})
+    rows.append(
+        {
+            "figure": "P4 hub image",
+            "floor": "",
+            "ours": fmt(size, "MB", 0),
+            "reference": "(runs in ours)",
+            "ratio": None,
+            "ref_ratio": None,
+            "goal": f"<= {GOALS['P4']} MB",
+            "met": size is not None and size <= GOALS["P4"],
+        }
+    )
     up = median(ours, "compose up to healthy (s)")
-    rows.append({"figure": "P5 compose up, images present, until hub healthy (median of 3)", "floor": "",
-                 "ours": fmt(up), "reference": fmt(median(ref, "start to /hub/health (s)")) + " (to /hub/health)"
-                 if ref else "—", "ratio": None, "ref_ratio": None, "goal": f"<= {GOALS['P5']} s",
-                 "met": up is not None and up <= GOALS["P5"]})
+    rows.append(
+        {
+            "figure": "P5 compose up, images present, until hub healthy (median of 3)",
+            "floor": "",
+            "ours": fmt(up),
+            "reference": fmt(median(ref, "start to /hub/health (s)")) + " (to /hub/health)" if ref else "—",
+            "ratio": None,
+            "ref_ratio": None,
+            "goal": f"<= {GOALS['P5']} s",
+            "met": up is not None and up <= GOALS["P5"],
+        }
+    )
     mem = (ours.get("memory (MiB)"), ref.get("memory (MiB)"))
-    rows.append({"figure": f"hub memory with {n} servers", "floor": "", "ours": fmt(mem[0], "MiB", 0),
-                 "reference": fmt(mem[1], "MiB", 0), "ratio": None, "ref_ratio": None,
-                 "goal": f"<= {GOALS['memory']} MiB, <= reference",
-                 "met": mem[0] is not None and mem[0] <= GOALS["memory"] and (mem[1] is None or mem[0] <= mem[1])})
+    rows.append(
+        {
+            "figure": f"hub memory with {n} servers",
+            "floor": "",
+            "ours": fmt(mem[0], "MiB", 0),
+            "reference": fmt(mem[1], "MiB", 0),
+            "ratio": None,
+            "ref_ratio": None,
+            "goal": f"<= {GOALS['memory']} MiB, <= reference",
+            "met": mem[0] is not None and mem[0] <= GOALS["memory"] and (mem[1] is None or mem[0] <= mem[1]),
+        }
+    )
     return rows
 
 
 def table(results: dict) -> str:
-    head = ("| figure | floor: bare docker run | pyiron-hub | reference | pyiron-hub / floor | reference / floor "
-            "| goal | met |\n|---|---|---|---|---|---|---|---|\n")
+    head = (
+        "| figure | floor: bare docker run | pyiron-hub | reference | pyiron-hub / floor | reference / floor "
+        "| goal | met |\n|---|---|---|---|---|---|---|---|\n"
+    )
     lines = []
     for row in summarise(results):
         ratios = [f"{row[k]:.2f}x" if row[k] is not None else "" for k in ("ratio", "ref_ratio")]
         met = {True: "yes", False: "**no**", None: ""}[row["met"]]
-        lines.append(f"| {row['figure']} | {row['floor']} | {row['ours']} | {row['reference']} | {ratios[0]} "
-                     f"| {ratios[1]} | {row['goal']} | {met} |")
-    note = (f"\n{results['users']} users, {results['rounds']} lone rounds; hub image {results['hub_image']}; "
-            f"single-user image {IMAGE}; reference: jupyterhub-deploy-docker {results.get('reference', {}).get('commit', '—')}"
-            f" basic-example config (DummyAuthenticator for NativeAuthenticator); {results['when']}; "
-            f"load average at start {results['load']}.\n")
+        lines.append(
+            f"| {row['figure']} | {row['floor']} | {row['ours']} | {row['reference']} | {ratios[0]} "
+            f"| {ratios[1]} | {row['goal']} | {met} |"
+        )
+    note = (
+        f"\n{results['users']} users, {results['rounds']} lone rounds; hub image {results['hub_image']}; "
+        f"single-user image {IMAGE}; reference: jupyterhub-deploy-docker {results.get('reference', {}).get('commit', '—')}"
+        f" basic-example config (DummyAuthenticator for NativeAuthenticator); {results['when']}; "
+        f"load average at start {results['load']}.\n"
+    )
     return head + "\n".join(lines) + "\n" + note
 
 
@@ -516,8 +696,11 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = {"bare docker run": results.get("bare", {}), "pyiron-hub": results.get("ours", {}),
-              "reference": results.get("reference", {})}
+    series = {
+        "bare docker run": results.get("bare", {}),
+        "pyiron-hub": results.get("ours", {}),
+        "reference": results.get("reference", {}),
+    }
     colours = {"bare docker run": "tab:gray", "pyiron-hub": "tab:blue", "reference": "tab:orange"}
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
     ax = axes[0][0]
@@ -543,9 +726,14 @@ def plot(results: dict, path: Path) -> None:
     rows = [r for r in summarise(results) if r["ratio"] is not None and r["goal"]]
     labels = [r["figure"].split(" ")[0] for r in rows]
     ax.bar([i - 0.2 for i in range(len(rows))], [r["ratio"] for r in rows], 0.4, label="pyiron-hub", color="tab:blue")
-    ax.bar([i + 0.2 for i in range(len(rows))], [r["ref_ratio"] or 0 for r in rows], 0.4, label="reference",
-           color="tab:orange")
-    for i, r in enumerate(rows):
+    ax.bar(
+        [i + 0.2 for i in range(len(rows))],
+        [r["ref_ratio"] or 0 for r in rows],
+        0.4,
+        label="reference",
+        color="tab:orange",
+    )
+    for i, _r in enumerate(rows):
         goal = GOALS[labels[i]]
         ax.plot([i - 0.45, i + 0.45], [goal, goal], "k--", linewidth=1)
     ax.axhline(1, color="tab:gray", linewidth=0.8)
@@ -558,18 +746,25 @@ def plot(results: dict, path: Path) -> None:
     parts = ("jupyterhub", "configurable-http-proxy", "jupyterhub_idle_culler")
     names = [name for name in ("pyiron-hub", "reference") if series[name].get("memory (MiB)")]
     bottoms = [0.0] * len(names)
-    for part, shade in zip((*parts, "other"), ("tab:blue", "tab:green", "tab:purple", "tab:gray")):
+    for part, shade in zip((*parts, "other"), ("tab:blue", "tab:green", "tab:purple", "tab:gray"), strict=False):
         heights = []
         for name in names:
             d = series[name]
             procs = d.get("processes (MiB, private)", {})
             if part == "other":
-                heights.append(max(0.0, d["memory (MiB)"] - sum(v for k, v in procs.items() if any(p in k for p in parts))))
+                heights.append(
+                    max(0.0, d["memory (MiB)"] - sum(v for k, v in procs.items() if any(p in k for p in parts)))
+                )
             else:
-                heights.append(sum(v for k, v in procs.items() if part in k and not
-                                   (part == "jupyterhub" and ("culler" in k or "proxy" in k))))
+                heights.append(
+                    sum(
+                        v
+                        for k, v in procs.items()
+                        if part in k and not (part == "jupyterhub" and ("culler" in k or "proxy" in k))
+                    )
+                )
         ax.bar(names, heights, bottom=bottoms, color=shade, label=part)
-        bottoms = [b + h for b, h in zip(bottoms, heights)]
+        bottoms = [b + h for b, h in zip(bottoms, heights, strict=False)]
     ax.axhline(GOALS["memory"], color="k", linestyle="--", linewidth=1)
     ax.set_ylabel("MiB")
     ax.set_title(f"Hub container memory with {results['users']} servers (dashed: goal)")
@@ -605,11 +800,17 @@ def benchmark_parser(doc: str, stem: str, rounds_help: str) -> argparse.Argument
 
 def main(argv=None) -> int:
     parser = benchmark_parser(__doc__, "side_by_side", "lone spawns per deployment (P1)")
-    parser.add_argument("--reference", type=Path,
-                        help="checkout (or git directory) of jupyterhub/jupyterhub-deploy-docker; without it, no reference column")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        help="checkout (or git directory) of jupyterhub/jupyterhub-deploy-docker; without it, no reference column",
+    )
     parser.add_argument("--users", type=int, default=50, help="users spawning at once (P2, P3, memory); at most 60")
-    parser.add_argument("--only-restart", action="store_true",
-                        help="only our deployment's P3 (and P2 on the way): for working on the restart")
+    parser.add_argument(
+        "--only-restart",
+        action="store_true",
+        help="only our deployment's P3 (and P2 on the way): for working on the restart",
+    )
     args = parser.parse_args(argv)
     if args.from_json:
         report(json.loads(args.from_json.read_text()), args.out)
@@ -617,8 +818,13 @@ def main(argv=None) -> int:
     if not 1 <= args.users <= 60 or not 1 <= args.rounds <= 20:
         parser.error("--users must be 1..60 and --rounds 1..20 (the machine is shared)")
     names = users(args.users)
-    results = {"users": args.users, "rounds": args.rounds, "hub_image": args.hub_image,
-               "when": time.strftime("%Y-%m-%d %H:%M"), "load": os.getloadavg()[0]}
+    results = {
+        "users": args.users,
+        "rounds": args.rounds,
+        "hub_image": args.hub_image,
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+        "load": os.getloadavg()[0],
+    }
     if args.only_restart:
         ours = measure_ours(names, args.rounds, args.hub_image, only_restart=True)
         print(ours.pop("hub log after restart", ""))

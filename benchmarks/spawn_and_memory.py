@@ -17,7 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.e2e.conftest import IMAGES, PREFIX, HubUser, Stack, docker, remove_user_containers_and_volumes, write_env_files
+from tests.e2e.conftest import (
+    IMAGES,
+    PREFIX,
+    HubUser,
+    Stack,
+    docker,
+    remove_user_containers_and_volumes,
+    write_env_files,
+)
 
 USERS = ("bench1", "bench2", "bench3", "bench4")
 
@@ -55,8 +63,9 @@ def measure(rounds: int) -> dict[str, list[float]]:
 
     directory = Path(tempfile.mkdtemp(prefix="pyiron-hub-bench-"))
     write_env_files(directory, users=USERS)
-    stack = Stack(directory, f"{PREFIX}/hub:latest", project="pyironhubbench", network="pyiron-hub-bench-users",
-                  users=USERS)
+    stack = Stack(
+        directory, f"{PREFIX}/hub:latest", project="pyironhubbench", network="pyiron-hub-bench-users", users=USERS
+    )
     stack.compose("down", "-v", check=False)
     remove_user_containers_and_volumes(USERS)
     results: dict[str, list[float]] = {}
@@ -78,7 +87,7 @@ def measure(rounds: int) -> dict[str, list[float]]:
             results[f"spawn {env}, request to ready (s)"] = times
 
         users = [HubUser(stack, name).login() for name in USERS]
-        for u, env in zip(users, IMAGES):
+        for u, env in zip(users, IMAGES, strict=False):
             u.start(environment=env)
         results[f"hub memory, {len(users)} servers running (MiB)"] = [memory_mib(hub)]
         results["one server's memory, pyiron_base (MiB)"] = [memory_mib(f"jupyter-{USERS[1]}")]
@@ -97,7 +106,9 @@ def report(results: dict[str, list[float]], out: Path) -> None:
     width = max(map(len, results))
     print(f"{'measurement':<{width}}  {'median':>8}  {'min':>8}  {'max':>8}  n")
     for name, values in results.items():
-        print(f"{name:<{width}}  {statistics.median(values):8.1f}  {min(values):8.1f}  {max(values):8.1f}  {len(values)}")
+        print(
+            f"{name:<{width}}  {statistics.median(values):8.1f}  {min(values):8.1f}  {max(values):8.1f}  {len(values)}"
+        )
     (out / "spawn_and_memory.json").write_text(json.dumps(results, indent=1))
 
     import matplotlib

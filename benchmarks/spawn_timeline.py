@@ -33,15 +33,30 @@ from pathlib import Path
 import docker as docker_sdk
 
 from benchmarks.side_by_side import BARE_NETWORK, CPUS, MEMORY, answers, bare_run, wait_until
-from tests.e2e.conftest import HUB_IMAGE, IMAGES, HubUser, Stack, docker, remove_user_containers_and_volumes, \
-    write_env_files
+from tests.e2e.conftest import (
+    HUB_IMAGE,
+    IMAGES,
+    HubUser,
+    Stack,
+    docker,
+    remove_user_containers_and_volumes,
+    write_env_files,
+)
 
 ENVIRONMENT = "pyiron_base"
 PROJECT, NETWORK = "pyironhubtimeline", "pyiron-hub-timeline-users"
 BOOT_STEPS = ("examples", "packages", "files", "jupyterlab news", "work folder", "pyiron")
 # Phase name -> the mark it ends at (the marks in the order a spawn passes them).
-MARKS = ("Spawner.start", "container created", "container started", *(f"boot: {s}" for s in BOOT_STEPS),
-         "singleuser up", "first HTTP answer", "proxy route", "ready")
+MARKS = (
+    "Spawner.start",
+    "container created",
+    "container started",
+    *(f"boot: {s}" for s in BOOT_STEPS),
+    "singleuser up",
+    "first HTTP answer",
+    "proxy route",
+    "ready",
+)
 
 
 def users(rounds: int) -> tuple[str, ...]:
@@ -150,8 +165,11 @@ def measure(rounds: int) -> dict:
         docker("network", "rm", BARE_NETWORK, check=False)
         remove_user_containers_and_volumes(names)
         stack.compose("down", "-v", "--remove-orphans", check=False)
-    out["hub image"], out["image"], out["when"] = HUB_IMAGE, IMAGES[ENVIRONMENT], time.strftime("%Y-%m-%d %H:%M UTC",
-                                                                                                   time.gmtime())
+    out["hub image"], out["image"], out["when"] = (
+        HUB_IMAGE,
+        IMAGES[ENVIRONMENT],
+        time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    )
     return out
 
 
@@ -160,8 +178,11 @@ def phases(timelines: list[dict[str, float]]) -> list[tuple[str, float, float]]:
     rows, previous = [], "API request"
     for mark in MARKS:
         ends = [t[mark] for t in timelines if mark in t]
-        spans = [t[mark] - (t.get(previous, 0.0) if previous != "API request" else 0.0)
-                 for t in timelines if mark in t and (previous == "API request" or previous in t)]
+        spans = [
+            t[mark] - (t.get(previous, 0.0) if previous != "API request" else 0.0)
+            for t in timelines
+            if mark in t and (previous == "API request" or previous in t)
+        ]
         if not ends:
             continue
         rows.append((f"{previous} → {mark}", statistics.median(spans), statistics.median(ends)))
@@ -185,9 +206,13 @@ def report(out: dict, results: Path, label: str = "") -> str:
         "|---|---|---|",
         f"| bare docker run until /api/status answers | {statistics.median(bare):.2f} | |" if bare else "",
         f"| P1: later start until /api/status answers through the proxy | {statistics.median(later):.2f} | "
-        f"{statistics.median(later) / statistics.median(bare):.2f}x |" if later and bare else "",
+        f"{statistics.median(later) / statistics.median(bare):.2f}x |"
+        if later and bare
+        else "",
         f"| first start (new home) | {statistics.median(firsts):.2f} | "
-        f"{statistics.median(firsts) / statistics.median(later):.2f}x a later start |" if firsts and later else "",
+        f"{statistics.median(firsts) / statistics.median(later):.2f}x a later start |"
+        if firsts and later
+        else "",
     ]
     text = "\n".join(line for line in lines if line is not None)
     print(text)
@@ -207,7 +232,7 @@ def draw(rows, path: Path, label: str) -> None:
 
     fig, ax = plt.subplots(figsize=(10, 4.5))
     start = 0.0
-    for i, (name, span, end) in enumerate(rows):
+    for i, (_name, _span, end) in enumerate(rows):
         ax.barh(i, end - start, left=start)
         ax.text(end + 0.02, i, f"{end - start:.2f} s", va="center", fontsize=8)
         start = end

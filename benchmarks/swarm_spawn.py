@@ -32,13 +32,34 @@ from pathlib import Path
 import requests
 
 from benchmarks.side_by_side import (
-    BARE_NETWORK, CPUS, ENVIRONMENT, MEMORY, Hub, answers, bare_run, login_all, our_stack, remove_users, spawn, stop, wait_until,
-    benchmark_parser, write_report,
+    BARE_NETWORK,
+    CPUS,
+    ENVIRONMENT,
+    MEMORY,
+    Hub,
+    answers,
+    bare_run,
+    benchmark_parser,
+    login_all,
+    our_stack,
+    remove_users,
+    spawn,
+    stop,
+    wait_until,
+    write_report,
 )
 from tests.e2e.conftest import docker
 from tests.e2e.test_swarm import DOCKER as SWARM_DOCKER
 from tests.e2e.test_swarm import (
-    IMAGES, STACK, cluster_down, cluster_up, deployed_stack, node, registry_name, sock, task_node,
+    IMAGES,
+    STACK,
+    cluster_down,
+    cluster_up,
+    deployed_stack,
+    node,
+    registry_name,
+    sock,
+    task_node,
 )
 
 USER = "swbench"
@@ -85,13 +106,39 @@ def floor_service(node_id: str, number: int, docker_config: Path) -> float | Non
     """Seconds from `docker service create` until the server answers on its node's port."""
     env = {**os.environ, "DOCKER_CONFIG": str(docker_config)}
     began = time.monotonic()
-    subprocess.run([SWARM_DOCKER, "-H", sock(1), "service", "create", "-d",
-                    "--with-registry-auth", "--name", FLOOR_SERVICE, "--restart-condition", "none",
-                    "--constraint", f"node.id=={node_id}", "--limit-cpu", CPUS, "--limit-memory", MEMORY,
-                    "--publish", f"mode=host,target=8888,published={FLOOR_PORT}", registry_name(IMAGES["base"]),
-                    "jupyter", "server", "--ServerApp.ip=0.0.0.0", "--ServerApp.port=8888",
-                    f"--IdentityProvider.token={FLOOR_TOKEN}", "--ServerApp.open_browser=False"],
-                   check=True, capture_output=True, env=env)
+    subprocess.run(
+        [
+            SWARM_DOCKER,
+            "-H",
+            sock(1),
+            "service",
+            "create",
+            "-d",
+            "--with-registry-auth",
+            "--name",
+            FLOOR_SERVICE,
+            "--restart-condition",
+            "none",
+            "--constraint",
+            f"node.id=={node_id}",
+            "--limit-cpu",
+            CPUS,
+            "--limit-memory",
+            MEMORY,
+            "--publish",
+            f"mode=host,target=8888,published={FLOOR_PORT}",
+            registry_name(IMAGES["base"]),
+            "jupyter",
+            "server",
+            "--ServerApp.ip=0.0.0.0",
+            "--ServerApp.port=8888",
+            f"--IdentityProvider.token={FLOOR_TOKEN}",
+            "--ServerApp.open_browser=False",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     url = f"http://{NODE_ADDRESS[number]}:{FLOOR_PORT}/api/status"
     answered = wait_until(lambda: answers(url, FLOOR_TOKEN, timeout=1), 300)
     took = time.monotonic() - began if answered else None
@@ -113,8 +160,9 @@ def measure_swarm(rounds: int) -> dict:
         login_all(hub, (USER,))
         first = spawn(hub, USER)
         node_id = task_node(USER)
-        number = next(n for n in (1, 2, 3)
-                      if node(n, "info", "--format", "{{.Swarm.NodeID}}").stdout.strip() == node_id)
+        number = next(
+            n for n in (1, 2, 3) if node(n, "info", "--format", "{{.Swarm.NodeID}}").stdout.strip() == node_id
+        )
         spawns = []
         for _ in range(rounds):
             stop_swarm(hub)
@@ -133,8 +181,11 @@ def stop_swarm(hub: Hub) -> None:
     # As side_by_side.stop, but the server is a service on the swarm, not a container here.
     auth = {"Authorization": f"token {hub.tokens[USER]}"}
     requests.delete(f"{hub.url}/hub/api/users/{USER}/server", headers=auth, timeout=120)
-    wait_until(lambda: not requests.get(f"{hub.url}/hub/api/users/{USER}", headers=auth, timeout=10).json()["servers"],
-               120, interval=0.2)
+    wait_until(
+        lambda: not requests.get(f"{hub.url}/hub/api/users/{USER}", headers=auth, timeout=10).json()["servers"],
+        120,
+        interval=0.2,
+    )
     wait_until(lambda: node(1, "service", "inspect", f"jupyter-{USER}", check=False).returncode != 0, 60, interval=0.2)
 
 
@@ -153,17 +204,24 @@ def rows(results: dict) -> list[tuple[str, float | None, float | None]]:
 
 
 def table(results: dict) -> str:
-    lines = [f"Spawn until the user's /api/status answers ({results['when']}, load {results['load']:.1f}, "
-             f"image {IMAGES['base']}, {CPUS} CPU, {MEMORY})", "",
-             "| where | floor | pyiron-hub | pyiron-hub / floor |", "|---|---|---|---|"]
+    lines = [
+        f"Spawn until the user's /api/status answers ({results['when']}, load {results['load']:.1f}, "
+        f"image {IMAGES['base']}, {CPUS} CPU, {MEMORY})",
+        "",
+        "| where | floor | pyiron-hub | pyiron-hub / floor |",
+        "|---|---|---|---|",
+    ]
     for label, floor, ours in rows(results):
         ratio = f"{ours / floor:.2f}x" if floor and ours else ""
         lines.append(f"| {label} | {fmt(floor)} | {fmt(ours)} | {ratio} |")
     one, sw = median(results["one_host"]["hub"]), median(results["swarm"]["hub"])
     if one and sw:
-        lines += ["", f"On the swarm a spawn takes {sw / one:.2f}x as long as on one host "
-                      f"({sw - one:+.2f} s); the floors differ by "
-                      f"{median(results['swarm']['floor']) - median(results['one_host']['floor']):+.2f} s."]
+        lines += [
+            "",
+            f"On the swarm a spawn takes {sw / one:.2f}x as long as on one host "
+            f"({sw - one:+.2f} s); the floors differ by "
+            f"{median(results['swarm']['floor']) - median(results['one_host']['floor']):+.2f} s.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -175,20 +233,30 @@ def plot(results: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     groups = [("one host", results["one_host"]), ("swarm", results["swarm"])]
-    for g, (name, d) in enumerate(groups):
+    for g, (_name, d) in enumerate(groups):
         for k, (kind, colour) in enumerate((("floor", "tab:gray"), ("hub", "tab:blue"))):
             values = [v for v in d[kind] if v is not None]
             x = g + (k - 0.5) * 0.4
             if values:
-                ax.bar(x, statistics.median(values), 0.38, color=colour, alpha=0.7,
-                       label=("bare run / service" if kind == "floor" else "pyiron-hub") if g == 0 else None)
+                ax.bar(
+                    x,
+                    statistics.median(values),
+                    0.38,
+                    color=colour,
+                    alpha=0.7,
+                    label=("bare run / service" if kind == "floor" else "pyiron-hub") if g == 0 else None,
+                )
                 ax.plot([x] * len(values), values, "k.", markersize=4)
     if results["swarm"]["first"]:
         # Written, not drawn: a bar ten times as high would flatten the others.
-        ax.annotate(f"a user's first spawn on a node\n(the node pulls the image): {results['swarm']['first']:.1f} s",
-                    (1.1, statistics.median(v for v in results["swarm"]["hub"] if v is not None)),
-                    xytext=(0.45, 0.8), textcoords="axes fraction", fontsize=8,
-                    arrowprops={"arrowstyle": "->", "color": "tab:red"})
+        ax.annotate(
+            f"a user's first spawn on a node\n(the node pulls the image): {results['swarm']['first']:.1f} s",
+            (1.1, statistics.median(v for v in results["swarm"]["hub"] if v is not None)),
+            xytext=(0.45, 0.8),
+            textcoords="axes fraction",
+            fontsize=8,
+            arrowprops={"arrowstyle": "->", "color": "tab:red"},
+        )
     ax.set_xticks([0, 1], [name for name, _ in groups])
     ax.set_ylabel("seconds until /api/status answers")
     ax.set_title(f"A lone spawn, median of {results['rounds']} (dots: each round)")

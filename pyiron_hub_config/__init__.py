@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from traitlets.config import Config
@@ -45,9 +46,12 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubConfig:
         crypt_keys=load_or_create_secret(s.crypt_key, s.data_dir / "crypt_key"),
         proxy_token=load_or_create_secret(s.proxy_token, s.data_dir / "proxy_token"),
     )
-    apply_services(c, hub, metrics_token=load_or_create_secret(s.metrics_token, s.data_dir / "metrics_token"),
-                   key_sync_token=load_or_create_secret(s.key_sync_token, s.data_dir / "key_sync_token")
-                   if hub.clusters else None)
+    apply_services(
+        c,
+        hub,
+        metrics_token=load_or_create_secret(s.metrics_token, s.data_dir / "metrics_token"),
+        key_sync_token=load_or_create_secret(s.key_sync_token, s.data_dir / "key_sync_token") if hub.clusters else None,
+    )
     from .backup_status import register_metrics
 
     register_metrics(s.data_dir)  # the last backup's result on /hub/metrics

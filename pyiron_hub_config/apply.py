@@ -14,13 +14,13 @@ from pathlib import Path
 from traitlets.config import Config
 
 from .authenticator import KeycloakOAuthenticator, strip_group_path
+from .boot_file import boot_command
 from .database import database_url
 from .error_words import template_functions
 from .hub_config import HubConfig
 from .server_stops import MEMORY_KILLS_FILE, server_notice
 from .spawner import PyironSpawner, pass_access_token
 from .ssh_keys import KEY_SYNC_SCOPE, ssh_key_handlers
-from .boot_file import boot_command
 from .storage import HOME, container_prefix, user_volumes
 from .swarm import PyironSwarmSpawner
 from .user_networks import SERVER_LABEL
@@ -190,8 +190,17 @@ def usage_handlers(hub: HubConfig) -> list[tuple]:
         return []
     from .usage_pages import UsageHandler
 
-    return [(r"/usage", UsageHandler, {"cache": hub_usage_cache(hub), "soft_limit": hub.settings.storage_soft_limit,
-                                       "memory_kills_file": str(hub.settings.data_dir / MEMORY_KILLS_FILE)})]
+    return [
+        (
+            r"/usage",
+            UsageHandler,
+            {
+                "cache": hub_usage_cache(hub),
+                "soft_limit": hub.settings.storage_soft_limit,
+                "memory_kills_file": str(hub.settings.data_dir / MEMORY_KILLS_FILE),
+            },
+        )
+    ]
 
 
 def apply_network(c: Config, hub: HubConfig) -> None:
@@ -359,8 +368,11 @@ def admin_roles(hub: HubConfig) -> list[dict]:
 def apply_services(c: Config, hub: HubConfig, metrics_token: str, key_sync_token: str | None = None) -> None:
     """Every service the hub runs or admits, with its role, and the admins' role; set once, as a whole."""
     services, roles = [], admin_roles(hub)
-    for more_services, more_roles in (culler_service(hub), metrics_service(metrics_token),
-                                      key_sync_service(key_sync_token)):
+    for more_services, more_roles in (
+        culler_service(hub),
+        metrics_service(metrics_token),
+        key_sync_service(key_sync_token),
+    ):
         services += more_services
         roles += more_roles
     c.JupyterHub.services = services

@@ -19,7 +19,6 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.httputil import url_concat
 from traitlets import Dict, Float, Unicode, default
 
-
 # A refused sign-in leaves its id token here (signed, HttpOnly, a few minutes), so that
 # "Sign out and use another account" can end the Keycloak session without Keycloak asking
 # "Do you want to log out?": RP-initiated logout needs the id token as a hint for that.
@@ -68,8 +67,12 @@ class NotAdmitted(web.HTTPError):
     not_admitted = True
 
     def __init__(self, username: str, id_token: str | None = None):
-        super().__init__(403, "%s signed in, but is in none of the groups allowed on this hub", username,
-                         reason="Not admitted to this hub")
+        super().__init__(
+            403,
+            "%s signed in, but is in none of the groups allowed on this hub",
+            username,
+            reason="Not admitted to this hub",
+        )
         self.username = username
         self.id_token = id_token
 
@@ -200,7 +203,8 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
         "groups", config=True, help="Userinfo claim holding the user's groups (a Keycloak group mapper)."
     )
     withdrawn_grace = Float(
-        300, config=True,
+        300,
+        config=True,
         help="""Seconds a user's running servers keep running after Keycloak took their access away
         (ACCESS_WITHDRAWN_GRACE), counted from the refresh that saw it; then the hub stops them.""",
     )
@@ -237,8 +241,13 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
             withdrawn = refusal["why"]
         if withdrawn is not None:
             await self._withdraw(user, withdrawn, handler)
-        if (refreshed is False and handler is not None and _own_token_request(handler, user)
-                and not _activity(handler) and await user.get_auth_state()):
+        if (
+            refreshed is False
+            and handler is not None
+            and _own_token_request(handler, user)
+            and not _activity(handler)
+            and await user.get_auth_state()
+        ):
             # JupyterHub sends a stale *browser* session to the login, but lets a request
             # made with the user's own token (an API client, their server's check of its
             # visitors) go on as before unless auth_refresh_strict; strict would also stop
@@ -272,7 +281,8 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
         self.log.warning("%s's servers stop in %.0f s (ACCESS_WITHDRAWN_GRACE): %s", user.name, delay, why)
         loop = asyncio.get_running_loop()
         self._withdrawn_stops[user.name] = loop.call_later(
-            delay, lambda: asyncio.ensure_future(self._stop_withdrawn(user, handler)))
+            delay, lambda: asyncio.ensure_future(self._stop_withdrawn(user, handler))
+        )
 
     async def _stop_withdrawn(self, user, handler) -> None:
         """The grace is over: stop the user's servers unless they have been let in again meanwhile."""
@@ -300,15 +310,25 @@ class KeycloakOAuthenticator(GenericOAuthenticator):
             return await super().get_authenticated_user(handler, data)
         except NotAdmitted as refused:
             if refused.id_token and handler is not None:
-                handler.set_secure_cookie(REFUSED_ID_TOKEN_COOKIE, refused.id_token, expires_days=None,
-                                          path=handler.hub.base_url, httponly=True,
-                                          secure=handler.request.protocol == "https")
+                handler.set_secure_cookie(
+                    REFUSED_ID_TOKEN_COOKIE,
+                    refused.id_token,
+                    expires_days=None,
+                    path=handler.hub.base_url,
+                    httponly=True,
+                    secure=handler.request.protocol == "https",
+                )
             raise
 
     async def provider_reachable(self) -> bool:
         """Does Keycloak's token endpoint answer (any HTTP status) on the hub's back channel?"""
-        request = HTTPRequest(self.token_url, method="GET", request_timeout=5,
-                              validate_cert=self.validate_server_cert, **self.http_request_kwargs)
+        request = HTTPRequest(
+            self.token_url,
+            method="GET",
+            request_timeout=5,
+            validate_cert=self.validate_server_cert,
+            **self.http_request_kwargs,
+        )
         try:
             # raise_error=False keeps HTTP error statuses from raising: any answer will do.
             await AsyncHTTPClient().fetch(request, raise_error=False)

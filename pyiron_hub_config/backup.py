@@ -25,15 +25,15 @@ import socket
 import sys
 import tarfile
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable, Mapping
 
 from . import error_words as words
-from .backup_status import STATUS_FILE, read_status
 from .backup_layout import SQLITE_DIR, STAGING, VOLUMES
 from .backup_settings import BackupSettings, load_backup_settings, restic_environment
+from .backup_status import STATUS_FILE, read_status
 from .problems import ConfigError
 from .storage import HOME, HOME_VOLUME, WORK_DIR, WORK_VOLUME
 
@@ -49,19 +49,23 @@ WORKER_MODULE = f"{__package__}.backup_worker.worker"
 # code where it has one, else by its words (error_words.py, tested against its own output).
 RESTIC_EXITS = {
     words.RESTIC_WRONG_PASSWORD: "RESTIC_PASSWORD does not open the repository {repo}: set the passphrase it was made "
-                                 "with (the copy you keep off this host).",
+    "with (the copy you keep off this host).",
     words.RESTIC_NO_REPOSITORY: "there is no restic repository at {repo}: check RESTIC_REPOSITORY, or create one with "
-                                "`pyiron-hub backup --init`.",
+    "`pyiron-hub backup --init`.",
     words.RESTIC_LOCKED: "another restic command holds the repository {repo}: wait for it, or run `restic unlock` if "
-                         "it died.",
+    "it died.",
 }
 RESTIC_WORDS = [
-    (words.RESTIC_DISK_FULL,
-     "the repository's disk ({repo}) is full: free space there or point RESTIC_REPOSITORY at a larger disk, "
-     "then run the backup again. Earlier snapshots are intact; `restic prune` removes the partial data."),
-    (words.RESTIC_UNREACHABLE,
-     "cannot reach the repository {repo}: check the host is up and reachable from the Docker host, "
-     "its SSH key and known_hosts in BACKUP_SSH_DIR, or the S3 credentials."),
+    (
+        words.RESTIC_DISK_FULL,
+        "the repository's disk ({repo}) is full: free space there or point RESTIC_REPOSITORY at a larger disk, "
+        "then run the backup again. Earlier snapshots are intact; `restic prune` removes the partial data.",
+    ),
+    (
+        words.RESTIC_UNREACHABLE,
+        "cannot reach the repository {repo}: check the host is up and reachable from the Docker host, "
+        "its SSH key and known_hosts in BACKUP_SSH_DIR, or the S3 credentials.",
+    ),
 ]
 
 
@@ -80,6 +84,7 @@ def restic_problem(status: int, output: str, repository: str) -> str | None:
 
 
 # --- which volumes ----------------------------------------------------------------------
+
 
 def user_volume_pattern(deployment: str | None) -> re.Pattern:
     """Names of users' home and work volumes of this deployment (and of no other)."""
@@ -105,15 +110,15 @@ def volume_for_path(user: str, path: str, deployment: str | None) -> tuple[str, 
     home, work = user_volumes(user, deployment)
     p = path.strip()
     if p.startswith(HOME + "/"):
-        p = p[len(HOME) + 1:]
+        p = p[len(HOME) + 1 :]
     p = p.strip("/")
     if not p or ".." in p.split("/"):
         raise BackupError(f"--path {path!r}: give a file or folder inside the user's home, e.g. work/analysis.ipynb")
-    work_rel = WORK_DIR[len(HOME) + 1:]
+    work_rel = WORK_DIR[len(HOME) + 1 :]
     if p == work_rel:
         return work, ""
     if p.startswith(work_rel + "/"):
-        return work, p[len(work_rel) + 1:]
+        return work, p[len(work_rel) + 1 :]
     return home, p
 
 
@@ -158,6 +163,7 @@ def file_from_tar(chunks) -> bytes:
 
 # --- the deployment on this engine --------------------------------------------------------
 
+
 @dataclass
 class Deployment:
     client: object
@@ -168,15 +174,17 @@ class Deployment:
     log: Callable[[str], None] = field(default=lambda m: print(m, flush=True))
 
     @classmethod
-    def here(cls, environ: Mapping[str, str], settings: BackupSettings) -> "Deployment":
+    def here(cls, environ: Mapping[str, str], settings: BackupSettings) -> Deployment:
         import docker
 
         try:
             client = docker.from_env(timeout=600)
             client.ping()
         except docker.errors.DockerException as err:
-            raise BackupError(f"cannot reach the Docker engine ({err}): run this in the compose project's "
-                              "`backup` service, which mounts /var/run/docker.sock") from None
+            raise BackupError(
+                f"cannot reach the Docker engine ({err}): run this in the compose project's "
+                "`backup` service, which mounts /var/run/docker.sock"
+            ) from None
         own = None
         try:
             own = client.containers.get(socket.gethostname())
@@ -184,8 +192,9 @@ class Deployment:
             pass
         project = environ.get("COMPOSE_PROJECT_NAME") or (own and own.labels.get(f"{COMPOSE}.project"))
         if not project:
-            raise BackupError("cannot tell the compose project: run this through `docker compose run` "
-                              "or set COMPOSE_PROJECT_NAME")
+            raise BackupError(
+                "cannot tell the compose project: run this through `docker compose run` or set COMPOSE_PROJECT_NAME"
+            )
         deployment = environ.get("DEPLOYMENT_NAME")
         env_file = PROJECT_DIR / "pyiron.env"
         if not deployment and env_file.is_file():
@@ -218,9 +227,17 @@ class Deployment:
             err += e or b""
         return api.exec_inspect(exec_id)["ExitCode"], bytes(out), bytes(err)
 
-    def run_worker(self, settings: BackupSettings, environ: Mapping[str, str], command: list[str],
-                   volumes: Mapping[str, tuple[str, bool]] = {}, put: bytes | None = None,
-                   fetch: str | None = None, init: bool = False, echo: bool = True) -> tuple[int, str, bytes | None]:
+    def run_worker(
+        self,
+        settings: BackupSettings,
+        environ: Mapping[str, str],
+        command: list[str],
+        volumes: Mapping[str, tuple[str, bool]] = {},
+        put: bytes | None = None,
+        fetch: str | None = None,
+        init: bool = False,
+        echo: bool = True,
+    ) -> tuple[int, str, bytes | None]:
         """Run command in a worker; volumes: name -> (mount point, read_only). Returns (status, output, fetched)."""
         import docker
         from docker.types import Mount
@@ -236,8 +253,12 @@ class Deployment:
             mounts.append(Mount("/root/.ssh", str(settings.ssh_dir), type="bind", read_only=True))
         try:
             worker = self.client.containers.create(
-                self.image, command, environment=restic_environment(environ, settings), mounts=mounts,
-                volumes=binds or None, working_dir="/",
+                self.image,
+                command,
+                environment=restic_environment(environ, settings),
+                mounts=mounts,
+                volumes=binds or None,
+                working_dir="/",
                 network_mode=f"container:{self.own.id}" if self.own else None,
                 labels={f"{COMPOSE}.project": self.project, "org.pyiron.hub.role": "backup-worker"},
                 security_opt=["no-new-privileges:true"],
@@ -281,20 +302,28 @@ class Deployment:
     def restic(self, settings, environ, *args: str, echo: bool = False) -> str:
         status, output, _ = self.run_worker(settings, environ, ["restic", "--no-cache", *args], echo=echo)
         if status:
-            raise BackupError(restic_problem(status, output, settings.repository)
-                              or f"restic {args[0]} failed:\n{output}")
+            raise BackupError(
+                restic_problem(status, output, settings.repository) or f"restic {args[0]} failed:\n{output}"
+            )
         return output
 
 
 # --- backup ---------------------------------------------------------------------------------
 
+
 def pg_dump(dep: Deployment) -> bytes:
     db = dep.service("hub-db")
     if db is None:
-        raise BackupError("the hub's database (service hub-db) is not running: start it with "
-                          "`docker compose up -d hub-db`, then back up again")
+        raise BackupError(
+            "the hub's database (service hub-db) is not running: start it with "
+            "`docker compose up -d hub-db`, then back up again"
+        )
     # In the container: its own POSTGRES_USER / POSTGRES_DB, and the local socket (trusted).
-    cmd = ["sh", "-c", 'exec pg_dump -U "${POSTGRES_USER:-postgres}" -d "${POSTGRES_DB:-${POSTGRES_USER:-postgres}}" -Fc']
+    cmd = [
+        "sh",
+        "-c",
+        'exec pg_dump -U "${POSTGRES_USER:-postgres}" -d "${POSTGRES_DB:-${POSTGRES_USER:-postgres}}" -Fc',
+    ]
     status, out, err = dep.exec(db, cmd)
     if status or not out:
         raise BackupError(f"pg_dump in hub-db failed ({status}): {err.decode(errors='replace').strip()}")
@@ -322,8 +351,7 @@ def write_status(status: dict, directory: Path = DATA_DIR) -> None:
         tmp.replace(directory / STATUS_FILE)
 
 
-def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str],
-           init: bool = False) -> dict[str, str]:
+def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str], init: bool = False) -> dict[str, str]:
     """One backup; returns the SQLite databases skipped ({volume/path: why}), all else is in the snapshot."""
     if init:
         status, output, _ = dep.run_worker(settings, environ, ["restic", "--no-cache", "init"], init=True, echo=False)
@@ -335,18 +363,27 @@ def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str]
     volumes = volumes_to_back_up(dep.volume_names(), dep.project, dep.deployment)
     dump = pg_dump(dep)
     dep.log(f"database dumped ({len(dump)} bytes); volumes: {', '.join(volumes) or 'none'}")
-    manifest = {"project": dep.project, "deployment": dep.deployment, "volumes": volumes,
-                "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    manifest = {
+        "project": dep.project,
+        "deployment": dep.deployment,
+        "volumes": volumes,
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     staging = STAGING.relative_to("/")
     files = {f"{staging}/postgres/{DUMP}": dump, f"{staging}/manifest.json": json.dumps(manifest).encode()}
     files.update({f"{staging}/config/{name}": data for name, data in config_files().items()})
     plan = {"host": dep.project, "forget": settings.forget_args()}
     status, output, _ = dep.run_worker(
-        settings, environ, ["pyiron-hub", "backup-worker", "backup", json.dumps(plan)],
-        volumes={v: (str(VOLUMES / v), True) for v in volumes}, put=tar_bytes(files))
+        settings,
+        environ,
+        ["pyiron-hub", "backup-worker", "backup", json.dumps(plan)],
+        volumes={v: (str(VOLUMES / v), True) for v in volumes},
+        put=tar_bytes(files),
+    )
     if status:
-        raise BackupError(restic_problem(status, output, settings.repository)
-                          or f"the backup failed ({status}); see above")
+        raise BackupError(
+            restic_problem(status, output, settings.repository) or f"the backup failed ({status}); see above"
+        )
     return skipped_databases(output)
 
 
@@ -358,13 +395,14 @@ def skipped_databases(output: str) -> dict[str, str]:
     for line in output.splitlines():
         if line.startswith(SKIPPED_MARK):
             try:
-                skipped.update({str(k): str(v) for k, v in json.loads(line[len(SKIPPED_MARK):]).items()})
+                skipped.update({str(k): str(v) for k, v in json.loads(line[len(SKIPPED_MARK) :]).items()})
             except (ValueError, AttributeError):
                 continue
     return skipped
 
 
 # --- restore --------------------------------------------------------------------------------
+
 
 def snapshot_list(dep: Deployment, settings, environ, snapshot: str | None = None) -> list[dict]:
     args = ["snapshots", "--json", "--host", dep.project]
@@ -374,8 +412,7 @@ def snapshot_list(dep: Deployment, settings, environ, snapshot: str | None = Non
         args = ["snapshots", "--json", snapshot]
     status, output, _ = dep.run_worker(settings, environ, ["restic", "--no-cache", *args], echo=False)
     if status:  # an ID that matches nothing is no failure: exit 0, an empty list
-        raise BackupError(restic_problem(status, output, settings.repository)
-                          or f"restic snapshots failed:\n{output}")
+        raise BackupError(restic_problem(status, output, settings.repository) or f"restic snapshots failed:\n{output}")
     return json.loads(output.strip().splitlines()[0] if output.strip() else "[]") or []
 
 
@@ -383,10 +420,13 @@ def resolve_snapshot(dep: Deployment, settings, environ, snapshot: str | None) -
     found = snapshot_list(dep, settings, environ, snapshot)
     if not found:
         if snapshot and snapshot != "latest":
-            raise BackupError(f"there is no snapshot {snapshot!r} in {settings.repository}: "
-                              "`pyiron-hub snapshots` lists them")
-        raise BackupError(f"{settings.repository} has no snapshot of project {dep.project!r} yet: "
-                          "run `pyiron-hub backup` first, or name a snapshot with --snapshot")
+            raise BackupError(
+                f"there is no snapshot {snapshot!r} in {settings.repository}: `pyiron-hub snapshots` lists them"
+            )
+        raise BackupError(
+            f"{settings.repository} has no snapshot of project {dep.project!r} yet: "
+            "run `pyiron-hub backup` first, or name a snapshot with --snapshot"
+        )
     return sorted(found, key=lambda s: s["time"])[-1]["id"]
 
 
@@ -405,9 +445,16 @@ def data_present(dep: Deployment, volumes: list[str]) -> list[str]:
         found.append(f"the hub's data volume holds secrets ({', '.join(sorted(p.name for p in DATA_DIR.iterdir()))})")
     db = dep.service("hub-db")
     if db is not None:
-        status, out, _ = dep.exec(db, ["sh", "-c", 'psql -U "${POSTGRES_USER:-postgres}" -d '
-                                       '"${POSTGRES_DB:-${POSTGRES_USER:-postgres}}" -tAc '
-                                       "\"select count(*) from information_schema.tables where table_schema='public'\""])
+        status, out, _ = dep.exec(
+            db,
+            [
+                "sh",
+                "-c",
+                'psql -U "${POSTGRES_USER:-postgres}" -d '
+                '"${POSTGRES_DB:-${POSTGRES_USER:-postgres}}" -tAc '
+                "\"select count(*) from information_schema.tables where table_schema='public'\"",
+            ],
+        )
         if status == 0 and out.strip() not in (b"", b"0"):
             found.append(f"the hub's database has {out.decode().strip()} tables")
     return found
@@ -427,10 +474,16 @@ def pg_restore(dep: Deployment, dump: bytes, clean: bool) -> None:
     db = dep.service("hub-db")
     db.put_archive("/tmp", tar_bytes({"pyiron-hub-restore.dump": dump}, mode=0o644))
     flags = "--clean --if-exists " if clean else ""
-    status, out, err = dep.exec(db, ["sh", "-c",
-                                     'u="${POSTGRES_USER:-postgres}"; pg_restore -U "$u" -d "${POSTGRES_DB:-$u}" '
-                                     f'--no-owner --role="$u" --exit-on-error {flags}/tmp/pyiron-hub-restore.dump; '
-                                     "s=$?; rm -f /tmp/pyiron-hub-restore.dump; exit $s"])
+    status, out, err = dep.exec(
+        db,
+        [
+            "sh",
+            "-c",
+            'u="${POSTGRES_USER:-postgres}"; pg_restore -U "$u" -d "${POSTGRES_DB:-$u}" '
+            f'--no-owner --role="$u" --exit-on-error {flags}/tmp/pyiron-hub-restore.dump; '
+            "s=$?; rm -f /tmp/pyiron-hub-restore.dump; exit $s",
+        ],
+    )
     if status:
         raise BackupError(f"pg_restore into hub-db failed ({status}): {err.decode(errors='replace').strip()}")
 
@@ -441,8 +494,9 @@ def restore_config(dep: Deployment, settings, environ, snapshot_id: str, directo
     for name in CONFIG_FILES:
         if (directory / name).exists() and (directory / name).stat().st_size:
             continue  # never overwritten; an empty stand-in (compose needs the file) is
-        status, output, _ = dep.run_worker(settings, environ, ["restic", "--no-cache", "dump", snapshot_id,
-                                                                str(STAGING / "config" / name)], echo=False)
+        status, output, _ = dep.run_worker(
+            settings, environ, ["restic", "--no-cache", "dump", snapshot_id, str(STAGING / "config" / name)], echo=False
+        )
         if status == 0:
             (directory / name).write_text(output)
             (directory / name).chmod(0o600)
@@ -450,25 +504,40 @@ def restore_config(dep: Deployment, settings, environ, snapshot_id: str, directo
     return written
 
 
-def restore(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str], snapshot: str | None,
-            user: str | None = None, path: str | None = None, force: bool = False, config_only: bool = False) -> None:
+def restore(
+    dep: Deployment,
+    settings: BackupSettings,
+    environ: Mapping[str, str],
+    snapshot: str | None,
+    user: str | None = None,
+    path: str | None = None,
+    force: bool = False,
+    config_only: bool = False,
+) -> None:
     if dep.service("hub") is not None and not user and not config_only:
-        raise BackupError("the hub is running: stop it first (`docker compose stop hub`), restore, then start it "
-                          "(one user's home or file, --user NAME [--path PATH], restores while it runs)")
+        raise BackupError(
+            "the hub is running: stop it first (`docker compose stop hub`), restore, then start it "
+            "(one user's home or file, --user NAME [--path PATH], restores while it runs)"
+        )
     snapshot_id = resolve_snapshot(dep, settings, environ, snapshot)
     manifest = read_manifest(dep, settings, environ, snapshot_id)
     dep.log(f"snapshot {snapshot_id[:8]} of {manifest['time']} (project {manifest['project']})")
     if config_only:
         written = restore_config(dep, settings, environ, snapshot_id)
-        dep.log(f"wrote {', '.join(written)} to the project directory" if written
-                else "every configuration file is there already; none was written")
+        dep.log(
+            f"wrote {', '.join(written)} to the project directory"
+            if written
+            else "every configuration file is there already; none was written"
+        )
         return
     old_deployment = manifest.get("deployment")
     if user:
         home, work = user_volumes(user, old_deployment)
         if home not in manifest["volumes"]:
-            raise BackupError(f"snapshot {snapshot_id[:8]} has no home of user {user!r}; it has: "
-                              + ", ".join(v for v in manifest["volumes"] if not v.endswith(HUB_DATA)))
+            raise BackupError(
+                f"snapshot {snapshot_id[:8]} has no home of user {user!r}; it has: "
+                + ", ".join(v for v in manifest["volumes"] if not v.endswith(HUB_DATA))
+            )
         paths = {}
         volumes = [v for v in (home, work) if v in manifest["volumes"]]
         if path:
@@ -478,8 +547,10 @@ def restore(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str
             container = f"{old_deployment}-jupyter-{user}" if old_deployment else f"jupyter-{user}"
             running = dep.client.containers.list(filters={"name": f"^/{container}$", "status": "running"})
             if running:
-                raise BackupError(f"{user}'s server is running: stop it (admin page, or ask {user}), then restore "
-                                  "the home; one file restores while it runs (--path)")
+                raise BackupError(
+                    f"{user}'s server is running: stop it (admin page, or ask {user}), then restore "
+                    "the home; one file restores while it runs (--path)"
+                )
         mounts = {v: (v, v) for v in volumes}  # snapshot volume -> volume here
         includes = restore_includes(volumes, paths)
     else:
@@ -487,24 +558,30 @@ def restore(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str
             raise BackupError("the hub's database is not running: `docker compose up -d hub-db`, then restore again")
         present = data_present(dep, manifest["volumes"])
         if present and not force:
-            raise BackupError("this engine still has a hub's data: " + "; ".join(present) + ". Nothing was changed. "
-                              "Restore onto a fresh engine, or add --force to overwrite it with the snapshot.")
+            raise BackupError(
+                "this engine still has a hub's data: " + "; ".join(present) + ". Nothing was changed. "
+                "Restore onto a fresh engine, or add --force to overwrite it with the snapshot."
+            )
         mounts = {v: (f"{dep.project}_{HUB_DATA}" if v.endswith(f"_{HUB_DATA}") else v) for v in manifest["volumes"]}
         mounts = {v: (here, v) for v, here in mounts.items()}
         includes = restore_includes(manifest["volumes"], postgres=True)
         written = restore_config(dep, settings, environ, snapshot_id)
         if written:
             dep.log(f"wrote {', '.join(written)} to the project directory")
-    for snap_volume, (here, _) in mounts.items():
+    for _snap_volume, (here, _) in mounts.items():
         ensure_volume(dep, here, HUB_DATA if here == f"{dep.project}_{HUB_DATA}" else None)
     plan = {"snapshot": snapshot_id, "include": includes}
     status, output, dump = dep.run_worker(
-        settings, environ, ["pyiron-hub", "backup-worker", "restore", json.dumps(plan)],
+        settings,
+        environ,
+        ["pyiron-hub", "backup-worker", "restore", json.dumps(plan)],
         volumes={here: (f"/restore{VOLUMES}/{snap}", False) for snap, (here, _) in mounts.items()},
-        fetch=None if user else f"/restore{STAGING}/postgres/{DUMP}")
+        fetch=None if user else f"/restore{STAGING}/postgres/{DUMP}",
+    )
     if status:
-        raise BackupError(restic_problem(status, output, settings.repository)
-                          or f"the restore failed ({status}); see above")
+        raise BackupError(
+            restic_problem(status, output, settings.repository) or f"the restore failed ({status}); see above"
+        )
     if not user:
         if dump is None:
             raise BackupError(f"snapshot {snapshot_id[:8]} holds no database dump")
@@ -515,6 +592,7 @@ def restore(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str
 
 
 # --- the commands ---------------------------------------------------------------------------
+
 
 def _setup(environ: Mapping[str, str]) -> tuple[Deployment, BackupSettings]:
     settings = load_backup_settings(environ)
@@ -546,9 +624,9 @@ def cmd_backup(args, environ: Mapping[str, str]) -> int:
     if not args.schedule:
         return _one_backup(dep, settings, environ, args.init)
     while True:
-        when = next_run(datetime.now(timezone.utc), settings.every, settings.at)
+        when = next_run(datetime.now(UTC), settings.every, settings.at)
         dep.log(f"next backup at {when.isoformat(timespec='seconds')}")
-        time.sleep(max(0.0, (when - datetime.now(timezone.utc)).total_seconds()))
+        time.sleep(max(0.0, (when - datetime.now(UTC)).total_seconds()))
         started = time.monotonic()
         _one_backup(dep, settings, environ, args.init)  # reports its own failure and goes on
         time.sleep(max(0.0, settings.every - (time.monotonic() - started)))
@@ -561,16 +639,27 @@ def _one_backup(dep, settings, environ, init: bool) -> int:
         skipped = backup(dep, settings, environ, init=init)
         if skipped:
             # The rest is in the snapshot: the backup succeeded, and says what it left as raw files.
-            message = (f"ok, but {len(skipped)} SQLite database(s) could not be copied consistently and are in "
-                       "the snapshot only as raw files: " + "; ".join(f"{db}: {why}" for db, why in skipped.items()))
+            message = (
+                f"ok, but {len(skipped)} SQLite database(s) could not be copied consistently and are in "
+                "the snapshot only as raw files: " + "; ".join(f"{db}: {why}" for db, why in skipped.items())
+            )
             dep.log(message)
         dep.log("backup finished")
     except BackupError as err:
         status, message = 1, str(err)
         print(f"pyiron-hub backup: {err}", file=sys.stderr, flush=True)
     last_success = time.time() if status == 0 else (read_status(DATA_DIR) or {}).get("last_success")
-    write_status({"exit_status": status, "message": message, "started": started, "finished": time.time(),
-                  "last_success": last_success, "repository": settings.repository, "skipped_databases": skipped})
+    write_status(
+        {
+            "exit_status": status,
+            "message": message,
+            "started": started,
+            "finished": time.time(),
+            "last_success": last_success,
+            "repository": settings.repository,
+            "skipped_databases": skipped,
+        }
+    )
     return status
 
 
@@ -580,8 +669,9 @@ def cmd_restore(args, environ: Mapping[str, str]) -> int:
         print("pyiron-hub restore: --path needs --user (whose home the path is in)", file=sys.stderr)
         return 2
     dep, settings = _setup(environ)
-    restore(dep, settings, environ, args.snapshot, user=args.user, path=args.path, force=args.force,
-            config_only=args.config)
+    restore(
+        dep, settings, environ, args.snapshot, user=args.user, path=args.path, force=args.force, config_only=args.config
+    )
     return 0
 
 
@@ -605,8 +695,11 @@ def add_commands(sub) -> None:
     r.add_argument("--user", help="restore only this user's home and work volumes")
     r.add_argument("--path", help="with --user: only this file or folder of the home, e.g. work/a.ipynb")
     r.add_argument("--force", action="store_true", help="overwrite a hub that still has data")
-    r.add_argument("--config", action="store_true",
-                   help="only write the snapshot's env files (pyiron.env, shared.env ...) missing in the project")
+    r.add_argument(
+        "--config",
+        action="store_true",
+        help="only write the snapshot's env files (pyiron.env, shared.env ...) missing in the project",
+    )
     r.set_defaults(func=cmd_restore)
     s = sub.add_parser("snapshots", help="list this project's snapshots")
     s.add_argument("--check", action="store_true", help="also check the repository's integrity (restic check)")

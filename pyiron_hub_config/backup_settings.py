@@ -7,9 +7,9 @@ so that an admin who knows restic needs nothing new; the BACKUP_* ones are ours.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
-from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
@@ -36,25 +36,33 @@ class BackupSettings(BaseModel):
         "/srv/backups/pyiron-hub",
     )
     password: SecretStr = _var(
-        "RESTIC_PASSWORD", "Passphrase of the repository (or RESTIC_PASSWORD_FILE); keep a copy off this host.",
+        "RESTIC_PASSWORD",
+        "Passphrase of the repository (or RESTIC_PASSWORD_FILE); keep a copy off this host.",
         "output of: openssl rand -base64 32",
     )
-    keep_daily: int = _var("BACKUP_KEEP_DAILY", "Daily snapshots kept (restic forget --keep-daily).", "7",
-                           default=7, ge=0)
+    keep_daily: int = _var(
+        "BACKUP_KEEP_DAILY", "Daily snapshots kept (restic forget --keep-daily).", "7", default=7, ge=0
+    )
     keep_weekly: int = _var("BACKUP_KEEP_WEEKLY", "Weekly snapshots kept.", "4", default=4, ge=0)
     keep_monthly: int = _var("BACKUP_KEEP_MONTHLY", "Monthly snapshots kept.", "6", default=6, ge=0)
     ssh_dir: Path | None = _var(
         "BACKUP_SSH_DIR",
         "Directory on the Docker host with the SSH key (id_ed25519) and known_hosts of an sftp: repository; "
-        "mounted read-only as restic's ~/.ssh.", "/root/.ssh-backup", default=None,
+        "mounted read-only as restic's ~/.ssh.",
+        "/root/.ssh-backup",
+        default=None,
     )
-    every: int = _var("BACKUP_EVERY", "How often the scheduled backup runs (compose.backup.yml): s, m, h or d.",
-                      "24h", default="24h")
-    at: time | None = _var("BACKUP_AT", "Time of day (UTC, HH:MM) of the first scheduled run; unset: at once.",
-                           "03:00", default=None)
+    every: int = _var(
+        "BACKUP_EVERY", "How often the scheduled backup runs (compose.backup.yml): s, m, h or d.", "24h", default="24h"
+    )
+    at: time | None = _var(
+        "BACKUP_AT", "Time of day (UTC, HH:MM) of the first scheduled run; unset: at once.", "03:00", default=None
+    )
     image: str | None = _var(
-        "BACKUP_IMAGE", "Image of the container that runs restic; unset: the image running the command.",
-        "pyiron-hub:latest", default=None,
+        "BACKUP_IMAGE",
+        "Image of the container that runs restic; unset: the image running the command.",
+        "pyiron-hub:latest",
+        default=None,
     )
 
     @field_validator("every", mode="before")
@@ -72,7 +80,7 @@ class BackupSettings(BaseModel):
     def _repository(cls, value: str):
         value = value.strip()
         if value.startswith("local:"):
-            value = value[len("local:"):]
+            value = value[len("local:") :]
         if ":" not in value.split("/", 1)[0] and not value.startswith("/"):
             raise ValueError("a local repository is an absolute path on the Docker host")
         return value
@@ -84,15 +92,21 @@ class BackupSettings(BaseModel):
 
     def forget_args(self) -> list[str]:
         """restic forget's policy; empty if every keep is 0 (nothing is ever forgotten then)."""
-        keep = [("--keep-daily", self.keep_daily), ("--keep-weekly", self.keep_weekly),
-                ("--keep-monthly", self.keep_monthly)]
+        keep = [
+            ("--keep-daily", self.keep_daily),
+            ("--keep-weekly", self.keep_weekly),
+            ("--keep-monthly", self.keep_monthly),
+        ]
         args = [f"{flag}={n}" for flag, n in keep if n]
         return args and [*args, "--prune"]
 
 
 # Errors name the alias (the variable); both keys find its example.
-_EXAMPLE = {key: (field.alias, (field.json_schema_extra or {}).get("example"))
-            for name, field in BackupSettings.model_fields.items() for key in (name, field.alias)}
+_EXAMPLE = {
+    key: (field.alias, (field.json_schema_extra or {}).get("example"))
+    for name, field in BackupSettings.model_fields.items()
+    for key in (name, field.alias)
+}
 
 
 def backup_variable_names() -> list[str]:

@@ -40,20 +40,33 @@ class BackupStatusCollector:
         status = read_status(self.directory)
         if status is None:
             return
-        yield GaugeMetricFamily("pyiron_hub_backup_last_exit_status",
-                                "Exit status of the last backup (0: it succeeded)", value=status.get("exit_status", 1))
-        yield GaugeMetricFamily("pyiron_hub_backup_last_run_timestamp_seconds",
-                                "When the last backup finished (Unix time)", value=status.get("finished", 0))
+        yield GaugeMetricFamily(
+            "pyiron_hub_backup_last_exit_status",
+            "Exit status of the last backup (0: it succeeded)",
+            value=status.get("exit_status", 1),
+        )
+        yield GaugeMetricFamily(
+            "pyiron_hub_backup_last_run_timestamp_seconds",
+            "When the last backup finished (Unix time)",
+            value=status.get("finished", 0),
+        )
         if status.get("last_success"):
-            yield GaugeMetricFamily("pyiron_hub_backup_last_success_timestamp_seconds",
-                                    "When the last successful backup finished (Unix time)",
-                                    value=status["last_success"])
-        yield GaugeMetricFamily("pyiron_hub_backup_last_duration_seconds", "How long the last backup took",
-                                value=max(0.0, status.get("finished", 0) - status.get("started", 0)))
+            yield GaugeMetricFamily(
+                "pyiron_hub_backup_last_success_timestamp_seconds",
+                "When the last successful backup finished (Unix time)",
+                value=status["last_success"],
+            )
+        yield GaugeMetricFamily(
+            "pyiron_hub_backup_last_duration_seconds",
+            "How long the last backup took",
+            value=max(0.0, status.get("finished", 0) - status.get("started", 0)),
+        )
         skipped = status.get("skipped_databases")
-        yield GaugeMetricFamily("pyiron_hub_backup_last_skipped_databases",
-                                "SQLite databases the last backup could not copy consistently (named in its status)",
-                                value=len(skipped) if isinstance(skipped, dict) else 0)
+        yield GaugeMetricFamily(
+            "pyiron_hub_backup_last_skipped_databases",
+            "SQLite databases the last backup could not copy consistently (named in its status)",
+            value=len(skipped) if isinstance(skipped, dict) else 0,
+        )
 
 
 _registered: set[Path] = set()
@@ -73,6 +86,9 @@ if __name__ == "__main__":
     # Deprecated path, kept for one release for compose files and scripts that still name it.
     import runpy
 
-    print("pyiron_hub_config.backup_status is deprecated as a command: "
-          "use python3 -m pyiron_hub_config.probes.backup_status", file=sys.stderr)
+    print(
+        "pyiron_hub_config.backup_status is deprecated as a command: "
+        "use python3 -m pyiron_hub_config.probes.backup_status",
+        file=sys.stderr,
+    )
     runpy.run_module("pyiron_hub_config.probes.backup_status", run_name="__main__", alter_sys=True)

@@ -62,8 +62,9 @@ def boot_volume_mount(client, image: str) -> dict:
     return written_volume_mount(client, image, boot_name(source), BOOT_DIR, "boot.py", source, lambda: _tar(source))
 
 
-def written_volume_mount(client, image: str, name: str, directory: str, marker: str, marker_content: bytes,
-                         archive) -> dict:
+def written_volume_mount(
+    client, image: str, name: str, directory: str, marker: str, marker_content: bytes, archive
+) -> dict:
     """A read-only mount at `directory` of the volume `name`, written once on this engine.
 
     The volume counts as written when its file `marker` holds `marker_content`; else the tar
@@ -81,11 +82,13 @@ def written_volume_mount(client, image: str, name: str, directory: str, marker: 
     return {"type": "volume", "source": name, "target": directory, "read_only": True}
 
 
-def _write_volume(client, name: str, image: str, directory: str, marker: str, marker_content: bytes,
-                  archive) -> None:
+def _write_volume(client, name: str, image: str, directory: str, marker: str, marker_content: bytes, archive) -> None:
     client.create_volume(name, labels={LABEL: "1"})  # returns the volume if it exists
     writer = client.create_container(
-        image, command=["true"], labels={LABEL: "writer"}, network_disabled=True,
+        image,
+        command=["true"],
+        labels={LABEL: "writer"},
+        network_disabled=True,
         host_config=client.create_host_config(mounts=[Mount(directory, name)]),
     )["Id"]
     try:

@@ -31,15 +31,11 @@ class Environment(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # The descriptions are the reference's (docs/reference/catalogue.md renders them).
-    name: str = Field(
-        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="The slug used in the API and forms."
-    )
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="The slug used in the API and forms.")
     display_name: str = Field(
         min_length=1, max_length=100, description="What the picker shows (escaped, never markup)."
     )
-    description: str = Field(
-        default="", max_length=500, description="One line under the name in the picker."
-    )
+    description: str = Field(default="", max_length=500, description="One line under the name in the picker.")
     # Checked with the entry's other fields (validate_default), so that a misspelt key and
     # the image it leaves missing are reported together.
     image: ImageRef | None = Field(
@@ -48,16 +44,10 @@ class Environment(BaseModel):
         description="The image to start. Its PYIRON_* variable overrides it; an entry of the "
         "built-in catalogue without one is offered only when its variable names an image.",
     )
-    retired: bool = Field(
-        default=False, description='Marks it "retired" in the picker, listed last.'
-    )
-    mem_limit: MemoryBytes | None = Field(
-        default=None, description="Its memory limit, e.g. 4G; else MEM_LIMIT."
-    )
+    retired: bool = Field(default=False, description='Marks it "retired" in the picker, listed last.')
+    mem_limit: MemoryBytes | None = Field(default=None, description="Its memory limit, e.g. 4G; else MEM_LIMIT.")
     cpu_limit: Cpus | None = Field(default=None, description="Its CPU limit, e.g. 2; else CPU_LIMIT.")
-    default: bool = Field(
-        default=False, description="Preselected in the picker; else the first entry offered."
-    )
+    default: bool = Field(default=False, description="Preselected in the picker; else the first entry offered.")
 
     @field_validator("image")
     @classmethod
@@ -73,8 +63,10 @@ class Environment(BaseModel):
 
 def _example(error: dict) -> str | None:
     if error["type"] == "missing" and error["loc"][-1] == "image":
-        return ('image = "pyiron/base:latest" (only the entries named in README '
-                '"Environments" may leave it to their PYIRON_* variable)')
+        return (
+            'image = "pyiron/base:latest" (only the entries named in README '
+            '"Environments" may leave it to their PYIRON_* variable)'
+        )
     return None
 
 
@@ -85,10 +77,15 @@ def _message(error: dict) -> str | None:
 
 
 CATALOGUE_FILE = EntriesFile(
-    variable="ENVIRONMENTS_FILE", table="environments", noun="catalogue entry", entry=Environment,
+    variable="ENVIRONMENTS_FILE",
+    table="environments",
+    noun="catalogue entry",
+    entry=Environment,
     toml_example='name = "pyiron_base" (quoted strings)',
     empty_example='[[environments]]\nname = "pyiron_base"\ndisplay_name = "pyiron base"\nimage = "pyiron/base:latest"',
-    distinct_hint="give each entry its own name", message=_message, example=_example,
+    distinct_hint="give each entry its own name",
+    message=_message,
+    example=_example,
 )
 
 
@@ -98,8 +95,9 @@ def load_catalogue(path: Path | None = None) -> list[Environment]:
     catalogue = CATALOGUE_FILE.load(source)
     problems = CATALOGUE_FILE.duplicates([env.name for env in catalogue], lambda name: f"catalogue entry '{name}'")
     if sum(env.default for env in catalogue) > 1:
-        problems.append(Problem(CATALOGUE_FILE.where(source), "more than one entry has default = true",
-                                "mark one entry as default"))
+        problems.append(
+            Problem(CATALOGUE_FILE.where(source), "more than one entry has default = true", "mark one entry as default")
+        )
     if problems:
         raise ConfigError(problems)
     return catalogue
@@ -112,31 +110,53 @@ def resolve_environments(catalogue: list[Environment], settings: Settings) -> li
     """
     problems = []
     names = {env.name for env in catalogue}
-    for name, image in settings.image_overrides().items():
+    for name, _image in settings.image_overrides().items():
         if name not in names:
-            problems.append(Problem(IMAGE_VARIABLES[name], f"is set, but the catalogue has no environment '{name}'",
-                                    "unset it, or add the entry to the catalogue"))
+            problems.append(
+                Problem(
+                    IMAGE_VARIABLES[name],
+                    f"is set, but the catalogue has no environment '{name}'",
+                    "unset it, or add the entry to the catalogue",
+                )
+            )
     overrides = settings.image_overrides()
     offered = [env.model_copy(update={"image": overrides.get(env.name, env.image)}) for env in catalogue]
     offered = sorted((env for env in offered if env.image), key=lambda env: env.retired)
     if not offered:
-        raise ConfigError(problems + [Problem(
-            "the catalogue", "offers no environment: no entry has an image",
-            "PYIRON_BASE=pyiron/base:latest")])
+        raise ConfigError(
+            problems
+            + [
+                Problem(
+                    "the catalogue", "offers no environment: no entry has an image", "PYIRON_BASE=pyiron/base:latest"
+                )
+            ]
+        )
     resolved = []
     default = next((env.name for env in offered if env.default), offered[0].name)
     for env in offered:
-        env = env.model_copy(update={
-            "mem_limit": env.mem_limit or settings.mem_limit,
-            "cpu_limit": env.cpu_limit or settings.cpu_limit,
-            "default": env.name == default,
-        })
+        env = env.model_copy(
+            update={
+                "mem_limit": env.mem_limit or settings.mem_limit,
+                "cpu_limit": env.cpu_limit or settings.cpu_limit,
+                "default": env.name == default,
+            }
+        )
         if settings.max_mem_limit is not None and env.mem_limit > settings.max_mem_limit:
-            problems.append(Problem(f"catalogue entry '{env.name}'", f"mem_limit {env.mem_limit_text} is above MAX_MEM_LIMIT",
-                                    format_memory(settings.max_mem_limit)))
+            problems.append(
+                Problem(
+                    f"catalogue entry '{env.name}'",
+                    f"mem_limit {env.mem_limit_text} is above MAX_MEM_LIMIT",
+                    format_memory(settings.max_mem_limit),
+                )
+            )
         if settings.max_cpu_limit is not None and env.cpu_limit > settings.max_cpu_limit:
-            problems.append(Problem(f"catalogue entry '{env.name}'", f"cpu_limit {env.cpu_limit:g} is above MAX_CPU_LIMIT",
-                                    f"{settings.max_cpu_limit:g}"))
+            problems.append(
+                Problem(
+                    f"catalogue entry '{env.name}'",
+                    f"cpu_limit {env.cpu_limit:g} is above MAX_CPU_LIMIT",
+                    f"{settings.max_cpu_limit:g}",
+                )
+            )
         resolved.append(env)
     if problems:
         raise ConfigError(problems)

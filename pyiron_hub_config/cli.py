@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import urllib.error
 import sys
+import urllib.error
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from . import envfiles
 from .catalogue import load_catalogue
@@ -41,12 +41,16 @@ def _environ(env_files: Sequence[str] | None) -> Mapping[str, str]:
 
 def summary(hub: HubConfig) -> str:
     s = hub.settings
-    admitted = [f"{kind} {', '.join(names)}" for kind, names in
-                (("groups", s.allowed_groups), ("users", s.allowed_users)) if names]
+    admitted = [
+        f"{kind} {', '.join(names)}"
+        for kind, names in (("groups", s.allowed_groups), ("users", s.allowed_users))
+        if names
+    ]
     who = "every user of the realm" if s.allow_all else ", ".join(admitted) or "admins only"
     lines = [
         "Configuration is valid.",
-        f"  Keycloak:      {s.issuer_url or s.authorize_url} (client {s.client_id})" if s.authenticator == "keycloak"
+        f"  Keycloak:      {s.issuer_url or s.authorize_url} (client {s.client_id})"
+        if s.authenticator == "keycloak"
         else "  Login:         DUMMY authenticator (shared password): for tests only",
         f"  Who may log in: {who}; admins: {', '.join(s.admin_users + s.admin_groups) or 'none'}",
         f"  Database:      {s.postgres_user}@{s.postgres_host}:{s.postgres_port}/{s.database}",
@@ -54,12 +58,16 @@ def summary(hub: HubConfig) -> str:
     ]
     for env in hub.environments:
         mark = " (default)" if env.default else " (retired)" if env.retired else ""
-        lines.append(f"    {env.name:<22} {env.image:<40} {format_memory(env.mem_limit):>6} {env.cpu_limit:g} CPU{mark}")
+        lines.append(
+            f"    {env.name:<22} {env.image:<40} {format_memory(env.mem_limit):>6} {env.cpu_limit:g} CPU{mark}"
+        )
     if hub.left_out:
         lines.append("  Not offered (no image; set its variable to offer it):")
         for env in hub.left_out:
-            lines.append(f"    {env.name:<22} {IMAGE_VARIABLES.get(env.name, 'image in the catalogue')}"
-                         + (" (retired)" if env.retired else ""))
+            lines.append(
+                f"    {env.name:<22} {IMAGE_VARIABLES.get(env.name, 'image in the catalogue')}"
+                + (" (retired)" if env.retired else "")
+            )
     if hub.clusters:
         lines.append("  Clusters:")
         for c in hub.clusters:
@@ -182,12 +190,16 @@ def cmd_init(args) -> int:
 
             print(f"Writing the set-up in {directory.resolve()}; Enter keeps the value in brackets.")
             given = set(flags.values) | set(flags.backup)
-            for name, flagged in (("HUB_URL", "OAUTH_CALLBACK_URL" in flags.values),
-                                  ("TLS", flags.choice.tls is not None), ("BACKUPS", flags.choice.backups is not None)):
+            for name, flagged in (
+                ("HUB_URL", "OAUTH_CALLBACK_URL" in flags.values),
+                ("TLS", flags.choice.tls is not None),
+                ("BACKUPS", flags.choice.backups is not None),
+            ):
                 if flagged:
                     given.add(name)
-            answers = setup.ask(setup.QUESTIONS, {**values, **backup_values, **flags.values}, given, input,
-                                getpass.getpass)
+            answers = setup.ask(
+                setup.QUESTIONS, {**values, **backup_values, **flags.values}, given, input, getpass.getpass
+            )
             problems += setup.answers_to_flags(answers, flags)
         values.update(flags.values)
         keycloak = values.get("AUTHENTICATOR", "keycloak") == "keycloak"
@@ -200,14 +212,20 @@ def cmd_init(args) -> int:
         if not args.swarm:
             for key, value in {**setup.COMPOSE_DEFAULTS, "COMPOSE_PROJECT_NAME": setup.DEFAULT_PROJECT}.items():
                 values.setdefault(key, value)
-            values["COMPOSE_FILE"] = setup.compose_file(existing_stack, flags.choice, values,
-                                                        (directory / "clusters.toml").exists())
+            values["COMPOSE_FILE"] = setup.compose_file(
+                existing_stack, flags.choice, values, (directory / "clusters.toml").exists()
+            )
             backups = setup.BACKUP_FILE in setup.split_compose_file(values["COMPOSE_FILE"])
         if backups:
             backup_values.update(flags.backup)
             if not backup_values.get("RESTIC_REPOSITORY"):
-                problems.append(Problem("--backup-repository", "is required with --backups: where restic keeps them",
-                                        "/srv/backups/pyiron-hub (a path on this host, on a second disk)"))
+                problems.append(
+                    Problem(
+                        "--backup-repository",
+                        "is required with --backups: where restic keeps them",
+                        "/srv/backups/pyiron-hub (a path on this host, on a second disk)",
+                    )
+                )
             if not (backup_values.get("RESTIC_PASSWORD") or backup_values.get("RESTIC_PASSWORD_FILE")):
                 backup_values["RESTIC_PASSWORD"] = envfiles.new_secret()
             # Nightly, not at once: the first backup is Next's `backup --init`, which makes the repository.
@@ -256,22 +274,29 @@ def cmd_init(args) -> int:
         envfiles.write_private(directory / name, envfiles.format_env_file(file_values, quoted=not args.swarm))
         print(f"wrote {directory / name} ({len(file_values)} variables, mode 0600)")
     if not args.swarm and (directory / envfiles.LEGACY_BUILD_ENV).exists():
-        print(f"{envfiles.LEGACY_BUILD_ENV}: its values are now in .env, which docker compose reads by itself; "
-              f"remove {envfiles.LEGACY_BUILD_ENV} and drop `--env-file {envfiles.LEGACY_BUILD_ENV}` and `-f` from your "
-              "commands")
+        print(
+            f"{envfiles.LEGACY_BUILD_ENV}: its values are now in .env, which docker compose reads by itself; "
+            f"remove {envfiles.LEGACY_BUILD_ENV} and drop `--env-file {envfiles.LEGACY_BUILD_ENV}` and `-f` from your "
+            "commands"
+        )
     if not args.swarm:
-        print(f"The stack: {' + '.join(setup.split_compose_file(values['COMPOSE_FILE']))} "
-              f"(COMPOSE_FILE in .env, project {values['COMPOSE_PROJECT_NAME']})")
+        print(
+            f"The stack: {' + '.join(setup.split_compose_file(values['COMPOSE_FILE']))} "
+            f"(COMPOSE_FILE in .env, project {values['COMPOSE_PROJECT_NAME']})"
+        )
         if backups:
             print(f"Keep a copy of RESTIC_PASSWORD ({BACKUP_ENV}) off this host: without it no backup can be read.")
         print("\n".join(setup.next_steps(values, todo, backups)))
     if plan and plan.missing:
-        moves = ", ".join(f"{s.variable} into {directory / SECRETS_DIR / s.name}" for s in SWARM_SECRETS
-                          if s.variable in plan.missing)
+        moves = ", ".join(
+            f"{s.variable} into {directory / SECRETS_DIR / s.name}" for s in SWARM_SECRETS if s.variable in plan.missing
+        )
         print(f"Then run `pyiron-hub init --swarm` again: it moves {moves}.")
     elif plan:
-        print("Deploy from that directory (README \"Running on a swarm\"): set -a; . ./build.env; set +a; "
-              "docker stack deploy -c compose.swarm.yml -c compose.swarm-encrypted.yml pyiron-hub")
+        print(
+            'Deploy from that directory (README "Running on a swarm"): set -a; . ./build.env; set +a; '
+            "docker stack deploy -c compose.swarm.yml -c compose.swarm-encrypted.yml pyiron-hub"
+        )
     return 0
 
 
@@ -285,8 +310,15 @@ def cmd_keycloak_client(args) -> int:
         realm = kc.Realm.from_settings(values, args.keycloak_url)
         hub_url = args.hub_url or hub_url_of(values)
         if not hub_url:
-            raise ConfigError([Problem("--hub-url", "the hub's public URL is needed for the redirect URI "
-                                       "(or OAUTH_CALLBACK_URL in pyiron.env)", "https://hub.example.org")])
+            raise ConfigError(
+                [
+                    Problem(
+                        "--hub-url",
+                        "the hub's public URL is needed for the redirect URI (or OAUTH_CALLBACK_URL in pyiron.env)",
+                        "https://hub.example.org",
+                    )
+                ]
+            )
         client = kc.client_representation(values, hub_url)
         if args.json:
             print(json.dumps(client, indent=2))
@@ -298,9 +330,15 @@ def cmd_keycloak_client(args) -> int:
 
                 password = getpass.getpass(f"Password of Keycloak's admin {args.admin_user}: ")
             if not password:
-                raise ConfigError([Problem("KEYCLOAK_ADMIN_PASSWORD", "--apply needs the Keycloak admin's password "
-                                           "in this variable (or at a terminal)",
-                                           "docker run -e KEYCLOAK_ADMIN_PASSWORD ...")])
+                raise ConfigError(
+                    [
+                        Problem(
+                            "KEYCLOAK_ADMIN_PASSWORD",
+                            "--apply needs the Keycloak admin's password in this variable (or at a terminal)",
+                            "docker run -e KEYCLOAK_ADMIN_PASSWORD ...",
+                        )
+                    ]
+                )
             admin = kc.KeycloakAdmin(realm, args.admin_user, password, args.admin_realm)
             done = admin.apply(client)
             print(f"{done} client {client['clientId']} in realm {realm.name} at {realm.base}:")
@@ -312,9 +350,11 @@ def cmd_keycloak_client(args) -> int:
         return 1
     print("\n".join(kc.summary(realm, client)))
     if not args.apply:
-        print("Set these in Keycloak's console, or import the client (Clients > Import client) from the output of "
-              "`pyiron-hub keycloak-client --json`, or let this command do it: --apply (as a Keycloak admin, "
-              "password in KEYCLOAK_ADMIN_PASSWORD).")
+        print(
+            "Set these in Keycloak's console, or import the client (Clients > Import client) from the output of "
+            "`pyiron-hub keycloak-client --json`, or let this command do it: --apply (as a Keycloak admin, "
+            "password in KEYCLOAK_ADMIN_PASSWORD)."
+        )
     return 0
 
 
@@ -366,8 +406,10 @@ def cmd_pull(args) -> int:
             for event in client.api.pull(repository, tag=tag, stream=True, decode=True):
                 layer, detail = event.get("id"), event.get("progressDetail") or {}
                 if layer and detail.get("total"):
-                    bar = bars.setdefault(layer, tqdm(total=detail["total"], desc=f"{image} {layer}",
-                                                      unit="B", unit_scale=True, leave=False))
+                    bar = bars.setdefault(
+                        layer,
+                        tqdm(total=detail["total"], desc=f"{image} {layer}", unit="B", unit_scale=True, leave=False),
+                    )
                     bar.n = detail.get("current", 0)
                     bar.refresh()
                 if "error" in event:
@@ -395,8 +437,10 @@ def pull_failure_report(failed: Sequence[str], missing: Sequence[str]) -> list[s
         lines.append(f"  Not on this host (starting them fails until they are pulled): {', '.join(missing)}")
         lines.append("`pyiron-hub pull --missing` pulls only those, once the registry answers.")
     else:
-        lines.append("Every image is on this host: nothing is missing. `pyiron-hub pull --missing` pulls only "
-                     "what is not here (nothing now); plain `pull` looks for newer versions.")
+        lines.append(
+            "Every image is on this host: nothing is missing. `pyiron-hub pull --missing` pulls only "
+            "what is not here (nothing now); plain `pull` looks for newer versions."
+        )
     return lines
 
 
@@ -406,8 +450,9 @@ def cmd_serve(args) -> int:
     except ConfigError as err:
         print(err.report(), file=sys.stderr)
         return 1
-    if not wait_for_database(database_url(hub.settings), hub.settings.db_wait_timeout,
-                             log=lambda m: print(m, file=sys.stderr, flush=True)):
+    if not wait_for_database(
+        database_url(hub.settings), hub.settings.db_wait_timeout, log=lambda m: print(m, file=sys.stderr, flush=True)
+    ):
         return 1
     # Keycloak may be down only for now: say plainly what is wrong, but start anyway.
     for problem in provider_problems(hub.settings):
@@ -448,10 +493,14 @@ def usage_table(usage, soft_limit: int | None) -> str:
         mem = f"{format_bytes(u.memory)} / {format_bytes(u.memory_limit)}" if u.memory is not None else "not running"
         cpu = f"{u.cpu:g} / {u.cpu_limit if u.cpu_limit else '-'}" if u.cpu is not None else "-"
         mark = "  above the soft limit" if soft_limit and u.storage > soft_limit else ""
-        lines.append(f"{u.name:<24} {format_bytes(u.home):>10} {format_bytes(u.work):>10} "
-                     f"{format_bytes(u.storage):>10} {mem:>22} {cpu:>14}{mark}")
-    lines.append(f"stale image volumes: {len(usage.stale_image_volumes)}, {format_bytes(usage.stale_total)}"
-                 + (f" ({', '.join(sorted(usage.stale_image_volumes))})" if usage.stale_image_volumes else ""))
+        lines.append(
+            f"{u.name:<24} {format_bytes(u.home):>10} {format_bytes(u.work):>10} "
+            f"{format_bytes(u.storage):>10} {mem:>22} {cpu:>14}{mark}"
+        )
+    lines.append(
+        f"stale image volumes: {len(usage.stale_image_volumes)}, {format_bytes(usage.stale_total)}"
+        + (f" ({', '.join(sorted(usage.stale_image_volumes))})" if usage.stale_image_volumes else "")
+    )
     lines.append(f"(measured in {usage.seconds:.1f} s)")
     return "\n".join(lines)
 
@@ -470,8 +519,9 @@ def cmd_usage(args) -> int:
         return 1
     s = hub.settings
     client = docker.from_env(timeout=300)
-    usage = measure(client, s.deployment_name, [env.image for env in hub.environments],
-                    container_prefix(s.deployment_name))
+    usage = measure(
+        client, s.deployment_name, [env.image for env in hub.environments], container_prefix(s.deployment_name)
+    )
     print(usage_table(usage, s.storage_soft_limit))
     if args.remove_stale:
         removed = remove_stale_image_volumes(client, usage)
@@ -484,8 +534,11 @@ def cmd_move_to_shared(args) -> int:
     from .shared_move import move_to_shared
 
     source, target = Path(args.source), Path(args.to)
-    problems = [f"{flag}: no such directory: {path}" for flag, path in (("--from", source), ("--to", target))
-                if not path.is_dir()]
+    problems = [
+        f"{flag}: no such directory: {path}"
+        for flag, path in (("--from", source), ("--to", target))
+        if not path.is_dir()
+    ]
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
@@ -500,68 +553,110 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate the configuration, print every problem")
     check.add_argument("--env-file", action="append", help="check these env files instead of the environment")
-    check.add_argument("--online", action="store_true",
-                       help="also ask Keycloak: realm reachable, issuer as configured, client id and secret accepted")
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also ask Keycloak: realm reachable, issuer as configured, client id and secret accepted",
+    )
     check.set_defaults(func=cmd_check)
 
     init = sub.add_parser(
-        "init", help="write pyiron.env, shared.env and .env (and backup.env): asks at a terminal, flags for scripts",
+        "init",
+        help="write pyiron.env, shared.env and .env (and backup.env): asks at a terminal, flags for scripts",
         description="Write a working set-up: pyiron.env (the hub), shared.env (hub and Postgres), .env (read by "
-                    "docker compose itself: images, port, and COMPOSE_FILE, the stack's files) and, with backups, "
-                    "backup.env; mode 0600, secrets generated. Values already written are kept unless a flag or "
-                    "an answer changes them.")
+        "docker compose itself: images, port, and COMPOSE_FILE, the stack's files) and, with backups, "
+        "backup.env; mode 0600, secrets generated. Values already written are kept unless a flag or "
+        "an answer changes them.",
+    )
     init.add_argument("--from", dest="seed", metavar="CONFIG_JSON", help="the old deployment's config.json")
     init.add_argument("--dir", help="where to write (default: beside CONFIG_JSON, else here)")
-    init.add_argument("--swarm", action="store_true",
-                      help="for `docker stack deploy`: values unquoted (it reads env files literally), and every "
-                           "secret moved into secrets/<name> (compose.swarm.yml makes swarm secrets of them), "
-                           "the hub's own generated there")
+    init.add_argument(
+        "--swarm",
+        action="store_true",
+        help="for `docker stack deploy`: values unquoted (it reads env files literally), and every "
+        "secret moved into secrets/<name> (compose.swarm.yml makes swarm secrets of them), "
+        "the hub's own generated there",
+    )
     init.add_argument("--no-input", action="store_true", help="ask nothing, even at a terminal")
     login = init.add_argument_group("login (Keycloak)")
-    login.add_argument("--issuer-url", metavar="URL", help="the realm URL, e.g. https://keycloak.example.org/realms/pyiron")
+    login.add_argument(
+        "--issuer-url", metavar="URL", help="the realm URL, e.g. https://keycloak.example.org/realms/pyiron"
+    )
     login.add_argument("--client-id", help="the hub's client id (default pyiron-hub)")
-    login.add_argument("--client-secret", help="its secret (default: generated; `keycloak-client` gives it to Keycloak)")
-    login.add_argument("--hub-url", metavar="URL", help="the hub's public URL, e.g. https://hub.example.org "
-                       "(OAUTH_CALLBACK_URL is derived from it)")
+    login.add_argument(
+        "--client-secret", help="its secret (default: generated; `keycloak-client` gives it to Keycloak)"
+    )
+    login.add_argument(
+        "--hub-url",
+        metavar="URL",
+        help="the hub's public URL, e.g. https://hub.example.org (OAUTH_CALLBACK_URL is derived from it)",
+    )
     login.add_argument("--allowed-group", metavar="GROUPS", help="Keycloak groups whose members may log in")
     login.add_argument("--allow-all", action="store_true", help="let every user of the realm log in")
     login.add_argument("--admin-group", metavar="GROUPS", help="Keycloak groups of the hub's admins")
     login.add_argument("--admins", metavar="USERS", help="admins by user name (comma-separated)")
     stack = init.add_argument_group("the stack (written to .env)")
-    stack.add_argument("--image", action="append", metavar="ENVIRONMENT=IMAGE",
-                       help="an environment's image, e.g. pyiron_base=pyiron/base:2025-01 (repeatable)")
+    stack.add_argument(
+        "--image",
+        action="append",
+        metavar="ENVIRONMENT=IMAGE",
+        help="an environment's image, e.g. pyiron_base=pyiron/base:2025-01 (repeatable)",
+    )
     stack.add_argument("--hub-image", help="the hub's image (default pyiron-hub:latest)")
     stack.add_argument("--postgres-image", help="Postgres' image (default postgres:17)")
     stack.add_argument("--hub-port", help="the hub's port on this host (default 8000)")
     stack.add_argument("--hub-bind", help="the address it is published on (default 127.0.0.1)")
-    stack.add_argument("--tls", choices=("none", "cert", "nginx"),
-                       help="none: plain http on HUB_BIND:HUB_PORT; cert: the hub serves HTTPS with --cert/--key "
-                            "(compose.tls.yml); nginx: behind nginx on --nginx-network (compose.nginx.yml)")
+    stack.add_argument(
+        "--tls",
+        choices=("none", "cert", "nginx"),
+        help="none: plain http on HUB_BIND:HUB_PORT; cert: the hub serves HTTPS with --cert/--key "
+        "(compose.tls.yml); nginx: behind nginx on --nginx-network (compose.nginx.yml)",
+    )
     stack.add_argument("--cert", help="the certificate file on this host (--tls cert)")
     stack.add_argument("--key", help="its private key file on this host (--tls cert)")
     stack.add_argument("--https-port", help="the HTTPS port (--tls cert, default 443)")
     stack.add_argument("--nginx-network", help="nginx's Docker network (--tls nginx)")
-    stack.add_argument("--backups", action=argparse.BooleanOptionalAction,
-                       help="nightly backups with restic (compose.backup.yml, backup.env)")
+    stack.add_argument(
+        "--backups",
+        action=argparse.BooleanOptionalAction,
+        help="nightly backups with restic (compose.backup.yml, backup.env)",
+    )
     stack.add_argument("--backup-repository", metavar="REPO", help="restic's repository: a host path, sftp:..., s3:...")
-    stack.add_argument("--clusters", action=argparse.BooleanOptionalAction,
-                       help="HPC clusters from clusters.toml (compose.clusters.yml); default: if clusters.toml exists")
-    stack.add_argument("--project-name", help="compose's project name (default pyiron-hub; the volumes are named after it)")
+    stack.add_argument(
+        "--clusters",
+        action=argparse.BooleanOptionalAction,
+        help="HPC clusters from clusters.toml (compose.clusters.yml); default: if clusters.toml exists",
+    )
+    stack.add_argument(
+        "--project-name", help="compose's project name (default pyiron-hub; the volumes are named after it)"
+    )
     stack.add_argument("--users-network", help="the Docker network of users' servers (default pyiron-hub-users)")
     stack.add_argument("--deployment-name", help="prefix of users' container and volume names (DEPLOYMENT_NAME)")
     stack.add_argument("--set", action="append", metavar="VARIABLE=VALUE", help="any other variable (repeatable)")
     init.set_defaults(func=cmd_init)
 
-    kc = sub.add_parser("keycloak-client", help="print (or --apply) the Keycloak client the hub needs",
-                        description="The client settings the hub needs in Keycloak: confidential, redirect URI "
-                                    "<hub>/hub/oauth_callback, post-logout redirect, scopes, the groups mapper.")
-    kc.add_argument("--env-file", action="append", help="read OAUTH2_ISSUER_URL, CLIENT_ID, CLIENT_SECRET, "
-                    "OAUTH_CALLBACK_URL from these files instead of the environment")
+    kc = sub.add_parser(
+        "keycloak-client",
+        help="print (or --apply) the Keycloak client the hub needs",
+        description="The client settings the hub needs in Keycloak: confidential, redirect URI "
+        "<hub>/hub/oauth_callback, post-logout redirect, scopes, the groups mapper.",
+    )
+    kc.add_argument(
+        "--env-file",
+        action="append",
+        help="read OAUTH2_ISSUER_URL, CLIENT_ID, CLIENT_SECRET, "
+        "OAUTH_CALLBACK_URL from these files instead of the environment",
+    )
     kc.add_argument("--hub-url", help="the hub's public URL (default: from OAUTH_CALLBACK_URL)")
     kc.add_argument("--keycloak-url", help="Keycloak's root URL as this machine reaches it (default: from the issuer)")
-    kc.add_argument("--json", action="store_true", help="print only the client, as Keycloak's \"Import client\" takes it")
-    kc.add_argument("--apply", action="store_true",
-                    help="create or update the client through Keycloak's admin API (password in KEYCLOAK_ADMIN_PASSWORD)")
+    kc.add_argument(
+        "--json", action="store_true", help='print only the client, as Keycloak\'s "Import client" takes it'
+    )
+    kc.add_argument(
+        "--apply",
+        action="store_true",
+        help="create or update the client through Keycloak's admin API (password in KEYCLOAK_ADMIN_PASSWORD)",
+    )
     kc.add_argument("--admin-user", default="admin", help="a Keycloak admin (default admin)")
     kc.add_argument("--admin-realm", default="master", help="the admin's realm (default master)")
     kc.set_defaults(func=cmd_keycloak_client)
@@ -576,13 +671,20 @@ def build_parser() -> argparse.ArgumentParser:
     health.set_defaults(func=cmd_health)
 
     usage = sub.add_parser("usage", help="each user's disk, memory and CPU; stale image volumes")
-    usage.add_argument("--remove-stale", action="store_true",
-                       help="remove pyiron-hub-image-* volumes no container uses and no environment needs")
+    usage.add_argument(
+        "--remove-stale",
+        action="store_true",
+        help="remove pyiron-hub-image-* volumes no container uses and no environment needs",
+    )
     usage.set_defaults(func=cmd_usage)
 
     move = sub.add_parser("move-to-shared", help="copy users' node-local volumes into SWARM_SHARED_PATH (idempotent)")
-    move.add_argument("--from", dest="source", required=True,
-                      help="a node's volumes: /var/lib/docker/volumes mounted, or a folder of <volume name> folders")
+    move.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        help="a node's volumes: /var/lib/docker/volumes mounted, or a folder of <volume name> folders",
+    )
     move.add_argument("--to", required=True, help="the shared path, as every node mounts it")
     move.set_defaults(func=cmd_move_to_shared)
 

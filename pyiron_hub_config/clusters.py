@@ -30,6 +30,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from .entries_file import EntriesFile, entry_label
 from .problems import ConfigError
 from .storage import HOME
+
 # Where the files go, relative to the user's home. The resources folder is on pyiron's
 # PYIRONRESOURCEPATHS (boot.py); known_hosts is the hub's, so the user's own
 # ~/.ssh/known_hosts is never touched.
@@ -48,7 +49,9 @@ KEY_TYPES = (
     "ecdsa-sha2-nistp521",
     "ssh-rsa",
 )
-_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOST = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 # POSIX-portable account names, as useradd accepts them by default.
 CLUSTER_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._+/-]*$")
@@ -58,15 +61,38 @@ def safe_path(path: str) -> bool:
     """An absolute path pysqa can pass to a shell unquoted: no spaces, quotes, globs or '..'."""
     return bool(_SAFE_PATH.match(path)) and "/../" not in path + "/"
 
-_PLACEHOLDERS = {"user": {"username"}, "remote_path": {"username", "cluster_user"},
-                 "key_help": {"username", "cluster_user"}}
+
+_PLACEHOLDERS = {
+    "user": {"username"},
+    "remote_path": {"username", "cluster_user"},
+    "key_help": {"username", "cluster_user"},
+}
 # Accounts no hub user is ever given, whatever the cluster list says: root, and the system
 # accounts of Debian's base-passwd (present on Debian and Ubuntu clusters alike). A cluster's
 # `reserved_accounts` adds its own (service accounts such as slurm or munge, admins' logins).
-RESERVED_ACCOUNTS = frozenset({
-    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
-    "www-data", "backup", "list", "irc", "gnats", "nobody", "_apt",
-})
+RESERVED_ACCOUNTS = frozenset(
+    {
+        "root",
+        "daemon",
+        "bin",
+        "sys",
+        "sync",
+        "games",
+        "man",
+        "lp",
+        "mail",
+        "news",
+        "uucp",
+        "proxy",
+        "www-data",
+        "backup",
+        "list",
+        "irc",
+        "gnats",
+        "nobody",
+        "_apt",
+    }
+)
 EXAMPLE_ENTRY = """[[clusters]]
 name = "mycluster"
 host = "login.cluster.example.org"
@@ -132,8 +158,9 @@ def _account(value: str) -> str:
 
 def _safe_path(value: str, written: str | None = None) -> str:
     if not safe_path(value):
-        raise ValueError(f"{written or repr(value)} must be an absolute path of letters, digits and ._+-/ "
-                         "(no spaces, no '..')")
+        raise ValueError(
+            f"{written or repr(value)} must be an absolute path of letters, digits and ._+-/ (no spaces, no '..')"
+        )
     return value
 
 
@@ -161,14 +188,10 @@ class Queue(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # The descriptions are the reference's (docs/reference/catalogue.md renders them).
-    name: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="The queue's name on the cluster."
-    )
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="The queue's name on the cluster.")
     cores_min: int | None = Field(default=None, ge=1, description="Fewest cores a job may ask for.")
     cores_max: int | None = Field(default=None, ge=1, description="Most cores a job may ask for.")
-    run_time_max: int | None = Field(
-        default=None, gt=0, description="Longest run time a job may ask for, in seconds."
-    )
+    run_time_max: int | None = Field(default=None, gt=0, description="Longest run time a job may ask for, in seconds.")
     # pysqa's own notation: a number with an optional unit; a bare number means megabytes.
     memory_max: str | None = Field(
         default=None,
@@ -201,9 +224,7 @@ class Cluster(BaseModel):
         pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
         description="The cluster's name (pysqa's, and in the pages).",
     )
-    display_name: str = Field(
-        default="", max_length=100, description="What the pages show; else the name."
-    )
+    display_name: str = Field(default="", max_length=100, description="What the pages show; else the name.")
     host: str = Field(description="The login node, as users' servers reach it.")
     port: int = Field(default=22, ge=1, le=65535, description="Its SSH port.")
     host_keys: list[HostKey] = Field(
@@ -211,9 +232,7 @@ class Cluster(BaseModel):
         description="The login node's host keys (`ssh-keyscan` prints them; check them against "
         "what the cluster's admins publish): any other key is refused.",
     )
-    user: str = Field(
-        default="{username}", description="The cluster account of hub user {username}."
-    )
+    user: str = Field(default="{username}", description="The cluster account of hub user {username}.")
     # Hub user -> cluster account, where the template above does not fit.
     users: dict[str, Account] = Field(default={}, description="Exceptions: hub user -> account.")
     # Accounts given to no hub user, beside RESERVED_ACCOUNTS.
@@ -222,16 +241,13 @@ class Cluster(BaseModel):
     )
     remote_config_dir: SafePath = Field(description="The cluster's pysqa configuration directory.")
     remote_path: str = Field(description="Where jobs go; may use {cluster_user} and {username}.")
-    queues: list[Queue] = Field(
-        min_length=1, description="The queues users may pick, with pysqa's limits."
-    )
+    queues: list[Queue] = Field(min_length=1, description="The queues users may pick, with pysqa's limits.")
     # Shown on the SSH key page above the command: how this site adds a key for its users,
     # where that is not (only) logging in to the cluster. Plain text, never markup.
     key_help: str = Field(
         default="",
         max_length=500,
-        description="Shown on the SSH key page: how this site adds a key (plain text; may use "
-        "the same placeholders).",
+        description="Shown on the SSH key page: how this site adds a key (plain text; may use the same placeholders).",
     )
 
     @field_validator("host")
@@ -278,8 +294,10 @@ class Cluster(BaseModel):
         shared = sorted({a for a in targets if targets.count(a) > 1})
         if shared:
             who = sorted(u for u, a in self.users.items() if a == shared[0])
-            raise ValueError(f"users: {', '.join(map(repr, who))} all map to the account {shared[0]!r}; "
-                             "one cluster account belongs to one hub user")
+            raise ValueError(
+                f"users: {', '.join(map(repr, who))} all map to the account {shared[0]!r}; "
+                "one cluster account belongs to one hub user"
+            )
         return self
 
     @model_validator(mode="after")
@@ -325,8 +343,9 @@ class Cluster(BaseModel):
 
     def accounts_shared_with(self, hub_users) -> list[str]:
         """Named hub users (ALLOWED_USERS, ADMIN_USER) whose account a mapping gives someone else."""
-        return sorted(u for u in hub_users
-                      if u not in self.users and self.user.format(username=u) in self.users.values())
+        return sorted(
+            u for u in hub_users if u not in self.users and self.user.format(username=u) in self.users.values()
+        )
 
     def known_hosts_lines(self) -> list[str]:
         # OpenSSH and paramiko write a non-standard port as [host]:port.
@@ -427,9 +446,16 @@ def _field_path(cluster: object, loc: tuple) -> str:
 
 
 CLUSTERS_FILE = EntriesFile(
-    variable="CLUSTERS_FILE", table="clusters", noun="cluster", entry=Cluster,
-    toml_example='host = "login.cluster.example.org" (quoted strings)', empty_example=EXAMPLE_ENTRY,
-    distinct_hint="give each cluster its own name", message=_message, example=_example, field_path=_field_path,
+    variable="CLUSTERS_FILE",
+    table="clusters",
+    noun="cluster",
+    entry=Cluster,
+    toml_example='host = "login.cluster.example.org" (quoted strings)',
+    empty_example=EXAMPLE_ENTRY,
+    distinct_hint="give each cluster its own name",
+    message=_message,
+    example=_example,
+    field_path=_field_path,
 )
 
 
@@ -477,8 +503,13 @@ def cluster_files(clusters: list[Cluster], hub_user: str) -> list[dict]:
     files.append({"path": KNOWN_HOSTS, "content": known_hosts, "mode": "0644"})
     # An example, written once: the user's to edit or delete, like the images' examples.
     files.append({"path": CLUSTER_EXAMPLE, "content": _example_notebook(), "mode": "0644", "once": True})
-    files.append({"path": NOTEBOOK_QUIET_PATH, "content": files_of(__package__).joinpath("in_user_container/notebook_quiet.py").read_text(),
-                  "mode": "0644"})
+    files.append(
+        {
+            "path": NOTEBOOK_QUIET_PATH,
+            "content": files_of(__package__).joinpath("in_user_container/notebook_quiet.py").read_text(),
+            "mode": "0644",
+        }
+    )
     return files
 
 

@@ -39,14 +39,24 @@ class EntriesFile:
         try:
             data = tomllib.loads(source.read_text())
         except OSError as err:
-            raise ConfigError([Problem(self.where(source), f"cannot read it: {err.strerror}",
-                                       f"a TOML file with [[{self.table}]] entries")]) from None
+            raise ConfigError(
+                [
+                    Problem(
+                        self.where(source),
+                        f"cannot read it: {err.strerror}",
+                        f"a TOML file with [[{self.table}]] entries",
+                    )
+                ]
+            ) from None
         except UnicodeDecodeError:
             raise ConfigError([Problem(self.where(source), "is not UTF-8 text", "save it as UTF-8")]) from None
         except tomllib.TOMLDecodeError as err:
             raise ConfigError([Problem(self.where(source), f"is not valid TOML: {err}", self.toml_example)]) from None
-        model = create_model(f"_{self.table}_file", __config__=ConfigDict(extra="forbid"),
-                             **{self.table: (list[self.entry], Field(min_length=1))})
+        model = create_model(
+            f"_{self.table}_file",
+            __config__=ConfigDict(extra="forbid"),
+            **{self.table: (list[self.entry], Field(min_length=1))},
+        )
         try:
             return getattr(model.model_validate(data), self.table)
         except ValidationError as err:
@@ -57,8 +67,10 @@ class EntriesFile:
 
     def duplicates(self, names: list[str], where: Callable[[str], str]) -> list[Problem]:
         """A problem for each name used more than once."""
-        return [Problem(where(name), "the name is used twice", self.distinct_hint)
-                for name in sorted({n for n in names if names.count(n) > 1})]
+        return [
+            Problem(where(name), "the name is used twice", self.distinct_hint)
+            for name in sorted({n for n in names if names.count(n) > 1})
+        ]
 
     def _problem(self, source: Path, data: dict, error: dict) -> Problem:
         loc, kind = error["loc"], error["type"]
@@ -77,7 +89,7 @@ class EntriesFile:
 
 
 def entry_label(noun: str, entries: object, index: int) -> str:
-    """"<noun> '<name>'", or "<noun> #<n>" while the entry has no name that is a string."""
+    """ "<noun> '<name>'", or "<noun> #<n>" while the entry has no name that is a string."""
     entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
     name = entry.get("name") if isinstance(entry, dict) else None
     return f"{noun} '{name}'" if isinstance(name, str) else f"{noun} #{index + 1}"

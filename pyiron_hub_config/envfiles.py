@@ -18,27 +18,42 @@ import io
 import json
 import re
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from dotenv import dotenv_values
 
+from .boot_shared import write_atomically
 from .problems import ConfigError, Problem
 from .settings import SECRET_VARIABLES, variable_names
-from .boot_shared import write_atomically
 
 # Where each variable lives: the database's variables are shared by hub and Postgres;
 # compose-level variables (read by docker compose itself) go to .env.
 SHARED_VARIABLES = ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_PASSWORD_FILE")
 BUILD_VARIABLES = (
-    "HOST_KEY_PATH", "HOST_CERT_PATH", "NGINX_NETWORK",
-    "HUB_IMAGE", "POSTGRES_IMAGE", "KEYCLOAK_IMAGE", "KEYCLOAK_PORT", "KEYCLOAK_ADMIN_PASSWORD", "HUB_BIND", "HUB_PORT", "HTTPS_BIND",
+    "HOST_KEY_PATH",
+    "HOST_CERT_PATH",
+    "NGINX_NETWORK",
+    "HUB_IMAGE",
+    "POSTGRES_IMAGE",
+    "KEYCLOAK_IMAGE",
+    "KEYCLOAK_PORT",
+    "KEYCLOAK_ADMIN_PASSWORD",
+    "HUB_BIND",
+    "HUB_PORT",
+    "HTTPS_BIND",
     "HTTPS_PORT",
-    "CLUSTER_IMAGE", "CLUSTER_USERS",
-    "COMPOSE_PROJECT_NAME", "DOCKER_NETWORK_NAME", "DOCKER_SOCKET", "REGISTRY_LOGIN_FILE",
+    "CLUSTER_IMAGE",
+    "CLUSTER_USERS",
+    "COMPOSE_PROJECT_NAME",
+    "DOCKER_NETWORK_NAME",
+    "DOCKER_SOCKET",
+    "REGISTRY_LOGIN_FILE",
     "SWARM_SHARED_PATH",  # the hub reads it too: compose.swarm-shared.yml passes it on
     # compose's own: which files make the stack, under which project name
-    "COMPOSE_FILE", "COMPOSE_PATH_SEPARATOR", "COMPOSE_PROFILES",
+    "COMPOSE_FILE",
+    "COMPOSE_PATH_SEPARATOR",
+    "COMPOSE_PROFILES",
 )
 COMPOSE_ENV = ".env"
 ENV_FILES = ("pyiron.env", "shared.env", COMPOSE_ENV)
@@ -57,7 +72,9 @@ def home_file(variable: str) -> str:
 
 
 def known_variables() -> set[str]:
-    return set(variable_names()) | {f"{v}_FILE" for v in SECRET_VARIABLES} | set(BUILD_VARIABLES) | set(SHARED_VARIABLES)
+    return (
+        set(variable_names()) | {f"{v}_FILE" for v in SECRET_VARIABLES} | set(BUILD_VARIABLES) | set(SHARED_VARIABLES)
+    )
 
 
 def parse_env_file(path: Path) -> dict[str, str]:
@@ -90,8 +107,14 @@ def unsafe_value_problems(values: Mapping[str, str], quoted: bool = True) -> lis
             problems.append(Problem(key, "contains a quote or line break, which an env file cannot hold safely", hint))
         elif not quoted and (value != value.strip() or " #" in value or value.startswith('"')):
             # Unquoted, these would read differently in compose and in the Docker CLI.
-            problems.append(Problem(key, "starts or ends with a space, or holds ' #' or a leading '\"', "
-                                    "which an unquoted env file cannot hold safely", hint))
+            problems.append(
+                Problem(
+                    key,
+                    "starts or ends with a space, or holds ' #' or a leading '\"', "
+                    "which an unquoted env file cannot hold safely",
+                    hint,
+                )
+            )
     return problems
 
 
@@ -106,12 +129,19 @@ def read_seed(path: Path) -> dict[str, str]:
     try:
         data = json.loads(Path(path).read_text())
     except OSError as err:
-        raise ConfigError([Problem(where, f"cannot read it: {err.strerror}")])
+        raise ConfigError([Problem(where, f"cannot read it: {err.strerror}")]) from None
     except UnicodeDecodeError:
         raise ConfigError([Problem(where, "is not UTF-8 text", "save it as UTF-8")]) from None
     except json.JSONDecodeError as err:
-        raise ConfigError([Problem(where, f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})",
-                                   '{"pyiron": {"CLIENT_ID": "pyiron-hub"}, "shared": {"POSTGRES_PASSWORD": "..."}}')])
+        raise ConfigError(
+            [
+                Problem(
+                    where,
+                    f"is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})",
+                    '{"pyiron": {"CLIENT_ID": "pyiron-hub"}, "shared": {"POSTGRES_PASSWORD": "..."}}',
+                )
+            ]
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError([Problem(where, "must be a JSON object with sections build, pyiron and shared")])
     problems, flat = [], {}
@@ -121,15 +151,23 @@ def read_seed(path: Path) -> dict[str, str]:
             problems.append(Problem(f"{where}: section {section!r}", "unknown section", "build, pyiron or shared"))
             continue
         if not isinstance(entries, dict):
-            problems.append(Problem(f"{where}: section {section!r}", "must be an object of \"NAME\": \"value\" pairs"))
+            problems.append(Problem(f"{where}: section {section!r}", 'must be an object of "NAME": "value" pairs'))
             continue
         for key, value in entries.items():
             if not _KEY.match(key) or key not in known:
-                problems.append(Problem(f"{where}: {section}.{key}", "unknown variable",
-                                        "see the configuration reference in README.md"))
+                problems.append(
+                    Problem(
+                        f"{where}: {section}.{key}", "unknown variable", "see the configuration reference in README.md"
+                    )
+                )
             elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                problems.append(Problem(f"{where}: {section}.{key}", f"must be a string, not {type(value).__name__}",
-                                        f'"{key}": "value"'))
+                problems.append(
+                    Problem(
+                        f"{where}: {section}.{key}",
+                        f"must be a string, not {type(value).__name__}",
+                        f'"{key}": "value"',
+                    )
+                )
             else:
                 flat[key] = str(value)
     if problems:

@@ -40,7 +40,9 @@ RESTIC_NO_REPOSITORY, RESTIC_LOCKED, RESTIC_WRONG_PASSWORD = 10, 11, 12
 RESTIC_DISK_FULL = re.compile(r"no space left on device|disk quota exceeded", re.IGNORECASE)
 RESTIC_UNREACHABLE = re.compile(
     r"ssh: |Connection refused|unable to start the sftp session|connection lost|no route to host"
-    r"|Temporary failure in name resolution|i/o timeout|dial tcp", re.IGNORECASE)
+    r"|Temporary failure in name resolution|i/o timeout|dial tcp",
+    re.IGNORECASE,
+)
 RESTIC_REPOSITORY_EXISTS = re.compile(r"config file already exists")  # `restic init` where one is
 
 # --- Docker --------------------------------------------------------------------------------

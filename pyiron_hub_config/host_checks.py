@@ -40,8 +40,9 @@ def site_resources_problems_via_engine(path: Path | None, client) -> list[Proble
         image = images[0]
     mount = Mount(target=SITE_RESOURCES_MOUNT, source=str(path), type="bind", read_only=True)
     try:
-        created = client.api.create_container(image, command=["true"],
-                                              host_config=client.api.create_host_config(mounts=[mount]))
+        created = client.api.create_container(
+            image, command=["true"], host_config=client.api.create_host_config(mounts=[mount])
+        )
     except APIError as err:
         reason = err.explanation or str(err)
         return [Problem("SITE_RESOURCES_DIR", f"the Docker host cannot mount {path}: {reason}", EXAMPLE)]
@@ -73,16 +74,23 @@ def missing_images_report(images) -> list[str]:
         return [f"  {no_engine_hint(err)}"]
     if not missing:
         return ["  Every environment's image is on this host."]
-    return [f"  Not on this host yet (`pyiron-hub pull` fetches them; else each one's first start waits for "
-            f"its pull): {', '.join(missing)}"]
+    return [
+        f"  Not on this host yet (`pyiron-hub pull` fetches them; else each one's first start waits for "
+        f"its pull): {', '.join(missing)}"
+    ]
 
 
-def no_engine_hint(err: Exception, outcome: str = "the images on the host were not listed",
-                   elsewhere: str = ", or run it in the hub: `docker compose exec hub pyiron-hub check`") -> str:
+def no_engine_hint(
+    err: Exception,
+    outcome: str = "the images on the host were not listed",
+    elsewhere: str = ", or run it in the hub: `docker compose exec hub pyiron-hub check`",
+) -> str:
     """Why the Docker engine did not answer, and how to give this command one."""
     text = str(err)
     if "FileNotFoundError" in text or "No such file" in text or "Connection refused" in text:
         where = os.environ.get("DOCKER_HOST") or "/var/run/docker.sock"
-        return (f"No Docker engine answers here ({where}), so {outcome}: give this command the socket, "
-                f"`docker run -v /var/run/docker.sock:/var/run/docker.sock ...`{elsewhere}.")
+        return (
+            f"No Docker engine answers here ({where}), so {outcome}: give this command the socket, "
+            f"`docker run -v /var/run/docker.sock:/var/run/docker.sock ...`{elsewhere}."
+        )
     return f"Could not ask the Docker engine which images it has: {text}"

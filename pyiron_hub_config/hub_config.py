@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from .catalogue import Environment, left_out, load_catalogue, resolve_environments
 from .clusters import Cluster, load_clusters
@@ -59,9 +59,12 @@ def load_hub_config(environ: Mapping[str, str], check_paths: bool = True) -> Hub
 def _shared_accounts(clusters: list[Cluster], named_users: list[str]) -> list[Problem]:
     """Users named in the configuration whose template account a `users` mapping gives another."""
     return [
-        Problem(f"cluster '{c.name}' (CLUSTERS_FILE)",
-                f"hub user {user!r} (ALLOWED_USERS/ADMIN_USER) would get the account {c.user.format(username=user)!r}, "
-                "which `users` maps to another hub user; one cluster account belongs to one hub user",
-                f'users = {{ "{user}" = "{user}2" }} (an account of their own)')
-        for c in clusters for user in c.accounts_shared_with(named_users)
+        Problem(
+            f"cluster '{c.name}' (CLUSTERS_FILE)",
+            f"hub user {user!r} (ALLOWED_USERS/ADMIN_USER) would get the account {c.user.format(username=user)!r}, "
+            "which `users` maps to another hub user; one cluster account belongs to one hub user",
+            f'users = {{ "{user}" = "{user}2" }} (an account of their own)',
+        )
+        for c in clusters
+        for user in c.accounts_shared_with(named_users)
     ]

@@ -24,8 +24,9 @@ import os
 import tarfile
 from pathlib import Path
 
-from .boot_shared import PACKAGES_DIR as PACKAGES_MOUNT, PACKAGES_MANIFEST
 from .boot_file import written_volume_mount
+from .boot_shared import PACKAGES_DIR as PACKAGES_MOUNT
+from .boot_shared import PACKAGES_MANIFEST
 
 # Where the hub image keeps the tree (Dockerfile).
 PACKAGES_SOURCE = "/opt/pyiron-hub/packages"
@@ -49,8 +50,9 @@ def packages_volume_mount(client, image: str, source: str | os.PathLike) -> dict
     if name is None:
         return None
     manifest_bytes = (Path(source) / PACKAGES_MANIFEST).read_bytes()
-    return written_volume_mount(client, image, name, PACKAGES_MOUNT, PACKAGES_MANIFEST, manifest_bytes,
-                                lambda: tree_archive(source))
+    return written_volume_mount(
+        client, image, name, PACKAGES_MOUNT, PACKAGES_MANIFEST, manifest_bytes, lambda: tree_archive(source)
+    )
 
 
 def tree_archive(source: str | os.PathLike) -> bytes:

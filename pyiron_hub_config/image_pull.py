@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 import docker.errors
 from dockerspawner import DockerSpawner
@@ -88,8 +88,10 @@ class PullProgress:
         mb = 1e6
         got, total = sum(self.downloaded.values()) / mb, sum(self.totals.values()) / mb
         sizes = f"{got:.1f} of {total:.1f} MB, " if total else ""
-        return (f"Pulling the image {self.image} (not on this host yet): "
-                f"{sizes}{len(self.done)} of {len(self.layers)} layers done")
+        return (
+            f"Pulling the image {self.image} (not on this host yet): "
+            f"{sizes}{len(self.done)} of {len(self.layers)} layers done"
+        )
 
     def event(self) -> dict:
         """A JupyterHub spawn progress event."""
@@ -114,7 +116,7 @@ class ImagePull:
         self._stream = stream
         self.task: asyncio.Task | None = None
 
-    def start(self) -> "ImagePull":
+    def start(self) -> ImagePull:
         self.task = asyncio.ensure_future(self._run())
         return self
 
@@ -161,8 +163,7 @@ class ImagePull:
                 try:
                     worker.result()
                 except docker.errors.APIError as err:  # a missing tag or repository: the engine says 404
-                    raise PullFailed(f"Could not pull the image {self.image}: "
-                                     f"{err.explanation or err}") from None
+                    raise PullFailed(f"Could not pull the image {self.image}: {err.explanation or err}") from None
                 except Exception as err:
                     raise PullFailed(f"Could not pull the image {self.image}: {err}") from None
                 return
@@ -170,7 +171,8 @@ class ImagePull:
                 got = self.progress.message().split(": ", 1)[-1] if self.progress.layers else "nothing received yet"
                 raise PullFailed(
                     f"The pull of the image {self.image} stalled: nothing arrived for "
-                    f"{self.stall_timeout:g} s ({got}). Try again later, or ask the hub's admin to check the registry.")
+                    f"{self.stall_timeout:g} s ({got}). Try again later, or ask the hub's admin to check the registry."
+                )
 
 
 class PullsWithProgress(DockerSpawner):
@@ -181,7 +183,8 @@ class PullsWithProgress(DockerSpawner):
     """
 
     pull_stall_timeout = Float(
-        120.0, help="Seconds a pull may go without receiving anything before the spawn fails.",
+        120.0,
+        help="Seconds a pull may go without receiving anything before the spawn fails.",
     ).tag(config=True)
 
     # The pulls under way in this hub process, by image reference: one per image at a time.
@@ -210,8 +213,9 @@ class PullsWithProgress(DockerSpawner):
             pull = self._pulls.get(image)
             if pull is None or pull.task.done():
                 self.log.info("Pulling %s for %s: it is not on this host", image, self.user.name)
-                pull = self._pulls[image] = ImagePull(image, self._pull_stream(image), self.pull_stall_timeout,
-                                                      self.log).start()
+                pull = self._pulls[image] = ImagePull(
+                    image, self._pull_stream(image), self.pull_stall_timeout, self.log
+                ).start()
                 pull.task.add_done_callback(lambda _: self._forget_pull(pull))
             else:
                 self.log.info("%s waits for the pull of %s under way", self.user.name, image)

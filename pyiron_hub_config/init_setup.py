@@ -10,8 +10,8 @@ the same files, and no command in the README repeats a `-f` list.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 from .envfiles import known_variables
 from .problems import Problem
@@ -96,12 +96,23 @@ def flags_to_values(args) -> Flags:
     """argparse's namespace -> variables; a malformed flag is a problem, reported with the others."""
     out = Flags()
     direct = {
-        "issuer_url": "OAUTH2_ISSUER_URL", "client_id": "CLIENT_ID", "client_secret": "CLIENT_SECRET",
-        "admins": "ADMIN_USER", "admin_group": "OAUTH2_ADMIN_GROUPS", "allowed_group": "OAUTH2_ALLOWED_GROUPS",
-        "hub_port": "HUB_PORT", "hub_bind": "HUB_BIND", "hub_image": "HUB_IMAGE", "postgres_image": "POSTGRES_IMAGE",
-        "project_name": "COMPOSE_PROJECT_NAME", "users_network": "DOCKER_NETWORK_NAME",
-        "deployment_name": "DEPLOYMENT_NAME", "cert": "HOST_CERT_PATH", "key": "HOST_KEY_PATH",
-        "nginx_network": "NGINX_NETWORK", "https_port": "HTTPS_PORT",
+        "issuer_url": "OAUTH2_ISSUER_URL",
+        "client_id": "CLIENT_ID",
+        "client_secret": "CLIENT_SECRET",
+        "admins": "ADMIN_USER",
+        "admin_group": "OAUTH2_ADMIN_GROUPS",
+        "allowed_group": "OAUTH2_ALLOWED_GROUPS",
+        "hub_port": "HUB_PORT",
+        "hub_bind": "HUB_BIND",
+        "hub_image": "HUB_IMAGE",
+        "postgres_image": "POSTGRES_IMAGE",
+        "project_name": "COMPOSE_PROJECT_NAME",
+        "users_network": "DOCKER_NETWORK_NAME",
+        "deployment_name": "DEPLOYMENT_NAME",
+        "cert": "HOST_CERT_PATH",
+        "key": "HOST_KEY_PATH",
+        "nginx_network": "NGINX_NETWORK",
+        "https_port": "HTTPS_PORT",
     }
     for attr, var in direct.items():
         value = getattr(args, attr, None)
@@ -109,8 +120,9 @@ def flags_to_values(args) -> Flags:
             out.values[var] = value
     if getattr(args, "hub_url", None):
         if not re.match(r"^https?://[^/\s]+/?$", args.hub_url):
-            out.problems.append(Problem("--hub-url", "must be the hub's address without a path",
-                                        "https://hub.example.org"))
+            out.problems.append(
+                Problem("--hub-url", "must be the hub's address without a path", "https://hub.example.org")
+            )
         else:
             out.values["OAUTH_CALLBACK_URL"] = callback_url(args.hub_url)
     if getattr(args, "allow_all", False):
@@ -119,20 +131,31 @@ def flags_to_values(args) -> Flags:
         name, sep, image = item.partition("=")
         var = IMAGE_VARIABLES.get(name) or (name if name in IMAGE_VARIABLES.values() else None)
         if not sep or not var or not image:
-            out.problems.append(Problem(f"--image {item}", "use ENVIRONMENT=IMAGE with an environment of the "
-                                        f"catalogue ({', '.join(IMAGE_VARIABLES)})", "pyiron_base=pyiron/base:2025-01"))
+            out.problems.append(
+                Problem(
+                    f"--image {item}",
+                    f"use ENVIRONMENT=IMAGE with an environment of the catalogue ({', '.join(IMAGE_VARIABLES)})",
+                    "pyiron_base=pyiron/base:2025-01",
+                )
+            )
         else:
             out.values[var] = image
     for item in getattr(args, "set", None) or []:
         name, sep, value = item.partition("=")
         if not sep or name not in known_variables():
-            out.problems.append(Problem(f"--set {item}", "use VARIABLE=value with a variable of the configuration "
-                                        "reference (README)", "MEM_LIMIT=4G"))
+            out.problems.append(
+                Problem(
+                    f"--set {item}",
+                    "use VARIABLE=value with a variable of the configuration reference (README)",
+                    "MEM_LIMIT=4G",
+                )
+            )
         else:
             out.values[name] = value
     if out.values.get("COMPOSE_PROJECT_NAME") is not None and not _PROJECT.match(out.values["COMPOSE_PROJECT_NAME"]):
-        out.problems.append(Problem("--project-name", "may hold only lower-case letters, digits, '_' and '-'",
-                                    DEFAULT_PROJECT))
+        out.problems.append(
+            Problem("--project-name", "may hold only lower-case letters, digits, '_' and '-'", DEFAULT_PROJECT)
+        )
     out.choice.tls = getattr(args, "tls", None)
     out.choice.backups = getattr(args, "backups", None)
     out.choice.clusters = getattr(args, "clusters", None)
@@ -155,26 +178,41 @@ class Question:
 QUESTIONS = (
     Question("OAUTH2_ISSUER_URL", "Keycloak realm URL (browser and hub must both reach it)"),
     Question("CLIENT_ID", "The hub's client id in that realm", lambda v: "pyiron-hub"),
-    Question("CLIENT_SECRET", "The client's secret (empty: generate one; `pyiron-hub keycloak-client` gives "
-             "it to Keycloak)", secret=True),
+    Question(
+        "CLIENT_SECRET",
+        "The client's secret (empty: generate one; `pyiron-hub keycloak-client` gives it to Keycloak)",
+        secret=True,
+    ),
     Question("HUB_URL", "The hub's public URL (Keycloak sends the browser back there)", hub_url_of),
     Question("OAUTH2_ALLOWED_GROUPS", "Keycloak group whose members may log in", lambda v: "pyiron-users"),
     Question("OAUTH2_ADMIN_GROUPS", "Keycloak group of the hub's admins", lambda v: "pyiron-admins"),
     Question("ADMIN_USER", "Admins by user name too (comma-separated, may be empty)"),
-    Question("TLS", "TLS: 'none' (plain http on HUB_BIND:HUB_PORT), 'cert' (the hub serves HTTPS with a "
-             "certificate on this host) or 'nginx' (behind nginx on its network)", lambda v: tls_of(v.get("COMPOSE_FILE", ""))),
+    Question(
+        "TLS",
+        "TLS: 'none' (plain http on HUB_BIND:HUB_PORT), 'cert' (the hub serves HTTPS with a "
+        "certificate on this host) or 'nginx' (behind nginx on its network)",
+        lambda v: tls_of(v.get("COMPOSE_FILE", "")),
+    ),
     Question("HOST_CERT_PATH", "Certificate file on this host (full chain)", when=lambda v: v.get("TLS") == "cert"),
     Question("HOST_KEY_PATH", "Its private key file on this host", when=lambda v: v.get("TLS") == "cert"),
     Question("NGINX_NETWORK", "nginx's Docker network", when=lambda v: v.get("TLS") == "nginx"),
     Question("HUB_PORT", "Port of the hub on this host", lambda v: "8000", when=lambda v: v.get("TLS") != "cert"),
-    Question("BACKUPS", "Back up every night with restic (yes/no)",
-             lambda v: "yes" if BACKUP_FILE in split_compose_file(v.get("COMPOSE_FILE")) else "no"),
-    Question("RESTIC_REPOSITORY", "Backup repository (a path on this host, on another disk; or sftp:..., s3:...)",
-             when=lambda v: v.get("BACKUPS") == "yes"),
+    Question(
+        "BACKUPS",
+        "Back up every night with restic (yes/no)",
+        lambda v: "yes" if BACKUP_FILE in split_compose_file(v.get("COMPOSE_FILE")) else "no",
+    ),
+    Question(
+        "RESTIC_REPOSITORY",
+        "Backup repository (a path on this host, on another disk; or sftp:..., s3:...)",
+        when=lambda v: v.get("BACKUPS") == "yes",
+    ),
 )
 
 
-def ask(questions: Sequence[Question], known: Mapping[str, str], given: set[str], prompt, secret_prompt) -> dict[str, str]:
+def ask(
+    questions: Sequence[Question], known: Mapping[str, str], given: set[str], prompt, secret_prompt
+) -> dict[str, str]:
     """Ask each question no flag answered; returns variable -> answer (the default if left empty)."""
     answers: dict[str, str] = {}
     for q in questions:
@@ -225,8 +263,10 @@ def next_steps(values: Mapping[str, str], todo: Sequence[Problem], backups: bool
     lines.append("Next, in this directory (beside docker-compose.yml), run:")
     hub_url = "" if hub_url_of(values) else " --hub-url https://<your hub>"
     if values.get("AUTHENTICATOR", "keycloak") == "keycloak":
-        lines.append(f"  {docker_run(image)} keycloak-client --env-file pyiron.env{hub_url}"
-                     "    # the client Keycloak needs; --apply creates it")
+        lines.append(
+            f"  {docker_run(image)} keycloak-client --env-file pyiron.env{hub_url}"
+            "    # the client Keycloak needs; --apply creates it"
+        )
     lines.append(f"  {docker_run(image)} check --env-file pyiron.env --env-file shared.env")
     lines.append(f"  {docker_run(image, socket=True)} pull --missing --env-file pyiron.env")
     lines.append("  docker compose up -d")

@@ -16,8 +16,8 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .problems import ConfigError, Problem
 
@@ -30,15 +30,22 @@ class Realm:
     name: str  # the realm
 
     @classmethod
-    def from_settings(cls, values: Mapping[str, str], keycloak_url: str | None = None) -> "Realm":
+    def from_settings(cls, values: Mapping[str, str], keycloak_url: str | None = None) -> Realm:
         """From OAUTH2_ISSUER_URL (or the old deployment's OAUTH2_AUTHORIZE_URL); --keycloak-url
         names Keycloak's root where this machine reaches it under another name."""
         url = values.get("OAUTH2_ISSUER_URL") or values.get("OAUTH2_AUTHORIZE_URL") or ""
         base, sep, rest = url.partition("/realms/")
         name = rest.split("/", 1)[0]
         if not sep or not name:
-            raise ConfigError([Problem("OAUTH2_ISSUER_URL", "is needed to know the realm (a Keycloak URL "
-                                       ".../realms/<realm>)", "https://keycloak.example.org/realms/pyiron")])
+            raise ConfigError(
+                [
+                    Problem(
+                        "OAUTH2_ISSUER_URL",
+                        "is needed to know the realm (a Keycloak URL .../realms/<realm>)",
+                        "https://keycloak.example.org/realms/pyiron",
+                    )
+                ]
+            )
         return cls((keycloak_url or base).rstrip("/"), urllib.parse.unquote(name))
 
 
@@ -75,15 +82,22 @@ def client_representation(values: Mapping[str, str], hub_url: str) -> dict:
         # The realm's defaults give profile and email, the scopes the hub asks for (OAUTH2_SCOPES).
         "defaultClientScopes": ["basic", "acr", "web-origins", "roles", "profile", "email"],
         "optionalClientScopes": ["offline_access"],
-        "protocolMappers": [{
-            "name": claim,
-            "protocol": "openid-connect",
-            "protocolMapper": "oidc-group-membership-mapper",
-            "consentRequired": False,
-            "config": {"claim.name": claim, "full.path": "false", "id.token.claim": "true",
-                       "access.token.claim": "true", "userinfo.token.claim": "true",
-                       "introspection.token.claim": "true"},
-        }],
+        "protocolMappers": [
+            {
+                "name": claim,
+                "protocol": "openid-connect",
+                "protocolMapper": "oidc-group-membership-mapper",
+                "consentRequired": False,
+                "config": {
+                    "claim.name": claim,
+                    "full.path": "false",
+                    "id.token.claim": "true",
+                    "access.token.claim": "true",
+                    "userinfo.token.claim": "true",
+                    "introspection.token.claim": "true",
+                },
+            }
+        ],
     }
     if values.get("CLIENT_SECRET"):
         client["secret"] = values["CLIENT_SECRET"]
@@ -99,7 +113,8 @@ def summary(realm: Realm, client: dict) -> list[str]:
         f"  Valid redirect URIs:       {client['redirectUris'][0]}",
         f"  Valid post logout redirect URIs: {client['attributes']['post.logout.redirect.uris']}",
         f"  Web origins:               {client['webOrigins'][0]}",
-        "  Credentials > Client secret: CLIENT_SECRET of pyiron.env" if "secret" in client
+        "  Credentials > Client secret: CLIENT_SECRET of pyiron.env"
+        if "secret" in client
         else "  Credentials > Client secret: copy it into CLIENT_SECRET of pyiron.env",
         f"  Client scopes: profile, email (the realm's defaults); mapper '{mapper['name']}': Group Membership, "
         f"token claim name '{mapper['config']['claim.name']}', full group path off, added to the userinfo",
@@ -109,17 +124,29 @@ def summary(realm: Realm, client: dict) -> list[str]:
 class KeycloakAdmin:
     """Keycloak's admin REST API, as an admin user of `admin_realm` (admin-cli's password grant)."""
 
-    def __init__(self, realm: Realm, user: str, password: str, admin_realm: str = "master",
-                 context: ssl.SSLContext | None = None):
+    def __init__(
+        self, realm: Realm, user: str, password: str, admin_realm: str = "master", context: ssl.SSLContext | None = None
+    ):
         self.realm, self.context = realm, context or ssl.create_default_context()
         form = {"grant_type": "password", "client_id": "admin-cli", "username": user, "password": password}
         token_url = f"{realm.base}/realms/{urllib.parse.quote(admin_realm)}/protocol/openid-connect/token"
         try:
-            answer = self._send("POST", token_url, urllib.parse.urlencode(form).encode(),
-                                {"Content-Type": "application/x-www-form-urlencoded"})
+            answer = self._send(
+                "POST",
+                token_url,
+                urllib.parse.urlencode(form).encode(),
+                {"Content-Type": "application/x-www-form-urlencoded"},
+            )
         except urllib.error.HTTPError as err:
-            raise ConfigError([Problem("--admin-user", f"Keycloak refused the admin's login (HTTP {err.code}) at "
-                                       f"{token_url}", "an admin of the master realm, and its password")]) from None
+            raise ConfigError(
+                [
+                    Problem(
+                        "--admin-user",
+                        f"Keycloak refused the admin's login (HTTP {err.code}) at {token_url}",
+                        "an admin of the master realm, and its password",
+                    )
+                ]
+            ) from None
         self.token = answer["access_token"]
 
     def _send(self, method: str, url: str, body: bytes | None = None, headers: dict | None = None):
@@ -130,15 +157,23 @@ class KeycloakAdmin:
         except urllib.error.HTTPError:
             raise
         except (urllib.error.URLError, OSError) as err:
-            raise ConfigError([Problem("OAUTH2_ISSUER_URL", f"cannot reach Keycloak at {url}: "
-                                       f"{getattr(err, 'reason', err)}", "--keycloak-url where this machine reaches it")])
+            raise ConfigError(
+                [
+                    Problem(
+                        "OAUTH2_ISSUER_URL",
+                        f"cannot reach Keycloak at {url}: {getattr(err, 'reason', err)}",
+                        "--keycloak-url where this machine reaches it",
+                    )
+                ]
+            ) from None
         return json.loads(text) if text else None
 
     def api(self, method: str, path: str, data=None):
         url = f"{self.realm.base}/admin/realms/{urllib.parse.quote(self.realm.name)}{path}"
         body = json.dumps(data).encode() if data is not None else None
-        return self._send(method, url, body, {"Authorization": f"Bearer {self.token}",
-                                              "Content-Type": "application/json"})
+        return self._send(
+            method, url, body, {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        )
 
     def apply(self, client: dict) -> str:
         """Create the client, or bring an existing one of that id to these settings; says which."""

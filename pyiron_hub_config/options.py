@@ -6,8 +6,9 @@ re-checked here against the catalogue and the admin's maximum, never trusted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .catalogue import Environment
 from .values import MIN_CPUS, MIN_MEMORY, format_memory, parse_size

@@ -40,11 +40,17 @@ def provider_problems(settings: Settings) -> list[Problem]:
             with urllib.request.urlopen(url, timeout=TIMEOUT, context=context) as r:
                 issuer = json.load(r).get("issuer", "").rstrip("/")
             if issuer != settings.issuer_url:
-                problems.append(Problem("OAUTH2_ISSUER_URL", f"Keycloak names its issuer {issuer!r}, not this URL",
-                                        issuer))
+                problems.append(
+                    Problem("OAUTH2_ISSUER_URL", f"Keycloak names its issuer {issuer!r}, not this URL", issuer)
+                )
         except urllib.error.HTTPError as err:
-            problems.append(Problem("OAUTH2_ISSUER_URL", f"no realm there (HTTP {err.code} for {url}); "
-                                    "Keycloak 17+ has no /auth prefix", "https://keycloak.example.org/realms/pyiron"))
+            problems.append(
+                Problem(
+                    "OAUTH2_ISSUER_URL",
+                    f"no realm there (HTTP {err.code} for {url}); Keycloak 17+ has no /auth prefix",
+                    "https://keycloak.example.org/realms/pyiron",
+                )
+            )
         except (urllib.error.URLError, OSError, ValueError) as err:
             problems.append(Problem("OAUTH2_ISSUER_URL", f"cannot reach Keycloak: {getattr(err, 'reason', err)}"))
     problems += _client_problems(settings, context)
@@ -60,7 +66,9 @@ def _client_problems(settings: Settings, context: ssl.SSLContext) -> list[Proble
     secret = settings.client_secret.get_secret_value()
     basic = base64.b64encode(f"{urllib.parse.quote(settings.client_id)}:{urllib.parse.quote(secret)}".encode()).decode()
     request = urllib.request.Request(
-        url, data=b"grant_type=client_credentials", method="POST",
+        url,
+        data=b"grant_type=client_credentials",
+        method="POST",
         headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
     )
     try:
@@ -73,8 +81,13 @@ def _client_problems(settings: Settings, context: ssl.SSLContext) -> list[Proble
             body = {}
         error, description = body.get("error", ""), body.get("error_description", "")
         if error == "invalid_client" or "invalid client" in description.lower():
-            return [Problem("CLIENT_SECRET", f"Keycloak refused the client '{settings.client_id}' with this secret "
-                            "(invalid_client)", "the secret under Clients > pyiron-hub > Credentials")]
+            return [
+                Problem(
+                    "CLIENT_SECRET",
+                    f"Keycloak refused the client '{settings.client_id}' with this secret (invalid_client)",
+                    "the secret under Clients > pyiron-hub > Credentials",
+                )
+            ]
         if error in ("unauthorized_client", "unsupported_grant_type", "invalid_grant", "invalid_scope"):
             return []
         where = "OAUTH2_TOKEN_URL" if settings.token_url else "OAUTH2_ISSUER_URL"

@@ -14,7 +14,6 @@ import time
 
 from dockerspawner import DockerSpawner
 
-
 # One poll every FINEST seconds for a lone spawn; all spawns together at most PER_SECOND polls.
 FINEST = 0.05
 PER_SECOND = 40
@@ -40,7 +39,7 @@ async def answers(host: str, port: int, path: str, timeout: float = 5) -> bool:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n".encode())
         status = await asyncio.wait_for(reader.readline(), timeout)
-    except (OSError, asyncio.TimeoutError):  # refused: not listening yet
+    except (TimeoutError, OSError):  # refused: not listening yet
         return False
     finally:
         if writer is not None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlparse
 
 import yaml
@@ -24,11 +24,18 @@ from .envfiles import COMPOSE_ENV, parse_env_file
 
 DEMO_MARK = "demo-only-"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
-URL_VARIABLES = ("OAUTH2_ISSUER_URL", "OAUTH2_AUTHORIZE_URL", "OAUTH2_TOKEN_URL", "OAUTH2_USERDATA_URL",
-                 "OAUTH2_LOGOUT_URL")
+URL_VARIABLES = (
+    "OAUTH2_ISSUER_URL",
+    "OAUTH2_AUTHORIZE_URL",
+    "OAUTH2_TOKEN_URL",
+    "OAUTH2_USERDATA_URL",
+    "OAUTH2_LOGOUT_URL",
+)
 SOCKET = "/var/run/docker.sock"
-GUARD_HINT = ("give Docker to the Docker API guard instead (README \"Security notes\"): no compose file of this "
-              "repository mounts the socket into the hub")
+GUARD_HINT = (
+    'give Docker to the Docker API guard instead (README "Security notes"): no compose file of this '
+    "repository mounts the socket into the hub"
+)
 
 
 def _true(value: str | None) -> bool:
@@ -40,27 +47,39 @@ def setting_warnings(values: Mapping[str, str]) -> list[str]:
     warnings = []
     for name in sorted(values):
         if DEMO_MARK in (values[name] or ""):
-            warnings.append(f"{name} is a demo-only value, published in this repository: anyone can use it. "
-                            "Make a new one (for CLIENT_SECRET: in Keycloak, Clients > the hub's client > "
-                            "Credentials > Regenerate, or `pyiron-hub init` and `pyiron-hub keycloak-client --apply`)")
+            warnings.append(
+                f"{name} is a demo-only value, published in this repository: anyone can use it. "
+                "Make a new one (for CLIENT_SECRET: in Keycloak, Clients > the hub's client > "
+                "Credentials > Regenerate, or `pyiron-hub init` and `pyiron-hub keycloak-client --apply`)"
+            )
     for name in URL_VARIABLES:
         url = urlparse(values.get(name) or "")
-        if url.scheme == "http" and (url.hostname or "") not in LOCAL_HOSTS and not (url.hostname or "").endswith(
-                ".localhost"):
-            warnings.append(f"{name} is http:// on {url.hostname}: logins, tokens and the client secret cross the "
-                            "network unencrypted; use Keycloak's https:// URL")
+        if (
+            url.scheme == "http"
+            and (url.hostname or "") not in LOCAL_HOSTS
+            and not (url.hostname or "").endswith(".localhost")
+        ):
+            warnings.append(
+                f"{name} is http:// on {url.hostname}: logins, tokens and the client secret cross the "
+                "network unencrypted; use Keycloak's https:// URL"
+            )
     if _true(values.get("ADMIN_ACCESS")):
-        warnings.append("ADMIN_ACCESS is on: admins can open every user's server, their files, terminals and "
-                        "~/.ssh keys (to HPC clusters too); leave it off unless your users agreed")
+        warnings.append(
+            "ADMIN_ACCESS is on: admins can open every user's server, their files, terminals and "
+            "~/.ssh keys (to HPC clusters too); leave it off unless your users agreed"
+        )
     return warnings
 
 
-_VARIABLE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|"
-                       r"(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+_VARIABLE = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|"
+    r"(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
+)
 
 
 def interpolate(text: str, env: Mapping[str, str]) -> str:
     """compose's ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, $VAR (enough for volume strings)."""
+
     def one(m: re.Match) -> str:
         name = m.group("braced") or m.group("plain")
         value, op = env.get(name), m.group("op") or ""
@@ -112,16 +131,21 @@ def compose_socket_warnings(project: Path, environ: Mapping[str, str] | None = N
     try:
         files, sockets = hub_socket_mounts(project, environ)
     except FileNotFoundError as err:
-        return [f"no {Path(err.filename).name} beside the env files, so whether the hub would hold the Docker socket "
-                "was not checked: run check in the checkout that holds docker-compose.yml and the env files"]
+        return [
+            f"no {Path(err.filename).name} beside the env files, so whether the hub would hold the Docker socket "
+            "was not checked: run check in the checkout that holds docker-compose.yml and the env files"
+        ]
     except (OSError, yaml.YAMLError) as err:
-        return [f"could not read the compose files in {project} to see whether the hub would hold the Docker "
-                f"socket: {err}"]
+        return [
+            f"could not read the compose files in {project} to see whether the hub would hold the Docker socket: {err}"
+        ]
     if not files:
         return []
-    return [f"the hub would hold the Docker socket ({source} at {target}, from "
-            f"{' + '.join(p.name for p in files)}): whoever takes the hub over is root on this host; {GUARD_HINT}"
-            for target, source in sorted(sockets.items())]
+    return [
+        f"the hub would hold the Docker socket ({source} at {target}, from "
+        f"{' + '.join(p.name for p in files)}): whoever takes the hub over is root on this host; {GUARD_HINT}"
+        for target, source in sorted(sockets.items())
+    ]
 
 
 def socket_here(path: str = SOCKET) -> bool:
@@ -135,6 +159,7 @@ def running_hub_warnings() -> list[str]:
     """In the hub's own container (`docker compose exec hub pyiron-hub check`, and at every start)."""
     # Only inside a container: on a host of its own the socket is the admin's, not the hub's.
     if Path("/.dockerenv").exists() and socket_here():
-        return [f"this hub holds the Docker socket ({SOCKET}): whoever takes it over is root on this host; "
-                f"{GUARD_HINT}"]
+        return [
+            f"this hub holds the Docker socket ({SOCKET}): whoever takes it over is root on this host; {GUARD_HINT}"
+        ]
     return []

@@ -21,7 +21,7 @@ import json
 import os
 import threading
 import time
-from datetime import timezone
+from datetime import UTC
 
 from .values import format_memory
 
@@ -68,14 +68,19 @@ def stop_kind(state: dict | None, api_request: bool, age: float | None, max_age:
 def stop_text(kind: str, mem_limit: int | None = None, max_age: int = 0, exit_code: int | None = None) -> str:
     """The reason, as a clause: "Your server was stopped: <this>"."""
     if kind == MEMORY:
-        return f"it reached its memory limit of {format_memory(mem_limit)}" if mem_limit else (
-            "it reached its memory limit")
+        return (
+            f"it reached its memory limit of {format_memory(mem_limit)}"
+            if mem_limit
+            else ("it reached its memory limit")
+        )
     if kind == MAX_AGE:
         return f"it had run for {format_duration(max_age)}, the longest this hub lets a server run"
     if kind == EXITED:
-        return ("its container ended without the hub stopping it"
-                + (f" (exit status {exit_code})" if exit_code is not None else "")
-                + ", as when the Docker engine or the machine restarts")
+        return (
+            "its container ended without the hub stopping it"
+            + (f" (exit status {exit_code})" if exit_code is not None else "")
+            + ", as when the Docker engine or the machine restarts"
+        )
     if kind == HUB:
         return "the hub stopped or restarted, and stopped the servers with it"
     return "it was stopped from the hub (by you or an admin, or by the idle culler)"
@@ -142,9 +147,11 @@ class MemoryKillsCollector:
     def collect(self):
         from prometheus_client.core import CounterMetricFamily
 
-        family = CounterMetricFamily("pyiron_hub_server_memory_kills",
-                                     "Users' servers stopped by their memory limit (the kernel's OOM killer)",
-                                     labels=["user"])
+        family = CounterMetricFamily(
+            "pyiron_hub_server_memory_kills",
+            "Users' servers stopped by their memory limit (the kernel's OOM killer)",
+            labels=["user"],
+        )
         for user, count in sorted(memory_kills(self.path).items()):
             family.add_metric([user], count)
         yield family
@@ -169,7 +176,7 @@ def started_epoch(spawner) -> float | None:
     if started is None:
         return None
     if started.tzinfo is None:  # JupyterHub keeps naive UTC
-        started = started.replace(tzinfo=timezone.utc)
+        started = started.replace(tzinfo=UTC)
     return started.timestamp()
 
 
@@ -192,13 +199,21 @@ def server_notice(max_age: int, now=time.time):
         notice = {}
         record = getattr(spawner, "last_stop", None)
         if isinstance(record, dict) and notable(record):
-            notice["last_stop"] = {"at": format_time(record["at"]), "why": record["text"],
-                                   "jobs": record.get("jobs") or [], "busy_kernels": record.get("busy_kernels") or 0}
+            notice["last_stop"] = {
+                "at": format_time(record["at"]),
+                "why": record["text"],
+                "jobs": record.get("jobs") or [],
+                "busy_kernels": record.get("busy_kernels") or 0,
+            }
         end = stops_at(spawner, max_age) if max_age and getattr(spawner, "active", False) else None
         if end is not None:
             left = end - now()
-            notice["stops_at"] = {"at": format_time(end), "left": format_duration(left),
-                                  "soon": left <= stop_warning(max_age), "max_age": format_duration(max_age)}
+            notice["stops_at"] = {
+                "at": format_time(end),
+                "left": format_duration(left),
+                "soon": left <= stop_warning(max_age),
+                "max_age": format_duration(max_age),
+            }
         return notice or None
 
     return for_user

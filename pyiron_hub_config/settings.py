@@ -7,8 +7,9 @@ Everything downstream receives a ``Settings`` object, so it can be tested with a
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
@@ -17,7 +18,17 @@ from .problems import ConfigError, Problem
 from .subnets import DEFAULT_POOL, DEFAULT_PREFIX, LARGEST_PREFIX, SMALLEST_PREFIX, networks_in
 from .swarm_secrets import SWARM_SECRETS
 from .values import (
-    AddressPool, ConstraintList, Cpus, HelpUrl, HttpUrlText, ImageRef, MemoryBytes, NameList, Origin, SizeBytes, format_memory,
+    AddressPool,
+    ConstraintList,
+    Cpus,
+    HelpUrl,
+    HttpUrlText,
+    ImageRef,
+    MemoryBytes,
+    NameList,
+    Origin,
+    SizeBytes,
+    format_memory,
 )
 
 # Secrets may come from VAR or from a file named by VAR_FILE (docker/compose secrets).
@@ -65,27 +76,37 @@ class Settings(BaseSettings):
     """All configuration the hub takes from its environment (load_settings reads it)."""
 
     model_config = SettingsConfigDict(
-        extra="ignore", frozen=True, populate_by_name=False, validate_default=True,
+        extra="ignore",
+        frozen=True,
+        populate_by_name=False,
+        validate_default=True,
         # Variable names exactly as the fields' aliases; "a,b" lists are split by our own
         # validators (NameList ...), not read as JSON; an empty variable counts as not set
         # (compose passes ${VAR} through as "").
-        case_sensitive=True, enable_decoding=False, env_ignore_empty=True,
+        case_sensitive=True,
+        enable_decoding=False,
+        env_ignore_empty=True,
     )
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
-                                   file_secret_settings):
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         # Only what load_settings passes in (read by EnvironSource from the mapping it is given):
         # never the process environment behind a test's back.
         return (init_settings,)
 
     # --- Keycloak / OpenID Connect -------------------------------------------------
     authenticator: Literal["keycloak", "dummy"] = _var(
-        "AUTHENTICATOR", "'keycloak'; 'dummy' (any user name, one shared password) is for tests only.", "keycloak",
+        "AUTHENTICATOR",
+        "'keycloak'; 'dummy' (any user name, one shared password) is for tests only.",
+        "keycloak",
         default="keycloak",
     )
     dummy_password: SecretStr | None = _var(
-        "DUMMY_PASSWORD", "The shared password of AUTHENTICATOR=dummy (at least 8 characters).", "a test password",
+        "DUMMY_PASSWORD",
+        "The shared password of AUTHENTICATOR=dummy (at least 8 characters).",
+        "a test password",
         default=None,
     )
     issuer_url: HttpUrlText | None = _var(
@@ -95,42 +116,63 @@ class Settings(BaseSettings):
         default=None,
     )
     authorize_url: HttpUrlText | None = _var(
-        "OAUTH2_AUTHORIZE_URL", "Authorization endpoint (old deployment's name).",
-        "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/auth", default=None,
+        "OAUTH2_AUTHORIZE_URL",
+        "Authorization endpoint (old deployment's name).",
+        "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/auth",
+        default=None,
     )
     token_url: HttpUrlText | None = _var(
-        "OAUTH2_TOKEN_URL", "Token endpoint.",
-        "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/token", default=None,
+        "OAUTH2_TOKEN_URL",
+        "Token endpoint.",
+        "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/token",
+        default=None,
     )
     userdata_url: HttpUrlText | None = _var(
-        "OAUTH2_USERDATA_URL", "Userinfo endpoint.",
-        "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/userinfo", default=None,
+        "OAUTH2_USERDATA_URL",
+        "Userinfo endpoint.",
+        "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/userinfo",
+        default=None,
     )
     logout_url: HttpUrlText | None = _var(
-        "OAUTH2_LOGOUT_URL", "Keycloak's end-session endpoint; derived from OAUTH2_ISSUER_URL unless set.",
-        "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/logout", default=None,
+        "OAUTH2_LOGOUT_URL",
+        "Keycloak's end-session endpoint; derived from OAUTH2_ISSUER_URL unless set.",
+        "https://keycloak.example.org/realms/pyiron/protocol/openid-connect/logout",
+        default=None,
     )
     callback_url: HttpUrlText | None = _var(
-        "OAUTH_CALLBACK_URL", "Where Keycloak sends the browser back; by default derived from the request's host.",
-        "https://hub.example.org/hub/oauth_callback", default=None,
+        "OAUTH_CALLBACK_URL",
+        "Where Keycloak sends the browser back; by default derived from the request's host.",
+        "https://hub.example.org/hub/oauth_callback",
+        default=None,
     )
     client_id: str | None = _var("CLIENT_ID", "The hub's client ID in Keycloak (required).", "pyiron-hub", default=None)
     client_secret: SecretStr | None = _var(
         "CLIENT_SECRET", "The client's secret, or CLIENT_SECRET_FILE (required).", "a long random string", default=None
     )
     scopes: NameList = _var(
-        "OAUTH2_SCOPES", "Scopes requested at login; 'openid' is always added.", "openid profile email",
+        "OAUTH2_SCOPES",
+        "Scopes requested at login; 'openid' is always added.",
+        "openid profile email",
         default=["openid", "profile", "email"],
     )
     username_claim: str = _var(
-        "OAUTH2_USERNAME_CLAIM", "Userinfo claim that becomes the hub user name.", "preferred_username",
-        default="preferred_username", min_length=1,
+        "OAUTH2_USERNAME_CLAIM",
+        "Userinfo claim that becomes the hub user name.",
+        "preferred_username",
+        default="preferred_username",
+        min_length=1,
     )
     groups_claim: str = _var(
-        "OAUTH2_GROUPS_CLAIM", "Userinfo claim with the user's Keycloak groups.", "groups", default="groups", min_length=1
+        "OAUTH2_GROUPS_CLAIM",
+        "Userinfo claim with the user's Keycloak groups.",
+        "groups",
+        default="groups",
+        min_length=1,
     )
     allowed_groups: NameList = _var(
-        "OAUTH2_ALLOWED_GROUPS", "Keycloak groups whose members may log in (comma-separated).", "pyiron-users",
+        "OAUTH2_ALLOWED_GROUPS",
+        "Keycloak groups whose members may log in (comma-separated).",
+        "pyiron-users",
         default=[],
     )
     admin_groups: NameList = _var(
@@ -138,104 +180,142 @@ class Settings(BaseSettings):
     )
     allowed_users: NameList = _var("ALLOWED_USERS", "User names that may log in.", "alice,bob", default=[])
     admin_users: NameList = _var("ADMIN_USER", "Hub admins (one or several user names).", "alice,bob", default=[])
-    allow_all: bool = _var(
-        "OAUTH2_ALLOW_ALL", "Let every user of the realm log in.", "true", default=False
-    )
+    allow_all: bool = _var("OAUTH2_ALLOW_ALL", "Let every user of the realm log in.", "true", default=False)
     ca_bundle: Path | None = _var(
-        "OAUTH2_CA_BUNDLE", "CA bundle (path inside the hub container) to verify an internal Keycloak's certificate.",
-        "/srv/jupyterhub/keycloak-ca.pem", default=None,
+        "OAUTH2_CA_BUNDLE",
+        "CA bundle (path inside the hub container) to verify an internal Keycloak's certificate.",
+        "/srv/jupyterhub/keycloak-ca.pem",
+        default=None,
     )
     auth_refresh_age: int = _var(
         "AUTH_REFRESH_AGE",
         "Seconds after which the hub asks Keycloak again whether a signed-in user may still use it "
         "(groups, admin rights, account enabled); someone removed from OAUTH2_ALLOWED_GROUPS or disabled "
         "loses access at their next request after this, without logging out.",
-        "300", default=300, gt=0, le=3600,
+        "300",
+        default=300,
+        gt=0,
+        le=3600,
     )
     access_withdrawn_grace: int = _var(
         "ACCESS_WITHDRAWN_GRACE",
         "Seconds a user's running server keeps running once Keycloak no longer lets them in (removed from "
         "OAUTH2_ALLOWED_GROUPS, account disabled), counted from the refresh that sees it (AUTH_REFRESH_AGE); "
         "then the hub stops it. Meanwhile their key is already off the clusters' key list. 0: at once.",
-        "600", default=300, ge=0, le=7 * 86400,
+        "600",
+        default=300,
+        ge=0,
+        le=7 * 86400,
     )
     pass_access_token: bool = _var(
-        "PASS_ACCESS_TOKEN", "Give users' servers the Keycloak access token as $OAUTH_ACCESS_TOKEN.", "true",
+        "PASS_ACCESS_TOKEN",
+        "Give users' servers the Keycloak access token as $OAUTH_ACCESS_TOKEN.",
+        "true",
         default=False,
     )
 
     # --- what the hub's pages say -------------------------------------------------------
     site_name: str = _var(
-        "SITE_NAME", "Name of this hub, shown in every page's title and header.", "pyiron hub of the CM department",
-        default="pyiron hub", min_length=1, max_length=80,
+        "SITE_NAME",
+        "Name of this hub, shown in every page's title and header.",
+        "pyiron hub of the CM department",
+        default="pyiron hub",
+        min_length=1,
+        max_length=80,
     )
     site_logo: Path | None = _var(
         "SITE_LOGO",
         "Logo in the header of every page: an image file (.png, .svg, .jpg, .gif, .webp) inside the hub "
         "container, served by the hub itself. JupyterHub's logo unless set.",
-        "/srv/jupyterhub/branding/logo.png", default=None,
+        "/srv/jupyterhub/branding/logo.png",
+        default=None,
     )
     help_url: HelpUrl | None = _var(
-        "HELP_URL", "Where users get help: a web page (http/https) or a mailto: address; linked on every page.",
-        "mailto:pyiron-hub@example.org", default=None,
+        "HELP_URL",
+        "Where users get help: a web page (http/https) or a mailto: address; linked on every page.",
+        "mailto:pyiron-hub@example.org",
+        default=None,
     )
     help_contact: str | None = _var(
-        "HELP_CONTACT", "Who users ask for help or access, in words; shown on error and refusal pages.",
-        "the pyiron team, room 1.23", default=None, max_length=200,
+        "HELP_CONTACT",
+        "Who users ask for help or access, in words; shown on error and refusal pages.",
+        "the pyiron team, room 1.23",
+        default=None,
+        max_length=200,
     )
 
     # --- pyiron environments ----------------------------------------------------------
-    pyiron_base: ImageRef | None = _var("PYIRON_BASE", "Image of the pyiron_base environment.", "pyiron/base:latest", default=None)
+    pyiron_base: ImageRef | None = _var(
+        "PYIRON_BASE", "Image of the pyiron_base environment.", "pyiron/base:latest", default=None
+    )
     pyiron_atomistics: ImageRef | None = _var(
         "PYIRON_ATOMISTIC", "Image of the pyiron_atomistics environment.", "pyiron/pyiron:latest", default=None
     )
-    pyiron_md: ImageRef | None = _var("PYIRON_MD", "Image of the pyiron_md environment.", "pyiron/md:latest", default=None)
+    pyiron_md: ImageRef | None = _var(
+        "PYIRON_MD", "Image of the pyiron_md environment.", "pyiron/md:latest", default=None
+    )
     pyiron_workflow: ImageRef | None = _var(
-        "PYIRON_WORKFLOW", "Image of the pyiron_workflow environment, offered only when set (README 'Environments').",
-        "pyiron-hub/workflow:latest", default=None,
+        "PYIRON_WORKFLOW",
+        "Image of the pyiron_workflow environment, offered only when set (README 'Environments').",
+        "pyiron-hub/workflow:latest",
+        default=None,
     )
     pyiron_continuum: ImageRef | None = _var(
-        "PYIRON_CONTINUUM", "Image of the retired pyiron_continuum environment, offered only when set.",
-        "pyiron/continuum:latest", default=None,
+        "PYIRON_CONTINUUM",
+        "Image of the retired pyiron_continuum environment, offered only when set.",
+        "pyiron/continuum:latest",
+        default=None,
     )
     pyiron_experimental: ImageRef | None = _var(
-        "PYIRON_EXPERIMENTAL", "Image of the retired pyiron_experimental environment, offered only when set.",
-        "pyiron/experimental:latest", default=None,
+        "PYIRON_EXPERIMENTAL",
+        "Image of the retired pyiron_experimental environment, offered only when set.",
+        "pyiron/experimental:latest",
+        default=None,
     )
     environments_file: Path | None = _var(
-        "ENVIRONMENTS_FILE", "Catalogue of environments (TOML); the one built into the image by default.",
-        "/srv/jupyterhub/environments.toml", default=None,
+        "ENVIRONMENTS_FILE",
+        "Catalogue of environments (TOML); the one built into the image by default.",
+        "/srv/jupyterhub/environments.toml",
+        default=None,
     )
     clusters_file: Path | None = _var(
         "CLUSTERS_FILE",
         "HPC clusters users submit pyiron jobs to over SSH (TOML; README 'Connecting a cluster'). None by default.",
-        "/srv/jupyterhub/clusters.toml", default=None,
+        "/srv/jupyterhub/clusters.toml",
+        default=None,
     )
     site_resources_dir: Path | None = _var(
         "SITE_RESOURCES_DIR",
         "Directory on the Docker host (potentials, shared data, queue configurations) that every server "
         "mounts read-only at /opt/pyiron-hub/site-resources and adds to pyiron's resource paths.",
-        "/srv/pyiron/resources", default=None,
+        "/srv/pyiron/resources",
+        default=None,
     )
     mem_limit: MemoryBytes = _var("MEM_LIMIT", "Default memory limit of a user's server.", "2G", default="2G")
     cpu_limit: Cpus = _var("CPU_LIMIT", "Default CPU limit of a user's server.", "1", default=1.0)
     max_mem_limit: MemoryBytes | None = _var(
         "MAX_MEM_LIMIT", "If set, users may pick their memory up to this.", "8G", default=None
     )
-    max_cpu_limit: Cpus | None = _var("MAX_CPU_LIMIT", "If set, users may pick their CPUs up to this.", "4", default=None)
+    max_cpu_limit: Cpus | None = _var(
+        "MAX_CPU_LIMIT", "If set, users may pick their CPUs up to this.", "4", default=None
+    )
     pids_limit: int = _var(
         "PIDS_LIMIT",
         "Processes and threads one user's server may run at once (Docker's --pids-limit), so that a fork "
         "bomb stays in its container. The default leaves room for MPI runs and executors with many threads. "
         "SPAWNER=docker only.",
-        "4096", default=4096, ge=64, le=4194304,
+        "4096",
+        default=4096,
+        ge=64,
+        le=4194304,
     )
     isolate_users: bool = _var(
         "ISOLATE_USERS",
         "Give each user's server a network of its own, which the hub (and what USERS_REACH names) "
         "joins, so that no user reaches another user's server; false: all servers share DOCKER_NETWORK_NAME and reach each other's ports "
-        "(README \"Security notes\"). SPAWNER=docker only.",
-        "true", default=True,
+        '(README "Security notes"). SPAWNER=docker only.',
+        "true",
+        default=True,
     )
     users_reach: NameList = _var(
         "USERS_REACH",
@@ -243,76 +323,101 @@ class Settings(BaseSettings):
         "join every user's network (ISOLATE_USERS), so that users' servers reach them by that name. The hub "
         "always does; nothing else does unless named here: Keycloak, the backup service and a cluster's login "
         "node are not. Name only what holds no shell for users (a login node would reach every user's server): "
-        "for a login node run as a container, name an SSH relay to it (README \"Security notes\"). SPAWNER=docker only.",
-        "cluster-ssh", default=[],
+        'for a login node run as a container, name an SSH relay to it (README "Security notes"). SPAWNER=docker only.',
+        "cluster-ssh",
+        default=[],
     )
     user_networks_pool: AddressPool = _var(
         "USER_NETWORKS_POOL",
         "The address range the hub takes each user's network from (ISOLATE_USERS), one subnet of "
         "USER_NETWORKS_PREFIX per running server, instead of Docker's default address pools (31 networks on an engine). "
-        "Pick a range your site does not route (README \"Security notes\"). SPAWNER=docker only.",
-        "10.213.0.0/16", default=DEFAULT_POOL,
+        'Pick a range your site does not route (README "Security notes"). SPAWNER=docker only.',
+        "10.213.0.0/16",
+        default=DEFAULT_POOL,
     )
     user_networks_prefix: int = _var(
         "USER_NETWORKS_PREFIX",
         "Prefix length of each user's network in USER_NETWORKS_POOL: 28 is 16 addresses, room for the server, "
         "the hub and 11 more containers of DOCKER_NETWORK_NAME that join it (USERS_REACH).",
-        "27", default=DEFAULT_PREFIX, ge=LARGEST_PREFIX, le=SMALLEST_PREFIX,
+        "27",
+        default=DEFAULT_PREFIX,
+        ge=LARGEST_PREFIX,
+        le=SMALLEST_PREFIX,
     )
     docker_network: str = _var(
-        "DOCKER_NETWORK_NAME", "Docker network of users' servers (not the database's).", "pyiron-hub-users",
-        default="pyiron-hub-users", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
+        "DOCKER_NETWORK_NAME",
+        "Docker network of users' servers (not the database's).",
+        "pyiron-hub-users",
+        default="pyiron-hub-users",
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
     )
     deployment_name: str | None = _var(
         "DEPLOYMENT_NAME",
         "Prefix of users' container and volume names, so that two hubs can share one Docker engine "
         "(the demo uses 'demo'); unset: jupyter-<user>, jupyterhub-home-<user>, jupyterhub-user-<user>.",
-        "staging", default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,40}$",
+        "staging",
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,40}$",
     )
     hub_connect_host: str = _var(
-        "HUB_CONNECT_HOST", "Name under which users' servers reach the hub.", "hub", default="hub",
+        "HUB_CONNECT_HOST",
+        "Name under which users' servers reach the hub.",
+        "hub",
+        default="hub",
         pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
     )
     spawner: Literal["docker", "swarm"] = _var(
         "SPAWNER",
         "'docker': users' servers are containers on the hub's Docker host; 'swarm': services on a "
-        "Docker Swarm (README \"Running on a swarm\"; compose.swarm.yml sets it).",
-        "swarm", default="docker",
+        'Docker Swarm (README "Running on a swarm"; compose.swarm.yml sets it).',
+        "swarm",
+        default="docker",
     )
     swarm_constraints: ConstraintList = _var(
         "SWARM_CONSTRAINTS",
         "SPAWNER=swarm: placement constraints of users' services (comma-separated, Docker's syntax).",
-        "node.role==worker,node.labels.pyiron-users==true", default=["node.role==worker"],
+        "node.role==worker,node.labels.pyiron-users==true",
+        default=["node.role==worker"],
     )
     swarm_nfs_server: str | None = _var(
         "SWARM_NFS_SERVER",
         "SPAWNER=swarm: NFS server holding users' volumes, so that their files follow them to any node. "
         "Unset: a user's volumes stay on the node of their first start, and their server is always placed there.",
-        "nfs.example.org", default=None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.:-]*$",
+        "nfs.example.org",
+        default=None,
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.:-]*$",
     )
     swarm_nfs_export: str | None = _var(
         "SWARM_NFS_EXPORT",
         "Exported directory on SWARM_NFS_SERVER; a user's volume is its subdirectory of the volume's name.",
-        "/export/pyiron-hub", default=None, pattern=r"^/[a-zA-Z0-9_./-]*$",
+        "/export/pyiron-hub",
+        default=None,
+        pattern=r"^/[a-zA-Z0-9_./-]*$",
     )
     swarm_shared_path: Path | None = _var(
         "SWARM_SHARED_PATH",
         "SPAWNER=swarm: a directory every node (the manager too) mounts at this same path (NFS, CephFS, GPFS, "
         "BeeGFS, Lustre); each user's home and work are its subdirectories <path>/<volume name>, made by the hub "
-        "on first use, and a start may land on any worker (README \"Running on a swarm\"; compose.swarm-shared.yml).",
-        "/srv/pyiron-hub-users", default=None,
+        'on first use, and a start may land on any worker (README "Running on a swarm"; compose.swarm-shared.yml).',
+        "/srv/pyiron-hub-users",
+        default=None,
     )
     start_timeout: int = _var("SPAWN_TIMEOUT", "Seconds a server may take to start.", "120", default=120, gt=0, le=3600)
     pull_stall_timeout: int = _var(
         "PULL_STALL_TIMEOUT",
         "Seconds the pull of a missing image may go without receiving anything before the user's start fails "
         "(a pull that advances may take as long as it needs; SPAWN_TIMEOUT counts from after it).",
-        "120", default=120, gt=0, le=3600,
+        "120",
+        default=120,
+        gt=0,
+        le=3600,
     )
     concurrent_spawn_limit: int = _var(
         "CONCURRENT_SPAWN_LIMIT",
         "Servers that may be starting at once; beyond it a start is refused with HTTP 429 and a Retry-After (0: no limit).",
-        "64", default=64, ge=0,
+        "64",
+        default=64,
+        ge=0,
     )
     starts_at_once: int | None = _var(
         "STARTS_AT_ONCE",
@@ -320,38 +425,49 @@ class Settings(BaseSettings):
         "not count against SPAWN_TIMEOUT while they wait (default: the host's CPU cores; 0: no line). "
         "CONCURRENT_SPAWN_LIMIT still caps starts waiting and booting together. SPAWNER=docker only (a swarm's "
         "servers boot on its workers).",
-        "4", default=None, ge=0,
+        "4",
+        default=None,
+        ge=0,
     )
     server_cpu_shares: int = _var(
         "SERVER_CPU_SHARES",
         "Users' servers' CPU weight against other containers when the host's CPUs are all busy (Docker's "
         "--cpu-shares; Docker's default is 1024, docker-compose.yml gives the hub 4096), so "
         "that starting servers never starve the hub and its proxy. SPAWNER=docker only.",
-        "512", default=512, ge=2, le=262144,
+        "512",
+        default=512,
+        ge=2,
+        le=262144,
     )
     admin_access: bool = _var(
         "ADMIN_ACCESS",
         "Let admins open users' servers: their files, terminals and kernels, hence e.g. their HPC keys "
         "in ~/.ssh (JupyterHub's access:servers, tokens and shares scopes on every user). Without it "
         "admins still start and stop servers and use the admin page.",
-        "true", default=False,
+        "true",
+        default=False,
     )
     keep_servers_on_hub_stop: bool = _var(
         "KEEP_SERVERS_ON_HUB_STOP",
         "Leave users' servers running when the hub stops or restarts (as zero-to-jupyterhub does); "
-        "then stop them yourself before `compose down` or `docker stack rm` (README \"Upgrading\").",
-        "true", default=False,
+        'then stop them yourself before `compose down` or `docker stack rm` (README "Upgrading").',
+        "true",
+        default=False,
     )
     storage_soft_limit: SizeBytes | None = _var(
         "STORAGE_SOFT_LIMIT",
         "A user whose home + work volumes exceed this sees a warning on the hub's home and spawn pages, and "
         "admins see who on /hub/usage; nothing is ever refused or deleted (unset: no warning).",
-        "10G", default=None,
+        "10G",
+        default=None,
     )
     usage_refresh_seconds: int = _var(
         "USAGE_REFRESH_SECONDS",
         "How old the disk, memory and CPU figures of /hub/usage and /hub/metrics may be before they are measured "
-        "again (in the background, never while a page waits).", "300", default=300, ge=10,
+        "again (in the background, never while a page waits).",
+        "300",
+        default=300,
+        ge=10,
     )
     idle_timeout: int = _var(
         "IDLE_TIMEOUT", "Stop servers idle for this many seconds (0: never).", "3600", default=3600, ge=0
@@ -360,20 +476,29 @@ class Settings(BaseSettings):
         "IDLE_CULL_EVERY",
         "Seconds between the idle culler's checks (jupyterhub-idle-culler's --cull-every); a server is stopped "
         "up to this much after its time. Unset: half of IDLE_TIMEOUT (the culler's own default), or 600 when "
-        "only MAX_SERVER_AGE is set.", "600", default=None, gt=0, le=86400,
+        "only MAX_SERVER_AGE is set.",
+        "600",
+        default=None,
+        gt=0,
+        le=86400,
     )
     max_server_age: int = _var(
         "MAX_SERVER_AGE",
         "Stop every server that has run this many seconds, even a busy one (jupyterhub-idle-culler's --max-age); "
         "users see the time left on the hub's home page and, in the last hour, in their notebooks "
-        "(README \"How culling decides\"). 0: no limit.", "28800", default=0, ge=0,
+        '(README "How culling decides"). 0: no limit.',
+        "28800",
+        default=0,
+        ge=0,
     )
 
     # --- database -----------------------------------------------------------------------
     postgres_host: str = _var("POSTGRES_HOST", "Database host.", "hub-db", default="hub-db", min_length=1)
     postgres_port: int = _var("POSTGRES_PORT", "Database port.", "5432", default=5432, gt=0, lt=65536)
     postgres_user: str = _var("POSTGRES_USER", "Database user.", "postgres", default="postgres", min_length=1)
-    postgres_db: str | None = _var("POSTGRES_DB", "Database name (defaults to POSTGRES_USER, as in the postgres image).", "postgres", default=None)
+    postgres_db: str | None = _var(
+        "POSTGRES_DB", "Database name (defaults to POSTGRES_USER, as in the postgres image).", "postgres", default=None
+    )
     postgres_password: SecretStr = _var(
         "POSTGRES_PASSWORD", "Database password (or POSTGRES_PASSWORD_FILE).", "a long random string"
     )
@@ -383,49 +508,64 @@ class Settings(BaseSettings):
 
     # --- secrets and state ----------------------------------------------------------
     data_dir: Path = _var(
-        "DATA_DIR", "Hub's own volume: generated secrets live here.", "/srv/jupyterhub/data",
+        "DATA_DIR",
+        "Hub's own volume: generated secrets live here.",
+        "/srv/jupyterhub/data",
         default=Path("/srv/jupyterhub/data"),
     )
     cookie_secret: SecretStr | None = _var(
-        "JUPYTERHUB_COOKIE_SECRET", "Cookie secret, 64 hex characters; generated in DATA_DIR unless given.",
-        "output of: openssl rand -hex 32", default=None,
+        "JUPYTERHUB_COOKIE_SECRET",
+        "Cookie secret, 64 hex characters; generated in DATA_DIR unless given.",
+        "output of: openssl rand -hex 32",
+        default=None,
     )
     crypt_key: SecretStr | None = _var(
-        "JUPYTERHUB_CRYPT_KEY", "Key that encrypts auth state, 64 hex characters; generated unless given.",
-        "output of: openssl rand -hex 32", default=None,
+        "JUPYTERHUB_CRYPT_KEY",
+        "Key that encrypts auth state, 64 hex characters; generated unless given.",
+        "output of: openssl rand -hex 32",
+        default=None,
     )
     proxy_token: SecretStr | None = _var(
-        "CONFIGPROXY_AUTH_TOKEN", "Token between hub and proxy; generated unless given.", "output of: openssl rand -hex 32",
+        "CONFIGPROXY_AUTH_TOKEN",
+        "Token between hub and proxy; generated unless given.",
+        "output of: openssl rand -hex 32",
         default=None,
     )
     metrics_token: SecretStr | None = _var(
         "METRICS_API_TOKEN",
         "Token that may read /hub/metrics (Prometheus) and nothing else; generated in DATA_DIR unless given.",
-        "output of: openssl rand -hex 32", default=None,
+        "output of: openssl rand -hex 32",
+        default=None,
     )
     key_sync_token: SecretStr | None = _var(
         "KEY_SYNC_API_TOKEN",
         "Token that may read the users' SSH public keys per cluster account (/hub/ssh-keys?cluster=) and "
-        "nothing else, for the key sync on a cluster (README \"Registering the key\"); generated in DATA_DIR "
+        'nothing else, for the key sync on a cluster (README "Registering the key"); generated in DATA_DIR '
         "unless given, only when there are clusters.",
-        "output of: openssl rand -hex 32", default=None,
+        "output of: openssl rand -hex 32",
+        default=None,
     )
 
     # --- TLS --------------------------------------------------------------------------
     tls_cert: Path | None = _var(
-        "TLS_CERT_FILE", "Certificate the hub serves HTTPS with (path inside the container).",
-        "/srv/jupyterhub/secrets/jupyterhub.crt", default=None,
+        "TLS_CERT_FILE",
+        "Certificate the hub serves HTTPS with (path inside the container).",
+        "/srv/jupyterhub/secrets/jupyterhub.crt",
+        default=None,
     )
     tls_key: Path | None = _var(
-        "TLS_KEY_FILE", "Key for TLS_CERT_FILE (path inside the container).", "/srv/jupyterhub/secrets/jupyterhub.key",
+        "TLS_KEY_FILE",
+        "Key for TLS_CERT_FILE (path inside the container).",
+        "/srv/jupyterhub/secrets/jupyterhub.key",
         default=None,
     )
     subdomain_host: Origin | None = _var(
         "SUBDOMAIN_HOST",
         "Serve each user's server from an origin of its own, <user>.<this host> (JupyterHub's subdomain_host), "
         "so that a page in one user's server cannot act on the hub as whoever opens it. Needs a wildcard DNS "
-        "record and a certificate for both names (README \"Per-user origins\"). Unset: one origin for all.",
-        "https://hub.example.org", default=None,
+        'record and a certificate for both names (README "Per-user origins"). Unset: one origin for all.',
+        "https://hub.example.org",
+        default=None,
     )
 
     @field_validator("cookie_secret", "crypt_key", mode="before")
@@ -506,33 +646,61 @@ class Settings(BaseSettings):
             if maximum is not None and value > maximum:
                 shown = format_memory if var == "MEM_LIMIT" else str
                 problems.append(
-                    Problem(var, f"the default {shown(value)} is above {max_var}={shown(maximum)}", f"at most {shown(maximum)}")
+                    Problem(
+                        var,
+                        f"the default {shown(value)} is above {max_var}={shown(maximum)}",
+                        f"at most {shown(maximum)}",
+                    )
                 )
         if not networks_in(self.user_networks_pool, self.user_networks_prefix):
-            problems.append(Problem(
-                "USER_NETWORKS_POOL", f"{self.user_networks_pool} cannot hold one network of "
-                f"/{self.user_networks_prefix} (USER_NETWORKS_PREFIX): use a range of /{self.user_networks_prefix} "
-                "or larger", DEFAULT_POOL))
+            problems.append(
+                Problem(
+                    "USER_NETWORKS_POOL",
+                    f"{self.user_networks_pool} cannot hold one network of "
+                    f"/{self.user_networks_prefix} (USER_NETWORKS_PREFIX): use a range of /{self.user_networks_prefix} "
+                    "or larger",
+                    DEFAULT_POOL,
+                )
+            )
         if bool(self.swarm_nfs_server) != bool(self.swarm_nfs_export):
-            problems.append(Problem("SWARM_NFS_SERVER", "SWARM_NFS_SERVER and SWARM_NFS_EXPORT must be set together",
-                                    "SWARM_NFS_SERVER=nfs.example.org SWARM_NFS_EXPORT=/export/pyiron-hub"))
+            problems.append(
+                Problem(
+                    "SWARM_NFS_SERVER",
+                    "SWARM_NFS_SERVER and SWARM_NFS_EXPORT must be set together",
+                    "SWARM_NFS_SERVER=nfs.example.org SWARM_NFS_EXPORT=/export/pyiron-hub",
+                )
+            )
         if self.swarm_nfs_server and self.spawner != "swarm":
             problems.append(Problem("SWARM_NFS_SERVER", "is used only with SPAWNER=swarm", "swarm"))
         if self.swarm_shared_path and self.spawner != "swarm":
             problems.append(Problem("SWARM_SHARED_PATH", "is used only with SPAWNER=swarm", "swarm"))
         if self.idle_cull_every and not (self.idle_timeout or self.max_server_age):
-            problems.append(Problem("IDLE_CULL_EVERY", "is used only when IDLE_TIMEOUT or MAX_SERVER_AGE is set "
-                                    "(with both 0 no server is ever culled)", "IDLE_TIMEOUT=3600"))
+            problems.append(
+                Problem(
+                    "IDLE_CULL_EVERY",
+                    "is used only when IDLE_TIMEOUT or MAX_SERVER_AGE is set (with both 0 no server is ever culled)",
+                    "IDLE_TIMEOUT=3600",
+                )
+            )
         if self.swarm_shared_path and self.swarm_nfs_server:
-            problems.append(Problem("SWARM_SHARED_PATH", "and SWARM_NFS_SERVER name two places for users' files: "
-                                    "set one of them", "SWARM_SHARED_PATH=/srv/pyiron-hub-users"))
+            problems.append(
+                Problem(
+                    "SWARM_SHARED_PATH",
+                    "and SWARM_NFS_SERVER name two places for users' files: set one of them",
+                    "SWARM_SHARED_PATH=/srv/pyiron-hub-users",
+                )
+            )
         return problems
 
     def path_problems(self) -> list[Problem]:
         """Files named by variables that do not exist (inside the hub container)."""
         problems = []
-        for path, var in ((self.ca_bundle, "OAUTH2_CA_BUNDLE"), (self.tls_cert, "TLS_CERT_FILE"), (self.tls_key, "TLS_KEY_FILE"),
-                          (self.site_logo, "SITE_LOGO")):
+        for path, var in (
+            (self.ca_bundle, "OAUTH2_CA_BUNDLE"),
+            (self.tls_cert, "TLS_CERT_FILE"),
+            (self.tls_key, "TLS_KEY_FILE"),
+            (self.site_logo, "SITE_LOGO"),
+        ):
             try:
                 missing = path is not None and not path.is_file()
             except OSError:  # is_file() raises on e.g. a name too long for the file system
@@ -541,8 +709,13 @@ class Settings(BaseSettings):
                 problems.append(Problem(var, f"no such file: {path}", "mount the file into the hub container"))
         # The hub makes each user's directories there (swarm.py), so it must see the path too.
         if self.swarm_shared_path is not None and not self.swarm_shared_path.is_dir():
-            problems.append(Problem("SWARM_SHARED_PATH", f"no such directory in the hub container: {self.swarm_shared_path}",
-                                    "deploy with the overlay compose.swarm-shared.yml, which mounts it"))
+            problems.append(
+                Problem(
+                    "SWARM_SHARED_PATH",
+                    f"no such directory in the hub container: {self.swarm_shared_path}",
+                    "deploy with the overlay compose.swarm-shared.yml, which mounts it",
+                )
+            )
         return problems
 
 
@@ -591,8 +764,13 @@ class EnvironSource(EnvSettingsSource):
                 continue
             if self.given.get(var):
                 # Which one would win is a guess (Postgres' image refuses both as well).
-                self.problems.append(Problem(file_var, f"both {var} and {file_var} are set: keep one",
-                                             f"{file_var}={SECRET_MOUNTS[var]} and no {var}"))
+                self.problems.append(
+                    Problem(
+                        file_var,
+                        f"both {var} and {file_var} are set: keep one",
+                        f"{file_var}={SECRET_MOUNTS[var]} and no {var}",
+                    )
+                )
             elif not self.read_files:
                 env[var] = _UNREAD_SECRET
             else:
@@ -601,7 +779,9 @@ class EnvironSource(EnvSettingsSource):
                 except OSError as err:
                     self.problems.append(Problem(file_var, f"cannot read {path}: {err.strerror}", SECRET_MOUNTS[var]))
                 except UnicodeDecodeError:  # e.g. a binary file; never echo its bytes
-                    self.problems.append(Problem(file_var, f"{path} is not UTF-8 text", "a file holding only the secret"))
+                    self.problems.append(
+                        Problem(file_var, f"{path} is not UTF-8 text", "a file holding only the secret")
+                    )
         return env
 
 
@@ -609,7 +789,8 @@ def _required(env: Mapping[str, str], empty: set[str], *names: str, reported: se
     return [
         Problem(name, "is set but empty" if name in empty else "is required but not set", _example(name))
         # A VAR_FILE that could not be read has been reported already.
-        for name in names if not env.get(name) and name not in reported
+        for name in names
+        if not env.get(name) and name not in reported
     ]
 
 
@@ -634,19 +815,23 @@ def _presence_problems(env: Mapping[str, str], empty: set[str], reported: set[st
         if not env.get("OAUTH2_ISSUER_URL"):
             missing = [v for v in ENDPOINT_VARIABLES if not env.get(v)]
             if missing:
-                problems.append(Problem(
-                    "OAUTH2_ISSUER_URL",
-                    f"not set, and neither are {', '.join(missing)}: give the realm URL, or all three endpoint URLs",
-                    "https://keycloak.example.org/realms/pyiron",
-                ))
+                problems.append(
+                    Problem(
+                        "OAUTH2_ISSUER_URL",
+                        f"not set, and neither are {', '.join(missing)}: give the realm URL, or all three endpoint URLs",
+                        "https://keycloak.example.org/realms/pyiron",
+                    )
+                )
     # OAUTH2_ALLOW_ALL=false says nothing about who may log in.
     if not (env.get("OAUTH2_ALLOWED_GROUPS") or env.get("ALLOWED_USERS") or _admits_all(env.get("OAUTH2_ALLOW_ALL"))):
-        problems.append(Problem(
-            "OAUTH2_ALLOWED_GROUPS",
-            "nobody but admins could log in: set OAUTH2_ALLOWED_GROUPS, ALLOWED_USERS, "
-            "or OAUTH2_ALLOW_ALL=true to admit every user of the realm",
-            "pyiron-users",
-        ))
+        problems.append(
+            Problem(
+                "OAUTH2_ALLOWED_GROUPS",
+                "nobody but admins could log in: set OAUTH2_ALLOWED_GROUPS, ALLOWED_USERS, "
+                "or OAUTH2_ALLOW_ALL=true to admit every user of the realm",
+                "pyiron-users",
+            )
+        )
     if bool(env.get("TLS_CERT_FILE")) != bool(env.get("TLS_KEY_FILE")):
         problems.append(Problem("TLS_CERT_FILE", "TLS_CERT_FILE and TLS_KEY_FILE must be set together", None))
     return problems

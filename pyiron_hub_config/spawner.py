@@ -9,15 +9,20 @@ from functools import lru_cache
 
 import docker.errors
 from dockerspawner import DockerSpawner
-from jinja2 import Environment as Jinja, PackageLoader, select_autoescape
+from jinja2 import Environment as Jinja
+from jinja2 import PackageLoader, select_autoescape
 from sqlalchemy.orm import object_session
 from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
-from .boot_shared import (
-    ACTIVITY_EVERY_VARIABLE, IMAGE_ID_VARIABLE, LAST_STOP_VARIABLE, STOP_WARNING_VARIABLE, STOPS_AT_VARIABLE,
-)
 from .boot_file import boot_volume_mount
+from .boot_shared import (
+    ACTIVITY_EVERY_VARIABLE,
+    IMAGE_ID_VARIABLE,
+    LAST_STOP_VARIABLE,
+    STOP_WARNING_VARIABLE,
+    STOPS_AT_VARIABLE,
+)
 from .catalogue import Environment
 from .clusters import QUIET_ENVIRONMENT, cluster_files
 from .docker_pool import PooledDockerSpawner
@@ -27,10 +32,22 @@ from .options import InvalidChoice, find_environment, options_from_form, validat
 from .parallelism import thread_environment
 from .readiness import AnswerBeforeReady
 from .server_stops import (
-    MEMORY, count_memory_kill, started_epoch, stop_kind, stop_record, stop_text, stop_warning, stops_at,
+    MEMORY,
+    count_memory_kill,
+    started_epoch,
+    stop_kind,
+    stop_record,
+    stop_text,
+    stop_warning,
+    stops_at,
 )
 from .ssh_keys import (
-    FILES_STATUS_PATH, PUBLIC_KEY_PATH, WORK_STATUS_PATH, PublicKey, public_key_from_archive, skipped_from_archive,
+    FILES_STATUS_PATH,
+    PUBLIC_KEY_PATH,
+    WORK_STATUS_PATH,
+    PublicKey,
+    public_key_from_archive,
+    skipped_from_archive,
     work_from_archive,
 )
 from .start_queue import StartQueue
@@ -56,18 +73,22 @@ def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, la
     default = next((env for env in environments if env.default), None)
     last = find_environment(last_options.get("environment"), environments)
     selected = (last or default).name if (last or default) else None
-    return _templates().get_template("options_form.html").render(
-        environments=environments,
-        selected=selected,
-        max_mem_limit=format_memory(max_mem_limit) if max_mem_limit else None,
-        max_cpu_limit=max_cpu_limit,
-        min_mem_limit=format_memory(MIN_MEMORY),
-        min_cpu_limit=MIN_CPUS,
-        # Sizes are offered again only while the admin still lets users pick them.
-        mem_limit=last_options.get("mem_limit") if max_mem_limit else None,
-        cpu_limit=last_options.get("cpu_limit") if max_cpu_limit else None,
-        gone=gone,
-        default=default,
+    return (
+        _templates()
+        .get_template("options_form.html")
+        .render(
+            environments=environments,
+            selected=selected,
+            max_mem_limit=format_memory(max_mem_limit) if max_mem_limit else None,
+            max_cpu_limit=max_cpu_limit,
+            min_mem_limit=format_memory(MIN_MEMORY),
+            min_cpu_limit=MIN_CPUS,
+            # Sizes are offered again only while the admin still lets users pick them.
+            mem_limit=last_options.get("mem_limit") if max_mem_limit else None,
+            cpu_limit=last_options.get("cpu_limit") if max_cpu_limit else None,
+            gone=gone,
+            default=default,
+        )
     )
 
 
@@ -91,11 +112,12 @@ class EnvironmentPicker(DockerSpawner):
     max_mem_limit = Integer(
         None, allow_none=True, help="Bytes a user may ask for; None: users cannot pick memory."
     ).tag(config=True)
-    max_cpu_limit = Float(
-        None, allow_none=True, help="CPUs a user may ask for; None: users cannot pick CPUs."
-    ).tag(config=True)
+    max_cpu_limit = Float(None, allow_none=True, help="CPUs a user may ask for; None: users cannot pick CPUs.").tag(
+        config=True
+    )
     site_resources = Unicode(
-        None, allow_none=True,
+        None,
+        allow_none=True,
         help="Host directory every server mounts read-only and adds to pyiron's resource paths.",
     ).tag(config=True)
 
@@ -103,11 +125,16 @@ class EnvironmentPicker(DockerSpawner):
         help="HPC clusters (pyiron_hub_config.clusters.Cluster) every server gets a pysqa configuration for.",
     ).tag(config=True)
     activity_every = Integer(
-        0, help="Seconds between the server's own checks for work (boot.py's watcher); 0: no watcher.",
+        0,
+        help="Seconds between the server's own checks for work (boot.py's watcher); 0: no watcher.",
     ).tag(config=True)
-    max_age = Integer(0, help="MAX_SERVER_AGE: seconds after which the culler stops a server; 0: none.").tag(config=True)
+    max_age = Integer(0, help="MAX_SERVER_AGE: seconds after which the culler stops a server; 0: none.").tag(
+        config=True
+    )
     memory_kills_file = Unicode(
-        None, allow_none=True, help="JSON file counting each user's servers stopped by their memory limit.",
+        None,
+        allow_none=True,
+        help="JSON file counting each user's servers stopped by their memory limit.",
     ).tag(config=True)
     # Why the server last stopped, and the work lost with it (server_stops.stop_record); kept
     # in the state across stops, for the home page and the next start's boot step.
@@ -159,8 +186,12 @@ class EnvironmentPicker(DockerSpawner):
             spawner._forget_refused_options()
             raise
         if choice.replaced is not None:
-            spawner.log.info("%s asked for %s, which is no longer offered: starting the default, %s",
-                             spawner.user.name, choice.replaced.name, choice.environment.name)
+            spawner.log.info(
+                "%s asked for %s, which is no longer offered: starting the default, %s",
+                spawner.user.name,
+                choice.replaced.name,
+                choice.environment.name,
+            )
         spawner.image = choice.environment.image
         spawner._set_size(choice.mem_limit, choice.cpu_limit)
         spawner.environment = {
@@ -170,8 +201,12 @@ class EnvironmentPicker(DockerSpawner):
         }
         spawner._show_environment(choice.environment)
         spawner.log.info(
-            "Starting %s for %s: %s, %s memory, %g CPU", choice.environment.name, spawner.user.name,
-            choice.environment.image, format_memory(choice.mem_limit), choice.cpu_limit,
+            "Starting %s for %s: %s, %s memory, %g CPU",
+            choice.environment.name,
+            spawner.user.name,
+            choice.environment.image,
+            format_memory(choice.mem_limit),
+            choice.cpu_limit,
         )
 
     def _forget_refused_options(self) -> None:
@@ -195,8 +230,12 @@ class EnvironmentPicker(DockerSpawner):
         if self.site_resources:
             self.environment = {**self.environment, "PYIRON_HUB_SITE_RESOURCES": SITE_RESOURCES_MOUNT}
         # The boot step skips the examples when it brought in this image's at an earlier start.
-        self.environment = {**self.environment, **self.cluster_environment(), **self.work_environment(),
-                            IMAGE_ID_VARIABLE: image_id}
+        self.environment = {
+            **self.environment,
+            **self.cluster_environment(),
+            **self.work_environment(),
+            IMAGE_ID_VARIABLE: image_id,
+        }
         self.log.debug("%s's examples come from %s", self.user.name, image_volume(image_id))
         url = await super().start()
         self.last_options = {k: v for k, v in (self.user_options or {}).items() if k != "profile"}
@@ -265,8 +304,9 @@ class EnvironmentPicker(DockerSpawner):
 
     def _choose(self, options, for_page: bool = False):
         try:
-            return validate_choice(options, self.environments, self.max_mem_limit, self.max_cpu_limit,
-                                   self.left_out_environments)
+            return validate_choice(
+                options, self.environments, self.max_mem_limit, self.max_cpu_limit, self.left_out_environments
+            )
         except InvalidChoice as err:
             error = web.HTTPError(400, "%s", err.api_message)
             if for_page:
@@ -303,8 +343,9 @@ class EnvironmentPicker(DockerSpawner):
         raise NotImplementedError
 
 
-class PyironSpawner(EnvironmentPicker, PullsWithProgress, StartQueue, AnswerBeforeReady, UserNetworks,
-                    PooledDockerSpawner):
+class PyironSpawner(
+    EnvironmentPicker, PullsWithProgress, StartQueue, AnswerBeforeReady, UserNetworks, PooledDockerSpawner
+):
     """Starts the catalogue environment a user picks, with its memory and CPU limits, as one
     container on the hub's engine; a missing image pulled first with its progress shown
     (image_pull.py), then in line while STARTS_AT_ONCE servers boot (start_queue.py), seen as soon as it answers (readiness.py), Docker calls on a pool of
@@ -330,7 +371,8 @@ class PyironSpawner(EnvironmentPicker, PullsWithProgress, StartQueue, AnswerBefo
         """The hub's packages (hub_packages.py), read-only; none if they cannot be had."""
         try:
             mount = await asyncio.wrap_future(
-                self.executor.submit(packages_volume_mount, self.client, self.image, self.packages_dir))
+                self.executor.submit(packages_volume_mount, self.client, self.image, self.packages_dir)
+            )
         except Exception as err:  # a server without paramiko beats no server
             self.log.warning("%s starts without the hub's packages: %s", self.user.name, err)
             return []
@@ -365,8 +407,12 @@ class PyironSpawner(EnvironmentPicker, PullsWithProgress, StartQueue, AnswerBefo
         # Ended by itself (memory limit, engine restart): the hub calls no stop(), and the
         # exited container is there until the next start removes it. (A start that fails is
         # the spawn page's to explain.)
-        if (status is not None and self.container_id and not getattr(self, "_spawn_pending", False)
-                and self.last_stop.get("container") != self.container_id):
+        if (
+            status is not None
+            and self.container_id
+            and not getattr(self, "_spawn_pending", False)
+            and self.last_stop.get("container") != self.container_id
+        ):
             await self._record_stop()
         return status
 
@@ -383,8 +429,12 @@ class PyironSpawner(EnvironmentPicker, PullsWithProgress, StartQueue, AnswerBefo
             # User.stop without it.
             api_request = getattr(self, "_stop_future", None) is not None
             kind = stop_kind(state, api_request, None if started is None else time.time() - started, self.max_age)
-            text = stop_text(kind, (container.get("HostConfig") or {}).get("Memory") or self.mem_limit, self.max_age,
-                             state.get("ExitCode"))
+            text = stop_text(
+                kind,
+                (container.get("HostConfig") or {}).get("Memory") or self.mem_limit,
+                self.max_age,
+                state.get("ExitCode"),
+            )
             work = await self._read_from_container(WORK_STATUS_PATH, work_from_archive)
             record = stop_record(kind, text, work)
             record["container"] = self.container_id
@@ -403,13 +453,22 @@ class PyironSpawner(EnvironmentPicker, PullsWithProgress, StartQueue, AnswerBefo
             started = started_epoch(self) or time.time() - 86400
 
             def events():
-                return list(self.client.events(since=int(started) - 1, until=int(time.time()) + 1, decode=True,
-                                               filters={"container": container_id}))
+                return list(
+                    self.client.events(
+                        since=int(started) - 1,
+                        until=int(time.time()) + 1,
+                        decode=True,
+                        filters={"container": container_id},
+                    )
+                )
 
             seen = await asyncio.wrap_future(self.executor.submit(events))
             oom = any(e.get("status") == "oom" or e.get("Action") == "oom" for e in seen)
-            codes = [(e.get("Actor") or {}).get("Attributes", {}).get("exitCode") for e in seen
-                     if (e.get("status") or e.get("Action")) == "die"]
+            codes = [
+                (e.get("Actor") or {}).get("Attributes", {}).get("exitCode")
+                for e in seen
+                if (e.get("status") or e.get("Action")) == "die"
+            ]
             exit_code = int(codes[-1]) if codes and codes[-1] is not None else None
             state = {"Running": False, "OOMKilled": oom, "ExitCode": exit_code}
             kind = stop_kind(state, False, None, self.max_age)
@@ -444,4 +503,3 @@ def pass_access_token(spawner: PyironSpawner, auth_state: dict | None) -> None:
     """auth_state_hook: give the user's server its Keycloak access token (opt-in)."""
     if auth_state and auth_state.get("access_token"):
         spawner.environment = {**spawner.environment, "OAUTH_ACCESS_TOKEN": auth_state["access_token"]}
-

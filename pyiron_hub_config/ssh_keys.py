@@ -205,9 +205,15 @@ class SSHKeysAdminHandler(_ClustersHandler):
         for orm_user in self.db.query(orm.User).order_by(orm.User.name):
             user = self.users[orm_user]
             key, source = await current_public_key(user.spawner, self.db)
-            rows.append({"name": user.name, "key": key, "source": source,
-                         "withdrawn": access_withdrawn(await user.get_auth_state()),
-                         "accounts": {name: c.account(user.name) for name, c in clusters.items()}})
+            rows.append(
+                {
+                    "name": user.name,
+                    "key": key,
+                    "source": source,
+                    "withdrawn": access_withdrawn(await user.get_auth_state()),
+                    "accounts": {name: c.account(user.name) for name, c in clusters.items()},
+                }
+            )
         wanted = self.get_argument("cluster", None)
         if wanted is not None:
             if wanted not in clusters:

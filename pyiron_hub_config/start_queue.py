@@ -70,7 +70,9 @@ class StartQueue(DockerSpawner):
             return
         self._in_line = asyncio.get_running_loop().create_future()
         cls._line.append(self._in_line)
-        self.log.info("Start of %s waits in line (%d booting, %d waiting)", self.user.name, cls._booting, len(cls._line))
+        self.log.info(
+            "Start of %s waits in line (%d booting, %d waiting)", self.user.name, cls._booting, len(cls._line)
+        )
         try:
             await self._in_line  # _give_slot hands its slot over, already counted
             self._holds_slot = True

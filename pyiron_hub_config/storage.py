@@ -104,8 +104,9 @@ def make_user_directories(shared_path: str, volumes: list[str]) -> list[str]:
     return made
 
 
-def service_volume_mounts(volumes: dict[str, str], nfs: tuple[str, str] | None,
-                          shared_path: str | None = None) -> list[dict]:
+def service_volume_mounts(
+    volumes: dict[str, str], nfs: tuple[str, str] | None, shared_path: str | None = None
+) -> list[dict]:
     """A swarm service's mounts for the user's volumes (name -> mount point), as real volumes.
 
     dockerspawner's SwarmSpawner turns ``volumes`` into bind mounts of host paths, which
@@ -118,8 +119,9 @@ def service_volume_mounts(volumes: dict[str, str], nfs: tuple[str, str] | None,
     mounts = []
     for name, target in volumes.items():
         if shared_path:
-            mounts.append({"type": "bind", "source": shared_directory(shared_path, name), "target": target,
-                           "read_only": False})
+            mounts.append(
+                {"type": "bind", "source": shared_directory(shared_path, name), "target": target, "read_only": False}
+            )
             continue
         mount = {"type": "volume", "source": name, "target": target, "read_only": False}
         if nfs:

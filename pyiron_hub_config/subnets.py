@@ -9,8 +9,8 @@ networks (compose's, other projects') never land in it, and in /28s it holds 409
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Iterable
 
 DEFAULT_POOL = "172.16.0.0/16"
 DEFAULT_PREFIX = 28
@@ -34,8 +34,9 @@ def next_free_subnet(pool: IPv4Network, prefix: int, used: Iterable[IPv4Network 
     """
     size = 2 ** (32 - prefix)
     candidate, end = int(pool.network_address), int(pool.broadcast_address)
-    spans = sorted((int(n.network_address), int(n.broadcast_address)) for n in used
-                   if n.version == 4 and n.overlaps(pool))
+    spans = sorted(
+        (int(n.network_address), int(n.broadcast_address)) for n in used if n.version == 4 and n.overlaps(pool)
+    )
     for first, last in spans:
         if candidate + size - 1 < first:
             break  # the candidate ends before this used network: free

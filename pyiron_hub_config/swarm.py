@@ -38,8 +38,8 @@ from jupyterhub.utils import maybe_future
 from requests import RequestException
 from traitlets import List, Unicode, default
 
-from .boot_shared import MUST_WRITE_VARIABLE, NOT_WRITABLE, NOT_WRITABLE_LINE
 from .boot_file import boot_config
+from .boot_shared import MUST_WRITE_VARIABLE, NOT_WRITABLE, NOT_WRITABLE_LINE
 from .docker_pool import PooledDockerSpawner
 from .readiness import AnswerBeforeReady
 from .spawner import EnvironmentPicker
@@ -117,10 +117,13 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
         Unicode(), help="Placement constraints of every user's service, e.g. ['node.role==worker']."
     ).tag(config=True)
     nfs_server = Unicode(None, allow_none=True, help="NFS server of users' volumes; None: volumes stay on a node.").tag(
-        config=True)
+        config=True
+    )
     nfs_export = Unicode(None, allow_none=True, help="Exported directory on nfs_server.").tag(config=True)
     shared_path = Unicode(
-        None, allow_none=True, help="Directory every node mounts at this path, holding users' volumes as subdirectories."
+        None,
+        allow_none=True,
+        help="Directory every node mounts at this path, holding users' volumes as subdirectories.",
     ).tag(config=True)
     # The node holding this user's volumes (node-local storage only); kept across stops.
     node_id = Unicode("")
@@ -222,18 +225,25 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
         names = self.volume_names
         home = next((name for name, target in names.items() if target == HOME), None)
         moved = home is not None and await asyncio.wrap_future(
-            self.executor.submit(os.path.isdir, shared_directory(self.shared_path, home)))
+            self.executor.submit(os.path.isdir, shared_directory(self.shared_path, home))
+        )
         # Files still in node-local volumes (their node known, never moved): stay with them.
         self._files_on_node = bool(self.node_id) and not moved
         if self._files_on_node:
-            self.log.info("%s's files are still in volumes on node %s (not yet moved to %s)",
-                          self.user.name, self.node_id[:12], self.shared_path)
+            self.log.info(
+                "%s's files are still in volumes on node %s (not yet moved to %s)",
+                self.user.name,
+                self.node_id[:12],
+                self.shared_path,
+            )
             return
         try:
             made = await asyncio.wrap_future(self.executor.submit(make_user_directories, self.shared_path, list(names)))
         except OSError as err:
-            raise RuntimeError(f"Your folders on the shared file system {self.shared_path} could not be made "
-                               f"({err.strerror or err}). Ask the hub's admin.") from err
+            raise RuntimeError(
+                f"Your folders on the shared file system {self.shared_path} could not be made "
+                f"({err.strerror or err}). Ask the hub's admin."
+            ) from err
         for path in made:
             self.log.info("Made %s for %s", path, self.user.name)
         self.node_id = ""  # moved: the node of the old volumes no longer matters
@@ -296,7 +306,7 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
         try:
             logs = await asyncio.wait_for(asyncio.wrap_future(self.executor.submit(self._boot_log)), LOG_WAIT)
             lines = [line.split(NOT_WRITABLE_LINE, 1)[1] for line in logs.splitlines() if NOT_WRITABLE_LINE in line]
-        except (asyncio.TimeoutError, RequestException) as err:  # the node's words are a bonus; the path is the point
+        except (TimeoutError, RequestException) as err:  # the node's words are a bonus; the path is the point
             self.log.warning("No log of %s's boot step from%s: %s", self.user.name, node, err)
         # The container's mount points, named as the node's paths the user's folders are at.
         words = lines[-1] if lines else "no file could be made there"
@@ -333,8 +343,7 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
                 if self._hangs(task, time.monotonic() - placed):
                     why, refused = self._not_answering(await self._node_name(task["NodeID"]), state), True
             if why:
-                if (refused and self.on_shared_path and task.get("NodeID")
-                        and len(self._refused_by) < MAX_REFUSALS):
+                if refused and self.on_shared_path and task.get("NodeID") and len(self._refused_by) < MAX_REFUSALS:
                     # Placed anew as a new service, never again on that node.
                     self.log.warning("%s's server %s; trying another node", self.user.name, why)
                     self._refused_by[task["NodeID"]] = why
@@ -343,8 +352,11 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
                     started, delay, placed = time.monotonic(), 0.1, None
                     continue
                 raise RuntimeError(f"Your server {why}{before}")
-            if state == "pending" and status.get("Err") and (
-                    time.monotonic() - started > PENDING_GRACE or (self._refused_by and _only_ruled_out(err))):
+            if (
+                state == "pending"
+                and status.get("Err")
+                and (time.monotonic() - started > PENDING_GRACE or (self._refused_by and _only_ruled_out(err)))
+            ):
                 raise RuntimeError(f"No swarm node can run your server now: {err}{before}")
             await asyncio.sleep(delay)
             delay = min(delay * 1.3, 2)
@@ -355,13 +367,18 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
         Only where this hub has run the image on that node before: a node's first start of an
         image pulls it first, which may take as long as the image is big.
         """
-        return (self.on_shared_path and placed_for > HUNG_AFTER
-                and (task.get("NodeID"), _task_image(task) or self.image) in PyironSwarmSpawner._ran_on)
+        return (
+            self.on_shared_path
+            and placed_for > HUNG_AFTER
+            and (task.get("NodeID"), _task_image(task) or self.image) in PyironSwarmSpawner._ran_on
+        )
 
     def _not_answering(self, node: str, state: str) -> str:
         paths = ", ".join(shared_directory(self.shared_path, name) for name in self.volume_names)
-        return (f"could not start{node}: Docker there was still {state} after {HUNG_AFTER:.0f} s, with the image "
-                f"there already: its mount of your folders {paths} does not answer (hung)")
+        return (
+            f"could not start{node}: Docker there was still {state} after {HUNG_AFTER:.0f} s, with the image "
+            f"there already: its mount of your folders {paths} does not answer (hung)"
+        )
 
     async def _ended_before_answering(self, task: dict) -> dict | None:
         """The task again if it ended before its server answered, else None (it answers, or may yet).
@@ -423,7 +440,7 @@ class PyironSwarmSpawner(EnvironmentPicker, AnswerBeforeReady, SwarmSpawner, Poo
                 self.log.warning("Removing service %s failed (%s), attempt %d", self.object_name, err, attempt + 1)
                 if attempt + 1 == REMOVE_ATTEMPTS:
                     raise
-                await asyncio.sleep(2 ** attempt)
+                await asyncio.sleep(2**attempt)
 
     async def run_post_stop_hook(self):
         # JupyterHub calls stop() only for a server it finds running. A server whose task

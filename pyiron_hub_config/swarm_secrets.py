@@ -18,8 +18,8 @@ and returns what to write; the CLI reads and writes the files.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 from .problems import Problem
 
@@ -71,8 +71,9 @@ class SecretsPlan:
     problems: list[Problem] = field(default_factory=list)
 
 
-def split_secrets(values: Mapping[str, str], existing: Mapping[str, str],
-                  make_secret: Callable[[], str] = new_secret) -> SecretsPlan:
+def split_secrets(
+    values: Mapping[str, str], existing: Mapping[str, str], make_secret: Callable[[], str] = new_secret
+) -> SecretsPlan:
     """Move each secret of values into a secret file; existing: secret name -> a file's text.
 
     A secret given in the env files and, differently, in its file is ambiguous and refused,
@@ -86,10 +87,15 @@ def split_secrets(values: Mapping[str, str], existing: Mapping[str, str],
         stored = existing.get(s.name)
         where = f"{SECRETS_DIR}/{s.name}"
         if file_value and file_value != s.mount:
-            plan.problems.append(Problem(
-                s.file_variable, f"names {file_value}, but on a swarm compose.swarm.yml mounts this secret at "
-                f"{s.mount}: put the secret itself in {where} (or as {s.variable} in the env file, which "
-                f"init --swarm moves there) and remove {s.file_variable}", f"{s.file_variable}={s.mount}"))
+            plan.problems.append(
+                Problem(
+                    s.file_variable,
+                    f"names {file_value}, but on a swarm compose.swarm.yml mounts this secret at "
+                    f"{s.mount}: put the secret itself in {where} (or as {s.variable} in the env file, which "
+                    f"init --swarm moves there) and remove {s.file_variable}",
+                    f"{s.file_variable}={s.mount}",
+                )
+            )
             continue
         if stored is not None and not stored.strip():
             plan.problems.append(Problem(where, "is empty", f"delete it, or write the {s.variable} into it"))
@@ -97,14 +103,23 @@ def split_secrets(values: Mapping[str, str], existing: Mapping[str, str],
         if given:
             if given != given.strip():
                 # The hub strips a secret file, Postgres' image only its final line breaks.
-                plan.problems.append(Problem(s.variable, "starts or ends with a space, which the hub and Postgres "
-                                             "would read differently from a file", "a value without spaces at its ends"))
+                plan.problems.append(
+                    Problem(
+                        s.variable,
+                        "starts or ends with a space, which the hub and Postgres would read differently from a file",
+                        "a value without spaces at its ends",
+                    )
+                )
                 continue
             if stored is not None and stored.strip() != given:
-                plan.problems.append(Problem(
-                    s.variable, f"is set in the env file and differs from {where}: keep one (delete the file to "
-                    f"replace the secret; a swarm secret cannot change, so then `docker stack rm` and deploy again)",
-                    f"{s.variable} only in {where}"))
+                plan.problems.append(
+                    Problem(
+                        s.variable,
+                        f"is set in the env file and differs from {where}: keep one (delete the file to "
+                        f"replace the secret; a swarm secret cannot change, so then `docker stack rm` and deploy again)",
+                        f"{s.variable} only in {where}",
+                    )
+                )
                 continue
         if stored is not None:
             plan.kept.append(s.name)

@@ -55,7 +55,7 @@ def user_of_volume(name: str, deployment: str | None) -> tuple[str, str] | None:
     prefix = f"{deployment}-" if deployment else ""
     for kind, start in (("home", _HOME), ("work", _WORK)):
         if name.startswith(prefix + start):
-            return name[len(prefix + start):], kind
+            return name[len(prefix + start) :], kind
     return None
 
 
@@ -107,7 +107,7 @@ def measure(client, deployment: str | None, needed_images: list[str], container_
             pass
     usage = usage_from_df(client.df(), deployment, needed_ids)
     for c in client.containers.list(filters={"name": f"^{container_prefix}-", "status": "running"}):
-        name = c.name[len(container_prefix) + 1:]
+        name = c.name[len(container_prefix) + 1 :]
         user = usage.users.setdefault(name, UserUsage(name))
         try:
             stats = c.stats(stream=False)

@@ -22,6 +22,7 @@ def usage_cache(deployment: str | None, images: list[str], container_prefix: str
     """The hub process's one cache (made on first use; the measurement needs the Docker engine)."""
     global _cache
     if _cache is None:
+
         def measure_now():
             import docker
 
@@ -52,13 +53,20 @@ def rows(usage: Usage | None, soft_limit: int | None, memory_kills: dict[str, in
     memory_kills = memory_kills or {}
     out = []
     for u in sorted(usage.users.values(), key=lambda u: (-u.storage, u.name)):
-        out.append({
-            "name": u.name, "home": format_bytes(u.home), "work": format_bytes(u.work),
-            "storage": format_bytes(u.storage), "over": bool(soft_limit and u.storage > soft_limit),
-            "memory": format_bytes(u.memory) if u.memory is not None else None,
-            "memory_limit": format_bytes(u.memory_limit) if u.memory_limit else None,
-            "cpu": u.cpu, "cpu_limit": u.cpu_limit, "memory_kills": memory_kills.get(u.name, 0),
-        })
+        out.append(
+            {
+                "name": u.name,
+                "home": format_bytes(u.home),
+                "work": format_bytes(u.work),
+                "storage": format_bytes(u.storage),
+                "over": bool(soft_limit and u.storage > soft_limit),
+                "memory": format_bytes(u.memory) if u.memory is not None else None,
+                "memory_limit": format_bytes(u.memory_limit) if u.memory_limit else None,
+                "cpu": u.cpu,
+                "cpu_limit": u.cpu_limit,
+                "memory_kills": memory_kills.get(u.name, 0),
+            }
+        )
     return out
 
 
@@ -73,11 +81,14 @@ class UsageHandler(BaseHandler):
     async def get(self):
         usage = self.cache.get()
         html = await self.render_template(
-            "pyiron_usage.html", rows=rows(usage, self.soft_limit, memory_kills(self.memory_kills_file)), usage=usage,
+            "pyiron_usage.html",
+            rows=rows(usage, self.soft_limit, memory_kills(self.memory_kills_file)),
+            usage=usage,
             measured_at=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(usage.measured_at)) if usage else None,
             soft_limit=format_bytes(self.soft_limit) if self.soft_limit else None,
             stale_total=format_bytes(usage.stale_total) if usage else None,
-            stale_count=len(usage.stale_image_volumes) if usage else 0, error=self.cache.error,
+            stale_count=len(usage.stale_image_volumes) if usage else 0,
+            error=self.cache.error,
         )
         self.finish(html)
 
@@ -98,28 +109,41 @@ class UsageCollector:
         usage = self.cache.get()
         if usage is None:
             return
-        storage = GaugeMetricFamily("pyiron_hub_user_storage_bytes", "Size of a user's home + work volumes",
-                                    labels=["user", "volume"])
+        storage = GaugeMetricFamily(
+            "pyiron_hub_user_storage_bytes", "Size of a user's home + work volumes", labels=["user", "volume"]
+        )
         memory = GaugeMetricFamily("pyiron_hub_user_memory_bytes", "Memory used by a running server", labels=["user"])
-        memory_limit = GaugeMetricFamily("pyiron_hub_user_memory_limit_bytes", "A running server's memory limit",
-                                         labels=["user"])
+        memory_limit = GaugeMetricFamily(
+            "pyiron_hub_user_memory_limit_bytes", "A running server's memory limit", labels=["user"]
+        )
         cpu = GaugeMetricFamily("pyiron_hub_user_cpu", "CPUs used by a running server (1 = one core)", labels=["user"])
         cpu_limit = GaugeMetricFamily("pyiron_hub_user_cpu_limit", "A running server's CPU limit", labels=["user"])
         for u in usage.users.values():
             storage.add_metric([u.name, "home"], u.home)
             storage.add_metric([u.name, "work"], u.work)
-            for family, value in ((memory, u.memory), (memory_limit, u.memory_limit), (cpu, u.cpu),
-                                  (cpu_limit, u.cpu_limit)):
+            for family, value in (
+                (memory, u.memory),
+                (memory_limit, u.memory_limit),
+                (cpu, u.cpu),
+                (cpu_limit, u.cpu_limit),
+            ):
                 if value is not None:
                     family.add_metric([u.name], value)
         yield from (storage, memory, memory_limit, cpu, cpu_limit)
-        yield GaugeMetricFamily("pyiron_hub_stale_image_volume_bytes",
-                                "Size of pyiron-hub-image-* volumes nothing uses or needs", value=usage.stale_total)
+        yield GaugeMetricFamily(
+            "pyiron_hub_stale_image_volume_bytes",
+            "Size of pyiron-hub-image-* volumes nothing uses or needs",
+            value=usage.stale_total,
+        )
         if self.soft_limit:
-            yield GaugeMetricFamily("pyiron_hub_users_over_storage_soft_limit", "Users above STORAGE_SOFT_LIMIT",
-                                    value=sum(u.storage > self.soft_limit for u in usage.users.values()))
-        yield GaugeMetricFamily("pyiron_hub_usage_measured_timestamp_seconds", "When usage was last measured",
-                                value=usage.measured_at)
+            yield GaugeMetricFamily(
+                "pyiron_hub_users_over_storage_soft_limit",
+                "Users above STORAGE_SOFT_LIMIT",
+                value=sum(u.storage > self.soft_limit for u in usage.users.values()),
+            )
+        yield GaugeMetricFamily(
+            "pyiron_hub_usage_measured_timestamp_seconds", "When usage was last measured", value=usage.measured_at
+        )
 
 
 _registered = False

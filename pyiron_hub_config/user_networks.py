@@ -47,7 +47,7 @@ class NoNetworkLeft(RuntimeError):
         super().__init__(
             f"No network left for {user}'s server: all {n} networks of /{prefix} in USER_NETWORKS_POOL={pool} "
             "are in use (one per running server with ISOLATE_USERS). An admin sets a larger USER_NETWORKS_POOL "
-            "(README \"Security notes\")."
+            '(README "Security notes").'
         )
 
 
@@ -61,23 +61,24 @@ _being_made: set[IPv4Network] = set()
 class UserNetworks(DockerSpawner):
     """A layer of PyironSpawner: the server's own network, made at start, removed at stop."""
 
-    isolate_users = Bool(
-        True, help="Give each server a network of its own that the members of network_name join."
-    ).tag(config=True)
+    isolate_users = Bool(True, help="Give each server a network of its own that the members of network_name join.").tag(
+        config=True
+    )
     users_network = Unicode(
         help="The network whose members (the hub, clusters) join every user's network: DOCKER_NETWORK_NAME."
     ).tag(config=True)
     joined_names = List(
-        Unicode(), default_value=["hub"],
+        Unicode(),
+        default_value=["hub"],
         help="Names on network_name of the containers that join each user's network: the hub "
-             "(HUB_CONNECT_HOST) and USERS_REACH. Any other member stays off users' networks.",
+        "(HUB_CONNECT_HOST) and USERS_REACH. Any other member stays off users' networks.",
     ).tag(config=True)
     subnet_pool = Unicode(
         DEFAULT_POOL, help="The range each user's network takes its subnet from: USER_NETWORKS_POOL."
     ).tag(config=True)
-    subnet_prefix = Integer(
-        DEFAULT_PREFIX, help="Prefix length of each user's network: USER_NETWORKS_PREFIX."
-    ).tag(config=True)
+    subnet_prefix = Integer(DEFAULT_PREFIX, help="Prefix length of each user's network: USER_NETWORKS_PREFIX.").tag(
+        config=True
+    )
 
     _peers_joined = False  # per spawner: a restarted or recreated hub joins again on its first poll
 
@@ -159,7 +160,10 @@ class UserNetworks(DockerSpawner):
                 _being_made.add(subnet)
             try:
                 self.client.create_network(
-                    name, driver="bridge", check_duplicate=True, labels={NETWORK_LABEL: self.user.name},
+                    name,
+                    driver="bridge",
+                    check_duplicate=True,
+                    labels={NETWORK_LABEL: self.user.name},
                     # The gateway Docker would pick, given so that inspect shows it as for its own subnets.
                     ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=str(subnet[1]))]),
                 )

@@ -135,7 +135,7 @@ def check_help_url(value: str) -> str:
     """A help page (http/https) or a mailto: address; nothing a browser would run."""
     value = value.strip()
     if value.lower().startswith("mailto:"):
-        if not _EMAIL.match(value[len("mailto:"):]):
+        if not _EMAIL.match(value[len("mailto:") :]):
             raise ValueError(f"{value!r} is not a mailto: address: use mailto:name@example.org")
         return value
     try:
@@ -161,8 +161,10 @@ def parse_address_pool(value: object) -> object:
         raise ValueError(f"{value!r} has bits set after the prefix: the range is written {pool}")
     for reserved in NOT_FOR_BRIDGES:
         if pool.overlaps(reserved):
-            raise ValueError(f"{value!r} overlaps {reserved}, which is not for containers' networks: "
-                             f"use a private range like {DEFAULT_POOL}")
+            raise ValueError(
+                f"{value!r} overlaps {reserved}, which is not for containers' networks: "
+                f"use a private range like {DEFAULT_POOL}"
+            )
     return pool
 
 
@@ -202,8 +204,10 @@ def check_constraints(value: object) -> object:
             continue
         match = _CONSTRAINT.match(item)
         if not match:
-            raise ValueError(f"{item[:60]!r} is not a placement constraint: use e.g. node.role==worker "
-                             "or node.labels.pyiron-users==true")
+            raise ValueError(
+                f"{item[:60]!r} is not a placement constraint: use e.g. node.role==worker "
+                "or node.labels.pyiron-users==true"
+            )
         constraints.append("".join(match.groups()))
     return constraints
 

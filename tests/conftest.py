@@ -65,9 +65,13 @@ def pytest_terminal_summary(terminalreporter):
         outcomes = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "deselected")
         summary = {
             # counted as pytest's own last line counts them
-            "counts": {k: sum(getattr(r, "count_towards_summary", True) for r in tr.stats.get(k, [])) for k in outcomes},
+            "counts": {
+                k: sum(getattr(r, "count_towards_summary", True) for r in tr.stats.get(k, [])) for k in outcomes
+            },
             "failed": [r.nodeid for k in ("failed", "error") for r in tr.stats.get(k, [])],
-            "files": _FILE_SECONDS, "phases": sorted(_PHASES, key=lambda p: -p[2])[:50], "reliability": _RELIABILITY,
+            "files": _FILE_SECONDS,
+            "phases": sorted(_PHASES, key=lambda p: -p[2])[:50],
+            "reliability": _RELIABILITY,
         }
         pathlib.Path(SUMMARY_FILE).write_text(json.dumps(summary))
         return
@@ -88,8 +92,9 @@ def file_seconds_lines(files: dict[str, float]) -> list[str]:
     for path, seconds in files.items():
         folder = path.split("/")[1] if path.count("/") > 1 else path
         folders[f"tests/{folder}"] = folders.get(f"tests/{folder}", 0.0) + seconds
-    return ([f"{seconds:8.1f}  {path}" for path, seconds in sorted(files.items(), key=lambda kv: -kv[1])]
-            + ["  " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in sorted(folders.items()))])
+    return [f"{seconds:8.1f}  {path}" for path, seconds in sorted(files.items(), key=lambda kv: -kv[1])] + [
+        "  " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in sorted(folders.items()))
+    ]
 
 
 def reliability_lines(areas: dict[str, list[int]]) -> list[str]:

@@ -99,20 +99,36 @@ def schedule(durations: dict | None = None) -> list[Phase]:
     # rule for its address pools). One build.sh at a time (its lock): the environments on the
     # older Debian release first, then md.
     older, md = later_built_environments()
-    older_images = Part([], name="images-older-debian", after=(security.name,), env={"SINGLEUSER_ENVS": " ".join(older)},
-                        command=["images/build.sh", "singleuser"])
-    md_image = Part([], name="images-md", after=(security.name,), env={"SINGLEUSER_ENVS": " ".join(md)},
-                    command=["images/build.sh", "singleuser"])
+    older_images = Part(
+        [],
+        name="images-older-debian",
+        after=(security.name,),
+        env={"SINGLEUSER_ENVS": " ".join(older)},
+        command=["images/build.sh", "singleuser"],
+    )
+    md_image = Part(
+        [],
+        name="images-md",
+        after=(security.name,),
+        env={"SINGLEUSER_ENVS": " ".join(md)},
+        command=["images/build.sh", "singleuser"],
+    )
     # Every pool part waits for test_security.py (the address pools).
     after = (security.name,)
     pool = [
         Part([f"{E2E}/test_backup.py"], after=after),
         # One demo for both (a package fixture); scripts/demo builds its own md from the same layers.
-        Part([f"{E2E}/demo/test_keycloak.py", f"{E2E}/demo/test_pages_browser.py"], name="demo",
-             after=(*after, md_image.name)),
+        Part(
+            [f"{E2E}/demo/test_keycloak.py", f"{E2E}/demo/test_pages_browser.py"],
+            name="demo",
+            after=(*after, md_image.name),
+        ),
         # One Keycloak hub for both (a package fixture).
-        Part([f"{E2E}/demo/test_access_withdrawn.py", f"{E2E}/demo/test_user_origins.py"], name="keycloak-origins",
-             after=after),
+        Part(
+            [f"{E2E}/demo/test_access_withdrawn.py", f"{E2E}/demo/test_user_origins.py"],
+            name="keycloak-origins",
+            after=after,
+        ),
         Part([f"{E2E}/test_bad_config.py"], after=after),
         Part([f"{E2E}/test_pull.py"], after=after),
         Part([f"{E2E}/test_tls_origins.py"], after=after),
@@ -129,15 +145,22 @@ def schedule(durations: dict | None = None) -> list[Phase]:
         Part([f"{E2E}/test_docker_guard.py"], after=(*after, older_images.name, md_image.name)),
     ]
     phases = [
-        Phase("phase 1: unit and hub tests beside the engine's faults", [
-            Stream("unit+hub", [Part(["tests/unit", "tests/hub"], name="unit+hub")]),
-            Stream("faults", [Part([f"{E2E}/test_faults.py"])]),
-        ]),
-        Phase("phase 2: the end-to-end files in two streams", [
-            Stream("A", [Part([f"{E2E}/test_swarm.py"])], draws=True),
-            Stream("B", [security], draws=True),
-            Stream("images", [older_images, md_image]),
-        ], pool),
+        Phase(
+            "phase 1: unit and hub tests beside the engine's faults",
+            [
+                Stream("unit+hub", [Part(["tests/unit", "tests/hub"], name="unit+hub")]),
+                Stream("faults", [Part([f"{E2E}/test_faults.py"])]),
+            ],
+        ),
+        Phase(
+            "phase 2: the end-to-end files in two streams",
+            [
+                Stream("A", [Part([f"{E2E}/test_swarm.py"])], draws=True),
+                Stream("B", [security], draws=True),
+                Stream("images", [older_images, md_image]),
+            ],
+            pool,
+        ),
     ]
     seconds = (load_durations() if durations is None else durations).get("parts", {})
     for phase in phases:
@@ -189,8 +212,13 @@ def set_up_builds(durations: dict | None = None, logs: str = "test-artifacts/set
     jobs = []
     for suite in sorted({(ENVS / e / "debian-suite").read_text().strip() for e in older}):
         env = next(e for e in older if (ENVS / e / "debian-suite").read_text().strip() == suite)
-        jobs.append((f"images-{suite}-base", f"SINGLEUSER_ENVS={env} BUILD_LOCK_FILE={logs}/build-{suite}-base.lock "
-                     "images/build.sh base", f"the Debian {suite} base, for {', '.join(older)}"))
+        jobs.append(
+            (
+                f"images-{suite}-base",
+                f"SINGLEUSER_ENVS={env} BUILD_LOCK_FILE={logs}/build-{suite}-base.lock images/build.sh base",
+                f"the Debian {suite} base, for {', '.join(older)}",
+            )
+        )
     units = [e for e in environments() if e not in older + later] + SET_UP_TARGETS
     groups = [[u] + [d for d in units if BUILT_ON.get(d) == u] for u in units if BUILT_ON.get(u) not in units]
     groups.sort(key=lambda g: -sum(expected(seconds, u) for u in g))
@@ -200,8 +228,14 @@ def set_up_builds(durations: dict | None = None, logs: str = "test-artifacts/set
     for n, job in enumerate(split, 1):
         envs = [u for u in job if u in environments()]
         targets = (["singleuser"] if envs else []) + [u for u in SET_UP_TARGETS if u in job and u != "keycloak"]
-        steps = [f"SINGLEUSER_ENVS='{' '.join(envs)}' BUILD_LOCK_FILE={logs}/build-{n}.lock images/build.sh "
-                 + " ".join(targets)] if targets else []
+        steps = (
+            [
+                f"SINGLEUSER_ENVS='{' '.join(envs)}' BUILD_LOCK_FILE={logs}/build-{n}.lock images/build.sh "
+                + " ".join(targets)
+            ]
+            if targets
+            else []
+        )
         steps += ["images/keycloak/build.sh"] if "keycloak" in job else []
         what = ", ".join(f"{u} {expected(seconds, u):.0f} s" for u in job)
         jobs.append((f"images-{n}", " && ".join(steps), f"{what} ({sum(expected(seconds, u) for u in job):.0f} s)"))
@@ -326,8 +360,15 @@ class Run:
         with open(log, "w") as out:
             env = {**os.environ, **part.env, "PYIRON_HUB_TEST_SUMMARY": str(summary)}
             # A session of its own: a Ctrl-C in the terminal reaches it once, from interrupt().
-            proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
             self.running[part.name] = (proc, log, t0)
             part.code = proc.wait()
             del self.running[part.name]
@@ -335,8 +376,11 @@ class Run:
         part.summary = json.loads(summary.read_text()) if summary.exists() else None
         with self.print_lock:
             rule = "=" * 100
-            print(f"\n{rule}\n== stream {stream.name}, {part.name}: {' '.join(part.paths or cmd)}\n"
-                  f"== exit {part.code} after {part.seconds:.0f} s; its whole output ({log}):\n{rule}", flush=True)
+            print(
+                f"\n{rule}\n== stream {stream.name}, {part.name}: {' '.join(part.paths or cmd)}\n"
+                f"== exit {part.code} after {part.seconds:.0f} s; its whole output ({log}):\n{rule}",
+                flush=True,
+            )
             sys.stdout.write(log.read_text(errors="replace"))
             print(f"{rule}\n== end of stream {stream.name}, {part.name}\n{rule}\n", flush=True)
         self.end(part)
@@ -364,9 +408,16 @@ class Run:
 
     def run_phase(self, phase: Phase) -> float:
         t0 = time.monotonic()
-        self.say(f"{phase.title}: " + "; ".join(
-            f"stream {s.name}: " + " then ".join(p.name for p in s.parts) + (", then from the pool" if s.draws else "")
-            for s in phase.streams) + (f"; the pool: {', '.join(p.name for p in phase.pool)}" if phase.pool else ""))
+        self.say(
+            f"{phase.title}: "
+            + "; ".join(
+                f"stream {s.name}: "
+                + " then ".join(p.name for p in s.parts)
+                + (", then from the pool" if s.draws else "")
+                for s in phase.streams
+            )
+            + (f"; the pool: {', '.join(p.name for p in phase.pool)}" if phase.pool else "")
+        )
         threads = [threading.Thread(target=self.run_stream, args=(s, phase.pool), name=s.name) for s in phase.streams]
         for t in threads:
             t.start()
@@ -398,7 +449,7 @@ def print_summary(phases: list[Phase], phase_seconds: list[float], total: float)
     phases_seen: list[tuple[str, str, float]] = []
     reliability: dict[str, list[int]] = {}
     failed: list[str] = []
-    for phase, seconds in zip(phases, phase_seconds):
+    for phase, seconds in zip(phases, phase_seconds, strict=False):
         print(f"\n{phase.title}: {seconds:.0f} s")
         # What is left in the pool never started (the run was stopped).
         for stream in [*phase.streams, Stream("pool", phase.pool)]:
@@ -416,7 +467,7 @@ def print_summary(phases: list[Phase], phase_seconds: list[float], total: float)
                         files[path] = files.get(path, 0.0) + sec
                     phases_seen += [tuple(p) for p in s["phases"]]
                     for area, c in s["reliability"].items():
-                        reliability[area] = [a + b for a, b in zip(reliability.get(area, [0, 0, 0]), c)]
+                        reliability[area] = [a + b for a, b in zip(reliability.get(area, [0, 0, 0]), c, strict=False)]
                     failed += s["failed"]
                 good = part.code == 0 and (s is not None or part.command is not None)
                 ok &= good
@@ -434,8 +485,10 @@ def print_summary(phases: list[Phase], phase_seconds: list[float], total: float)
         print("\nfailed:")
         for nodeid in failed:
             print(f"  {nodeid}")
-    print(f"\nthe tests took {total:.0f} s ({total / 60:.1f} min) from the first start to the last end: "
-          + ("all passed" if ok else "SOME FAILED"))
+    print(
+        f"\nthe tests took {total:.0f} s ({total / 60:.1f} min) from the first start to the last end: "
+        + ("all passed" if ok else "SOME FAILED")
+    )
     return ok
 
 
@@ -482,8 +535,10 @@ def main(argv: list[str]) -> int:
     # Not the files in no stream: "alone" is whichever files those are this time.
     scheduled = {part.name for phase in schedule({}) for part in all_parts(phase)}
     if save_durations(record(load_durations(), [p for p in run.parts.values() if p.name in scheduled], logs)):
-        print(f"\n{os.path.relpath(DURATIONS, REPO)}: updated with this run's seconds (git diff shows what moved; "
-              "commit it, so that a clean clone is scheduled by them)")
+        print(
+            f"\n{os.path.relpath(DURATIONS, REPO)}: updated with this run's seconds (git diff shows what moved; "
+            "commit it, so that a clean clone is scheduled by them)"
+        )
     return 0 if ok and not run.stopping else 1
 
 

@@ -58,9 +58,7 @@ class Model(_Markdown):
 
     def run(self):
         module, _, name = self.arguments[0].rpartition(".")
-        return self._parse(
-            reference_text.model_markdown(getattr(importlib.import_module(module), name))
-        )
+        return self._parse(reference_text.model_markdown(getattr(importlib.import_module(module), name)))
 
 
 class Metrics(_Markdown):

@@ -29,9 +29,7 @@ from pydantic_core import PydanticUndefined
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "pyiron_hub_config"
 COMPOSE_FILES = sorted(
-    p.name
-    for p in REPO.glob("*.yml")
-    if p.name == "docker-compose.yml" or p.name.startswith("compose.")
+    p.name for p in REPO.glob("*.yml") if p.name == "docker-compose.yml" or p.name.startswith("compose.")
 )
 
 
@@ -102,9 +100,7 @@ def _groups(model: type[BaseModel]) -> dict[str, str]:
     """Field name -> the `# --- title ---` comment above it in the model's source, if any."""
     source = Path(inspect.getsourcefile(model)).read_text(encoding="utf-8")
     tree = ast.parse(source)
-    cls = next(
-        n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == model.__name__
-    )
+    cls = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == model.__name__)
     titles = [
         (i + 1, m.group(1))
         for i, line in enumerate(source.splitlines())
@@ -192,7 +188,7 @@ def cli_markdown() -> str:
 
     parser = build_parser()
     out = [f"{parser.description}", ""]
-    for name, help_text, sub in _subcommands(parser):
+    for _name, help_text, sub in _subcommands(parser):
         out += [
             f"## `{sub.prog}`",
             "",
@@ -203,11 +199,7 @@ def cli_markdown() -> str:
             "```",
             "",
         ]
-        rows = [
-            a
-            for a in sub._actions
-            if not isinstance(a, argparse._HelpAction) and a.help != argparse.SUPPRESS
-        ]
+        rows = [a for a in sub._actions if not isinstance(a, argparse._HelpAction) and a.help != argparse.SUPPRESS]
         if rows:
             out += ["| Option | Meaning |", "|---|---|", *(_option_row(sub, a) for a in rows), ""]
     return "\n".join(out)
@@ -225,9 +217,7 @@ def _json_type(schema: dict, defs: dict) -> str:
     if kind == "object":
         values = schema.get("additionalProperties")
         return f"table of {_json_type(values, defs)}s" if isinstance(values, dict) else "table"
-    return {"number": "number", "integer": "integer", "boolean": "boolean", "string": "string"}.get(
-        kind, kind
-    )
+    return {"number": "number", "integer": "integer", "boolean": "boolean", "string": "string"}.get(kind, kind)
 
 
 _LIMITS = (
@@ -256,11 +246,7 @@ def model_markdown(model: type[BaseModel]) -> str:
     for name, field in model.model_fields.items():
         prop = properties[name]
         limits = "; ".join(_limits(prop))
-        meaning = (
-            f"{field.description} ({limits})"
-            if field.description and limits
-            else field.description or limits
-        )
+        meaning = f"{field.description} ({limits})" if field.description and limits else field.description or limits
         kind, default = _json_type(prop, defs), _default(field.default)
         lines.append(f"| `{name}` | {kind} | {default} | {_cell(meaning)} |")
     return "\n".join(lines) + "\n"
@@ -289,11 +275,7 @@ def metrics() -> list[dict]:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
-            func = (
-                node.func.attr
-                if isinstance(node.func, ast.Attribute)
-                else getattr(node.func, "id", "")
-            )
+            func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             if func not in _METRIC_CLASSES or len(node.args) < 2:
                 continue
             name, doc = node.args[0], node.args[1]
@@ -301,9 +283,7 @@ def metrics() -> list[dict]:
                 continue
             labels = []
             for keyword in node.keywords:
-                if keyword.arg in ("labels", "labelnames") and isinstance(
-                    keyword.value, (ast.List, ast.Tuple)
-                ):
+                if keyword.arg in ("labels", "labelnames") and isinstance(keyword.value, (ast.List, ast.Tuple)):
                     labels = [e.value for e in keyword.value.elts if isinstance(e, ast.Constant)]
             if len(node.args) > 2 and isinstance(node.args[2], (ast.List, ast.Tuple)):
                 labels = [e.value for e in node.args[2].elts if isinstance(e, ast.Constant)]
@@ -325,9 +305,7 @@ def metrics_markdown() -> str:
     lines = ["| Metric | Type | Labels | Meaning | Defined in |", "|---|---|---|---|---|"]
     for m in metrics():
         labels = ", ".join(f"`{label}`" for label in m["labels"]) or "—"
-        lines.append(
-            f"| `{m['name']}` | {m['kind']} | {labels} | {_cell(m['help'])} | `{m['module']}` |"
-        )
+        lines.append(f"| `{m['name']}` | {m['kind']} | {labels} | {_cell(m['help'])} | `{m['module']}` |")
     return "\n".join(lines) + "\n"
 
 
@@ -357,14 +335,10 @@ def compose_markdown(meanings: dict[str, str]) -> tuple[str, list[str]]:
         if name not in meanings
     ]
     problems += [
-        f"{name}: described in the page, but no compose file reads it"
-        for name in meanings
-        if name not in variables
+        f"{name}: described in the page, but no compose file reads it" for name in meanings if name not in variables
     ]
     lines = ["| Variable | Default | Used by | Meaning |", "|---|---|---|---|"]
-    for name in sorted(
-        variables, key=lambda n: (list(meanings).index(n) if n in meanings else len(meanings), n)
-    ):
+    for name in sorted(variables, key=lambda n: (list(meanings).index(n) if n in meanings else len(meanings), n)):
         v = variables[name]
         files = ", ".join(f"`{f}`" for f in v["files"])
         default = _code(v["default"]) if v["default"] else "—"

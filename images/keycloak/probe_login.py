@@ -85,8 +85,9 @@ def main():
     action = html.unescape(m.group(1))
     print("login form posts to", urlparse(action).netloc)
     unsecure_cookies()
-    r = browser.post(action, data={"username": a.user, "password": a.password, "credentialId": ""},
-                     allow_redirects=False)
+    r = browser.post(
+        action, data={"username": a.user, "password": a.password, "credentialId": ""}, allow_redirects=False
+    )
     for _ in range(10):
         if r.status_code not in (301, 302, 303, 307):
             print("login did not redirect:", r.status_code, page_error(r.text))
@@ -106,34 +107,54 @@ def main():
     data = dict(grant_type="authorization_code", code=query["code"][0], redirect_uri=a.redirect_uri)
     if not a.no_pkce:
         data["code_verifier"] = verifier
-    t = requests.post(back + REALM_PATH + "/token", data=data, auth=(CLIENT_ID, CLIENT_SECRET),
-                      headers=back_headers)
+    t = requests.post(back + REALM_PATH + "/token", data=data, auth=(CLIENT_ID, CLIENT_SECRET), headers=back_headers)
     print("token endpoint via", back, back_headers or "", "->", t.status_code)
     tok = t.json()
     if not t.ok:
         print(tok)
         return 1
-    print("expires_in", tok.get("expires_in"), "refresh_expires_in", tok.get("refresh_expires_in"),
-          "scope", tok.get("scope"), "refresh_token", "refresh_token" in tok)
+    print(
+        "expires_in",
+        tok.get("expires_in"),
+        "refresh_expires_in",
+        tok.get("refresh_expires_in"),
+        "scope",
+        tok.get("scope"),
+        "refresh_token",
+        "refresh_token" in tok,
+    )
     for name in ("id_token", "access_token", "refresh_token"):
         c = jwt_claims(tok[name])
-        print(f"{name}: iss={c.get('iss')} azp={c.get('azp')} preferred_username={c.get('preferred_username')!r}"
-              f" email={c.get('email')!r} groups={c.get('groups')!r}")
+        print(
+            f"{name}: iss={c.get('iss')} azp={c.get('azp')} preferred_username={c.get('preferred_username')!r}"
+            f" email={c.get('email')!r} groups={c.get('groups')!r}"
+        )
 
-    u = requests.get(back + REALM_PATH + "/userinfo",
-                     headers={"Authorization": "Bearer " + tok["access_token"], **back_headers})
+    u = requests.get(
+        back + REALM_PATH + "/userinfo", headers={"Authorization": "Bearer " + tok["access_token"], **back_headers}
+    )
     print("userinfo ->", u.status_code, u.headers.get("WWW-Authenticate", ""))
     if u.ok:
         print(json.dumps(u.json(), indent=1, sort_keys=True))
-    rr = requests.post(back + REALM_PATH + "/token", auth=(CLIENT_ID, CLIENT_SECRET), headers=back_headers,
-                       data=dict(grant_type="refresh_token", refresh_token=tok["refresh_token"]))
+    rr = requests.post(
+        back + REALM_PATH + "/token",
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        headers=back_headers,
+        data=dict(grant_type="refresh_token", refresh_token=tok["refresh_token"]),
+    )
     print("refresh grant ->", rr.status_code, "" if rr.ok else rr.text)
 
     if a.logout:
         unsecure_cookies()
-        lo = browser.get(a.browser + REALM_PATH + "/logout", allow_redirects=False, params=dict(
-            id_token_hint=tok["id_token"], client_id=CLIENT_ID,
-            post_logout_redirect_uri="http://localhost:8000/hub/"))
+        lo = browser.get(
+            a.browser + REALM_PATH + "/logout",
+            allow_redirects=False,
+            params=dict(
+                id_token_hint=tok["id_token"],
+                client_id=CLIENT_ID,
+                post_logout_redirect_uri="http://localhost:8000/hub/",
+            ),
+        )
         print("logout ->", lo.status_code, lo.headers.get("Location"), page_error(lo.text) or "")
     return 0 if u.ok and rr.ok else 1
 

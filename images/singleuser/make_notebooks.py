@@ -9,6 +9,7 @@ pyiron packages inside), each image gets:
   pyiron_atomistics_example.ipynb  a structure, where pyiron_atomistics is installed
 Every notebook is validated with nbformat.
 """
+
 import importlib.util
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ def readme(env: str) -> list:
             "from importlib.metadata import PackageNotFoundError, version\n\n"
             'for package in ("jupyterhub", "jupyterlab", "pyiron_base", "pyiron_atomistics", "pysqa"):\n'
             "    try:\n"
-            '        print(package, version(package))\n'
+            "        print(package, version(package))\n"
             "    except PackageNotFoundError:\n"
             '        print(package, "-")',
             id="versions",
@@ -48,8 +49,7 @@ def pyiron_base_example() -> list:
             id="intro",
         ),
         new_code_cell(
-            "from pyiron_base import Project\n\n"
-            'pr = Project("demo")',
+            'from pyiron_base import Project\n\npr = Project("demo")',
             id="project",
         ),
         new_code_cell(

@@ -177,8 +177,7 @@ def stage_sqlite(volumes: Path = VOLUMES, staging: Path = STAGING) -> tuple[list
             consistent_copy(db, staging / SQLITE_DIR / rel)
         except NotCopied as why:
             skipped[rel] = str(why)
-            print(f"SQLite database {rel}: SKIPPED, {why}; its file is backed up as it is", file=sys.stderr,
-                  flush=True)
+            print(f"SQLite database {rel}: SKIPPED, {why}; its file is backed up as it is", file=sys.stderr, flush=True)
             print(SKIPPED_MARK + json.dumps({rel: str(why)}), flush=True)
             continue
         for suffix in ("", "-journal", "-wal", "-shm"):
@@ -229,8 +228,9 @@ def place_copy(copy: Path, volume: Path, rel: tuple[str, ...]) -> None:
             os.unlink(temporary, dir_fd=directory)
         except FileNotFoundError:
             pass
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                     dir_fd=directory)
+        fd = os.open(
+            temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=directory
+        )
         with os.fdopen(fd, "wb") as out, open(copy, "rb") as data:
             shutil.copyfileobj(data, out, 1024 * 1024)
             os.fchown(out.fileno(), st.st_uid, st.st_gid)
@@ -256,8 +256,11 @@ def place_sqlite(restored: Path, volumes: Path) -> list[str]:
             place_copy(copy, volumes / rel.parts[0], rel.parts[1:])
         except OSError as err:
             problems.append(f"{rel}: not restored, {err.strerror} (a link on its path?)")
-            print(f"SQLite database {rel}: NOT restored, {err.strerror} (a link on its path?)", file=sys.stderr,
-                  flush=True)
+            print(
+                f"SQLite database {rel}: NOT restored, {err.strerror} (a link on its path?)",
+                file=sys.stderr,
+                flush=True,
+            )
             continue
         print(f"SQLite database {rel}: restored", flush=True)
     return problems
@@ -289,8 +292,11 @@ def restic(*args: str, command: tuple[str, ...] = ("restic", "--no-cache"), grac
 
 def _stop_hung(proc: subprocess.Popen, grace: float) -> None:
     if proc.poll() is None:
-        print(f"restic did not end {grace:g} s after the repository's disk was full "
-              "(no space left on device): stopped", file=sys.stderr, flush=True)
+        print(
+            f"restic did not end {grace:g} s after the repository's disk was full (no space left on device): stopped",
+            file=sys.stderr,
+            flush=True,
+        )
         proc.terminate()
         try:
             proc.wait(10)
@@ -303,8 +309,17 @@ def worker_backup(plan: dict) -> int:
     exclude_file = Path("/tmp/excludes")
     exclude_file.write_text("".join(line + "\n" for line in excludes))
     # The same two paths every time: restic's parent snapshot (and so the incremental read).
-    rc = restic("backup", "--host", plan["host"], "--tag", "pyiron-hub", "--exclude-file", str(exclude_file),
-                str(VOLUMES), str(STAGING))
+    rc = restic(
+        "backup",
+        "--host",
+        plan["host"],
+        "--tag",
+        "pyiron-hub",
+        "--exclude-file",
+        str(exclude_file),
+        str(VOLUMES),
+        str(STAGING),
+    )
     if rc == 0 and plan.get("forget"):
         rc = restic("forget", "--host", plan["host"], "--tag", "pyiron-hub", *plan["forget"])
     return rc

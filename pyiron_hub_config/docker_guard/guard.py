@@ -45,10 +45,10 @@ import posixpath
 import re
 import socket
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, ip_address, ip_network
 from pathlib import Path
-from typing import Callable, Mapping
 from urllib.parse import quote
 
 from ..problems import ConfigError, Problem
@@ -69,6 +69,7 @@ class Refused(Exception):
 
 
 # --- The policy: pure functions of a request --------------------------------------------
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -161,8 +162,13 @@ ROUTES = [
     _route("GET", N),
     _route("DELETE", N, owned="network"),
     _route("POST", r"/networks/create", "json", check_body=lambda p, b: check_network_create(p, b)),
-    _route("POST", r"/networks/(?!host/|none/)[^/]+/(?:connect|disconnect)", "json",
-           check_body=lambda p, b: check_network_member(p, b), owned="network"),
+    _route(
+        "POST",
+        r"/networks/(?!host/|none/)[^/]+/(?:connect|disconnect)",
+        "json",
+        check_body=lambda p, b: check_network_member(p, b),
+        owned="network",
+    ),
 ]
 
 # Why a call the hub never makes is refused, for the ones worth naming.
@@ -202,8 +208,9 @@ def find_route(policy: Policy, method: str, path: str, query: Mapping[str, list[
     raise Refused("not a call the hub makes")
 
 
-def check_request(policy: Policy, method: str, path: str, query: Mapping[str, list[str]] | None = None,
-                  body: object = None) -> Route:
+def check_request(
+    policy: Policy, method: str, path: str, query: Mapping[str, list[str]] | None = None, body: object = None
+) -> Route:
     """The whole check of one request (body: the parsed JSON of a route that reads it)."""
     route = find_route(policy, method, path, query)
     if route.check_body:
@@ -228,8 +235,9 @@ def names_own_container(policy: Policy, name: str) -> bool:
     if not name or not policy.own_container:
         return False
     name = name.lstrip("/")
-    return (name == (policy.own_name or "").lstrip("/")
-            or (re.fullmatch(r"[0-9a-f]+", name) is not None and policy.own_container.startswith(name)))
+    return name == (policy.own_name or "").lstrip("/") or (
+        re.fullmatch(r"[0-9a-f]+", name) is not None and policy.own_container.startswith(name)
+    )
 
 
 def repository(reference: str) -> str:
@@ -241,7 +249,7 @@ def repository(reference: str) -> str:
     if "/" not in name or not ("." in first or ":" in first or first == "localhost"):
         name = "docker.io/" + ("library/" + name if "/" not in name else name)
     if name.startswith("index.docker.io/"):
-        name = "docker.io/" + name[len("index.docker.io/"):]
+        name = "docker.io/" + name[len("index.docker.io/") :]
     return name.lower()
 
 
@@ -284,22 +292,77 @@ def _only(found: dict[str, object], allowed: set[str], where: str, why: str) -> 
 # Any other top-level field is refused: the engine reads HostConfig's fields at the top
 # level too when the body has no HostConfig (the API's deprecated form).
 CONTAINER_CONFIG = {
-    "hostname", "domainname", "user", "attachstdin", "attachstdout", "attachstderr", "exposedports", "tty",
-    "openstdin", "stdinonce", "env", "cmd", "healthcheck", "argsescaped", "image", "volumes", "workingdir",
-    "entrypoint", "networkdisabled", "macaddress", "onbuild", "labels", "stopsignal", "stoptimeout", "shell",
-    "hostconfig", "networkingconfig",
+    "hostname",
+    "domainname",
+    "user",
+    "attachstdin",
+    "attachstdout",
+    "attachstderr",
+    "exposedports",
+    "tty",
+    "openstdin",
+    "stdinonce",
+    "env",
+    "cmd",
+    "healthcheck",
+    "argsescaped",
+    "image",
+    "volumes",
+    "workingdir",
+    "entrypoint",
+    "networkdisabled",
+    "macaddress",
+    "onbuild",
+    "labels",
+    "stopsignal",
+    "stoptimeout",
+    "shell",
+    "hostconfig",
+    "networkingconfig",
 }
 # HostConfig fields the hub sets or that give nothing of the host: any value passes. Every
 # other field must be unset, except those checked in check_host_config.
 HOST_CONFIG_FREE = {
-    "memory", "memoryswap", "memoryreservation", "nanocpus", "cpuquota", "cpuperiod", "cpushares",
-    "cpusetcpus", "cpusetmems", "pidslimit", "autoremove", "capdrop", "restartpolicy", "init", "shmsize",
-    "readonlyrootfs", "dns", "dnsoptions", "dnssearch", "extrahosts",
+    "memory",
+    "memoryswap",
+    "memoryreservation",
+    "nanocpus",
+    "cpuquota",
+    "cpuperiod",
+    "cpushares",
+    "cpusetcpus",
+    "cpusetmems",
+    "pidslimit",
+    "autoremove",
+    "capdrop",
+    "restartpolicy",
+    "init",
+    "shmsize",
+    "readonlyrootfs",
+    "dns",
+    "dnsoptions",
+    "dnssearch",
+    "extrahosts",
 }
 HOST_CONFIG_CHECKED = {
-    "privileged", "capadd", "devices", "devicerequests", "devicecgrouprules", "networkmode", "pidmode", "ipcmode",
-    "utsmode", "usernsmode", "cgroupnsmode", "securityopt", "binds", "mounts", "volumesfrom", "maskedpaths",
-    "readonlypaths", "links",
+    "privileged",
+    "capadd",
+    "devices",
+    "devicerequests",
+    "devicecgrouprules",
+    "networkmode",
+    "pidmode",
+    "ipcmode",
+    "utsmode",
+    "usernsmode",
+    "cgroupnsmode",
+    "securityopt",
+    "binds",
+    "mounts",
+    "volumesfrom",
+    "maskedpaths",
+    "readonlypaths",
+    "links",
 }
 NO_NEW_PRIVILEGES = {"no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"}
 VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
@@ -314,12 +377,16 @@ def check_container_create(policy: Policy, body: object) -> None:
         # `--security-opt systempaths=unconfined` sends (a writable /proc/sys). Only null is
         # unset to the engine (docker-py sends no null at the top).
         if key.lower() not in CONTAINER_CONFIG and value is not None:
-            raise Refused(f"{key} at the top of a container's create: a field the guard does not know, or the "
-                          "API's deprecated form of a HostConfig field (the hub sends those in HostConfig)")
+            raise Refused(
+                f"{key} at the top of a container's create: a field the guard does not know, or the "
+                "API's deprecated form of a HostConfig field (the hub sends those in HostConfig)"
+            )
     check_labels(policy, config.get("labels"))
     check_host_config(policy, fields(config.get("hostconfig"), "HostConfig"))
-    endpoints = fields(fields(config.get("networkingconfig"), "NetworkingConfig").get("endpointsconfig"),
-                       "NetworkingConfig.EndpointsConfig")
+    endpoints = fields(
+        fields(config.get("networkingconfig"), "NetworkingConfig").get("endpointsconfig"),
+        "NetworkingConfig.EndpointsConfig",
+    )
     for network in endpoints:
         _check_network_name(network)
 
@@ -341,22 +408,31 @@ def check_host_config(policy: Policy, hc: dict[str, object]) -> None:
     network = hc.get("networkmode") or ""
     if not isinstance(network, str) or network == "host" or ":" in network:
         raise Refused(f"HostConfig.NetworkMode {network!r}: the host's or another container's network")
-    for key, allowed in (("pidmode", {""}), ("ipcmode", {"", "private", "none", "shareable"}), ("utsmode", {""}),
-                         ("usernsmode", {""}), ("cgroupnsmode", {"", "private"})):
+    for key, allowed in (
+        ("pidmode", {""}),
+        ("ipcmode", {"", "private", "none", "shareable"}),
+        ("utsmode", {""}),
+        ("usernsmode", {""}),
+        ("cgroupnsmode", {"", "private"}),
+    ):
         if (hc.get(key) or "") not in allowed:
             raise Refused(f"HostConfig.{key} {hc[key]!r}: a namespace of the host or of another container")
     for option in hc.get("securityopt") or []:
         if not isinstance(option, str) or option.replace(" ", "") not in NO_NEW_PRIVILEGES:
-            raise Refused(f"HostConfig.SecurityOpt {option!r}: only no-new-privileges may be set "
-                          "(seccomp, AppArmor and SELinux stay as the engine confines containers)")
+            raise Refused(
+                f"HostConfig.SecurityOpt {option!r}: only no-new-privileges may be set "
+                "(seccomp, AppArmor and SELinux stay as the engine confines containers)"
+            )
     for key in ("maskedpaths", "readonlypaths"):
         if hc.get(key) is not None:
             raise Refused(f"HostConfig.{key}: the engine's defaults keep /proc's host files masked")
     if not empty(hc.get("volumesfrom")):
         raise Refused("HostConfig.VolumesFrom: the hub mounts volumes by name")
     if not empty(hc.get("links")):
-        raise Refused("HostConfig.Links: a legacy link names another container (the guard's own, even); "
-                      "the hub's containers find each other on networks")
+        raise Refused(
+            "HostConfig.Links: a legacy link names another container (the guard's own, even); "
+            "the hub's containers find each other on networks"
+        )
     for bind in hc.get("binds") or []:
         check_bind(policy, bind)
     for mount in hc.get("mounts") or []:
@@ -373,8 +449,10 @@ def _allowed_path(policy: Policy, source: str) -> bool:
 
 
 def _host_path_refused(source: str) -> Refused:
-    return Refused(f"binding the host path {source}: containers mount named volumes, and host directories "
-                   "only if the hub's configuration names them (SITE_RESOURCES_DIR), read-only")
+    return Refused(
+        f"binding the host path {source}: containers mount named volumes, and host directories "
+        "only if the hub's configuration names them (SITE_RESOURCES_DIR), read-only"
+    )
 
 
 def check_bind(policy: Policy, bind: object) -> None:
@@ -403,8 +481,10 @@ def check_mount(policy: Policy, mount: dict[str, object]) -> None:
             raise Refused(f"a volume mount of {mount.get('source')!r}, which is no volume's name")
         options = fields(mount.get("volumeoptions"), "a mount's VolumeOptions")
         if not empty(options.get("driverconfig")):
-            raise Refused("a volume mount with a driver configuration (it can bind any host path, "
-                          "type=none,o=bind,device=/): the hub's volumes use the local driver's defaults")
+            raise Refused(
+                "a volume mount with a driver configuration (it can bind any host path, "
+                "type=none,o=bind,device=/): the hub's volumes use the local driver's defaults"
+            )
         _only(options, {"nocopy", "labels", "driverconfig"}, "VolumeOptions", "the hub never sets it")
     elif kind == "bind":
         source = mount.get("source")
@@ -416,8 +496,12 @@ def check_mount(policy: Policy, mount: dict[str, object]) -> None:
             raise Refused("a bind mount's BindOptions (propagation): the hub never sets them")
     else:
         raise Refused(f"a mount of type {kind!r}: the hub mounts volumes and SITE_RESOURCES_DIR")
-    _only(mount, {"type", "source", "target", "readonly", "consistency", "volumeoptions", "bindoptions"},
-          "a mount", "the hub never sets it")
+    _only(
+        mount,
+        {"type", "source", "target", "readonly", "consistency", "volumeoptions", "bindoptions"},
+        "a mount",
+        "the hub never sets it",
+    )
 
 
 def check_volume_create(body: object) -> None:
@@ -426,8 +510,9 @@ def check_volume_create(body: object) -> None:
     if (volume.get("driver") or "local") != "local":
         raise Refused(f"the volume driver {volume['driver']!r}: the hub's volumes are local")
     if not empty(volume.get("driveropts")):
-        raise Refused("volume driver options (type=none,o=bind,device=/ would bind the host's /): "
-                      "the hub's volumes have none")
+        raise Refused(
+            "volume driver options (type=none,o=bind,device=/ would bind the host's /): the hub's volumes have none"
+        )
     _only(volume, {"name", "driver", "labels"}, "the volume", "the hub never sets it")
 
 
@@ -446,8 +531,12 @@ def check_network_create(policy: Policy, body: object) -> None:
     for config in configs:
         check_network_subnet(policy, fields(config, "IPAM.Config"))
     _only(ipam, {"driver", "options", "config"}, "IPAM", "the hub never sets it")
-    _only(network, {"name", "checkduplicate", "driver", "labels", "internal", "attachable", "ipam"},
-          "the network", "the hub never sets it")
+    _only(
+        network,
+        {"name", "checkduplicate", "driver", "labels", "internal", "attachable", "ipam"},
+        "the network",
+        "the hub never sets it",
+    )
     check_labels(policy, network.get("labels"), "network")
 
 
@@ -458,8 +547,10 @@ def check_network_subnet(policy: Policy, config: dict[str, object]) -> None:
     except ValueError:
         raise Refused(f"IPAM subnet {config.get('subnet')!r} is not a network's address") from None
     if subnet.version != 4 or not subnet.subnet_of(policy.network_pool):
-        raise Refused(f"IPAM subnet {subnet}: users' networks take theirs from USER_NETWORKS_POOL={policy.network_pool} "
-                      "(a bridge on another subnet could take the host's route to a network of the site)")
+        raise Refused(
+            f"IPAM subnet {subnet}: users' networks take theirs from USER_NETWORKS_POOL={policy.network_pool} "
+            "(a bridge on another subnet could take the host's route to a network of the site)"
+        )
     gateway = config.get("gateway")
     if gateway is not None:
         try:
@@ -513,8 +604,9 @@ def is_owned(policy: Policy, found: Mapping) -> bool:
     return (labels or {}).get(OWNER_LABEL) == policy.owner
 
 
-async def check_owned(policy: Policy, route: Route, path: str, body: object,
-                      inspect: Callable[[str, str], object]) -> str:
+async def check_owned(
+    policy: Policy, route: Route, path: str, body: object, inspect: Callable[[str, str], object]
+) -> str:
     """That what a request touches is the hub's own; Refused otherwise. Returns the path with
     the container or network named by its full id, so that what the engine acts on is what
     was checked (a name could be taken by another in between).
@@ -529,10 +621,12 @@ async def check_owned(policy: Policy, route: Route, path: str, body: object,
         if found is None:
             return path
         if not is_owned(policy, found):
-            raise Refused(f"the container {found.get('Name', name).lstrip('/')} was not made by the hub: "
-                          "the hub starts, stops, removes, reads and writes only its own containers "
-                          "(users' servers, its volume writers)")
-        return "/containers/" + found["Id"] + path[len("/containers/" + name):]
+            raise Refused(
+                f"the container {found.get('Name', name).lstrip('/')} was not made by the hub: "
+                "the hub starts, stops, removes, reads and writes only its own containers "
+                "(users' servers, its volume writers)"
+            )
+        return "/containers/" + found["Id"] + path[len("/containers/" + name) :]
     if route.owned == "network":
         name = path.split("/")[2]
         found = await inspect("network", name)
@@ -540,18 +634,27 @@ async def check_owned(policy: Policy, route: Route, path: str, body: object,
             return path
         labels = found.get("Labels") or {}
         if not is_owned(policy, found) and not labels.get(LEGACY_NETWORK_LABEL):
-            raise Refused(f"the network {found.get('Name', name)} was not made by the hub: the hub joins "
-                          "containers only to users' networks it made, and removes only those")
+            raise Refused(
+                f"the network {found.get('Name', name)} was not made by the hub: the hub joins "
+                "containers only to users' networks it made, and removes only those"
+            )
         if path.endswith("/connect"):
             member = fields(body, "the request")["container"]
             container = await inspect("container", member)
-            if container is not None and not is_owned(policy, container) and not (
-                    policy.users_network and policy.users_network in
-                    ((container.get("NetworkSettings") or {}).get("Networks") or {})):
-                raise Refused(f"joining the container {container.get('Name', member).lstrip('/')} to a network: "
-                              f"the hub joins only its own containers and members of {policy.users_network} "
-                              "(DOCKER_NETWORK_NAME)")
-        return "/networks/" + found["Id"] + path[len("/networks/" + name):]
+            if (
+                container is not None
+                and not is_owned(policy, container)
+                and not (
+                    policy.users_network
+                    and policy.users_network in ((container.get("NetworkSettings") or {}).get("Networks") or {})
+                )
+            ):
+                raise Refused(
+                    f"joining the container {container.get('Name', member).lstrip('/')} to a network: "
+                    f"the hub joins only its own containers and members of {policy.users_network} "
+                    "(DOCKER_NETWORK_NAME)"
+                )
+        return "/networks/" + found["Id"] + path[len("/networks/" + name) :]
     return path
 
 
@@ -561,19 +664,25 @@ async def check_volumes(policy: Policy, body: dict, inspect: Callable[[str, str]
     config = fields(body, "the container")
     hc = fields(config.get("hostconfig"), "HostConfig")
     names = [b.split(":")[0] for b in hc.get("binds") or [] if VOLUME_NAME.fullmatch(b.split(":")[0])]
-    names += [m["source"] for m in (fields(m, "a mount") for m in hc.get("mounts") or [])
-              if m.get("type") == "volume" and m.get("source")]
+    names += [
+        m["source"]
+        for m in (fields(m, "a mount") for m in hc.get("mounts") or [])
+        if m.get("type") == "volume" and m.get("source")
+    ]
     for name in names:
         volume = await inspect("volume", name)
         if volume is None:
             continue  # the engine makes it, of the local driver without options
         if (volume.get("Driver") or "local") != "local" or not empty(volume.get("Options")):
-            raise Refused(f"the volume {name} has driver {volume.get('Driver')!r} with options "
-                          f"{volume.get('Options')}: a volume with options can bind a host path; "
-                          "the hub's volumes use the local driver's defaults")
+            raise Refused(
+                f"the volume {name} has driver {volume.get('Driver')!r} with options "
+                f"{volume.get('Options')}: a volume with options can bind a host path; "
+                "the hub's volumes use the local driver's defaults"
+            )
 
 
 # --- Settings ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class GuardSettings:
@@ -590,7 +699,9 @@ def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
     problems, settings = [], {}
     site = (environ.get("SITE_RESOURCES_DIR") or "").strip()
     if site and not site.startswith("/"):
-        problems.append(Problem("SITE_RESOURCES_DIR", "must be an absolute path on the Docker host", "/srv/pyiron/resources"))
+        problems.append(
+            Problem("SITE_RESOURCES_DIR", "must be an absolute path on the Docker host", "/srv/pyiron/resources")
+        )
     elif site:
         settings["bind_paths"] = frozenset({posixpath.normpath(site)})
     pool = (environ.get("USER_NETWORKS_POOL") or "").strip()
@@ -609,8 +720,19 @@ def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
 # --- The server ----------------------------------------------------------------------------
 
 # Hop-by-hop headers, and those aiohttp sets for the body it sends.
-_NOT_FORWARDED = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                  "transfer-encoding", "upgrade", "host", "content-length", "expect"}
+_NOT_FORWARDED = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "expect",
+}
 
 
 def refusal(method: str, path: str, reason: str):
@@ -680,8 +802,11 @@ def make_app(policy: Policy, upstream: str):
             if route.owned:
                 checked = await check_owned(policy, route, path, body, inspect)
                 version = re.match(r"/v\d+\.\d+", path)
-                raw_path = ((version[0] if version else "") + quote(checked)
-                            + ("?" + request.query_string if request.query_string else ""))
+                raw_path = (
+                    (version[0] if version else "")
+                    + quote(checked)
+                    + ("?" + request.query_string if request.query_string else "")
+                )
             if route.body == "json":
                 if api_path(path) == "/containers/create":
                     await check_volumes(policy, body, inspect)
@@ -700,17 +825,20 @@ def make_app(policy: Policy, upstream: str):
             return refusal(method, path, str(refused))
         except EngineError as err:
             log.error("the engine at %s does not answer: %s", upstream, err)
-            return web.json_response({"message": f"docker-guard: the Docker engine does not answer ({err})"},
-                                     status=502)
+            return web.json_response(
+                {"message": f"docker-guard: the Docker engine does not answer ({err})"}, status=502
+            )
         log.debug("%s %s", method, request.path_qs)
         url = URL("http://docker" + raw_path, encoded=True)
         try:
-            answer = await request.app["session"].request(method, url, data=data, headers=headers,
-                                                          allow_redirects=False)
+            answer = await request.app["session"].request(
+                method, url, data=data, headers=headers, allow_redirects=False
+            )
         except aiohttp.ClientError as err:
             log.error("the engine at %s does not answer: %s", upstream, err)
-            return web.json_response({"message": f"docker-guard: the Docker engine does not answer ({err})"},
-                                     status=502)
+            return web.json_response(
+                {"message": f"docker-guard: the Docker engine does not answer ({err})"}, status=502
+            )
         async with answer:
             response = web.StreamResponse(status=answer.status, reason=answer.reason)
             for key, value in answer.headers.items():
@@ -758,8 +886,11 @@ def own_identity(upstream: str) -> dict:
         references |= set(client.inspect_image(me["Image"]).get("RepoTags") or [])
     except docker.errors.NotFound:
         pass
-    return {"own_container": me["Id"], "own_name": me["Name"],
-            "own_repositories": frozenset(repository(r) for r in references)}
+    return {
+        "own_container": me["Id"],
+        "own_name": me["Name"],
+        "own_repositories": frozenset(repository(r) for r in references),
+    }
 
 
 def ping(listen: str) -> int:
@@ -777,10 +908,14 @@ def ping(listen: str) -> int:
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pyiron_hub_config.docker_guard", description=__doc__.split("\n")[0])
-    parser.add_argument("--env-file", type=Path,
-                        help="the hub's pyiron.env, read for SITE_RESOURCES_DIR and USER_NETWORKS_POOL only "
-                             "(default: the environment)")
+    parser = argparse.ArgumentParser(
+        prog="python -m pyiron_hub_config.docker_guard", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        help="the hub's pyiron.env, read for SITE_RESOURCES_DIR and USER_NETWORKS_POOL only (default: the environment)",
+    )
     parser.add_argument("--listen", default=LISTEN, help=f"address:port to serve the hub on (default {LISTEN})")
     parser.add_argument("--upstream", default=UPSTREAM, help=f"the engine's socket (default {UPSTREAM})")
     parser.add_argument("--ping", action="store_true", help="ask a running guard whether it answers (healthcheck)")
@@ -798,23 +933,33 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     except ConfigError as err:
         print(err.report(), file=sys.stderr)
         return 1
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s docker-guard %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s docker-guard %(levelname)s %(message)s",
+    )
     try:
         # DOCKER_NETWORK_NAME is compose's (the hub's environment), not pyiron.env's.
         users_network = (environ.get("DOCKER_NETWORK_NAME") or "").strip() or None
-        policy = Policy(bind_paths=settings.bind_paths, network_pool=settings.network_pool,
-                        users_network=users_network, **own_identity(args.upstream))
+        policy = Policy(
+            bind_paths=settings.bind_paths,
+            network_pool=settings.network_pool,
+            users_network=users_network,
+            **own_identity(args.upstream),
+        )
     except Exception as err:  # docker-py's errors, or no socket at all: the restart policy tries again
-        print(f"docker-guard: cannot ask the Docker engine at {args.upstream} who the guard is: {err}",
-              file=sys.stderr)
+        print(f"docker-guard: cannot ask the Docker engine at {args.upstream} who the guard is: {err}", file=sys.stderr)
         return 1
     if policy.own_container is None:
         log.warning("not in a container of this engine: nothing of the guard itself to protect")
-    log.info("serving %s for %s; host paths containers may bind read-only: %s; users' networks' subnets in %s; "
-             "members of %s may join the hub's networks",
-             args.listen, args.upstream, ", ".join(sorted(policy.bind_paths)) or "none", policy.network_pool,
-             policy.users_network or "no network")
+    log.info(
+        "serving %s for %s; host paths containers may bind read-only: %s; users' networks' subnets in %s; "
+        "members of %s may join the hub's networks",
+        args.listen,
+        args.upstream,
+        ", ".join(sorted(policy.bind_paths)) or "none",
+        policy.network_pool,
+        policy.users_network or "no network",
+    )
     from aiohttp import web
 
     host, port = args.listen.rsplit(":", 1)

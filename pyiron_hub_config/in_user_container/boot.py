@@ -100,8 +100,16 @@ def _pyiron_log_in_one_place(self, filename, *args, **kwargs):
 logging.FileHandler.__init__ = _pyiron_log_in_one_place
 """ % (PYIRON_LOG, PYIRON_LOG)
 # A notebook kernel looks these up; if the user set any, pyiron ignores files, so do we.
-PYIRON_VARIABLES = ("PYIRONSQLFILE", "PYIRONSQLTYPE", "PYIRONRESOURCEPATHS", "PYIRONPROJECTPATHS",
-                    "PYIRONPROJECTCHECKENABLED", "PYIRONSQLCONNECTIONSTRING", "PYIRONDISABLE", "PYIRONCONFIG")
+PYIRON_VARIABLES = (
+    "PYIRONSQLFILE",
+    "PYIRONSQLTYPE",
+    "PYIRONRESOURCEPATHS",
+    "PYIRONPROJECTPATHS",
+    "PYIRONPROJECTCHECKENABLED",
+    "PYIRONSQLCONNECTIONSTRING",
+    "PYIRONDISABLE",
+    "PYIRONCONFIG",
+)
 
 
 def log(message):
@@ -338,8 +346,9 @@ def use_hub_packages(packages_dir, site_packages=None, version=None, proof=None,
     version = version or "%d.%d" % sys.version_info[:2]
     pythons = manifest.get("pythons", [])
     if version not in pythons:
-        return "not used", ("the hub supplies %s for Python %s, and this image runs Python %s"
-                            % (named, ", ".join(pythons), version))
+        return "not used", (
+            "the hub supplies %s for Python %s, and this image runs Python %s" % (named, ", ".join(pythons), version)
+        )
     if site_packages is None:
         import sysconfig
 
@@ -348,8 +357,9 @@ def use_hub_packages(packages_dir, site_packages=None, version=None, proof=None,
         # site appends a .pth file's lines to sys.path after the directory holding it.
         write_atomically(os.path.join(site_packages, PACKAGES_PTH), packages_dir + "\n")
     except OSError as err:
-        return "not used", ("the hub could not add its %s to this image's Python (%s: %s)"
-                            % (named, err.strerror, site_packages))
+        return "not used", (
+            "the hub could not add its %s to this image's Python (%s: %s)" % (named, err.strerror, site_packages)
+        )
     if packages_dir not in sys.path:
         sys.path.append(packages_dir)  # for this process too: the files step checks the modules
     import importlib
@@ -370,7 +380,10 @@ def use_hub_packages(packages_dir, site_packages=None, version=None, proof=None,
         os.unlink(os.path.join(site_packages, PACKAGES_PTH))
         sys.path.remove(packages_dir)
         return "not used", "the hub's %s does not load in this image (%s: %s)" % (
-            named, type(err).__name__, str(err)[:80])
+            named,
+            type(err).__name__,
+            str(err)[:80],
+        )
     if key:
         try:
             os.makedirs(os.path.dirname(proof), mode=0o700, exist_ok=True)
@@ -418,7 +431,9 @@ def write_files(home, spec, why_missing=None):
         missing = _missing_modules(entry.get("requires", []))
         if missing:
             skipped[entry["path"]] = "needs the Python module %s, which this environment lacks%s" % (
-                ", ".join(missing), " (%s)" % why_missing if why_missing else "")
+                ", ".join(missing),
+                " (%s)" % why_missing if why_missing else "",
+            )
             continue
         os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
         update_file(target, entry["content"], int(entry.get("mode", "0644"), 8))
@@ -431,11 +446,16 @@ def write_files(home, spec, why_missing=None):
         except (OSError, ValueError) as err:
             log("files: could not remove %s (%s)" % (path, err))
     for path, reason in skipped.items():
-        log("files: left out %s: it %s (pysqa's remote mode needs paramiko; use an environment "
-            "the hub can give it to, or `pip install --user paramiko` and restart)" % (path, reason))
+        log(
+            "files: left out %s: it %s (pysqa's remote mode needs paramiko; use an environment "
+            "the hub can give it to, or `pip install --user paramiko` and restart)" % (path, reason)
+        )
     os.makedirs(os.path.dirname(status_path), mode=0o700, exist_ok=True)
-    update_file(status_path, json.dumps({"written": written, "skipped": skipped, "given": sorted(given)},
-                                             indent=1, sort_keys=True), 0o600)
+    update_file(
+        status_path,
+        json.dumps({"written": written, "skipped": skipped, "given": sorted(given)}, indent=1, sort_keys=True),
+        0o600,
+    )
     return written
 
 
@@ -455,8 +475,9 @@ def ensure_ssh_key(home):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", private], check=True)
         return True
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     # The public key first: the private key's presence means the pair is complete.
     write_atomically(private + ".pub", "%s %s\n" % (public.decode(), comment))
@@ -543,9 +564,21 @@ LAST_STOP_NOTICE = os.path.join(STATE_DIR, "last-stop.json")  # what the noteboo
 NOTICES_STARTUP = ".ipython/profile_default/startup/00-pyiron-hub-notices.py"
 # Every variable pyiron_base maps to a setting: if any is set, pyiron ignores its config file.
 PYIRON_SETTINGS_VARIABLES = (
-    "PYIRONUSER", "PYIRONRESOURCEPATHS", "PYIRONPROJECTPATHS", "PYIRONCONNECTIONTIMEOUT", "PYIRONSQLCONNECTIONSTRING",
-    "PYIRONSQLTABLENAME", "PYIRONSQLFILE", "PYIRONSQHOST", "PYIRONSQLTYPE", "PYIRONSQLUSERKEY", "PYIRONSQLDATABASE",
-    "PYIRONPROJECTCHECKENABLED", "PYIRONDISABLE", "PYIRONCREDENTIALSFILE", "PYIRONWRITEWORKDIRWARNINGS",
+    "PYIRONUSER",
+    "PYIRONRESOURCEPATHS",
+    "PYIRONPROJECTPATHS",
+    "PYIRONCONNECTIONTIMEOUT",
+    "PYIRONSQLCONNECTIONSTRING",
+    "PYIRONSQLTABLENAME",
+    "PYIRONSQLFILE",
+    "PYIRONSQHOST",
+    "PYIRONSQLTYPE",
+    "PYIRONSQLUSERKEY",
+    "PYIRONSQLDATABASE",
+    "PYIRONPROJECTCHECKENABLED",
+    "PYIRONDISABLE",
+    "PYIRONCREDENTIALSFILE",
+    "PYIRONWRITEWORKDIRWARNINGS",
     "PYIRONCONFIGFILEPERMISSIONSWARNING",
 )
 # pyiron's job states between a start and an end (pyiron_base's JobStatus).
@@ -600,15 +633,24 @@ def job_database(home, environ):
     """(SQLite file, table) of the user's pyiron job table, read the way pyiron reads its settings
     (PYIRON* variables, else $PYIRONCONFIG or ~/.pyiron, else its defaults); None where the job
     table is not a SQLite file (a database server, or DISABLE_DATABASE)."""
-    by_variable = {"PYIRONSQLTYPE": "type", "PYIRONSQLFILE": "file", "PYIRONSQLTABLENAME": "table",
-                   "PYIRONDISABLE": "disable"}
+    by_variable = {
+        "PYIRONSQLTYPE": "type",
+        "PYIRONSQLFILE": "file",
+        "PYIRONSQLTABLENAME": "table",
+        "PYIRONDISABLE": "disable",
+    }
     if any(environ.get(name) for name in PYIRON_SETTINGS_VARIABLES):
         config = {key: environ[name] for name, key in by_variable.items() if environ.get(name)}
     else:
         import configparser
 
-        by_key = {"TYPE": "type", "FILE": "file", "DATABASE_FILE": "file", "JOB_TABLE": "table",
-                  "DISABLE_DATABASE": "disable"}
+        by_key = {
+            "TYPE": "type",
+            "FILE": "file",
+            "DATABASE_FILE": "file",
+            "JOB_TABLE": "table",
+            "DISABLE_DATABASE": "disable",
+        }
         parser = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
         try:
             parser.read(environ.get("PYIRONCONFIG") or os.path.join(home, ".pyiron"))
@@ -649,7 +691,9 @@ def jobs_in_progress(database):
     try:
         return connection.execute(
             "SELECT id, project, job, status, computer FROM %s WHERE status IN (%s)"
-            % (table, ",".join("?" * len(IN_PROGRESS))), IN_PROGRESS).fetchall()
+            % (table, ",".join("?" * len(IN_PROGRESS))),
+            IN_PROGRESS,
+        ).fetchall()
     except sqlite3.Error:  # no table yet: pyiron makes it with the first job
         return []
     finally:
@@ -675,8 +719,9 @@ def abort_jobs_of_stopped_servers(database, host):
     connection = sqlite3.connect(path, timeout=10)
     try:
         with connection:
-            connection.executemany("UPDATE %s SET status = 'aborted' WHERE id = ? AND status = ?" % table,
-                                   [(r[0], r[3]) for r in rows])
+            connection.executemany(
+                "UPDATE %s SET status = 'aborted' WHERE id = ? AND status = ?" % table, [(r[0], r[3]) for r in rows]
+            )
     finally:
         connection.close()
     return [job_label(r) for r in rows]
@@ -711,8 +756,10 @@ def last_stop_notice(last_stop, aborted):
     why = (last_stop or {}).get("text") or "it was stopped"
     text = "pyiron hub: your previous server was stopped%s: %s." % (when, why)
     if aborted:
-        text += (" These pyiron jobs were running in it and are now marked aborted in your job table: %s."
-                 " Run them again with job.run(delete_existing_job=True)." % ", ".join(aborted))
+        text += (
+            " These pyiron jobs were running in it and are now marked aborted in your job table: %s."
+            " Run them again with job.run(delete_existing_job=True)." % ", ".join(aborted)
+        )
     return text
 
 
@@ -788,8 +835,7 @@ def job_processes(tree, server, watcher):
     own children (kernels, terminals), nor this watcher. A job run non-modal is a child of its
     kernel (multiprocessing), an external code (LAMMPS) that child's child; a process whose
     parent died is the container's init's."""
-    return sorted(pid for pid, parent in tree.items()
-                  if pid not in (1, server, watcher) and parent != server)
+    return sorted(pid for pid, parent in tree.items() if pid not in (1, server, watcher) and parent != server)
 
 
 def local_url(environ):
@@ -813,8 +859,9 @@ def busy_kernels(url, token, timeout=10):
     """How many of the server's kernels run code; ?no_track_activity=1: asking is not activity itself."""
     import urllib.request
 
-    request = urllib.request.Request(url + "api/kernels?no_track_activity=1",
-                                     headers={"Authorization": "token %s" % token})
+    request = urllib.request.Request(
+        url + "api/kernels?no_track_activity=1", headers={"Authorization": "token %s" % token}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         kernels = json.loads(response.read().decode())
     return sum(1 for k in kernels if k.get("execution_state") == "busy")
@@ -826,8 +873,9 @@ def report_activity(url, token, server_name, when, timeout=10):
 
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(when))
     body = json.dumps({"servers": {server_name: {"last_activity": stamp}}, "last_activity": stamp}).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Authorization": "token %s" % token, "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Authorization": "token %s" % token, "Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.status
 
@@ -896,8 +944,9 @@ def watch_main(environ=None, home=None):
                 log("work: %s" % ("; ".join(reasons) if reasons else "none: the server may be culled when idle"))
                 said = reasons
             # Only what the hub needs, and written only when it changes (each write syncs the disk).
-            update_file(status_path, json.dumps({k: work[k] for k in ("busy_kernels", "jobs", "host")}, indent=1),
-                        0o600)
+            update_file(
+                status_path, json.dumps({k: work[k] for k in ("busy_kernels", "jobs", "host")}, indent=1), 0o600
+            )
         except Exception as err:  # the next check tries again; the server never depends on this
             log("work: check failed (%s: %s)" % (type(err).__name__, err))
     return 0
@@ -927,8 +976,11 @@ def main(argv):
     steps = [("examples", lambda: sync_examples(IMAGE_HOME, home, image_id=os.environ.get(IMAGE_ID_VARIABLE)))]
 
     def packages():
-        done, why_not = use_hub_packages(PACKAGES_DIR, proof=os.path.join(home, STATE_DIR, PACKAGES_LOADED),
-                                         image_id=os.environ.get(IMAGE_ID_VARIABLE))
+        done, why_not = use_hub_packages(
+            PACKAGES_DIR,
+            proof=os.path.join(home, STATE_DIR, PACKAGES_LOADED),
+            image_id=os.environ.get(IMAGE_ID_VARIABLE),
+        )
         if why_not:
             why_missing.append(why_not)
             return "%s: %s" % (done, why_not)
@@ -936,8 +988,12 @@ def main(argv):
 
     steps.append(("packages", packages))
     # Always: with nothing listed, files the hub wrote before are removed.
-    steps.append(("files", lambda: write_files(home, os.environ.get(FILES_VARIABLE) or "[]",
-                                               why_missing[0] if why_missing else None)))
+    steps.append(
+        (
+            "files",
+            lambda: write_files(home, os.environ.get(FILES_VARIABLE) or "[]", why_missing[0] if why_missing else None),
+        )
+    )
     if os.environ.get(SSH_KEY_VARIABLE):
         steps.append(("ssh key", lambda: ensure_ssh_key(home)))
     steps.append(("jupyterlab news", lambda: answer_lab_news(home)))
@@ -952,8 +1008,10 @@ def main(argv):
                 log("examples: the image's, all brought in at an earlier start, nothing to do %s" % took())
             elif name == "examples":
                 changed = {k: v for k, v in result.items() if v not in ("unchanged", "already there")}
-                log("examples: %d files, %s %s" % (len(result), json.dumps(changed) if changed else "nothing to do",
-                                                   took()))
+                log(
+                    "examples: %d files, %s %s"
+                    % (len(result), json.dumps(changed) if changed else "nothing to do", took())
+                )
             else:
                 log("%s: %s %s" % (name, result, took()))
         except Exception as err:  # never keep a user from their server
@@ -972,8 +1030,10 @@ def main(argv):
     try:
         import socket
 
-        log("last stop: %s (%d ms)" % (after_last_stop(home, os.environ, socket.gethostname()),
-                                       round(1000 * (time.monotonic() - began))))
+        log(
+            "last stop: %s (%d ms)"
+            % (after_last_stop(home, os.environ, socket.gethostname()), round(1000 * (time.monotonic() - began)))
+        )
     except Exception as err:  # never keep a user from their server
         log("last stop: skipped (%s: %s)" % (type(err).__name__, err))
     try:

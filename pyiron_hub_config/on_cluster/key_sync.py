@@ -184,8 +184,9 @@ def save_state(path: str, state: dict[str, list[str]]) -> None:
     os.replace(temporary, path)
 
 
-def sync(entries: list[tuple[str, str]], state: dict[str, list[str]], min_uid: int,
-         install=install, withdraw=withdraw) -> tuple[list[str], dict[str, list[str]], int]:
+def sync(
+    entries: list[tuple[str, str]], state: dict[str, list[str]], min_uid: int, install=install, withdraw=withdraw
+) -> tuple[list[str], dict[str, list[str]], int]:
     """Add the listed keys, remove those this sync wrote that are no longer listed.
 
     Returns (report lines, the new state, failures). A key found already there that this
@@ -219,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token-file", required=True, help="file holding the hub's KEY_SYNC_API_TOKEN (root only)")
     parser.add_argument("--ca-file", help="CA bundle for the hub's certificate, if not a public one")
     parser.add_argument("--min-uid", type=int, default=1000, help="accounts below this uid are never written (1000)")
-    parser.add_argument("--state-file", help="what this sync wrote where, root's alone "
-                        f"(default {DEFAULT_STATE.format(cluster='<cluster>')})")
+    parser.add_argument(
+        "--state-file",
+        help=f"what this sync wrote where, root's alone (default {DEFAULT_STATE.format(cluster='<cluster>')})",
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("run it as root: it writes into every user's account, as that user")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from typing import Mapping
+from collections.abc import Mapping
 
 # The port the proxy listens on inside the container (apply.HUB_PORT; a unit test checks).
 HUB_PORT = 8000

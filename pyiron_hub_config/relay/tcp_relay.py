@@ -41,9 +41,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 def handler(host: str, port: int):
     async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
-            target_reader, target_writer = await asyncio.wait_for(asyncio.open_connection(host, port),
-                                                                  CONNECT_TIMEOUT)
-        except (OSError, asyncio.TimeoutError) as err:
+            target_reader, target_writer = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT)
+        except (TimeoutError, OSError) as err:
             peer = client_writer.get_extra_info("peername")
             print(f"tcp_relay: {peer} -> {host}:{port} failed: {err}", file=sys.stderr, flush=True)
             client_writer.close()

@@ -59,9 +59,16 @@ def compose_container(project: str, service: str) -> str:
     compose sets. Asked through the docker CLI: docker-compose 1.x is a Python program that
     costs about 0.6 s of CPU per call, and waiting loops ask this every second."""
     project = re.sub(r"[^-_a-z0-9]", "", project.lower())  # compose's own normalisation of -p
-    return docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}",
-                  "--filter", f"label=com.docker.compose.service={service}",
-                  "--filter", "label=com.docker.compose.oneoff=False").stdout.strip()
+    return docker(
+        "ps",
+        "-aq",
+        "--filter",
+        f"label=com.docker.compose.project={project}",
+        "--filter",
+        f"label=com.docker.compose.service={service}",
+        "--filter",
+        "label=com.docker.compose.oneoff=False",
+    ).stdout.strip()
 
 
 def inspect(name: str) -> dict | None:
@@ -80,8 +87,14 @@ class Stack:
 
     files = ("docker-compose.yml",)  # the base file, then any overlays, as `docker compose -f ... -f ...`
 
-    def __init__(self, directory: Path, hub_image: str, project: str = PROJECT, network: str = NETWORK,
-                 users: tuple[str, ...] = USERS):
+    def __init__(
+        self,
+        directory: Path,
+        hub_image: str,
+        project: str = PROJECT,
+        network: str = NETWORK,
+        users: tuple[str, ...] = USERS,
+    ):
         # Suites that run their own stack pick their own project, network and user names:
         # users' containers and volumes are named after the user, not the project.
         self.dir = directory
@@ -101,8 +114,15 @@ class Stack:
         }
 
     def compose(self, *args, check=True) -> subprocess.CompletedProcess:
-        cmd = [COMPOSE, *(a for f in self.files for a in ("-f", str(REPO / f))), "--project-directory", str(self.dir),
-               "-p", self.project, *args]
+        cmd = [
+            COMPOSE,
+            *(a for f in self.files for a in ("-f", str(REPO / f))),
+            "--project-directory",
+            str(self.dir),
+            "-p",
+            self.project,
+            *args,
+        ]
         r = subprocess.run(cmd, capture_output=True, text=True, env=self.env())
         if args[:1] == ("down",):
             remove_user_networks(self.network)  # those of servers removed with `docker rm -f`
@@ -126,8 +146,10 @@ class Stack:
             time.sleep(1)
         # Its log says why; a fixture that fails here takes the stack down before any report.
         logs = self.compose("logs", "--no-color", "--tail", "40", service, check=False)
-        raise AssertionError(f"{service} not healthy after {timeout}s (health: {self.health(service)}); "
-                             f"its last log lines:\n{logs.stdout}{logs.stderr}")
+        raise AssertionError(
+            f"{service} not healthy after {timeout}s (health: {self.health(service)}); "
+            f"its last log lines:\n{logs.stdout}{logs.stderr}"
+        )
 
     def up(self) -> None:
         self.compose("up", "-d")
@@ -167,7 +189,9 @@ def write_env_files(directory: Path, users: tuple[str, ...] = USERS, **extra: st
         **extra,
     }
     (directory / "pyiron.env").write_text("".join(f"{k}='{v}'\n" for k, v in pyiron.items()))
-    (directory / "shared.env").write_text(f"POSTGRES_PASSWORD='{DB_PASSWORD}'\nPOSTGRES_USER='hub'\nPOSTGRES_DB='jupyterhub'\n")
+    (directory / "shared.env").write_text(
+        f"POSTGRES_PASSWORD='{DB_PASSWORD}'\nPOSTGRES_USER='hub'\nPOSTGRES_DB='jupyterhub'\n"
+    )
 
 
 def remove_user_networks(users_network: str) -> None:
@@ -242,15 +266,19 @@ class HubUser:
         self.session = requests.Session()
         self.token = None
 
-    def login(self) -> "HubUser":
+    def login(self) -> HubUser:
         url = f"{self.stack.url}/hub/login"
         self.session.get(url).raise_for_status()
         xsrf = self.session.cookies.get("_xsrf")
-        r = self.session.post(url, params={"_xsrf": xsrf}, data={"username": self.name, "password": PASSWORD},
-                              allow_redirects=False)
+        r = self.session.post(
+            url, params={"_xsrf": xsrf}, data={"username": self.name, "password": PASSWORD}, allow_redirects=False
+        )
         assert r.status_code == 302, (r.status_code, r.text[:500])
-        r = self.session.post(f"{self.stack.url}/hub/api/users/{self.name}/tokens",
-                              headers={"X-XSRFToken": self.xsrf}, json={"note": "e2e", "expires_in": 3600})
+        r = self.session.post(
+            f"{self.stack.url}/hub/api/users/{self.name}/tokens",
+            headers={"X-XSRFToken": self.xsrf},
+            json={"note": "e2e", "expires_in": 3600},
+        )
         assert r.status_code == 201, r.text
         self.token = r.json()["token"]
         return self
@@ -368,10 +396,12 @@ def local_registry(directory: Path):
     port = _free_port()
     (directory / "config.yml").write_text(
         "version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\n"
-        "http: {addr: '127.0.0.1:%d'}\n" % (directory / "data", port))
+        "http: {addr: '127.0.0.1:%d'}\n" % (directory / "data", port)
+    )
     with open(directory / "registry.log", "w") as log:
-        registry = subprocess.Popen(["docker-registry", "serve", str(directory / "config.yml")],
-                                    stdout=subprocess.DEVNULL, stderr=log)
+        registry = subprocess.Popen(
+            ["docker-registry", "serve", str(directory / "config.yml")], stdout=subprocess.DEVNULL, stderr=log
+        )
     try:
         wait_for_registry(port)
         yield port
@@ -382,10 +412,19 @@ def local_registry(directory: Path):
 
 def copy_build_context(dest: Path) -> Path:
     """A copy of what the Dockerfile needs, to build a variant without touching the repo."""
-    for name in ("Dockerfile", ".dockerignore", "requirements.lock", "build-requirements.lock", "server-packages.lock",
-                 "setup.cfg", "pyproject.toml", "README.md", "jupyterhub_config.py"):
+    for name in (
+        "Dockerfile",
+        ".dockerignore",
+        "requirements.lock",
+        "build-requirements.lock",
+        "server-packages.lock",
+        "setup.cfg",
+        "pyproject.toml",
+        "README.md",
+        "jupyterhub_config.py",
+    ):
         shutil.copy2(REPO / name, dest / name)
-    shutil.copytree(REPO / "pyiron_hub_config", dest / "pyiron_hub_config",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "pyiron_hub_config", dest / "pyiron_hub_config", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return dest
-

@@ -35,9 +35,16 @@ class Kernel:
 
     def __init__(self, user, notebook_path: str = "Untitled.ipynb", timeout: float = 120):
         self.user = user
-        r = user.user_server("POST", "/api/sessions", json={
-            "path": notebook_path, "name": notebook_path.rsplit("/", 1)[-1], "type": "notebook",
-            "kernel": {"name": "python3"}})
+        r = user.user_server(
+            "POST",
+            "/api/sessions",
+            json={
+                "path": notebook_path,
+                "name": notebook_path.rsplit("/", 1)[-1],
+                "type": "notebook",
+                "kernel": {"name": "python3"},
+            },
+        )
         assert r.status_code == 201, (r.status_code, r.text)
         self.session_id = r.json()["id"]
         kernel_id = r.json()["kernel"]["id"]
@@ -50,13 +57,32 @@ class Kernel:
     def run(self, code: str, timeout: float | None = None) -> str:
         """Execute code; return its stdout; raise KernelError with the traceback if it fails."""
         msg_id = uuid.uuid4().hex
-        self.ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "username": self.user.name, "session": uuid.uuid4().hex,
-                       "msg_type": "execute_request", "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                        "allow_stdin": False, "stop_on_error": True},
-        }))
+        self.ws.send(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "username": self.user.name,
+                        "session": uuid.uuid4().hex,
+                        "msg_type": "execute_request",
+                        "version": "5.3",
+                        "date": "",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "channel": "shell",
+                    "buffers": [],
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                }
+            )
+        )
         out, error, idle = [], None, False
         self.stderr = []  # what a notebook shows as pink blocks, for this run
         deadline = time.monotonic() + (timeout or self.timeout)

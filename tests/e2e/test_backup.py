@@ -48,12 +48,14 @@ cores_max = 1
 run_time_max = 60
 """
 # sha256 of every file under ~/.ssh and every notebook in ~/work, read straight from the volumes.
-HASHES = ("import hashlib, json, pathlib\n"
-          "out = {}\n"
-          "for root, pattern in (('/h/.ssh', '*'), ('/w', '*.ipynb')):\n"
-          "    for p in sorted(pathlib.Path(root).rglob(pattern)):\n"
-          "        if p.is_file(): out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()\n"
-          "print(json.dumps(out))")
+HASHES = (
+    "import hashlib, json, pathlib\n"
+    "out = {}\n"
+    "for root, pattern in (('/h/.ssh', '*'), ('/w', '*.ipynb')):\n"
+    "    for p in sorted(pathlib.Path(root).rglob(pattern)):\n"
+    "        if p.is_file(): out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()\n"
+    "print(json.dumps(out))"
+)
 
 
 def volumes(user: str) -> tuple[str, str]:
@@ -81,8 +83,15 @@ class BackupStack(Stack):
     files = ("docker-compose.yml", "compose.clusters.yml", "compose.backup.yml")
 
     def compose(self, *args, check=True) -> subprocess.CompletedProcess:
-        cmd = [COMPOSE, *(a for f in self.files for a in ("-f", str(REPO / f))),
-               "--project-directory", str(self.dir), "-p", self.project, *args]
+        cmd = [
+            COMPOSE,
+            *(a for f in self.files for a in ("-f", str(REPO / f))),
+            "--project-directory",
+            str(self.dir),
+            "-p",
+            self.project,
+            *args,
+        ]
         r = subprocess.run(cmd, capture_output=True, text=True, env=self.env())
         if check and r.returncode:
             raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
@@ -173,10 +182,20 @@ def job_table(user: HubUser) -> list[dict]:
 
 
 def save_notebook(user: HubUser, path: str, text: str) -> None:
-    r = user.user_server("PUT", f"/api/contents/{path}", json={
-        "type": "notebook", "format": "json",
-        "content": {"cells": [{"cell_type": "markdown", "metadata": {}, "source": text}], "metadata": {},
-                    "nbformat": 4, "nbformat_minor": 5}})
+    r = user.user_server(
+        "PUT",
+        f"/api/contents/{path}",
+        json={
+            "type": "notebook",
+            "format": "json",
+            "content": {
+                "cells": [{"cell_type": "markdown", "metadata": {}, "source": text}],
+                "metadata": {},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            },
+        },
+    )
     assert r.status_code in (200, 201), r.text
 
 
@@ -258,8 +277,9 @@ def test_2_one_file_from_an_earlier_snapshot_while_others_work(bk):
     assert anonymous_volumes() <= anonymous_before
     r = ann.user_server("DELETE", f"/api/contents/work/notes-{ann.name}.ipynb")
     assert r.status_code == 204
-    out = ok(bk.pyiron_hub("restore", "--user", ann.name, "--path", f"work/notes-{ann.name}.ipynb",
-                           "--snapshot", first))
+    out = ok(
+        bk.pyiron_hub("restore", "--user", ann.name, "--path", f"work/notes-{ann.name}.ipynb", "--snapshot", first)
+    )
     assert f"restored {ann.name}'s work/notes-{ann.name}.ipynb" in out
     path = f"/w/notes-{ann.name}.ipynb"
     assert hashes(ann.name)[path] == BEFORE[ann.name]["hashes"][path]  # the first version, not the second
@@ -287,25 +307,44 @@ def test_3_one_users_whole_home_comes_back(bk):
 def test_4_bad_input_destroys_nothing(bk, repo, tmp_path):
     before = snapshot_ids(bk)
     repo_files = sorted(str(p) for p in repo.rglob("*"))
-    fails(bk.pyiron_hub("backup", env={"RESTIC_PASSWORD": "not the passphrase"}),
-          "RESTIC_PASSWORD does not open the repository", "set the passphrase it was made with")
-    fails(bk.pyiron_hub("restore", "--user", USERS[0], env={"RESTIC_PASSWORD": "not the passphrase"}),
-          "RESTIC_PASSWORD does not open the repository")
+    fails(
+        bk.pyiron_hub("backup", env={"RESTIC_PASSWORD": "not the passphrase"}),
+        "RESTIC_PASSWORD does not open the repository",
+        "set the passphrase it was made with",
+    )
+    fails(
+        bk.pyiron_hub("restore", "--user", USERS[0], env={"RESTIC_PASSWORD": "not the passphrase"}),
+        "RESTIC_PASSWORD does not open the repository",
+    )
     missing = tmp_path / "no-repository-here"
-    fails(bk.pyiron_hub("backup", env={"RESTIC_REPOSITORY": str(missing)}),
-          f"there is no restic repository at {missing}", "pyiron-hub backup --init")
+    fails(
+        bk.pyiron_hub("backup", env={"RESTIC_REPOSITORY": str(missing)}),
+        f"there is no restic repository at {missing}",
+        "pyiron-hub backup --init",
+    )
     assert not missing.exists()
-    fails(bk.pyiron_hub("snapshots", env={"RESTIC_REPOSITORY": "sftp:backup@no-such-host.invalid:/srv/restic"}),
-          "cannot reach the repository sftp:backup@no-such-host.invalid:/srv/restic")
-    fails(bk.pyiron_hub("restore", "--user", USERS[0], "--snapshot", "deadbeef"),
-          "there is no snapshot 'deadbeef'", "pyiron-hub snapshots")
+    fails(
+        bk.pyiron_hub("snapshots", env={"RESTIC_REPOSITORY": "sftp:backup@no-such-host.invalid:/srv/restic"}),
+        "cannot reach the repository sftp:backup@no-such-host.invalid:/srv/restic",
+    )
+    fails(
+        bk.pyiron_hub("restore", "--user", USERS[0], "--snapshot", "deadbeef"),
+        "there is no snapshot 'deadbeef'",
+        "pyiron-hub snapshots",
+    )
     fails(bk.pyiron_hub("restore", "--snapshot", "deadbeef"), "the hub is running: stop it first")
     # A restore onto a hub that still has data is refused unless told.
     hashes_now = {u: hashes(u) for u in USERS}
     bk.compose("stop", "hub")
     try:
-        fails(bk.pyiron_hub("restore"), "this engine still has a hub's data", "users' volumes exist",
-              "the hub's database has", "--force", "Nothing was changed")
+        fails(
+            bk.pyiron_hub("restore"),
+            "this engine still has a hub's data",
+            "users' volumes exist",
+            "the hub's database has",
+            "--force",
+            "Nothing was changed",
+        )
     finally:
         bk.up()
     assert {u: hashes(u) for u in USERS} == hashes_now
@@ -324,8 +363,7 @@ def test_5_a_backup_disk_that_fills_up_keeps_the_earlier_snapshots(bk, tmp_path)
         assert len(first) == 1
         home, _ = volumes(USERS[0])
         # 64 MB that do not compress or deduplicate: more than the disk has left.
-        docker("run", "--rm", "-v", f"{home}:/h", HUB_IMAGE, "sh", "-c",
-               "head -c 67108864 /dev/urandom > /h/big.bin")
+        docker("run", "--rm", "-v", f"{home}:/h", HUB_IMAGE, "sh", "-c", "head -c 67108864 /dev/urandom > /h/big.bin")
         fails(bk.pyiron_hub("backup", env=env), "is full", "free space there", "Earlier snapshots are intact")
         assert snapshot_ids(bk, env) == first
         ok(bk.pyiron_hub("snapshots", "--check", env=env))
@@ -337,18 +375,42 @@ def test_5_a_backup_disk_that_fills_up_keeps_the_earlier_snapshots(bk, tmp_path)
 def test_6_an_sftp_repository(bk, tmp_path):
     # The test cluster's login node is an OpenSSH server with sftp: an account "restic" there (Debian has a system user "backup").
     docker("rm", "-f", SFTP, check=False)
-    docker("run", "-d", "--name", SFTP, "--network", NETWORK, "--network-alias", "backup-sftp",
-           "-e", "CLUSTER_USERS=restic", SFTP_IMAGE)
-    wait_for(lambda: (inspect(SFTP) or {}).get("State", {}).get("Health", {}).get("Status") == "healthy",
-             timeout=90, message="the sftp server")
+    docker(
+        "run",
+        "-d",
+        "--name",
+        SFTP,
+        "--network",
+        NETWORK,
+        "--network-alias",
+        "backup-sftp",
+        "-e",
+        "CLUSTER_USERS=restic",
+        SFTP_IMAGE,
+    )
+    wait_for(
+        lambda: (inspect(SFTP) or {}).get("State", {}).get("Health", {}).get("Status") == "healthy",
+        timeout=90,
+        message="the sftp server",
+    )
     ssh = tmp_path / "ssh"
     ssh.mkdir(mode=0o700)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "id_ed25519")], check=True)
-    docker("exec", "-u", "restic", SFTP, "sh", "-c",
-           f"echo '{(ssh / 'id_ed25519.pub').read_text().strip()}' > /home/restic/.ssh/authorized_keys "
-           "&& chmod 600 /home/restic/.ssh/authorized_keys")
-    host_key = wait_for(lambda: docker("exec", SFTP, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False).stdout,
-                        timeout=30, message="sshd's host key")
+    docker(
+        "exec",
+        "-u",
+        "restic",
+        SFTP,
+        "sh",
+        "-c",
+        f"echo '{(ssh / 'id_ed25519.pub').read_text().strip()}' > /home/restic/.ssh/authorized_keys "
+        "&& chmod 600 /home/restic/.ssh/authorized_keys",
+    )
+    host_key = wait_for(
+        lambda: docker("exec", SFTP, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False).stdout,
+        timeout=30,
+        message="sshd's host key",
+    )
     (ssh / "known_hosts").write_text("backup-sftp " + " ".join(host_key.split()[:2]) + "\n")
     env = {"RESTIC_REPOSITORY": "sftp:restic@backup-sftp:/home/restic/repo", "BACKUP_SSH_DIR": str(ssh)}
     ok(bk.pyiron_hub("backup", "--init", env=env))
@@ -378,8 +440,12 @@ def test_7_the_scheduled_backup_shows_its_last_result(bk):
             if float(found.get("pyiron_hub_backup_last_run_timestamp_seconds", 0)) >= started - 1:
                 return found
 
-        assert wait_for(metrics, timeout=240, interval=3, message="the scheduled backup's metric")[
-            "pyiron_hub_backup_last_exit_status"] == "0.0"
+        assert (
+            wait_for(metrics, timeout=240, interval=3, message="the scheduled backup's metric")[
+                "pyiron_hub_backup_last_exit_status"
+            ]
+            == "0.0"
+        )
         # A new snapshot; not one more: the retention (BACKUP_KEEP_DAILY) keeps one a day.
         assert set(snapshot_ids(bk)) - before
         assert "backup finished" in bk.compose("logs", "--no-color", "backup").stdout
@@ -408,7 +474,9 @@ with open(f"/v/{cid}/broken.db", "r+b") as f:
 open(f"/v/{ben_work}/private.txt", "w").write("ben's own words")
 os.chmod(f"/v/{ben_work}/private.txt", 0o600)
 """
-OWNER = "import sqlite3, sys; print('OWNER', sqlite3.connect(sys.argv[1]).execute('select name from owner').fetchone()[0])"
+OWNER = (
+    "import sqlite3, sys; print('OWNER', sqlite3.connect(sys.argv[1]).execute('select name from owner').fetchone()[0])"
+)
 
 
 def test_8_what_users_plant_in_their_homes_never_leads_the_backup(bk):
@@ -423,22 +491,51 @@ def test_8_what_users_plant_in_their_homes_never_leads_the_backup(bk):
         out = ok(bk.pyiron_hub("backup"))
         assert f"SQLite database {cid}/broken.db: SKIPPED" in out + "", out
         assert "backup finished" in out and f"SQLite database {ann}/secret.db: consistent copy taken" in out, out
-        status = json.loads(docker("exec", bk.container("hub"), "cat", "/srv/jupyterhub/data/backup-status.json").stdout)
+        status = json.loads(
+            docker("exec", bk.container("hub"), "cat", "/srv/jupyterhub/data/backup-status.json").stdout
+        )
         assert status["exit_status"] == 0 and list(status["skipped_databases"]) == [f"{cid}/broken.db"], status
         assert f"{cid}/broken.db" in status["message"], status
         # ben's databases come back as his own, not ann's; the link he planted in their place is
         # replaced, and the file it pointed at (in a volume the restore worker mounts) untouched.
-        docker("run", "--rm", "-u", "1000:100", "-v", f"{ben}:/h", HUB_IMAGE, "sh", "-c",
-               f"rm -rf '/h/x#' '/h/y?.db' && mkdir '/h/x#' && ln -s /restore/data/volumes/{ben_work}/private.txt "
-               "'/h/y?.db' && ln -s /etc/shadow '/h/x#/own.db'")
+        docker(
+            "run",
+            "--rm",
+            "-u",
+            "1000:100",
+            "-v",
+            f"{ben}:/h",
+            HUB_IMAGE,
+            "sh",
+            "-c",
+            f"rm -rf '/h/x#' '/h/y?.db' && mkdir '/h/x#' && ln -s /restore/data/volumes/{ben_work}/private.txt "
+            "'/h/y?.db' && ln -s /etc/shadow '/h/x#/own.db'",
+        )
         ok(bk.pyiron_hub("restore", "--user", USERS[1]))
         for path in ("x#/own.db", "y?.db"):
-            r = docker("run", "--rm", "-v", f"{ben}:/h:ro", HUB_IMAGE, "sh", "-c",
-                       f"test ! -L '/h/{path}' && python3 -c \"{OWNER}\" '/h/{path}'", check=False)
+            r = docker(
+                "run",
+                "--rm",
+                "-v",
+                f"{ben}:/h:ro",
+                HUB_IMAGE,
+                "sh",
+                "-c",
+                f"test ! -L '/h/{path}' && python3 -c \"{OWNER}\" '/h/{path}'",
+                check=False,
+            )
             assert "OWNER ben" in r.stdout, (path, r.stdout, r.stderr)
         r = docker("run", "--rm", "-v", f"{ben_work}:/w:ro", HUB_IMAGE, "stat", "-c", "%a %s", "/w/private.txt")
         assert r.stdout.split() == ["600", str(len("ben's own words"))], r.stdout
     finally:
-        docker("run", "--rm", *mounts, HUB_IMAGE, "sh", "-c",
-               f"rm -rf /v/{ann}/secret.db /v/{ben}/x '/v/{ben}/x#' '/v/{ben}/y?.db' /v/{cid}/broken.db "
-               f"/v/{ben_work}/private.txt", check=False)
+        docker(
+            "run",
+            "--rm",
+            *mounts,
+            HUB_IMAGE,
+            "sh",
+            "-c",
+            f"rm -rf /v/{ann}/secret.db /v/{ben}/x '/v/{ben}/x#' '/v/{ben}/y?.db' /v/{cid}/broken.db "
+            f"/v/{ben_work}/private.txt",
+            check=False,
+        )

@@ -79,8 +79,13 @@ def entry(name: str, **keys: object) -> str:
     for key, value in keys.items():
         if value is None:
             continue
-        text = ("true" if value else "false") if isinstance(value, bool) else \
-            str(value) if isinstance(value, (int, float)) else json.dumps(value)
+        text = (
+            ("true" if value else "false")
+            if isinstance(value, bool)
+            else str(value)
+            if isinstance(value, (int, float))
+            else json.dumps(value)
+        )
         lines.append(f"{key} = {text}")
     return "\n".join(lines) + "\n\n"
 
@@ -138,7 +143,8 @@ class Case:
             return self.on_host
         # `check --env-file` does not read files named in it (they are inside the container).
         return self.catalogue is None and not any(
-            v and (k.endswith("_FILE") or k == "OAUTH2_CA_BUNDLE") for k, v in self.env.items())
+            v and (k.endswith("_FILE") or k == "OAUTH2_CA_BUNDLE") for k, v in self.env.items()
+        )
 
     def environ(self, catalogue_path: str | None) -> dict[str, str]:
         env = {**BASELINE, **self.env}
@@ -152,8 +158,16 @@ def cases(category: str, *rows: tuple) -> list[Case]:
     made = []
     for row in rows:
         id_, names, fix, changes, *options = row
-        made.append(Case(category, id_, names, (fix,) if isinstance(fix, str) else tuple(fix), dict(changes),
-                         **(options[0] if options else {})))
+        made.append(
+            Case(
+                category,
+                id_,
+                names,
+                (fix,) if isinstance(fix, str) else tuple(fix),
+                dict(changes),
+                **(options[0] if options else {}),
+            )
+        )
     return made
 
 
@@ -169,19 +183,47 @@ ENV_CASES = [
         "missing",
         # id                        names in the message       words of the fix                 env changes
         ("no CLIENT_ID", "CLIENT_ID", ("is required but not set", "example: pyiron-hub"), {"CLIENT_ID": None}, JH),
-        ("no CLIENT_SECRET", "CLIENT_SECRET", ("is required", "example: a long random string"), {"CLIENT_SECRET": None}),
-        ("no POSTGRES_PASSWORD", "POSTGRES_PASSWORD", ("is required", "example: a long random string"),
-         {"POSTGRES_PASSWORD": None}),
-        ("no issuer, no endpoints", "OAUTH2_ISSUER_URL", ("give the realm URL, or all three endpoint URLs",
-                                                          "example: https://keycloak.example.org/realms/pyiron"),
-         {"OAUTH2_ISSUER_URL": None}),
-        ("no issuer, two of three endpoints", "OAUTH2_ISSUER_URL", "neither are OAUTH2_USERDATA_URL",
-         {"OAUTH2_ISSUER_URL": None, "OAUTH2_AUTHORIZE_URL": "https://kc.example.org/realms/p/protocol/openid-connect/auth",
-          "OAUTH2_TOKEN_URL": "https://kc.example.org/realms/p/protocol/openid-connect/token"}),
-        ("no access policy", "OAUTH2_ALLOWED_GROUPS", ("nobody but admins could log in", "OAUTH2_ALLOW_ALL=true"),
-         {"OAUTH2_ALLOWED_GROUPS": None}, JH),
-        ("OAUTH2_ALLOW_ALL=false is no policy", "OAUTH2_ALLOWED_GROUPS", "OAUTH2_ALLOW_ALL=true",
-         {"OAUTH2_ALLOWED_GROUPS": None, "OAUTH2_ALLOW_ALL": "false"}),
+        (
+            "no CLIENT_SECRET",
+            "CLIENT_SECRET",
+            ("is required", "example: a long random string"),
+            {"CLIENT_SECRET": None},
+        ),
+        (
+            "no POSTGRES_PASSWORD",
+            "POSTGRES_PASSWORD",
+            ("is required", "example: a long random string"),
+            {"POSTGRES_PASSWORD": None},
+        ),
+        (
+            "no issuer, no endpoints",
+            "OAUTH2_ISSUER_URL",
+            ("give the realm URL, or all three endpoint URLs", "example: https://keycloak.example.org/realms/pyiron"),
+            {"OAUTH2_ISSUER_URL": None},
+        ),
+        (
+            "no issuer, two of three endpoints",
+            "OAUTH2_ISSUER_URL",
+            "neither are OAUTH2_USERDATA_URL",
+            {
+                "OAUTH2_ISSUER_URL": None,
+                "OAUTH2_AUTHORIZE_URL": "https://kc.example.org/realms/p/protocol/openid-connect/auth",
+                "OAUTH2_TOKEN_URL": "https://kc.example.org/realms/p/protocol/openid-connect/token",
+            },
+        ),
+        (
+            "no access policy",
+            "OAUTH2_ALLOWED_GROUPS",
+            ("nobody but admins could log in", "OAUTH2_ALLOW_ALL=true"),
+            {"OAUTH2_ALLOWED_GROUPS": None},
+            JH,
+        ),
+        (
+            "OAUTH2_ALLOW_ALL=false is no policy",
+            "OAUTH2_ALLOWED_GROUPS",
+            "OAUTH2_ALLOW_ALL=true",
+            {"OAUTH2_ALLOWED_GROUPS": None, "OAUTH2_ALLOW_ALL": "false"},
+        ),
         ("dummy login without password", "DUMMY_PASSWORD", "example: a test password", {"AUTHENTICATOR": "dummy"}),
     ),
     *cases(
@@ -194,20 +236,57 @@ ENV_CASES = [
     ),
     *cases(
         "url",
-        ("ftp issuer", "OAUTH2_ISSUER_URL", URL_FIX, {"OAUTH2_ISSUER_URL": "ftp://keycloak.example.org/realms/pyiron"}, JH),
-        ("javascript: logout", "OAUTH2_LOGOUT_URL", URL_FIX, {"OAUTH2_LOGOUT_URL": "javascript:alert(document.cookie)"}),
+        (
+            "ftp issuer",
+            "OAUTH2_ISSUER_URL",
+            URL_FIX,
+            {"OAUTH2_ISSUER_URL": "ftp://keycloak.example.org/realms/pyiron"},
+            JH,
+        ),
+        (
+            "javascript: logout",
+            "OAUTH2_LOGOUT_URL",
+            URL_FIX,
+            {"OAUTH2_LOGOUT_URL": "javascript:alert(document.cookie)"},
+        ),
         ("file: token endpoint", "OAUTH2_TOKEN_URL", URL_FIX, {"OAUTH2_TOKEN_URL": "file:///etc/passwd"}),
         ("no host", "OAUTH2_ISSUER_URL", URL_FIX, {"OAUTH2_ISSUER_URL": "https:///realms/pyiron"}),
-        ("space inside", "OAUTH2_ISSUER_URL", URL_FIX, {"OAUTH2_ISSUER_URL": "https://keycloak.example.org/realms/py iron"}),
-        ("tab inside", "OAUTH2_ISSUER_URL", URL_FIX, {"OAUTH2_ISSUER_URL": "https://keycloak.example.org\t/realms/pyiron"}),
-        ("no-break space in host", "OAUTH2_ISSUER_URL", URL_FIX,
-         {"OAUTH2_ISSUER_URL": "https://keycloak\u00a0example.org/realms/pyiron"}),
-        ("port out of range", "OAUTH2_ISSUER_URL", URL_FIX,
-         {"OAUTH2_ISSUER_URL": "https://keycloak.example.org:99999/realms/pyiron"}),
-        ("scheme-relative callback", "OAUTH_CALLBACK_URL", ("is not an http(s) URL", "example: https://hub.example.org/"),
-         {"OAUTH_CALLBACK_URL": "//hub.example.org/hub/oauth_callback"}),
-        ("broken IPv6 host", "OAUTH2_AUTHORIZE_URL", ("Invalid IPv6 URL", "example: https://keycloak.example.org/"),
-         {"OAUTH2_AUTHORIZE_URL": "http://[::1/realms/pyiron/protocol/openid-connect/auth"}),
+        (
+            "space inside",
+            "OAUTH2_ISSUER_URL",
+            URL_FIX,
+            {"OAUTH2_ISSUER_URL": "https://keycloak.example.org/realms/py iron"},
+        ),
+        (
+            "tab inside",
+            "OAUTH2_ISSUER_URL",
+            URL_FIX,
+            {"OAUTH2_ISSUER_URL": "https://keycloak.example.org\t/realms/pyiron"},
+        ),
+        (
+            "no-break space in host",
+            "OAUTH2_ISSUER_URL",
+            URL_FIX,
+            {"OAUTH2_ISSUER_URL": "https://keycloak\u00a0example.org/realms/pyiron"},
+        ),
+        (
+            "port out of range",
+            "OAUTH2_ISSUER_URL",
+            URL_FIX,
+            {"OAUTH2_ISSUER_URL": "https://keycloak.example.org:99999/realms/pyiron"},
+        ),
+        (
+            "scheme-relative callback",
+            "OAUTH_CALLBACK_URL",
+            ("is not an http(s) URL", "example: https://hub.example.org/"),
+            {"OAUTH_CALLBACK_URL": "//hub.example.org/hub/oauth_callback"},
+        ),
+        (
+            "broken IPv6 host",
+            "OAUTH2_AUTHORIZE_URL",
+            ("Invalid IPv6 URL", "example: https://keycloak.example.org/"),
+            {"OAUTH2_AUTHORIZE_URL": "http://[::1/realms/pyiron/protocol/openid-connect/auth"},
+        ),
     ),
     *cases(
         "limits",
@@ -222,11 +301,20 @@ ENV_CASES = [
         ("CPU_LIMIT=nan", "CPU_LIMIT", ("out of range", CPU_FIX), {"CPU_LIMIT": "nan"}),
         ("CPU_LIMIT huge", "CPU_LIMIT", ("out of range", CPU_FIX), {"CPU_LIMIT": "100000"}),
         ("MAX_MEM_LIMIT huge", "MAX_MEM_LIMIT", ("too large", MEM_FIX), {"MAX_MEM_LIMIT": "9" * 400 + "G"}),
-        ("MAX_MEM_LIMIT below MEM_LIMIT", "MEM_LIMIT", ("above MAX_MEM_LIMIT=1G", "example: at most 1G"),
-         {"MAX_MEM_LIMIT": "1G"}, JH),
+        (
+            "MAX_MEM_LIMIT below MEM_LIMIT",
+            "MEM_LIMIT",
+            ("above MAX_MEM_LIMIT=1G", "example: at most 1G"),
+            {"MAX_MEM_LIMIT": "1G"},
+            JH,
+        ),
         ("MAX_CPU_LIMIT huge", "MAX_CPU_LIMIT", ("out of range", CPU_FIX), {"MAX_CPU_LIMIT": "1e9"}),
-        ("MAX_CPU_LIMIT below CPU_LIMIT", "CPU_LIMIT", ("above MAX_CPU_LIMIT=0.5", "example: at most 0.5"),
-         {"MAX_CPU_LIMIT": "0.5"}),
+        (
+            "MAX_CPU_LIMIT below CPU_LIMIT",
+            "CPU_LIMIT",
+            ("above MAX_CPU_LIMIT=0.5", "example: at most 0.5"),
+            {"MAX_CPU_LIMIT": "0.5"},
+        ),
     ),
     *cases(
         "image",
@@ -241,84 +329,214 @@ ENV_CASES = [
     ),
     *cases(
         "files and secrets",
-        ("CLIENT_SECRET_FILE missing", "CLIENT_SECRET_FILE", ("cannot read", "example: /run/secrets/client_secret"),
-         {"CLIENT_SECRET": None, "CLIENT_SECRET_FILE": "/run/secrets/badcfg-absent"}, JH),
-        ("POSTGRES_PASSWORD_FILE is a binary", "POSTGRES_PASSWORD_FILE",
-         ("is not UTF-8 text", "a file holding only the secret"),
-         {"POSTGRES_PASSWORD": None, "POSTGRES_PASSWORD_FILE": "/bin/sh"}),
-        ("CLIENT_SECRET and CLIENT_SECRET_FILE", "CLIENT_SECRET_FILE", "keep one",
-         {"CLIENT_SECRET_FILE": "/run/secrets/client_secret"}, {"on_host": True}),
-        ("OAUTH2_CA_BUNDLE missing", "OAUTH2_CA_BUNDLE", ("no such file", "mount the file into the hub container"),
-         {"OAUTH2_CA_BUNDLE": "/srv/badcfg/keycloak-ca.pem"}),
-        ("OAUTH2_CA_BUNDLE name too long", "OAUTH2_CA_BUNDLE", "mount the file into the hub container",
-         {"OAUTH2_CA_BUNDLE": "/srv/" + "k" * 300 + ".pem"}),
-        ("TLS cert without key", "TLS_CERT_FILE", "must be set together",
-         {"TLS_CERT_FILE": "/srv/badcfg/hub.crt"}, {"problems": 2}),  # ...and the certificate is not there
+        (
+            "CLIENT_SECRET_FILE missing",
+            "CLIENT_SECRET_FILE",
+            ("cannot read", "example: /run/secrets/client_secret"),
+            {"CLIENT_SECRET": None, "CLIENT_SECRET_FILE": "/run/secrets/badcfg-absent"},
+            JH,
+        ),
+        (
+            "POSTGRES_PASSWORD_FILE is a binary",
+            "POSTGRES_PASSWORD_FILE",
+            ("is not UTF-8 text", "a file holding only the secret"),
+            {"POSTGRES_PASSWORD": None, "POSTGRES_PASSWORD_FILE": "/bin/sh"},
+        ),
+        (
+            "CLIENT_SECRET and CLIENT_SECRET_FILE",
+            "CLIENT_SECRET_FILE",
+            "keep one",
+            {"CLIENT_SECRET_FILE": "/run/secrets/client_secret"},
+            {"on_host": True},
+        ),
+        (
+            "OAUTH2_CA_BUNDLE missing",
+            "OAUTH2_CA_BUNDLE",
+            ("no such file", "mount the file into the hub container"),
+            {"OAUTH2_CA_BUNDLE": "/srv/badcfg/keycloak-ca.pem"},
+        ),
+        (
+            "OAUTH2_CA_BUNDLE name too long",
+            "OAUTH2_CA_BUNDLE",
+            "mount the file into the hub container",
+            {"OAUTH2_CA_BUNDLE": "/srv/" + "k" * 300 + ".pem"},
+        ),
+        (
+            "TLS cert without key",
+            "TLS_CERT_FILE",
+            "must be set together",
+            {"TLS_CERT_FILE": "/srv/badcfg/hub.crt"},
+            {"problems": 2},
+        ),  # ...and the certificate is not there
     ),
     *cases(
         "catalogue",
-        ("file missing", "ENVIRONMENTS_FILE", ("cannot read it: No such file", "example: a TOML file"), {},
-         {"catalogue": Missing}),
-        ("not TOML", "ENVIRONMENTS_FILE", ("is not valid TOML", "(quoted strings)"), {},
-         {"catalogue": CATALOGUE.replace('name = "pyiron_base"', "name = pyiron_base"), **JH}),
-        ("not UTF-8", "ENVIRONMENTS_FILE", ("is not UTF-8 text", "save it as UTF-8"), {},
-         {"catalogue": CATALOGUE.encode().replace(b"pyiron base", b"pyiron\xff base")}),
-        ("duplicate names", "catalogue entry 'pyiron_base'", ("used twice", "give each entry its own name"), {},
-         {"catalogue": CATALOGUE + entry("pyiron_base", display_name="again"), **JH}),
+        (
+            "file missing",
+            "ENVIRONMENTS_FILE",
+            ("cannot read it: No such file", "example: a TOML file"),
+            {},
+            {"catalogue": Missing},
+        ),
+        (
+            "not TOML",
+            "ENVIRONMENTS_FILE",
+            ("is not valid TOML", "(quoted strings)"),
+            {},
+            {"catalogue": CATALOGUE.replace('name = "pyiron_base"', "name = pyiron_base"), **JH},
+        ),
+        (
+            "not UTF-8",
+            "ENVIRONMENTS_FILE",
+            ("is not UTF-8 text", "save it as UTF-8"),
+            {},
+            {"catalogue": CATALOGUE.encode().replace(b"pyiron base", b"pyiron\xff base")},
+        ),
+        (
+            "duplicate names",
+            "catalogue entry 'pyiron_base'",
+            ("used twice", "give each entry its own name"),
+            {},
+            {"catalogue": CATALOGUE + entry("pyiron_base", display_name="again"), **JH},
+        ),
         # An entry of the admin's own (its image cannot come from a PYIRON_* variable, as
         # pyiron_base's may): imgae is unknown, and image is missing.
-        ("typo imgae", "catalogue entry 'pyiron_custom'", ("imgae: unknown key", "valid keys are", "image"), {},
-         {"catalogue": BASE_ENTRY + entry("pyiron_custom", image=None, imgae="pyiron/base:latest"),
-          "problems": 2, **JH}),
-        ("typo [[environment]]", "ENVIRONMENTS_FILE", "unknown key; the file holds only [[environments]] entries", {},
-         {"catalogue": CATALOGUE.replace("[[environments]]", "[[environment]]"), "problems": 2}),  # ...and none is there
-        ("two defaults", "ENVIRONMENTS_FILE", ("more than one entry has default = true", "mark one entry as default"), {},
-         {"catalogue": BASE_ENTRY + entry("pyiron_atomistics", default=True)}),
+        (
+            "typo imgae",
+            "catalogue entry 'pyiron_custom'",
+            ("imgae: unknown key", "valid keys are", "image"),
+            {},
+            {
+                "catalogue": BASE_ENTRY + entry("pyiron_custom", image=None, imgae="pyiron/base:latest"),
+                "problems": 2,
+                **JH,
+            },
+        ),
+        (
+            "typo [[environment]]",
+            "ENVIRONMENTS_FILE",
+            "unknown key; the file holds only [[environments]] entries",
+            {},
+            {"catalogue": CATALOGUE.replace("[[environments]]", "[[environment]]"), "problems": 2},
+        ),  # ...and none is there
+        (
+            "two defaults",
+            "ENVIRONMENTS_FILE",
+            ("more than one entry has default = true", "mark one entry as default"),
+            {},
+            {"catalogue": BASE_ENTRY + entry("pyiron_atomistics", default=True)},
+        ),
         ("empty list", "ENVIRONMENTS_FILE", EMPTY_CATALOGUE_FIX, {}, {"catalogue": "environments = []\n"}),
-        ("bad image", "catalogue entry 'pyiron_base'", ("image:", IMAGE_FIX), {},
-         {"catalogue": entry("pyiron_base", image="pyiron/base; rm -rf /") + ATOMISTICS_ENTRY}),
-        ("bad name", "catalogue entry 'Pyiron Base'", "name: String should match pattern", {},
-         {"catalogue": entry("Pyiron Base", image="pyiron/base:latest") + ATOMISTICS_ENTRY}),
-        ("mem_limit=lots", "catalogue entry 'pyiron_atomistics'", ("mem_limit:", "is not a size", MEM_FIX), {},
-         {"catalogue": BASE_ENTRY + entry("pyiron_atomistics", mem_limit="lots")}),
-        ("mem_limit above MAX_MEM_LIMIT", "catalogue entry 'pyiron_atomistics'",
-         ("mem_limit 4G is above MAX_MEM_LIMIT", "example: 3G"), {"MAX_MEM_LIMIT": "3G"}, {"catalogue": CATALOGUE}),
-        ("PYIRON_BASE without its entry", "PYIRON_BASE", "unset it, or add the entry to the catalogue",
-         {"PYIRON_BASE": "pyiron/base:7"}, {"catalogue": ATOMISTICS_ENTRY}),
+        (
+            "bad image",
+            "catalogue entry 'pyiron_base'",
+            ("image:", IMAGE_FIX),
+            {},
+            {"catalogue": entry("pyiron_base", image="pyiron/base; rm -rf /") + ATOMISTICS_ENTRY},
+        ),
+        (
+            "bad name",
+            "catalogue entry 'Pyiron Base'",
+            "name: String should match pattern",
+            {},
+            {"catalogue": entry("Pyiron Base", image="pyiron/base:latest") + ATOMISTICS_ENTRY},
+        ),
+        (
+            "mem_limit=lots",
+            "catalogue entry 'pyiron_atomistics'",
+            ("mem_limit:", "is not a size", MEM_FIX),
+            {},
+            {"catalogue": BASE_ENTRY + entry("pyiron_atomistics", mem_limit="lots")},
+        ),
+        (
+            "mem_limit above MAX_MEM_LIMIT",
+            "catalogue entry 'pyiron_atomistics'",
+            ("mem_limit 4G is above MAX_MEM_LIMIT", "example: 3G"),
+            {"MAX_MEM_LIMIT": "3G"},
+            {"catalogue": CATALOGUE},
+        ),
+        (
+            "PYIRON_BASE without its entry",
+            "PYIRON_BASE",
+            "unset it, or add the entry to the catalogue",
+            {"PYIRON_BASE": "pyiron/base:7"},
+            {"catalogue": ATOMISTICS_ENTRY},
+        ),
     ),
 ]
 
 SEED_FIX_TYPE = "must be a string, not"
 SEED_CASES = [
     # id                       names in the message          words of the fix                     config.json
-    ("truncated", "config file", ("is not valid JSON", '"pyiron": {"CLIENT_ID"'),
-     BASELINE_SEED_TEXT[: len(BASELINE_SEED_TEXT) // 2]),
+    (
+        "truncated",
+        "config file",
+        ("is not valid JSON", '"pyiron": {"CLIENT_ID"'),
+        BASELINE_SEED_TEXT[: len(BASELINE_SEED_TEXT) // 2],
+    ),
     ("empty file", "config file", "is not valid JSON", ""),
-    ("not UTF-8", "config file", ("is not UTF-8 text", "save it as UTF-8"),
-     BASELINE_SEED_TEXT.encode().replace(b"pyiron-hub", b"pyiron-\xffhub")),
+    (
+        "not UTF-8",
+        "config file",
+        ("is not UTF-8 text", "save it as UTF-8"),
+        BASELINE_SEED_TEXT.encode().replace(b"pyiron-hub", b"pyiron-\xffhub"),
+    ),
     ("a list, not an object", "config file", "must be a JSON object with sections build, pyiron and shared", "[1, 2]"),
     ("null document", "config file", "must be a JSON object", "null"),
-    ("list value", "pyiron.ALLOWED_USERS", (SEED_FIX_TYPE + " list", '"ALLOWED_USERS": "value"'),
-     seed(pyiron={"ALLOWED_USERS": ["alice", "bob"]})),
-    ("bool value", "pyiron.OAUTH2_ALLOW_ALL", (SEED_FIX_TYPE + " bool", '"OAUTH2_ALLOW_ALL": "value"'),
-     seed(pyiron={"OAUTH2_ALLOW_ALL": True})),
+    (
+        "list value",
+        "pyiron.ALLOWED_USERS",
+        (SEED_FIX_TYPE + " list", '"ALLOWED_USERS": "value"'),
+        seed(pyiron={"ALLOWED_USERS": ["alice", "bob"]}),
+    ),
+    (
+        "bool value",
+        "pyiron.OAUTH2_ALLOW_ALL",
+        (SEED_FIX_TYPE + " bool", '"OAUTH2_ALLOW_ALL": "value"'),
+        seed(pyiron={"OAUTH2_ALLOW_ALL": True}),
+    ),
     ("null value", "pyiron.CLIENT_ID", SEED_FIX_TYPE + " NoneType", seed(pyiron={"CLIENT_ID": None})),
-    ("nested object value", "pyiron.CLIENT_SECRET", SEED_FIX_TYPE + " dict",
-     seed(pyiron={"CLIENT_SECRET": {"value": CLIENT_SECRET}})),
-    ("section not an object", "section 'shared'", 'must be an object of "NAME": "value" pairs',
-     seed(shared=[f"POSTGRES_PASSWORD={DB_PASSWORD}"])),
-    ("unknown section", "section 'keycloak'", ("unknown section", "build, pyiron or shared"),
-     seed(keycloak={"CLIENT_ID": "pyiron-hub"})),
-    ("unknown key (typo)", "pyiron.CLIENT_SECERT", ("unknown variable", "configuration reference"),
-     seed(pyiron={"CLIENT_SECERT": "x"})),
+    (
+        "nested object value",
+        "pyiron.CLIENT_SECRET",
+        SEED_FIX_TYPE + " dict",
+        seed(pyiron={"CLIENT_SECRET": {"value": CLIENT_SECRET}}),
+    ),
+    (
+        "section not an object",
+        "section 'shared'",
+        'must be an object of "NAME": "value" pairs',
+        seed(shared=[f"POSTGRES_PASSWORD={DB_PASSWORD}"]),
+    ),
+    (
+        "unknown section",
+        "section 'keycloak'",
+        ("unknown section", "build, pyiron or shared"),
+        seed(keycloak={"CLIENT_ID": "pyiron-hub"}),
+    ),
+    (
+        "unknown key (typo)",
+        "pyiron.CLIENT_SECERT",
+        ("unknown variable", "configuration reference"),
+        seed(pyiron={"CLIENT_SECERT": "x"}),
+    ),
     ("lower-case key", "pyiron.client_id", "unknown variable", seed(pyiron={"client_id": "pyiron-hub"})),
     ("unknown key in build", "build.NOT_A_VARIABLE", "unknown variable", seed(build={"NOT_A_VARIABLE": "1"})),
     ("valid JSON, bad MEM_LIMIT", "MEM_LIMIT", ("is not a size", MEM_FIX), seed(pyiron={"MEM_LIMIT": "lots"})),
     ("valid JSON, NaN CPUs", "CPU_LIMIT", ("out of range", CPU_FIX), seed(pyiron={"CPU_LIMIT": float("nan")})),
-    ("valid JSON, javascript: URL", "OAUTH2_ISSUER_URL", URL_FIX, seed(pyiron={"OAUTH2_ISSUER_URL": "javascript:alert(1)"})),
+    (
+        "valid JSON, javascript: URL",
+        "OAUTH2_ISSUER_URL",
+        URL_FIX,
+        seed(pyiron={"OAUTH2_ISSUER_URL": "javascript:alert(1)"}),
+    ),
     ("valid JSON, bad image", "PYIRON_BASE", IMAGE_FIX, seed(pyiron={"PYIRON_BASE": "pyiron/base;id"})),
-    ("a quote an env file cannot hold", "POSTGRES_PASSWORD", "set POSTGRES_PASSWORD_FILE",
-     seed(shared={"POSTGRES_PASSWORD": "it's-a-secret"})),
+    (
+        "a quote an env file cannot hold",
+        "POSTGRES_PASSWORD",
+        "set POSTGRES_PASSWORD_FILE",
+        seed(shared={"POSTGRES_PASSWORD": "it's-a-secret"}),
+    ),
 ]
 
 
@@ -334,8 +552,17 @@ def problems_of(report: str) -> list[str]:
     return items
 
 
-def refusal_faults(label: str, names: str, fix: tuple[str, ...], expected: int, code: int | None,
-                   out: str, err: str, outcome: str = "Nothing was started.", prefix: bool = True) -> list[str]:
+def refusal_faults(
+    label: str,
+    names: str,
+    fix: tuple[str, ...],
+    expected: int,
+    code: int | None,
+    out: str,
+    err: str,
+    outcome: str = "Nothing was started.",
+    prefix: bool = True,
+) -> list[str]:
     """What is wrong with how a configuration was refused (empty: refused as it should be)."""
     text = out + err
     faults = []
@@ -409,7 +636,10 @@ def snapshot(directory: Path) -> dict[str, tuple[int, bytes | None]]:
         for name in dirs + files:
             path = Path(root) / name
             st = path.lstat()
-            found[str(path.relative_to(directory))] = (st.st_mode, path.read_bytes() if stat.S_ISREG(st.st_mode) else None)
+            found[str(path.relative_to(directory))] = (
+                st.st_mode,
+                path.read_bytes() if stat.S_ISREG(st.st_mode) else None,
+            )
     return found
 
 
@@ -435,8 +665,21 @@ def start_hub(image: str, case: Case, directory: Path, command: list[str], label
     if case.catalogue is not None and case.catalogue is not Missing:
         mounts += ["-v", f"{catalogue}:{IN_CONTAINER_CATALOGUE}:ro"]
         expected_diff = {f"A {IN_CONTAINER_CATALOGUE}", "C /srv", "C /srv/jupyterhub"}  # the mount point itself
-    cmd = [DOCKER, "run", "--name", name, "--label", LABEL, "--network", "none",
-           "--env-file", str(directory / "hub.env"), *mounts, image, *command]
+    cmd = [
+        DOCKER,
+        "run",
+        "--name",
+        name,
+        "--label",
+        LABEL,
+        "--network",
+        "none",
+        "--env-file",
+        str(directory / "hub.env"),
+        *mounts,
+        image,
+        *command,
+    ]
     t0 = time.monotonic()
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=environ)
@@ -446,8 +689,14 @@ def start_hub(image: str, case: Case, directory: Path, command: list[str], label
         leftovers += [f"A {p} (data volume)" for p in sorted(os.listdir(data))]
         return Start(label, r.returncode, r.stdout, r.stderr, seconds, leftovers)
     except subprocess.TimeoutExpired as err:
-        return Start(label, None, str(err.stdout or ""), f"{err.stderr or ''}\n(no exit within {TIMEOUT} s)",
-                     time.monotonic() - t0, [])
+        return Start(
+            label,
+            None,
+            str(err.stdout or ""),
+            f"{err.stderr or ''}\n(no exit within {TIMEOUT} s)",
+            time.monotonic() - t0,
+            [],
+        )
     finally:
         subprocess.run([DOCKER, "rm", "-f", "-v", name], capture_output=True, env=environ)
 
@@ -466,12 +715,15 @@ def stats(request):
     seconds = time.monotonic() - counts["t0"]
     runs = counts["containers"]
     lines = [
-        "bad configuration: cases run per category: "
-        + ", ".join(f"{k} {v}" for k, v in counts["categories"].items()),
+        "bad configuration: cases run per category: " + ", ".join(f"{k} {v}" for k, v in counts["categories"].items()),
         f"bad configuration: {len(runs)} hub containers ("
         + ", ".join(f"{sum(1 for r in runs if r.label == k)} {k.split()[0]}" for k in COMMANDS)
-        + (f"; slowest {max(r.seconds for r in runs):.1f} s, mean {sum(r.seconds for r in runs) / len(runs):.1f} s"
-           if runs else "") + f"); module runtime {seconds:.0f} s",
+        + (
+            f"; slowest {max(r.seconds for r in runs):.1f} s, mean {sum(r.seconds for r in runs) / len(runs):.1f} s"
+            if runs
+            else ""
+        )
+        + f"); module runtime {seconds:.0f} s",
     ]
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
@@ -503,7 +755,8 @@ def baseline(tmp_path_factory):
         codes["init --from config.json"] = main(["init", "--from", str(seed_dir / "config.json")])
         clear_environ(mp)
         codes["check of what init wrote"] = main(
-            ["check", "--env-file", str(seed_dir / "pyiron.env"), "--env-file", str(seed_dir / "shared.env")])
+            ["check", "--env-file", str(seed_dir / "pyiron.env"), "--env-file", str(seed_dir / "shared.env")]
+        )
     assert codes == dict.fromkeys(codes, 0), f"the valid baseline is refused: {codes}"
     return seed_dir  # env files an earlier, successful init wrote
 
@@ -511,9 +764,12 @@ def baseline(tmp_path_factory):
 @pytest.fixture(scope="module")
 def hub_starts(request, images, tmp_path_factory, stats):
     """Start the hub image for every selected case, a few containers at a time."""
-    selected = [item.callspec.params["case"] for item in request.session.items
-                if item.module.__name__ == __name__ and isinstance(
-                    getattr(item, "callspec", None) and item.callspec.params.get("case"), Case)]
+    selected = [
+        item.callspec.params["case"]
+        for item in request.session.items
+        if item.module.__name__ == __name__
+        and isinstance(getattr(item, "callspec", None) and item.callspec.params.get("case"), Case)
+    ]
     environ = dict(os.environ)  # the docker client's own environment, fixed before any test changes it
     pool = ThreadPoolExecutor(max_workers=WORKERS)
     futures: dict[str, list[Future]] = {}
@@ -522,8 +778,9 @@ def hub_starts(request, images, tmp_path_factory, stats):
         place_catalogue(case, directory)
         write_env_file(directory / "hub.env", case.environ(IN_CONTAINER_CATALOGUE))
         commands = [label for label in COMMANDS if case.jupyterhub or label.startswith("pyiron-hub serve")]
-        futures[case.id] = [pool.submit(start_hub, images, case, directory, COMMANDS[label], label, environ)
-                            for label in commands]
+        futures[case.id] = [
+            pool.submit(start_hub, images, case, directory, COMMANDS[label], label, environ) for label in commands
+        ]
     yield futures
     pool.shutdown(wait=True, cancel_futures=True)
 
@@ -552,8 +809,9 @@ def test_refused_by_check_and_by_hub_start(case, baseline, hub_starts, stats, tm
     for future in hub_starts[case.id]:
         start = future.result()
         stats["containers"].append(start)
-        faults += refusal_faults(f"docker run ... {start.label}", case.names, case.fix, case.problems,
-                                 start.code, start.out, start.err)
+        faults += refusal_faults(
+            f"docker run ... {start.label}", case.names, case.fix, case.problems, start.code, start.out, start.err
+        )
         if start.code is not None and start.seconds > QUICK:
             faults.append(f"{start.label}: took {start.seconds:.0f} s to refuse")
         if start.leftovers:
@@ -581,8 +839,9 @@ def test_init_refuses_seed_and_writes_nothing(row, baseline, stats, tmp_path, ca
     config = write_seed(project / "config.json")
     before = snapshot(project)
     code, out, err = run_cli(["init", "--from", str(config)], capsys)
-    faults += refusal_faults("init beside earlier env files", names, fix, 1, code, out, err,
-                             outcome="No file was written.", prefix=False)
+    faults += refusal_faults(
+        "init beside earlier env files", names, fix, 1, code, out, err, outcome="No file was written.", prefix=False
+    )
     if snapshot(project) != before:
         changed = sorted(set(snapshot(project).items()) ^ set(before.items()))
         faults.append(f"init beside earlier env files changed the directory: {[c[0] for c in changed]}")
@@ -592,8 +851,9 @@ def test_init_refuses_seed_and_writes_nothing(row, baseline, stats, tmp_path, ca
     before = snapshot(tmp_path / "seed")
     target = tmp_path / "new" / "dir"
     code, out, err = run_cli(["init", "--from", str(config), "--dir", str(target)], capsys)
-    faults += refusal_faults("init --dir <new>", names, fix, 1, code, out, err, outcome="No file was written.",
-                             prefix=False)
+    faults += refusal_faults(
+        "init --dir <new>", names, fix, 1, code, out, err, outcome="No file was written.", prefix=False
+    )
     if (tmp_path / "new").exists():
         faults.append(f"init --dir <new> created {sorted(str(p) for p in (tmp_path / 'new').rglob('*'))}")
     if snapshot(tmp_path / "seed") != before:

@@ -102,8 +102,14 @@ def notice(user: HubUser, element: str) -> str | None:
 @pytest.fixture(scope="module")
 def cull(images, tmp_path_factory):
     directory = tmp_path_factory.mktemp("cull")
-    write_env_files(directory, (*USERS, "admin"), IDLE_TIMEOUT=str(IDLE_TIMEOUT), IDLE_CULL_EVERY=str(CULL_EVERY),
-                    MAX_SERVER_AGE=str(MAX_AGE), USAGE_REFRESH_SECONDS="10")
+    write_env_files(
+        directory,
+        (*USERS, "admin"),
+        IDLE_TIMEOUT=str(IDLE_TIMEOUT),
+        IDLE_CULL_EVERY=str(CULL_EVERY),
+        MAX_SERVER_AGE=str(MAX_AGE),
+        USAGE_REFRESH_SECONDS="10",
+    )
     s = Stack(directory, images, project=PROJECT, network=NETWORK, users=USERS)
     remove_user_containers_and_volumes(USERS)
     s.compose("down", "-v", "--remove-orphans", check=False)
@@ -233,14 +239,24 @@ def test_at_the_next_start_its_job_is_aborted_and_the_notebook_says_which_and_wh
     assert "are now marked aborted in your job table:" in told and "/cull/slow_" in told, told
 
 
-@pytest.mark.xfail(strict=False, reason="the engine removes the ended container at once (AutoRemove); reading "
-                   "the oom/die events for it (spawner._record_gone) finds none yet: the page says 'ended without "
-                   "the hub stopping it', not the memory limit")
+@pytest.mark.xfail(
+    strict=False,
+    reason="the engine removes the ended container at once (AutoRemove); reading "
+    "the oom/die events for it (spawner._record_gone) finds none yet: the page says 'ended without "
+    "the hub stopping it', not the memory limit",
+)
 def test_a_server_killed_by_its_memory_limit_says_why_and_is_counted(cull, timeline):
     mem = timeline["users"]["cmem"]
     said = notice(mem, "last-stop")
-    hub_log = [line for line in docker("logs", cull.container("hub"), check=False).stderr.splitlines() if "cmem" in line]
-    assert said and "it reached its memory limit of 512M" in said, (said, timeline["mem_out"], timeline["mem_state"], hub_log[-30:])
+    hub_log = [
+        line for line in docker("logs", cull.container("hub"), check=False).stderr.splitlines() if "cmem" in line
+    ]
+    assert said and "it reached its memory limit of 512M" in said, (
+        said,
+        timeline["mem_out"],
+        timeline["mem_state"],
+        hub_log[-30:],
+    )
     # Counted per user, on the usage page and /hub/metrics.
     admin = HubUser(cull, "admin").login()
     deadline = time.monotonic() + 60

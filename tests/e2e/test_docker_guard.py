@@ -19,19 +19,28 @@ import json
 import os
 import subprocess
 import tarfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from .conftest import DOCKER, HubUser, Stack, docker, inspect, local_registry, remove_user_containers_and_volumes, run, \
-    write_env_files
+from .conftest import (
+    DOCKER,
+    HubUser,
+    Stack,
+    docker,
+    inspect,
+    local_registry,
+    remove_user_containers_and_volumes,
+    run,
+    write_env_files,
+)
 
 pytestmark = pytest.mark.reliability("the Docker API guard")
 USERS = ("guardann",)
 ATTACK_LABEL = "org.pyiron-hub.test=guard-attack"
 
 # Run by the hub container's own python: docker-py reads DOCKER_HOST (the guard) as the hub does.
-ATTACKS = r'''
+ATTACKS = r"""
 import io, json, socket, tarfile, docker
 from docker.types import DriverConfig, Mount
 
@@ -127,7 +136,7 @@ api.remove_volume("guard-control")
 api.remove_network(net)
 results["control"] = [201, read_back == content]
 print(json.dumps(results))
-'''
+"""
 
 
 class GuardedStack(Stack):
@@ -179,9 +188,10 @@ def guarded(images, probe_image, tmp_path_factory):
     (site / "potentials.csv").write_text("element,potential\n")
     write_env_files(directory, users=USERS, SITE_RESOURCES_DIR=str(site), PYIRON_WORKFLOW=probe_image)
     # A backup service that idles (its first run half a day away) and a repository never made.
-    first_run = (datetime.now(timezone.utc) + timedelta(hours=12)).strftime("%H:%M")
-    (directory / "backup.env").write_text(f"RESTIC_REPOSITORY='/nonexistent/repo'\nRESTIC_PASSWORD='x'\n"
-                                          f"BACKUP_AT='{first_run}'\n")
+    first_run = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
+    (directory / "backup.env").write_text(
+        f"RESTIC_REPOSITORY='/nonexistent/repo'\nRESTIC_PASSWORD='x'\nBACKUP_AT='{first_run}'\n"
+    )
     s = GuardedStack(directory, images, project="pyironhubguard", network="pyiron-hub-guard-users", users=USERS)
     legacy = GuardedStack(directory, images, project=s.project, network=s.network, users=USERS)
     legacy.files, legacy.port, legacy.url = LEGACY, s.port, s.url
@@ -214,12 +224,23 @@ def test_the_upgrade_leaves_the_hub_without_the_socket_and_users_files_in_place(
     assert "DOCKER_HOST=tcp://docker-guard:2375" in hub["Config"]["Env"]
     assert guarded.health("docker-guard") == "healthy"
     guard = inspect(guarded.container("docker-guard"))
-    assert [m["Source"] for m in guard["Mounts"] if m["Destination"] == "/var/run/docker.sock"] == ["/var/run/docker.sock"]
+    assert [m["Source"] for m in guard["Mounts"] if m["Destination"] == "/var/run/docker.sock"] == [
+        "/var/run/docker.sock"
+    ]
     # The backup service (an overlay of its own) still holds the socket: README "Security notes".
     # The hub stopped the user's server as it went (its default); her home is where it was.
     assert inspect(f"jupyter-{USERS[0]}") is None
-    r = run(DOCKER, "run", "--rm", "-v", f"jupyterhub-home-{USERS[0]}:/h:ro", guarded.hub_image,
-            "cat", "/h/saved.txt", check=False)
+    r = run(
+        DOCKER,
+        "run",
+        "--rm",
+        "-v",
+        f"jupyterhub-home-{USERS[0]}:/h:ro",
+        guarded.hub_image,
+        "cat",
+        "/h/saved.txt",
+        check=False,
+    )
     assert r.stdout == SAVED, r.stdout + r.stderr
 
 
@@ -239,8 +260,16 @@ def test_a_user_starts_and_stops_a_server_through_the_guard(guarded):
     usage = run(DOCKER, "exec", guarded.container("hub"), "pyiron-hub", "usage", check=False)
     assert usage.returncode == 0 and USERS[0] in usage.stdout, usage.stdout + usage.stderr
     # The hub writes into and reads from a user's server (her public key, boot.py's files).
-    r = run(DOCKER, "exec", "-i", guarded.container("hub"), "python3", "-", input=ARCHIVE_INTO_SERVER.format(
-        server=f"jupyter-{USERS[0]}"), check=False)
+    r = run(
+        DOCKER,
+        "exec",
+        "-i",
+        guarded.container("hub"),
+        "python3",
+        "-",
+        input=ARCHIVE_INTO_SERVER.format(server=f"jupyter-{USERS[0]}"),
+        check=False,
+    )
     assert r.stdout.strip().splitlines()[-1:] == ["read back"], r.stdout + r.stderr
     ann.stop()
     assert inspect(f"pyiron-hub-guard-users-jupyter-{USERS[0]}") is None  # its own network went with it
@@ -276,21 +305,32 @@ def test_whoever_controls_the_hub_is_not_root_on_the_host(guarded):
     assert results.pop("control") == [201, True]  # the hub's kind of container still passes, and its archives
     got_through = {name: result for name, result in results.items() if result[0] != 403}
     assert got_through == {}
-    for name, words in [("archive into the backup", "not made by the hub"),
-                        ("archive into hub-db", "not made by the hub"), ("archive read of hub-db", "not made by the hub"),
-                        ("stop hub-db", "not made by the hub"), ("remove the backup", "not made by the hub"),
-                        ("start a container made outside", "not made by the hub"),
-                        ("top-level MaskedPaths", "at the top"), ("top-level ReadonlyPaths", "ReadonlyPaths at the top"),
-                        ("a field the guard does not know", "does not know"), ("Links to the guard", "Links"),
-                        ("the guard's label forged", "only the guard sets it"),
-                        ("a bind-type volume made outside", "the volume guard-attack-etc has driver"),
-                        ("a bind-type volume made outside, as a bind", "the volume guard-attack-etc has driver"),
-                        ("hub-db joined to a hub network", "joining the container"),
-                        ("the hub's network joined to the database's", "not made by the hub"),
-                        ("privileged", "Privileged"), ("bind of /", "binding the host path /"),
-                        ("CapAdd SYS_ADMIN", "CapAdd"), ("host PID", "pidmode"), ("exec create", "exec"),
-                        ("lower-case privileged", "Privileged"), ("local volume binding /", "driver options"),
-                        ("stop the guard", "own container"), ("pull over the guard's image", "own image")]:
+    for name, words in [
+        ("archive into the backup", "not made by the hub"),
+        ("archive into hub-db", "not made by the hub"),
+        ("archive read of hub-db", "not made by the hub"),
+        ("stop hub-db", "not made by the hub"),
+        ("remove the backup", "not made by the hub"),
+        ("start a container made outside", "not made by the hub"),
+        ("top-level MaskedPaths", "at the top"),
+        ("top-level ReadonlyPaths", "ReadonlyPaths at the top"),
+        ("a field the guard does not know", "does not know"),
+        ("Links to the guard", "Links"),
+        ("the guard's label forged", "only the guard sets it"),
+        ("a bind-type volume made outside", "the volume guard-attack-etc has driver"),
+        ("a bind-type volume made outside, as a bind", "the volume guard-attack-etc has driver"),
+        ("hub-db joined to a hub network", "joining the container"),
+        ("the hub's network joined to the database's", "not made by the hub"),
+        ("privileged", "Privileged"),
+        ("bind of /", "binding the host path /"),
+        ("CapAdd SYS_ADMIN", "CapAdd"),
+        ("host PID", "pidmode"),
+        ("exec create", "exec"),
+        ("lower-case privileged", "Privileged"),
+        ("local volume binding /", "driver options"),
+        ("stop the guard", "own container"),
+        ("pull over the guard's image", "own image"),
+    ]:
         assert "docker-guard refused" in results[name][1] and words in results[name][1], (name, results[name])
     assert docker("ps", "-aq", "--filter", f"label={ATTACK_LABEL}").stdout.strip() == ""
     assert inspect("guard-attack-root") is None

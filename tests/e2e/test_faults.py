@@ -14,7 +14,14 @@ import pytest
 import requests
 
 from .conftest import (
-    REPO, HubUser, Stack, docker, inspect, remove_user_containers_and_volumes, wait_for, write_env_files,
+    REPO,
+    HubUser,
+    Stack,
+    docker,
+    inspect,
+    remove_user_containers_and_volumes,
+    wait_for,
+    write_env_files,
 )
 
 pytestmark = pytest.mark.reliability("faults")
@@ -55,7 +62,8 @@ def engine_pid(socket: str = "/var/run/docker.sock") -> int:
     nodes, a developer's own), and `pkill -x dockerd` would end them all.
     """
     listening = {  # /proc/net/unix: Num RefCount Protocol Flags Type St Inode Path; flag 00010000 = listening
-        f"socket:[{fields[6]}]" for fields in (line.split() for line in Path("/proc/net/unix").read_text().splitlines()[1:])
+        f"socket:[{fields[6]}]"
+        for fields in (line.split() for line in Path("/proc/net/unix").read_text().splitlines()[1:])
         if len(fields) == 8 and fields[7] == socket and int(fields[3], 16) & 0x10000
     }
     for fd in Path("/proc").glob("[0-9]*/fd/*"):
@@ -189,8 +197,15 @@ def test_docker_engine_restarted_the_hub_recovers_and_tells_the_truth(stack):
     pid = engine_pid()
     os.kill(pid, signal.SIGTERM)
     wait_for(lambda: _ended(pid), timeout=120, interval=1, message="the engine to stop")
-    wait_for(lambda: subprocess.run([str(REPO / "scripts/ensure-docker.sh")], capture_output=True).returncode == 0
-             and docker("info", check=False).returncode == 0, timeout=120, interval=2, message="docker engine back")
+    wait_for(
+        lambda: (
+            subprocess.run([str(REPO / "scripts/ensure-docker.sh")], capture_output=True).returncode == 0
+            and docker("info", check=False).returncode == 0
+        ),
+        timeout=120,
+        interval=2,
+        message="docker engine back",
+    )
     # restart: unless-stopped brings Postgres and the hub back by themselves.
     stack.wait_healthy("hub-db", timeout=180)
     stack.wait_healthy("hub", timeout=180)

@@ -16,14 +16,22 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-import time
 
 import pytest
 import requests
 from bs4 import BeautifulSoup
 
 from .conftest import (
-    COMPOSE, HUB_IMAGE, PREFIX, REPO, HubUser, Stack, docker, inspect, remove_user_containers_and_volumes, wait_for,
+    COMPOSE,
+    HUB_IMAGE,
+    PREFIX,
+    REPO,
+    HubUser,
+    Stack,
+    docker,
+    inspect,
+    remove_user_containers_and_volumes,
+    wait_for,
     write_env_files,
 )
 from .jupyter import Kernel, KernelError
@@ -53,8 +61,12 @@ def images():
 
     if images_built():
         return HUB_IMAGE
-    r = subprocess.run([str(REPO / "images/build.sh"), "slurm", "hub"], capture_output=True, text=True,
-                       env={**__import__("os").environ, "SKIP_ENSURE_DOCKER": "1"})
+    r = subprocess.run(
+        [str(REPO / "images/build.sh"), "slurm", "hub"],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "SKIP_ENSURE_DOCKER": "1"},
+    )
     if r.returncode:
         pytest.fail(f"building the cluster images failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     return HUB_IMAGE
@@ -66,8 +78,18 @@ class ClusterStack(Stack):
     def compose(self, *args, check=True):
         import subprocess
 
-        cmd = [COMPOSE, "-f", str(REPO / "docker-compose.yml"), "-f", str(REPO / "compose.clusters.yml"),
-               "--project-directory", str(self.dir), "-p", self.project, *args]
+        cmd = [
+            COMPOSE,
+            "-f",
+            str(REPO / "docker-compose.yml"),
+            "-f",
+            str(REPO / "compose.clusters.yml"),
+            "--project-directory",
+            str(self.dir),
+            "-p",
+            self.project,
+            *args,
+        ]
         r = subprocess.run(cmd, capture_output=True, text=True, env=self.env())
         if check and r.returncode:
             raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
@@ -89,14 +111,19 @@ def on_cluster(*command: str, user: str | None = None, stdin: str | None = None)
 
 
 def wait_cluster_healthy(timeout: float = 90) -> None:
-    wait_for(lambda: (inspect(CLUSTER) or {}).get("State", {}).get("Health", {}).get("Status") == "healthy",
-             timeout=timeout, message="the cluster to be healthy")
+    wait_for(
+        lambda: (inspect(CLUSTER) or {}).get("State", {}).get("Health", {}).get("Status") == "healthy",
+        timeout=timeout,
+        message="the cluster to be healthy",
+    )
 
 
 def host_keys() -> list[str]:
     """What `ssh-keyscan` would print for the cluster: each host public key."""
-    return [line.split()[0] + " " + line.split()[1]
-            for line in on_cluster("sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub").splitlines()]
+    return [
+        line.split()[0] + " " + line.split()[1]
+        for line in on_cluster("sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub").splitlines()
+    ]
 
 
 CLUSTERS_TOML = """\
@@ -120,8 +147,17 @@ run_time_max = 3600
 def hpc(images, tmp_path_factory):
     directory = tmp_path_factory.mktemp("hpc")
     docker("rm", "-f", CLUSTER, check=False)
-    docker("run", "-d", "--name", CLUSTER, "--hostname", "slurm", "-e", f"CLUSTER_USERS={' '.join(ACCOUNTS.values())}",
-           CLUSTER_IMAGE)
+    docker(
+        "run",
+        "-d",
+        "--name",
+        CLUSTER,
+        "--hostname",
+        "slurm",
+        "-e",
+        f"CLUSTER_USERS={' '.join(ACCOUNTS.values())}",
+        CLUSTER_IMAGE,
+    )
     wait_cluster_healthy()
     keys = ", ".join(json.dumps(k) for k in host_keys())
     (directory / "clusters.toml").write_text(CLUSTERS_TOML.format(host=CLUSTER_HOST, keys=keys))
@@ -135,10 +171,32 @@ def hpc(images, tmp_path_factory):
     # The login node on the users' network (it reaches the hub for the key sync), and the
     # demo's SSH relay to it (docker-compose.yml's cluster-ssh, as an admin runs it).
     docker("network", "connect", "--alias", CLUSTER_LOGIN, NETWORK, CLUSTER)
-    docker("run", "-d", "--name", RELAY, "--network", NETWORK, "--network-alias", CLUSTER_HOST,
-           "--user", "65534:65534", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
-           "--no-healthcheck", images, "python3", "-m", "pyiron_hub_config.relay.tcp_relay", "--listen", "22",
-           "--to", f"{CLUSTER_LOGIN}:22")
+    docker(
+        "run",
+        "-d",
+        "--name",
+        RELAY,
+        "--network",
+        NETWORK,
+        "--network-alias",
+        CLUSTER_HOST,
+        "--user",
+        "65534:65534",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges:true",
+        "--no-healthcheck",
+        images,
+        "python3",
+        "-m",
+        "pyiron_hub_config.relay.tcp_relay",
+        "--listen",
+        "22",
+        "--to",
+        f"{CLUSTER_LOGIN}:22",
+    )
     yield s
     if __import__("os").environ.get("HPC_KEEP"):  # debugging: leave everything running
         return
@@ -174,8 +232,13 @@ def public_key_from_page(user: HubUser) -> str:
 def authorise(user: HubUser, key: str) -> None:
     """What the user does on the cluster, logged in there: append the key to authorized_keys."""
     account = ACCOUNTS[user.name]
-    on_cluster("sh", "-c", "mkdir -p ~/.ssh && chmod 700 ~/.ssh && cat >> ~/.ssh/authorized_keys "
-               "&& chmod 600 ~/.ssh/authorized_keys", user=account, stdin=key + "\n")
+    on_cluster(
+        "sh",
+        "-c",
+        "mkdir -p ~/.ssh && chmod 700 ~/.ssh && cat >> ~/.ssh/authorized_keys && chmod 600 ~/.ssh/authorized_keys",
+        user=account,
+        stdin=key + "\n",
+    )
 
 
 def running(user: HubUser, environment: str = "pyiron_base") -> HubUser:
@@ -241,9 +304,16 @@ def whoami_job(alice) -> dict:
         out = kernel.run(SUBMIT.format(name="whoami", sleep=6), timeout=180)
         queue_id = value(out, "QUEUE_ID")
         # While it runs, SLURM lists it under the user's cluster account and pyiron's job name.
-        listed = wait_for(lambda: [line for line in on_cluster("squeue", "-h", "-o", "%i %u %j %T").splitlines()
-                                   if line.startswith(queue_id + " ")], timeout=30, interval=0.5,
-                          message="the job in squeue")
+        listed = wait_for(
+            lambda: [
+                line
+                for line in on_cluster("squeue", "-h", "-o", "%i %u %j %T").splitlines()
+                if line.startswith(queue_id + " ")
+            ],
+            timeout=30,
+            interval=0.5,
+            message="the job in squeue",
+        )
         out = kernel.run(WAIT.format(name="whoami"), timeout=400)
     return {"queue_id": queue_id, "listed": listed, "out": out}
 
@@ -269,7 +339,8 @@ def test_the_server_makes_a_private_key_only_the_user_can_read(alice, hpc):
     key = public_key_from_page(running(alice))
     assert re.fullmatch(r"ssh-ed25519 [A-Za-z0-9+/]+=* hpcalice@pyiron-hub", key), key
     with Kernel(alice, "keys.ipynb") as kernel:
-        out = kernel.run(textwrap.dedent("""
+        out = kernel.run(
+            textwrap.dedent("""
             import os, stat
             home = os.path.expanduser("~")
             for path in (".ssh", ".ssh/id_ed25519"):
@@ -277,14 +348,17 @@ def test_the_server_makes_a_private_key_only_the_user_can_read(alice, hpc):
             print("PUB", open(os.path.join(home, ".ssh/id_ed25519.pub")).read().strip())
             print("QUEUE", open(os.path.join(home, ".pyiron_hub/resources/queues/queue.yaml")).read().count("ssh_username: hpcalice"))
             print("HOSTS", open(os.path.join(home, ".pyiron_hub/ssh/known_hosts")).read().count("hpc-cluster "))
-        """))
+        """)
+        )
     assert "MODE .ssh 0o700" in out and "MODE .ssh/id_ed25519 0o600" in out
     assert value(out, "PUB") == key  # the page shows exactly the server's public key
     assert value(out, "QUEUE") == "1" and int(value(out, "HOSTS")) == len(host_keys())
     # The private key is nowhere but in the user's home: not in the hub's database (the
     # public one is, in the spawner's state), its logs, or the container's configuration.
     db = hpc.container("hub-db")
-    state = docker("exec", db, "psql", "-U", "hub", "-d", "jupyterhub", "-At", "-c", "select state from spawners").stdout
+    state = docker(
+        "exec", db, "psql", "-U", "hub", "-d", "jupyterhub", "-At", "-c", "select state from spawners"
+    ).stdout
     assert key in state and "PRIVATE" not in state
     assert "PRIVATE KEY" not in hpc.compose("logs", "--no-color", "hub").stdout
     env = json.dumps(inspect("jupyter-hpcalice")["Config"]["Env"])
@@ -302,15 +376,20 @@ def test_the_cluster_runs_the_same_pyiron_as_the_users_environment(hpc):
 def test_a_key_not_yet_authorised_is_refused_clearly(alice):
     running(alice)
     # Whatever an earlier case authorised is set aside for this one.
-    on_cluster("sh", "-c", "mv ~/.ssh/authorized_keys ~/.ssh/authorized_keys.aside 2>/dev/null || true",
-               user="hpcalice")
+    on_cluster(
+        "sh", "-c", "mv ~/.ssh/authorized_keys ~/.ssh/authorized_keys.aside 2>/dev/null || true", user="hpcalice"
+    )
     try:
         with Kernel(alice, "hpc.ipynb") as kernel:
             with pytest.raises(KernelError) as info:
                 kernel.run(SUBMIT.format(name="early", sleep=0), timeout=120)
     finally:
-        on_cluster("sh", "-c", "[ ! -e ~/.ssh/authorized_keys.aside ] || mv ~/.ssh/authorized_keys.aside "
-                   "~/.ssh/authorized_keys", user="hpcalice")
+        on_cluster(
+            "sh",
+            "-c",
+            "[ ! -e ~/.ssh/authorized_keys.aside ] || mv ~/.ssh/authorized_keys.aside ~/.ssh/authorized_keys",
+            user="hpcalice",
+        )
     assert "AuthenticationException" in str(info.value) and "Authentication failed" in str(info.value)
 
 
@@ -370,16 +449,24 @@ def sshd_serves_its_key_files() -> bool:
     done: sshd re-executes itself, refusing connections meanwhile)?"""
     # One key type, one connection a look: OpenSSH 10 penalises a source that connects without
     # logging in (PerSourcePenalties), and ssh-keyscan's "# host SSH-2.0-..." lines are on stdout.
-    out = on_cluster("sh", "-c", "ssh-keyscan -T 5 -t ed25519 127.0.0.1 2>/dev/null | awk '!/^#/ {print $3}'; "
-                                 "echo --; awk '{print $2}' /etc/ssh/ssh_host_ed25519_key.pub")
+    out = on_cluster(
+        "sh",
+        "-c",
+        "ssh-keyscan -T 5 -t ed25519 127.0.0.1 2>/dev/null | awk '!/^#/ {print $3}'; "
+        "echo --; awk '{print $2}' /etc/ssh/ssh_host_ed25519_key.pub",
+    )
     served, _, files = out.partition("--")
     return bool(served.split()) and served.split() == files.split()
 
 
 def test_a_changed_host_key_is_refused(alice):
     running(alice)
-    on_cluster("sh", "-c", "mkdir -p /root/hostkeys && cp -a /etc/ssh/ssh_host_* /root/hostkeys/ "
-               "&& rm /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && kill -HUP $(cat /run/sshd.pid)")
+    on_cluster(
+        "sh",
+        "-c",
+        "mkdir -p /root/hostkeys && cp -a /etc/ssh/ssh_host_* /root/hostkeys/ "
+        "&& rm /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && kill -HUP $(cat /run/sshd.pid)",
+    )
     try:
         wait_for(sshd_serves_its_key_files, timeout=30, interval=0.5, message="the cluster's sshd serving its new keys")
         with Kernel(alice, "hpc.ipynb") as kernel:
@@ -388,7 +475,9 @@ def test_a_changed_host_key_is_refused(alice):
         assert "BadHostKeyException" in str(info.value) and "does not match" in str(info.value), info.value
     finally:
         on_cluster("sh", "-c", "cp -a /root/hostkeys/ssh_host_* /etc/ssh/ && kill -HUP $(cat /run/sshd.pid)")
-        wait_for(sshd_serves_its_key_files, timeout=30, interval=0.5, message="the cluster's sshd serving its keys again")
+        wait_for(
+            sshd_serves_its_key_files, timeout=30, interval=0.5, message="the cluster's sshd serving its keys again"
+        )
 
 
 def test_a_cluster_that_is_down_gives_a_connection_error_and_the_job_can_be_sent_again(alice, whoami_job):
@@ -399,13 +488,21 @@ def test_a_cluster_that_is_down_gives_a_connection_error_and_the_job_can_be_sent
             with pytest.raises(KernelError) as info:
                 kernel.run(SUBMIT.format(name="later", sleep=0), timeout=180)
         error = str(info.value)
-        assert any(s in error for s in ("Unable to connect", "Name or service not known", "No route to host",
-                                        "Temporary failure in name resolution")), error
+        assert any(
+            s in error
+            for s in (
+                "Unable to connect",
+                "Name or service not known",
+                "No route to host",
+                "Temporary failure in name resolution",
+            )
+        ), error
     finally:
         docker("start", CLUSTER)
         wait_cluster_healthy()
     with Kernel(alice, "hpc.ipynb") as kernel:
-        out = kernel.run(textwrap.dedent("""
+        out = kernel.run(
+            textwrap.dedent("""
             import time
             from pyiron_base import Project
             pr = Project("hpc")
@@ -413,7 +510,10 @@ def test_a_cluster_that_is_down_gives_a_connection_error_and_the_job_can_be_sent
             print("BEFORE", job.status)
             job.run(delete_existing_job=True)
             t0 = time.monotonic()
-        """) + WAIT.format(name="later"), timeout=400)
+        """)
+            + WAIT.format(name="later"),
+            timeout=400,
+        )
     assert table(out)["later"] == "finished" and table(out)["whoami"] == "finished", out
 
 
@@ -422,7 +522,8 @@ def test_one_users_key_cannot_log_in_as_another(alice, bob):
     authorised(bob)
     assert public_key_from_page(bob) != public_key_from_page(alice)
     with Kernel(alice, "intrude.ipynb") as kernel:
-        out = kernel.run(textwrap.dedent(f"""
+        out = kernel.run(
+            textwrap.dedent(f"""
             import os, paramiko
             for account in ("hpcalice", "bob"):
                 ssh = paramiko.SSHClient()
@@ -435,7 +536,8 @@ def test_one_users_key_cannot_log_in_as_another(alice, bob):
                     print("LOGIN", account, "refused")
                 finally:
                     ssh.close()
-        """))
+        """)
+        )
     assert "LOGIN hpcalice accepted" in out and "LOGIN bob refused" in out, out
 
 
@@ -487,10 +589,13 @@ def test_an_older_python_is_served_too_and_reaches_the_cluster(alice):
         assert value(out, "AFTER") == "True" and value(out, "ADAPTER") == "True", out
         # Over SSH with the hub's paramiko: the cluster's queue, as this user. (No job: the
         # cluster runs pyiron_base 0.15, and a job runs on the pyiron it was made with.)
-        out = kernel.run("import sys\nfrom pyiron_base import state\n"
-                         "print('PY', sys.version_info[:2])\n"
-                         "print('QUEUES', state.queue_adapter.queue_list)\n"
-                         "print('SQUEUE', type(state.queue_adapter.get_status_of_my_jobs()).__name__)\n", timeout=120)
+        out = kernel.run(
+            "import sys\nfrom pyiron_base import state\n"
+            "print('PY', sys.version_info[:2])\n"
+            "print('QUEUES', state.queue_adapter.queue_list)\n"
+            "print('SQUEUE', type(state.queue_adapter.get_status_of_my_jobs()).__name__)\n",
+            timeout=120,
+        )
     assert value(out, "PY") == "(3, 11)" and value(out, "QUEUES") == "['debug']", out
     assert value(out, "SQUEUE") == "DataFrame", out
     assert key_page(alice).find(id="clusters-unavailable") is None
@@ -559,9 +664,15 @@ def test_the_key_sync_token_reads_the_key_list_and_nothing_else(hpc, alice):
     auth = {"Authorization": f"token {key_sync_token(hpc)}"}
     keys = requests.get(f"{hpc.url}/hub/ssh-keys", params={"cluster": "hpc"}, headers=auth, timeout=30)
     assert keys.status_code == 200 and keys.headers["Content-Type"].startswith("text/plain"), keys.text[:300]
-    for method, path in (("GET", "/hub/ssh-keys"), ("GET", "/hub/api/users"), ("GET", "/hub/api/users/hpcalice"),
-                         ("POST", "/hub/api/users/hpcalice/tokens"), ("POST", "/hub/api/users/hpcalice/server"),
-                         ("GET", "/user/hpcalice/api/contents"), ("GET", "/hub/metrics")):
+    for method, path in (
+        ("GET", "/hub/ssh-keys"),
+        ("GET", "/hub/api/users"),
+        ("GET", "/hub/api/users/hpcalice"),
+        ("POST", "/hub/api/users/hpcalice/tokens"),
+        ("POST", "/hub/api/users/hpcalice/server"),
+        ("GET", "/user/hpcalice/api/contents"),
+        ("GET", "/hub/metrics"),
+    ):
         r = requests.request(method, f"{hpc.url}{path}", headers=auth, timeout=30, allow_redirects=False)
         assert r.status_code in (302, 403, 404), (method, path, r.status_code)
 
@@ -570,17 +681,37 @@ def test_the_key_sync_never_writes_through_a_users_link_and_installs_the_others(
     for user in (alice, bob):  # their keys are listed once their servers have run
         public_key_from_page(running(user))
     docker("cp", str(REPO / "pyiron_hub_config/on_cluster/key_sync.py"), f"{CLUSTER}:{KEY_SYNC}")
-    on_cluster("sh", "-c", f"umask 077 && mkdir -p /etc/pyiron-hub /root/.ssh && cat > {TOKEN_FILE} && "
-               "echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRootsOwnKeyRootsOwnKeyRootsOwnKey root@slurm' "
-               "> /root/.ssh/authorized_keys", stdin=key_sync_token(hpc))
+    on_cluster(
+        "sh",
+        "-c",
+        f"umask 077 && mkdir -p /etc/pyiron-hub /root/.ssh && cat > {TOKEN_FILE} && "
+        "echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRootsOwnKeyRootsOwnKeyRootsOwnKey root@slurm' "
+        "> /root/.ssh/authorized_keys",
+        stdin=key_sync_token(hpc),
+    )
     roots_before = on_cluster("sha256sum", "/root/.ssh/authorized_keys")
     # bob's account (hub user hpcbob) links its authorized_keys to root's; alice's has none yet.
-    on_cluster("sh", "-c", "mkdir -p ~/.ssh && rm -f ~/.ssh/authorized_keys && "
-               "ln -s /root/.ssh/authorized_keys ~/.ssh/authorized_keys", user="bob")
+    on_cluster(
+        "sh",
+        "-c",
+        "mkdir -p ~/.ssh && rm -f ~/.ssh/authorized_keys && ln -s /root/.ssh/authorized_keys ~/.ssh/authorized_keys",
+        user="bob",
+    )
     on_cluster("rm", "-f", "/home/hpcalice/.ssh/authorized_keys")
     try:
-        sync = docker("exec", CLUSTER, "python3", KEY_SYNC, "--hub", "http://hub:8081", "--cluster", "hpc",
-                      "--token-file", TOKEN_FILE, check=False)
+        sync = docker(
+            "exec",
+            CLUSTER,
+            "python3",
+            KEY_SYNC,
+            "--hub",
+            "http://hub:8081",
+            "--cluster",
+            "hpc",
+            "--token-file",
+            TOKEN_FILE,
+            check=False,
+        )
         assert "hpcalice: added" in sync.stdout and "bob: FAILED" in sync.stdout, sync.stdout + sync.stderr
         assert sync.returncode == 1  # a cron job's mail says so
         # Root's file is untouched, and no key of bob's is anywhere in it.
@@ -590,11 +721,23 @@ def test_the_key_sync_never_writes_through_a_users_link_and_installs_the_others(
         listing = on_cluster("stat", "-c", "%U %a", "/home/hpcalice/.ssh/authorized_keys").split()
         assert listing == ["hpcalice", "600"]
         assert public_key_from_page(alice).split()[1] in on_cluster("cat", "/home/hpcalice/.ssh/authorized_keys")
-        again = docker("exec", CLUSTER, "python3", KEY_SYNC, "--hub", "http://hub:8081", "--cluster", "hpc",
-                       "--token-file", TOKEN_FILE, check=False)
+        again = docker(
+            "exec",
+            CLUSTER,
+            "python3",
+            KEY_SYNC,
+            "--hub",
+            "http://hub:8081",
+            "--cluster",
+            "hpc",
+            "--token-file",
+            TOKEN_FILE,
+            check=False,
+        )
         assert "hpcalice: already there" in again.stdout, again.stdout  # run by cron: never twice
         with Kernel(alice, "sync.ipynb") as kernel:
-            out = kernel.run(textwrap.dedent(f"""
+            out = kernel.run(
+                textwrap.dedent(f"""
                 import os, paramiko
                 ssh = paramiko.SSHClient()
                 ssh.load_host_keys(os.path.expanduser("~/.pyiron_hub/ssh/known_hosts"))
@@ -602,7 +745,8 @@ def test_the_key_sync_never_writes_through_a_users_link_and_installs_the_others(
                             look_for_keys=False, allow_agent=False)
                 print("WHO", ssh.exec_command("id -un")[1].read().decode().strip())
                 ssh.close()
-            """))
+            """)
+            )
         assert value(out, "WHO") == "hpcalice", out
     finally:
         on_cluster("rm", "-f", "/home/bob/.ssh/authorized_keys")
@@ -611,7 +755,8 @@ def test_the_key_sync_never_writes_through_a_users_link_and_installs_the_others(
 
 def test_servers_reach_the_cluster_but_not_the_database(alice):
     with Kernel(running(alice), "net.ipynb") as kernel:
-        out = kernel.run(textwrap.dedent(f"""
+        out = kernel.run(
+            textwrap.dedent(f"""
             import socket
             for host, port in (("{CLUSTER_HOST}", 22), ("hub-db", 5432)):
                 try:
@@ -619,13 +764,15 @@ def test_servers_reach_the_cluster_but_not_the_database(alice):
                     print("NET", host, "open")
                 except OSError as err:
                     print("NET", host, "closed", type(err).__name__)
-        """))
+        """)
+        )
     assert f"NET {CLUSTER_HOST} open" in out and "NET hub-db closed" in out, out
 
 
 def _addresses(container: str) -> list[str]:
-    return [n["IPAddress"] for n in (inspect(container) or {})["NetworkSettings"]["Networks"].values()
-            if n.get("IPAddress")]
+    return [
+        n["IPAddress"] for n in (inspect(container) or {})["NetworkSettings"]["Networks"].values() if n.get("IPAddress")
+    ]
 
 
 REACH = """
@@ -653,20 +800,26 @@ def test_the_login_node_is_no_bridge_between_users(alice, bob):
     out = on_cluster("python3", "-c", REACH.format(targets=targets), user="bob")
     assert "open" not in out and out.count("closed") == len(targets), out
     # From alice's server: not bob's server, not the login node itself, not its name; only the relay.
-    targets = [*((ip, 8888) for ip in servers["hpcbob"]), *((ip, 22) for ip in login), (CLUSTER_LOGIN, 22),
-               (CLUSTER_HOST, 22)]
+    targets = [
+        *((ip, 8888) for ip in servers["hpcbob"]),
+        *((ip, 22) for ip in login),
+        (CLUSTER_LOGIN, 22),
+        (CLUSTER_HOST, 22),
+    ]
     with Kernel(alice, "bridge.ipynb") as kernel:
         out = kernel.run(REACH.format(targets=targets))
     assert f"NET {CLUSTER_HOST} 22 open" in out, out  # the control: SSH to the cluster, through the relay
     assert out.count("open") == 1 and out.count("closed") == len(targets) - 1, out
     # The relay answers with the login node's own SSH: the host key the hub pinned.
     with Kernel(alice, "bridge.ipynb") as kernel:
-        out = kernel.run(textwrap.dedent(f"""
+        out = kernel.run(
+            textwrap.dedent(f"""
             import socket
             s = socket.create_connection(("{CLUSTER_HOST}", 22), timeout=10)
             print("BANNER", s.recv(64).decode().strip())
             s.close()
-        """))
+        """)
+        )
     assert value(out, "BANNER").startswith("SSH-2.0-OpenSSH"), out
 
 
@@ -677,10 +830,25 @@ def test_an_image_whose_python_the_hub_cannot_serve_starts_and_the_page_says_why
     from .conftest import copy_build_context
 
     context = copy_build_context(tmp_path)
-    r = subprocess.run(["/usr/bin/docker", "build", "-q", "--build-arg", "SERVER_PYTHONS=3.13",
-                        "--build-arg", f"BASE_IMAGE={PREFIX}/debian:trixie", "--secret",
-                        "id=ca,src=/etc/ssl/certs/ca-certificates.crt", "-t", NARROW_HUB, str(context)],
-                       capture_output=True, text=True, env={**__import__("os").environ, "DOCKER_BUILDKIT": "1"})
+    r = subprocess.run(
+        [
+            "/usr/bin/docker",
+            "build",
+            "-q",
+            "--build-arg",
+            "SERVER_PYTHONS=3.13",
+            "--build-arg",
+            f"BASE_IMAGE={PREFIX}/debian:trixie",
+            "--secret",
+            "id=ca,src=/etc/ssl/certs/ca-certificates.crt",
+            "-t",
+            NARROW_HUB,
+            str(context),
+        ],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "DOCKER_BUILDKIT": "1"},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     alice.stop()
     hpc.hub_image = NARROW_HUB
@@ -729,8 +897,12 @@ def test_the_key_sync_removes_the_keys_it_wrote_for_a_user_no_longer_listed(hpc,
     admin = HubUser(hpc, "admin").login()
     alice.stop()
     assert admin.api("DELETE", "/users/hpcalice").status_code == 204
-    listed = requests.get(f"{hpc.url}/hub/ssh-keys", params={"cluster": "hpc"}, timeout=30,
-                          headers={"Authorization": f"token {key_sync_token(hpc)}"}).text
+    listed = requests.get(
+        f"{hpc.url}/hub/ssh-keys",
+        params={"cluster": "hpc"},
+        timeout=30,
+        headers={"Authorization": f"token {key_sync_token(hpc)}"},
+    ).text
     assert "hpcalice" not in listed and "pyiron-hub:hpcbob" in listed, listed
     removed = docker("exec", CLUSTER, *sync, check=False)
     assert "hpcalice: removed (no longer listed: pyiron-hub:hpcalice)" in removed.stdout, removed.stdout

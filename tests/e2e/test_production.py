@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
@@ -31,8 +30,19 @@ import requests
 from bs4 import BeautifulSoup
 
 from .conftest import (
-    COMPOSE, DOCKER, HUB_IMAGE, IMAGES, PREFIX, REPO, _free_port, compose_container, docker, inspect,
-    remove_user_networks, resolving_test_domain, wait_for,
+    COMPOSE,
+    DOCKER,
+    HUB_IMAGE,
+    IMAGES,
+    PREFIX,
+    REPO,
+    _free_port,
+    compose_container,
+    docker,
+    inspect,
+    remove_user_networks,
+    resolving_test_domain,
+    wait_for,
 )
 
 PROJECT = "pyiron-hub-prodtest"
@@ -45,8 +55,17 @@ KEYCLOAK_HOST = "keycloak.prodtest"
 KEYCLOAK_ADMIN_PASSWORD = "prodtest-keycloak-admin-password"
 PASSWORDS = {"alice": "demo-only-alice-password", "bob": "demo-only-bob-password"}  # the demo realm's users
 # Variables of the test's own environment that would override .env (compose: the shell wins).
-SHELL_OVERRIDES = ("HUB_IMAGE", "POSTGRES_IMAGE", "KEYCLOAK_IMAGE", "HUB_PORT", "HUB_BIND", "DOCKER_NETWORK_NAME",
-                   "COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES")
+SHELL_OVERRIDES = (
+    "HUB_IMAGE",
+    "POSTGRES_IMAGE",
+    "KEYCLOAK_IMAGE",
+    "HUB_PORT",
+    "HUB_BIND",
+    "DOCKER_NETWORK_NAME",
+    "COMPOSE_FILE",
+    "COMPOSE_PROJECT_NAME",
+    "COMPOSE_PROFILES",
+)
 
 
 def admin_env() -> dict:
@@ -59,8 +78,9 @@ def shell(command: str, cwd: Path, timeout: float = 300, env: dict | None = None
     spelling; here docker-compose 1.29 is the compose installed."""
     command = command.replace("docker compose ", f"{COMPOSE} ", 1) if command.startswith("docker compose ") else command
     command = command.replace("docker run ", f"{DOCKER} run ", 1) if command.startswith("docker run ") else command
-    return subprocess.run(command, shell=True, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=env or admin_env())
+    return subprocess.run(
+        command, shell=True, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env or admin_env()
+    )
 
 
 def ok(r: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -112,8 +132,9 @@ class Browser:
         return [c.value for c in self.session.cookies if c.name == "_xsrf" and c.path.startswith("/hub")][-1]
 
     def api(self, path: str, method: str = "GET", **kw) -> requests.Response:
-        return self.session.request(method, f"{self.hub}/hub/api{path}", headers={"X-XSRFToken": self.xsrf},
-                                    timeout=30, **kw)
+        return self.session.request(
+            method, f"{self.hub}/hub/api{path}", headers={"X-XSRFToken": self.xsrf}, timeout=30, **kw
+        )
 
 
 def start_keycloak(realm_dir: Path, port: int) -> None:
@@ -125,16 +146,34 @@ def start_keycloak(realm_dir: Path, port: int) -> None:
     (realm_dir / "pyiron-realm.json").write_text(json.dumps(realm))
     (realm_dir / "pyiron-realm.json").chmod(0o644)
     docker("rm", "-f", KEYCLOAK_NAME, check=False)
-    docker("run", "-d", "--name", KEYCLOAK_NAME, "-p", f"127.0.0.1:{port}:{port}",
-           "-e", "KC_BOOTSTRAP_ADMIN_USERNAME=admin", "-e", f"KC_BOOTSTRAP_ADMIN_PASSWORD={KEYCLOAK_ADMIN_PASSWORD}",
-           "-v", f"{realm_dir}:/opt/keycloak/data/import:ro", KEYCLOAK_IMAGE,
-           "start-dev", "--import-realm", f"--http-port={port}")
+    docker(
+        "run",
+        "-d",
+        "--name",
+        KEYCLOAK_NAME,
+        "-p",
+        f"127.0.0.1:{port}:{port}",
+        "-e",
+        "KC_BOOTSTRAP_ADMIN_USERNAME=admin",
+        "-e",
+        f"KC_BOOTSTRAP_ADMIN_PASSWORD={KEYCLOAK_ADMIN_PASSWORD}",
+        "-v",
+        f"{realm_dir}:/opt/keycloak/data/import:ro",
+        KEYCLOAK_IMAGE,
+        "start-dev",
+        "--import-realm",
+        f"--http-port={port}",
+    )
 
 
 def keycloak_ready(port: int) -> bool:
     try:
-        return requests.get(f"http://127.0.0.1:{port}/realms/pyiron/.well-known/openid-configuration",
-                            timeout=5).status_code == 200
+        return (
+            requests.get(
+                f"http://127.0.0.1:{port}/realms/pyiron/.well-known/openid-configuration", timeout=5
+            ).status_code
+            == 200
+        )
     except requests.RequestException:
         return False
 
@@ -174,11 +213,13 @@ def prod(images, tmp_path_factory):
     docker("tag", HUB_IMAGE, HUB_TAG)
     issuer = f"http://{KEYCLOAK_HOST}:{keycloak_port}/realms/pyiron"
     hub_url = f"http://127.0.0.1:{hub_port}"
-    flags = (f"--issuer-url {issuer} --hub-url {hub_url} --allowed-group pyiron-users --admin-group pyiron-admins "
-             f"--image pyiron_base={IMAGES['pyiron_base']} --image pyiron_atomistics={IMAGES['pyiron_base']} "
-             f"--image pyiron_md={IMAGES['pyiron_base']} --hub-image {HUB_TAG} --postgres-image {PREFIX}/postgres:17 "
-             f"--hub-port {hub_port} --tls none --backups --backup-repository {repo} --project-name {PROJECT} "
-             f"--users-network {NETWORK} --deployment-name {DEPLOYMENT}")
+    flags = (
+        f"--issuer-url {issuer} --hub-url {hub_url} --allowed-group pyiron-users --admin-group pyiron-admins "
+        f"--image pyiron_base={IMAGES['pyiron_base']} --image pyiron_atomistics={IMAGES['pyiron_base']} "
+        f"--image pyiron_md={IMAGES['pyiron_base']} --hub-image {HUB_TAG} --postgres-image {PREFIX}/postgres:17 "
+        f"--hub-port {hub_port} --tls none --backups --backup-repository {repo} --project-name {PROJECT} "
+        f"--users-network {NETWORK} --deployment-name {DEPLOYMENT}"
+    )
     init_command = f'docker run --rm -u "$(id -u)" -v "$PWD:/cfg" -w /cfg {HUB_TAG} pyiron-hub init --no-input {flags}'
     try:
         init = ok(shell(init_command, project))
@@ -196,15 +237,25 @@ def prod(images, tmp_path_factory):
                 wait_healthy("hub")
         wait_for(lambda: keycloak_ready(keycloak_port), timeout=300, interval=2, message="Keycloak ready")
         # The README's --apply form: this machine reaches Keycloak on the loopback.
-        outputs["keycloak-client"] = ok(shell(
-            kc.replace("docker run --rm ", "docker run --rm --network host -e KEYCLOAK_ADMIN_PASSWORD ")
-            + f" --keycloak-url http://127.0.0.1:{keycloak_port} --apply", project,
-            env={**admin_env(), "KEYCLOAK_ADMIN_PASSWORD": KEYCLOAK_ADMIN_PASSWORD}))
+        outputs["keycloak-client"] = ok(
+            shell(
+                kc.replace("docker run --rm ", "docker run --rm --network host -e KEYCLOAK_ADMIN_PASSWORD ")
+                + f" --keycloak-url http://127.0.0.1:{keycloak_port} --apply",
+                project,
+                env={**admin_env(), "KEYCLOAK_ADMIN_PASSWORD": KEYCLOAK_ADMIN_PASSWORD},
+            )
+        )
         # The hub reaches Keycloak by the issuer's name, over the users' network.
         docker("network", "connect", "--alias", KEYCLOAK_HOST, NETWORK, KEYCLOAK_NAME)
         with resolving_test_domain(KEYCLOAK_HOST):
-            yield {"dir": project, "commands": commands, "outputs": outputs, "hub": hub_url, "init": init_command,
-                   "repo": repo}
+            yield {
+                "dir": project,
+                "commands": commands,
+                "outputs": outputs,
+                "hub": hub_url,
+                "init": init_command,
+                "repo": repo,
+            }
     finally:
         logs = shell("docker compose logs --no-color --tail 80 hub docker-guard", project)
         print(f"--- compose logs\n{logs.stdout[-6000:]}{logs.stderr[-2000:]}")
@@ -217,15 +268,23 @@ def test_init_writes_a_complete_private_set_up_and_a_second_run_changes_nothing(
     project = prod["dir"]
     written = {p.name: (p.read_bytes(), p.stat().st_mode & 0o777) for p in project.iterdir() if p.suffix != ".yml"}
     assert {name: mode for name, (_, mode) in written.items()} == dict.fromkeys(
-        (".env", "pyiron.env", "shared.env", "backup.env"), 0o600)
+        (".env", "pyiron.env", "shared.env", "backup.env"), 0o600
+    )
     dotenv = (project / ".env").read_text()
     assert f"COMPOSE_PROJECT_NAME='{PROJECT}'" in dotenv
     assert "COMPOSE_FILE='docker-compose.yml:compose.backup.yml" in dotenv
     ok(shell(prod["init"], project))
-    assert {p.name: (p.read_bytes(), p.stat().st_mode & 0o777) for p in project.iterdir() if p.suffix != ".yml"} == written
+    assert {
+        p.name: (p.read_bytes(), p.stat().st_mode & 0o777) for p in project.iterdir() if p.suffix != ".yml"
+    } == written
     # Next: is the commands, and nothing else: each of them was run as printed (the fixture).
     assert [c.split(" pyiron-hub ")[-1].split(" --")[0] for c in prod["commands"]] == [
-        "keycloak-client", "check", "pull", "docker compose up -d", "backup"]
+        "keycloak-client",
+        "check",
+        "pull",
+        "docker compose up -d",
+        "backup",
+    ]
 
 
 def test_check_warns_about_the_http_issuer_and_finds_no_socket_in_the_hub(prod):
@@ -234,11 +293,15 @@ def test_check_warns_about_the_http_issuer_and_finds_no_socket_in_the_hub(prod):
     assert f"WARNING: OAUTH2_ISSUER_URL is http:// on {KEYCLOAK_HOST}" in out
     assert "would hold the Docker socket" not in out  # the stack init chose keeps the socket from the hub
     # Run without the socket, as printed: it says how to give it one (no raw FileNotFoundError).
-    assert "No Docker engine answers here (/var/run/docker.sock), so the images on the host were not listed: " \
-           "give this command the socket, `docker run -v /var/run/docker.sock:/var/run/docker.sock ...`" in out
+    assert (
+        "No Docker engine answers here (/var/run/docker.sock), so the images on the host were not listed: "
+        "give this command the socket, `docker run -v /var/run/docker.sock:/var/run/docker.sock ...`" in out
+    )
     assert "FileNotFoundError" not in out
     # pull --missing, offline, with every image here: nothing to pull, and it says so.
-    assert prod["outputs"]["pull --missing --env-file pyiron.env"].stdout.startswith("0 image(s) not on this host: none")
+    assert prod["outputs"]["pull --missing --env-file pyiron.env"].stdout.startswith(
+        "0 image(s) not on this host: none"
+    )
 
 
 def test_keycloak_client_was_created_as_the_recipe_says(prod):
@@ -249,7 +312,9 @@ def test_keycloak_client_was_created_as_the_recipe_says(prod):
 
 def test_an_admin_and_a_user_log_in_through_keycloak_and_a_server_starts_behind_the_guard(prod):
     hub = container("hub")
-    assert socket_mounts(hub) == [] and docker("exec", hub, "test", "-S", "/var/run/docker.sock", check=False).returncode
+    assert (
+        socket_mounts(hub) == [] and docker("exec", hub, "test", "-S", "/var/run/docker.sock", check=False).returncode
+    )
     alice = Browser(prod["hub"])
     landed = alice.login("alice")
     assert landed.status_code == 200 and landed.url.startswith(f"{prod['hub']}/hub/"), (landed.status_code, landed.url)
@@ -258,10 +323,17 @@ def test_an_admin_and_a_user_log_in_through_keycloak_and_a_server_starts_behind_
     bob.login("bob")
     me = bob.api("/user").json()
     assert (me["name"], "admin-ui" in me["scopes"]) == ("bob", False)
-    bob.session.post(f"{prod['hub']}/hub/spawn/bob", params={"_xsrf": bob.xsrf}, data={"environment": "pyiron_base"},
-                     allow_redirects=False).raise_for_status()
-    wait_for(lambda: (bob.api("/users/bob").json()["servers"].get("") or {}).get("ready"), timeout=180,
-             message="bob's server ready")
+    bob.session.post(
+        f"{prod['hub']}/hub/spawn/bob",
+        params={"_xsrf": bob.xsrf},
+        data={"environment": "pyiron_base"},
+        allow_redirects=False,
+    ).raise_for_status()
+    wait_for(
+        lambda: (bob.api("/users/bob").json()["servers"].get("") or {}).get("ready"),
+        timeout=180,
+        message="bob's server ready",
+    )
     # Named after DEPLOYMENT_NAME, as Troubleshooting's `docker logs <DEPLOYMENT_NAME>-jupyter-<user>` says.
     server = inspect(f"{DEPLOYMENT}-jupyter-bob")
     assert server["Config"]["Image"] == IMAGES["pyiron_base"]
@@ -277,8 +349,12 @@ def test_the_backup_schedule_and_an_upgrade_keep_the_guard(prod):
     # Upgrading: a new hub image under the same name, then `docker compose up -d`.
     before = container("hub")
     docker("tag", HUB_TAG, f"{HUB_TAG}-old")
-    build = subprocess.run([DOCKER, "build", "-q", "-t", HUB_TAG, "-"], input=f"FROM {HUB_TAG}-old\nLABEL upgraded=1\n",
-                           capture_output=True, text=True)
+    build = subprocess.run(
+        [DOCKER, "build", "-q", "-t", HUB_TAG, "-"],
+        input=f"FROM {HUB_TAG}-old\nLABEL upgraded=1\n",
+        capture_output=True,
+        text=True,
+    )
     assert build.returncode == 0, build.stderr
     ok(shell("docker compose up -d", project))
     hub = wait_healthy("hub")
@@ -290,8 +366,15 @@ def test_the_backup_schedule_and_an_upgrade_keep_the_guard(prod):
     # And the upgraded hub still starts servers, through the guard.
     alice = Browser(prod["hub"])
     alice.login("alice")
-    alice.session.post(f"{prod['hub']}/hub/spawn/alice", params={"_xsrf": alice.xsrf},
-                       data={"environment": "pyiron_base"}, allow_redirects=False).raise_for_status()
-    wait_for(lambda: (alice.api("/users/alice").json()["servers"].get("") or {}).get("ready"), timeout=180,
-             message="alice's server ready")
+    alice.session.post(
+        f"{prod['hub']}/hub/spawn/alice",
+        params={"_xsrf": alice.xsrf},
+        data={"environment": "pyiron_base"},
+        allow_redirects=False,
+    ).raise_for_status()
+    wait_for(
+        lambda: (alice.api("/users/alice").json()["servers"].get("") or {}).get("ready"),
+        timeout=180,
+        message="alice's server ready",
+    )
     alice.api("/users/alice/server", "DELETE")

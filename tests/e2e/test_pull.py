@@ -21,8 +21,18 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import IMAGES, PASSWORD, REPO, HubUser, Stack, _free_port, docker, local_registry, \
-    remove_user_containers_and_volumes, write_env_files
+from .conftest import (
+    IMAGES,
+    PASSWORD,
+    REPO,
+    HubUser,
+    Stack,
+    _free_port,
+    docker,
+    local_registry,
+    remove_user_containers_and_volumes,
+    write_env_files,
+)
 
 USERS = ("pullann", "pullbob", "pullcid", "pulldan")
 ARTIFACTS = REPO / "test-artifacts" / "pull"
@@ -67,7 +77,8 @@ class SlowLink:
     def __enter__(self):
         self.thread.start()
         self.server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._client, "127.0.0.1", self.port), self.loop).result(10)
+            asyncio.start_server(self._client, "127.0.0.1", self.port), self.loop
+        ).result(10)
         return self
 
     def __exit__(self, *exc):
@@ -129,8 +140,15 @@ def pulls(images, tmp_path_factory):
 def stack(pulls, images, tmp_path_factory):
     _, probe = pulls
     directory = tmp_path_factory.mktemp("compose-project")
-    write_env_files(directory, users=USERS, PYIRON_WORKFLOW=probe["ok"], PYIRON_CONTINUUM=probe["missing"],
-                    PYIRON_EXPERIMENTAL=probe["stall"], PYIRON_MD=probe["admin"], PULL_STALL_TIMEOUT=str(STALL_SECONDS))
+    write_env_files(
+        directory,
+        users=USERS,
+        PYIRON_WORKFLOW=probe["ok"],
+        PYIRON_CONTINUUM=probe["missing"],
+        PYIRON_EXPERIMENTAL=probe["stall"],
+        PYIRON_MD=probe["admin"],
+        PULL_STALL_TIMEOUT=str(STALL_SECONDS),
+    )
     s = Stack(directory, images, project="pyironhubpull", network="pyiron-hub-pull-users", users=USERS)
     remove_user_containers_and_volumes(USERS)
     s.compose("down", "-v", "--remove-orphans", check=False)
@@ -142,10 +160,20 @@ def stack(pulls, images, tmp_path_factory):
 
 def browse(stack: Stack, user: str, environment: str) -> subprocess.Popen:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HUB_URL": stack.url, "HUB_PASSWORD": PASSWORD,
-           "CHROMIUM": os.environ.get("CHROMIUM", "/usr/bin/chromium")}
-    return subprocess.Popen(["node", str(BROWSER / "pull.mjs"), str(ARTIFACTS), user, environment], cwd=BROWSER,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "HUB_URL": stack.url,
+        "HUB_PASSWORD": PASSWORD,
+        "CHROMIUM": os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+    }
+    return subprocess.Popen(
+        ["node", str(BROWSER / "pull.mjs"), str(ARTIFACTS), user, environment],
+        cwd=BROWSER,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def seen(browser: subprocess.Popen) -> dict:

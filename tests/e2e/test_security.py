@@ -26,7 +26,15 @@ import requests
 from pyiron_hub_config.boot_file import boot_name, boot_source
 
 from .conftest import (
-    DOCKER, PASSWORD, PREFIX, HubUser, Stack, docker, inspect, remove_user_containers_and_volumes, wait_for,
+    DOCKER,
+    PASSWORD,
+    PREFIX,
+    HubUser,
+    Stack,
+    docker,
+    inspect,
+    remove_user_containers_and_volumes,
+    wait_for,
     write_env_files,
 )
 
@@ -40,8 +48,14 @@ USERS = ("carol", "dave", "peggy", "mallory", "bob")
 ADMIN = "secadmin"
 NOT_IN_CATALOGUE = f"{PREFIX}/extra:latest"  # a local image: were it started, a container would appear
 DATA_FILES = ("cookie_secret", "crypt_key", "metrics_token", "proxy_token")
-SECRET_VARIABLES = ("DUMMY_PASSWORD", "POSTGRES_PASSWORD", "CLIENT_SECRET", "JUPYTERHUB_COOKIE_SECRET",
-                    "JUPYTERHUB_CRYPT_KEY", "CONFIGPROXY_AUTH_TOKEN")
+SECRET_VARIABLES = (
+    "DUMMY_PASSWORD",
+    "POSTGRES_PASSWORD",
+    "CLIENT_SECRET",
+    "JUPYTERHUB_COOKIE_SECRET",
+    "JUPYTERHUB_CRYPT_KEY",
+    "CONFIGPROXY_AUTH_TOKEN",
+)
 # What jupyterhub-idle-culler needs (its README), and what JupyterHub implies from it.
 CULLER_SCOPES = {"list:users", "read:users:activity", "read:servers", "delete:servers"}
 CULLER_RESOLVED_SCOPES = CULLER_SCOPES | {"read:users:name"}
@@ -88,6 +102,7 @@ print(json.dumps({"hits": hits, "scanned": scanned, "denied": denied, "seconds":
 
 
 # --- the stack and its users ----------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def stack(images, tmp_path_factory):
@@ -157,8 +172,13 @@ def spawn_error(page: str) -> str:
 
 
 def probe(container: str, mode: str, roots: list[str], found: dict[str, str], timeout: float = 240) -> dict:
-    r = subprocess.run([DOCKER, "exec", "-i", container, "python3", "-c", PROBE, mode, *roots],
-                       input=json.dumps(found), capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run(
+        [DOCKER, "exec", "-i", container, "python3", "-c", PROBE, mode, *roots],
+        input=json.dumps(found),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout)
 
@@ -215,11 +235,17 @@ CASES = [
     ("long-cpus", {"environment": "pyiron_base", "cpu_limit": "1" * LONG}, "CPUs"),
     ("long-field-name", {"x" * LONG: "1"}, "Unknown option"),
     ("privileged", {"environment": "pyiron_base", "privileged": True}, "Unknown option 'privileged'"),
-    ("volumes", {"environment": "pyiron_base", "volumes": {"/": {"bind": "/host", "mode": "rw"}}},
-     "Unknown option 'volumes'"),
+    (
+        "volumes",
+        {"environment": "pyiron_base", "volumes": {"/": {"bind": "/host", "mode": "rw"}}},
+        "Unknown option 'volumes'",
+    ),
     ("cmd", {"environment": "pyiron_base", "cmd": ["/bin/sh", "-c", "id"]}, "Unknown option 'cmd'"),
-    ("extra-host-config", {"environment": "pyiron_base", "extra_host_config": {"privileged": True}},
-     "Unknown option 'extra_host_config'"),
+    (
+        "extra-host-config",
+        {"environment": "pyiron_base", "extra_host_config": {"privileged": True}},
+        "Unknown option 'extra_host_config'",
+    ),
     ("network", {"environment": "pyiron_base", "network_name": "bridge"}, "Unknown option 'network_name'"),
     ("environment-twice", {"environment": ["pyiron_base", "pyiron_continuum"]}, "No such environment"),
     ("environment-object", {"environment": {"name": "pyiron_base"}}, "No such environment"),
@@ -231,10 +257,12 @@ CASES = [
 
 def as_fields(options: dict) -> dict[str, list[str]]:
     """What a form or a query string can carry: strings, a field repeated for a list."""
+
     def text(value):
         if isinstance(value, bool):
             return "true" if value else "false"
         return value if isinstance(value, str) else json.dumps(value)
+
     return {k: [text(x) for x in v] if isinstance(v, list) else [text(v)] for k, v in options.items()}
 
 
@@ -258,15 +286,21 @@ def test_forged_spawn_is_refused_with_a_message_and_starts_nothing(stack, dave, 
         assert r.headers["Content-Type"].startswith("application/json")
         check_refusal(r, r.json()["message"], expected)
     elif channel == "form":
-        r = dave.session.post(f"{stack.url}/hub/spawn/dave", params={"_xsrf": dave.xsrf}, data=as_fields(options),
-                              allow_redirects=False, timeout=TIMEOUT)
+        r = dave.session.post(
+            f"{stack.url}/hub/spawn/dave",
+            params={"_xsrf": dave.xsrf},
+            data=as_fields(options),
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
         check_refusal(r, spawn_error(r.text), expected)
         assert SCRIPT not in r.text  # shown escaped, never as markup
     else:
         # JupyterHub starts a server straight from the query string; refused, it shows the form
         # again, with the status and the error above it.
-        r = dave.session.get(f"{stack.url}/hub/spawn/dave", params=as_fields(options), allow_redirects=False,
-                             timeout=TIMEOUT)
+        r = dave.session.get(
+            f"{stack.url}/hub/spawn/dave", params=as_fields(options), allow_redirects=False, timeout=TIMEOUT
+        )
         if len(r.request.url) > 16_000:
             # A 100 kB URL never reaches the hub: the proxy refuses headers that long.
             assert r.status_code == 431, (r.status_code, r.text[:300])
@@ -278,13 +312,17 @@ def test_forged_spawn_is_refused_with_a_message_and_starts_nothing(stack, dave, 
 
 
 @FORGED
-@pytest.mark.parametrize("query", [
-    {"opt-image": NOT_IN_CATALOGUE},
-    {"opt-environment": "pyiron_base", "opt-privileged": "true"},
-    {"opt-environment": "pyiron_base", "opt-mem_limit": "64G"},
-    {"opt-environment": "pyiron_base", "environment": "pyiron_base", "opt-cmd": "sh"},
-    {"environment": "pyiron_base", "mem_limit": "512M", "image": NOT_IN_CATALOGUE},
-], ids=["opt-image", "opt-privileged", "opt-memory", "mixed-prefixes", "valid-options-plus-image"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"opt-image": NOT_IN_CATALOGUE},
+        {"opt-environment": "pyiron_base", "opt-privileged": "true"},
+        {"opt-environment": "pyiron_base", "opt-mem_limit": "64G"},
+        {"opt-environment": "pyiron_base", "environment": "pyiron_base", "opt-cmd": "sh"},
+        {"environment": "pyiron_base", "mem_limit": "512M", "image": NOT_IN_CATALOGUE},
+    ],
+    ids=["opt-image", "opt-privileged", "opt-memory", "mixed-prefixes", "valid-options-plus-image"],
+)
 def test_query_options_with_jupyterhub_prefix_are_checked_too(stack, dave, query):
     r = dave.session.get(f"{stack.url}/hub/spawn/dave", params=query, allow_redirects=False, timeout=TIMEOUT)
     assert r.status_code == 400, (r.status_code, r.text[:300])
@@ -319,12 +357,16 @@ def test_forged_options_stored_with_patch_never_start(stack, dave):
 
 
 @FORGED
-@pytest.mark.parametrize("body, expected", [
-    ("{not json", "Invalid JSON"),
-    ('"pyiron_base"', "JSON object"),
-    ('{"user_options": "pyiron_base"}', "user_options must be an object"),
-    ('{"user_options": {"environment": "pyiron_base"}, "display_name": 7}', "display_name must be a string"),
-], ids=["malformed", "string", "options-not-an-object", "display-name-not-a-string"])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("{not json", "Invalid JSON"),
+        ('"pyiron_base"', "JSON object"),
+        ('{"user_options": "pyiron_base"}', "user_options must be an object"),
+        ('{"user_options": {"environment": "pyiron_base"}, "display_name": 7}', "display_name must be a string"),
+    ],
+    ids=["malformed", "string", "options-not-an-object", "display-name-not-a-string"],
+)
 def test_malformed_api_bodies_are_refused(stack, dave, body, expected):
     r = dave.api("POST", "/users/dave/server", data=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and expected in r.json()["message"], r.text
@@ -333,25 +375,32 @@ def test_malformed_api_bodies_are_refused(stack, dave, body, expected):
 
 # --- one user against another, and against the admin's endpoints ----------------------------------
 
+
 @FORGED
-@pytest.mark.parametrize("method, path", [
-    ("POST", "/users/peggy/server"),
-    ("POST", "/users/carol/server"),
-    ("DELETE", "/users/carol/server"),
-    ("GET", "/users/carol"),
-    ("GET", "/users/carol/server"),
-    ("GET", "/users/carol/server/progress"),
-    ("GET", "/users/carol/tokens"),
-    ("POST", "/users/carol/tokens"),
-    ("DELETE", "/users/carol/tokens/{carol_token_id}"),
-    ("POST", "/users/carol/activity"),
-    ("PATCH", "/users/peggy/server"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("POST", "/users/peggy/server"),
+        ("POST", "/users/carol/server"),
+        ("DELETE", "/users/carol/server"),
+        ("GET", "/users/carol"),
+        ("GET", "/users/carol/server"),
+        ("GET", "/users/carol/server/progress"),
+        ("GET", "/users/carol/tokens"),
+        ("POST", "/users/carol/tokens"),
+        ("DELETE", "/users/carol/tokens/{carol_token_id}"),
+        ("POST", "/users/carol/activity"),
+        ("PATCH", "/users/peggy/server"),
+    ],
+)
 def test_a_user_cannot_touch_another_users_server_or_tokens(stack, dave, carol, method, path):
     carol_token_id = carol.api("GET", "/users/carol/tokens").json()["api_tokens"][0]["id"]
     before = {t["id"] for t in carol.api("GET", "/users/carol/tokens").json()["api_tokens"]}
-    body = {"last_activity": "2030-01-01T00:00:00.000000Z"} if path.endswith("activity") else (
-        {"user_options": {"environment": "pyiron_base"}} if method == "PATCH" else {})
+    body = (
+        {"last_activity": "2030-01-01T00:00:00.000000Z"}
+        if path.endswith("activity")
+        else ({"user_options": {"environment": "pyiron_base"}} if method == "PATCH" else {})
+    )
     r = dave.api(method, path.format(carol_token_id=carol_token_id), json=body if method != "GET" else None)
     assert r.status_code in (403, 404), (r.status_code, r.text)
     # Nothing changed: carol's server still runs, her tokens are hers, peggy has no server.
@@ -361,19 +410,28 @@ def test_a_user_cannot_touch_another_users_server_or_tokens(stack, dave, carol, 
 
 
 @FORGED
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/hub/spawn/carol"),
-    ("GET", "/hub/spawn/peggy?environment=pyiron_base"),
-    ("POST", "/hub/spawn/peggy"),
-    ("POST", "/hub/api/users/peggy/server"),
-    ("DELETE", "/hub/api/users/carol/server"),
-    ("GET", "/user/carol/api/contents"),
-    ("GET", "/user/carol/lab"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/hub/spawn/carol"),
+        ("GET", "/hub/spawn/peggy?environment=pyiron_base"),
+        ("POST", "/hub/spawn/peggy"),
+        ("POST", "/hub/api/users/peggy/server"),
+        ("DELETE", "/hub/api/users/carol/server"),
+        ("GET", "/user/carol/api/contents"),
+        ("GET", "/user/carol/lab"),
+    ],
+)
 def test_a_users_cookie_session_cannot_reach_another_users_server(stack, dave, carol, method, path):
-    r = dave.session.request(method, f"{stack.url}{path}", params={"_xsrf": dave.xsrf},
-                             headers={"X-XSRFToken": dave.xsrf}, data={"environment": "pyiron_base"},
-                             allow_redirects=True, timeout=TIMEOUT)
+    r = dave.session.request(
+        method,
+        f"{stack.url}{path}",
+        params={"_xsrf": dave.xsrf},
+        headers={"X-XSRFToken": dave.xsrf},
+        data={"environment": "pyiron_base"},
+        allow_redirects=True,
+        timeout=TIMEOUT,
+    )
     assert r.status_code in (403, 404), (r.status_code, r.url, r.text[:300])
     assert carol.server()["ready"] and inspect("jupyter-peggy") is None
 
@@ -381,29 +439,37 @@ def test_a_users_cookie_session_cannot_reach_another_users_server(stack, dave, c
 @FORGED
 def test_a_users_token_cannot_reach_another_users_jupyter_server(stack, dave, carol):
     for path in ("/api/status", "/api/contents", "/api/kernels"):
-        r = requests.get(f"{stack.url}/user/carol{path}", headers={"Authorization": f"token {dave.token}"},
-                         allow_redirects=False, timeout=TIMEOUT)
+        r = requests.get(
+            f"{stack.url}/user/carol{path}",
+            headers={"Authorization": f"token {dave.token}"},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
         assert r.status_code == 403, (path, r.status_code, r.text[:200])
     assert carol.user_server("GET", "/api/status").status_code == 200  # while carol's own token works
 
 
 @FORGED
-@pytest.mark.parametrize("method, path, body", [
-    ("GET", "/users", None),
-    ("POST", "/users", {"usernames": ["trent"]}),
-    ("POST", "/users/trent", {}),
-    ("DELETE", "/users/peggy", None),
-    ("PATCH", "/users/dave", {"admin": True}),
-    ("PATCH", "/users/peggy", {"name": "peggy2"}),
-    ("GET", "/groups", None),
-    ("POST", "/groups/admins", {}),
-    ("GET", "/services", None),
-    ("GET", "/services/idle-culler", None),
-    ("GET", "/proxy", None),
-    ("POST", "/proxy", None),
-    ("GET", "/info", None),
-    ("POST", "/shutdown", None),
-], ids=lambda v: v if isinstance(v, str) else None)
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("GET", "/users", None),
+        ("POST", "/users", {"usernames": ["trent"]}),
+        ("POST", "/users/trent", {}),
+        ("DELETE", "/users/peggy", None),
+        ("PATCH", "/users/dave", {"admin": True}),
+        ("PATCH", "/users/peggy", {"name": "peggy2"}),
+        ("GET", "/groups", None),
+        ("POST", "/groups/admins", {}),
+        ("GET", "/services", None),
+        ("GET", "/services/idle-culler", None),
+        ("GET", "/proxy", None),
+        ("POST", "/proxy", None),
+        ("GET", "/info", None),
+        ("POST", "/shutdown", None),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
 def test_a_users_token_cannot_reach_admin_endpoints(stack, dave, admin, method, path, body):
     r = dave.api(method, path, json=body)
     assert r.status_code in (403, 404), (r.status_code, r.text)
@@ -415,16 +481,24 @@ def test_a_users_token_cannot_reach_admin_endpoints(stack, dave, admin, method, 
 
 
 @FORGED
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/hub/admin"),
-    ("GET", "/hub/api/users"),
-    ("POST", "/hub/api/users/trent"),
-    ("PATCH", "/hub/api/users/dave"),
-    ("GET", "/hub/token"),  # allowed: a user's own tokens page (the control of the list above)
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/hub/admin"),
+        ("GET", "/hub/api/users"),
+        ("POST", "/hub/api/users/trent"),
+        ("PATCH", "/hub/api/users/dave"),
+        ("GET", "/hub/token"),  # allowed: a user's own tokens page (the control of the list above)
+    ],
+)
 def test_a_users_cookie_session_cannot_reach_admin_endpoints(stack, dave, method, path):
-    r = dave.session.request(method, f"{stack.url}{path}", headers={"X-XSRFToken": dave.xsrf},
-                             json={"admin": True} if method == "PATCH" else None, timeout=TIMEOUT)
+    r = dave.session.request(
+        method,
+        f"{stack.url}{path}",
+        headers={"X-XSRFToken": dave.xsrf},
+        json={"admin": True} if method == "PATCH" else None,
+        timeout=TIMEOUT,
+    )
     if path == "/hub/token":
         assert r.status_code == 200
     else:
@@ -433,13 +507,17 @@ def test_a_users_cookie_session_cannot_reach_admin_endpoints(stack, dave, method
 
 
 @FORGED
-@pytest.mark.parametrize("request_body", [
-    {"scopes": ["admin:users"]},
-    {"scopes": ["admin:servers"]},
-    {"scopes": ["list:users", "delete:servers"]},
-    {"roles": ["admin"]},
-    {"roles": ["idle-culler"]},
-], ids=["admin-users", "admin-servers", "culler-scopes", "admin-role", "culler-role"])
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {"scopes": ["admin:users"]},
+        {"scopes": ["admin:servers"]},
+        {"scopes": ["list:users", "delete:servers"]},
+        {"roles": ["admin"]},
+        {"roles": ["idle-culler"]},
+    ],
+    ids=["admin-users", "admin-servers", "culler-scopes", "admin-role", "culler-role"],
+)
 def test_a_user_cannot_make_a_token_with_more_than_they_have(stack, dave, request_body):
     r = dave.api("POST", "/users/dave/tokens", json=request_body)
     # JupyterHub answers 400 ("Not assigning requested scopes ... not held by User dave") for
@@ -449,6 +527,7 @@ def test_a_user_cannot_make_a_token_with_more_than_they_have(stack, dave, reques
 
 
 # --- the idle culler -------------------------------------------------------------------------------
+
 
 @FORGED
 def test_culler_is_a_service_without_endpoints_and_with_only_its_role(stack, admin):
@@ -463,15 +542,37 @@ def test_culler_is_a_service_without_endpoints_and_with_only_its_role(stack, adm
             # The proxy has no route for it, so the hub answers: not found (or, anonymous, log in first).
             assert r.status_code == 404 or r.url.startswith(f"{stack.url}/hub/login"), (path, r.status_code, r.url)
     # The role, as the hub stored it: exactly what the culler needs, held by the culler alone.
-    sql = ("SELECT r.scopes FROM roles r WHERE r.name = 'idle-culler';"
-           "SELECT count(*) FROM user_role_map m JOIN roles r ON r.id = m.role_id WHERE r.name = 'idle-culler';"
-           "SELECT count(*) FROM group_role_map m JOIN roles r ON r.id = m.role_id WHERE r.name = 'idle-culler';"
-           "SELECT s.name FROM service_role_map m JOIN roles r ON r.id = m.role_id "
-           "JOIN services s ON s.id = m.service_id WHERE r.name = 'idle-culler';")
+    sql = (
+        "SELECT r.scopes FROM roles r WHERE r.name = 'idle-culler';"
+        "SELECT count(*) FROM user_role_map m JOIN roles r ON r.id = m.role_id WHERE r.name = 'idle-culler';"
+        "SELECT count(*) FROM group_role_map m JOIN roles r ON r.id = m.role_id WHERE r.name = 'idle-culler';"
+        "SELECT s.name FROM service_role_map m JOIN roles r ON r.id = m.role_id "
+        "JOIN services s ON s.id = m.service_id WHERE r.name = 'idle-culler';"
+    )
     out = subprocess.run(
-        [DOCKER, "exec", "-i", "-e", "PGPASSWORD", stack.container("hub-db"),
-         "psql", "-h", "127.0.0.1", "-U", "hub", "-d", "jupyterhub", "-tA", "-v", "ON_ERROR_STOP=1"],
-        input=sql, capture_output=True, text=True, timeout=TIMEOUT, env={"PGPASSWORD": stack.db_password},
+        [
+            DOCKER,
+            "exec",
+            "-i",
+            "-e",
+            "PGPASSWORD",
+            stack.container("hub-db"),
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "hub",
+            "-d",
+            "jupyterhub",
+            "-tA",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ],
+        input=sql,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={"PGPASSWORD": stack.db_password},
     )
     assert out.returncode == 0, out.stderr
     scopes, users, groups, services = out.stdout.split("\n")[:4]
@@ -483,8 +584,12 @@ def test_culler_is_a_service_without_endpoints_and_with_only_its_role(stack, adm
 def culler_token(stack, admin) -> str:
     """The token the hub gave its culler, read as root from the culler's environment."""
     pid = admin.api("GET", "/services/idle-culler").json()["pid"]
-    environ = subprocess.run([DOCKER, "exec", stack.container("hub"), "cat", f"/proc/{pid}/environ"],
-                             capture_output=True, check=True, timeout=TIMEOUT).stdout
+    environ = subprocess.run(
+        [DOCKER, "exec", stack.container("hub"), "cat", f"/proc/{pid}/environ"],
+        capture_output=True,
+        check=True,
+        timeout=TIMEOUT,
+    ).stdout
     env = dict(item.split(b"=", 1) for item in environ.split(b"\0") if b"=" in item)
     return env[b"JUPYTERHUB_API_TOKEN"].decode()
 
@@ -492,8 +597,14 @@ def culler_token(stack, admin) -> str:
 @FORGED
 def test_culler_token_can_do_what_culling_needs_and_nothing_more(stack, carol, culler_token):
     def culler(method, path, **kw):
-        return requests.request(method, f"{stack.url}/hub/api{path}", headers={"Authorization": f"token {culler_token}"},
-                                timeout=TIMEOUT, **kw)
+        return requests.request(
+            method,
+            f"{stack.url}/hub/api{path}",
+            headers={"Authorization": f"token {culler_token}"},
+            timeout=TIMEOUT,
+            **kw,
+        )
+
     me = culler("GET", "/user").json()
     assert me["kind"] == "service" and set(me["scopes"]) == CULLER_RESOLVED_SCOPES
     # what it needs
@@ -516,12 +627,16 @@ def test_culler_token_can_do_what_culling_needs_and_nothing_more(stack, carol, c
 
 
 @FORGED
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/users"),  # list:users
-    ("GET", "/users/carol"),  # read:users:activity
-    ("GET", "/users/carol/server"),  # read:servers
-    ("DELETE", "/users/carol/server"),  # delete:servers
-], ids=["list-users", "read-activity", "read-servers", "delete-servers"])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/users"),  # list:users
+        ("GET", "/users/carol"),  # read:users:activity
+        ("GET", "/users/carol/server"),  # read:servers
+        ("DELETE", "/users/carol/server"),  # delete:servers
+    ],
+    ids=["list-users", "read-activity", "read-servers", "delete-servers"],
+)
 def test_a_user_token_cannot_do_what_the_culler_does(stack, dave, carol, method, path):
     r = dave.api(method, path)
     assert r.status_code in (403, 404), (r.status_code, r.text)
@@ -530,10 +645,18 @@ def test_a_user_token_cannot_do_what_the_culler_does(stack, dave, carol, method,
 
 # --- secrets -------------------------------------------------------------------------------------
 
+
 @ISOLATION
 def test_generated_secrets_are_private_files_in_the_data_volume(stack):
-    out = docker("exec", stack.container("hub"), "stat", "-c", "%a %U %G %n", "/srv/jupyterhub/data",
-                 *(f"/srv/jupyterhub/data/{name}" for name in DATA_FILES)).stdout.splitlines()
+    out = docker(
+        "exec",
+        stack.container("hub"),
+        "stat",
+        "-c",
+        "%a %U %G %n",
+        "/srv/jupyterhub/data",
+        *(f"/srv/jupyterhub/data/{name}" for name in DATA_FILES),
+    ).stdout.splitlines()
     assert out[0] == "700 root root /srv/jupyterhub/data", out
     assert out[1:] == [f"600 root root /srv/jupyterhub/data/{name}" for name in DATA_FILES], out
     listing = docker("exec", stack.container("hub"), "ls", "-A", "/srv/jupyterhub/data").stdout.split()
@@ -569,8 +692,15 @@ def test_no_secret_in_the_hub_image(stack, deployment_secrets, tmp_path):
                     with tarfile.open(fileobj=outer.extractfile(member)) as layer:
                         names += layer.getnames()
         assert names, "no layers found in docker save's output"
-        bad = [n for n in names if re.search(r"(^|/)[^/]*\.env$|(^|/)(cookie_secret|crypt_key|proxy_token)$|"
-                                             r"jupyterhub_cookie_secret$|run/secrets/", n)]
+        bad = [
+            n
+            for n in names
+            if re.search(
+                r"(^|/)[^/]*\.env$|(^|/)(cookie_secret|crypt_key|proxy_token)$|"
+                r"jupyterhub_cookie_secret$|run/secrets/",
+                n,
+            )
+        ]
         assert not bad, bad
     finally:
         saved.unlink(missing_ok=True)
@@ -586,8 +716,10 @@ def test_no_secret_in_a_user_containers_inspect(stack, carol, deployment_secrets
     assert host["Privileged"] is False and not host["CapAdd"] and not host["Devices"]
     assert host["CapDrop"] == ["ALL"] and host["SecurityOpt"] == ["no-new-privileges:true"], host
     assert host["PidsLimit"] == 4096 and host["CpuQuota"] > 0 and host["Memory"] > 0, host
-    assert sorted(host["Binds"]) == ["jupyterhub-home-carol:/home/jovyan:rw",
-                                     "jupyterhub-user-carol:/home/jovyan/work:rw"], host["Binds"]
+    assert sorted(host["Binds"]) == [
+        "jupyterhub-home-carol:/home/jovyan:rw",
+        "jupyterhub-user-carol:/home/jovyan/work:rw",
+    ], host["Binds"]
     # Only the user's own volumes are writable; the image's home copy, the boot step and the
     # packages the hub lends (hub_packages.py) are read-only.
     mounts = {m["Destination"]: (m["Type"], m["Name"], m["RW"]) for m in info["Mounts"]}
@@ -611,8 +743,13 @@ def test_no_secret_in_the_hubs_logs(stack, dave, carol, deployment_secrets):
     dave.api("POST", "/users/dave/server", json={"environment": "pyiron_base", "image": NOT_IN_CATALOGUE})
     browser = requests.Session()
     browser.get(f"{stack.url}/hub/login", timeout=TIMEOUT)
-    r = browser.post(f"{stack.url}/hub/login", params={"_xsrf": browser.cookies.get("_xsrf")},
-                     data={"username": "dave", "password": "not-the-password"}, allow_redirects=False, timeout=TIMEOUT)
+    r = browser.post(
+        f"{stack.url}/hub/login",
+        params={"_xsrf": browser.cookies.get("_xsrf")},
+        data={"username": "dave", "password": "not-the-password"},
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
     assert r.status_code == 403, r.status_code
     HubUser(stack, "peggy").login()
     hub = stack.container("hub")
@@ -634,9 +771,11 @@ def test_no_secret_in_files_other_users_can_read_in_the_hub_container(stack, dep
 
 # --- from inside a user's container --------------------------------------------------------------
 
+
 def in_carol(script: str, timeout: float = 60) -> str:
-    r = subprocess.run([DOCKER, "exec", "jupyter-carol", "python3", "-c", script], capture_output=True, text=True,
-                       timeout=timeout)
+    r = subprocess.run(
+        [DOCKER, "exec", "jupyter-carol", "python3", "-c", script], capture_output=True, text=True, timeout=timeout
+    )
     assert r.returncode == 0, r.stderr
     return r.stdout
 
@@ -659,13 +798,19 @@ def test_user_container_has_no_route_to_the_database_or_the_proxy_api(stack, car
     assert "open" not in out, out
     assert len(out.splitlines()) == len(targets)
     # ...while the hub's API, which a server needs, answers on the same network.
-    assert in_carol("import urllib.request;print(urllib.request.urlopen('http://hub:8081/hub/api/',"
-                    " timeout=5).status)").strip() == "200"
+    assert (
+        in_carol(
+            "import urllib.request;print(urllib.request.urlopen('http://hub:8081/hub/api/', timeout=5).status)"
+        ).strip()
+        == "200"
+    )
 
 
 @ISOLATION
 def test_user_container_has_no_docker_socket_or_api(stack, carol):
-    gateway = json.loads(docker("network", "inspect", f"{NETWORK}-jupyter-carol").stdout)[0]["IPAM"]["Config"][0]["Gateway"]
+    gateway = json.loads(docker("network", "inspect", f"{NETWORK}-jupyter-carol").stdout)[0]["IPAM"]["Config"][0][
+        "Gateway"
+    ]
     out = in_carol(
         "import os, socket\n"
         "print('socket', [p for p in ('/var/run/docker.sock', '/run/docker.sock', '/tmp/docker.sock') if os.path.exists(p)])\n"
@@ -684,7 +829,9 @@ def test_user_container_cannot_read_the_hubs_secrets(stack, carol, deployment_se
     assert in_carol("import os;print(os.path.exists('/srv/jupyterhub/data'))").strip() == "False"
     # A canary the user wrote through their own server: the probe must find it, and nothing else.
     canary = f"canary-{random_secrets.token_hex(16)}"
-    r = carol.user_server("PUT", "/api/contents/work/canary.txt", json={"type": "file", "format": "text", "content": canary})
+    r = carol.user_server(
+        "PUT", "/api/contents/work/canary.txt", json={"type": "file", "format": "text", "content": canary}
+    )
     assert r.status_code in (200, 201), r.text
     # Everything uid 1000 can read, but /proc, /sys and /dev (the user's image is a few hundred MB).
     result = probe("jupyter-carol", "readable", ["/"], {**deployment_secrets, "canary": canary})
@@ -729,20 +876,25 @@ def test_user_runs_as_uid_1000_and_their_files_belong_to_them(stack, carol):
     ).splitlines()
     assert uids and all(set(line.split()[1:]) == {"1000"} for line in uids), uids  # real, effective, saved, fs
     # A file the user writes through their own Jupyter server is theirs.
-    r = carol.user_server("PUT", "/api/contents/work/owner.txt", json={"type": "file", "format": "text", "content": "x"})
+    r = carol.user_server(
+        "PUT", "/api/contents/work/owner.txt", json={"type": "file", "format": "text", "content": "x"}
+    )
     assert r.status_code in (200, 201), r.text
     assert docker("exec", "jupyter-carol", "stat", "-c", "%u", "/home/jovyan/work/owner.txt").stdout.strip() == "1000"
 
 
 @ISOLATION
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/users"),
-    ("GET", "/users/dave"),
-    ("POST", "/users/peggy/server"),
-    ("POST", "/users/carol/tokens"),
-    ("DELETE", "/users/carol/server"),
-    ("GET", "/proxy"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/users"),
+        ("GET", "/users/dave"),
+        ("POST", "/users/peggy/server"),
+        ("POST", "/users/carol/tokens"),
+        ("DELETE", "/users/carol/server"),
+        ("GET", "/proxy"),
+    ],
+)
 def test_the_token_inside_a_users_container_reaches_nothing_else(stack, carol, method, path):
     """The server's own API token (in its environment, so readable by the user's code) is
     limited to the server role: activity and access to this one server."""
@@ -806,10 +958,11 @@ def test_a_users_network_is_a_subnet_of_the_configured_pool(stack, carol, carols
     assert subnet.subnet_of(POOL) and subnet.prefixlen == 28, carols_network
     assert carols_network["Gateway"] == str(subnet[1])
     # carol's server and the hub have their addresses there.
-    addresses = {inspect(c)["NetworkSettings"]["Networks"][f"{NETWORK}-jupyter-carol"]["IPAddress"]
-                 for c in ("jupyter-carol", stack.container("hub"))}
+    addresses = {
+        inspect(c)["NetworkSettings"]["Networks"][f"{NETWORK}-jupyter-carol"]["IPAddress"]
+        for c in ("jupyter-carol", stack.container("hub"))
+    }
     assert len(addresses) == 2 and all(ip_network(a).subnet_of(subnet) for a in addresses), addresses
-
 
 
 # Starts /bin/sleep until the kernel refuses (EAGAIN), as a fork bomb would, but bounded:
@@ -846,8 +999,13 @@ def mallory(stack, default_pools_used_up):
 @ISOLATION
 def test_a_fork_bomb_stays_in_its_container(stack, mallory, carol):
     hold, most = 40, 20_000  # bounded: 40 s, at most 20000 processes (below the host's pid_max)
-    bomb = subprocess.Popen([DOCKER, "exec", "-i", "jupyter-mallory", "python3", "-c", FORK_BOMB, str(hold), str(most)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    bomb = subprocess.Popen(
+        [DOCKER, "exec", "-i", "jupyter-mallory", "python3", "-c", FORK_BOMB, str(hold), str(most)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         started, error = bomb.stdout.readline().split()
         # The kernel said no at the container's process limit (4096, less what already runs there)...
@@ -899,8 +1057,11 @@ def bob(stack, admin, default_pools_used_up):
 def bobs_port(stack, bob) -> str:
     """bob serves a port from his server, as a Dask dashboard or a test web app would; its address."""
     docker("exec", "-d", "jupyter-bob", "python3", "-m", "http.server", "9000", "--bind", "0.0.0.0")
-    wait_for(lambda: reach("jupyter-bob", "127.0.0.1:9000")["127.0.0.1:9000"] == "open", timeout=30,
-             message="bob's http.server")
+    wait_for(
+        lambda: reach("jupyter-bob", "127.0.0.1:9000")["127.0.0.1:9000"] == "open",
+        timeout=30,
+        message="bob's http.server",
+    )
     return inspect("jupyter-bob")["NetworkSettings"]["Networks"][f"{NETWORK}-jupyter-bob"]["IPAddress"]
 
 
@@ -924,8 +1085,9 @@ def test_a_user_cannot_reach_another_users_ports(stack, mallory, bob, bobs_port)
 
 
 @ISOLATION
-def test_servers_start_isolated_with_dockers_default_pools_used_up(stack, default_pools_used_up, mallory, bob,
-                                                                   carols_network):
+def test_servers_start_isolated_with_dockers_default_pools_used_up(
+    stack, default_pools_used_up, mallory, bob, carols_network
+):
     # The control: Docker itself has no network left for one made without a subnet...
     r = docker("network", "create", "--label", FILL_LABEL, f"{NETWORK}-fill-one-more", check=False)
     if not r.returncode:
@@ -949,8 +1111,12 @@ ADMIN_ACCESS = pytest.mark.reliability("admin access")
 def test_an_admin_cannot_open_a_users_server(stack, admin, bob, path):
     me = admin.api("GET", "/user").json()
     assert "admin-ui" in me["scopes"] and "admin:servers" in me["scopes"], me  # an admin, by the hub-admin role
-    r = requests.get(f"{stack.url}/user/bob{path}", headers={"Authorization": f"token {admin.token}"},
-                     allow_redirects=False, timeout=TIMEOUT)
+    r = requests.get(
+        f"{stack.url}/user/bob{path}",
+        headers={"Authorization": f"token {admin.token}"},
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
     assert r.status_code == 403, (r.status_code, r.text[:300])
     r = admin.session.get(f"{stack.url}/user/bob{path}", timeout=TIMEOUT)  # the admin's browser, likewise
     assert r.status_code == 403, (r.status_code, r.url, r.text[:300])
@@ -958,11 +1124,15 @@ def test_an_admin_cannot_open_a_users_server(stack, admin, bob, path):
 
 
 @ADMIN_ACCESS
-@pytest.mark.parametrize("method, path, body", [
-    ("POST", "/users/bob/tokens", {"note": "as bob"}),
-    ("POST", "/users/bob/tokens", {"scopes": ["access:servers!user=bob"]}),
-    ("POST", "/shares/bob/", {"user": ADMIN}),
-], ids=["token-for-bob", "token-with-access", "share-of-bobs-server"])
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("POST", "/users/bob/tokens", {"note": "as bob"}),
+        ("POST", "/users/bob/tokens", {"scopes": ["access:servers!user=bob"]}),
+        ("POST", "/shares/bob/", {"user": ADMIN}),
+    ],
+    ids=["token-for-bob", "token-with-access", "share-of-bobs-server"],
+)
 def test_an_admin_cannot_give_themselves_a_way_in(stack, admin, bob, method, path, body):
     r = admin.api(method, path, json=body)
     assert r.status_code in (400, 403, 404), (r.status_code, r.text)
@@ -975,7 +1145,9 @@ def test_an_admin_still_uses_the_admin_page_and_stops_servers_and_the_network_go
     assert {"bob", "carol", "peggy"} <= {u["name"] for u in admin.api("GET", "/users").json()}
     assert docker("network", "inspect", f"{NETWORK}-jupyter-bob", check=False).returncode == 0
     assert admin.api("DELETE", "/users/bob/server").status_code in (202, 204)
-    wait_for(lambda: bob.server() is None and inspect("jupyter-bob") is None, timeout=60, message="bob's server stopped")
+    wait_for(
+        lambda: bob.server() is None and inspect("jupyter-bob") is None, timeout=60, message="bob's server stopped"
+    )
     # bob's own network went with his server (the hub left it); the hub still answers.
     assert docker("network", "inspect", f"{NETWORK}-jupyter-bob", check=False).returncode != 0
     assert requests.get(f"{stack.url}/hub/health", timeout=TIMEOUT).status_code == 200
@@ -989,6 +1161,10 @@ def test_with_admin_access_on_an_admin_opens_a_users_server(stack, admin, carol)
     stack.compose("up", "-d", "hub")  # recreated with the new variable (stopping users' servers)
     stack.wait_healthy("hub")
     carol.start(environment="pyiron_base")
-    r = requests.get(f"{stack.url}/user/carol/api/contents", headers={"Authorization": f"token {admin.token}"},
-                     allow_redirects=False, timeout=TIMEOUT)
+    r = requests.get(
+        f"{stack.url}/user/carol/api/contents",
+        headers={"Authorization": f"token {admin.token}"},
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
     assert r.status_code == 200, (r.status_code, r.text[:300])

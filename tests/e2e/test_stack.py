@@ -17,8 +17,19 @@ import pytest
 import requests
 
 from .conftest import (
-    CPU_LIMIT, DB_PASSWORD, DOCKER, HUB_IMAGE, IMAGES, MEM_LIMIT, NETWORK, PREFIX, HubUser, container_limits,
-    copy_build_context, docker, inspect,
+    CPU_LIMIT,
+    DB_PASSWORD,
+    DOCKER,
+    HUB_IMAGE,
+    IMAGES,
+    MEM_LIMIT,
+    NETWORK,
+    PREFIX,
+    HubUser,
+    container_limits,
+    copy_build_context,
+    docker,
+    inspect,
 )
 
 PROOF = "work/written-in-pyiron_base.txt"
@@ -149,8 +160,9 @@ def test_forged_requests_are_refused_and_start_nothing(stack, alice, options):
 def test_forged_form_is_refused(stack, alice):
     url = f"{stack.url}/hub/spawn/alice"
     xsrf = alice.xsrf
-    r = alice.session.post(url, params={"_xsrf": xsrf}, data={"environment": "pyiron_base", "mem_limit": "64G"},
-                           allow_redirects=False)
+    r = alice.session.post(
+        url, params={"_xsrf": xsrf}, data={"environment": "pyiron_base", "mem_limit": "64G"}, allow_redirects=False
+    )
     assert r.status_code == 400
     assert "above the maximum" in r.text
     assert inspect("jupyter-alice") is None
@@ -184,8 +196,13 @@ def test_user_container_cannot_reach_database_or_docker(stack, alice):
     assert not [r for r in result if r.endswith(":open")], result
     assert "sock:False" in result
     # ...while the hub on the same user network does answer.
-    hub = docker("exec", "jupyter-alice", "python3", "-c",
-                 "import urllib.request;print(urllib.request.urlopen('http://hub:8081/hub/api/').status)")
+    hub = docker(
+        "exec",
+        "jupyter-alice",
+        "python3",
+        "-c",
+        "import urllib.request;print(urllib.request.urlopen('http://hub:8081/hub/api/').status)",
+    )
     assert hub.stdout.strip() == "200"
     alice.stop()
 
@@ -212,8 +229,21 @@ def test_hub_and_users_servers_run_with_least_privilege(stack, alice):
 
 
 def test_state_lives_in_postgres(stack, alice):
-    r = docker("exec", "-e", f"PGPASSWORD={DB_PASSWORD}", stack.container("hub-db"),
-               "psql", "-h", "127.0.0.1", "-U", "hub", "-d", "jupyterhub", "-tAc", "SELECT name FROM users ORDER BY name")
+    r = docker(
+        "exec",
+        "-e",
+        f"PGPASSWORD={DB_PASSWORD}",
+        stack.container("hub-db"),
+        "psql",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "hub",
+        "-d",
+        "jupyterhub",
+        "-tAc",
+        "SELECT name FROM users ORDER BY name",
+    )
     assert "alice" in r.stdout.split(), r.stdout
 
 
@@ -225,8 +255,10 @@ def test_metrics_need_the_metrics_token_and_it_reads_nothing_else(stack, alice):
     assert requests.get(metrics, timeout=10).status_code == 403
     assert requests.get(metrics, headers={"Authorization": f"token {alice.token}"}, timeout=10).status_code == 403
     # The token is the metrics service's: no users, no servers.
-    assert requests.get(f"{stack.url}/hub/api/users", headers={"Authorization": f"token {token}"},
-                        timeout=10).status_code == 403
+    assert (
+        requests.get(f"{stack.url}/hub/api/users", headers={"Authorization": f"token {token}"}, timeout=10).status_code
+        == 403
+    )
 
 
 def test_files_survive_hub_restart_and_compose_down_up(stack, alice, proof):
@@ -251,17 +283,33 @@ def test_adding_an_environment(stack, tmp_path, record_property):
     """A fifth catalogue entry: rebuild the image (timed), recreate the hub, it is offered and spawns."""
     src = copy_build_context(tmp_path)
     catalogue = src / "pyiron_hub_config" / "environments.toml"
-    catalogue.write_text(catalogue.read_text() + (
-        '\n[[environments]]\nname = "pyiron_extra"\ndisplay_name = "pyiron extra <b>new</b>"\n'
-        f'description = "Added by the end-to-end test."\nimage = "{PREFIX}/extra:latest"\n'
-        'mem_limit = "768M"\ncpu_limit = 0.75\n'
-    ))
+    catalogue.write_text(
+        catalogue.read_text()
+        + (
+            '\n[[environments]]\nname = "pyiron_extra"\ndisplay_name = "pyiron extra <b>new</b>"\n'
+            f'description = "Added by the end-to-end test."\nimage = "{PREFIX}/extra:latest"\n'
+            'mem_limit = "768M"\ncpu_limit = 0.75\n'
+        )
+    )
     tag = f"{PREFIX}/hub:five-environments"
     began = time.monotonic()
     subprocess.run(
-        [DOCKER, "build", "-q", "--secret", "id=ca,src=/etc/ssl/certs/ca-certificates.crt",
-         "--build-arg", f"BASE_IMAGE={PREFIX}/debian:trixie", "-t", tag, str(src)],
-        check=True, capture_output=True, text=True, env={"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin"},
+        [
+            DOCKER,
+            "build",
+            "-q",
+            "--secret",
+            "id=ca,src=/etc/ssl/certs/ca-certificates.crt",
+            "--build-arg",
+            f"BASE_IMAGE={PREFIX}/debian:trixie",
+            "-t",
+            tag,
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin"},
     )
     rebuild = time.monotonic() - began
     record_property("rebuild_seconds", round(rebuild, 1))

@@ -74,21 +74,46 @@ class SwarmStack:
         self.deployed = False
 
     def env(self) -> dict:
-        return {**os.environ, "HUB_IMAGE": registry_name(IMAGES["hub"]), "POSTGRES_IMAGE": registry_name(IMAGES["postgres"]),
-                "DOCKER_SOCKET": "/run/pyhswarm/node1.sock", "HUB_PORT": str(PORT), "DOCKER_NETWORK_NAME": NETWORK,
-                "DOCKER_CONFIG": str(self.docker_config), "REGISTRY_LOGIN_FILE": str(self.docker_config / "config.json"),
-                **({"SWARM_SHARED_PATH": self.shared_path} if self.shared_path else {})}
+        return {
+            **os.environ,
+            "HUB_IMAGE": registry_name(IMAGES["hub"]),
+            "POSTGRES_IMAGE": registry_name(IMAGES["postgres"]),
+            "DOCKER_SOCKET": "/run/pyhswarm/node1.sock",
+            "HUB_PORT": str(PORT),
+            "DOCKER_NETWORK_NAME": NETWORK,
+            "DOCKER_CONFIG": str(self.docker_config),
+            "REGISTRY_LOGIN_FILE": str(self.docker_config / "config.json"),
+            **({"SWARM_SHARED_PATH": self.shared_path} if self.shared_path else {}),
+        }
 
     def deploy(self) -> None:
         # Exactly as the README says for a private registry.
         files = [arg for name in ["compose.swarm.yml", *self.overlays] for arg in ("-c", name)]
-        r = subprocess.run([DOCKER, "-H", sock(1), "stack", "deploy", "--with-registry-auth", *files, STACK],
-                           cwd=self.dir, env=self.env(), capture_output=True, text=True)
+        r = subprocess.run(
+            [DOCKER, "-H", sock(1), "stack", "deploy", "--with-registry-auth", *files, STACK],
+            cwd=self.dir,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+        )
         assert r.returncode == 0, r.stderr
         if self.deployed:  # again, changed: the hub's task is replaced (stop first); wait for the new one
-            wait_for(lambda: node(1, "service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
-                                  f"{STACK}_hub").stdout.strip() == "completed",
-                     timeout=180, interval=0.25, message="the hub's service updated")
+            wait_for(
+                lambda: (
+                    node(
+                        1,
+                        "service",
+                        "inspect",
+                        "--format",
+                        "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+                        f"{STACK}_hub",
+                    ).stdout.strip()
+                    == "completed"
+                ),
+                timeout=180,
+                interval=0.25,
+                message="the hub's service updated",
+            )
         self.deployed = True
         import requests
 
@@ -97,6 +122,7 @@ class SwarmStack:
                 return requests.get(f"{self.url}/hub/health", timeout=3).status_code == 200
             except requests.RequestException:
                 return False
+
         wait_for(healthy, timeout=180, interval=0.25, message="the hub on the swarm")
 
     def remove(self) -> None:
@@ -118,13 +144,16 @@ class SwarmUser(HubUser):
             if server is None:
                 raise AssertionError(f"{self.name}'s server is gone: the spawn failed")
             return server if server.get("ready") else None
+
         return wait_for(ready, timeout=timeout, interval=self.POLL, message=f"{self.name}'s server ready")
 
     def stop(self, timeout: float = 60) -> None:
         r = self.api("DELETE", f"/users/{self.name}/server")
         assert r.status_code in (202, 204, 400, 404), r.text
         # The hub forgets the server only once its service is removed (PyironSwarmSpawner.stop).
-        wait_for(lambda: self.server() is None, timeout=timeout, interval=self.POLL, message=f"{self.name}'s server stopped")
+        wait_for(
+            lambda: self.server() is None, timeout=timeout, interval=self.POLL, message=f"{self.name}'s server stopped"
+        )
 
 
 def kernel_has_esp_gcm() -> bool:
@@ -135,9 +164,32 @@ def kernel_has_esp_gcm() -> bool:
     netns = "pyhswarm-esp-probe"
     subprocess.run(["ip", "netns", "add", netns], check=True)
     try:
-        r = subprocess.run(["nsenter", f"--net=/var/run/netns/{netns}", "ip", "xfrm", "state", "add",
-                            "src", "10.233.0.2", "dst", "10.233.0.3", "proto", "esp", "spi", "0x100", "mode", "transport",
-                            "aead", "rfc4106(gcm(aes))", "0x" + "ab" * 20, "128"], capture_output=True, text=True)
+        r = subprocess.run(
+            [
+                "nsenter",
+                f"--net=/var/run/netns/{netns}",
+                "ip",
+                "xfrm",
+                "state",
+                "add",
+                "src",
+                "10.233.0.2",
+                "dst",
+                "10.233.0.3",
+                "proto",
+                "esp",
+                "spi",
+                "0x100",
+                "mode",
+                "transport",
+                "aead",
+                "rfc4106(gcm(aes))",
+                "0x" + "ab" * 20,
+                "128",
+            ],
+            capture_output=True,
+            text=True,
+        )
         return r.returncode == 0
     finally:
         subprocess.run(["ip", "netns", "delete", netns], check=True)
@@ -155,11 +207,26 @@ def cluster_up() -> None:
     # skopeo reads the host engine's image and pushes it to the test registry; the host
     # engine itself (shared, started without --insecure-registry) is left as it is. All at once.
     # gzip's fastest level: the layers cross no real network, and compressing them is most of the time.
-    pushes = {image: subprocess.Popen(["skopeo", "copy", "-q", "--dest-tls-verify=false", "--dest-compress-level", "1",
-                                       "--dest-creds", f"{login['REGISTRY_USER']}:{login['REGISTRY_PASSWORD']}",
-                                       f"docker-daemon:{image}", f"docker://{registry_name(image)}"],
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-              for image in IMAGES.values()}
+    pushes = {
+        image: subprocess.Popen(
+            [
+                "skopeo",
+                "copy",
+                "-q",
+                "--dest-tls-verify=false",
+                "--dest-compress-level",
+                "1",
+                "--dest-creds",
+                f"{login['REGISTRY_USER']}:{login['REGISTRY_PASSWORD']}",
+                f"docker-daemon:{image}",
+                f"docker://{registry_name(image)}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for image in IMAGES.values()
+    }
     said = {image: push.communicate()[0] for image, push in pushes.items()}
     failed = {image: said[image] for image, push in pushes.items() if push.returncode}
     assert not failed, failed
@@ -174,21 +241,40 @@ def cluster_down() -> None:
 
 def deployed_stack(directory: Path, docker_config: Path, users: tuple[str, ...] = USERS) -> SwarmStack:
     """The hub stack deployed into the cluster as the README says, healthy."""
-    for name in ("compose.swarm.yml", "compose.swarm-registry.yml", "compose.swarm-shared.yml", "compose.swarm-encrypted.yml"):
+    for name in (
+        "compose.swarm.yml",
+        "compose.swarm-registry.yml",
+        "compose.swarm-shared.yml",
+        "compose.swarm-encrypted.yml",
+    ):
         shutil.copy(REPO / name, directory)
     # The admin logs in to the private registry on the manager, as the README says; a
     # directory of its own, so the machine's ~/.docker is left alone.
     login = cluster_env()
-    r = subprocess.run([DOCKER, "-H", sock(1), "login", "-u", login["REGISTRY_USER"], "--password-stdin", REGISTRY],
-                       input=login["REGISTRY_PASSWORD"], env={**os.environ, "DOCKER_CONFIG": str(docker_config)},
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [DOCKER, "-H", sock(1), "login", "-u", login["REGISTRY_USER"], "--password-stdin", REGISTRY],
+        input=login["REGISTRY_PASSWORD"],
+        env={**os.environ, "DOCKER_CONFIG": str(docker_config)},
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert REGISTRY in json.loads((docker_config / "config.json").read_text())["auths"]
     base = registry_name(IMAGES["base"])
     # Every environment from the registry: only the base image is pushed there. A client
     # secret too (the dummy login never uses it), to look for it where it must not be.
-    write_env_files(directory, users, PYIRON_BASE=base, PYIRON_MD=base, PYIRON_ATOMISTIC=base, PYIRON_WORKFLOW=base,
-                    PYIRON_CONTINUUM=base, PYIRON_EXPERIMENTAL=base, SPAWN_TIMEOUT="300", CLIENT_SECRET=CLIENT_SECRET)
+    write_env_files(
+        directory,
+        users,
+        PYIRON_BASE=base,
+        PYIRON_MD=base,
+        PYIRON_ATOMISTIC=base,
+        PYIRON_WORKFLOW=base,
+        PYIRON_CONTINUUM=base,
+        PYIRON_EXPERIMENTAL=base,
+        SPAWN_TIMEOUT="300",
+        CLIENT_SECRET=CLIENT_SECRET,
+    )
     # As the README says: `pyiron-hub init --swarm` in the directory writes the env files
     # without quotes (`docker stack deploy` reads them with the Docker CLI's parser, which
     # keeps quotes) and moves every secret into secrets/, which compose.swarm.yml makes
@@ -217,7 +303,9 @@ def cluster(images):
         # Nothing of the cluster is left on the machine.
         assert "pyhswarm" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         assert "pyhswarm" not in subprocess.run(["ip", "link"], capture_output=True, text=True).stdout
-        assert "pyhswarm" not in subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True).stdout
+        assert (
+            "pyhswarm" not in subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True).stdout
+        )
         assert not Path("/var/tmp/pyhswarm").exists() and not Path("/run/pyhswarm").exists()
         # No engine, sshd or sshfs of the cluster's still running (their mounts died with them).
         left = subprocess.run(["pgrep", "-af", "/var/tmp/pyhswarm"], capture_output=True, text=True).stdout
@@ -270,7 +358,9 @@ def hub_log(since: str | None = None) -> str:
     logs = []
     for container in reversed(containers):  # oldest first
         try:
-            r = node(1, "logs", "--timestamps", *(["--since", since] if since else []), container, check=False, timeout=30)
+            r = node(
+                1, "logs", "--timestamps", *(["--since", since] if since else []), container, check=False, timeout=30
+            )
             logs.append(r.stdout + r.stderr)
         except subprocess.TimeoutExpired:
             logs.append(f"(the log of {container} did not come within 30 s)\n")
@@ -281,13 +371,17 @@ def mount_again_if_gone(n: int) -> None:
     """sshfs gives up on a link cut for longer than its keep-alives (15 s) and unmounts: node n,
     back from a cut, mounts the shared path again, as a machine's automount or fstab would."""
     pid = Path(f"/run/pyhswarm/node{n}.pid").read_text().strip()
-    if subprocess.run(["nsenter", f"--mount=/proc/{pid}/ns/mnt", "mountpoint", "-q", cluster_env()["SHARED"]]).returncode:
+    if subprocess.run(
+        ["nsenter", f"--mount=/proc/{pid}/ns/mnt", "mountpoint", "-q", cluster_env()["SHARED"]]
+    ).returncode:
         subprocess.run([str(CLUSTER), "mount", str(n)], check=True)
 
 
 def test_the_hub_and_postgres_run_on_the_manager(swarm):
-    nodes = {s: node(1, "service", "ps", "-q", "--filter", "desired-state=running", f"{STACK}_{s}").stdout.split()
-             for s in ("hub", "hub-db")}
+    nodes = {
+        s: node(1, "service", "ps", "-q", "--filter", "desired-state=running", f"{STACK}_{s}").stdout.split()
+        for s in ("hub", "hub-db")
+    }
     manager = node(1, "info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
     for name, tasks in nodes.items():
         assert len(tasks) == 1, (name, tasks)
@@ -324,7 +418,10 @@ def test_no_secret_is_in_a_services_spec_and_the_hub_uses_the_swarms(swarm):
         assert "POSTGRES_PASSWORD_FILE=/run/secrets/postgres_password" in container_spec["Env"]
         mounts[name] = {s["File"]["Name"]: s["File"]["Mode"] for s in container_spec["Secrets"]}
     # The hub's also has the registry's login (compose.swarm-registry.yml).
-    assert mounts == {"hub": {**dict.fromkeys(secrets, 0o400), "config.json": 0o400}, "hub-db": {"postgres_password": 0o400}}
+    assert mounts == {
+        "hub": {**dict.fromkeys(secrets, 0o400), "config.json": 0o400},
+        "hub-db": {"postgres_password": 0o400},
+    }
     # The hub uses the swarm's secrets, not ones of its own: it generated none into its volume,
     # and the metrics token from secrets/ opens /hub/metrics (another does not). The control
     # for the client secret and database password: the hub is healthy on the database, and
@@ -335,8 +432,10 @@ def test_no_secret_is_in_a_services_spec_and_the_hub_uses_the_swarms(swarm):
     import requests
 
     metrics = f"{swarm.url}/hub/metrics"
-    assert requests.get(metrics, headers={"Authorization": f"token {secrets['metrics_token']}"},
-                        timeout=10).status_code == 200
+    assert (
+        requests.get(metrics, headers={"Authorization": f"token {secrets['metrics_token']}"}, timeout=10).status_code
+        == 200
+    )
     assert requests.get(metrics, headers={"Authorization": f"token {'0' * 64}"}, timeout=10).status_code == 403
 
 
@@ -384,8 +483,8 @@ class VxlanSniffer:
             proto, udp = frame[ip + 9], ip + (frame[ip] & 0x0F) * 4
             if proto == 50:
                 self.esp += 1
-            elif proto == 17 and int.from_bytes(frame[udp + 2:udp + 4], "big") == 4789 and len(frame) >= udp + 16:
-                self.clear[int.from_bytes(frame[udp + 12:udp + 15], "big")] += 1  # the VXLAN header's VNI
+            elif proto == 17 and int.from_bytes(frame[udp + 2 : udp + 4], "big") == 4789 and len(frame) >= udp + 16:
+                self.clear[int.from_bytes(frame[udp + 12 : udp + 15], "big")] += 1  # the VXLAN header's VNI
 
     def __enter__(self):
         self.thread.start()
@@ -399,8 +498,12 @@ class VxlanSniffer:
 
 def xfrm_out_no_states(n: int) -> int:
     """Packets node n's kernel held back because an IPsec policy wanted a state it lacks."""
-    stat = subprocess.run(["nsenter", f"--net=/var/run/netns/pyhswarm-{n}", "cat", "/proc/net/xfrm_stat"],
-                          capture_output=True, text=True, check=True).stdout
+    stat = subprocess.run(
+        ["nsenter", f"--net=/var/run/netns/pyhswarm-{n}", "cat", "/proc/net/xfrm_stat"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return int(dict(line.split() for line in stat.splitlines())["XfrmOutNoStates"])
 
 
@@ -425,33 +528,65 @@ def test_an_encrypted_overlay_carries_nothing_between_nodes_in_clear(swarm):
     esp = kernel_has_esp_gcm()
     image = registry_name(IMAGES["hub"])
     login = {**os.environ, "DOCKER_CONFIG": str(swarm.docker_config)}
-    pulls = [subprocess.Popen([DOCKER, "-H", sock(n), "pull", "-q", image], env=login, stdout=subprocess.DEVNULL)
-             for n in (1, 2)]
+    pulls = [
+        subprocess.Popen([DOCKER, "-H", sock(n), "pull", "-q", image], env=login, stdout=subprocess.DEVNULL)
+        for n in (1, 2)
+    ]
     assert [pull.wait() for pull in pulls] == [0, 0]
-    encrypted, servers = "pyhswarm-encrypted", {"pyhswarm-enc-server": "pyhswarm-encrypted", "pyhswarm-plain-server": NETWORK}
+    encrypted, servers = (
+        "pyhswarm-encrypted",
+        {"pyhswarm-enc-server": "pyhswarm-encrypted", "pyhswarm-plain-server": NETWORK},
+    )
     node(1, "network", "create", "--driver", "overlay", "--opt", "encrypted", "--attachable", encrypted)
     try:
         assert "encrypted" in json.loads(node(1, "network", "inspect", encrypted).stdout)[0]["Options"]
         address = {}
         for name, network in servers.items():
             node(2, "run", "-d", "--name", name, "--network", network, image, "python3", "-m", "http.server", "8080")
-            address[network] = json.loads(node(2, "inspect", name).stdout)[0]["NetworkSettings"]["Networks"][network]["IPAddress"]
-            wait_for(lambda: node(2, "exec", name, "python3", "-c", "import urllib.request as u; "
-                                  "u.urlopen('http://127.0.0.1:8080', timeout=2)", check=False).returncode == 0,
-                     timeout=30, interval=0.5, message=f"{name} listening")
+            address[network] = json.loads(node(2, "inspect", name).stdout)[0]["NetworkSettings"]["Networks"][network][
+                "IPAddress"
+            ]
+            wait_for(
+                lambda: (
+                    node(
+                        2,
+                        "exec",
+                        name,
+                        "python3",
+                        "-c",
+                        "import urllib.request as u; u.urlopen('http://127.0.0.1:8080', timeout=2)",
+                        check=False,
+                    ).returncode
+                    == 0
+                ),
+                timeout=30,
+                interval=0.5,
+                message=f"{name} listening",
+            )
 
         def ask(network: str) -> subprocess.CompletedProcess:
-            return node(1, "run", "--rm", "--network", network, image, "python3", "-c",
-                        f"import urllib.request as u; print(u.urlopen('http://{address[network]}:8080', timeout=5).status)",
-                        check=False)
+            return node(
+                1,
+                "run",
+                "--rm",
+                "--network",
+                network,
+                image,
+                "python3",
+                "-c",
+                f"import urllib.request as u; print(u.urlopen('http://{address[network]}:8080', timeout=5).status)",
+                check=False,
+            )
 
         held_before = xfrm_out_no_states(1)
         with VxlanSniffer("pyhswarmh1") as wire:
             plain, secret = ask(NETWORK), ask(encrypted)
         held = xfrm_out_no_states(1) - held_before
-        print(f"\n[swarm] kernel ESP/AES-GCM: {esp}; on node1's veth: VXLAN in clear per VNI {dict(wire.clear)}, "
-              f"ESP packets {wire.esp}; encrypted overlay's request: {'answered' if secret.returncode == 0 else 'failed'}; "
-              f"XfrmOutNoStates +{held}")
+        print(
+            f"\n[swarm] kernel ESP/AES-GCM: {esp}; on node1's veth: VXLAN in clear per VNI {dict(wire.clear)}, "
+            f"ESP packets {wire.esp}; encrypted overlay's request: {'answered' if secret.returncode == 0 else 'failed'}; "
+            f"XfrmOutNoStates +{held}"
+        )
         # The control: the two nodes talk VXLAN, and the raw socket sees it.
         assert plain.returncode == 0 and plain.stdout.strip() == "200", plain.stderr
         assert wire.clear[vni(NETWORK)] > 0, dict(wire.clear)
@@ -478,8 +613,11 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
 
     t0 = time.monotonic()
     with ThreadPoolExecutor(len(users)) as pool:
-        asked = list(pool.map(lambda u: u.api("POST", f"/users/{u.name}/server", json={"environment": "pyiron_base"}),
-                              users.values()))
+        asked = list(
+            pool.map(
+                lambda u: u.api("POST", f"/users/{u.name}/server", json={"environment": "pyiron_base"}), users.values()
+            )
+        )
     assert all(r.status_code in (201, 202) for r in asked), [(r.status_code, r.text) for r in asked]
     for name, user in users.items():
         user.wait_ready()
@@ -490,13 +628,19 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
         assert resources["Limits"] == {"NanoCPUs": 500_000_000, "MemoryBytes": 512 * 1024**2}
         assert resources["Reservations"] == {"NanoCPUs": 500_000_000, "MemoryBytes": 512 * 1024**2}
         mounts = {m["Target"]: m for m in spec["ContainerSpec"]["Mounts"]}
-        assert mounts["/home/jovyan"]["Type"] == "volume" and mounts["/home/jovyan"]["Source"] == f"jupyterhub-home-{name}"
+        assert (
+            mounts["/home/jovyan"]["Type"] == "volume" and mounts["/home/jovyan"]["Source"] == f"jupyterhub-home-{name}"
+        )
         assert mounts["/home/jovyan/work"]["Type"] == "volume"
         assert mounts["/opt/pyiron-hub/image"]["ReadOnly"] is True
         assert spec["ContainerSpec"]["Image"].startswith(registry_name(IMAGES["base"]).rsplit(":", 1)[0] + "@sha256:")
-        assert [n["Target"] for n in spec["Networks"]] == [json.loads(node(1, "network", "inspect", NETWORK).stdout)[0]["Id"]]
-    print(f"\n[swarm] first spawns, three at once (image pulled on the node if new), ready after: "
-          f"{', '.join(f'{t:.1f}s' for t in timings)}")
+        assert [n["Target"] for n in spec["Networks"]] == [
+            json.loads(node(1, "network", "inspect", NETWORK).stdout)[0]["Id"]
+        ]
+    print(
+        f"\n[swarm] first spawns, three at once (image pulled on the node if new), ready after: "
+        f"{', '.join(f'{t:.1f}s' for t in timings)}"
+    )
     numbers = {name: node_number(node_id) for name, node_id in placed.items()}
     print(f"[swarm] placement: {numbers}")
     assert len(set(placed.values())) >= 2, numbers
@@ -510,11 +654,13 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
     db_task = node(1, "service", "ps", "-q", "--filter", "desired-state=running", f"{STACK}_hub-db").stdout.split()[0]
     db_ip = json.loads(node(1, "inspect", db_task).stdout)[0]["NetworksAttachments"]
     db_ips = [a["Addresses"][0].split("/")[0] for a in db_ip]
-    probe = ("import socket,sys\n"
-             "def ok(h,p):\n"
-             "    try: socket.create_connection((h,p),3).close(); return 'open'\n"
-             "    except OSError as e: return type(e).__name__\n"
-             f"print('hub', ok('hub', 8081)); [print('db', ok(ip, 5432)) for ip in {db_ips!r}]; print('dbname', ok('hub-db', 5432))")
+    probe = (
+        "import socket,sys\n"
+        "def ok(h,p):\n"
+        "    try: socket.create_connection((h,p),3).close(); return 'open'\n"
+        "    except OSError as e: return type(e).__name__\n"
+        f"print('hub', ok('hub', 8081)); [print('db', ok(ip, 5432)) for ip in {db_ips!r}]; print('dbname', ok('hub-db', 5432))"
+    )
     out = node(numbers[sa], "exec", cid, "python3", "-c", probe).stdout
     assert "hub open" in out, out
     assert "db open" not in out and "dbname open" not in out, out
@@ -554,8 +700,11 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
     for n in users:
         if n != sa and placed[n] == placed[sa]:
             users[n].stop()
-            wait_for(lambda: node(1, "service", "inspect", f"jupyter-{n}", check=False).returncode != 0,
-                     timeout=30, message=f"the service of {n}'s ended server removed")
+            wait_for(
+                lambda: node(1, "service", "inspect", f"jupyter-{n}", check=False).returncode != 0,
+                timeout=30,
+                message=f"the service of {n}'s ended server removed",
+            )
             users[n].start(environment="pyiron_base")
             assert task_node(n) == placed[n]
 
@@ -563,7 +712,9 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
     # servers on the other node run on. Then it comes back, and so does sb, with its files.
     sb, lost = "sb", numbers["sb"]
     elsewhere = [n for n in users if numbers[n] != lost]
-    r = users[sb].user_server("PUT", "/api/contents/before-lost.txt", json={"type": "file", "format": "text", "content": "y"})
+    r = users[sb].user_server(
+        "PUT", "/api/contents/before-lost.txt", json={"type": "file", "format": "text", "content": "y"}
+    )
     assert r.status_code == 201, r.text
     users[sb].stop()
     subprocess.run([str(CLUSTER), "disconnect", str(lost)], check=True)
@@ -590,8 +741,11 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
     leftover = []
     for name in users:
         try:
-            wait_for(lambda: node(1, "service", "inspect", f"jupyter-{name}", check=False).returncode != 0,
-                     timeout=30, message=f"jupyter-{name} removed")
+            wait_for(
+                lambda: node(1, "service", "inspect", f"jupyter-{name}", check=False).returncode != 0,
+                timeout=30,
+                message=f"jupyter-{name} removed",
+            )
         except AssertionError:
             leftover.append(name)
     if leftover:
@@ -605,7 +759,9 @@ def shared_swarm(swarm):
     """The stack deployed again with SWARM_SHARED_PATH, after "sd" kept files in node-local volumes."""
     sd = SwarmUser(swarm, "sd").login()
     sd.start(environment="pyiron_base")
-    r = sd.user_server("PUT", "/api/contents/local.txt", json={"type": "file", "format": "text", "content": "on a node"})
+    r = sd.user_server(
+        "PUT", "/api/contents/local.txt", json={"type": "file", "format": "text", "content": "on a node"}
+    )
     assert r.status_code == 201, r.text
     sd.stop()
     swarm.overlays.append("compose.swarm-shared.yml")
@@ -646,9 +802,14 @@ def test_files_follow_a_user_to_another_node_over_the_network(shared_swarm):
     assert node_number(first) != 1
     spec = service("se")["Spec"]["TaskTemplate"]
     mounts = {m["Target"]: m for m in spec["ContainerSpec"]["Mounts"]}
-    assert (mounts["/home/jovyan"]["Type"], mounts["/home/jovyan"]["Source"]) == ("bind", f"{shared}/jupyterhub-home-se")
+    assert (mounts["/home/jovyan"]["Type"], mounts["/home/jovyan"]["Source"]) == (
+        "bind",
+        f"{shared}/jupyterhub-home-se",
+    )
     assert (mounts["/home/jovyan/work"]["Type"], mounts["/home/jovyan/work"]["Source"]) == (
-        "bind", f"{shared}/jupyterhub-user-se")
+        "bind",
+        f"{shared}/jupyterhub-user-se",
+    )
     assert not any(c.startswith("node.id") for c in spec["Placement"].get("Constraints", []))
     # Made by the hub on first use, on the storage node: the user's alone.
     for name in ("jupyterhub-home-se", "jupyterhub-user-se"):
@@ -689,8 +850,9 @@ def test_files_follow_a_user_to_another_node_over_the_network(shared_swarm):
         wait_for(lambda: node_state(second) == "down", timeout=120, interval=0.25, message=f"node{lost} seen down")
         t0 = time.monotonic()
         se.start(environment="pyiron_base")
-        print(f"[swarm] node{lost} lost -> server up on node{node_number(task_node('se'))}: "
-              f"{time.monotonic() - t0:.1f}s")
+        print(
+            f"[swarm] node{lost} lost -> server up on node{node_number(task_node('se'))}: {time.monotonic() - t0:.1f}s"
+        )
         assert task_node("se") == first
         assert se.user_server("GET", "/api/contents/moved.txt").json()["content"] == text
         se.stop()
@@ -708,8 +870,11 @@ def test_a_user_in_node_local_volumes_keeps_their_node_until_moved(shared_swarm)
     sd = SwarmUser(shared_swarm, "sd").login()
     sd.start(environment="pyiron_base")
     old = node_number(task_node("sd"))
-    assert {m["Type"] for m in service("sd")["Spec"]["TaskTemplate"]["ContainerSpec"]["Mounts"]
-            if m["Target"].startswith("/home/jovyan")} == {"volume"}
+    assert {
+        m["Type"]
+        for m in service("sd")["Spec"]["TaskTemplate"]["ContainerSpec"]["Mounts"]
+        if m["Target"].startswith("/home/jovyan")
+    } == {"volume"}
     assert sd.user_server("GET", "/api/contents/local.txt").status_code == 200
     assert not (export / "jupyterhub-home-sd").exists()
     sd.stop()
@@ -718,8 +883,24 @@ def test_a_user_in_node_local_volumes_keeps_their_node_until_moved(shared_swarm)
     hub_image = registry_name(IMAGES["hub"])
     login = {**os.environ, "DOCKER_CONFIG": str(shared_swarm.docker_config)}
     subprocess.run([DOCKER, "-H", sock(old), "pull", "-q", hub_image], env=login, check=True, capture_output=True)
-    move = [DOCKER, "-H", sock(old), "run", "--rm", "-v", f"/var/tmp/pyhswarm/node{old}/data/volumes:/move:ro",
-            "-v", f"{shared}:{shared}", hub_image, "pyiron-hub", "move-to-shared", "--from", "/move", "--to", shared]
+    move = [
+        DOCKER,
+        "-H",
+        sock(old),
+        "run",
+        "--rm",
+        "-v",
+        f"/var/tmp/pyhswarm/node{old}/data/volumes:/move:ro",
+        "-v",
+        f"{shared}:{shared}",
+        hub_image,
+        "pyiron-hub",
+        "move-to-shared",
+        "--from",
+        "/move",
+        "--to",
+        shared,
+    ]
     t0 = time.monotonic()
     first = subprocess.run(move, capture_output=True, text=True)
     print(f"\n[swarm] move-to-shared on node{old}: {time.monotonic() - t0:.1f}s")
@@ -733,7 +914,9 @@ def test_a_user_in_node_local_volumes_keeps_their_node_until_moved(shared_swarm)
     mounts = service("sd")["Spec"]["TaskTemplate"]
     assert not any(c.startswith("node.id") for c in mounts["Placement"].get("Constraints", []))
     assert {m["Source"] for m in mounts["ContainerSpec"]["Mounts"] if m["Target"].startswith("/home/jovyan")} == {
-        f"{shared}/jupyterhub-home-sd", f"{shared}/jupyterhub-user-sd"}
+        f"{shared}/jupyterhub-home-sd",
+        f"{shared}/jupyterhub-user-sd",
+    }
     assert sd.user_server("GET", "/api/contents/local.txt").json()["content"] == "on a node"
     sd.stop()
 
@@ -823,8 +1006,10 @@ def test_a_node_whose_shared_path_is_read_only_or_dead_refuses_the_start_naming_
             # which on a loaded machine (the full run) did not deliver them within the hub's
             # LOG_WAIT: the hub then says "no file could be made there". Node and paths are named
             # either way, which is what the user and the admin need.
-            assert (f"{shared}/jupyterhub-home-se: Read-only file system" in message
-                    or "are not writable there (no file could be made there)" in message), message
+            assert (
+                f"{shared}/jupyterhub-home-se: Read-only file system" in message
+                or "are not writable there (no file could be made there)" in message
+            ), message
             for pid in sshfs_of(3):
                 os.kill(pid, signal.SIGKILL)  # the mount stays, dead
             message = refused()
@@ -871,8 +1056,9 @@ def test_a_node_whose_mount_hangs_is_given_up_and_the_server_placed_on_another(s
     try:
         se.start(environment="pyiron_base")  # the control: node3 as it was, and its image there
         assert task_node("se") == node3
-        r = se.user_server("PUT", "/api/contents/before-hang.txt",
-                           json={"type": "file", "format": "text", "content": "n3"})
+        r = se.user_server(
+            "PUT", "/api/contents/before-hang.txt", json={"type": "file", "format": "text", "content": "n3"}
+        )
         assert r.status_code == 201, r.text
         se.stop()
         since = node(1, "info", "--format", "{{json .SystemTime}}").stdout.strip().strip('"')
@@ -884,8 +1070,12 @@ def test_a_node_whose_mount_hangs_is_given_up_and_the_server_placed_on_another(s
             r = se.api("POST", "/users/se/server", json={"environment": "pyiron_base"})
             assert r.status_code in (201, 202), r.text
             # Placed on node3, the one active worker, where the start now waits on the mount ...
-            wait_for(lambda: any(t["NodeID"] == node3 for t in tasks_of("se")), timeout=30, interval=0.25,
-                     message="se's task placed on node3")
+            wait_for(
+                lambda: any(t["NodeID"] == node3 for t in tasks_of("se")),
+                timeout=30,
+                interval=0.25,
+                message="se's task placed on node3",
+            )
             node(1, "node", "update", "--availability", "active", node2)
             # ... until the hub gives it up and places the server anew, on node2.
             se.wait_ready(timeout=HUNG_AFTER + 60)
@@ -895,7 +1085,9 @@ def test_a_node_whose_mount_hangs_is_given_up_and_the_server_placed_on_another(s
             log = hub_log(since)
             given_up = [line for line in log.splitlines() if "trying another node" in line]
             assert given_up and "pyiron-hub.test-node=node3" in given_up[0], log[-3000:]
-            assert f"{shared}/jupyterhub-home-se" in given_up[0] and f"{shared}/jupyterhub-user-se" in given_up[0], given_up
+            assert f"{shared}/jupyterhub-home-se" in given_up[0] and f"{shared}/jupyterhub-user-se" in given_up[0], (
+                given_up
+            )
             assert "Docker there was still" in given_up[0] and "does not answer (hung)" in given_up[0], given_up
             print(f"[swarm] {given_up[0]}")
             se.stop()

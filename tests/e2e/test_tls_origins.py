@@ -30,8 +30,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .conftest import PREFIX, REPO, TEST_DOMAIN, HubUser, Stack, _free_port, docker, remove_user_containers_and_volumes, \
-    resolving_test_domain, wait_for, write_env_files
+from .conftest import (
+    PREFIX,
+    REPO,
+    TEST_DOMAIN,
+    HubUser,
+    Stack,
+    _free_port,
+    docker,
+    remove_user_containers_and_volumes,
+    resolving_test_domain,
+    wait_for,
+    write_env_files,
+)
 from .jupyter import Kernel
 
 pytestmark = pytest.mark.reliability("per-user origins over TLS")
@@ -45,22 +56,28 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for hub.test and *.hub.test (what a wildcard certificate names)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DOMAIN)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     public = key.public_key()
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(public)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(DOMAIN), x509.DNSName(f"*.{DOMAIN}")]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(DOMAIN), x509.DNSName(f"*.{DOMAIN}")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "hub.crt", directory / "hub.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     # A throwaway test key; the containers read both files through bind mounts.
     cert_path.chmod(0o644)
     key_path.chmod(0o644)
@@ -91,8 +108,13 @@ class OriginStack(Stack):
     """The stack with one TLS overlay, SUBDOMAIN_HOST set, reached only as https://hub.test:<port>."""
 
     def __init__(self, overlay: str, directory: Path, hub_image: str, cert: Path, key: Path):
-        super().__init__(directory, hub_image, project=f"pyironhub{overlay}origins",
-                         network=f"pyiron-hub-{overlay}-origins-users", users=USERS)
+        super().__init__(
+            directory,
+            hub_image,
+            project=f"pyironhub{overlay}origins",
+            network=f"pyiron-hub-{overlay}-origins-users",
+            users=USERS,
+        )
         self.overlay, self.cert, self.key = overlay, cert, key
         self.files = ("docker-compose.yml", f"compose.{overlay}.yml")
         self.https_port = _free_port()
@@ -101,8 +123,14 @@ class OriginStack(Stack):
         self.nginx = f"pyiron-hub-{overlay}-origins-nginx"
 
     def env(self) -> dict:
-        return {**super().env(), "HOST_CERT_PATH": str(self.cert), "HOST_KEY_PATH": str(self.key),
-                "HTTPS_BIND": "127.0.0.1", "HTTPS_PORT": str(self.https_port), "NGINX_NETWORK": self.nginx_network}
+        return {
+            **super().env(),
+            "HOST_CERT_PATH": str(self.cert),
+            "HOST_KEY_PATH": str(self.key),
+            "HTTPS_BIND": "127.0.0.1",
+            "HTTPS_PORT": str(self.https_port),
+            "NGINX_NETWORK": self.nginx_network,
+        }
 
     def origin(self, user: str) -> str:
         return f"https://{user}.{DOMAIN}:{self.https_port}"
@@ -115,11 +143,23 @@ class OriginStack(Stack):
             # The shipped server block, for this host name, as an admin adapts it.
             conf = self.dir / "pyiron-hub.conf"
             conf.write_text(NGINX_CONF.read_text().replace("hub.example.org", DOMAIN))
-            docker("run", "-d", "--name", self.nginx, "--network", self.nginx_network,
-                   "-p", f"127.0.0.1:{self.https_port}:443",
-                   "-v", f"{conf}:/etc/nginx/conf.d/pyiron-hub.conf:ro",
-                   "-v", f"{self.cert}:/etc/nginx/certs/hub.crt:ro", "-v", f"{self.key}:/etc/nginx/certs/hub.key:ro",
-                   NGINX_IMAGE)
+            docker(
+                "run",
+                "-d",
+                "--name",
+                self.nginx,
+                "--network",
+                self.nginx_network,
+                "-p",
+                f"127.0.0.1:{self.https_port}:443",
+                "-v",
+                f"{conf}:/etc/nginx/conf.d/pyiron-hub.conf:ro",
+                "-v",
+                f"{self.cert}:/etc/nginx/certs/hub.crt:ro",
+                "-v",
+                f"{self.key}:/etc/nginx/certs/hub.key:ro",
+                NGINX_IMAGE,
+            )
         wait_for(self._answers, timeout=60, interval=0.5, message=f"{self.url}/hub/health")
 
     def _answers(self) -> bool:
@@ -177,8 +217,12 @@ def test_hub_and_server_answer_on_their_own_https_origins(stack, ann):
     home = ann.session.get(f"{stack.url}/hub/home", verify=cert, timeout=30)
     assert home.status_code == 200 and urlsplit(home.url).netloc == f"{DOMAIN}:{stack.https_port}", home.url
     assert ann.name in home.text
-    status = requests.get(f"{stack.origin(ann.name)}/user/{ann.name}/api/status", verify=cert, timeout=30,
-                          headers={"Authorization": f"token {ann.token}"})
+    status = requests.get(
+        f"{stack.origin(ann.name)}/user/{ann.name}/api/status",
+        verify=cert,
+        timeout=30,
+        headers={"Authorization": f"token {ann.token}"},
+    )
     assert status.status_code == 200 and "started" in status.json(), (status.status_code, status.text[:300])
     # A browser's way in: the server logs its visitor in through the hub (OAuth) and back.
     lab = ann.session.get(f"{stack.origin(ann.name)}/user/{ann.name}/lab", verify=cert, timeout=60)
@@ -219,8 +263,13 @@ def test_the_servers_cookie_is_no_login_on_the_hubs_api(stack, ann):
     origin = {"Origin": stack.origin(ann.name), "X-XSRFToken": own.get("_xsrf", "")}
     me = requests.get(f"{stack.url}/hub/api/user", cookies=own, headers=origin, timeout=30)
     assert me.status_code == 403, (me.status_code, me.text[:300])
-    made = requests.post(f"{stack.url}/hub/api/users/{ann.name}/tokens", cookies=own, headers=origin,
-                         json={"note": "made-from-the-users-origin"}, timeout=30)
+    made = requests.post(
+        f"{stack.url}/hub/api/users/{ann.name}/tokens",
+        cookies=own,
+        headers=origin,
+        json={"note": "made-from-the-users-origin"},
+        timeout=30,
+    )
     assert made.status_code == 403, (made.status_code, made.text[:300])
     tokens = ann.api("GET", f"/users/{ann.name}/tokens").json()["api_tokens"]
     assert "made-from-the-users-origin" not in {t.get("note") for t in tokens}
@@ -246,8 +295,12 @@ def test_the_hubs_login_cookie_is_host_prefixed(stack, ann):
     xsrf = next(c.value for c in ann.session.cookies if c.name == "_xsrf" and c.domain == DOMAIN)
 
     def me(cookie_name: str) -> requests.Response:
-        return requests.get(f"{stack.url}/hub/api/user", cookies={cookie_name: value, "_xsrf": xsrf},
-                            headers={"X-XSRFToken": xsrf}, timeout=30)
+        return requests.get(
+            f"{stack.url}/hub/api/user",
+            cookies={cookie_name: value, "_xsrf": xsrf},
+            headers={"X-XSRFToken": xsrf},
+            timeout=30,
+        )
 
     # What a subdomain can set: the unprefixed name, with Domain=hub.test. The hub reads it not.
     planted = me("jupyterhub-hub-login")

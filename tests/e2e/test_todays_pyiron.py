@@ -100,10 +100,15 @@ def test_a_one_cpu_server_sizes_its_parallel_work_to_one_cpu(tina, record_proper
     # count and the thread pools of OpenMP and the BLAS libraries all say one.
     assert seen["python"] == "3.13" and seen["os_cpu_count"] == seen["multiprocessing"] == 1, seen
     assert seen["executorlib_workers"] == 1, seen
-    assert seen["executorlib_says"] == ["max_workers parameter is not set, set default based on CPU count to: "
-                                        "max_workers=1"], seen
-    assert seen["env"] == {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                           "PYTHON_CPU_COUNT": "1"}, seen
+    assert seen["executorlib_says"] == [
+        "max_workers parameter is not set, set default based on CPU count to: max_workers=1"
+    ], seen
+    assert seen["env"] == {
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHON_CPU_COUNT": "1",
+    }, seen
     tina.stop()
 
 
@@ -201,14 +206,18 @@ def test_a_user_whose_environment_left_the_catalogue_gets_the_default_and_a_word
     label = page.find("label", attrs={"for": "env-pyiron_continuum"})
     assert label is not None and label.find(class_="badge").get_text() == "retired", page.text[:500]
     tina.start(environment="pyiron_continuum")
-    r = tina.user_server("PUT", "/api/contents/from_continuum.txt",
-                         json={"type": "file", "format": "text", "content": "kept"})
+    r = tina.user_server(
+        "PUT", "/api/contents/from_continuum.txt", json={"type": "file", "format": "text", "content": "kept"}
+    )
     assert r.status_code in (200, 201), r.text
     tina.stop()
     # The admin stops offering it: PYIRON_CONTINUUM unset, the hub recreated.
     env_file = today.dir / "pyiron.env"
-    env_file.write_text("".join(line for line in env_file.read_text().splitlines(keepends=True)
-                                if not line.startswith("PYIRON_CONTINUUM=")))
+    env_file.write_text(
+        "".join(
+            line for line in env_file.read_text().splitlines(keepends=True) if not line.startswith("PYIRON_CONTINUUM=")
+        )
+    )
     today.up()
     tina.login()
     page = BeautifulSoup(tina.session.get(f"{today.url}/hub/spawn/tina").text, "html.parser")
@@ -216,7 +225,8 @@ def test_a_user_whose_environment_left_the_catalogue_gets_the_default_and_a_word
     assert note.startswith("pyiron continuum, the environment you used last, is no longer offered here"), note
     assert "pyiron atomistics is preselected instead" in note, note
     assert [r["value"] for r in page.find_all("input", attrs={"name": "environment"}) if r.has_attr("checked")] == [
-        "pyiron_atomistics"]
+        "pyiron_atomistics"
+    ]
     assert page.find("input", attrs={"value": "pyiron_continuum"}) is None
     # A script that still names it gets the default, not an error; the user's files are there.
     tina.start(environment="pyiron_continuum")

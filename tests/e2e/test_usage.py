@@ -41,16 +41,32 @@ def cleanup(stack: Stack) -> None:
 @pytest.fixture(scope="module")
 def us(images, tmp_path_factory):
     directory = tmp_path_factory.mktemp("usage")
-    write_env_files(directory, (ANN, "admin"), DEPLOYMENT_NAME=DEPLOYMENT, STORAGE_SOFT_LIMIT="20M",
-                    USAGE_REFRESH_SECONDS="10")
+    write_env_files(
+        directory, (ANN, "admin"), DEPLOYMENT_NAME=DEPLOYMENT, STORAGE_SOFT_LIMIT="20M", USAGE_REFRESH_SECONDS="10"
+    )
     s = Stack(directory, images, project=PROJECT, network=NETWORK, users=(ANN,))
     cleanup(s)
     # 50 users' homes of 1 MB each (files written straight into their volumes), ann's of 30 MB.
     mounts = [a for i, u in enumerate(MANY) for a in ("-v", f"{DEPLOYMENT}-jupyterhub-home-{u}:/v/{i}")]
-    docker("run", "--rm", *mounts, HUB_IMAGE, "sh", "-c",
-           "for d in /v/*; do head -c 1048576 /dev/urandom > $d/data.bin; done")
-    docker("run", "--rm", "-v", f"{DEPLOYMENT}-jupyterhub-home-{ANN}:/h", HUB_IMAGE, "sh", "-c",
-           "head -c 31457280 /dev/urandom > /h/big.bin && chown -R 1000:100 /h")
+    docker(
+        "run",
+        "--rm",
+        *mounts,
+        HUB_IMAGE,
+        "sh",
+        "-c",
+        "for d in /v/*; do head -c 1048576 /dev/urandom > $d/data.bin; done",
+    )
+    docker(
+        "run",
+        "--rm",
+        "-v",
+        f"{DEPLOYMENT}-jupyterhub-home-{ANN}:/h",
+        HUB_IMAGE,
+        "sh",
+        "-c",
+        "head -c 31457280 /dev/urandom > /h/big.bin && chown -R 1000:100 /h",
+    )
     docker("volume", "create", STALE)
     try:
         s.up()
@@ -81,12 +97,23 @@ def test_a_user_above_the_soft_limit_is_warned_and_still_starts(us):
 def test_admins_see_everyones_disk_memory_and_cpu_in_the_browser(us):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "usage-page.png"
-    env = {**os.environ, "HUB_URL": us.url, "HUB_USER": "admin", "HUB_PASSWORD": PASSWORD,
-           "CHROMIUM": os.environ.get("CHROMIUM", "/usr/bin/chromium")}
+    env = {
+        **os.environ,
+        "HUB_URL": us.url,
+        "HUB_USER": "admin",
+        "HUB_PASSWORD": PASSWORD,
+        "CHROMIUM": os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+    }
     deadline = time.monotonic() + 120
     while True:
-        r = subprocess.run(["node", str(BROWSER / "usage.mjs"), str(shot)], cwd=BROWSER, env=env,
-                           capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            ["node", str(BROWSER / "usage.mjs"), str(shot)],
+            cwd=BROWSER,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         out = json.loads(r.stdout.strip().splitlines()[-1])
         assert r.returncode == 0, (out, r.stderr[-2000:])
         rows = {row["user"]: row for row in out["rows"]}

@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 from .conftest import (
-    DOCKER, HUB_IMAGE, IMAGES, HubUser, Stack, docker, remove_user_containers_and_volumes,
+    DOCKER,
+    HUB_IMAGE,
+    IMAGES,
+    HubUser,
+    Stack,
+    docker,
+    remove_user_containers_and_volumes,
     write_env_files,
 )
 from .jupyter import ADD_JOB as JOB
@@ -47,12 +53,14 @@ THEME = "/lab/api/settings/@jupyterlab/apputils-extension:themes"
 
 def build_example_image(version: str, directory: Path) -> None:
     """The experimental stand-in plus a folder of examples at a given version."""
-    (directory / "Dockerfile").write_text(textwrap.dedent(f"""
-        FROM {IMAGES['pyiron_experimental']}
+    (directory / "Dockerfile").write_text(
+        textwrap.dedent(f"""
+        FROM {IMAGES["pyiron_experimental"]}
         RUN mkdir -p /home/jovyan/notebooks_workbench \\
          && echo "a {version}" > /home/jovyan/notebooks_workbench/a.txt \\
          && echo "b {version}" > /home/jovyan/notebooks_workbench/b.txt
-    """))
+    """)
+    )
     subprocess.run([DOCKER, "build", "-q", "-t", UPDATED_IMAGE, str(directory)], check=True, capture_output=True)
 
 
@@ -75,8 +83,16 @@ def wb(images, tmp_path_factory, site):
     remove_user_containers_and_volumes(USERS)
     # The upgrade case: uma's files as the earlier layout left them, in the volume it
     # mounted at ~/work (made before the hub with the new layout ever started).
-    docker("run", "--rm", "-v", "jupyterhub-user-uma:/home/jovyan/work", IMAGES["pyiron_base"],
-           "sh", "-c", "echo 'from before the upgrade' > ~/work/old.txt && mkdir ~/work/old-project")
+    docker(
+        "run",
+        "--rm",
+        "-v",
+        "jupyterhub-user-uma:/home/jovyan/work",
+        IMAGES["pyiron_base"],
+        "sh",
+        "-c",
+        "echo 'from before the upgrade' > ~/work/old.txt && mkdir ~/work/old-project",
+    )
     s.up()
     yield s
     s.compose("down", "-v", "--remove-orphans", check=False)
@@ -112,12 +128,20 @@ def test_a_users_work_survives_stop_start_environment_switch_and_restarts(wb, we
     with Kernel(wendy, "work/analysis.ipynb") as kernel:
         out = kernel.run(JOB, timeout=300)
         assert "RESULT finished 3" in out, out
-        kernel.run("import os, pathlib; p = pathlib.Path.home() / '.ssh'; p.mkdir(mode=0o700, exist_ok=True);"
-                   "(p / 'config').write_text('Host cluster\\n  User wendy\\n')")
+        kernel.run(
+            "import os, pathlib; p = pathlib.Path.home() / '.ssh'; p.mkdir(mode=0o700, exist_ok=True);"
+            "(p / 'config').write_text('Host cluster\\n  User wendy\\n')"
+        )
     # A notebook saved at the file browser's root, and a JupyterLab setting.
-    r = wendy.user_server("PUT", "/api/contents/at-the-root.ipynb", json={
-        "type": "notebook", "format": "json",
-        "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}})
+    r = wendy.user_server(
+        "PUT",
+        "/api/contents/at-the-root.ipynb",
+        json={
+            "type": "notebook",
+            "format": "json",
+            "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5},
+        },
+    )
     assert r.status_code == 201, r.text
     r = wendy.user_server("PUT", THEME, json={"raw": '{"theme": "JupyterLab Dark"}'})
     assert r.status_code == 204, r.text
@@ -175,8 +199,11 @@ def test_each_environment_serves_jupyterlab_with_its_examples(wb, wendy, environ
 def test_an_image_update_brings_new_examples_and_keeps_the_users_edits(wb, wendy, tmp_path):
     wendy.start(environment="pyiron_experimental")
     assert read(wendy, "notebooks_workbench/a.txt")["content"] == "a v1\n"
-    r = wendy.user_server("PUT", "/api/contents/notebooks_workbench/a.txt",
-                          json={"type": "file", "format": "text", "content": "my own notes\n"})
+    r = wendy.user_server(
+        "PUT",
+        "/api/contents/notebooks_workbench/a.txt",
+        json={"type": "file", "format": "text", "content": "my own notes\n"},
+    )
     assert r.status_code == 200, r.text
     wendy.stop()
     build_example_image("v2", tmp_path)
@@ -206,7 +233,8 @@ def test_site_resources_are_read_only_and_on_pyirons_resource_paths(wb, site):
     ulf = HubUser(wb, "ulf").login()
     ulf.start(environment="pyiron_base")
     with Kernel(ulf, "site.ipynb") as kernel:
-        out = kernel.run(textwrap.dedent("""
+        out = kernel.run(
+            textwrap.dedent("""
             from pyiron_base import state
             print("PATHS", state.settings.resource_paths)
             print("READ", open("/opt/pyiron-hub/site-resources/potentials/README.txt").read())
@@ -214,7 +242,8 @@ def test_site_resources_are_read_only_and_on_pyirons_resource_paths(wb, site):
                 open("/opt/pyiron-hub/site-resources/x", "w")
             except OSError as err:
                 print("WRITE refused", err.errno)
-        """))
+        """)
+        )
     assert "/opt/pyiron-hub/site-resources" in out.split("PATHS ", 1)[1].splitlines()[0]
     assert "READ shared potentials" in out and "WRITE refused 30" in out  # EROFS
     ulf.stop()
@@ -222,11 +251,36 @@ def test_site_resources_are_read_only_and_on_pyirons_resource_paths(wb, site):
 
 def test_a_missing_site_resources_directory_is_a_configuration_problem(images):
     # Reported by the hub's own check, in its container, together with any other problem.
-    env = ["-e", "AUTHENTICATOR=dummy", "-e", "DUMMY_PASSWORD=long-enough", "-e", "ALLOWED_USERS=a",
-           "-e", "POSTGRES_PASSWORD=x", "-e", "SITE_RESOURCES_DIR=/nonexistent/pyiron-resources",
-           "-e", "MEM_LIMIT=2X"]
-    r = subprocess.run([DOCKER, "run", "--rm", "-v", "/var/run/docker.sock:/var/run/docker.sock", *env,
-                        HUB_IMAGE, "pyiron-hub", "check"], capture_output=True, text=True, timeout=60)
+    env = [
+        "-e",
+        "AUTHENTICATOR=dummy",
+        "-e",
+        "DUMMY_PASSWORD=long-enough",
+        "-e",
+        "ALLOWED_USERS=a",
+        "-e",
+        "POSTGRES_PASSWORD=x",
+        "-e",
+        "SITE_RESOURCES_DIR=/nonexistent/pyiron-resources",
+        "-e",
+        "MEM_LIMIT=2X",
+    ]
+    r = subprocess.run(
+        [
+            DOCKER,
+            "run",
+            "--rm",
+            "-v",
+            "/var/run/docker.sock:/var/run/docker.sock",
+            *env,
+            HUB_IMAGE,
+            "pyiron-hub",
+            "check",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 1, r.stdout + r.stderr
     assert "2 configuration problems" in r.stderr, r.stderr
     assert "SITE_RESOURCES_DIR: the Docker host cannot mount /nonexistent/pyiron-resources" in r.stderr

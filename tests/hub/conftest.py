@@ -56,12 +56,25 @@ def postgres():
         os.chown(pwfile, pw.pw_uid, pw.pw_gid)
     run(f"{bindir}/initdb", "-D", data, "-U", "hub", "--pwfile", pwfile, "--auth=scram-sha-256", "-E", "UTF8")
     port = _free_port()
-    run(f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "start",
-        "-o", f"-h 127.0.0.1 -p {port} -k {root}")
+    run(
+        f"{bindir}/pg_ctl",
+        "-D",
+        data,
+        "-l",
+        os.path.join(root, "log"),
+        "-w",
+        "start",
+        "-o",
+        f"-h 127.0.0.1 -p {port} -k {root}",
+    )
     try:
         env = {**os.environ, "PGPASSWORD": PASSWORD}
-        subprocess.run([f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "hub", "jupyterhub"],
-                       check=True, env=env, capture_output=True)
+        subprocess.run(
+            [f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "hub", "jupyterhub"],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
         yield {"host": "127.0.0.1", "port": port, "user": "hub", "password": PASSWORD, "db": "jupyterhub"}
     finally:
         run(f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop")
@@ -73,8 +86,9 @@ def fresh_database(postgres):
     """Drop and recreate the database so each hub test starts with an empty schema."""
     import psycopg2
 
-    conn = psycopg2.connect(host=postgres["host"], port=postgres["port"], user="hub",
-                            password=postgres["password"], dbname="postgres")
+    conn = psycopg2.connect(
+        host=postgres["host"], port=postgres["port"], user="hub", password=postgres["password"], dbname="postgres"
+    )
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("DROP DATABASE IF EXISTS jupyterhub WITH (FORCE)")

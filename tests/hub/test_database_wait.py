@@ -11,11 +11,18 @@ from pyiron_hub_config.settings import load_settings
 
 
 def _url(pg, port=None) -> str:
-    settings = load_settings({
-        "AUTHENTICATOR": "dummy", "DUMMY_PASSWORD": "12345678", "OAUTH2_ALLOW_ALL": "true",
-        "POSTGRES_HOST": pg["host"], "POSTGRES_PORT": str(port or pg["port"]),
-        "POSTGRES_USER": pg["user"], "POSTGRES_PASSWORD": pg["password"], "POSTGRES_DB": pg["db"],
-    })
+    settings = load_settings(
+        {
+            "AUTHENTICATOR": "dummy",
+            "DUMMY_PASSWORD": "12345678",
+            "OAUTH2_ALLOW_ALL": "true",
+            "POSTGRES_HOST": pg["host"],
+            "POSTGRES_PORT": str(port or pg["port"]),
+            "POSTGRES_USER": pg["user"],
+            "POSTGRES_PASSWORD": pg["password"],
+            "POSTGRES_DB": pg["db"],
+        }
+    )
     return database_url(settings)
 
 

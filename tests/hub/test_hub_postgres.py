@@ -54,8 +54,12 @@ def hub_config(fresh_database, tmp_path, monkeypatch) -> Config:
 
 
 def _tables(pg) -> set[str]:
-    with psycopg2.connect(host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"],
-                          dbname=pg["db"]) as conn, conn.cursor() as cur:
+    with (
+        psycopg2.connect(
+            host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"], dbname=pg["db"]
+        ) as conn,
+        conn.cursor() as cur,
+    ):
         cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
         return {row[0] for row in cur.fetchall()}
 
@@ -69,8 +73,16 @@ async def test_hub_creates_its_tables_in_postgres(hub_app, hub_config, fresh_dat
     add_user(app.db, app, name="alice")
     tables = _tables(fresh_database)
     assert {"users", "spawners", "api_tokens", "alembic_version", "roles"} <= tables
-    with psycopg2.connect(host=fresh_database["host"], port=fresh_database["port"], user="hub",
-                          password=fresh_database["password"], dbname="jupyterhub") as conn, conn.cursor() as cur:
+    with (
+        psycopg2.connect(
+            host=fresh_database["host"],
+            port=fresh_database["port"],
+            user="hub",
+            password=fresh_database["password"],
+            dbname="jupyterhub",
+        ) as conn,
+        conn.cursor() as cur,
+    ):
         cur.execute("SELECT name FROM users ORDER BY name")
         # admin from ADMIN_USER, alice added here, "user" is MockHub's own
         assert [r[0] for r in cur.fetchall()] == ["admin", "alice", "user"]
@@ -107,8 +119,9 @@ async def test_forged_spawn_request_is_refused(hub_app, hub_config, options, exp
     app = await hub_app(hub_config)
     add_user(app.db, app, name="alice")
     # Through the real proxy, with alice's own token, as a script of hers would send it.
-    r = await api_request(app, "users/alice/server", method="post", data=json.dumps(options),
-                          headers=auth_header(app.db, "alice"))
+    r = await api_request(
+        app, "users/alice/server", method="post", data=json.dumps(options), headers=auth_header(app.db, "alice")
+    )
     assert r.status_code == 400, r.text
     assert expected in r.json()["message"]
     user = app.users["alice"]
@@ -131,8 +144,9 @@ async def test_forged_form_post_is_refused(hub_app, hub_config):
     assert page.status_code == 200 and page.url == url
     assert 'name="environment"' in page.text and 'value="pyiron_atomistics"' in page.text
     forged = {"environment": "<script>x</script>"}
-    r = await async_requests.post(url_concat(url, {"_xsrf": cookies["_xsrf"]}), cookies=cookies, data=forged,
-                                  allow_redirects=False)
+    r = await async_requests.post(
+        url_concat(url, {"_xsrf": cookies["_xsrf"]}), cookies=cookies, data=forged, allow_redirects=False
+    )
     assert r.status_code == 400
     assert "No such environment" in r.text
     assert "<script>x</script>" not in r.text  # echoed escaped, never as markup

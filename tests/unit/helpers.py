@@ -18,8 +18,14 @@ MINIMAL_ENV = {
 # The built-in catalogue in the picker's order (retired ones last), and what it offers when
 # no PYIRON_* variable is set: the images pyiron builds; workflow and the retired ones
 # need their variable.
-BUILTIN_ENVIRONMENTS = ("pyiron_atomistics", "pyiron_md", "pyiron_base", "pyiron_workflow", "pyiron_continuum",
-                        "pyiron_experimental")
+BUILTIN_ENVIRONMENTS = (
+    "pyiron_atomistics",
+    "pyiron_md",
+    "pyiron_base",
+    "pyiron_workflow",
+    "pyiron_continuum",
+    "pyiron_experimental",
+)
 OFFERED_BY_DEFAULT = ("pyiron_atomistics", "pyiron_md", "pyiron_base")
 # The variables that offer the rest, as an admin who keeps the retired images sets them.
 ALL_IMAGES_ENV = {

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from tornado import web
 from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
-
-from types import SimpleNamespace
 
 from pyiron_hub_config.authenticator import (
     REFUSED_ID_TOKEN_COOKIE,
@@ -31,9 +31,15 @@ def authenticator(**traits) -> KeycloakOAuthenticator:
 
 
 @pytest.mark.parametrize("realm_url", [REALM, REALM + "/"])
-@pytest.mark.parametrize("trait, path", [
-    ("authorize_url", "auth"), ("token_url", "token"), ("userdata_url", "userinfo"), ("end_session_url", "logout"),
-])
+@pytest.mark.parametrize(
+    "trait, path",
+    [
+        ("authorize_url", "auth"),
+        ("token_url", "token"),
+        ("userdata_url", "userinfo"),
+        ("end_session_url", "logout"),
+    ],
+)
 def test_endpoint_derived_from_realm(realm_url, trait, path):
     assert getattr(authenticator(realm_url=realm_url), trait) == f"{OIDC}/{path}"
 
@@ -76,8 +82,10 @@ def test_groups_claim_default():
     assert authenticator().groups_claim == "groups"
 
 
-@pytest.mark.parametrize("name, plain", [("/pyiron-users", "pyiron-users"), ("pyiron-users", "pyiron-users"),
-                                         ("/parent/child", "parent/child")])
+@pytest.mark.parametrize(
+    "name, plain",
+    [("/pyiron-users", "pyiron-users"), ("pyiron-users", "pyiron-users"), ("/parent/child", "parent/child")],
+)
 def test_strip_group_path(name, plain):
     assert strip_group_path(name) == plain
 
@@ -85,7 +93,9 @@ def test_strip_group_path(name, plain):
 async def test_groups_from_auth_state_with_full_paths():
     auth_state = {"oauth_user": {"groups": ["/pyiron-users", "/pyiron-admins", "plain", 7, None]}}
     assert await authenticator(manage_groups=True).get_user_groups(auth_state) == {
-        "pyiron-users", "pyiron-admins", "plain"
+        "pyiron-users",
+        "pyiron-admins",
+        "plain",
     }
 
 
@@ -160,7 +170,6 @@ async def test_an_admitted_login_leaves_no_cookie():
     assert handler.cookies == {}
 
 
-
 async def test_member_of_an_admin_group_is_admin():
     a = logged_in_as({"preferred_username": "bob", "groups": ["/pyiron-admins"]}, admin_groups={"pyiron-admins"})
     assert (await a._token_to_auth_model(TOKEN))["admin"] is True
@@ -182,7 +191,9 @@ def _id_token(claims: dict) -> str:
 
 def test_id_token_claims_are_read_without_padding():
     assert id_token_claims(_id_token({"preferred_username": "mallory", "x": "y" * 7})) == {
-        "preferred_username": "mallory", "x": "y" * 7}
+        "preferred_username": "mallory",
+        "x": "y" * 7,
+    }
 
 
 @pytest.mark.parametrize("token", ["", "no-dots", "a.!!!.c", "a.bnVsbA.c", "a.WzFd.c"])  # null, [1]
@@ -191,8 +202,10 @@ def test_id_token_claims_of_garbage_are_empty(token):
 
 
 def _handler(cookie: str | None):
-    return SimpleNamespace(authenticator=authenticator(),
-                           get_secure_cookie=lambda name, max_age_days=None: cookie.encode() if cookie else None)
+    return SimpleNamespace(
+        authenticator=authenticator(),
+        get_secure_cookie=lambda name, max_age_days=None: cookie.encode() if cookie else None,
+    )
 
 
 def test_a_reload_after_a_refusal_refuses_the_same_user_again():
@@ -227,13 +240,18 @@ class FakeUser:
 
 def request_by(user, token: bool, method: str = "GET", path: str = "/hub/api/user"):
     """What refresh_user reads of the hub's request handler: who made it, how, and what."""
-    return SimpleNamespace(_jupyterhub_user=user, _token_authenticated=token,
-                           request=SimpleNamespace(method=method, path=path))
+    return SimpleNamespace(
+        _jupyterhub_user=user, _token_authenticated=token, request=SimpleNamespace(method=method, path=path)
+    )
 
 
 def refreshing(groups: list[str]) -> KeycloakOAuthenticator:
-    return logged_in_as({"preferred_username": "bob", "groups": groups}, enable_auth_state=True,
-                        allowed_groups={"pyiron-users"}, admin_groups={"pyiron-admins"})
+    return logged_in_as(
+        {"preferred_username": "bob", "groups": groups},
+        enable_auth_state=True,
+        allowed_groups={"pyiron-users"},
+        admin_groups={"pyiron-admins"},
+    )
 
 
 async def test_refresh_keeps_a_user_still_in_the_group():
@@ -287,6 +305,7 @@ async def test_a_servers_activity_report_is_not_refused():
 
 async def test_a_user_who_never_logged_in_is_not_refused():
     """No stored tokens (a user made through the API): Keycloak was not asked, so JupyterHub's rule stands."""
+
     class NeverLoggedIn(FakeUser):
         async def get_auth_state(self):
             return None
@@ -312,8 +331,12 @@ class StoppingHandler(SimpleNamespace):
 def withdrawing(user, grace: float, groups=("/guests",)):
     a = refreshing(list(groups))
     a.withdrawn_grace = grace
-    handler = StoppingHandler(_jupyterhub_user=user, _token_authenticated=False, stopped=[],
-                              request=SimpleNamespace(method="GET", path="/hub/home"))
+    handler = StoppingHandler(
+        _jupyterhub_user=user,
+        _token_authenticated=False,
+        stopped=[],
+        request=SimpleNamespace(method="GET", path="/hub/home"),
+    )
     user.spawners[""] = FakeSpawner()
     return a, handler
 
@@ -356,9 +379,10 @@ async def test_a_user_still_in_the_group_keeps_their_server():
 
 
 def _keycloak_refuses(a, description: str):
-    from tornado.httpclient import HTTPResponse, HTTPRequest
     import io
     import json
+
+    from tornado.httpclient import HTTPRequest, HTTPResponse
 
     async def userinfo_refused(token_info):
         raise HTTPClientError(401, "Unauthorized")
@@ -371,10 +395,15 @@ def _keycloak_refuses(a, description: str):
     a.httpfetch = refused
 
 
-@pytest.mark.parametrize("description, withdrawn", [
-    ("User disabled", True), ("Unknown user", True),
-    ("Session not active", False), ("Token is not active", False),  # a session ended: not the account
-])
+@pytest.mark.parametrize(
+    "description, withdrawn",
+    [
+        ("User disabled", True),
+        ("Unknown user", True),
+        ("Session not active", False),
+        ("Token is not active", False),  # a session ended: not the account
+    ],
+)
 async def test_an_account_keycloak_refuses_is_withdrawn_a_session_ended_is_not(description, withdrawn):
     from pyiron_hub_config.authenticator import access_withdrawn
 

@@ -4,17 +4,23 @@ import json
 import os
 import sqlite3
 import threading
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import pytest
 
-from pyiron_hub_config.backup_worker import worker as backup_worker
 from pyiron_hub_config.backup import (
-    BackupError, next_run, restic_problem, restore_includes, skipped_databases, volume_for_path, volumes_to_back_up,
+    BackupError,
+    next_run,
+    restic_problem,
+    restore_includes,
+    skipped_databases,
+    volume_for_path,
+    volumes_to_back_up,
 )
 from pyiron_hub_config.backup_settings import load_backup_settings, restic_environment
 from pyiron_hub_config.backup_status import BackupStatusCollector, read_status
+from pyiron_hub_config.backup_worker import worker as backup_worker
 from pyiron_hub_config.problems import ConfigError
 
 OK = {"RESTIC_REPOSITORY": "/srv/backups/hub", "RESTIC_PASSWORD": "secret passphrase"}
@@ -24,8 +30,16 @@ def test_settings_defaults_and_retention():
     s = load_backup_settings(OK)
     assert s.local_path == "/srv/backups/hub" and s.every == 86400 and s.at is None
     assert s.forget_args() == ["--keep-daily=7", "--keep-weekly=4", "--keep-monthly=6", "--prune"]
-    s = load_backup_settings({**OK, "BACKUP_KEEP_DAILY": "0", "BACKUP_KEEP_WEEKLY": "0", "BACKUP_KEEP_MONTHLY": "0",
-                              "BACKUP_EVERY": "30m", "BACKUP_AT": "03:15"})
+    s = load_backup_settings(
+        {
+            **OK,
+            "BACKUP_KEEP_DAILY": "0",
+            "BACKUP_KEEP_WEEKLY": "0",
+            "BACKUP_KEEP_MONTHLY": "0",
+            "BACKUP_EVERY": "30m",
+            "BACKUP_AT": "03:15",
+        }
+    )
     assert s.forget_args() == [] and s.every == 1800 and s.at == time(3, 15)
 
 
@@ -39,16 +53,24 @@ def test_every_problem_at_once_with_an_example():
     with pytest.raises(ConfigError) as err:
         load_backup_settings({"RESTIC_REPOSITORY": "relative/path", "BACKUP_EVERY": "daily", "BACKUP_KEEP_DAILY": "-1"})
     report = err.value.report()
-    for name in ("RESTIC_REPOSITORY: a local repository is an absolute path", "RESTIC_PASSWORD: is not set",
-                 "BACKUP_EVERY: a positive duration", "BACKUP_KEEP_DAILY"):
+    for name in (
+        "RESTIC_REPOSITORY: a local repository is an absolute path",
+        "RESTIC_PASSWORD: is not set",
+        "BACKUP_EVERY: a positive duration",
+        "BACKUP_KEEP_DAILY",
+    ):
         assert name in report
     assert "(example: /srv/backups/pyiron-hub)" in report
 
 
 def test_password_file_is_read_here_and_never_passed_as_a_path(tmp_path):
     (tmp_path / "pw").write_text("from a file\n")
-    env = {"RESTIC_REPOSITORY": "/r", "RESTIC_PASSWORD_FILE": str(tmp_path / "pw"), "AWS_ACCESS_KEY_ID": "k",
-           "POSTGRES_PASSWORD": "not for restic"}
+    env = {
+        "RESTIC_REPOSITORY": "/r",
+        "RESTIC_PASSWORD_FILE": str(tmp_path / "pw"),
+        "AWS_ACCESS_KEY_ID": "k",
+        "POSTGRES_PASSWORD": "not for restic",
+    }
     s = load_backup_settings(env)
     assert s.password.get_secret_value() == "from a file"
     passed = restic_environment(env, s)
@@ -57,13 +79,16 @@ def test_password_file_is_read_here_and_never_passed_as_a_path(tmp_path):
         load_backup_settings({"RESTIC_REPOSITORY": "/r", "RESTIC_PASSWORD_FILE": str(tmp_path / "none")})
 
 
-@pytest.mark.parametrize("status, output, fix", [
-    (12, "", "set the passphrase it was made with"),
-    (10, "", "pyiron-hub backup --init"),
-    (11, "", "restic unlock"),
-    (1, "Save(<data/1234>) returned error: write /r/data/12/1234: no space left on device", "free space there"),
-    (1, "subprocess ssh: ssh: connect to host nowhere port 22: Connection refused", "BACKUP_SSH_DIR"),
-])
+@pytest.mark.parametrize(
+    "status, output, fix",
+    [
+        (12, "", "set the passphrase it was made with"),
+        (10, "", "pyiron-hub backup --init"),
+        (11, "", "restic unlock"),
+        (1, "Save(<data/1234>) returned error: write /r/data/12/1234: no space left on device", "free space there"),
+        (1, "subprocess ssh: ssh: connect to host nowhere port 22: Connection refused", "BACKUP_SSH_DIR"),
+    ],
+)
 def test_restic_errors_name_the_fix(status, output, fix):
     # restic's own output for each: tests/unit/test_error_words.py
     message = restic_problem(status, output, "/r")
@@ -72,8 +97,15 @@ def test_restic_errors_name_the_fix(status, output, fix):
 
 
 def test_only_this_deployments_volumes_are_backed_up():
-    names = ["p_hub-data", "q_hub-data", "jupyterhub-home-a", "jupyterhub-user-a", "demo-jupyterhub-home-b",
-             "pyiron-hub-image-0123456789ab", "p_hub-db-data"]
+    names = [
+        "p_hub-data",
+        "q_hub-data",
+        "jupyterhub-home-a",
+        "jupyterhub-user-a",
+        "demo-jupyterhub-home-b",
+        "pyiron-hub-image-0123456789ab",
+        "p_hub-db-data",
+    ]
     assert volumes_to_back_up(names, "p", None) == ["jupyterhub-home-a", "jupyterhub-user-a", "p_hub-data"]
     assert volumes_to_back_up(names, "q", "demo") == ["demo-jupyterhub-home-b", "q_hub-data"]
 
@@ -90,10 +122,10 @@ def test_a_path_in_the_home_names_its_volume():
 
 
 def test_schedule():
-    now = datetime(2026, 12, 1, 5, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
     assert next_run(now, 86400, None) == now
-    assert next_run(now, 86400, time(3, 0)) == datetime(2026, 12, 2, 3, 0, tzinfo=timezone.utc)
-    assert next_run(now, 86400, time(7, 30)) == datetime(2026, 12, 1, 7, 30, tzinfo=timezone.utc)
+    assert next_run(now, 86400, time(3, 0)) == datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+    assert next_run(now, 86400, time(7, 30)) == datetime(2026, 12, 1, 7, 30, tzinfo=UTC)
 
 
 def test_restic_patterns_match_only_that_file():
@@ -223,23 +255,34 @@ def test_a_restore_replaces_a_planted_link_and_never_follows_it(tmp_path):
 
 def test_skipped_databases_in_the_status(tmp_path):
     (tmp_path / "backup-status.json").write_text(
-        '{"exit_status": 0, "started": 1, "finished": 2, "skipped_databases": {"v/a.db": "corrupt"}}')
+        '{"exit_status": 0, "started": 1, "finished": 2, "skipped_databases": {"v/a.db": "corrupt"}}'
+    )
     metrics = {m.name: m.samples[0].value for m in BackupStatusCollector(tmp_path).collect()}
-    assert metrics["pyiron_hub_backup_last_skipped_databases"] == 1 and metrics["pyiron_hub_backup_last_exit_status"] == 0
+    assert (
+        metrics["pyiron_hub_backup_last_skipped_databases"] == 1 and metrics["pyiron_hub_backup_last_exit_status"] == 0
+    )
 
 
 def test_last_result_as_metrics(tmp_path):
     assert read_status(tmp_path) is None and list(BackupStatusCollector(tmp_path).collect()) == []
     (tmp_path / "backup-status.json").write_text('{"exit_status": 1, "started": 10, "finished": 25, "last_success": 5}')
     metrics = {m.name: m.samples[0].value for m in BackupStatusCollector(tmp_path).collect()}
-    assert metrics == {"pyiron_hub_backup_last_exit_status": 1, "pyiron_hub_backup_last_run_timestamp_seconds": 25,
-                       "pyiron_hub_backup_last_success_timestamp_seconds": 5,
-                       "pyiron_hub_backup_last_duration_seconds": 15, "pyiron_hub_backup_last_skipped_databases": 0}
+    assert metrics == {
+        "pyiron_hub_backup_last_exit_status": 1,
+        "pyiron_hub_backup_last_run_timestamp_seconds": 25,
+        "pyiron_hub_backup_last_success_timestamp_seconds": 5,
+        "pyiron_hub_backup_last_duration_seconds": 15,
+        "pyiron_hub_backup_last_skipped_databases": 0,
+    }
 
 
 def test_restic_hung_on_a_full_disk_is_stopped(capfd):
     # A stand-in for restic 0.18.0 asleep after a failed save on a full disk.
-    hung = ("sh", "-c", "echo 'Save(<data/70cd>) failed: write /repo/data/x: no space left on device' >&2; exec sleep 60")
+    hung = (
+        "sh",
+        "-c",
+        "echo 'Save(<data/70cd>) failed: write /repo/data/x: no space left on device' >&2; exec sleep 60",
+    )
     assert backup_worker.restic("backup", command=hung, grace=0.2) != 0
     err = capfd.readouterr().err
     assert "no space left on device" in err and "did not end 0.2 s after" in err

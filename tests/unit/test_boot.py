@@ -136,8 +136,12 @@ def test_no_image_home_means_nothing_to_do(tmp_path, home):
 
 
 def test_files_are_written_with_their_mode(home):
-    spec = json.dumps([{"path": ".pyiron_hub/resources/queues/queue.yaml", "content": "a: 1\n", "mode": "0644"},
-                       {"path": ".ssh/known_hosts", "content": "host key\n", "mode": "0600"}])
+    spec = json.dumps(
+        [
+            {"path": ".pyiron_hub/resources/queues/queue.yaml", "content": "a: 1\n", "mode": "0644"},
+            {"path": ".ssh/known_hosts", "content": "host key\n", "mode": "0600"},
+        ]
+    )
     assert boot.write_files(str(home), spec) == [".pyiron_hub/resources/queues/queue.yaml", ".ssh/known_hosts"]
     assert (home / ".pyiron_hub/resources/queues/queue.yaml").read_text() == "a: 1\n"
     assert stat.S_IMODE((home / ".ssh/known_hosts").stat().st_mode) == 0o600
@@ -155,8 +159,12 @@ def files_status(home) -> dict:
 
 
 def test_a_file_needing_a_missing_module_is_left_out_and_the_reason_kept(home, capsys):
-    spec = json.dumps([{"path": "q/queue.yaml", "content": "x", "requires": ["paramiko_not_here"]},
-                       {"path": "q/known_hosts", "content": "k", "requires": ["json"]}])
+    spec = json.dumps(
+        [
+            {"path": "q/queue.yaml", "content": "x", "requires": ["paramiko_not_here"]},
+            {"path": "q/known_hosts", "content": "k", "requires": ["json"]},
+        ]
+    )
     assert boot.write_files(str(home), spec) == ["q/known_hosts"]
     assert not (home / "q/queue.yaml").exists()
     assert files_status(home) == {
@@ -168,7 +176,9 @@ def test_a_file_needing_a_missing_module_is_left_out_and_the_reason_kept(home, c
 
 
 def test_files_no_longer_listed_are_removed_and_nothing_else(home):
-    boot.write_files(str(home), json.dumps([{"path": "q/a.yaml", "content": "a"}, {"path": "q/b.yaml", "content": "b"}]))
+    boot.write_files(
+        str(home), json.dumps([{"path": "q/a.yaml", "content": "a"}, {"path": "q/b.yaml", "content": "b"}])
+    )
     (home / "q/mine.yaml").write_text("the user's own")
     boot.write_files(str(home), json.dumps([{"path": "q/b.yaml", "content": "b2"}]))
     assert sorted(p.name for p in (home / "q").iterdir()) == ["b.yaml", "mine.yaml"]
@@ -178,7 +188,9 @@ def test_files_no_longer_listed_are_removed_and_nothing_else(home):
 
 def test_a_file_left_out_now_is_removed_if_the_hub_wrote_it_before(home):
     boot.write_files(str(home), json.dumps([{"path": "q/queue.yaml", "content": "x"}]))
-    boot.write_files(str(home), json.dumps([{"path": "q/queue.yaml", "content": "x", "requires": ["paramiko_not_here"]}]))
+    boot.write_files(
+        str(home), json.dumps([{"path": "q/queue.yaml", "content": "x", "requires": ["paramiko_not_here"]}])
+    )
     assert not (home / "q/queue.yaml").exists()
 
 
@@ -249,13 +261,19 @@ def test_series_of_a_version(monkeypatch, version, series):
 
 def test_boot_runs_as_python_dash_c_and_execs_the_server(tmp_path, image):
     # The way the container runs it: python -c <source> <server> <args>; here the "server" is echo.
-    env = {**os.environ, "HOME": str(tmp_path / "h"), "PYIRON_HUB_SSH_KEY": "1",
-           "PYIRON_HUB_FILES": json.dumps([{"path": "hello.txt", "content": "hi"}])}
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path / "h"),
+        "PYIRON_HUB_SSH_KEY": "1",
+        "PYIRON_HUB_FILES": json.dumps([{"path": "hello.txt", "content": "hi"}]),
+    }
     (tmp_path / "h").mkdir()
     source = (boot.__file__ and open(boot.__file__).read()).replace(
-        'IMAGE_HOME = "/opt/pyiron-hub/image/jovyan"', f'IMAGE_HOME = "{image}"')
-    r = subprocess.run([sys.executable, "-c", source, "echo", "server", "started"], env=env,
-                       capture_output=True, text=True, timeout=60)
+        'IMAGE_HOME = "/opt/pyiron-hub/image/jovyan"', f'IMAGE_HOME = "{image}"'
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", source, "echo", "server", "started"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout == "server started\n"
     assert (tmp_path / "h/notebooks_base/intro.ipynb").exists()
@@ -267,8 +285,13 @@ def test_boot_runs_as_python_dash_c_and_execs_the_server(tmp_path, image):
 
 def test_a_failing_step_does_not_keep_the_server_from_starting(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path), "PYIRON_HUB_FILES": "not json"}
-    r = subprocess.run([sys.executable, "-c", open(boot.__file__).read(), "echo", "up"], env=env,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", open(boot.__file__).read(), "echo", "up"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0 and r.stdout == "up\n"
     assert "files: skipped (JSONDecodeError" in r.stderr
 
@@ -338,8 +361,12 @@ def test_server_mounts_the_image_home_twice_read_only():
 
 def test_site_resources_are_a_read_only_bind_mount():
     mounts = server_mounts("sha256:" + "ab" * 32, "/srv/pyiron/resources")
-    assert mounts[-1] == {"type": "bind", "source": "/srv/pyiron/resources",
-                          "target": "/opt/pyiron-hub/site-resources", "read_only": True}
+    assert mounts[-1] == {
+        "type": "bind",
+        "source": "/srv/pyiron/resources",
+        "target": "/opt/pyiron-hub/site-resources",
+        "read_only": True,
+    }
 
 
 # --- the hub's packages (paramiko) for images that lack them -----------------------------------
@@ -352,7 +379,9 @@ def hub_packages(tmp_path):
     (root / "shadow_mod_18").mkdir()
     (root / "shadow_mod_18" / "__init__.py").write_text("WHERE = 'hub'\n")
     version = "%d.%d" % sys.version_info[:2]
-    (root / boot.PACKAGES_MANIFEST).write_text(json.dumps({"pythons": ["3.99", version], "modules": ["hubonly_mod_18"]}))
+    (root / boot.PACKAGES_MANIFEST).write_text(
+        json.dumps({"pythons": ["3.99", version], "modules": ["hubonly_mod_18"]})
+    )
     yield root
     while str(root) in sys.path:
         sys.path.remove(str(root))
@@ -369,11 +398,20 @@ def test_hub_packages_go_after_the_images_own(hub_packages, tmp_path):
     assert (site_dir / boot.PACKAGES_PTH).read_text() == f"{hub_packages}\n"
     # A fresh Python that reads the site-packages directory as the image's Python does:
     # the hub's module is found, and the image's own copy of a module wins over the hub's.
-    out = subprocess.run([sys.executable, "-c", (
-        f"import site, sys; site.addsitedir({str(site_dir)!r}); "
-        "import hubonly_mod_18, shadow_mod_18; "
-        f"print(hubonly_mod_18.WHERE, shadow_mod_18.WHERE, sys.path.index({str(site_dir)!r}) < sys.path.index({str(hub_packages)!r}))"
-    )], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                f"import site, sys; site.addsitedir({str(site_dir)!r}); "
+                "import hubonly_mod_18, shadow_mod_18; "
+                f"print(hubonly_mod_18.WHERE, shadow_mod_18.WHERE, sys.path.index({str(site_dir)!r}) < sys.path.index({str(hub_packages)!r}))"
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.split() == ["hub", "image", "True"]
 
 
@@ -392,12 +430,16 @@ def test_nothing_is_added_where_the_image_has_the_modules(hub_packages, tmp_path
 def test_a_speedup_the_image_lacks_is_lent_but_never_named_as_a_need(hub_packages, tmp_path):
     # rfc3987 in the hub's tree: lent for speed; the user is told only about what a feature needs.
     (hub_packages / "speedup_mod_18.py").write_text("WHERE = 'hub'\n")
-    (hub_packages / boot.PACKAGES_MANIFEST).write_text(json.dumps(
-        {"pythons": ["3.13"], "modules": ["hubonly_mod_18"], "speedups": ["speedup_mod_18"]}))
+    (hub_packages / boot.PACKAGES_MANIFEST).write_text(
+        json.dumps({"pythons": ["3.13"], "modules": ["hubonly_mod_18"], "speedups": ["speedup_mod_18"]})
+    )
     assert boot.use_hub_packages(str(hub_packages), str(tmp_path), version="3.10") == (
-        "not used", "the hub supplies hubonly_mod_18 for Python 3.13, and this image runs Python 3.10")
-    (hub_packages / boot.PACKAGES_MANIFEST).write_text(json.dumps(
-        {"pythons": ["3.13"], "modules": ["json"], "speedups": ["speedup_mod_18"]}))
+        "not used",
+        "the hub supplies hubonly_mod_18 for Python 3.13, and this image runs Python 3.10",
+    )
+    (hub_packages / boot.PACKAGES_MANIFEST).write_text(
+        json.dumps({"pythons": ["3.13"], "modules": ["json"], "speedups": ["speedup_mod_18"]})
+    )
     done, why_not = boot.use_hub_packages(str(hub_packages), str(tmp_path), version="3.10")
     assert why_not == "the hub supplies speedup_mod_18 for Python 3.13, and this image runs Python 3.10"
     sys.modules.pop("speedup_mod_18", None)
@@ -405,13 +447,17 @@ def test_a_speedup_the_image_lacks_is_lent_but_never_named_as_a_need(hub_package
 
 def test_a_python_the_hub_cannot_serve_is_told_why(hub_packages, tmp_path, home):
     done, why_not = boot.use_hub_packages(str(hub_packages), str(tmp_path), version="3.10")
-    assert (done, why_not) == ("not used", f"the hub supplies hubonly_mod_18 for Python 3.99, "
-                                           f"{'%d.%d' % sys.version_info[:2]}, and this image runs Python 3.10")
+    assert (done, why_not) == (
+        "not used",
+        f"the hub supplies hubonly_mod_18 for Python 3.99, "
+        f"{'%d.%d' % sys.version_info[:2]}, and this image runs Python 3.10",
+    )
     assert not (tmp_path / boot.PACKAGES_PTH).exists()
     spec = json.dumps([{"path": "q/queue.yaml", "content": "x", "requires": ["hubonly_mod_18"]}])
     assert boot.write_files(str(home), spec, why_not) == []
     assert files_status(home)["skipped"]["q/queue.yaml"] == (
-        f"needs the Python module hubonly_mod_18, which this environment lacks ({why_not})")
+        f"needs the Python module hubonly_mod_18, which this environment lacks ({why_not})"
+    )
 
 
 def test_a_read_only_site_packages_is_told_why(hub_packages, tmp_path):
@@ -445,8 +491,9 @@ def test_boot_runs_from_its_file_and_execs_the_server(tmp_path):
     mounted.chmod(0o444)
     env = {**os.environ, "HOME": str(tmp_path / "h")}
     (tmp_path / "h").mkdir()
-    r = subprocess.run([sys.executable, str(mounted), "echo", "up"], env=env, capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [sys.executable, str(mounted), "echo", "up"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0 and r.stdout == "up\n", r.stderr
 
 
@@ -501,8 +548,9 @@ def test_packages_that_loaded_in_this_image_before_are_not_imported_again(hub_pa
 def test_packages_that_do_not_load_are_taken_away_again(hub_packages, tmp_path):
     (hub_packages / "hubonly_mod_18" / "__init__.py").write_text("raise ImportError('GLIBC_2.34 not found')\n")
     done, why_not = boot.use_hub_packages(str(hub_packages), str(tmp_path))
-    assert done == "not used" and why_not == ("the hub's hubonly_mod_18 does not load in this image "
-                                              "(ImportError: GLIBC_2.34 not found)")
+    assert done == "not used" and why_not == (
+        "the hub's hubonly_mod_18 does not load in this image (ImportError: GLIBC_2.34 not found)"
+    )
     assert not (tmp_path / boot.PACKAGES_PTH).exists() and str(hub_packages) not in sys.path
 
 
@@ -513,7 +561,9 @@ def test_folders_that_take_no_new_file_are_named_with_why(tmp_path):
     assert boot.not_writable([str(writable)]) == []
     assert list(writable.iterdir()) == []  # the probe is gone again
     assert boot.not_writable([str(writable), str(a_file), str(tmp_path / "gone")]) == [
-        f"{a_file}: Not a directory", f"{tmp_path / 'gone'}: No such file or directory"]
+        f"{a_file}: Not a directory",
+        f"{tmp_path / 'gone'}: No such file or directory",
+    ]
 
 
 def test_a_folder_whose_mount_hangs_counts_as_not_writable_after_the_wait(tmp_path, monkeypatch):

@@ -59,8 +59,14 @@ def test_builtin_images():
 def test_custom_catalogue_loads(write_catalogue):
     path = write_catalogue(catalogue_entry("gpu", "pyiron/gpu:1", mem_limit="8G", cpu_limit=4, description="GPUs"))
     assert load_catalogue(path) == [
-        Environment(name="gpu", display_name="gpu display", description="GPUs", image="pyiron/gpu:1",
-                    mem_limit=8 * GIB, cpu_limit=4.0)
+        Environment(
+            name="gpu",
+            display_name="gpu display",
+            description="GPUs",
+            image="pyiron/gpu:1",
+            mem_limit=8 * GIB,
+            cpu_limit=4.0,
+        )
     ]
 
 
@@ -80,7 +86,9 @@ def test_invalid_toml(write_catalogue):
 
 def test_duplicate_names(write_catalogue):
     path = write_catalogue(catalogue_entry("twice") + catalogue_entry("twice", "pyiron/other"))
-    assert [(p.where, p.message) for p in catalogue_problems(path)] == [("catalogue entry 'twice'", "the name is used twice")]
+    assert [(p.where, p.message) for p in catalogue_problems(path)] == [
+        ("catalogue entry 'twice'", "the name is used twice")
+    ]
 
 
 def test_typo_in_key_names_the_entry_and_the_key(write_catalogue):
@@ -91,8 +99,10 @@ def test_typo_in_key_names_the_entry_and_the_key(write_catalogue):
 
 
 def test_a_misspelt_image_key_reports_the_key_and_the_missing_image_together(write_catalogue):
-    path = write_catalogue(catalogue_entry("pyiron_base") + '[[environments]]\nname = "mine"\n'
-                           'display_name = "mine"\nimgae = "pyiron/other"\n')
+    path = write_catalogue(
+        catalogue_entry("pyiron_base") + '[[environments]]\nname = "mine"\n'
+        'display_name = "mine"\nimgae = "pyiron/other"\n'
+    )
     problems = catalogue_problems(path)
     assert [p.where for p in problems] == [f"catalogue entry 'mine' in {path}"] * 2
     assert sorted(p.message.split(":")[0] for p in problems) == ["image", "imgae"]
@@ -139,8 +149,15 @@ def test_bad_name(write_catalogue, name):
     assert len(problems) == 1 and problems[0].message.startswith("name: ")
 
 
-@pytest.mark.parametrize("key, value, words", [("mem_limit", "1M", "too small"), ("mem_limit", "lots", "is not a size"),
-                                               ("cpu_limit", 0, "out of range"), ("cpu_limit", -2, "out of range")])
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("mem_limit", "1M", "too small"),
+        ("mem_limit", "lots", "is not a size"),
+        ("cpu_limit", 0, "out of range"),
+        ("cpu_limit", -2, "out of range"),
+    ],
+)
 def test_bad_entry_limits(write_catalogue, key, value, words):
     problems = catalogue_problems(write_catalogue(catalogue_entry("mine", **{key: value})))
     assert len(problems) == 1 and problems[0].message.startswith(f"{key}: ") and words in problems[0].message
@@ -156,15 +173,21 @@ def test_two_defaults(write_catalogue):
 def test_every_bad_entry_is_reported_at_once(write_catalogue):
     path = write_catalogue(catalogue_entry("a", "BAD IMAGE") + catalogue_entry("b", colour="red"))
     assert sorted(p.where for p in catalogue_problems(path)) == [
-        f"catalogue entry 'a' in {path}", f"catalogue entry 'b' in {path}"
+        f"catalogue entry 'a' in {path}",
+        f"catalogue entry 'b' in {path}",
     ]
 
 
 # --- resolving: PYIRON_* images, default limits, maximums ----------------------------------
-@pytest.mark.parametrize("variable, name", [
-    ("PYIRON_BASE", "pyiron_base"), ("PYIRON_ATOMISTIC", "pyiron_atomistics"),
-    ("PYIRON_CONTINUUM", "pyiron_continuum"), ("PYIRON_EXPERIMENTAL", "pyiron_experimental"),
-])
+@pytest.mark.parametrize(
+    "variable, name",
+    [
+        ("PYIRON_BASE", "pyiron_base"),
+        ("PYIRON_ATOMISTIC", "pyiron_atomistics"),
+        ("PYIRON_CONTINUUM", "pyiron_continuum"),
+        ("PYIRON_EXPERIMENTAL", "pyiron_experimental"),
+    ],
+)
 def test_legacy_image_variable_overrides_its_environment(variable, name):
     resolved = resolve_environments(load_catalogue(), settings_with(**{variable: "registry.example.org/mine:1"}))
     assert {env.name: env.image for env in resolved}[name] == "registry.example.org/mine:1"
@@ -187,7 +210,8 @@ def test_per_entry_limits_win(write_catalogue):
     path = write_catalogue(catalogue_entry("big", mem_limit="8G", cpu_limit=4) + catalogue_entry("small"))
     resolved = resolve_environments(load_catalogue(path), settings_with(MEM_LIMIT="2G", CPU_LIMIT="1"))
     assert [(env.name, env.mem_limit, env.cpu_limit) for env in resolved] == [
-        ("big", 8 * GIB, 4.0), ("small", 2 * GIB, 1.0)
+        ("big", 8 * GIB, 4.0),
+        ("small", 2 * GIB, 1.0),
     ]
 
 
@@ -210,7 +234,9 @@ def test_resolving_does_not_change_the_loaded_catalogue():
 def test_entry_memory_above_maximum_rejected(write_catalogue):
     path = write_catalogue(catalogue_entry("big", mem_limit="16G"))
     problems = resolve_problems(load_catalogue(path), settings_with(MAX_MEM_LIMIT="8G"))
-    assert [(p.where, p.message) for p in problems] == [("catalogue entry 'big'", "mem_limit 16G is above MAX_MEM_LIMIT")]
+    assert [(p.where, p.message) for p in problems] == [
+        ("catalogue entry 'big'", "mem_limit 16G is above MAX_MEM_LIMIT")
+    ]
 
 
 def test_entry_cpus_above_maximum_rejected(write_catalogue):

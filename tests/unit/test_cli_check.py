@@ -16,7 +16,7 @@ def write_env_file(path, values: dict[str, str]):
 
 def environment_lines(out: str, section: str = "  Environments:") -> dict[str, str]:
     lines = out.split(section + "\n", 1)[1].splitlines()
-    section_lines = lines[:next((i for i, line in enumerate(lines) if not line.startswith("    ")), len(lines))]
+    section_lines = lines[: next((i for i, line in enumerate(lines) if not line.startswith("    ")), len(lines))]
     return {line.split()[0]: line for line in section_lines}
 
 
@@ -26,8 +26,10 @@ def test_summary_names_what_is_not_offered_and_how_to_offer_it(hub_environ, caps
     out = capsys.readouterr().out
     assert environment_lines(out)["pyiron_continuum"].endswith("(retired)")
     left = environment_lines(out, "  Not offered (no image; set its variable to offer it):")
-    assert left == {"pyiron_workflow": "    pyiron_workflow        PYIRON_WORKFLOW",
-                    "pyiron_experimental": "    pyiron_experimental    PYIRON_EXPERIMENTAL (retired)"}
+    assert left == {
+        "pyiron_workflow": "    pyiron_workflow        PYIRON_WORKFLOW",
+        "pyiron_experimental": "    pyiron_experimental    PYIRON_EXPERIMENTAL (retired)",
+    }
 
 
 def test_valid_environment(hub_environ, capsys):
@@ -62,8 +64,10 @@ def test_summary_says_who_may_log_in(hub_environ, capsys):
 
 def test_summary_names_the_keycloak_realm(hub_environ, capsys):
     main(["check"])
-    assert "  Keycloak:      https://keycloak.example.org/realms/pyiron (client pyiron-hub)" in \
-        capsys.readouterr().out.splitlines()
+    assert (
+        "  Keycloak:      https://keycloak.example.org/realms/pyiron (client pyiron-hub)"
+        in capsys.readouterr().out.splitlines()
+    )
 
 
 def test_summary_warns_of_dummy_login(hub_environ, capsys):
@@ -93,7 +97,9 @@ def test_invalid_environment_lists_every_problem(hub_environ, capsys):
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith("pyiron-hub: 5 configuration problems:")
-    assert [v for v in ("MEM_LIMIT", "CPU_LIMIT", "PYIRON_BASE", "SPAWN_TIMEOUT", "CLIENT_ID") if f"  - {v}: " not in err] == []
+    assert [
+        v for v in ("MEM_LIMIT", "CPU_LIMIT", "PYIRON_BASE", "SPAWN_TIMEOUT", "CLIENT_ID") if f"  - {v}: " not in err
+    ] == []
 
 
 def test_settings_and_catalogue_problems_together(hub_environ, capsys, write_catalogue):
@@ -108,7 +114,10 @@ def test_catalogue_problem_found_after_valid_settings(hub_environ, capsys, write
     hub_environ.setenv("PYIRON_CONTINUUM", "pyiron/continuum:2")
     hub_environ.setenv("ENVIRONMENTS_FILE", str(write_catalogue(catalogue_entry("only"))))
     assert main(["check"]) == 1
-    assert "  - PYIRON_CONTINUUM: is set, but the catalogue has no environment 'pyiron_continuum'" in capsys.readouterr().err
+    assert (
+        "  - PYIRON_CONTINUUM: is set, but the catalogue has no environment 'pyiron_continuum'"
+        in capsys.readouterr().err
+    )
 
 
 # --- --env-file ---------------------------------------------------------------------------
@@ -116,14 +125,18 @@ def test_catalogue_problem_found_after_valid_settings(hub_environ, capsys, write
 def env_files(tmp_path):
     """pyiron.env and shared.env as `pyiron-hub init` lays them out."""
     pyiron = {k: v for k, v in MINIMAL_ENV.items() if k != "POSTGRES_PASSWORD"}
-    return (write_env_file(tmp_path / "pyiron.env", pyiron),
-            write_env_file(tmp_path / "shared.env", {"POSTGRES_PASSWORD": "pw-from-file"}))
+    return (
+        write_env_file(tmp_path / "pyiron.env", pyiron),
+        write_env_file(tmp_path / "shared.env", {"POSTGRES_PASSWORD": "pw-from-file"}),
+    )
 
 
 def test_two_env_files_together(clean_environ, env_files, capsys):
     pyiron, shared = env_files
     assert main(["check", "--env-file", str(pyiron), "--env-file", str(shared)]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "  (paths are inside the hub container and were not checked here)"
+    assert (
+        capsys.readouterr().out.splitlines()[-1] == "  (paths are inside the hub container and were not checked here)"
+    )
 
 
 def test_one_env_file_is_not_enough(clean_environ, env_files, capsys):
@@ -146,8 +159,14 @@ def test_env_files_replace_the_shell_environment(hub_environ, env_files, capsys)
 
 def test_env_file_paths_are_not_checked_on_the_host(clean_environ, env_files, capsys):
     pyiron, shared = env_files
-    write_env_file(shared, {"POSTGRES_PASSWORD": "pw", "OAUTH2_CA_BUNDLE": "/srv/jupyterhub/ca.pem",
-                            "ENVIRONMENTS_FILE": "/srv/jupyterhub/environments.toml"})
+    write_env_file(
+        shared,
+        {
+            "POSTGRES_PASSWORD": "pw",
+            "OAUTH2_CA_BUNDLE": "/srv/jupyterhub/ca.pem",
+            "ENVIRONMENTS_FILE": "/srv/jupyterhub/environments.toml",
+        },
+    )
     assert main(["check", "--env-file", str(pyiron), "--env-file", str(shared)]) == 0
 
 
@@ -179,9 +198,12 @@ def test_check_lists_the_clusters_and_reports_their_problems(hub_environ, capsys
     hub_environ.setenv("CLUSTERS_FILE", str(path))
     assert main(["check"]) == 0
     # The section's own lines (the images' presence on this host follows them).
-    clusters = [line for line in capsys.readouterr().out.split("  Clusters:\n", 1)[1].splitlines()
-                if line.startswith("    ")]
-    assert clusters == ["    hpc1                   login.hpc1.example.org:22    account {username}     queues short, long (default)"]
+    clusters = [
+        line for line in capsys.readouterr().out.split("  Clusters:\n", 1)[1].splitlines() if line.startswith("    ")
+    ]
+    assert clusters == [
+        "    hpc1                   login.hpc1.example.org:22    account {username}     queues short, long (default)"
+    ]
     path.write_text(CLUSTER.replace("cores_max = 4", "cores_max = -1"))
     assert main(["check"]) == 1
     assert "cluster 'hpc1'" in capsys.readouterr().err

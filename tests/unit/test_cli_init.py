@@ -16,8 +16,12 @@ from pyiron_hub_config.envfiles import format_env_file, parse_env_file
 ENV_FILES = (".env", "pyiron.env", "shared.env")
 # What init adds to the old build section: the stack's files and compose's project, and the
 # defaults compose would take anyway, written out.
-STACK = {"COMPOSE_PROJECT_NAME": "pyiron-hub", "HUB_IMAGE": "pyiron-hub:latest", "HUB_BIND": "127.0.0.1",
-         "HUB_PORT": "8000"}
+STACK = {
+    "COMPOSE_PROJECT_NAME": "pyiron-hub",
+    "HUB_IMAGE": "pyiron-hub:latest",
+    "HUB_BIND": "127.0.0.1",
+    "HUB_PORT": "8000",
+}
 KC = "https://keycloak.example.org/realms/pyiron/protocol/openid-connect"
 
 # The old README's config.json, filled in as an admin would have.
@@ -78,7 +82,9 @@ def test_init_from_writes_three_files_beside_config_json(seed):
 def test_files_are_private(seed):
     path = seed()
     init_from(path)
-    assert {name: stat.S_IMODE((path.parent / name).stat().st_mode) for name in ENV_FILES} == dict.fromkeys(ENV_FILES, 0o600)
+    assert {name: stat.S_IMODE((path.parent / name).stat().st_mode) for name in ENV_FILES} == dict.fromkeys(
+        ENV_FILES, 0o600
+    )
 
 
 def test_each_section_lands_in_its_file(seed):
@@ -86,7 +92,10 @@ def test_each_section_lands_in_its_file(seed):
     init_from(path)
     # The old deployment had both its certificate and nginx's network: both overlays.
     assert parse_env_file(path.parent / ".env") == {
-        **OLD_CONFIG["build"], **STACK, "COMPOSE_FILE": "docker-compose.yml:compose.tls.yml:compose.nginx.yml"}
+        **OLD_CONFIG["build"],
+        **STACK,
+        "COMPOSE_FILE": "docker-compose.yml:compose.tls.yml:compose.nginx.yml",
+    }
     assert parse_env_file(path.parent / "shared.env") == OLD_CONFIG["shared"]
 
 
@@ -118,15 +127,33 @@ def test_no_key_is_written_twice(seed):
     for _ in range(3):
         init_from(path)
     for name in ENV_FILES:
-        keys = [line.split("=", 1)[0] for line in (path.parent / name).read_text().splitlines()
-                if line and not line.startswith("#")]
+        keys = [
+            line.split("=", 1)[0]
+            for line in (path.parent / name).read_text().splitlines()
+            if line and not line.startswith("#")
+        ]
         assert len(keys) == len(set(keys)), name
 
 
-@pytest.mark.parametrize("value", [
-    "a$b", "${HOME}", "$$", "a #b", "#start", "with spaces", " padded ", 'say "hi"', '"quoted"', "back\\slash",
-    "`id`", "$(id)", "a=b=c", "ünïcødé",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a$b",
+        "${HOME}",
+        "$$",
+        "a #b",
+        "#start",
+        "with spaces",
+        " padded ",
+        'say "hi"',
+        '"quoted"',
+        "back\\slash",
+        "`id`",
+        "$(id)",
+        "a=b=c",
+        "ünïcødé",
+    ],
+)
 def test_awkward_values_parse_back_identically(seed, value):
     config = copy.deepcopy(OLD_CONFIG)
     config["pyiron"]["CLIENT_SECRET"] = value
@@ -230,16 +257,52 @@ REFUSED = {
     "truncated": (None, json.dumps(OLD_CONFIG)[:200], "is not valid JSON"),
     "empty file": (None, "", "is not valid JSON"),
     "top level list": ([OLD_CONFIG], None, "must be a JSON object with sections build, pyiron and shared"),
-    "section not an object": ({**OLD_CONFIG, "shared": "POSTGRES_PASSWORD=x"}, None, "section 'shared': must be an object"),
-    "list value": (with_value("pyiron", "ADMIN_USER", ["alice", "bob"]), None, "pyiron.ADMIN_USER: must be a string, not list"),
-    "bool value": (with_value("pyiron", "OAUTH2_ALLOW_ALL", True), None, "pyiron.OAUTH2_ALLOW_ALL: must be a string, not bool"),
-    "null value": (with_value("pyiron", "CLIENT_SECRET", None), None, "pyiron.CLIENT_SECRET: must be a string, not NoneType"),
-    "object value": (with_value("build", "NGINX_NETWORK", {"name": "x"}), None, "build.NGINX_NETWORK: must be a string, not dict"),
-    "unknown section": ({**OLD_CONFIG, "database": {"POSTGRES_USER": "x"}}, None, "section 'database': unknown section"),
-    "unknown key": (with_value("pyiron", "OAUTH2_TOKEN_ULR", f"{KC}/token"), None, "pyiron.OAUTH2_TOKEN_ULR: unknown variable"),
+    "section not an object": (
+        {**OLD_CONFIG, "shared": "POSTGRES_PASSWORD=x"},
+        None,
+        "section 'shared': must be an object",
+    ),
+    "list value": (
+        with_value("pyiron", "ADMIN_USER", ["alice", "bob"]),
+        None,
+        "pyiron.ADMIN_USER: must be a string, not list",
+    ),
+    "bool value": (
+        with_value("pyiron", "OAUTH2_ALLOW_ALL", True),
+        None,
+        "pyiron.OAUTH2_ALLOW_ALL: must be a string, not bool",
+    ),
+    "null value": (
+        with_value("pyiron", "CLIENT_SECRET", None),
+        None,
+        "pyiron.CLIENT_SECRET: must be a string, not NoneType",
+    ),
+    "object value": (
+        with_value("build", "NGINX_NETWORK", {"name": "x"}),
+        None,
+        "build.NGINX_NETWORK: must be a string, not dict",
+    ),
+    "unknown section": (
+        {**OLD_CONFIG, "database": {"POSTGRES_USER": "x"}},
+        None,
+        "section 'database': unknown section",
+    ),
+    "unknown key": (
+        with_value("pyiron", "OAUTH2_TOKEN_ULR", f"{KC}/token"),
+        None,
+        "pyiron.OAUTH2_TOKEN_ULR: unknown variable",
+    ),
     "lower-case key": (with_value("pyiron", "client_id", "x"), None, "pyiron.client_id: unknown variable"),
-    "quote in value": (with_value("pyiron", "CLIENT_SECRET", "it's"), None, "CLIENT_SECRET: contains a quote or line break"),
-    "newline in value": (with_value("shared", "POSTGRES_PASSWORD", "a\nEVIL=1"), None, "POSTGRES_PASSWORD: contains a quote"),
+    "quote in value": (
+        with_value("pyiron", "CLIENT_SECRET", "it's"),
+        None,
+        "CLIENT_SECRET: contains a quote or line break",
+    ),
+    "newline in value": (
+        with_value("shared", "POSTGRES_PASSWORD", "a\nEVIL=1"),
+        None,
+        "POSTGRES_PASSWORD: contains a quote",
+    ),
     "value the hub rejects": (with_value("pyiron", "MEM_LIMIT", "lots"), None, "MEM_LIMIT: 'lots' is not a size"),
     "image with shell": (with_value("pyiron", "PYIRON_BASE", "pyiron/base; rm -rf /"), None, "PYIRON_BASE: "),
     "no client id": (without_key("pyiron", "CLIENT_ID"), None, "CLIENT_ID: is required but not set"),
@@ -279,19 +342,33 @@ def test_every_problem_in_config_json_is_reported_at_once(seed, capsys):
 
 def test_placeholders_of_the_old_readme_are_refused(seed, capsys):
     placeholder = {
-        "build": {"HOST_KEY_PATH": "path/to/key", "HOST_CERT_PATH": "path/to/cert",
-                  "NGINX_NETWORK": "name of nginx network; external"},
-        "pyiron": {"OAUTH2_TOKEN_URL": "toke_url", "OAUTH2_AUTHORIZE_URL": "AUTHORIZE_url",
-                   "OAUTH2_USERDATA_URL": "USERDATA_url", "OAUTH_CALLBACK_URL": "CALLBACK_url", "CLIENT_ID": "id",
-                   "CLIENT_SECRET": "secret", "PYIRON_BASE": "base_image:tag", "MEM_LIMIT": "2G", "CPU_LIMIT": "1",
-                   "ADMIN_USER": "user_name"},
+        "build": {
+            "HOST_KEY_PATH": "path/to/key",
+            "HOST_CERT_PATH": "path/to/cert",
+            "NGINX_NETWORK": "name of nginx network; external",
+        },
+        "pyiron": {
+            "OAUTH2_TOKEN_URL": "toke_url",
+            "OAUTH2_AUTHORIZE_URL": "AUTHORIZE_url",
+            "OAUTH2_USERDATA_URL": "USERDATA_url",
+            "OAUTH_CALLBACK_URL": "CALLBACK_url",
+            "CLIENT_ID": "id",
+            "CLIENT_SECRET": "secret",
+            "PYIRON_BASE": "base_image:tag",
+            "MEM_LIMIT": "2G",
+            "CPU_LIMIT": "1",
+            "ADMIN_USER": "user_name",
+        },
         "shared": {"POSTGRES_PASSWORD": "password"},
     }
     path = seed(placeholder)
     assert init_from(path) == 1
     err = capsys.readouterr().err
-    assert [v for v in ("OAUTH2_TOKEN_URL", "OAUTH2_AUTHORIZE_URL", "OAUTH2_USERDATA_URL", "OAUTH_CALLBACK_URL")
-            if f"  - {v}: " not in err] == []
+    assert [
+        v
+        for v in ("OAUTH2_TOKEN_URL", "OAUTH2_AUTHORIZE_URL", "OAUTH2_USERDATA_URL", "OAUTH_CALLBACK_URL")
+        if f"  - {v}: " not in err
+    ] == []
     assert not (path.parent / "pyiron.env").exists()
 
 
@@ -306,7 +383,10 @@ def test_fresh_init_writes_files_with_a_generated_password(tmp_path, capsys):
     assert main(["init", "--dir", str(tmp_path)]) == 0
     files = {name: parse_env_file(tmp_path / name) for name in ENV_FILES}
     assert (files[".env"], files["pyiron.env"], list(files["shared.env"])) == (
-        {**STACK, "COMPOSE_FILE": "docker-compose.yml"}, {}, ["POSTGRES_PASSWORD"])
+        {**STACK, "COMPOSE_FILE": "docker-compose.yml"},
+        {},
+        ["POSTGRES_PASSWORD"],
+    )
     assert re.fullmatch(r"[0-9a-f]{64}", files["shared.env"]["POSTGRES_PASSWORD"])
 
 
@@ -374,9 +454,23 @@ def test_swarm_files_refuse_what_unquoted_files_cannot_hold(seed, value, capsys)
 
 
 # --- a new set-up from flags (scripts) or answers (a person at a terminal) --------------------
-FLAGS = ["--issuer-url", "https://keycloak.example.org/realms/pyiron", "--hub-url", "https://hub.example.org",
-         "--allowed-group", "pyiron-users", "--admin-group", "pyiron-admins", "--admins", "alice",
-         "--image", "pyiron_base=registry.example.org/base:7", "--hub-port", "8443", "--no-input"]
+FLAGS = [
+    "--issuer-url",
+    "https://keycloak.example.org/realms/pyiron",
+    "--hub-url",
+    "https://hub.example.org",
+    "--allowed-group",
+    "pyiron-users",
+    "--admin-group",
+    "pyiron-admins",
+    "--admins",
+    "alice",
+    "--image",
+    "pyiron_base=registry.example.org/base:7",
+    "--hub-port",
+    "8443",
+    "--no-input",
+]
 
 
 def init_new(directory, *extra) -> int:
@@ -387,9 +481,14 @@ def test_flags_write_a_set_up_the_hub_accepts(tmp_path, capsys):
     assert init_new(tmp_path) == 0
     pyiron = parse_env_file(tmp_path / "pyiron.env")
     assert {k: v for k, v in pyiron.items() if k != "CLIENT_SECRET"} == {
-        "OAUTH2_ISSUER_URL": "https://keycloak.example.org/realms/pyiron", "CLIENT_ID": "pyiron-hub",
-        "OAUTH_CALLBACK_URL": "https://hub.example.org/hub/oauth_callback", "OAUTH2_ALLOWED_GROUPS": "pyiron-users",
-        "OAUTH2_ADMIN_GROUPS": "pyiron-admins", "ADMIN_USER": "alice", "PYIRON_BASE": "registry.example.org/base:7"}
+        "OAUTH2_ISSUER_URL": "https://keycloak.example.org/realms/pyiron",
+        "CLIENT_ID": "pyiron-hub",
+        "OAUTH_CALLBACK_URL": "https://hub.example.org/hub/oauth_callback",
+        "OAUTH2_ALLOWED_GROUPS": "pyiron-users",
+        "OAUTH2_ADMIN_GROUPS": "pyiron-admins",
+        "ADMIN_USER": "alice",
+        "PYIRON_BASE": "registry.example.org/base:7",
+    }
     assert re.fullmatch(r"[0-9a-f]{64}", pyiron["CLIENT_SECRET"])  # generated: keycloak-client gives it to Keycloak
     assert parse_env_file(tmp_path / ".env")["HUB_PORT"] == "8443"
     args = ["check", "--env-file", str(tmp_path / "pyiron.env"), "--env-file", str(tmp_path / "shared.env")]
@@ -429,13 +528,19 @@ def test_a_flag_changes_only_its_own_value(tmp_path):
     assert (after["pyiron.env"], after["shared.env"]) == (before["pyiron.env"], before["shared.env"])
 
 
-@pytest.mark.parametrize("extra, stack", [
-    ([], "docker-compose.yml"),
-    (["--tls", "cert", "--cert", "/etc/ssl/hub.pem", "--key", "/etc/ssl/hub.key"], "docker-compose.yml:compose.tls.yml"),
-    (["--tls", "nginx", "--nginx-network", "nginx-net"], "docker-compose.yml:compose.nginx.yml"),
-    (["--backups", "--backup-repository", "/srv/b"], "docker-compose.yml:compose.backup.yml"),
-    (["--clusters"], "docker-compose.yml:compose.clusters.yml"),
-])
+@pytest.mark.parametrize(
+    "extra, stack",
+    [
+        ([], "docker-compose.yml"),
+        (
+            ["--tls", "cert", "--cert", "/etc/ssl/hub.pem", "--key", "/etc/ssl/hub.key"],
+            "docker-compose.yml:compose.tls.yml",
+        ),
+        (["--tls", "nginx", "--nginx-network", "nginx-net"], "docker-compose.yml:compose.nginx.yml"),
+        (["--backups", "--backup-repository", "/srv/b"], "docker-compose.yml:compose.backup.yml"),
+        (["--clusters"], "docker-compose.yml:compose.clusters.yml"),
+    ],
+)
 def test_compose_file_names_the_chosen_overlays(tmp_path, extra, stack):
     init_new(tmp_path, *extra)
     assert parse_env_file(tmp_path / ".env")["COMPOSE_FILE"] == stack
@@ -471,11 +576,38 @@ def test_backups_without_a_repository_are_refused(tmp_path, capsys):
 
 
 def test_every_bad_flag_is_refused_at_once_and_nothing_written(tmp_path, capsys):
-    assert main(["init", "--dir", str(tmp_path), "--no-input", "--issuer-url", "keycloak", "--image", "nope=x:1",
-                 "--hub-url", "https://hub.example.org/path", "--set", "NO_SUCH=1", "--project-name", "Pyiron Hub",
-                 "--set", "MEM_LIMIT=lots"]) == 1
+    assert (
+        main(
+            [
+                "init",
+                "--dir",
+                str(tmp_path),
+                "--no-input",
+                "--issuer-url",
+                "keycloak",
+                "--image",
+                "nope=x:1",
+                "--hub-url",
+                "https://hub.example.org/path",
+                "--set",
+                "NO_SUCH=1",
+                "--project-name",
+                "Pyiron Hub",
+                "--set",
+                "MEM_LIMIT=lots",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
-    for where in ("OAUTH2_ISSUER_URL", "--image nope=x:1", "--hub-url", "--set NO_SUCH=1", "--project-name", "MEM_LIMIT"):
+    for where in (
+        "OAUTH2_ISSUER_URL",
+        "--image nope=x:1",
+        "--hub-url",
+        "--set NO_SUCH=1",
+        "--project-name",
+        "MEM_LIMIT",
+    ):
         assert f"  - {where}: " in err, where
     assert list(tmp_path.iterdir()) == []
 
@@ -489,8 +621,21 @@ def test_an_old_build_env_moves_into_dot_env(tmp_path, capsys):
 
 
 def test_a_person_at_a_terminal_is_asked(tmp_path, monkeypatch, capsys):
-    replies = iter(["https://kc.example.org/realms/lab", "", "https://hub.example.org", "", "lab-admins", "",
-                    "cert", "/etc/ssl/hub.pem", "/etc/ssl/hub.key", "yes", "/srv/backups/hub"])
+    replies = iter(
+        [
+            "https://kc.example.org/realms/lab",
+            "",
+            "https://hub.example.org",
+            "",
+            "lab-admins",
+            "",
+            "cert",
+            "/etc/ssl/hub.pem",
+            "/etc/ssl/hub.key",
+            "yes",
+            "/srv/backups/hub",
+        ]
+    )
     asked = []
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     monkeypatch.setattr("builtins.input", lambda text: asked.append(text) or next(replies))
@@ -498,9 +643,13 @@ def test_a_person_at_a_terminal_is_asked(tmp_path, monkeypatch, capsys):
     assert main(["init", "--dir", str(tmp_path)]) == 0
     assert asked[1] == "The hub's client id in that realm [pyiron-hub]: "
     pyiron = parse_env_file(tmp_path / "pyiron.env")
-    assert (pyiron["OAUTH2_ISSUER_URL"], pyiron["CLIENT_ID"], pyiron["OAUTH2_ALLOWED_GROUPS"],
-            pyiron["OAUTH2_ADMIN_GROUPS"], len(pyiron["CLIENT_SECRET"])) == (
-        "https://kc.example.org/realms/lab", "pyiron-hub", "pyiron-users", "lab-admins", 64)
+    assert (
+        pyiron["OAUTH2_ISSUER_URL"],
+        pyiron["CLIENT_ID"],
+        pyiron["OAUTH2_ALLOWED_GROUPS"],
+        pyiron["OAUTH2_ADMIN_GROUPS"],
+        len(pyiron["CLIENT_SECRET"]),
+    ) == ("https://kc.example.org/realms/lab", "pyiron-hub", "pyiron-users", "lab-admins", 64)
     assert parse_env_file(tmp_path / ".env")["COMPOSE_FILE"] == "docker-compose.yml:compose.tls.yml:compose.backup.yml"
     assert not any("Port" in text for text in asked)  # with the hub's own TLS, the port is 443 (HTTPS_PORT)
     # A second time, Enter everywhere keeps everything.

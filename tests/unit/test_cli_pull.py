@@ -24,10 +24,17 @@ def test_builtin_catalogue_images():
     assert images_to_pull({}) == BUILTIN_IMAGES
 
 
-@pytest.mark.parametrize("variable, replaced", [
-    ("PYIRON_BASE", "pyiron/base:latest"), ("PYIRON_ATOMISTIC", "pyiron/pyiron:latest"), ("PYIRON_MD", "pyiron/md:latest"),
-    ("PYIRON_CONTINUUM", None), ("PYIRON_EXPERIMENTAL", None), ("PYIRON_WORKFLOW", None),
-])
+@pytest.mark.parametrize(
+    "variable, replaced",
+    [
+        ("PYIRON_BASE", "pyiron/base:latest"),
+        ("PYIRON_ATOMISTIC", "pyiron/pyiron:latest"),
+        ("PYIRON_MD", "pyiron/md:latest"),
+        ("PYIRON_CONTINUUM", None),
+        ("PYIRON_EXPERIMENTAL", None),
+        ("PYIRON_WORKFLOW", None),
+    ],
+)
 def test_legacy_override_replaces_its_image(variable, replaced):
     images = images_to_pull({variable: "registry.example.org/mine:1"})
     assert images == sorted([i for i in BUILTIN_IMAGES if i != replaced] + ["registry.example.org/mine:1"])
@@ -70,16 +77,19 @@ def test_bad_catalogue_and_bad_override_reported_together(tmp_path):
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
 
-@pytest.mark.parametrize("image, repository, tag", [
-    ("pyiron/base", "pyiron/base", "latest"),
-    ("pyiron/base:2024.1", "pyiron/base", "2024.1"),
-    # A digest-pinned image: once cut at its last colon into "pyiron/base@sha256" and a stump.
-    (f"pyiron/base@{DIGEST}", "pyiron/base", DIGEST),
-    (f"pyiron/base:1@{DIGEST}", "pyiron/base:1", DIGEST),  # the engine drops the tag and pulls the digest
-    ("localhost:5000/pyiron/base", "localhost:5000/pyiron/base", "latest"),
-    ("registry.example.org:5000/pyiron/base:3", "registry.example.org:5000/pyiron/base", "3"),
-    (f"registry.example.org:5000/pyiron/base@{DIGEST}", "registry.example.org:5000/pyiron/base", DIGEST),
-])
+@pytest.mark.parametrize(
+    "image, repository, tag",
+    [
+        ("pyiron/base", "pyiron/base", "latest"),
+        ("pyiron/base:2024.1", "pyiron/base", "2024.1"),
+        # A digest-pinned image: once cut at its last colon into "pyiron/base@sha256" and a stump.
+        (f"pyiron/base@{DIGEST}", "pyiron/base", DIGEST),
+        (f"pyiron/base:1@{DIGEST}", "pyiron/base:1", DIGEST),  # the engine drops the tag and pulls the digest
+        ("localhost:5000/pyiron/base", "localhost:5000/pyiron/base", "latest"),
+        ("registry.example.org:5000/pyiron/base:3", "registry.example.org:5000/pyiron/base", "3"),
+        (f"registry.example.org:5000/pyiron/base@{DIGEST}", "registry.example.org:5000/pyiron/base", DIGEST),
+    ],
+)
 def test_pull_arguments(image, repository, tag):
     assert pull_arguments(image) == (repository, tag)
 
@@ -94,17 +104,21 @@ def test_offline_pull_says_what_is_here_and_points_to_missing():
     from pyiron_hub_config.cli import pull_failure_report
 
     lines = pull_failure_report(["a:1", "b:1"], ["b:1"])
-    assert lines == ["2 image(s) could not be pulled.",
-                     "  On this host already (users can start them as they are): a:1",
-                     "  Not on this host (starting them fails until they are pulled): b:1",
-                     "`pyiron-hub pull --missing` pulls only those, once the registry answers."]
+    assert lines == [
+        "2 image(s) could not be pulled.",
+        "  On this host already (users can start them as they are): a:1",
+        "  Not on this host (starting them fails until they are pulled): b:1",
+        "`pyiron-hub pull --missing` pulls only those, once the registry answers.",
+    ]
     assert "nothing is missing" in pull_failure_report(["a:1"], [])[2]
 
 
 def test_no_engine_says_how_to_give_one():
     from pyiron_hub_config.host_checks import no_engine_hint
 
-    err = Exception("Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2, "
-                    "'No such file or directory'))")
+    err = Exception(
+        "Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2, "
+        "'No such file or directory'))"
+    )
     hint = no_engine_hint(err)
     assert "`docker run -v /var/run/docker.sock:/var/run/docker.sock ...`" in hint and "FileNotFoundError" not in hint

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import warnings
-from functools import lru_cache
+from functools import cache
 
 import pytest
 import yaml
@@ -28,7 +28,7 @@ def _wire(*fields: bytes) -> bytes:
     return b"".join(len(f).to_bytes(4, "big") + f for f in fields)
 
 
-@lru_cache(maxsize=None)
+@cache
 def ssh_key(kind: str = "ssh-ed25519") -> str:
     """A public key line of the given type, the same at every call: real key material (for a
     made-up private key), as cryptography checks the points and numbers of a public key."""
@@ -129,34 +129,82 @@ def test_every_problem_is_reported_at_once_naming_cluster_queue_and_field(write)
         (("host_keys = [", "host_keys = [] #"), "host_keys: List should have at least 1 item"),
         (('name = "hpc1"', 'name = "HPC 1"'), "name: may hold only lower-case letters"),
         (('name = "short"', 'name = "sh ort"'), "queue 'sh ort'.name: may hold only letters, digits"),
-        (("cores_max = 4", "cores_max = 4\nnodes = 2"), "queue 'short'.nodes: unknown key; valid keys are name, cores_min"),
-        (('display_name = "HPC one"', 'display_name = "HPC one"\nhostname = "x"'), "hostname: unknown key; valid keys are name"),
-        (('remote_path = "/scratch/{cluster_user}/pyiron"', 'remote_path = "scratch/{cluster_user}"'), "must be an absolute path"),
-        (('remote_path = "/scratch/{cluster_user}/pyiron"', 'remote_path = "/scratch/{user}"'), "unknown placeholder {user}; remote_path may use {cluster_user}, {username}"),
-        (('remote_path = "/scratch/{cluster_user}/pyiron"', 'remote_path = "/scratch/$(id)"'), "must be an absolute path"),
-        (('remote_config_dir = "/etc/pyiron/resources/queues"', 'remote_config_dir = "/etc/py iron"'), "remote_config_dir:"),
-        (('display_name = "HPC one"', 'display_name = "HPC one"\nuser = "{login}"'), "unknown placeholder {login}; user may use {username}"),
-        (('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { alice = "Alice Smith" }'), "is not a valid account name"),
-        (('display_name = "HPC one"', 'display_name = "HPC one"\nport = 0'), "port: Input should be greater than or equal to 1"),
-        (('display_name = "HPC one"', 'display_name = "HPC one"\nkey_help = "ask {admin}"'), "unknown placeholder {admin}; key_help may use {cluster_user}, {username}"),
+        (
+            ("cores_max = 4", "cores_max = 4\nnodes = 2"),
+            "queue 'short'.nodes: unknown key; valid keys are name, cores_min",
+        ),
+        (
+            ('display_name = "HPC one"', 'display_name = "HPC one"\nhostname = "x"'),
+            "hostname: unknown key; valid keys are name",
+        ),
+        (
+            ('remote_path = "/scratch/{cluster_user}/pyiron"', 'remote_path = "scratch/{cluster_user}"'),
+            "must be an absolute path",
+        ),
+        (
+            ('remote_path = "/scratch/{cluster_user}/pyiron"', 'remote_path = "/scratch/{user}"'),
+            "unknown placeholder {user}; remote_path may use {cluster_user}, {username}",
+        ),
+        (
+            ('remote_path = "/scratch/{cluster_user}/pyiron"', 'remote_path = "/scratch/$(id)"'),
+            "must be an absolute path",
+        ),
+        (
+            ('remote_config_dir = "/etc/pyiron/resources/queues"', 'remote_config_dir = "/etc/py iron"'),
+            "remote_config_dir:",
+        ),
+        (
+            ('display_name = "HPC one"', 'display_name = "HPC one"\nuser = "{login}"'),
+            "unknown placeholder {login}; user may use {username}",
+        ),
+        (
+            ('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { alice = "Alice Smith" }'),
+            "is not a valid account name",
+        ),
+        (
+            ('display_name = "HPC one"', 'display_name = "HPC one"\nport = 0'),
+            "port: Input should be greater than or equal to 1",
+        ),
+        (
+            ('display_name = "HPC one"', 'display_name = "HPC one"\nkey_help = "ask {admin}"'),
+            "unknown placeholder {admin}; key_help may use {cluster_user}, {username}",
+        ),
         (('name = "long"', 'name = "short"'), "queue 'short' is listed twice"),
         (("cores_max = 4", "cores_max = 4\ndefault = true"), "more than one queue has default = true"),
         ((f'"{HOST_KEY}"', f'"{HOST_KEY[:-8]}"'), "host_keys.0:"),
         ((f'"{HOST_KEY}"', '"ssh-rsa ' + HOST_KEY.split()[1] + '"'), "host_keys.0:"),
         ((f'"{HOST_KEY}"', '"ssh-dss AAAAB3NzaC1kc3M="'), "key type 'ssh-dss' is not one of"),
         # One cluster account belongs to one hub user; root and system accounts to none.
-        (('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { "alice.smith" = "asmith", "a.smith" = "asmith" }'),
-         "'a.smith', 'alice.smith' all map to the account 'asmith'; one cluster account belongs to one hub user"),
-        (('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { alice = "root" }'),
-         "users: 'root' is a reserved account"),
-        (('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { alice = "daemon" }'),
-         "users: 'daemon' is a reserved account"),
-        (('display_name = "HPC one"', 'display_name = "HPC one"\nreserved_accounts = ["slurm"]\nusers = { alice = "slurm" }'),
-         "users: 'slurm' is a reserved account"),
-        (('display_name = "HPC one"', 'display_name = "HPC one"\nreserved_accounts = ["Slurm Admin"]'),
-         "'Slurm Admin' is not a valid account name"),
-        (('display_name = "HPC one"', 'display_name = "HPC one"\nuser = "pyiron"'),
-         "'pyiron' has no {username}: every hub user would get the same account"),
+        (
+            (
+                'display_name = "HPC one"',
+                'display_name = "HPC one"\nusers = { "alice.smith" = "asmith", "a.smith" = "asmith" }',
+            ),
+            "'a.smith', 'alice.smith' all map to the account 'asmith'; one cluster account belongs to one hub user",
+        ),
+        (
+            ('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { alice = "root" }'),
+            "users: 'root' is a reserved account",
+        ),
+        (
+            ('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { alice = "daemon" }'),
+            "users: 'daemon' is a reserved account",
+        ),
+        (
+            (
+                'display_name = "HPC one"',
+                'display_name = "HPC one"\nreserved_accounts = ["slurm"]\nusers = { alice = "slurm" }',
+            ),
+            "users: 'slurm' is a reserved account",
+        ),
+        (
+            ('display_name = "HPC one"', 'display_name = "HPC one"\nreserved_accounts = ["Slurm Admin"]'),
+            "'Slurm Admin' is not a valid account name",
+        ),
+        (
+            ('display_name = "HPC one"', 'display_name = "HPC one"\nuser = "pyiron"'),
+            "'pyiron' has no {username}: every hub user would get the same account",
+        ),
     ],
 )
 def test_one_bad_field(write, change, expected):
@@ -166,7 +214,9 @@ def test_one_bad_field(write, change, expected):
 
 def test_duplicate_cluster_names(write):
     problems = problems_of(write(CLUSTER + CLUSTER))
-    assert problems == [f"cluster 'hpc1' in {write(CLUSTER + CLUSTER)}: the name is used twice (example: give each cluster its own name)"]
+    assert problems == [
+        f"cluster 'hpc1' in {write(CLUSTER + CLUSTER)}: the name is used twice (example: give each cluster its own name)"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -222,8 +272,8 @@ def test_parse_public_key_returns_type_blob_and_comment():
         "ssh-ed25519 " + base64.b64encode(_wire(b"ssh-ed25519", b"\x01" * 31)).decode(),
         "ssh-ed25519 " + base64.b64encode(_wire(b"ssh-ed25519", b"\x01" * 32) + b"\x00").decode(),
         # Well-formed, but its point is not on the curve: no such key exists.
-        "ecdsa-sha2-nistp256 " + base64.b64encode(
-            _wire(b"ecdsa-sha2-nistp256", b"nistp256", b"\x04" + b"\x02" * 64)).decode(),
+        "ecdsa-sha2-nistp256 "
+        + base64.b64encode(_wire(b"ecdsa-sha2-nistp256", b"nistp256", b"\x04" + b"\x02" * 64)).decode(),
     ],
 )
 def test_parse_public_key_refuses_what_is_not_one(text):
@@ -281,8 +331,10 @@ def test_user_names_map_by_template_and_by_table(write):
         'display_name = "HPC one"', 'display_name = "HPC one"\nuser = "hub_{username}"\nusers = { "bob" = "robert" }'
     )
     clusters = load_clusters(write(text))
-    users = {u: yaml.safe_load(files_by_path(clusters, u)[f"{QUEUES_DIR}/queue.yaml"]["content"])["ssh_username"]
-             for u in ("alice", "bob")}
+    users = {
+        u: yaml.safe_load(files_by_path(clusters, u)[f"{QUEUES_DIR}/queue.yaml"]["content"])["ssh_username"]
+        for u in ("alice", "bob")
+    }
     assert users == {"alice": "hub_alice", "bob": "robert"}
     alice = yaml.safe_load(files_by_path(clusters, "alice")[f"{QUEUES_DIR}/queue.yaml"]["content"])
     assert alice["ssh_remote_path"] == "/scratch/hub_alice/pyiron"
@@ -302,12 +354,20 @@ def test_remote_path_may_use_the_hub_name_only_if_it_is_safe(write):
 
 
 def test_several_clusters_use_pysqas_clusters_yaml(write):
-    second = CLUSTER.replace('name = "hpc1"', 'name = "hpc2"').replace("login.hpc1", "login.hpc2").replace(
-        f'["{HOST_KEY}"]', f'["{OTHER_HOST_KEY}"]'
+    second = (
+        CLUSTER.replace('name = "hpc1"', 'name = "hpc2"')
+        .replace("login.hpc1", "login.hpc2")
+        .replace(f'["{HOST_KEY}"]', f'["{OTHER_HOST_KEY}"]')
     )
     files = files_by_path(load_clusters(write(CLUSTER + second)), "alice")
-    assert set(files) == {f"{QUEUES_DIR}/clusters.yaml", f"{QUEUES_DIR}/hpc1.yaml", f"{QUEUES_DIR}/hpc2.yaml", KNOWN_HOSTS,
-                          CLUSTER_EXAMPLE, NOTEBOOK_QUIET_PATH}
+    assert set(files) == {
+        f"{QUEUES_DIR}/clusters.yaml",
+        f"{QUEUES_DIR}/hpc1.yaml",
+        f"{QUEUES_DIR}/hpc2.yaml",
+        KNOWN_HOSTS,
+        CLUSTER_EXAMPLE,
+        NOTEBOOK_QUIET_PATH,
+    }
     assert yaml.safe_load(files[f"{QUEUES_DIR}/clusters.yaml"]["content"]) == {
         "cluster_primary": "hpc1",
         "cluster": {"hpc1": "hpc1.yaml", "hpc2": "hpc2.yaml"},
@@ -322,8 +382,12 @@ def test_several_clusters_use_pysqas_clusters_yaml(write):
 def test_queue_files_need_paramiko_and_known_hosts_does_not(write):
     # Without paramiko a REMOTE queue.yaml would break `import pyiron_base` (boot.py leaves it out).
     requires = {f["path"]: f.get("requires") for f in cluster_files(load_clusters(write(CLUSTER)), "alice")}
-    assert requires == {f"{QUEUES_DIR}/queue.yaml": ["paramiko"], KNOWN_HOSTS: None, CLUSTER_EXAMPLE: None,
-                        NOTEBOOK_QUIET_PATH: None}
+    assert requires == {
+        f"{QUEUES_DIR}/queue.yaml": ["paramiko"],
+        KNOWN_HOSTS: None,
+        CLUSTER_EXAMPLE: None,
+        NOTEBOOK_QUIET_PATH: None,
+    }
 
 
 def test_the_cluster_example_is_given_once(write):
@@ -353,8 +417,11 @@ def test_real_keys_parse(make):
 
 
 def test_key_help_names_the_users_account(write):
-    text = CLUSTER.replace('display_name = "HPC one"', 'display_name = "HPC one"\nuser = "u_{username}"\n'
-                           'key_help = "Run add-key {cluster_user} (hub user {username})."')
+    text = CLUSTER.replace(
+        'display_name = "HPC one"',
+        'display_name = "HPC one"\nuser = "u_{username}"\n'
+        'key_help = "Run add-key {cluster_user} (hub user {username})."',
+    )
     [cluster] = load_clusters(write(text))
     assert cluster.key_help_for("bob") == "Run add-key u_bob (hub user bob)."
     assert cluster.key_help_for("Bad Name") == ""  # no valid account: no instructions for one
@@ -371,14 +438,26 @@ def test_notebooks_that_can_submit_start_without_pysqas_empty_warnings(write):
         warnings.simplefilter("always")
         exec(compile(startup["content"], startup["path"], "exec"), {})
         # What pysqa does with each remote command's stderr (pysqa/base/remote.py).
-        info = "2026-12-01 07:35:53,817 - pyiron_log - INFO - hello_cluster, status: initialized, submitted: queue id 1\n"
+        info = (
+            "2026-12-01 07:35:53,817 - pyiron_log - INFO - hello_cluster, status: initialized, submitted: queue id 1\n"
+        )
         warning = "2026-12-01 07:35:54,001 - pyiron_log - WARNING - Job aborted\n"
-        for stderr in ["", "\n", "  \r\n", info, info + info + "\n", info + warning,
-                       "sbatch: error: Batch job submission failed: Invalid partition name\n"]:
+        for stderr in [
+            "",
+            "\n",
+            "  \r\n",
+            info,
+            info + info + "\n",
+            info + warning,
+            "sbatch: error: Batch job submission failed: Invalid partition name\n",
+        ]:
             warnings.warn(message=stderr, stacklevel=2)
-        warnings.warn("a user's own warning")
+        warnings.warn("a user's own warning", stacklevel=2)
     assert [str(w.message) for w in shown] == [
-        info + warning, "sbatch: error: Batch job submission failed: Invalid partition name\n", "a user's own warning"]
+        info + warning,
+        "sbatch: error: Batch job submission failed: Invalid partition name\n",
+        "a user's own warning",
+    ]
 
 
 def test_no_usable_cluster_no_quiet_file(write):
@@ -418,7 +497,9 @@ def test_a_named_hub_user_whose_account_a_mapping_gives_another_stops_the_start(
     from pyiron_hub_config.hub_config import load_hub_config
     from pyiron_hub_config.problems import ConfigError
 
-    clusters = write(CLUSTER.replace('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { "alice.smith" = "asmith" }'))
+    clusters = write(
+        CLUSTER.replace('display_name = "HPC one"', 'display_name = "HPC one"\nusers = { "alice.smith" = "asmith" }')
+    )
     with pytest.raises(ConfigError) as info:
         load_hub_config({**minimal_env, "CLUSTERS_FILE": str(clusters), "ALLOWED_USERS": "alice.smith,asmith"})
     report = info.value.report()

@@ -8,6 +8,7 @@ import sqlite3
 import tarfile
 import threading
 import time
+from datetime import UTC
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
 
@@ -17,8 +18,21 @@ from traitlets.config import Config
 from pyiron_hub_config import configure, server_stops
 from pyiron_hub_config.in_user_container import boot
 from pyiron_hub_config.server_stops import (
-    EXITED, HUB, MAX_AGE, MEMORY, REQUESTED, MemoryKillsCollector, count_memory_kill, format_duration, memory_kills,
-    notable, server_notice, stop_kind, stop_record, stop_text, stop_warning,
+    EXITED,
+    HUB,
+    MAX_AGE,
+    MEMORY,
+    REQUESTED,
+    MemoryKillsCollector,
+    count_memory_kill,
+    format_duration,
+    memory_kills,
+    notable,
+    server_notice,
+    stop_kind,
+    stop_record,
+    stop_text,
+    stop_warning,
 )
 from pyiron_hub_config.spawner import PyironSpawner
 from pyiron_hub_config.ssh_keys import work_from_archive
@@ -42,14 +56,18 @@ def culler_command(c: Config) -> list[str] | None:
     return found[0]["command"][3:] if found else None
 
 
-@pytest.mark.parametrize("changes, arguments", [
-    ({}, ["--timeout=3600"]),  # the culler's own --cull-every (half the timeout) and no --max-age
-    ({"IDLE_TIMEOUT": "60", "IDLE_CULL_EVERY": "5"}, ["--timeout=60", "--cull-every=5"]),
-    ({"MAX_SERVER_AGE": "28800"}, ["--timeout=3600", "--max-age=28800"]),
-    ({"IDLE_TIMEOUT": "0", "MAX_SERVER_AGE": "28800"}, ["--timeout=28800", "--cull-every=600", "--max-age=28800"]),
-    ({"IDLE_TIMEOUT": "0", "MAX_SERVER_AGE": "60"}, ["--timeout=60", "--cull-every=30", "--max-age=60"]),
-    ({"IDLE_TIMEOUT": "0"}, None),
-], ids=["default", "every", "max-age", "max-age-only", "short-max-age-only", "none"])
+@pytest.mark.parametrize(
+    "changes, arguments",
+    [
+        ({}, ["--timeout=3600"]),  # the culler's own --cull-every (half the timeout) and no --max-age
+        ({"IDLE_TIMEOUT": "60", "IDLE_CULL_EVERY": "5"}, ["--timeout=60", "--cull-every=5"]),
+        ({"MAX_SERVER_AGE": "28800"}, ["--timeout=3600", "--max-age=28800"]),
+        ({"IDLE_TIMEOUT": "0", "MAX_SERVER_AGE": "28800"}, ["--timeout=28800", "--cull-every=600", "--max-age=28800"]),
+        ({"IDLE_TIMEOUT": "0", "MAX_SERVER_AGE": "60"}, ["--timeout=60", "--cull-every=30", "--max-age=60"]),
+        ({"IDLE_TIMEOUT": "0"}, None),
+    ],
+    ids=["default", "every", "max-age", "max-age-only", "short-max-age-only", "none"],
+)
 def test_culler_arguments(configured, changes, arguments):
     assert culler_command(configured(**changes)) == arguments
 
@@ -72,22 +90,27 @@ class Started:
     server = None  # what JupyterHub's Spawner reads when given an orm_spawner
 
     def __init__(self, epoch):
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        self.started = datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)  # JupyterHub's naive UTC
+        self.started = datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)  # JupyterHub's naive UTC
 
 
 def test_work_environment(configured):
-    spawner = PyironSpawner(config=configured(MAX_SERVER_AGE="7200", IDLE_TIMEOUT="600"),
-                            user=SimpleNamespace(name="alice"))
+    spawner = PyironSpawner(
+        config=configured(MAX_SERVER_AGE="7200", IDLE_TIMEOUT="600"), user=SimpleNamespace(name="alice")
+    )
     spawner.orm_spawner = Started(1_000_000)
     spawner.last_stop = stop_record(MEMORY, "it reached its memory limit of 512M", {"jobs": ["demo/a (id 1)"]}, at=5)
     env = spawner.work_environment()
     assert env[boot.ACTIVITY_EVERY_VARIABLE] == "100"
     assert env[boot.STOPS_AT_VARIABLE] == str(1_000_000 + 7200)
     assert env[boot.STOP_WARNING_VARIABLE] == "3600"
-    assert json.loads(env[boot.LAST_STOP_VARIABLE]) == {"at": 5, "text": "it reached its memory limit of 512M",
-                                                        "kind": MEMORY, "jobs": ["demo/a (id 1)"]}
+    assert json.loads(env[boot.LAST_STOP_VARIABLE]) == {
+        "at": 5,
+        "text": "it reached its memory limit of 512M",
+        "kind": MEMORY,
+        "jobs": ["demo/a (id 1)"],
+    }
 
 
 def test_work_environment_without_max_age_or_a_last_stop(configured):
@@ -107,15 +130,18 @@ def test_the_last_stop_is_kept_in_the_state_across_stops(configured):
 
 
 # --- why a server stopped -------------------------------------------------------------------------
-@pytest.mark.parametrize("state, api, age, max_age, kind", [
-    ({"Running": False, "OOMKilled": True, "ExitCode": 137}, False, 50, 0, MEMORY),
-    ({"Running": False, "OOMKilled": True, "ExitCode": 0}, False, 50, 0, EXITED),  # a kernel was killed earlier
-    ({"Running": False, "OOMKilled": False, "ExitCode": 143}, False, 50, 0, EXITED),
-    ({"Running": True}, True, 100, 100, MAX_AGE),
-    ({"Running": True}, True, 99, 100, REQUESTED),
-    ({"Running": True}, False, 10, 0, HUB),
-    (None, True, 10, 0, REQUESTED),
-])
+@pytest.mark.parametrize(
+    "state, api, age, max_age, kind",
+    [
+        ({"Running": False, "OOMKilled": True, "ExitCode": 137}, False, 50, 0, MEMORY),
+        ({"Running": False, "OOMKilled": True, "ExitCode": 0}, False, 50, 0, EXITED),  # a kernel was killed earlier
+        ({"Running": False, "OOMKilled": False, "ExitCode": 143}, False, 50, 0, EXITED),
+        ({"Running": True}, True, 100, 100, MAX_AGE),
+        ({"Running": True}, True, 99, 100, REQUESTED),
+        ({"Running": True}, False, 10, 0, HUB),
+        (None, True, 10, 0, REQUESTED),
+    ],
+)
 def test_stop_kind(state, api, age, max_age, kind):
     assert stop_kind(state, api, age, max_age) == kind
 
@@ -129,9 +155,20 @@ def test_stop_texts():
     assert "by you or an admin" in stop_text(REQUESTED)
 
 
-@pytest.mark.parametrize("seconds, text", [(45, "45 s"), (119, "119 s"), (300, "5 min"), (3600, "1 h"),
-                                           (5400, "1 h 30 min"), (28800, "8 h"), (-3, "0 s"), (210, "3 min 30 s"),
-                                           (725, "12 min")])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (45, "45 s"),
+        (119, "119 s"),
+        (300, "5 min"),
+        (3600, "1 h"),
+        (5400, "1 h 30 min"),
+        (28800, "8 h"),
+        (-3, "0 s"),
+        (210, "3 min 30 s"),
+        (725, "12 min"),
+    ],
+)
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
 
@@ -140,16 +177,19 @@ def test_stop_warning_is_an_hour_or_half_a_short_age():
     assert (stop_warning(28800), stop_warning(3600), stop_warning(60)) == (3600, 1800, 30)
 
 
-@pytest.mark.parametrize("record, shown", [
-    (None, False),
-    (stop_record(REQUESTED, "t", None), False),  # the user's own stop of an idle server
-    (stop_record(REQUESTED, "t", {"jobs": ["a (id 1)"]}), True),
-    (stop_record(REQUESTED, "t", {"busy_kernels": 1}), True),
-    (stop_record(HUB, "t", None), False),
-    (stop_record(MEMORY, "t", None), True),
-    (stop_record(MAX_AGE, "t", None), True),
-    (stop_record(EXITED, "t", None), True),
-])
+@pytest.mark.parametrize(
+    "record, shown",
+    [
+        (None, False),
+        (stop_record(REQUESTED, "t", None), False),  # the user's own stop of an idle server
+        (stop_record(REQUESTED, "t", {"jobs": ["a (id 1)"]}), True),
+        (stop_record(REQUESTED, "t", {"busy_kernels": 1}), True),
+        (stop_record(HUB, "t", None), False),
+        (stop_record(MEMORY, "t", None), True),
+        (stop_record(MAX_AGE, "t", None), True),
+        (stop_record(EXITED, "t", None), True),
+    ],
+)
 def test_notable(record, shown):
     assert notable(record) is shown
 
@@ -178,8 +218,14 @@ def fake_user(record=None, active=False, started=None):
 def test_server_notice_for_the_home_page():
     record = stop_record(MEMORY, "it reached its memory limit of 512M", {"jobs": ["demo/long (id 3)"]}, at=0)
     notice = server_notice(0)(fake_user(record))
-    assert notice == {"last_stop": {"at": "1970-01-01 00:00 UTC", "why": "it reached its memory limit of 512M",
-                                    "jobs": ["demo/long (id 3)"], "busy_kernels": 0}}
+    assert notice == {
+        "last_stop": {
+            "at": "1970-01-01 00:00 UTC",
+            "why": "it reached its memory limit of 512M",
+            "jobs": ["demo/long (id 3)"],
+            "busy_kernels": 0,
+        }
+    }
     assert server_notice(0)(fake_user(stop_record(REQUESTED, "t", None))) is None
     assert server_notice(0)(None) is None
 
@@ -194,21 +240,26 @@ def test_server_notice_says_when_a_running_server_will_be_stopped():
 
 
 def test_the_home_page_shows_both(tmp_path):
-    from pyiron_hub_config.apply import PARTIAL_TEMPLATES
-    from jinja2 import Environment, FileSystemLoader
     from bs4 import BeautifulSoup
+    from jinja2 import Environment, FileSystemLoader
+
+    from pyiron_hub_config.apply import PARTIAL_TEMPLATES
 
     template = Environment(loader=FileSystemLoader(str(PARTIAL_TEMPLATES)), autoescape=True).get_template(
-        "pyiron_server_notice.html")
+        "pyiron_server_notice.html"
+    )
     record = stop_record(MAX_AGE, "it had run for 1 h, <b>", {"jobs": ["demo/long (id 3)"], "busy_kernels": 1}, at=0)
-    page = BeautifulSoup(template.render(server_notice=server_notice(3600, now=lambda: 100)(
-        fake_user(record, active=True, started=0))), "html.parser")
+    page = BeautifulSoup(
+        template.render(server_notice=server_notice(3600, now=lambda: 100)(fake_user(record, active=True, started=0))),
+        "html.parser",
+    )
     said = " ".join(page.find(id="last-stop").get_text().split())
     assert said.startswith("Your server was stopped at 1970-01-01 00:00 UTC: it had run for 1 h, <b>.")
     assert page.find(id="last-stop-jobs").get_text() == "demo/long (id 3)" and "1 notebook was running" in said
     assert page.find("b") is None  # escaped
     assert "yours will be stopped at 1970-01-01 01:00 UTC, in 58 min" in " ".join(
-        page.find(id="server-stops-at").get_text().split())
+        page.find(id="server-stops-at").get_text().split()
+    )
 
 
 def test_work_from_archive():
@@ -225,14 +276,17 @@ def test_work_from_archive():
 
 
 # --- the watcher: what counts as work -------------------------------------------------------------
-@pytest.mark.parametrize("computer, parsed", [
-    ("pyiron@3f2a9c1d#1", ("3f2a9c1d", False)),
-    ("pyiron@3f2a9c1d#4#slurm", ("3f2a9c1d", True)),
-    ("pyiron@3f2a9c1d#1#2/5", ("3f2a9c1d", False)),  # a master job counting its children
-    ("pyiron@3f2a9c1d#1#3", ("3f2a9c1d", False)),
-    (None, (None, False)),
-    ("localhost", (None, False)),
-])
+@pytest.mark.parametrize(
+    "computer, parsed",
+    [
+        ("pyiron@3f2a9c1d#1", ("3f2a9c1d", False)),
+        ("pyiron@3f2a9c1d#4#slurm", ("3f2a9c1d", True)),
+        ("pyiron@3f2a9c1d#1#2/5", ("3f2a9c1d", False)),  # a master job counting its children
+        ("pyiron@3f2a9c1d#1#3", ("3f2a9c1d", False)),
+        (None, (None, False)),
+        ("localhost", (None, False)),
+    ],
+)
 def test_job_host(computer, parsed):
     assert boot.job_host(computer) == parsed
 
@@ -265,14 +319,17 @@ def job_table(tmp_path):
     path = tmp_path / "pyiron.db"
     with sqlite3.connect(path) as db:
         db.execute(JOBS_SCHEMA)
-        db.executemany("INSERT INTO jobs_pyiron (id, project, job, status, computer) VALUES (?, ?, ?, ?, ?)", [
-            (1, "/home/jovyan/demo/", "old_server", "running", "pyiron@oldhost#1"),
-            (2, "/home/jovyan/demo/", "on_slurm", "running", "pyiron@oldhost#1#slurm"),
-            (3, "/home/jovyan/demo/", "done", "finished", "pyiron@oldhost#1"),
-            (4, "/home/jovyan/demo/", "here", "running", "pyiron@thishost#1"),
-            (5, "/home/jovyan/demo/", "collecting", "collect", "pyiron@olderhost#2"),
-            (6, "/home/jovyan/demo/", "new", "initialized", "pyiron@oldhost#1"),
-        ])
+        db.executemany(
+            "INSERT INTO jobs_pyiron (id, project, job, status, computer) VALUES (?, ?, ?, ?, ?)",
+            [
+                (1, "/home/jovyan/demo/", "old_server", "running", "pyiron@oldhost#1"),
+                (2, "/home/jovyan/demo/", "on_slurm", "running", "pyiron@oldhost#1#slurm"),
+                (3, "/home/jovyan/demo/", "done", "finished", "pyiron@oldhost#1"),
+                (4, "/home/jovyan/demo/", "here", "running", "pyiron@thishost#1"),
+                (5, "/home/jovyan/demo/", "collecting", "collect", "pyiron@olderhost#2"),
+                (6, "/home/jovyan/demo/", "new", "initialized", "pyiron@oldhost#1"),
+            ],
+        )
     db.close()
     return str(path), "jobs_pyiron"
 
@@ -288,8 +345,14 @@ def statuses(database) -> dict[int, str]:
 def test_jobs_of_a_stopped_server_are_marked_aborted_and_cluster_jobs_are_not(job_table):
     aborted = boot.abort_jobs_of_stopped_servers(job_table, "thishost")
     assert aborted == ["/home/jovyan/demo/old_server (id 1)", "/home/jovyan/demo/collecting (id 5)"]
-    assert statuses(job_table) == {1: "aborted", 2: "running", 3: "finished", 4: "running", 5: "aborted",
-                                   6: "initialized"}
+    assert statuses(job_table) == {
+        1: "aborted",
+        2: "running",
+        3: "finished",
+        4: "running",
+        5: "aborted",
+        6: "initialized",
+    }
     assert boot.abort_jobs_of_stopped_servers(job_table, "thishost") == []
 
 
@@ -300,15 +363,18 @@ def test_no_job_table_yet(tmp_path):
     assert boot.abort_jobs_of_stopped_servers((str(tmp_path / "empty.db"), "jobs_pyiron"), "h") == []
 
 
-@pytest.mark.parametrize("busy, jobs, pids, cpu, reasons", [
-    (0, [], 0, 0.0, []),
-    (1, [], 0, 0.0, ["1 kernels busy"]),
-    (0, ["demo/a (id 1)"], 2, 0.0, ["pyiron jobs running: demo/a (id 1)"]),
-    (0, ["demo/a (id 1)"], 0, 0.0, []),  # the table says running, but its process is gone
-    (0, [], 0, 0.5, ["0.50 CPUs in use"]),
-    (0, [], 0, 0.05, []),  # an idle server's own noise
-    (0, [], 0, None, []),
-])
+@pytest.mark.parametrize(
+    "busy, jobs, pids, cpu, reasons",
+    [
+        (0, [], 0, 0.0, []),
+        (1, [], 0, 0.0, ["1 kernels busy"]),
+        (0, ["demo/a (id 1)"], 2, 0.0, ["pyiron jobs running: demo/a (id 1)"]),
+        (0, ["demo/a (id 1)"], 0, 0.0, []),  # the table says running, but its process is gone
+        (0, [], 0, 0.5, ["0.50 CPUs in use"]),
+        (0, [], 0, 0.05, []),  # an idle server's own noise
+        (0, [], 0, None, []),
+    ],
+)
 def test_work_reasons(busy, jobs, pids, cpu, reasons):
     assert boot.work_reasons(busy, jobs, pids, cpu) == reasons
 
@@ -326,12 +392,15 @@ def test_processes_reads_this_machine():
     assert tree[os.getpid()] == os.getppid()
 
 
-@pytest.mark.parametrize("url, local", [
-    ("http://0.0.0.0:8888/user/ann/", "http://127.0.0.1:8888/user/ann/"),
-    ("http://:8888/user/ann", "http://127.0.0.1:8888/user/ann/"),
-    ("http://10.0.0.5:8888/user/ann/", "http://10.0.0.5:8888/user/ann/"),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "url, local",
+    [
+        ("http://0.0.0.0:8888/user/ann/", "http://127.0.0.1:8888/user/ann/"),
+        ("http://:8888/user/ann", "http://127.0.0.1:8888/user/ann/"),
+        ("http://10.0.0.5:8888/user/ann/", "http://10.0.0.5:8888/user/ann/"),
+        (None, None),
+    ],
+)
 def test_local_url(url, local):
     assert boot.local_url({"JUPYTERHUB_SERVICE_URL": url} if url else {}) == local
 
@@ -389,8 +458,17 @@ def test_busy_kernels_are_asked_without_counting_as_activity(http):
 
 def test_activity_is_reported_as_jupyterhub_singleuser_does(http):
     boot.report_activity(http + "hub/api/users/ann/activity", "tok", "", 0)
-    assert Hub.seen == [("POST", "/hub/api/users/ann/activity", "token tok", {
-        "servers": {"": {"last_activity": "1970-01-01T00:00:00.000000Z"}}, "last_activity": "1970-01-01T00:00:00.000000Z"})]
+    assert Hub.seen == [
+        (
+            "POST",
+            "/hub/api/users/ann/activity",
+            "token tok",
+            {
+                "servers": {"": {"last_activity": "1970-01-01T00:00:00.000000Z"}},
+                "last_activity": "1970-01-01T00:00:00.000000Z",
+            },
+        )
+    ]
 
 
 def test_look_at_work_finds_this_servers_jobs(job_table, tmp_path, http):
@@ -399,7 +477,9 @@ def test_look_at_work_finds_this_servers_jobs(job_table, tmp_path, http):
     Hub.kernels = [{"execution_state": "busy"}]
     env = {"PYIRONSQLTYPE": "SQLite", "PYIRONSQLFILE": job_table[0], "JUPYTERHUB_API_TOKEN": "tok"}
     work = boot.look_at_work(str(tmp_path), env, "thishost", os.getppid(), os.getpid(), 0.0, http)
-    assert work["busy_kernels"] == 1 and work["jobs"] == ["/home/jovyan/demo/here (id 4)"] and work["host"] == "thishost"
+    assert (
+        work["busy_kernels"] == 1 and work["jobs"] == ["/home/jovyan/demo/here (id 4)"] and work["host"] == "thishost"
+    )
     # Unreachable server: the jobs and CPU still count.
     work = boot.look_at_work(str(tmp_path), env, "thishost", os.getppid(), os.getpid(), 0.0, "http://127.0.0.1:9/")
     assert work["busy_kernels"] == 0 and work["jobs"] == ["/home/jovyan/demo/here (id 4)"]
@@ -409,13 +489,18 @@ def test_look_at_work_finds_this_servers_jobs(job_table, tmp_path, http):
 def test_after_last_stop_marks_jobs_and_leaves_a_notice(job_table, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    env = {"PYIRONSQLTYPE": "SQLite", "PYIRONSQLFILE": job_table[0],
-           boot.LAST_STOP_VARIABLE: json.dumps({"at": 0, "kind": "max_age", "text": "it had run for 8 h, the longest"})}
+    env = {
+        "PYIRONSQLTYPE": "SQLite",
+        "PYIRONSQLFILE": job_table[0],
+        boot.LAST_STOP_VARIABLE: json.dumps({"at": 0, "kind": "max_age", "text": "it had run for 8 h, the longest"}),
+    }
     assert boot.after_last_stop(str(home), env, "thishost").startswith("2 jobs marked aborted: ")
     notice = json.loads((home / boot.LAST_STOP_NOTICE).read_text())
-    assert notice["text"].startswith("pyiron hub: your previous server was stopped at 1970-01-01 00:00 UTC: it had "
-                                     "run for 8 h, the longest. These pyiron jobs were running in it and are now "
-                                     "marked aborted in your job table: /home/jovyan/demo/old_server (id 1), ")
+    assert notice["text"].startswith(
+        "pyiron hub: your previous server was stopped at 1970-01-01 00:00 UTC: it had "
+        "run for 8 h, the longest. These pyiron jobs were running in it and are now "
+        "marked aborted in your job table: /home/jovyan/demo/old_server (id 1), "
+    )
     assert (home / boot.NOTICES_STARTUP).read_text() == boot.NOTICES_STARTUP_TEXT
     # The next start with nothing to say removes both.
     assert boot.after_last_stop(str(home), {"PYIRONSQLFILE": job_table[0]}, "thishost") == "0 jobs marked aborted"
@@ -427,13 +512,20 @@ def test_jobs_pyiron_aborted_itself_at_the_stop_are_named_too(job_table, tmp_pat
     with db:
         db.execute("UPDATE jobs_pyiron SET status = 'aborted' WHERE id = 4")  # its SIGTERM handler
     db.close()
-    env = {"PYIRONSQLTYPE": "SQLite", "PYIRONSQLFILE": job_table[0], boot.LAST_STOP_VARIABLE: json.dumps({
-        "at": 0, "kind": "max_age", "text": "t", "jobs": ["/home/jovyan/demo/here (id 4)", "/x/done (id 3)"]})}
+    env = {
+        "PYIRONSQLTYPE": "SQLite",
+        "PYIRONSQLFILE": job_table[0],
+        boot.LAST_STOP_VARIABLE: json.dumps(
+            {"at": 0, "kind": "max_age", "text": "t", "jobs": ["/home/jovyan/demo/here (id 4)", "/x/done (id 3)"]}
+        ),
+    }
     boot.after_last_stop(str(tmp_path), env, "thishost")
     text = json.loads((tmp_path / boot.LAST_STOP_NOTICE).read_text())["text"]
-    assert text.endswith("marked aborted in your job table: /home/jovyan/demo/old_server (id 1), "
-                         "/home/jovyan/demo/collecting (id 5), /home/jovyan/demo/here (id 4). Run them again with "
-                         "job.run(delete_existing_job=True).")
+    assert text.endswith(
+        "marked aborted in your job table: /home/jovyan/demo/old_server (id 1), "
+        "/home/jovyan/demo/collecting (id 5), /home/jovyan/demo/here (id 4). Run them again with "
+        "job.run(delete_existing_job=True)."
+    )
     assert boot.job_status(job_table, "no id") is None and boot.job_status(job_table, "x (id 99)") is None
 
 
@@ -441,7 +533,8 @@ def test_last_stop_notice():
     assert boot.last_stop_notice(None, []) is None
     assert boot.last_stop_notice({"kind": "requested", "text": "t", "at": 0}, []) is None
     assert boot.last_stop_notice({"kind": "memory", "text": "it reached its memory limit of 4G", "at": 0}, []) == (
-        "pyiron hub: your previous server was stopped at 1970-01-01 00:00 UTC: it reached its memory limit of 4G.")
+        "pyiron hub: your previous server was stopped at 1970-01-01 00:00 UTC: it reached its memory limit of 4G."
+    )
     assert "are now marked aborted in your job table: a (id 1)." in boot.last_stop_notice(None, ["a (id 1)"])
 
 
@@ -481,16 +574,28 @@ def test_the_notebooks_say_the_last_stop_once_per_kernel(tmp_path, monkeypatch, 
 
 def test_the_notebooks_say_the_time_left_from_the_warning_on(tmp_path, monkeypatch, capsys):
     stops_at = time.time() + 3000
-    cell = run_startup(tmp_path, monkeypatch, capsys, **{boot.STOPS_AT_VARIABLE: str(int(stops_at)),
-                                                         boot.STOP_WARNING_VARIABLE: "3600"})
+    cell = run_startup(
+        tmp_path,
+        monkeypatch,
+        capsys,
+        **{boot.STOPS_AT_VARIABLE: str(int(stops_at)), boot.STOP_WARNING_VARIABLE: "3600"},
+    )
     said = cell()
     assert said.startswith("pyiron hub: this server will be stopped in 49 min (at ") and "UTC)" in said
     assert cell() == ""  # once, until the last sixth of the warning time
-    early = run_startup(tmp_path, monkeypatch, capsys, **{boot.STOPS_AT_VARIABLE: str(int(time.time() + 7000)),
-                                                          boot.STOP_WARNING_VARIABLE: "3600"})
+    early = run_startup(
+        tmp_path,
+        monkeypatch,
+        capsys,
+        **{boot.STOPS_AT_VARIABLE: str(int(time.time() + 7000)), boot.STOP_WARNING_VARIABLE: "3600"},
+    )
     assert early() == ""
-    late = run_startup(tmp_path, monkeypatch, capsys, **{boot.STOPS_AT_VARIABLE: str(int(time.time() + 90)),
-                                                         boot.STOP_WARNING_VARIABLE: "3600"})
+    late = run_startup(
+        tmp_path,
+        monkeypatch,
+        capsys,
+        **{boot.STOPS_AT_VARIABLE: str(int(time.time() + 90)), boot.STOP_WARNING_VARIABLE: "3600"},
+    )
     assert "stopped in 8" in late() and late() == ""
 
 

@@ -18,7 +18,12 @@ def url_for(**changes):
 def test_defaults():
     url = url_for()
     assert (url.drivername, url.username, url.host, url.port, url.database) == (
-        "postgresql+psycopg2", "postgres", "hub-db", 5432, "postgres")
+        "postgresql+psycopg2",
+        "postgres",
+        "hub-db",
+        5432,
+        "postgres",
+    )
 
 
 def test_overrides():
@@ -30,9 +35,20 @@ def test_database_name_defaults_to_the_user():
     assert url_for(POSTGRES_USER="hub").database == "hub"
 
 
-@pytest.mark.parametrize("password", [
-    "p@ss:w/rd#%", "a?b&c=d", "%40%3A", "with space", "ünïcødé", "'\"\\", "[]{}", "+plus+", "x" * 200,
-])
+@pytest.mark.parametrize(
+    "password",
+    [
+        "p@ss:w/rd#%",
+        "a?b&c=d",
+        "%40%3A",
+        "with space",
+        "ünïcødé",
+        "'\"\\",
+        "[]{}",
+        "+plus+",
+        "x" * 200,
+    ],
+)
 def test_password_round_trips(password):
     assert url_for(POSTGRES_PASSWORD=password).password == password
 

@@ -21,7 +21,18 @@ from traitlets.config import Config
 from pyiron_hub_config.apply import apply_spawner
 from pyiron_hub_config.boot_file import BOOT_DIR, LABEL
 from pyiron_hub_config.docker_guard.guard import (
-    OWNER_LABEL, Policy, Refused, check_owned, check_volumes, mark_owned, check_request, load_guard_settings, main, make_app, names_own_container, own_container_id,
+    OWNER_LABEL,
+    Policy,
+    Refused,
+    check_owned,
+    check_request,
+    check_volumes,
+    load_guard_settings,
+    main,
+    make_app,
+    mark_owned,
+    names_own_container,
+    own_container_id,
     repository,
 )
 from pyiron_hub_config.hub_config import load_hub_config
@@ -31,15 +42,20 @@ from pyiron_hub_config.user_networks import UserNetworks
 
 SITE = "/srv/pyiron/resources"
 GUARD_ID = "4f2a0c9e1b7d" + "0" * 52
-POLICY = Policy(bind_paths=frozenset({SITE}), own_container=GUARD_ID, own_name="/pyiron-hub-docker-guard-1",
-                own_repositories=frozenset({repository("pyiron-hub:latest")}))
+POLICY = Policy(
+    bind_paths=frozenset({SITE}),
+    own_container=GUARD_ID,
+    own_name="/pyiron-hub-docker-guard-1",
+    own_repositories=frozenset({repository("pyiron-hub:latest")}),
+)
 API = docker.APIClient(base_url="tcp://127.0.0.1:1", version="1.41")  # builds bodies, never connects
 
 
 def container_body(image="pyiron/base:latest", command=None, **host_config) -> dict:
     """A container create's body as docker-py sends it."""
-    return json.loads(json.dumps(API.create_container_config(
-        image, command, host_config=API.create_host_config(**host_config))))
+    return json.loads(
+        json.dumps(API.create_container_config(image, command, host_config=API.create_host_config(**host_config)))
+    )
 
 
 def spawner_body(minimal_env) -> dict:
@@ -47,15 +63,25 @@ def spawner_body(minimal_env) -> dict:
     c = Config()
     apply_spawner(c, load_hub_config({**minimal_env, "SITE_RESOURCES_DIR": SITE}, check_paths=False))
     sp = c.PyironSpawner
-    mounts = [*server_mounts("sha256:" + "ab" * 32, SITE),
-              {"type": "volume", "source": "pyiron-hub-boot-0123456789ab", "target": BOOT_DIR, "read_only": True}]
+    mounts = [
+        *server_mounts("sha256:" + "ab" * 32, SITE),
+        {"type": "volume", "source": "pyiron-hub-boot-0123456789ab", "target": BOOT_DIR, "read_only": True},
+    ]
     host_config = dict(
-        auto_remove=True, links={}, mem_limit=1 << 30, cpu_period=100_000, cpu_quota=100_000,
-        binds={name.format(username="alice"): {"bind": target, "mode": "rw"} for name, target in user_volumes().items()},
-        mounts=[Mount(**m) for m in mounts], network_mode="pyiron-hub-users-jupyter-alice", **sp.extra_host_config)
+        auto_remove=True,
+        links={},
+        mem_limit=1 << 30,
+        cpu_period=100_000,
+        cpu_quota=100_000,
+        binds={
+            name.format(username="alice"): {"bind": target, "mode": "rw"} for name, target in user_volumes().items()
+        },
+        mounts=[Mount(**m) for m in mounts],
+        network_mode="pyiron-hub-users-jupyter-alice",
+        **sp.extra_host_config,
+    )
     body = container_body(command=sp.cmd, **host_config)
-    body.update(Labels=sp.extra_create_kwargs["labels"], Env=["JUPYTERHUB_API_TOKEN=x"],
-                ExposedPorts={"8888/tcp": {}})
+    body.update(Labels=sp.extra_create_kwargs["labels"], Env=["JUPYTERHUB_API_TOKEN=x"], ExposedPorts={"8888/tcp": {}})
     return body
 
 
@@ -66,6 +92,7 @@ def refused(method, path, body=None, query=None, policy=POLICY) -> str:
 
 
 # --- The hub's own calls pass -----------------------------------------------------------------
+
 
 def test_a_users_server_as_the_hub_creates_it_passes(minimal_env):
     body = spawner_body(minimal_env)
@@ -111,80 +138,121 @@ def test_the_volume_writer_and_the_site_resources_check_pass():
     writer = container_body("pyiron-hub:latest", ["true"], mounts=[Mount(BOOT_DIR, "pyiron-hub-boot-0123")])
     writer.update(Labels={LABEL: "writer"}, NetworkDisabled=True)
     check_request(POLICY, "POST", "/v1.41/containers/create", None, writer)
-    check = container_body("pyiron-hub:latest", ["true"],
-                           mounts=[Mount(SITE_RESOURCES_MOUNT, SITE, type="bind", read_only=True)])
+    check = container_body(
+        "pyiron-hub:latest", ["true"], mounts=[Mount(SITE_RESOURCES_MOUNT, SITE, type="bind", read_only=True)]
+    )
     check_request(POLICY, "POST", "/v1.41/containers/create", None, check)
 
 
-@pytest.mark.parametrize("method, path, query, body", [
-    ("HEAD", "/_ping", None, None),
-    ("GET", "/version", None, None),
-    ("GET", "/v1.41/system/df", None, None),
-    ("GET", "/v1.41/containers/json", {"filters": ['{"name": ["^jupyter-"]}']}, None),
-    ("GET", "/v1.41/containers/jupyter-alice/json", None, None),
-    ("GET", "/v1.41/containers/jupyter-alice/stats", {"stream": ["0"]}, None),
-    ("POST", "/v1.41/containers/jupyter-alice/start", None, None),
-    ("POST", "/v1.41/containers/jupyter-alice/stop", {"t": ["10"]}, None),
-    ("DELETE", "/v1.41/containers/0123abcd", {"v": ["1"], "force": ["1"]}, None),
-    ("GET", "/v1.41/containers/jupyter-alice/archive", {"path": ["/home/jovyan/.ssh/id_ed25519.pub"]}, None),
-    ("PUT", "/v1.41/containers/0123abcd/archive", {"path": [BOOT_DIR]}, None),
-    ("GET", "/v1.41/images/pyiron/base:latest/json", None, None),
-    ("GET", "/v1.41/images/json", {"only_ids": ["1"]}, None),
-    ("POST", "/v1.41/images/create", {"fromImage": ["pyiron/base"], "tag": ["latest"]}, None),
-    ("GET", "/v1.41/volumes/pyiron-hub-boot-0123", None, None),
-    ("POST", "/v1.41/volumes/create", None, {"Name": "pyiron-hub-boot-0123", "Driver": None, "DriverOpts": None,
-                                              "Labels": {LABEL: "1"}}),
-    ("DELETE", "/v1.41/volumes/pyiron-hub-image-0123", None, None),
-    ("GET", "/v1.41/networks/pyiron-hub-users", None, None),
-    ("POST", "/v1.41/networks/create", None, {"Name": "pyiron-hub-users-jupyter-alice", "Driver": "bridge",
-                                               "Options": None, "IPAM": None, "CheckDuplicate": True,
-                                               "Labels": {"org.pyiron-hub.user-network": "alice"}}),
-    ("POST", "/v1.41/networks/pyiron-hub-users-jupyter-alice/connect", None,
-     {"Container": "0123abcd", "EndpointConfig": {"Aliases": ["hub"]}}),
-    ("POST", "/v1.41/networks/pyiron-hub-users-jupyter-alice/disconnect", None, {"Container": "0123abcd", "Force": True}),
-    ("DELETE", "/v1.41/networks/pyiron-hub-users-jupyter-alice", None, None),
-])
+@pytest.mark.parametrize(
+    "method, path, query, body",
+    [
+        ("HEAD", "/_ping", None, None),
+        ("GET", "/version", None, None),
+        ("GET", "/v1.41/system/df", None, None),
+        ("GET", "/v1.41/containers/json", {"filters": ['{"name": ["^jupyter-"]}']}, None),
+        ("GET", "/v1.41/containers/jupyter-alice/json", None, None),
+        ("GET", "/v1.41/containers/jupyter-alice/stats", {"stream": ["0"]}, None),
+        ("POST", "/v1.41/containers/jupyter-alice/start", None, None),
+        ("POST", "/v1.41/containers/jupyter-alice/stop", {"t": ["10"]}, None),
+        ("DELETE", "/v1.41/containers/0123abcd", {"v": ["1"], "force": ["1"]}, None),
+        ("GET", "/v1.41/containers/jupyter-alice/archive", {"path": ["/home/jovyan/.ssh/id_ed25519.pub"]}, None),
+        ("PUT", "/v1.41/containers/0123abcd/archive", {"path": [BOOT_DIR]}, None),
+        ("GET", "/v1.41/images/pyiron/base:latest/json", None, None),
+        ("GET", "/v1.41/images/json", {"only_ids": ["1"]}, None),
+        ("POST", "/v1.41/images/create", {"fromImage": ["pyiron/base"], "tag": ["latest"]}, None),
+        ("GET", "/v1.41/volumes/pyiron-hub-boot-0123", None, None),
+        (
+            "POST",
+            "/v1.41/volumes/create",
+            None,
+            {"Name": "pyiron-hub-boot-0123", "Driver": None, "DriverOpts": None, "Labels": {LABEL: "1"}},
+        ),
+        ("DELETE", "/v1.41/volumes/pyiron-hub-image-0123", None, None),
+        ("GET", "/v1.41/networks/pyiron-hub-users", None, None),
+        (
+            "POST",
+            "/v1.41/networks/create",
+            None,
+            {
+                "Name": "pyiron-hub-users-jupyter-alice",
+                "Driver": "bridge",
+                "Options": None,
+                "IPAM": None,
+                "CheckDuplicate": True,
+                "Labels": {"org.pyiron-hub.user-network": "alice"},
+            },
+        ),
+        (
+            "POST",
+            "/v1.41/networks/pyiron-hub-users-jupyter-alice/connect",
+            None,
+            {"Container": "0123abcd", "EndpointConfig": {"Aliases": ["hub"]}},
+        ),
+        (
+            "POST",
+            "/v1.41/networks/pyiron-hub-users-jupyter-alice/disconnect",
+            None,
+            {"Container": "0123abcd", "Force": True},
+        ),
+        ("DELETE", "/v1.41/networks/pyiron-hub-users-jupyter-alice", None, None),
+    ],
+)
 def test_the_hubs_other_calls_pass(method, path, query, body):
     check_request(POLICY, method, path, query, body)
 
 
 # --- Containers that would give the host away are refused -------------------------------------
 
-@pytest.mark.parametrize("host_config, words", [
-    ({"privileged": True}, "Privileged"),
-    ({"binds": ["/:/host"]}, "binding the host path /"),
-    ({"binds": ["/var/run/docker.sock:/var/run/docker.sock"]}, "/var/run/docker.sock"),
-    ({"binds": [f"{SITE}/../..:/x:ro"]}, "binding the host path"),
-    ({"binds": [f"{SITE}:/x"]}, "only read-only"),
-    ({"binds": [f"{SITE}:/x:rw"]}, "only read-only"),
-    ({"binds": [f"{SITE}:/x:ro,rshared"]}, "only read-only"),
-    ({"mounts": [Mount("/host", "/", type="bind", read_only=True)]}, "binding the host path /"),
-    ({"mounts": [Mount("/x", SITE, type="bind")]}, "writable"),
-    ({"mounts": [Mount("/x", SITE, type="bind", read_only=True, propagation="rshared")]}, "BindOptions"),
-    ({"mounts": [Mount("/host", "evil", driver_config=docker.types.DriverConfig(
-        "local", {"type": "none", "o": "bind", "device": "/"}))]}, "driver configuration"),
-    ({"mounts": [Mount("/x", "", type="tmpfs")]}, "tmpfs"),
-    ({"cap_add": ["SYS_ADMIN"]}, "CapAdd"),
-    ({"devices": ["/dev/sda:/dev/sda:rwm"]}, "devices"),
-    ({"device_requests": [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]}, "devicerequests"),
-    ({"pid_mode": "host"}, "pidmode"),
-    ({"pid_mode": "container:jupyter-bob"}, "pidmode"),
-    ({"ipc_mode": "host"}, "ipcmode"),
-    ({"network_mode": "host"}, "NetworkMode"),
-    ({"network_mode": "container:pyiron-hub-hub-1"}, "NetworkMode"),
-    ({"userns_mode": "host"}, "usernsmode"),
-    ({"uts_mode": "host"}, "utsmode"),
-    ({"cgroupns": "host"}, "cgroupnsmode"),
-    ({"security_opt": ["seccomp=unconfined"]}, "SecurityOpt"),
-    ({"security_opt": ["apparmor=unconfined"]}, "SecurityOpt"),
-    ({"security_opt": ["label=disable"]}, "SecurityOpt"),
-    ({"security_opt": ["systempaths=unconfined"]}, "SecurityOpt"),
-    ({"volumes_from": ["pyiron-hub-docker-guard-1"]}, "VolumesFrom"),
-    ({"sysctls": {"net.ipv4.ip_forward": "1"}}, "sysctls"),
-    ({"cgroup_parent": "/"}, "cgroupparent"),
-    ({"runtime": "runsc-unsafe"}, "runtime"),
-    ({"port_bindings": {22: ("0.0.0.0", 22)}}, "portbindings"),  # the hub reaches servers by their address
-])
+
+@pytest.mark.parametrize(
+    "host_config, words",
+    [
+        ({"privileged": True}, "Privileged"),
+        ({"binds": ["/:/host"]}, "binding the host path /"),
+        ({"binds": ["/var/run/docker.sock:/var/run/docker.sock"]}, "/var/run/docker.sock"),
+        ({"binds": [f"{SITE}/../..:/x:ro"]}, "binding the host path"),
+        ({"binds": [f"{SITE}:/x"]}, "only read-only"),
+        ({"binds": [f"{SITE}:/x:rw"]}, "only read-only"),
+        ({"binds": [f"{SITE}:/x:ro,rshared"]}, "only read-only"),
+        ({"mounts": [Mount("/host", "/", type="bind", read_only=True)]}, "binding the host path /"),
+        ({"mounts": [Mount("/x", SITE, type="bind")]}, "writable"),
+        ({"mounts": [Mount("/x", SITE, type="bind", read_only=True, propagation="rshared")]}, "BindOptions"),
+        (
+            {
+                "mounts": [
+                    Mount(
+                        "/host",
+                        "evil",
+                        driver_config=docker.types.DriverConfig("local", {"type": "none", "o": "bind", "device": "/"}),
+                    )
+                ]
+            },
+            "driver configuration",
+        ),
+        ({"mounts": [Mount("/x", "", type="tmpfs")]}, "tmpfs"),
+        ({"cap_add": ["SYS_ADMIN"]}, "CapAdd"),
+        ({"devices": ["/dev/sda:/dev/sda:rwm"]}, "devices"),
+        ({"device_requests": [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]}, "devicerequests"),
+        ({"pid_mode": "host"}, "pidmode"),
+        ({"pid_mode": "container:jupyter-bob"}, "pidmode"),
+        ({"ipc_mode": "host"}, "ipcmode"),
+        ({"network_mode": "host"}, "NetworkMode"),
+        ({"network_mode": "container:pyiron-hub-hub-1"}, "NetworkMode"),
+        ({"userns_mode": "host"}, "usernsmode"),
+        ({"uts_mode": "host"}, "utsmode"),
+        ({"cgroupns": "host"}, "cgroupnsmode"),
+        ({"security_opt": ["seccomp=unconfined"]}, "SecurityOpt"),
+        ({"security_opt": ["apparmor=unconfined"]}, "SecurityOpt"),
+        ({"security_opt": ["label=disable"]}, "SecurityOpt"),
+        ({"security_opt": ["systempaths=unconfined"]}, "SecurityOpt"),
+        ({"volumes_from": ["pyiron-hub-docker-guard-1"]}, "VolumesFrom"),
+        ({"sysctls": {"net.ipv4.ip_forward": "1"}}, "sysctls"),
+        ({"cgroup_parent": "/"}, "cgroupparent"),
+        ({"runtime": "runsc-unsafe"}, "runtime"),
+        ({"port_bindings": {22: ("0.0.0.0", 22)}}, "portbindings"),  # the hub reaches servers by their address
+    ],
+)
 def test_a_container_that_reaches_the_host_is_refused(host_config, words):
     assert words in refused("POST", "/v1.41/containers/create", container_body(**host_config))
 
@@ -194,51 +262,67 @@ def test_unmasking_procs_host_files_is_refused(host_config):
     assert "masked" in refused("POST", "/containers/create", {"Image": "x", "HostConfig": host_config})
 
 
-@pytest.mark.parametrize("body, words", [
-    # Go's encoding/json matches field names without regard to case.
-    ({"Image": "x", "HostConfig": {"privileged": True}}, "Privileged"),
-    ({"Image": "x", "hostconfig": {"Binds": ["/:/host"]}}, "binding the host path /"),
-    ({"Image": "x", "HostConfig": {"Privileged": False, "PRIVILEGED": True}}, "twice"),
-    ({"Image": "x", "HostConfig": {"Capadd": ["ALL"]}}, "CapAdd"),
-    # U+212A KELVIN SIGN folds to k in Go: 'Lin\u212as' would be Links, and so on.
-    ({"Image": "x", "HostConfig": {"Bind\u017f": ["/:/host"]}}, "non-ASCII"),
-    # Without a HostConfig the engine reads its fields at the top level (the deprecated form).
-    ({"Image": "x", "Privileged": True}, "deprecated"),
-    ({"Image": "x", "Binds": ["/:/host"]}, "deprecated"),
-    ("not an object", "not an object"),
-    ({"Image": "x", "HostConfig": {"Mounts": [{"Type": "volume", "Source": "/etc", "Target": "/x"}]}}, "no volume's name"),
-    ({"Image": "x", "NetworkingConfig": {"EndpointsConfig": {"host": {}}}}, "'host'"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        # Go's encoding/json matches field names without regard to case.
+        ({"Image": "x", "HostConfig": {"privileged": True}}, "Privileged"),
+        ({"Image": "x", "hostconfig": {"Binds": ["/:/host"]}}, "binding the host path /"),
+        ({"Image": "x", "HostConfig": {"Privileged": False, "PRIVILEGED": True}}, "twice"),
+        ({"Image": "x", "HostConfig": {"Capadd": ["ALL"]}}, "CapAdd"),
+        # U+212A KELVIN SIGN folds to k in Go: 'Lin\u212as' would be Links, and so on.
+        ({"Image": "x", "HostConfig": {"Bind\u017f": ["/:/host"]}}, "non-ASCII"),
+        # Without a HostConfig the engine reads its fields at the top level (the deprecated form).
+        ({"Image": "x", "Privileged": True}, "deprecated"),
+        ({"Image": "x", "Binds": ["/:/host"]}, "deprecated"),
+        ("not an object", "not an object"),
+        (
+            {"Image": "x", "HostConfig": {"Mounts": [{"Type": "volume", "Source": "/etc", "Target": "/x"}]}},
+            "no volume's name",
+        ),
+        ({"Image": "x", "NetworkingConfig": {"EndpointsConfig": {"host": {}}}}, "'host'"),
+    ],
+)
 def test_spellings_the_engine_reads_as_the_same_are_refused(body, words):
     assert words in refused("POST", "/v1.41/containers/create", body)
 
 
-@pytest.mark.parametrize("body, words", [
-    # What `--security-opt systempaths=unconfined` sends, in the deprecated top-level form:
-    # empty lists, which unmask /proc/sys and /proc/sysrq-trigger.
-    ({"Image": "x", "MaskedPaths": []}, "MaskedPaths at the top"),
-    ({"Image": "x", "ReadonlyPaths": []}, "ReadonlyPaths at the top"),
-    ({"Image": "x", "maskedpaths": [], "readonlypaths": []}, "at the top"),
-    ({"Image": "x", "Links": ["pyiron-hub-docker-guard-1:guard"]}, "Links at the top"),
-    ({"Image": "x", "SomethingNew": False}, "does not know"),
-    ({"Image": "x", "HostConfig": {"SomethingNew": {}}}, "does not know"),
-    ({"Image": "x", "HostConfig": {"Sysctls": {}}}, "does not know"),
-    ({"Image": "x", "HostConfig": {"Links": ["/pyiron-hub-docker-guard-1:/jupyter-alice/guard"]}}, "Links"),
-    ({"Image": "x", "Labels": {OWNER_LABEL: "hub"}}, "only the guard sets it"),
-    ({"Image": "x", "Labels": {OWNER_LABEL.upper() + " ": "hub"}}, "only the guard sets it"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        # What `--security-opt systempaths=unconfined` sends, in the deprecated top-level form:
+        # empty lists, which unmask /proc/sys and /proc/sysrq-trigger.
+        ({"Image": "x", "MaskedPaths": []}, "MaskedPaths at the top"),
+        ({"Image": "x", "ReadonlyPaths": []}, "ReadonlyPaths at the top"),
+        ({"Image": "x", "maskedpaths": [], "readonlypaths": []}, "at the top"),
+        ({"Image": "x", "Links": ["pyiron-hub-docker-guard-1:guard"]}, "Links at the top"),
+        ({"Image": "x", "SomethingNew": False}, "does not know"),
+        ({"Image": "x", "HostConfig": {"SomethingNew": {}}}, "does not know"),
+        ({"Image": "x", "HostConfig": {"Sysctls": {}}}, "does not know"),
+        ({"Image": "x", "HostConfig": {"Links": ["/pyiron-hub-docker-guard-1:/jupyter-alice/guard"]}}, "Links"),
+        ({"Image": "x", "Labels": {OWNER_LABEL: "hub"}}, "only the guard sets it"),
+        ({"Image": "x", "Labels": {OWNER_LABEL.upper() + " ": "hub"}}, "only the guard sets it"),
+    ],
+)
 def test_fields_the_guard_does_not_know_or_the_hub_never_sends_are_refused_even_empty(body, words):
     assert words in refused("POST", "/v1.41/containers/create", body)
 
 
 def test_null_is_unset_to_the_engine_and_passes():
-    check_request(POLICY, "POST", "/v1.41/containers/create", None,
-                  {"Image": "x", "MaskedPaths": None, "HostConfig": {"Links": None, "Sysctls": None}})
+    check_request(
+        POLICY,
+        "POST",
+        "/v1.41/containers/create",
+        None,
+        {"Image": "x", "MaskedPaths": None, "HostConfig": {"Links": None, "Sysctls": None}},
+    )
 
 
 def test_the_guard_labels_what_the_hub_creates_under_the_spelling_of_the_body():
-    assert mark_owned(POLICY, {"Image": "x", "labels": {"a": "b"}}) == {"Image": "x",
-                                                                         "labels": {"a": "b", OWNER_LABEL: "hub"}}
+    assert mark_owned(POLICY, {"Image": "x", "labels": {"a": "b"}}) == {
+        "Image": "x",
+        "labels": {"a": "b", OWNER_LABEL: "hub"},
+    }
     assert mark_owned(POLICY, {"Name": "n"})["Labels"] == {OWNER_LABEL: "hub"}
     assert "only the guard" in refused("POST", "/networks/create", {"Name": "n", "Labels": {OWNER_LABEL: "hub"}})
 
@@ -247,22 +331,41 @@ def test_the_guard_labels_what_the_hub_creates_under_the_spelling_of_the_body():
 
 HUB_NETWORK = "pyiron-hub-users"
 ENGINE = {
-    ("container", "jupyter-alice"): {"Id": "a" * 64, "Name": "/jupyter-alice",
-                                     "Config": {"Labels": {OWNER_LABEL: "hub", "org.pyiron-hub.server": "true"}},
-                                     "NetworkSettings": {"Networks": {HUB_NETWORK: {}}}},
-    ("container", "pyiron-hub-hub-db-1"): {"Id": "d" * 64, "Name": "/pyiron-hub-hub-db-1",
-                                           "Config": {"Labels": {"com.docker.compose.service": "hub-db"}},
-                                           "NetworkSettings": {"Networks": {"pyiron-hub_db": {}}}},
+    ("container", "jupyter-alice"): {
+        "Id": "a" * 64,
+        "Name": "/jupyter-alice",
+        "Config": {"Labels": {OWNER_LABEL: "hub", "org.pyiron-hub.server": "true"}},
+        "NetworkSettings": {"Networks": {HUB_NETWORK: {}}},
+    },
+    ("container", "pyiron-hub-hub-db-1"): {
+        "Id": "d" * 64,
+        "Name": "/pyiron-hub-hub-db-1",
+        "Config": {"Labels": {"com.docker.compose.service": "hub-db"}},
+        "NetworkSettings": {"Networks": {"pyiron-hub_db": {}}},
+    },
     # Made by someone else with the label another guard sets (the backup's): not the hub's.
-    ("container", "worker"): {"Id": "w" * 64, "Name": "/worker", "Config": {"Labels": {OWNER_LABEL: "backup"}},
-                              "NetworkSettings": {"Networks": {}}},
-    ("container", "pyiron-hub-hub-1"): {"Id": "h" * 64, "Name": "/pyiron-hub-hub-1",
-                                        "Config": {"Labels": {"com.docker.compose.service": "hub"}},
-                                        "NetworkSettings": {"Networks": {HUB_NETWORK: {}, "pyiron-hub_db": {}}}},
-    ("network", "pyiron-hub-users-jupyter-alice"): {"Id": "n" * 64, "Name": "pyiron-hub-users-jupyter-alice",
-                                                    "Labels": {OWNER_LABEL: "hub"}},
-    ("network", "pyiron-hub-users-jupyter-old"): {"Id": "o" * 64, "Name": "pyiron-hub-users-jupyter-old",
-                                                  "Labels": {"org.pyiron-hub.user-network": "old"}},
+    ("container", "worker"): {
+        "Id": "w" * 64,
+        "Name": "/worker",
+        "Config": {"Labels": {OWNER_LABEL: "backup"}},
+        "NetworkSettings": {"Networks": {}},
+    },
+    ("container", "pyiron-hub-hub-1"): {
+        "Id": "h" * 64,
+        "Name": "/pyiron-hub-hub-1",
+        "Config": {"Labels": {"com.docker.compose.service": "hub"}},
+        "NetworkSettings": {"Networks": {HUB_NETWORK: {}, "pyiron-hub_db": {}}},
+    },
+    ("network", "pyiron-hub-users-jupyter-alice"): {
+        "Id": "n" * 64,
+        "Name": "pyiron-hub-users-jupyter-alice",
+        "Labels": {OWNER_LABEL: "hub"},
+    },
+    ("network", "pyiron-hub-users-jupyter-old"): {
+        "Id": "o" * 64,
+        "Name": "pyiron-hub-users-jupyter-old",
+        "Labels": {"org.pyiron-hub.user-network": "old"},
+    },
     ("network", "pyiron-hub_db"): {"Id": "b" * 64, "Name": "pyiron-hub_db", "Labels": {}},
     ("volume", "etc"): {"Name": "etc", "Driver": "local", "Options": {"type": "none", "o": "bind", "device": "/etc"}},
     ("volume", "plain"): {"Name": "plain", "Driver": "local", "Options": None},
@@ -284,16 +387,19 @@ def refused_owned(method, path, body=None) -> str:
     return str(err.value)
 
 
-@pytest.mark.parametrize("method, path", [
-    ("POST", "/v1.41/containers/pyiron-hub-hub-db-1/start"),
-    ("POST", "/v1.41/containers/pyiron-hub-hub-db-1/stop"),
-    ("DELETE", "/v1.41/containers/pyiron-hub-hub-db-1"),
-    ("PUT", "/v1.41/containers/pyiron-hub-hub-db-1/archive"),
-    ("GET", "/v1.41/containers/pyiron-hub-hub-db-1/archive"),
-    ("HEAD", "/v1.41/containers/pyiron-hub-hub-db-1/archive"),
-    ("PUT", "/v1.41/containers/worker/archive"),
-    ("DELETE", "/v1.41/containers/pyiron-hub-hub-1"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("POST", "/v1.41/containers/pyiron-hub-hub-db-1/start"),
+        ("POST", "/v1.41/containers/pyiron-hub-hub-db-1/stop"),
+        ("DELETE", "/v1.41/containers/pyiron-hub-hub-db-1"),
+        ("PUT", "/v1.41/containers/pyiron-hub-hub-db-1/archive"),
+        ("GET", "/v1.41/containers/pyiron-hub-hub-db-1/archive"),
+        ("HEAD", "/v1.41/containers/pyiron-hub-hub-db-1/archive"),
+        ("PUT", "/v1.41/containers/worker/archive"),
+        ("DELETE", "/v1.41/containers/pyiron-hub-hub-1"),
+    ],
+)
 def test_the_hub_touches_no_container_it_did_not_make(method, path):
     assert "was not made by the hub" in refused_owned(method, path)
 
@@ -304,13 +410,20 @@ def test_the_hubs_own_containers_pass_named_by_the_id_that_was_checked():
     assert owned("POST", "/containers/gone/stop") == "/containers/gone/stop"  # the engine answers 404 itself
 
 
-@pytest.mark.parametrize("path, body, words", [
-    # The database joined into a user's network would be reachable from the user's server.
-    ("/networks/pyiron-hub-users-jupyter-alice/connect", {"Container": "pyiron-hub-hub-db-1"}, "joining the container"),
-    ("/networks/pyiron-hub_db/connect", {"Container": "jupyter-alice"}, "was not made by the hub"),
-    ("/networks/pyiron-hub_db/disconnect", {"Container": "pyiron-hub-hub-db-1"}, "was not made by the hub"),
-    ("/networks/pyiron-hub_db", None, "was not made by the hub"),
-])
+@pytest.mark.parametrize(
+    "path, body, words",
+    [
+        # The database joined into a user's network would be reachable from the user's server.
+        (
+            "/networks/pyiron-hub-users-jupyter-alice/connect",
+            {"Container": "pyiron-hub-hub-db-1"},
+            "joining the container",
+        ),
+        ("/networks/pyiron-hub_db/connect", {"Container": "jupyter-alice"}, "was not made by the hub"),
+        ("/networks/pyiron-hub_db/disconnect", {"Container": "pyiron-hub-hub-db-1"}, "was not made by the hub"),
+        ("/networks/pyiron-hub_db", None, "was not made by the hub"),
+    ],
+)
 def test_the_hub_joins_containers_only_to_its_networks_and_only_its_own_or_the_users_networks(path, body, words):
     assert words in refused_owned("DELETE" if body is None else "POST", "/v1.41" + path, body)
 
@@ -319,7 +432,9 @@ def test_the_hub_and_its_servers_join_its_networks():
     net = "/networks/pyiron-hub-users-jupyter-alice"
     assert owned("POST", f"/v1.41{net}/connect", {"Container": "pyiron-hub-hub-1"}) == f"/networks/{'n' * 64}/connect"
     assert owned("POST", f"/v1.41{net}/connect", {"Container": "jupyter-alice"}).endswith("/connect")
-    assert owned("POST", "/networks/pyiron-hub-users-jupyter-old/disconnect", {"Container": "jupyter-alice", "Force": True})
+    assert owned(
+        "POST", "/networks/pyiron-hub-users-jupyter-old/disconnect", {"Container": "jupyter-alice", "Force": True}
+    )
     assert owned("DELETE", net) == f"/networks/{'n' * 64}"
 
 
@@ -330,10 +445,13 @@ def volumes_checked(body):
     return asyncio.run(check_volumes(OWNED, body, inspect))
 
 
-@pytest.mark.parametrize("host_config", [
-    {"mounts": [Mount("/x", "etc")]},
-    {"binds": ["etc:/x:ro"]},
-])
+@pytest.mark.parametrize(
+    "host_config",
+    [
+        {"mounts": [Mount("/x", "etc")]},
+        {"binds": ["etc:/x:ro"]},
+    ],
+)
 def test_a_volume_made_elsewhere_that_binds_a_host_path_is_refused(host_config):
     with pytest.raises(Refused, match="the volume etc has driver 'local' with options"):
         volumes_checked(container_body(**host_config))
@@ -345,90 +463,126 @@ def test_plain_and_new_volumes_pass():
 
 # --- Volumes, networks, pulls ------------------------------------------------------------------
 
-@pytest.mark.parametrize("body, words", [
-    ({"Name": "evil", "Driver": "local", "DriverOpts": {"type": "none", "o": "bind", "device": "/"}}, "driver options"),
-    ({"Name": "evil", "driveropts": {"device": "/etc"}}, "driver options"),
-    ({"Name": "evil", "Driver": "local-persist"}, "driver"),
-])
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (
+            {"Name": "evil", "Driver": "local", "DriverOpts": {"type": "none", "o": "bind", "device": "/"}},
+            "driver options",
+        ),
+        ({"Name": "evil", "driveropts": {"device": "/etc"}}, "driver options"),
+        ({"Name": "evil", "Driver": "local-persist"}, "driver"),
+    ],
+)
 def test_a_volume_that_binds_a_host_path_is_refused(body, words):
     assert words in refused("POST", "/volumes/create", body)
 
 
-@pytest.mark.parametrize("body, words", [
-    ({"Name": "evil", "Driver": "macvlan", "Options": {"parent": "eth0"}}, "driver"),
-    ({"Name": "evil", "Driver": "host"}, "driver"),
-    ({"Name": "evil", "Driver": "bridge", "Options": {"com.docker.network.bridge.name": "eth0"}}, "options"),
-    # A bridge on a subnet of the site's (or the host's own LAN) takes the host's route to it.
-    ({"Name": "evil", "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.0.0.0/8"}]}},
-     "IPAM subnet 10.0.0.0/8: users' networks take theirs from USER_NETWORKS_POOL=172.16.0.0/16"),
-    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "192.0.2.0/28"}]}}, "USER_NETWORKS_POOL"),
-    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/12"}]}}, "USER_NETWORKS_POOL"),  # the pool and more
-    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "fd00::/64"}]}}, "USER_NETWORKS_POOL"),
-    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.1/28"}]}}, "is not a network's address"),
-    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": None, "Gateway": "172.16.0.1"}]}}, "is not a network's address"),
-    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28", "Gateway": "192.0.2.1"}]}}, "IPAM gateway"),
-    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28", "Gateway": "nowhere"}]}}, "IPAM gateway"),
-    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28", "IPRange": "192.0.2.0/28"}]}}, "iprange"),
-    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28",
-                                           "AuxiliaryAddresses": {"x": "192.0.2.1"}}]}}, "auxiliaryaddresses"),
-    ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28"}, {"Subnet": "172.16.0.16/28"}]}}, "more than one"),
-    ({"Name": "evil", "IPAM": {"Config": {"Subnet": "172.16.0.0/28"}}}, "more than one"),
-    ({"Name": "evil", "IPAM": {"Driver": "infoblox", "Config": []}}, "IPAM driver"),
-    ({"Name": "evil", "IPAM": {"Options": {"com.docker.network.driver.mtu": "1"}}}, "IPAM driver or its options"),
-    ({"Name": "evil", "ConfigFrom": {"Network": "x"}}, "configfrom"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({"Name": "evil", "Driver": "macvlan", "Options": {"parent": "eth0"}}, "driver"),
+        ({"Name": "evil", "Driver": "host"}, "driver"),
+        ({"Name": "evil", "Driver": "bridge", "Options": {"com.docker.network.bridge.name": "eth0"}}, "options"),
+        # A bridge on a subnet of the site's (or the host's own LAN) takes the host's route to it.
+        (
+            {"Name": "evil", "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.0.0.0/8"}]}},
+            "IPAM subnet 10.0.0.0/8: users' networks take theirs from USER_NETWORKS_POOL=172.16.0.0/16",
+        ),
+        ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "192.0.2.0/28"}]}}, "USER_NETWORKS_POOL"),
+        (
+            {"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/12"}]}},
+            "USER_NETWORKS_POOL",
+        ),  # the pool and more
+        ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "fd00::/64"}]}}, "USER_NETWORKS_POOL"),
+        ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.1/28"}]}}, "is not a network's address"),
+        (
+            {"Name": "evil", "IPAM": {"Config": [{"Subnet": None, "Gateway": "172.16.0.1"}]}},
+            "is not a network's address",
+        ),
+        ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28", "Gateway": "192.0.2.1"}]}}, "IPAM gateway"),
+        ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28", "Gateway": "nowhere"}]}}, "IPAM gateway"),
+        ({"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28", "IPRange": "192.0.2.0/28"}]}}, "iprange"),
+        (
+            {
+                "Name": "evil",
+                "IPAM": {"Config": [{"Subnet": "172.16.0.0/28", "AuxiliaryAddresses": {"x": "192.0.2.1"}}]},
+            },
+            "auxiliaryaddresses",
+        ),
+        (
+            {"Name": "evil", "IPAM": {"Config": [{"Subnet": "172.16.0.0/28"}, {"Subnet": "172.16.0.16/28"}]}},
+            "more than one",
+        ),
+        ({"Name": "evil", "IPAM": {"Config": {"Subnet": "172.16.0.0/28"}}}, "more than one"),
+        ({"Name": "evil", "IPAM": {"Driver": "infoblox", "Config": []}}, "IPAM driver"),
+        ({"Name": "evil", "IPAM": {"Options": {"com.docker.network.driver.mtu": "1"}}}, "IPAM driver or its options"),
+        ({"Name": "evil", "ConfigFrom": {"Network": "x"}}, "configfrom"),
+    ],
+)
 def test_a_network_the_hub_never_makes_is_refused(body, words):
     assert words in refused("POST", "/networks/create", body)
 
 
-@pytest.mark.parametrize("query, words", [
-    ({"fromSrc": ["-"], "repo": ["pyiron/base"]}, "importing"),
-    ({"fromImage": ["pyiron-hub"], "tag": ["latest"]}, "guard's own image"),
-    ({"fromImage": ["docker.io/library/pyiron-hub:evil"]}, "guard's own image"),
-    ({"fromImage": ["a", "b"]}, "exactly one"),
-    ({}, "exactly one"),
-])
+@pytest.mark.parametrize(
+    "query, words",
+    [
+        ({"fromSrc": ["-"], "repo": ["pyiron/base"]}, "importing"),
+        ({"fromImage": ["pyiron-hub"], "tag": ["latest"]}, "guard's own image"),
+        ({"fromImage": ["docker.io/library/pyiron-hub:evil"]}, "guard's own image"),
+        ({"fromImage": ["a", "b"]}, "exactly one"),
+        ({}, "exactly one"),
+    ],
+)
 def test_a_pull_that_is_no_pull_or_replaces_the_guard_is_refused(query, words):
     assert words in refused("POST", "/v1.41/images/create", query=query)
 
 
 # --- Endpoints the hub never calls ------------------------------------------------------------
 
-@pytest.mark.parametrize("method, path, words", [
-    ("POST", "/v1.41/containers/jupyter-alice/exec", "exec"),
-    ("POST", "/v1.41/exec/0123/start", "exec"),
-    ("POST", "/v1.41/containers/jupyter-alice/attach", "attaching"),
-    ("POST", "/v1.41/containers/jupyter-alice/update", "limits"),
-    ("POST", "/v1.41/build", "building"),
-    ("POST", "/session", "building"),
-    ("POST", "/v1.41/commit", "image of a container"),
-    ("POST", "/v1.41/images/evil/tag", "tagging"),
-    ("POST", "/v1.41/images/load", "loading"),
-    ("POST", "/v1.41/plugins/pull", "plugins"),
-    ("POST", "/v1.41/swarm/init", "swarm"),
-    ("POST", "/v1.41/services/create", "swarm"),
-    ("POST", "/v1.41/secrets/create", "swarm"),
-    ("POST", "/v1.41/containers/prune", "pruning"),
-    ("POST", "/v1.41/containers/jupyter-alice/kill", "not a call the hub makes"),
-    ("GET", "/v1.41/events", "reading events without `until`"),
-    ("GET", "/v1.41/info", "not a call the hub makes"),
-    ("DELETE", "/v1.41/images/pyiron/base:latest", "not a call the hub makes"),
-    ("POST", "/v1.23/containers/jupyter-alice/start", "1.24"),  # took a HostConfig in its body
-    ("POST", "/v1.41/containers/../build", "not one of"),
-    ("POST", "/v1.41//containers/create", "not one of"),
-    ("POST", "/v1.41/networks/host/connect", "not a call the hub makes"),
-])
+
+@pytest.mark.parametrize(
+    "method, path, words",
+    [
+        ("POST", "/v1.41/containers/jupyter-alice/exec", "exec"),
+        ("POST", "/v1.41/exec/0123/start", "exec"),
+        ("POST", "/v1.41/containers/jupyter-alice/attach", "attaching"),
+        ("POST", "/v1.41/containers/jupyter-alice/update", "limits"),
+        ("POST", "/v1.41/build", "building"),
+        ("POST", "/session", "building"),
+        ("POST", "/v1.41/commit", "image of a container"),
+        ("POST", "/v1.41/images/evil/tag", "tagging"),
+        ("POST", "/v1.41/images/load", "loading"),
+        ("POST", "/v1.41/plugins/pull", "plugins"),
+        ("POST", "/v1.41/swarm/init", "swarm"),
+        ("POST", "/v1.41/services/create", "swarm"),
+        ("POST", "/v1.41/secrets/create", "swarm"),
+        ("POST", "/v1.41/containers/prune", "pruning"),
+        ("POST", "/v1.41/containers/jupyter-alice/kill", "not a call the hub makes"),
+        ("GET", "/v1.41/events", "reading events without `until`"),
+        ("GET", "/v1.41/info", "not a call the hub makes"),
+        ("DELETE", "/v1.41/images/pyiron/base:latest", "not a call the hub makes"),
+        ("POST", "/v1.23/containers/jupyter-alice/start", "1.24"),  # took a HostConfig in its body
+        ("POST", "/v1.41/containers/../build", "not one of"),
+        ("POST", "/v1.41//containers/create", "not one of"),
+        ("POST", "/v1.41/networks/host/connect", "not a call the hub makes"),
+    ],
+)
 def test_calls_the_hub_never_makes_are_refused(method, path, words):
     assert words in refused(method, path, {"Image": "x"})
 
 
-@pytest.mark.parametrize("method, path, body", [
-    ("POST", f"/v1.41/containers/{GUARD_ID}/stop", None),
-    ("DELETE", f"/v1.41/containers/{GUARD_ID[:12]}", None),
-    ("PUT", "/v1.41/containers/pyiron-hub-docker-guard-1/archive", None),
-    ("POST", "/v1.41/networks/pyiron-hub-users/connect", {"Container": GUARD_ID[:5]}),
-    ("POST", "/v1.41/networks/pyiron-hub_docker-api/disconnect", {"Container": "/pyiron-hub-docker-guard-1"}),
-])
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("POST", f"/v1.41/containers/{GUARD_ID}/stop", None),
+        ("DELETE", f"/v1.41/containers/{GUARD_ID[:12]}", None),
+        ("PUT", "/v1.41/containers/pyiron-hub-docker-guard-1/archive", None),
+        ("POST", "/v1.41/networks/pyiron-hub-users/connect", {"Container": GUARD_ID[:5]}),
+        ("POST", "/v1.41/networks/pyiron-hub_docker-api/disconnect", {"Container": "/pyiron-hub-docker-guard-1"}),
+    ],
+)
 def test_the_guards_own_container_is_out_of_reach(method, path, body):
     assert "own container" in refused(method, path, body)
 
@@ -441,22 +595,28 @@ def test_the_guard_tells_its_own_container_from_others():
 
 def test_the_guard_finds_its_container_id_in_its_mounts(tmp_path):
     mountinfo = tmp_path / "mountinfo"
-    mountinfo.write_text(f"1 2 8:1 /var/lib/docker/containers/{GUARD_ID}/hostname /etc/hostname rw - ext4 /dev/sda1 rw\n")
+    mountinfo.write_text(
+        f"1 2 8:1 /var/lib/docker/containers/{GUARD_ID}/hostname /etc/hostname rw - ext4 /dev/sda1 rw\n"
+    )
     assert own_container_id(str(mountinfo)) == GUARD_ID
 
 
-@pytest.mark.parametrize("reference, expected", [
-    ("postgres:17", "docker.io/library/postgres"),
-    ("pyiron/base@sha256:" + "0" * 64, "docker.io/pyiron/base"),
-    ("index.docker.io/Pyiron/base:1", "docker.io/pyiron/base"),
-    ("localhost:5000/hub:x", "localhost:5000/hub"),
-    ("ghcr.io/pyiron/hub", "ghcr.io/pyiron/hub"),
-])
+@pytest.mark.parametrize(
+    "reference, expected",
+    [
+        ("postgres:17", "docker.io/library/postgres"),
+        ("pyiron/base@sha256:" + "0" * 64, "docker.io/pyiron/base"),
+        ("index.docker.io/Pyiron/base:1", "docker.io/pyiron/base"),
+        ("localhost:5000/hub:x", "localhost:5000/hub"),
+        ("ghcr.io/pyiron/hub", "ghcr.io/pyiron/hub"),
+    ],
+)
 def test_image_references_are_compared_by_repository(reference, expected):
     assert repository(reference) == expected
 
 
 # --- Settings ----------------------------------------------------------------------------------
+
 
 def test_a_subnet_of_another_pool_than_the_guards_is_refused():
     body = users_network_create_body()  # in the default pool, 172.16.0.0/16
@@ -491,6 +651,7 @@ def test_the_guard_reads_the_hubs_env_file_and_reports_a_bad_path_before_anythin
 
 # --- The server: refusals in docker-py's words, answers streamed as they come -----------------
 
+
 async def test_the_server_refuses_with_a_message_and_streams_what_it_passes(tmp_path):
     """Against a stand-in engine on a Unix socket: a 403 carries the reason as `message`;
     a chunked answer reaches the client piece by piece; a checked body is sent on as checked."""
@@ -523,11 +684,14 @@ async def test_the_server_refuses_with_a_message_and_streams_what_it_passes(tmp_
     await web.UnixSite(guard_runner, str(tmp_path / "guard.sock")).start()
     try:
         async with ClientSession(connector=UnixConnector(path=str(tmp_path / "guard.sock"))) as client:
-            async with client.post("http://guard/v1.41/containers/create",
-                                   json={"Image": "x", "HostConfig": {"Privileged": True}}) as answer:
+            async with client.post(
+                "http://guard/v1.41/containers/create", json={"Image": "x", "HostConfig": {"Privileged": True}}
+            ) as answer:
                 assert answer.status == 403
                 assert "Privileged" in (await answer.json())["message"]
-            async with client.post("http://guard/v1.41/containers/jupyter-alice/start", data=b'{"Privileged": true}') as answer:
+            async with client.post(
+                "http://guard/v1.41/containers/jupyter-alice/start", data=b'{"Privileged": true}'
+            ) as answer:
                 assert answer.status == 403 and "a body where the hub sends none" in (await answer.json())["message"]
             async with client.post("http://guard/v1.41/images/create?fromImage=pyiron/base&tag=latest") as answer:
                 assert answer.status == 200
@@ -546,9 +710,11 @@ async def test_the_server_refuses_with_a_message_and_streams_what_it_passes(tmp_
         await guard_runner.cleanup()
         await engine_runner.cleanup()
     # The archive went to the container checked, by its id; the create carries the guard's label.
-    assert [(m, p) for m, p, _ in seen] == [("POST", "/v1.41/images/create"),
-                                            ("PUT", "/v1.41/containers/writer-id/archive"),
-                                            ("POST", "/v1.41/containers/create")]
+    assert [(m, p) for m, p, _ in seen] == [
+        ("POST", "/v1.41/images/create"),
+        ("PUT", "/v1.41/containers/writer-id/archive"),
+        ("POST", "/v1.41/containers/create"),
+    ]
     assert seen[1][2] == tar
     assert json.loads(seen[2][2]) == {**body, "Labels": {OWNER_LABEL: "hub"}}
 
@@ -559,8 +725,11 @@ REPO = Path(__file__).resolve().parents[2]
 # What holds the socket where, and why (README "Security notes"): the guard; the backup
 # service (its own door, still to be narrowed); a swarm's hub (services, which the guard
 # does not serve).
-SOCKET_HOLDERS = {"docker-compose.yml": {"docker-guard"}, "compose.backup.yml": {"backup"},
-                  "compose.swarm.yml": {"hub"}}
+SOCKET_HOLDERS = {
+    "docker-compose.yml": {"docker-guard"},
+    "compose.backup.yml": {"backup"},
+    "compose.swarm.yml": {"hub"},
+}
 
 
 @pytest.mark.parametrize("path", sorted(p.name for p in REPO.glob("*.yml")))
@@ -568,23 +737,30 @@ def test_no_compose_file_for_one_host_gives_the_socket_to_the_hub(path):
     import yaml
 
     services = (yaml.safe_load((REPO / path).read_text()) or {}).get("services") or {}
-    holders = {name for name, service in services.items()
-               if any("docker.sock" in str(v) for v in (service or {}).get("volumes") or [])}
+    holders = {
+        name
+        for name, service in services.items()
+        if any("docker.sock" in str(v) for v in (service or {}).get("volumes") or [])
+    }
     assert holders == SOCKET_HOLDERS.get(path, set())
 
 
 def test_events_of_one_container_in_the_past_pass():
     # spawner._record_gone: why a server the engine already removed ended (oom, die).
-    check_request(POLICY, "GET", "/v1.41/events",
-                  {"since": ["1"], "until": ["2"], "filters": ['{"container": ["0123abcd"]}']})
+    check_request(
+        POLICY, "GET", "/v1.41/events", {"since": ["1"], "until": ["2"], "filters": ['{"container": ["0123abcd"]}']}
+    )
 
 
-@pytest.mark.parametrize("query", [
-    {"filters": ['{"container": ["0123abcd"]}']},  # no until: the live feed
-    {"until": ["2"]},  # every container's events
-    {"until": ["2"], "filters": ['{"type": ["container"]}']},
-    {"until": ["2"], "filters": ["not json"]},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"filters": ['{"container": ["0123abcd"]}']},  # no until: the live feed
+        {"until": ["2"]},  # every container's events
+        {"until": ["2"], "filters": ['{"type": ["container"]}']},
+        {"until": ["2"], "filters": ["not json"]},
+    ],
+)
 def test_events_live_or_unfiltered_are_refused(query):
     with pytest.raises(Refused, match="events"):
         check_request(POLICY, "GET", "/v1.41/events", query)

@@ -46,15 +46,13 @@ def test_a_variable_shows_its_meaning_default_and_example_under_its_group():
     assert password + "  Default: **required**" in text
     # Grouped by the settings' section comments: the database's variables under its heading.
     database = text.index("### Database\n")
-    assert database < text.index("`POSTGRES_HOST`") and text.index(
-        "### Secrets and state"
-    ) > text.index("`POSTGRES_DB`")
+    assert database < text.index("`POSTGRES_HOST`") and text.index("### Secrets and state") > text.index(
+        "`POSTGRES_DB`"
+    )
 
 
 def test_compose_variables_are_found_in_the_compose_files_and_known_to_init():
-    assert {"HUB_IMAGE", "POSTGRES_IMAGE", "DOCKER_NETWORK_NAME", "HOST_CERT_PATH"} <= set(
-        COMPOSE_VARIABLES
-    )
+    assert {"HUB_IMAGE", "POSTGRES_IMAGE", "DOCKER_NETWORK_NAME", "HOST_CERT_PATH"} <= set(COMPOSE_VARIABLES)
     assert reference_text.compose_variables()["HUB_IMAGE"]["default"] == "pyiron-hub:latest"
     # `pyiron-hub init` files each into build.env.
     assert [v for v in COMPOSE_VARIABLES if v not in BUILD_VARIABLES] == []
@@ -70,9 +68,7 @@ def test_a_compose_variable_without_a_meaning_is_a_problem():
 def test_every_metric_of_the_package_is_found():
     names = {m["name"] for m in reference_text.metrics()}
     assert {"pyiron_hub_user_storage_bytes", "pyiron_hub_backup_last_exit_status"} <= names
-    storage = next(
-        m for m in reference_text.metrics() if m["name"] == "pyiron_hub_user_storage_bytes"
-    )
+    storage = next(m for m in reference_text.metrics() if m["name"] == "pyiron_hub_user_storage_bytes")
     assert storage["labels"] == ["user", "volume"] and storage["kind"] == "gauge"
 
 
@@ -135,9 +131,7 @@ def _code_texts(page: Path) -> set[str]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """The site as scripts/docs builds it (warnings are errors)."""
-    pytest.importorskip(
-        "sphinx", reason="the docs extra is not installed: pip install -e '.[docs]'"
-    )
+    pytest.importorskip("sphinx", reason="the docs extra is not installed: pip install -e '.[docs]'")
     out = tmp_path_factory.mktemp("html")
     done = subprocess.run(
         [
@@ -176,9 +170,7 @@ def test_the_built_reference_names_every_variable_compose_reads(site):
 
 
 def test_the_benchmarks_page_includes_the_benchmarks_readme(site):
-    page = html.unescape(
-        re.sub(r"<[^>]+>", "", (site / "reference" / "benchmarks.html").read_text())
-    )
+    page = html.unescape(re.sub(r"<[^>]+>", "", (site / "reference" / "benchmarks.html").read_text()))
     page = page.replace("\u2019", "'")  # Sphinx's smart quotes
     sections = re.findall(r"^## (.+)$", (REPO / "benchmarks" / "README.md").read_text(), re.M)
     assert len(sections) >= 5

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from pyiron_hub_config.envfiles import (
-    ENV_FILES, format_env_file, home_file, known_variables, parse_env_file, unsafe_value_problems,
+    ENV_FILES,
+    format_env_file,
+    home_file,
+    known_variables,
+    parse_env_file,
+    unsafe_value_problems,
 )
 from pyiron_hub_config.settings import SECRET_VARIABLES, variable_names
 
@@ -15,19 +20,22 @@ def parsed(tmp_path, text: str) -> dict[str, str]:
     return parse_env_file(tmp_path / "x.env")
 
 
-@pytest.mark.parametrize("text, values", [
-    ("A=1\n", {"A": "1"}),
-    ("A='x y'\n", {"A": "x y"}),
-    ('A="x y"\n', {"A": "x y"}),
-    ("A=x # comment\n", {"A": "x"}),
-    ("A='x # kept'\n", {"A": "x # kept"}),
-    ("# comment\n\nA=1\n", {"A": "1"}),
-    ("export A=1\n", {"A": "1"}),
-    ("A=\n", {"A": ""}),
-    ("A=a=b\n", {"A": "a=b"}),
-    ("A=1\nA=2\n", {"A": "2"}),
-    ("not a line\n", {}),
-])
+@pytest.mark.parametrize(
+    "text, values",
+    [
+        ("A=1\n", {"A": "1"}),
+        ("A='x y'\n", {"A": "x y"}),
+        ('A="x y"\n', {"A": "x y"}),
+        ("A=x # comment\n", {"A": "x"}),
+        ("A='x # kept'\n", {"A": "x # kept"}),
+        ("# comment\n\nA=1\n", {"A": "1"}),
+        ("export A=1\n", {"A": "1"}),
+        ("A=\n", {"A": ""}),
+        ("A=a=b\n", {"A": "a=b"}),
+        ("A=1\nA=2\n", {"A": "2"}),
+        ("not a line\n", {}),
+    ],
+)
 def test_parse_env_file(tmp_path, text, values):
     assert parsed(tmp_path, text) == values
 
@@ -52,7 +60,10 @@ def test_values_an_env_file_cannot_hold(value):
 
 def test_home_files():
     assert (home_file("POSTGRES_PASSWORD"), home_file("NGINX_NETWORK"), home_file("CLIENT_ID")) == (
-        "shared.env", ".env", "pyiron.env")
+        "shared.env",
+        ".env",
+        "pyiron.env",
+    )
     assert {home_file(v) for v in known_variables()} <= set(ENV_FILES)
 
 
@@ -79,11 +90,25 @@ def compose_reads(path) -> dict[str, str]:
     return {k: v.replace("$$", "$") for k, v in json.loads(out).items() if v is not None}
 
 
-@pytest.mark.parametrize("text", [
-    "A=1\n", "A='x y'\n", 'A="x y"\n', "A=x # comment\n", "A='x # kept'\n", "# comment\n\nA=1\n",
-    "export A=1\n", "A=\n", "A=a=b\n", "A=1\nA=2\n", "not a line\n", 'A="a\\nb"\n', "A='$HOME'\n",
-    format_env_file({"KEY": "x $y #z", "OTHER": "  lead", "Q": '"q"'}),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A=1\n",
+        "A='x y'\n",
+        'A="x y"\n',
+        "A=x # comment\n",
+        "A='x # kept'\n",
+        "# comment\n\nA=1\n",
+        "export A=1\n",
+        "A=\n",
+        "A=a=b\n",
+        "A=1\nA=2\n",
+        "not a line\n",
+        'A="a\\nb"\n',
+        "A='$HOME'\n",
+        format_env_file({"KEY": "x $y #z", "OTHER": "  lead", "Q": '"q"'}),
+    ],
+)
 def test_parse_env_file_reads_as_compose_does(tmp_path, text):
     (tmp_path / "x.env").write_text(text)
     assert parse_env_file(tmp_path / "x.env") == compose_reads(tmp_path / "x.env")

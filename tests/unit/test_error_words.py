@@ -25,15 +25,22 @@ def test_the_samples_are_of_the_restic_the_hub_image_installs():
     assert RESTIC_SAMPLES["version"] == "restic 0.18.0"
 
 
-@pytest.mark.parametrize("case, status", [("no-repository", words.RESTIC_NO_REPOSITORY), ("locked", words.RESTIC_LOCKED),
-                                          ("wrong-password", words.RESTIC_WRONG_PASSWORD)])
+@pytest.mark.parametrize(
+    "case, status",
+    [
+        ("no-repository", words.RESTIC_NO_REPOSITORY),
+        ("locked", words.RESTIC_LOCKED),
+        ("wrong-password", words.RESTIC_WRONG_PASSWORD),
+    ],
+)
 def test_restic_says_these_by_its_exit_code(case, status):
     assert RESTIC[case]["exit"] == status
     assert restic_problem(RESTIC[case]["exit"], "", "/r") == RESTIC_EXITS[status].format(repo="/r")
 
 
-@pytest.mark.parametrize("case, fix", [("disk-full", "is full: free space there"),
-                                       ("unreachable", "cannot reach the repository")])
+@pytest.mark.parametrize(
+    "case, fix", [("disk-full", "is full: free space there"), ("unreachable", "cannot reach the repository")]
+)
 def test_restic_says_these_only_in_words(case, fix):
     sample = RESTIC[case]
     assert sample["exit"] == 1  # as for any other failure
@@ -48,8 +55,10 @@ def test_no_other_sample_is_taken_for_a_full_disk_or_an_unreachable_repository()
 
 def test_an_init_where_a_repository_is_is_told_by_its_words():
     assert RESTIC["init-where-one-is"]["exit"] == 1
-    assert all(bool(words.RESTIC_REPOSITORY_EXISTS.search(s["output"])) == (case == "init-where-one-is")
-               for case, s in RESTIC.items())
+    assert all(
+        bool(words.RESTIC_REPOSITORY_EXISTS.search(s["output"])) == (case == "init-where-one-is")
+        for case, s in RESTIC.items()
+    )
 
 
 def test_a_snapshot_id_that_matches_nothing_is_no_failure_but_an_empty_list():

@@ -31,9 +31,7 @@ def radios(soup: BeautifulSoup) -> list:
 
 def test_one_radio_per_environment_named_by_its_slug(environments):
     soup = parse(render_options_form(environments))
-    assert [(r["name"], r["value"]) for r in radios(soup)] == [
-        ("environment", name) for name in BUILTIN_ENVIRONMENTS
-    ]
+    assert [(r["name"], r["value"]) for r in radios(soup)] == [("environment", name) for name in BUILTIN_ENVIRONMENTS]
 
 
 def test_default_environment_is_checked(environments):
@@ -45,7 +43,12 @@ def test_every_radio_has_a_label(environments):
     soup = parse(render_options_form(environments))
     labels = {label["for"]: label for label in soup.find_all("label")}
     assert [labels[r["id"]].strong.get_text() for r in radios(soup)] == [
-        "pyiron atomistics", "pyiron md", "pyiron base", "pyiron workflow", "pyiron continuum", "pyiron experimental"
+        "pyiron atomistics",
+        "pyiron md",
+        "pyiron base",
+        "pyiron workflow",
+        "pyiron continuum",
+        "pyiron experimental",
     ]
 
 
@@ -171,13 +174,21 @@ def test_a_word_when_the_last_environment_left_the_catalogue():
     spawner.user_options = {"environment": "pyiron_continuum"}
     soup = parse(spawner.options_form(spawner))
     note = " ".join(soup.find(id="environment-gone").get_text().split())
-    assert note == ("pyiron continuum, the environment you used last, is no longer offered here (pyiron no longer "
-                    "builds it). pyiron atomistics is preselected instead. Your files are all still in your home.")
+    assert note == (
+        "pyiron continuum, the environment you used last, is no longer offered here (pyiron no longer "
+        "builds it). pyiron atomistics is preselected instead. Your files are all still in your home."
+    )
     assert [r["value"] for r in radios(soup) if r.has_attr("checked")] == ["pyiron_atomistics"]
     # Even with a single environment left there is a page to say so.
     c.PyironSpawner.environments = hub.environments[:1]
-    assert parse(PyironSpawner(config=c, user=SimpleNamespace(name="a"), user_options=spawner.user_options)
-                 .options_form(spawner)).find(id="environment-gone") is not None
+    assert (
+        parse(
+            PyironSpawner(config=c, user=SimpleNamespace(name="a"), user_options=spawner.user_options).options_form(
+                spawner
+            )
+        ).find(id="environment-gone")
+        is not None
+    )
 
 
 # --- catalogue text can never become markup ------------------------------------------------

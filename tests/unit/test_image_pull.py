@@ -13,7 +13,6 @@ from types import SimpleNamespace
 import docker.errors
 import pytest
 
-from pyiron_hub_config import image_pull
 from pyiron_hub_config.image_pull import ImagePull, PullFailed, PullProgress, PullsWithProgress
 
 IMAGE = "registry.example.org/pyiron/base:1"
@@ -26,16 +25,25 @@ def downloading(layer, current, total):
 
 def test_progress_counts_bytes_of_the_layers_sizes_known_and_layers_done():
     p = PullProgress(IMAGE)
-    for event in [{"status": "Pulling from pyiron/base", "id": "1"},
-                  {"status": "Already exists", "id": "a"},
-                  {"status": "Pulling fs layer", "id": "b"}, {"status": "Pulling fs layer", "id": "c"},
-                  downloading("b", 5 * MB, 20 * MB), downloading("c", 1 * MB, 5 * MB)]:
+    for event in [
+        {"status": "Pulling from pyiron/base", "id": "1"},
+        {"status": "Already exists", "id": "a"},
+        {"status": "Pulling fs layer", "id": "b"},
+        {"status": "Pulling fs layer", "id": "c"},
+        downloading("b", 5 * MB, 20 * MB),
+        downloading("c", 1 * MB, 5 * MB),
+    ]:
         p.update(event)
     assert p.message() == f"Pulling the image {IMAGE} (not on this host yet): 6.0 of 25.0 MB, 1 of 3 layers done"
     assert p.event() == {"progress": int(45 * 6 / 25), "message": p.message()}
-    for event in [{"status": "Download complete", "id": "b"}, {"status": "Pull complete", "id": "b"},
-                  {"status": "Download complete", "id": "c"}, {"status": "Pull complete", "id": "c"},
-                  {"status": "Digest: sha256:00"}, {"status": f"Status: Downloaded newer image for {IMAGE}"}]:
+    for event in [
+        {"status": "Download complete", "id": "b"},
+        {"status": "Pull complete", "id": "b"},
+        {"status": "Download complete", "id": "c"},
+        {"status": "Pull complete", "id": "c"},
+        {"status": "Digest: sha256:00"},
+        {"status": f"Status: Downloaded newer image for {IMAGE}"},
+    ]:
         p.update(event)
     assert p.fraction == 1.0 and p.event()["progress"] == 45
     assert "25.0 of 25.0 MB, 3 of 3 layers done" in p.message()
@@ -99,7 +107,8 @@ async def test_a_missing_tag_fails_with_the_engines_answer():
     with pytest.raises(PullFailed) as info:
         await ImagePull(IMAGE, stream, stall_timeout=5).start().wait()
     assert info.value.jupyterhub_message == (
-        f"Could not pull the image {IMAGE}: manifest for {IMAGE} not found: manifest unknown")
+        f"Could not pull the image {IMAGE}: manifest for {IMAGE} not found: manifest unknown"
+    )
 
 
 class FakeEngine:
@@ -176,4 +185,7 @@ def test_images_missing_names_those_the_engine_lacks_once_each():
                 raise ImageNotFound(image)
 
     client = SimpleNamespace(images=Images())
-    assert images_missing(client, ["pyiron/md:1", "pyiron/base:latest", "pyiron/md:1", "a/b:2"]) == ["a/b:2", "pyiron/md:1"]
+    assert images_missing(client, ["pyiron/md:1", "pyiron/base:latest", "pyiron/md:1", "a/b:2"]) == [
+        "a/b:2",
+        "pyiron/md:1",
+    ]

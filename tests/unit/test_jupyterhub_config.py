@@ -17,8 +17,11 @@ def load():
 
 
 def test_the_file_only_calls_the_package():
-    code = [line for line in (REPO / "jupyterhub_config.py").read_text().splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    code = [
+        line
+        for line in (REPO / "jupyterhub_config.py").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     assert len(code) <= 3 and any(line.startswith("configure(c)") for line in code)
 
 
@@ -45,7 +48,9 @@ def test_legacy_variables_reach_the_spawner(hub_environ):
 def test_secrets_persist_across_loads(hub_environ, tmp_path):
     first, second = load(), load()
     assert (first.JupyterHub.cookie_secret, (tmp_path / "data" / "cookie_secret").exists()) == (
-        second.JupyterHub.cookie_secret, True)
+        second.JupyterHub.cookie_secret,
+        True,
+    )
 
 
 def test_dummy_mode(hub_environ):
@@ -57,9 +62,14 @@ def test_dummy_mode(hub_environ):
 
 
 INVALID = {
-    "nothing set": ({}, ["CLIENT_ID", "CLIENT_SECRET", "POSTGRES_PASSWORD", "OAUTH2_ISSUER_URL", "OAUTH2_ALLOWED_GROUPS"]),
-    "bad values": ({"MEM_LIMIT": "lots", "CPU_LIMIT": "0", "PYIRON_BASE": "x;y", "OAUTH2_ISSUER_URL": "ftp://kc"},
-                   ["MEM_LIMIT", "CPU_LIMIT", "PYIRON_BASE", "OAUTH2_ISSUER_URL"]),
+    "nothing set": (
+        {},
+        ["CLIENT_ID", "CLIENT_SECRET", "POSTGRES_PASSWORD", "OAUTH2_ISSUER_URL", "OAUTH2_ALLOWED_GROUPS"],
+    ),
+    "bad values": (
+        {"MEM_LIMIT": "lots", "CPU_LIMIT": "0", "PYIRON_BASE": "x;y", "OAUTH2_ISSUER_URL": "ftp://kc"},
+        ["MEM_LIMIT", "CPU_LIMIT", "PYIRON_BASE", "OAUTH2_ISSUER_URL"],
+    ),
     "missing catalogue": ({"ENVIRONMENTS_FILE": "/nonexistent/environments.toml"}, ["ENVIRONMENTS_FILE"]),
     "secret file unreadable": ({"CLIENT_SECRET_FILE": "/nonexistent/secret"}, ["CLIENT_SECRET_FILE"]),
 }
@@ -90,5 +100,8 @@ def test_invalid_environment_shows_no_secret(hub_environ, capsys):
     with pytest.raises(SystemExit):
         load()
     captured = capsys.readouterr()
-    assert ("CONFIGPROXY_AUTH_TOKEN" in captured.err, "proxy-secret" in captured.err + captured.out,
-            "client-secret-never-shown" in captured.err + captured.out) == (True, False, False)
+    assert (
+        "CONFIGPROXY_AUTH_TOKEN" in captured.err,
+        "proxy-secret" in captured.err + captured.out,
+        "client-secret-never-shown" in captured.err + captured.out,
+    ) == (True, False, False)

@@ -20,10 +20,19 @@ def test_parse_keeps_what_the_hub_sends():
     assert parse(text) == [("alice", f"{KEY} pyiron-hub:alice"), ("bob", KEY)]
 
 
-@pytest.mark.parametrize("line", [
-    f"root/../x {KEY}", f"Alice {KEY}", f"alice {KEY} other-comment", f"alice {KEY} pyiron-hub:a\tb",
-    "alice ssh-dss AAAA", f"alice {KEY}; rm -rf /", "", f"-alice {KEY}",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"root/../x {KEY}",
+        f"Alice {KEY}",
+        f"alice {KEY} other-comment",
+        f"alice {KEY} pyiron-hub:a\tb",
+        "alice ssh-dss AAAA",
+        f"alice {KEY}; rm -rf /",
+        "",
+        f"-alice {KEY}",
+    ],
+)
 def test_parse_drops_anything_else(line):
     assert parse(line) == []
 

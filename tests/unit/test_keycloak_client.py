@@ -11,8 +11,12 @@ from pyiron_hub_config.cli import main
 from pyiron_hub_config.keycloak_client import Realm, client_representation
 from pyiron_hub_config.problems import ConfigError
 
-VALUES = {"OAUTH2_ISSUER_URL": "https://kc.example.org/realms/lab", "CLIENT_ID": "hub", "CLIENT_SECRET": "s" * 64,
-          "OAUTH_CALLBACK_URL": "https://hub.example.org/hub/oauth_callback"}
+VALUES = {
+    "OAUTH2_ISSUER_URL": "https://kc.example.org/realms/lab",
+    "CLIENT_ID": "hub",
+    "CLIENT_SECRET": "s" * 64,
+    "OAUTH_CALLBACK_URL": "https://hub.example.org/hub/oauth_callback",
+}
 
 
 def test_the_realm_comes_from_the_issuer_or_the_old_authorize_url():
@@ -28,13 +32,19 @@ def test_the_client_is_confidential_with_the_hubs_redirect_logout_and_groups():
     client = client_representation(VALUES, "https://hub.example.org/")
     assert (client["clientId"], client["publicClient"], client["secret"]) == ("hub", False, "s" * 64)
     assert (client["standardFlowEnabled"], client["implicitFlowEnabled"], client["directAccessGrantsEnabled"]) == (
-        True, False, False)
+        True,
+        False,
+        False,
+    )
     assert client["redirectUris"] == ["https://hub.example.org/hub/oauth_callback"]
     assert client["attributes"]["post.logout.redirect.uris"] == "https://hub.example.org/*"
     assert {"profile", "email"} <= set(client["defaultClientScopes"])
     [mapper] = client["protocolMappers"]
     assert (mapper["protocolMapper"], mapper["config"]["claim.name"], mapper["config"]["userinfo.token.claim"]) == (
-        "oidc-group-membership-mapper", "groups", "true")
+        "oidc-group-membership-mapper",
+        "groups",
+        "true",
+    )
 
 
 def test_the_groups_claim_follows_the_hubs_setting():
@@ -49,8 +59,16 @@ def test_the_demo_realms_client_has_the_same_settings():
     realm = json.loads((Path(__file__).resolve().parents[2] / "demo/keycloak/pyiron-realm.json").read_text())
     [demo] = [c for c in realm["clients"] if c["clientId"] == "pyiron-hub"]
     ours = client_representation({}, "http://localhost:8000")
-    for key in ("publicClient", "clientAuthenticatorType", "standardFlowEnabled", "implicitFlowEnabled",
-                "directAccessGrantsEnabled", "serviceAccountsEnabled", "baseUrl", "defaultClientScopes"):
+    for key in (
+        "publicClient",
+        "clientAuthenticatorType",
+        "standardFlowEnabled",
+        "implicitFlowEnabled",
+        "directAccessGrantsEnabled",
+        "serviceAccountsEnabled",
+        "baseUrl",
+        "defaultClientScopes",
+    ):
         assert ours[key] == demo[key], key
     assert ours["redirectUris"][0] in demo["redirectUris"]
     assert ours["protocolMappers"][0]["protocolMapper"] == demo["protocolMappers"][0]["protocolMapper"]

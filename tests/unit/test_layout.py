@@ -47,8 +47,7 @@ MAY_IMPORT = {
     "relay": (set(), set()),
 }
 # Old module paths that only say they are deprecated and run the new one (README "Upgrading").
-DEPRECATED = {f"{NAME}.health": f"{NAME}.probes.health",
-              f"{NAME}.backup_status": f"{NAME}.probes.backup_status"}
+DEPRECATED = {f"{NAME}.health": f"{NAME}.probes.health", f"{NAME}.backup_status": f"{NAME}.probes.backup_status"}
 # Old paths kept as packages (only a __main__), so that git saw their module's move as a rename.
 SHIM_PACKAGES = {"health"}
 HEAVY = {"jupyterhub", "pydantic", "dockerspawner", "docker", "dotenv", "traitlets", "sqlalchemy"}
@@ -75,7 +74,7 @@ def _resolve(node: ast.ImportFrom, module: str) -> str:
     """The absolute name an ImportFrom in module (dotted, 'pyiron_hub_config.x.y') imports from."""
     if not node.level:
         return node.module or ""
-    parts = module.split(".")[:-node.level]
+    parts = module.split(".")[: -node.level]
     return ".".join(parts + ([node.module] if node.module else []))
 
 
@@ -92,9 +91,14 @@ def _at_top(node: ast.AST, parents: dict) -> bool:
 def _optional(node: ast.AST, parents: dict) -> bool:
     while node in parents:
         child, node = node, parents[node]
-        if isinstance(node, ast.Try) and child in node.body and any(
+        if (
+            isinstance(node, ast.Try)
+            and child in node.body
+            and any(
                 h.type is not None and re.search(r"\b(ImportError|ModuleNotFoundError)\b", ast.unparse(h.type))
-                for h in node.handlers):
+                for h in node.handlers
+            )
+        ):
             return True
     return False
 
@@ -118,18 +122,36 @@ def imports(path: Path, source: str | None = None) -> list[Imported]:
             base = _resolve(node, module)
             names.append((base, node, True))
             names += [(f"{base}.{alias.name}", node, True) for alias in node.names if alias.name != "*"]
-        elif isinstance(node, ast.Call) and node.args and (
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and (
                 (isinstance(node.func, ast.Name) and node.func.id == "__import__")
-                or (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")):
+                or (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+            )
+        ):
             arg = node.args[0]
             if isinstance(arg, ast.Constant):
                 names.append((str(arg.value), node, False))
             elif isinstance(arg, ast.JoinedStr):
-                names.append(("".join(str(v.value) if isinstance(v, ast.Constant) else
-                                      NAME if "__package__" in ast.unparse(v) else "?" for v in arg.values),
-                              node, False))
-    return [Imported(name, node.lineno, statement, _at_top(node, parents), _optional(node, parents))
-            for name, node, statement in names]
+                names.append(
+                    (
+                        "".join(
+                            str(v.value)
+                            if isinstance(v, ast.Constant)
+                            else NAME
+                            if "__package__" in ast.unparse(v)
+                            else "?"
+                            for v in arg.values
+                        ),
+                        node,
+                        False,
+                    )
+                )
+    return [
+        Imported(name, node.lineno, statement, _at_top(node, parents), _optional(node, parents))
+        for name, node, statement in names
+    ]
 
 
 def _in_subpackage(name: str) -> str | None:
@@ -156,26 +178,32 @@ def test_every_subpackage_says_where_it_runs_and_under_which_rules():
 def test_the_module_map_names_every_module_and_subpackage():
     page = (REPO / "docs" / "contributing" / "module-map.md").read_text()
     named = set(re.findall(r"^\| `([a-z_]+(?:/[a-z_]+)?(?:\.py|/))`", page, re.M))
-    modules = {p.name for p in PACKAGE.glob("*.py")} | {f"{s}/" for s in SUBPACKAGES | SHIM_PACKAGES} | {
-        f"{s}/{p.name}" for s in SUBPACKAGES for p in modules_of(s) if p.name != "__init__.py"}
+    modules = (
+        {p.name for p in PACKAGE.glob("*.py")}
+        | {f"{s}/" for s in SUBPACKAGES | SHIM_PACKAGES}
+        | {f"{s}/{p.name}" for s in SUBPACKAGES for p in modules_of(s) if p.name != "__init__.py"}
+    )
     assert modules - named == set(), "not in docs/contributing/module-map.md"
     assert named - modules == set(), "in docs/contributing/module-map.md, but no such module"
 
 
 # --- hub modules never import what runs elsewhere ------------------------------------------------
-@pytest.mark.parametrize("source, imported", [
-    ("from .in_user_container.boot import write_atomically", "in_user_container"),
-    ("from .in_user_container import boot", "in_user_container"),
-    ("from . import probes", "probes"),
-    ("import pyiron_hub_config.on_cluster.key_sync", "on_cluster"),
-    ("from pyiron_hub_config.docker_guard.guard import Policy", "docker_guard"),
-    ("def f():\n    from .backup_worker import worker", "backup_worker"),
-    ("w = __import__(f'{__package__}.backup_worker.worker', fromlist=['main'])", "backup_worker"),
-    ("import importlib\nm = importlib.import_module('pyiron_hub_config.probes.health')", "probes"),
-    ("from .boot_shared import write_atomically", None),  # the control: the hub's own copy
-    ("from .backup_layout import STAGING", None),
-    ("import runpy\nrunpy.run_module('pyiron_hub_config.probes.health')", None),  # run, not imported
-])
+@pytest.mark.parametrize(
+    "source, imported",
+    [
+        ("from .in_user_container.boot import write_atomically", "in_user_container"),
+        ("from .in_user_container import boot", "in_user_container"),
+        ("from . import probes", "probes"),
+        ("import pyiron_hub_config.on_cluster.key_sync", "on_cluster"),
+        ("from pyiron_hub_config.docker_guard.guard import Policy", "docker_guard"),
+        ("def f():\n    from .backup_worker import worker", "backup_worker"),
+        ("w = __import__(f'{__package__}.backup_worker.worker', fromlist=['main'])", "backup_worker"),
+        ("import importlib\nm = importlib.import_module('pyiron_hub_config.probes.health')", "probes"),
+        ("from .boot_shared import write_atomically", None),  # the control: the hub's own copy
+        ("from .backup_layout import STAGING", None),
+        ("import runpy\nrunpy.run_module('pyiron_hub_config.probes.health')", None),  # run, not imported
+    ],
+)
 def test_the_import_check_sees_every_way_of_importing(source, imported):
     as_if = PACKAGE / "spawner.py"  # as if a hub module said it
     seen = {_in_subpackage(i.name) for i in imports(as_if, source)} - {None}
@@ -204,19 +232,22 @@ def test_subpackages_import_only_the_standard_library_and_what_they_may(subpacka
                 continue  # `from .guard import main` inside the subpackage
             if own is not None:
                 assert own in (at_top if i.at_top else at_top | inside), (
-                    f"{where}: not a hub module {subpackage} may import {'at the top' if i.at_top else ''}")
+                    f"{where}: not a hub module {subpackage} may import {'at the top' if i.at_top else ''}"
+                )
             elif subpackage == "docker_guard":  # the hub image's packages, but not at the top (--ping)
                 assert not i.at_top, f"{where}: imported at the top, which the healthcheck pays at each run"
             else:
                 assert i.optional and not i.at_top, (
-                    f"{where}: not in the standard library (only an optional import with a fallback may be)")
+                    f"{where}: not in the standard library (only an optional import with a fallback may be)"
+                )
 
 
 def test_the_rule_check_refuses_a_package_outside_the_standard_library():
     boot_path = PACKAGE / "in_user_container" / "boot.py"
     assert [i.optional for i in imports(boot_path, "def f():\n    import yaml\n")] == [False]
-    assert [i.optional for i in imports(boot_path, "try:\n    import yaml\nexcept ImportError:\n    yaml = None\n")] \
-        == [True]  # the control: an optional module with a fallback
+    assert [
+        i.optional for i in imports(boot_path, "try:\n    import yaml\nexcept ImportError:\n    yaml = None\n")
+    ] == [True]  # the control: an optional module with a fallback
     assert not _stdlib("yaml") and _stdlib("importlib.metadata")
 
 
@@ -234,24 +265,48 @@ def test_the_hubs_copy_of_boots_helpers_keeps_boots_rules():
     ast.parse((PACKAGE / "boot_shared.py").read_text(), feature_version=OLDEST)
 
 
-@pytest.mark.parametrize("module", [f"{NAME}.docker_guard.guard", f"{NAME}.probes.health",
-                                    f"{NAME}.probes.backup_status", f"{NAME}.backup_worker.worker",
-                                    f"{NAME}.relay.tcp_relay"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        f"{NAME}.docker_guard.guard",
+        f"{NAME}.probes.health",
+        f"{NAME}.probes.backup_status",
+        f"{NAME}.backup_worker.worker",
+        f"{NAME}.relay.tcp_relay",
+    ],
+)
 def test_what_runs_often_or_alone_imports_nothing_heavy(module):
     code = f"import sys, {module}; print(sorted(set({sorted(HEAVY)!r}) & set(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
-                         env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    ).stdout
     assert out.strip() == "[]"
 
 
 # --- the hub's copy of what it shares with boot.py -----------------------------------------------
-SHARED = [name for name, value in vars(boot_shared).items()
-          if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"]
+SHARED = [
+    name
+    for name, value in vars(boot_shared).items()
+    if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"
+]
 
 
 def test_the_hub_shares_what_it_used_to_import_from_boot():
-    assert {"PACKAGES_DIR", "PACKAGES_MANIFEST", "IMAGE_ID_VARIABLE", "MUST_WRITE_VARIABLE", "NOT_WRITABLE",
-            "NOT_WRITABLE_LINE", "temp_file_beside", "write_atomically"} <= set(SHARED)
+    assert {
+        "PACKAGES_DIR",
+        "PACKAGES_MANIFEST",
+        "IMAGE_ID_VARIABLE",
+        "MUST_WRITE_VARIABLE",
+        "NOT_WRITABLE",
+        "NOT_WRITABLE_LINE",
+        "temp_file_beside",
+        "write_atomically",
+    } <= set(SHARED)
 
 
 @pytest.mark.parametrize("name", SHARED)
@@ -278,7 +333,9 @@ def test_the_files_that_travel_alone_promise_the_oldest_python_tested():
     promise = "%d.%d" % OLDEST
     for name in ("in_user_container", "on_cluster"):
         assert f"Python {promise}" in (PACKAGE / name / "__init__.py").read_text(), name
-    assert f"nothing newer than Python {promise}" in (ast.get_docstring(ast.parse(Path(boot.__file__).read_text())) or "")
+    assert f"nothing newer than Python {promise}" in (
+        ast.get_docstring(ast.parse(Path(boot.__file__).read_text())) or ""
+    )
     assert f"({promise}+)" in (PACKAGE / "on_cluster" / "key_sync.py").read_text()
 
 
@@ -297,13 +354,21 @@ def test_the_parse_check_refuses_newer_syntax():
 def old_python() -> str | None:
     """A real Python of the oldest version promised, if this machine has one (pyenv's, Debian's)."""
     version = "%d.%d" % OLDEST
-    candidates = [shutil.which(f"python{version}"), f"/usr/bin/python{version}", f"/usr/local/bin/python{version}",
-                  *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}"))),
-                  *sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python{version}"))]
+    candidates = [
+        shutil.which(f"python{version}"),
+        f"/usr/bin/python{version}",
+        f"/usr/local/bin/python{version}",
+        *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}"))),
+        *sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python{version}")),
+    ]
     for candidate in filter(None, candidates):
         try:
-            out = subprocess.run([candidate, "-I", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                 capture_output=True, text=True, timeout=30).stdout.strip()
+            out = subprocess.run(
+                [candidate, "-I", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             continue
         if out == version:
@@ -312,8 +377,11 @@ def old_python() -> str | None:
 
 
 OLD_PYTHON = old_python()
-needs_old_python = pytest.mark.skipif(OLD_PYTHON is None, reason="no Python %d.%d on this machine: only the "
-                                      "parse check (test_the_files_that_travel_alone_parse_...) ran" % OLDEST)
+needs_old_python = pytest.mark.skipif(
+    OLD_PYTHON is None,
+    reason="no Python %d.%d on this machine: only the "
+    "parse check (test_the_files_that_travel_alone_parse_...) ran" % OLDEST,
+)
 
 LOAD = """
 import importlib.util, sys
@@ -326,8 +394,12 @@ spec.loader.exec_module(m)
 @needs_old_python
 @pytest.mark.parametrize("relative", TRAVEL_ALONE)
 def test_the_files_that_travel_alone_import_under_the_oldest_python(relative):
-    done = subprocess.run([OLD_PYTHON, "-I", "-c", LOAD + "print('imported')", str(PACKAGE / relative)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [OLD_PYTHON, "-I", "-c", LOAD + "print('imported')", str(PACKAGE / relative)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (done.returncode, done.stdout.strip()) == (0, "imported"), done.stderr
 
 
@@ -335,12 +407,21 @@ def test_the_files_that_travel_alone_import_under_the_oldest_python(relative):
 def test_the_boot_step_runs_every_step_under_the_oldest_python(tmp_path):
     home = tmp_path / "home"
     (home / "work").mkdir(parents=True)
-    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), boot.MUST_WRITE_VARIABLE: str(home),
-           boot.FILES_VARIABLE: json.dumps([{"path": ".pyiron_hub/resources/queues/queue.yaml", "content": "q: 1\n"}])}
+    env = {
+        "HOME": str(home),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        boot.MUST_WRITE_VARIABLE: str(home),
+        boot.FILES_VARIABLE: json.dumps([{"path": ".pyiron_hub/resources/queues/queue.yaml", "content": "q: 1\n"}]),
+    }
     if shutil.which("ssh-keygen"):
         env[boot.SSH_KEY_VARIABLE] = "1"
-    done = subprocess.run([OLD_PYTHON, "-I", boot.__file__, "sh", "-c", "echo server started"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [OLD_PYTHON, "-I", boot.__file__, "sh", "-c", "echo server started"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert (done.returncode, done.stdout) == (0, "server started\n"), done.stderr
     assert "skipped" not in done.stderr, done.stderr
     for step in ("examples:", "packages:", "files:", "jupyterlab news: answered no", "work folder: explained"):
@@ -355,17 +436,27 @@ def test_the_boot_step_runs_every_step_under_the_oldest_python(tmp_path):
 def test_the_key_sync_parses_the_hubs_list_under_the_oldest_python():
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3vLd1q6ZqHk9qY2vDn8w0V4g1wq7yU0nZb8s3t5r6Q"
     code = LOAD + f"print(m.parse('alice {key} pyiron-hub:alice\\nroot/.. {key}\\n'))"
-    done = subprocess.run([OLD_PYTHON, "-I", "-c", code, str(PACKAGE / "on_cluster" / "key_sync.py")],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [OLD_PYTHON, "-I", "-c", code, str(PACKAGE / "on_cluster" / "key_sync.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.stdout.strip() == repr([("alice", f"{key} pyiron-hub:alice")]), done.stderr
-    help_ = subprocess.run([OLD_PYTHON, "-I", str(PACKAGE / "on_cluster" / "key_sync.py"), "--help"],
-                           capture_output=True, text=True, timeout=60)
+    help_ = subprocess.run(
+        [OLD_PYTHON, "-I", str(PACKAGE / "on_cluster" / "key_sync.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert help_.returncode == 0 and "--cluster" in help_.stdout, help_.stderr
 
 
 @needs_old_python
 def test_the_notebook_quiet_file_silences_only_pyirons_info_under_the_oldest_python():
-    code = LOAD + """
+    code = (
+        LOAD
+        + """
 import warnings
 with warnings.catch_warnings(record=True) as seen:
     warnings.filterwarnings("always", category=UserWarning, append=True)
@@ -374,8 +465,13 @@ with warnings.catch_warnings(record=True) as seen:
     warnings.warn("sbatch: error: invalid partition", UserWarning)
 print([str(w.message) for w in seen])
 """
-    done = subprocess.run([OLD_PYTHON, "-I", "-c", code, str(PACKAGE / "in_user_container" / "notebook_quiet.py")],
-                          capture_output=True, text=True, timeout=60)
+    )
+    done = subprocess.run(
+        [OLD_PYTHON, "-I", "-c", code, str(PACKAGE / "in_user_container" / "notebook_quiet.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.stdout.strip() == repr(["sbatch: error: invalid partition"]), done.stderr
 
 
@@ -383,23 +479,26 @@ print([str(w.message) for w in seen])
 def shipped_module_commands() -> list[tuple[str, str]]:
     """(file, module) for every `python -m pyiron_hub_config...` the Dockerfile, compose files,
     images, scripts and demo run."""
-    files = [REPO / "Dockerfile", *REPO.glob("compose*.yml"), REPO / "docker-compose.yml",
-             *(p for d in ("images", "scripts", "demo") for p in (REPO / d).rglob("*") if p.is_file())]
+    files = [
+        REPO / "Dockerfile",
+        *REPO.glob("compose*.yml"),
+        REPO / "docker-compose.yml",
+        *(p for d in ("images", "scripts", "demo") for p in (REPO / d).rglob("*") if p.is_file()),
+    ]
     found = []
     for path in files:
         try:
             text = path.read_text()
         except (UnicodeDecodeError, OSError):
             continue
-        for module in re.findall(r'-m"?,?\s*"?(' + NAME + r'(?:\.[a-z_]+)*)', text):
+        for module in re.findall(r'-m"?,?\s*"?(' + NAME + r"(?:\.[a-z_]+)*)", text):
             found.append((path.relative_to(REPO).as_posix(), module))
     return found
 
 
 def test_the_shipped_files_run_modules_by_their_new_paths():
     commands = shipped_module_commands()
-    assert {m for _, m in commands} >= {f"{NAME}.probes.health", f"{NAME}.probes.backup_status",
-                                        f"{NAME}.docker_guard"}
+    assert {m for _, m in commands} >= {f"{NAME}.probes.health", f"{NAME}.probes.backup_status", f"{NAME}.docker_guard"}
     for where, module in commands:
         assert importlib.util.find_spec(module) is not None, f"{where}: no module {module}"
         assert module not in DEPRECATED, f"{where}: {module} is deprecated, use {DEPRECATED[module]}"
@@ -410,8 +509,14 @@ def test_the_backup_runs_its_worker_by_a_module_that_exists():
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=60, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
 
 
 def test_the_guards_command_keeps_its_path():
@@ -440,16 +545,29 @@ def test_pyiron_hub_health_runs_the_probe(monkeypatch):
 
 
 # --- nothing still points at the old places ------------------------------------------------------
-MOVED = {"boot": "in_user_container/boot.py", "notebook_quiet": "in_user_container/notebook_quiet.py",
-         "key_sync": "on_cluster/key_sync.py", "backup_worker": "backup_worker/worker.py",
-         "docker_guard": "docker_guard/guard.py", "health": "probes/health.py"}
+MOVED = {
+    "boot": "in_user_container/boot.py",
+    "notebook_quiet": "in_user_container/notebook_quiet.py",
+    "key_sync": "on_cluster/key_sync.py",
+    "backup_worker": "backup_worker/worker.py",
+    "docker_guard": "docker_guard/guard.py",
+    "health": "probes/health.py",
+}
 OLD_FILE = re.compile(rf"{NAME}/({'|'.join(MOVED)})\.py\b")
 OLD_IMPORT = re.compile(rf"(?:import|from) {NAME}\.(boot|notebook_quiet|key_sync|backup_worker)\b(?![._])")
 
 
 def test_the_docs_and_scripts_name_the_moved_modules_where_they_are():
-    texts = [REPO / "README.md", *REPO.glob("docs/**/*.md"), *REPO.glob("benchmarks/**/*"), *REPO.glob("scripts/*"),
-             *REPO.glob("images/**/*"), *REPO.glob("demo/**/*"), REPO / "Dockerfile", *REPO.glob("*.yml")]
+    texts = [
+        REPO / "README.md",
+        *REPO.glob("docs/**/*.md"),
+        *REPO.glob("benchmarks/**/*"),
+        *REPO.glob("scripts/*"),
+        *REPO.glob("images/**/*"),
+        *REPO.glob("demo/**/*"),
+        REPO / "Dockerfile",
+        *REPO.glob("*.yml"),
+    ]
     stale = []
     for path in (p for p in texts if p.is_file()):
         try:

@@ -46,17 +46,21 @@ def test_choice_carries_the_environment_limits(environments):
 
 def test_unknown_environment_lists_the_valid_choices_by_display_name(environments):
     message = invalid({"environment": "pyiron_secret"}, environments)
-    assert message == ("No such environment: 'pyiron_secret'. Options include: "
-                       "pyiron atomistics, pyiron md, pyiron base, pyiron workflow, pyiron continuum, "
-                       "pyiron experimental.")
+    assert message == (
+        "No such environment: 'pyiron_secret'. Options include: "
+        "pyiron atomistics, pyiron md, pyiron base, pyiron workflow, pyiron continuum, "
+        "pyiron experimental."
+    )
 
 
 def test_unknown_environment_tells_a_script_the_names_it_can_send(environments):
     with pytest.raises(InvalidChoice) as info:
         validate_choice({"environment": "pyiron_secret"}, environments)
-    assert info.value.api_message == ("No such environment: 'pyiron_secret'. Options include: "
-                                      "pyiron_atomistics, pyiron_md, pyiron_base, pyiron_workflow, "
-                                      "pyiron_continuum, pyiron_experimental")
+    assert info.value.api_message == (
+        "No such environment: 'pyiron_secret'. Options include: "
+        "pyiron_atomistics, pyiron_md, pyiron_base, pyiron_workflow, "
+        "pyiron_continuum, pyiron_experimental"
+    )
 
 
 # --- an environment that left the catalogue -------------------------------------------------
@@ -97,12 +101,15 @@ def test_environment_must_be_exactly_a_name(environments, value):
     assert invalid({"environment": value}, environments).startswith("No such environment: ")
 
 
-@pytest.mark.parametrize("options", [{"image": "evil/miner:latest"},
-                                     {"environment": "pyiron_base", "image": "evil/miner:latest"}])
+@pytest.mark.parametrize(
+    "options", [{"image": "evil/miner:latest"}, {"environment": "pyiron_base", "image": "evil/miner:latest"}]
+)
 def test_image_cannot_be_chosen(environments, options):
     message = invalid(options, environments, MAX_MEM, MAX_CPU)
-    assert message == ("Unknown option 'image'. Options include: environment, mem_limit, cpu_limit. "
-                       "Choose an environment by name, not an image.")
+    assert message == (
+        "Unknown option 'image'. Options include: environment, mem_limit, cpu_limit. "
+        "Choose an environment by name, not an image."
+    )
 
 
 @pytest.mark.parametrize("key", ["privileged", "volumes", "cmd", "environment_name", "Environment"])
@@ -130,8 +137,9 @@ def test_cpu_size_needs_its_own_maximum(environments):
 
 
 # --- sizes --------------------------------------------------------------------------------
-@pytest.mark.parametrize("value, expected", [("4G", 4 * GIB), ("512M", 512 * MIB), ("8G", MAX_MEM), (3 * GIB, 3 * GIB),
-                                             ("1.5g", 1536 * MIB)])
+@pytest.mark.parametrize(
+    "value, expected", [("4G", 4 * GIB), ("512M", 512 * MIB), ("8G", MAX_MEM), (3 * GIB, 3 * GIB), ("1.5g", 1536 * MIB)]
+)
 def test_memory_within_maximum(environments, value, expected):
     assert validate_choice({"mem_limit": value}, environments, MAX_MEM, None).mem_limit == expected
 
@@ -141,8 +149,29 @@ def test_memory_above_maximum(environments, value):
     assert " is above the maximum of 8G" in invalid({"mem_limit": value}, environments, MAX_MEM)
 
 
-@pytest.mark.parametrize("value", ["-1G", "0", 0, -5, "63M", "nan", "inf", "lots", "", "1e3G", True, False, 1.5,
-                                   ["4G"], {"x": 1}, None, "9" * 400, "4G; rm -rf /"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "-1G",
+        "0",
+        0,
+        -5,
+        "63M",
+        "nan",
+        "inf",
+        "lots",
+        "",
+        "1e3G",
+        True,
+        False,
+        1.5,
+        ["4G"],
+        {"x": 1},
+        None,
+        "9" * 400,
+        "4G; rm -rf /",
+    ],
+)
 def test_memory_not_a_size(environments, value):
     assert invalid({"mem_limit": value}, environments, MAX_MEM).startswith("Memory ")
 
@@ -174,8 +203,9 @@ def test_cpus_not_a_number(environments, value):
 
 
 def test_size_and_environment_together(environments):
-    choice = validate_choice({"environment": "pyiron_base", "mem_limit": "6G", "cpu_limit": "3"},
-                             environments, MAX_MEM, MAX_CPU)
+    choice = validate_choice(
+        {"environment": "pyiron_base", "mem_limit": "6G", "cpu_limit": "3"}, environments, MAX_MEM, MAX_CPU
+    )
     assert (choice.environment.name, choice.mem_limit, choice.cpu_limit) == ("pyiron_base", 6 * GIB, 3.0)
 
 
@@ -183,15 +213,18 @@ def test_size_and_environment_together(environments):
 SCRIPT = "<script>alert(1)</script>"
 
 
-@pytest.mark.parametrize("options", [
-    {"environment": SCRIPT * 200},
-    {"environment": "x" * 100_000},
-    {SCRIPT * 200: "pyiron_base"},
-    {"mem_limit": SCRIPT * 200},
-    {"mem_limit": "9" * 100_000},
-    {"cpu_limit": SCRIPT * 200},
-    {"cpu_limit": "1" * 100_000},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"environment": SCRIPT * 200},
+        {"environment": "x" * 100_000},
+        {SCRIPT * 200: "pyiron_base"},
+        {"mem_limit": SCRIPT * 200},
+        {"mem_limit": "9" * 100_000},
+        {"cpu_limit": SCRIPT * 200},
+        {"cpu_limit": "1" * 100_000},
+    ],
+)
 def test_message_length_is_bounded(environments, options):
     message = invalid(options, environments, MAX_MEM, MAX_CPU)
     assert len(message) < MESSAGE_LIMIT
@@ -205,7 +238,8 @@ def test_short_values_are_echoed_in_full(environments):
 # --- form data -> user_options -------------------------------------------------------------
 def test_form_fields_become_single_values():
     assert options_from_form({"environment": ["pyiron_base"], "mem_limit": ["4G"]}) == {
-        "environment": "pyiron_base", "mem_limit": "4G"
+        "environment": "pyiron_base",
+        "mem_limit": "4G",
     }
 
 
@@ -260,10 +294,16 @@ def test_empty_choice_sets_the_default_environment(spawner):
     assert (spawner.image, spawner.mem_limit, spawner.cpu_limit) == ("pyiron/pyiron:latest", 2 * GIB, 1.0)
 
 
-@pytest.mark.parametrize("options", [
-    {"environment": "pyiron_secret"}, {"image": "evil/miner"}, {"mem_limit": "64G"}, {"cpu_limit": "-1"},
-    {"environment": "pyiron_base", "privileged": True},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"environment": "pyiron_secret"},
+        {"image": "evil/miner"},
+        {"mem_limit": "64G"},
+        {"cpu_limit": "-1"},
+        {"environment": "pyiron_base", "privileged": True},
+    ],
+)
 def test_forged_choice_is_http_400(spawner, options):
     image = spawner.image
     with pytest.raises(HTTPError) as info:
@@ -294,7 +334,9 @@ async def test_hub_turns_a_forged_api_request_into_400(spawner):
 
 
 def test_form_is_checked_when_submitted(spawner):
-    assert spawner.options_from_form({"environment": ["pyiron_base"], "mem_limit": [""]}) == {"environment": "pyiron_base"}
+    assert spawner.options_from_form({"environment": ["pyiron_base"], "mem_limit": [""]}) == {
+        "environment": "pyiron_base"
+    }
 
 
 def test_bad_form_is_http_400_at_once(spawner):
@@ -309,7 +351,8 @@ def test_bad_form_says_on_the_page_what_to_choose_in_plain_words(spawner):
         spawner.options_from_form({"environment": ["nope"]})
     assert info.value.jupyterhub_message == (
         "No such environment: 'nope'. Options include: pyiron atomistics, pyiron md, pyiron base, pyiron workflow, "
-        "pyiron continuum, pyiron experimental.")
+        "pyiron continuum, pyiron experimental."
+    )
 
 
 def test_a_message_with_a_percent_sign_is_not_formatted(spawner):
@@ -339,7 +382,9 @@ def test_the_profile_survives_a_restart_of_the_hub(spawner, environments):
     state = spawner.get_state()
     c = Config()
     c.PyironSpawner.environments = environments
-    restarted = PyironSpawner(config=c, user=SimpleNamespace(name="alice"), user_options={"environment": "pyiron_continuum"})
+    restarted = PyironSpawner(
+        config=c, user=SimpleNamespace(name="alice"), user_options={"environment": "pyiron_continuum"}
+    )
     restarted.load_state(state)
     assert restarted.user_options["profile"] == "pyiron continuum"
 

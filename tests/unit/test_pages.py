@@ -37,13 +37,24 @@ def configured(**changes) -> Config:
 def render(c: Config, name: str, **ns) -> BeautifulSoup:
     """Render one page with the template_paths and template_vars that apply_templates set."""
     paths = [*c.JupyterHub.template_paths, JUPYTERHUB_TEMPLATES]
-    loader = ChoiceLoader([PrefixLoader({"templates": FileSystemLoader([JUPYTERHUB_TEMPLATES])}, "/"),
-                           FileSystemLoader(paths)])
+    loader = ChoiceLoader(
+        [PrefixLoader({"templates": FileSystemLoader([JUPYTERHUB_TEMPLATES])}, "/"), FileSystemLoader(paths)]
+    )
     env = Environment(loader=loader, autoescape=True)
     namespace = dict(
-        base_url="/hub/", prefix="/", user=None, login_url="/hub/login", logout_url="/hub/logout",
-        login_service="Keycloak", static_url=lambda path, **kw: f"/hub/static/{path}", version_hash="",
-        services=[], parsed_scopes=set(), expanded_scopes=set(), xsrf="x", xsrf_token="x",
+        base_url="/hub/",
+        prefix="/",
+        user=None,
+        login_url="/hub/login",
+        logout_url="/hub/logout",
+        login_service="Keycloak",
+        static_url=lambda path, **kw: f"/hub/static/{path}",
+        version_hash="",
+        services=[],
+        parsed_scopes=set(),
+        expanded_scopes=set(),
+        xsrf="x",
+        xsrf_token="x",
         authenticator_login_url="/hub/oauth_login",
     )
     # As JupyterHub does: a callable template variable is called with the page's user.
@@ -79,9 +90,14 @@ def test_defaults_say_pyiron_and_offer_no_help_link():
 
 
 def test_site_variables_reach_the_templates():
-    v = configured(SITE_NAME="CM hub", HELP_URL="https://wiki.example.org/hub", HELP_CONTACT="the CM team"
-                   ).JupyterHub.template_vars
-    assert (v["site_name"], v["help_url"], v["help_contact"]) == ("CM hub", "https://wiki.example.org/hub", "the CM team")
+    v = configured(
+        SITE_NAME="CM hub", HELP_URL="https://wiki.example.org/hub", HELP_CONTACT="the CM team"
+    ).JupyterHub.template_vars
+    assert (v["site_name"], v["help_url"], v["help_contact"]) == (
+        "CM hub",
+        "https://wiki.example.org/hub",
+        "the CM team",
+    )
 
 
 def test_allowed_groups_are_named_without_keycloak_paths():
@@ -145,8 +161,14 @@ def test_login_form_of_the_dummy_authenticator_still_renders():
 
 # --- spawn ------------------------------------------------------------------------------------
 def test_spawn_page_heading_says_pyiron():
-    soup = render(configured(), "spawn.html", for_user=None, spawner_options_form="<p id=form>f</p>", url="/hub/spawn",
-                  error_message="No such environment: 'nope'. Options include: pyiron base.")
+    soup = render(
+        configured(),
+        "spawn.html",
+        for_user=None,
+        spawner_options_form="<p id=form>f</p>",
+        url="/hub/spawn",
+        error_message="No such environment: 'nope'. Options include: pyiron base.",
+    )
     assert soup.find(id="pyiron-spawn-heading").h1.get_text(strip=True) == "Start your pyiron server"
     assert soup.find(id="form") is not None
     error = soup.find(class_="spawn-error-msg").get_text(" ", strip=True)
@@ -174,13 +196,20 @@ def test_home_of_a_stopped_server():
 def refusal_page(c: Config, username: str = "mallory") -> BeautifulSoup:
     refused = NotAdmitted(username, "id-token")
     # What JupyterHub's write_error passes for this exception.
-    return render(c, "error.html", status_code=403, status_message=refused.reason, message=refused.get_message(),
-                  exception=refused)
+    return render(
+        c,
+        "error.html",
+        status_code=403,
+        status_message=refused.reason,
+        message=refused.get_message(),
+        exception=refused,
+    )
 
 
 def test_refusal_names_the_allowed_groups_and_the_help_contact():
-    c = configured(OAUTH2_ALLOWED_GROUPS="/pyiron-users,staff", HELP_CONTACT="the CM team",
-                   HELP_URL="mailto:hub@example.org")
+    c = configured(
+        OAUTH2_ALLOWED_GROUPS="/pyiron-users,staff", HELP_CONTACT="the CM team", HELP_URL="mailto:hub@example.org"
+    )
     soup = refusal_page(c)
     assert soup.h1.get_text(strip=True) == "This account cannot use pyiron hub"
     assert [g.get_text() for g in soup.select(".allowed-group")] == ["pyiron-users", "staff"]
@@ -204,13 +233,17 @@ def test_refusal_offers_to_sign_out_and_use_another_account():
 
 def test_refusal_with_one_group_and_named_users():
     c = configured(OAUTH2_ALLOWED_GROUPS="pyiron-users", ALLOWED_USERS="carol")
-    assert ("open to members of the group pyiron-users and to users named by the administrators."
-            in text(refusal_page(c)))
+    assert "open to members of the group pyiron-users and to users named by the administrators." in text(
+        refusal_page(c)
+    )
 
 
 def test_refusal_without_a_help_contact_points_to_the_administrators():
     soup = refusal_page(configured(OAUTH2_ALLOWED_GROUPS="pyiron-users", SITE_NAME="CM hub"))
-    assert soup.find(id="ask-for-help").get_text(" ", strip=True) == "To be given access, ask the administrators of CM hub."
+    assert (
+        soup.find(id="ask-for-help").get_text(" ", strip=True)
+        == "To be given access, ask the administrators of CM hub."
+    )
 
 
 def test_refused_user_name_is_escaped():
@@ -223,8 +256,14 @@ def test_other_errors_say_the_message_once_with_a_way_back():
     message = "The login service (Keycloak) cannot be reached right now, so nobody can log in."
     error = web.HTTPError(503, message)
     # JupyterHub passes status_message = reason or message: the same text twice.
-    soup = render(configured(HELP_CONTACT="the CM team"), "error.html", status_code=503, status_message=message,
-                  message=message, exception=error)
+    soup = render(
+        configured(HELP_CONTACT="the CM team"),
+        "error.html",
+        status_code=503,
+        status_message=message,
+        message=message,
+        exception=error,
+    )
     assert soup.h1.get_text(strip=True) == "503: Service Unavailable"
     assert text(soup).count("cannot be reached") == 1
     assert soup.find(id="back-home")["href"] == "/hub/home"
@@ -233,8 +272,14 @@ def test_other_errors_say_the_message_once_with_a_way_back():
 
 
 def test_an_error_with_a_short_reason_keeps_it_as_the_heading():
-    soup = render(configured(), "error.html", status_code=500, status_message="Spawn failed",
-                  message="The container did not start.", exception=None)
+    soup = render(
+        configured(),
+        "error.html",
+        status_code=500,
+        status_message="Spawn failed",
+        message="The container did not start.",
+        exception=None,
+    )
     assert soup.h1.get_text(strip=True) == "500: Spawn failed"
 
 
@@ -250,43 +295,70 @@ SCOPES_403 = "Action is not authorized with current scopes; requires any of [adm
 
 def test_a_403_says_in_words_what_the_scopes_mean_and_keeps_the_user_menu():
     bob = SimpleNamespace(name="bob", json_escaped_name="bob", spawner=SimpleNamespace(options_form=""))
-    soup = render(configured(), "error.html", status_code=403, status_message=SCOPES_403, message=SCOPES_403,
-                  exception=web.HTTPError(403, SCOPES_403), user=bob)
+    soup = render(
+        configured(),
+        "error.html",
+        status_code=403,
+        status_message=SCOPES_403,
+        message=SCOPES_403,
+        exception=web.HTTPError(403, SCOPES_403),
+        user=bob,
+    )
     assert soup.h1.get_text(strip=True) == "403: Forbidden"
     assert soup.find(id="error-explained").get_text() == (
-        "This page is for the administrators of this hub, and your account is not one of them.")
+        "This page is for the administrators of this hub, and your account is not one of them."
+    )
     assert soup.find("details").code.get_text() == SCOPES_403  # folded away, for whoever debugs
     assert soup.find(id="login_widget").get_text(" ", strip=True) == "bob Logout"
     assert soup.find(id="logout")["href"] == "/hub/logout" and soup.find(id="back-home")["href"] == "/hub/home"
 
 
 def test_an_error_page_without_a_user_has_no_user_menu():
-    soup = render(configured(), "error.html", status_code=403, status_message=SCOPES_403, message=SCOPES_403,
-                  exception=web.HTTPError(403, SCOPES_403))
+    soup = render(
+        configured(),
+        "error.html",
+        status_code=403,
+        status_message=SCOPES_403,
+        message=SCOPES_403,
+        exception=web.HTTPError(403, SCOPES_403),
+    )
     assert soup.find(id="login_widget") is None and soup.find(id="logout") is None
 
 
 def test_the_404_page_keeps_jupyterhubs_joke_and_gains_words_and_a_way_back():
-    soup = render(configured(HELP_CONTACT="the CM team"), "404.html", status_code=404, status_message="Not Found",
-                  message="", exception=web.HTTPError(404))
+    soup = render(
+        configured(HELP_CONTACT="the CM team"),
+        "404.html",
+        status_code=404,
+        status_message="Not Found",
+        message="",
+        exception=web.HTTPError(404),
+    )
     assert "lots of moons" in text(soup)
     assert soup.find(id="error-explained").get_text().startswith("There is no page at this address.")
     assert soup.find(id="back-home")["href"] == "/hub/home"
     assert "If this keeps happening, ask the CM team." in text(soup)
 
 
-@pytest.mark.parametrize("message, expected", [
-    ("Action is not authorized with current scopes; requires any of [admin:users]", "for the administrators"),
-    ("Action is not authorized with current scopes; requires any of [access:servers!server=alice/]",
-     "another user's server"),
-    ("Action is not authorized with current scopes; requires any of [read:metrics]", "not allowed to do this"),
-])
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ("Action is not authorized with current scopes; requires any of [admin:users]", "for the administrators"),
+        (
+            "Action is not authorized with current scopes; requires any of [access:servers!server=alice/]",
+            "another user's server",
+        ),
+        ("Action is not authorized with current scopes; requires any of [read:metrics]", "not allowed to do this"),
+    ],
+)
 def test_scope_jargon_in_words(message, expected):
     assert expected in explain_error(403, message)
 
 
-@pytest.mark.parametrize("status, message", [(403, "Not admitted"), (500, "The container did not start."),
-                                             (404, "No such cluster: x. Clusters: demo")])
+@pytest.mark.parametrize(
+    "status, message",
+    [(403, "Not admitted"), (500, "The container did not start."), (404, "No such cluster: x. Clusters: demo")],
+)
 def test_messages_in_plain_words_already_are_left_as_they_are(status, message):
     assert explain_error(status, message) is None
 

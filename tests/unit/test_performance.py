@@ -100,9 +100,28 @@ def test_health_probe_of_the_hub_api_alone(http_server, monkeypatch):
 
 def test_health_probe_over_tls_with_a_certificate_for_another_name(http_server, monkeypatch, hub_api, tmp_path):
     # TLS_CERT_FILE: the hub serves https itself, its certificate naming the public host.
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-subj", "/CN=hub.example.org", "-days", "1", "-keyout", str(tmp_path / "key.pem"),
-                    "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=hub.example.org",
+            "-days",
+            "1",
+            "-keyout",
+            str(tmp_path / "key.pem"),
+            "-out",
+            str(tmp_path / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     monkeypatch.setattr(health, "HUB_PORT", http_server(200, tls))

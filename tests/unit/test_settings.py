@@ -129,7 +129,11 @@ OVERRIDES = {
     "OAUTH2_TOKEN_URL": (ENDPOINTS["OAUTH2_TOKEN_URL"], ENDPOINTS["OAUTH2_TOKEN_URL"], {}),
     "OAUTH2_USERDATA_URL": (ENDPOINTS["OAUTH2_USERDATA_URL"], ENDPOINTS["OAUTH2_USERDATA_URL"], {}),
     "OAUTH2_LOGOUT_URL": ("https://kc.example.org/logout/", "https://kc.example.org/logout", {}),
-    "OAUTH_CALLBACK_URL": ("https://hub.example.org/hub/oauth_callback", "https://hub.example.org/hub/oauth_callback", {}),
+    "OAUTH_CALLBACK_URL": (
+        "https://hub.example.org/hub/oauth_callback",
+        "https://hub.example.org/hub/oauth_callback",
+        {},
+    ),
     "CLIENT_ID": ("other-client", "other-client", {}),
     "CLIENT_SECRET": ("another-client-secret", "another-client-secret", {}),
     "OAUTH2_SCOPES": ("profile email groups", ["openid", "profile", "email", "groups"], {}),
@@ -146,7 +150,11 @@ OVERRIDES = {
     "SITE_LOGO": ("/srv/jupyterhub/branding/Logo.SVG", Path("/srv/jupyterhub/branding/Logo.SVG"), {}),
     "HELP_URL": ("mailto:pyiron-hub@example.org", "mailto:pyiron-hub@example.org", {}),
     "HELP_CONTACT": ("the pyiron team, room 1.23", "the pyiron team, room 1.23", {}),
-    "PYIRON_BASE": ("registry.example.org:5000/pyiron/base:2024-06", "registry.example.org:5000/pyiron/base:2024-06", {}),
+    "PYIRON_BASE": (
+        "registry.example.org:5000/pyiron/base:2024-06",
+        "registry.example.org:5000/pyiron/base:2024-06",
+        {},
+    ),
     "PYIRON_ATOMISTIC": ("pyiron/pyiron@sha256:" + "a" * 64, "pyiron/pyiron@sha256:" + "a" * 64, {}),
     "PYIRON_CONTINUUM": ("localhost/continuum:dev", "localhost/continuum:dev", {}),
     "PYIRON_MD": ("pyiron/md:2026-11-30", "pyiron/md:2026-11-30", {}),
@@ -169,8 +177,11 @@ OVERRIDES = {
     "DOCKER_NETWORK_NAME": ("my_users.net-1", "my_users.net-1", {}),
     "HUB_CONNECT_HOST": ("jupyterhub", "jupyterhub", {}),
     "SPAWNER": ("swarm", "swarm", {}),
-    "SWARM_CONSTRAINTS": ("node.role == worker, node.labels.pyiron-users==true",
-                          ["node.role==worker", "node.labels.pyiron-users==true"], {}),
+    "SWARM_CONSTRAINTS": (
+        "node.role == worker, node.labels.pyiron-users==true",
+        ["node.role==worker", "node.labels.pyiron-users==true"],
+        {},
+    ),
     "SWARM_NFS_SERVER": ("10.0.0.5", "10.0.0.5", {"SPAWNER": "swarm", "SWARM_NFS_EXPORT": "/export/hub"}),
     "SWARM_NFS_EXPORT": ("/export/hub", "/export/hub", {"SPAWNER": "swarm", "SWARM_NFS_SERVER": "nfs"}),
     "SWARM_SHARED_PATH": ("/srv/pyiron-hub-users/", Path("/srv/pyiron-hub-users"), {"SPAWNER": "swarm"}),
@@ -200,10 +211,16 @@ OVERRIDES = {
     "METRICS_API_TOKEN": ("m" * 40, "m" * 40, {}),
     "KEY_SYNC_API_TOKEN": ("k" * 40, "k" * 40, {}),
     "SUBDOMAIN_HOST": ("https://hub.example.org/", "https://hub.example.org", {}),
-    "TLS_CERT_FILE": ("/srv/jupyterhub/secrets/hub.crt", Path("/srv/jupyterhub/secrets/hub.crt"),
-                      {"TLS_KEY_FILE": "/srv/jupyterhub/secrets/hub.key"}),
-    "TLS_KEY_FILE": ("/srv/jupyterhub/secrets/hub.key", Path("/srv/jupyterhub/secrets/hub.key"),
-                     {"TLS_CERT_FILE": "/srv/jupyterhub/secrets/hub.crt"}),
+    "TLS_CERT_FILE": (
+        "/srv/jupyterhub/secrets/hub.crt",
+        Path("/srv/jupyterhub/secrets/hub.crt"),
+        {"TLS_KEY_FILE": "/srv/jupyterhub/secrets/hub.key"},
+    ),
+    "TLS_KEY_FILE": (
+        "/srv/jupyterhub/secrets/hub.key",
+        Path("/srv/jupyterhub/secrets/hub.key"),
+        {"TLS_CERT_FILE": "/srv/jupyterhub/secrets/hub.crt"},
+    ),
 }
 
 
@@ -262,10 +279,18 @@ def test_openid_scope_is_added_once_and_first():
     assert settings.scopes == ["openid", "profile", "email"]
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("512M", 512 * MIB), ("2g", 2 * GIB), ("1.5G", 1536 * MIB), ("2048MiB", 2 * GIB), ("3GB", 3 * GIB),
-    (str(GIB), GIB), ("1T", 1024 * GIB),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("512M", 512 * MIB),
+        ("2g", 2 * GIB),
+        ("1.5G", 1536 * MIB),
+        ("2048MiB", 2 * GIB),
+        ("3GB", 3 * GIB),
+        (str(GIB), GIB),
+        ("1T", 1024 * GIB),
+    ],
+)
 def test_mem_limit_formats(raw, expected):
     assert load_settings(with_env(MINIMAL_ENV, MEM_LIMIT=raw), check_paths=False).mem_limit == expected
 
@@ -286,7 +311,11 @@ REJECTIONS = {
     "issuer not a URL": ({"OAUTH2_ISSUER_URL": "keycloak.example.org"}, "OAUTH2_ISSUER_URL", "is not an http(s) URL"),
     "issuer ftp": ({"OAUTH2_ISSUER_URL": "ftp://keycloak.example.org/realms/p"}, "OAUTH2_ISSUER_URL", "http(s)"),
     "issuer javascript": ({"OAUTH2_ISSUER_URL": "javascript:alert(1)"}, "OAUTH2_ISSUER_URL", "http(s)"),
-    "issuer with space": ({"OAUTH2_ISSUER_URL": "https://kc.example.org/realms/my realm"}, "OAUTH2_ISSUER_URL", "http(s)"),
+    "issuer with space": (
+        {"OAUTH2_ISSUER_URL": "https://kc.example.org/realms/my realm"},
+        "OAUTH2_ISSUER_URL",
+        "http(s)",
+    ),
     "token url no host": ({"OAUTH2_TOKEN_URL": "https:///token"}, "OAUTH2_TOKEN_URL", "http(s)"),
     "callback not a URL": ({"OAUTH_CALLBACK_URL": "/hub/oauth_callback"}, "OAUTH_CALLBACK_URL", "http(s)"),
     "logout not a URL": ({"OAUTH2_LOGOUT_URL": "logout"}, "OAUTH2_LOGOUT_URL", "http(s)"),
@@ -312,42 +341,79 @@ REJECTIONS = {
     "pool not a range": ({"USER_NETWORKS_POOL": "lots"}, "USER_NETWORKS_POOL", "use CIDR notation like 172.16.0.0/16"),
     "pool without a prefix": ({"USER_NETWORKS_POOL": "172.16.0.0"}, "USER_NETWORKS_POOL", "use CIDR notation"),
     "pool bad prefix": ({"USER_NETWORKS_POOL": "172.16.0.0/33"}, "USER_NETWORKS_POOL", "use CIDR notation"),
-    "pool host bits": ({"USER_NETWORKS_POOL": "172.16.5.1/16"}, "USER_NETWORKS_POOL", "the range is written 172.16.0.0/16"),
+    "pool host bits": (
+        {"USER_NETWORKS_POOL": "172.16.5.1/16"},
+        "USER_NETWORKS_POOL",
+        "the range is written 172.16.0.0/16",
+    ),
     "pool ipv6": ({"USER_NETWORKS_POOL": "fd00:1::/48"}, "USER_NETWORKS_POOL", "IPv6 range"),
     "pool loopback": ({"USER_NETWORKS_POOL": "127.0.0.0/16"}, "USER_NETWORKS_POOL", "overlaps 127.0.0.0/8"),
     "pool link-local": ({"USER_NETWORKS_POOL": "169.254.0.0/16"}, "USER_NETWORKS_POOL", "not for containers"),
     "pool multicast": ({"USER_NETWORKS_POOL": "239.0.0.0/16"}, "USER_NETWORKS_POOL", "overlaps 224.0.0.0/3"),
     "pool everything": ({"USER_NETWORKS_POOL": "0.0.0.0/0"}, "USER_NETWORKS_POOL", "overlaps 0.0.0.0/8"),
-    "pool holds no network": ({"USER_NETWORKS_POOL": "10.9.0.0/29"}, "USER_NETWORKS_POOL",
-                              "10.9.0.0/29 cannot hold one network of /28 (USER_NETWORKS_PREFIX)"),
-    "pool holds no network of the prefix": ({"USER_NETWORKS_POOL": "10.9.0.0/24", "USER_NETWORKS_PREFIX": "20"},
-                                            "USER_NETWORKS_POOL", "use a range of /20 or larger"),
+    "pool holds no network": (
+        {"USER_NETWORKS_POOL": "10.9.0.0/29"},
+        "USER_NETWORKS_POOL",
+        "10.9.0.0/29 cannot hold one network of /28 (USER_NETWORKS_PREFIX)",
+    ),
+    "pool holds no network of the prefix": (
+        {"USER_NETWORKS_POOL": "10.9.0.0/24", "USER_NETWORKS_PREFIX": "20"},
+        "USER_NETWORKS_POOL",
+        "use a range of /20 or larger",
+    ),
     "network prefix too long": ({"USER_NETWORKS_PREFIX": "30"}, "USER_NETWORKS_PREFIX", "must be 29 or less"),
     "network prefix too short": ({"USER_NETWORKS_PREFIX": "8"}, "USER_NETWORKS_PREFIX", "must be 16 or more"),
     "image with space": ({"PYIRON_BASE": "pyiron/base latest"}, "PYIRON_BASE", "not a valid image reference"),
     "image with ;": ({"PYIRON_ATOMISTIC": "pyiron/pyiron;rm -rf /"}, "PYIRON_ATOMISTIC", "not a valid image reference"),
     "image with $(": ({"PYIRON_CONTINUUM": "pyiron/$(reboot)"}, "PYIRON_CONTINUUM", "not a valid image reference"),
-    "image with backtick": ({"PYIRON_EXPERIMENTAL": "pyiron/`id`:1"}, "PYIRON_EXPERIMENTAL", "not a valid image reference"),
+    "image with backtick": (
+        {"PYIRON_EXPERIMENTAL": "pyiron/`id`:1"},
+        "PYIRON_EXPERIMENTAL",
+        "not a valid image reference",
+    ),
     "image with pipe": ({"PYIRON_BASE": "pyiron/base|sh"}, "PYIRON_BASE", "not a valid image reference"),
     "image with &&": ({"PYIRON_BASE": "pyiron/base&&id"}, "PYIRON_BASE", "not a valid image reference"),
     "image upper case": ({"PYIRON_BASE": "Pyiron/Base:latest"}, "PYIRON_BASE", "lower-case"),
     "image option-like": ({"PYIRON_BASE": "--privileged"}, "PYIRON_BASE", "not a valid image reference"),
     "unknown spawner": ({"SPAWNER": "kubernetes"}, "SPAWNER", "docker"),
-    "constraint without operator": ({"SWARM_CONSTRAINTS": "node.role"}, "SWARM_CONSTRAINTS", "not a placement constraint"),
-    "constraint injection": ({"SWARM_CONSTRAINTS": "node.role==worker;rm"}, "SWARM_CONSTRAINTS",
-                             "not a placement constraint"),
+    "constraint without operator": (
+        {"SWARM_CONSTRAINTS": "node.role"},
+        "SWARM_CONSTRAINTS",
+        "not a placement constraint",
+    ),
+    "constraint injection": (
+        {"SWARM_CONSTRAINTS": "node.role==worker;rm"},
+        "SWARM_CONSTRAINTS",
+        "not a placement constraint",
+    ),
     "nfs server alone": ({"SPAWNER": "swarm", "SWARM_NFS_SERVER": "nfs"}, "SWARM_NFS_SERVER", "set together"),
-    "nfs without swarm": ({"SWARM_NFS_SERVER": "nfs", "SWARM_NFS_EXPORT": "/e"}, "SWARM_NFS_SERVER",
-                          "only with SPAWNER=swarm"),
-    "shared path relative": ({"SPAWNER": "swarm", "SWARM_SHARED_PATH": "users"}, "SWARM_SHARED_PATH",
-                             "not an absolute directory"),
-    "shared path root": ({"SPAWNER": "swarm", "SWARM_SHARED_PATH": "/"}, "SWARM_SHARED_PATH", "not an absolute directory"),
+    "nfs without swarm": (
+        {"SWARM_NFS_SERVER": "nfs", "SWARM_NFS_EXPORT": "/e"},
+        "SWARM_NFS_SERVER",
+        "only with SPAWNER=swarm",
+    ),
+    "shared path relative": (
+        {"SPAWNER": "swarm", "SWARM_SHARED_PATH": "users"},
+        "SWARM_SHARED_PATH",
+        "not an absolute directory",
+    ),
+    "shared path root": (
+        {"SPAWNER": "swarm", "SWARM_SHARED_PATH": "/"},
+        "SWARM_SHARED_PATH",
+        "not an absolute directory",
+    ),
     "shared path climbing": ({"SPAWNER": "swarm", "SWARM_SHARED_PATH": "/srv/../etc"}, "SWARM_SHARED_PATH", "no '..'"),
-    "shared path with a comma": ({"SPAWNER": "swarm", "SWARM_SHARED_PATH": "/srv/a,readonly"}, "SWARM_SHARED_PATH",
-                                 "may hold only"),
+    "shared path with a comma": (
+        {"SPAWNER": "swarm", "SWARM_SHARED_PATH": "/srv/a,readonly"},
+        "SWARM_SHARED_PATH",
+        "may hold only",
+    ),
     "shared path without swarm": ({"SWARM_SHARED_PATH": "/srv/users"}, "SWARM_SHARED_PATH", "only with SPAWNER=swarm"),
-    "shared path and nfs": ({"SPAWNER": "swarm", "SWARM_SHARED_PATH": "/srv/users", "SWARM_NFS_SERVER": "nfs",
-                             "SWARM_NFS_EXPORT": "/e"}, "SWARM_SHARED_PATH", "set one of them"),
+    "shared path and nfs": (
+        {"SPAWNER": "swarm", "SWARM_SHARED_PATH": "/srv/users", "SWARM_NFS_SERVER": "nfs", "SWARM_NFS_EXPORT": "/e"},
+        "SWARM_SHARED_PATH",
+        "set one of them",
+    ),
     "bad boolean allow all": ({"OAUTH2_ALLOW_ALL": "maybe"}, "OAUTH2_ALLOW_ALL", "use true or false"),
     "bad boolean token": ({"PASS_ACCESS_TOKEN": "yes please"}, "PASS_ACCESS_TOKEN", "use true or false"),
     "bad int timeout": ({"SPAWN_TIMEOUT": "2min"}, "SPAWN_TIMEOUT", "use a whole number"),
@@ -359,8 +425,11 @@ REJECTIONS = {
     "negative idle": ({"IDLE_TIMEOUT": "-1"}, "IDLE_TIMEOUT", "0 or more"),
     "negative max age": ({"MAX_SERVER_AGE": "-1"}, "MAX_SERVER_AGE", "0 or more"),
     "zero cull interval": ({"IDLE_CULL_EVERY": "0"}, "IDLE_CULL_EVERY", "greater than 0"),
-    "cull interval without culling": ({"IDLE_CULL_EVERY": "60", "IDLE_TIMEOUT": "0"}, "IDLE_CULL_EVERY",
-                                      "used only when IDLE_TIMEOUT or MAX_SERVER_AGE"),
+    "cull interval without culling": (
+        {"IDLE_CULL_EVERY": "60", "IDLE_TIMEOUT": "0"},
+        "IDLE_CULL_EVERY",
+        "used only when IDLE_TIMEOUT or MAX_SERVER_AGE",
+    ),
     "float port": ({"POSTGRES_PORT": "54.32"}, "POSTGRES_PORT", "use a whole number"),
     "port too big": ({"POSTGRES_PORT": "70000"}, "POSTGRES_PORT", "less than 65536"),
     "bad wait": ({"POSTGRES_WAIT_TIMEOUT": "soon"}, "POSTGRES_WAIT_TIMEOUT", "use a whole number"),
@@ -374,7 +443,11 @@ REJECTIONS = {
     "proxy token short": ({"CONFIGPROXY_AUTH_TOKEN": "short"}, "CONFIGPROXY_AUTH_TOKEN", "too short"),
     "metrics token short": ({"METRICS_API_TOKEN": "short"}, "METRICS_API_TOKEN", "too short"),
     "key sync token short": ({"KEY_SYNC_API_TOKEN": "short"}, "KEY_SYNC_API_TOKEN", "too short"),
-    "subdomain host with a path": ({"SUBDOMAIN_HOST": "https://hub.example.org/hub"}, "SUBDOMAIN_HOST", "only scheme://host"),
+    "subdomain host with a path": (
+        {"SUBDOMAIN_HOST": "https://hub.example.org/hub"},
+        "SUBDOMAIN_HOST",
+        "only scheme://host",
+    ),
     "subdomain host an address": ({"SUBDOMAIN_HOST": "https://10.0.0.5"}, "SUBDOMAIN_HOST", "needs a domain name"),
     "subdomain host no scheme": ({"SUBDOMAIN_HOST": "hub.example.org"}, "SUBDOMAIN_HOST", "is not an http(s) URL"),
     "negative spawn limit": ({"CONCURRENT_SPAWN_LIMIT": "-1"}, "CONCURRENT_SPAWN_LIMIT", "0 or more"),
@@ -387,7 +460,8 @@ REJECTIONS = {
     "no issuer, no endpoints": ({"OAUTH2_ISSUER_URL": None}, "OAUTH2_ISSUER_URL", "all three endpoint URLs"),
     "no issuer, one endpoint": (
         {"OAUTH2_ISSUER_URL": None, "OAUTH2_TOKEN_URL": ENDPOINTS["OAUTH2_TOKEN_URL"]},
-        "OAUTH2_ISSUER_URL", "neither are OAUTH2_AUTHORIZE_URL, OAUTH2_USERDATA_URL",
+        "OAUTH2_ISSUER_URL",
+        "neither are OAUTH2_AUTHORIZE_URL, OAUTH2_USERDATA_URL",
     ),
     "no access policy": ({"OAUTH2_ALLOW_ALL": None}, "OAUTH2_ALLOWED_GROUPS", "nobody but admins could log in"),
     "unknown authenticator": ({"AUTHENTICATOR": "ldap"}, "AUTHENTICATOR", "'keycloak' or 'dummy'"),
@@ -402,8 +476,12 @@ REJECTIONS = {
     "help url data": ({"HELP_URL": "data:text/html,<b>x</b>"}, "HELP_URL", "neither an http(s) URL nor a mailto:"),
     "help url bare address": ({"HELP_URL": "help@example.org"}, "HELP_URL", "neither an http(s) URL nor a mailto:"),
     "help mailto without address": ({"HELP_URL": "mailto:nobody"}, "HELP_URL", "not a mailto: address"),
-    "help mailto with markup": ({"HELP_URL": "mailto:a@b.org\"><script>"}, "HELP_URL", "not a mailto: address"),
-    "only admins named": ({"OAUTH2_ALLOW_ALL": None, "ADMIN_USER": "alice"}, "OAUTH2_ALLOWED_GROUPS", "nobody but admins"),
+    "help mailto with markup": ({"HELP_URL": 'mailto:a@b.org"><script>'}, "HELP_URL", "not a mailto: address"),
+    "only admins named": (
+        {"OAUTH2_ALLOW_ALL": None, "ADMIN_USER": "alice"},
+        "OAUTH2_ALLOWED_GROUPS",
+        "nobody but admins",
+    ),
 }
 
 
@@ -454,7 +532,12 @@ def test_one_error_lists_every_problem():
 def test_presence_and_value_problems_are_reported_together():
     env = with_env(MINIMAL_ENV, OAUTH2_ISSUER_URL=None, OAUTH2_ALLOW_ALL=None, CPU_LIMIT="x", TLS_KEY_FILE="/k")
     problems = problems_of(env)
-    assert sorted(p.where for p in problems) == ["CPU_LIMIT", "OAUTH2_ALLOWED_GROUPS", "OAUTH2_ISSUER_URL", "TLS_CERT_FILE"]
+    assert sorted(p.where for p in problems) == [
+        "CPU_LIMIT",
+        "OAUTH2_ALLOWED_GROUPS",
+        "OAUTH2_ISSUER_URL",
+        "TLS_CERT_FILE",
+    ]
 
 
 def test_report_says_how_to_go_on():
@@ -481,7 +564,11 @@ def test_no_secret_appears_in_the_report():
         load_settings(env, check_paths=False)
     report = info.value.report()
     assert {p.where for p in info.value.problems} == {
-        "CONFIGPROXY_AUTH_TOKEN", "JUPYTERHUB_CRYPT_KEY", "JUPYTERHUB_COOKIE_SECRET", "DUMMY_PASSWORD", "MEM_LIMIT",
+        "CONFIGPROXY_AUTH_TOKEN",
+        "JUPYTERHUB_CRYPT_KEY",
+        "JUPYTERHUB_COOKIE_SECRET",
+        "DUMMY_PASSWORD",
+        "MEM_LIMIT",
         "CLIENT_ID",
     }
     assert [secret for secret in SECRET_VALUES.values() if secret in report + str(info.value)] == []
@@ -489,14 +576,24 @@ def test_no_secret_appears_in_the_report():
 
 def test_no_secret_appears_in_repr_of_settings():
     env = with_env(
-        MINIMAL_ENV, CLIENT_SECRET="client-secret-never-shown", POSTGRES_PASSWORD="db-password-never-shown",
-        JUPYTERHUB_COOKIE_SECRET=HEX_A, JUPYTERHUB_CRYPT_KEY=HEX_B, CONFIGPROXY_AUTH_TOKEN="proxy-token-never-shown-xxxxxxxxxx",
+        MINIMAL_ENV,
+        CLIENT_SECRET="client-secret-never-shown",
+        POSTGRES_PASSWORD="db-password-never-shown",
+        JUPYTERHUB_COOKIE_SECRET=HEX_A,
+        JUPYTERHUB_CRYPT_KEY=HEX_B,
+        CONFIGPROXY_AUTH_TOKEN="proxy-token-never-shown-xxxxxxxxxx",
         DUMMY_PASSWORD="dummy-password-never-shown",
     )
     settings = load_settings(env, check_paths=False)
     shown = repr(settings) + str(settings)
-    secrets = ["client-secret-never-shown", "db-password-never-shown", HEX_A, HEX_B, "proxy-token-never-shown",
-               "dummy-password-never-shown"]
+    secrets = [
+        "client-secret-never-shown",
+        "db-password-never-shown",
+        HEX_A,
+        HEX_B,
+        "proxy-token-never-shown",
+        "dummy-password-never-shown",
+    ]
     assert [secret for secret in secrets if secret in shown] == []
 
 
@@ -506,8 +603,16 @@ def test_secret_read_from_file(tmp_path):
     assert load_settings(env, check_paths=True).client_secret.get_secret_value() == "secret-from-file"
 
 
-@pytest.mark.parametrize("variable", ["POSTGRES_PASSWORD", "JUPYTERHUB_COOKIE_SECRET", "JUPYTERHUB_CRYPT_KEY",
-                                      "CONFIGPROXY_AUTH_TOKEN", "METRICS_API_TOKEN"])
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "POSTGRES_PASSWORD",
+        "JUPYTERHUB_COOKIE_SECRET",
+        "JUPYTERHUB_CRYPT_KEY",
+        "CONFIGPROXY_AUTH_TOKEN",
+        "METRICS_API_TOKEN",
+    ],
+)
 def test_each_secret_variable_has_a_file_form(tmp_path, variable):
     (tmp_path / "secret").write_text(HEX_A + "\n")
     env = with_env(MINIMAL_ENV, **{variable: None, f"{variable}_FILE": str(tmp_path / "secret")})
@@ -525,15 +630,23 @@ def test_secret_and_secret_file_both_set(tmp_path):
 def test_every_secret_given_twice_is_refused_at_once_with_an_example(tmp_path):
     # Ambiguous (which one wins?), so refused, with the other problems, naming each variable.
     (tmp_path / "s").write_text("from-file")
-    env = with_env(MINIMAL_ENV, POSTGRES_PASSWORD_FILE=str(tmp_path / "s"), CLIENT_SECRET_FILE=str(tmp_path / "s"),
-                   JUPYTERHUB_CRYPT_KEY=HEX_A, JUPYTERHUB_CRYPT_KEY_FILE=str(tmp_path / "s"), MEM_LIMIT="lots")
+    env = with_env(
+        MINIMAL_ENV,
+        POSTGRES_PASSWORD_FILE=str(tmp_path / "s"),
+        CLIENT_SECRET_FILE=str(tmp_path / "s"),
+        JUPYTERHUB_CRYPT_KEY=HEX_A,
+        JUPYTERHUB_CRYPT_KEY_FILE=str(tmp_path / "s"),
+        MEM_LIMIT="lots",
+    )
     problems = {p.where: p for p in problems_of(env, check_paths=True)}
     assert set(problems) == {"POSTGRES_PASSWORD_FILE", "CLIENT_SECRET_FILE", "JUPYTERHUB_CRYPT_KEY_FILE", "MEM_LIMIT"}
     assert str(problems["CLIENT_SECRET_FILE"]) == (
         "CLIENT_SECRET_FILE: both CLIENT_SECRET and CLIENT_SECRET_FILE are set: keep one "
-        "(example: CLIENT_SECRET_FILE=/run/secrets/client_secret and no CLIENT_SECRET)")
+        "(example: CLIENT_SECRET_FILE=/run/secrets/client_secret and no CLIENT_SECRET)"
+    )
     assert problems["JUPYTERHUB_CRYPT_KEY_FILE"].example == (
-        "JUPYTERHUB_CRYPT_KEY_FILE=/run/secrets/crypt_key and no JUPYTERHUB_CRYPT_KEY")
+        "JUPYTERHUB_CRYPT_KEY_FILE=/run/secrets/crypt_key and no JUPYTERHUB_CRYPT_KEY"
+    )
     assert HEX_A not in str(problems) and "from-file" not in str(problems)
 
 
@@ -604,8 +717,12 @@ def test_missing_tls_files_are_problems_when_paths_are_checked(tmp_path):
 def test_existing_files_pass_the_path_check(tmp_path):
     for name in ("ca.pem", "c", "k"):
         (tmp_path / name).write_text("x")
-    env = with_env(MINIMAL_ENV, OAUTH2_CA_BUNDLE=str(tmp_path / "ca.pem"), TLS_CERT_FILE=str(tmp_path / "c"),
-                   TLS_KEY_FILE=str(tmp_path / "k"))
+    env = with_env(
+        MINIMAL_ENV,
+        OAUTH2_CA_BUNDLE=str(tmp_path / "ca.pem"),
+        TLS_CERT_FILE=str(tmp_path / "c"),
+        TLS_KEY_FILE=str(tmp_path / "k"),
+    )
     assert load_settings(env, check_paths=True).tls_key == tmp_path / "k"
 
 
@@ -616,8 +733,13 @@ def test_paths_are_not_checked_on_request(tmp_path):
 
 def test_secret_files_are_not_read_on_the_host():
     # check_paths=False: the path names a file inside the hub container (a Docker secret).
-    env = with_env(MINIMAL_ENV, POSTGRES_PASSWORD=None, POSTGRES_PASSWORD_FILE="/run/secrets/postgres_password",
-                   CLIENT_SECRET=None, CLIENT_SECRET_FILE="/run/secrets/client_secret")
+    env = with_env(
+        MINIMAL_ENV,
+        POSTGRES_PASSWORD=None,
+        POSTGRES_PASSWORD_FILE="/run/secrets/postgres_password",
+        CLIENT_SECRET=None,
+        CLIENT_SECRET_FILE="/run/secrets/client_secret",
+    )
     assert load_settings(env, check_paths=False).client_id == "pyiron-hub"
 
 

@@ -21,7 +21,6 @@ from pyiron_hub_config import configure
 from pyiron_hub_config.clusters import load_clusters
 from pyiron_hub_config.problems import ConfigError
 from pyiron_hub_config.spawner import PyironSpawner
-from pyiron_hub_config.swarm import PyironSwarmSpawner
 from pyiron_hub_config.ssh_keys import (
     KeyFileProblem,
     PublicKey,
@@ -30,6 +29,7 @@ from pyiron_hub_config.ssh_keys import (
     cluster_rows,
     public_key_from_archive,
 )
+from pyiron_hub_config.swarm import PyironSwarmSpawner
 
 from .helpers import with_env
 from .test_clusters import CLUSTER, HOST_KEY, ssh_key
@@ -59,7 +59,9 @@ def test_clusters_file_gives_spawner_clusters_and_the_key_pages(minimal_env, clu
     assert [cl.name for cl in hub.clusters] == ["hpc1"]
     assert c.PyironSpawner.clusters == hub.clusters
     assert [(path, cls) for path, cls, _ in c.JupyterHub.extra_handlers][:2] == [
-        ("/ssh-key", SSHKeyHandler), ("/ssh-keys", SSHKeysAdminHandler)]
+        ("/ssh-key", SSHKeyHandler),
+        ("/ssh-keys", SSHKeysAdminHandler),
+    ]
     assert all(kw == {"clusters": hub.clusters} for *_, kw in c.JupyterHub.extra_handlers[:2])
     assert c.JupyterHub.template_paths[0].endswith("pyiron_hub_config/templates/hub")
     assert c.JupyterHub.template_vars["ssh_key_page"] is True  # the top bar links the pages
@@ -102,9 +104,12 @@ def test_spawner_passes_files_and_asks_for_a_key(clusters_file):
     env = spawner(load_clusters(clusters_file)).cluster_environment()
     assert env["PYIRON_HUB_SSH_KEY"] == "1"
     files = json.loads(env["PYIRON_HUB_FILES"])
-    assert [f["path"] for f in files] == [".pyiron_hub/resources/queues/queue.yaml", ".pyiron_hub/ssh/known_hosts",
-                                          "notebooks_hpc/submit_to_a_cluster.ipynb",
-                                          ".ipython/profile_default/startup/00-pyiron-hub-quiet-cluster-warnings.py"]
+    assert [f["path"] for f in files] == [
+        ".pyiron_hub/resources/queues/queue.yaml",
+        ".pyiron_hub/ssh/known_hosts",
+        "notebooks_hpc/submit_to_a_cluster.ipynb",
+        ".ipython/profile_default/startup/00-pyiron-hub-quiet-cluster-warnings.py",
+    ]
     assert env["TQDM_DELAY"] == "2"  # no progress bars for the few files of a job
     assert "ssh_username: alice" in files[0]["content"]
 
@@ -140,7 +145,7 @@ def archive(content: bytes | None = None, link: str | None = None, extra: bool =
             other.size = 1
             tar.addfile(other, io.BytesIO(b"x"))
     data = buf.getvalue()
-    return [data[i:i + 1000] for i in range(0, len(data), 1000)]
+    return [data[i : i + 1000] for i in range(0, len(data), 1000)]
 
 
 def test_key_from_archive():
@@ -157,12 +162,15 @@ def test_more_than_one_file_is_not_a_key():
     assert public_key_from_archive(archive(USER_KEY.encode(), extra=True)) is None
 
 
-@pytest.mark.parametrize("content", [
-    b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n-----END OPENSSH PRIVATE KEY-----\n",
-    b"\xff\xfe binary",
-    b"",
-    b"ssh-ed25519 " + b"A" * 20000,
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n-----END OPENSSH PRIVATE KEY-----\n",
+        b"\xff\xfe binary",
+        b"",
+        b"ssh-ed25519 " + b"A" * 20000,
+    ],
+)
 def test_what_is_not_a_public_key_is_refused_without_echoing_it(content):
     with pytest.raises(KeyFileProblem) as info:
         public_key_from_archive(archive(content))
@@ -198,13 +206,29 @@ def render(minimal_env, clusters_file):
     configure(c, with_env(minimal_env, CLUSTERS_FILE=str(clusters_file)))
     base = f"{DATA_FILES_PATH}/templates"
     env = Environment(
-        loader=ChoiceLoader([PrefixLoader({"templates": FileSystemLoader([base])}, "/"),
-                             FileSystemLoader([*c.JupyterHub.template_paths, base])]),
+        loader=ChoiceLoader(
+            [
+                PrefixLoader({"templates": FileSystemLoader([base])}, "/"),
+                FileSystemLoader([*c.JupyterHub.template_paths, base]),
+            ]
+        ),
         autoescape=True,
     )
-    common = dict(**c.JupyterHub.template_vars, base_url="/hub/", prefix="/", user=SimpleNamespace(name="alice", spawner=SimpleNamespace(options_form="")), static_url=lambda p, **kw: p,
-                  login_url="/hub/login", logout_url="/hub/logout", version_hash="", services=[],
-                  parsed_scopes={}, expanded_scopes=set(), xsrf="x", announcement=None)
+    common = dict(
+        **c.JupyterHub.template_vars,
+        base_url="/hub/",
+        prefix="/",
+        user=SimpleNamespace(name="alice", spawner=SimpleNamespace(options_form="")),
+        static_url=lambda p, **kw: p,
+        login_url="/hub/login",
+        logout_url="/hub/logout",
+        version_hash="",
+        services=[],
+        parsed_scopes={},
+        expanded_scopes=set(),
+        xsrf="x",
+        announcement=None,
+    )
 
     def run(name, **ns):
         return BeautifulSoup(env.get_template(name).render(**{**common, **ns}), "html.parser")
@@ -215,8 +239,13 @@ def render(minimal_env, clusters_file):
 
 def test_key_page_shows_the_key_and_a_copy_button(render):
     key = PublicKey.parse(USER_KEY)
-    page = render("pyiron_ssh_key.html", key=key, source="running",
-                  clusters=cluster_rows(render.clusters, "alice"), server_active=True)
+    page = render(
+        "pyiron_ssh_key.html",
+        key=key,
+        source="running",
+        clusters=cluster_rows(render.clusters, "alice"),
+        server_active=True,
+    )
     assert page.find("textarea", id="public-key").text == USER_KEY
     assert page.find("button", id="copy-key")["data-copy"] == "public-key"
     cluster = page.find("section", id="cluster-hpc1")
@@ -229,42 +258,63 @@ def test_key_page_shows_the_key_and_a_copy_button(render):
 
 
 def test_key_page_says_how_the_site_adds_keys_in_plain_text(render):
-    rows = [{**row, "key_help": "Run scripts/demo cluster-key alice <b>now</b>."}
-            for row in cluster_rows(render.clusters, "alice")]
-    page = render("pyiron_ssh_key.html", key=PublicKey.parse(USER_KEY), source="running", clusters=rows,
-                  server_active=True)
+    rows = [
+        {**row, "key_help": "Run scripts/demo cluster-key alice <b>now</b>."}
+        for row in cluster_rows(render.clusters, "alice")
+    ]
+    page = render(
+        "pyiron_ssh_key.html", key=PublicKey.parse(USER_KEY), source="running", clusters=rows, server_active=True
+    )
     assert page.find(class_="key-help").text == "Run scripts/demo cluster-key alice <b>now</b>."
     assert page.find("b") is None
 
 
 def test_key_page_says_why_there_is_no_account(render):
-    page = render("pyiron_ssh_key.html", key=PublicKey.parse(USER_KEY), source="running",
-                  clusters=cluster_rows(render.clusters, "root"), server_active=True)
+    page = render(
+        "pyiron_ssh_key.html",
+        key=PublicKey.parse(USER_KEY),
+        source="running",
+        clusters=cluster_rows(render.clusters, "root"),
+        server_active=True,
+    )
     cluster = page.find("section", id="cluster-hpc1")
     assert cluster.find("code", class_="account") is None and cluster.find("pre") is None
     assert "'root' is a reserved account there" in cluster.find(class_="no-account").text
 
 
 def test_key_page_without_a_key_says_how_to_get_one(render):
-    page = render("pyiron_ssh_key.html", key=None, source="none",
-                  clusters=cluster_rows(render.clusters, "alice"), server_active=False)
+    page = render(
+        "pyiron_ssh_key.html",
+        key=None,
+        source="none",
+        clusters=cluster_rows(render.clusters, "alice"),
+        server_active=False,
+    )
     assert page.find("textarea") is None
     assert "Start your server" in page.find(id="no-key").text
 
 
 def test_key_page_escapes_what_came_from_the_server(render):
-    key = PublicKey(kind="ssh-ed25519", data=HOST_KEY.split()[1], comment="<script>alert(1)</script>", fingerprint="SHA256:x")
-    page = render("pyiron_ssh_key.html", key=key, source="<b>problem</b>",
-                  clusters=cluster_rows(render.clusters, "alice"), server_active=True)
+    key = PublicKey(
+        kind="ssh-ed25519", data=HOST_KEY.split()[1], comment="<script>alert(1)</script>", fingerprint="SHA256:x"
+    )
+    page = render(
+        "pyiron_ssh_key.html",
+        key=key,
+        source="<b>problem</b>",
+        clusters=cluster_rows(render.clusters, "alice"),
+        server_active=True,
+    )
     assert page.find("script", string="alert(1)") is None and page.find("b") is None
     assert "<script>alert(1)</script>" in page.find("textarea").text
 
 
 def test_admin_page_lists_users_and_accounts(render):
-    rows = [{"name": "alice", "key": PublicKey.parse(USER_KEY), "source": "stored", "accounts": {"hpc1": "alice"}},
-            {"name": "a b", "key": None, "source": "none", "accounts": {"hpc1": None}}]
-    page = render("pyiron_ssh_keys.html", rows=rows, clusters=render.clusters,
-                  parsed_scopes={"admin:users": set()})
+    rows = [
+        {"name": "alice", "key": PublicKey.parse(USER_KEY), "source": "stored", "accounts": {"hpc1": "alice"}},
+        {"name": "a b", "key": None, "source": "none", "accounts": {"hpc1": None}},
+    ]
+    page = render("pyiron_ssh_keys.html", rows=rows, clusters=render.clusters, parsed_scopes={"admin:users": set()})
     cells = [[td.text.strip() for td in tr.find_all("td")] for tr in page.find_all("tr", class_="user-key")]
     assert cells[0][0] == "alice" and cells[0][1].startswith("ssh-ed25519 SHA256:") and cells[0][2] == "alice"
     assert cells[1] == ["a b", "none yet", "no valid name"]
@@ -275,12 +325,22 @@ def test_admin_page_lists_users_and_accounts(render):
 def test_what_the_boot_step_left_out_is_read_and_shown(render):
     from pyiron_hub_config.ssh_keys import skipped_from_archive
 
-    status = {"written": [".pyiron_hub/ssh/known_hosts"],
-              "skipped": {".pyiron_hub/resources/queues/queue.yaml": "needs the Python module paramiko, which this environment lacks"}}
+    status = {
+        "written": [".pyiron_hub/ssh/known_hosts"],
+        "skipped": {
+            ".pyiron_hub/resources/queues/queue.yaml": "needs the Python module paramiko, which this environment lacks"
+        },
+    }
     skipped = skipped_from_archive(archive(json.dumps(status).encode()))
     assert skipped == status["skipped"]
-    page = render("pyiron_ssh_key.html", key=PublicKey.parse(USER_KEY), source="running", skipped=skipped,
-                  clusters=cluster_rows(render.clusters, "alice"), server_active=True)
+    page = render(
+        "pyiron_ssh_key.html",
+        key=PublicKey.parse(USER_KEY),
+        source="running",
+        skipped=skipped,
+        clusters=cluster_rows(render.clusters, "alice"),
+        server_active=True,
+    )
     warning = page.find(id="clusters-unavailable").text
     assert "pip install --user paramiko" in warning and "~/.pyiron_hub/resources/queues/queue.yaml" in warning
 
@@ -301,8 +361,10 @@ def test_the_key_list_leaves_out_users_whose_access_keycloak_withdrew(render):
     from pyiron_hub_config.ssh_keys import key_list
 
     key = PublicKey.parse(USER_KEY)
-    rows = [{"name": "alice", "key": key, "accounts": {"hpc1": "alice"}, "withdrawn": False},
-            {"name": "bob", "key": key, "accounts": {"hpc1": "bob"}, "withdrawn": True}]
+    rows = [
+        {"name": "alice", "key": key, "accounts": {"hpc1": "alice"}, "withdrawn": False},
+        {"name": "bob", "key": key, "accounts": {"hpc1": "bob"}, "withdrawn": True},
+    ]
     assert key_list(rows, "hpc1") == f"alice {key.bare} pyiron-hub:alice\n"  # alice's stays: the control
     page = render("pyiron_ssh_keys.html", rows=rows, clusters=render.clusters, parsed_scopes={"admin:users": set()})
     marks = [tr.find(class_="access-withdrawn") is not None for tr in page.find_all("tr", class_="user-key")]

@@ -138,10 +138,13 @@ async def test_the_spawn_page_says_the_place_in_line():
 
 
 def test_waiting_message_reads_well():
-    assert waiting_message(1, 2) == ("Waiting: 2 servers are starting, 1 start is in line (yours included); "
-                                     "yours begins when one is ready")
+    assert waiting_message(1, 2) == (
+        "Waiting: 2 servers are starting, 1 start is in line (yours included); yours begins when one is ready"
+    )
 
 
-@pytest.mark.parametrize("configured, cores, expected", [(None, 2, 2), (None, 16, 16), (None, None, 1), (0, 8, 0), (3, 8, 3)])
+@pytest.mark.parametrize(
+    "configured, cores, expected", [(None, 2, 2), (None, 16, 16), (None, None, 1), (0, 8, 0), (3, 8, 3)]
+)
 def test_starts_at_once_defaults_to_the_hosts_cores(configured, cores, expected):
     assert starts_at_once(configured, cores) == expected

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 import re
+import threading
 
 import pytest
 
@@ -25,8 +24,8 @@ def test_the_schedule_names_each_file_once_and_only_files_there_are():
     # A file named nowhere runs alone after the streams (streams.with_unscheduled), in its own phase.
     on_disk = {str(p.relative_to(REPO)) for p in (REPO / E2E).rglob("test_*.py")}
     phases = streams.with_unscheduled(streams.schedule())
-    alone = [p for phase in phases[len(streams.schedule()):] for part in streams.all_parts(phase) for p in part.paths]
-    assert set(named) | set(alone) >= on_disk and len(phases[len(streams.schedule()):]) <= 1
+    alone = [p for phase in phases[len(streams.schedule()) :] for part in streams.all_parts(phase) for p in part.paths]
+    assert set(named) | set(alone) >= on_disk and len(phases[len(streams.schedule()) :]) <= 1
 
 
 def test_the_engine_restart_runs_beside_no_other_docker_test():
@@ -50,7 +49,9 @@ def test_the_address_pools_are_used_up_beside_the_swarm_only():
                 assert stream.parts[0] is mine  # first in its stream
                 continue
             # in every other stream, only the swarm (engines of its own) runs before it has ended
-            before = stream.parts[:next((i for i, p in enumerate(stream.parts) if mine.name in p.after), len(stream.parts))]
+            before = stream.parts[
+                : next((i for i, p in enumerate(stream.parts) if mine.name in p.after), len(stream.parts))
+            ]
             assert all(p.paths == [SWARM] for p in before), before
 
 
@@ -87,15 +88,23 @@ def test_each_part_is_expected_to_take_what_the_last_run_recorded_and_a_new_one_
 
 
 def set_up_environments(jobs) -> list[list[str]]:
-    return [re.search(r"SINGLEUSER_ENVS='([^']*)'", command)[1].split() for _, command, _ in jobs
-            if "SINGLEUSER_ENVS='" in command]
+    return [
+        re.search(r"SINGLEUSER_ENVS='([^']*)'", command)[1].split()
+        for _, command, _ in jobs
+        if "SINGLEUSER_ENVS='" in command
+    ]
 
 
 @pytest.mark.parametrize("images", [streams.load_durations()["images"], {}, {"pyiron": 900, "base": 5, "hub": 400}])
 def test_every_environment_is_built_once_before_the_tests_or_beside_them(images):
     jobs = streams.set_up_builds({"images": images})
-    beside = [env for phase in streams.schedule() for part in streams.all_parts(phase) if part.command
-              for env in part.env["SINGLEUSER_ENVS"].split()]
+    beside = [
+        env
+        for phase in streams.schedule()
+        for part in streams.all_parts(phase)
+        if part.command
+        for env in part.env["SINGLEUSER_ENVS"].split()
+    ]
     before = [env for envs in set_up_environments(jobs) for env in envs]
     assert sorted(before + beside) == streams.environments()
     # workflow is built on the base environment's image: in its job, after it
@@ -110,16 +119,28 @@ def test_every_environment_is_built_once_before_the_tests_or_beside_them(images)
 
 
 def test_the_set_up_builds_are_balanced_by_the_seconds_of_the_last_builds():
-    images = {"pyiron": 200, "base": 110, "workflow": 20, "hub": 80, "slurm": 85, "extra": 50, "postgres": 30,
-              "keycloak": 20, "nginx": 10}
+    images = {
+        "pyiron": 200,
+        "base": 110,
+        "workflow": 20,
+        "hub": 80,
+        "slurm": 85,
+        "extra": 50,
+        "postgres": 30,
+        "keycloak": 20,
+        "nginx": 10,
+    }
     jobs = [command for name, command, _ in streams.set_up_builds({"images": images}) if name[-1].isdigit()]
     totals = [sum(images[u] for u in images if re.search(rf"\b{u}\b", command)) for command in jobs]
     assert len(jobs) == streams.SET_UP_JOBS and sum(totals) == sum(images.values())
     assert max(totals) - min(totals) <= 20, (jobs, totals)  # about even: neither job waits long for the other
     # pyiron twice as long: alone in its job but for the short ones
     images["pyiron"] = 400
-    (alone,) = [c for c in (cmd for name, cmd, _ in streams.set_up_builds({"images": images}) if name[-1].isdigit())
-                if "pyiron" in c]
+    (alone,) = [
+        c
+        for c in (cmd for name, cmd, _ in streams.set_up_builds({"images": images}) if name[-1].isdigit())
+        if "pyiron" in c
+    ]
     assert re.search(r"SINGLEUSER_ENVS='pyiron'", alone) and "hub" not in alone and "slurm" not in alone
 
 
@@ -129,7 +150,8 @@ def test_a_run_records_the_parts_that_passed_and_the_images_it_built(tmp_path):
     passed.summary = failed.summary = {}
     build = streams.Part([], name="images-md", command=["images/build.sh"], code=0, seconds=330)
     (tmp_path / "images-md.log").write_text(
-        "[build.sh] pyiron-hub-test/md:latest: built (318s)\n[build.sh] pyiron-hub-test/pyiron:latest: reused (unchanged) (2s)\n")
+        "[build.sh] pyiron-hub-test/md:latest: built (318s)\n[build.sh] pyiron-hub-test/pyiron:latest: reused (unchanged) (2s)\n"
+    )
     new = streams.record(old, [passed, failed, build], tmp_path)
     assert new == {"parts": {"a": 120.4, "b": 200, "gone": 5, "images-md": 330}, "images": {"md": 318, "pyiron": 190}}
     path = tmp_path / "durations.json"
@@ -138,14 +160,16 @@ def test_a_run_records_the_parts_that_passed_and_the_images_it_built(tmp_path):
 
 
 def test_the_build_logs_seconds_are_read_as_build_sh_and_the_keycloak_build_write_them():
-    log = "\n".join([
-        "[build.sh] pyiron-hub-test/debian:trixie: built (debootstrap + import) (39s)",
-        "[build.sh] pyiron-hub-test/postgres:17: built (26s)",
-        "[build.sh] pyiron-hub-test/hub:mine: built (80s)",
-        "[build.sh] pyiron-hub-test/base:latest: reused (unchanged) (1s)",
-        "[keycloak-image] fetched in 5 s",
-        "[keycloak-image] built pyiron-hub-test/keycloak:26.4.2 in 19 s",
-    ])
+    log = "\n".join(
+        [
+            "[build.sh] pyiron-hub-test/debian:trixie: built (debootstrap + import) (39s)",
+            "[build.sh] pyiron-hub-test/postgres:17: built (26s)",
+            "[build.sh] pyiron-hub-test/hub:mine: built (80s)",
+            "[build.sh] pyiron-hub-test/base:latest: reused (unchanged) (1s)",
+            "[keycloak-image] fetched in 5 s",
+            "[keycloak-image] built pyiron-hub-test/keycloak:26.4.2 in 19 s",
+        ]
+    )
     assert streams.built_seconds(log) == {"postgres": 26, "hub": 80, "keycloak": 24}
 
 

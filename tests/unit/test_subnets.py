@@ -24,16 +24,19 @@ def test_the_default_pool_holds_4096_networks_of_16_addresses():
     assert networks_in(IPv4Network("10.0.0.0/29"), 28) == 0
 
 
-@pytest.mark.parametrize("used, expected", [
-    (["172.16.0.0/28"], "172.16.0.16/28"),
-    (["172.16.0.0/28", "172.16.0.16/28", "172.16.0.48/28"], "172.16.0.32/28"),  # the gap first
-    (["172.16.0.5/32"], "172.16.0.16/28"),  # a smaller network inside a candidate takes it
-    (["172.16.0.0/24"], "172.16.1.0/28"),  # a larger one takes every candidate it covers
-    (["172.16.0.8/29", "172.16.0.0/24", "172.16.0.16/28"], "172.16.1.0/28"),  # nested and unsorted
-    (["172.16.0.0/28", "172.16.0.0/28"], "172.16.0.16/28"),  # listed twice
-    (["172.17.0.0/16", "192.168.0.0/20", "10.0.0.0/8"], "172.16.0.0/28"),  # Docker's own, outside the pool
-    (["fd00::/64", "::/0"], "172.16.0.0/28"),  # IPv6 never blocks an IPv4 subnet
-])
+@pytest.mark.parametrize(
+    "used, expected",
+    [
+        (["172.16.0.0/28"], "172.16.0.16/28"),
+        (["172.16.0.0/28", "172.16.0.16/28", "172.16.0.48/28"], "172.16.0.32/28"),  # the gap first
+        (["172.16.0.5/32"], "172.16.0.16/28"),  # a smaller network inside a candidate takes it
+        (["172.16.0.0/24"], "172.16.1.0/28"),  # a larger one takes every candidate it covers
+        (["172.16.0.8/29", "172.16.0.0/24", "172.16.0.16/28"], "172.16.1.0/28"),  # nested and unsorted
+        (["172.16.0.0/28", "172.16.0.0/28"], "172.16.0.16/28"),  # listed twice
+        (["172.17.0.0/16", "192.168.0.0/20", "10.0.0.0/8"], "172.16.0.0/28"),  # Docker's own, outside the pool
+        (["fd00::/64", "::/0"], "172.16.0.0/28"),  # IPv6 never blocks an IPv4 subnet
+    ],
+)
 def test_the_lowest_network_that_overlaps_nothing_used(used, expected):
     assert next_free_subnet(POOL, 28, nets(*used)) == IPv4Network(expected)
 
@@ -71,7 +74,10 @@ def test_other_prefix_lengths_stay_aligned(prefix, expected):
 
 def test_subnets_as_docker_lists_its_networks():
     listed = [
-        {"Name": "bridge", "IPAM": {"Driver": "default", "Config": [{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}]}},
+        {
+            "Name": "bridge",
+            "IPAM": {"Driver": "default", "Config": [{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}]},
+        },
         {"Name": "host", "IPAM": {"Driver": "default", "Config": []}},
         {"Name": "none", "IPAM": {"Driver": "default", "Config": None}},
         {"Name": "dual", "IPAM": {"Config": [{"Subnet": "172.16.0.16/28"}, {"Subnet": "fd00:1::/64"}]}},

@@ -66,8 +66,11 @@ def test_the_same_value_in_env_file_and_secret_file_is_no_conflict():
 
 
 def test_every_ambiguous_secret_is_refused_at_once():
-    plan = split_secrets({**GIVEN, "METRICS_API_TOKEN_FILE": "/srv/tokens/metrics"},
-                         {"client_secret": "another", "postgres_password": "another too"}, counter())
+    plan = split_secrets(
+        {**GIVEN, "METRICS_API_TOKEN_FILE": "/srv/tokens/metrics"},
+        {"client_secret": "another", "postgres_password": "another too"},
+        counter(),
+    )
     problems = {p.where: p for p in plan.problems}
     assert set(problems) == {"CLIENT_SECRET", "POSTGRES_PASSWORD", "METRICS_API_TOKEN_FILE"}
     assert "differs from secrets/client_secret: keep one" in problems["CLIENT_SECRET"].message
@@ -99,7 +102,7 @@ def test_the_hub_gets_every_secret_postgres_only_its_password_both_readable_by_r
 
 
 def test_no_secret_in_any_services_environment_in_the_stack_file():
-    for name, svc in STACK["services"].items():
+    for _name, svc in STACK["services"].items():
         assert not set(svc.get("environment", {})) & {v for s in SWARM_SECRETS for v in (s.variable, s.file_variable)}
 
 

@@ -5,10 +5,9 @@ The spawner's talk with a real swarm is tested in tests/e2e/test_swarm.py.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import os
 import stat
+from types import SimpleNamespace
 
 import pytest
 from docker.errors import APIError, NotFound
@@ -46,8 +45,11 @@ def spawner(c: Config) -> PyironSwarmSpawner:
 
 
 def node(availability="active", state="ready", labels=None) -> dict:
-    return {"Spec": {"Availability": availability, "Labels": labels or {}},
-            "Status": {"State": state}, "Description": {"Hostname": "worker-2"}}
+    return {
+        "Spec": {"Availability": availability, "Labels": labels or {}},
+        "Status": {"State": state},
+        "Description": {"Hostname": "worker-2"},
+    }
 
 
 # --- configuration ------------------------------------------------------------------------
@@ -101,21 +103,33 @@ def test_nfs_volumes_name_their_directory_on_the_server(swarm_config):
     home = next(m for m in sp.mounts if m["Target"] == "/home/jovyan")
     driver = home["VolumeOptions"]["DriverConfig"]
     assert driver["Name"] == "local"
-    assert driver["Options"] == {"type": "nfs", "o": "addr=10.0.0.5,rw,nfsvers=4",
-                                 "device": ":/export/pyiron-hub/jupyterhub-home-alice"}
+    assert driver["Options"] == {
+        "type": "nfs",
+        "o": "addr=10.0.0.5,rw,nfsvers=4",
+        "device": ":/export/pyiron-hub/jupyterhub-home-alice",
+    }
 
 
 def test_the_image_mounts_follow_the_users_volumes(swarm_config):
     sp = spawner(swarm_config())
-    sp._use_image_mounts([{"type": "volume", "source": "pyiron-hub-image-0123456789ab",
-                           "target": "/opt/pyiron-hub/image", "read_only": True}])
+    sp._use_image_mounts(
+        [
+            {
+                "type": "volume",
+                "source": "pyiron-hub-image-0123456789ab",
+                "target": "/opt/pyiron-hub/image",
+                "read_only": True,
+            }
+        ]
+    )
     assert [m["Target"] for m in sp.mounts][-1] == "/opt/pyiron-hub/image"
     assert sp.mounts[-1]["ReadOnly"] is True
 
 
 def test_service_volume_mounts_without_nfs():
-    assert service_volume_mounts({"v": "/t"}, None) == [{"type": "volume", "source": "v", "target": "/t",
-                                                         "read_only": False}]
+    assert service_volume_mounts({"v": "/t"}, None) == [
+        {"type": "volume", "source": "v", "target": "/t", "read_only": False}
+    ]
 
 
 def test_nfs_options_strip_a_trailing_slash():
@@ -142,8 +156,10 @@ def test_shared_path_volumes_are_binds_of_its_subdirectories(shared):
 
 def test_a_deployment_name_prefixes_the_directories(swarm_config, tmp_path):
     sp = spawner(swarm_config(SWARM_SHARED_PATH=str(tmp_path), DEPLOYMENT_NAME="staging"))
-    assert {m["Source"] for m in sp.mounts} == {f"{tmp_path}/staging-jupyterhub-home-alice",
-                                                f"{tmp_path}/staging-jupyterhub-user-alice"}
+    assert {m["Source"] for m in sp.mounts} == {
+        f"{tmp_path}/staging-jupyterhub-home-alice",
+        f"{tmp_path}/staging-jupyterhub-user-alice",
+    }
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory to uid 1000 needs root, as the hub has")
@@ -212,11 +228,14 @@ def test_an_active_ready_node_can_run_the_server():
     assert node_problem(node(), NODE_ID) is None
 
 
-@pytest.mark.parametrize(("kwargs", "says"), [
-    ({"availability": "drain"}, "which is drained"),
-    ({"availability": "pause"}, "which is pause"),
-    ({"state": "down"}, "which is down"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"availability": "drain"}, "which is drained"),
+        ({"availability": "pause"}, "which is pause"),
+        ({"state": "down"}, "which is down"),
+    ],
+)
 def test_a_node_that_cannot_run_it_is_named_with_the_reason(kwargs, says):
     problem = node_problem(node(labels={"rack": "b"}, **kwargs), NODE_ID)
     assert problem.startswith(f"node worker-2 (ID {NODE_ID[:12]}, rack=b)")
@@ -371,8 +390,9 @@ async def test_a_node_that_refuses_the_shared_path_is_avoided(placing):
 
 
 async def test_when_every_node_refuses_the_start_says_where_and_why(placing):
-    sp, created, removed = placing(task("rejected", "nodeA", MISSING), task("rejected", "nodeB", MISSING),
-                                   task("rejected", "nodeC", MISSING))
+    sp, created, removed = placing(
+        task("rejected", "nodeA", MISSING), task("rejected", "nodeB", MISSING), task("rejected", "nodeC", MISSING)
+    )
     with pytest.raises(RuntimeError) as info:
         await sp.start_object()
     message = str(info.value)
@@ -393,8 +413,9 @@ async def test_once_the_nodes_left_are_all_ruled_out_the_start_fails_without_wai
     sp, created, removed = placing(task("rejected", "nodeA", MISSING), pending(ruled_out))
     with pytest.raises(RuntimeError) as info:
         await sp.start_object()
-    assert str(info.value).startswith(f"No swarm node can run your server now: {ruled_out} (before: could not start "
-                                      "on node worker-2 (ID nodeA")
+    assert str(info.value).startswith(
+        f"No swarm node can run your server now: {ruled_out} (before: could not start on node worker-2 (ID nodeA"
+    )
 
 
 async def test_a_node_short_of_resources_is_waited_for(placing):
@@ -405,12 +426,19 @@ async def test_a_node_short_of_resources_is_waited_for(placing):
 
 
 def failed(node_id: str, exit_code: int) -> dict:
-    return {"Status": {"State": "failed", "Err": f"task: non-zero exit ({exit_code})",
-                       "ContainerStatus": {"ExitCode": exit_code}}, "NodeID": node_id}
+    return {
+        "Status": {
+            "State": "failed",
+            "Err": f"task: non-zero exit ({exit_code})",
+            "ContainerStatus": {"ExitCode": exit_code},
+        },
+        "NodeID": node_id,
+    }
 
 
-READ_ONLY = (b"pyiron-hub boot: not writable: /home/jovyan: Read-only file system; "
-             b"/home/jovyan/work: Read-only file system\n")
+READ_ONLY = (
+    b"pyiron-hub boot: not writable: /home/jovyan: Read-only file system; /home/jovyan/work: Read-only file system\n"
+)
 
 
 async def test_a_node_where_the_users_folders_are_not_writable_is_avoided_and_named(placing, monkeypatch):
@@ -424,9 +452,11 @@ async def test_a_node_where_the_users_folders_are_not_writable_is_avoided_and_na
     message = str(info.value)
     assert message.startswith("Your server could not start on node worker-2 (ID nodeC")
     # The node's paths of the user's folders, not the container's mount points.
-    assert (f"your folders {root}/jupyterhub-home-alice, {root}/jupyterhub-user-alice are not writable there "
-            f"({root}/jupyterhub-home-alice: Read-only file system; {root}/jupyterhub-user-alice: Read-only file "
-            "system)") in message
+    assert (
+        f"your folders {root}/jupyterhub-home-alice, {root}/jupyterhub-user-alice are not writable there "
+        f"({root}/jupyterhub-home-alice: Read-only file system; {root}/jupyterhub-user-alice: Read-only file "
+        "system)"
+    ) in message
     assert message.count("could not start on node") == 3
     assert created[-1][-2:] == ["node.id!=nodeA", "node.id!=nodeB"] and len(removed) == 2
 
@@ -462,17 +492,23 @@ async def test_on_a_shared_path_the_boot_step_must_be_able_to_write(placing, swa
 async def test_a_node_that_could_not_make_the_container_is_avoided(placing):
     # runc, on a read-only home without the work folder's mount point: the task fails before
     # anything of the user's ran.
-    err = ('starting container failed: failed to create shim task: OCI runtime create failed: error mounting '
-           '"/srv/u/jupyterhub-user-alice" to rootfs at "/home/jovyan/work": read-only file system: unknown')
-    sp, created, _ = placing({**failed("nodeA", 128), "Status": {"State": "failed", "Err": err}}, task("running", "nodeB"))
+    err = (
+        "starting container failed: failed to create shim task: OCI runtime create failed: error mounting "
+        '"/srv/u/jupyterhub-user-alice" to rootfs at "/home/jovyan/work": read-only file system: unknown'
+    )
+    sp, created, _ = placing(
+        {**failed("nodeA", 128), "Status": {"State": "failed", "Err": err}}, task("running", "nodeB")
+    )
     await sp.start_object()
     assert "node.id!=nodeA" in created[0]
 
 
 def running_at(node_id: str, sp: PyironSwarmSpawner) -> dict:
     """A running task with its address on the users' network (where the hub asks the server)."""
-    return {**task("running", node_id), "NetworksAttachments": [
-        {"Network": {"Spec": {"Name": sp.network_name}}, "Addresses": ["10.0.1.5/24"]}]}
+    return {
+        **task("running", node_id),
+        "NetworksAttachments": [{"Network": {"Spec": {"Name": sp.network_name}}, "Addresses": ["10.0.1.5/24"]}],
+    }
 
 
 @pytest.fixture
@@ -504,7 +540,9 @@ async def test_a_task_that_ends_after_it_ran_but_before_its_server_answered_is_a
     answering(False)
     sp, created, removed = placing()
     sp, created, removed = placing(running_at("nodeA", sp), failed("nodeA", 73), task("running", "nodeB"))
-    monkeypatch.setattr(PyironSwarmSpawner, "client", SimpleNamespace(service_logs=lambda name, **kw: iter([READ_ONLY])))
+    monkeypatch.setattr(
+        PyironSwarmSpawner, "client", SimpleNamespace(service_logs=lambda name, **kw: iter([READ_ONLY]))
+    )
     await sp.start_object()
     assert "node.id!=nodeA" in created[0] and removed == ["svc0"] and sp.object_id == "svc1"
 
@@ -571,8 +609,10 @@ async def test_when_every_node_hangs_the_start_says_where_and_which_folders(plac
         await sp.start_object()
     root, message = sp.shared_path, str(info.value)
     assert message.startswith("Your server could not start on node worker-2 (ID nodeC")
-    assert (f"still preparing after {HUNG_AFTER:.0f} s, with the image there already: its mount of your folders "
-            f"{root}/jupyterhub-home-alice, {root}/jupyterhub-user-alice does not answer (hung)") in message
+    assert (
+        f"still preparing after {HUNG_AFTER:.0f} s, with the image there already: its mount of your folders "
+        f"{root}/jupyterhub-home-alice, {root}/jupyterhub-user-alice does not answer (hung)"
+    ) in message
     assert message.count("could not start on node") == 3 and len(removed) == 2
 
 

@@ -42,8 +42,11 @@ def test_same_volumes_but_the_swarms_hub_holds_the_managers_socket(service):
 
 
 def test_on_one_host_only_the_guard_holds_the_socket():
-    holders = [name for name, service in COMPOSE["services"].items()
-               if any("docker.sock" in v for v in service.get("volumes", []))]
+    holders = [
+        name
+        for name, service in COMPOSE["services"].items()
+        if any("docker.sock" in v for v in service.get("volumes", []))
+    ]
     assert holders == ["docker-guard"]
 
 
@@ -59,7 +62,9 @@ def test_the_database_network_stays_internal_and_users_get_an_attachable_overlay
 def test_one_hub_on_a_manager():
     deploy = SWARM["services"]["hub"]["deploy"]
     assert deploy.get("replicas", 1) == 1
-    assert "node.role == manager" in [c.replace("==", " == ").replace("  ", " ") for c in deploy["placement"]["constraints"]]
+    assert "node.role == manager" in [
+        c.replace("==", " == ").replace("  ", " ") for c in deploy["placement"]["constraints"]
+    ]
 
 
 ENCRYPTED = yaml.safe_load((REPO / "compose.swarm-encrypted.yml").read_text())
@@ -68,5 +73,6 @@ ENCRYPTED = yaml.safe_load((REPO / "compose.swarm-encrypted.yml").read_text())
 def test_the_encrypted_overlay_only_adds_encryption_to_both_overlays():
     # Named whole (stack deploy replaces a network named again), so it must say the same.
     assert set(ENCRYPTED) == {"version", "networks"}
-    assert ENCRYPTED["networks"] == {name: {**network, "driver_opts": {"encrypted": ""}}
-                                     for name, network in SWARM["networks"].items()}
+    assert ENCRYPTED["networks"] == {
+        name: {**network, "driver_opts": {"encrypted": ""}} for name, network in SWARM["networks"].items()
+    }

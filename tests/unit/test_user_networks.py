@@ -76,8 +76,11 @@ class FakeDocker:
 
     def inspect_container(self, cid):
         c = self.containers[cid]
-        return {"Name": f"/{cid}", "Config": {"Labels": c["labels"]},
-                "NetworkSettings": {"Networks": {USERS_NETWORK: {"Aliases": c["aliases"]}}}}
+        return {
+            "Name": f"/{cid}",
+            "Config": {"Labels": c["labels"]},
+            "NetworkSettings": {"Networks": {USERS_NETWORK: {"Aliases": c["aliases"]}}},
+        }
 
     def connect_container_to_network(self, cid, name, aliases):
         with self.engine:
@@ -113,12 +116,14 @@ HUB, CLUSTER, BOB = "1" * 64, "2" * 64, "3" * 64  # container ids
 
 @pytest.fixture
 def fake():
-    return FakeDocker({
-        HUB: {"labels": {}, "aliases": ["hub", HUB[:12]]},
-        CLUSTER: {"labels": {}, "aliases": ["slurm"]},
-        # bob's server, left on the users' network by ISOLATE_USERS=false: never joins alice's
-        BOB: {"labels": {SERVER_LABEL: "true"}, "aliases": ["jupyter-bob"]},
-    })
+    return FakeDocker(
+        {
+            HUB: {"labels": {}, "aliases": ["hub", HUB[:12]]},
+            CLUSTER: {"labels": {}, "aliases": ["slurm"]},
+            # bob's server, left on the users' network by ISOLATE_USERS=false: never joins alice's
+            BOB: {"labels": {SERVER_LABEL: "true"}, "aliases": ["jupyter-bob"]},
+        }
+    )
 
 
 def test_the_hub_and_clusters_join_under_their_names_and_no_other_server(fake):
@@ -177,8 +182,11 @@ def test_a_subnet_taken_since_the_listing_sends_the_start_to_the_next(fake):
 
 def test_a_pool_used_up_says_which_setting_an_admin_raises(fake):
     fake.by_name["the-only-one"] = network("10.9.0.0/28")
-    with pytest.raises(NoNetworkLeft, match=r"alice's server: all 1 networks of /28 in "
-                                            r"USER_NETWORKS_POOL=10\.9\.0\.0/28 are in use.*larger USER_NETWORKS_POOL"):
+    with pytest.raises(
+        NoNetworkLeft,
+        match=r"alice's server: all 1 networks of /28 in "
+        r"USER_NETWORKS_POOL=10\.9\.0\.0/28 are in use.*larger USER_NETWORKS_POOL",
+    ):
         layer(fake, subnet_pool="10.9.0.0/28")._join_user_network_sync()
     assert MINE not in fake.by_name
 

@@ -7,6 +7,7 @@ contract: started by JupyterHub (JUPYTERHUB_API_TOKEN is in the environment) it 
 otherwise `jupyter lab` (or `jupyter $DOCKER_STACKS_JUPYTER_CMD`). NOTEBOOK_ARGS and this
 script's own arguments are passed on. It runs under start.sh, so the hooks have run.
 """
+
 import os
 import shlex
 import sys

@@ -29,8 +29,12 @@ class KeycloakStack(Stack):
         self.keycloak = f"http://localhost:{self.keycloak_port}"
 
     def env(self) -> dict:
-        return {**super().env(), "KEYCLOAK_IMAGE": KEYCLOAK_IMAGE, "KEYCLOAK_PORT": str(self.keycloak_port),
-                "KEYCLOAK_ADMIN_PASSWORD": ADMIN_PASSWORD}
+        return {
+            **super().env(),
+            "KEYCLOAK_IMAGE": KEYCLOAK_IMAGE,
+            "KEYCLOAK_PORT": str(self.keycloak_port),
+            "KEYCLOAK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        }
 
     def compose(self, *args, check=True):
         return super().compose("--profile", "demo", *args, check=check)
@@ -56,13 +60,21 @@ def keycloak_stack(directory: Path, hub_image: str, project: str, hub_host: str 
     front = f"{s.keycloak}/realms/pyiron/protocol/openid-connect"
     back = "http://keycloak:8080/realms/pyiron/protocol/openid-connect"
     settings = {
-        "OAUTH2_AUTHORIZE_URL": f"{front}/auth", "OAUTH2_LOGOUT_URL": f"{front}/logout",
-        "OAUTH2_TOKEN_URL": f"{back}/token", "OAUTH2_USERDATA_URL": f"{back}/userinfo",
-        "OAUTH_CALLBACK_URL": f"{s.url}/hub/oauth_callback", "CLIENT_ID": "pyiron-hub",
-        "CLIENT_SECRET": "demo-only-client-secret-change-me", "OAUTH2_ALLOWED_GROUPS": "pyiron-users",
-        "OAUTH2_ADMIN_GROUPS": "pyiron-admins", "DEPLOYMENT_NAME": project, "MEM_LIMIT": "512M",
-        "PYIRON_BASE": IMAGES["pyiron_base"], "PYIRON_ATOMISTIC": IMAGES["pyiron_atomistics"],
-        "PYIRON_CONTINUUM": IMAGES["pyiron_continuum"], "PYIRON_EXPERIMENTAL": IMAGES["pyiron_experimental"],
+        "OAUTH2_AUTHORIZE_URL": f"{front}/auth",
+        "OAUTH2_LOGOUT_URL": f"{front}/logout",
+        "OAUTH2_TOKEN_URL": f"{back}/token",
+        "OAUTH2_USERDATA_URL": f"{back}/userinfo",
+        "OAUTH_CALLBACK_URL": f"{s.url}/hub/oauth_callback",
+        "CLIENT_ID": "pyiron-hub",
+        "CLIENT_SECRET": "demo-only-client-secret-change-me",
+        "OAUTH2_ALLOWED_GROUPS": "pyiron-users",
+        "OAUTH2_ADMIN_GROUPS": "pyiron-admins",
+        "DEPLOYMENT_NAME": project,
+        "MEM_LIMIT": "512M",
+        "PYIRON_BASE": IMAGES["pyiron_base"],
+        "PYIRON_ATOMISTIC": IMAGES["pyiron_atomistics"],
+        "PYIRON_CONTINUUM": IMAGES["pyiron_continuum"],
+        "PYIRON_EXPERIMENTAL": IMAGES["pyiron_experimental"],
         **{name: value.format(port=s.port) for name, value in env.items()},
     }
     (directory / "pyiron.env").write_text("".join(f"{k}='{v}'\n" for k, v in settings.items()))

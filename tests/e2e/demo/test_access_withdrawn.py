@@ -32,8 +32,9 @@ def admin(hub, method, path, **kw) -> requests.Response:
 
 
 def keycloak_id(hub, kind: str, name: str) -> str:
-    found = admin(hub, "GET", f"/{kind}", params={"search" if kind == "groups" else "username": name,
-                                                  "exact": "true"}).json()
+    found = admin(
+        hub, "GET", f"/{kind}", params={"search" if kind == "groups" else "username": name, "exact": "true"}
+    ).json()
     return next(item["id"] for item in found if item.get("name", item.get("username")) == name)
 
 

@@ -23,18 +23,32 @@ from bs4 import BeautifulSoup
 
 from ..conftest import PREFIX, REPO, docker, inspect
 from .conftest import (
+    BUILT,
+    DEMO_HUB,
+    DEMO_IMAGES,
+    HUB,
+    KEYCLOAK,
+    KEYCLOAK_PORT,
+    LOCAL,
+    PASSWORDS,
+    STATE,
     _demo,
-    BUILT, DEMO_HUB, DEMO_IMAGES, HUB, KEYCLOAK, KEYCLOAK_PORT, LOCAL, PASSWORDS, STATE, _demo_compose,
-    _wait_hub_healthy, container,
+    _demo_compose,
+    _wait_hub_healthy,
+    container,
 )
 
 
 def test_demo_built_locally_what_it_could_not_pull(demo):
     said = demo.stderr
     assert "demo: using /usr/bin/docker" in said, said  # the client first on PATH here cannot build
-    for image, local in [("postgres:17", "postgres:17"), ("quay.io/keycloak/keycloak:26.7.3", "keycloak"),
-                         ("pyiron/base:latest", "base:latest"), ("pyiron/pyiron:latest", "pyiron:latest"),
-                         ("pyiron/md:latest", "md:latest")]:
+    for image, local in [
+        ("postgres:17", "postgres:17"),
+        ("quay.io/keycloak/keycloak:26.7.3", "keycloak"),
+        ("pyiron/base:latest", "base:latest"),
+        ("pyiron/pyiron:latest", "pyiron:latest"),
+        ("pyiron/md:latest", "md:latest"),
+    ]:
         assert f"{image} cannot be pulled: building the local equivalent {LOCAL}/{local}" in said, said
     assert f"building {DEMO_HUB}" in said
     for image in BUILT:
@@ -44,7 +58,9 @@ def test_demo_built_locally_what_it_could_not_pull(demo):
 class Browser:
     """Follows redirects across the hub and Keycloak and keeps cookies, as a browser does."""
 
-    def __init__(self, hosts: dict[str, str] | None = None, hub: str = HUB, keycloak: str = f"localhost:{KEYCLOAK_PORT}"):
+    def __init__(
+        self, hosts: dict[str, str] | None = None, hub: str = HUB, keycloak: str = f"localhost:{KEYCLOAK_PORT}"
+    ):
         self.session = requests.Session()
         self.hosts = hosts or {}  # like /etc/hosts: names only the hub's containers resolve
         self.hub, self.keycloak = hub, keycloak  # another stack's than the demo's, if given
@@ -69,8 +85,9 @@ class Browser:
         assert urlparse(page.url).netloc == self.keycloak, page.url  # Keycloak's own page
         form = BeautifulSoup(page.text, "html.parser").find("form", id="kc-form-login")
         assert form is not None, page.text[:500]
-        return self.go(form["action"], "POST", {"username": user, "password": password or PASSWORDS[user],
-                                                "credentialId": ""})
+        return self.go(
+            form["action"], "POST", {"username": user, "password": password or PASSWORDS[user], "credentialId": ""}
+        )
 
     @property
     def xsrf(self) -> str:
@@ -79,8 +96,9 @@ class Browser:
         return [c.value for c in self.session.cookies if c.name == "_xsrf" and c.path.startswith("/hub")][-1]
 
     def hub_api(self, path: str, method: str = "GET", **kw) -> requests.Response:
-        return self.session.request(method, f"{self.hub}/hub/api{path}", headers={"X-XSRFToken": self.xsrf}, timeout=30,
-                                    **kw)
+        return self.session.request(
+            method, f"{self.hub}/hub/api{path}", headers={"X-XSRFToken": self.xsrf}, timeout=30, **kw
+        )
 
     def server(self, user: str) -> dict:
         """The user's server as the hub's API shows it; {} when there is none."""
@@ -95,8 +113,12 @@ class Browser:
 
     def spawn(self, user: str, environment: str) -> None:
         """Start the user's server through the spawn form, as the page does, and wait until it is ready."""
-        self.session.post(f"{self.hub}/hub/spawn/{user}", params={"_xsrf": self.xsrf}, data={"environment": environment},
-                          allow_redirects=False).raise_for_status()
+        self.session.post(
+            f"{self.hub}/hub/spawn/{user}",
+            params={"_xsrf": self.xsrf},
+            data={"environment": environment},
+            allow_redirects=False,
+        ).raise_for_status()
         self.wait_server(user, lambda s: s.get("ready"), "become ready")
 
 
@@ -152,8 +174,9 @@ def _hub_container() -> str:
     return _demo_compose("ps", "-q", "hub").stdout.strip()
 
 
-def _keycloak_admin(method: str, path: str, keycloak: str = KEYCLOAK, password: str | None = None,
-                    **kw) -> requests.Response:
+def _keycloak_admin(
+    method: str, path: str, keycloak: str = KEYCLOAK, password: str | None = None, **kw
+) -> requests.Response:
     """Keycloak's admin REST API on the demo realm, as the demo's Keycloak admin.
 
     The demo generated that admin's password (its state's keycloak-admin-password), as the
@@ -161,11 +184,19 @@ def _keycloak_admin(method: str, path: str, keycloak: str = KEYCLOAK, password: 
     """
     if password is None:
         password = (STATE / "keycloak-admin-password").read_text().strip()
-    token = requests.post(f"{keycloak}/realms/master/protocol/openid-connect/token", timeout=30, data={
-        "grant_type": "password", "client_id": "admin-cli", "username": "admin", "password": password,
-    }).json()["access_token"]
-    return requests.request(method, f"{keycloak}/admin/realms/pyiron{path}", timeout=30,
-                            headers={"Authorization": f"Bearer {token}"}, **kw)
+    token = requests.post(
+        f"{keycloak}/realms/master/protocol/openid-connect/token",
+        timeout=30,
+        data={
+            "grant_type": "password",
+            "client_id": "admin-cli",
+            "username": "admin",
+            "password": password,
+        },
+    ).json()["access_token"]
+    return requests.request(
+        method, f"{keycloak}/admin/realms/pyiron{path}", timeout=30, headers={"Authorization": f"Bearer {token}"}, **kw
+    )
 
 
 def test_check_online_names_a_wrong_secret_or_realm(demo):
@@ -176,8 +207,16 @@ def test_check_online_names_a_wrong_secret_or_realm(demo):
     wrong = docker("exec", "-e", "CLIENT_SECRET=not-the-secret", hub, "pyiron-hub", "check", "--online", check=False)
     assert wrong.returncode == 1 and "CLIENT_SECRET: Keycloak refused the client 'pyiron-hub'" in wrong.stderr
     assert "not-the-secret" not in wrong.stderr + wrong.stdout
-    realm = docker("exec", "-e", "OAUTH2_ISSUER_URL=http://keycloak:8080/realms/no-such-realm", hub,
-                   "pyiron-hub", "check", "--online", check=False)
+    realm = docker(
+        "exec",
+        "-e",
+        "OAUTH2_ISSUER_URL=http://keycloak:8080/realms/no-such-realm",
+        hub,
+        "pyiron-hub",
+        "check",
+        "--online",
+        check=False,
+    )
     assert realm.returncode == 1 and "OAUTH2_ISSUER_URL: no realm there (HTTP 404" in realm.stderr
     assert "Traceback" not in wrong.stderr + realm.stderr
 
@@ -195,14 +234,21 @@ def test_a_spawn_after_the_access_token_expired_refreshes_it(demo):
         expired = time.monotonic() + lifespan + 1
         assert _keycloak_admin("PUT", "", json={"accessTokenLifespan": 300}).status_code == 204
         time.sleep(max(0.0, expired - time.monotonic()))  # waits out the configured lifespan, no more
-        r = browser.session.post(f"{HUB}/hub/spawn/alice", params={"_xsrf": browser.xsrf},
-                                 data={"environment": "pyiron_md"}, allow_redirects=False)
+        r = browser.session.post(
+            f"{HUB}/hub/spawn/alice",
+            params={"_xsrf": browser.xsrf},
+            data={"environment": "pyiron_md"},
+            allow_redirects=False,
+        )
         assert r.status_code == 302, r.text[:300]
         browser.wait_server("alice", lambda s: s.get("ready"), "become ready")
         env = dict(e.split("=", 1) for e in inspect(container("alice"))["Config"]["Env"])
         # PASS_ACCESS_TOKEN: the server got a token, and it is the refreshed, valid one.
-        userinfo = requests.get(f"{KEYCLOAK}/realms/pyiron/protocol/openid-connect/userinfo", timeout=30,
-                                headers={"Authorization": f"Bearer {env['OAUTH_ACCESS_TOKEN']}"})
+        userinfo = requests.get(
+            f"{KEYCLOAK}/realms/pyiron/protocol/openid-connect/userinfo",
+            timeout=30,
+            headers={"Authorization": f"Bearer {env['OAUTH_ACCESS_TOKEN']}"},
+        )
         assert userinfo.status_code == 200 and userinfo.json()["preferred_username"] == "alice"
         browser.hub_api("/users/alice/server", "DELETE")
     finally:
@@ -213,8 +259,11 @@ def test_endpoints_derived_from_the_realm_url_alone(demo):
     """Only OAUTH2_ISSUER_URL; the browser is sent to keycloak:8080, which it reaches as localhost."""
     env_file = STATE / "pyiron.env"
     original = env_file.read_text()
-    kept = [line for line in original.splitlines() if not line.startswith(("OAUTH2_AUTHORIZE_URL", "OAUTH2_TOKEN_URL",
-                                                                           "OAUTH2_USERDATA_URL", "OAUTH2_LOGOUT_URL"))]
+    kept = [
+        line
+        for line in original.splitlines()
+        if not line.startswith(("OAUTH2_AUTHORIZE_URL", "OAUTH2_TOKEN_URL", "OAUTH2_USERDATA_URL", "OAUTH2_LOGOUT_URL"))
+    ]
     env_file.write_text("\n".join(kept + ["OAUTH2_ISSUER_URL='http://keycloak:8080/realms/pyiron'"]) + "\n")
     try:
         _demo_compose("up", "-d", "hub")
@@ -236,7 +285,9 @@ def test_keycloak_down_login_says_so_hub_and_servers_keep_working(demo):
     auth = {"Authorization": f"token {token}"}
     requests.post(f"{HUB}/hub/api/users/bob/server", json={"environment": "pyiron_base"}, headers=auth, timeout=30)
     deadline = time.monotonic() + 120
-    while not (requests.get(f"{HUB}/hub/api/users/bob", headers=auth, timeout=30).json()["servers"].get("") or {}).get("ready"):
+    while not (requests.get(f"{HUB}/hub/api/users/bob", headers=auth, timeout=30).json()["servers"].get("") or {}).get(
+        "ready"
+    ):
         assert time.monotonic() < deadline
         time.sleep(1)
     keycloak = _demo_compose("ps", "-q", "keycloak").stdout.strip()
@@ -275,10 +326,12 @@ def test_a_demo_user_submits_the_example_notebook_to_the_demo_cluster(demo):
     # The demo's cluster says how its keys are added, for bob's account.
     assert "scripts/demo cluster-key bob" in section.find(class_="key-help").text
     # What cluster-key says when it cannot help.
-    for args, given, says in [(("carol",), key, "the demo cluster has no account 'carol'; it has: alice bob"),
-                              (("root",), key, "the demo cluster has no account 'root'"),
-                              (("bob",), "", "nothing was pasted"),
-                              (("bob",), "hello", "that is not an SSH public key")]:
+    for args, given, says in [
+        (("carol",), key, "the demo cluster has no account 'carol'; it has: alice bob"),
+        (("root",), key, "the demo cluster has no account 'root'"),
+        (("bob",), "", "nothing was pasted"),
+        (("bob",), "hello", "that is not an SSH public key"),
+    ]:
         failed = _demo("cluster-key", *args, input=given + "\n", timeout=120)
         assert failed.returncode == 1 and says in failed.stderr, failed.stderr
     # The page's own command, pasted whole, works too; a second time adds nothing.
@@ -294,12 +347,14 @@ def test_a_demo_user_submits_the_example_notebook_to_the_demo_cluster(demo):
     token = r.json()["token"]
 
     def user_server(method, path, **kw):
-        return requests.request(method, f"{HUB}/user/bob{path}", headers={"Authorization": f"token {token}"},
-                                timeout=30, **kw)
+        return requests.request(
+            method, f"{HUB}/user/bob{path}", headers={"Authorization": f"token {token}"}, timeout=30, **kw
+        )
 
     # What Kernel needs of a user (tests/e2e/conftest.py's HubUser has the same).
-    bob = SimpleNamespace(name="bob", token=token, stack=SimpleNamespace(url=HUB), user_server=user_server,
-                          server_url=f"{HUB}/user/bob")
+    bob = SimpleNamespace(
+        name="bob", token=token, stack=SimpleNamespace(url=HUB), user_server=user_server, server_url=f"{HUB}/user/bob"
+    )
     notebook = user_server("GET", "/api/contents/notebooks_hpc/submit_to_a_cluster.ipynb").json()["content"]
     try:
         with Kernel(bob, "notebooks_hpc/submit_to_a_cluster.ipynb") as kernel:
@@ -309,8 +364,10 @@ def test_a_demo_user_submits_the_example_notebook_to_the_demo_cluster(demo):
                     out += kernel.run("".join(cell["source"]), timeout=400)
                     stderr += kernel.stderr
             # A real failure on the cluster still shows: a remote command that fails warns with its stderr.
-            kernel.run("from pyiron_base import state\n"
-                       "state.queue_adapter._adapter._execute_remote_command('ls /no-such-directory')")
+            kernel.run(
+                "from pyiron_base import state\n"
+                "state.queue_adapter._adapter._execute_remote_command('ls /no-such-directory')"
+            )
             failure = "".join(kernel.stderr)
     finally:
         # Stopped, and waited for, even when this test fails: the browser tests after it
@@ -335,8 +392,9 @@ def test_demo_down_v_deletes_the_demo_users_servers_and_volumes(tmp_path, images
             docker("volume", "create", volume)
         docker("create", "--name", f"{project}-jupyter-bob", f"{PREFIX}/debian:trixie", "true")
         env = {**os.environ, "DEMO_PROJECT": project, "DEMO_DIR": str(tmp_path)}
-        down = subprocess.run([str(REPO / "scripts/demo"), "down", "-v"], env=env, capture_output=True, text=True,
-                              timeout=300)
+        down = subprocess.run(
+            [str(REPO / "scripts/demo"), "down", "-v"], env=env, capture_output=True, text=True, timeout=300
+        )
         assert down.returncode == 0, down.stderr
         assert "deleted the demo's volumes and its users' servers and volumes" in down.stderr
         assert all(inspect_volume(v) is None for v in ours)

@@ -14,7 +14,6 @@ import shutil
 import subprocess
 
 import pytest
-
 import requests
 
 from ..conftest import DOCKER, REPO, inspect
@@ -43,10 +42,22 @@ def browser_ready():
 
 def browse(scenario: str, tag: str = "", env: dict | None = None) -> dict:
     """Run one scenario against the demo, or against the hub and Keycloak that `env` names."""
-    env = {**os.environ, "HUB_URL": HUB, "KEYCLOAK_URL": KEYCLOAK, "PASSWORDS": json.dumps(PASSWORDS),
-           "CHROMIUM": CHROMIUM, **(env or {})}
-    r = subprocess.run(["node", str(BROWSER / "pages.mjs"), scenario, str(ARTIFACTS), tag], cwd=BROWSER, env=env,
-                       capture_output=True, text=True, timeout=900)
+    env = {
+        **os.environ,
+        "HUB_URL": HUB,
+        "KEYCLOAK_URL": KEYCLOAK,
+        "PASSWORDS": json.dumps(PASSWORDS),
+        "CHROMIUM": CHROMIUM,
+        **(env or {}),
+    }
+    r = subprocess.run(
+        ["node", str(BROWSER / "pages.mjs"), scenario, str(ARTIFACTS), tag],
+        cwd=BROWSER,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     lines = r.stdout.strip().splitlines()
     try:
         out = json.loads(lines[-1])
@@ -55,8 +66,10 @@ def browse(scenario: str, tag: str = "", env: dict | None = None) -> dict:
     for name, path in out["screenshots"].items():
         print(f"screenshot {scenario}/{name}: {path}")
     if r.returncode:
-        pytest.fail(f"browser scenario {scenario!r} stopped at {out.get('url')}:\n{out.get('error')}\n"
-                    f"screenshots: {json.dumps(out['screenshots'], indent=1)}\n{r.stderr[-2000:]}")
+        pytest.fail(
+            f"browser scenario {scenario!r} stopped at {out.get('url')}:\n{out.get('error')}\n"
+            f"screenshots: {json.dumps(out['screenshots'], indent=1)}\n{r.stderr[-2000:]}"
+        )
     out["data"]["_screenshots"] = out["screenshots"]
     out["data"]["_visited"] = out["visited"]
     return out["data"]
@@ -110,7 +123,10 @@ def test_bob_picks_an_environment_after_a_bad_one_and_reaches_jupyterlab(demo, b
     bad = seen["bad"]
     assert bad["status"] == 400
     # Display names, which ?environment= and the API accept too.
-    assert bad["error"] == "Error: No such environment: 'nope'. Options include: pyiron atomistics, pyiron md, pyiron base."
+    assert (
+        bad["error"]
+        == "Error: No such environment: 'nope'. Options include: pyiron atomistics, pyiron md, pyiron base."
+    )
     assert bad["formShownAgain"]
     assert "/user/bob/lab" in seen["lab"]["url"]
     assert seen["home"]["running"].startswith("Your server runs pyiron base.")
@@ -190,7 +206,10 @@ def test_a_refused_api_request_is_not_remembered_by_later_starts(demo, browser_r
     # A start without options (no body; {} is the same to JupyterHub) is the last good one.
     r = browser.hub_api("/users/bob/server", "POST")
     assert r.status_code in (201, 202), r.text
-    assert browser.wait_server("bob", lambda s: s.get("ready"), "start", timeout=180)["user_options"]["profile"] == "pyiron base"
+    assert (
+        browser.wait_server("bob", lambda s: s.get("ready"), "start", timeout=180)["user_options"]["profile"]
+        == "pyiron base"
+    )
     assert inspect(container("bob"))["Config"]["Image"] == DEMO_IMAGES["pyiron_base"]
     _bob_stopped(browser)
 
@@ -209,8 +228,9 @@ def test_error_pages_keep_the_user_menu_and_say_it_in_words(demo, browser_ready)
     seen = browse("forbidden")
     forbidden, missing = seen["403"], seen["404"]
     assert forbidden["status"] == 403 and forbidden["heading"] == "403: Forbidden"
-    assert forbidden["explained"] == ("This page is for the administrators of this hub, "
-                                      "and your account is not one of them.")
+    assert forbidden["explained"] == (
+        "This page is for the administrators of this hub, and your account is not one of them."
+    )
     assert "requires any of" not in forbidden["visible"]  # the scope jargon stays folded away
     assert missing["status"] == 404 and missing["explained"].startswith("There is no page at this address.")
     for page in (forbidden, missing):

@@ -18,16 +18,17 @@ from urllib.parse import urlparse
 
 import pytest
 
-from ..conftest import TEST_DOMAIN as DOMAIN, docker
+from ..conftest import TEST_DOMAIN as DOMAIN
+from ..conftest import docker
 from .test_keycloak import Browser
 from .test_pages_browser import browse, browser_ready  # noqa: F401 (a fixture)
-
 
 NOTE = "made-by-bobs-page"
 STATIC = "/home/jovyan/.bobs-static"
 
 # What bob's page does in the browser of whoever opens it.
-ATTACK_PAGE = textwrap.dedent("""\
+ATTACK_PAGE = (
+    textwrap.dedent("""\
     <!doctype html><title>bob's page</title><pre id="out"></pre>
     <script>
     (async () => {
@@ -50,7 +51,10 @@ ATTACK_PAGE = textwrap.dedent("""\
       const done = document.createElement('i'); done.id = 'done'; document.body.append(done);
     })();
     </script>
-""").replace("__DOMAIN__", DOMAIN).replace("__NOTE__", NOTE)
+""")
+    .replace("__DOMAIN__", DOMAIN)
+    .replace("__NOTE__", NOTE)
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +62,7 @@ def hub(keycloak_hub):
     return keycloak_hub
 
 
-def test_a_page_on_one_users_origin_cannot_act_on_the_hub_as_its_visitor(hub, browser_ready):
+def test_a_page_on_one_users_origin_cannot_act_on_the_hub_as_its_visitor(hub, browser_ready):  # noqa: F811
     bob = Browser(hub=hub.url, keycloak=f"localhost:{hub.keycloak_port}")
     bob.login("bob")
     bob.spawn("bob", "pyiron_base")
@@ -68,17 +72,32 @@ def test_a_page_on_one_users_origin_cannot_act_on_the_hub_as_its_visitor(hub, br
     # bob sets his server up to serve a page to anyone, without a login (his persistent home).
     container = f"{hub.project}-jupyter-bob"
     config = f"c.ServerApp.extra_static_paths = [{STATIC!r}]\n"
-    docker("exec", "-u", "1000", container, "sh", "-c", f"mkdir -p ~/.jupyter {STATIC} && "
-           f"printf '%s' {_sh(config)} >> ~/.jupyter/jupyter_server_config.py && "
-           f"printf '%s' {_sh(ATTACK_PAGE)} > {STATIC}/page.html")
+    docker(
+        "exec",
+        "-u",
+        "1000",
+        container,
+        "sh",
+        "-c",
+        f"mkdir -p ~/.jupyter {STATIC} && "
+        f"printf '%s' {_sh(config)} >> ~/.jupyter/jupyter_server_config.py && "
+        f"printf '%s' {_sh(ATTACK_PAGE)} > {STATIC}/page.html",
+    )
     assert bob.hub_api("/users/bob/server", "DELETE").status_code in (202, 204)
     bob.wait_server("bob", lambda s: not s, "stop")
     bob.spawn("bob", "pyiron_base")
     page_url = f"http://bob.{DOMAIN}:{hub.port}/user/bob/static/page.html"
     assert "bob's page" in Browser().go(page_url).text  # served to anyone, as bob meant
 
-    seen = browse("origins", env={"HUB_URL": hub.url, "KEYCLOAK_URL": hub.keycloak, "ATTACK_URL": page_url,
-                                  "CHROMIUM_HOST_RULES": f"MAP {DOMAIN} 127.0.0.1, MAP *.{DOMAIN} 127.0.0.1"})
+    seen = browse(
+        "origins",
+        env={
+            "HUB_URL": hub.url,
+            "KEYCLOAK_URL": hub.keycloak,
+            "ATTACK_URL": page_url,
+            "CHROMIUM_HOST_RULES": f"MAP {DOMAIN} 127.0.0.1, MAP *.{DOMAIN} 127.0.0.1",
+        },
+    )
     attack = seen["attack"]
     assert attack["origin"] == f"http://bob.{DOMAIN}:{hub.port}"
     assert attack["own_origin"].startswith("read 200"), attack  # the script ran
