@@ -239,12 +239,6 @@ def test_at_the_next_start_its_job_is_aborted_and_the_notebook_says_which_and_wh
     assert "are now marked aborted in your job table:" in told and "/cull/slow_" in told, told
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the engine removes the ended container at once (AutoRemove); reading "
-    "the oom/die events for it (spawner._record_gone) finds none yet: the page says 'ended without "
-    "the hub stopping it', not the memory limit",
-)
 def test_a_server_killed_by_its_memory_limit_says_why_and_is_counted(cull, timeline):
     mem = timeline["users"]["cmem"]
     said = notice(mem, "last-stop")
