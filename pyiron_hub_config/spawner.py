@@ -92,6 +92,10 @@ def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, la
     )
 
 
+# How often (a second apart) the engine is asked for an oom event after a SIGKILL exit.
+OOM_EVENT_TRIES = 5
+
+
 class EnvironmentPicker(DockerSpawner):
     """The picker, its server-side checks, limits, read-only image mounts and cluster files: one
     form for both spawners.
@@ -428,6 +432,9 @@ class PyironSpawner(
             # future JupyterHub's stop_single_user keeps; the hub's own shutdown calls
             # User.stop without it.
             api_request = getattr(self, "_stop_future", None) is not None
+            if not api_request and not state.get("OOMKilled") and state.get("ExitCode") == 137:
+                # The engine may mark the OOM after the exit (see _engine_events).
+                state = {**state, "OOMKilled": (await self._engine_events(self.container_id))[0]}
             kind = stop_kind(state, api_request, None if started is None else time.time() - started, self.max_age)
             text = stop_text(
                 kind,
@@ -445,23 +452,25 @@ class PyironSpawner(
         except Exception as err:  # never keep a server from stopping
             self.log.warning("Could not record why %s's server stopped: %s", self.user.name, err)
 
-    async def _record_gone(self, container_id: str) -> None:
-        """Why a container the engine already removed ended, from its events (oom, die's exitCode)."""
-        if self.last_stop.get("container") == container_id or getattr(self, "_spawn_pending", False):
-            return
-        try:
-            started = started_epoch(self) or time.time() - 86400
+    async def _engine_events(self, container_id: str) -> tuple[bool, int | None]:
+        """(an oom event seen, the last die event's exit code) of one container since its start."""
+        started = started_epoch(self) or time.time() - 86400
 
-            def events():
-                return list(
-                    self.client.events(
-                        since=int(started) - 1,
-                        until=int(time.time()) + 1,
-                        decode=True,
-                        filters={"container": container_id},
-                    )
+        def events():
+            return list(
+                self.client.events(
+                    since=int(started) - 1,
+                    until=int(time.time()) + 1,
+                    decode=True,
+                    filters={"container": container_id},
                 )
+            )
 
+        oom, exit_code = False, None
+        # The engine handles a container's exit and its OOM as two events, in either order
+        # (seen under load: the hub looked between them), so a SIGKILL's 137 without an oom
+        # yet is asked again for a few seconds before the stop is taken for another cause.
+        for attempt in range(OOM_EVENT_TRIES):
             seen = await asyncio.wrap_future(self.executor.submit(events))
             oom = any(e.get("status") == "oom" or e.get("Action") == "oom" for e in seen)
             codes = [
@@ -470,6 +479,17 @@ class PyironSpawner(
                 if (e.get("status") or e.get("Action")) == "die"
             ]
             exit_code = int(codes[-1]) if codes and codes[-1] is not None else None
+            if oom or exit_code not in (None, 137) or attempt == OOM_EVENT_TRIES - 1:
+                break
+            await asyncio.sleep(1)
+        return oom, exit_code
+
+    async def _record_gone(self, container_id: str) -> None:
+        """Why a container the engine already removed ended, from its events (oom, die's exitCode)."""
+        if self.last_stop.get("container") == container_id or getattr(self, "_spawn_pending", False):
+            return
+        try:
+            oom, exit_code = await self._engine_events(container_id)
             state = {"Running": False, "OOMKilled": oom, "ExitCode": exit_code}
             kind = stop_kind(state, False, None, self.max_age)
             text = stop_text(kind, self.mem_limit, self.max_age, exit_code)
