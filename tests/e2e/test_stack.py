@@ -72,9 +72,9 @@ def test_stack_comes_up_database_first_then_hub(stack):
     assert r.status_code == 200
     # Its proxy weighs more than users' servers on a busy CPU (it runs in the hub's container).
     assert hub["HostConfig"]["CpuShares"] == 4096
-    # `-o args` alone: the engine's ps may cut lines at 80 columns (seen in a full run), which
+    # `-o pid,args` (the engine needs the pid): its ps may cut lines at 80 columns (seen in a full run), which
     # in ps -ef's layout fell inside the proxy's command line.
-    assert "configurable-http-proxy" in docker("top", stack.container("hub"), "-o", "args").stdout
+    assert "configurable-http-proxy" in docker("top", stack.container("hub"), "-o", "pid,args").stdout
 
 
 def test_start_up_log_has_no_proxy_error(stack):
