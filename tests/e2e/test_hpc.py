@@ -658,6 +658,23 @@ KEY_SYNC = "/usr/local/sbin/pyiron-hub-key-sync"
 TOKEN_FILE = "/etc/pyiron-hub/key-sync.token"
 
 
+def run_key_sync():
+    """One run of the key sync on the cluster, as its cron job runs it (check=False: tests read its exit)."""
+    return docker(
+        "exec",
+        CLUSTER,
+        "python3",
+        KEY_SYNC,
+        "--hub",
+        "http://hub:8081",
+        "--cluster",
+        "hpc",
+        "--token-file",
+        TOKEN_FILE,
+        check=False,
+    )
+
+
 def key_sync_token(hpc) -> str:
     """The token the hub generated for the cluster's key sync, as its admin reads it."""
     return docker("exec", hpc.container("hub"), "cat", "/srv/jupyterhub/data/key_sync_token").stdout.strip()
@@ -702,19 +719,7 @@ def test_the_key_sync_never_writes_through_a_users_link_and_installs_the_others(
     )
     on_cluster("rm", "-f", "/home/hpcalice/.ssh/authorized_keys")
     try:
-        sync = docker(
-            "exec",
-            CLUSTER,
-            "python3",
-            KEY_SYNC,
-            "--hub",
-            "http://hub:8081",
-            "--cluster",
-            "hpc",
-            "--token-file",
-            TOKEN_FILE,
-            check=False,
-        )
+        sync = run_key_sync()
         assert "hpcalice: added" in sync.stdout and "bob: FAILED" in sync.stdout, sync.stdout + sync.stderr
         assert sync.returncode == 1  # a cron job's mail says so
         # Root's file is untouched, and no key of bob's is anywhere in it.
@@ -724,19 +729,7 @@ def test_the_key_sync_never_writes_through_a_users_link_and_installs_the_others(
         listing = on_cluster("stat", "-c", "%U %a", "/home/hpcalice/.ssh/authorized_keys").split()
         assert listing == ["hpcalice", "600"]
         assert public_key_from_page(alice).split()[1] in on_cluster("cat", "/home/hpcalice/.ssh/authorized_keys")
-        again = docker(
-            "exec",
-            CLUSTER,
-            "python3",
-            KEY_SYNC,
-            "--hub",
-            "http://hub:8081",
-            "--cluster",
-            "hpc",
-            "--token-file",
-            TOKEN_FILE,
-            check=False,
-        )
+        again = run_key_sync()
         assert "hpcalice: already there" in again.stdout, again.stdout  # run by cron: never twice
         with Kernel(alice, "sync.ipynb") as kernel:
             out = kernel.run(
@@ -885,15 +878,14 @@ def test_the_key_sync_removes_the_keys_it_wrote_for_a_user_no_longer_listed(hpc,
     docker("cp", str(REPO / "pyiron_hub_config/on_cluster/key_sync.py"), f"{CLUSTER}:{KEY_SYNC}")
     on_cluster("sh", "-c", f"umask 077 && mkdir -p /etc/pyiron-hub && cat > {TOKEN_FILE}", stdin=key_sync_token(hpc))
     on_cluster("rm", "-f", "/home/hpcalice/.ssh/authorized_keys", STATE_FILE)
-    sync = ["python3", KEY_SYNC, "--hub", "http://hub:8081", "--cluster", "hpc", "--token-file", TOKEN_FILE]
-    first = docker("exec", CLUSTER, *sync, check=False)
+    first = run_key_sync()
     assert "hpcalice: added" in first.stdout, first.stdout + first.stderr
     # A key alice added by hand (from her laptop), after the sync's.
     on_cluster("sh", "-c", "cat >> ~/.ssh/authorized_keys", user="hpcalice", stdin=HAND_KEY + "\n")
     assert on_cluster("stat", "-c", "%U %a", STATE_FILE).split() == ["root", "600"]
     bobs_before = on_cluster("cat", "/home/bob/.ssh/authorized_keys")
     # Control: while alice is allowed, run after run, her key stays.
-    again = docker("exec", CLUSTER, *sync, check=False)
+    again = run_key_sync()
     assert "hpcalice: already there" in again.stdout and "removed" not in again.stdout, again.stdout
     assert alices_key.split()[1] in on_cluster("cat", "/home/hpcalice/.ssh/authorized_keys")
     # Her access withdrawn: an admin deletes her from the hub, so the hub lists her key no more.
@@ -907,7 +899,7 @@ def test_the_key_sync_removes_the_keys_it_wrote_for_a_user_no_longer_listed(hpc,
         headers={"Authorization": f"token {key_sync_token(hpc)}"},
     ).text
     assert "hpcalice" not in listed and "pyiron-hub:hpcbob" in listed, listed
-    removed = docker("exec", CLUSTER, *sync, check=False)
+    removed = run_key_sync()
     assert "hpcalice: removed (no longer listed: pyiron-hub:hpcalice)" in removed.stdout, removed.stdout
     keys = on_cluster("cat", "/home/hpcalice/.ssh/authorized_keys")
     assert alices_key.split()[1] not in keys and keys == HAND_KEY + "\n", keys  # what she added stays
