@@ -545,7 +545,8 @@ def restore(
             volumes, paths = [volume], {volume: rel}
         else:
             container = f"{old_deployment}-jupyter-{user}" if old_deployment else f"jupyter-{user}"
-            running = dep.client.containers.list(filters={"name": f"^/{container}$", "status": "running"})
+            # Any of the user's servers: named ones (NAMED_SERVER_LIMIT) are <container>--<name>.
+            running = dep.client.containers.list(filters={"name": f"^/{container}(--.+)?$", "status": "running"})
             if running:
                 raise BackupError(
                     f"{user}'s server is running: stop it (admin page, or ask {user}), then restore "

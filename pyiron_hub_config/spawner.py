@@ -20,10 +20,12 @@ from .boot_shared import (
     ACTIVITY_EVERY_VARIABLE,
     IMAGE_ID_VARIABLE,
     LAST_STOP_VARIABLE,
+    LIVE_HOSTS_VARIABLE,
     STOP_WARNING_VARIABLE,
     STOPS_AT_VARIABLE,
+    work_status_name,
 )
-from .catalogue import Environment
+from .catalogue import Environment, offered_to
 from .clusters import QUIET_ENVIRONMENT, cluster_files
 from .docker_pool import PooledDockerSpawner
 from .hub_packages import PACKAGES_SOURCE, packages_volume_mount
@@ -44,7 +46,7 @@ from .server_stops import (
 from .ssh_keys import (
     FILES_STATUS_PATH,
     PUBLIC_KEY_PATH,
-    WORK_STATUS_PATH,
+    WORK_STATUS_DIR,
     PublicKey,
     public_key_from_archive,
     skipped_from_archive,
@@ -162,7 +164,13 @@ class EnvironmentPicker(DockerSpawner):
         # From before last_options was kept: the options last sent, if they were not refused.
         last = spawner.last_options or {k: v for k, v in (spawner.user_options or {}).items() if k != "profile"}
         gone = next((env for env in spawner.left_out_environments if env.name == last.get("environment")), None)
-        return render_options_form(spawner.environments, spawner.max_mem_limit, spawner.max_cpu_limit, last, gone)
+        return render_options_form(spawner.mine(), spawner.max_mem_limit, spawner.max_cpu_limit, last, gone)
+
+    def mine(self) -> list[Environment]:
+        """The environments this server's owner may start: asked again at each start and each
+        visit of the picker, from the groups Keycloak gave at their last login or refresh."""
+        groups = [group.name for group in getattr(self.user, "groups", None) or []]
+        return offered_to(self.environments, groups)
 
     @default("options_from_form")
     def _options_from_form_default(self):
@@ -257,7 +265,21 @@ class EnvironmentPicker(DockerSpawner):
             env[STOP_WARNING_VARIABLE] = str(stop_warning(self.max_age))
         if self.last_stop:
             env[LAST_STOP_VARIABLE] = json.dumps({k: self.last_stop.get(k) for k in ("at", "text", "kind", "jobs")})
+        live = self.live_hosts()
+        if live:
+            env[LIVE_HOSTS_VARIABLE] = ",".join(live)
         return env
+
+    def live_hosts(self) -> list[str]:
+        """The host names of the owner's other servers (named servers) running now: pyiron writes
+        them into its job table, and the boot step must not take their jobs for a stopped server's."""
+        hosts = []
+        for spawner in (getattr(self.user, "spawners", None) or {}).values():
+            container_id = getattr(spawner, "container_id", "")
+            # Docker names a container's host by the first 12 characters of its id (no hostname is set).
+            if spawner is not self and container_id and spawner.active:
+                hosts.append(container_id[:12])
+        return sorted(hosts)
 
     def cluster_environment(self) -> dict[str, str]:
         """What the boot step needs for the clusters: their files and a key pair to log in with."""
@@ -307,10 +329,28 @@ class EnvironmentPicker(DockerSpawner):
         self.user_options = {k: v for k, v in (self.user_options or {}).items() if k != "profile"}
 
     def _choose(self, options, for_page: bool = False):
+        mine = self.mine()
         try:
-            return validate_choice(
-                options, self.environments, self.max_mem_limit, self.max_cpu_limit, self.left_out_environments
-            )
+            name = (options or {}).get("environment")
+            withheld = find_environment(name, self.environments)
+            if withheld is not None and find_environment(name, mine) is None:
+                # A forged form, an old link or a script: the picker never offered it.
+                self.log.warning("%s asked for %s, which is only for its groups: refused", self.user.name, name)
+                error = web.HTTPError(
+                    403,
+                    "%s",
+                    f"{withheld.display_name} is only for members of {', '.join(withheld.groups)}; "
+                    f"you may start: {', '.join(e.name for e in mine) or 'none'}",
+                )
+                if for_page:
+                    error.jupyterhub_message = (
+                        f"{withheld.display_name} is only for members of the groups {', '.join(withheld.groups)}. "
+                        "Choose another environment, or ask your admin to add you to one of them."
+                    )
+                raise error
+            if not mine:
+                raise InvalidChoice("No environment is offered to your groups: ask the admin of this hub.")
+            return validate_choice(options, mine, self.max_mem_limit, self.max_cpu_limit, self.left_out_environments)
         except InvalidChoice as err:
             error = web.HTTPError(400, "%s", err.api_message)
             if for_page:
@@ -442,7 +482,9 @@ class PyironSpawner(
                 self.max_age,
                 state.get("ExitCode"),
             )
-            work = await self._read_from_container(WORK_STATUS_PATH, work_from_archive)
+            work = await self._read_from_container(
+                f"{WORK_STATUS_DIR}/{work_status_name(self.name)}", work_from_archive
+            )
             record = stop_record(kind, text, work)
             record["container"] = self.container_id
             self.last_stop = record

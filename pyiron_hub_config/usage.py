@@ -96,6 +96,17 @@ def memory_from_stats(stats: dict) -> int | None:
     return max(0, mem["usage"] - cache)
 
 
+def user_of_container(name: str, container_prefix: str) -> str:
+    """'jupyter-ann' and her named server's 'jupyter-ann--md' -> 'ann' (DockerSpawner's name_template)."""
+    return name[len(container_prefix) + 1 :].split("--", 1)[0]
+
+
+def _add(total, value):
+    if value is None:
+        return total
+    return value if total is None else total + value
+
+
 def measure(client, deployment: str | None, needed_images: list[str], container_prefix: str) -> Usage:
     """One full measurement (seconds with many users: call it off the event loop)."""
     started = time.monotonic()
@@ -107,18 +118,19 @@ def measure(client, deployment: str | None, needed_images: list[str], container_
             pass
     usage = usage_from_df(client.df(), deployment, needed_ids)
     for c in client.containers.list(filters={"name": f"^{container_prefix}-", "status": "running"}):
-        name = c.name[len(container_prefix) + 1 :]
+        name = user_of_container(c.name, container_prefix)
         user = usage.users.setdefault(name, UserUsage(name))
         try:
             stats = c.stats(stream=False)
         except Exception:  # stopped meanwhile
             continue
         host = c.attrs.get("HostConfig") or {}
-        user.memory = memory_from_stats(stats)
-        user.memory_limit = host.get("Memory") or None
-        user.cpu = cpu_from_stats(stats)
         quota, period = host.get("CpuQuota") or 0, host.get("CpuPeriod") or 100000
-        user.cpu_limit = round(quota / period, 3) if quota > 0 else None
+        # A user's named servers (NAMED_SERVER_LIMIT) add up: together they are what the user takes.
+        user.memory = _add(user.memory, memory_from_stats(stats))
+        user.memory_limit = _add(user.memory_limit, host.get("Memory") or None)
+        user.cpu = _add(user.cpu, cpu_from_stats(stats))
+        user.cpu_limit = _add(user.cpu_limit, round(quota / period, 3) if quota > 0 else None)
     usage.measured_at, usage.seconds = time.time(), time.monotonic() - started
     return usage
 

@@ -40,7 +40,7 @@ BUILT = [
     *DEMO_IMAGES.values(),
     f"{LOCAL}/slurm:latest",
 ]
-PASSWORDS = {u: f"demo-only-{u}-password" for u in ("alice", "bob", "mallory")}
+PASSWORDS = {u: f"demo-only-{u}-password" for u in ("alice", "bob", "carol", "mallory")}
 
 
 def _demo(*args, timeout=600, input=None) -> subprocess.CompletedProcess:
@@ -79,7 +79,7 @@ def _demo(*args, timeout=600, input=None) -> subprocess.CompletedProcess:
 
 def _clean_users():
     for user in PASSWORDS:
-        docker("rm", "-f", container(user), check=False)
+        docker("rm", "-f", container(user), f"{container(user)}--second", check=False)  # and a named server
         for volume in (f"{PROJECT}-jupyterhub-user-{user}", f"{PROJECT}-jupyterhub-home-{user}"):
             docker("volume", "rm", "-f", volume, check=False)
 
