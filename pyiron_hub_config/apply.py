@@ -156,6 +156,8 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
         sp.joined_names = [s.hub_connect_host, *s.users_reach]
         sp.subnet_pool = str(s.user_networks_pool)
         sp.subnet_prefix = s.user_networks_prefix
+        sp.group_folders = list(s.group_folders)
+        sp.deployment_name = s.deployment_name or ""
     else:
         sp.mem_guarantee = default.mem_limit
         sp.cpu_guarantee = default.cpu_limit

@@ -466,6 +466,14 @@ class Settings(BaseSettings):
         "true",
         default=False,
     )
+    group_folders: NameList = _var(
+        "GROUP_FOLDERS",
+        "Keycloak groups that get a shared folder, by name or pattern (comma-separated; * and ? match): each "
+        "member's server has ~/groups/<group>, read-write, and nobody else's (docs 'Working together'). "
+        "SPAWNER=docker only.",
+        "pyiron-research,lab-*",
+        default=[],
+    )
     server_sharing: bool = _var(
         "SERVER_SHARING",
         "Let users share their running servers with other users and groups (JupyterHub's sharing, the hub's "
@@ -709,6 +717,8 @@ class Settings(BaseSettings):
                     "IDLE_TIMEOUT=3600",
                 )
             )
+        if self.group_folders and self.spawner == "swarm":
+            problems.append(Problem("GROUP_FOLDERS", "is used only with SPAWNER=docker", "docker"))
         if self.named_server_limit and self.spawner == "swarm":
             # Two servers of one user write one SQLite job database: safe where its locks are
             # (one kernel, a local volume), not on a swarm's NFS home.

@@ -28,6 +28,7 @@ from .boot_shared import (
 from .catalogue import Environment, offered_to
 from .clusters import QUIET_ENVIRONMENT, cluster_files
 from .docker_pool import PooledDockerSpawner
+from .group_folders import folder_groups, group_mounts, prepare_group_volume
 from .hub_packages import PACKAGES_SOURCE, packages_volume_mount
 from .image_pull import PullsWithProgress
 from .options import InvalidChoice, find_environment, options_from_form, validate_choice
@@ -53,7 +54,7 @@ from .ssh_keys import (
     work_from_archive,
 )
 from .start_queue import StartQueue
-from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
+from .storage import GROUP_VOLUME, SITE_RESOURCES_MOUNT, image_volume, server_mounts
 from .user_networks import UserNetworks
 from .values import MIN_CPUS, MIN_MEMORY, format_memory
 
@@ -407,9 +408,26 @@ class PyironSpawner(
     def _use_image_mounts(self, mounts: list[dict]) -> None:
         self.mounts = mounts
 
+    group_folders = List(
+        Unicode(), help="GROUP_FOLDERS: Keycloak groups (names or patterns) whose members share ~/groups/<group>."
+    ).tag(config=True)
+    deployment_name = Unicode("", help="DEPLOYMENT_NAME, the prefix of the volumes' names.").tag(config=True)
+
+    async def _mount_group_folders(self) -> None:
+        """This start's group folders: those of the groups the owner is in now, no others."""
+        volumes = {name: v for name, v in self.volumes.items() if GROUP_VOLUME not in name}
+        groups = folder_groups(self.group_folders, [g.name for g in getattr(self.user, "groups", None) or []])
+        for group, name in zip(groups, group_mounts(groups, self.deployment_name or None), strict=True):
+            await asyncio.wrap_future(self.executor.submit(prepare_group_volume, self.client, self.image, name, group))
+        self.volumes = {**volumes, **group_mounts(groups, self.deployment_name or None)}
+        if groups:
+            self.log.info("%s's server gets the group folders of %s", self.user.name, ", ".join(groups))
+
     async def _ship_boot_step(self) -> None:
         mount = await asyncio.wrap_future(self.executor.submit(boot_volume_mount, self.client, self.image))
         self.mounts = [*self.mounts, mount, *await self._packages_mounts()]
+        # Here, with the image on the engine: its volumes' writer is made from it.
+        await self._mount_group_folders()
 
     async def _packages_mounts(self) -> list[dict]:
         """The hub's packages (hub_packages.py), read-only; none if they cannot be had."""

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .storage import HOME_VOLUME, IMAGE_VOLUME_PREFIX, WORK_VOLUME, image_volume
+from .storage import GROUP_VOLUME, HOME_VOLUME, IMAGE_VOLUME_PREFIX, WORK_VOLUME, image_volume
 
 _HOME = HOME_VOLUME.split("{")[0]
 _WORK = WORK_VOLUME.split("{")[0]
@@ -41,6 +41,7 @@ class UserUsage:
 @dataclass
 class Usage:
     users: dict[str, UserUsage] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)  # group folder's volume -> bytes (GROUP_FOLDERS)
     stale_image_volumes: dict[str, int] = field(default_factory=dict)  # name -> bytes
     measured_at: float = 0.0
     seconds: float = 0.0  # how long the measurement took
@@ -67,7 +68,9 @@ def usage_from_df(df: dict, deployment: str | None, needed_image_ids: set[str]) 
         data = v.get("UsageData") or {}
         size = max(0, data.get("Size", 0))
         owner = user_of_volume(v["Name"], deployment)
-        if owner:
+        if v["Name"].startswith((f"{deployment}-" if deployment else "") + GROUP_VOLUME):
+            usage.groups[v["Name"]] = size
+        elif owner:
             user = usage.users.setdefault(owner[0], UserUsage(owner[0]))
             setattr(user, owner[1], getattr(user, owner[1]) + size)
         elif v["Name"].startswith(IMAGE_VOLUME_PREFIX) and data.get("RefCount", 1) == 0 and v["Name"] not in needed:

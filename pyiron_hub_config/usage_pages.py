@@ -88,6 +88,7 @@ class UsageHandler(BaseHandler):
             soft_limit=format_bytes(self.soft_limit) if self.soft_limit else None,
             stale_total=format_bytes(usage.stale_total) if usage else None,
             stale_count=len(usage.stale_image_volumes) if usage else 0,
+            group_folders=[(name, format_bytes(size)) for name, size in sorted(usage.groups.items())] if usage else [],
             error=self.cache.error,
         )
         self.finish(html)

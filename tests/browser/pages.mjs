@@ -214,6 +214,23 @@ const scenarios = {
     return { shared, offered, opened, after };
   },
 
+  // Group folders (GROUP_FOLDERS): alice, in pyiron-research, lists its folder in her server;
+  // carol, not in it, has no groups folder at all in hers.
+  async groupFolder(page) {
+    await signIn(page, 'alice');
+    const mine = await page.goto(`${HUB}/user/alice/api/contents/groups/pyiron-research`);
+    const alice = { status: mine.status(), names: (JSON.parse(await page.innerText('body')).content || []).map((f) => f.name) };
+    const carolContext = await page.context().browser().newContext();
+    const carol = await carolContext.newPage();
+    await signIn(carol, 'carol');
+    const theirs = await carol.goto(`${HUB}/user/carol/api/contents/groups`);
+    const home = await carol.goto(`${HUB}/user/carol/api/contents/`);
+    const carolSees = { groups: theirs.status(), home: home.status(),
+                        names: (JSON.parse(await carol.innerText('body')).content || []).map((f) => f.name) };
+    await carolContext.close();
+    return { alice, carol: carolSees };
+  },
+
   // alice (admin): which environment is bob's server running?
   async admin(page) {
     await signIn(page, 'alice');

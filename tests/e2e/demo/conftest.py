@@ -82,6 +82,7 @@ def _clean_users():
         docker("rm", "-f", container(user), f"{container(user)}--second", check=False)  # and a named server
         for volume in (f"{PROJECT}-jupyterhub-user-{user}", f"{PROJECT}-jupyterhub-home-{user}"):
             docker("volume", "rm", "-f", volume, check=False)
+    docker("volume", "rm", "-f", f"{PROJECT}-jupyterhub-group-pyiron-research", check=False)  # GROUP_FOLDERS
 
 
 def container(user: str) -> str:

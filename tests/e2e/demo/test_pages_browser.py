@@ -261,6 +261,7 @@ def test_bob_shares_his_server_with_carol_and_revokes_it(demo, browser_ready):
     admin = Browser()
     admin.login("alice")
     attack = admin.hub_api("/shares/bob/", "POST", json={"user": "alice"})
+    Browser().login("carol")  # one shares with a user of the hub: someone who has logged in once
     # JupyterHub answers 404 where the scope is missing: it does not say whether the server exists.
     assert attack.status_code == 404 and "No access" in attack.json()["message"], attack.text
     seen = browse("share")  # the control: bob himself shares it, with carol
@@ -269,6 +270,44 @@ def test_bob_shares_his_server_with_carol_and_revokes_it(demo, browser_ready):
     assert "/user/bob/lab" in seen["opened"]
     assert seen["after"]["status"] == 403 and not seen["after"]["lab"], seen["after"]
     assert browser.hub_api("/shares/bob").json()["items"] == []
+
+
+def test_a_group_folder_is_shared_by_its_members_and_no_one_else(demo, browser_ready):
+    bob = Browser()
+    bob.login("bob")
+    if not bob.server("bob").get("ready"):
+        bob.spawn("bob", "pyiron_base")
+    folder = "/home/jovyan/groups/pyiron-research"
+    wrote = subprocess.run(
+        [
+            DOCKER,
+            "exec",
+            container("bob"),
+            "sh",
+            "-c",
+            f"echo from-bob > {folder}/from-bob.txt && stat -c '%a %u' {folder}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert wrote.returncode == 0 and wrote.stdout.split() == ["2775", "1000"], wrote  # setgid, jovyan's
+    for user in ("alice", "carol"):
+        browser = Browser()
+        browser.login(user)
+        browser.spawn(user, "pyiron_base")
+    try:
+        seen = browse("groupFolder")
+        assert seen["alice"]["status"] == 200 and "from-bob.txt" in seen["alice"]["names"], seen
+        assert seen["carol"]["groups"] == 404 and "groups" not in seen["carol"]["names"], seen
+        carol = inspect(container("carol"))
+        assert not [m for m in carol["Mounts"] if "group" in m["Name"]]
+    finally:
+        for user in ("alice", "carol"):
+            admin = Browser()
+            admin.login(user)
+            admin.hub_api(f"/users/{user}/server", "DELETE")
+        subprocess.run([DOCKER, "exec", container("bob"), "rm", "-f", f"{folder}/from-bob.txt"], timeout=60)
 
 
 COUNT_ROWS = (
