@@ -1,0 +1,227 @@
+"""Hard per-user disk quotas (STORAGE_QUOTA) on a file system that enforces them.
+
+The users' storage is a btrfs file system in a loop file (quotas enabled), made and removed
+by the module's fixture; the real stack runs with compose.quota.yml, so the quota service
+(a container with CAP_SYS_ADMIN) makes each user's home a subvolume with a 20 MiB qgroup
+limit, and the hub mounts it through the Docker guard. The engine here is overlay2 on a
+file system without project quotas, so SERVER_DISK_LIMIT is `unbounded` in this stack: the
+writable layer's limit is not tested here (docs: Disk quotas says so).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from bs4 import BeautifulSoup
+
+from .conftest import REPO, HubUser, Stack, docker, write_env_files
+
+PROJECT = "pyironhubqu"
+NETWORK = "pyiron-hub-qu-users"
+FULL, OTHER = "qufull", "quother"
+MiB = 1 << 20
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("mkfs.btrfs") is None, reason="needs btrfs-progs (scripts/test installs it)"
+)
+
+
+def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, check=check)
+
+
+class QuotaStack(Stack):
+    files = ("docker-compose.yml", "compose.quota.yml")
+
+    def __init__(self, *args, root: str, **kw):
+        super().__init__(*args, **kw)
+        self.root = root
+
+    def env(self) -> dict:
+        return {**super().env(), "STORAGE_QUOTA_ROOT": self.root}
+
+
+@pytest.fixture(scope="module")
+def btrfs_root():
+    """A 300 MB btrfs in a loop file, quotas enabled; unmounted (and its loop device freed) after."""
+    base = Path(tempfile.mkdtemp(prefix="pyiron-hub-quota-"))
+    image, mount = base / "fs.img", base / "mnt"
+    mount.mkdir()
+    run("truncate", "-s", "300M", str(image))
+    run("mkfs.btrfs", "-q", "-f", str(image))
+    run("mount", "-o", "loop", str(image), str(mount))
+    try:
+        run("btrfs", "quota", "enable", str(mount))
+        yield str(mount)
+    finally:
+        run("umount", str(mount), check=False)  # a loop mount frees its device on umount
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def cleanup(stack: Stack) -> None:
+    docker("rm", "-f", f"jupyter-{FULL}", f"jupyter-{OTHER}", check=False)
+    stack.compose("down", "-v", "--remove-orphans", check=False)
+
+
+@pytest.fixture(scope="module")
+def qu(images, btrfs_root, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("quota")
+    write_env_files(
+        directory,
+        (FULL, OTHER),
+        STORAGE_QUOTA="20M",
+        SERVER_DISK_LIMIT="unbounded",
+        USAGE_REFRESH_SECONDS="10",
+    )
+    s = QuotaStack(directory, images, project=PROJECT, network=NETWORK, users=(FULL, OTHER), root=btrfs_root)
+    cleanup(s)
+    try:
+        s.up()
+    except BaseException:
+        print(s.dump())
+        cleanup(s)
+        raise
+    yield s
+    cleanup(s)
+
+
+def write(user: str, path: str, mib: int, append: bool = False) -> subprocess.CompletedProcess:
+    """dd in the user's own server, as the user (jovyan): what a runaway job does."""
+    flags = "oflag=append conv=notrunc" if append else ""
+    return docker(
+        "exec",
+        "-u",
+        "1000",
+        f"jupyter-{user}",
+        "sh",
+        "-c",
+        f"dd if=/dev/zero of=/home/jovyan/{path} bs=1M count={mib} {flags} && sync",
+        check=False,
+    )
+
+
+def size(user: str, path: str) -> int:
+    return int(docker("exec", f"jupyter-{user}", "stat", "-c", "%s", f"/home/jovyan/{path}").stdout)
+
+
+def test_a_full_quota_stops_one_user_only_and_raising_it_keeps_their_files(qu, btrfs_root):
+    full, other = HubUser(qu, FULL).login(), HubUser(qu, OTHER).login()
+    full.start(environment="pyiron_base")
+    other.start(environment="pyiron_base")
+    # Each user has a subvolume of their own under the root, with a home in it that is theirs.
+    home = Path(btrfs_root) / FULL / "home"
+    assert home.parent.stat().st_ino == 256  # a subvolume's root directory
+    assert home.stat().st_uid == 1000 and oct(home.stat().st_mode & 0o777) == "0o700"
+    assert write(FULL, "keep.txt", 1).returncode == 0
+
+    r = write(FULL, "big.bin", 40)
+    assert r.returncode != 0 and "Disk quota exceeded" in r.stderr, r.stderr
+    assert 15 * MiB <= size(FULL, "big.bin") <= 20 * MiB
+    # Another user keeps writing, and the hub keeps answering.
+    assert write(OTHER, "data.bin", 10).returncode == 0
+    assert requests.get(f"{qu.url}/hub/health", timeout=10).status_code == 200
+    assert full.session.get(f"{qu.url}/hub/home", timeout=30).status_code == 200
+
+    # The home page says where the user stands (the figures come in the background).
+    deadline, box = time.monotonic() + 60, None
+    while time.monotonic() < deadline:
+        page = full.session.get(f"{qu.url}/hub/home", timeout=30).text
+        box = BeautifulSoup(page, "html.parser").find(id="storage-quota")
+        if box:
+            break
+        time.sleep(2)
+    assert box is not None and "of your 20.0 MiB disk quota" in " ".join(box.get_text().split())
+
+    # An admin raises the quota; the files stay and writes continue.
+    r = docker("exec", qu.container("hub"), "pyiron-hub", "quota", "set", FULL, "60M", check=False)
+    assert r.returncode == 0 and "of 60M" in r.stdout, r.stdout + r.stderr
+    before = size(FULL, "big.bin")
+    assert write(FULL, "big.bin", 20, append=True).returncode == 0
+    assert size(FULL, "big.bin") == before + 20 * MiB and size(FULL, "keep.txt") == MiB
+    shown = docker("exec", qu.container("hub"), "pyiron-hub", "quota", "show").stdout
+    assert FULL in shown and "60M" in shown and OTHER in shown
+
+    token = docker("exec", qu.container("hub"), "cat", "/srv/jupyterhub/data/metrics_token").stdout.strip()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = requests.get(f"{qu.url}/hub/metrics", headers={"Authorization": f"token {token}"}, timeout=30).text
+        if f'pyiron_hub_user_quota_bytes{{user="{FULL}"}} 6.291456e+07' in text:
+            break
+        time.sleep(2)
+    assert f'pyiron_hub_user_quota_bytes{{user="{FULL}"}} 6.291456e+07' in text
+    assert f'pyiron_hub_user_quota_used_bytes{{user="{OTHER}"}}' in text
+
+
+def test_the_guard_lets_the_hub_bind_only_homes_under_the_quota_root(qu, btrfs_root):
+    # From the hub's container, as a hub taken over would try: the root itself, or beside it.
+    attack = (
+        "import docker,sys; c=docker.from_env(); "
+        "src=sys.argv[1]; "
+        "c.containers.create('pyiron-hub-test/debian:trixie', 'true', "
+        "mounts=[docker.types.Mount('/x', src, type='bind', read_only=False)])"
+    )
+    for source in (btrfs_root, f"{btrfs_root}/{FULL}", f"{btrfs_root}/{FULL}/home/..", "/etc/home"):
+        r = docker("exec", qu.container("hub"), "python3", "-c", attack, source, check=False)
+        assert r.returncode != 0 and "docker-guard refused" in r.stderr, (source, r.stderr)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_quota_the_host_cannot_enforce_is_reported(tmp_path):
+    """The quota service on a directory that is no btrfs: `pyiron-hub check` (and the hub's
+    start, which runs the same check) names STORAGE_QUOTA and says why."""
+    from pyiron_hub_config.cli import checked_hub_config
+    from pyiron_hub_config.problems import ConfigError
+
+    port = free_port()
+    service = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pyiron_hub_config.quota_service",
+            "--root",
+            str(tmp_path),
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        environ = {
+            "AUTHENTICATOR": "dummy",
+            "DUMMY_PASSWORD": "a-long-password",
+            "ALLOWED_USERS": "ann",
+            "POSTGRES_PASSWORD": "x" * 16,
+            "STORAGE_QUOTA": "10G",
+            "SERVER_DISK_LIMIT": "20G",
+            "STORAGE_QUOTA_ROOT": str(tmp_path),
+            "QUOTA_SERVICE_URL": f"http://127.0.0.1:{port}",
+        }
+        with pytest.raises(ConfigError) as caught:
+            checked_hub_config(environ, on_docker_host=False)
+        report = caught.value.report()
+        assert "STORAGE_QUOTA: is set but cannot be enforced" in report and "not on a btrfs" in report, report
+    finally:
+        service.terminate()
+        service.wait(10)
