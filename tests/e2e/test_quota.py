@@ -225,3 +225,120 @@ def test_a_quota_the_host_cannot_enforce_is_reported(tmp_path):
     finally:
         service.terminate()
         service.wait(10)
+
+
+# --- The writable layer: SERVER_DISK_LIMIT on an engine whose data root is on btrfs ----------
+LAYER_LIMIT = 150 * MiB  # the btrfs driver counts the image's own files too (about 80 MiB here)
+
+
+@pytest.fixture(scope="module")
+def btrfs_engine():
+    """A second dockerd with the btrfs storage driver, its data root a 600 MB btrfs in a loop
+    file; no network of its own (--bridge none). Stopped by its pid, then unmounted."""
+    base = Path(tempfile.mkdtemp(prefix="pyiron-hub-engine-"))
+    image, mount, sock, pid = base / "fs.img", base / "mnt", base / "docker.sock", base / "docker.pid"
+    mount.mkdir()
+    run("truncate", "-s", "600M", str(image))
+    run("mkfs.btrfs", "-q", "-f", str(image))
+    run("mount", "-o", "loop", str(image), str(mount))
+    engine = None
+    try:
+        run("btrfs", "quota", "enable", str(mount))
+        log = (base / "dockerd.log").open("w")
+        engine = subprocess.Popen(
+            ["dockerd", "--data-root", str(mount / "docker"), "--exec-root", str(base / "exec"), "-H", f"unix://{sock}",
+             "--pidfile", str(pid), "--storage-driver", "btrfs", "--bridge", "none", "--iptables=false",
+             "--ip6tables=false"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while run("docker", "-H", f"unix://{sock}", "info", check=False).returncode:
+            assert time.monotonic() < deadline and engine.poll() is None, (base / "dockerd.log").read_text()[-2000:]
+            time.sleep(0.5)
+        saved = subprocess.Popen(["docker", "save", "pyiron-hub-test/debian:trixie"], stdout=subprocess.PIPE)
+        subprocess.run(["docker", "-H", f"unix://{sock}", "load"], stdin=saved.stdout, check=True, capture_output=True)
+        saved.wait()
+        yield str(sock)
+    finally:
+        if engine is not None:
+            engine.terminate()  # dockerd stops its containers and its containerd
+            engine.wait(60)
+        run("umount", str(mount), check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_server_filling_tmp_stops_at_the_layer_limit_the_guard_lets_through(btrfs_engine):
+    """The host config the hub sends with SERVER_DISK_LIMIT, through the real guard, on an engine
+    that enforces it: dd into /tmp stops at the limit (the hub's own stack here runs on overlay2
+    without project quotas, where the engine refuses `storage_opt`)."""
+    import docker as docker_py
+    from traitlets.config import Config
+
+    from pyiron_hub_config.apply import apply_spawner, spawner_section
+    from pyiron_hub_config.hub_config import load_hub_config
+
+    environ = {
+        "AUTHENTICATOR": "dummy",
+        "DUMMY_PASSWORD": "a-long-password",
+        "ALLOWED_USERS": "ann",
+        "POSTGRES_PASSWORD": "x" * 16,
+        "STORAGE_QUOTA": "10G",
+        "SERVER_DISK_LIMIT": str(LAYER_LIMIT),
+    }
+    c = Config()
+    hub = load_hub_config(environ, check_paths=False)
+    apply_spawner(c, hub)
+    host_config = dict(spawner_section(c, hub).extra_host_config)
+    assert host_config["storage_opt"] == {"size": str(LAYER_LIMIT)}
+
+    port = free_port()
+    guard = subprocess.Popen(
+        [sys.executable, "-m", "pyiron_hub_config.docker_guard", "--upstream", btrfs_engine, "--listen",
+         f"127.0.0.1:{port}"],
+        cwd=REPO,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                via_guard = docker_py.DockerClient(base_url=f"tcp://127.0.0.1:{port}", timeout=30)
+                break
+            except Exception:
+                assert time.monotonic() < deadline and guard.poll() is None
+                time.sleep(0.2)
+        engine = docker_py.DockerClient(base_url=f"unix://{btrfs_engine}", timeout=60)
+
+        def fill_tmp(**extra) -> tuple[int, str]:
+            created = via_guard.api.create_container(
+                "pyiron-hub-test/debian:trixie",
+                ["sh", "-c", "dd if=/dev/zero of=/tmp/fill bs=1M count=300; sync; stat -c 'size %s' /tmp/fill"],
+                host_config=via_guard.api.create_host_config(network_mode="none", **extra),
+            )
+            via_guard.api.start(created["Id"])
+            container = engine.containers.get(created["Id"])
+            status = container.wait(timeout=60)["StatusCode"]
+            out = container.logs().decode()
+            container.remove(force=True)
+            return status, out
+
+        status, out = fill_tmp(**host_config)
+        assert "Disk quota exceeded" in out, out
+        written = int(out.split("size ")[-1].split()[0])
+        assert written < LAYER_LIMIT  # the image's own files count too (the btrfs driver's way)
+        # The control: the same container without the limit writes all 300 MiB.
+        unlimited = {k: v for k, v in host_config.items() if k != "storage_opt"}
+        status, out = fill_tmp(**unlimited)
+        assert status == 0 and "size 314572800" in out, out
+        # And the guard still lets through no storage option but the size.
+        with pytest.raises(docker_py.errors.APIError, match="docker-guard refused"):
+            via_guard.api.create_container(
+                "pyiron-hub-test/debian:trixie",
+                "true",
+                host_config=via_guard.api.create_host_config(storage_opt={"size": "1G", "dm.basesize": "1G"}),
+            )
+    finally:
+        guard.terminate()
+        guard.wait(10)
