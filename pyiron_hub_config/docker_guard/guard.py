@@ -371,6 +371,8 @@ HOST_CONFIG_CHECKED = {
 }
 NO_NEW_PRIVILEGES = {"no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"}
 VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
+# A user's storage name under STORAGE_QUOTA_ROOT (dockerspawner's escaped name, '-' may come first).
+QUOTA_HOME_NAME = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_.-]{0,200}")
 
 
 def check_container_create(policy: Policy, body: object) -> None:
@@ -465,7 +467,7 @@ def _is_quota_home(policy: Policy, source: object) -> bool:
         return False
     user_dir, home = posixpath.split(source)
     parent, name = posixpath.split(user_dir)
-    return home == "home" and parent == policy.quota_root and bool(VOLUME_NAME.fullmatch(name)) and ".." not in name
+    return home == "home" and parent == policy.quota_root and bool(QUOTA_HOME_NAME.fullmatch(name)) and ".." not in name
 
 
 def _host_path_refused(source: str) -> Refused:

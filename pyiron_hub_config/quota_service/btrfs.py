@@ -29,8 +29,9 @@ INO_LOOKUP = _ioc(_READ | _WRITE, 18, 4096)
 FS_INFO = _ioc(_READ, 31, 1024)
 QGROUP_LIMIT = _ioc(_READ, 43, 48)
 
-# One path component, the way the hub names users' storage (dockerspawner's escaped names).
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,200}")
+# One path component, the way the hub names users' storage (dockerspawner's escaped names:
+# lower-case letters, digits and '-' escapes, which may come first: 'Ann' is '-41nn').
+NAME = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_.-]{0,200}")
 
 
 class QuotaError(Exception):
