@@ -93,6 +93,8 @@ def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, la
     )
 
 
+# Jupyter's runtime files (server info, kernels' connection files) with STORAGE_QUOTA: not in the home.
+QUOTA_RUNTIME_DIR = "/tmp/jupyter-runtime"
 # How often (a second apart) the engine is asked for an oom event after a SIGKILL exit.
 OOM_EVENT_TRIES = 5
 
@@ -391,6 +393,10 @@ class PyironSpawner(
         self.log.info(
             "%s's home: %s of %s used", self.user.name, format_memory(usage.used), format_memory(usage.limit or 0)
         )
+        # Jupyter Server refuses to run when it cannot write its runtime files, which are in
+        # the home by default: a user whose home is full would not get the server they need
+        # to free space. The files live as long as the server, so the writable layer suits them.
+        self.environment = {**self.environment, "JUPYTER_RUNTIME_DIR": QUOTA_RUNTIME_DIR}
         return [home_mount(self.quota_root, name)]
 
     async def _packages_mounts(self) -> list[dict]:

@@ -126,6 +126,16 @@ def test_a_full_quota_stops_one_user_only_and_raising_it_keeps_their_files(qu, b
     r = write(FULL, "big.bin", 40)
     assert r.returncode != 0 and "Disk quota exceeded" in r.stderr, r.stderr
     assert 15 * MiB <= size(FULL, "big.bin") <= 20 * MiB
+    # What JupyterLab shows when it saves a notebook into the full home: the kernel's words.
+    r = full.user_server("PUT", "/api/contents/note.txt", json={"type": "file", "format": "text", "content": "x" * MiB})
+    assert r.status_code == 500 and "Disk quota exceeded" in r.json()["message"], r.text
+    # A full user still gets their server (to delete what they no longer need).
+    full.stop()
+    try:
+        full.start(environment="pyiron_base")
+    except AssertionError:
+        print(qu.dump())
+        raise
     # Another user keeps writing, and the hub keeps answering.
     assert write(OTHER, "data.bin", 10).returncode == 0
     assert requests.get(f"{qu.url}/hub/health", timeout=10).status_code == 200
