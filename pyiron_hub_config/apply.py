@@ -197,7 +197,7 @@ def usage_handlers(hub: HubConfig) -> list[tuple]:
     """/hub/usage for admins (Docker only: a swarm's volumes are on other nodes' engines)."""
     if hub.settings.spawner != "docker":
         return []
-    from .usage_pages import UsageHandler
+    from .usage_pages import UsageHandler, quota_cache
 
     return [
         (
@@ -207,6 +207,9 @@ def usage_handlers(hub: HubConfig) -> list[tuple]:
                 "cache": hub_usage_cache(hub),
                 "soft_limit": hub.settings.storage_soft_limit,
                 "memory_kills_file": str(hub.settings.data_dir / MEMORY_KILLS_FILE),
+                "quotas": quota_cache(hub.settings.quota_service_url, hub.settings.usage_refresh_seconds)
+                if hub.settings.storage_quota is not None
+                else None,
             },
         )
     ]

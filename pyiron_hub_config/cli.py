@@ -127,6 +127,8 @@ def cmd_check(args) -> int:
         print("  Keycloak accepted the realm URL and the client's credentials.")
     if args.env_file:
         print("  (paths are inside the hub container and were not checked here)")
+        if hub.settings.storage_quota is not None:
+            print("  (whether STORAGE_QUOTA can be enforced is asked of the quota service at the hub's start)")
     for warning in check_warnings(environ, args.env_file):
         print(f"  WARNING: {warning}")
     return 0

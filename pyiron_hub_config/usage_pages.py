@@ -93,6 +93,22 @@ def storage_quota(cache: UsageCache):
     return for_user
 
 
+def quota_rows(figures: QuotaFigures | None) -> list[dict]:
+    """The usage page's quota table: fullest first."""
+    if figures is None:
+        return []
+    homes = sorted(figures.homes.items(), key=lambda kv: (-(kv[1].used / (kv[1].limit or 1 << 62)), kv[0]))
+    return [
+        {
+            "name": name,
+            "used": format_bytes(u.used),
+            "limit": format_bytes(u.limit) if u.limit else None,
+            "full": bool(u.limit and u.used >= NEARLY_FULL * u.limit),
+        }
+        for name, u in homes
+    ]
+
+
 class QuotaCollector:
     """/hub/metrics: each user's home against their quota."""
 
@@ -157,8 +173,15 @@ def rows(usage: Usage | None, soft_limit: int | None, memory_kills: dict[str, in
 class UsageHandler(BaseHandler):
     """/hub/usage: every user's disk, and for running servers memory and CPU against limits."""
 
-    def initialize(self, cache: UsageCache, soft_limit: int | None, memory_kills_file: str | None = None):
+    def initialize(
+        self,
+        cache: UsageCache,
+        soft_limit: int | None,
+        memory_kills_file: str | None = None,
+        quotas: UsageCache | None = None,
+    ):
         self.cache, self.soft_limit, self.memory_kills_file = cache, soft_limit, memory_kills_file
+        self.quotas = quotas
 
     @web.authenticated
     @needs_scope("admin:users")
@@ -173,6 +196,8 @@ class UsageHandler(BaseHandler):
             stale_total=format_bytes(usage.stale_total) if usage else None,
             stale_count=len(usage.stale_image_volumes) if usage else 0,
             error=self.cache.error,
+            quota_rows=quota_rows(self.quotas.get()) if self.quotas else None,
+            quota_error=self.quotas.error if self.quotas else None,
         )
         self.finish(html)
 

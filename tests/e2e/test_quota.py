@@ -160,6 +160,17 @@ def test_a_full_quota_stops_one_user_only_and_raising_it_keeps_their_files(qu, b
     shown = docker("exec", qu.container("hub"), "pyiron-hub", "quota", "show").stdout
     assert FULL in shown and "60M" in shown and OTHER in shown
 
+    # Admins see every home against its quota on the usage page.
+    admin = HubUser(qu, "admin").login()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        page = BeautifulSoup(admin.session.get(f"{qu.url}/hub/usage", timeout=30).text, "html.parser")
+        homes = {row["data-home"]: " ".join(row.get_text().split()) for row in page.select("tr.quota-row")}
+        if "60.0 MiB" in homes.get(FULL, ""):
+            break
+        time.sleep(2)
+    assert "60.0 MiB" in homes[FULL] and "20.0 MiB" in homes[OTHER], homes
+
     token = docker("exec", qu.container("hub"), "cat", "/srv/jupyterhub/data/metrics_token").stdout.strip()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -244,7 +255,8 @@ LAYER_LIMIT = 150 * MiB  # the btrfs driver counts the image's own files too (ab
 @pytest.fixture(scope="module")
 def btrfs_engine():
     """A second dockerd with the btrfs storage driver, its data root a 600 MB btrfs in a loop
-    file; no network of its own (--bridge none). Stopped by its pid, then unmounted."""
+    file, in a network namespace of its own with no bridge (its containers run without a
+    network). Stopped by its pid, then unmounted."""
     base = Path(tempfile.mkdtemp(prefix="pyiron-hub-engine-"))
     image, mount, sock, pid = base / "fs.img", base / "mnt", base / "docker.sock", base / "docker.pid"
     mount.mkdir()
@@ -256,7 +268,10 @@ def btrfs_engine():
         run("btrfs", "quota", "enable", str(mount))
         log = (base / "dockerd.log").open("w")
         engine = subprocess.Popen(
-            ["dockerd", "--data-root", str(mount / "docker"), "--exec-root", str(base / "exec"), "-H", f"unix://{sock}",
+            # A network namespace of its own: a dockerd with --bridge none deletes any docker0
+            # it sees, and the host's belongs to the machine's engine. (unshare execs dockerd,
+            # so its pid is the engine's; the namespace ends with it.)
+            ["unshare", "--net", "--", "dockerd", "--data-root", str(mount / "docker"), "--exec-root", str(base / "exec"), "-H", f"unix://{sock}",
              "--pidfile", str(pid), "--storage-driver", "btrfs", "--bridge", "none", "--iptables=false",
              "--ip6tables=false"],
             stdout=log,

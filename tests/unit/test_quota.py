@@ -161,3 +161,83 @@ def test_the_service_takes_a_limit_in_bytes_of_a_mebibyte_or_more(body):
     with pytest.raises(QuotaError):
         _limit_from(body)
     assert _limit_from({"limit": 1 << 20}) == 1 << 20
+
+
+# --- what users and admins see ------------------------------------------------------------------
+
+
+class FixedCache:
+    def __init__(self, figures):
+        self.figures, self.error = figures, None
+
+    def get(self):
+        return self.figures
+
+
+def figures():
+    from pyiron_hub_config.quota import QuotaUsage
+    from pyiron_hub_config.usage_pages import QuotaFigures
+
+    return QuotaFigures(
+        {
+            "ann": QuotaUsage(19 << 20, 20 << 20),
+            "bo": QuotaUsage(1 << 20, 20 << 20),
+            "-3cscript-3e": QuotaUsage(0, None),
+        },
+        measured_at=1.0,
+    )
+
+
+def test_a_user_sees_their_usage_against_their_quota_and_a_red_box_when_nearly_full():
+    from types import SimpleNamespace
+
+    from pyiron_hub_config.usage_pages import storage_quota
+
+    mine = storage_quota(FixedCache(figures()))
+    assert mine(SimpleNamespace(name="ann")) == {"used": "19.0 MiB", "limit": "20.0 MiB", "percent": 95, "full": True}
+    assert mine(SimpleNamespace(name="bo"))["full"] is False
+    assert mine(SimpleNamespace(name="cy")) is None and mine(None) is None  # no home yet
+    assert storage_quota(FixedCache(None))(SimpleNamespace(name="ann")) is None  # being measured
+
+
+def test_the_home_page_box_and_the_admins_quota_table(minimal_env):
+    from types import SimpleNamespace
+
+    from pyiron_hub_config.usage import Usage
+    from pyiron_hub_config.usage_pages import quota_rows
+
+    from .test_pages import configured, render, text
+
+    c = configured(**QUOTA)
+    server = SimpleNamespace(active=False, user_options={})
+    full = {"used": "19.0 MiB", "limit": "20.0 MiB", "percent": 95, "full": True}
+    soup = render(
+        c, "home.html", storage_quota=full, default_server=server, url="/hub/spawn", allow_named_servers=False
+    )
+    box = soup.find(id="storage-quota")
+    assert "19.0 MiB of your 20.0 MiB disk quota (95%)" in text(box) and "Disk quota exceeded" in text(box)
+    assert "alert-danger" in box["class"]
+    soup = render(
+        c, "home.html", storage_quota=None, default_server=server, url="/hub/spawn", allow_named_servers=False
+    )
+    assert soup.find(id="storage-quota") is None
+
+    usage = Usage(users={}, measured_at=1.0, seconds=0.5)
+    common = dict(rows=[], usage=usage, soft_limit=None, stale_total="0 B", stale_count=0, error=None,
+                  measured_at="2026-12-01 07:00:00 UTC")  # fmt: skip
+    soup = render(c, "pyiron_usage.html", quota_rows=quota_rows(figures()), quota_error=None, **common)
+    assert [r["data-home"] for r in soup.select("tr.quota-row")] == ["ann", "bo", "-3cscript-3e"]  # fullest first
+    assert "table-danger" in soup.select("tr.quota-row")[0]["class"]
+    assert soup.find(id="quota-table") is not None
+    assert render(c, "pyiron_usage.html", quota_rows=None, quota_error=None, **common).find(id="quota-table") is None
+
+
+def test_the_metrics_give_each_users_usage_and_quota():
+    from pyiron_hub_config.usage_pages import QuotaCollector
+
+    metrics = {m.name: m for m in QuotaCollector(FixedCache(figures())).collect()}
+    used = {s.labels["user"]: s.value for s in metrics["pyiron_hub_user_quota_used_bytes"].samples}
+    limit = {s.labels["user"]: s.value for s in metrics["pyiron_hub_user_quota_bytes"].samples}
+    assert used == {"ann": 19 << 20, "bo": 1 << 20, "-3cscript-3e": 0}
+    assert limit == {"ann": 20 << 20, "bo": 20 << 20}  # no limit, no sample
+    assert list(QuotaCollector(FixedCache(None)).collect()) == []
