@@ -201,26 +201,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_quota_the_host_cannot_enforce_is_reported(tmp_path):
-    """The quota service on a directory that is no btrfs: `pyiron-hub check` (and the hub's
-    start, which runs the same check) names STORAGE_QUOTA and says why."""
+@pytest.fixture
+def btrfs_without_quotas(tmp_path):
+    """A btrfs on which nobody ran `btrfs quota enable`: a limit there would not be enforced."""
+    image, mount = tmp_path / "plain.img", tmp_path / "plain"
+    mount.mkdir()
+    run("truncate", "-s", "150M", str(image))
+    run("mkfs.btrfs", "-q", "-f", str(image))
+    run("mount", "-o", "loop", str(image), str(mount))
+    try:
+        yield mount
+    finally:
+        run("umount", str(mount), check=False)
+
+
+def start_check(root: Path) -> str:
+    """The hub's start check (`pyiron-hub check` in the hub container) against a quota service on root."""
     from pyiron_hub_config.cli import checked_hub_config
     from pyiron_hub_config.problems import ConfigError
 
     port = free_port()
     service = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pyiron_hub_config.quota_service",
-            "--root",
-            str(tmp_path),
-            "--listen",
-            f"127.0.0.1:{port}",
-        ],
+        [sys.executable, "-m", "pyiron_hub_config.quota_service", "--root", str(root), "--listen", f"127.0.0.1:{port}"],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -236,16 +241,27 @@ def test_a_quota_the_host_cannot_enforce_is_reported(tmp_path):
             "POSTGRES_PASSWORD": "x" * 16,
             "STORAGE_QUOTA": "10G",
             "SERVER_DISK_LIMIT": "20G",
-            "STORAGE_QUOTA_ROOT": str(tmp_path),
+            "STORAGE_QUOTA_ROOT": str(root),
             "QUOTA_SERVICE_URL": f"http://127.0.0.1:{port}",
         }
         with pytest.raises(ConfigError) as caught:
             checked_hub_config(environ, on_docker_host=False)
-        report = caught.value.report()
-        assert "STORAGE_QUOTA: is set but cannot be enforced" in report and "not on a btrfs" in report, report
+        return caught.value.report()
     finally:
         service.terminate()
         service.wait(10)
+
+
+def test_a_quota_the_host_cannot_enforce_is_reported(tmp_path, btrfs_without_quotas):
+    """The quota service on a directory that is no btrfs, and on a btrfs without quotas: the
+    hub's start (and `pyiron-hub check`) names STORAGE_QUOTA and says why; nothing starts."""
+    plain = tmp_path / "no-btrfs"
+    plain.mkdir()
+    report = start_check(plain)
+    assert "STORAGE_QUOTA: is set but cannot be enforced" in report and "not on a btrfs" in report, report
+    report = start_check(btrfs_without_quotas)
+    assert "STORAGE_QUOTA: is set but cannot be enforced" in report, report
+    assert "quotas are not enabled" in report and "btrfs quota enable" in report, report
 
 
 # --- The writable layer: SERVER_DISK_LIMIT on an engine whose data root is on btrfs ----------
