@@ -42,6 +42,7 @@ def ensure_user(root: str, name: str, limit: int) -> dict:
         home = os.path.join(staging_path, HOME_DIR)
         if not os.path.isdir(home):
             os.mkdir(home)
+        if os.stat(home).st_uid != USER_UID:  # also when a start failed between mkdir and chown
             os.chmod(home, 0o700)  # before the chown: the service has no CAP_FOWNER
             os.chown(home, USER_UID, USER_GID)
         os.rename(staging_path, path)
