@@ -15,7 +15,7 @@ from pyiron_hub_config.apply import apply_spawner, apply_templates
 from pyiron_hub_config.docker_guard.guard import Policy, Refused, check_request, load_guard_settings
 from pyiron_hub_config.hub_config import load_hub_config
 from pyiron_hub_config.problems import ConfigError
-from pyiron_hub_config.quota import home_mount, home_path, storage_name
+from pyiron_hub_config.quota import group_folder_mount, group_storage_name, home_mount, home_path, storage_name
 from pyiron_hub_config.quota_service.btrfs import QuotaError, check_name, create_subvolume
 from pyiron_hub_config.quota_service.service import _limit_from
 
@@ -241,3 +241,65 @@ def test_the_metrics_give_each_users_usage_and_quota():
     assert used == {"ann": 19 << 20, "bo": 1 << 20, "-3cscript-3e": 0}
     assert limit == {"ann": 20 << 20, "bo": 20 << 20}  # no limit, no sample
     assert list(QuotaCollector(FixedCache(None)).collect()) == []
+
+
+# --- group folders (GROUP_FOLDERS) with a quota --------------------------------------------------
+
+
+def test_group_folders_get_the_storage_quota_unless_their_own_is_set(minimal_env):
+    c = Config()
+    apply_spawner(c, hub(minimal_env, GROUP_FOLDERS="lab-*", **QUOTA))
+    assert c.PyironSpawner.group_folder_quota == 10 << 30
+    c = Config()
+    apply_spawner(c, hub(minimal_env, GROUP_FOLDERS="lab-*", GROUP_FOLDER_QUOTA="50G", **QUOTA))
+    assert c.PyironSpawner.group_folder_quota == 50 << 30
+    with pytest.raises(ConfigError) as err:
+        hub(minimal_env, GROUP_FOLDER_QUOTA="50G")
+    assert [p.where for p in err.value.problems] == ["GROUP_FOLDER_QUOTA"]
+
+
+def test_a_group_folder_lives_where_no_users_home_can():
+    assert group_storage_name("pyiron-research") == "jupyterhub-group-pyiron-research"
+    assert group_storage_name("a..b") == "jupyterhub-group-a_2e_2eb"  # '..' is no path component
+    assert group_storage_name("a/b c") == "jupyterhub-group-a_2fb_20c"
+    assert check_name(group_storage_name("x.y")) == "jupyterhub-group-x_2ey"
+    assert group_folder_mount(ROOT, "jupyterhub-group-lab", "lab") == {
+        "type": "bind",
+        "source": f"{ROOT}/_groups/jupyterhub-group-lab/folder",
+        "target": "/home/jovyan/groups/lab",
+        "read_only": False,
+    }
+    # No user's storage name starts with '_': <root>/_groups is nobody's home.
+    with pytest.raises(QuotaError):
+        check_name("_groups")
+
+
+def test_the_guard_lets_through_a_limited_group_folder_writable():
+    create(mounts=[Mount(**group_folder_mount(ROOT, "jupyterhub-group-lab", "lab"))])
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        f"{ROOT}/_groups",  # every group's folder at once
+        f"{ROOT}/_groups/jupyterhub-group-lab",  # the subvolume, the service's own
+        f"{ROOT}/_groups/jupyterhub-group-lab/folder/..",
+        f"{ROOT}/_groups/jupyterhub-group-lab/home",
+        f"{ROOT}/_groups/jupyterhub-group-lab/folder/x",
+        f"{ROOT}/_groups/.new-lab/folder",
+        f"{ROOT}/_groups/../folder",
+        f"{ROOT}/_groups/_groups/folder",
+        f"{ROOT}/groups/jupyterhub-group-lab/folder",
+        f"{ROOT}/ann/jupyterhub-group-lab/folder",  # in a user's subvolume
+        f"{ROOT}/_groups/home",
+        "/etc/_groups/x/folder",
+    ],
+)
+def test_the_guard_refuses_any_other_bind_near_the_group_folders(source):
+    with pytest.raises(Refused, match="binding the host path"):
+        create(mounts=[Mount(target="/x", source=source, type="bind", read_only=False)])
+
+
+def test_without_a_quota_the_guard_binds_no_group_folder():
+    with pytest.raises(Refused, match="binding the host path"):
+        create(Policy(), mounts=[Mount(**group_folder_mount(ROOT, "jupyterhub-group-lab", "lab"))])
