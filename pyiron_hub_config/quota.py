@@ -55,6 +55,11 @@ def ensure_group(service_url: str, name: str, limit: int) -> QuotaUsage:
     return QuotaUsage(got["used"], got["limit"])
 
 
+def set_group_limit(service_url: str, name: str, limit: int) -> QuotaUsage:
+    got = _call(f"{service_url.rstrip('/')}/groups/{name}/limit", "PUT", {"limit": limit})
+    return QuotaUsage(got["used"], got["limit"])
+
+
 def all_group_usage(service_url: str) -> dict[str, QuotaUsage]:
     """Group folder storage name -> its usage and limit."""
     return {name: QuotaUsage(u["used"], u["limit"]) for name, u in _call(f"{service_url.rstrip('/')}/groups").items()}

@@ -26,4 +26,5 @@ HTTP side (never at the top: the healthcheck starts it every few seconds). The h
     PUT  /groups/{name}          {"limit": bytes}: make the group folder's subvolume <root>/_groups/<name>
                                  with that limit and the folder in it (<name>/folder, uid 1000,
                                  mode 2775) if it is missing; an existing one keeps its limit
+    PUT  /groups/{name}/limit    {"limit": bytes}: set an existing group folder's limit
 """

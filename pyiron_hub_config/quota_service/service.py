@@ -87,6 +87,14 @@ def ensure_group(root: str, name: str, limit: int) -> dict:
     return {**_usage_json(root, path), "created": created}
 
 
+def set_group_limit(root: str, name: str, limit: int) -> dict:
+    path = os.path.join(root, GROUPS_DIR, btrfs.check_name(name))
+    if not btrfs.is_subvolume(path):
+        raise QuotaError(f"the group folder {name} does not exist yet (it is made at a member's start)")
+    btrfs.set_limit(root, path, limit)
+    return _usage_json(root, path)
+
+
 def all_groups(root: str) -> dict[str, dict]:
     groups = os.path.join(root, GROUPS_DIR)
     if not os.path.isdir(groups):
@@ -170,6 +178,14 @@ def make_app(root: str):
             return web.json_response({"message": str(err)}, status=400)
         return answer(ensure_group, root, request.match_info["name"], limit)
 
+    async def set_group_folder_limit(request):
+        try:
+            limit = _limit_from(await request.json())
+        except (ValueError, QuotaError) as err:
+            return web.json_response({"message": str(err)}, status=400)
+        log.info("limit of group folder %s set to %d bytes", request.match_info["name"], limit)
+        return answer(set_group_limit, root, request.match_info["name"], limit)
+
     app = web.Application(client_max_size=4096)
     app.router.add_get("/ping", lambda request: web.json_response({}))
     app.router.add_get("/check", check)
@@ -178,6 +194,7 @@ def make_app(root: str):
     app.router.add_put("/users/{name}/limit", set_limit)
     app.router.add_get("/groups", groups)
     app.router.add_put("/groups/{name}", ensure_group_folder)
+    app.router.add_put("/groups/{name}/limit", set_group_folder_limit)
     return app
 
 
