@@ -210,6 +210,15 @@ def test_a_group_folder_is_limited_on_its_own_and_a_full_one_leaves_the_home_wri
     r = docker("exec", qu.container("hub"), "pyiron-hub", "quota", "set-group", GROUP, "30M", check=False)
     assert r.returncode == 0 and "of 30M" in r.stdout, r.stdout + r.stderr
     assert write(OTHER, f"groups/{GROUP}/more.bin", 10).returncode == 0
+    # Admins see the group folder against its quota on the usage page (figures come in the background).
+    deadline, found = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
+        page = BeautifulSoup(admin.session.get(f"{qu.url}/hub/usage", timeout=30).text, "html.parser")
+        found = {row["data-group"]: row.find_all("td")[-1].get_text() for row in page.select("tr.group-quota-row")}
+        if found.get(GROUP) == "30.0 MiB":
+            break
+        time.sleep(2)
+    assert found.get(GROUP) == "30.0 MiB", found
 
 
 def test_the_guard_lets_the_hub_bind_only_homes_under_the_quota_root(qu, btrfs_root):

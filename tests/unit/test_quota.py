@@ -185,6 +185,7 @@ def figures():
             "-3cscript-3e": QuotaUsage(0, None),
         },
         measured_at=1.0,
+        groups={"jupyterhub-group-lab": QuotaUsage(3 << 20, 8 << 20)},
     )
 
 
@@ -229,6 +230,11 @@ def test_the_home_page_box_and_the_admins_quota_table(minimal_env):
     assert [r["data-home"] for r in soup.select("tr.quota-row")] == ["ann", "bo", "-3cscript-3e"]  # fullest first
     assert "table-danger" in soup.select("tr.quota-row")[0]["class"]
     assert soup.find(id="quota-table") is not None
+    assert soup.find(id="group-quota-table") is None  # none without group folders
+    soup = render(c, "pyiron_usage.html", quota_rows=quota_rows(figures()), quota_error=None,
+                  group_quota_rows=quota_rows(figures(), groups=True), **common)  # fmt: skip
+    (row,) = soup.select("tr.group-quota-row")
+    assert row["data-group"] == "lab" and [td.get_text() for td in row.find_all("td")] == ["lab", "3.0 MiB", "8.0 MiB"]
     assert render(c, "pyiron_usage.html", quota_rows=None, quota_error=None, **common).find(id="quota-table") is None
 
 
@@ -240,6 +246,9 @@ def test_the_metrics_give_each_users_usage_and_quota():
     limit = {s.labels["user"]: s.value for s in metrics["pyiron_hub_user_quota_bytes"].samples}
     assert used == {"ann": 19 << 20, "bo": 1 << 20, "-3cscript-3e": 0}
     assert limit == {"ann": 20 << 20, "bo": 20 << 20}  # no limit, no sample
+    groups = {s.labels["group"]: s.value for s in metrics["pyiron_hub_group_folder_quota_used_bytes"].samples}
+    assert groups == {"lab": 3 << 20}
+    assert [s.value for s in metrics["pyiron_hub_group_folder_quota_bytes"].samples] == [8 << 20]
     assert list(QuotaCollector(FixedCache(None)).collect()) == []
 
 
