@@ -18,9 +18,11 @@ from traitlets import Dict, Float, Integer, List, Unicode, default
 from .boot_file import boot_volume_mount
 from .boot_shared import (
     ACTIVITY_EVERY_VARIABLE,
+    GROUP_QUOTAS_VARIABLE,
     IMAGE_ID_VARIABLE,
     LAST_STOP_VARIABLE,
     LIVE_HOSTS_VARIABLE,
+    QUOTA_VARIABLE,
     STOP_WARNING_VARIABLE,
     STOPS_AT_VARIABLE,
     work_status_name,
@@ -55,7 +57,7 @@ from .ssh_keys import (
     work_from_archive,
 )
 from .start_queue import StartQueue
-from .storage import GROUP_VOLUME, SITE_RESOURCES_MOUNT, image_volume, server_mounts
+from .storage import GROUP_VOLUME, SITE_RESOURCES_MOUNT, group_folder, image_volume, server_mounts
 from .user_networks import UserNetworks
 from .values import MIN_CPUS, MIN_MEMORY, format_memory
 
@@ -432,16 +434,19 @@ class PyironSpawner(
         groups = folder_groups(self.group_folders, [g.name for g in getattr(self.user, "groups", None) or []])
         if self.storage_quota is not None:
             self.volumes = volumes
-            mounts = []
+            mounts, limits = [], {}
             for group in groups:
                 name = group_storage_name(group)
                 limit = self.group_folder_quota or self.storage_quota
                 try:
-                    await asyncio.to_thread(ensure_group, self.quota_service_url, name, limit)
+                    usage = await asyncio.to_thread(ensure_group, self.quota_service_url, name, limit)
                 except QuotaServiceError as err:
                     # Never an unlimited folder instead: the admin asked for a quota.
                     raise web.HTTPError(503, f"The folder of your group {group} is not available: {err}") from None
                 mounts.append(group_folder_mount(self.quota_root, name, group))
+                if usage.limit:
+                    limits[group_folder(group)] = format_memory(usage.limit)
+            self.environment = {**self.environment, GROUP_QUOTAS_VARIABLE: json.dumps(limits)}
             if groups:
                 self.log.info("%s's server gets the limited group folders of %s", self.user.name, ", ".join(groups))
             return mounts
@@ -475,6 +480,9 @@ class PyironSpawner(
         # the home by default: a user whose home is full would not get the server they need
         # to free space. The files live as long as the server, so the writable layer suits them.
         self.environment = {**self.environment, "JUPYTER_RUNTIME_DIR": QUOTA_RUNTIME_DIR}
+        # The limit as it is now (an admin may have raised it), for the boot step's message.
+        if usage.limit:
+            self.environment = {**self.environment, QUOTA_VARIABLE: format_memory(usage.limit)}
         return [home_mount(self.quota_root, name)]
 
     async def _packages_mounts(self) -> list[dict]:

@@ -129,9 +129,14 @@ def test_a_full_quota_stops_one_user_only_and_raising_it_keeps_their_files(qu, b
     r = write(FULL, "big.bin", 40)
     assert r.returncode != 0 and "Disk quota exceeded" in r.stderr, r.stderr
     assert 15 * MiB <= size(FULL, "big.bin") <= 20 * MiB
-    # What JupyterLab shows when it saves a notebook into the full home: the kernel's words.
+    # What JupyterLab shows when it saves a notebook into the full home: the quota, and what to do
+    # (the boot step's Jupyter Server config words the system's "[Errno 122] Disk quota exceeded").
     r = full.user_server("PUT", "/api/contents/note.txt", json={"type": "file", "format": "text", "content": "x" * MiB})
-    assert r.status_code == 500 and "Disk quota exceeded" in r.json()["message"], r.text
+    assert r.status_code == 507, r.text
+    assert r.json()["message"] == (
+        "Your disk quota of 20M is full: delete files (e.g. in ~/pyiron/projects or caches) "
+        "or ask your admin to raise it."
+    ), r.text
     # A full user still gets their server (to delete what they no longer need).
     full.stop()
     try:
@@ -201,6 +206,10 @@ def test_a_group_folder_is_limited_on_its_own_and_a_full_one_leaves_the_home_wri
     r = write(OTHER, f"groups/{GROUP}/big.bin", 20)
     assert r.returncode != 0 and "Disk quota exceeded" in r.stderr, r.stderr
     assert size(OTHER, f"groups/{GROUP}/big.bin") <= 8 * MiB
+    r = member.user_server(
+        "PUT", f"/api/contents/groups/{GROUP}/note.txt", json={"type": "file", "format": "text", "content": "x" * MiB}
+    )
+    assert r.status_code == 507 and f"group folder ~/groups/{GROUP} (8M) is full" in r.json()["message"], r.text
     # The member's own home has its own quota, untouched by the group's.
     assert write(OTHER, "after-group.bin", 2).returncode == 0, "the home must stay writable"
     shown = docker("exec", qu.container("hub"), "pyiron-hub", "quota", "show").stdout
