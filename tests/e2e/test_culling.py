@@ -239,13 +239,6 @@ def test_at_the_next_start_its_job_is_aborted_and_the_notebook_says_which_and_wh
     assert "are now marked aborted in your job table:" in told and "/cull/slow_" in told, told
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known race under load (the full run at 6a70d95, load average 4-8): the hub looked at the ended "
-    "container before the engine had marked its OOM, and the page said 'ended without the hub stopping it'; "
-    "the hub now asks the engine's events again for 5 s after a SIGKILL exit (spawner._engine_events). "
-    "Passed on a quiet machine; make it strict once a loaded run has passed it",
-)
 def test_a_server_killed_by_its_memory_limit_says_why_and_is_counted(cull, timeline):
     mem = timeline["users"]["cmem"]
     said = notice(mem, "last-stop")
