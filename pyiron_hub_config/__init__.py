@@ -60,6 +60,10 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubConfig:
         from .usage_pages import register_usage_metrics
 
         register_usage_metrics(hub_usage_cache(hub), s.storage_soft_limit)  # users' disk, memory, CPU
+        if s.storage_quota is not None:
+            from .usage_pages import quota_cache, register_quota_metrics
+
+            register_quota_metrics(quota_cache(s.quota_service_url, s.usage_refresh_seconds))
         from .server_stops import MEMORY_KILLS_FILE, register_memory_kills_metrics
 
         register_memory_kills_metrics(s.data_dir / MEMORY_KILLS_FILE)  # servers stopped by their memory limit

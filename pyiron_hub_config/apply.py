@@ -142,6 +142,15 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
             # Below the hub's weight (4096, docker-compose.yml): booting servers never starve it.
             "cpu_shares": s.server_cpu_shares,
         }
+        if isinstance(s.server_disk_limit, int):
+            # The writable layer (/tmp, caches outside the home), limited by the engine.
+            sp.extra_host_config["storage_opt"] = {"size": str(s.server_disk_limit)}
+        if s.storage_quota is not None:
+            # The home is the user's limited subvolume (quota.py), ~/work a directory in it.
+            sp.volumes = {}
+            sp.storage_quota = s.storage_quota
+            sp.quota_root = s.storage_quota_root.rstrip("/")
+            sp.quota_service_url = s.quota_service_url
         sp.starts_at_once = starts_at_once(s.starts_at_once, os.cpu_count())
         # Marks users' servers, which never join another user's network (user_networks.py).
         sp.extra_create_kwargs = {"labels": {SERVER_LABEL: "true"}}
@@ -188,7 +197,7 @@ def usage_handlers(hub: HubConfig) -> list[tuple]:
     """/hub/usage for admins (Docker only: a swarm's volumes are on other nodes' engines)."""
     if hub.settings.spawner != "docker":
         return []
-    from .usage_pages import UsageHandler
+    from .usage_pages import UsageHandler, quota_cache
 
     return [
         (
@@ -198,6 +207,9 @@ def usage_handlers(hub: HubConfig) -> list[tuple]:
                 "cache": hub_usage_cache(hub),
                 "soft_limit": hub.settings.storage_soft_limit,
                 "memory_kills_file": str(hub.settings.data_dir / MEMORY_KILLS_FILE),
+                "quotas": quota_cache(hub.settings.quota_service_url, hub.settings.usage_refresh_seconds)
+                if hub.settings.storage_quota is not None
+                else None,
             },
         )
     ]
@@ -417,6 +429,10 @@ def apply_templates(c: Config, hub: HubConfig) -> None:
 
         # Called with the page's user: reads the cached sizes, never waits for Docker.
         template_vars["storage_warning"] = storage_warning(hub_usage_cache(hub), s.storage_soft_limit)
+    if s.storage_quota is not None and s.spawner == "docker":
+        from .usage_pages import quota_cache, storage_quota
+
+        template_vars["storage_quota"] = storage_quota(quota_cache(s.quota_service_url, s.usage_refresh_seconds))
     c.JupyterHub.template_vars = template_vars
     if s.site_logo:
         # JupyterHub serves it at /hub/logo, which every page's header shows.

@@ -99,6 +99,11 @@ def checked_hub_config(environ: Mapping[str, str], on_docker_host: bool) -> HubC
     site = (environ.get("SITE_RESOURCES_DIR") or "").strip()
     if site and not any(p.where == "SITE_RESOURCES_DIR" for p in problems):
         problems += host_problems(Path(site), on_docker_host)
+    if hub is not None and hub.settings.storage_quota is not None and not on_docker_host:
+        from .quota import quota_problems
+
+        # Asked of the quota service, which sees the directory (the hub does not).
+        problems += quota_problems(hub.settings.quota_service_url, hub.settings.storage_quota_root)
     if problems:
         raise ConfigError(problems)
     return hub
@@ -122,6 +127,8 @@ def cmd_check(args) -> int:
         print("  Keycloak accepted the realm URL and the client's credentials.")
     if args.env_file:
         print("  (paths are inside the hub container and were not checked here)")
+        if hub.settings.storage_quota is not None:
+            print("  (whether STORAGE_QUOTA can be enforced is asked of the quota service at the hub's start)")
     for warning in check_warnings(environ, args.env_file):
         print(f"  WARNING: {warning}")
     return 0
@@ -547,6 +554,38 @@ def cmd_move_to_shared(args) -> int:
     return 0
 
 
+def cmd_quota(args) -> int:
+    """Show each user's usage and quota, or set one user's (their files stay)."""
+    from . import quota
+    from .values import parse_size
+
+    try:
+        s = load_hub_config(os.environ, check_paths=False).settings
+        if s.storage_quota is None:
+            raise ConfigError([Problem("STORAGE_QUOTA", "is not set: there is no quota to show or set", "10G")])
+        if args.action == "set":
+            if not args.user or not args.size:
+                raise ConfigError([Problem("quota set", "needs a user and a size", "pyiron-hub quota set alice 20G")])
+            try:
+                limit = parse_size(args.size)
+            except ValueError as err:
+                raise ConfigError([Problem("quota set", str(err), "20G")]) from None
+            got = quota.set_limit(s.quota_service_url, quota.storage_name(args.user), limit)
+            print(f"{args.user}: {format_memory(got.used)} used of {format_memory(got.limit or 0)}")
+            return 0
+        rows = quota.all_usage(s.quota_service_url)
+    except ConfigError as err:
+        print(err.report(), file=sys.stderr)
+        return 1
+    except quota.QuotaServiceError as err:
+        print(f"pyiron-hub quota: {err}", file=sys.stderr)
+        return 1
+    print(f"{'home':<24} {'used':>10} {'quota':>10}")
+    for name, u in rows.items():
+        print(f"{name:<24} {format_memory(u.used):>10} {format_memory(u.limit) if u.limit else 'none':>10}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyiron-hub", description="Configure and run the pyiron JupyterHub.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -677,6 +716,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove pyiron-hub-image-* volumes no container uses and no environment needs",
     )
     usage.set_defaults(func=cmd_usage)
+
+    quota = sub.add_parser(
+        "quota", help="users' disk quotas (STORAGE_QUOTA): show them, or `quota set <user> 20G` to change one"
+    )
+    quota.add_argument("action", choices=("show", "set"))
+    quota.add_argument("user", nargs="?", help="the hub's user name (set)")
+    quota.add_argument("size", nargs="?", help="the new quota, like 20G (set); their files stay")
+    quota.set_defaults(func=cmd_quota)
 
     move = sub.add_parser("move-to-shared", help="copy users' node-local volumes into SWARM_SHARED_PATH (idempotent)")
     move.add_argument(

@@ -461,6 +461,38 @@ class Settings(BaseSettings):
         "10G",
         default=None,
     )
+    storage_quota: SizeBytes | None = _var(
+        "STORAGE_QUOTA",
+        "A hard limit on each user's files (their whole home, ~/work included), enforced by the file system: "
+        "each user's home is a btrfs subvolume under STORAGE_QUOTA_ROOT with a qgroup limit, made and limited by "
+        "the quota service (compose.quota.yml). A write past it fails with 'Disk quota exceeded'. Raise one "
+        "user's with `pyiron-hub quota set <user> 20G` (docs: Disk quotas). Unset: no quota; homes are volumes.",
+        "10G",
+        default=None,
+    )
+    storage_quota_root: str = _var(
+        "STORAGE_QUOTA_ROOT",
+        "The directory on the Docker host, on btrfs with quotas enabled, that holds users' homes when "
+        "STORAGE_QUOTA is set (one subvolume <root>/<user> each); the quota service and the Docker guard "
+        "see it at the same path.",
+        "/srv/pyiron-hub/quota",
+        default="/srv/pyiron-hub/quota",
+    )
+    quota_service_url: str = _var(
+        "QUOTA_SERVICE_URL",
+        "Where the hub reaches the quota service (compose.quota.yml's quota-service, on an internal network).",
+        "http://quota-service:8099",
+        default="http://quota-service:8099",
+    )
+    server_disk_limit: int | Literal["unbounded"] | None = _var(
+        "SERVER_DISK_LIMIT",
+        "The most a server may write outside the home (/tmp, caches, packages installed into the image's "
+        "environment): the container's writable layer, limited by the engine (`--storage-opt size`; needs "
+        "Docker's btrfs storage driver, or overlay2 on XFS mounted with pquota). Required with STORAGE_QUOTA; "
+        "`unbounded` says on purpose that the engine cannot limit it.",
+        "20G",
+        default=None,
+    )
     usage_refresh_seconds: int = _var(
         "USAGE_REFRESH_SECONDS",
         "How old the disk, memory and CPU figures of /hub/usage and /hub/metrics may be before they are measured "
@@ -636,6 +668,15 @@ class Settings(BaseSettings):
         """Environment name -> image, for the legacy PYIRON_* variables that are set."""
         return {name: getattr(self, name) for name in IMAGE_VARIABLES if getattr(self, name)}
 
+    @field_validator("server_disk_limit", mode="before")
+    @classmethod
+    def _disk_limit(cls, value):
+        if value is None or (isinstance(value, str) and value.strip().lower() == "unbounded"):
+            return value and "unbounded"
+        from .values import check_memory_max, parse_size
+
+        return check_memory_max(parse_size(value))
+
     def consistency_problems(self) -> list[Problem]:
         """Problems that involve more than one (individually valid) variable."""
         problems = []
@@ -681,6 +722,28 @@ class Settings(BaseSettings):
                     "is used only when IDLE_TIMEOUT or MAX_SERVER_AGE is set (with both 0 no server is ever culled)",
                     "IDLE_TIMEOUT=3600",
                 )
+            )
+        if self.storage_quota is not None and self.server_disk_limit is None:
+            problems.append(
+                Problem(
+                    "SERVER_DISK_LIMIT",
+                    "must be set with STORAGE_QUOTA: a server's own writable layer (/tmp, caches) would otherwise "
+                    "fill the engine's disk, quota or not (set `unbounded` only if the engine cannot limit it)",
+                    "20G",
+                )
+            )
+        if self.storage_quota is not None and self.spawner != "docker":
+            problems.append(
+                Problem(
+                    "STORAGE_QUOTA",
+                    "is enforced with SPAWNER=docker only (on a swarm, limit users' directories on the shared "
+                    "file system's server: docs, Disk quotas)",
+                    "unset it",
+                )
+            )
+        if self.storage_quota is not None and not self.storage_quota_root.startswith("/"):
+            problems.append(
+                Problem("STORAGE_QUOTA_ROOT", "must be an absolute path on the Docker host", "/srv/pyiron-hub/quota")
             )
         if self.swarm_shared_path and self.swarm_nfs_server:
             problems.append(

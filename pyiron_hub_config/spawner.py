@@ -30,6 +30,7 @@ from .hub_packages import PACKAGES_SOURCE, packages_volume_mount
 from .image_pull import PullsWithProgress
 from .options import InvalidChoice, find_environment, options_from_form, validate_choice
 from .parallelism import thread_environment
+from .quota import QuotaServiceError, ensure_home, home_mount
 from .readiness import AnswerBeforeReady
 from .server_stops import (
     MEMORY,
@@ -92,6 +93,8 @@ def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, la
     )
 
 
+# Jupyter's runtime files (server info, kernels' connection files) with STORAGE_QUOTA: not in the home.
+QUOTA_RUNTIME_DIR = "/tmp/jupyter-runtime"
 # How often (a second apart) the engine is asked for an oom event after a SIGKILL exit.
 OOM_EVENT_TRIES = 5
 
@@ -364,12 +367,37 @@ class PyironSpawner(
         help="The tree of packages (paramiko) the hub lends to servers, with its manifest; none if absent.",
     ).tag(config=True)
 
+    storage_quota = Integer(
+        None, allow_none=True, help="STORAGE_QUOTA in bytes: each user's home is a limited subvolume; None: volumes."
+    ).tag(config=True)
+    quota_root = Unicode("", help="STORAGE_QUOTA_ROOT: the host directory of users' limited homes.").tag(config=True)
+    quota_service_url = Unicode("", help="QUOTA_SERVICE_URL: the service that makes and limits them.").tag(config=True)
+
     def _use_image_mounts(self, mounts: list[dict]) -> None:
         self.mounts = mounts
 
     async def _ship_boot_step(self) -> None:
         mount = await asyncio.wrap_future(self.executor.submit(boot_volume_mount, self.client, self.image))
-        self.mounts = [*self.mounts, mount, *await self._packages_mounts()]
+        self.mounts = [*await self._limited_home(), *self.mounts, mount, *await self._packages_mounts()]
+
+    async def _limited_home(self) -> list[dict]:
+        """With STORAGE_QUOTA, the user's home as their subvolume (made at the first start)."""
+        if self.storage_quota is None:
+            return []
+        name = self.escaped_name
+        try:
+            usage = await asyncio.to_thread(ensure_home, self.quota_service_url, name, self.storage_quota)
+        except QuotaServiceError as err:
+            # Never fall back to an unlimited volume: the admin asked for a quota.
+            raise web.HTTPError(503, f"Your storage is not available: {err}") from None
+        self.log.info(
+            "%s's home: %s of %s used", self.user.name, format_memory(usage.used), format_memory(usage.limit or 0)
+        )
+        # Jupyter Server refuses to run when it cannot write its runtime files, which are in
+        # the home by default: a user whose home is full would not get the server they need
+        # to free space. The files live as long as the server, so the writable layer suits them.
+        self.environment = {**self.environment, "JUPYTER_RUNTIME_DIR": QUOTA_RUNTIME_DIR}
+        return [home_mount(self.quota_root, name)]
 
     async def _packages_mounts(self) -> list[dict]:
         """The hub's packages (hub_packages.py), read-only; none if they cannot be had."""

@@ -7,6 +7,7 @@ Docker engine. The first request after a start shows "being measured" until it i
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from jupyterhub.handlers import BaseHandler
 from jupyterhub.scopes import needs_scope
@@ -47,6 +48,105 @@ def storage_warning(cache: UsageCache, soft_limit: int | None):
     return for_user
 
 
+@dataclass(frozen=True)
+class QuotaFigures:
+    """Each user's home (storage name) -> its usage and quota, as the quota service counts them."""
+
+    homes: dict
+    measured_at: float
+
+
+_quota_cache: UsageCache | None = None
+
+
+def quota_cache(service_url: str, max_age: float) -> UsageCache:
+    """The hub process's one cache of the quota service's figures (STORAGE_QUOTA)."""
+    global _quota_cache
+    if _quota_cache is None:
+        from .quota import all_usage
+
+        _quota_cache = UsageCache(lambda: QuotaFigures(all_usage(service_url), time.time()), max_age)
+    return _quota_cache
+
+
+# At this share of the quota the home page says the files are about to be refused.
+NEARLY_FULL = 0.9
+
+
+def storage_quota(cache: UsageCache):
+    """A template variable: for the current user, their usage and quota (None before the first figures)."""
+
+    def for_user(user):
+        from .quota import storage_name
+
+        figures = cache.get() if user is not None else None
+        mine = figures.homes.get(storage_name(user.name)) if figures else None
+        if mine is None or not mine.limit:
+            return None
+        return {
+            "used": format_bytes(mine.used),
+            "limit": format_bytes(mine.limit),
+            "percent": min(100, round(100 * mine.used / mine.limit)),
+            "full": mine.used >= NEARLY_FULL * mine.limit,
+        }
+
+    return for_user
+
+
+def quota_rows(figures: QuotaFigures | None) -> list[dict]:
+    """The usage page's quota table: fullest first."""
+    if figures is None:
+        return []
+    homes = sorted(figures.homes.items(), key=lambda kv: (-(kv[1].used / (kv[1].limit or 1 << 62)), kv[0]))
+    return [
+        {
+            "name": name,
+            "used": format_bytes(u.used),
+            "limit": format_bytes(u.limit) if u.limit else None,
+            "full": bool(u.limit and u.used >= NEARLY_FULL * u.limit),
+        }
+        for name, u in homes
+    ]
+
+
+class QuotaCollector:
+    """/hub/metrics: each user's home against their quota."""
+
+    def __init__(self, cache: UsageCache):
+        self.cache = cache
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        figures = self.cache.get()
+        if figures is None:
+            return
+        used = GaugeMetricFamily(
+            "pyiron_hub_user_quota_used_bytes", "What a user's home uses of their quota", labels=["user"]
+        )
+        limit = GaugeMetricFamily("pyiron_hub_user_quota_bytes", "A user's disk quota (STORAGE_QUOTA)", labels=["user"])
+        for name, u in figures.homes.items():
+            used.add_metric([name], u.used)
+            if u.limit:
+                limit.add_metric([name], u.limit)
+        yield from (used, limit)
+
+
+_quota_registered = False
+
+
+def register_quota_metrics(cache: UsageCache) -> None:
+    global _quota_registered
+    if not _quota_registered:
+        from prometheus_client import REGISTRY
+
+        REGISTRY.register(QuotaCollector(cache))
+        _quota_registered = True
+
+
 def rows(usage: Usage | None, soft_limit: int | None, memory_kills: dict[str, int] | None = None) -> list[dict]:
     if usage is None:
         return []
@@ -73,8 +173,15 @@ def rows(usage: Usage | None, soft_limit: int | None, memory_kills: dict[str, in
 class UsageHandler(BaseHandler):
     """/hub/usage: every user's disk, and for running servers memory and CPU against limits."""
 
-    def initialize(self, cache: UsageCache, soft_limit: int | None, memory_kills_file: str | None = None):
+    def initialize(
+        self,
+        cache: UsageCache,
+        soft_limit: int | None,
+        memory_kills_file: str | None = None,
+        quotas: UsageCache | None = None,
+    ):
         self.cache, self.soft_limit, self.memory_kills_file = cache, soft_limit, memory_kills_file
+        self.quotas = quotas
 
     @web.authenticated
     @needs_scope("admin:users")
@@ -89,6 +196,8 @@ class UsageHandler(BaseHandler):
             stale_total=format_bytes(usage.stale_total) if usage else None,
             stale_count=len(usage.stale_image_volumes) if usage else 0,
             error=self.cache.error,
+            quota_rows=quota_rows(self.quotas.get()) if self.quotas else None,
+            quota_error=self.quotas.error if self.quotas else None,
         )
         self.finish(html)
 

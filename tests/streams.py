@@ -133,6 +133,8 @@ def schedule(durations: dict | None = None) -> list[Phase]:
         Part([f"{E2E}/test_pull.py"], after=after),
         Part([f"{E2E}/test_tls_origins.py"], after=after),
         Part([f"{E2E}/test_usage.py"], after=after),
+        # pyiron_base's image and the Debian base; its own btrfs loop files and second engine.
+        Part([f"{E2E}/test_quota.py"], after=after),
         # Only pyiron_base's image; its "admin" only logs in (no server of that name).
         Part([f"{E2E}/test_culling.py"], after=after),
         # Its own Keycloak (the test image) and stack, the base image only.

@@ -7,7 +7,8 @@ guard holds the socket instead of the hub and checks each request: its method an
 against the calls the hub makes (the spawner, the boot and packages volumes' writer, the
 SITE_RESOURCES_DIR check, image pulls, users' networks, the usage page), everything else
 refused; and the *bodies* of creates: a container gets no privilege, capability, device,
-host namespace, weakened confinement or host path but SITE_RESOURCES_DIR (read-only); a
+host namespace, weakened confinement or host path but SITE_RESOURCES_DIR (read-only) and,
+with STORAGE_QUOTA, users' limited homes <STORAGE_QUOTA_ROOT>/<name>/home (quota_service/); a
 volume no driver options (``type=none,o=bind,device=/`` would bind the host's ``/``); a
 network only the bridge driver with no options, and no subnet but one in USER_NETWORKS_POOL
 (a bridge on the subnet of a site network would take the host's route to it). The guard's own container and image are
@@ -84,6 +85,8 @@ class Policy:
     """What the guard lets through besides the hub's calls' shapes.
 
     bind_paths: host directories containers may bind, read-only (SITE_RESOURCES_DIR).
+    quota_root: STORAGE_QUOTA_ROOT when STORAGE_QUOTA is set: containers may bind
+        <root>/<name>/home (a user's limited home, made by the quota service), writable.
     own_container, own_name: the guard's container (id and name), never touched.
     own_repositories: the guard's image (normalized repositories), never pulled over.
     network_pool: the range users' networks take their subnets from (USER_NETWORKS_POOL).
@@ -100,6 +103,7 @@ class Policy:
     """
 
     bind_paths: frozenset[str] = frozenset()
+    quota_root: str | None = None
     network_pool: IPv4Network = IPv4Network(DEFAULT_POOL)
     own_container: str | None = None
     own_name: str | None = None
@@ -423,6 +427,7 @@ HOST_CONFIG_CHECKED = {
     "usernsmode",
     "cgroupnsmode",
     "securityopt",
+    "storageopt",
     "binds",
     "mounts",
     "volumesfrom",
@@ -432,6 +437,8 @@ HOST_CONFIG_CHECKED = {
 }
 NO_NEW_PRIVILEGES = {"no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"}
 VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
+# A user's storage name under STORAGE_QUOTA_ROOT (dockerspawner's escaped name, '-' may come first).
+QUOTA_HOME_NAME = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_.-]{0,200}")
 
 
 def check_container_create(policy: Policy, body: object) -> None:
@@ -499,6 +506,11 @@ def check_host_config(policy: Policy, hc: dict[str, object]) -> None:
             "HostConfig.Links: a legacy link names another container (the guard's own, even); "
             "the hub's containers find each other on networks"
         )
+    storage = fields(hc.get("storageopt") or {}, "HostConfig.StorageOpt")
+    # size is the writable layer's limit (SERVER_DISK_LIMIT); the drivers' other options
+    # (e.g. devicemapper's) are nothing the hub sets.
+    if set(storage) - {"size"} or not re.fullmatch(r"\d+[kmgtKMGT]?[bB]?", str(storage.get("size", "0"))):
+        raise Refused(f"HostConfig.StorageOpt {hc.get('storageopt')!r}: the hub sets only a size")
     for bind in hc.get("binds") or []:
         check_bind(policy, bind)
     for mount in hc.get("mounts") or []:
@@ -512,6 +524,16 @@ def check_host_config(policy: Policy, hc: dict[str, object]) -> None:
 
 def _allowed_path(policy: Policy, source: str) -> bool:
     return posixpath.normpath(source) == source and source in policy.bind_paths | policy.writable_bind_paths
+
+
+def _is_quota_home(policy: Policy, source: object) -> bool:
+    """<STORAGE_QUOTA_ROOT>/<name>/home, name as the hub names users' storage: nothing above
+    it, the root itself, or beside it by another name (..)."""
+    if not policy.quota_root or not isinstance(source, str) or posixpath.normpath(source) != source:
+        return False
+    user_dir, home = posixpath.split(source)
+    parent, name = posixpath.split(user_dir)
+    return home == "home" and parent == policy.quota_root and bool(QUOTA_HOME_NAME.fullmatch(name)) and ".." not in name
 
 
 def _writable(policy: Policy, source: str) -> bool:
@@ -564,6 +586,9 @@ def check_mount(policy: Policy, mount: dict[str, object]) -> None:
                 "type=none,o=bind,device=/): the hub's volumes use the local driver's defaults"
             )
         _only(options, {"nocopy", "labels", "driverconfig"}, "VolumeOptions", "the hub never sets it")
+    elif kind == "bind" and _is_quota_home(policy, mount.get("source")):
+        if not empty(mount.get("bindoptions")):
+            raise Refused("a bind mount's BindOptions (propagation): the hub never sets them")
     elif kind == "bind":
         source = mount.get("source")
         if not isinstance(source, str) or not _allowed_path(policy, source):
@@ -768,6 +793,7 @@ class GuardSettings:
     the pool users' networks take their subnets from."""
 
     bind_paths: frozenset[str] = field(default_factory=frozenset)
+    quota_root: str | None = None
     network_pool: IPv4Network = IPv4Network(DEFAULT_POOL)
     writable_bind_paths: frozenset[str] = field(default_factory=frozenset)
 
@@ -783,6 +809,14 @@ def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
         )
     elif site:
         settings["bind_paths"] = frozenset({posixpath.normpath(site)})
+    if (environ.get("STORAGE_QUOTA") or "").strip():
+        root = (environ.get("STORAGE_QUOTA_ROOT") or "/srv/pyiron-hub/quota").strip()
+        if not root.startswith("/") or posixpath.normpath(root) == "/":
+            problems.append(
+                Problem("STORAGE_QUOTA_ROOT", "must be an absolute path on the Docker host", "/srv/pyiron-hub/quota")
+            )
+        else:
+            settings["quota_root"] = posixpath.normpath(root)
     pool = (environ.get("USER_NETWORKS_POOL") or "").strip()
     if pool:
         from ..values import parse_address_pool  # pydantic's: not at the top, which the healthcheck imports
@@ -1019,7 +1053,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     parser.add_argument(
         "--env-file",
         type=Path,
-        help="the hub's pyiron.env, read for SITE_RESOURCES_DIR and USER_NETWORKS_POOL only (default: the environment)",
+        help="the hub's pyiron.env, read for SITE_RESOURCES_DIR, STORAGE_QUOTA(_ROOT) and USER_NETWORKS_POOL only (default: the environment)",
     )
     parser.add_argument("--listen", default=LISTEN, help=f"address:port to serve the hub on (default {LISTEN})")
     parser.add_argument("--upstream", default=UPSTREAM, help=f"the engine's socket (default {UPSTREAM})")
@@ -1039,8 +1073,14 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     from ..envfiles import parse_env_file  # not at the top: the healthcheck (--ping) imports this module often
 
     try:
-        load = load_backup_guard_settings if args.role == "backup" else load_guard_settings
-        settings = load(parse_env_file(args.env_file) if args.env_file else environ)
+        read = parse_env_file(args.env_file) if args.env_file else environ
+        if args.role == "backup":
+            settings = load_backup_guard_settings(read)
+        else:
+            # compose.quota.yml passes STORAGE_QUOTA_ROOT from .env, as to the hub and the quota service.
+            if environ.get("STORAGE_QUOTA_ROOT"):
+                read = {**read, "STORAGE_QUOTA_ROOT": environ["STORAGE_QUOTA_ROOT"]}
+            settings = load_guard_settings(read)
     except OSError as err:
         print(f"docker-guard: cannot read --env-file: {err}", file=sys.stderr)
         return 1
@@ -1057,6 +1097,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         policy = Policy(
             bind_paths=settings.bind_paths,
             writable_bind_paths=settings.writable_bind_paths,
+            quota_root=settings.quota_root,
             network_pool=settings.network_pool,
             users_network=users_network,
             role=args.role,
@@ -1070,7 +1111,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         log.warning("not in a container of this engine: nothing of the guard itself to protect")
     log.info(
         "serving %s for the %s at %s; host paths containers may bind read-only: %s, read-write: %s; "
-        "users' networks' subnets in %s; members of %s may join the hub's networks (the backup's workers' network)",
+        "users' networks' subnets in %s; members of %s may join the hub's networks (the backup's workers' "
+        "network); users' limited homes under %s",
         args.listen,
         args.role,
         args.upstream,
@@ -1078,6 +1120,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         ", ".join(sorted(policy.writable_bind_paths)) or "none",
         policy.network_pool,
         policy.users_network or "no network",
+        policy.quota_root or "no directory (no STORAGE_QUOTA)",
     )
     from aiohttp import web
 

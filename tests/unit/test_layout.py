@@ -31,7 +31,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "pyiron_hub_config"
 REPO = PACKAGE.parent
 NAME = PACKAGE.name
 # Where each subpackage runs is its __init__'s docstring; here, what the tests hold it to.
-SUBPACKAGES = {"in_user_container", "on_cluster", "docker_guard", "backup_worker", "probes", "relay"}
+SUBPACKAGES = {"in_user_container", "on_cluster", "docker_guard", "backup_worker", "probes", "relay", "quota_service"}
 # Files copied alone into places the hub does not control: standard library only, no import
 # from the package, and nothing newer than this Python (their docstrings promise it).
 TRAVEL_ALONE = ["in_user_container/boot.py", "in_user_container/notebook_quiet.py", "on_cluster/key_sync.py"]
@@ -45,6 +45,7 @@ MAY_IMPORT = {
     "in_user_container": (set(), set()),
     "on_cluster": (set(), set()),
     "relay": (set(), set()),
+    "quota_service": (set(), set()),
 }
 # Old module paths that only say they are deprecated and run the new one (README "Upgrading").
 DEPRECATED = {f"{NAME}.health": f"{NAME}.probes.health", f"{NAME}.backup_status": f"{NAME}.probes.backup_status"}
@@ -234,7 +235,7 @@ def test_subpackages_import_only_the_standard_library_and_what_they_may(subpacka
                 assert own in (at_top if i.at_top else at_top | inside), (
                     f"{where}: not a hub module {subpackage} may import {'at the top' if i.at_top else ''}"
                 )
-            elif subpackage == "docker_guard":  # the hub image's packages, but not at the top (--ping)
+            elif subpackage in ("docker_guard", "quota_service"):  # the hub image's, not at the top (--ping)
                 assert not i.at_top, f"{where}: imported at the top, which the healthcheck pays at each run"
             else:
                 assert i.optional and not i.at_top, (

@@ -1,0 +1,100 @@
+"""The hub's side of STORAGE_QUOTA: it asks the quota service (quota_service/, a container of
+its own with the one privilege needed) over HTTP, and mounts the user's subvolume.
+
+Plain urllib: four JSON calls on an internal network; the spawner runs them in a thread.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from .problems import Problem
+from .storage import HOME
+
+TIMEOUT = 30
+
+
+class QuotaServiceError(Exception):
+    """The quota service refused or did not answer; the message says why."""
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    used: int
+    limit: int | None
+
+
+def _call(url: str, method: str = "GET", body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as err:
+        try:
+            message = json.load(err).get("message") or str(err)
+        except ValueError:
+            message = str(err)
+        raise QuotaServiceError(message) from None
+    except (OSError, ValueError) as err:
+        raise QuotaServiceError(f"the quota service at {url} does not answer: {err}") from None
+
+
+def ensure_home(service_url: str, name: str, limit: int) -> QuotaUsage:
+    """The user's limited home (made at the first start with limit; kept as it is after)."""
+    got = _call(f"{service_url.rstrip('/')}/users/{name}", "PUT", {"limit": limit})
+    return QuotaUsage(got["used"], got["limit"])
+
+
+def set_limit(service_url: str, name: str, limit: int) -> QuotaUsage:
+    got = _call(f"{service_url.rstrip('/')}/users/{name}/limit", "PUT", {"limit": limit})
+    return QuotaUsage(got["used"], got["limit"])
+
+
+def all_usage(service_url: str) -> dict[str, QuotaUsage]:
+    """Storage name (the spawner's escaped user name) -> its usage and limit."""
+    return {name: QuotaUsage(u["used"], u["limit"]) for name, u in _call(f"{service_url.rstrip('/')}/users").items()}
+
+
+def quota_problems(service_url: str, root: str) -> list[Problem]:
+    """A quota that the host cannot enforce, as a configuration problem (never ignored)."""
+    try:
+        got = _call(f"{service_url.rstrip('/')}/check")
+    except QuotaServiceError as err:
+        return [
+            Problem(
+                "STORAGE_QUOTA",
+                f"is set but cannot be enforced: {err}",
+                "a STORAGE_QUOTA_ROOT on btrfs with `btrfs quota enable`, and compose.quota.yml (docs: Disk quotas)",
+            )
+        ]
+    if got.get("root", "").rstrip("/") != root.rstrip("/"):
+        return [
+            Problem(
+                "STORAGE_QUOTA_ROOT",
+                f"is {root} here, but the quota service makes homes in {got.get('root')}",
+                "the same path in pyiron.env and .env (compose.quota.yml reads it from .env)",
+            )
+        ]
+    return []
+
+
+def storage_name(username: str) -> str:
+    """The name of a user's home under STORAGE_QUOTA_ROOT: the spawner's escaped name."""
+    from dockerspawner import DockerSpawner
+
+    return DockerSpawner._escape(username)
+
+
+def home_path(root: str, name: str) -> str:
+    """The user's home on the host: <root>/<escaped name>/home, in their subvolume <root>/<escaped name>."""
+    return f"{root.rstrip('/')}/{name}/home"
+
+
+def home_mount(root: str, name: str) -> dict:
+    """The user's home as a bind mount (docker.types.Mount keyword arguments); the guard lets
+    through exactly such binds of <STORAGE_QUOTA_ROOT>/<name>/home."""
+    return {"type": "bind", "source": home_path(root, name), "target": HOME, "read_only": False}
