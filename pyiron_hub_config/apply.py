@@ -19,6 +19,7 @@ from .database import database_url
 from .error_words import template_functions
 from .hub_config import HubConfig
 from .server_stops import MEMORY_KILLS_FILE, server_notice
+from .sharing import USER_ROLE_WITH_SHARING, sharing_handlers
 from .spawner import PyironSpawner, pass_access_token
 from .ssh_keys import KEY_SYNC_SCOPE, ssh_key_handlers
 from .storage import HOME, container_prefix, user_volumes
@@ -117,7 +118,12 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
     sp.network_name = s.docker_network
     sp.use_internal_ip = True
     sp.prefix = container_prefix(s.deployment_name)
+    # Every server of a user mounts the same home: volume names follow the user, not the server.
     sp.volumes = user_volumes(s.deployment_name)
+    # Named servers (NAMED_SERVER_LIMIT): each is a spawner of its own, so its container
+    # (DockerSpawner's "{prefix}-{username}--{servername}"), network, limits and culling are its own.
+    c.JupyterHub.allow_named_servers = s.named_server_limit > 0
+    c.JupyterHub.named_server_limit_per_user = s.named_server_limit
     sp.site_resources = str(s.site_resources_dir) if s.site_resources_dir else None
     sp.notebook_dir = HOME
     sp.cmd = boot_command()
@@ -159,6 +165,8 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
         sp.joined_names = [s.hub_connect_host, *s.users_reach]
         sp.subnet_pool = str(s.user_networks_pool)
         sp.subnet_prefix = s.user_networks_prefix
+        sp.group_folders = list(s.group_folders)
+        sp.deployment_name = s.deployment_name or ""
     else:
         sp.mem_guarantee = default.mem_limit
         sp.cpu_guarantee = default.cpu_limit
@@ -181,7 +189,11 @@ def apply_clusters(c: Config, hub: HubConfig) -> None:
     """HPC clusters: each server gets their pysqa configuration; users get the SSH key page."""
     spawner_section(c, hub).clusters = list(hub.clusters)  # both spawners have the picker's trait
     # The pages' templates are with the others (apply_templates); page.html links them.
-    c.JupyterHub.extra_handlers = (ssh_key_handlers(hub.clusters) if hub.clusters else []) + usage_handlers(hub)
+    c.JupyterHub.extra_handlers = (
+        (ssh_key_handlers(hub.clusters) if hub.clusters else [])
+        + usage_handlers(hub)
+        + (sharing_handlers() if hub.settings.server_sharing else [])
+    )
 
 
 def hub_usage_cache(hub: HubConfig):
@@ -380,6 +392,8 @@ def admin_roles(hub: HubConfig) -> list[dict]:
 def apply_services(c: Config, hub: HubConfig, metrics_token: str, key_sync_token: str | None = None) -> None:
     """Every service the hub runs or admits, with its role, and the admins' role; set once, as a whole."""
     services, roles = [], admin_roles(hub)
+    if hub.settings.server_sharing:
+        roles.append(dict(USER_ROLE_WITH_SHARING))
     for more_services, more_roles in (
         culler_service(hub),
         metrics_service(metrics_token),
@@ -420,6 +434,8 @@ def apply_templates(c: Config, hub: HubConfig) -> None:
         "error_words": template_functions,
         # The top bar links the SSH key pages when there are clusters to use them with.
         "ssh_key_page": bool(hub.clusters),
+        # ... and the Share page with SERVER_SHARING.
+        "share_page": s.server_sharing,
         # Called with the page's user: why their server last stopped with work in it, and when
         # the running one will be stopped (MAX_SERVER_AGE).
         "server_notice": server_notice(s.max_server_age),

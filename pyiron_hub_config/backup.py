@@ -40,7 +40,7 @@ from .backup_layout import SQLITE_DIR, STAGING, VOLUMES
 from .backup_settings import BackupSettings, load_backup_settings, restic_environment
 from .backup_status import STATUS_FILE, read_status
 from .problems import ConfigError
-from .storage import HOME, HOME_VOLUME, WORK_DIR, WORK_VOLUME
+from .storage import GROUP_VOLUME, HOME, HOME_VOLUME, WORK_DIR, WORK_VOLUME
 
 PROJECT_DIR = Path("/project")
 DATA_DIR = Path("/srv/jupyterhub/data")  # the hub's data volume, mounted by compose.backup.yml
@@ -100,10 +100,12 @@ def user_volume_pattern(deployment: str | None) -> re.Pattern:
 
 
 def volumes_to_back_up(names: list[str], project: str, deployment: str | None) -> list[str]:
-    """The hub's data volume (its secrets) and every user's home and work volume, sorted."""
+    """The hub's data volume (its secrets), every user's home and work volume and every group
+    folder's (GROUP_FOLDERS), sorted."""
     pattern = user_volume_pattern(deployment)
+    groups = re.compile(rf"^{re.escape(f'{deployment}-') if deployment else ''}{re.escape(GROUP_VOLUME)}.+$")
     hub = f"{project}_{HUB_DATA}"
-    return sorted({n for n in names if pattern.match(n)} | ({hub} if hub in names else set()))
+    return sorted({n for n in names if pattern.match(n) or groups.match(n)} | ({hub} if hub in names else set()))
 
 
 def user_volumes(user: str, deployment: str | None) -> tuple[str, str]:
@@ -557,7 +559,8 @@ def restore(
             volumes, paths = [volume], {volume: rel}
         else:
             container = f"{old_deployment}-jupyter-{user}" if old_deployment else f"jupyter-{user}"
-            running = dep.client.containers.list(filters={"name": f"^/{container}$", "status": "running"})
+            # Any of the user's servers: named ones (NAMED_SERVER_LIMIT) are <container>--<name>.
+            running = dep.client.containers.list(filters={"name": f"^/{container}(--.+)?$", "status": "running"})
             if running:
                 raise BackupError(
                     f"{user}'s server is running: stop it (admin page, or ask {user}), then restore "

@@ -27,6 +27,9 @@ ACTIVITY_EVERY_VARIABLE = "PYIRON_HUB_ACTIVITY_EVERY"  # seconds between the wat
 STOPS_AT_VARIABLE = "PYIRON_HUB_STOPS_AT"  # epoch seconds at which the culler stops it (MAX_SERVER_AGE)
 STOP_WARNING_VARIABLE = "PYIRON_HUB_STOP_WARNING"  # seconds before that from which notebooks say so
 LAST_STOP_VARIABLE = "PYIRON_HUB_LAST_STOP"  # why the server before this one stopped: {"at", "text", "kind", "jobs"}
+# Host names of the user's other servers running at this start (named servers), comma-separated:
+# their pyiron jobs are not those of a stopped server.
+LIVE_HOSTS_VARIABLE = "PYIRON_HUB_LIVE_HOSTS"
 
 
 def temp_file_beside(target, data, mode=0o600):
@@ -56,3 +59,8 @@ def write_atomically(target, data, mode=0o644):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def work_status_name(server_name):
+    """The watcher's file below STATE_DIR: one per server, as a user's named servers share the home."""
+    return "work-%s.json" % server_name if server_name else "work.json"

@@ -48,6 +48,17 @@ class Environment(BaseModel):
     mem_limit: MemoryBytes | None = Field(default=None, description="Its memory limit, e.g. 4G; else MEM_LIMIT.")
     cpu_limit: Cpus | None = Field(default=None, description="Its CPU limit, e.g. 2; else CPU_LIMIT.")
     default: bool = Field(default=False, description="Preselected in the picker; else the first entry offered.")
+    groups: tuple[str, ...] = Field(
+        default=(),
+        description="Keycloak groups whose members see and may start it (e.g. a licensed code's image); "
+        "empty: every user. ENVIRONMENT_GROUPS replaces it.",
+    )
+
+    @field_validator("groups")
+    @classmethod
+    def _group_names(cls, groups: tuple[str, ...]) -> tuple[str, ...]:
+        # As JupyterHub keeps Keycloak's groups (authenticator.strip_group_path).
+        return tuple(group.lstrip("/") for group in groups)
 
     @field_validator("image")
     @classmethod
@@ -119,8 +130,26 @@ def resolve_environments(catalogue: list[Environment], settings: Settings) -> li
                     "unset it, or add the entry to the catalogue",
                 )
             )
+    for name in settings.environment_groups:
+        if name not in names:
+            problems.append(
+                Problem(
+                    "ENVIRONMENT_GROUPS",
+                    f"names '{name}', which is not in the catalogue",
+                    "ENVIRONMENT_GROUPS='" + next(iter(sorted(names)), "pyiron_md") + "=pyiron-research'",
+                )
+            )
     overrides = settings.image_overrides()
-    offered = [env.model_copy(update={"image": overrides.get(env.name, env.image)}) for env in catalogue]
+    group_overrides = settings.environment_groups
+    offered = [
+        env.model_copy(
+            update={
+                "image": overrides.get(env.name, env.image),
+                "groups": tuple(group_overrides.get(env.name, env.groups)),
+            }
+        )
+        for env in catalogue
+    ]
     offered = sorted((env for env in offered if env.image), key=lambda env: env.retired)
     if not offered:
         raise ConfigError(
@@ -161,6 +190,20 @@ def resolve_environments(catalogue: list[Environment], settings: Settings) -> li
     if problems:
         raise ConfigError(problems)
     return resolved
+
+
+def offered_to(environments: list[Environment], groups) -> list[Environment]:
+    """The environments a user in these groups may start: those for everyone and their groups'.
+
+    The catalogue's default stays the default when the user may start it; otherwise the
+    first they may start is theirs (the picker preselects it, a start without a choice
+    runs it).
+    """
+    groups = set(groups)
+    mine = [env for env in environments if not env.groups or groups.intersection(env.groups)]
+    if mine and not any(env.default for env in mine):
+        mine = [env.model_copy(update={"default": i == 0}) for i, env in enumerate(mine)]
+    return mine
 
 
 def left_out(catalogue: list[Environment], offered: list[Environment]) -> list[Environment]:

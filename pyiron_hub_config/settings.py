@@ -21,6 +21,7 @@ from .values import (
     AddressPool,
     ConstraintList,
     Cpus,
+    EnvironmentGroups,
     HelpUrl,
     HttpUrlText,
     ImageRef,
@@ -278,6 +279,13 @@ class Settings(BaseSettings):
         "/srv/jupyterhub/environments.toml",
         default=None,
     )
+    environment_groups: EnvironmentGroups = _var(
+        "ENVIRONMENT_GROUPS",
+        "Environments only some Keycloak groups may start: environment=group[,group], entries separated by ';'. "
+        "Replaces the catalogue entry's groups; the hub checks membership at every start (docs 'Working together').",
+        "pyiron_md=pyiron-research,pyiron-admins; pyiron_base=teaching",
+        default={},
+    )
     clusters_file: Path | None = _var(
         "CLUSTERS_FILE",
         "HPC clusters users submit pyiron jobs to over SSH (TOML; README 'Connecting a cluster'). None by default.",
@@ -316,6 +324,17 @@ class Settings(BaseSettings):
         '(README "Security notes"). SPAWNER=docker only.',
         "true",
         default=True,
+    )
+    named_server_limit: int = _var(
+        "NAMED_SERVER_LIMIT",
+        "How many named servers each user may run besides their default one, e.g. 1 for two environments at "
+        "once: each its own container, network and limits, all with the same home (docs 'Working together'). "
+        "0 (the default, as in zero-to-jupyterhub): one server per user, as each more server is another claim "
+        "on the host's memory. SPAWNER=docker only.",
+        "1",
+        default=0,
+        ge=0,
+        le=10,
     )
     users_reach: NameList = _var(
         "USERS_REACH",
@@ -444,6 +463,22 @@ class Settings(BaseSettings):
         "Let admins open users' servers: their files, terminals and kernels, hence e.g. their HPC keys "
         "in ~/.ssh (JupyterHub's access:servers, tokens and shares scopes on every user). Without it "
         "admins still start and stop servers and use the admin page.",
+        "true",
+        default=False,
+    )
+    group_folders: NameList = _var(
+        "GROUP_FOLDERS",
+        "Keycloak groups that get a shared folder, by name or pattern (comma-separated; * and ? match): each "
+        "member's server has ~/groups/<group>, read-write, and nobody else's (docs 'Working together'). "
+        "SPAWNER=docker only.",
+        "pyiron-research,lab-*",
+        default=[],
+    )
+    server_sharing: bool = _var(
+        "SERVER_SHARING",
+        "Let users share their running servers with other users and groups (JupyterHub's sharing, the hub's "
+        "Share page; docs 'Working together'). Whoever a server is shared with works in it as its owner. "
+        "Off by default, as in zero-to-jupyterhub. Admins get no access from it (ADMIN_ACCESS).",
         "true",
         default=False,
     )
@@ -721,6 +756,19 @@ class Settings(BaseSettings):
                     "IDLE_CULL_EVERY",
                     "is used only when IDLE_TIMEOUT or MAX_SERVER_AGE is set (with both 0 no server is ever culled)",
                     "IDLE_TIMEOUT=3600",
+                )
+            )
+        if self.group_folders and self.spawner == "swarm":
+            problems.append(Problem("GROUP_FOLDERS", "is used only with SPAWNER=docker", "docker"))
+        if self.named_server_limit and self.spawner == "swarm":
+            # Two servers of one user write one SQLite job database: safe where its locks are
+            # (one kernel, a local volume), not on a swarm's NFS home.
+            problems.append(
+                Problem(
+                    "NAMED_SERVER_LIMIT",
+                    "is used only with SPAWNER=docker (servers on several nodes would share pyiron's "
+                    "SQLite job database over NFS, whose locks SQLite does not trust)",
+                    "0",
                 )
             )
         if self.storage_quota is not None and self.server_disk_limit is None:

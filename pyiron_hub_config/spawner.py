@@ -20,12 +20,15 @@ from .boot_shared import (
     ACTIVITY_EVERY_VARIABLE,
     IMAGE_ID_VARIABLE,
     LAST_STOP_VARIABLE,
+    LIVE_HOSTS_VARIABLE,
     STOP_WARNING_VARIABLE,
     STOPS_AT_VARIABLE,
+    work_status_name,
 )
-from .catalogue import Environment
+from .catalogue import Environment, offered_to
 from .clusters import QUIET_ENVIRONMENT, cluster_files
 from .docker_pool import PooledDockerSpawner
+from .group_folders import folder_groups, group_mounts, prepare_group_volume
 from .hub_packages import PACKAGES_SOURCE, packages_volume_mount
 from .image_pull import PullsWithProgress
 from .options import InvalidChoice, find_environment, options_from_form, validate_choice
@@ -45,14 +48,14 @@ from .server_stops import (
 from .ssh_keys import (
     FILES_STATUS_PATH,
     PUBLIC_KEY_PATH,
-    WORK_STATUS_PATH,
+    WORK_STATUS_DIR,
     PublicKey,
     public_key_from_archive,
     skipped_from_archive,
     work_from_archive,
 )
 from .start_queue import StartQueue
-from .storage import SITE_RESOURCES_MOUNT, image_volume, server_mounts
+from .storage import GROUP_VOLUME, SITE_RESOURCES_MOUNT, image_volume, server_mounts
 from .user_networks import UserNetworks
 from .values import MIN_CPUS, MIN_MEMORY, format_memory
 
@@ -165,7 +168,13 @@ class EnvironmentPicker(DockerSpawner):
         # From before last_options was kept: the options last sent, if they were not refused.
         last = spawner.last_options or {k: v for k, v in (spawner.user_options or {}).items() if k != "profile"}
         gone = next((env for env in spawner.left_out_environments if env.name == last.get("environment")), None)
-        return render_options_form(spawner.environments, spawner.max_mem_limit, spawner.max_cpu_limit, last, gone)
+        return render_options_form(spawner.mine(), spawner.max_mem_limit, spawner.max_cpu_limit, last, gone)
+
+    def mine(self) -> list[Environment]:
+        """The environments this server's owner may start: asked again at each start and each
+        visit of the picker, from the groups Keycloak gave at their last login or refresh."""
+        groups = [group.name for group in getattr(self.user, "groups", None) or []]
+        return offered_to(self.environments, groups)
 
     @default("options_from_form")
     def _options_from_form_default(self):
@@ -260,7 +269,21 @@ class EnvironmentPicker(DockerSpawner):
             env[STOP_WARNING_VARIABLE] = str(stop_warning(self.max_age))
         if self.last_stop:
             env[LAST_STOP_VARIABLE] = json.dumps({k: self.last_stop.get(k) for k in ("at", "text", "kind", "jobs")})
+        live = self.live_hosts()
+        if live:
+            env[LIVE_HOSTS_VARIABLE] = ",".join(live)
         return env
+
+    def live_hosts(self) -> list[str]:
+        """The host names of the owner's other servers (named servers) running now: pyiron writes
+        them into its job table, and the boot step must not take their jobs for a stopped server's."""
+        hosts = []
+        for spawner in (getattr(self.user, "spawners", None) or {}).values():
+            container_id = getattr(spawner, "container_id", "")
+            # Docker names a container's host by the first 12 characters of its id (no hostname is set).
+            if spawner is not self and container_id and spawner.active:
+                hosts.append(container_id[:12])
+        return sorted(hosts)
 
     def cluster_environment(self) -> dict[str, str]:
         """What the boot step needs for the clusters: their files and a key pair to log in with."""
@@ -310,10 +333,28 @@ class EnvironmentPicker(DockerSpawner):
         self.user_options = {k: v for k, v in (self.user_options or {}).items() if k != "profile"}
 
     def _choose(self, options, for_page: bool = False):
+        mine = self.mine()
         try:
-            return validate_choice(
-                options, self.environments, self.max_mem_limit, self.max_cpu_limit, self.left_out_environments
-            )
+            name = (options or {}).get("environment")
+            withheld = find_environment(name, self.environments)
+            if withheld is not None and find_environment(name, mine) is None:
+                # A forged form, an old link or a script: the picker never offered it.
+                self.log.warning("%s asked for %s, which is only for its groups: refused", self.user.name, name)
+                error = web.HTTPError(
+                    403,
+                    "%s",
+                    f"{withheld.display_name} is only for members of {', '.join(withheld.groups)}; "
+                    f"you may start: {', '.join(e.name for e in mine) or 'none'}",
+                )
+                if for_page:
+                    error.jupyterhub_message = (
+                        f"{withheld.display_name} is only for members of the groups {', '.join(withheld.groups)}. "
+                        "Choose another environment, or ask your admin to add you to one of them."
+                    )
+                raise error
+            if not mine:
+                raise InvalidChoice("No environment is offered to your groups: ask the admin of this hub.")
+            return validate_choice(options, mine, self.max_mem_limit, self.max_cpu_limit, self.left_out_environments)
         except InvalidChoice as err:
             error = web.HTTPError(400, "%s", err.api_message)
             if for_page:
@@ -376,9 +417,26 @@ class PyironSpawner(
     def _use_image_mounts(self, mounts: list[dict]) -> None:
         self.mounts = mounts
 
+    group_folders = List(
+        Unicode(), help="GROUP_FOLDERS: Keycloak groups (names or patterns) whose members share ~/groups/<group>."
+    ).tag(config=True)
+    deployment_name = Unicode("", help="DEPLOYMENT_NAME, the prefix of the volumes' names.").tag(config=True)
+
+    async def _mount_group_folders(self) -> None:
+        """This start's group folders: those of the groups the owner is in now, no others."""
+        volumes = {name: v for name, v in self.volumes.items() if GROUP_VOLUME not in name}
+        groups = folder_groups(self.group_folders, [g.name for g in getattr(self.user, "groups", None) or []])
+        for group, name in zip(groups, group_mounts(groups, self.deployment_name or None), strict=True):
+            await asyncio.wrap_future(self.executor.submit(prepare_group_volume, self.client, self.image, name, group))
+        self.volumes = {**volumes, **group_mounts(groups, self.deployment_name or None)}
+        if groups:
+            self.log.info("%s's server gets the group folders of %s", self.user.name, ", ".join(groups))
+
     async def _ship_boot_step(self) -> None:
         mount = await asyncio.wrap_future(self.executor.submit(boot_volume_mount, self.client, self.image))
         self.mounts = [*await self._limited_home(), *self.mounts, mount, *await self._packages_mounts()]
+        # Here, with the image on the engine: its volumes' writer is made from it.
+        await self._mount_group_folders()
 
     async def _limited_home(self) -> list[dict]:
         """With STORAGE_QUOTA, the user's home as their subvolume (made at the first start)."""
@@ -470,7 +528,9 @@ class PyironSpawner(
                 self.max_age,
                 state.get("ExitCode"),
             )
-            work = await self._read_from_container(WORK_STATUS_PATH, work_from_archive)
+            work = await self._read_from_container(
+                f"{WORK_STATUS_DIR}/{work_status_name(self.name)}", work_from_archive
+            )
             record = stop_record(kind, text, work)
             record["container"] = self.container_id
             self.last_stop = record

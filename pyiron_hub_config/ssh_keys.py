@@ -29,7 +29,7 @@ from .clusters import HOME, SSH_PUBLIC_KEY, fingerprint, parse_public_key
 
 PUBLIC_KEY_PATH = f"{HOME}/{SSH_PUBLIC_KEY}"
 FILES_STATUS_PATH = f"{HOME}/.pyiron_hub/files.json"  # written by boot.py
-WORK_STATUS_PATH = f"{HOME}/.pyiron_hub/work.json"  # written by boot.py's watcher
+WORK_STATUS_DIR = f"{HOME}/.pyiron_hub"  # boot.py's watcher writes boot_shared.work_status_name there
 # What a cluster's key sync holds (apply.key_sync_service): /hub/ssh-keys?cluster= and nothing else.
 KEY_SYNC_SCOPE = "custom:pyiron-hub:ssh-keys:read"
 # A public key is well under 1 KiB (RSA 16384 bits: about 2.8 KiB); anything larger is not one.

@@ -22,6 +22,9 @@ HOME = "/home/jovyan"
 WORK_DIR = f"{HOME}/work"
 HOME_VOLUME = "jupyterhub-home-{username}"
 WORK_VOLUME = "jupyterhub-user-{username}"
+# A Keycloak group's folder (GROUP_FOLDERS), mounted at ~/groups/<group> in its members' servers.
+GROUP_VOLUME = "jupyterhub-group-"
+GROUPS_DIR = "/home/jovyan/groups"
 # The user the pyiron images run as (jovyan); their files must be theirs on shared storage.
 USER_UID = USER_GID = 1000
 IMAGE_VOLUME_PREFIX = "pyiron-hub-image-"
@@ -33,6 +36,21 @@ def user_volumes(deployment: str | None = None) -> dict[str, str]:
     """Volume name template -> mount point, for DockerSpawner.volumes."""
     prefix = f"{deployment}-" if deployment else ""
     return {prefix + HOME_VOLUME: HOME, prefix + WORK_VOLUME: WORK_DIR}
+
+
+def group_volume(group: str, deployment: str | None = None) -> str:
+    """'pyiron-research' -> '<deployment>-jupyterhub-group-pyiron-research'.
+
+    Docker's volume names allow [a-zA-Z0-9_.-]: any other character of a Keycloak group's
+    name becomes '_' and its code point in hex, so that two groups never share a volume.
+    """
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-.") else f"_{ord(c):x}" for c in group)
+    return (f"{deployment}-" if deployment else "") + GROUP_VOLUME + safe
+
+
+def group_folder(group: str) -> str:
+    """The folder's name under ~/groups: the group's own name, a subgroup's path joined by '-'."""
+    return group.strip("/").replace("/", "-")
 
 
 def container_prefix(deployment: str | None = None) -> str:

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .storage import HOME_VOLUME, IMAGE_VOLUME_PREFIX, WORK_VOLUME, image_volume
+from .storage import GROUP_VOLUME, HOME_VOLUME, IMAGE_VOLUME_PREFIX, WORK_VOLUME, image_volume
 
 _HOME = HOME_VOLUME.split("{")[0]
 _WORK = WORK_VOLUME.split("{")[0]
@@ -41,6 +41,7 @@ class UserUsage:
 @dataclass
 class Usage:
     users: dict[str, UserUsage] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)  # group folder's volume -> bytes (GROUP_FOLDERS)
     stale_image_volumes: dict[str, int] = field(default_factory=dict)  # name -> bytes
     measured_at: float = 0.0
     seconds: float = 0.0  # how long the measurement took
@@ -67,7 +68,9 @@ def usage_from_df(df: dict, deployment: str | None, needed_image_ids: set[str]) 
         data = v.get("UsageData") or {}
         size = max(0, data.get("Size", 0))
         owner = user_of_volume(v["Name"], deployment)
-        if owner:
+        if v["Name"].startswith((f"{deployment}-" if deployment else "") + GROUP_VOLUME):
+            usage.groups[v["Name"]] = size
+        elif owner:
             user = usage.users.setdefault(owner[0], UserUsage(owner[0]))
             setattr(user, owner[1], getattr(user, owner[1]) + size)
         elif v["Name"].startswith(IMAGE_VOLUME_PREFIX) and data.get("RefCount", 1) == 0 and v["Name"] not in needed:
@@ -96,6 +99,17 @@ def memory_from_stats(stats: dict) -> int | None:
     return max(0, mem["usage"] - cache)
 
 
+def user_of_container(name: str, container_prefix: str) -> str:
+    """'jupyter-ann' and her named server's 'jupyter-ann--md' -> 'ann' (DockerSpawner's name_template)."""
+    return name[len(container_prefix) + 1 :].split("--", 1)[0]
+
+
+def _add(total, value):
+    if value is None:
+        return total
+    return value if total is None else total + value
+
+
 def measure(client, deployment: str | None, needed_images: list[str], container_prefix: str) -> Usage:
     """One full measurement (seconds with many users: call it off the event loop)."""
     started = time.monotonic()
@@ -107,18 +121,19 @@ def measure(client, deployment: str | None, needed_images: list[str], container_
             pass
     usage = usage_from_df(client.df(), deployment, needed_ids)
     for c in client.containers.list(filters={"name": f"^{container_prefix}-", "status": "running"}):
-        name = c.name[len(container_prefix) + 1 :]
+        name = user_of_container(c.name, container_prefix)
         user = usage.users.setdefault(name, UserUsage(name))
         try:
             stats = c.stats(stream=False)
         except Exception:  # stopped meanwhile
             continue
         host = c.attrs.get("HostConfig") or {}
-        user.memory = memory_from_stats(stats)
-        user.memory_limit = host.get("Memory") or None
-        user.cpu = cpu_from_stats(stats)
         quota, period = host.get("CpuQuota") or 0, host.get("CpuPeriod") or 100000
-        user.cpu_limit = round(quota / period, 3) if quota > 0 else None
+        # A user's named servers (NAMED_SERVER_LIMIT) add up: together they are what the user takes.
+        user.memory = _add(user.memory, memory_from_stats(stats))
+        user.memory_limit = _add(user.memory_limit, host.get("Memory") or None)
+        user.cpu = _add(user.cpu, cpu_from_stats(stats))
+        user.cpu_limit = _add(user.cpu_limit, round(quota / period, 3) if quota > 0 else None)
     usage.measured_at, usage.seconds = time.time(), time.monotonic() - started
     return usage
 

@@ -195,6 +195,7 @@ class UsageHandler(BaseHandler):
             soft_limit=format_bytes(self.soft_limit) if self.soft_limit else None,
             stale_total=format_bytes(usage.stale_total) if usage else None,
             stale_count=len(usage.stale_image_volumes) if usage else 0,
+            group_folders=[(name, format_bytes(size)) for name, size in sorted(usage.groups.items())] if usage else [],
             error=self.cache.error,
             quota_rows=quota_rows(self.quotas.get()) if self.quotas else None,
             quota_error=self.quotas.error if self.quotas else None,

@@ -184,6 +184,31 @@ HttpUrlText = Annotated[str, AfterValidator(check_http_url)]
 Origin = Annotated[str, AfterValidator(check_origin)]
 HelpUrl = Annotated[str, AfterValidator(check_help_url)]
 NameList = Annotated[list[str], BeforeValidator(split_list)]
+
+# A Keycloak group's name as JupyterHub keeps it (strip_group_path drops a leading '/').
+_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@ -]{0,254}$")
+
+
+def parse_environment_groups(value: object) -> object:
+    """'pyiron_md=research,teachers; pyiron_base=teaching' -> {'pyiron_md': ['research', 'teachers'], ...}."""
+    if not isinstance(value, str):
+        return value
+    result: dict[str, list[str]] = {}
+    for part in (p.strip() for p in value.split(";")):
+        if not part:
+            continue
+        name, sep, groups = part.partition("=")
+        names = [g.strip().lstrip("/") for g in groups.split(",") if g.strip()]
+        if not sep or not name.strip() or not names:
+            raise ValueError(f"{part!r} is not environment=group[,group]")
+        bad = [g for g in names if not _GROUP.match(g)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a group name")
+        result.setdefault(name.strip(), []).extend(names)
+    return result
+
+
+EnvironmentGroups = Annotated[dict[str, list[str]], BeforeValidator(parse_environment_groups)]
 AddressPool = Annotated[IPv4Network, BeforeValidator(parse_address_pool)]
 
 

@@ -112,6 +112,11 @@ PYIRON_VARIABLES = (
 )
 
 
+def work_status_name(server_name):
+    """The watcher's file below STATE_DIR: one per server, as a user's named servers share the home."""
+    return "work-%s.json" % server_name if server_name else "work.json"
+
+
 def log(message):
     sys.stderr.write("pyiron-hub boot: %s\n" % message)
     sys.stderr.flush()
@@ -556,10 +561,12 @@ ACTIVITY_EVERY_VARIABLE = "PYIRON_HUB_ACTIVITY_EVERY"  # seconds between the wat
 STOPS_AT_VARIABLE = "PYIRON_HUB_STOPS_AT"  # epoch seconds at which the culler stops it (MAX_SERVER_AGE)
 STOP_WARNING_VARIABLE = "PYIRON_HUB_STOP_WARNING"  # seconds before that from which notebooks say so
 LAST_STOP_VARIABLE = "PYIRON_HUB_LAST_STOP"  # why the server before this one stopped: {"at", "text", "kind", "jobs"}
+# Host names of the user's other servers running at this start (named servers), comma-separated:
+# their pyiron jobs are not those of a stopped server.
+LIVE_HOSTS_VARIABLE = "PYIRON_HUB_LIVE_HOSTS"
 # Above this many CPUs (10 % of one core), averaged between two checks, the server is at work:
 # an idle Jupyter server with open kernels uses well under 1 %.
 BUSY_CPU = 0.1
-WORK_STATUS = os.path.join(STATE_DIR, "work.json")  # the watcher's last look; the hub reads it at a stop
 LAST_STOP_NOTICE = os.path.join(STATE_DIR, "last-stop.json")  # what the notebooks say about the last stop
 NOTICES_STARTUP = ".ipython/profile_default/startup/00-pyiron-hub-notices.py"
 # Every variable pyiron_base maps to a setting: if any is set, pyiron ignores its config file.
@@ -705,14 +712,15 @@ def job_label(row):
     return "%s%s (id %s)" % (row[1] or "", row[2], row[0])
 
 
-def abort_jobs_of_stopped_servers(database, host):
+def abort_jobs_of_stopped_servers(database, host, live=()):
     """Mark `aborted` the jobs pyiron lists as in progress on another host than this server's and
-    not on a queue: each server is a new container with a host name of its own and a user has one
-    server, so those ran in a server that has stopped, and their processes died with it. Jobs on a
-    cluster go on without the server. Returns the labels of the jobs marked."""
+    the user's other running servers' (live), and not on a queue: each server is a new container
+    with a host name of its own, so those ran in a server that has stopped, and their processes
+    died with it. Jobs on a cluster go on without the server. Returns the labels of the jobs marked."""
     import sqlite3
 
-    rows = [r for r in jobs_in_progress(database) if job_host(r[4])[0] not in (None, host) and not job_host(r[4])[1]]
+    keep = (None, host) + tuple(live)
+    rows = [r for r in jobs_in_progress(database) if job_host(r[4])[0] not in keep and not job_host(r[4])[1]]
     if not rows:
         return []
     path, table = database
@@ -770,7 +778,8 @@ def after_last_stop(home, environ, host):
     except ValueError:
         last_stop = None
     database = job_database(home, environ)
-    aborted = abort_jobs_of_stopped_servers(database, host) if database else []
+    live = [h for h in (environ.get(LIVE_HOSTS_VARIABLE) or "").split(",") if h]
+    aborted = abort_jobs_of_stopped_servers(database, host, live) if database else []
     # Jobs the hub saw running at the stop that pyiron marked aborted itself (its signal
     # handler, when `docker stop` sent SIGTERM): lost all the same.
     seen = [j for j in (last_stop or {}).get("jobs") or [] if j not in aborted]
@@ -923,7 +932,8 @@ def watch_main(environ=None, home=None):
     server, watcher, host = os.getppid(), os.getpid(), socket.gethostname()
     url = local_url(environ)
     activity_url, token = environ.get("JUPYTERHUB_ACTIVITY_URL"), environ.get("JUPYTERHUB_API_TOKEN", "")
-    status_path = os.path.join(home, WORK_STATUS)
+    # The watcher's last look; the hub reads it at a stop.
+    status_path = os.path.join(home, STATE_DIR, work_status_name(environ.get("JUPYTERHUB_SERVER_NAME", "")))
     try:
         os.makedirs(os.path.dirname(status_path), mode=0o700, exist_ok=True)
     except OSError:

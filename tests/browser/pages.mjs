@@ -117,6 +117,120 @@ const scenarios = {
     return { spawn, bad, lab, home: { running: await text(page, '#running-environment') } };
   },
 
+  // carol (not in pyiron-research): the picker leaves out its environment, and a forged
+  // form naming it is refused by the server.
+  async groupEnvironment(page) {
+    await signIn(page, 'carol');
+    await page.goto(`${HUB}/hub/spawn`);
+    await shot(page, 'spawn');
+    const choices = await page.$$eval('input[name=environment]', (rs) => rs.map((r) => r.value));
+    await page.$eval('input[name=environment]:checked', (radio) => { radio.value = 'pyiron_md'; });
+    const [refused] = await Promise.all([page.waitForNavigation(), page.click('#spawn_form button[type=submit]')]);
+    await shot(page, 'forged');
+    return { choices, status: refused.status(), error: await text(page, '.spawn-error-msg'),
+             formShownAgain: (await page.$('input[name=environment]')) !== null };
+  },
+
+  // bob, his default server running, adds a named server from the home page (NAMED_SERVER_LIMIT):
+  // the picker, JupyterLab at its own URL, and the home page listing both.
+  async namedServer(page) {
+    await signIn(page, 'bob');
+    await page.goto(`${HUB}/hub/home`);
+    // As for the stop button: home.js hooks the button up some time after the page's load.
+    await page.waitForFunction(() => {
+      const button = document.querySelector('.new-server-btn');
+      const events = button && window.jQuery && window.jQuery._data(button, 'events');
+      return Boolean(events && events.click);
+    }, null, { timeout: 60_000 });
+    await page.fill('.new-server-name', 'second');
+    // JupyterHub 6 makes the named server (not started) and reloads; its row's start opens the picker.
+    await Promise.all([page.waitForNavigation(), page.click('.new-server-btn')]);
+    const row = page.locator('tr.home-server-row[data-server-name="second"]');
+    await row.waitFor({ timeout: 30_000 });
+    await Promise.all([page.waitForURL(/\/hub\/spawn\/bob\/second/), row.locator('.start-server').click()]);
+    await shot(page, 'spawn');
+    const choices = await page.$$eval('input[name=environment]', (rs) => rs.map((r) => r.value));
+    await page.check('#env-pyiron_md');
+    await page.click('#spawn_form button[type=submit]');
+    await page.waitForURL(/\/user\/bob\/second\/lab/, { timeout: 180_000 });
+    await page.waitForSelector('#jp-main-dock-panel', { timeout: 120_000 });
+    const lab = page.url();
+    await page.goto(`${HUB}/hub/home`);
+    await shot(page, 'home');
+    return {
+      choices, lab,
+      running: await text(page, '#running-environment'),
+      named: await text(page, '#named-environments'),
+      rows: await page.$$eval('tr.home-server-row[data-server-name]', (rs) => rs.map((r) => r.dataset.serverName)),
+    };
+  },
+
+  // bob shares his running server with carol on the Share page (SERVER_SHARING); carol opens
+  // it from hers; bob revokes it; carol, signing in afresh, is refused.
+  async share(page) {
+    await signIn(page, 'bob');
+    await page.goto(`${HUB}/hub/share`);
+    const card = page.locator('.share-server[data-server=""]');
+    await card.waitFor();
+    await card.locator('.share-kind').selectOption('user');
+    await card.locator('.share-name').fill('carol');
+    await card.locator('.share-button').click();
+    await card.locator('.share-entry[data-name="carol"]').waitFor({ timeout: 10_000 });
+    const shared = (await card.locator('.share-entry').allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+    await shot(page, 'shared');
+
+    const browser = page.context().browser();
+    const carolContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const carol = await carolContext.newPage();
+    await signIn(carol, 'carol');
+    await carol.goto(`${HUB}/hub/share`);
+    await carol.locator('a.shared-server').first().waitFor({ timeout: 10_000 });
+    const offered = await carol.locator('a.shared-server').allInnerTexts();
+    await carol.locator('a.shared-server').first().click();
+    // JupyterHub asks carol once whether bob's server may know who she is (not her own server).
+    await carol.waitForSelector('button:has-text("Authorize")', { timeout: 60_000 });
+    await shot(carol, 'authorize');
+    await carol.click('button:has-text("Authorize")');
+    await carol.waitForURL(/\/user\/bob\/lab/, { timeout: 60_000 });
+    await carol.waitForSelector('#jp-main-dock-panel', { timeout: 120_000 });
+    const opened = carol.url();
+    await shot(carol, 'carol-in-bobs-server');
+    await carolContext.close();
+
+    await card.locator('.share-entry[data-name="carol"] .share-revoke').click();
+    await card.locator('.share-entry').waitFor({ state: 'detached', timeout: 10_000 });
+    await shot(page, 'revoked');
+
+    const againContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const again = await againContext.newPage();
+    await signIn(again, 'carol');
+    const refused = await again.goto(`${HUB}/user/bob/lab`);
+    await again.waitForLoadState('load');
+    await shot(again, 'carol-refused');
+    const after = { status: refused.status(), url: again.url(), lab: (await again.$('#jp-main-dock-panel')) !== null };
+    await again.goto(`${HUB}/hub/share`);
+    await again.waitForSelector('#shared-with-me-none', { state: 'visible', timeout: 10_000 });
+    await againContext.close();
+    return { shared, offered, opened, after };
+  },
+
+  // Group folders (GROUP_FOLDERS): alice, in pyiron-research, lists its folder in her server;
+  // carol, not in it, has no groups folder at all in hers.
+  async groupFolder(page) {
+    await signIn(page, 'alice');
+    const mine = await page.goto(`${HUB}/user/alice/api/contents/groups/pyiron-research`);
+    const alice = { status: mine.status(), names: (JSON.parse(await page.innerText('body')).content || []).map((f) => f.name) };
+    const carolContext = await page.context().browser().newContext();
+    const carol = await carolContext.newPage();
+    await signIn(carol, 'carol');
+    const theirs = await carol.goto(`${HUB}/user/carol/api/contents/groups`);
+    const home = await carol.goto(`${HUB}/user/carol/api/contents/`);
+    const carolSees = { groups: theirs.status(), home: home.status(),
+                        names: (JSON.parse(await carol.innerText('body')).content || []).map((f) => f.name) };
+    await carolContext.close();
+    return { alice, carol: carolSees };
+  },
+
   // alice (admin): which environment is bob's server running?
   async admin(page) {
     await signIn(page, 'alice');

@@ -40,7 +40,7 @@ BUILT = [
     *DEMO_IMAGES.values(),
     f"{LOCAL}/slurm:latest",
 ]
-PASSWORDS = {u: f"demo-only-{u}-password" for u in ("alice", "bob", "mallory")}
+PASSWORDS = {u: f"demo-only-{u}-password" for u in ("alice", "bob", "carol", "mallory")}
 
 
 def _demo(*args, timeout=600, input=None) -> subprocess.CompletedProcess:
@@ -79,9 +79,10 @@ def _demo(*args, timeout=600, input=None) -> subprocess.CompletedProcess:
 
 def _clean_users():
     for user in PASSWORDS:
-        docker("rm", "-f", container(user), check=False)
+        docker("rm", "-f", container(user), f"{container(user)}--second", check=False)  # and a named server
         for volume in (f"{PROJECT}-jupyterhub-user-{user}", f"{PROJECT}-jupyterhub-home-{user}"):
             docker("volume", "rm", "-f", volume, check=False)
+    docker("volume", "rm", "-f", f"{PROJECT}-jupyterhub-group-pyiron-research", check=False)  # GROUP_FOLDERS
 
 
 def container(user: str) -> str:

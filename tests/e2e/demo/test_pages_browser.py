@@ -12,12 +12,23 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 import requests
 
 from ..conftest import DOCKER, REPO, inspect
-from .conftest import DEMO_IMAGES, HUB, KEYCLOAK, PASSWORDS, STATE, _demo_compose, _wait_hub_healthy, container
+from .conftest import (
+    DEMO_IMAGES,
+    HUB,
+    KEYCLOAK,
+    PASSWORDS,
+    PROJECT,
+    STATE,
+    _demo_compose,
+    _wait_hub_healthy,
+    container,
+)
 from .test_keycloak import Browser
 
 BROWSER = REPO / "tests" / "browser"
@@ -120,6 +131,8 @@ def test_bob_picks_an_environment_after_a_bad_one_and_reaches_jupyterlab(demo, b
     assert spawn["title"] == SITE_NAME
     assert spawn["heading"].startswith("Start your pyiron server")
     assert any(choice.startswith("pyiron base") for choice in spawn["choices"])
+    # ENVIRONMENT_GROUPS (scripts/demo): bob is in pyiron-research, the picker says whose it is.
+    assert any(choice.startswith("pyiron md pyiron-research") for choice in spawn["choices"]), spawn["choices"]
     bad = seen["bad"]
     assert bad["status"] == 400
     # Display names, which ?environment= and the API accept too.
@@ -130,6 +143,24 @@ def test_bob_picks_an_environment_after_a_bad_one_and_reaches_jupyterlab(demo, b
     assert bad["formShownAgain"]
     assert "/user/bob/lab" in seen["lab"]["url"]
     assert seen["home"]["running"].startswith("Your server runs pyiron base.")
+
+
+def test_a_group_environment_is_not_offered_to_others_and_a_forged_form_is_refused(demo, browser_ready):
+    seen = browse("groupEnvironment")
+    assert seen["choices"] == ["pyiron_atomistics", "pyiron_base"]  # carol is not in pyiron-research
+    assert seen["status"] == 403 and seen["formShownAgain"]
+    assert seen["error"] == (
+        "Error: pyiron md is only for members of the groups pyiron-research. "
+        "Choose another environment, or ask your admin to add you to one of them."
+    )
+    # Nothing started: the refusal came before the spawner.
+    assert requests.get(f"{HUB}/hub/api/", timeout=10).ok and not _running("carol")
+
+
+def _running(user: str) -> bool:
+    from ..conftest import docker
+
+    return bool(docker("ps", "-q", "--filter", f"name=^{container(user)}$", check=False).stdout.strip())
 
 
 def test_the_admin_sees_which_environment_bob_runs(demo, browser_ready):
@@ -165,6 +196,124 @@ def test_a_site_logo_is_on_every_page(demo, browser_ready):
         env_file.write_text(original)
         _demo_compose("up", "-d", "hub")
         _wait_hub_healthy()
+
+
+# Two pyiron writers at once on the one job database of a user's home, as pyiron writes it
+# (SQLite through its own locks, a timeout for the other's transaction): from two servers.
+SQLITE_WRITER = """
+import sqlite3, sys
+db = sqlite3.connect("/home/jovyan/.two-servers-test.db", timeout=60)
+db.execute("CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, server TEXT)")
+for i in range(200):
+    with db:
+        db.execute("INSERT INTO jobs (server) VALUES (?)", (sys.argv[1],))
+print("done")
+"""
+
+
+def test_bob_runs_two_environments_at_once_with_the_same_home(demo, browser_ready):
+    browser = Browser()
+    browser.login("bob")
+    if not browser.server("bob").get("ready"):
+        browser.spawn("bob", "pyiron_base")
+    seen = browse("namedServer")
+    assert "pyiron_md" in seen["choices"] and "/user/bob/second/lab" in seen["lab"]
+    assert seen["running"].startswith("Your server runs pyiron base.")
+    assert seen["named"] == "Server second runs pyiron md, with the same home."
+    assert "second" in seen["rows"]
+    first, second = container("bob"), f"{container('bob')}--second"
+    one, two = inspect(first), inspect(second)
+    assert one["State"]["Running"] and two["State"]["Running"]
+    assert two["Config"]["Image"] == DEMO_IMAGES["pyiron_md"]
+
+    def home(c):
+        return next(m["Name"] for m in c["Mounts"] if m["Destination"] == "/home/jovyan")
+
+    assert home(one) == home(two)  # the same home volume, each server on a network of its own
+    assert {n for n in one["NetworkSettings"]["Networks"] if "bob" in n} == {f"{PROJECT}-users-{first}"}
+    assert {n for n in two["NetworkSettings"]["Networks"] if "bob" in n} == {f"{PROJECT}-users-{second}"}
+    run = lambda *a: subprocess.run([DOCKER, "exec", *a], capture_output=True, text=True, timeout=120)  # noqa: E731
+    assert run(first, "sh", "-c", "echo from-first > ~/two-servers.txt").returncode == 0
+    assert run(second, "cat", "/home/jovyan/two-servers.txt").stdout == "from-first\n"
+    # SQLite's rules hold between the two containers (one kernel, one local volume): no write is lost.
+    writers = [
+        subprocess.Popen([DOCKER, "exec", c, "python3", "-c", SQLITE_WRITER, c], stdout=subprocess.PIPE, text=True)
+        for c in (first, second)
+    ]
+    assert [w.communicate(timeout=180)[0].strip() for w in writers] == ["done", "done"]
+    count = run(second, "python3", "-c", COUNT_ROWS)
+    assert count.stdout.split() == ["400", "ok"], count
+    # Stopping one leaves the other running.
+    assert browser.hub_api("/users/bob/servers/second", "DELETE").status_code in (202, 204)
+    deadline = time.monotonic() + 60
+    while inspect(second) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not inspect(second) and inspect(first)["State"]["Running"]
+    run(first, "rm", "-f", "/home/jovyan/two-servers.txt", "/home/jovyan/.two-servers-test.db")
+
+
+def test_bob_shares_his_server_with_carol_and_revokes_it(demo, browser_ready):
+    browser = Browser()
+    browser.login("bob")
+    if not browser.server("bob").get("ready"):
+        browser.spawn("bob", "pyiron_base")
+    # The attack: alice, an admin without ADMIN_ACCESS, shares bob's server with herself.
+    admin = Browser()
+    admin.login("alice")
+    attack = admin.hub_api("/shares/bob/", "POST", json={"user": "alice"})
+    Browser().login("carol")  # one shares with a user of the hub: someone who has logged in once
+    # JupyterHub answers 404 where the scope is missing: it does not say whether the server exists.
+    assert attack.status_code == 404 and "No access" in attack.json()["message"], attack.text
+    seen = browse("share")  # the control: bob himself shares it, with carol
+    assert seen["shared"] == ["Shared with user carol Revoke"]
+    assert seen["offered"] == ["bob's server"]
+    assert "/user/bob/lab" in seen["opened"]
+    assert seen["after"]["status"] == 403 and not seen["after"]["lab"], seen["after"]
+    assert browser.hub_api("/shares/bob").json()["items"] == []
+
+
+def test_a_group_folder_is_shared_by_its_members_and_no_one_else(demo, browser_ready):
+    bob = Browser()
+    bob.login("bob")
+    if not bob.server("bob").get("ready"):
+        bob.spawn("bob", "pyiron_base")
+    folder = "/home/jovyan/groups/pyiron-research"
+    wrote = subprocess.run(
+        [
+            DOCKER,
+            "exec",
+            container("bob"),
+            "sh",
+            "-c",
+            f"echo from-bob > {folder}/from-bob.txt && stat -c '%a %u' {folder}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert wrote.returncode == 0 and wrote.stdout.split() == ["2775", "1000"], wrote  # setgid, jovyan's
+    for user in ("alice", "carol"):
+        browser = Browser()
+        browser.login(user)
+        browser.spawn(user, "pyiron_base")
+    try:
+        seen = browse("groupFolder")
+        assert seen["alice"]["status"] == 200 and "from-bob.txt" in seen["alice"]["names"], seen
+        assert seen["carol"]["groups"] == 404 and "groups" not in seen["carol"]["names"], seen
+        carol = inspect(container("carol"))
+        assert not [m for m in carol["Mounts"] if "group" in m["Name"]]
+    finally:
+        for user in ("alice", "carol"):
+            admin = Browser()
+            admin.login(user)
+            admin.hub_api(f"/users/{user}/server", "DELETE")
+        subprocess.run([DOCKER, "exec", container("bob"), "rm", "-f", f"{folder}/from-bob.txt"], timeout=60)
+
+
+COUNT_ROWS = (
+    "import sqlite3; db = sqlite3.connect('/home/jovyan/.two-servers-test.db'); "
+    "print(db.execute('SELECT count(*) FROM jobs').fetchone()[0], db.execute('PRAGMA integrity_check').fetchone()[0])"
+)
 
 
 def _bob_stopped(browser: Browser) -> None:
