@@ -120,7 +120,10 @@ ENV DEBIAN_FRONTEND=noninteractive \
 
 # Debian's configurable-http-proxy brings its own nodejs; tini reaps the proxy and
 # forwards signals so `docker stop` shuts the hub down cleanly. restic and ssh (for sftp:
-# repositories) serve `pyiron-hub backup` (compose.backup.yml), which runs this image too. No .deb stays behind
+# repositories) serve `pyiron-hub backup` (compose.backup.yml), which runs this image too;
+# so does postgresql-client: the backup dumps and restores the database over the network, as
+# a client (Debian's client is the major version of the postgres:17 the stack runs; pg_dump
+# must be at least the server's). No .deb stays behind
 # (a base image without Debian's docker-clean hook would otherwise keep them).
 # Of nodejs and its modules the proxy never loads TypeScript's declarations, lodash's
 # ES-module copy nor corepack (yarn/pnpm's installer): dpkg leaves them out (about 12 MB),
@@ -128,7 +131,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
 RUN printf 'path-exclude /usr/share/nodejs/%s/*\n' @types lodash-es corepack > /etc/dpkg/dpkg.cfg.d/pyiron-hub-nodejs \
  && apt-get update \
  && apt-get install -y --no-install-recommends \
-      python3 ca-certificates node-configurable-http-proxy tini restic openssh-client \
+      python3 ca-certificates node-configurable-http-proxy tini restic openssh-client postgresql-client \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
 

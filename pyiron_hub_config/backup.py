@@ -1,17 +1,21 @@
 """`pyiron-hub backup`, `restore` and `snapshots`: the whole deployment into a restic repository.
 
-Run from the compose project (`docker compose --profile backup run --rm backup pyiron-hub
-backup`), which gives this container the Docker socket, the project directory at /project
-and the hub's data volume. What runs where:
+Run from the compose project (`docker compose run --rm backup pyiron-hub backup`), which
+gives this container the project directory at /project, the hub's data volume, the database
+over the network and the Docker engine through the backup guard (compose.backup.yml's
+`backup-guard`, docker_guard/guard.py's backup policy): this container holds no Docker
+socket. What runs where:
 
-- Postgres is dumped here with pg_dump inside the hub-db container (one transaction: a
-  consistent database while the hub keeps writing), never copied as files.
+- Postgres is dumped here with pg_dump, a client of hub-db over the network (the backup's
+  own network to it) with the password of shared.env (one transaction: a consistent
+  database while the hub keeps writing), never copied as files.
 - restic runs in a short-lived container of the same image (the "worker") that mounts
   every volume to keep, read-only, under /data/volumes: the volume list changes with the
   users, so no static compose service could mount them. The dump, the env files and a
   manifest reach it in its /data/staging; SQLite databases are copied there by the worker
-  (backup_worker/worker.py). The worker shares this container's network (for sftp: and s3:).
-- A restore runs the same worker the other way round, onto new volumes, then pg_restore.
+  (backup_worker/worker.py). The worker is on DOCKER_NETWORK_NAME (for sftp: and s3:).
+- A restore runs the same worker the other way round, onto new volumes, then pg_restore,
+  again a client over the network.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import tarfile
 import time
@@ -44,6 +49,7 @@ DUMP = "hub.dump"
 HUB_DATA = "hub-data"
 COMPOSE = "com.docker.compose"
 WORKER_MODULE = f"{__package__}.backup_worker.worker"
+DATABASE = "{database}"  # in postgres_client's arguments: the database's name (shared.env)
 
 # What went wrong with restic -> what the admin should do (nothing was changed): by its exit
 # code where it has one, else by its words (error_words.py, tested against its own output).
@@ -185,7 +191,7 @@ class Deployment:
         except docker.errors.DockerException as err:
             raise BackupError(
                 f"cannot reach the Docker engine ({err}): run this in the compose project's "
-                "`backup` service, which mounts /var/run/docker.sock"
+                "`backup` service, which reaches it through the backup guard (DOCKER_HOST)"
             ) from None
         own = None
         try:
@@ -220,15 +226,6 @@ class Deployment:
 
     # -- running commands -------------------------------------------------------------
 
-    def exec(self, container, cmd: list[str]) -> tuple[int, bytes, bytes]:
-        api = self.client.api
-        exec_id = api.exec_create(container.id, cmd, stdout=True, stderr=True)["Id"]
-        out, err = bytearray(), bytearray()
-        for o, e in api.exec_start(exec_id, stream=True, demux=True):
-            out += o or b""
-            err += e or b""
-        return api.exec_inspect(exec_id)["ExitCode"], bytes(out), bytes(err)
-
     def run_worker(
         self,
         settings: BackupSettings,
@@ -261,7 +258,9 @@ class Deployment:
                 mounts=mounts,
                 volumes=binds or None,
                 working_dir="/",
-                network_mode=f"container:{self.own.id}" if self.own else None,
+                # The backup guard lets workers on this network only (it reaches sftp: and s3:
+                # repositories); outside compose, this container's own.
+                network_mode=environ.get("DOCKER_NETWORK_NAME") or (f"container:{self.own.id}" if self.own else None),
                 labels={f"{COMPOSE}.project": self.project, "org.pyiron.hub.role": "backup-worker"},
                 security_opt=["no-new-privileges:true"],
                 # The hub image's health check asks for a hub that a worker never runs.
@@ -271,6 +270,12 @@ class Deployment:
             text = str(err.explanation or err)
             if settings.local_path and words.DOCKER_NO_BIND_SOURCE in text:
                 raise BackupError(restic_problem(words.RESTIC_NO_REPOSITORY, text, settings.repository)) from None
+            if words.GUARD_REFUSED in text:
+                raise BackupError(
+                    f"the backup guard refused the restic container: {text}. The guard reads backup.env "
+                    "when it starts: after changing RESTIC_REPOSITORY or BACKUP_SSH_DIR there, run "
+                    "`docker compose up -d --force-recreate backup-guard`"
+                ) from None
             if settings.ssh_dir and str(settings.ssh_dir) in text:
                 raise BackupError(f"BACKUP_SSH_DIR {settings.ssh_dir} does not exist on the Docker host") from None
             raise BackupError(f"cannot start the restic container: {text}") from None
@@ -313,6 +318,34 @@ class Deployment:
 # --- backup ---------------------------------------------------------------------------------
 
 
+def postgres_client(
+    args: list[str], stdin: bytes | None = None, directory: Path = PROJECT_DIR, host: str = "hub-db"
+) -> tuple[int, bytes, bytes]:
+    """Run pg_dump, pg_restore or psql as a client of hub-db over the network, as the hub's
+    database user (shared.env's POSTGRES_USER, POSTGRES_DB, POSTGRES_PASSWORD, read when needed:
+    a restore writes shared.env first). (status, stdout, stderr)."""
+    from .envfiles import parse_env_file
+
+    shared = parse_env_file(directory / "shared.env") if (directory / "shared.env").is_file() else {}
+    user = shared.get("POSTGRES_USER") or "postgres"
+    if not shared.get("POSTGRES_PASSWORD"):
+        raise BackupError(
+            "shared.env in the project directory has no POSTGRES_PASSWORD: the backup logs into the "
+            "database with it (restore the env files first: `pyiron-hub restore --config`)"
+        )
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PGHOST": host,
+        "PGUSER": user,
+        "PGDATABASE": shared.get("POSTGRES_DB") or user,
+        "PGPASSWORD": shared["POSTGRES_PASSWORD"],
+        "PGCONNECT_TIMEOUT": "20",
+    }
+    args = [env["PGDATABASE"] if a == DATABASE else a for a in args]
+    done = subprocess.run(args, input=stdin, capture_output=True, env=env)
+    return done.returncode, done.stdout, done.stderr
+
+
 def pg_dump(dep: Deployment) -> bytes:
     db = dep.service("hub-db")
     if db is None:
@@ -320,15 +353,9 @@ def pg_dump(dep: Deployment) -> bytes:
             "the hub's database (service hub-db) is not running: start it with "
             "`docker compose up -d hub-db`, then back up again"
         )
-    # In the container: its own POSTGRES_USER / POSTGRES_DB, and the local socket (trusted).
-    cmd = [
-        "sh",
-        "-c",
-        'exec pg_dump -U "${POSTGRES_USER:-postgres}" -d "${POSTGRES_DB:-${POSTGRES_USER:-postgres}}" -Fc',
-    ]
-    status, out, err = dep.exec(db, cmd)
+    status, out, err = postgres_client(["pg_dump", "-Fc"])
     if status or not out:
-        raise BackupError(f"pg_dump in hub-db failed ({status}): {err.decode(errors='replace').strip()}")
+        raise BackupError(f"pg_dump of hub-db failed ({status}): {err.decode(errors='replace').strip()}")
     return out
 
 
@@ -447,15 +474,8 @@ def data_present(dep: Deployment, volumes: list[str]) -> list[str]:
         found.append(f"the hub's data volume holds secrets ({', '.join(sorted(p.name for p in DATA_DIR.iterdir()))})")
     db = dep.service("hub-db")
     if db is not None:
-        status, out, _ = dep.exec(
-            db,
-            [
-                "sh",
-                "-c",
-                'psql -U "${POSTGRES_USER:-postgres}" -d '
-                '"${POSTGRES_DB:-${POSTGRES_USER:-postgres}}" -tAc '
-                "\"select count(*) from information_schema.tables where table_schema='public'\"",
-            ],
+        status, out, _ = postgres_client(
+            ["psql", "-tAc", "select count(*) from information_schema.tables where table_schema='public'"]
         )
         if status == 0 and out.strip() not in (b"", b"0"):
             found.append(f"the hub's database has {out.decode().strip()} tables")
@@ -473,18 +493,10 @@ def ensure_volume(dep: Deployment, name: str, compose_volume: str | None = None)
 
 
 def pg_restore(dep: Deployment, dump: bytes, clean: bool) -> None:
-    db = dep.service("hub-db")
-    db.put_archive("/tmp", tar_bytes({"pyiron-hub-restore.dump": dump}, mode=0o644))
-    flags = "--clean --if-exists " if clean else ""
-    status, out, err = dep.exec(
-        db,
-        [
-            "sh",
-            "-c",
-            'u="${POSTGRES_USER:-postgres}"; pg_restore -U "$u" -d "${POSTGRES_DB:-$u}" '
-            f'--no-owner --role="$u" --exit-on-error {flags}/tmp/pyiron-hub-restore.dump; '
-            "s=$?; rm -f /tmp/pyiron-hub-restore.dump; exit $s",
-        ],
+    # The dump on stdin: pg_restore reads a custom-format archive from a pipe.
+    flags = ["--clean", "--if-exists"] if clean else []
+    status, _, err = postgres_client(
+        ["pg_restore", "--no-owner", "--exit-on-error", "-d", DATABASE, *flags], stdin=dump
     )
     if status:
         raise BackupError(f"pg_restore into hub-db failed ({status}): {err.decode(errors='replace').strip()}")

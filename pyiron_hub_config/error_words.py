@@ -47,6 +47,7 @@ RESTIC_REPOSITORY_EXISTS = re.compile(r"config file already exists")  # `restic 
 
 # --- Docker --------------------------------------------------------------------------------
 DOCKER_NO_BIND_SOURCE = "bind source path does not exist"  # a bind mount's source is missing
+GUARD_REFUSED = "docker-guard refused"  # a refusal of the Docker API guard (docker_guard/guard.py)
 
 
 def template_functions(user: object = None) -> dict:

@@ -21,6 +21,14 @@ of the engine, so one made elsewhere that binds a host path is refused too. Fiel
 guard does not know are refused (fail closed). Refusals answer 403 with a JSON
 ``message`` (docker-py shows it as the error) and are logged.
 
+A second guard, ``--for backup`` (compose.backup.yml's ``backup-guard``), serves the backup
+service, with a narrower policy (BACKUP_ROUTES): it creates only worker containers of the
+guard's own image (the backup's), on DOCKER_NETWORK_NAME, mounting named volumes and no host
+path but the restic repository's (RESTIC_REPOSITORY, a local one, read-write) and
+BACKUP_SSH_DIR (read-only), both read from backup.env; it starts, waits for, reads the logs
+and archives of, and removes only the containers it made (OWNER_LABEL "backup"), and makes
+volumes (a restore's). No pull, no network, no exec: the database is dumped over the network.
+
 Why written here rather than taken from elsewhere:
 - socket proxies (tecnativa/docker-socket-proxy and the like) filter method and URL only,
   and the danger is in the body of a create the hub must be allowed to make;
@@ -33,7 +41,7 @@ responses (pull progress, chunked answers) pass through as they come. No call of
 upgrades its connection (attach, exec), so hijacked connections are refused with the rest.
 
     python -m pyiron_hub_config.docker_guard [--env-file pyiron.env] [--listen 0.0.0.0:2375]
-                                             [--upstream /var/run/docker.sock]
+                                             [--upstream /var/run/docker.sock] [--for hub|backup]
     python -m pyiron_hub_config.docker_guard --ping     (the service's healthcheck)
 """
 
@@ -88,7 +96,12 @@ class Policy:
         starts, stops, removes, reads and writes only containers (and joins only networks)
         that carry it.
     users_network: DOCKER_NETWORK_NAME: its members (the hub, services the admin put on it)
-        may be joined into the hub's networks, as users' networks join the hub.
+        may be joined into the hub's networks, as users' networks join the hub. For the
+        backup: the one network its workers are on.
+    role: whom the guard serves, "hub" or "backup" (its routes, and the value of OWNER_LABEL).
+    writable_bind_paths: host directories containers may bind read-write (the backup's
+        local restic repository).
+    own_image: the guard's image id; the backup's workers run that image and no other.
     """
 
     bind_paths: frozenset[str] = frozenset()
@@ -99,6 +112,9 @@ class Policy:
     own_repositories: frozenset[str] = frozenset()
     owner: str = "hub"
     users_network: str | None = None
+    role: str = "hub"
+    writable_bind_paths: frozenset[str] = frozenset()
+    own_image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +193,56 @@ ROUTES = [
     ),
 ]
 
+
+def check_backup_worker_create(policy: Policy, body: object) -> None:
+    """A backup worker: what any of the hub's containers may be (check_container_create),
+    and on the one network the backup's workers use, and no other."""
+    check_container_create(policy, body)
+    config = fields(body, "the container")
+    hc = fields(config.get("hostconfig"), "HostConfig")
+    network = hc.get("networkmode") or ""
+    if not policy.users_network or network != policy.users_network:
+        raise Refused(
+            f"HostConfig.NetworkMode {network!r}: the backup's workers are on {policy.users_network} "
+            "(DOCKER_NETWORK_NAME) and no other network"
+        )
+    endpoints = fields(
+        fields(config.get("networkingconfig"), "NetworkingConfig").get("endpointsconfig"),
+        "NetworkingConfig.EndpointsConfig",
+    )
+    if set(endpoints) - {policy.users_network}:
+        raise Refused("NetworkingConfig names another network: the backup's workers are on one network")
+
+
+async def check_worker_image(policy: Policy, body: dict, inspect_image: Callable[[str], object]) -> None:
+    """The backup's worker runs the guard's own image (the backup's): asked of the engine by id."""
+    image = fields(body, "the container").get("image")
+    found = await inspect_image(image) if isinstance(image, str) and image else None
+    if not policy.own_image or found is None or found.get("Id") != policy.own_image:
+        raise Refused(
+            f"the image {image!r}: the backup's workers run the backup's own image "
+            f"({policy.own_image or 'unknown: the guard runs outside a container'}) and no other"
+        )
+
+
+# The backup's calls (backup.py): its worker containers, the volumes they mount or a restore
+# makes, and reads. No exec (the database is dumped over the network), no pull, no network.
+BACKUP_ROUTES = [
+    _route("GET HEAD", r"/_ping"),
+    _route("GET", r"/version"),
+    _route("GET", r"/containers/json"),
+    _route("GET", C + r"/json"),
+    _route("POST", r"/containers/create", "json", check_body=lambda p, b: check_backup_worker_create(p, b)),
+    _route("POST", C + r"/(?:start|wait)", owned="container"),
+    _route("GET", C + r"/logs", owned="container"),
+    _route("DELETE", C, owned="container"),
+    _route("GET HEAD", C + r"/archive", owned="container"),
+    _route("PUT", C + r"/archive", "stream", owned="container"),
+    _route("GET", r"/volumes"),
+    _route("GET", r"/volumes/[^/]+"),
+    _route("POST", r"/volumes/create", "json", check_body=lambda p, b: check_volume_create(b)),
+]
+
 # Why a call the hub never makes is refused, for the ones worth naming.
 NEVER = [
     (r"/(?:exec/|containers/[^/]+/exec)", "running commands in containers (exec): the hub never does"),
@@ -203,15 +269,15 @@ def find_route(policy: Policy, method: str, path: str, query: Mapping[str, list[
     container = re.match(r"/containers/([^/]+)", path)
     if method not in ("GET", "HEAD") and container and names_own_container(policy, container[1]):
         raise Refused("the guard's own container is out of the hub's reach")
-    for route in ROUTES:
+    for route in BACKUP_ROUTES if policy.role == "backup" else ROUTES:
         if route.pattern.match(path) and method in route.methods:
             if route.check_query:
                 route.check_query(policy, query or {})
             return route
     for pattern, reason in NEVER:
         if re.match(pattern, path):
-            raise Refused(reason)
-    raise Refused("not a call the hub makes")
+            raise Refused(reason.replace("the hub", f"the {policy.role}"))
+    raise Refused(f"not a call the {policy.role} makes")
 
 
 def check_request(
@@ -459,7 +525,7 @@ def check_host_config(policy: Policy, hc: dict[str, object]) -> None:
 
 
 def _allowed_path(policy: Policy, source: str) -> bool:
-    return posixpath.normpath(source) == source and source in policy.bind_paths
+    return posixpath.normpath(source) == source and source in policy.bind_paths | policy.writable_bind_paths
 
 
 def _is_quota_home(policy: Policy, source: object) -> bool:
@@ -487,7 +553,17 @@ def _is_quota_group_folder(policy: Policy, source: object) -> bool:
     )
 
 
-def _host_path_refused(source: str) -> Refused:
+def _writable(policy: Policy, source: str) -> bool:
+    return source in policy.writable_bind_paths
+
+
+def _host_path_refused(policy: Policy, source: str) -> Refused:
+    if policy.role == "backup":
+        return Refused(
+            f"binding the host path {source}: the backup's workers mount named volumes, and host "
+            "directories only as backup.env names them to the backup guard (RESTIC_REPOSITORY, a "
+            "local one; BACKUP_SSH_DIR, read-only)"
+        )
     return Refused(
         f"binding the host path {source}: containers mount named volumes, and host directories "
         "only if the hub's configuration names them (SITE_RESOURCES_DIR), read-only"
@@ -507,7 +583,9 @@ def check_bind(policy: Policy, bind: object) -> None:
             raise Refused(f"HostConfig.Binds {bind!r}: a volume's mode is rw, ro or nocopy")
         return
     if not _allowed_path(policy, source):
-        raise _host_path_refused(source)
+        raise _host_path_refused(policy, source)
+    if _writable(policy, source) and modes <= {"rw", "ro"}:
+        return
     if modes != {"ro"}:
         raise Refused(f"binding {source} with mode {parts[2] if len(parts) == 3 else 'rw'}: only read-only")
 
@@ -533,8 +611,8 @@ def check_mount(policy: Policy, mount: dict[str, object]) -> None:
     elif kind == "bind":
         source = mount.get("source")
         if not isinstance(source, str) or not _allowed_path(policy, source):
-            raise _host_path_refused(str(source))
-        if mount.get("readonly") is not True:
+            raise _host_path_refused(policy, str(source))
+        if mount.get("readonly") is not True and not _writable(policy, source):
             raise Refused(f"binding {source} writable: only read-only")
         if not empty(mount.get("bindoptions")):
             raise Refused("a bind mount's BindOptions (propagation): the hub never sets them")
@@ -666,9 +744,9 @@ async def check_owned(
             return path
         if not is_owned(policy, found):
             raise Refused(
-                f"the container {found.get('Name', name).lstrip('/')} was not made by the hub: "
-                "the hub starts, stops, removes, reads and writes only its own containers "
-                "(users' servers, its volume writers)"
+                f"the container {found.get('Name', name).lstrip('/')} was not made by the {policy.role}: "
+                f"the {policy.role} starts, stops, removes, reads and writes only its own containers "
+                + ("(its workers)" if policy.role == "backup" else "(users' servers, its volume writers)")
             )
         return "/containers/" + found["Id"] + path[len("/containers/" + name) :]
     if route.owned == "network":
@@ -736,6 +814,7 @@ class GuardSettings:
     bind_paths: frozenset[str] = field(default_factory=frozenset)
     quota_root: str | None = None
     network_pool: IPv4Network = IPv4Network(DEFAULT_POOL)
+    writable_bind_paths: frozenset[str] = field(default_factory=frozenset)
 
 
 def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
@@ -768,6 +847,24 @@ def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
     if problems:
         raise ConfigError(problems)
     return GuardSettings(**settings)
+
+
+def load_backup_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
+    """What the backup guard takes of backup.env: the local restic repository (RESTIC_REPOSITORY,
+    bound read-write) and BACKUP_SSH_DIR (read-only); no secret."""
+    problems, writable, readable = [], set(), set()
+    repository_path = (environ.get("RESTIC_REPOSITORY") or "").strip()
+    repository_path = repository_path[len("local:") :] if repository_path.startswith("local:") else repository_path
+    if repository_path.startswith("/"):
+        writable.add(posixpath.normpath(repository_path))
+    ssh_dir = (environ.get("BACKUP_SSH_DIR") or "").strip()
+    if ssh_dir and not ssh_dir.startswith("/"):
+        problems.append(Problem("BACKUP_SSH_DIR", "must be an absolute path on the Docker host", "/root/.ssh-backup"))
+    elif ssh_dir:
+        readable.add(posixpath.normpath(ssh_dir))
+    if problems:
+        raise ConfigError(problems)
+    return GuardSettings(bind_paths=frozenset(readable), writable_bind_paths=frozenset(writable))
 
 
 # --- The server ----------------------------------------------------------------------------
@@ -804,7 +901,12 @@ async def inspect_upstream(session, kind: str, name: str) -> dict | None:
     import aiohttp
     from yarl import URL
 
-    path = {"container": "/containers/{}/json", "network": "/networks/{}", "volume": "/volumes/{}"}[kind]
+    path = {
+        "container": "/containers/{}/json",
+        "network": "/networks/{}",
+        "volume": "/volumes/{}",
+        "image": "/images/{}/json",
+    }[kind]
     url = URL("http://docker" + path.format(quote(name, safe="")), encoded=True)
     try:
         async with session.get(url) as answer:
@@ -863,6 +965,8 @@ def make_app(policy: Policy, upstream: str):
             if route.body == "json":
                 if api_path(path) == "/containers/create":
                     await check_volumes(policy, body, inspect)
+                    if policy.role == "backup":
+                        await check_worker_image(policy, body, lambda name: inspect("image", name))
                 if api_path(path) in ("/containers/create", "/networks/create"):
                     body = mark_owned(policy, body)
                 # What the engine gets is exactly what was checked (and the guard's label).
@@ -943,6 +1047,7 @@ def own_identity(upstream: str) -> dict:
         "own_container": me["Id"],
         "own_name": me["Name"],
         "own_repositories": frozenset(repository(r) for r in references),
+        "own_image": me["Image"],
     }
 
 
@@ -973,6 +1078,14 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     parser.add_argument("--upstream", default=UPSTREAM, help=f"the engine's socket (default {UPSTREAM})")
     parser.add_argument("--ping", action="store_true", help="ask a running guard whether it answers (healthcheck)")
     parser.add_argument("--verbose", action="store_true", help="log every request let through")
+    parser.add_argument(
+        "--for",
+        dest="role",
+        choices=("hub", "backup"),
+        default="hub",
+        help="whom the guard serves: the hub (default), or the backup service (compose.backup.yml; "
+        "--env-file is then backup.env)",
+    )
     args = parser.parse_args(argv)
     if args.ping:
         return ping(args.listen)
@@ -980,10 +1093,13 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
 
     try:
         read = parse_env_file(args.env_file) if args.env_file else environ
-        # compose.quota.yml passes STORAGE_QUOTA_ROOT from .env, as to the hub and the quota service.
-        if environ.get("STORAGE_QUOTA_ROOT"):
-            read = {**read, "STORAGE_QUOTA_ROOT": environ["STORAGE_QUOTA_ROOT"]}
-        settings = load_guard_settings(read)
+        if args.role == "backup":
+            settings = load_backup_guard_settings(read)
+        else:
+            # compose.quota.yml passes STORAGE_QUOTA_ROOT from .env, as to the hub and the quota service.
+            if environ.get("STORAGE_QUOTA_ROOT"):
+                read = {**read, "STORAGE_QUOTA_ROOT": environ["STORAGE_QUOTA_ROOT"]}
+            settings = load_guard_settings(read)
     except OSError as err:
         print(f"docker-guard: cannot read --env-file: {err}", file=sys.stderr)
         return 1
@@ -999,9 +1115,12 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         users_network = (environ.get("DOCKER_NETWORK_NAME") or "").strip() or None
         policy = Policy(
             bind_paths=settings.bind_paths,
+            writable_bind_paths=settings.writable_bind_paths,
             quota_root=settings.quota_root,
             network_pool=settings.network_pool,
             users_network=users_network,
+            role=args.role,
+            owner=args.role,
             **own_identity(args.upstream),
         )
     except Exception as err:  # docker-py's errors, or no socket at all: the restart policy tries again
@@ -1010,11 +1129,14 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     if policy.own_container is None:
         log.warning("not in a container of this engine: nothing of the guard itself to protect")
     log.info(
-        "serving %s for %s; host paths containers may bind read-only: %s; users' networks' subnets in %s; "
-        "members of %s may join the hub's networks; users' limited homes under %s",
+        "serving %s for the %s at %s; host paths containers may bind read-only: %s, read-write: %s; "
+        "users' networks' subnets in %s; members of %s may join the hub's networks (the backup's workers' "
+        "network); users' limited homes under %s",
         args.listen,
+        args.role,
         args.upstream,
         ", ".join(sorted(policy.bind_paths)) or "none",
+        ", ".join(sorted(policy.writable_bind_paths)) or "none",
         policy.network_pool,
         policy.users_network or "no network",
         policy.quota_root or "no directory (no STORAGE_QUOTA)",

@@ -8,11 +8,14 @@ logins, job tables, notebooks, ~/.ssh and the key page are as they were. Bad inp
 a hub with data, an unknown snapshot) fails with the fix named, and changes nothing.
 
 Everything is driven as the README tells an admin: `docker compose -f docker-compose.yml
--f compose.clusters.yml -f compose.backup.yml run --rm backup pyiron-hub ...`.
+-f compose.clusters.yml -f compose.backup.yml run --rm backup pyiron-hub ...`. The backup holds
+no Docker socket: it reaches the engine through its own guard (backup-guard) and the database
+as a client over the network; what that guard refuses is tried from the backup container.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -107,6 +110,20 @@ class BackupStack(Stack):
         """`pyiron-hub ...` in the backup service, as the README runs it."""
         extra = [a for k, v in (env or {}).items() for a in ("-e", f"{k}={v}")]
         return self.compose("run", "--rm", "-T", *extra, "backup", "pyiron-hub", *args, check=False)
+
+    @contextlib.contextmanager
+    def backup_env(self, **extra: str):
+        """backup.env with these settings too, meanwhile: the backup guard reads the host paths it
+        lets workers bind (RESTIC_REPOSITORY, BACKUP_SSH_DIR) from it when it starts."""
+        path = self.dir / "backup.env"
+        kept = path.read_text()
+        path.write_text(kept + "".join(f"{k}='{v}'\n" for k, v in extra.items()))
+        self.compose("rm", "-s", "-f", "backup-guard")  # the next `run` starts it anew
+        try:
+            yield
+        finally:
+            path.write_text(kept)
+            self.compose("rm", "-s", "-f", "backup-guard")
 
     def down_everything(self) -> None:
         for user in USERS:
@@ -316,11 +333,13 @@ def test_4_bad_input_destroys_nothing(bk, repo, tmp_path):
         bk.pyiron_hub("restore", "--user", USERS[0], env={"RESTIC_PASSWORD": "not the passphrase"}),
         "RESTIC_PASSWORD does not open the repository",
     )
+    # A local repository that backup.env does not name: its guard lets no worker bind it.
     missing = tmp_path / "no-repository-here"
     fails(
         bk.pyiron_hub("backup", env={"RESTIC_REPOSITORY": str(missing)}),
-        f"there is no restic repository at {missing}",
-        "pyiron-hub backup --init",
+        f"binding the host path {missing}",
+        "backup.env",
+        "docker compose up -d --force-recreate backup-guard",
     )
     assert not missing.exists()
     fails(
@@ -356,17 +375,20 @@ def test_5_a_backup_disk_that_fills_up_keeps_the_earlier_snapshots(bk, tmp_path)
     small = tmp_path / "small-disk"
     small.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(small)], check=True)
+    env = {"RESTIC_REPOSITORY": str(small / "repo")}
     try:
-        env = {"RESTIC_REPOSITORY": str(small / "repo")}
-        ok(bk.pyiron_hub("backup", "--init", env=env))
-        first = snapshot_ids(bk, env)
-        assert len(first) == 1
-        home, _ = volumes(USERS[0])
-        # 64 MB that do not compress or deduplicate: more than the disk has left.
-        docker("run", "--rm", "-v", f"{home}:/h", HUB_IMAGE, "sh", "-c", "head -c 67108864 /dev/urandom > /h/big.bin")
-        fails(bk.pyiron_hub("backup", env=env), "is full", "free space there", "Earlier snapshots are intact")
-        assert snapshot_ids(bk, env) == first
-        ok(bk.pyiron_hub("snapshots", "--check", env=env))
+        with bk.backup_env(**env):
+            ok(bk.pyiron_hub("backup", "--init", env=env))
+            first = snapshot_ids(bk, env)
+            assert len(first) == 1
+            home, _ = volumes(USERS[0])
+            # 64 MB that do not compress or deduplicate: more than the disk has left.
+            docker(
+                "run", "--rm", "-v", f"{home}:/h", HUB_IMAGE, "sh", "-c", "head -c 67108864 /dev/urandom > /h/big.bin"
+            )
+            fails(bk.pyiron_hub("backup", env=env), "is full", "free space there", "Earlier snapshots are intact")
+            assert snapshot_ids(bk, env) == first
+            ok(bk.pyiron_hub("snapshots", "--check", env=env))
     finally:
         docker("run", "--rm", "-v", f"{volumes(USERS[0])[0]}:/h", HUB_IMAGE, "rm", "-f", "/h/big.bin", check=False)
         subprocess.run(["umount", str(small)])
@@ -413,17 +435,18 @@ def test_6_an_sftp_repository(bk, tmp_path):
     )
     (ssh / "known_hosts").write_text("backup-sftp " + " ".join(host_key.split()[:2]) + "\n")
     env = {"RESTIC_REPOSITORY": "sftp:restic@backup-sftp:/home/restic/repo", "BACKUP_SSH_DIR": str(ssh)}
-    ok(bk.pyiron_hub("backup", "--init", env=env))
-    ids = snapshot_ids(bk, env)
-    assert len(ids) == 1
-    save = hashes(USERS[0])
-    work = volumes(USERS[0])[1]
-    docker("run", "--rm", "-v", f"{work}:/w", HUB_IMAGE, "sh", "-c", "rm -f /w/*.ipynb")
-    ok(bk.pyiron_hub("restore", "--user", USERS[0], "--path", "work", env=env))
-    assert hashes(USERS[0]) == save
-    # sshd gone: the same repository is now unreachable, said so.
-    docker("rm", "-f", SFTP)
-    fails(bk.pyiron_hub("snapshots", env=env), "cannot reach the repository sftp:restic@backup-sftp")
+    with bk.backup_env(BACKUP_SSH_DIR=str(ssh)):
+        ok(bk.pyiron_hub("backup", "--init", env=env))
+        ids = snapshot_ids(bk, env)
+        assert len(ids) == 1
+        save = hashes(USERS[0])
+        work = volumes(USERS[0])[1]
+        docker("run", "--rm", "-v", f"{work}:/w", HUB_IMAGE, "sh", "-c", "rm -f /w/*.ipynb")
+        ok(bk.pyiron_hub("restore", "--user", USERS[0], "--path", "work", env=env))
+        assert hashes(USERS[0]) == save
+        # sshd gone: the same repository is now unreachable, said so.
+        docker("rm", "-f", SFTP)
+        fails(bk.pyiron_hub("snapshots", env=env), "cannot reach the repository sftp:restic@backup-sftp")
 
 
 def test_7_the_scheduled_backup_shows_its_last_result(bk):
@@ -539,3 +562,72 @@ def test_8_what_users_plant_in_their_homes_never_leads_the_backup(bk):
             f"/v/{ben_work}/private.txt",
             check=False,
         )
+
+
+# --- the backup holds no socket; its guard lets through only the backup's workers (issue 29) ------
+# Run in the backup service (`compose run backup python3 -c ...`): what a process that took over
+# the backup could ask of the engine. Each attempt prints its HTTP status (403: refused).
+ATTACKS = """
+import json, os, socket, sys
+import docker
+from docker.types import Mount
+c = docker.from_env(timeout=60)
+me = c.containers.get(socket.gethostname())
+image, project, network = me.attrs["Image"], me.labels["com.docker.compose.project"], os.environ["DOCKER_NETWORK_NAME"]
+db = c.containers.list(filters={"label": [f"com.docker.compose.project={project}", "com.docker.compose.service=hub-db"]})[0]
+hub = c.containers.list(filters={"label": [f"com.docker.compose.project={project}", "com.docker.compose.service=hub"]})[0]
+guard = c.containers.list(filters={"label": [f"com.docker.compose.project={project}", "com.docker.compose.service=backup-guard"]})[0]
+out = {"socket": os.path.exists("/var/run/docker.sock"), "DOCKER_HOST": os.environ.get("DOCKER_HOST")}
+def attempt(name, call):
+    try:
+        found = call()
+        out[name] = "let through"
+        if hasattr(found, "remove"):
+            found.remove(force=True)
+    except docker.errors.APIError as err:
+        out[name] = err.response.status_code if err.response is not None else str(err)
+worker = dict(network_mode=network, security_opt=["no-new-privileges:true"], healthcheck={"test": ["NONE"]})
+attempt("control: a worker", lambda: c.containers.create(image, ["true"], mounts=[Mount("/d", f"{project}_hub-data", read_only=True)], **worker))
+attempt("bind /", lambda: c.containers.create(image, ["true"], volumes={"/": {"bind": "/host", "mode": "rw"}}, **worker))
+attempt("bind the socket", lambda: c.containers.create(image, ["true"], mounts=[Mount("/s", "/var/run/docker.sock", type="bind")], **worker))
+attempt("privileged", lambda: c.containers.create(image, ["true"], privileged=True, **worker))
+attempt("the database's image", lambda: c.containers.create(db.attrs["Image"], ["true"], **worker))
+attempt("the host's network", lambda: c.containers.create(image, ["true"], **{**worker, "network_mode": "host"}))
+attempt("the database's network", lambda: c.containers.create(image, ["true"], **{**worker, "network_mode": f"container:{db.id}"}))
+attempt("exec in hub-db", lambda: c.api.exec_create(db.id, ["pg_dumpall"]))
+attempt("write into hub-db", lambda: db.put_archive("/tmp", b""))
+attempt("write into the hub", lambda: hub.put_archive("/tmp", b""))
+attempt("stop hub-db", lambda: db.stop(timeout=1))
+attempt("remove the hub", lambda: c.api.remove_container(hub.id, force=True))
+attempt("remove its guard", lambda: c.api.remove_container(guard.id, force=True))
+attempt("pull an image", lambda: c.api.pull("busybox", tag="latest"))
+attempt("a network", lambda: c.api.create_network("pyiron-hub-bk-attack"))
+print("RESULT", json.dumps(out))
+"""
+
+
+def test_9_the_backup_holds_no_socket_and_its_guard_lets_only_its_workers_through(bk):
+    """What a process that took over the backup asks of the engine: refused, but for the worker the
+    backup makes (the control; test_1 to test_8 back up and restore through this very path)."""
+    r = bk.compose("run", "--rm", "-T", "backup", "python3", "-c", ATTACKS, check=False)
+    line = next((x for x in r.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert line, f"{r.stdout}\n{r.stderr}"
+    out = json.loads(line[len("RESULT ") :])
+    assert out.pop("socket") is False and out.pop("DOCKER_HOST") == "tcp://backup-guard:2375"
+    assert out.pop("control: a worker") == "let through"
+    assert out == dict.fromkeys(out, 403), out
+    assert inspect(bk.container("hub-db"))["State"]["Running"] and inspect(bk.container("hub"))["State"]["Running"]
+    # And the hub's guard, in turn, leaves the backup's guard alone.
+    r = docker(
+        "exec",
+        bk.container("hub"),
+        "python3",
+        "-c",
+        "import docker, sys\n"
+        "try:\n"
+        f"    docker.from_env().api.remove_container({bk.container('backup-guard')!r}, force=True)\n"
+        "except docker.errors.APIError as err:\n"
+        "    print('STATUS', err.response.status_code)\n",
+        check=False,
+    )
+    assert "STATUS 403" in r.stdout, (r.stdout, r.stderr)

@@ -58,6 +58,7 @@ def service(name):
 
 project = hub["Config"]["Labels"]["com.docker.compose.project"]
 db, backup, guard = service("hub-db"), service("backup"), service("docker-guard")
+backup_guard = service("backup-guard")
 outsider = api.containers(all=True, filters={"label": "org.pyiron-hub.test=guard-outsider"})[0]["Id"]
 tar = io.BytesIO()
 with tarfile.open(fileobj=tar, mode="w") as t:
@@ -79,6 +80,8 @@ attacks = {
     "archive read of hub-db": lambda: api.get_archive(db, "/var/lib/postgresql/data/pg_hba.conf"),
     "stop hub-db": lambda: api.stop(db, timeout=1),
     "remove the backup": lambda: api.remove_container(backup, force=True),
+    "archive into the backup's guard": lambda: api.put_archive(backup_guard, "/tmp", evil_tar),
+    "remove the backup's guard": lambda: api.remove_container(backup_guard, force=True),
     "start a container made outside": lambda: api.start(outsider),
     "remove a container made outside": lambda: api.remove_container(outsider, force=True),
     "top-level MaskedPaths": lambda: raw_create({"MaskedPaths": [], "ReadonlyPaths": []}),
@@ -144,7 +147,7 @@ class GuardedStack(Stack):
     files = ("docker-compose.yml", "compose.backup.yml")
 
 
-LEGACY = ("tests/e2e/legacy/docker-compose.before-guard.yml",)
+LEGACY = ("tests/e2e/legacy/docker-compose.before-guard.yml", "tests/e2e/legacy/compose.backup.before-guard.yml")
 
 
 def remove_attack_leftovers() -> None:
@@ -227,7 +230,14 @@ def test_the_upgrade_leaves_the_hub_without_the_socket_and_users_files_in_place(
     assert [m["Source"] for m in guard["Mounts"] if m["Destination"] == "/var/run/docker.sock"] == [
         "/var/run/docker.sock"
     ]
-    # The backup service (an overlay of its own) still holds the socket: README "Security notes".
+    # The backup service held the socket too (the legacy overlay): now its own guard does, and
+    # the backup reaches the database over a network of its own (docs/howto/upgrades.md).
+    backup = inspect(guarded.container("backup"))
+    assert not [m for m in backup["Mounts"] if m["Destination"] == "/var/run/docker.sock"]
+    assert "DOCKER_HOST=tcp://backup-guard:2375" in backup["Config"]["Env"]
+    assert guarded.health("backup-guard") == "healthy"
+    assert [m["Source"] for m in inspect(guarded.container("backup-guard"))["Mounts"] if "docker.sock" in m["Source"]]
+    assert f"{guarded.project}_backup-db" in inspect(guarded.container("hub-db"))["NetworkSettings"]["Networks"]
     # The hub stopped the user's server as it went (its default); her home is where it was.
     assert inspect(f"jupyter-{USERS[0]}") is None
     r = run(
@@ -311,6 +321,8 @@ def test_whoever_controls_the_hub_is_not_root_on_the_host(guarded):
         ("archive read of hub-db", "not made by the hub"),
         ("stop hub-db", "not made by the hub"),
         ("remove the backup", "not made by the hub"),
+        ("archive into the backup's guard", "not made by the hub"),
+        ("remove the backup's guard", "not made by the hub"),
         ("start a container made outside", "not made by the hub"),
         ("top-level MaskedPaths", "at the top"),
         ("top-level ReadonlyPaths", "ReadonlyPaths at the top"),

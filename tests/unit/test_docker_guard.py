@@ -722,12 +722,11 @@ async def test_the_server_refuses_with_a_message_and_streams_what_it_passes(tmp_
 # --- The compose files: who holds the socket ---------------------------------------------------
 
 REPO = Path(__file__).resolve().parents[2]
-# What holds the socket where, and why (README "Security notes"): the guard; the backup
-# service (its own door, still to be narrowed); a swarm's hub (services, which the guard
-# does not serve).
+# What holds the socket where, and why (docs/topics/security.md): the guards (the hub's, the
+# backup's); a swarm's hub (services, which the guard does not serve).
 SOCKET_HOLDERS = {
     "docker-compose.yml": {"docker-guard"},
-    "compose.backup.yml": {"backup"},
+    "compose.backup.yml": {"backup-guard"},
     "compose.swarm.yml": {"hub"},
 }
 
@@ -764,3 +763,156 @@ def test_events_of_one_container_in_the_past_pass():
 def test_events_live_or_unfiltered_are_refused(query):
     with pytest.raises(Refused, match="events"):
         check_request(POLICY, "GET", "/v1.41/events", query)
+
+
+# --- The backup's guard (compose.backup.yml's backup-guard): its workers and nothing else -------
+
+BACKUP_REPO = "/srv/backups/pyiron-hub"
+BACKUP_SSH = "/root/.ssh-backup"
+BACKUP_NETWORK = "pyiron-hub-users"
+BACKUP = Policy(
+    role="backup",
+    owner="backup",
+    bind_paths=frozenset({BACKUP_SSH}),
+    writable_bind_paths=frozenset({BACKUP_REPO}),
+    users_network=BACKUP_NETWORK,
+    own_image="sha256:" + "b" * 64,
+)
+
+
+def worker_body(init=False, **settings) -> dict:
+    """The create of a worker exactly as backup.py's run_worker sends it (docker-py's body)."""
+    from pyiron_hub_config.backup import Deployment
+    from pyiron_hub_config.backup_settings import load_backup_settings
+
+    sent = []
+
+    class Sent(Exception):
+        pass
+
+    class Client(docker.APIClient):
+        def _post_json(self, url, data, **kw):
+            sent.append(json.loads(json.dumps(data)))
+            raise Sent
+
+    client = SimpleNamespace(api=Client(base_url="tcp://127.0.0.1:1", version="1.41"))
+    client.containers = docker.models.containers.ContainerCollection(client=client)
+    environ = {"RESTIC_REPOSITORY": BACKUP_REPO, "RESTIC_PASSWORD": "x", "DOCKER_NETWORK_NAME": BACKUP_NETWORK}
+    environ.update(settings)
+    dep = Deployment(client, "pyiron-hub", None, None, BACKUP.own_image)
+    with pytest.raises(Sent):
+        dep.run_worker(
+            load_backup_settings(environ),
+            environ,
+            ["restic", "snapshots"],
+            volumes={"pyiron-hub_hub-data": ("/data/volumes/pyiron-hub_hub-data", True)},
+            init=init,
+        )
+    return sent[0]
+
+
+@pytest.mark.parametrize(
+    "init, settings",
+    [
+        (False, {}),
+        (True, {}),
+        (False, {"BACKUP_SSH_DIR": BACKUP_SSH}),
+        (False, {"RESTIC_REPOSITORY": "sftp:restic@backup-sftp:/repo", "BACKUP_SSH_DIR": BACKUP_SSH}),
+    ],
+)
+def test_the_backups_workers_as_it_creates_them_pass(init, settings):
+    body = worker_body(init, **settings)
+    assert body["HostConfig"]["NetworkMode"] == BACKUP_NETWORK
+    check_request(BACKUP, "POST", "/v1.41/containers/create", None, body)
+
+
+def _with_host_config(body, **changes):
+    return {**body, "HostConfig": {**body["HostConfig"], **changes}}
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"Privileged": True}, "privileged"),
+        ({"Binds": ["/:/host"]}, "binding the host path /: the backup's workers"),
+        ({"Binds": ["/etc:/srv/backups/pyiron-hub"]}, "binding the host path /etc"),
+        ({"Binds": [f"{BACKUP_SSH}:/root/.ssh:rw"]}, "only read-only"),
+        ({"Mounts": [{"Type": "bind", "Source": "/var/run/docker.sock", "Target": "/s"}]}, "binding the host path"),
+        ({"NetworkMode": "host"}, "the host's or another container's network"),
+        ({"NetworkMode": "container:pyiron-hub-hub-db-1"}, "another container's network"),
+        ({"NetworkMode": "pyiron-hub_db"}, "the backup's workers are on pyiron-hub-users"),
+        ({"PidMode": "host"}, "a namespace of the host"),
+        ({"CapAdd": ["SYS_ADMIN"]}, "adding capabilities"),
+    ],
+)
+def test_a_worker_that_reaches_the_host_or_other_services_is_refused(change, words):
+    assert words in refused(
+        "POST", "/v1.41/containers/create", _with_host_config(worker_body(), **change), policy=BACKUP
+    )
+
+
+@pytest.mark.parametrize(
+    "method, path, words",
+    [
+        ("POST", "/v1.41/containers/pyiron-hub-hub-db-1/exec", "exec"),
+        ("POST", "/v1.41/exec/0123/start", "exec"),
+        ("POST", "/v1.41/images/create", "not a call the backup makes"),
+        ("POST", "/v1.41/networks/create", "not a call the backup makes"),
+        ("POST", "/v1.41/networks/pyiron-hub-users/connect", "not a call the backup makes"),
+        ("POST", "/v1.41/containers/pyiron-hub-hub-1/stop", "not a call the backup makes"),
+        ("POST", "/v1.41/containers/0123/update", "changing a container's limits: the backup never does"),
+        ("DELETE", "/v1.41/volumes/pyiron-hub_hub-db-data", "not a call the backup makes"),
+    ],
+)
+def test_the_backup_guard_refuses_what_the_backup_never_does(method, path, words):
+    assert words in refused(method, path, None, None, BACKUP)
+
+
+def test_the_backup_touches_only_its_own_workers():
+    engine = {
+        "worker": {"Id": "1" * 64, "Name": "/w", "Config": {"Labels": {OWNER_LABEL: "backup"}}},
+        "server": {"Id": "2" * 64, "Name": "/jupyter-alice", "Config": {"Labels": {OWNER_LABEL: "hub"}}},
+        "db": {"Id": "3" * 64, "Name": "/pyiron-hub-hub-db-1", "Config": {"Labels": {}}},
+    }
+
+    async def inspect(kind, name):
+        return engine.get(name)
+
+    def touch(method, path):
+        route = check_request(BACKUP, method, path)
+        return asyncio.run(check_owned(BACKUP, route, path, None, inspect))
+
+    for method, action in (("POST", "/start"), ("POST", "/wait"), ("GET", "/logs"), ("PUT", "/archive")):
+        assert touch(method, f"/v1.41/containers/worker{action}") == f"/containers/{'1' * 64}{action}"
+        for other in ("server", "db"):
+            with pytest.raises(Refused, match="was not made by the backup"):
+                touch(method, f"/v1.41/containers/{other}{action}")
+    # The hub's guard, in turn, never touches the backup's workers.
+    route = check_request(OWNED, "DELETE", "/v1.41/containers/worker")
+    with pytest.raises(Refused, match="was not made by the hub"):
+        asyncio.run(check_owned(OWNED, route, "/v1.41/containers/worker", None, inspect))
+
+
+def test_the_backups_workers_run_its_own_image_and_no_other():
+    from pyiron_hub_config.docker_guard.guard import check_worker_image
+
+    images = {"pyiron-hub:latest": {"Id": BACKUP.own_image}, "postgres:17": {"Id": "sha256:" + "c" * 64}}
+
+    async def inspect_image(name):
+        return images.get(name)
+
+    asyncio.run(check_worker_image(BACKUP, {"Image": "pyiron-hub:latest"}, inspect_image))
+    for other in ("postgres:17", "no-such-image", None):
+        with pytest.raises(Refused, match="the backup's own image"):
+            asyncio.run(check_worker_image(BACKUP, {"Image": other}, inspect_image))
+
+
+def test_the_backup_guard_takes_the_repository_and_the_ssh_dir_of_backup_env():
+    from pyiron_hub_config.docker_guard.guard import load_backup_guard_settings
+
+    s = load_backup_guard_settings({"RESTIC_REPOSITORY": "local:/srv/b/", "BACKUP_SSH_DIR": BACKUP_SSH})
+    assert (s.writable_bind_paths, s.bind_paths) == ({"/srv/b"}, {BACKUP_SSH})
+    s = load_backup_guard_settings({"RESTIC_REPOSITORY": "sftp:u@h:/r", "RESTIC_PASSWORD": "secret"})
+    assert (s.writable_bind_paths, s.bind_paths) == (frozenset(), frozenset())
+    with pytest.raises(ConfigError, match="BACKUP_SSH_DIR"):
+        load_backup_guard_settings({"BACKUP_SSH_DIR": "ssh"})

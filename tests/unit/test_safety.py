@@ -62,6 +62,12 @@ def test_admin_access(value, warned):
     assert bool(warnings_for(ADMIN_ACCESS=value)) is warned
 
 
+def test_a_quota_says_its_homes_are_not_in_the_backup():
+    [warning] = warnings_for(STORAGE_QUOTA="10G", STORAGE_QUOTA_ROOT="/srv/quota")
+    assert "/srv/quota" in warning and "`pyiron-hub backup` does not include" in warning
+    assert warnings_for(STORAGE_QUOTA="") == []
+
+
 @pytest.fixture
 def project(tmp_path):
     """A checkout: the repository's compose files."""
