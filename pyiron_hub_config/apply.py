@@ -157,6 +157,7 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
             sp.storage_quota = s.storage_quota
             sp.quota_root = s.storage_quota_root.rstrip("/")
             sp.quota_service_url = s.quota_service_url
+            sp.group_folder_quota = s.group_folder_quota if s.group_folder_quota is not None else s.storage_quota
         sp.starts_at_once = starts_at_once(s.starts_at_once, os.cpu_count())
         # Marks users' servers, which never join another user's network (user_networks.py).
         sp.extra_create_kwargs = {"labels": {SERVER_LABEL: "true"}}

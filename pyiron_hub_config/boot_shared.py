@@ -30,6 +30,8 @@ LAST_STOP_VARIABLE = "PYIRON_HUB_LAST_STOP"  # why the server before this one st
 # Host names of the user's other servers running at this start (named servers), comma-separated:
 # their pyiron jobs are not those of a stopped server.
 LIVE_HOSTS_VARIABLE = "PYIRON_HUB_LIVE_HOSTS"
+QUOTA_VARIABLE = "PYIRON_HUB_DISK_QUOTA"  # the user's quota, like "20M" (set by the spawner)
+GROUP_QUOTAS_VARIABLE = "PYIRON_HUB_GROUP_QUOTAS"  # {"<folder under ~/groups>": "8M"}
 
 
 def temp_file_beside(target, data, mode=0o600):

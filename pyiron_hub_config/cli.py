@@ -18,6 +18,7 @@ from .hub_config import HubConfig, load_hub_config
 from .problems import ConfigError, Problem
 from .provider import provider_problems
 from .settings import IMAGE_VARIABLES
+from .storage import GROUP_VOLUME
 from .swarm_secrets import SECRETS_DIR, SWARM_SECRETS, split_secrets
 from .values import check_image, format_memory, pull_arguments
 
@@ -573,7 +574,20 @@ def cmd_quota(args) -> int:
             got = quota.set_limit(s.quota_service_url, quota.storage_name(args.user), limit)
             print(f"{args.user}: {format_memory(got.used)} used of {format_memory(got.limit or 0)}")
             return 0
+        if args.action == "set-group":
+            if not args.user or not args.size:
+                raise ConfigError(
+                    [Problem("quota set-group", "needs a group and a size", "pyiron-hub quota set-group lab 50G")]
+                )
+            try:
+                limit = parse_size(args.size)
+            except ValueError as err:
+                raise ConfigError([Problem("quota set-group", str(err), "50G")]) from None
+            got = quota.set_group_limit(s.quota_service_url, quota.group_storage_name(args.user), limit)
+            print(f"group {args.user}: {format_memory(got.used)} used of {format_memory(got.limit or 0)}")
+            return 0
         rows = quota.all_usage(s.quota_service_url)
+        groups = quota.all_group_usage(s.quota_service_url)
     except ConfigError as err:
         print(err.report(), file=sys.stderr)
         return 1
@@ -583,6 +597,9 @@ def cmd_quota(args) -> int:
     print(f"{'home':<24} {'used':>10} {'quota':>10}")
     for name, u in rows.items():
         print(f"{name:<24} {format_memory(u.used):>10} {format_memory(u.limit) if u.limit else 'none':>10}")
+    for name, u in groups.items():
+        shown = "group " + name.removeprefix(GROUP_VOLUME)
+        print(f"{shown:<24} {format_memory(u.used):>10} {format_memory(u.limit) if u.limit else 'none':>10}")
     return 0
 
 
@@ -718,10 +735,12 @@ def build_parser() -> argparse.ArgumentParser:
     usage.set_defaults(func=cmd_usage)
 
     quota = sub.add_parser(
-        "quota", help="users' disk quotas (STORAGE_QUOTA): show them, or `quota set <user> 20G` to change one"
+        "quota",
+        help="users' and group folders' disk quotas (STORAGE_QUOTA): show them, or `quota set <user> 20G` "
+        "(`quota set-group <group> 50G`) to change one",
     )
-    quota.add_argument("action", choices=("show", "set"))
-    quota.add_argument("user", nargs="?", help="the hub's user name (set)")
+    quota.add_argument("action", choices=("show", "set", "set-group"))
+    quota.add_argument("user", nargs="?", help="the hub's user name (set), or the group's name (set-group)")
     quota.add_argument("size", nargs="?", help="the new quota, like 20G (set); their files stay")
     quota.set_defaults(func=cmd_quota)
 

@@ -12,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from .problems import Problem
-from .storage import HOME
+from .storage import GROUPS_DIR, HOME, group_folder, group_volume
 
 TIMEOUT = 30
 
@@ -47,6 +47,22 @@ def ensure_home(service_url: str, name: str, limit: int) -> QuotaUsage:
     """The user's limited home (made at the first start with limit; kept as it is after)."""
     got = _call(f"{service_url.rstrip('/')}/users/{name}", "PUT", {"limit": limit})
     return QuotaUsage(got["used"], got["limit"])
+
+
+def ensure_group(service_url: str, name: str, limit: int) -> QuotaUsage:
+    """A group folder's limited subvolume (made at a member's start with limit; kept after)."""
+    got = _call(f"{service_url.rstrip('/')}/groups/{name}", "PUT", {"limit": limit})
+    return QuotaUsage(got["used"], got["limit"])
+
+
+def set_group_limit(service_url: str, name: str, limit: int) -> QuotaUsage:
+    got = _call(f"{service_url.rstrip('/')}/groups/{name}/limit", "PUT", {"limit": limit})
+    return QuotaUsage(got["used"], got["limit"])
+
+
+def all_group_usage(service_url: str) -> dict[str, QuotaUsage]:
+    """Group folder storage name -> its usage and limit."""
+    return {name: QuotaUsage(u["used"], u["limit"]) for name, u in _call(f"{service_url.rstrip('/')}/groups").items()}
 
 
 def set_limit(service_url: str, name: str, limit: int) -> QuotaUsage:
@@ -98,3 +114,30 @@ def home_mount(root: str, name: str) -> dict:
     """The user's home as a bind mount (docker.types.Mount keyword arguments); the guard lets
     through exactly such binds of <STORAGE_QUOTA_ROOT>/<name>/home."""
     return {"type": "bind", "source": home_path(root, name), "target": HOME, "read_only": False}
+
+
+# Group folders live apart from users' homes: in <root>/_groups, a name no user's storage can
+# have ('_' never starts dockerspawner's escaped names), so no user can be given a group's.
+GROUPS_SUBDIR = "_groups"
+
+
+def group_storage_name(group: str) -> str:
+    """A group folder's subvolume name: its volume's name without DEPLOYMENT_NAME's prefix,
+    '.' escaped too ('..' is no path component the service or the guard accepts)."""
+    return group_volume(group, None).replace(".", "_2e")
+
+
+def group_path(root: str, name: str) -> str:
+    """<root>/_groups/<name>/folder: the group's folder, in its subvolume <root>/_groups/<name>."""
+    return f"{root.rstrip('/')}/{GROUPS_SUBDIR}/{name}/folder"
+
+
+def group_folder_mount(root: str, name: str, group: str) -> dict:
+    """The group's limited folder at ~/groups/<group> (docker.types.Mount keyword arguments);
+    the guard lets through exactly such binds of <STORAGE_QUOTA_ROOT>/_groups/<name>/folder."""
+    return {
+        "type": "bind",
+        "source": group_path(root, name),
+        "target": f"{GROUPS_DIR}/{group_folder(group)}",
+        "read_only": False,
+    }

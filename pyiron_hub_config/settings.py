@@ -505,6 +505,14 @@ class Settings(BaseSettings):
         "10G",
         default=None,
     )
+    group_folder_quota: SizeBytes | None = _var(
+        "GROUP_FOLDER_QUOTA",
+        "With STORAGE_QUOTA, the hard limit on each group folder (GROUP_FOLDERS): the folder is a btrfs "
+        "subvolume <STORAGE_QUOTA_ROOT>/_groups/<group> made by the quota service at a member's start; a write "
+        "past it fails with 'Disk quota exceeded' for every member. Unset: the same as STORAGE_QUOTA.",
+        "50G",
+        default=None,
+    )
     storage_quota_root: str = _var(
         "STORAGE_QUOTA_ROOT",
         "The directory on the Docker host, on btrfs with quotas enabled, that holds users' homes when "
@@ -787,6 +795,14 @@ class Settings(BaseSettings):
                     "is enforced with SPAWNER=docker only (on a swarm, limit users' directories on the shared "
                     "file system's server: docs, Disk quotas)",
                     "unset it",
+                )
+            )
+        if self.group_folder_quota is not None and self.storage_quota is None:
+            problems.append(
+                Problem(
+                    "GROUP_FOLDER_QUOTA",
+                    "is used only with STORAGE_QUOTA (group folders are limited subvolumes beside users' homes)",
+                    "STORAGE_QUOTA=10G",
                 )
             )
         if self.storage_quota is not None and not self.storage_quota_root.startswith("/"):

@@ -18,9 +18,11 @@ from traitlets import Dict, Float, Integer, List, Unicode, default
 from .boot_file import boot_volume_mount
 from .boot_shared import (
     ACTIVITY_EVERY_VARIABLE,
+    GROUP_QUOTAS_VARIABLE,
     IMAGE_ID_VARIABLE,
     LAST_STOP_VARIABLE,
     LIVE_HOSTS_VARIABLE,
+    QUOTA_VARIABLE,
     STOP_WARNING_VARIABLE,
     STOPS_AT_VARIABLE,
     work_status_name,
@@ -33,7 +35,7 @@ from .hub_packages import PACKAGES_SOURCE, packages_volume_mount
 from .image_pull import PullsWithProgress
 from .options import InvalidChoice, find_environment, options_from_form, validate_choice
 from .parallelism import thread_environment
-from .quota import QuotaServiceError, ensure_home, home_mount
+from .quota import QuotaServiceError, ensure_group, ensure_home, group_folder_mount, group_storage_name, home_mount
 from .readiness import AnswerBeforeReady
 from .server_stops import (
     MEMORY,
@@ -55,7 +57,7 @@ from .ssh_keys import (
     work_from_archive,
 )
 from .start_queue import StartQueue
-from .storage import GROUP_VOLUME, SITE_RESOURCES_MOUNT, image_volume, server_mounts
+from .storage import GROUP_VOLUME, SITE_RESOURCES_MOUNT, group_folder, image_volume, server_mounts
 from .user_networks import UserNetworks
 from .values import MIN_CPUS, MIN_MEMORY, format_memory
 
@@ -413,6 +415,9 @@ class PyironSpawner(
     ).tag(config=True)
     quota_root = Unicode("", help="STORAGE_QUOTA_ROOT: the host directory of users' limited homes.").tag(config=True)
     quota_service_url = Unicode("", help="QUOTA_SERVICE_URL: the service that makes and limits them.").tag(config=True)
+    group_folder_quota = Integer(
+        None, allow_none=True, help="GROUP_FOLDER_QUOTA in bytes (default STORAGE_QUOTA's): each group folder's limit."
+    ).tag(config=True)
 
     def _use_image_mounts(self, mounts: list[dict]) -> None:
         self.mounts = mounts
@@ -422,21 +427,41 @@ class PyironSpawner(
     ).tag(config=True)
     deployment_name = Unicode("", help="DEPLOYMENT_NAME, the prefix of the volumes' names.").tag(config=True)
 
-    async def _mount_group_folders(self) -> None:
-        """This start's group folders: those of the groups the owner is in now, no others."""
+    async def _mount_group_folders(self) -> list[dict]:
+        """This start's group folders: those of the groups the owner is in now, no others.
+        With STORAGE_QUOTA they are limited subvolumes, returned as mounts; else volumes."""
         volumes = {name: v for name, v in self.volumes.items() if GROUP_VOLUME not in name}
         groups = folder_groups(self.group_folders, [g.name for g in getattr(self.user, "groups", None) or []])
+        if self.storage_quota is not None:
+            self.volumes = volumes
+            mounts, limits = [], {}
+            for group in groups:
+                name = group_storage_name(group)
+                limit = self.group_folder_quota or self.storage_quota
+                try:
+                    usage = await asyncio.to_thread(ensure_group, self.quota_service_url, name, limit)
+                except QuotaServiceError as err:
+                    # Never an unlimited folder instead: the admin asked for a quota.
+                    raise web.HTTPError(503, f"The folder of your group {group} is not available: {err}") from None
+                mounts.append(group_folder_mount(self.quota_root, name, group))
+                if usage.limit:
+                    limits[group_folder(group)] = format_memory(usage.limit)
+            self.environment = {**self.environment, GROUP_QUOTAS_VARIABLE: json.dumps(limits)}
+            if groups:
+                self.log.info("%s's server gets the limited group folders of %s", self.user.name, ", ".join(groups))
+            return mounts
         for group, name in zip(groups, group_mounts(groups, self.deployment_name or None), strict=True):
             await asyncio.wrap_future(self.executor.submit(prepare_group_volume, self.client, self.image, name, group))
         self.volumes = {**volumes, **group_mounts(groups, self.deployment_name or None)}
         if groups:
             self.log.info("%s's server gets the group folders of %s", self.user.name, ", ".join(groups))
+        return []
 
     async def _ship_boot_step(self) -> None:
         mount = await asyncio.wrap_future(self.executor.submit(boot_volume_mount, self.client, self.image))
         self.mounts = [*await self._limited_home(), *self.mounts, mount, *await self._packages_mounts()]
         # Here, with the image on the engine: its volumes' writer is made from it.
-        await self._mount_group_folders()
+        self.mounts = [*self.mounts, *await self._mount_group_folders()]
 
     async def _limited_home(self) -> list[dict]:
         """With STORAGE_QUOTA, the user's home as their subvolume (made at the first start)."""
@@ -455,6 +480,9 @@ class PyironSpawner(
         # the home by default: a user whose home is full would not get the server they need
         # to free space. The files live as long as the server, so the writable layer suits them.
         self.environment = {**self.environment, "JUPYTER_RUNTIME_DIR": QUOTA_RUNTIME_DIR}
+        # The limit as it is now (an admin may have raised it), for the boot step's message.
+        if usage.limit:
+            self.environment = {**self.environment, QUOTA_VARIABLE: format_memory(usage.limit)}
         return [home_mount(self.quota_root, name)]
 
     async def _packages_mounts(self) -> list[dict]:

@@ -7,13 +7,14 @@ Docker engine. The first request after a start shows "being measured" until it i
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jupyterhub.handlers import BaseHandler
 from jupyterhub.scopes import needs_scope
 from tornado import web
 
 from .server_stops import memory_kills
+from .storage import GROUP_VOLUME
 from .usage import Usage, UsageCache, format_bytes, measure
 
 _cache: UsageCache | None = None
@@ -54,6 +55,7 @@ class QuotaFigures:
 
     homes: dict
     measured_at: float
+    groups: dict = field(default_factory=dict)  # group folder (storage name) -> usage and quota
 
 
 _quota_cache: UsageCache | None = None
@@ -63,9 +65,11 @@ def quota_cache(service_url: str, max_age: float) -> UsageCache:
     """The hub process's one cache of the quota service's figures (STORAGE_QUOTA)."""
     global _quota_cache
     if _quota_cache is None:
-        from .quota import all_usage
+        from .quota import all_group_usage, all_usage
 
-        _quota_cache = UsageCache(lambda: QuotaFigures(all_usage(service_url), time.time()), max_age)
+        _quota_cache = UsageCache(
+            lambda: QuotaFigures(all_usage(service_url), time.time(), all_group_usage(service_url)), max_age
+        )
     return _quota_cache
 
 
@@ -93,11 +97,13 @@ def storage_quota(cache: UsageCache):
     return for_user
 
 
-def quota_rows(figures: QuotaFigures | None) -> list[dict]:
-    """The usage page's quota table: fullest first."""
+def quota_rows(figures: QuotaFigures | None, groups: bool = False) -> list[dict]:
+    """The usage page's quota table: fullest first (groups: the group folders' table, each
+    named as the folder is, without its volume prefix)."""
     if figures is None:
         return []
-    homes = sorted(figures.homes.items(), key=lambda kv: (-(kv[1].used / (kv[1].limit or 1 << 62)), kv[0]))
+    found = {n.removeprefix(GROUP_VOLUME): u for n, u in figures.groups.items()} if groups else figures.homes
+    homes = sorted(found.items(), key=lambda kv: (-(kv[1].used / (kv[1].limit or 1 << 62)), kv[0]))
     return [
         {
             "name": name,
@@ -132,7 +138,17 @@ class QuotaCollector:
             used.add_metric([name], u.used)
             if u.limit:
                 limit.add_metric([name], u.limit)
-        yield from (used, limit)
+        group_used = GaugeMetricFamily(
+            "pyiron_hub_group_folder_quota_used_bytes", "What a group folder uses of its quota", labels=["group"]
+        )
+        group_limit = GaugeMetricFamily(
+            "pyiron_hub_group_folder_quota_bytes", "A group folder's disk quota (GROUP_FOLDER_QUOTA)", labels=["group"]
+        )
+        for name, u in figures.groups.items():
+            group_used.add_metric([name.removeprefix(GROUP_VOLUME)], u.used)
+            if u.limit:
+                group_limit.add_metric([name.removeprefix(GROUP_VOLUME)], u.limit)
+        yield from (used, limit, group_used, group_limit)
 
 
 _quota_registered = False
@@ -198,6 +214,7 @@ class UsageHandler(BaseHandler):
             group_folders=[(name, format_bytes(size)) for name, size in sorted(usage.groups.items())] if usage else [],
             error=self.cache.error,
             quota_rows=quota_rows(self.quotas.get()) if self.quotas else None,
+            group_quota_rows=quota_rows(self.quotas.get(), groups=True) if self.quotas else [],
             quota_error=self.quotas.error if self.quotas else None,
         )
         self.finish(html)

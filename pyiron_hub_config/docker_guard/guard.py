@@ -8,7 +8,8 @@ against the calls the hub makes (the spawner, the boot and packages volumes' wri
 SITE_RESOURCES_DIR check, image pulls, users' networks, the usage page), everything else
 refused; and the *bodies* of creates: a container gets no privilege, capability, device,
 host namespace, weakened confinement or host path but SITE_RESOURCES_DIR (read-only) and,
-with STORAGE_QUOTA, users' limited homes <STORAGE_QUOTA_ROOT>/<name>/home (quota_service/); a
+with STORAGE_QUOTA, users' limited homes <STORAGE_QUOTA_ROOT>/<name>/home and group folders
+<STORAGE_QUOTA_ROOT>/_groups/<name>/folder (quota_service/); a
 volume no driver options (``type=none,o=bind,device=/`` would bind the host's ``/``); a
 network only the bridge driver with no options, and no subnet but one in USER_NETWORKS_POOL
 (a bridge on the subnet of a site network would take the host's route to it). The guard's own container and image are
@@ -86,7 +87,8 @@ class Policy:
 
     bind_paths: host directories containers may bind, read-only (SITE_RESOURCES_DIR).
     quota_root: STORAGE_QUOTA_ROOT when STORAGE_QUOTA is set: containers may bind
-        <root>/<name>/home (a user's limited home, made by the quota service), writable.
+        <root>/<name>/home (a user's limited home, made by the quota service), writable, and
+        <root>/_groups/<name>/folder (a group folder, GROUP_FOLDERS, made by it too).
     own_container, own_name: the guard's container (id and name), never touched.
     own_repositories: the guard's image (normalized repositories), never pulled over.
     network_pool: the range users' networks take their subnets from (USER_NETWORKS_POOL).
@@ -536,6 +538,21 @@ def _is_quota_home(policy: Policy, source: object) -> bool:
     return home == "home" and parent == policy.quota_root and bool(QUOTA_HOME_NAME.fullmatch(name)) and ".." not in name
 
 
+def _is_quota_group_folder(policy: Policy, source: object) -> bool:
+    """<STORAGE_QUOTA_ROOT>/_groups/<name>/folder, a group folder made by the quota service:
+    nothing above it, the groups' directory itself, or beside it by another name (..)."""
+    if not policy.quota_root or not isinstance(source, str) or posixpath.normpath(source) != source:
+        return False
+    group_dir, folder = posixpath.split(source)
+    groups, name = posixpath.split(group_dir)
+    return (
+        folder == "folder"
+        and groups == posixpath.join(policy.quota_root, "_groups")
+        and bool(QUOTA_HOME_NAME.fullmatch(name))
+        and ".." not in name
+    )
+
+
 def _writable(policy: Policy, source: str) -> bool:
     return source in policy.writable_bind_paths
 
@@ -586,7 +603,9 @@ def check_mount(policy: Policy, mount: dict[str, object]) -> None:
                 "type=none,o=bind,device=/): the hub's volumes use the local driver's defaults"
             )
         _only(options, {"nocopy", "labels", "driverconfig"}, "VolumeOptions", "the hub never sets it")
-    elif kind == "bind" and _is_quota_home(policy, mount.get("source")):
+    elif kind == "bind" and (
+        _is_quota_home(policy, mount.get("source")) or _is_quota_group_folder(policy, mount.get("source"))
+    ):
         if not empty(mount.get("bindoptions")):
             raise Refused("a bind mount's BindOptions (propagation): the hub never sets them")
     elif kind == "bind":

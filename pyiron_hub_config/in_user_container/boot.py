@@ -34,6 +34,11 @@ Steps:
   ~/.pyiron_hub/pyiron.log instead of a pyiron.log beside each notebook.
 - first-hour quiet: answer JupyterLab's "get news?" question with no (once: a user's own
   answer stays), and say in an otherwise empty ~/work what that folder is.
+- quota messages: with a disk quota ($PYIRON_HUB_DISK_QUOTA), a Jupyter Server config file
+  outside the home (QUOTA_CONFIG_DIR, put first on $JUPYTER_CONFIG_PATH) that turns a save
+  refused for a full quota ("[Errno 122] Disk quota exceeded") into an error that names the
+  quota and how to free space. Only Jupyter Server reads jupyter_server_config.py: a
+  classic notebook server (frozen images) keeps the system's words.
 """
 
 from __future__ import annotations
@@ -69,6 +74,94 @@ WRITE_CHECK_WAIT = 10  # seconds a folder may take to take a new file before its
 LAB_NEWS_SETTINGS = ".jupyter/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
 PYIRON_LOG_STARTUP = ".ipython/profile_default/startup/00-pyiron-hub-pyiron-log.py"
 PYIRON_LOG = os.path.join(STATE_DIR, "pyiron.log")
+QUOTA_VARIABLE = "PYIRON_HUB_DISK_QUOTA"  # the user's quota, like "20M" (set by the spawner)
+GROUP_QUOTAS_VARIABLE = "PYIRON_HUB_GROUP_QUOTAS"  # {"<folder under ~/groups>": "8M"}
+# In the container's own layer, not the home: a full home must not keep the message out.
+QUOTA_CONFIG_DIR = "/tmp/pyiron-hub-jupyter-config"
+QUOTA_CONFIG_TEXT = """# Written by the pyiron hub (boot.py) at each start of a server with a disk quota.
+# Jupyter Server answers a save refused by a full quota with the system's "[Errno 122] Disk
+# quota exceeded"; this says instead which quota is full and how to free space. It wraps
+# the contents API's writes (save, upload, new, copy), whichever contents manager is used;
+# where Jupyter Server's classes differ, it does nothing.
+def _pyiron_hub_quota_messages():
+    import errno
+    import functools
+    import inspect
+    import json
+    import os
+
+    try:
+        from jupyter_server.services.contents.handlers import ContentsHandler
+        from tornado import web
+    except Exception:
+        return
+    if getattr(ContentsHandler, "_pyiron_hub_quota_messages", False):
+        return  # this file is read once per app (the server and its extensions)
+    quota = os.environ.get(%r) or "unknown size"
+    try:
+        groups = json.loads(os.environ.get(%r) or "{}")
+    except ValueError:
+        groups = {}
+
+    def full(err):
+        for _ in range(10):  # the OSError is the cause of Jupyter's own HTTPError
+            if err is None:
+                return None
+            if isinstance(err, OSError) and err.errno in (errno.EDQUOT, errno.ENOSPC):
+                return err.errno
+            err = err.__cause__ or err.__context__
+        return None
+
+    def message(code, path):
+        parts = (path or "").strip("/").split("/")
+        if code == errno.ENOSPC:
+            return (
+                "The disk that holds your files is full (for everyone, not only your quota): "
+                "tell your admin; deleting files you no longer need helps too."
+            )
+        if len(parts) > 1 and parts[0] == "groups" and parts[1] in groups:
+            return (
+                "The disk quota of the group folder ~/groups/%%s (%%s) is full: delete files there "
+                "or ask your admin to raise it." %% (parts[1], groups[parts[1]])
+            )
+        return (
+            "Your disk quota of %%s is full: delete files (e.g. in ~/pyiron/projects or caches) "
+            "or ask your admin to raise it." %% quota
+        )
+
+    def wrap(name, target):
+        original = getattr(ContentsHandler, name, None)
+        if original is None or not inspect.iscoroutinefunction(original):
+            return
+
+        @functools.wraps(original)
+        async def wrapped(self, *args, **kwargs):
+            try:
+                return await original(self, *args, **kwargs)
+            except Exception as err:
+                code = full(err)
+                if code is None:
+                    raise
+                text = message(code, target(args, kwargs))
+                raise web.HTTPError(507, text.replace("%%", "%%%%")) from err
+
+        setattr(ContentsHandler, name, wrapped)
+
+    def at(i, key):
+        return lambda args, kwargs: kwargs.get(key) or (args[i] if len(args) > i else "")
+
+    wrap("_save", at(1, "path"))
+    wrap("_upload", at(1, "path"))
+    wrap("_new_untitled", at(0, "path"))
+    wrap("_copy", lambda args, kwargs: at(1, "copy_to")(args, kwargs) or at(0, "copy_from")(args, kwargs))
+    ContentsHandler._pyiron_hub_quota_messages = True
+
+
+try:
+    _pyiron_hub_quota_messages()
+except Exception:  # never keep a user from their server
+    pass
+""" % (QUOTA_VARIABLE, GROUP_QUOTAS_VARIABLE)
 WORK_README = os.path.join("work", "README.md")
 WORK_README_TEXT = """# work/
 
@@ -511,6 +604,19 @@ def explain_work(home):
         return "nothing to do"
     _write_text(os.path.join(home, WORK_README), WORK_README_TEXT)
     return "explained"
+
+
+def quota_messages(environ, config_dir=QUOTA_CONFIG_DIR):
+    """With a quota, Jupyter Server's config that words a full quota's error (see QUOTA_CONFIG_TEXT);
+    environ gets the config directory first on JUPYTER_CONFIG_PATH."""
+    if not environ.get(QUOTA_VARIABLE):
+        return "no quota"
+    if not os.path.isdir(config_dir):
+        os.makedirs(config_dir)
+    update_file(os.path.join(config_dir, "jupyter_server_config.py"), QUOTA_CONFIG_TEXT.encode())
+    paths = [p for p in (environ.get("JUPYTER_CONFIG_PATH") or "").split(os.pathsep) if p and p != config_dir]
+    environ["JUPYTER_CONFIG_PATH"] = os.pathsep.join([config_dir] + paths)
+    return "a full quota of %s is named in Jupyter's errors" % environ[QUOTA_VARIABLE]
 
 
 def pyiron_log_in_one_place(home, hub_configures_pyiron):
@@ -1008,6 +1114,7 @@ def main(argv):
         steps.append(("ssh key", lambda: ensure_ssh_key(home)))
     steps.append(("jupyterlab news", lambda: answer_lab_news(home)))
     steps.append(("work folder", lambda: explain_work(home)))
+    steps.append(("quota messages", lambda: quota_messages(os.environ)))
     for name, step in steps:
         began = time.monotonic()
         # Each step's time goes into its line: the spawn timeline (benchmarks/) reads it.

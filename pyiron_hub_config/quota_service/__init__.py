@@ -22,4 +22,9 @@ HTTP side (never at the top: the healthcheck starts it every few seconds). The h
                                  if it is missing; an existing one keeps its limit (an admin
                                  may have raised it)
     PUT  /users/{name}/limit     {"limit": bytes}: set an existing subvolume's limit (its files stay)
+    GET  /groups                 {name: {"used": bytes, "limit": bytes|null}} for every group folder
+    PUT  /groups/{name}          {"limit": bytes}: make the group folder's subvolume <root>/_groups/<name>
+                                 with that limit and the folder in it (<name>/folder, uid 1000,
+                                 mode 2775) if it is missing; an existing one keeps its limit
+    PUT  /groups/{name}/limit    {"limit": bytes}: set an existing group folder's limit
 """

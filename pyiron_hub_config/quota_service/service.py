@@ -16,6 +16,11 @@ log = logging.getLogger("quota-service")
 LISTEN = "0.0.0.0:8099"
 USER_UID = USER_GID = 1000  # jovyan in the pyiron images, as storage.py says
 HOME_DIR = "home"  # <root>/<user>/home: what the user's server mounts at /home/jovyan
+# Group folders (GROUP_FOLDERS): <root>/_groups/<group>/folder, mounted at ~/groups/<group>.
+# '_' never starts a user's storage name (btrfs.NAME): no user's home can be this directory.
+GROUPS_DIR = "_groups"
+FOLDER_DIR = "folder"
+FOLDER_MODE = 0o2775  # setgid, writable by every member (all run as jovyan), as group_folders.py makes volumes
 # A limit below this would stop a server's own start (Jupyter's settings, pyiron's database).
 MIN_LIMIT = 1 << 20
 
@@ -50,6 +55,56 @@ def ensure_user(root: str, name: str, limit: int) -> dict:
     elif not btrfs.is_subvolume(path):
         raise QuotaError(f"{path} exists but is no subvolume: its size cannot be limited")
     return {**_usage_json(root, path), "created": created}
+
+
+def ensure_group(root: str, name: str, limit: int) -> dict:
+    """The group's subvolume <root>/_groups/<name>, made with limit if missing, with the
+    folder in it that members' servers mount (jovyan's, 2775)."""
+    groups = os.path.join(root, GROUPS_DIR)
+    if not os.path.isdir(groups):
+        os.makedirs(groups, exist_ok=True)
+        os.chmod(groups, 0o711)
+    path = os.path.join(groups, btrfs.check_name(name))
+    created = False
+    if not os.path.lexists(path):
+        staging = f".new-{name}"
+        staging_path = os.path.join(groups, staging)
+        if not btrfs.is_subvolume(staging_path):
+            btrfs.create_subvolume(groups, staging)
+        btrfs.set_limit(root, staging_path, limit)
+        os.chmod(staging_path, 0o711)
+        folder = os.path.join(staging_path, FOLDER_DIR)
+        if not os.path.isdir(folder):
+            os.mkdir(folder)
+        if os.stat(folder).st_uid != USER_UID:
+            # chmod while still ours (no CAP_FOWNER after); a directory keeps setgid on chown.
+            os.chmod(folder, FOLDER_MODE)
+            os.chown(folder, USER_UID, USER_GID)
+        os.rename(staging_path, path)
+        created = True
+    elif not btrfs.is_subvolume(path):
+        raise QuotaError(f"{path} exists but is no subvolume: its size cannot be limited")
+    return {**_usage_json(root, path), "created": created}
+
+
+def set_group_limit(root: str, name: str, limit: int) -> dict:
+    path = os.path.join(root, GROUPS_DIR, btrfs.check_name(name))
+    if not btrfs.is_subvolume(path):
+        raise QuotaError(f"the group folder {name} does not exist yet (it is made at a member's start)")
+    btrfs.set_limit(root, path, limit)
+    return _usage_json(root, path)
+
+
+def all_groups(root: str) -> dict[str, dict]:
+    groups = os.path.join(root, GROUPS_DIR)
+    if not os.path.isdir(groups):
+        return {}
+    found = {}
+    for entry in sorted(os.listdir(groups)):
+        path = os.path.join(groups, entry)
+        if not entry.startswith(".") and btrfs.NAME.fullmatch(entry) and btrfs.is_subvolume(path):
+            found[entry] = _usage_json(root, path)
+    return found
 
 
 def set_user_limit(root: str, name: str, limit: int) -> dict:
@@ -113,12 +168,33 @@ def make_app(root: str):
         log.info("limit of %s set to %d bytes", request.match_info["name"], limit)
         return answer(set_user_limit, root, request.match_info["name"], limit)
 
+    async def groups(request):
+        return answer(all_groups, root)
+
+    async def ensure_group_folder(request):
+        try:
+            limit = _limit_from(await request.json())
+        except (ValueError, QuotaError) as err:
+            return web.json_response({"message": str(err)}, status=400)
+        return answer(ensure_group, root, request.match_info["name"], limit)
+
+    async def set_group_folder_limit(request):
+        try:
+            limit = _limit_from(await request.json())
+        except (ValueError, QuotaError) as err:
+            return web.json_response({"message": str(err)}, status=400)
+        log.info("limit of group folder %s set to %d bytes", request.match_info["name"], limit)
+        return answer(set_group_limit, root, request.match_info["name"], limit)
+
     app = web.Application(client_max_size=4096)
     app.router.add_get("/ping", lambda request: web.json_response({}))
     app.router.add_get("/check", check)
     app.router.add_get("/users", users)
     app.router.add_put("/users/{name}", ensure)
     app.router.add_put("/users/{name}/limit", set_limit)
+    app.router.add_get("/groups", groups)
+    app.router.add_put("/groups/{name}", ensure_group_folder)
+    app.router.add_put("/groups/{name}/limit", set_group_folder_limit)
     return app
 
 

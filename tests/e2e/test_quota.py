@@ -28,6 +28,7 @@ from .conftest import REPO, HubUser, Stack, docker, write_env_files
 PROJECT = "pyironhubqu"
 NETWORK = "pyiron-hub-qu-users"
 FULL, OTHER = "qufull", "quother"
+GROUP = "qulab"  # OTHER's research group (GROUP_FOLDERS), its folder limited to GROUP_FOLDER_QUOTA
 MiB = 1 << 20
 
 pytestmark = pytest.mark.skipif(
@@ -79,6 +80,8 @@ def qu(images, btrfs_root, tmp_path_factory):
         directory,
         (FULL, OTHER),
         STORAGE_QUOTA="20M",
+        GROUP_FOLDERS=GROUP,
+        GROUP_FOLDER_QUOTA="8M",
         SERVER_DISK_LIMIT="unbounded",
         USAGE_REFRESH_SECONDS="10",
     )
@@ -126,9 +129,14 @@ def test_a_full_quota_stops_one_user_only_and_raising_it_keeps_their_files(qu, b
     r = write(FULL, "big.bin", 40)
     assert r.returncode != 0 and "Disk quota exceeded" in r.stderr, r.stderr
     assert 15 * MiB <= size(FULL, "big.bin") <= 20 * MiB
-    # What JupyterLab shows when it saves a notebook into the full home: the kernel's words.
+    # What JupyterLab shows when it saves a notebook into the full home: the quota, and what to do
+    # (the boot step's Jupyter Server config words the system's "[Errno 122] Disk quota exceeded").
     r = full.user_server("PUT", "/api/contents/note.txt", json={"type": "file", "format": "text", "content": "x" * MiB})
-    assert r.status_code == 500 and "Disk quota exceeded" in r.json()["message"], r.text
+    assert r.status_code == 507, r.text
+    assert r.json()["message"] == (
+        "Your disk quota of 20M is full: delete files (e.g. in ~/pyiron/projects or caches) "
+        "or ask your admin to raise it."
+    ), r.text
     # A full user still gets their server (to delete what they no longer need).
     full.stop()
     try:
@@ -180,6 +188,46 @@ def test_a_full_quota_stops_one_user_only_and_raising_it_keeps_their_files(qu, b
         time.sleep(2)
     assert f'pyiron_hub_user_quota_bytes{{user="{FULL}"}} 6.291456e+07' in text
     assert f'pyiron_hub_user_quota_used_bytes{{user="{OTHER}"}}' in text
+
+
+def test_a_group_folder_is_limited_on_its_own_and_a_full_one_leaves_the_home_writable(qu, btrfs_root):
+    """The dummy login carries no groups: the admin puts the member in the group through
+    JupyterHub's API, which is where Keycloak's groups land too (manage_groups)."""
+    admin, member = HubUser(qu, "admin").login(), HubUser(qu, OTHER).login()
+    r = admin.api("POST", f"/groups/{GROUP}", json={"users": [OTHER]})
+    assert r.status_code in (201, 409), r.text
+    if r.status_code == 409:
+        assert admin.api("POST", f"/groups/{GROUP}/users", json={"users": [OTHER]}).status_code == 200
+    member.stop()  # group folders are mounted at a start
+    member.start(environment="pyiron_base")
+    folder = Path(btrfs_root) / "_groups" / f"jupyterhub-group-{GROUP}" / "folder"
+    assert folder.parent.stat().st_ino == 256  # a subvolume of its own, beside no user's home
+    assert folder.stat().st_uid == 1000 and oct(folder.stat().st_mode & 0o7777) == "0o2775"
+    r = write(OTHER, f"groups/{GROUP}/big.bin", 20)
+    assert r.returncode != 0 and "Disk quota exceeded" in r.stderr, r.stderr
+    assert size(OTHER, f"groups/{GROUP}/big.bin") <= 8 * MiB
+    r = member.user_server(
+        "PUT", f"/api/contents/groups/{GROUP}/note.txt", json={"type": "file", "format": "text", "content": "x" * MiB}
+    )
+    assert r.status_code == 507 and f"group folder ~/groups/{GROUP} (8M) is full" in r.json()["message"], r.text
+    # The member's own home has its own quota, untouched by the group's.
+    assert write(OTHER, "after-group.bin", 2).returncode == 0, "the home must stay writable"
+    shown = docker("exec", qu.container("hub"), "pyiron-hub", "quota", "show").stdout
+    (row,) = [line for line in shown.splitlines() if line.startswith(f"group {GROUP} ")]
+    assert row.split()[-1] == "8M", shown
+    # An admin raises the group's quota; its files stay and the member writes on.
+    r = docker("exec", qu.container("hub"), "pyiron-hub", "quota", "set-group", GROUP, "30M", check=False)
+    assert r.returncode == 0 and "of 30M" in r.stdout, r.stdout + r.stderr
+    assert write(OTHER, f"groups/{GROUP}/more.bin", 10).returncode == 0
+    # Admins see the group folder against its quota on the usage page (figures come in the background).
+    deadline, found = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
+        page = BeautifulSoup(admin.session.get(f"{qu.url}/hub/usage", timeout=30).text, "html.parser")
+        found = {row["data-group"]: row.find_all("td")[-1].get_text() for row in page.select("tr.group-quota-row")}
+        if found.get(GROUP) == "30.0 MiB":
+            break
+        time.sleep(2)
+    assert found.get(GROUP) == "30.0 MiB", found
 
 
 def test_the_guard_lets_the_hub_bind_only_homes_under_the_quota_root(qu, btrfs_root):

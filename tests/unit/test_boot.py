@@ -595,3 +595,64 @@ def test_where_the_hub_asks_for_it_a_home_that_takes_no_file_starts_no_server(tm
     assert boot.main(["boot.py", "jupyterhub-singleuser"]) == boot.NOT_WRITABLE
     assert f"pyiron-hub boot: not writable: {tmp_path / 'gone'}: No such file or directory" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # no step ran
+
+
+# --- quota messages: a full quota named in Jupyter's errors -----------------------------------
+
+
+def test_without_a_quota_jupyter_gets_no_config_of_ours(tmp_path):
+    environ = {"JUPYTER_CONFIG_PATH": "/etc/x"}
+    assert boot.quota_messages(environ, str(tmp_path / "cfg")) == "no quota"
+    assert environ == {"JUPYTER_CONFIG_PATH": "/etc/x"} and not (tmp_path / "cfg").exists()
+
+
+def test_a_full_quota_is_named_in_jupyter_servers_errors(tmp_path, monkeypatch):
+    """The config file boot.py writes, run as Jupyter Server runs it, around refusals as Jupyter
+    Server's FileContentsManager raises them (its HTTPError caused by the OSError)."""
+    import asyncio
+    import errno
+
+    handlers = pytest.importorskip("jupyter_server.services.contents.handlers")
+    from tornado import web
+
+    failure = {}
+
+    async def refused(self, *args, **kwargs):
+        try:
+            raise failure["error"]
+        except OSError as e:
+            raise web.HTTPError(500, f"Unexpected error while saving file: {args} {e}") from e
+
+    for name in ("_save", "_upload", "_new_untitled", "_copy"):
+        monkeypatch.setattr(handlers.ContentsHandler, name, refused)
+    monkeypatch.setattr(handlers.ContentsHandler, "_pyiron_hub_quota_messages", False, raising=False)
+    monkeypatch.setenv(boot.QUOTA_VARIABLE, "20M")
+    monkeypatch.setenv(boot.GROUP_QUOTAS_VARIABLE, json.dumps({"lab": "8M"}))
+    environ = {boot.QUOTA_VARIABLE: "20M", "JUPYTER_CONFIG_PATH": "/etc/x"}
+    assert "20M" in boot.quota_messages(environ, str(tmp_path / "cfg"))
+    assert environ["JUPYTER_CONFIG_PATH"] == f"{tmp_path / 'cfg'}{os.pathsep}/etc/x"
+    config = tmp_path / "cfg" / "jupyter_server_config.py"
+    for _ in range(2):  # read by the server and again by an extension: wrapped once
+        exec(compile(config.read_text(), str(config), "exec"), {"get_config": lambda: None})
+    handler = handlers.ContentsHandler
+
+    def error(call, *args) -> web.HTTPError:
+        with pytest.raises(web.HTTPError) as caught:
+            asyncio.run(call(None, *args))
+        return caught.value
+
+    failure["error"] = OSError(errno.EDQUOT, "Disk quota exceeded")
+    got = error(handler._save, {}, "/work/note.ipynb")
+    assert got.status_code == 507 and got.log_message == (
+        "Your disk quota of 20M is full: delete files (e.g. in ~/pyiron/projects or caches) "
+        "or ask your admin to raise it."
+    )
+    assert "group folder ~/groups/lab (8M) is full" in error(handler._upload, {}, "groups/lab/a.txt").log_message
+    assert "group folder ~/groups/lab (8M)" in error(handler._copy, "x.ipynb", "groups/lab").log_message
+    assert "Your disk quota of 20M" in error(handler._new_untitled, "groups/other").log_message
+    failure["error"] = OSError(errno.ENOSPC, "No space left on device")
+    assert "The disk that holds your files is full" in error(handler._save, {}, "a.txt").log_message
+    # Any other refusal keeps Jupyter's own words.
+    failure["error"] = OSError(errno.EACCES, "Permission denied")
+    got = error(handler._save, {}, "a.txt")
+    assert got.status_code == 500 and "Permission denied" in got.log_message

@@ -15,7 +15,7 @@ from pyiron_hub_config.apply import apply_spawner, apply_templates
 from pyiron_hub_config.docker_guard.guard import Policy, Refused, check_request, load_guard_settings
 from pyiron_hub_config.hub_config import load_hub_config
 from pyiron_hub_config.problems import ConfigError
-from pyiron_hub_config.quota import home_mount, home_path, storage_name
+from pyiron_hub_config.quota import group_folder_mount, group_storage_name, home_mount, home_path, storage_name
 from pyiron_hub_config.quota_service.btrfs import QuotaError, check_name, create_subvolume
 from pyiron_hub_config.quota_service.service import _limit_from
 
@@ -185,6 +185,7 @@ def figures():
             "-3cscript-3e": QuotaUsage(0, None),
         },
         measured_at=1.0,
+        groups={"jupyterhub-group-lab": QuotaUsage(3 << 20, 8 << 20)},
     )
 
 
@@ -229,6 +230,11 @@ def test_the_home_page_box_and_the_admins_quota_table(minimal_env):
     assert [r["data-home"] for r in soup.select("tr.quota-row")] == ["ann", "bo", "-3cscript-3e"]  # fullest first
     assert "table-danger" in soup.select("tr.quota-row")[0]["class"]
     assert soup.find(id="quota-table") is not None
+    assert soup.find(id="group-quota-table") is None  # none without group folders
+    soup = render(c, "pyiron_usage.html", quota_rows=quota_rows(figures()), quota_error=None,
+                  group_quota_rows=quota_rows(figures(), groups=True), **common)  # fmt: skip
+    (row,) = soup.select("tr.group-quota-row")
+    assert row["data-group"] == "lab" and [td.get_text() for td in row.find_all("td")] == ["lab", "3.0 MiB", "8.0 MiB"]
     assert render(c, "pyiron_usage.html", quota_rows=None, quota_error=None, **common).find(id="quota-table") is None
 
 
@@ -240,4 +246,69 @@ def test_the_metrics_give_each_users_usage_and_quota():
     limit = {s.labels["user"]: s.value for s in metrics["pyiron_hub_user_quota_bytes"].samples}
     assert used == {"ann": 19 << 20, "bo": 1 << 20, "-3cscript-3e": 0}
     assert limit == {"ann": 20 << 20, "bo": 20 << 20}  # no limit, no sample
+    groups = {s.labels["group"]: s.value for s in metrics["pyiron_hub_group_folder_quota_used_bytes"].samples}
+    assert groups == {"lab": 3 << 20}
+    assert [s.value for s in metrics["pyiron_hub_group_folder_quota_bytes"].samples] == [8 << 20]
     assert list(QuotaCollector(FixedCache(None)).collect()) == []
+
+
+# --- group folders (GROUP_FOLDERS) with a quota --------------------------------------------------
+
+
+def test_group_folders_get_the_storage_quota_unless_their_own_is_set(minimal_env):
+    c = Config()
+    apply_spawner(c, hub(minimal_env, GROUP_FOLDERS="lab-*", **QUOTA))
+    assert c.PyironSpawner.group_folder_quota == 10 << 30
+    c = Config()
+    apply_spawner(c, hub(minimal_env, GROUP_FOLDERS="lab-*", GROUP_FOLDER_QUOTA="50G", **QUOTA))
+    assert c.PyironSpawner.group_folder_quota == 50 << 30
+    with pytest.raises(ConfigError) as err:
+        hub(minimal_env, GROUP_FOLDER_QUOTA="50G")
+    assert [p.where for p in err.value.problems] == ["GROUP_FOLDER_QUOTA"]
+
+
+def test_a_group_folder_lives_where_no_users_home_can():
+    assert group_storage_name("pyiron-research") == "jupyterhub-group-pyiron-research"
+    assert group_storage_name("a..b") == "jupyterhub-group-a_2e_2eb"  # '..' is no path component
+    assert group_storage_name("a/b c") == "jupyterhub-group-a_2fb_20c"
+    assert check_name(group_storage_name("x.y")) == "jupyterhub-group-x_2ey"
+    assert group_folder_mount(ROOT, "jupyterhub-group-lab", "lab") == {
+        "type": "bind",
+        "source": f"{ROOT}/_groups/jupyterhub-group-lab/folder",
+        "target": "/home/jovyan/groups/lab",
+        "read_only": False,
+    }
+    # No user's storage name starts with '_': <root>/_groups is nobody's home.
+    with pytest.raises(QuotaError):
+        check_name("_groups")
+
+
+def test_the_guard_lets_through_a_limited_group_folder_writable():
+    create(mounts=[Mount(**group_folder_mount(ROOT, "jupyterhub-group-lab", "lab"))])
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        f"{ROOT}/_groups",  # every group's folder at once
+        f"{ROOT}/_groups/jupyterhub-group-lab",  # the subvolume, the service's own
+        f"{ROOT}/_groups/jupyterhub-group-lab/folder/..",
+        f"{ROOT}/_groups/jupyterhub-group-lab/home",
+        f"{ROOT}/_groups/jupyterhub-group-lab/folder/x",
+        f"{ROOT}/_groups/.new-lab/folder",
+        f"{ROOT}/_groups/../folder",
+        f"{ROOT}/_groups/_groups/folder",
+        f"{ROOT}/groups/jupyterhub-group-lab/folder",
+        f"{ROOT}/ann/jupyterhub-group-lab/folder",  # in a user's subvolume
+        f"{ROOT}/_groups/home",
+        "/etc/_groups/x/folder",
+    ],
+)
+def test_the_guard_refuses_any_other_bind_near_the_group_folders(source):
+    with pytest.raises(Refused, match="binding the host path"):
+        create(mounts=[Mount(target="/x", source=source, type="bind", read_only=False)])
+
+
+def test_without_a_quota_the_guard_binds_no_group_folder():
+    with pytest.raises(Refused, match="binding the host path"):
+        create(Policy(), mounts=[Mount(**group_folder_mount(ROOT, "jupyterhub-group-lab", "lab"))])
