@@ -11,8 +11,8 @@ engine is scheduled apart:
   anyone else made meanwhile would fail): beside test_swarm.py only, whose three engines
   live in network namespaces of their own; every part of the pool waits for it to end
   (and remove those networks).
-- Every other file is in a pool that streams A and B draw from once their own first part has
-  ended: each takes the longest part (by its seconds in the last run, tests/durations.json)
+- Every other file is in a pool that streams A, B and C draw from once their own first part
+  has ended (C has none of its own): each takes the longest part (by its seconds in the last run, tests/durations.json)
   whose images are built, so the streams stay balanced however long the builds beside them
   take. Users' containers and volumes are named after the user (jupyter-<user>) unless a
   suite sets DEPLOYMENT_NAME: parts that may run side by side use different user names
@@ -155,10 +155,13 @@ def schedule(durations: dict | None = None) -> list[Phase]:
             ],
         ),
         Phase(
-            "phase 2: the end-to-end files in two streams",
+            "phase 2: the end-to-end files in three streams",
             [
                 Stream("A", [Part([f"{E2E}/test_swarm.py"])], draws=True),
                 Stream("B", [security], draws=True),
+                # A third: the parts wait on Keycloak, containers and servers more than on the
+                # two cores, and two streams left phase 2 at about 41 minutes of 45 (CI, stop 37).
+                Stream("C", [], draws=True),
                 Stream("images", [older_images, md_image]),
             ],
             pool,
