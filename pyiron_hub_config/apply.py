@@ -147,6 +147,11 @@ def apply_spawner(c: Config, hub: HubConfig) -> None:
             "pids_limit": s.pids_limit,
             # Below the hub's weight (4096, docker-compose.yml): booting servers never starve it.
             "cpu_shares": s.server_cpu_shares,
+            # remove=True would have the engine delete a server that ends by itself at once
+            # (AutoRemove), and with it the State that says why (OOMKilled). DockerSpawner
+            # merges this over its own setting; remove=True still removes the container at the
+            # hub's stop, which follows the poll that reads why it ended (spawner.py).
+            "auto_remove": False,
         }
         if isinstance(s.server_disk_limit, int):
             # The writable layer (/tmp, caches outside the home), limited by the engine.

@@ -38,7 +38,9 @@ from .parallelism import thread_environment
 from .quota import QuotaServiceError, ensure_group, ensure_home, group_folder_mount, group_storage_name, home_mount
 from .readiness import AnswerBeforeReady
 from .server_stops import (
+    EXITED,
     MEMORY,
+    OOM_EXIT,
     count_memory_kill,
     started_epoch,
     stop_kind,
@@ -100,8 +102,9 @@ def render_options_form(environments, max_mem_limit=None, max_cpu_limit=None, la
 
 # Jupyter's runtime files (server info, kernels' connection files) with STORAGE_QUOTA: not in the home.
 QUOTA_RUNTIME_DIR = "/tmp/jupyter-runtime"
-# How often (a second apart) the engine is asked for an oom event after a SIGKILL exit.
-OOM_EVENT_TRIES = 5
+# How often (a second apart) an exited container is inspected again after a SIGKILL's 137
+# without OOMKilled: the engine marks the OOM apart from the exit, in either order.
+OOM_READS = 5
 
 
 class EnvironmentPicker(DockerSpawner):
@@ -518,12 +521,12 @@ class PyironSpawner(
         container_id = self.container_id  # DockerSpawner's poll forgets it when the container is gone
         status = await super().poll()
         if status is not None and not self.container_id and container_id:
-            # remove=True makes the engine delete a container that ends by itself (AutoRemove):
-            # its State is gone, the engine's events for it are not.
-            await self._record_gone(container_id)
+            # Servers are not AutoRemoved (apply.py): a container already gone was removed by
+            # someone else (e.g. `docker rm -f`), so its State cannot say more than that.
+            self._record_gone(container_id)
             return status
         # Ended by itself (memory limit, engine restart): the hub calls no stop(), and the
-        # exited container is there until the next start removes it. (A start that fails is
+        # exited container is there until the hub's stop removes it. (A start that fails is
         # the spawn page's to explain.)
         if (
             status is not None
@@ -539,16 +542,13 @@ class PyironSpawner(
         if self.last_stop.get("container") == self.container_id:
             return  # recorded when the hub's poll found it ended
         try:
-            container = await self.docker("inspect_container", self.container_id)
-            state = container.get("State") or {}
-            started = started_epoch(self)
             # A stop through the REST API (the user, an admin, the idle culler) runs in the
             # future JupyterHub's stop_single_user keeps; the hub's own shutdown calls
             # User.stop without it.
             api_request = getattr(self, "_stop_future", None) is not None
-            if not api_request and not state.get("OOMKilled") and state.get("ExitCode") == 137:
-                # The engine may mark the OOM after the exit (see _engine_events).
-                state = {**state, "OOMKilled": (await self._engine_events(self.container_id))[0]}
+            container = await self._inspect_ended(self.container_id, api_request)
+            state = container.get("State") or {}
+            started = started_epoch(self)
             kind = stop_kind(state, api_request, None if started is None else time.time() - started, self.max_age)
             text = stop_text(
                 kind,
@@ -568,55 +568,28 @@ class PyironSpawner(
         except Exception as err:  # never keep a server from stopping
             self.log.warning("Could not record why %s's server stopped: %s", self.user.name, err)
 
-    async def _engine_events(self, container_id: str) -> tuple[bool, int | None]:
-        """(an oom event seen, the last die event's exit code) of one container since its start."""
-        started = started_epoch(self) or time.time() - 86400
-
-        def events():
-            return list(
-                self.client.events(
-                    since=int(started) - 1,
-                    until=int(time.time()) + 1,
-                    decode=True,
-                    filters={"container": container_id},
-                )
-            )
-
-        oom, exit_code = False, None
-        # The engine handles a container's exit and its OOM as two events, in either order
-        # (seen under load: the hub looked between them), so a SIGKILL's 137 without an oom
-        # yet is asked again for a few seconds before the stop is taken for another cause.
-        for attempt in range(OOM_EVENT_TRIES):
-            seen = await asyncio.wrap_future(self.executor.submit(events))
-            oom = any(e.get("status") == "oom" or e.get("Action") == "oom" for e in seen)
-            codes = [
-                (e.get("Actor") or {}).get("Attributes", {}).get("exitCode")
-                for e in seen
-                if (e.get("status") or e.get("Action")) == "die"
-            ]
-            exit_code = int(codes[-1]) if codes and codes[-1] is not None else None
-            if oom or exit_code not in (None, 137) or attempt == OOM_EVENT_TRIES - 1:
+    async def _inspect_ended(self, container_id: str, api_request: bool) -> dict:
+        """The container's inspect; for a SIGKILL's 137 that no one asked for, read again for a
+        few seconds until the engine has marked an OOM kill (it handles the exit and the OOM
+        as two events, in either order: seen under load, the hub looked between them)."""
+        for attempt in range(OOM_READS):
+            container = await self.docker("inspect_container", container_id)
+            state = container.get("State") or {}
+            if api_request or state.get("Running") or state.get("OOMKilled") or state.get("ExitCode") != OOM_EXIT:
                 break
-            await asyncio.sleep(1)
-        return oom, exit_code
+            if attempt < OOM_READS - 1:
+                await asyncio.sleep(1)
+        return container
 
-    async def _record_gone(self, container_id: str) -> None:
-        """Why a container the engine already removed ended, from its events (oom, die's exitCode)."""
+    def _record_gone(self, container_id: str) -> None:
+        """A container removed by someone else before the hub saw it end: ended, cause unknown."""
         if self.last_stop.get("container") == container_id or getattr(self, "_spawn_pending", False):
             return
-        try:
-            oom, exit_code = await self._engine_events(container_id)
-            state = {"Running": False, "OOMKilled": oom, "ExitCode": exit_code}
-            kind = stop_kind(state, False, None, self.max_age)
-            text = stop_text(kind, self.mem_limit, self.max_age, exit_code)
-            record = stop_record(kind, text, None)
-            record["container"] = container_id
-            self.last_stop = record
-            self.log.info("%s's server ended: %s", self.user.name, text)
-            if kind == MEMORY:
-                count_memory_kill(self.memory_kills_file, self.user.name)
-        except Exception as err:  # never keep a server from stopping
-            self.log.warning("Could not record why %s's server ended: %s", self.user.name, err)
+        text = stop_text(EXITED, self.mem_limit, self.max_age, None)
+        record = stop_record(EXITED, text, None)
+        record["container"] = container_id
+        self.last_stop = record
+        self.log.info("%s's server ended: %s", self.user.name, text)
 
     async def read_public_key(self) -> PublicKey | None:
         return await self._read_from_container(PUBLIC_KEY_PATH, public_key_from_archive)

@@ -239,15 +239,6 @@ def test_at_the_next_start_its_job_is_aborted_and_the_notebook_says_which_and_wh
     assert "are now marked aborted in your job table:" in told and "/cull/slow_" in told, told
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="fails on an engine busy with other suites (the full runs at 4c0a860 and fa63445, 2 of 2; passed on a "
-    "quieter engine at 03:43): the server's container is AutoRemoved, so the hub learns why it ended only from the "
-    "engine's past events, and dockerd keeps only its last 256 events in memory; other stacks' health-check execs "
-    "push the oom and die events out before the hub's poll asks (it got none 4-9 s after the exit, and recorded "
-    "'ended without the hub stopping it', which the culler's stop then overwrote). The fix: no AutoRemove for "
-    "servers, so State.OOMKilled is read at the poll, and remove the container after",
-)
 def test_a_server_killed_by_its_memory_limit_says_why_and_is_counted(cull, timeline):
     mem = timeline["users"]["cmem"]
     said = notice(mem, "last-stop")

@@ -16,6 +16,7 @@ import pytest
 from traitlets.config import Config
 
 from pyiron_hub_config import configure, server_stops
+from pyiron_hub_config import spawner as spawner_module
 from pyiron_hub_config.in_user_container import boot
 from pyiron_hub_config.server_stops import (
     EXITED,
@@ -144,6 +145,49 @@ def test_the_last_stop_is_kept_in_the_state_across_stops(configured):
 )
 def test_stop_kind(state, api, age, max_age, kind):
     assert stop_kind(state, api, age, max_age) == kind
+
+
+def inspecting(*states):
+    """A spawner whose engine answers `states` in turn to inspect_container (the last one again)."""
+    answers, reads = list(states), []
+
+    async def docker(method, container_id):
+        assert method == "inspect_container"
+        reads.append(container_id)
+        return {"State": answers.pop(0) if len(answers) > 1 else answers[0]}
+
+    return SimpleNamespace(docker=docker, reads=reads)
+
+
+@pytest.fixture
+def no_waiting(monkeypatch):
+    async def sleep(seconds):
+        pass
+
+    monkeypatch.setattr(spawner_module.asyncio, "sleep", sleep)
+
+
+async def test_a_sigkill_exit_is_read_again_until_the_engine_marks_the_oom(no_waiting):
+    # The engine handles the exit and the OOM apart: a 137 read before the OOM is marked.
+    engine = inspecting({"ExitCode": 137, "OOMKilled": False}, {"ExitCode": 137, "OOMKilled": True})
+    container = await PyironSpawner._inspect_ended(engine, "c", api_request=False)
+    assert container["State"]["OOMKilled"]
+
+
+@pytest.mark.parametrize(
+    "state, api, reads",
+    [
+        ({"ExitCode": 137, "OOMKilled": False}, True, 1),  # a stop asked for: its SIGKILL is not an OOM
+        ({"ExitCode": 143, "OOMKilled": False}, False, 1),  # not a SIGKILL
+        ({"Running": True}, False, 1),  # the hub stops a running server
+        ({"ExitCode": 137, "OOMKilled": False}, False, spawner_module.OOM_READS),  # then taken as it is
+    ],
+)
+async def test_other_ends_are_read_once(no_waiting, state, api, reads):
+    engine = inspecting(state)
+    container = await PyironSpawner._inspect_ended(engine, "c", api_request=api)
+    assert container["State"] == state
+    assert len(engine.reads) == reads
 
 
 def test_stop_texts():
