@@ -1289,11 +1289,10 @@ def make_app(policy: Policy, upstream: str):
             if route.owned:
                 checked = await check_owned(policy, route, path, body, inspect, query)
                 version = re.match(r"/v\d+\.\d+", path)
-                raw_path = (
-                    (version[0] if version else "")
-                    + quote(checked)
-                    + ("?" + request.query_string if request.query_string else "")
-                )
+                # The query as sent, still encoded (query_string is decoded: a task list's
+                # JSON filters would reach the engine as no URL at all).
+                raw_query = request.raw_path.partition("?")[2]
+                raw_path = (version[0] if version else "") + quote(checked) + ("?" + raw_query if raw_query else "")
             if route.body == "json":
                 created = api_path(path)
                 if created == "/containers/create":

@@ -12,6 +12,7 @@ import asyncio
 import copy
 import json
 from types import SimpleNamespace
+from urllib.parse import urlencode
 
 import docker
 import pytest
@@ -423,3 +424,44 @@ def test_the_swarm_guard_reads_where_users_files_are():
     with pytest.raises(ConfigError) as err:
         load_swarm_guard_settings({"SWARM_SHARED_PATH": "/", "SITE_RESOURCES_DIR": "x"})
     assert {p.where for p in err.value.problems} == {"SWARM_SHARED_PATH", "SITE_RESOURCES_DIR"}
+
+
+async def test_the_swarm_guard_passes_the_hubs_task_list_on_as_sent_and_refuses_another(tmp_path):
+    """Against a stand-in engine on a Unix socket: the JSON filters of a task list reach the
+    engine encoded as docker-py sent them; the database's tasks get a 403 with the reason."""
+    from aiohttp import ClientSession, UnixConnector, web
+    from yarl import URL
+
+    from pyiron_hub_config.docker_guard.guard import make_app
+
+    seen = []
+
+    async def engine(request):
+        if request.path.startswith("/services/"):  # the guard's own inspects
+            found = ENGINE.get(("service", request.path.split("/")[2]))
+            return web.json_response(found) if found else web.json_response({"message": "no"}, status=404)
+        seen.append(request.raw_path)
+        return web.json_response([])
+
+    upstream = tmp_path / "engine.sock"
+    engine_app = web.Application()
+    engine_app.router.add_route("*", "/{path:.*}", engine)
+    engine_runner = web.AppRunner(engine_app)
+    await engine_runner.setup()
+    await web.UnixSite(engine_runner, str(upstream)).start()
+    guard_runner = web.AppRunner(make_app(SWARM, str(upstream)))
+    await guard_runner.setup()
+    await web.UnixSite(guard_runner, str(tmp_path / "guard.sock")).start()
+    # As docker-py sends tasks(filters=...): the JSON URL-encoded.
+    sent = "/v1.41/tasks?" + urlencode(tasks_of("jupyter-alice"), doseq=True)
+    try:
+        async with ClientSession(connector=UnixConnector(path=str(tmp_path / "guard.sock"))) as client:
+            async with client.get(URL("http://guard" + sent, encoded=True)) as answer:
+                assert answer.status == 200 and await answer.json() == []
+            theirs = sent.replace("jupyter-alice", "pyiron-hub_hub-db")
+            async with client.get(URL("http://guard" + theirs, encoded=True)) as answer:
+                assert answer.status == 403 and "was not made by the hub" in (await answer.json())["message"]
+    finally:
+        await guard_runner.cleanup()
+        await engine_runner.cleanup()
+    assert seen == [sent]
