@@ -728,12 +728,12 @@ REPO = Path(__file__).resolve().parents[2]
 SOCKET_HOLDERS = {
     "docker-compose.yml": {"docker-guard"},
     "compose.backup.yml": {"backup-guard"},
-    "compose.swarm.yml": {"hub"},
+    "compose.swarm.yml": {"docker-guard"},
 }
 
 
 @pytest.mark.parametrize("path", sorted(p.name for p in REPO.glob("*.yml")))
-def test_no_compose_file_for_one_host_gives_the_socket_to_the_hub(path):
+def test_no_compose_file_gives_the_socket_to_the_hub(path):
     import yaml
 
     services = (yaml.safe_load((REPO / path).read_text()) or {}).get("services") or {}
