@@ -25,9 +25,10 @@ A second guard, ``--for backup`` (compose.backup.yml's ``backup-guard``), serves
 service, with a narrower policy (BACKUP_ROUTES): it creates only worker containers of the
 guard's own image (the backup's), on DOCKER_NETWORK_NAME, mounting named volumes and no host
 path but the restic repository's (RESTIC_REPOSITORY, a local one, read-write) and
-BACKUP_SSH_DIR (read-only), both read from backup.env; it starts, waits for, reads the logs
-and archives of, and removes only the containers it made (OWNER_LABEL "backup"), and makes
-volumes (a restore's). No pull, no network, no exec: the database is dumped over the network.
+BACKUP_SSH_DIR (read-only), both read from backup.env, and, with STORAGE_QUOTA_ROOT (.env),
+the quota's homes and group folders (the hub's shapes; a restore writes them); it starts,
+waits for, reads the logs and archives of, and removes only the containers it made
+(OWNER_LABEL "backup"), and makes volumes (a restore's). No pull, no network, no exec: the database is dumped over the network.
 
 Why written here rather than taken from elsewhere:
 - socket proxies (tecnativa/docker-socket-proxy and the like) filter method and URL only,
@@ -557,7 +558,8 @@ def _host_path_refused(policy: Policy, source: str) -> Refused:
         return Refused(
             f"binding the host path {source}: the backup's workers mount named volumes, and host "
             "directories only as backup.env names them to the backup guard (RESTIC_REPOSITORY, a "
-            "local one; BACKUP_SSH_DIR, read-only)"
+            "local one; BACKUP_SSH_DIR, read-only) and, with STORAGE_QUOTA_ROOT in .env, the quota's "
+            "homes <root>/<name>/home and group folders <root>/_groups/<name>/folder"
         )
     return Refused(
         f"binding the host path {source}: containers mount named volumes, and host directories "
@@ -818,11 +820,11 @@ class GuardSettings:
 def guard_settings(role: str, env_file: Mapping[str, str], environ: Mapping[str, str]) -> GuardSettings:
     """The settings of the guard for role ("hub" or "backup"), of its env file (pyiron.env, or
     backup.env for the backup) and its environment: STORAGE_QUOTA_ROOT there wins over the file's,
-    as compose.quota.yml passes it from .env (to the hub and the quota service too)."""
-    if role == "backup":
-        return load_backup_guard_settings(env_file)
+    as compose.quota.yml (compose.backup.yml for the backup's) passes it from .env, to the hub
+    and the quota service too."""
     root = (environ.get("STORAGE_QUOTA_ROOT") or "").strip()
-    return load_guard_settings({**env_file, "STORAGE_QUOTA_ROOT": root} if root else env_file)
+    read = {**env_file, "STORAGE_QUOTA_ROOT": root} if root else env_file
+    return load_backup_guard_settings(read) if role == "backup" else load_guard_settings(read)
 
 
 def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
@@ -837,13 +839,7 @@ def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
     elif site:
         settings["bind_paths"] = frozenset({posixpath.normpath(site)})
     if (environ.get("STORAGE_QUOTA") or "").strip():
-        root = (environ.get("STORAGE_QUOTA_ROOT") or "/srv/pyiron-hub/quota").strip()
-        if not root.startswith("/") or posixpath.normpath(root) == "/":
-            problems.append(
-                Problem("STORAGE_QUOTA_ROOT", "must be an absolute path on the Docker host", "/srv/pyiron-hub/quota")
-            )
-        else:
-            settings["quota_root"] = posixpath.normpath(root)
+        settings["quota_root"] = _quota_root(environ.get("STORAGE_QUOTA_ROOT") or "/srv/pyiron-hub/quota", problems)
     pool = (environ.get("USER_NETWORKS_POOL") or "").strip()
     if pool:
         from ..values import parse_address_pool  # pydantic's: not at the top, which the healthcheck imports
@@ -857,10 +853,23 @@ def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
     return GuardSettings(**settings)
 
 
+def _quota_root(value: str, problems: list[Problem]) -> str | None:
+    root = value.strip()
+    if not root.startswith("/") or posixpath.normpath(root) == "/":
+        problems.append(
+            Problem("STORAGE_QUOTA_ROOT", "must be an absolute path on the Docker host", "/srv/pyiron-hub/quota")
+        )
+        return None
+    return posixpath.normpath(root)
+
+
 def load_backup_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
     """What the backup guard takes of backup.env: the local restic repository (RESTIC_REPOSITORY,
-    bound read-write) and BACKUP_SSH_DIR (read-only); no secret."""
+    bound read-write) and BACKUP_SSH_DIR (read-only); no secret. And STORAGE_QUOTA_ROOT, which
+    compose.backup.yml passes from .env when the quota is on (compose.quota.yml needs it there):
+    the homes and group folders under it, which the backup reads and a restore writes."""
     problems, writable, readable = [], set(), set()
+    quota_root = _quota_root(environ["STORAGE_QUOTA_ROOT"], problems) if environ.get("STORAGE_QUOTA_ROOT") else None
     repository_path = (environ.get("RESTIC_REPOSITORY") or "").strip()
     repository_path = repository_path[len("local:") :] if repository_path.startswith("local:") else repository_path
     if repository_path.startswith("/"):
@@ -872,7 +881,7 @@ def load_backup_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
         readable.add(posixpath.normpath(ssh_dir))
     if problems:
         raise ConfigError(problems)
-    return GuardSettings(bind_paths=frozenset(readable), writable_bind_paths=frozenset(writable))
+    return GuardSettings(bind_paths=frozenset(readable), writable_bind_paths=frozenset(writable), quota_root=quota_root)
 
 
 # --- The server ----------------------------------------------------------------------------

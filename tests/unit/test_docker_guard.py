@@ -762,7 +762,7 @@ BACKUP = Policy(
 )
 
 
-def worker_body(init=False, **settings) -> dict:
+def worker_body(init=False, host_dirs=None, **settings) -> dict:
     """The create of a worker exactly as backup.py's run_worker sends it (docker-py's body)."""
     from pyiron_hub_config.backup import Deployment
     from pyiron_hub_config.backup_settings import load_backup_settings
@@ -788,6 +788,7 @@ def worker_body(init=False, **settings) -> dict:
             environ,
             ["restic", "snapshots"],
             volumes={"pyiron-hub_hub-data": ("/data/volumes/pyiron-hub_hub-data", True)},
+            host_dirs=host_dirs or {},
             init=init,
         )
     return sent[0]
@@ -953,3 +954,24 @@ def test_compose_s_quota_root_wins_over_the_env_file_s():
         BindRule("/from/pyiron-env", "home", writable=True),
         BindRule("/from/pyiron-env/_groups", "folder", writable=True),
     )
+
+
+def test_the_backup_guard_binds_the_quotas_homes_and_group_folders_and_nothing_beside_them():
+    from pyiron_hub_config.docker_guard.guard import load_backup_guard_settings
+
+    quota = "/srv/pyiron-hub/quota"
+    settings = load_backup_guard_settings(
+        {"RESTIC_REPOSITORY": BACKUP_REPO, "BACKUP_SSH_DIR": BACKUP_SSH, "STORAGE_QUOTA_ROOT": quota + "/"}
+    )
+    policy = Policy(**{**BACKUP.__dict__, "binds": settings.bind_rules()})
+    home, folder = f"{quota}/ann/home", f"{quota}/_groups/jupyterhub-group-lab/folder"
+    for read_only in (True, False):  # a backup's worker reads them; a restore's writes them
+        dirs = {home: ("/data/volumes/_quota/ann/home", read_only), folder: ("/data/volumes/_quota/x", read_only)}
+        check_request(policy, "POST", "/v1.41/containers/create", None, worker_body(host_dirs=dirs))
+    for source in (quota, f"{quota}/ann", f"{quota}/_groups", "/etc/ann/home", f"{BACKUP_REPO}/ann/home"):
+        body = worker_body(host_dirs={source: ("/data/volumes/_quota/x", True)})
+        assert "binding the host path" in refused("POST", "/v1.41/containers/create", body, policy=policy), source
+    # Without STORAGE_QUOTA_ROOT (.env) the backup guard binds no home at all.
+    body = worker_body(host_dirs={home: ("/data/volumes/_quota/ann/home", True)})
+    assert "binding the host path" in refused("POST", "/v1.41/containers/create", body, policy=BACKUP)
+    assert guard_settings("backup", {}, {"STORAGE_QUOTA_ROOT": quota}).quota_root == quota
