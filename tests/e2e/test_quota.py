@@ -5,7 +5,9 @@ by the module's fixture; the real stack runs with compose.quota.yml, so the quot
 (a container with CAP_SYS_ADMIN) makes each user's home a subvolume with a 20 MiB qgroup
 limit, and the hub mounts it through the Docker guard. The engine here is overlay2 on a
 file system without project quotas, so SERVER_DISK_LIMIT is `unbounded` in this stack: the
-writable layer's limit is not tested here (docs: Disk quotas says so).
+writable layer's limit is not tested here (docs: Disk quotas says so). The stack has the
+backup's overlay too (compose.backup.yml, its services started only by `run`): the homes and
+group folders are backed up and restored.
 """
 
 from __future__ import annotations
@@ -40,8 +42,14 @@ def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, check=check)
 
 
+# The backup's own deployment name: the shared engine has other suites' unprefixed users'
+# volumes (jupyterhub-home-<user>), which a snapshot of no DEPLOYMENT_NAME would take (and a
+# restore write back). Under this name it takes no user's volume: the hub's data and the quota's homes.
+BACKUP_ENV = {"DEPLOYMENT_NAME": "qubackup"}
+
+
 class QuotaStack(Stack):
-    files = ("docker-compose.yml", "compose.quota.yml")
+    files = ("docker-compose.yml", "compose.quota.yml", "compose.backup.yml")
 
     def __init__(self, *args, root: str, **kw):
         super().__init__(*args, **kw)
@@ -49,6 +57,17 @@ class QuotaStack(Stack):
 
     def env(self) -> dict:
         return {**super().env(), "STORAGE_QUOTA_ROOT": self.root}
+
+    def up(self) -> None:
+        # Not the scheduled backup (compose.backup.yml's `backup`): it runs by `pyiron_hub` only.
+        self.compose("up", "-d", "hub-db", "hub")
+        self.wait_healthy("hub-db")
+        self.wait_healthy("hub")
+
+    def pyiron_hub(self, *args: str) -> subprocess.CompletedProcess:
+        """`pyiron-hub ...` in the backup service, as the docs run it."""
+        extra = [a for k, v in BACKUP_ENV.items() for a in ("-e", f"{k}={v}")]
+        return self.compose("run", "--rm", "-T", *extra, "backup", "pyiron-hub", *args, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +95,8 @@ def cleanup(stack: Stack) -> None:
 @pytest.fixture(scope="module")
 def qu(images, btrfs_root, tmp_path_factory):
     directory = tmp_path_factory.mktemp("quota")
+    repository = tmp_path_factory.mktemp("quota-restic") / "repo"
+    (directory / "backup.env").write_text(f"RESTIC_REPOSITORY='{repository}'\nRESTIC_PASSWORD='a passphrase'\n")
     write_env_files(
         directory,
         (FULL, OTHER),
@@ -241,6 +262,60 @@ def test_the_guard_lets_the_hub_bind_only_homes_under_the_quota_root(qu, btrfs_r
     for source in (btrfs_root, f"{btrfs_root}/{FULL}", f"{btrfs_root}/{FULL}/home/..", "/etc/home"):
         r = docker("exec", qu.container("hub"), "python3", "-c", attack, source, check=False)
         assert r.returncode != 0 and "docker-guard refused" in r.stderr, (source, r.stderr)
+
+
+def test_the_homes_and_group_folders_are_backed_up_and_restored_into_new_subvolumes(qu, btrfs_root):
+    """After the tests above (FULL's quota raised to 60M, OTHER's group folder made): a file in a
+    home and one in a group folder, backed up; both subvolumes deleted; a restore has the quota
+    service make them again, with the limit they had, and puts the files back, the user's."""
+    from pyiron_hub_config.quota_service import btrfs
+
+    home = Path(btrfs_root) / FULL / "home"
+    folder = Path(btrfs_root) / "_groups" / f"jupyterhub-group-{GROUP}" / "folder"
+    assert folder.is_dir(), "the group folder test above makes it"
+    files = (  # whose server writes it, where in their home, where on the host, what
+        (FULL, "work/kept.txt", home / "work" / "kept.txt", "a home's file"),
+        (OTHER, f"groups/{GROUP}/kept.txt", folder / "kept.txt", "the group's file"),
+    )
+    for user, path, _, text in files:
+        script = f'mkdir -p $(dirname {path}) && printf %s "$0" > {path}'
+        r = docker("exec", "-u", "1000", "-w", "/home/jovyan", f"jupyter-{user}", "sh", "-c", script, text, check=False)
+        assert r.returncode == 0, r.stderr
+    owners = {path: owner_and_mode(path) for _, _, path, _ in files}
+    assert {uid for uid, _, _ in owners.values()} == {1000}
+    out = qu.pyiron_hub("backup", "--init")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert f"homes of {FULL}, {OTHER}" in out.stdout and f"group folders jupyterhub-group-{GROUP}" in out.stdout
+
+    # The control: the backup's guard binds nothing beside those shapes, the root itself neither.
+    attack = (
+        "import docker,sys; c=docker.from_env()\n"
+        "for src in sys.argv[1:]:\n"
+        "    try: c.containers.create('x', 'true', mounts=[docker.types.Mount('/x', src, type='bind')])\n"
+        "    except docker.errors.APIError as e: print('REFUSED' if 'binding the host path' in str(e) else e)\n"
+    )
+    r = qu.compose("run", "--rm", "-T", "backup", "python3", "-c", attack, btrfs_root, f"{btrfs_root}/{FULL}", "/etc")
+    assert r.stdout.split() == ["REFUSED"] * 3, r.stdout + r.stderr
+
+    docker("rm", "-f", f"jupyter-{FULL}", f"jupyter-{OTHER}")
+    qu.compose("stop", "hub")
+    for subvolume in (home.parent, folder.parent):
+        run("btrfs", "subvolume", "delete", str(subvolume))
+    assert not home.exists() and not folder.exists()
+
+    out = qu.pyiron_hub("restore", "--force")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    for _, _, path, text in files:
+        assert path.read_text() == text and owner_and_mode(path) == owners[path], path
+    assert home.parent.stat().st_ino == 256 and folder.parent.stat().st_ino == 256  # subvolumes again
+    assert (home.stat().st_uid, oct(home.stat().st_mode & 0o777)) == (1000, "0o700")
+    assert btrfs.usage(btrfs_root, str(home.parent)).limit == 60 * MiB  # as raised above, not STORAGE_QUOTA
+    assert (home / "big.bin").stat().st_size > 15 * MiB  # the rest of the home came back too
+
+
+def owner_and_mode(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_uid, st.st_gid, st.st_mode
 
 
 def free_port() -> int:
