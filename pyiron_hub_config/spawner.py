@@ -338,29 +338,15 @@ class EnvironmentPicker(DockerSpawner):
 
     def _choose(self, options, for_page: bool = False):
         mine = self.mine()
+        offered = {env.name for env in mine}
+        withheld = [env for env in self.environments if env.name not in offered]
         try:
-            name = (options or {}).get("environment")
-            withheld = find_environment(name, self.environments)
-            if withheld is not None and find_environment(name, mine) is None:
-                # A forged form, an old link or a script: the picker never offered it.
-                self.log.warning("%s asked for %s, which is only for its groups: refused", self.user.name, name)
-                error = web.HTTPError(
-                    403,
-                    "%s",
-                    f"{withheld.display_name} is only for members of {', '.join(withheld.groups)}; "
-                    f"you may start: {', '.join(e.name for e in mine) or 'none'}",
-                )
-                if for_page:
-                    error.jupyterhub_message = (
-                        f"{withheld.display_name} is only for members of the groups {', '.join(withheld.groups)}. "
-                        "Choose another environment, or ask your admin to add you to one of them."
-                    )
-                raise error
-            if not mine:
-                raise InvalidChoice("No environment is offered to your groups: ask the admin of this hub.")
-            return validate_choice(options, mine, self.max_mem_limit, self.max_cpu_limit, self.left_out_environments)
+            return validate_choice(
+                options, mine, self.max_mem_limit, self.max_cpu_limit, self.left_out_environments, withheld
+            )
         except InvalidChoice as err:
-            error = web.HTTPError(400, "%s", err.api_message)
+            self.log.warning("%s's choice refused: %s", self.user.name, err.api_message)
+            error = web.HTTPError(err.status, "%s", err.api_message)
             if for_page:
                 # The spawn page shows jupyterhub_message as it is, instead of "HTTP 400: Bad Request (...)".
                 error.jupyterhub_message = str(err)
