@@ -13,7 +13,7 @@ from pyiron_hub_config.problems import ConfigError
 from pyiron_hub_config.settings import load_settings
 from pyiron_hub_config.spawner import PyironSpawner
 
-from .helpers import ALL_IMAGES_ENV, MINIMAL_ENV
+from .helpers import ALL_IMAGES_ENV, BUILTIN_ENVIRONMENTS, MINIMAL_ENV
 
 
 def resolved(**env):
@@ -111,17 +111,7 @@ def test_a_member_starts_it_and_the_check_follows_the_groups_at_each_start():
 
 
 def test_nothing_for_the_users_groups_is_a_clear_refusal():
-    only = "; ".join(
-        f"{n}=research"
-        for n in (
-            "pyiron_atomistics",
-            "pyiron_md",
-            "pyiron_base",
-            "pyiron_workflow",
-            "pyiron_continuum",
-            "pyiron_experimental",
-        )
-    )
+    only = "; ".join(f"{name}=research" for name in BUILTIN_ENVIRONMENTS)
     spawner = spawner_for([], ENVIRONMENT_GROUPS=only)
     with pytest.raises(HTTPError) as info:
         PyironSpawner._apply_choice(spawner, {})
