@@ -47,13 +47,12 @@ from .backup_status import STATUS_FILE, read_status
 from .problems import ConfigError
 from .quota import (
     QuotaServiceError,
-    all_group_usage,
-    all_usage,
     ensure_group,
     ensure_home,
     group_path,
     home_path,
     storage_name,
+    usage_of,
 )
 from .storage import GROUP_VOLUME, HOME, HOME_VOLUME, WORK_DIR, WORK_VOLUME
 
@@ -505,8 +504,8 @@ def quota_limits(dep: Deployment) -> dict[str, dict[str, int | None]]:
         return {}
     try:
         return {
-            "homes": {name: u.limit for name, u in all_usage(dep.quota.url).items()},
-            "groups": {name: u.limit for name, u in all_group_usage(dep.quota.url).items()},
+            "homes": {name: u.limit for name, u in usage_of(dep.quota.url, "users").items()},
+            "groups": {name: u.limit for name, u in usage_of(dep.quota.url, "groups").items()},
         }
     except QuotaServiceError as err:
         raise BackupError(

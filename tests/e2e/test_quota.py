@@ -12,9 +12,9 @@ group folders are backed up and restored.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +25,7 @@ import pytest
 import requests
 from bs4 import BeautifulSoup
 
-from .conftest import REPO, HubUser, Stack, docker, write_env_files
+from .conftest import REPO, HubUser, Stack, _free_port, docker, up_or_dump, wait_for_http, write_env_files
 
 PROJECT = "pyironhubqu"
 NETWORK = "pyiron-hub-qu-users"
@@ -70,21 +70,31 @@ class QuotaStack(Stack):
         return self.compose("run", "--rm", "-T", *extra, "backup", "pyiron-hub", *args, check=False)
 
 
-@pytest.fixture(scope="module")
-def btrfs_root():
-    """A 300 MB btrfs in a loop file, quotas enabled; unmounted (and its loop device freed) after."""
-    base = Path(tempfile.mkdtemp(prefix="pyiron-hub-quota-"))
+@contextlib.contextmanager
+def loop_btrfs(size: str, prefix: str, quotas: bool = True):
+    """A btrfs of size in a loop file, quotas enabled unless told not, in a new temporary
+    directory; yields (that directory, the mount point). Unmounted (a loop mount frees its
+    device on umount) and removed after."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     image, mount = base / "fs.img", base / "mnt"
     mount.mkdir()
-    run("truncate", "-s", "300M", str(image))
+    run("truncate", "-s", size, str(image))
     run("mkfs.btrfs", "-q", "-f", str(image))
     run("mount", "-o", "loop", str(image), str(mount))
     try:
-        run("btrfs", "quota", "enable", str(mount))
-        yield str(mount)
+        if quotas:
+            run("btrfs", "quota", "enable", str(mount))
+        yield base, mount
     finally:
-        run("umount", str(mount), check=False)  # a loop mount frees its device on umount
+        run("umount", str(mount), check=False)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def btrfs_root():
+    """The users' storage: a 300 MB btrfs with quotas enabled."""
+    with loop_btrfs("300M", "pyiron-hub-quota-") as (_, mount):
+        yield str(mount)
 
 
 def cleanup(stack: Stack) -> None:
@@ -108,14 +118,7 @@ def qu(images, btrfs_root, tmp_path_factory):
     )
     s = QuotaStack(directory, images, project=PROJECT, network=NETWORK, users=(FULL, OTHER), root=btrfs_root)
     cleanup(s)
-    try:
-        s.up()
-    except BaseException:
-        print(s.dump())
-        cleanup(s)
-        raise
-    yield s
-    cleanup(s)
+    yield from up_or_dump(s, cleanup)
 
 
 def write(user: str, path: str, mib: int, append: bool = False) -> subprocess.CompletedProcess:
@@ -318,24 +321,21 @@ def owner_and_mode(path: Path) -> tuple[int, int, int]:
     return st.st_uid, st.st_gid, st.st_mode
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def btrfs_without_quotas(tmp_path):
+def btrfs_without_quotas():
     """A btrfs on which nobody ran `btrfs quota enable`: a limit there would not be enforced."""
-    image, mount = tmp_path / "plain.img", tmp_path / "plain"
-    mount.mkdir()
-    run("truncate", "-s", "150M", str(image))
-    run("mkfs.btrfs", "-q", "-f", str(image))
-    run("mount", "-o", "loop", str(image), str(mount))
-    try:
+    with loop_btrfs("150M", "pyiron-hub-plain-", quotas=False) as (_, mount):
         yield mount
-    finally:
-        run("umount", str(mount), check=False)
+
+
+# The least a hub's configuration needs with a quota, for the checks made outside a stack.
+HUB_WITH_QUOTA = {
+    "AUTHENTICATOR": "dummy",
+    "DUMMY_PASSWORD": "a-long-password",
+    "ALLOWED_USERS": "ann",
+    "POSTGRES_PASSWORD": "x" * 16,
+    "STORAGE_QUOTA": "10G",
+}
 
 
 def start_check(root: Path) -> str:
@@ -343,26 +343,16 @@ def start_check(root: Path) -> str:
     from pyiron_hub_config.cli import checked_hub_config
     from pyiron_hub_config.problems import ConfigError
 
-    port = free_port()
+    port = _free_port()
     service = subprocess.Popen(
         [sys.executable, "-m", "pyiron_hub_config.quota_service", "--root", str(root), "--listen", f"127.0.0.1:{port}"],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+        wait_for_http(f"http://127.0.0.1:{port}/ping", "the quota service")
         environ = {
-            "AUTHENTICATOR": "dummy",
-            "DUMMY_PASSWORD": "a-long-password",
-            "ALLOWED_USERS": "ann",
-            "POSTGRES_PASSWORD": "x" * 16,
-            "STORAGE_QUOTA": "10G",
+            **HUB_WITH_QUOTA,
             "SERVER_DISK_LIMIT": "20G",
             "STORAGE_QUOTA_ROOT": str(root),
             "QUOTA_SERVICE_URL": f"http://127.0.0.1:{port}",
@@ -396,41 +386,36 @@ def btrfs_engine():
     """A second dockerd with the btrfs storage driver, its data root a 600 MB btrfs in a loop
     file, in a network namespace of its own with no bridge (its containers run without a
     network). Stopped by its pid, then unmounted."""
-    base = Path(tempfile.mkdtemp(prefix="pyiron-hub-engine-"))
-    image, mount, sock, pid = base / "fs.img", base / "mnt", base / "docker.sock", base / "docker.pid"
-    mount.mkdir()
-    run("truncate", "-s", "600M", str(image))
-    run("mkfs.btrfs", "-q", "-f", str(image))
-    run("mount", "-o", "loop", str(image), str(mount))
-    engine = None
-    try:
-        run("btrfs", "quota", "enable", str(mount))
-        log = (base / "dockerd.log").open("w")
-        engine = subprocess.Popen(
-            # A network namespace of its own: a dockerd with --bridge none deletes any docker0
-            # it sees, and the host's belongs to the machine's engine. (unshare execs dockerd,
-            # so its pid is the engine's; the namespace ends with it.)
-            ["unshare", "--net", "--", "dockerd", "--data-root", str(mount / "docker"), "--exec-root", str(base / "exec"), "-H", f"unix://{sock}",
-             "--pidfile", str(pid), "--storage-driver", "btrfs", "--bridge", "none", "--iptables=false",
-             "--ip6tables=false"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while run("docker", "-H", f"unix://{sock}", "info", check=False).returncode:
-            assert time.monotonic() < deadline and engine.poll() is None, (base / "dockerd.log").read_text()[-2000:]
-            time.sleep(0.5)
-        saved = subprocess.Popen(["docker", "save", "pyiron-hub-test/debian:trixie"], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "-H", f"unix://{sock}", "load"], stdin=saved.stdout, check=True, capture_output=True)
-        saved.wait()
-        yield str(sock)
-    finally:
-        if engine is not None:
-            engine.terminate()  # dockerd stops its containers and its containerd
-            engine.wait(60)
-        run("umount", str(mount), check=False)
-        shutil.rmtree(base, ignore_errors=True)
+    with loop_btrfs("600M", "pyiron-hub-engine-") as (base, mount):
+        sock, pid = base / "docker.sock", base / "docker.pid"
+        engine = None
+        try:
+            log = (base / "dockerd.log").open("w")
+            engine = subprocess.Popen(
+                # A network namespace of its own: a dockerd with --bridge none deletes any docker0
+                # it sees, and the host's belongs to the machine's engine. (unshare execs dockerd,
+                # so its pid is the engine's; the namespace ends with it.)
+                ["unshare", "--net", "--", "dockerd", "--data-root", str(mount / "docker"), "--exec-root", str(base / "exec"), "-H", f"unix://{sock}",
+                 "--pidfile", str(pid), "--storage-driver", "btrfs", "--bridge", "none", "--iptables=false",
+                 "--ip6tables=false"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+            deadline = time.monotonic() + 60
+            while run("docker", "-H", f"unix://{sock}", "info", check=False).returncode:
+                assert time.monotonic() < deadline and engine.poll() is None, (base / "dockerd.log").read_text()[-2000:]
+                time.sleep(0.5)
+            saved = subprocess.Popen(["docker", "save", "pyiron-hub-test/debian:trixie"], stdout=subprocess.PIPE)
+            subprocess.run(
+                ["docker", "-H", f"unix://{sock}", "load"], stdin=saved.stdout, check=True, capture_output=True
+            )
+            saved.wait()
+            yield str(sock)
+        finally:
+            if engine is not None:
+                engine.terminate()  # dockerd stops its containers and its containerd
+                engine.wait(60)
 
 
 def test_a_server_filling_tmp_stops_at_the_layer_limit_the_guard_lets_through(btrfs_engine):
@@ -443,21 +428,14 @@ def test_a_server_filling_tmp_stops_at_the_layer_limit_the_guard_lets_through(bt
     from pyiron_hub_config.apply import apply_spawner, spawner_section
     from pyiron_hub_config.hub_config import load_hub_config
 
-    environ = {
-        "AUTHENTICATOR": "dummy",
-        "DUMMY_PASSWORD": "a-long-password",
-        "ALLOWED_USERS": "ann",
-        "POSTGRES_PASSWORD": "x" * 16,
-        "STORAGE_QUOTA": "10G",
-        "SERVER_DISK_LIMIT": str(LAYER_LIMIT),
-    }
+    environ = {**HUB_WITH_QUOTA, "SERVER_DISK_LIMIT": str(LAYER_LIMIT)}
     c = Config()
     hub = load_hub_config(environ, check_paths=False)
     apply_spawner(c, hub)
     host_config = dict(spawner_section(c, hub).extra_host_config)
     assert host_config["storage_opt"] == {"size": str(LAYER_LIMIT)}
 
-    port = free_port()
+    port = _free_port()
     guard = subprocess.Popen(
         [sys.executable, "-m", "pyiron_hub_config.docker_guard", "--upstream", btrfs_engine, "--listen",
          f"127.0.0.1:{port}"],
