@@ -14,6 +14,11 @@ socket. What runs where:
   users, so no static compose service could mount them. The dump, the env files and a
   manifest reach it in its /data/staging; SQLite databases are copied there by the worker
   (backup_worker/worker.py). The worker is on DOCKER_NETWORK_NAME (for sftp: and s3:).
+- With STORAGE_QUOTA, users' homes and group folders are host directories (btrfs subvolumes
+  under STORAGE_QUOTA_ROOT, quota_service/): the backup asks the quota service which there are
+  (and their limits, into the manifest) and the worker binds each, read-only, under
+  /data/volumes/_quota as they lie under the root (backup_layout.QUOTA_DIR); a restore has the
+  quota service make each again (with the limit it had) before the worker writes into it.
 - A restore runs the same worker the other way round, onto new volumes, then pg_restore,
   again a client over the network.
 """
@@ -36,10 +41,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import error_words as words
-from .backup_layout import SQLITE_DIR, STAGING, VOLUMES
+from .backup_layout import QUOTA_DIR, SQLITE_DIR, STAGING, VOLUMES
 from .backup_settings import BackupSettings, load_backup_settings, restic_environment
 from .backup_status import STATUS_FILE, read_status
 from .problems import ConfigError
+from .quota import (
+    QuotaServiceError,
+    ensure_group,
+    ensure_home,
+    group_path,
+    home_path,
+    storage_name,
+    usage_of,
+)
 from .storage import GROUP_VOLUME, HOME, HOME_VOLUME, WORK_DIR, WORK_VOLUME
 
 PROJECT_DIR = Path("/project")
@@ -113,21 +127,73 @@ def user_volumes(user: str, deployment: str | None) -> tuple[str, str]:
     return prefix + HOME_VOLUME.format(username=user), prefix + WORK_VOLUME.format(username=user)
 
 
-def volume_for_path(user: str, path: str, deployment: str | None) -> tuple[str, str]:
-    """A path in the user's home ('work/a.ipynb' or '/home/jovyan/.ssh') -> (volume, path in it)."""
-    home, work = user_volumes(user, deployment)
+def home_relative(path: str) -> str:
+    """A path in the user's home ('work/a.ipynb' or '/home/jovyan/.ssh') -> that path relative to the home."""
     p = path.strip()
     if p.startswith(HOME + "/"):
         p = p[len(HOME) + 1 :]
     p = p.strip("/")
     if not p or ".." in p.split("/"):
         raise BackupError(f"--path {path!r}: give a file or folder inside the user's home, e.g. work/analysis.ipynb")
+    return p
+
+
+def volume_for_path(user: str, path: str, deployment: str | None) -> tuple[str, str]:
+    """A path in the user's home ('work/a.ipynb' or '/home/jovyan/.ssh') -> (volume, path in it)."""
+    home, work = user_volumes(user, deployment)
+    p = home_relative(path)
     work_rel = WORK_DIR[len(HOME) + 1 :]
     if p == work_rel:
         return work, ""
     if p.startswith(work_rel + "/"):
         return work, p[len(work_rel) + 1 :]
     return home, p
+
+
+@dataclass(frozen=True)
+class QuotaHomes:
+    """STORAGE_QUOTA's homes and group folders: host directories under root (STORAGE_QUOTA_ROOT)
+    that the quota service at url makes; one a restore makes anew gets the limit it had, else
+    home_limit (STORAGE_QUOTA) or group_limit (GROUP_FOLDER_QUOTA, else STORAGE_QUOTA)."""
+
+    root: str
+    url: str
+    home_limit: int
+    group_limit: int
+
+
+def quota_homes(hub_env: Mapping[str, str], environ: Mapping[str, str]) -> QuotaHomes | None:
+    """The quota's places, of pyiron.env (hub_env) and STORAGE_QUOTA_ROOT of the environment, which
+    compose.backup.yml passes from .env as to the backup guard; None without STORAGE_QUOTA."""
+    from .settings import Settings
+    from .values import parse_size
+
+    quota = (hub_env.get("STORAGE_QUOTA") or "").strip()
+    if not quota:
+        return None
+    root = (environ.get("STORAGE_QUOTA_ROOT") or "").strip()
+    if not root.startswith("/") or root.rstrip("/") == "":
+        raise BackupError(
+            "STORAGE_QUOTA is on in pyiron.env, but the backup has no STORAGE_QUOTA_ROOT: set it in .env "
+            "(compose.backup.yml passes it to the backup and to backup-guard), then "
+            "`docker compose up -d --force-recreate backup-guard`"
+        )
+    try:
+        home_limit = parse_size(quota)
+        group_limit = parse_size(hub_env.get("GROUP_FOLDER_QUOTA") or quota)
+    except ValueError as err:
+        raise BackupError(f"STORAGE_QUOTA or GROUP_FOLDER_QUOTA in pyiron.env: {err}") from None
+    url = (hub_env.get("QUOTA_SERVICE_URL") or "").strip() or Settings.model_fields["quota_service_url"].default
+    return QuotaHomes(root.rstrip("/"), url, home_limit, group_limit)
+
+
+def quota_places(root: str, quota: Mapping[str, Mapping[str, int | None]]) -> dict[str, str]:
+    """Each home's and group folder's host directory -> its path in a snapshot, relative to
+    VOLUMES: under QUOTA_DIR as under the root. quota: the manifest's {"homes": {name: limit},
+    "groups": {name: limit}}."""
+    places = {home_path(root, name): home_path(QUOTA_DIR, name) for name in quota.get("homes", {})}
+    places.update({group_path(root, name): group_path(QUOTA_DIR, name) for name in quota.get("groups", {})})
+    return places
 
 
 def restore_includes(volumes: list[str], paths: dict[str, str] | None = None, postgres: bool = False) -> list[str]:
@@ -179,6 +245,7 @@ class Deployment:
     deployment: str | None
     own: object | None = None  # this container, if we run in one
     image: str | None = None
+    quota: QuotaHomes | None = None  # with STORAGE_QUOTA: homes and group folders are host directories
     log: Callable[[str], None] = field(default=lambda m: print(m, flush=True))
 
     @classmethod
@@ -203,16 +270,15 @@ class Deployment:
             raise BackupError(
                 "cannot tell the compose project: run this through `docker compose run` or set COMPOSE_PROJECT_NAME"
             )
-        deployment = environ.get("DEPLOYMENT_NAME")
-        env_file = PROJECT_DIR / "pyiron.env"
-        if not deployment and env_file.is_file():
-            from .envfiles import parse_env_file
+        from .envfiles import parse_env_file
 
-            deployment = parse_env_file(env_file).get("DEPLOYMENT_NAME") or None
+        env_file = PROJECT_DIR / "pyiron.env"
+        hub_env = parse_env_file(env_file) if env_file.is_file() else {}
+        deployment = environ.get("DEPLOYMENT_NAME") or hub_env.get("DEPLOYMENT_NAME") or None
         image = settings.image or (own and own.attrs["Image"])
         if not image:
             raise BackupError("cannot tell which image runs restic: set BACKUP_IMAGE (e.g. pyiron-hub:latest)")
-        return cls(client, project, deployment, own, image)
+        return cls(client, project, deployment, own, image, quota_homes(hub_env, environ))
 
     def service(self, name: str, running: bool = True):
         filters = {"label": [f"{COMPOSE}.project={self.project}", f"{COMPOSE}.service={name}"]}
@@ -232,16 +298,21 @@ class Deployment:
         environ: Mapping[str, str],
         command: list[str],
         volumes: Mapping[str, tuple[str, bool]] = {},
+        host_dirs: Mapping[str, tuple[str, bool]] = {},
         put: bytes | None = None,
         fetch: str | None = None,
         init: bool = False,
         echo: bool = True,
     ) -> tuple[int, str, bytes | None]:
-        """Run command in a worker; volumes: name -> (mount point, read_only). Returns (status, output, fetched)."""
+        """Run command in a worker; volumes: name -> (mount point, read_only); host_dirs: the
+        quota's homes and group folders, path -> (mount point, read_only). Returns (status, output, fetched)."""
         import docker
         from docker.types import Mount
 
         mounts = [Mount(target, name, type="volume", read_only=ro) for name, (target, ro) in volumes.items()]
+        # Bind mounts, never Binds strings: the engine makes a missing Binds source itself (and the
+        # guard refuses that), where a home must be the quota service's limited subvolume.
+        mounts += [Mount(target, path, type="bind", read_only=ro) for path, (target, ro) in host_dirs.items()]
         binds = {}
         if settings.local_path:
             if init:
@@ -274,7 +345,7 @@ class Deployment:
                 raise BackupError(
                     f"the backup guard refused the restic container: {text}. The guard reads backup.env "
                     "when it starts: after changing RESTIC_REPOSITORY or BACKUP_SSH_DIR there, run "
-                    "`docker compose up -d --force-recreate backup-guard`"
+                    "`docker compose up -d --force-recreate backup-guard` (STORAGE_QUOTA_ROOT: after changing it in .env)"
                 ) from None
             if settings.ssh_dir and str(settings.ssh_dir) in text:
                 raise BackupError(f"BACKUP_SSH_DIR {settings.ssh_dir} does not exist on the Docker host") from None
@@ -390,6 +461,7 @@ def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str]
     else:
         dep.restic(settings, environ, "cat", "config")  # the repository opens: else a clear error, nothing staged
     volumes = volumes_to_back_up(dep.volume_names(), dep.project, dep.deployment)
+    quota = quota_limits(dep)
     dump = pg_dump(dep)
     dep.log(f"database dumped ({len(dump)} bytes); volumes: {', '.join(volumes) or 'none'}")
     manifest = {
@@ -398,6 +470,14 @@ def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str]
         "volumes": volumes,
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    places = {}
+    if dep.quota:
+        manifest["quota"] = quota
+        places = quota_places(dep.quota.root, quota)
+        dep.log(
+            f"under {dep.quota.root}: homes of {', '.join(quota['homes']) or 'nobody'}; "
+            f"group folders {', '.join(quota['groups']) or 'none'}"
+        )
     staging = STAGING.relative_to("/")
     files = {f"{staging}/postgres/{DUMP}": dump, f"{staging}/manifest.json": json.dumps(manifest).encode()}
     files.update({f"{staging}/config/{name}": data for name, data in config_files().items()})
@@ -407,6 +487,7 @@ def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str]
         environ,
         ["pyiron-hub", "backup-worker", "backup", json.dumps(plan)],
         volumes={v: (str(VOLUMES / v), True) for v in volumes},
+        host_dirs={path: (str(VOLUMES / rel), True) for path, rel in places.items()},
         put=tar_bytes(files),
     )
     if status:
@@ -414,6 +495,38 @@ def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str]
             restic_problem(status, output, settings.repository) or f"the backup failed ({status}); see above"
         )
     return skipped_databases(output)
+
+
+def quota_limits(dep: Deployment) -> dict[str, dict[str, int | None]]:
+    """The quota's homes and group folders, as the quota service has them, with their limits:
+    {"homes": {name: limit}, "groups": {name: limit}}; empty without STORAGE_QUOTA."""
+    if dep.quota is None:
+        return {}
+    try:
+        return {
+            "homes": {name: u.limit for name, u in usage_of(dep.quota.url, "users").items()},
+            "groups": {name: u.limit for name, u in usage_of(dep.quota.url, "groups").items()},
+        }
+    except QuotaServiceError as err:
+        raise BackupError(
+            f"cannot list the homes under STORAGE_QUOTA_ROOT: {err} (is the quota service running? "
+            "`docker compose up -d quota-service`)"
+        ) from None
+
+
+def make_quota_dirs(dep: Deployment, quota: Mapping[str, Mapping[str, int | None]]) -> None:
+    """Have the quota service make each home and group folder a restore writes into: a missing
+    one anew, with the limit it had; one that is there keeps its own."""
+    try:
+        for name, limit in quota.get("homes", {}).items():
+            ensure_home(dep.quota.url, name, limit or dep.quota.home_limit)
+        for name, limit in quota.get("groups", {}).items():
+            ensure_group(dep.quota.url, name, limit or dep.quota.group_limit)
+    except QuotaServiceError as err:
+        raise BackupError(
+            f"the quota service cannot make the homes to restore into: {err} "
+            "(is it running? `docker compose up -d quota-service`)"
+        ) from None
 
 
 def skipped_databases(output: str) -> dict[str, str]:
@@ -482,6 +595,12 @@ def data_present(dep: Deployment, volumes: list[str]) -> list[str]:
     return found
 
 
+def quota_present(dep: Deployment, quota: Mapping[str, Mapping[str, int | None]]) -> list[str]:
+    """The snapshot's homes under STORAGE_QUOTA_ROOT that are here already, in words."""
+    homes = sorted(set(quota.get("homes", {})) & set(quota_limits(dep).get("homes", {}))) if quota else []
+    return [f"users' homes exist under {dep.quota.root} ({', '.join(homes)})"] if homes else []
+
+
 def ensure_volume(dep: Deployment, name: str, compose_volume: str | None = None) -> None:
     import docker
 
@@ -545,19 +664,34 @@ def restore(
         )
         return
     old_deployment = manifest.get("deployment")
+    snapshot_quota = manifest.get("quota") or {}
+    if any(snapshot_quota.values()) and dep.quota is None:
+        raise BackupError(
+            f"snapshot {snapshot_id[:8]} holds homes under STORAGE_QUOTA_ROOT, and this deployment has no "
+            "STORAGE_QUOTA: restore pyiron.env first (--config), set STORAGE_QUOTA_ROOT in .env, start the "
+            "quota service (compose.quota.yml: `docker compose up -d quota-service`), then restore again"
+        )
+    quota = {}  # of the snapshot's homes and group folders under STORAGE_QUOTA_ROOT: those restored
     if user:
         home, work = user_volumes(user, old_deployment)
-        if home not in manifest["volumes"]:
+        name = storage_name(user)
+        homes = snapshot_quota.get("homes", {})
+        if home not in manifest["volumes"] and name not in homes:
             raise BackupError(
                 f"snapshot {snapshot_id[:8]} has no home of user {user!r}; it has: "
-                + ", ".join(v for v in manifest["volumes"] if not v.endswith(HUB_DATA))
+                + ", ".join([v for v in manifest["volumes"] if not v.endswith(HUB_DATA)] + sorted(homes))
             )
         paths = {}
-        volumes = [v for v in (home, work) if v in manifest["volumes"]]
-        if path:
-            volume, rel = volume_for_path(user, path, old_deployment)
-            volumes, paths = [volume], {volume: rel}
+        if name in homes:  # a directory under STORAGE_QUOTA_ROOT, with ~/work in it
+            quota, volumes = {"homes": {name: homes[name]}}, []
+            if path:
+                paths = {home_path(QUOTA_DIR, name): home_relative(path)}
         else:
+            volumes = [v for v in (home, work) if v in manifest["volumes"]]
+            if path:
+                volume, rel = volume_for_path(user, path, old_deployment)
+                volumes, paths = [volume], {volume: rel}
+        if not path:
             container = f"{old_deployment}-jupyter-{user}" if old_deployment else f"jupyter-{user}"
             # Any of the user's servers: named ones (NAMED_SERVER_LIMIT) are <container>--<name>.
             running = dep.client.containers.list(filters={"name": f"^/{container}(--.+)?$", "status": "running"})
@@ -567,11 +701,11 @@ def restore(
                     "the home; one file restores while it runs (--path)"
                 )
         mounts = {v: (v, v) for v in volumes}  # snapshot volume -> volume here
-        includes = restore_includes(volumes, paths)
     else:
         if dep.service("hub-db") is None:
             raise BackupError("the hub's database is not running: `docker compose up -d hub-db`, then restore again")
-        present = data_present(dep, manifest["volumes"])
+        quota, paths = (snapshot_quota if any(snapshot_quota.values()) else {}), {}
+        present = data_present(dep, manifest["volumes"]) + quota_present(dep, quota)
         if present and not force:
             raise BackupError(
                 "this engine still has a hub's data: " + "; ".join(present) + ". Nothing was changed. "
@@ -579,18 +713,23 @@ def restore(
             )
         mounts = {v: (f"{dep.project}_{HUB_DATA}" if v.endswith(f"_{HUB_DATA}") else v) for v in manifest["volumes"]}
         mounts = {v: (here, v) for v, here in mounts.items()}
-        includes = restore_includes(manifest["volumes"], postgres=True)
         written = restore_config(dep, settings, environ, snapshot_id)
         if written:
             dep.log(f"wrote {', '.join(written)} to the project directory")
+    places = quota_places(dep.quota.root, quota) if quota else {}
+    includes = restore_includes([*mounts, *places.values()], paths, postgres=not user)
     for _snap_volume, (here, _) in mounts.items():
         ensure_volume(dep, here, HUB_DATA if here == f"{dep.project}_{HUB_DATA}" else None)
+    if quota:
+        make_quota_dirs(dep, quota)
     plan = {"snapshot": snapshot_id, "include": includes}
     status, output, dump = dep.run_worker(
         settings,
         environ,
         ["pyiron-hub", "backup-worker", "restore", json.dumps(plan)],
         volumes={here: (f"/restore{VOLUMES}/{snap}", False) for snap, (here, _) in mounts.items()},
+        # Each as it lay under VOLUMES in the snapshot; restic writes as the volumes' (owners kept).
+        host_dirs={path: (f"/restore{VOLUMES}/{rel}", False) for path, rel in places.items()},
         fetch=None if user else f"/restore{STAGING}/postgres/{DUMP}",
     )
     if status:

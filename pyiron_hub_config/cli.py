@@ -555,39 +555,47 @@ def cmd_move_to_shared(args) -> int:
     return 0
 
 
-def cmd_quota(args) -> int:
-    """Show each user's usage and quota, or set one user's (their files stay)."""
+# `quota set` and `quota set-group` differ only in these: the quota service's kind, what the
+# name is called, an example name and size, and how the answer names it.
+_QUOTA_SETS = {
+    "set": ("users", "user", "alice", "20G", ""),
+    "set-group": ("groups", "group", "lab", "50G", "group "),
+}
+
+
+def _set_quota(s, action: str, name: str | None, size: str | None) -> int:
+    """One home's or group folder's new limit, set and printed with its usage; ConfigError if
+    the name or size is missing or the size unreadable."""
     from . import quota
     from .values import parse_size
+
+    kind, called, example_name, example_size, shown = _QUOTA_SETS[action]
+    where = f"quota {action}"
+    if not name or not size:
+        raise ConfigError(
+            [Problem(where, f"needs a {called} and a size", f"pyiron-hub {where} {example_name} {example_size}")]
+        )
+    try:
+        limit = parse_size(size)
+    except ValueError as err:
+        raise ConfigError([Problem(where, str(err), example_size)]) from None
+    got = quota.set_quota(s.quota_service_url, kind, quota.storage_name_of(kind, name), limit)
+    print(f"{shown}{name}: {format_memory(got.used)} used of {format_memory(got.limit or 0)}")
+    return 0
+
+
+def cmd_quota(args) -> int:
+    """Show each user's and group folder's usage and quota, or set one's (their files stay)."""
+    from . import quota
 
     try:
         s = load_hub_config(os.environ, check_paths=False).settings
         if s.storage_quota is None:
             raise ConfigError([Problem("STORAGE_QUOTA", "is not set: there is no quota to show or set", "10G")])
-        if args.action == "set":
-            if not args.user or not args.size:
-                raise ConfigError([Problem("quota set", "needs a user and a size", "pyiron-hub quota set alice 20G")])
-            try:
-                limit = parse_size(args.size)
-            except ValueError as err:
-                raise ConfigError([Problem("quota set", str(err), "20G")]) from None
-            got = quota.set_limit(s.quota_service_url, quota.storage_name(args.user), limit)
-            print(f"{args.user}: {format_memory(got.used)} used of {format_memory(got.limit or 0)}")
-            return 0
-        if args.action == "set-group":
-            if not args.user or not args.size:
-                raise ConfigError(
-                    [Problem("quota set-group", "needs a group and a size", "pyiron-hub quota set-group lab 50G")]
-                )
-            try:
-                limit = parse_size(args.size)
-            except ValueError as err:
-                raise ConfigError([Problem("quota set-group", str(err), "50G")]) from None
-            got = quota.set_group_limit(s.quota_service_url, quota.group_storage_name(args.user), limit)
-            print(f"group {args.user}: {format_memory(got.used)} used of {format_memory(got.limit or 0)}")
-            return 0
-        rows = quota.all_usage(s.quota_service_url)
-        groups = quota.all_group_usage(s.quota_service_url)
+        if args.action in _QUOTA_SETS:
+            return _set_quota(s, args.action, args.user, args.size)
+        rows = quota.usage_of(s.quota_service_url, "users")
+        groups = quota.usage_of(s.quota_service_url, "groups")
     except ConfigError as err:
         print(err.report(), file=sys.stderr)
         return 1

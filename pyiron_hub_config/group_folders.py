@@ -12,14 +12,20 @@ jovyan's, group users (100) and setgid (2775) once, as the images' own home is.
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from docker.errors import NotFound
 from docker.types import Mount
 
-from .storage import GROUPS_DIR, USER_GID, USER_UID, group_folder, group_volume
+from .boot_shared import GROUP_QUOTAS_VARIABLE
+from .quota import group_folder_mount, group_storage_name
+from .storage import GROUP_VOLUME, GROUPS_DIR, USER_GID, USER_UID, group_folder, group_volume
+from .values import format_memory
 
 LABEL = "org.pyiron-hub.group-folder"
 MODE = 0o2775
@@ -36,6 +42,37 @@ def folder_groups(patterns, user_groups) -> list[str]:
 def group_mounts(groups, deployment: str | None) -> dict[str, dict]:
     """DockerSpawner.volumes entries: each group's volume at ~/groups/<group>, read-write."""
     return {group_volume(g, deployment): {"bind": f"{GROUPS_DIR}/{group_folder(g)}", "mode": "rw"} for g in groups}
+
+
+@dataclass(frozen=True)
+class GroupFolderMounts:
+    """What one start gives the server for its owner's group folders."""
+
+    volumes: dict[str, dict]  # DockerSpawner.volumes: the others kept, no group's but these
+    mounts: list[dict] = field(default_factory=list)  # limited folders (docker.types.Mount keyword arguments)
+    environment: dict[str, str] = field(default_factory=dict)  # added to the server's
+
+
+def group_folder_mounts(
+    volumes: Mapping[str, dict],
+    groups: list[str],
+    deployment: str | None,
+    quota_root: str | None = None,
+    limits: Mapping[str, int | None] | None = None,
+) -> GroupFolderMounts:
+    """The folders of groups (the owner's now, no others: earlier starts' are dropped from volumes).
+    With STORAGE_QUOTA (quota_root) each is its limited subvolume, bound, and the server is
+    told the limits (group -> the quota service's answer) to show; else each is a volume."""
+    kept = {name: v for name, v in volumes.items() if GROUP_VOLUME not in name}
+    if quota_root is None:
+        return GroupFolderMounts({**kept, **group_mounts(groups, deployment)})
+    limits = limits or {}
+    shown = {group_folder(g): format_memory(limits[g]) for g in groups if limits.get(g)}
+    return GroupFolderMounts(
+        kept,
+        [group_folder_mount(quota_root, group_storage_name(g), g) for g in groups],
+        {GROUP_QUOTAS_VARIABLE: json.dumps(shown)},
+    )
 
 
 def _root_entry() -> bytes:

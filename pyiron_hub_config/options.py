@@ -21,11 +21,13 @@ class InvalidChoice(ValueError):
 
     str() is for a person at the spawn page (environments by display name); api_message is
     for a script (environments by the name it must send). Most messages are the same.
+    status is the HTTP answer: 400, or 403 for an environment only for other groups.
     """
 
-    def __init__(self, message: str, api_message: str | None = None):
+    def __init__(self, message: str, api_message: str | None = None, status: int = 400):
         super().__init__(message)
         self.api_message = api_message or message
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -67,14 +69,31 @@ def validate_choice(
     max_mem_limit: int | None = None,
     max_cpu_limit: float | None = None,
     left_out: Sequence[Environment] = (),
+    withheld: Sequence[Environment] = (),
 ) -> Choice:
     """Return the environment and size to start, or raise InvalidChoice saying what is valid.
 
-    A catalogue entry no longer offered (left_out: a retired image whose variable the admin
-    unset) is what a user's saved choice may still name: the default starts instead.
+    environments are those offered to the user; withheld, those only for groups they are not
+    in (refused with 403). A catalogue entry no longer offered (left_out: a retired image whose
+    variable the admin unset) is what a user's saved choice may still name: the default starts
+    instead.
     """
     options = dict(options or {})
     names = [env.name for env in environments]
+    name = options.get("environment")
+    other = find_environment(name, withheld) if find_environment(name, environments) is None else None
+    if other is not None:
+        # A forged form, an old link or a script: the picker never offered it. Refused as
+        # that, before anything else the request asks is looked at.
+        groups = ", ".join(other.groups)
+        raise InvalidChoice(
+            f"{other.display_name} is only for members of the groups {groups}. "
+            "Choose another environment, or ask your admin to add you to one of them.",
+            f"{other.display_name} is only for members of {groups}; you may start: {', '.join(names) or 'none'}",
+            status=403,
+        )
+    if not environments:
+        raise InvalidChoice("No environment is offered to your groups: ask the admin of this hub.")
     allowed = ["environment"]
     if max_mem_limit is not None:
         allowed.append("mem_limit")
@@ -87,7 +106,6 @@ def validate_choice(
             f"Unknown option {', '.join(_shown(k) for k in unknown)}. Options include: {', '.join(allowed)}.{hint}"
         )
 
-    name = options.get("environment")
     replaced = next((env for env in left_out if isinstance(name, str) and env.name == name), None)
     if name is None or name == "" or replaced is not None:
         env = next(env for env in environments if env.default)

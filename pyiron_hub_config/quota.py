@@ -10,6 +10,7 @@ import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Literal
 
 from .problems import Problem
 from .storage import GROUPS_DIR, HOME, group_folder, group_volume
@@ -43,36 +44,37 @@ def _call(url: str, method: str = "GET", body: dict | None = None) -> dict:
         raise QuotaServiceError(f"the quota service at {url} does not answer: {err}") from None
 
 
+# The service keeps users' homes and group folders apart, under these two kinds of path:
+# /users/<name> and /groups/<name>; each kind has the same calls (made, limit set, all listed).
+Kind = Literal["users", "groups"]
+
+
+def _usage(got: dict) -> QuotaUsage:
+    return QuotaUsage(got["used"], got["limit"])
+
+
+def _ensure(service_url: str, kind: Kind, name: str, limit: int) -> QuotaUsage:
+    return _usage(_call(f"{service_url.rstrip('/')}/{kind}/{name}", "PUT", {"limit": limit}))
+
+
 def ensure_home(service_url: str, name: str, limit: int) -> QuotaUsage:
     """The user's limited home (made at the first start with limit; kept as it is after)."""
-    got = _call(f"{service_url.rstrip('/')}/users/{name}", "PUT", {"limit": limit})
-    return QuotaUsage(got["used"], got["limit"])
+    return _ensure(service_url, "users", name, limit)
 
 
 def ensure_group(service_url: str, name: str, limit: int) -> QuotaUsage:
     """A group folder's limited subvolume (made at a member's start with limit; kept after)."""
-    got = _call(f"{service_url.rstrip('/')}/groups/{name}", "PUT", {"limit": limit})
-    return QuotaUsage(got["used"], got["limit"])
+    return _ensure(service_url, "groups", name, limit)
 
 
-def set_group_limit(service_url: str, name: str, limit: int) -> QuotaUsage:
-    got = _call(f"{service_url.rstrip('/')}/groups/{name}/limit", "PUT", {"limit": limit})
-    return QuotaUsage(got["used"], got["limit"])
+def set_quota(service_url: str, kind: Kind, name: str, limit: int) -> QuotaUsage:
+    """A new limit for one home or group folder (by storage name) that exists; its files stay."""
+    return _usage(_call(f"{service_url.rstrip('/')}/{kind}/{name}/limit", "PUT", {"limit": limit}))
 
 
-def all_group_usage(service_url: str) -> dict[str, QuotaUsage]:
-    """Group folder storage name -> its usage and limit."""
-    return {name: QuotaUsage(u["used"], u["limit"]) for name, u in _call(f"{service_url.rstrip('/')}/groups").items()}
-
-
-def set_limit(service_url: str, name: str, limit: int) -> QuotaUsage:
-    got = _call(f"{service_url.rstrip('/')}/users/{name}/limit", "PUT", {"limit": limit})
-    return QuotaUsage(got["used"], got["limit"])
-
-
-def all_usage(service_url: str) -> dict[str, QuotaUsage]:
-    """Storage name (the spawner's escaped user name) -> its usage and limit."""
-    return {name: QuotaUsage(u["used"], u["limit"]) for name, u in _call(f"{service_url.rstrip('/')}/users").items()}
+def usage_of(service_url: str, kind: Kind) -> dict[str, QuotaUsage]:
+    """Storage name (the spawner's escaped user name, or group_storage_name) -> its usage and limit."""
+    return {name: _usage(u) for name, u in _call(f"{service_url.rstrip('/')}/{kind}").items()}
 
 
 def quota_problems(service_url: str, root: str) -> list[Problem]:
@@ -103,6 +105,11 @@ def storage_name(username: str) -> str:
     from dockerspawner import DockerSpawner
 
     return DockerSpawner._escape(username)
+
+
+def storage_name_of(kind: Kind, name: str) -> str:
+    """The storage name of a user's home ("users") or of a group's folder ("groups")."""
+    return storage_name(name) if kind == "users" else group_storage_name(name)
 
 
 def home_path(root: str, name: str) -> str:

@@ -3,8 +3,7 @@
 Each is valid (the demo and the tests use some of them on purpose), so each is a warning,
 never a refusal: the Docker socket in the hub (whoever takes the hub over is root on the
 host), a demo-only secret (published in this repository), an http:// Keycloak off this
-machine (tokens and the client secret in clear text), admins' access to users' servers, and
-users' homes that the backup does not include (STORAGE_QUOTA's).
+machine (tokens and the client secret in clear text), and admins' access to users' servers.
 
 Whether the hub would hold the socket is read from the compose files the project's `.env`
 names (COMPOSE_FILE), merged as compose merges a service's volumes: by their target.
@@ -64,16 +63,6 @@ def setting_warnings(values: Mapping[str, str]) -> list[str]:
                 f"{name} is http:// on {url.hostname}: logins, tokens and the client secret cross the "
                 "network unencrypted; use Keycloak's https:// URL"
             )
-    if (values.get("STORAGE_QUOTA") or "").strip():
-        # The quota's homes are host directories (btrfs subvolumes under STORAGE_QUOTA_ROOT),
-        # not named volumes: backup.py picks named volumes only, and the backup's guard lets
-        # its workers bind no host path under the quota root. Said here until it does.
-        root = (values.get("STORAGE_QUOTA_ROOT") or "/srv/pyiron-hub/quota").strip()
-        warnings.append(
-            f"STORAGE_QUOTA is on: users' homes are then directories under STORAGE_QUOTA_ROOT ({root}), "
-            "which `pyiron-hub backup` does not include: back that directory up with the host's own tools "
-            "(docs: how-to, Disk quotas)"
-        )
     if _true(values.get("ADMIN_ACCESS")):
         warnings.append(
             "ADMIN_ACCESS is on: admins can open every user's server, their files, terminals and "

@@ -18,7 +18,6 @@ from traitlets import Dict, Float, Integer, List, Unicode, default
 from .boot_file import boot_volume_mount
 from .boot_shared import (
     ACTIVITY_EVERY_VARIABLE,
-    GROUP_QUOTAS_VARIABLE,
     IMAGE_ID_VARIABLE,
     LAST_STOP_VARIABLE,
     LIVE_HOSTS_VARIABLE,
@@ -30,12 +29,12 @@ from .boot_shared import (
 from .catalogue import Environment, offered_to
 from .clusters import QUIET_ENVIRONMENT, cluster_files
 from .docker_pool import PooledDockerSpawner
-from .group_folders import folder_groups, group_mounts, prepare_group_volume
+from .group_folders import folder_groups, group_folder_mounts, prepare_group_volume
 from .hub_packages import PACKAGES_SOURCE, packages_volume_mount
 from .image_pull import PullsWithProgress
 from .options import InvalidChoice, find_environment, options_from_form, validate_choice
 from .parallelism import thread_environment
-from .quota import QuotaServiceError, ensure_group, ensure_home, group_folder_mount, group_storage_name, home_mount
+from .quota import QuotaServiceError, ensure_group, ensure_home, group_storage_name, home_mount
 from .readiness import AnswerBeforeReady
 from .server_stops import (
     EXITED,
@@ -59,7 +58,7 @@ from .ssh_keys import (
     work_from_archive,
 )
 from .start_queue import StartQueue
-from .storage import GROUP_VOLUME, SITE_RESOURCES_MOUNT, group_folder, image_volume, server_mounts
+from .storage import SITE_RESOURCES_MOUNT, group_volume, image_volume, server_mounts
 from .user_networks import UserNetworks
 from .values import MIN_CPUS, MIN_MEMORY, format_memory
 
@@ -339,29 +338,15 @@ class EnvironmentPicker(DockerSpawner):
 
     def _choose(self, options, for_page: bool = False):
         mine = self.mine()
+        offered = {env.name for env in mine}
+        withheld = [env for env in self.environments if env.name not in offered]
         try:
-            name = (options or {}).get("environment")
-            withheld = find_environment(name, self.environments)
-            if withheld is not None and find_environment(name, mine) is None:
-                # A forged form, an old link or a script: the picker never offered it.
-                self.log.warning("%s asked for %s, which is only for its groups: refused", self.user.name, name)
-                error = web.HTTPError(
-                    403,
-                    "%s",
-                    f"{withheld.display_name} is only for members of {', '.join(withheld.groups)}; "
-                    f"you may start: {', '.join(e.name for e in mine) or 'none'}",
-                )
-                if for_page:
-                    error.jupyterhub_message = (
-                        f"{withheld.display_name} is only for members of the groups {', '.join(withheld.groups)}. "
-                        "Choose another environment, or ask your admin to add you to one of them."
-                    )
-                raise error
-            if not mine:
-                raise InvalidChoice("No environment is offered to your groups: ask the admin of this hub.")
-            return validate_choice(options, mine, self.max_mem_limit, self.max_cpu_limit, self.left_out_environments)
+            return validate_choice(
+                options, mine, self.max_mem_limit, self.max_cpu_limit, self.left_out_environments, withheld
+            )
         except InvalidChoice as err:
-            error = web.HTTPError(400, "%s", err.api_message)
+            self.log.warning("%s's choice refused: %s", self.user.name, err.api_message)
+            error = web.HTTPError(err.status, "%s", err.api_message)
             if for_page:
                 # The spawn page shows jupyterhub_message as it is, instead of "HTTP 400: Bad Request (...)".
                 error.jupyterhub_message = str(err)
@@ -433,32 +418,31 @@ class PyironSpawner(
     async def _mount_group_folders(self) -> list[dict]:
         """This start's group folders: those of the groups the owner is in now, no others.
         With STORAGE_QUOTA they are limited subvolumes, returned as mounts; else volumes."""
-        volumes = {name: v for name, v in self.volumes.items() if GROUP_VOLUME not in name}
         groups = folder_groups(self.group_folders, [g.name for g in getattr(self.user, "groups", None) or []])
-        if self.storage_quota is not None:
-            self.volumes = volumes
-            mounts, limits = [], {}
-            for group in groups:
-                name = group_storage_name(group)
-                limit = self.group_folder_quota or self.storage_quota
-                try:
-                    usage = await asyncio.to_thread(ensure_group, self.quota_service_url, name, limit)
-                except QuotaServiceError as err:
-                    # Never an unlimited folder instead: the admin asked for a quota.
-                    raise web.HTTPError(503, f"The folder of your group {group} is not available: {err}") from None
-                mounts.append(group_folder_mount(self.quota_root, name, group))
-                if usage.limit:
-                    limits[group_folder(group)] = format_memory(usage.limit)
-            self.environment = {**self.environment, GROUP_QUOTAS_VARIABLE: json.dumps(limits)}
-            if groups:
-                self.log.info("%s's server gets the limited group folders of %s", self.user.name, ", ".join(groups))
-            return mounts
-        for group, name in zip(groups, group_mounts(groups, self.deployment_name or None), strict=True):
-            await asyncio.wrap_future(self.executor.submit(prepare_group_volume, self.client, self.image, name, group))
-        self.volumes = {**volumes, **group_mounts(groups, self.deployment_name or None)}
+        deployment = self.deployment_name or None
+        quota_root = self.quota_root if self.storage_quota is not None else None
+        limits = {}
+        for group in groups:
+            if quota_root is None:
+                volume = group_volume(group, deployment)
+                await asyncio.wrap_future(
+                    self.executor.submit(prepare_group_volume, self.client, self.image, volume, group)
+                )
+                continue
+            limit = self.group_folder_quota or self.storage_quota
+            try:
+                usage = await asyncio.to_thread(ensure_group, self.quota_service_url, group_storage_name(group), limit)
+            except QuotaServiceError as err:
+                # Never an unlimited folder instead: the admin asked for a quota.
+                raise web.HTTPError(503, f"The folder of your group {group} is not available: {err}") from None
+            limits[group] = usage.limit
+        got = group_folder_mounts(self.volumes, groups, deployment, quota_root, limits)
+        self.volumes = got.volumes
+        self.environment = {**self.environment, **got.environment}
         if groups:
-            self.log.info("%s's server gets the group folders of %s", self.user.name, ", ".join(groups))
-        return []
+            limited = "limited " if quota_root is not None else ""
+            self.log.info("%s's server gets the %sgroup folders of %s", self.user.name, limited, ", ".join(groups))
+        return got.mounts
 
     async def _ship_boot_step(self) -> None:
         mount = await asyncio.wrap_future(self.executor.submit(boot_volume_mount, self.client, self.image))

@@ -65,10 +65,10 @@ def quota_cache(service_url: str, max_age: float) -> UsageCache:
     """The hub process's one cache of the quota service's figures (STORAGE_QUOTA)."""
     global _quota_cache
     if _quota_cache is None:
-        from .quota import all_group_usage, all_usage
+        from .quota import usage_of
 
         _quota_cache = UsageCache(
-            lambda: QuotaFigures(all_usage(service_url), time.time(), all_group_usage(service_url)), max_age
+            lambda: QuotaFigures(usage_of(service_url, "users"), time.time(), usage_of(service_url, "groups")), max_age
         )
     return _quota_cache
 

@@ -25,9 +25,10 @@ A second guard, ``--for backup`` (compose.backup.yml's ``backup-guard``), serves
 service, with a narrower policy (BACKUP_ROUTES): it creates only worker containers of the
 guard's own image (the backup's), on DOCKER_NETWORK_NAME, mounting named volumes and no host
 path but the restic repository's (RESTIC_REPOSITORY, a local one, read-write) and
-BACKUP_SSH_DIR (read-only), both read from backup.env; it starts, waits for, reads the logs
-and archives of, and removes only the containers it made (OWNER_LABEL "backup"), and makes
-volumes (a restore's). No pull, no network, no exec: the database is dumped over the network.
+BACKUP_SSH_DIR (read-only), both read from backup.env, and, with STORAGE_QUOTA_ROOT (.env),
+the quota's homes and group folders (the hub's shapes; a restore writes them); it starts,
+waits for, reads the logs and archives of, and removes only the containers it made
+(OWNER_LABEL "backup"), and makes volumes (a restore's). No pull, no network, no exec: the database is dumped over the network.
 
 A third, ``--for swarm`` (compose.swarm.yml's ``docker-guard``, on a manager), serves the hub
 whose users' servers are swarm services (SWARM_ROUTES): it creates services whose container
@@ -92,14 +93,43 @@ class Refused(Exception):
 # --- The policy: pure functions of a request --------------------------------------------
 
 
+# A name of storage under STORAGE_QUOTA_ROOT (dockerspawner's escaped user name, '-' may come
+# first; a group folder's name): never '', '.', '..' or one with a '/'.
+QUOTA_HOME_NAME = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_.-]{0,200}")
+
+
+@dataclass(frozen=True)
+class BindRule:
+    """A host path containers may bind: `path` itself (leaf None), any <path>/<name> (leaf ""),
+    or any <path>/<name>/<leaf>, with a name as the hub names storage (QUOTA_HOME_NAME), e.g.
+    <STORAGE_QUOTA_ROOT>/<user>/home or <SWARM_SHARED_PATH>/<volume>; writable, or read-only only."""
+
+    path: str
+    leaf: str | None = None
+    writable: bool = False
+
+    def matches(self, source: str) -> bool:
+        """Whether source (normalized) is this path, or of this shape: nothing above or beside it."""
+        if self.leaf is None:
+            return source == self.path
+        parent, leaf = posixpath.split(source) if self.leaf else (source, "")
+        base, name = posixpath.split(parent)
+        return leaf == self.leaf and base == self.path and bool(QUOTA_HOME_NAME.fullmatch(name)) and ".." not in name
+
+    def __str__(self) -> str:
+        shape = {None: self.path, "": f"{self.path}/*"}.get(self.leaf, f"{self.path}/*/{self.leaf}")
+        return shape + (" (read-write)" if self.writable else " (read-only)")
+
+
 @dataclass(frozen=True)
 class Policy:
     """What the guard lets through besides the hub's calls' shapes.
 
-    bind_paths: host directories containers may bind, read-only (SITE_RESOURCES_DIR).
-    quota_root: STORAGE_QUOTA_ROOT when STORAGE_QUOTA is set: containers may bind
-        <root>/<name>/home (a user's limited home, made by the quota service), writable, and
-        <root>/_groups/<name>/folder (a group folder, GROUP_FOLDERS, made by it too).
+    binds: the host paths containers may bind (BindRule), all the guard allows of the host's
+        files: for the hub SITE_RESOURCES_DIR read-only and, with STORAGE_QUOTA, users' limited
+        homes and group folders under STORAGE_QUOTA_ROOT writable; for the swarm's hub also
+        users' directories <SWARM_SHARED_PATH>/<volume name>, writable; for the backup its local
+        repository and BACKUP_SSH_DIR (bind_rules builds them of GuardSettings).
     own_container, own_name: the guard's container (id and name), never touched.
     own_repositories: the guard's image (normalized repositories), never pulled over.
     network_pool: the range users' networks take their subnets from (USER_NETWORKS_POOL).
@@ -110,17 +140,12 @@ class Policy:
         may be joined into the hub's networks, as users' networks join the hub. For the
         backup: the one network its workers are on.
     role: whom the guard serves, "hub", "backup" or "swarm" (the hub on a swarm): its routes (ROLES).
-    writable_bind_paths: host directories containers may bind read-write (the backup's
-        local restic repository).
     own_image: the guard's image id; the backup's workers run that image and no other.
-    shared_path: SWARM_SHARED_PATH (role "swarm"): users' servers may bind its directories
-        <path>/<volume name>, writable, which the hub makes there (swarm.py).
     nfs: (SWARM_NFS_SERVER, SWARM_NFS_EXPORT) (role "swarm"): users' volumes may be NFS
         directories of that export, with exactly the options storage.nfs_volume_options gives.
     """
 
-    bind_paths: frozenset[str] = frozenset()
-    quota_root: str | None = None
+    binds: tuple[BindRule, ...] = ()
     network_pool: IPv4Network = IPv4Network(DEFAULT_POOL)
     own_container: str | None = None
     own_name: str | None = None
@@ -128,9 +153,7 @@ class Policy:
     owner: str = "hub"
     users_network: str | None = None
     role: str = "hub"
-    writable_bind_paths: frozenset[str] = frozenset()
     own_image: str | None = None
-    shared_path: str | None = None
     nfs: tuple[str, str] | None = None
 
     @property
@@ -489,8 +512,6 @@ HOST_CONFIG_CHECKED = {
 }
 NO_NEW_PRIVILEGES = {"no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"}
 VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
-# A user's storage name under STORAGE_QUOTA_ROOT (dockerspawner's escaped name, '-' may come first).
-QUOTA_HOME_NAME = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_.-]{0,200}")
 
 
 def check_container_create(policy: Policy, body: object) -> None:
@@ -574,42 +595,23 @@ def check_host_config(policy: Policy, hc: dict[str, object]) -> None:
             raise Refused(f"{where}.{key} is set: a field the guard does not know, and the hub never sets it")
 
 
-def _allowed_path(policy: Policy, source: str) -> bool:
-    return posixpath.normpath(source) == source and source in policy.bind_paths | policy.writable_bind_paths
+def check_host_bind(policy: Policy, source: object, writable: bool, made_if_missing: bool, mode: str) -> None:
+    """A bind of a host path: one the policy's rules allow, writable only if its rule says so.
 
-
-def _is_quota_home(policy: Policy, source: object) -> bool:
-    """<STORAGE_QUOTA_ROOT>/<name>/home, name as the hub names users' storage: nothing above
-    it, the root itself, or beside it by another name (..)."""
-    if not policy.quota_root or not isinstance(source, str) or posixpath.normpath(source) != source:
-        return False
-    user_dir, home = posixpath.split(source)
-    parent, name = posixpath.split(user_dir)
-    return home == "home" and parent == policy.quota_root and bool(QUOTA_HOME_NAME.fullmatch(name)) and ".." not in name
-
-
-def _is_quota_group_folder(policy: Policy, source: object) -> bool:
-    """<STORAGE_QUOTA_ROOT>/_groups/<name>/folder, a group folder made by the quota service:
-    nothing above it, the groups' directory itself, or beside it by another name (..)."""
-    if not policy.quota_root or not isinstance(source, str) or posixpath.normpath(source) != source:
-        return False
-    group_dir, folder = posixpath.split(source)
-    groups, name = posixpath.split(group_dir)
-    return (
-        folder == "folder"
-        and groups == posixpath.join(policy.quota_root, "_groups")
-        and bool(QUOTA_HOME_NAME.fullmatch(name))
-        and ".." not in name
+    made_if_missing: a HostConfig.Binds string, whose source the engine makes (as root) if it is
+    missing. Shapes are for mounts only: a bind mount of a missing path fails, so a home is
+    always the quota service's subvolume, never a directory the engine made without a limit.
+    mode: how the bind asked, for the refusal's words.
+    """
+    normal = isinstance(source, str) and posixpath.normpath(source) == source
+    rule = next(
+        (r for r in policy.binds if normal and r.matches(source) and not (made_if_missing and r.leaf is not None)),
+        None,
     )
-
-
-def _is_shared_user_directory(policy: Policy, source: object) -> bool:
-    """<SWARM_SHARED_PATH>/<volume name>, a user's directory the swarm hub made there: nothing
-    above it, the path itself, or beside it (..)."""
-    if not policy.shared_path or not isinstance(source, str) or posixpath.normpath(source) != source:
-        return False
-    parent, name = posixpath.split(source)
-    return parent == policy.shared_path and bool(VOLUME_NAME.fullmatch(name)) and ".." not in name
+    if rule is None:
+        raise _host_path_refused(policy, str(source))
+    if writable and not rule.writable:
+        raise Refused(f"binding {source} {mode}: only read-only")
 
 
 def nfs_options(policy: Policy, volume: object) -> dict[str, str] | None:
@@ -628,16 +630,13 @@ def _is_nfs_volume(policy: Policy, volume: object, options: dict[str, object]) -
     return expected is not None and driver == {"name": "local", "options": expected}
 
 
-def _writable(policy: Policy, source: str) -> bool:
-    return source in policy.writable_bind_paths
-
-
 def _host_path_refused(policy: Policy, source: str) -> Refused:
     if policy.role == "backup":
         return Refused(
             f"binding the host path {source}: the backup's workers mount named volumes, and host "
             "directories only as backup.env names them to the backup guard (RESTIC_REPOSITORY, a "
-            "local one; BACKUP_SSH_DIR, read-only)"
+            "local one; BACKUP_SSH_DIR, read-only) and, with STORAGE_QUOTA_ROOT in .env, the quota's "
+            "homes <root>/<name>/home and group folders <root>/_groups/<name>/folder"
         )
     if policy.role == "swarm":
         return Refused(
@@ -663,12 +662,10 @@ def check_bind(policy: Policy, bind: object) -> None:
         if not modes <= {"rw", "ro", "nocopy"}:
             raise Refused(f"HostConfig.Binds {bind!r}: a volume's mode is rw, ro or nocopy")
         return
-    if not _allowed_path(policy, source):
-        raise _host_path_refused(policy, source)
-    if _writable(policy, source) and modes <= {"rw", "ro"}:
-        return
-    if modes != {"ro"}:
-        raise Refused(f"binding {source} with mode {parts[2] if len(parts) == 3 else 'rw'}: only read-only")
+    mode = parts[2] if len(parts) == 3 else "rw"
+    check_host_bind(policy, source, modes != {"ro"}, made_if_missing=True, mode=f"with mode {mode}")
+    if not modes <= {"rw", "ro"}:
+        raise Refused(f"binding {source} with mode {mode}: a host path's mode is rw or ro")
 
 
 def check_mount(policy: Policy, mount: dict[str, object]) -> None:
@@ -684,19 +681,9 @@ def check_mount(policy: Policy, mount: dict[str, object]) -> None:
                 "type=none,o=bind,device=/): the hub's volumes use the local driver's defaults"
             )
         _only(options, {"nocopy", "labels", "driverconfig"}, "VolumeOptions", "the hub never sets it")
-    elif kind == "bind" and (
-        _is_quota_home(policy, mount.get("source"))
-        or _is_quota_group_folder(policy, mount.get("source"))
-        or _is_shared_user_directory(policy, mount.get("source"))
-    ):
-        if not empty(mount.get("bindoptions")):
-            raise Refused("a bind mount's BindOptions (propagation): the hub never sets them")
     elif kind == "bind":
-        source = mount.get("source")
-        if not isinstance(source, str) or not _allowed_path(policy, source):
-            raise _host_path_refused(policy, str(source))
-        if mount.get("readonly") is not True and not _writable(policy, source):
-            raise Refused(f"binding {source} writable: only read-only")
+        writable = mount.get("readonly") is not True
+        check_host_bind(policy, mount.get("source"), writable, made_if_missing=False, mode="writable")
         if not empty(mount.get("bindoptions")):
             raise Refused("a bind mount's BindOptions (propagation): the hub never sets them")
     else:
@@ -1123,6 +1110,22 @@ class GuardSettings:
     shared_path: str | None = None
     nfs: tuple[str, str] | None = None
 
+    def bind_rules(self) -> tuple[BindRule, ...]:
+        """The host paths containers may bind, as the Policy carries them: bind_paths read-only,
+        writable_bind_paths writable, and under quota_root (STORAGE_QUOTA_ROOT) users' limited
+        homes <root>/<name>/home and group folders <root>/_groups/<name>/folder, writable; on a
+        swarm users' directories under shared_path (SWARM_SHARED_PATH), writable."""
+        rules = [BindRule(p) for p in sorted(self.bind_paths)]
+        rules += [BindRule(p, writable=True) for p in sorted(self.writable_bind_paths)]
+        if self.quota_root:
+            rules += [
+                BindRule(self.quota_root, "home", writable=True),
+                BindRule(posixpath.join(self.quota_root, "_groups"), "folder", writable=True),
+            ]
+        if self.shared_path:  # the swarm's: users' directories <SWARM_SHARED_PATH>/<volume name> (swarm.py)
+            rules.append(BindRule(self.shared_path, "", writable=True))
+        return tuple(rules)
+
 
 def load_swarm_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
     """The hub's (load_guard_settings) and where users' files are on a swarm: SWARM_SHARED_PATH
@@ -1147,6 +1150,17 @@ def load_swarm_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
     return GuardSettings(**{**settings.__dict__, **swarm})
 
 
+def guard_settings(role: str, env_file: Mapping[str, str], environ: Mapping[str, str]) -> GuardSettings:
+    """The settings of the guard for role ("hub", "backup" or "swarm"), of its env file (pyiron.env, or
+    backup.env for the backup) and its environment: STORAGE_QUOTA_ROOT there wins over the file's,
+    as compose.quota.yml (compose.backup.yml for the backup's) passes it from .env, to the hub
+    and the quota service too."""
+    root = (environ.get("STORAGE_QUOTA_ROOT") or "").strip()
+    read = {**env_file, "STORAGE_QUOTA_ROOT": root} if root else env_file
+    load = {"backup": load_backup_guard_settings, "swarm": load_swarm_guard_settings}.get(role, load_guard_settings)
+    return load(read)
+
+
 def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
     """SITE_RESOURCES_DIR is the host directory containers may bind (read-only);
     USER_NETWORKS_POOL the range users' networks take their subnets from."""
@@ -1159,13 +1173,7 @@ def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
     elif site:
         settings["bind_paths"] = frozenset({posixpath.normpath(site)})
     if (environ.get("STORAGE_QUOTA") or "").strip():
-        root = (environ.get("STORAGE_QUOTA_ROOT") or "/srv/pyiron-hub/quota").strip()
-        if not root.startswith("/") or posixpath.normpath(root) == "/":
-            problems.append(
-                Problem("STORAGE_QUOTA_ROOT", "must be an absolute path on the Docker host", "/srv/pyiron-hub/quota")
-            )
-        else:
-            settings["quota_root"] = posixpath.normpath(root)
+        settings["quota_root"] = _quota_root(environ.get("STORAGE_QUOTA_ROOT") or "/srv/pyiron-hub/quota", problems)
     pool = (environ.get("USER_NETWORKS_POOL") or "").strip()
     if pool:
         from ..values import parse_address_pool  # pydantic's: not at the top, which the healthcheck imports
@@ -1179,10 +1187,23 @@ def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
     return GuardSettings(**settings)
 
 
+def _quota_root(value: str, problems: list[Problem]) -> str | None:
+    root = value.strip()
+    if not root.startswith("/") or posixpath.normpath(root) == "/":
+        problems.append(
+            Problem("STORAGE_QUOTA_ROOT", "must be an absolute path on the Docker host", "/srv/pyiron-hub/quota")
+        )
+        return None
+    return posixpath.normpath(root)
+
+
 def load_backup_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
     """What the backup guard takes of backup.env: the local restic repository (RESTIC_REPOSITORY,
-    bound read-write) and BACKUP_SSH_DIR (read-only); no secret."""
+    bound read-write) and BACKUP_SSH_DIR (read-only); no secret. And STORAGE_QUOTA_ROOT, which
+    compose.backup.yml passes from .env when the quota is on (compose.quota.yml needs it there):
+    the homes and group folders under it, which the backup reads and a restore writes."""
     problems, writable, readable = [], set(), set()
+    quota_root = _quota_root(environ["STORAGE_QUOTA_ROOT"], problems) if environ.get("STORAGE_QUOTA_ROOT") else None
     repository_path = (environ.get("RESTIC_REPOSITORY") or "").strip()
     repository_path = repository_path[len("local:") :] if repository_path.startswith("local:") else repository_path
     if repository_path.startswith("/"):
@@ -1194,7 +1215,7 @@ def load_backup_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
         readable.add(posixpath.normpath(ssh_dir))
     if problems:
         raise ConfigError(problems)
-    return GuardSettings(bind_paths=frozenset(readable), writable_bind_paths=frozenset(writable))
+    return GuardSettings(bind_paths=frozenset(readable), writable_bind_paths=frozenset(writable), quota_root=quota_root)
 
 
 # --- The server ----------------------------------------------------------------------------
@@ -1429,16 +1450,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     from ..envfiles import parse_env_file  # not at the top: the healthcheck (--ping) imports this module often
 
     try:
-        read = parse_env_file(args.env_file) if args.env_file else environ
-        if args.role == "backup":
-            settings = load_backup_guard_settings(read)
-        elif args.role == "swarm":
-            settings = load_swarm_guard_settings(read)
-        else:
-            # compose.quota.yml passes STORAGE_QUOTA_ROOT from .env, as to the hub and the quota service.
-            if environ.get("STORAGE_QUOTA_ROOT"):
-                read = {**read, "STORAGE_QUOTA_ROOT": environ["STORAGE_QUOTA_ROOT"]}
-            settings = load_guard_settings(read)
+        settings = guard_settings(args.role, parse_env_file(args.env_file) if args.env_file else environ, environ)
     except OSError as err:
         print(f"docker-guard: cannot read --env-file: {err}", file=sys.stderr)
         return 1
@@ -1453,15 +1465,12 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         # DOCKER_NETWORK_NAME is compose's (the hub's environment), not pyiron.env's.
         users_network = (environ.get("DOCKER_NETWORK_NAME") or "").strip() or None
         policy = Policy(
-            bind_paths=settings.bind_paths,
-            writable_bind_paths=settings.writable_bind_paths,
-            quota_root=settings.quota_root,
+            binds=settings.bind_rules(),
             network_pool=settings.network_pool,
             users_network=users_network,
             role=args.role,
             # The swarm's hub is the hub: one label for what a hub made, whichever guard let it.
             owner="hub" if args.role == "swarm" else args.role,
-            shared_path=settings.shared_path,
             nfs=settings.nfs,
             **own_identity(args.upstream),
         )
@@ -1471,19 +1480,15 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     if policy.own_container is None:
         log.warning("not in a container of this engine: nothing of the guard itself to protect")
     log.info(
-        "serving %s for the %s at %s; host paths containers may bind read-only: %s, read-write: %s; "
-        "users' networks' subnets in %s; DOCKER_NETWORK_NAME %s (its members may join the hub's networks; "
-        "the backup's workers' and users' services' one network); users' limited homes under %s; "
-        "users' directories under %s; NFS volumes of %s",
+        "serving %s for the %s at %s; host paths containers may bind: %s; users' networks' subnets in %s; "
+        "DOCKER_NETWORK_NAME %s (its members may join the hub's networks; the backup's workers' and users' "
+        "services' one network); NFS volumes of %s",
         args.listen,
         args.role,
         args.upstream,
-        ", ".join(sorted(policy.bind_paths)) or "none",
-        ", ".join(sorted(policy.writable_bind_paths)) or "none",
+        ", ".join(map(str, policy.binds)) or "none",
         policy.network_pool,
         policy.users_network or "no network",
-        policy.quota_root or "no directory (no STORAGE_QUOTA)",
-        policy.shared_path or "no shared path (no SWARM_SHARED_PATH)",
         ":".join(policy.nfs) if policy.nfs else "no server (no SWARM_NFS_SERVER)",
     )
     from aiohttp import web

@@ -30,31 +30,38 @@ def _usage_json(root: str, path: str) -> dict:
     return {"used": u.used, "limit": u.limit}
 
 
-def ensure_user(root: str, name: str, limit: int) -> dict:
-    """The user's subvolume, made with limit if missing (an existing one keeps its limit)."""
-    path = os.path.join(root, btrfs.check_name(name))
+def _ensure_subvolume(root: str, parent: str, name: str, limit: int, inner: str, mode: int) -> dict:
+    """<parent>/<name>, a subvolume made with limit if missing (an existing one keeps its limit),
+    holding the directory inner that servers mount (jovyan's, with mode)."""
+    path = os.path.join(parent, btrfs.check_name(name))
     created = False
     if not os.path.lexists(path):
         staging = f".new-{name}"
-        staging_path = os.path.join(root, staging)
+        staging_path = os.path.join(parent, staging)
         if not btrfs.is_subvolume(staging_path):  # else left by a start that failed half-way
-            btrfs.create_subvolume(root, staging)
+            btrfs.create_subvolume(parent, staging)
         # Limited and owned before it gets its final name: a home under that name is complete.
         # The subvolume stays the service's (it opens it to read and set the limit, without
-        # CAP_DAC_READ_SEARCH); the user's is the home in it, which servers mount.
+        # CAP_DAC_READ_SEARCH); the user's is the directory in it, which servers mount.
         btrfs.set_limit(root, staging_path, limit)
         os.chmod(staging_path, 0o711)
-        home = os.path.join(staging_path, HOME_DIR)
-        if not os.path.isdir(home):
-            os.mkdir(home)
-        if os.stat(home).st_uid != USER_UID:  # also when a start failed between mkdir and chown
-            os.chmod(home, 0o700)  # before the chown: the service has no CAP_FOWNER
-            os.chown(home, USER_UID, USER_GID)
+        directory = os.path.join(staging_path, inner)
+        if not os.path.isdir(directory):
+            os.mkdir(directory)
+        if os.stat(directory).st_uid != USER_UID:  # also when a start failed between mkdir and chown
+            # chmod while still ours: the service has no CAP_FOWNER (a directory keeps setgid on chown).
+            os.chmod(directory, mode)
+            os.chown(directory, USER_UID, USER_GID)
         os.rename(staging_path, path)
         created = True
     elif not btrfs.is_subvolume(path):
         raise QuotaError(f"{path} exists but is no subvolume: its size cannot be limited")
     return {**_usage_json(root, path), "created": created}
+
+
+def ensure_user(root: str, name: str, limit: int) -> dict:
+    """The user's subvolume <root>/<name>, made with limit if missing, with the home in it (0700)."""
+    return _ensure_subvolume(root, root, name, limit, HOME_DIR, 0o700)
 
 
 def ensure_group(root: str, name: str, limit: int) -> dict:
@@ -64,64 +71,7 @@ def ensure_group(root: str, name: str, limit: int) -> dict:
     if not os.path.isdir(groups):
         os.makedirs(groups, exist_ok=True)
         os.chmod(groups, 0o711)
-    path = os.path.join(groups, btrfs.check_name(name))
-    created = False
-    if not os.path.lexists(path):
-        staging = f".new-{name}"
-        staging_path = os.path.join(groups, staging)
-        if not btrfs.is_subvolume(staging_path):
-            btrfs.create_subvolume(groups, staging)
-        btrfs.set_limit(root, staging_path, limit)
-        os.chmod(staging_path, 0o711)
-        folder = os.path.join(staging_path, FOLDER_DIR)
-        if not os.path.isdir(folder):
-            os.mkdir(folder)
-        if os.stat(folder).st_uid != USER_UID:
-            # chmod while still ours (no CAP_FOWNER after); a directory keeps setgid on chown.
-            os.chmod(folder, FOLDER_MODE)
-            os.chown(folder, USER_UID, USER_GID)
-        os.rename(staging_path, path)
-        created = True
-    elif not btrfs.is_subvolume(path):
-        raise QuotaError(f"{path} exists but is no subvolume: its size cannot be limited")
-    return {**_usage_json(root, path), "created": created}
-
-
-def set_group_limit(root: str, name: str, limit: int) -> dict:
-    path = os.path.join(root, GROUPS_DIR, btrfs.check_name(name))
-    if not btrfs.is_subvolume(path):
-        raise QuotaError(f"the group folder {name} does not exist yet (it is made at a member's start)")
-    btrfs.set_limit(root, path, limit)
-    return _usage_json(root, path)
-
-
-def all_groups(root: str) -> dict[str, dict]:
-    groups = os.path.join(root, GROUPS_DIR)
-    if not os.path.isdir(groups):
-        return {}
-    found = {}
-    for entry in sorted(os.listdir(groups)):
-        path = os.path.join(groups, entry)
-        if not entry.startswith(".") and btrfs.NAME.fullmatch(entry) and btrfs.is_subvolume(path):
-            found[entry] = _usage_json(root, path)
-    return found
-
-
-def set_user_limit(root: str, name: str, limit: int) -> dict:
-    path = os.path.join(root, btrfs.check_name(name))
-    if not btrfs.is_subvolume(path):
-        raise QuotaError(f"{name} has no home under {root} yet (it is made at their first start)")
-    btrfs.set_limit(root, path, limit)
-    return _usage_json(root, path)
-
-
-def all_users(root: str) -> dict[str, dict]:
-    found = {}
-    for entry in sorted(os.listdir(root)):
-        path = os.path.join(root, entry)
-        if not entry.startswith(".") and btrfs.NAME.fullmatch(entry) and btrfs.is_subvolume(path):
-            found[entry] = _usage_json(root, path)
-    return found
+    return _ensure_subvolume(root, groups, name, limit, FOLDER_DIR, FOLDER_MODE)
 
 
 def _limit_from(body: object) -> int:
@@ -129,6 +79,39 @@ def _limit_from(body: object) -> int:
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < MIN_LIMIT:
         raise QuotaError(f"limit must be a number of bytes, at least {MIN_LIMIT}")
     return limit
+
+
+# Users' homes are <root>/<name>, group folders <root>/_groups/<name>: the same calls for each
+# kind (made, limit set, all listed), told apart by the directory and the words of a refusal.
+KIND_DIRS = {"users": "", "groups": GROUPS_DIR}
+ENSURE = {"users": ensure_user, "groups": ensure_group}
+MISSING = {
+    "users": "{name} has no home under {root} yet (it is made at their first start)",
+    "groups": "the group folder {name} does not exist yet (it is made at a member's start)",
+}
+
+
+def set_limit(root: str, kind: str, name: str, limit: int) -> dict:
+    """A new limit for a subvolume of kind that exists; its usage after."""
+    path = os.path.join(root, KIND_DIRS[kind], btrfs.check_name(name))
+    if not btrfs.is_subvolume(path):
+        raise QuotaError(MISSING[kind].format(name=name, root=root))
+    btrfs.set_limit(root, path, limit)
+    return _usage_json(root, path)
+
+
+def all_of(root: str, kind: str) -> dict[str, dict]:
+    """Every subvolume of kind by name, with its usage."""
+    where = os.path.join(root, KIND_DIRS[kind])
+    # _groups is made at the first group folder's start; a missing root is an error (500).
+    if KIND_DIRS[kind] and not os.path.isdir(where):
+        return {}
+    found = {}
+    for entry in sorted(os.listdir(where)):
+        path = os.path.join(where, entry)
+        if not entry.startswith(".") and btrfs.NAME.fullmatch(entry) and btrfs.is_subvolume(path):
+            found[entry] = _usage_json(root, path)
+    return found
 
 
 def make_app(root: str):
@@ -143,6 +126,9 @@ def make_app(root: str):
             log.warning("%s failed: %s", call.__name__, err)
             return web.json_response({"message": f"{err.strerror or err} ({err.filename or root})"}, status=500)
 
+    async def ping(request):
+        return web.json_response({})
+
     async def check(request):
         try:
             btrfs.check_root(root)
@@ -150,51 +136,41 @@ def make_app(root: str):
             return web.json_response({"ok": False, "message": str(err)}, status=503)
         return web.json_response({"ok": True, "root": root})
 
-    async def users(request):
-        return answer(all_users, root)
-
-    async def ensure(request):
+    async def limit_or_refusal(request):
+        """The body's limit, or the 400 answer that refuses it."""
         try:
-            limit = _limit_from(await request.json())
+            return _limit_from(await request.json()), None
         except (ValueError, QuotaError) as err:
-            return web.json_response({"message": str(err)}, status=400)
-        return answer(ensure_user, root, request.match_info["name"], limit)
+            return None, web.json_response({"message": str(err)}, status=400)
 
-    async def set_limit(request):
-        try:
-            limit = _limit_from(await request.json())
-        except (ValueError, QuotaError) as err:
-            return web.json_response({"message": str(err)}, status=400)
-        log.info("limit of %s set to %d bytes", request.match_info["name"], limit)
-        return answer(set_user_limit, root, request.match_info["name"], limit)
+    def add_kind(kind: str, called: str) -> None:
+        """/<kind> lists them, PUT /<kind>/<name> makes one, PUT /<kind>/<name>/limit limits one."""
 
-    async def groups(request):
-        return answer(all_groups, root)
+        async def listed(request):
+            return answer(all_of, root, kind)
 
-    async def ensure_group_folder(request):
-        try:
-            limit = _limit_from(await request.json())
-        except (ValueError, QuotaError) as err:
-            return web.json_response({"message": str(err)}, status=400)
-        return answer(ensure_group, root, request.match_info["name"], limit)
+        async def ensured(request):
+            limit, refusal = await limit_or_refusal(request)
+            if refusal is not None:
+                return refusal
+            return answer(ENSURE[kind], root, request.match_info["name"], limit)
 
-    async def set_group_folder_limit(request):
-        try:
-            limit = _limit_from(await request.json())
-        except (ValueError, QuotaError) as err:
-            return web.json_response({"message": str(err)}, status=400)
-        log.info("limit of group folder %s set to %d bytes", request.match_info["name"], limit)
-        return answer(set_group_limit, root, request.match_info["name"], limit)
+        async def limited(request):
+            limit, refusal = await limit_or_refusal(request)
+            if refusal is not None:
+                return refusal
+            log.info("limit of %s%s set to %d bytes", called, request.match_info["name"], limit)
+            return answer(set_limit, root, kind, request.match_info["name"], limit)
+
+        app.router.add_get(f"/{kind}", listed)
+        app.router.add_put(f"/{kind}/{{name}}", ensured)
+        app.router.add_put(f"/{kind}/{{name}}/limit", limited)
 
     app = web.Application(client_max_size=4096)
-    app.router.add_get("/ping", lambda request: web.json_response({}))
+    app.router.add_get("/ping", ping)
     app.router.add_get("/check", check)
-    app.router.add_get("/users", users)
-    app.router.add_put("/users/{name}", ensure)
-    app.router.add_put("/users/{name}/limit", set_limit)
-    app.router.add_get("/groups", groups)
-    app.router.add_put("/groups/{name}", ensure_group_folder)
-    app.router.add_put("/groups/{name}/limit", set_group_folder_limit)
+    add_kind("users", "")
+    add_kind("groups", "group folder ")
     return app
 
 

@@ -169,6 +169,19 @@ class Stack:
         return "\n".join(parts)
 
 
+def up_or_dump(stack: Stack, cleanup):
+    """For a module fixture, `yield from` it: the stack up and yielded, cleaned up after; if it
+    does not come up, what an admin would look at is printed and it is cleaned up at once."""
+    try:
+        stack.up()
+    except BaseException:
+        print(stack.dump())
+        cleanup(stack)
+        raise
+    yield stack
+    cleanup(stack)
+
+
 def write_env_files(directory: Path, users: tuple[str, ...] = USERS, **extra: str) -> None:
     pyiron = {
         "AUTHENTICATOR": "dummy",
@@ -373,15 +386,20 @@ def resolving_test_domain(domain: str = TEST_DOMAIN):
         socket.getaddrinfo = original
 
 
-def wait_for_registry(port: int, timeout: float = 30) -> None:
+def wait_for_http(url: str, what: str, timeout: float = 30) -> None:
+    """Return once url answers at all (any status); AssertionError naming what after timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1)
+            requests.get(url, timeout=1)
             return
         except requests.ConnectionError:
             time.sleep(0.1)
-    raise AssertionError(f"the registry did not answer on {port}")
+    raise AssertionError(f"{what} did not answer at {url}")
+
+
+def wait_for_registry(port: int, timeout: float = 30) -> None:
+    wait_for_http(f"http://127.0.0.1:{port}/v2/", "the registry", timeout)
 
 
 @contextlib.contextmanager

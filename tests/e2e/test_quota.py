@@ -5,14 +5,16 @@ by the module's fixture; the real stack runs with compose.quota.yml, so the quot
 (a container with CAP_SYS_ADMIN) makes each user's home a subvolume with a 20 MiB qgroup
 limit, and the hub mounts it through the Docker guard. The engine here is overlay2 on a
 file system without project quotas, so SERVER_DISK_LIMIT is `unbounded` in this stack: the
-writable layer's limit is not tested here (docs: Disk quotas says so).
+writable layer's limit is not tested here (docs: Disk quotas says so). The stack has the
+backup's overlay too (compose.backup.yml, its services started only by `run`): the homes and
+group folders are backed up and restored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +25,7 @@ import pytest
 import requests
 from bs4 import BeautifulSoup
 
-from .conftest import REPO, HubUser, Stack, docker, write_env_files
+from .conftest import REPO, HubUser, Stack, _free_port, docker, up_or_dump, wait_for_http, write_env_files
 
 PROJECT = "pyironhubqu"
 NETWORK = "pyiron-hub-qu-users"
@@ -40,8 +42,14 @@ def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, check=check)
 
 
+# The backup's own deployment name: the shared engine has other suites' unprefixed users'
+# volumes (jupyterhub-home-<user>), which a snapshot of no DEPLOYMENT_NAME would take (and a
+# restore write back). Under this name it takes no user's volume: the hub's data and the quota's homes.
+BACKUP_ENV = {"DEPLOYMENT_NAME": "qubackup"}
+
+
 class QuotaStack(Stack):
-    files = ("docker-compose.yml", "compose.quota.yml")
+    files = ("docker-compose.yml", "compose.quota.yml", "compose.backup.yml")
 
     def __init__(self, *args, root: str, **kw):
         super().__init__(*args, **kw)
@@ -50,22 +58,43 @@ class QuotaStack(Stack):
     def env(self) -> dict:
         return {**super().env(), "STORAGE_QUOTA_ROOT": self.root}
 
+    def up(self) -> None:
+        # Not the scheduled backup (compose.backup.yml's `backup`): it runs by `pyiron_hub` only.
+        self.compose("up", "-d", "hub-db", "hub")
+        self.wait_healthy("hub-db")
+        self.wait_healthy("hub")
 
-@pytest.fixture(scope="module")
-def btrfs_root():
-    """A 300 MB btrfs in a loop file, quotas enabled; unmounted (and its loop device freed) after."""
-    base = Path(tempfile.mkdtemp(prefix="pyiron-hub-quota-"))
+    def pyiron_hub(self, *args: str) -> subprocess.CompletedProcess:
+        """`pyiron-hub ...` in the backup service, as the docs run it."""
+        extra = [a for k, v in BACKUP_ENV.items() for a in ("-e", f"{k}={v}")]
+        return self.compose("run", "--rm", "-T", *extra, "backup", "pyiron-hub", *args, check=False)
+
+
+@contextlib.contextmanager
+def loop_btrfs(size: str, prefix: str, quotas: bool = True):
+    """A btrfs of size in a loop file, quotas enabled unless told not, in a new temporary
+    directory; yields (that directory, the mount point). Unmounted (a loop mount frees its
+    device on umount) and removed after."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     image, mount = base / "fs.img", base / "mnt"
     mount.mkdir()
-    run("truncate", "-s", "300M", str(image))
+    run("truncate", "-s", size, str(image))
     run("mkfs.btrfs", "-q", "-f", str(image))
     run("mount", "-o", "loop", str(image), str(mount))
     try:
-        run("btrfs", "quota", "enable", str(mount))
-        yield str(mount)
+        if quotas:
+            run("btrfs", "quota", "enable", str(mount))
+        yield base, mount
     finally:
-        run("umount", str(mount), check=False)  # a loop mount frees its device on umount
+        run("umount", str(mount), check=False)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def btrfs_root():
+    """The users' storage: a 300 MB btrfs with quotas enabled."""
+    with loop_btrfs("300M", "pyiron-hub-quota-") as (_, mount):
+        yield str(mount)
 
 
 def cleanup(stack: Stack) -> None:
@@ -76,6 +105,8 @@ def cleanup(stack: Stack) -> None:
 @pytest.fixture(scope="module")
 def qu(images, btrfs_root, tmp_path_factory):
     directory = tmp_path_factory.mktemp("quota")
+    repository = tmp_path_factory.mktemp("quota-restic") / "repo"
+    (directory / "backup.env").write_text(f"RESTIC_REPOSITORY='{repository}'\nRESTIC_PASSWORD='a passphrase'\n")
     write_env_files(
         directory,
         (FULL, OTHER),
@@ -87,14 +118,7 @@ def qu(images, btrfs_root, tmp_path_factory):
     )
     s = QuotaStack(directory, images, project=PROJECT, network=NETWORK, users=(FULL, OTHER), root=btrfs_root)
     cleanup(s)
-    try:
-        s.up()
-    except BaseException:
-        print(s.dump())
-        cleanup(s)
-        raise
-    yield s
-    cleanup(s)
+    yield from up_or_dump(s, cleanup)
 
 
 def write(user: str, path: str, mib: int, append: bool = False) -> subprocess.CompletedProcess:
@@ -243,24 +267,75 @@ def test_the_guard_lets_the_hub_bind_only_homes_under_the_quota_root(qu, btrfs_r
         assert r.returncode != 0 and "docker-guard refused" in r.stderr, (source, r.stderr)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def test_the_homes_and_group_folders_are_backed_up_and_restored_into_new_subvolumes(qu, btrfs_root):
+    """After the tests above (FULL's quota raised to 60M, OTHER's group folder made): a file in a
+    home and one in a group folder, backed up; both subvolumes deleted; a restore has the quota
+    service make them again, with the limit they had, and puts the files back, the user's."""
+    from pyiron_hub_config.quota_service import btrfs
+
+    home = Path(btrfs_root) / FULL / "home"
+    folder = Path(btrfs_root) / "_groups" / f"jupyterhub-group-{GROUP}" / "folder"
+    assert folder.is_dir(), "the group folder test above makes it"
+    files = (  # whose server writes it, where in their home, where on the host, what
+        (FULL, "work/kept.txt", home / "work" / "kept.txt", "a home's file"),
+        (OTHER, f"groups/{GROUP}/kept.txt", folder / "kept.txt", "the group's file"),
+    )
+    for user, path, _, text in files:
+        script = f'mkdir -p $(dirname {path}) && printf %s "$0" > {path}'
+        r = docker("exec", "-u", "1000", "-w", "/home/jovyan", f"jupyter-{user}", "sh", "-c", script, text, check=False)
+        assert r.returncode == 0, r.stderr
+    owners = {path: owner_and_mode(path) for _, _, path, _ in files}
+    assert {uid for uid, _, _ in owners.values()} == {1000}
+    out = qu.pyiron_hub("backup", "--init")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert f"homes of {FULL}, {OTHER}" in out.stdout and f"group folders jupyterhub-group-{GROUP}" in out.stdout
+
+    # The control: the backup's guard binds nothing beside those shapes, the root itself neither.
+    attack = (
+        "import docker,sys; c=docker.from_env()\n"
+        "for src in sys.argv[1:]:\n"
+        "    try: c.containers.create('x', 'true', mounts=[docker.types.Mount('/x', src, type='bind')])\n"
+        "    except docker.errors.APIError as e: print('REFUSED' if 'binding the host path' in str(e) else e)\n"
+    )
+    r = qu.compose("run", "--rm", "-T", "backup", "python3", "-c", attack, btrfs_root, f"{btrfs_root}/{FULL}", "/etc")
+    assert r.stdout.split() == ["REFUSED"] * 3, r.stdout + r.stderr
+
+    docker("rm", "-f", f"jupyter-{FULL}", f"jupyter-{OTHER}")
+    qu.compose("stop", "hub")
+    for subvolume in (home.parent, folder.parent):
+        run("btrfs", "subvolume", "delete", str(subvolume))
+    assert not home.exists() and not folder.exists()
+
+    out = qu.pyiron_hub("restore", "--force")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    for _, _, path, text in files:
+        assert path.read_text() == text and owner_and_mode(path) == owners[path], path
+    assert home.parent.stat().st_ino == 256 and folder.parent.stat().st_ino == 256  # subvolumes again
+    assert (home.stat().st_uid, oct(home.stat().st_mode & 0o777)) == (1000, "0o700")
+    assert btrfs.usage(btrfs_root, str(home.parent)).limit == 60 * MiB  # as raised above, not STORAGE_QUOTA
+    assert (home / "big.bin").stat().st_size > 15 * MiB  # the rest of the home came back too
+
+
+def owner_and_mode(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_uid, st.st_gid, st.st_mode
 
 
 @pytest.fixture
-def btrfs_without_quotas(tmp_path):
+def btrfs_without_quotas():
     """A btrfs on which nobody ran `btrfs quota enable`: a limit there would not be enforced."""
-    image, mount = tmp_path / "plain.img", tmp_path / "plain"
-    mount.mkdir()
-    run("truncate", "-s", "150M", str(image))
-    run("mkfs.btrfs", "-q", "-f", str(image))
-    run("mount", "-o", "loop", str(image), str(mount))
-    try:
+    with loop_btrfs("150M", "pyiron-hub-plain-", quotas=False) as (_, mount):
         yield mount
-    finally:
-        run("umount", str(mount), check=False)
+
+
+# The least a hub's configuration needs with a quota, for the checks made outside a stack.
+HUB_WITH_QUOTA = {
+    "AUTHENTICATOR": "dummy",
+    "DUMMY_PASSWORD": "a-long-password",
+    "ALLOWED_USERS": "ann",
+    "POSTGRES_PASSWORD": "x" * 16,
+    "STORAGE_QUOTA": "10G",
+}
 
 
 def start_check(root: Path) -> str:
@@ -268,26 +343,16 @@ def start_check(root: Path) -> str:
     from pyiron_hub_config.cli import checked_hub_config
     from pyiron_hub_config.problems import ConfigError
 
-    port = free_port()
+    port = _free_port()
     service = subprocess.Popen(
         [sys.executable, "-m", "pyiron_hub_config.quota_service", "--root", str(root), "--listen", f"127.0.0.1:{port}"],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+        wait_for_http(f"http://127.0.0.1:{port}/ping", "the quota service")
         environ = {
-            "AUTHENTICATOR": "dummy",
-            "DUMMY_PASSWORD": "a-long-password",
-            "ALLOWED_USERS": "ann",
-            "POSTGRES_PASSWORD": "x" * 16,
-            "STORAGE_QUOTA": "10G",
+            **HUB_WITH_QUOTA,
             "SERVER_DISK_LIMIT": "20G",
             "STORAGE_QUOTA_ROOT": str(root),
             "QUOTA_SERVICE_URL": f"http://127.0.0.1:{port}",
@@ -321,41 +386,36 @@ def btrfs_engine():
     """A second dockerd with the btrfs storage driver, its data root a 600 MB btrfs in a loop
     file, in a network namespace of its own with no bridge (its containers run without a
     network). Stopped by its pid, then unmounted."""
-    base = Path(tempfile.mkdtemp(prefix="pyiron-hub-engine-"))
-    image, mount, sock, pid = base / "fs.img", base / "mnt", base / "docker.sock", base / "docker.pid"
-    mount.mkdir()
-    run("truncate", "-s", "600M", str(image))
-    run("mkfs.btrfs", "-q", "-f", str(image))
-    run("mount", "-o", "loop", str(image), str(mount))
-    engine = None
-    try:
-        run("btrfs", "quota", "enable", str(mount))
-        log = (base / "dockerd.log").open("w")
-        engine = subprocess.Popen(
-            # A network namespace of its own: a dockerd with --bridge none deletes any docker0
-            # it sees, and the host's belongs to the machine's engine. (unshare execs dockerd,
-            # so its pid is the engine's; the namespace ends with it.)
-            ["unshare", "--net", "--", "dockerd", "--data-root", str(mount / "docker"), "--exec-root", str(base / "exec"), "-H", f"unix://{sock}",
-             "--pidfile", str(pid), "--storage-driver", "btrfs", "--bridge", "none", "--iptables=false",
-             "--ip6tables=false"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while run("docker", "-H", f"unix://{sock}", "info", check=False).returncode:
-            assert time.monotonic() < deadline and engine.poll() is None, (base / "dockerd.log").read_text()[-2000:]
-            time.sleep(0.5)
-        saved = subprocess.Popen(["docker", "save", "pyiron-hub-test/debian:trixie"], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "-H", f"unix://{sock}", "load"], stdin=saved.stdout, check=True, capture_output=True)
-        saved.wait()
-        yield str(sock)
-    finally:
-        if engine is not None:
-            engine.terminate()  # dockerd stops its containers and its containerd
-            engine.wait(60)
-        run("umount", str(mount), check=False)
-        shutil.rmtree(base, ignore_errors=True)
+    with loop_btrfs("600M", "pyiron-hub-engine-") as (base, mount):
+        sock, pid = base / "docker.sock", base / "docker.pid"
+        engine = None
+        try:
+            log = (base / "dockerd.log").open("w")
+            engine = subprocess.Popen(
+                # A network namespace of its own: a dockerd with --bridge none deletes any docker0
+                # it sees, and the host's belongs to the machine's engine. (unshare execs dockerd,
+                # so its pid is the engine's; the namespace ends with it.)
+                ["unshare", "--net", "--", "dockerd", "--data-root", str(mount / "docker"), "--exec-root", str(base / "exec"), "-H", f"unix://{sock}",
+                 "--pidfile", str(pid), "--storage-driver", "btrfs", "--bridge", "none", "--iptables=false",
+                 "--ip6tables=false"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+            deadline = time.monotonic() + 60
+            while run("docker", "-H", f"unix://{sock}", "info", check=False).returncode:
+                assert time.monotonic() < deadline and engine.poll() is None, (base / "dockerd.log").read_text()[-2000:]
+                time.sleep(0.5)
+            saved = subprocess.Popen(["docker", "save", "pyiron-hub-test/debian:trixie"], stdout=subprocess.PIPE)
+            subprocess.run(
+                ["docker", "-H", f"unix://{sock}", "load"], stdin=saved.stdout, check=True, capture_output=True
+            )
+            saved.wait()
+            yield str(sock)
+        finally:
+            if engine is not None:
+                engine.terminate()  # dockerd stops its containers and its containerd
+                engine.wait(60)
 
 
 def test_a_server_filling_tmp_stops_at_the_layer_limit_the_guard_lets_through(btrfs_engine):
@@ -368,21 +428,14 @@ def test_a_server_filling_tmp_stops_at_the_layer_limit_the_guard_lets_through(bt
     from pyiron_hub_config.apply import apply_spawner, spawner_section
     from pyiron_hub_config.hub_config import load_hub_config
 
-    environ = {
-        "AUTHENTICATOR": "dummy",
-        "DUMMY_PASSWORD": "a-long-password",
-        "ALLOWED_USERS": "ann",
-        "POSTGRES_PASSWORD": "x" * 16,
-        "STORAGE_QUOTA": "10G",
-        "SERVER_DISK_LIMIT": str(LAYER_LIMIT),
-    }
+    environ = {**HUB_WITH_QUOTA, "SERVER_DISK_LIMIT": str(LAYER_LIMIT)}
     c = Config()
     hub = load_hub_config(environ, check_paths=False)
     apply_spawner(c, hub)
     host_config = dict(spawner_section(c, hub).extra_host_config)
     assert host_config["storage_opt"] == {"size": str(LAYER_LIMIT)}
 
-    port = free_port()
+    port = _free_port()
     guard = subprocess.Popen(
         [sys.executable, "-m", "pyiron_hub_config.docker_guard", "--upstream", btrfs_engine, "--listen",
          f"127.0.0.1:{port}"],

@@ -16,7 +16,7 @@ import pytest
 import requests
 from bs4 import BeautifulSoup
 
-from .conftest import HUB_IMAGE, PASSWORD, REPO, HubUser, Stack, docker, write_env_files
+from .conftest import HUB_IMAGE, PASSWORD, REPO, HubUser, Stack, docker, up_or_dump, write_env_files
 
 PROJECT = "pyironhubus"
 NETWORK = "pyiron-hub-us-users"
@@ -68,14 +68,7 @@ def us(images, tmp_path_factory):
         "head -c 31457280 /dev/urandom > /h/big.bin && chown -R 1000:100 /h",
     )
     docker("volume", "create", STALE)
-    try:
-        s.up()
-    except BaseException:
-        print(s.dump())
-        cleanup(s)
-        raise
-    yield s
-    cleanup(s)
+    yield from up_or_dump(s, cleanup)
 
 
 def test_a_user_above_the_soft_limit_is_warned_and_still_starts(us):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,3 +61,21 @@ def catalogue_entry(name: str, image: str = "pyiron/base:latest", **extra: objec
         else:
             lines.append(f'{key} = "{value}"')
     return "\n".join(lines) + "\n\n"
+
+
+# pyiron's job table as pyiron_base makes it in its SQLite database (what the boot step and
+# the culling read).
+JOBS_SCHEMA = """CREATE TABLE jobs_pyiron (id INTEGER PRIMARY KEY, parentid INTEGER, masterid INTEGER,
+    projectpath VARCHAR, project VARCHAR, job VARCHAR, subjob VARCHAR, chemicalformula VARCHAR, status VARCHAR,
+    hamilton VARCHAR, hamversion VARCHAR, username VARCHAR, computer VARCHAR, timestart DATETIME,
+    timestop DATETIME, totalcputime FLOAT)"""
+
+
+def pyiron_job_table(path: Path, rows: list[tuple]) -> tuple[str, str]:
+    """A SQLite database at path with pyiron's job table holding rows of (id, project, job,
+    status, computer); returns (its path, the table's name), as the boot step finds them."""
+    with sqlite3.connect(path) as db:
+        db.execute(JOBS_SCHEMA)
+        db.executemany("INSERT INTO jobs_pyiron (id, project, job, status, computer) VALUES (?, ?, ?, ?, ?)", rows)
+    db.close()  # the context manager commits but does not close
+    return str(path), "jobs_pyiron"

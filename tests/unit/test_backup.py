@@ -307,3 +307,91 @@ def test_the_status_file_follows_no_link_the_hub_planted(tmp_path):
     assert elsewhere.read_text() == "untouched"
     assert json.loads((data / STATUS_FILE).read_text()) == {"ok": True}
     assert not (data / STATUS_FILE).is_symlink()
+
+
+# --- STORAGE_QUOTA: homes and group folders under STORAGE_QUOTA_ROOT ---------------------------
+
+
+def test_the_quotas_places_come_of_pyiron_env_and_the_root_of_compose():
+    from pyiron_hub_config.backup import quota_homes
+
+    assert quota_homes({}, {"STORAGE_QUOTA_ROOT": "/q"}) is None  # no STORAGE_QUOTA: homes are volumes
+    q = quota_homes({"STORAGE_QUOTA": "20M", "GROUP_FOLDER_QUOTA": "8M"}, {"STORAGE_QUOTA_ROOT": "/q/"})
+    assert (q.root, q.url, q.home_limit, q.group_limit) == ("/q", "http://quota-service:8099", 20 << 20, 8 << 20)
+    assert quota_homes({"STORAGE_QUOTA": "1G"}, {"STORAGE_QUOTA_ROOT": "/q"}).group_limit == 1 << 30
+    with pytest.raises(BackupError, match="STORAGE_QUOTA_ROOT: set it in .env"):
+        quota_homes({"STORAGE_QUOTA": "1G", "STORAGE_QUOTA_ROOT": "/q"}, {})  # the guard would not bind it
+
+
+def test_the_quotas_homes_lie_in_the_snapshot_as_under_the_root():
+    from pyiron_hub_config.backup import quota_places
+
+    places = quota_places("/q", {"homes": {"ann": 1, "-bob": None}, "groups": {"jupyterhub-group-lab": 2}})
+    assert places == {
+        "/q/ann/home": "_quota/ann/home",
+        "/q/-bob/home": "_quota/-bob/home",
+        "/q/_groups/jupyterhub-group-lab/folder": "_quota/_groups/jupyterhub-group-lab/folder",
+    }
+    # A restore's includes: each directory and its SQLite copies, as a volume's.
+    assert restore_includes(["_quota/ann/home"], {"_quota/ann/home": "work/a.db"}) == [
+        "/data/volumes/_quota/ann/home/work/a.db",
+        "/data/staging/sqlite/_quota/ann/home/work/a.db",
+    ]
+
+
+def test_a_homes_database_is_copied_and_put_back_as_a_volumes(tmp_path):
+    volumes, staging = tmp_path / "volumes", tmp_path / "staging"
+    home = volumes / "_quota" / "ann" / "home"
+    (home / "pyiron").mkdir(parents=True)
+    with sqlite3.connect(home / "pyiron" / "pyiron.db") as db:
+        db.execute("create table jobs (id)")
+    excludes, skipped = backup_worker.stage_sqlite(volumes, staging)
+    assert not skipped and excludes[0].endswith("_quota/ann/home/pyiron/pyiron.db")
+    (home / "pyiron" / "pyiron.db").unlink()
+    assert backup_worker.place_sqlite(staging, volumes) == []
+    with sqlite3.connect(home / "pyiron" / "pyiron.db") as db:
+        assert db.execute("select name from sqlite_master").fetchall() == [("jobs",)]
+
+
+class QuotaDeployment:
+    """What restore() asks of the deployment, recorded: a quota service with one home, a snapshot with it."""
+
+    def __init__(self, manifest, root="/q"):
+        from pyiron_hub_config.backup import QuotaHomes
+
+        self.quota, self.deployment, self.project = QuotaHomes(root, "http://qs", 20 << 20, 8 << 20), None, "p"
+        self.manifest, self.workers, self.log = manifest, [], lambda m: None
+        self.client = type("C", (), {"containers": type("L", (), {"list": lambda self, **kw: []})()})()
+
+    def service(self, name, running=True):
+        return None if name == "hub" else object()
+
+
+def test_one_users_quota_home_is_made_by_the_service_then_restored_into(monkeypatch):
+    from pyiron_hub_config import backup
+
+    manifest = {"time": "t", "project": "p", "volumes": ["p_hub-data"], "quota": {"homes": {"ann": 60 << 20}}}
+    dep, made = QuotaDeployment(manifest), []
+    monkeypatch.setattr(backup, "resolve_snapshot", lambda *a: "f" * 64)
+    monkeypatch.setattr(backup, "read_manifest", lambda *a: manifest)
+    monkeypatch.setattr(backup, "ensure_home", lambda url, name, limit: made.append((url, name, limit)))
+    monkeypatch.setattr(backup, "ensure_volume", lambda *a: pytest.fail("no volume is made for a quota home"))
+
+    def run_worker(settings, environ, command, **kw):
+        assert made == [("http://qs", "ann", 60 << 20)], "the subvolume is made before the worker writes"
+        dep.workers.append((json.loads(command[-1]), kw.get("volumes", {}), kw.get("host_dirs", {})))
+        return 0, "", None
+
+    dep.run_worker = run_worker
+    backup.restore(dep, None, {}, None, user="ann", path="/home/jovyan/work/a.ipynb")
+    [(plan, volumes, host_dirs)] = dep.workers
+    assert volumes == {} and host_dirs == {"/q/ann/home": ("/restore/data/volumes/_quota/ann/home", False)}
+    assert plan["include"] == [
+        "/data/volumes/_quota/ann/home/work/a.ipynb",
+        "/data/staging/sqlite/_quota/ann/home/work/a.ipynb",
+    ]
+    with pytest.raises(BackupError, match="no home of user 'bob'; it has: ann"):
+        backup.restore(dep, None, {}, None, user="bob")
+    dep.quota = None
+    with pytest.raises(BackupError, match="this deployment has no STORAGE_QUOTA"):
+        backup.restore(dep, None, {}, None, user="ann")

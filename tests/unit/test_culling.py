@@ -38,7 +38,7 @@ from pyiron_hub_config.server_stops import (
 from pyiron_hub_config.spawner import PyironSpawner
 from pyiron_hub_config.ssh_keys import work_from_archive
 
-from .helpers import with_env
+from .helpers import pyiron_job_table, with_env
 
 
 # --- the culler's options -------------------------------------------------------------------------
@@ -352,30 +352,19 @@ def test_job_database_as_pyiron_reads_its_settings(tmp_path):
     assert boot.job_database(home, {"PYIRONCONFIG": str(tmp_path / "other")}) is None
 
 
-JOBS_SCHEMA = """CREATE TABLE jobs_pyiron (id INTEGER PRIMARY KEY, parentid INTEGER, masterid INTEGER,
-    projectpath VARCHAR, project VARCHAR, job VARCHAR, subjob VARCHAR, chemicalformula VARCHAR, status VARCHAR,
-    hamilton VARCHAR, hamversion VARCHAR, username VARCHAR, computer VARCHAR, timestart DATETIME,
-    timestop DATETIME, totalcputime FLOAT)"""
-
-
 @pytest.fixture
 def job_table(tmp_path):
-    path = tmp_path / "pyiron.db"
-    with sqlite3.connect(path) as db:
-        db.execute(JOBS_SCHEMA)
-        db.executemany(
-            "INSERT INTO jobs_pyiron (id, project, job, status, computer) VALUES (?, ?, ?, ?, ?)",
-            [
-                (1, "/home/jovyan/demo/", "old_server", "running", "pyiron@oldhost#1"),
-                (2, "/home/jovyan/demo/", "on_slurm", "running", "pyiron@oldhost#1#slurm"),
-                (3, "/home/jovyan/demo/", "done", "finished", "pyiron@oldhost#1"),
-                (4, "/home/jovyan/demo/", "here", "running", "pyiron@thishost#1"),
-                (5, "/home/jovyan/demo/", "collecting", "collect", "pyiron@olderhost#2"),
-                (6, "/home/jovyan/demo/", "new", "initialized", "pyiron@oldhost#1"),
-            ],
-        )
-    db.close()
-    return str(path), "jobs_pyiron"
+    return pyiron_job_table(
+        tmp_path / "pyiron.db",
+        [
+            (1, "/home/jovyan/demo/", "old_server", "running", "pyiron@oldhost#1"),
+            (2, "/home/jovyan/demo/", "on_slurm", "running", "pyiron@oldhost#1#slurm"),
+            (3, "/home/jovyan/demo/", "done", "finished", "pyiron@oldhost#1"),
+            (4, "/home/jovyan/demo/", "here", "running", "pyiron@thishost#1"),
+            (5, "/home/jovyan/demo/", "collecting", "collect", "pyiron@olderhost#2"),
+            (6, "/home/jovyan/demo/", "new", "initialized", "pyiron@oldhost#1"),
+        ],
+    )
 
 
 def statuses(database) -> dict[int, str]:

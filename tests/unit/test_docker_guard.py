@@ -22,11 +22,14 @@ from pyiron_hub_config.apply import apply_spawner
 from pyiron_hub_config.boot_file import BOOT_DIR, LABEL
 from pyiron_hub_config.docker_guard.guard import (
     OWNER_LABEL,
+    BindRule,
     Policy,
     Refused,
+    check_host_bind,
     check_owned,
     check_request,
     check_volumes,
+    guard_settings,
     load_guard_settings,
     main,
     make_app,
@@ -43,7 +46,7 @@ from pyiron_hub_config.user_networks import UserNetworks
 SITE = "/srv/pyiron/resources"
 GUARD_ID = "4f2a0c9e1b7d" + "0" * 52
 POLICY = Policy(
-    bind_paths=frozenset({SITE}),
+    binds=(BindRule(SITE),),
     own_container=GUARD_ID,
     own_name="/pyiron-hub-docker-guard-1",
     own_repositories=frozenset({repository("pyiron-hub:latest")}),
@@ -753,14 +756,13 @@ BACKUP_NETWORK = "pyiron-hub-users"
 BACKUP = Policy(
     role="backup",
     owner="backup",
-    bind_paths=frozenset({BACKUP_SSH}),
-    writable_bind_paths=frozenset({BACKUP_REPO}),
+    binds=(BindRule(BACKUP_SSH), BindRule(BACKUP_REPO, writable=True)),
     users_network=BACKUP_NETWORK,
     own_image="sha256:" + "b" * 64,
 )
 
 
-def worker_body(init=False, **settings) -> dict:
+def worker_body(init=False, host_dirs=None, **settings) -> dict:
     """The create of a worker exactly as backup.py's run_worker sends it (docker-py's body)."""
     from pyiron_hub_config.backup import Deployment
     from pyiron_hub_config.backup_settings import load_backup_settings
@@ -786,6 +788,7 @@ def worker_body(init=False, **settings) -> dict:
             environ,
             ["restic", "snapshots"],
             volumes={"pyiron-hub_hub-data": ("/data/volumes/pyiron-hub_hub-data", True)},
+            host_dirs=host_dirs or {},
             init=init,
         )
     return sent[0]
@@ -896,3 +899,103 @@ def test_the_backup_guard_takes_the_repository_and_the_ssh_dir_of_backup_env():
     assert (s.writable_bind_paths, s.bind_paths) == (frozenset(), frozenset())
     with pytest.raises(ConfigError, match="BACKUP_SSH_DIR"):
         load_backup_guard_settings({"BACKUP_SSH_DIR": "ssh"})
+
+
+# --- The host paths a container may bind: one list of rules, applied by one function ----------
+
+SHAPE = BindRule("/q", "home", writable=True)
+
+
+@pytest.mark.parametrize(
+    "source, allowed",
+    [
+        ("/q/ann/home", True),
+        ("/q/-ann/home", True),
+        ("/q/ann/home/..", False),  # not normalized: refused before any rule
+        ("/q/../home", False),
+        ("/q/../q/ann/home", False),
+        ("/q/ann/../bob/home", False),
+        ("/q/ann/home/x", False),  # below the shape
+        ("/q/ann", False),  # above it
+        ("/q/ann/work", False),  # another leaf
+        ("/q/a/b/home", False),  # another depth
+        ("/q/.ann/home", False),
+        ("/r/ann/home", False),
+        ("/q", False),
+    ],
+)
+def test_a_shape_rule_allows_that_shape_and_no_other(source, allowed):
+    policy = Policy(binds=(SHAPE,))
+    if allowed:
+        check_host_bind(policy, source, writable=True, made_if_missing=False, mode="writable")
+    else:
+        with pytest.raises(Refused, match="binding the host path"):
+            check_host_bind(policy, source, writable=False, made_if_missing=False, mode="writable")
+
+
+@pytest.mark.parametrize(
+    "source, allowed",
+    [
+        ("/s/jupyterhub-home-ann", True),
+        ("/s", False),  # the shared path itself
+        ("/s/..", False),
+        ("/s/a/b", False),  # below a user's directory
+        ("/s/..ann", False),
+        ("/t/jupyterhub-home-ann", False),
+    ],
+)
+def test_a_directory_rule_allows_the_directories_right_under_its_path(source, allowed):
+    # The swarm's SWARM_SHARED_PATH: <path>/<volume name>, as a mount only.
+    policy = Policy(binds=(BindRule("/s", "", writable=True),))
+    if allowed:
+        check_host_bind(policy, source, writable=True, made_if_missing=False, mode="writable")
+        with pytest.raises(Refused, match="binding the host path"):
+            check_host_bind(policy, source, writable=True, made_if_missing=True, mode="with mode rw")
+    else:
+        with pytest.raises(Refused, match="binding the host path"):
+            check_host_bind(policy, source, writable=True, made_if_missing=False, mode="writable")
+    assert str(policy.binds[0]) == "/s/* (read-write)"
+
+
+def test_a_read_only_rule_refuses_a_writable_bind_and_a_shape_is_no_binds_string():
+    policy = Policy(binds=(BindRule(SITE), SHAPE))
+    check_host_bind(policy, SITE, writable=False, made_if_missing=True, mode="with mode ro")
+    with pytest.raises(Refused, match="only read-only"):
+        check_host_bind(policy, SITE, writable=True, made_if_missing=False, mode="writable")
+    # The engine would make a missing Binds source, as root: a home that is no limited subvolume.
+    with pytest.raises(Refused, match="binding the host path"):
+        check_host_bind(policy, "/q/ann/home", writable=True, made_if_missing=True, mode="with mode rw")
+    assert [str(r) for r in policy.binds] == [f"{SITE} (read-only)", "/q/*/home (read-write)"]
+
+
+def test_compose_s_quota_root_wins_over_the_env_file_s():
+    env_file = {"STORAGE_QUOTA": "1G", "STORAGE_QUOTA_ROOT": "/from/pyiron-env"}
+    assert guard_settings("hub", env_file, {}).quota_root == "/from/pyiron-env"
+    assert guard_settings("hub", env_file, {"STORAGE_QUOTA_ROOT": "/from/dot-env"}).quota_root == "/from/dot-env"
+    assert guard_settings("hub", {}, {"STORAGE_QUOTA_ROOT": "/from/dot-env"}).quota_root is None  # no STORAGE_QUOTA
+    rules = guard_settings("hub", env_file, {}).bind_rules()
+    assert rules == (
+        BindRule("/from/pyiron-env", "home", writable=True),
+        BindRule("/from/pyiron-env/_groups", "folder", writable=True),
+    )
+
+
+def test_the_backup_guard_binds_the_quotas_homes_and_group_folders_and_nothing_beside_them():
+    from pyiron_hub_config.docker_guard.guard import load_backup_guard_settings
+
+    quota = "/srv/pyiron-hub/quota"
+    settings = load_backup_guard_settings(
+        {"RESTIC_REPOSITORY": BACKUP_REPO, "BACKUP_SSH_DIR": BACKUP_SSH, "STORAGE_QUOTA_ROOT": quota + "/"}
+    )
+    policy = Policy(**{**BACKUP.__dict__, "binds": settings.bind_rules()})
+    home, folder = f"{quota}/ann/home", f"{quota}/_groups/jupyterhub-group-lab/folder"
+    for read_only in (True, False):  # a backup's worker reads them; a restore's writes them
+        dirs = {home: ("/data/volumes/_quota/ann/home", read_only), folder: ("/data/volumes/_quota/x", read_only)}
+        check_request(policy, "POST", "/v1.41/containers/create", None, worker_body(host_dirs=dirs))
+    for source in (quota, f"{quota}/ann", f"{quota}/_groups", "/etc/ann/home", f"{BACKUP_REPO}/ann/home"):
+        body = worker_body(host_dirs={source: ("/data/volumes/_quota/x", True)})
+        assert "binding the host path" in refused("POST", "/v1.41/containers/create", body, policy=policy), source
+    # Without STORAGE_QUOTA_ROOT (.env) the backup guard binds no home at all.
+    body = worker_body(host_dirs={home: ("/data/volumes/_quota/ann/home", True)})
+    assert "binding the host path" in refused("POST", "/v1.41/containers/create", body, policy=BACKUP)
+    assert guard_settings("backup", {}, {"STORAGE_QUOTA_ROOT": quota}).quota_root == quota

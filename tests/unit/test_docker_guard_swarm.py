@@ -24,6 +24,7 @@ from pyiron_hub_config import configure
 from pyiron_hub_config.boot_file import BOOT_PATH, LABEL
 from pyiron_hub_config.docker_guard.guard import (
     OWNER_LABEL,
+    BindRule,
     Policy,
     Refused,
     check_owned,
@@ -47,11 +48,18 @@ USERS = "pyiron-hub-users"
 SWARM = Policy(
     role="swarm",
     owner="hub",
-    bind_paths=frozenset({SITE}),
+    binds=(BindRule(SITE),),
     users_network=USERS,
     own_repositories=frozenset({repository("pyiron-hub:latest")}),
 )
 BOOT_CONFIG = "c0nf1g"
+
+
+def shared(path: str) -> Policy:
+    """SWARM with SWARM_SHARED_PATH: users' directories under it, writable (GuardSettings.bind_rules)."""
+    return Policy(**{**SWARM.__dict__, "binds": (*SWARM.binds, BindRule(path, "", writable=True))})
+
+
 API = docker.APIClient(base_url="tcp://127.0.0.1:1", version="1.41")  # builds bodies, never connects
 
 
@@ -111,13 +119,13 @@ def refused(method, path, body=None, query=None, policy=SWARM) -> str:
     [
         ({}, SWARM),  # volumes on the node of the user's first start
         ({"SWARM_NFS_SERVER": NFS[0], "SWARM_NFS_EXPORT": NFS[1]}, Policy(**{**SWARM.__dict__, "nfs": NFS})),
-        ({"SWARM_SHARED_PATH": SHARED}, Policy(**{**SWARM.__dict__, "shared_path": SHARED})),
+        ({"SWARM_SHARED_PATH": SHARED}, shared(SHARED)),
     ],
 )
 def test_a_users_service_as_the_swarm_hub_creates_it_passes(service_body, env, policy, tmp_path):
     if "SWARM_SHARED_PATH" in env:
         env = {"SWARM_SHARED_PATH": str(tmp_path)}
-        policy = Policy(**{**policy.__dict__, "shared_path": str(tmp_path)})
+        policy = shared(str(tmp_path))
     body = service_body(**env)
     spec = body["TaskTemplate"]["ContainerSpec"]
     assert spec["CapabilityDrop"] == ["ALL"] and body["TaskTemplate"]["Networks"] == [{"Target": USERS}]
@@ -251,7 +259,7 @@ def test_a_service_that_reaches_a_node_or_another_service_is_refused(service_bod
     [SHARED, f"{SHARED}/..", f"{SHARED}/../etc", f"{SHARED}/jupyterhub-home-alice/..", f"{SHARED}/a/b", "/srv"],
 )
 def test_only_users_directories_of_the_shared_path_are_bound_writable(service_body, source):
-    policy = Policy(**{**SWARM.__dict__, "shared_path": SHARED})
+    policy = shared(SHARED)
     mount = {"Type": "bind", "Source": source, "Target": "/home/jovyan", "ReadOnly": False}
     body = changed(service_body(), SPEC, Mounts=[mount])
     assert "binding the host path" in refused("POST", "/v1.41/services/create", body, policy=policy)
@@ -419,6 +427,7 @@ def test_a_pull_over_the_guards_own_image_is_refused():
 def test_the_swarm_guard_reads_where_users_files_are():
     s = load_swarm_guard_settings({"SITE_RESOURCES_DIR": SITE, "SWARM_SHARED_PATH": SHARED + "/"})
     assert (s.bind_paths, s.shared_path, s.nfs) == ({SITE}, SHARED, None)
+    assert BindRule(SHARED, "", writable=True) in s.bind_rules()
     s = load_swarm_guard_settings({"SWARM_NFS_SERVER": NFS[0], "SWARM_NFS_EXPORT": NFS[1]})
     assert (s.shared_path, s.nfs) == (None, NFS)
     with pytest.raises(ConfigError) as err:

@@ -13,7 +13,7 @@ from pyiron_hub_config.problems import ConfigError
 from pyiron_hub_config.settings import load_settings
 from pyiron_hub_config.spawner import PyironSpawner
 
-from .helpers import ALL_IMAGES_ENV, MINIMAL_ENV
+from .helpers import ALL_IMAGES_ENV, BUILTIN_ENVIRONMENTS, MINIMAL_ENV
 
 
 def resolved(**env):
@@ -84,10 +84,21 @@ def test_a_forged_request_for_a_group_entry_is_refused_by_the_server(name):
     other = spawner_for(["pyiron-users"], ENVIRONMENT_GROUPS="pyiron_md=pyiron-research")
     with pytest.raises(HTTPError) as info:
         PyironSpawner._apply_choice(other, {"environment": name})
-    assert info.value.status_code == 403 and "pyiron-research" in info.value.log_message % info.value.args
+    assert info.value.status_code == 403
+    assert info.value.log_message % info.value.args == (
+        "pyiron md is only for members of pyiron-research; you may start: "
+        "pyiron_atomistics, pyiron_base, pyiron_workflow, pyiron_continuum, pyiron_experimental"
+    )
     with pytest.raises(HTTPError) as page:
         other.options_from_form({"environment": [name]})
-    assert page.value.jupyterhub_message.startswith("pyiron md is only for members of the groups pyiron-research.")
+    assert page.value.status_code == 403 and page.value.jupyterhub_message == (
+        "pyiron md is only for members of the groups pyiron-research. "
+        "Choose another environment, or ask your admin to add you to one of them."
+    )
+    # Refused for the group before any other option is looked at.
+    with pytest.raises(HTTPError) as info:
+        PyironSpawner._apply_choice(other, {"environment": name, "image": "x"})
+    assert info.value.status_code == 403
 
 
 def test_a_member_starts_it_and_the_check_follows_the_groups_at_each_start():
@@ -100,18 +111,15 @@ def test_a_member_starts_it_and_the_check_follows_the_groups_at_each_start():
 
 
 def test_nothing_for_the_users_groups_is_a_clear_refusal():
-    only = "; ".join(
-        f"{n}=research"
-        for n in (
-            "pyiron_atomistics",
-            "pyiron_md",
-            "pyiron_base",
-            "pyiron_workflow",
-            "pyiron_continuum",
-            "pyiron_experimental",
-        )
-    )
+    only = "; ".join(f"{name}=research" for name in BUILTIN_ENVIRONMENTS)
     spawner = spawner_for([], ENVIRONMENT_GROUPS=only)
     with pytest.raises(HTTPError) as info:
         PyironSpawner._apply_choice(spawner, {})
-    assert "No environment is offered to your groups" in info.value.log_message % info.value.args
+    assert info.value.status_code == 400
+    assert (
+        info.value.log_message % info.value.args
+        == "No environment is offered to your groups: ask the admin of this hub."
+    )
+    with pytest.raises(HTTPError) as info:  # also when it asks for one of them
+        PyironSpawner._apply_choice(spawner, {"environment": "pyiron_md"})
+    assert info.value.status_code == 403

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import tarfile
 from concurrent.futures import Future
 from types import SimpleNamespace
@@ -14,7 +15,13 @@ from traitlets.config import Config
 
 from pyiron_hub_config import configure
 from pyiron_hub_config.backup import volumes_to_back_up
-from pyiron_hub_config.group_folders import _prepared, folder_groups, group_mounts, prepare_group_volume
+from pyiron_hub_config.group_folders import (
+    _prepared,
+    folder_groups,
+    group_folder_mounts,
+    group_mounts,
+    prepare_group_volume,
+)
 from pyiron_hub_config.problems import ConfigError
 from pyiron_hub_config.settings import load_settings
 from pyiron_hub_config.spawner import PyironSpawner
@@ -96,6 +103,35 @@ def test_a_new_group_volume_is_made_jovyans_and_setgid_once():
     assert (root.uid, root.mode) == (1000, 0o2775)
 
 
+HOME = {"demo-jupyterhub-home-{username}": {"bind": "/home/jovyan", "mode": "rw"}}
+OLD = {"demo-jupyterhub-group-gone": {"bind": "/home/jovyan/groups/gone", "mode": "rw"}}
+
+
+def test_without_a_quota_the_groups_volumes_replace_an_earlier_starts():
+    got = group_folder_mounts({**HOME, **OLD}, ["lab", "pyiron-research"], "demo")
+    assert got.volumes == {
+        **HOME,
+        "demo-jupyterhub-group-lab": {"bind": "/home/jovyan/groups/lab", "mode": "rw"},
+        "demo-jupyterhub-group-pyiron-research": {"bind": "/home/jovyan/groups/pyiron-research", "mode": "rw"},
+    }
+    assert got.mounts == [] and got.environment == {}
+    assert group_folder_mounts({**HOME, **OLD}, [], "demo").volumes == HOME
+
+
+def test_with_a_quota_each_group_is_its_bound_subvolume_and_the_server_is_told_the_limits():
+    root = "/srv/pyiron-hub/quota"
+    got = group_folder_mounts({**HOME, **OLD}, ["a.b", "lab"], "demo", root, {"a.b": 8 << 20, "lab": None})
+    assert got.volumes == HOME  # no group volume, an earlier start's dropped
+    assert got.mounts == [
+        {"type": "bind", "source": f"{root}/_groups/jupyterhub-group-a_2eb/folder",
+         "target": f"/home/jovyan/groups/{group_folder('a.b')}", "read_only": False},
+        {"type": "bind", "source": f"{root}/_groups/jupyterhub-group-lab/folder",
+         "target": "/home/jovyan/groups/lab", "read_only": False},
+    ]  # fmt: skip
+    assert json.loads(got.environment["PYIRON_HUB_GROUP_QUOTAS"]) == {group_folder("a.b"): "8M"}  # no limit, not shown
+    assert group_folder_mounts(HOME, [], None, root).environment == {"PYIRON_HUB_GROUP_QUOTAS": "{}"}
+
+
 def _spawner(groups, monkeypatch):
     c = Config()
     configure(c, with_env(MINIMAL_ENV, GROUP_FOLDERS="pyiron-research", DEPLOYMENT_NAME="demo"))
@@ -130,3 +166,22 @@ def test_a_non_member_never_gets_it(monkeypatch):
     spawner = _spawner(["pyiron-users"], monkeypatch)
     asyncio.run(spawner._mount_group_folders())
     assert not [n for n in spawner.volumes if "group" in n] and spawner.client.archives == []
+
+
+def test_with_a_quota_the_spawner_mounts_the_limited_folder_and_asks_no_engine(monkeypatch):
+    from pyiron_hub_config import spawner as spawner_module
+    from pyiron_hub_config.quota import QuotaUsage
+
+    c = Config()
+    env = with_env(MINIMAL_ENV, GROUP_FOLDERS="pyiron-research", DEPLOYMENT_NAME="demo", STORAGE_QUOTA="10G",
+                   SERVER_DISK_LIMIT="20G", GROUP_FOLDER_QUOTA="50G")  # fmt: skip
+    configure(c, env)
+    user = SimpleNamespace(name="bob", groups=[SimpleNamespace(name="pyiron-research")])
+    spawner = PyironSpawner(config=c, user=user)
+    asked = []
+    monkeypatch.setattr(spawner_module, "ensure_group", lambda *a: asked.append(a) or QuotaUsage(0, 50 << 30))
+    mounts = asyncio.run(spawner._mount_group_folders())
+    assert asked == [(spawner.quota_service_url, "jupyterhub-group-pyiron-research", 50 << 30)]
+    assert [m["target"] for m in mounts] == ["/home/jovyan/groups/pyiron-research"]
+    assert not [n for n in spawner.volumes if "group" in n]
+    assert spawner.environment["PYIRON_HUB_GROUP_QUOTAS"] == '{"pyiron-research": "50G"}'

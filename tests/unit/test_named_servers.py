@@ -17,8 +17,7 @@ from pyiron_hub_config.spawner import PyironSpawner
 from pyiron_hub_config.storage import user_volumes
 from pyiron_hub_config.usage import measure, user_of_container
 
-from .helpers import MINIMAL_ENV, with_env
-from .test_culling import JOBS_SCHEMA
+from .helpers import MINIMAL_ENV, pyiron_job_table, with_env
 
 
 def configured(**changes) -> Config:
@@ -83,18 +82,13 @@ def test_a_start_names_the_hosts_of_the_users_other_running_servers(monkeypatch)
 
 @pytest.fixture
 def shared_jobs(tmp_path):
-    path = tmp_path / "pyiron.db"
-    with sqlite3.connect(path) as db:
-        db.execute(JOBS_SCHEMA)
-        db.executemany(
-            "INSERT INTO jobs_pyiron (id, project, job, status, computer) VALUES (?, ?, ?, ?, ?)",
-            [
-                (1, "/home/jovyan/p/", "in_md", "running", "pyiron@mdhost#1"),
-                (2, "/home/jovyan/p/", "in_stopped", "running", "pyiron@gonehost#1"),
-            ],
-        )
-    db.close()
-    return str(path), "jobs_pyiron"
+    return pyiron_job_table(
+        tmp_path / "pyiron.db",
+        [
+            (1, "/home/jovyan/p/", "in_md", "running", "pyiron@mdhost#1"),
+            (2, "/home/jovyan/p/", "in_stopped", "running", "pyiron@gonehost#1"),
+        ],
+    )
 
 
 def test_a_second_server_leaves_the_jobs_of_the_first_running(shared_jobs):

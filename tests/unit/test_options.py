@@ -39,6 +39,30 @@ def test_each_environment_by_name(environments, name):
     assert validate_choice({"environment": name}, environments).environment.name == name
 
 
+def test_an_environment_only_for_other_groups_is_refused_with_403_before_anything_else(environments):
+    md = next(e for e in environments if e.name == "pyiron_md").model_copy(update={"groups": ("research", "lab")})
+    mine = [e for e in environments if e.name in ("pyiron_atomistics", "pyiron_base")]
+    for name in ("pyiron_md", "pyiron md"):
+        with pytest.raises(InvalidChoice) as info:
+            validate_choice({"environment": name, "image": "x"}, mine, withheld=[md])
+        assert info.value.status == 403
+        assert str(info.value) == (
+            "pyiron md is only for members of the groups research, lab. "
+            "Choose another environment, or ask your admin to add you to one of them."
+        )
+        assert info.value.api_message == (
+            "pyiron md is only for members of research, lab; you may start: pyiron_atomistics, pyiron_base"
+        )
+    assert validate_choice({"environment": "pyiron_md"}, [*mine, md], withheld=[md]).environment == md  # offered wins
+    with pytest.raises(InvalidChoice) as info:
+        validate_choice({"environment": "pyiron_md"}, [], withheld=[md])
+    assert info.value.api_message.endswith("you may start: none")
+    with pytest.raises(InvalidChoice) as info:
+        validate_choice({}, [], withheld=[md])
+    assert info.value.status == 400 and str(info.value).startswith("No environment is offered to your groups")
+    assert invalid({"environment": "nope"}, mine).startswith("No such environment")  # 400, as before
+
+
 def test_choice_carries_the_environment_limits(environments):
     choice = validate_choice({"environment": "pyiron_base"}, environments)
     assert (choice.mem_limit, choice.cpu_limit) == (2 * GIB, 1.0)

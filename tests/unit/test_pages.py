@@ -84,6 +84,24 @@ def test_every_page_extends_jupyterhubs_own():
             assert f'{{% extends "templates/{page.name}" %}}' in page.read_text(), page.name
 
 
+def test_our_pages_scripts_run_in_a_function_of_their_own_from_one_macro():
+    from types import SimpleNamespace
+
+    c = configured(SERVER_SHARING="true")
+    user = SimpleNamespace(name="bob", json_escaped_name="bob", spawner=SimpleNamespace(options_form=""))
+    pages = {
+        "pyiron_share.html": dict(servers=[]),
+        "pyiron_ssh_key.html": dict(key=None, source="none", clusters=[], server_active=False, skipped={}),
+    }
+    for name, ns in pages.items():
+        assert '{% from "pyiron_page_script.html" import page_script %}' in (HUB_TEMPLATES / name).read_text()
+        ours = [s.string.strip() for s in render(c, name, user=user, **ns).find_all("script") if s.string]
+        ours = [s for s in ours if s.startswith("(function () {")]
+        assert len(ours) == 1 and ours[0].endswith("})();"), name
+    soup = render(c, "pyiron_share.html", user=user, servers=[])
+    assert 'var api = "/hub/api";' in soup.find_all("script")[-1].string  # the page's own variables
+
+
 def test_defaults_say_pyiron_and_offer_no_help_link():
     v = configured().JupyterHub.template_vars
     assert (v["site_name"], v["help_url"], v["help_contact"]) == ("pyiron hub", None, None)

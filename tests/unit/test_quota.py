@@ -12,7 +12,7 @@ from docker.types import Mount
 from traitlets.config import Config
 
 from pyiron_hub_config.apply import apply_spawner, apply_templates
-from pyiron_hub_config.docker_guard.guard import Policy, Refused, check_request, load_guard_settings
+from pyiron_hub_config.docker_guard.guard import GuardSettings, Policy, Refused, check_request, load_guard_settings
 from pyiron_hub_config.hub_config import load_hub_config
 from pyiron_hub_config.problems import ConfigError
 from pyiron_hub_config.quota import group_folder_mount, group_storage_name, home_mount, home_path, storage_name
@@ -22,7 +22,7 @@ from pyiron_hub_config.quota_service.service import _limit_from
 from .test_docker_guard import container_body
 
 ROOT = "/srv/pyiron-hub/quota"
-POLICY = Policy(quota_root=ROOT)
+POLICY = Policy(binds=GuardSettings(quota_root=ROOT).bind_rules())
 QUOTA = {"STORAGE_QUOTA": "10G", "SERVER_DISK_LIMIT": "20G"}
 
 

@@ -62,10 +62,8 @@ def test_admin_access(value, warned):
     assert bool(warnings_for(ADMIN_ACCESS=value)) is warned
 
 
-def test_a_quota_says_its_homes_are_not_in_the_backup():
-    [warning] = warnings_for(STORAGE_QUOTA="10G", STORAGE_QUOTA_ROOT="/srv/quota")
-    assert "/srv/quota" in warning and "`pyiron-hub backup` does not include" in warning
-    assert warnings_for(STORAGE_QUOTA="") == []
+def test_a_quota_is_no_warning_now_that_the_backup_includes_its_homes():
+    assert warnings_for(STORAGE_QUOTA="10G", STORAGE_QUOTA_ROOT="/srv/quota") == []
 
 
 @pytest.fixture
