@@ -49,7 +49,7 @@ BUILD_VARIABLES = (
     "DOCKER_NETWORK_NAME",
     "DOCKER_SOCKET",
     "REGISTRY_LOGIN_FILE",
-    "SWARM_SHARED_PATH",  # the hub reads it too: compose.swarm-shared.yml passes it on
+    "SWARM_SHARED_PATH",  # the hub and the guard read it too: compose.swarm-shared.yml passes it on
     "STORAGE_QUOTA_ROOT",  # the hub and the guard read it too: compose.quota.yml passes it on
     # compose's own: which files make the stack, under which project name
     "COMPOSE_FILE",

@@ -30,6 +30,17 @@ the quota's homes and group folders (the hub's shapes; a restore writes them); i
 waits for, reads the logs and archives of, and removes only the containers it made
 (OWNER_LABEL "backup"), and makes volumes (a restore's). No pull, no network, no exec: the database is dumped over the network.
 
+A third, ``--for swarm`` (compose.swarm.yml's ``docker-guard``, on a manager), serves the hub
+whose users' servers are swarm services (SWARM_ROUTES): it creates services whose container
+may be only what the hub's containers may be on one host (the same check_mount for their
+mounts, plus users' directories of SWARM_SHARED_PATH, writable, or their NFS volumes exactly as
+swarm.py makes them), on DOCKER_NETWORK_NAME alone, publishing no port, mounting no swarm
+secret and no config but the boot step's; it labels what it lets the hub create (services,
+the boot step's config) and looks at, lists the tasks of, reads the logs of and removes only
+those services, so the database's, the guard's and every other service of the swarm are out
+of reach (their specs too, which show their environment). No service
+update, no secret, no change to the swarm or its nodes (they are only looked at).
+
 Why written here rather than taken from elsewhere:
 - socket proxies (tecnativa/docker-socket-proxy and the like) filter method and URL only,
   and the danger is in the body of a create the hub must be allowed to make;
@@ -42,7 +53,7 @@ responses (pull progress, chunked answers) pass through as they come. No call of
 upgrades its connection (attach, exec), so hijacked connections are refused with the rest.
 
     python -m pyiron_hub_config.docker_guard [--env-file pyiron.env] [--listen 0.0.0.0:2375]
-                                             [--upstream /var/run/docker.sock] [--for hub|backup]
+                                             [--upstream /var/run/docker.sock] [--for hub|backup|swarm]
     python -m pyiron_hub_config.docker_guard --ping     (the service's healthcheck)
 """
 
@@ -89,9 +100,9 @@ QUOTA_HOME_NAME = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_.-]{0,200}")
 
 @dataclass(frozen=True)
 class BindRule:
-    """A host path containers may bind: `path` itself (leaf None), or any <path>/<name>/<leaf>
-    with a name as the hub names storage (QUOTA_HOME_NAME), e.g. <STORAGE_QUOTA_ROOT>/<user>/home;
-    writable, or read-only only."""
+    """A host path containers may bind: `path` itself (leaf None), any <path>/<name> (leaf ""),
+    or any <path>/<name>/<leaf>, with a name as the hub names storage (QUOTA_HOME_NAME), e.g.
+    <STORAGE_QUOTA_ROOT>/<user>/home or <SWARM_SHARED_PATH>/<volume>; writable, or read-only only."""
 
     path: str
     leaf: str | None = None
@@ -101,14 +112,13 @@ class BindRule:
         """Whether source (normalized) is this path, or of this shape: nothing above or beside it."""
         if self.leaf is None:
             return source == self.path
-        parent, leaf = posixpath.split(source)
+        parent, leaf = posixpath.split(source) if self.leaf else (source, "")
         base, name = posixpath.split(parent)
         return leaf == self.leaf and base == self.path and bool(QUOTA_HOME_NAME.fullmatch(name)) and ".." not in name
 
     def __str__(self) -> str:
-        return (self.path if self.leaf is None else f"{self.path}/*/{self.leaf}") + (
-            " (read-write)" if self.writable else " (read-only)"
-        )
+        shape = {None: self.path, "": f"{self.path}/*"}.get(self.leaf, f"{self.path}/*/{self.leaf}")
+        return shape + (" (read-write)" if self.writable else " (read-only)")
 
 
 @dataclass(frozen=True)
@@ -117,7 +127,8 @@ class Policy:
 
     binds: the host paths containers may bind (BindRule), all the guard allows of the host's
         files: for the hub SITE_RESOURCES_DIR read-only and, with STORAGE_QUOTA, users' limited
-        homes and group folders under STORAGE_QUOTA_ROOT writable; for the backup its local
+        homes and group folders under STORAGE_QUOTA_ROOT writable; for the swarm's hub also
+        users' directories <SWARM_SHARED_PATH>/<volume name>, writable; for the backup its local
         repository and BACKUP_SSH_DIR (bind_rules builds them of GuardSettings).
     own_container, own_name: the guard's container (id and name), never touched.
     own_repositories: the guard's image (normalized repositories), never pulled over.
@@ -128,8 +139,10 @@ class Policy:
     users_network: DOCKER_NETWORK_NAME: its members (the hub, services the admin put on it)
         may be joined into the hub's networks, as users' networks join the hub. For the
         backup: the one network its workers are on.
-    role: whom the guard serves, "hub" or "backup" (its routes, and the value of OWNER_LABEL).
+    role: whom the guard serves, "hub", "backup" or "swarm" (the hub on a swarm): its routes (ROLES).
     own_image: the guard's image id; the backup's workers run that image and no other.
+    nfs: (SWARM_NFS_SERVER, SWARM_NFS_EXPORT) (role "swarm"): users' volumes may be NFS
+        directories of that export, with exactly the options storage.nfs_volume_options gives.
     """
 
     binds: tuple[BindRule, ...] = ()
@@ -141,6 +154,12 @@ class Policy:
     users_network: str | None = None
     role: str = "hub"
     own_image: str | None = None
+    nfs: tuple[str, str] | None = None
+
+    @property
+    def who(self) -> str:
+        """Whom the guard serves, in its refusals' words: the swarm's guard serves the hub too."""
+        return "hub" if self.role == "swarm" else self.role
 
 
 @dataclass(frozen=True)
@@ -150,8 +169,9 @@ class Route:
     body: str = "none"  # "none": must be empty; "json": read, checked, re-sent; "stream": passed on
     check_query: Callable[[Policy, Mapping[str, list[str]]], None] | None = None
     check_body: Callable[[Policy, object], None] | None = None
-    # What must be the hub's own (asked of the engine, check_owned): "container" (the one the
-    # path names), "network" (connect/disconnect: the path's network and the body's container).
+    # What must be the hub's own (asked of the engine, check_owned): "container" or "service"
+    # (the one the path names), "tasks" (the service a task list's filter names), "network"
+    # (connect/disconnect: the path's network and the body's container).
     owned: str | None = None
 
 
@@ -255,6 +275,33 @@ BACKUP_ROUTES = [
     _route("POST", r"/volumes/create", "json", check_body=lambda p, b: check_volume_create(b)),
 ]
 
+S = r"/services/[^/]+"
+# The swarm hub's calls (--for swarm, compose.swarm.yml): read in swarm.py, dockerspawner's
+# SwarmSpawner, boot_file.boot_config, image_pull.py and host_checks.py. Users' servers are
+# services (created, inspected, their tasks listed, their logs read, removed: never updated);
+# the boot step is a config; the image is pulled on the manager and its digest read; the
+# nodes are only looked at. SITE_RESOURCES_DIR is asked of the manager's engine at the hub's
+# start with a container that never runs, as on one host.
+SWARM_ROUTES = [
+    _route("GET HEAD", r"/_ping"),
+    _route("GET", r"/version"),
+    _route("GET", r"/images/json"),
+    _route("GET", r"/images/.+/json"),
+    _route("POST", r"/images/create", check_query=_check_pull),
+    _route("GET", r"/configs"),
+    _route("POST", r"/configs/create", "json", check_body=lambda p, b: check_config_create(p, b)),
+    _route("POST", r"/services/create", "json", check_body=lambda p, b: check_service_create(p, b)),
+    # Only its own services, even to look: a service's spec shows its environment, which
+    # another stack may not keep as free of secrets as this one.
+    _route("GET DELETE", S, owned="service"),
+    _route("GET", S + r"/logs", owned="service"),
+    _route("GET", r"/tasks", check_query=lambda p, q: tasks_service(q), owned="tasks"),
+    _route("GET", r"/nodes/[^/]+"),
+    _route("GET", C + r"/json"),
+    _route("POST", r"/containers/create", "json", check_body=lambda p, b: check_container_create(p, b)),
+    _route("DELETE", C, owned="container"),
+]
+
 # Why a call the hub never makes is refused, for the ones worth naming.
 NEVER = [
     (r"/(?:exec/|containers/[^/]+/exec)", "running commands in containers (exec): the hub never does"),
@@ -265,9 +312,22 @@ NEVER = [
     (r"/images/.+/(?:tag|push)", "tagging or pushing images: the hub never does"),
     (r"/(?:images/load|images/get)\b", "loading or saving images: the hub never does"),
     (r"/plugins\b", "Docker plugins: the hub never uses them"),
-    (r"/(?:swarm|nodes|services|tasks|secrets|configs)\b", "swarm: the guard serves a hub on one host"),
     (r"/(?:containers|images|volumes|networks|build)/prune", "pruning: the hub never prunes"),
 ]
+ONE_HOST = [(r"/(?:swarm|nodes|services|tasks|secrets|configs)\b", "swarm: the guard serves a hub on one host")]
+SWARM_NEVER = [
+    (S + r"/update", "changing a service: the hub never does (a server's service is removed and made anew)"),
+    (r"/services\Z", "listing services: the hub never does (it asks for its users' by name)"),
+    (r"/secrets\b", "swarm secrets: the hub never reads, makes or mounts one"),
+    (r"/configs/", "changing or removing configs: the hub never does (the boot step's never changes)"),
+    (r"/(?:swarm|nodes)\b", "the swarm's settings and nodes: the hub only looks at a node"),
+]
+# Each role's calls, and the reasons for the ones it never makes.
+ROLES = {
+    "hub": (ROUTES, NEVER + ONE_HOST),
+    "backup": (BACKUP_ROUTES, NEVER + ONE_HOST),
+    "swarm": (SWARM_ROUTES, SWARM_NEVER + NEVER),
+}
 
 
 def find_route(policy: Policy, method: str, path: str, query: Mapping[str, list[str]] | None = None) -> Route:
@@ -281,15 +341,16 @@ def find_route(policy: Policy, method: str, path: str, query: Mapping[str, list[
     container = re.match(r"/containers/([^/]+)", path)
     if method not in ("GET", "HEAD") and container and names_own_container(policy, container[1]):
         raise Refused("the guard's own container is out of the hub's reach")
-    for route in BACKUP_ROUTES if policy.role == "backup" else ROUTES:
+    routes, never = ROLES[policy.role]
+    for route in routes:
         if route.pattern.match(path) and method in route.methods:
             if route.check_query:
                 route.check_query(policy, query or {})
             return route
-    for pattern, reason in NEVER:
+    for pattern, reason in never:
         if re.match(pattern, path):
-            raise Refused(reason.replace("the hub", f"the {policy.role}"))
-    raise Refused(f"not a call the {policy.role} makes")
+            raise Refused(reason.replace("the hub", f"the {policy.who}"))
+    raise Refused(f"not a call the {policy.who} makes")
 
 
 def check_request(
@@ -544,13 +605,29 @@ def check_host_bind(policy: Policy, source: object, writable: bool, made_if_miss
     """
     normal = isinstance(source, str) and posixpath.normpath(source) == source
     rule = next(
-        (r for r in policy.binds if normal and r.matches(source) and not (made_if_missing and r.leaf)),
+        (r for r in policy.binds if normal and r.matches(source) and not (made_if_missing and r.leaf is not None)),
         None,
     )
     if rule is None:
         raise _host_path_refused(policy, str(source))
     if writable and not rule.writable:
         raise Refused(f"binding {source} {mode}: only read-only")
+
+
+def nfs_options(policy: Policy, volume: object) -> dict[str, str] | None:
+    """The local driver's options the swarm hub gives the NFS volume of that name, or None."""
+    if not policy.nfs or not isinstance(volume, str) or not VOLUME_NAME.fullmatch(volume) or ".." in volume:
+        return None
+    from ..storage import nfs_volume_options  # not at the top, which the healthcheck imports
+
+    return nfs_volume_options(*policy.nfs, volume)
+
+
+def _is_nfs_volume(policy: Policy, volume: object, options: dict[str, object]) -> bool:
+    """A volume mount's DriverConfig exactly as swarm.py gives a user's NFS volume (SWARM_NFS_SERVER)."""
+    expected = nfs_options(policy, volume)
+    driver = fields(options.get("driverconfig"), "VolumeOptions.DriverConfig")
+    return expected is not None and driver == {"name": "local", "options": expected}
 
 
 def _host_path_refused(policy: Policy, source: str) -> Refused:
@@ -560,6 +637,12 @@ def _host_path_refused(policy: Policy, source: str) -> Refused:
             "directories only as backup.env names them to the backup guard (RESTIC_REPOSITORY, a "
             "local one; BACKUP_SSH_DIR, read-only) and, with STORAGE_QUOTA_ROOT in .env, the quota's "
             "homes <root>/<name>/home and group folders <root>/_groups/<name>/folder"
+        )
+    if policy.role == "swarm":
+        return Refused(
+            f"binding the host path {source}: users' servers mount named volumes, and host directories "
+            "only if the hub's configuration names them (SITE_RESOURCES_DIR, read-only; a user's own "
+            "directory <SWARM_SHARED_PATH>/<volume name>)"
         )
     return Refused(
         f"binding the host path {source}: containers mount named volumes, and host directories "
@@ -592,7 +675,7 @@ def check_mount(policy: Policy, mount: dict[str, object]) -> None:
         if not VOLUME_NAME.fullmatch(mount.get("source") or "an anonymous volume"):
             raise Refused(f"a volume mount of {mount.get('source')!r}, which is no volume's name")
         options = fields(mount.get("volumeoptions"), "a mount's VolumeOptions")
-        if not empty(options.get("driverconfig")):
+        if not empty(options.get("driverconfig")) and not _is_nfs_volume(policy, mount.get("source"), options):
             raise Refused(
                 "a volume mount with a driver configuration (it can bind any host path, "
                 "type=none,o=bind,device=/): the hub's volumes use the local driver's defaults"
@@ -681,6 +764,175 @@ def check_network_member(policy: Policy, body: object) -> None:
     _only(member, {"container", "endpointconfig", "force"}, "the request", "the hub never sets it")
 
 
+# --- The swarm hub's services and configs (--for swarm) ---------------------------------------
+
+# A service's ContainerSpec fields that give nothing of the host: any value passes (the
+# command, the environment, limits of its own). Every other field must be unset, except
+# those checked in check_container_spec.
+CONTAINER_SPEC_FREE = {
+    "image",
+    "labels",
+    "command",
+    "args",
+    "hostname",
+    "env",
+    "dir",
+    "user",
+    "groups",
+    "tty",
+    "openstdin",
+    "readonly",
+    "stopsignal",
+    "stopgraceperiod",
+    "healthcheck",
+    "hosts",
+    "dnsconfig",
+    "init",
+    "capabilitydrop",
+}
+CONTAINER_SPEC_CHECKED = {"privileges", "capabilityadd", "isolation", "mounts", "configs"}
+# The boot step's config as the hub made it before the guard labelled configs (boot_file.py).
+BOOT_CONFIG_LABEL = "org.pyiron-hub.boot"
+
+
+def check_service_create(policy: Policy, body: object) -> None:
+    """A user's server as the swarm hub creates it (swarm.py): one task of a container that may be
+    what the hub's containers may be on one host (check_mount's rules for its mounts), on
+    DOCKER_NETWORK_NAME only, publishing no port. Refused otherwise."""
+    spec = fields(body, "the service")
+    check_labels(policy, spec.get("labels"), "service")
+    mode = fields(spec.get("mode"), "Mode")
+    replicas = fields(mode.get("replicated"), "Mode.Replicated").get("replicas")
+    # {"Global": {}} is a mode however empty: only null is unset.
+    if any(value is not None for key, value in mode.items() if key != "replicated") or replicas not in (None, 0, 1):
+        raise Refused(f"Mode {spec.get('mode')!r}: a server is one task, never one on every node or many")
+    endpoint = fields(spec.get("endpointspec"), "EndpointSpec")
+    if not empty(endpoint.get("ports")):
+        raise Refused(
+            f"EndpointSpec.Ports {endpoint['ports']!r}: a published port opens the server on every node; "
+            "the hub reaches servers over DOCKER_NETWORK_NAME"
+        )
+    if (endpoint.get("mode") or "vip") not in ("vip", "dnsrr"):
+        raise Refused(f"EndpointSpec.Mode {endpoint['mode']!r} is no endpoint mode of Docker's")
+    _only(endpoint, {"mode", "ports"}, "EndpointSpec", "the hub never sets it")
+    for network in spec.get("networks") or []:
+        check_service_network(policy, network)
+    _only(
+        spec,
+        {"name", "labels", "tasktemplate", "mode", "networks", "endpointspec"},
+        "the service",
+        "the hub never sets it (a field the guard does not know is refused too)",
+    )
+    task = fields(spec.get("tasktemplate"), "TaskTemplate")
+    for key in ("pluginspec", "networkattachmentspec"):
+        if not empty(task.get(key)):
+            raise Refused(f"TaskTemplate.{key}: the hub's services run containers, not plugins")
+    if (task.get("runtime") or "container") != "container":
+        raise Refused(f"TaskTemplate.Runtime {task['runtime']!r}: the hub's services run containers")
+    if not empty(task.get("logdriver")):
+        raise Refused("TaskTemplate.LogDriver: the hub's services log as the engine does (its options reach the host)")
+    for network in task.get("networks") or []:
+        check_service_network(policy, network)
+    _only(
+        fields(task.get("resources"), "TaskTemplate.Resources"),
+        {"limits", "reservations"},
+        "Resources",
+        "the hub never sets it",
+    )
+    _only(
+        task,
+        {"containerspec", "resources", "restartpolicy", "placement", "networks", "forceupdate", "runtime"},
+        "TaskTemplate",
+        "the hub never sets it (a field the guard does not know is refused too)",
+    )
+    check_container_spec(policy, fields(task.get("containerspec"), "ContainerSpec"))
+
+
+def check_container_spec(policy: Policy, container: dict[str, object]) -> None:
+    """A service's ContainerSpec: no privilege, capability, secret, host path but those a
+    container of the hub's may bind (check_mount), configs only as references."""
+    where = "ContainerSpec"
+    check_labels(policy, container.get("labels"))
+    privileges = fields(container.get("privileges"), f"{where}.Privileges")
+    if privileges.get("nonewprivileges") in (True, None):
+        privileges.pop("nonewprivileges", None)
+    _only(
+        privileges,
+        set(),
+        f"{where}.Privileges",
+        "the hub's services keep the engine's confinement (seccomp, AppArmor, SELinux, credentials)",
+    )
+    if not empty(container.get("capabilityadd")):
+        raise Refused(
+            f"adding capabilities ({where}.CapabilityAdd {container['capabilityadd']}): the hub's services drop them"
+        )
+    if (container.get("isolation") or "default") != "default":
+        raise Refused(f"{where}.Isolation {container['isolation']!r}: the hub's services use the engine's")
+    for mount in container.get("mounts") or []:
+        check_mount(policy, fields(mount, "a mount"))
+    for reference in container.get("configs") or []:
+        config = fields(reference, "a config reference")
+        if not empty(config.get("runtime")):
+            raise Refused("a config as a runtime's credential spec: the hub mounts its config as a file")
+        _only(
+            fields(config.get("file"), "a config's File"),
+            {"name", "uid", "gid", "mode"},
+            "a config's File",
+            "the hub never sets it",
+        )
+        _only(config, {"configid", "configname", "file"}, "a config reference", "the hub never sets it")
+    for key, value in container.items():
+        # Fail closed, as for HostConfig: secrets, sysctls, ulimits, and what a newer engine adds.
+        if key not in CONTAINER_SPEC_FREE | CONTAINER_SPEC_CHECKED and not empty(value):
+            raise Refused(
+                f"{where}.{key} is set: "
+                + (
+                    "the hub's services mount no swarm secret (the hub's own, the database's)"
+                    if key == "secrets"
+                    else "a field the guard does not know, and the hub never sets it"
+                )
+            )
+
+
+def check_service_network(policy: Policy, network: object) -> None:
+    """A service's network: DOCKER_NETWORK_NAME by that name, and no other (the database's, the
+    guard's, the host's or the ingress would be reachable from users' servers)."""
+    attachment = fields(network, "a network attachment")
+    target = attachment.get("target")
+    if not policy.users_network or target != policy.users_network:
+        raise Refused(
+            f"the network {target!r}: users' servers join {policy.users_network or 'DOCKER_NETWORK_NAME'} "
+            "(DOCKER_NETWORK_NAME) by its name, and no other network"
+        )
+    _only(attachment, {"target", "aliases"}, "a network attachment", "the hub never sets it")
+
+
+async def check_service_configs(policy: Policy, body: dict, inspect: Callable[[str, str], object]) -> None:
+    """The configs a service mounts, asked of the engine: only those the hub made (its boot step's)."""
+    container = fields(
+        fields(fields(body, "the service").get("tasktemplate"), "TaskTemplate").get("containerspec"), "ContainerSpec"
+    )
+    for reference in container.get("configs") or []:
+        config = fields(reference, "a config reference")
+        name = config.get("configid") or config.get("configname")
+        found = await inspect("config", name) if isinstance(name, str) and name else None
+        labels = ((found or {}).get("Spec") or {}).get("Labels") or {}
+        if found is None or not (is_owned(policy, found) or labels.get(BOOT_CONFIG_LABEL)):
+            raise Refused(
+                f"the config {name!r} was not made by the hub: users' servers mount the boot step's "
+                "config and no other (another stack's could say what only it should know)"
+            )
+
+
+def check_config_create(policy: Policy, body: object) -> None:
+    """A config of plain data (the boot step, boot_file.py): no templating, which can expand secrets."""
+    config = fields(body, "the config")
+    if not empty(config.get("templating")):
+        raise Refused("a config's Templating: a template can expand the swarm's secrets into it")
+    check_labels(policy, config.get("labels"), "config")
+    _only(config, {"name", "data", "labels", "templating"}, "the config", "the hub never sets it")
+
+
 # --- What the hub made: the guard's label, set by the guard alone ----------------------------
 
 # Set by the guard on every container and network it lets the hub create, and refused in a
@@ -708,13 +960,41 @@ def mark_owned(policy: Policy, body: dict) -> dict:
 
 
 def is_owned(policy: Policy, found: Mapping) -> bool:
-    """Whether an inspected container or network carries the guard's label for this policy."""
-    labels = (found.get("Config") or {}).get("Labels") if "Config" in found else found.get("Labels")
-    return (labels or {}).get(OWNER_LABEL) == policy.owner
+    """Whether an inspected container, network, service or config carries the guard's label for this policy."""
+    # A container's labels are in Config, a service's and a config's in Spec, a network's at the top.
+    holder = found.get("Config") if "Config" in found else found.get("Spec") if "Spec" in found else found
+    return ((holder or {}).get("Labels") or {}).get(OWNER_LABEL) == policy.owner
+
+
+def tasks_service(query: Mapping[str, list[str]]) -> str:
+    """The one service a task list asks for (filters={"service": [name]}, as SwarmSpawner asks);
+    Refused for any other list: a task's spec shows its service's environment."""
+    try:
+        filters = json.loads((query.get("filters") or ["{}"])[0])
+    except ValueError:
+        filters = None
+    services = filters.get("service") if isinstance(filters, dict) else None
+    if isinstance(services, dict):  # the API's older form: {"name": true}
+        services = [name for name, on in services.items() if on]
+    if (
+        len(query.get("filters") or []) != 1
+        or not isinstance(services, list)
+        or len(services) != 1
+        or not isinstance(services[0], str)
+        or not services[0]
+        or set(filters) - {"service", "desired-state"}
+    ):
+        raise Refused("a task list names one service of the hub's (filters service, desired-state), as the hub asks")
+    return services[0]
 
 
 async def check_owned(
-    policy: Policy, route: Route, path: str, body: object, inspect: Callable[[str, str], object]
+    policy: Policy,
+    route: Route,
+    path: str,
+    body: object,
+    inspect: Callable[[str, str], object],
+    query: Mapping[str, list[str]] | None = None,
 ) -> str:
     """That what a request touches is the hub's own; Refused otherwise. Returns the path with
     the container or network named by its full id, so that what the engine acts on is what
@@ -731,11 +1011,24 @@ async def check_owned(
             return path
         if not is_owned(policy, found):
             raise Refused(
-                f"the container {found.get('Name', name).lstrip('/')} was not made by the {policy.role}: "
-                f"the {policy.role} starts, stops, removes, reads and writes only its own containers "
+                f"the container {found.get('Name', name).lstrip('/')} was not made by the {policy.who}: "
+                f"the {policy.who} starts, stops, removes, reads and writes only its own containers "
                 + ("(its workers)" if policy.role == "backup" else "(users' servers, its volume writers)")
             )
         return "/containers/" + found["Id"] + path[len("/containers/" + name) :]
+    if route.owned in ("service", "tasks"):
+        name = path.split("/")[2] if route.owned == "service" else tasks_service(query or {})
+        found = await inspect("service", name)
+        if found is None:
+            return path
+        if not is_owned(policy, found):
+            raise Refused(
+                f"the service {(found.get('Spec') or {}).get('Name', name)} was not made by the hub: the hub "
+                "looks at, reads the tasks and logs of, and removes only its own services (users' servers)"
+            )
+        if route.owned == "tasks":
+            return path  # the filter names the service as checked; its tasks are the hub's
+        return "/services/" + found["ID"] + path[len("/services/" + name) :]
     if route.owned == "network":
         name = path.split("/")[2]
         found = await inspect("network", name)
@@ -773,21 +1066,33 @@ async def check_volumes(policy: Policy, body: dict, inspect: Callable[[str, str]
     config = fields(body, "the container")
     hc = fields(config.get("hostconfig"), "HostConfig")
     names = [b.split(":")[0] for b in hc.get("binds") or [] if VOLUME_NAME.fullmatch(b.split(":")[0])]
-    names += [
+    await check_volume_mounts(policy, names, hc.get("mounts"), inspect)
+
+
+async def check_volume_mounts(
+    policy: Policy, names: list[str], mounts: object, inspect: Callable[[str, str], object]
+) -> None:
+    """The named volumes (names, and those of the Mounts list, a container's or a service's),
+    asked of this engine (check_volumes). On a swarm that is the manager's: a worker's own
+    volumes are out of the guard's sight."""
+    names = names + [
         m["source"]
-        for m in (fields(m, "a mount") for m in hc.get("mounts") or [])
+        for m in (fields(m, "a mount") for m in mounts or [])
         if m.get("type") == "volume" and m.get("source")
     ]
     for name in names:
         volume = await inspect("volume", name)
         if volume is None:
             continue  # the engine makes it, of the local driver without options
-        if (volume.get("Driver") or "local") != "local" or not empty(volume.get("Options")):
-            raise Refused(
-                f"the volume {name} has driver {volume.get('Driver')!r} with options "
-                f"{volume.get('Options')}: a volume with options can bind a host path; "
-                "the hub's volumes use the local driver's defaults"
-            )
+        if (volume.get("Driver") or "local") == "local" and (
+            empty(volume.get("Options")) or volume.get("Options") == nfs_options(policy, name)
+        ):
+            continue
+        raise Refused(
+            f"the volume {name} has driver {volume.get('Driver')!r} with options "
+            f"{volume.get('Options')}: a volume with options can bind a host path; "
+            "the hub's volumes use the local driver's defaults"
+        )
 
 
 # --- Settings ------------------------------------------------------------------------------
@@ -802,11 +1107,14 @@ class GuardSettings:
     quota_root: str | None = None
     network_pool: IPv4Network = IPv4Network(DEFAULT_POOL)
     writable_bind_paths: frozenset[str] = field(default_factory=frozenset)
+    shared_path: str | None = None
+    nfs: tuple[str, str] | None = None
 
     def bind_rules(self) -> tuple[BindRule, ...]:
         """The host paths containers may bind, as the Policy carries them: bind_paths read-only,
         writable_bind_paths writable, and under quota_root (STORAGE_QUOTA_ROOT) users' limited
-        homes <root>/<name>/home and group folders <root>/_groups/<name>/folder, writable."""
+        homes <root>/<name>/home and group folders <root>/_groups/<name>/folder, writable; on a
+        swarm users' directories under shared_path (SWARM_SHARED_PATH), writable."""
         rules = [BindRule(p) for p in sorted(self.bind_paths)]
         rules += [BindRule(p, writable=True) for p in sorted(self.writable_bind_paths)]
         if self.quota_root:
@@ -814,17 +1122,43 @@ class GuardSettings:
                 BindRule(self.quota_root, "home", writable=True),
                 BindRule(posixpath.join(self.quota_root, "_groups"), "folder", writable=True),
             ]
+        if self.shared_path:  # the swarm's: users' directories <SWARM_SHARED_PATH>/<volume name> (swarm.py)
+            rules.append(BindRule(self.shared_path, "", writable=True))
         return tuple(rules)
 
 
+def load_swarm_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
+    """The hub's (load_guard_settings) and where users' files are on a swarm: SWARM_SHARED_PATH
+    (its users' directories may be bound, writable) or SWARM_NFS_SERVER and SWARM_NFS_EXPORT."""
+    problems, swarm = [], {}
+    try:
+        settings = load_guard_settings(environ)
+    except ConfigError as err:
+        problems, settings = list(err.problems), None
+    shared = (environ.get("SWARM_SHARED_PATH") or "").strip()
+    if shared and (not shared.startswith("/") or posixpath.normpath(shared) == "/"):
+        problems.append(
+            Problem("SWARM_SHARED_PATH", "must be an absolute path every node mounts", "/srv/pyiron-hub-users")
+        )
+    elif shared:
+        swarm["shared_path"] = posixpath.normpath(shared)
+    server, export = ((environ.get(k) or "").strip() for k in ("SWARM_NFS_SERVER", "SWARM_NFS_EXPORT"))
+    if server and export:
+        swarm["nfs"] = (server, export)
+    if problems:
+        raise ConfigError(problems)
+    return GuardSettings(**{**settings.__dict__, **swarm})
+
+
 def guard_settings(role: str, env_file: Mapping[str, str], environ: Mapping[str, str]) -> GuardSettings:
-    """The settings of the guard for role ("hub" or "backup"), of its env file (pyiron.env, or
+    """The settings of the guard for role ("hub", "backup" or "swarm"), of its env file (pyiron.env, or
     backup.env for the backup) and its environment: STORAGE_QUOTA_ROOT there wins over the file's,
     as compose.quota.yml (compose.backup.yml for the backup's) passes it from .env, to the hub
     and the quota service too."""
     root = (environ.get("STORAGE_QUOTA_ROOT") or "").strip()
     read = {**env_file, "STORAGE_QUOTA_ROOT": root} if root else env_file
-    return load_backup_guard_settings(read) if role == "backup" else load_guard_settings(read)
+    load = {"backup": load_backup_guard_settings, "swarm": load_swarm_guard_settings}.get(role, load_guard_settings)
+    return load(read)
 
 
 def load_guard_settings(environ: Mapping[str, str]) -> GuardSettings:
@@ -923,6 +1257,8 @@ async def inspect_upstream(session, kind: str, name: str) -> dict | None:
         "network": "/networks/{}",
         "volume": "/volumes/{}",
         "image": "/images/{}/json",
+        "service": "/services/{}",
+        "config": "/configs/{}",
     }[kind]
     url = URL("http://docker" + path.format(quote(name, safe="")), encoded=True)
     try:
@@ -972,19 +1308,23 @@ def make_app(policy: Policy, upstream: str):
                 raise Refused("a body where the hub sends none")
             inspect = lambda kind, name: inspect_upstream(request.app["session"], kind, name)  # noqa: E731
             if route.owned:
-                checked = await check_owned(policy, route, path, body, inspect)
+                checked = await check_owned(policy, route, path, body, inspect, query)
                 version = re.match(r"/v\d+\.\d+", path)
-                raw_path = (
-                    (version[0] if version else "")
-                    + quote(checked)
-                    + ("?" + request.query_string if request.query_string else "")
-                )
+                # The query as sent, still encoded (query_string is decoded: a task list's
+                # JSON filters would reach the engine as no URL at all).
+                raw_query = request.raw_path.partition("?")[2]
+                raw_path = (version[0] if version else "") + quote(checked) + ("?" + raw_query if raw_query else "")
             if route.body == "json":
-                if api_path(path) == "/containers/create":
+                created = api_path(path)
+                if created == "/containers/create":
                     await check_volumes(policy, body, inspect)
                     if policy.role == "backup":
                         await check_worker_image(policy, body, lambda name: inspect("image", name))
-                if api_path(path) in ("/containers/create", "/networks/create"):
+                if created == "/services/create":
+                    container = fields(fields(body, "").get("tasktemplate"), "").get("containerspec")
+                    await check_volume_mounts(policy, [], fields(container, "").get("mounts"), inspect)
+                    await check_service_configs(policy, body, inspect)
+                if created in ("/containers/create", "/networks/create", "/services/create", "/configs/create"):
                     body = mark_owned(policy, body)
                 # What the engine gets is exactly what was checked (and the guard's label).
                 data = json.dumps(body).encode()
@@ -1098,10 +1438,11 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
     parser.add_argument(
         "--for",
         dest="role",
-        choices=("hub", "backup"),
+        choices=("hub", "backup", "swarm"),
         default="hub",
-        help="whom the guard serves: the hub (default), or the backup service (compose.backup.yml; "
-        "--env-file is then backup.env)",
+        help="whom the guard serves: the hub (default), the backup service (compose.backup.yml; "
+        "--env-file is then backup.env), or the hub on a swarm (compose.swarm.yml; its users' servers "
+        "are services)",
     )
     args = parser.parse_args(argv)
     if args.ping:
@@ -1128,7 +1469,9 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
             network_pool=settings.network_pool,
             users_network=users_network,
             role=args.role,
-            owner=args.role,
+            # The swarm's hub is the hub: one label for what a hub made, whichever guard let it.
+            owner="hub" if args.role == "swarm" else args.role,
+            nfs=settings.nfs,
             **own_identity(args.upstream),
         )
     except Exception as err:  # docker-py's errors, or no socket at all: the restart policy tries again
@@ -1138,13 +1481,15 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ)
         log.warning("not in a container of this engine: nothing of the guard itself to protect")
     log.info(
         "serving %s for the %s at %s; host paths containers may bind: %s; users' networks' subnets in %s; "
-        "members of %s may join the hub's networks (the backup's workers' network)",
+        "DOCKER_NETWORK_NAME %s (its members may join the hub's networks; the backup's workers' and users' "
+        "services' one network); NFS volumes of %s",
         args.listen,
         args.role,
         args.upstream,
         ", ".join(map(str, policy.binds)) or "none",
         policy.network_pool,
         policy.users_network or "no network",
+        ":".join(policy.nfs) if policy.nfs else "no server (no SWARM_NFS_SERVER)",
     )
     from aiohttp import web
 

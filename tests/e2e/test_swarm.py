@@ -97,22 +97,25 @@ class SwarmStack:
             text=True,
         )
         assert r.returncode == 0, r.stderr
-        if self.deployed:  # again, changed: the hub's task is replaced (stop first); wait for the new one
+        if self.deployed:
+            # Again, changed: the hub's and the guard's tasks are replaced (stop first); wait for
+            # the new ones (the guard's too: the hub answers without it, but cannot spawn).
             wait_for(
-                lambda: (
+                lambda: all(
                     node(
                         1,
                         "service",
                         "inspect",
                         "--format",
                         "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
-                        f"{STACK}_hub",
+                        f"{STACK}_{name}",
                     ).stdout.strip()
                     == "completed"
+                    for name in ("hub", "docker-guard")
                 ),
                 timeout=180,
                 interval=0.25,
-                message="the hub's service updated",
+                message="the hub's and the guard's services updated",
             )
         self.deployed = True
         import requests
@@ -637,6 +640,8 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
         assert [n["Target"] for n in spec["Networks"]] == [
             json.loads(node(1, "network", "inspect", NETWORK).stdout)[0]["Id"]
         ]
+        # Made through the Docker API guard, which labels what it lets the hub create.
+        assert service(name)["Spec"]["Labels"] == {"org.pyiron-hub.guard.owner": "hub"}
     print(
         f"\n[swarm] first spawns, three at once (image pulled on the node if new), ready after: "
         f"{', '.join(f'{t:.1f}s' for t in timings)}"
@@ -754,6 +759,70 @@ def test_servers_spread_over_workers_with_limits_files_stay_with_their_node(swar
 
 
 # --- users' files on a shared path (SWARM_SHARED_PATH), over the network ---------------------
+# Run in the hub's own container, as whoever took the hub over would: each call through the
+# guard (DOCKER_HOST), its answer kept.
+ATTACKS = """
+import json, sys
+import docker
+from docker.types import ContainerSpec, Mount, TaskTemplate
+
+client = docker.from_env(version="auto").api  # DOCKER_HOST: the guard
+image, stack = sys.argv[1:3]
+said = {}
+
+def attempt(name, call):
+    try:
+        call()
+        said[name] = "done"
+    except docker.errors.APIError as err:
+        said[name] = f"{err.response.status_code} {err.explanation}"
+
+root = Mount("/host", "/", type="bind")
+attempt("bind /", lambda: client.create_service(
+    TaskTemplate(ContainerSpec(image, ["sleep", "600"], mounts=[root]), networks=[stack + "-users"]),
+    name=stack + "-attack"))
+attempt("privileged", lambda: client.create_service(
+    TaskTemplate(ContainerSpec(image, ["sleep", "600"], cap_add=["ALL"])), name=stack + "-attack"))
+attempt("the guard's network", lambda: client.create_service(
+    TaskTemplate(ContainerSpec(image, ["sleep", "600"]), networks=[stack + "_docker-api"]), name=stack + "-attack"))
+attempt("remove hub-db", lambda: client.remove_service(stack + "_hub-db"))
+attempt("remove the guard", lambda: client.remove_service(stack + "_docker-guard"))
+attempt("hub-db's logs", lambda: b"".join(client.service_logs(stack + "_hub-db", stdout=True)))
+attempt("hub-db's spec", lambda: client.inspect_service(stack + "_hub-db"))
+attempt("hub-db's tasks", lambda: client.tasks(filters={"service": stack + "_hub-db"}))
+attempt("every task", lambda: client.tasks())
+attempt("a secret", lambda: client.create_secret("attack", b"x"))
+print(json.dumps(said))
+"""
+
+
+def test_the_hub_holds_no_socket_and_its_guard_refuses_what_would_take_the_swarm(swarm):
+    task = node(1, "service", "ps", "-q", "--filter", "desired-state=running", f"{STACK}_hub").stdout.split()[0]
+    hub = json.loads(node(1, "inspect", task).stdout)[0]["Status"]["ContainerStatus"]["ContainerID"]
+    assert node(1, "exec", hub, "test", "-e", "/var/run/docker.sock", check=False).returncode == 1
+    r = node(1, "exec", hub, "python3", "-c", ATTACKS, registry_name(IMAGES["base"]), STACK, timeout=120)
+    said = json.loads(r.stdout.strip().splitlines()[-1])
+    expected = {
+        "bind /": "binding the host path /",
+        "privileged": "adding capabilities",
+        "the guard's network": f"users' servers join {NETWORK}",
+        "remove hub-db": "was not made by the hub",
+        "remove the guard": "was not made by the hub",
+        "hub-db's logs": "was not made by the hub",
+        "hub-db's spec": "was not made by the hub",
+        "hub-db's tasks": "was not made by the hub",
+        "every task": "names one service",
+        "a secret": "swarm secrets",
+    }
+    assert {k: v.split(" ", 1)[0] for k, v in said.items()} == {k: "403" for k in expected}, said
+    for attack, words in expected.items():
+        assert "docker-guard refused" in said[attack] and words in said[attack], (attack, said[attack])
+    # Nothing of it happened: the database and the guard run, no service of the attack exists.
+    services = node(1, "service", "ls", "--format", "{{.Name}} {{.Replicas}}").stdout.split("\n")
+    assert {f"{STACK}_hub-db 1/1", f"{STACK}_docker-guard 1/1"} <= set(services), services
+    assert not [s for s in services if "attack" in s], services
+
+
 @pytest.fixture(scope="module")
 def shared_swarm(swarm):
     """The stack deployed again with SWARM_SHARED_PATH, after "sd" kept files in node-local volumes."""

@@ -731,12 +731,12 @@ REPO = Path(__file__).resolve().parents[2]
 SOCKET_HOLDERS = {
     "docker-compose.yml": {"docker-guard"},
     "compose.backup.yml": {"backup-guard"},
-    "compose.swarm.yml": {"hub"},
+    "compose.swarm.yml": {"docker-guard"},
 }
 
 
 @pytest.mark.parametrize("path", sorted(p.name for p in REPO.glob("*.yml")))
-def test_no_compose_file_for_one_host_gives_the_socket_to_the_hub(path):
+def test_no_compose_file_gives_the_socket_to_the_hub(path):
     import yaml
 
     services = (yaml.safe_load((REPO / path).read_text()) or {}).get("services") or {}
@@ -931,6 +931,30 @@ def test_a_shape_rule_allows_that_shape_and_no_other(source, allowed):
     else:
         with pytest.raises(Refused, match="binding the host path"):
             check_host_bind(policy, source, writable=False, made_if_missing=False, mode="writable")
+
+
+@pytest.mark.parametrize(
+    "source, allowed",
+    [
+        ("/s/jupyterhub-home-ann", True),
+        ("/s", False),  # the shared path itself
+        ("/s/..", False),
+        ("/s/a/b", False),  # below a user's directory
+        ("/s/..ann", False),
+        ("/t/jupyterhub-home-ann", False),
+    ],
+)
+def test_a_directory_rule_allows_the_directories_right_under_its_path(source, allowed):
+    # The swarm's SWARM_SHARED_PATH: <path>/<volume name>, as a mount only.
+    policy = Policy(binds=(BindRule("/s", "", writable=True),))
+    if allowed:
+        check_host_bind(policy, source, writable=True, made_if_missing=False, mode="writable")
+        with pytest.raises(Refused, match="binding the host path"):
+            check_host_bind(policy, source, writable=True, made_if_missing=True, mode="with mode rw")
+    else:
+        with pytest.raises(Refused, match="binding the host path"):
+            check_host_bind(policy, source, writable=True, made_if_missing=False, mode="writable")
+    assert str(policy.binds[0]) == "/s/* (read-write)"
 
 
 def test_a_read_only_rule_refuses_a_writable_bind_and_a_shape_is_no_binds_string():

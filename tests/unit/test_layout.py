@@ -39,7 +39,7 @@ OLDEST = (3, 8)
 # Hub modules a subpackage may import, at the top of a module / inside a function. Each one
 # listed for the top must itself keep the subpackage's rule there (checked below).
 MAY_IMPORT = {
-    "docker_guard": ({"problems", "subnets"}, {"values", "envfiles"}),
+    "docker_guard": ({"problems", "subnets"}, {"values", "envfiles", "storage"}),
     "backup_worker": ({"backup_layout", "error_words"}, set()),
     "probes": ({"backup_status"}, set()),
     "in_user_container": (set(), set()),

@@ -14,48 +14,56 @@ COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SWARM = yaml.safe_load((REPO / "compose.swarm.yml").read_text())
 
 
-# On one host the hub reaches Docker through the guard (docker-guard, on the docker-api
-# network); a swarm's hub creates services, which the guard does not serve, and holds the
-# manager's socket (README "Security notes", "Running on a swarm").
-GUARD_ONLY = {"networks": ["docker-api"], "environment": ["DOCKER_HOST"]}
+@pytest.mark.parametrize("service", ["hub", "hub-db", "docker-guard"])
+@pytest.mark.parametrize("key", ["image", "networks"])
+def test_same_images_and_networks(service, key):
+    assert SWARM["services"][service][key] == COMPOSE["services"][service][key]
 
 
-@pytest.mark.parametrize("service", ["hub", "hub-db"])
-@pytest.mark.parametrize("key", ["image", "env_file", "networks"])
-def test_same_images_env_files_and_networks(service, key):
-    compose = COMPOSE["services"][service][key]
-    if service == "hub" and key == "networks":
-        compose = [n for n in compose if n not in GUARD_ONLY["networks"]]
-    assert SWARM["services"][service][key] == compose
+def test_same_env_files_but_the_swarms_guard_takes_the_hubs_settings_as_one():
+    # On one host the guard reads pyiron.env bound as a file; `stack deploy` reads it as an env file.
+    assert SWARM["services"]["hub"]["env_file"] == COMPOSE["services"]["hub"]["env_file"]
+    assert SWARM["services"]["hub-db"]["env_file"] == COMPOSE["services"]["hub-db"]["env_file"]
+    assert SWARM["services"]["docker-guard"]["env_file"] == ["pyiron.env"]
 
 
-def test_the_hub_gets_the_same_environment_plus_the_swarm_spawner_but_no_guard():
-    compose = {k: v for k, v in COMPOSE["services"]["hub"]["environment"].items() if k not in GUARD_ONLY["environment"]}
-    assert COMPOSE["services"]["hub"]["environment"]["DOCKER_HOST"] == "tcp://docker-guard:2375"
+def test_the_hub_gets_the_same_environment_plus_the_swarm_spawner():
+    compose = COMPOSE["services"]["hub"]["environment"]
+    assert compose["DOCKER_HOST"] == "tcp://docker-guard:2375"
     assert SWARM["services"]["hub"]["environment"] == {**compose, "SPAWNER": "swarm"}
+    assert SWARM["services"]["docker-guard"]["environment"] == COMPOSE["services"]["docker-guard"]["environment"]
+
+
+def test_the_swarms_guard_serves_the_swarm_hub():
+    one_host = COMPOSE["services"]["docker-guard"]["command"]
+    assert one_host[:3] == ["python3", "-m", "pyiron_hub_config.docker_guard"]
+    assert SWARM["services"]["docker-guard"]["command"] == [*one_host[:3], "--for", "swarm"]
+    assert SWARM["services"]["docker-guard"]["healthcheck"] == COMPOSE["services"]["docker-guard"]["healthcheck"]
+    assert SWARM["services"]["docker-guard"]["read_only"] is True
+    assert SWARM["services"]["docker-guard"]["deploy"]["placement"]["constraints"] == ["node.role == manager"]
 
 
 @pytest.mark.parametrize("service", ["hub", "hub-db"])
-def test_same_volumes_but_the_swarms_hub_holds_the_managers_socket(service):
-    socket = ["${DOCKER_SOCKET:-/var/run/docker.sock}:/var/run/docker.sock"] if service == "hub" else []
-    assert SWARM["services"][service]["volumes"] == socket + COMPOSE["services"][service]["volumes"]
+def test_same_volumes(service):
+    assert SWARM["services"][service]["volumes"] == COMPOSE["services"][service]["volumes"]
 
 
-def test_on_one_host_only_the_guard_holds_the_socket():
-    holders = [
-        name
-        for name, service in COMPOSE["services"].items()
-        if any("docker.sock" in v for v in service.get("volumes", []))
-    ]
-    assert holders == ["docker-guard"]
+def test_only_the_guard_holds_the_socket_on_one_host_and_on_a_swarm():
+    for stack, socket in ((COMPOSE, "/var/run/docker.sock"), (SWARM, "${DOCKER_SOCKET:-/var/run/docker.sock}")):
+        holders = {
+            name: [v for v in service.get("volumes", []) if "docker.sock" in v]
+            for name, service in stack["services"].items()
+        }
+        assert {name: v for name, v in holders.items() if v} == {"docker-guard": [f"{socket}:/var/run/docker.sock"]}
 
 
 def test_the_same_named_volumes():
     assert SWARM["volumes"] == COMPOSE["volumes"]
 
 
-def test_the_database_network_stays_internal_and_users_get_an_attachable_overlay():
+def test_the_database_and_guard_networks_stay_internal_and_users_get_an_attachable_overlay():
     assert SWARM["networks"]["db"] == {"driver": "overlay", "internal": True}
+    assert SWARM["networks"]["docker-api"] == {**COMPOSE["networks"]["docker-api"], "driver": "overlay"}
     assert SWARM["networks"]["users"] == {**COMPOSE["networks"]["users"], "driver": "overlay", "attachable": True}
 
 
