@@ -1069,6 +1069,11 @@ async def check_volumes(policy: Policy, body: dict, inspect: Callable[[str, str]
     await check_volume_mounts(policy, names, hc.get("mounts"), inspect)
 
 
+# Labels docker compose and docker stack deploy set on the volumes they make (values: the
+# project's or stack's name); the hub's own volumes come from the engine at a create, unlabelled.
+DEPLOYED_VOLUME_LABELS = ("com.docker.compose.project", "com.docker.stack.namespace")
+
+
 async def check_volume_mounts(
     policy: Policy, names: list[str], mounts: object, inspect: Callable[[str, str], object]
 ) -> None:
@@ -1084,6 +1089,14 @@ async def check_volume_mounts(
         volume = await inspect("volume", name)
         if volume is None:
             continue  # the engine makes it, of the local driver without options
+        project = next((v for k, v in (volume.get("Labels") or {}).items() if k in DEPLOYED_VOLUME_LABELS), None)
+        if project is not None and policy.role != "backup":
+            # The deployment's own volumes (the database's files, the hub's data) and any other
+            # compose project's or stack's: a server mounting one reads and writes them.
+            raise Refused(
+                f"mounting the volume {name} of the compose project or stack {project}: the "
+                f"{policy.who}'s servers mount the volumes the engine makes for them, never a deployment's"
+            )
         if (volume.get("Driver") or "local") == "local" and (
             empty(volume.get("Options")) or volume.get("Options") == nfs_options(policy, name)
         ):

@@ -92,6 +92,8 @@ attacks = {
         image, ["true"], labels={**labels, "org.pyiron-hub.guard.owner": "hub"}),
     "a bind-type volume made outside": lambda: create(mounts=[Mount("/host-etc", "guard-attack-etc")]),
     "a bind-type volume made outside, as a bind": lambda: create(binds=["guard-attack-etc:/host-etc"]),
+    "the database's volume": lambda: create(mounts=[Mount("/pgdata", project + "_hub-db-data")]),
+    "the hub's data volume, as a bind": lambda: create(binds=[project + "_hub-data:/data"]),
     "hub-db joined to a hub network": lambda: api.connect_container_to_network(db, net),
     "the hub's network joined to the database's": lambda: api.connect_container_to_network(
         hub["Id"], project + "_db"),
@@ -331,6 +333,8 @@ def test_whoever_controls_the_hub_is_not_root_on_the_host(guarded):
         ("the guard's label forged", "only the guard sets it"),
         ("a bind-type volume made outside", "the volume guard-attack-etc has driver"),
         ("a bind-type volume made outside, as a bind", "the volume guard-attack-etc has driver"),
+        ("the database's volume", "of the compose project or stack"),
+        ("the hub's data volume, as a bind", "of the compose project or stack"),
         ("hub-db joined to a hub network", "joining the container"),
         ("the hub's network joined to the database's", "not made by the hub"),
         ("privileged", "Privileged"),

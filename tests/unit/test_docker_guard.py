@@ -373,6 +373,19 @@ ENGINE = {
     ("network", "pyiron-hub_db"): {"Id": "b" * 64, "Name": "pyiron-hub_db", "Labels": {}},
     ("volume", "etc"): {"Name": "etc", "Driver": "local", "Options": {"type": "none", "o": "bind", "device": "/etc"}},
     ("volume", "plain"): {"Name": "plain", "Driver": "local", "Options": None},
+    # docker-compose.yml's, as compose makes it; a stack's carries com.docker.stack.namespace.
+    ("volume", "pyiron-hub_hub-db-data"): {
+        "Name": "pyiron-hub_hub-db-data",
+        "Driver": "local",
+        "Options": None,
+        "Labels": {"com.docker.compose.project": "pyiron-hub", "com.docker.compose.volume": "hub-db-data"},
+    },
+    ("volume", "pyiron-hub_hub-data"): {
+        "Name": "pyiron-hub_hub-data",
+        "Driver": "local",
+        "Options": {},
+        "Labels": {"com.docker.stack.namespace": "pyiron-hub"},
+    },
 }
 OWNED = Policy(users_network=HUB_NETWORK)
 
@@ -442,11 +455,11 @@ def test_the_hub_and_its_servers_join_its_networks():
     assert owned("DELETE", net) == f"/networks/{'n' * 64}"
 
 
-def volumes_checked(body):
+def volumes_checked(body, policy=OWNED):
     async def inspect(kind, name):
         return ENGINE.get((kind, name))
 
-    return asyncio.run(check_volumes(OWNED, body, inspect))
+    return asyncio.run(check_volumes(policy, body, inspect))
 
 
 @pytest.mark.parametrize(
@@ -459,6 +472,17 @@ def volumes_checked(body):
 def test_a_volume_made_elsewhere_that_binds_a_host_path_is_refused(host_config):
     with pytest.raises(Refused, match="the volume etc has driver 'local' with options"):
         volumes_checked(container_body(**host_config))
+
+
+@pytest.mark.parametrize("name", ["pyiron-hub_hub-db-data", "pyiron-hub_hub-data"])
+def test_a_deployments_own_volume_is_no_servers(name):
+    # The database's files, mounted into a container the hub creates, are the database's to
+    # anyone controlling the hub; the backup's workers read them (its own policy).
+    with pytest.raises(Refused, match=f"mounting the volume {name} of the compose project or stack pyiron-hub"):
+        volumes_checked(container_body(mounts=[Mount("/x", name)]))
+    with pytest.raises(Refused, match="compose project or stack"):
+        volumes_checked(container_body(binds=[f"{name}:/x:ro"]))
+    volumes_checked(container_body(mounts=[Mount("/x", name)]), policy=Policy(role="backup"))
 
 
 def test_plain_and_new_volumes_pass():
