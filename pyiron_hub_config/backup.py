@@ -41,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import error_words as words
-from .backup_layout import QUOTA_DIR, SQLITE_DIR, STAGING, VOLUMES
+from .backup_layout import QUOTA_DIR, SKIPPED_MARK, SQLITE_DIR, STAGING, UNREADABLE_MARK, VOLUMES
 from .backup_settings import BackupSettings, load_backup_settings, restic_environment
 from .backup_status import STATUS_FILE, read_status
 from .problems import ConfigError
@@ -93,6 +93,14 @@ RESTIC_WORDS = [
 
 class BackupError(Exception):
     """Something the admin must fix; the message names it. Nothing was changed."""
+
+
+class HostDirMissing(BackupError):
+    """The engine found no directory at path, one of a worker's host_dirs (a quota home or group folder)."""
+
+    def __init__(self, path: str):
+        super().__init__(f"{path} does not exist on the Docker host")
+        self.path = path
 
 
 def restic_problem(status: int, output: str, repository: str) -> str | None:
@@ -409,6 +417,9 @@ class Deployment:
             )
         except docker.errors.APIError as err:
             text = str(err.explanation or err)
+            missing = re.search(re.escape(words.DOCKER_NO_BIND_SOURCE) + r":\s*(\S+)", text)
+            if missing and missing.group(1).rstrip("'\".,") in host_dirs:
+                raise HostDirMissing(missing.group(1).rstrip("'\".,")) from None
             if settings.local_path and words.DOCKER_NO_BIND_SOURCE in text:
                 raise BackupError(restic_problem(words.RESTIC_NO_REPOSITORY, text, settings.repository)) from None
             if words.GUARD_REFUSED in text:
@@ -521,8 +532,11 @@ def write_status(status: dict, directory: Path = DATA_DIR) -> None:
         tmp.replace(directory / STATUS_FILE)
 
 
-def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str], init: bool = False) -> dict[str, str]:
-    """One backup; returns the SQLite databases skipped ({volume/path: why}), all else is in the snapshot."""
+def backup(
+    dep: Deployment, settings: BackupSettings, environ: Mapping[str, str], init: bool = False
+) -> tuple[dict[str, str], dict[str, str]]:
+    """One backup; returns what it skipped, all else is in the snapshot: the SQLite databases
+    ({volume/path: why}) and the quota's homes and group folders ({host path: why})."""
     if init:
         status, output, _ = dep.run_worker(settings, environ, ["restic", "--no-cache", "init"], init=True, echo=False)
         if status and not words.RESTIC_REPOSITORY_EXISTS.search(output):
@@ -534,37 +548,57 @@ def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str]
     quota = quota_limits(dep)
     dump = pg_dump(dep)
     dep.log(f"database dumped ({len(dump)} bytes); volumes: {', '.join(volumes) or 'none'}")
-    manifest = {
-        "project": dep.project,
-        "deployment": dep.deployment,
-        "volumes": volumes,
-        "time": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    places = {}
+    places, skipped_dirs = {}, {}
     if dep.quota:
-        manifest["quota"] = quota
         places = quota_places(dep.quota.root, quota)
         dep.log(
             f"under {dep.quota.root}: homes of {', '.join(quota['homes']) or 'nobody'}; "
             f"group folders {', '.join(quota['groups']) or 'none'}"
         )
-    staging = STAGING.relative_to("/")
-    files = {f"{staging}/postgres/{DUMP}": dump, f"{staging}/manifest.json": json.dumps(manifest).encode()}
-    files.update({f"{staging}/config/{name}": data for name, data in config_files().items()})
     plan = {"host": dep.project, "forget": settings.forget_args()}
-    status, output, _ = dep.run_worker(
-        settings,
-        environ,
-        ["pyiron-hub", "backup-worker", "backup", json.dumps(plan)],
-        volumes={v: (str(VOLUMES / v), True) for v in volumes},
-        host_dirs={path: (str(VOLUMES / rel), True) for path, rel in places.items()},
-        put=tar_bytes(files),
-    )
+    while True:
+        manifest = {
+            "project": dep.project,
+            "deployment": dep.deployment,
+            "volumes": volumes,
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        if dep.quota:
+            manifest["quota"] = quota_kept(dep.quota.root, quota, places)
+        staging = STAGING.relative_to("/")
+        files = {f"{staging}/postgres/{DUMP}": dump, f"{staging}/manifest.json": json.dumps(manifest).encode()}
+        files.update({f"{staging}/config/{name}": data for name, data in config_files().items()})
+        try:
+            status, output, _ = dep.run_worker(
+                settings,
+                environ,
+                ["pyiron-hub", "backup-worker", "backup", json.dumps({**plan, "places": sorted(places.values())})],
+                volumes={v: (str(VOLUMES / v), True) for v in volumes},
+                host_dirs={path: (str(VOLUMES / rel), True) for path, rel in places.items()},
+                put=tar_bytes(files),
+            )
+            break
+        except HostDirMissing as err:
+            # A subvolume without its home or folder (made by hand, or half deleted): the engine
+            # cannot bind it. Left out and named; the rest is backed up.
+            skipped_dirs[err.path] = "it does not exist (a subvolume under STORAGE_QUOTA_ROOT without it?)"
+            dep.log(f"{err.path}: SKIPPED, {skipped_dirs[err.path]}")
+            del places[err.path]
     if status:
         raise BackupError(
             restic_problem(status, output, settings.repository) or f"the backup failed ({status}); see above"
         )
-    return skipped_databases(output)
+    by_place = {rel: path for path, rel in places.items()}
+    skipped_dirs.update({by_place.get(rel, rel): why for rel, why in marked(output, UNREADABLE_MARK).items()})
+    return marked(output, SKIPPED_MARK), skipped_dirs
+
+
+def quota_kept(root: str, quota: Mapping[str, Mapping[str, int | None]], places: Mapping[str, str]) -> dict:
+    """quota (the manifest's homes and group folders) without those left out of places."""
+    return {
+        "homes": {n: limit for n, limit in quota.get("homes", {}).items() if home_path(root, n) in places},
+        "groups": {n: limit for n, limit in quota.get("groups", {}).items() if group_path(root, n) in places},
+    }
 
 
 def quota_limits(dep: Deployment) -> dict[str, dict[str, int | None]]:
@@ -599,18 +633,21 @@ def make_quota_dirs(dep: Deployment, quota: Mapping[str, Mapping[str, int | None
         ) from None
 
 
-def skipped_databases(output: str) -> dict[str, str]:
-    """{database: why} for the SQLite databases the worker could not copy (backup_worker.SKIPPED_MARK lines)."""
-    from .backup_layout import SKIPPED_MARK
-
-    skipped = {}
+def marked(output: str, mark: str) -> dict[str, str]:
+    """{what: why} of the worker's lines that begin with mark (backup_layout's SKIPPED_MARK, UNREADABLE_MARK)."""
+    found = {}
     for line in output.splitlines():
-        if line.startswith(SKIPPED_MARK):
+        if line.startswith(mark):
             try:
-                skipped.update({str(k): str(v) for k, v in json.loads(line[len(SKIPPED_MARK) :]).items()})
+                found.update({str(k): str(v) for k, v in json.loads(line[len(mark) :]).items()})
             except (ValueError, AttributeError):
                 continue
-    return skipped
+    return found
+
+
+def skipped_databases(output: str) -> dict[str, str]:
+    """{database: why} for the SQLite databases the worker could not copy (backup_worker.SKIPPED_MARK lines)."""
+    return marked(output, SKIPPED_MARK)
 
 
 # --- restore --------------------------------------------------------------------------------
@@ -862,15 +899,23 @@ def cmd_backup(args, environ: Mapping[str, str]) -> int:
 
 
 def _one_backup(dep, settings, environ, init: bool) -> int:
-    started, status, message, skipped = time.time(), 0, "ok", {}
+    started, status, message, skipped, skipped_dirs = time.time(), 0, "ok", {}, {}
     try:
-        skipped = backup(dep, settings, environ, init=init)
+        skipped, skipped_dirs = backup(dep, settings, environ, init=init)
+        # The rest is in the snapshot: the backup succeeded, and says what it left out or kept as raw files.
+        buts = []
         if skipped:
-            # The rest is in the snapshot: the backup succeeded, and says what it left as raw files.
-            message = (
-                f"ok, but {len(skipped)} SQLite database(s) could not be copied consistently and are in "
+            buts.append(
+                f"{len(skipped)} SQLite database(s) could not be copied consistently and are in "
                 "the snapshot only as raw files: " + "; ".join(f"{db}: {why}" for db, why in skipped.items())
             )
+        if skipped_dirs:
+            buts.append(
+                f"{len(skipped_dirs)} home(s) or group folder(s) under STORAGE_QUOTA_ROOT could not be read and "
+                "are not in the snapshot: " + "; ".join(f"{d}: {why}" for d, why in skipped_dirs.items())
+            )
+        if buts:
+            message = "ok, but " + "; and ".join(buts)
             dep.log(message)
         dep.log("backup finished")
     except BackupError as err:
@@ -886,6 +931,7 @@ def _one_backup(dep, settings, environ, init: bool) -> int:
             "last_success": last_success,
             "repository": settings.repository,
             "skipped_databases": skipped,
+            "skipped_quota_dirs": skipped_dirs,
         }
     )
     return status

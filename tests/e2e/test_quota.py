@@ -284,9 +284,18 @@ def test_the_homes_and_group_folders_are_backed_up_and_restored_into_new_subvolu
         assert r.returncode == 0, r.stderr
     owners = {path: owner_and_mode(path) for _, _, path, _ in files}
     assert {uid for uid, _, _ in owners.values()} == {1000}
-    out = qu.pyiron_hub("backup", "--init")
+    # A subvolume without its home (made by hand, half deleted): named and left out, the rest backed up.
+    ghost = Path(btrfs_root) / "qughost"
+    run("btrfs", "subvolume", "create", str(ghost))
+    try:
+        out = qu.pyiron_hub("backup", "--init")
+    finally:
+        run("btrfs", "subvolume", "delete", str(ghost))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert f"homes of {FULL}, {OTHER}" in out.stdout and f"group folders jupyterhub-group-{GROUP}" in out.stdout
+    assert (
+        f"homes of {FULL}, qughost, {OTHER}" in out.stdout and f"group folders jupyterhub-group-{GROUP}" in out.stdout
+    )
+    assert f"{ghost}/home: SKIPPED" in out.stdout and "1 home(s) or group folder(s)" in out.stdout, out.stdout
 
     # One group's folder waits for its members' servers (the engine's volume filter finds the bind).
     out = qu.pyiron_hub("restore", "--group", GROUP)

@@ -273,6 +273,7 @@ def test_last_result_as_metrics(tmp_path):
         "pyiron_hub_backup_last_success_timestamp_seconds": 5,
         "pyiron_hub_backup_last_duration_seconds": 15,
         "pyiron_hub_backup_last_skipped_databases": 0,
+        "pyiron_hub_backup_last_skipped_quota_dirs": 0,
     }
 
 
@@ -511,3 +512,115 @@ def test_restore_takes_a_user_or_a_group_and_path_needs_one(capsys):
     assert "not allowed with argument" in capsys.readouterr().err
     assert main(["restore", "--path", "a.txt"]) == 2
     assert "--path needs --user (whose home the path is in) or --group" in capsys.readouterr().err
+
+
+# --- a home or group folder the backup cannot bind or read: skipped and named, the rest backed up ---
+
+
+def test_an_unreadable_quota_home_is_named_and_left_out_the_others_read(tmp_path, capfd):
+    from pyiron_hub_config.backup import marked
+    from pyiron_hub_config.backup_layout import UNREADABLE_MARK
+
+    volumes = tmp_path / "volumes"
+    (volumes / "_quota" / "ann" / "home").mkdir(parents=True)
+    (volumes / "_quota" / "bob").mkdir(parents=True)
+    (volumes / "_quota" / "bob" / "home").write_text("not a directory")
+    (volumes / "_quota" / "_groups" / "g").mkdir(parents=True)
+    (volumes / "_quota" / "_groups" / "g" / "folder").symlink_to(tmp_path)  # never followed
+    places = ["_quota/ann/home", "_quota/bob/home", "_quota/_groups/g/folder"]
+    unreadable = backup_worker.unreadable_places(places, volumes)
+    assert sorted(unreadable) == ["_quota/_groups/g/folder", "_quota/bob/home"], unreadable
+    assert "cannot be read as a directory (Not a directory)" in unreadable["_quota/bob/home"]
+    out = capfd.readouterr()
+    assert "_quota/bob/home: SKIPPED" in out.err
+    assert marked(out.out, UNREADABLE_MARK) == unreadable  # what the backup's status reports
+
+
+def manifest_in(put: bytes) -> dict:
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(put)) as tar:
+        return json.load(tar.extractfile("data/staging/manifest.json"))
+
+
+class Worker:
+    """The engine as run_worker meets it: no directory at a bind mount's source is an APIError."""
+
+    def __init__(self, missing):
+        self.missing, self.created = set(missing), []
+
+    def create(self, image, command, mounts, **kw):
+        import docker
+
+        self.created.append([m["Source"] for m in mounts if m["Type"] == "bind"])
+        for source in self.created[-1]:
+            if source in self.missing:
+                raise docker.errors.APIError(
+                    "create",
+                    explanation=f'invalid mount config for type "bind": bind source path does not exist: {source}',
+                )
+        raise AssertionError("the stand-in starts no worker")
+
+
+def test_a_quota_home_the_engine_cannot_bind_is_named_in_words():
+    from pyiron_hub_config.backup import Deployment, HostDirMissing
+
+    engine = Worker({"/q/bob/home"})
+    dep = Deployment(type("C", (), {"containers": engine})(), "p", None, image="img")
+    settings = load_backup_settings({**OK, "RESTIC_REPOSITORY": "sftp:b@h:/r"})
+    host_dirs = {"/q/ann/home": ("/data/volumes/_quota/ann/home", True), "/q/bob/home": ("/x", True)}
+    with pytest.raises(HostDirMissing) as err:
+        dep.run_worker(settings, OK, ["true"], host_dirs=host_dirs)
+    assert err.value.path == "/q/bob/home"
+    # A local repository's missing directory stays the repository's problem, not a home's.
+    local = load_backup_settings(OK)
+    engine.missing = {OK["RESTIC_REPOSITORY"]}
+    with pytest.raises(BackupError, match="there is no restic repository at /srv/backups/hub") as err:
+        dep.run_worker(local, OK, ["true"], host_dirs=host_dirs)
+    assert not isinstance(err.value, HostDirMissing)
+
+
+def test_a_backup_leaves_out_the_homes_it_cannot_bind_or_read_and_names_them(monkeypatch, tmp_path):
+    from pyiron_hub_config import backup
+    from pyiron_hub_config.backup_layout import UNREADABLE_MARK
+
+    dep = QuotaDeployment({})
+    dep.volume_names = lambda: ["p_hub-data"]
+    dep.restic = lambda *a: ""
+    quota = {"homes": {"ann": None, "bob": None, "cid": None}, "groups": {"jupyterhub-group-lab": 1 << 20}}
+    monkeypatch.setattr(backup, "quota_limits", lambda dep: quota)
+    monkeypatch.setattr(backup, "pg_dump", lambda dep: b"dump")
+    monkeypatch.setattr(backup, "config_files", lambda: {})
+    runs = []
+
+    def run_worker(settings, environ, command, **kw):
+        host_dirs, put = kw["host_dirs"], kw["put"]
+        runs.append((json.loads(command[-1])["places"], sorted(host_dirs), manifest_in(put)))
+        if "/q/bob/home" in host_dirs:  # no home in bob's subvolume
+            raise backup.HostDirMissing("/q/bob/home")
+        return 0, UNREADABLE_MARK + json.dumps({"_quota/cid/home": "it cannot be read (EIO)"}) + "\n", None
+
+    dep.run_worker = run_worker
+    databases, dirs = backup.backup(dep, load_backup_settings(OK), OK)
+    assert databases == {} and list(dirs) == ["/q/bob/home", "/q/cid/home"], dirs
+    assert "without it" in dirs["/q/bob/home"] and dirs["/q/cid/home"] == "it cannot be read (EIO)"
+    (places, host_dirs, manifest) = runs[-1]
+    assert len(runs) == 2 and "/q/bob/home" not in host_dirs and "/q/ann/home" in host_dirs
+    assert places == ["_quota/_groups/jupyterhub-group-lab/folder", "_quota/ann/home", "_quota/cid/home"]
+    # The manifest has no bob: a restore makes no empty home for him in the snapshot's name.
+    assert manifest["quota"] == {
+        "homes": {"ann": None, "cid": None},
+        "groups": {"jupyterhub-group-lab": 1 << 20},
+    }
+
+    # The status says so, by name; the backup succeeded.
+    monkeypatch.setattr(backup, "DATA_DIR", tmp_path)
+    monkeypatch.setattr(backup, "write_status", lambda status: written.append(status))
+    written, logged = [], []
+    dep.log = logged.append
+    assert backup._one_backup(dep, load_backup_settings(OK), OK, False) == 0
+    [status] = written
+    assert status["exit_status"] == 0 and list(status["skipped_quota_dirs"]) == ["/q/bob/home", "/q/cid/home"]
+    assert "2 home(s) or group folder(s) under STORAGE_QUOTA_ROOT could not be read" in status["message"]
+    assert "/q/bob/home: it does not exist" in status["message"] and any("/q/bob/home: SKIPPED" in m for m in logged)
