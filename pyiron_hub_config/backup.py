@@ -41,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import error_words as words
-from .backup_layout import QUOTA_DIR, SQLITE_DIR, STAGING, VOLUMES
+from .backup_layout import QUOTA_DIR, SKIPPED_MARK, SQLITE_DIR, STAGING, UNREADABLE_MARK, VOLUMES
 from .backup_settings import BackupSettings, load_backup_settings, restic_environment
 from .backup_status import STATUS_FILE, read_status
 from .problems import ConfigError
@@ -50,11 +50,12 @@ from .quota import (
     ensure_group,
     ensure_home,
     group_path,
+    group_storage_name,
     home_path,
     storage_name,
     usage_of,
 )
-from .storage import GROUP_VOLUME, HOME, HOME_VOLUME, WORK_DIR, WORK_VOLUME
+from .storage import GROUP_VOLUME, GROUPS_DIR, HOME, HOME_VOLUME, WORK_DIR, WORK_VOLUME, group_folder, group_volume
 
 PROJECT_DIR = Path("/project")
 DATA_DIR = Path("/srv/jupyterhub/data")  # the hub's data volume, mounted by compose.backup.yml
@@ -93,6 +94,14 @@ class BackupError(Exception):
     """Something the admin must fix; the message names it. Nothing was changed."""
 
 
+class HostDirMissing(BackupError):
+    """The engine found no directory at path, one of a worker's host_dirs (a quota home or group folder)."""
+
+    def __init__(self, path: str):
+        super().__init__(f"{path} does not exist on the Docker host")
+        self.path = path
+
+
 def restic_problem(status: int, output: str, repository: str) -> str | None:
     """What the admin should do about restic's failure (its exit status and output), if known."""
     if status in RESTIC_EXITS:
@@ -127,15 +136,21 @@ def user_volumes(user: str, deployment: str | None) -> tuple[str, str]:
     return prefix + HOME_VOLUME.format(username=user), prefix + WORK_VOLUME.format(username=user)
 
 
-def home_relative(path: str) -> str:
-    """A path in the user's home ('work/a.ipynb' or '/home/jovyan/.ssh') -> that path relative to the home."""
+def relative_path(path: str, base: str = HOME, what: str = "the user's home", example: str = "work/a.ipynb") -> str:
+    """--path, relative to base or absolute in the server ('work/a.ipynb' or '/home/jovyan/.ssh')
+    -> that path relative to base."""
     p = path.strip()
-    if p.startswith(HOME + "/"):
-        p = p[len(HOME) + 1 :]
+    if p.startswith(base + "/"):
+        p = p[len(base) + 1 :]
     p = p.strip("/")
     if not p or ".." in p.split("/"):
-        raise BackupError(f"--path {path!r}: give a file or folder inside the user's home, e.g. work/analysis.ipynb")
+        raise BackupError(f"--path {path!r}: give a file or folder inside {what}, e.g. {example}")
     return p
+
+
+def home_relative(path: str) -> str:
+    """A path in the user's home ('work/a.ipynb' or '/home/jovyan/.ssh') -> that path relative to the home."""
+    return relative_path(path)
 
 
 def volume_for_path(user: str, path: str, deployment: str | None) -> tuple[str, str]:
@@ -148,6 +163,68 @@ def volume_for_path(user: str, path: str, deployment: str | None) -> tuple[str, 
     if p.startswith(work_rel + "/"):
         return work, p[len(work_rel) + 1 :]
     return home, p
+
+
+@dataclass(frozen=True)
+class OnePart:
+    """What a restore of one user's home or one group's folder takes of a snapshot."""
+
+    volumes: list[str]  # the snapshot's volumes, each restored into the volume of its name here
+    quota: dict[str, dict[str, int | None]]  # its homes or group folders under STORAGE_QUOTA_ROOT
+    paths: dict[str, str]  # --path: a volume's or quota place's (quota_places) one path, relative to it
+    what: str  # in words, for the log
+
+
+def users_part(manifest: Mapping, user: str, path: str | None) -> OnePart:
+    """A user's home and work volumes, or their home under STORAGE_QUOTA_ROOT, or one path of them."""
+    old_deployment = manifest.get("deployment")
+    home, work = user_volumes(user, old_deployment)
+    name = storage_name(user)
+    homes = (manifest.get("quota") or {}).get("homes", {})
+    if home not in manifest["volumes"] and name not in homes:
+        raise BackupError(
+            f"the snapshot has no home of user {user!r}; it has: "
+            + ", ".join(
+                [v for v in manifest["volumes"] if not v.endswith(HUB_DATA) and not groups_volume(v)] + sorted(homes)
+            )
+        )
+    what = f"{user}'s {path or 'home'}"
+    if name in homes:  # a directory under STORAGE_QUOTA_ROOT, with ~/work in it
+        paths = {home_path(QUOTA_DIR, name): home_relative(path)} if path else {}
+        return OnePart([], {"homes": {name: homes[name]}}, paths, what)
+    if path:
+        volume, rel = volume_for_path(user, path, old_deployment)
+        return OnePart([volume], {}, {volume: rel}, what)
+    return OnePart([v for v in (home, work) if v in manifest["volumes"]], {}, {}, what)
+
+
+def groups_volume(name: str) -> bool:
+    """Whether a volume of the snapshot is a group folder's (of any deployment)."""
+    return GROUP_VOLUME in name
+
+
+def groups_part(manifest: Mapping, group: str, path: str | None) -> OnePart:
+    """A group's folder (GROUP_FOLDERS): its volume, or its folder under STORAGE_QUOTA_ROOT, or one path of it."""
+    volume = group_volume(group, manifest.get("deployment"))
+    name = group_storage_name(group)
+    groups = (manifest.get("quota") or {}).get("groups", {})
+    if volume not in manifest["volumes"] and name not in groups:
+        have = sorted({v.split(GROUP_VOLUME, 1)[1] for v in manifest["volumes"] if groups_volume(v)} | set(groups))
+        raise BackupError(
+            f"the snapshot has no folder of group {group!r}; it has "
+            + (", ".join(n.removeprefix(GROUP_VOLUME) for n in have) if have else "none")
+            + " (the Keycloak group's name, as in GROUP_FOLDERS)"
+        )
+    rel = (
+        relative_path(path, f"{GROUPS_DIR}/{group_folder(group)}", "the group's folder", "results/a.txt")
+        if path
+        else ""
+    )
+    what = f"group {group}'s {path or 'folder'}"
+    if name in groups:
+        place = group_path(QUOTA_DIR, name)
+        return OnePart([], {"groups": {name: groups[name]}}, {place: rel} if path else {}, what)
+    return OnePart([volume], {}, {volume: rel} if path else {}, what)
 
 
 @dataclass(frozen=True)
@@ -339,6 +416,9 @@ class Deployment:
             )
         except docker.errors.APIError as err:
             text = str(err.explanation or err)
+            missing = re.search(re.escape(words.DOCKER_NO_BIND_SOURCE) + r":\s*(\S+)", text)
+            if missing and missing.group(1).rstrip("'\".,") in host_dirs:
+                raise HostDirMissing(missing.group(1).rstrip("'\".,")) from None
             if settings.local_path and words.DOCKER_NO_BIND_SOURCE in text:
                 raise BackupError(restic_problem(words.RESTIC_NO_REPOSITORY, text, settings.repository)) from None
             if words.GUARD_REFUSED in text:
@@ -451,8 +531,11 @@ def write_status(status: dict, directory: Path = DATA_DIR) -> None:
         tmp.replace(directory / STATUS_FILE)
 
 
-def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str], init: bool = False) -> dict[str, str]:
-    """One backup; returns the SQLite databases skipped ({volume/path: why}), all else is in the snapshot."""
+def backup(
+    dep: Deployment, settings: BackupSettings, environ: Mapping[str, str], init: bool = False
+) -> tuple[dict[str, str], dict[str, str]]:
+    """One backup; returns what it skipped, all else is in the snapshot: the SQLite databases
+    ({volume/path: why}) and the quota's homes and group folders ({host path: why})."""
     if init:
         status, output, _ = dep.run_worker(settings, environ, ["restic", "--no-cache", "init"], init=True, echo=False)
         if status and not words.RESTIC_REPOSITORY_EXISTS.search(output):
@@ -464,37 +547,57 @@ def backup(dep: Deployment, settings: BackupSettings, environ: Mapping[str, str]
     quota = quota_limits(dep)
     dump = pg_dump(dep)
     dep.log(f"database dumped ({len(dump)} bytes); volumes: {', '.join(volumes) or 'none'}")
-    manifest = {
-        "project": dep.project,
-        "deployment": dep.deployment,
-        "volumes": volumes,
-        "time": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    places = {}
+    places, skipped_dirs = {}, {}
     if dep.quota:
-        manifest["quota"] = quota
         places = quota_places(dep.quota.root, quota)
         dep.log(
             f"under {dep.quota.root}: homes of {', '.join(quota['homes']) or 'nobody'}; "
             f"group folders {', '.join(quota['groups']) or 'none'}"
         )
-    staging = STAGING.relative_to("/")
-    files = {f"{staging}/postgres/{DUMP}": dump, f"{staging}/manifest.json": json.dumps(manifest).encode()}
-    files.update({f"{staging}/config/{name}": data for name, data in config_files().items()})
     plan = {"host": dep.project, "forget": settings.forget_args()}
-    status, output, _ = dep.run_worker(
-        settings,
-        environ,
-        ["pyiron-hub", "backup-worker", "backup", json.dumps(plan)],
-        volumes={v: (str(VOLUMES / v), True) for v in volumes},
-        host_dirs={path: (str(VOLUMES / rel), True) for path, rel in places.items()},
-        put=tar_bytes(files),
-    )
+    while True:
+        manifest = {
+            "project": dep.project,
+            "deployment": dep.deployment,
+            "volumes": volumes,
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        if dep.quota:
+            manifest["quota"] = quota_kept(dep.quota.root, quota, places)
+        staging = STAGING.relative_to("/")
+        files = {f"{staging}/postgres/{DUMP}": dump, f"{staging}/manifest.json": json.dumps(manifest).encode()}
+        files.update({f"{staging}/config/{name}": data for name, data in config_files().items()})
+        try:
+            status, output, _ = dep.run_worker(
+                settings,
+                environ,
+                ["pyiron-hub", "backup-worker", "backup", json.dumps({**plan, "places": sorted(places.values())})],
+                volumes={v: (str(VOLUMES / v), True) for v in volumes},
+                host_dirs={path: (str(VOLUMES / rel), True) for path, rel in places.items()},
+                put=tar_bytes(files),
+            )
+            break
+        except HostDirMissing as err:
+            # A subvolume without its home or folder (made by hand, or half deleted): the engine
+            # cannot bind it. Left out and named; the rest is backed up.
+            skipped_dirs[err.path] = "it does not exist (a subvolume under STORAGE_QUOTA_ROOT without it?)"
+            dep.log(f"{err.path}: SKIPPED, {skipped_dirs[err.path]}")
+            del places[err.path]
     if status:
         raise BackupError(
             restic_problem(status, output, settings.repository) or f"the backup failed ({status}); see above"
         )
-    return skipped_databases(output)
+    by_place = {rel: path for path, rel in places.items()}
+    skipped_dirs.update({by_place.get(rel, rel): why for rel, why in marked(output, UNREADABLE_MARK).items()})
+    return marked(output, SKIPPED_MARK), skipped_dirs
+
+
+def quota_kept(root: str, quota: Mapping[str, Mapping[str, int | None]], places: Mapping[str, str]) -> dict:
+    """quota (the manifest's homes and group folders) without those left out of places."""
+    return {
+        "homes": {n: limit for n, limit in quota.get("homes", {}).items() if home_path(root, n) in places},
+        "groups": {n: limit for n, limit in quota.get("groups", {}).items() if group_path(root, n) in places},
+    }
 
 
 def quota_limits(dep: Deployment) -> dict[str, dict[str, int | None]]:
@@ -529,18 +632,21 @@ def make_quota_dirs(dep: Deployment, quota: Mapping[str, Mapping[str, int | None
         ) from None
 
 
-def skipped_databases(output: str) -> dict[str, str]:
-    """{database: why} for the SQLite databases the worker could not copy (backup_worker.SKIPPED_MARK lines)."""
-    from .backup_layout import SKIPPED_MARK
-
-    skipped = {}
+def marked(output: str, mark: str) -> dict[str, str]:
+    """{what: why} of the worker's lines that begin with mark (backup_layout's SKIPPED_MARK, UNREADABLE_MARK)."""
+    found = {}
     for line in output.splitlines():
-        if line.startswith(SKIPPED_MARK):
+        if line.startswith(mark):
             try:
-                skipped.update({str(k): str(v) for k, v in json.loads(line[len(SKIPPED_MARK) :]).items()})
+                found.update({str(k): str(v) for k, v in json.loads(line[len(mark) :]).items()})
             except (ValueError, AttributeError):
                 continue
-    return skipped
+    return found
+
+
+def skipped_databases(output: str) -> dict[str, str]:
+    """{database: why} for the SQLite databases the worker could not copy (backup_worker.SKIPPED_MARK lines)."""
+    return marked(output, SKIPPED_MARK)
 
 
 # --- restore --------------------------------------------------------------------------------
@@ -637,6 +743,20 @@ def restore_config(dep: Deployment, settings, environ, snapshot_id: str, directo
     return written
 
 
+def running_users_of(dep: Deployment, user: str | None, part: OnePart, old_deployment: str | None) -> list[str]:
+    """The running servers that have what a restore of part would write into: the user's (any
+    of them: named ones, NAMED_SERVER_LIMIT, are <container>--<name>), or any mounting the group's folder."""
+    if user:
+        container = f"{old_deployment}-jupyter-{user}" if old_deployment else f"jupyter-{user}"
+        found = dep.client.containers.list(filters={"name": f"^/{container}(--.+)?$", "status": "running"})
+        return sorted(c.name for c in found)
+    # A volume by its name, a bind mount by its host path: the engine's `volume` filter takes either.
+    sources = [*part.volumes, *(group_path(dep.quota.root, n) for n in part.quota.get("groups", {}))]
+    return sorted(
+        {c.name for s in sources for c in dep.client.containers.list(filters={"volume": s, "status": "running"})}
+    )
+
+
 def restore(
     dep: Deployment,
     settings: BackupSettings,
@@ -646,11 +766,14 @@ def restore(
     path: str | None = None,
     force: bool = False,
     config_only: bool = False,
+    group: str | None = None,
 ) -> None:
-    if dep.service("hub") is not None and not user and not config_only:
+    one = user or group  # one user's home or one group's folder, while the hub runs
+    if dep.service("hub") is not None and not one and not config_only:
         raise BackupError(
             "the hub is running: stop it first (`docker compose stop hub`), restore, then start it "
-            "(one user's home or file, --user NAME [--path PATH], restores while it runs)"
+            "(one user's home or file, --user NAME [--path PATH], or one group's folder, --group GROUP, "
+            "restores while it runs)"
         )
     snapshot_id = resolve_snapshot(dep, settings, environ, snapshot)
     manifest = read_manifest(dep, settings, environ, snapshot_id)
@@ -663,7 +786,6 @@ def restore(
             else "every configuration file is there already; none was written"
         )
         return
-    old_deployment = manifest.get("deployment")
     snapshot_quota = manifest.get("quota") or {}
     if any(snapshot_quota.values()) and dep.quota is None:
         raise BackupError(
@@ -671,40 +793,29 @@ def restore(
             "STORAGE_QUOTA: restore pyiron.env first (--config), set STORAGE_QUOTA_ROOT in .env, start the "
             "quota service (compose.quota.yml: `docker compose up -d quota-service`), then restore again"
         )
-    quota = {}  # of the snapshot's homes and group folders under STORAGE_QUOTA_ROOT: those restored
-    if user:
-        home, work = user_volumes(user, old_deployment)
-        name = storage_name(user)
-        homes = snapshot_quota.get("homes", {})
-        if home not in manifest["volumes"] and name not in homes:
-            raise BackupError(
-                f"snapshot {snapshot_id[:8]} has no home of user {user!r}; it has: "
-                + ", ".join([v for v in manifest["volumes"] if not v.endswith(HUB_DATA)] + sorted(homes))
-            )
-        paths = {}
-        if name in homes:  # a directory under STORAGE_QUOTA_ROOT, with ~/work in it
-            quota, volumes = {"homes": {name: homes[name]}}, []
-            if path:
-                paths = {home_path(QUOTA_DIR, name): home_relative(path)}
-        else:
-            volumes = [v for v in (home, work) if v in manifest["volumes"]]
-            if path:
-                volume, rel = volume_for_path(user, path, old_deployment)
-                volumes, paths = [volume], {volume: rel}
+    if one:
+        try:
+            part = users_part(manifest, user, path) if user else groups_part(manifest, group, path)
+        except BackupError as err:
+            raise BackupError(f"snapshot {snapshot_id[:8]}: {err}") from None
+        quota, paths, what = part.quota, part.paths, part.what
         if not path:
-            container = f"{old_deployment}-jupyter-{user}" if old_deployment else f"jupyter-{user}"
-            # Any of the user's servers: named ones (NAMED_SERVER_LIMIT) are <container>--<name>.
-            running = dep.client.containers.list(filters={"name": f"^/{container}(--.+)?$", "status": "running"})
-            if running:
+            running = running_users_of(dep, user, part, manifest.get("deployment"))
+            if running and user:
                 raise BackupError(
                     f"{user}'s server is running: stop it (admin page, or ask {user}), then restore "
                     "the home; one file restores while it runs (--path)"
                 )
-        mounts = {v: (v, v) for v in volumes}  # snapshot volume -> volume here
+            if running:
+                raise BackupError(
+                    f"servers with group {group}'s folder are running ({', '.join(running)}): stop them (admin "
+                    "page, or ask their users), then restore the folder; one file restores while they run (--path)"
+                )
+        mounts = {v: (v, v) for v in part.volumes}  # snapshot volume -> volume here
     else:
         if dep.service("hub-db") is None:
             raise BackupError("the hub's database is not running: `docker compose up -d hub-db`, then restore again")
-        quota, paths = (snapshot_quota if any(snapshot_quota.values()) else {}), {}
+        quota, paths, what = (snapshot_quota if any(snapshot_quota.values()) else {}), {}, "everything"
         present = data_present(dep, manifest["volumes"]) + quota_present(dep, quota)
         if present and not force:
             raise BackupError(
@@ -717,7 +828,7 @@ def restore(
         if written:
             dep.log(f"wrote {', '.join(written)} to the project directory")
     places = quota_places(dep.quota.root, quota) if quota else {}
-    includes = restore_includes([*mounts, *places.values()], paths, postgres=not user)
+    includes = restore_includes([*mounts, *places.values()], paths, postgres=not one)
     for _snap_volume, (here, _) in mounts.items():
         ensure_volume(dep, here, HUB_DATA if here == f"{dep.project}_{HUB_DATA}" else None)
     if quota:
@@ -730,18 +841,17 @@ def restore(
         volumes={here: (f"/restore{VOLUMES}/{snap}", False) for snap, (here, _) in mounts.items()},
         # Each as it lay under VOLUMES in the snapshot; restic writes as the volumes' (owners kept).
         host_dirs={path: (f"/restore{VOLUMES}/{rel}", False) for path, rel in places.items()},
-        fetch=None if user else f"/restore{STAGING}/postgres/{DUMP}",
+        fetch=None if one else f"/restore{STAGING}/postgres/{DUMP}",
     )
     if status:
         raise BackupError(
             restic_problem(status, output, settings.repository) or f"the restore failed ({status}); see above"
         )
-    if not user:
+    if not one:
         if dump is None:
             raise BackupError(f"snapshot {snapshot_id[:8]} holds no database dump")
         pg_restore(dep, dump, clean=force)
         dep.log("database restored")
-    what = f"{user}'s {path or 'home'}" if user else "everything"
     dep.log(f"restored {what} from snapshot {snapshot_id[:8]}")
 
 
@@ -788,15 +898,23 @@ def cmd_backup(args, environ: Mapping[str, str]) -> int:
 
 
 def _one_backup(dep, settings, environ, init: bool) -> int:
-    started, status, message, skipped = time.time(), 0, "ok", {}
+    started, status, message, skipped, skipped_dirs = time.time(), 0, "ok", {}, {}
     try:
-        skipped = backup(dep, settings, environ, init=init)
+        skipped, skipped_dirs = backup(dep, settings, environ, init=init)
+        # The rest is in the snapshot: the backup succeeded, and says what it left out or kept as raw files.
+        buts = []
         if skipped:
-            # The rest is in the snapshot: the backup succeeded, and says what it left as raw files.
-            message = (
-                f"ok, but {len(skipped)} SQLite database(s) could not be copied consistently and are in "
+            buts.append(
+                f"{len(skipped)} SQLite database(s) could not be copied consistently and are in "
                 "the snapshot only as raw files: " + "; ".join(f"{db}: {why}" for db, why in skipped.items())
             )
+        if skipped_dirs:
+            buts.append(
+                f"{len(skipped_dirs)} home(s) or group folder(s) under STORAGE_QUOTA_ROOT could not be read and "
+                "are not in the snapshot: " + "; ".join(f"{d}: {why}" for d, why in skipped_dirs.items())
+            )
+        if buts:
+            message = "ok, but " + "; and ".join(buts)
             dep.log(message)
         dep.log("backup finished")
     except BackupError as err:
@@ -812,6 +930,7 @@ def _one_backup(dep, settings, environ, init: bool) -> int:
             "last_success": last_success,
             "repository": settings.repository,
             "skipped_databases": skipped,
+            "skipped_quota_dirs": skipped_dirs,
         }
     )
     return status
@@ -819,12 +938,23 @@ def _one_backup(dep, settings, environ, init: bool) -> int:
 
 @_reports_errors("restore", "Nothing was restored.")
 def cmd_restore(args, environ: Mapping[str, str]) -> int:
-    if args.path and not args.user:
-        print("pyiron-hub restore: --path needs --user (whose home the path is in)", file=sys.stderr)
+    if args.path and not (args.user or args.group):
+        print(
+            "pyiron-hub restore: --path needs --user (whose home the path is in) or --group (whose folder)",
+            file=sys.stderr,
+        )
         return 2
     dep, settings = _setup(environ)
     restore(
-        dep, settings, environ, args.snapshot, user=args.user, path=args.path, force=args.force, config_only=args.config
+        dep,
+        settings,
+        environ,
+        args.snapshot,
+        user=args.user,
+        path=args.path,
+        force=args.force,
+        config_only=args.config,
+        group=args.group,
     )
     return 0
 
@@ -844,10 +974,22 @@ def add_commands(sub) -> None:
     b.add_argument("--init", action="store_true", help="create the repository first if there is none")
     b.add_argument("--schedule", action="store_true", help="run every BACKUP_EVERY (the compose `backup` profile)")
     b.set_defaults(func=cmd_backup)
-    r = sub.add_parser("restore", help="restore everything, one user's home, or one file from a snapshot")
+    r = sub.add_parser(
+        "restore", help="restore everything, one user's home, one group's folder, or one file from a snapshot"
+    )
     r.add_argument("--snapshot", help="snapshot id (default: the latest of this project)")
-    r.add_argument("--user", help="restore only this user's home and work volumes")
-    r.add_argument("--path", help="with --user: only this file or folder of the home, e.g. work/a.ipynb")
+    one = r.add_mutually_exclusive_group()
+    one.add_argument("--user", help="restore only this user's home and work volumes (or quota home)")
+    one.add_argument(
+        "--group",
+        help="restore only this Keycloak group's folder (GROUP_FOLDERS): its volume, or with STORAGE_QUOTA "
+        "its folder under STORAGE_QUOTA_ROOT",
+    )
+    r.add_argument(
+        "--path",
+        help="with --user: only this file or folder of the home, e.g. work/a.ipynb; "
+        "with --group: of the group's folder, e.g. results/a.txt",
+    )
     r.add_argument("--force", action="store_true", help="overwrite a hub that still has data")
     r.add_argument(
         "--config",

@@ -22,3 +22,6 @@ SQLITE_DIR = "sqlite"  # in STAGING: a consistent copy of each SQLite database, 
 RESTORE_TARGET = Path("/restore")  # a restore's root: the new volumes are mounted below it
 # The line a database the worker could not copy leaves in its output, for the hub's status.
 SKIPPED_MARK = "pyiron-hub-backup-skipped: "
+# The line a home or group folder (QUOTA_DIR) the worker could not read leaves in its output:
+# skipped, as such a database, and named in the status.
+UNREADABLE_MARK = "pyiron-hub-backup-unreadable: "

@@ -67,6 +67,12 @@ class BackupStatusCollector:
             "SQLite databases the last backup could not copy consistently (named in its status)",
             value=len(skipped) if isinstance(skipped, dict) else 0,
         )
+        skipped = status.get("skipped_quota_dirs")
+        yield GaugeMetricFamily(
+            "pyiron_hub_backup_last_skipped_quota_dirs",
+            "Homes and group folders under STORAGE_QUOTA_ROOT the last backup could not read (named in its status)",
+            value=len(skipped) if isinstance(skipped, dict) else 0,
+        )
 
 
 _registered: set[Path] = set()

@@ -21,7 +21,8 @@ descriptor (os.fwalk, no link followed), a database is read through its pinned d
 to be the very file found; a restore writes through directory descriptors opened with
 O_NOFOLLOW, into a new file renamed over the old name (a planted link is replaced, never
 followed). A database that cannot be copied is named and skipped; the rest of the backup
-goes on, and the live file goes into the snapshot as it is.
+goes on, and the live file goes into the snapshot as it is. So is a quota home or group
+folder (the plan's "places") that cannot be read as a directory: named, and left out.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import threading
 import urllib.parse
 from pathlib import Path
 
-from ..backup_layout import RESTORE_TARGET, SKIPPED_MARK, SQLITE_DIR, STAGING, VOLUMES
+from ..backup_layout import RESTORE_TARGET, SKIPPED_MARK, SQLITE_DIR, STAGING, UNREADABLE_MARK, VOLUMES
 from ..error_words import RESTIC_DISK_FULL
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
@@ -304,8 +305,28 @@ def _stop_hung(proc: subprocess.Popen, grace: float) -> None:
             proc.kill()
 
 
+def unreadable_places(places: list[str], volumes: Path = VOLUMES) -> dict[str, str]:
+    """{place: why} for the quota's homes and group folders (paths under volumes) that cannot be
+    read as a directory: restic would fail the whole backup on them, so they are left out and named."""
+    unreadable = {}
+    for place in places:
+        try:
+            fd = os.open(volumes / place, _DIRECTORY)
+            try:
+                os.listdir(fd)
+            finally:
+                os.close(fd)
+        except OSError as err:
+            unreadable[place] = f"it cannot be read as a directory ({err.strerror})"
+            print(f"{place}: SKIPPED, {unreadable[place]}", file=sys.stderr, flush=True)
+            print(UNREADABLE_MARK + json.dumps({place: unreadable[place]}), flush=True)
+    return unreadable
+
+
 def worker_backup(plan: dict) -> int:
+    unreadable = unreadable_places(plan.get("places", []))
     excludes, _skipped = stage_sqlite()
+    excludes += [restic_pattern(VOLUMES / place) for place in unreadable]
     exclude_file = Path("/tmp/excludes")
     exclude_file.write_text("".join(line + "\n" for line in excludes))
     # The same two paths every time: restic's parent snapshot (and so the incremental read).

@@ -268,9 +268,10 @@ def test_the_guard_lets_the_hub_bind_only_homes_under_the_quota_root(qu, btrfs_r
 
 
 def test_the_homes_and_group_folders_are_backed_up_and_restored_into_new_subvolumes(qu, btrfs_root):
-    """After the tests above (FULL's quota raised to 60M, OTHER's group folder made): a file in a
-    home and one in a group folder, backed up; both subvolumes deleted; a restore has the quota
-    service make them again, with the limit they had, and puts the files back, the user's."""
+    """After the tests above (FULL's quota raised to 60M, OTHER's group folder made, 30M): a file in a
+    home and one in a group folder, backed up; both subvolumes deleted; a restore of the group's
+    folder, then of everything, has the quota service make them again, with the limit they had, and
+    puts the files back, the user's."""
     from pyiron_hub_config.quota_service import btrfs
 
     home = Path(btrfs_root) / FULL / "home"
@@ -286,9 +287,22 @@ def test_the_homes_and_group_folders_are_backed_up_and_restored_into_new_subvolu
         assert r.returncode == 0, r.stderr
     owners = {path: owner_and_mode(path) for _, _, path, _ in files}
     assert {uid for uid, _, _ in owners.values()} == {1000}
-    out = qu.pyiron_hub("backup", "--init")
+    # A subvolume without its home (made by hand, half deleted): named and left out, the rest backed up.
+    ghost = Path(btrfs_root) / "qughost"
+    run("btrfs", "subvolume", "create", str(ghost))
+    try:
+        out = qu.pyiron_hub("backup", "--init")
+    finally:
+        run("btrfs", "subvolume", "delete", str(ghost))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert f"homes of {FULL}, {OTHER}" in out.stdout and f"group folders jupyterhub-group-{GROUP}" in out.stdout
+    assert (
+        f"homes of {FULL}, qughost, {OTHER}" in out.stdout and f"group folders jupyterhub-group-{GROUP}" in out.stdout
+    )
+    assert f"{ghost}/home: SKIPPED" in out.stdout and "1 home(s) or group folder(s)" in out.stdout, out.stdout
+
+    # One group's folder waits for its members' servers (the engine's volume filter finds the bind).
+    out = qu.pyiron_hub("restore", "--group", GROUP)
+    assert out.returncode == 1 and f"folder are running (jupyter-{OTHER})" in out.stderr, out.stdout + out.stderr
 
     # The control: the backup's guard binds nothing beside those shapes, the root itself neither.
     attack = (
@@ -305,6 +319,11 @@ def test_the_homes_and_group_folders_are_backed_up_and_restored_into_new_subvolu
     for subvolume in (home.parent, folder.parent):
         run("btrfs", "subvolume", "delete", str(subvolume))
     assert not home.exists() and not folder.exists()
+
+    out = qu.pyiron_hub("restore", "--group", GROUP)  # that folder alone, with the limit it had (raised above)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert (folder / "kept.txt").read_text() == "the group's file" and not home.exists()
+    assert btrfs.usage(btrfs_root, str(folder.parent)).limit == 30 * MiB
 
     out = qu.pyiron_hub("restore", "--force")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -273,6 +273,7 @@ def test_last_result_as_metrics(tmp_path):
         "pyiron_hub_backup_last_success_timestamp_seconds": 5,
         "pyiron_hub_backup_last_duration_seconds": 15,
         "pyiron_hub_backup_last_skipped_databases": 0,
+        "pyiron_hub_backup_last_skipped_quota_dirs": 0,
     }
 
 
@@ -395,3 +396,231 @@ def test_one_users_quota_home_is_made_by_the_service_then_restored_into(monkeypa
     dep.quota = None
     with pytest.raises(BackupError, match="this deployment has no STORAGE_QUOTA"):
         backup.restore(dep, None, {}, None, user="ann")
+
+
+# --- one group's folder: restore --group ------------------------------------------------------
+
+
+def test_a_groups_folder_is_its_volume_or_its_folder_under_the_quota_root():
+    from pyiron_hub_config.backup import groups_part
+
+    volumes = ["p_hub-data", "d-jupyterhub-home-ann", "d-jupyterhub-group-lab", "d-jupyterhub-group-x_2fy"]
+    part = groups_part({"deployment": "d", "volumes": volumes}, "lab", None)
+    assert (part.volumes, part.quota, part.paths) == (["d-jupyterhub-group-lab"], {}, {})
+    # --path: relative to the folder, or as the members see it in their servers
+    for path in ("results/a.txt", "/home/jovyan/groups/lab/results/a.txt"):
+        part = groups_part({"deployment": "d", "volumes": volumes}, "lab", path)
+        assert (part.volumes, part.paths) == (["d-jupyterhub-group-lab"], {"d-jupyterhub-group-lab": "results/a.txt"})
+    with pytest.raises(BackupError, match=r"inside the group's folder, e\.g\. results/a\.txt"):
+        groups_part({"deployment": "d", "volumes": volumes}, "lab", "../../jupyterhub-home-ann/x")
+    # a subgroup's volume name is escaped as the hub names it
+    assert groups_part({"deployment": "d", "volumes": volumes}, "x/y", None).volumes == ["d-jupyterhub-group-x_2fy"]
+    with pytest.raises(BackupError, match=r"no folder of group 'labs'; it has lab, x_2fy \(the Keycloak group's name"):
+        groups_part({"deployment": "d", "volumes": volumes}, "labs", None)
+    with pytest.raises(BackupError, match="no home of user 'bob'; it has: d-jupyterhub-home-ann$"):
+        backup_users_part({"deployment": "d", "volumes": volumes}, "bob")  # a group's volume is no user's
+
+    # STORAGE_QUOTA: the folder under the root, with the limit it had (a.b: '.' escaped as the service's names)
+    quota = {"homes": {"ann": None}, "groups": {"jupyterhub-group-lab": 7 << 20, "jupyterhub-group-a_2eb": None}}
+    part = groups_part({"volumes": ["p_hub-data"], "quota": quota}, "lab", "/home/jovyan/groups/lab/r/a.txt")
+    assert part.volumes == [] and part.quota == {"groups": {"jupyterhub-group-lab": 7 << 20}}
+    assert part.paths == {"_quota/_groups/jupyterhub-group-lab/folder": "r/a.txt"}
+    assert groups_part({"volumes": [], "quota": quota}, "a.b", None).quota == {
+        "groups": {"jupyterhub-group-a_2eb": None}
+    }
+
+
+def backup_users_part(manifest, user):
+    from pyiron_hub_config.backup import users_part
+
+    return users_part(manifest, user, None)
+
+
+def test_one_groups_quota_folder_is_made_with_its_limit_then_restored_into_unless_in_use(monkeypatch):
+    from pyiron_hub_config import backup
+
+    quota = {"homes": {"ann": 60 << 20}, "groups": {"jupyterhub-group-lab": 7 << 20}}
+    manifest = {"time": "t", "project": "p", "volumes": ["p_hub-data"], "quota": quota}
+    dep, made = QuotaDeployment(manifest), []
+    monkeypatch.setattr(backup, "resolve_snapshot", lambda *a: "f" * 64)
+    monkeypatch.setattr(backup, "read_manifest", lambda *a: manifest)
+    monkeypatch.setattr(backup, "ensure_home", lambda *a: pytest.fail("a group's restore makes no home"))
+    monkeypatch.setattr(backup, "ensure_group", lambda url, name, limit: made.append((url, name, limit)))
+    monkeypatch.setattr(backup, "ensure_volume", lambda *a: pytest.fail("no volume is made for a quota folder"))
+
+    def run_worker(settings, environ, command, **kw):
+        # the subvolume is made (once per restore) before the worker writes
+        assert [made.pop()] == [("http://qs", "jupyterhub-group-lab", 7 << 20)] and not made
+        dep.workers.append((json.loads(command[-1]), kw.get("volumes", {}), kw.get("host_dirs", {}), kw.get("fetch")))
+        return 0, "", None
+
+    dep.run_worker = run_worker
+    backup.restore(dep, None, {}, None, group="lab")
+    [(plan, volumes, host_dirs, fetch)] = dep.workers
+    folder = "/q/_groups/jupyterhub-group-lab/folder"
+    assert volumes == {} and host_dirs == {
+        folder: ("/restore/data/volumes/_quota/_groups/jupyterhub-group-lab/folder", False)
+    }
+    assert plan["include"] == [
+        "/data/volumes/_quota/_groups/jupyterhub-group-lab/folder",
+        "/data/staging/sqlite/_quota/_groups/jupyterhub-group-lab/folder",
+    ]  # not the database dump, nor ann's home
+    assert fetch is None
+
+    # A member's server has the folder: the whole folder waits, one file does not.
+    asked = []
+
+    def running(**kw):
+        asked.append(kw["filters"])
+        return [type("C", (), {"name": "jupyter-bob"})()] if kw["filters"].get("volume") == folder else []
+
+    dep.client.containers.list = running
+    with pytest.raises(BackupError, match=r"servers with group lab's folder are running \(jupyter-bob\)"):
+        backup.restore(dep, None, {}, None, group="lab")
+    assert asked == [{"volume": folder, "status": "running"}] and len(dep.workers) == 1
+    backup.restore(dep, None, {}, None, group="lab", path="r/a.txt")
+    assert dep.workers[-1][0]["include"][0] == "/data/volumes/_quota/_groups/jupyterhub-group-lab/folder/r/a.txt"
+
+
+def test_one_groups_volume_is_restored_into_the_volume_of_its_name(monkeypatch):
+    from pyiron_hub_config import backup
+
+    manifest = {"time": "t", "project": "p", "deployment": "d", "volumes": ["p_hub-data", "d-jupyterhub-group-lab"]}
+    dep, made = QuotaDeployment(manifest), []
+    dep.quota = None  # no STORAGE_QUOTA: the folder is a volume
+    monkeypatch.setattr(backup, "resolve_snapshot", lambda *a: "f" * 64)
+    monkeypatch.setattr(backup, "read_manifest", lambda *a: manifest)
+    monkeypatch.setattr(backup, "ensure_volume", lambda dep, name, compose_volume=None: made.append(name))
+
+    def run_worker(settings, environ, command, **kw):
+        dep.workers.append((json.loads(command[-1]), kw.get("volumes", {}), kw.get("host_dirs", {})))
+        return 0, "", None
+
+    dep.run_worker = run_worker
+    backup.restore(dep, None, {}, None, group="lab")
+    [(plan, volumes, host_dirs)] = dep.workers
+    assert made == ["d-jupyterhub-group-lab"] and host_dirs == {}
+    assert volumes == {"d-jupyterhub-group-lab": ("/restore/data/volumes/d-jupyterhub-group-lab", False)}
+    assert plan["include"] == ["/data/volumes/d-jupyterhub-group-lab", "/data/staging/sqlite/d-jupyterhub-group-lab"]
+
+
+def test_restore_takes_a_user_or_a_group_and_path_needs_one(capsys):
+    from pyiron_hub_config.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["restore", "--user", "ann", "--group", "lab"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert main(["restore", "--path", "a.txt"]) == 2
+    assert "--path needs --user (whose home the path is in) or --group" in capsys.readouterr().err
+
+
+# --- a home or group folder the backup cannot bind or read: skipped and named, the rest backed up ---
+
+
+def test_an_unreadable_quota_home_is_named_and_left_out_the_others_read(tmp_path, capfd):
+    from pyiron_hub_config.backup import marked
+    from pyiron_hub_config.backup_layout import UNREADABLE_MARK
+
+    volumes = tmp_path / "volumes"
+    (volumes / "_quota" / "ann" / "home").mkdir(parents=True)
+    (volumes / "_quota" / "bob").mkdir(parents=True)
+    (volumes / "_quota" / "bob" / "home").write_text("not a directory")
+    (volumes / "_quota" / "_groups" / "g").mkdir(parents=True)
+    (volumes / "_quota" / "_groups" / "g" / "folder").symlink_to(tmp_path)  # never followed
+    places = ["_quota/ann/home", "_quota/bob/home", "_quota/_groups/g/folder"]
+    unreadable = backup_worker.unreadable_places(places, volumes)
+    assert sorted(unreadable) == ["_quota/_groups/g/folder", "_quota/bob/home"], unreadable
+    assert "cannot be read as a directory (Not a directory)" in unreadable["_quota/bob/home"]
+    out = capfd.readouterr()
+    assert "_quota/bob/home: SKIPPED" in out.err
+    assert marked(out.out, UNREADABLE_MARK) == unreadable  # what the backup's status reports
+
+
+def manifest_in(put: bytes) -> dict:
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(put)) as tar:
+        return json.load(tar.extractfile("data/staging/manifest.json"))
+
+
+class Worker:
+    """The engine as run_worker meets it: no directory at a bind mount's source is an APIError."""
+
+    def __init__(self, missing):
+        self.missing, self.created = set(missing), []
+
+    def create(self, image, command, mounts, **kw):
+        import docker
+
+        self.created.append([m["Source"] for m in mounts if m["Type"] == "bind"])
+        for source in self.created[-1]:
+            if source in self.missing:
+                raise docker.errors.APIError(
+                    "create",
+                    explanation=f'invalid mount config for type "bind": bind source path does not exist: {source}',
+                )
+        raise AssertionError("the stand-in starts no worker")
+
+
+def test_a_quota_home_the_engine_cannot_bind_is_named_in_words():
+    from pyiron_hub_config.backup import Deployment, HostDirMissing
+
+    engine = Worker({"/q/bob/home"})
+    dep = Deployment(type("C", (), {"containers": engine})(), "p", None, image="img")
+    settings = load_backup_settings({**OK, "RESTIC_REPOSITORY": "sftp:b@h:/r"})
+    host_dirs = {"/q/ann/home": ("/data/volumes/_quota/ann/home", True), "/q/bob/home": ("/x", True)}
+    with pytest.raises(HostDirMissing) as err:
+        dep.run_worker(settings, OK, ["true"], host_dirs=host_dirs)
+    assert err.value.path == "/q/bob/home"
+    # A local repository's missing directory stays the repository's problem, not a home's.
+    local = load_backup_settings(OK)
+    engine.missing = {OK["RESTIC_REPOSITORY"]}
+    with pytest.raises(BackupError, match="there is no restic repository at /srv/backups/hub") as err:
+        dep.run_worker(local, OK, ["true"], host_dirs=host_dirs)
+    assert not isinstance(err.value, HostDirMissing)
+
+
+def test_a_backup_leaves_out_the_homes_it_cannot_bind_or_read_and_names_them(monkeypatch, tmp_path):
+    from pyiron_hub_config import backup
+    from pyiron_hub_config.backup_layout import UNREADABLE_MARK
+
+    dep = QuotaDeployment({})
+    dep.volume_names = lambda: ["p_hub-data"]
+    dep.restic = lambda *a: ""
+    quota = {"homes": {"ann": None, "bob": None, "cid": None}, "groups": {"jupyterhub-group-lab": 1 << 20}}
+    monkeypatch.setattr(backup, "quota_limits", lambda dep: quota)
+    monkeypatch.setattr(backup, "pg_dump", lambda dep: b"dump")
+    monkeypatch.setattr(backup, "config_files", lambda: {})
+    runs = []
+
+    def run_worker(settings, environ, command, **kw):
+        host_dirs, put = kw["host_dirs"], kw["put"]
+        runs.append((json.loads(command[-1])["places"], sorted(host_dirs), manifest_in(put)))
+        if "/q/bob/home" in host_dirs:  # no home in bob's subvolume
+            raise backup.HostDirMissing("/q/bob/home")
+        return 0, UNREADABLE_MARK + json.dumps({"_quota/cid/home": "it cannot be read (EIO)"}) + "\n", None
+
+    dep.run_worker = run_worker
+    databases, dirs = backup.backup(dep, load_backup_settings(OK), OK)
+    assert databases == {} and list(dirs) == ["/q/bob/home", "/q/cid/home"], dirs
+    assert "without it" in dirs["/q/bob/home"] and dirs["/q/cid/home"] == "it cannot be read (EIO)"
+    (places, host_dirs, manifest) = runs[-1]
+    assert len(runs) == 2 and "/q/bob/home" not in host_dirs and "/q/ann/home" in host_dirs
+    assert places == ["_quota/_groups/jupyterhub-group-lab/folder", "_quota/ann/home", "_quota/cid/home"]
+    # The manifest has no bob: a restore makes no empty home for him in the snapshot's name.
+    assert manifest["quota"] == {
+        "homes": {"ann": None, "cid": None},
+        "groups": {"jupyterhub-group-lab": 1 << 20},
+    }
+
+    # The status says so, by name; the backup succeeded.
+    monkeypatch.setattr(backup, "DATA_DIR", tmp_path)
+    monkeypatch.setattr(backup, "write_status", lambda status: written.append(status))
+    written, logged = [], []
+    dep.log = logged.append
+    assert backup._one_backup(dep, load_backup_settings(OK), OK, False) == 0
+    [status] = written
+    assert status["exit_status"] == 0 and list(status["skipped_quota_dirs"]) == ["/q/bob/home", "/q/cid/home"]
+    assert "2 home(s) or group folder(s) under STORAGE_QUOTA_ROOT could not be read" in status["message"]
+    assert "/q/bob/home: it does not exist" in status["message"] and any("/q/bob/home: SKIPPED" in m for m in logged)
