@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -79,3 +80,30 @@ def pyiron_job_table(path: Path, rows: list[tuple]) -> tuple[str, str]:
         db.executemany("INSERT INTO jobs_pyiron (id, project, job, status, computer) VALUES (?, ?, ?, ?, ?)", rows)
     db.close()  # the context manager commits but does not close
     return str(path), "jobs_pyiron"
+
+
+@contextlib.asynccontextmanager
+async def guard_before_engine(tmp_path: Path, policy, engine):
+    """The Docker API guard serving `policy` on tmp_path/guard.sock, in front of a stand-in
+    engine on tmp_path/engine.sock (`engine`: an aiohttp handler for every request); yields an
+    aiohttp client session to the guard (requests to http://guard/...)."""
+    from aiohttp import ClientSession, UnixConnector, web
+
+    from pyiron_hub_config.docker_guard.guard import make_app
+
+    engine_app = web.Application()
+    engine_app.router.add_route("*", "/{path:.*}", engine)
+    runners = []
+    try:
+        for app, socket in (
+            (engine_app, "engine.sock"),
+            (make_app(policy, str(tmp_path / "engine.sock")), "guard.sock"),
+        ):
+            runners.append(web.AppRunner(app))
+            await runners[-1].setup()
+            await web.UnixSite(runners[-1], str(tmp_path / socket)).start()
+        async with ClientSession(connector=UnixConnector(path=str(tmp_path / "guard.sock"))) as client:
+            yield client
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()

@@ -32,7 +32,6 @@ from pyiron_hub_config.docker_guard.guard import (
     guard_settings,
     load_guard_settings,
     main,
-    make_app,
     mark_owned,
     names_own_container,
     own_container_id,
@@ -42,6 +41,8 @@ from pyiron_hub_config.hub_config import load_hub_config
 from pyiron_hub_config.problems import ConfigError
 from pyiron_hub_config.storage import SITE_RESOURCES_MOUNT, server_mounts, user_volumes
 from pyiron_hub_config.user_networks import UserNetworks
+
+from .helpers import guard_before_engine
 
 SITE = "/srv/pyiron/resources"
 GUARD_ID = "4f2a0c9e1b7d" + "0" * 52
@@ -683,7 +684,7 @@ def test_the_guard_reads_the_hubs_env_file_and_reports_a_bad_path_before_anythin
 async def test_the_server_refuses_with_a_message_and_streams_what_it_passes(tmp_path):
     """Against a stand-in engine on a Unix socket: a 403 carries the reason as `message`;
     a chunked answer reaches the client piece by piece; a checked body is sent on as checked."""
-    from aiohttp import ClientSession, UnixConnector, web
+    from aiohttp import web
 
     seen, release = [], asyncio.Event()
 
@@ -701,42 +702,29 @@ async def test_the_server_refuses_with_a_message_and_streams_what_it_passes(tmp_
         await response.write(b'{"status": "Done"}\n')
         return response
 
-    upstream = tmp_path / "engine.sock"
-    engine_app = web.Application()
-    engine_app.router.add_route("*", "/{path:.*}", engine)
-    engine_runner = web.AppRunner(engine_app)
-    await engine_runner.setup()
-    await web.UnixSite(engine_runner, str(upstream)).start()
-    guard_runner = web.AppRunner(make_app(POLICY, str(upstream)))
-    await guard_runner.setup()
-    await web.UnixSite(guard_runner, str(tmp_path / "guard.sock")).start()
-    try:
-        async with ClientSession(connector=UnixConnector(path=str(tmp_path / "guard.sock"))) as client:
-            async with client.post(
-                "http://guard/v1.41/containers/create", json={"Image": "x", "HostConfig": {"Privileged": True}}
-            ) as answer:
-                assert answer.status == 403
-                assert "Privileged" in (await answer.json())["message"]
-            async with client.post(
-                "http://guard/v1.41/containers/jupyter-alice/start", data=b'{"Privileged": true}'
-            ) as answer:
-                assert answer.status == 403 and "a body where the hub sends none" in (await answer.json())["message"]
-            async with client.post("http://guard/v1.41/images/create?fromImage=pyiron/base&tag=latest") as answer:
-                assert answer.status == 200
-                assert await answer.content.readline() == b'{"status": "Pulling"}\n'  # before the rest exists
-                release.set()
-                assert await answer.content.readline() == b'{"status": "Done"}\n'
-            tar = b"x" * 300_000  # passed on as it comes, not read whole
-            async with client.put("http://guard/v1.41/containers/writer/archive?path=/opt", data=tar) as answer:
-                assert answer.status == 200
-            async with client.put("http://guard/v1.41/containers/db/archive?path=/", data=tar) as answer:
-                assert answer.status == 403 and "not made by the hub" in (await answer.json())["message"]
-            body = {"Image": "x", "HostConfig": {"CapDrop": ["ALL"]}}
-            async with client.post("http://guard/v1.41/containers/create", data=json.dumps(body, indent=4)) as answer:
-                assert answer.status == 200
-    finally:
-        await guard_runner.cleanup()
-        await engine_runner.cleanup()
+    async with guard_before_engine(tmp_path, POLICY, engine) as client:
+        async with client.post(
+            "http://guard/v1.41/containers/create", json={"Image": "x", "HostConfig": {"Privileged": True}}
+        ) as answer:
+            assert answer.status == 403
+            assert "Privileged" in (await answer.json())["message"]
+        async with client.post(
+            "http://guard/v1.41/containers/jupyter-alice/start", data=b'{"Privileged": true}'
+        ) as answer:
+            assert answer.status == 403 and "a body where the hub sends none" in (await answer.json())["message"]
+        async with client.post("http://guard/v1.41/images/create?fromImage=pyiron/base&tag=latest") as answer:
+            assert answer.status == 200
+            assert await answer.content.readline() == b'{"status": "Pulling"}\n'  # before the rest exists
+            release.set()
+            assert await answer.content.readline() == b'{"status": "Done"}\n'
+        tar = b"x" * 300_000  # passed on as it comes, not read whole
+        async with client.put("http://guard/v1.41/containers/writer/archive?path=/opt", data=tar) as answer:
+            assert answer.status == 200
+        async with client.put("http://guard/v1.41/containers/db/archive?path=/", data=tar) as answer:
+            assert answer.status == 403 and "not made by the hub" in (await answer.json())["message"]
+        body = {"Image": "x", "HostConfig": {"CapDrop": ["ALL"]}}
+        async with client.post("http://guard/v1.41/containers/create", data=json.dumps(body, indent=4)) as answer:
+            assert answer.status == 200
     # The archive went to the container checked, by its id; the create carries the guard's label.
     assert [(m, p) for m, p, _ in seen] == [
         ("POST", "/v1.41/images/create"),

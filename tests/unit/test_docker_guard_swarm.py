@@ -39,7 +39,7 @@ from pyiron_hub_config.problems import ConfigError
 from pyiron_hub_config.storage import server_mounts
 from pyiron_hub_config.swarm import PyironSwarmSpawner
 
-from .helpers import with_env
+from .helpers import guard_before_engine, with_env
 
 SITE = "/srv/pyiron/resources"
 SHARED = "/srv/pyiron-hub-users"
@@ -63,6 +63,22 @@ def shared(path: str) -> Policy:
 API = docker.APIClient(base_url="tcp://127.0.0.1:1", version="1.41")  # builds bodies, never connects
 
 
+def recording_client(answer: dict) -> tuple[docker.APIClient, list[dict]]:
+    """docker-py's own client, connecting nowhere: the JSON bodies it posts (as the engine
+    would read them) are kept in the list, and each call answers `answer`."""
+    sent = []
+
+    class Client(docker.APIClient):
+        def _post_json(self, url, data, **kw):
+            sent.append(json.loads(json.dumps(data)))
+            return SimpleNamespace()
+
+        def _result(self, response, json=False, binary=False):
+            return answer
+
+    return Client(base_url="tcp://127.0.0.1:1", version="1.41"), sent
+
+
 @pytest.fixture
 def service_body(minimal_env):
     """What the swarm hub sends to create a user's server (POST /services/create), with its own settings."""
@@ -76,20 +92,8 @@ def service_body(minimal_env):
         boot = ConfigReference(BOOT_CONFIG, "pyiron-hub-boot-0123456789ab", filename=BOOT_PATH, mode=0o444)
         sp.extra_container_spec = {**sp.extra_container_spec, "configs": [boot]}
         sp.extra_placement_spec = {**sp.extra_placement_spec, "constraints": ["node.id==n0d3", "node.id!=b4d"]}
-        sent = []
-
-        class Client(docker.APIClient):
-            def _post_json(self, url, data, **kw):
-                sent.append(json.loads(json.dumps(data)))
-                return SimpleNamespace()
-
-            def _result(self, response, json=False, binary=False):
-                return {"ID": "s3rv1c3"}
-
-            def tasks(self, filters=None):
-                return [{}]
-
-        client = Client(base_url="tcp://127.0.0.1:1", version="1.41")
+        client, sent = recording_client({"ID": "s3rv1c3"})
+        client.tasks = lambda filters=None: [{}]
 
         async def call(method, *args, **kw):
             return getattr(client, method)(*args, **kw)
@@ -141,17 +145,8 @@ def test_a_users_service_as_the_swarm_hub_creates_it_passes(service_body, env, p
 
 def boot_config_create_body() -> dict:
     """boot_file.boot_config's create of the boot step's config, as docker-py sends it."""
-    sent = []
-
-    class Client(docker.APIClient):
-        def _post_json(self, url, data, **kw):
-            sent.append(json.loads(json.dumps(data)))
-            return SimpleNamespace()
-
-        def _result(self, response, json=False, binary=False):
-            return {"ID": "c"}
-
-    Client(base_url="tcp://127.0.0.1:1", version="1.41").create_config("pyiron-hub-boot-0123", b"print()", {LABEL: "1"})
+    client, sent = recording_client({"ID": "c"})
+    client.create_config("pyiron-hub-boot-0123", b"print()", {LABEL: "1"})
     return sent[0]
 
 
@@ -438,10 +433,8 @@ def test_the_swarm_guard_reads_where_users_files_are():
 async def test_the_swarm_guard_passes_the_hubs_task_list_on_as_sent_and_refuses_another(tmp_path):
     """Against a stand-in engine on a Unix socket: the JSON filters of a task list reach the
     engine encoded as docker-py sent them; the database's tasks get a 403 with the reason."""
-    from aiohttp import ClientSession, UnixConnector, web
+    from aiohttp import web
     from yarl import URL
-
-    from pyiron_hub_config.docker_guard.guard import make_app
 
     seen = []
 
@@ -452,25 +445,12 @@ async def test_the_swarm_guard_passes_the_hubs_task_list_on_as_sent_and_refuses_
         seen.append(request.raw_path)
         return web.json_response([])
 
-    upstream = tmp_path / "engine.sock"
-    engine_app = web.Application()
-    engine_app.router.add_route("*", "/{path:.*}", engine)
-    engine_runner = web.AppRunner(engine_app)
-    await engine_runner.setup()
-    await web.UnixSite(engine_runner, str(upstream)).start()
-    guard_runner = web.AppRunner(make_app(SWARM, str(upstream)))
-    await guard_runner.setup()
-    await web.UnixSite(guard_runner, str(tmp_path / "guard.sock")).start()
     # As docker-py sends tasks(filters=...): the JSON URL-encoded.
     sent = "/v1.41/tasks?" + urlencode(tasks_of("jupyter-alice"), doseq=True)
-    try:
-        async with ClientSession(connector=UnixConnector(path=str(tmp_path / "guard.sock"))) as client:
-            async with client.get(URL("http://guard" + sent, encoded=True)) as answer:
-                assert answer.status == 200 and await answer.json() == []
-            theirs = sent.replace("jupyter-alice", "pyiron-hub_hub-db")
-            async with client.get(URL("http://guard" + theirs, encoded=True)) as answer:
-                assert answer.status == 403 and "was not made by the hub" in (await answer.json())["message"]
-    finally:
-        await guard_runner.cleanup()
-        await engine_runner.cleanup()
+    async with guard_before_engine(tmp_path, SWARM, engine) as client:
+        async with client.get(URL("http://guard" + sent, encoded=True)) as answer:
+            assert answer.status == 200 and await answer.json() == []
+        theirs = sent.replace("jupyter-alice", "pyiron-hub_hub-db")
+        async with client.get(URL("http://guard" + theirs, encoded=True)) as answer:
+            assert answer.status == 403 and "was not made by the hub" in (await answer.json())["message"]
     assert seen == [sent]
