@@ -86,10 +86,11 @@ def stop_text(kind: str, mem_limit: int | None = None, max_age: int = 0, exit_co
     return "it was stopped from the hub (by you or an admin, or by the idle culler)"
 
 
-def stop_record(kind: str, text: str, work: dict | None, at: float | None = None) -> dict:
-    """What the spawner keeps in its state: when, why, and the work the watcher last saw."""
+def stop_record(kind: str, text: str, work: dict | None, at: float | None = None, container: str | None = None) -> dict:
+    """What the spawner keeps in its state: when, why, and the work the watcher last saw; and
+    the container it was about, so that the poll and the stop that follows record it once."""
     work = work or {}
-    return {
+    record = {
         "at": time.time() if at is None else at,
         "kind": kind,
         "text": text,
@@ -97,6 +98,9 @@ def stop_record(kind: str, text: str, work: dict | None, at: float | None = None
         "busy_kernels": int(work.get("busy_kernels") or 0),
         "host": work.get("host"),
     }
+    if container is not None:
+        record["container"] = container
+    return record
 
 
 def notable(record: dict | None) -> bool:

@@ -543,9 +543,7 @@ class PyironSpawner(
             work = await self._read_from_container(
                 f"{WORK_STATUS_DIR}/{work_status_name(self.name)}", work_from_archive
             )
-            record = stop_record(kind, text, work)
-            record["container"] = self.container_id
-            self.last_stop = record
+            self.last_stop = stop_record(kind, text, work, container=self.container_id)
             self.log.info("%s's server stopped: %s; work in it: %s", self.user.name, text, work)
             if kind == MEMORY:
                 count_memory_kill(self.memory_kills_file, self.user.name)
@@ -570,9 +568,7 @@ class PyironSpawner(
         if self.last_stop.get("container") == container_id or getattr(self, "_spawn_pending", False):
             return
         text = stop_text(EXITED, self.mem_limit, self.max_age, None)
-        record = stop_record(EXITED, text, None)
-        record["container"] = container_id
-        self.last_stop = record
+        self.last_stop = stop_record(EXITED, text, None, container=container_id)
         self.log.info("%s's server ended: %s", self.user.name, text)
 
     async def read_public_key(self) -> PublicKey | None:
