@@ -148,15 +148,10 @@ def relative_path(path: str, base: str = HOME, what: str = "the user's home", ex
     return p
 
 
-def home_relative(path: str) -> str:
-    """A path in the user's home ('work/a.ipynb' or '/home/jovyan/.ssh') -> that path relative to the home."""
-    return relative_path(path)
-
-
 def volume_for_path(user: str, path: str, deployment: str | None) -> tuple[str, str]:
     """A path in the user's home ('work/a.ipynb' or '/home/jovyan/.ssh') -> (volume, path in it)."""
     home, work = user_volumes(user, deployment)
-    p = home_relative(path)
+    p = relative_path(path)
     work_rel = WORK_DIR[len(HOME) + 1 :]
     if p == work_rel:
         return work, ""
@@ -190,7 +185,7 @@ def users_part(manifest: Mapping, user: str, path: str | None) -> OnePart:
         )
     what = f"{user}'s {path or 'home'}"
     if name in homes:  # a directory under STORAGE_QUOTA_ROOT, with ~/work in it
-        paths = {home_path(QUOTA_DIR, name): home_relative(path)} if path else {}
+        paths = {home_path(QUOTA_DIR, name): relative_path(path)} if path else {}
         return OnePart([], {"homes": {name: homes[name]}}, paths, what)
     if path:
         volume, rel = volume_for_path(user, path, old_deployment)
@@ -642,11 +637,6 @@ def marked(output: str, mark: str) -> dict[str, str]:
             except (ValueError, AttributeError):
                 continue
     return found
-
-
-def skipped_databases(output: str) -> dict[str, str]:
-    """{database: why} for the SQLite databases the worker could not copy (backup_worker.SKIPPED_MARK lines)."""
-    return marked(output, SKIPPED_MARK)
 
 
 # --- restore --------------------------------------------------------------------------------

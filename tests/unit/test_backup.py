@@ -11,13 +11,14 @@ import pytest
 
 from pyiron_hub_config.backup import (
     BackupError,
+    marked,
     next_run,
     restic_problem,
     restore_includes,
-    skipped_databases,
     volume_for_path,
     volumes_to_back_up,
 )
+from pyiron_hub_config.backup_layout import SKIPPED_MARK
 from pyiron_hub_config.backup_settings import load_backup_settings, restic_environment
 from pyiron_hub_config.backup_status import BackupStatusCollector, read_status
 from pyiron_hub_config.backup_worker import worker as backup_worker
@@ -224,7 +225,7 @@ def test_a_corrupt_database_is_named_and_skipped_the_others_copied(tmp_path, cap
         assert _owner(staging / "sqlite" / f"jupyterhub-home-{user}" / "pyiron.db") == user
     out = capfd.readouterr()
     assert "jupyterhub-home-bob/broken.db: SKIPPED" in out.err
-    assert skipped_databases(out.out) == skipped  # what the hub's status reports
+    assert marked(out.out, SKIPPED_MARK) == skipped  # what the hub's status reports
 
 
 def test_a_restore_replaces_a_planted_link_and_never_follows_it(tmp_path):
