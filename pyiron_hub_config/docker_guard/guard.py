@@ -28,18 +28,19 @@ path but the restic repository's (RESTIC_REPOSITORY, a local one, read-write) an
 BACKUP_SSH_DIR (read-only), both read from backup.env, and, with STORAGE_QUOTA_ROOT (.env),
 the quota's homes and group folders (the hub's shapes; a restore writes them); it starts,
 waits for, reads the logs and archives of, and removes only the containers it made
-(OWNER_LABEL "backup"), and makes volumes (a restore's). No pull, no network, no exec: the database is dumped over the network.
+(OWNER_LABEL "backup"), and makes volumes (a restore's). No pull, no network, no exec: the
+database is dumped over the network.
 
 A third, ``--for swarm`` (compose.swarm.yml's ``docker-guard``, on a manager), serves the hub
 whose users' servers are swarm services (SWARM_ROUTES): it creates services whose container
 may be only what the hub's containers may be on one host (the same check_mount for their
-mounts, plus users' directories of SWARM_SHARED_PATH, writable, or their NFS volumes exactly as
-swarm.py makes them), on DOCKER_NETWORK_NAME alone, publishing no port, mounting no swarm
+mounts, plus users' directories of SWARM_SHARED_PATH, writable, or their NFS volumes exactly
+as swarm.py makes them), on DOCKER_NETWORK_NAME alone, publishing no port, mounting no swarm
 secret and no config but the boot step's; it labels what it lets the hub create (services,
 the boot step's config) and looks at, lists the tasks of, reads the logs of and removes only
 those services, so the database's, the guard's and every other service of the swarm are out
-of reach (their specs too, which show their environment). No service
-update, no secret, no change to the swarm or its nodes (they are only looked at).
+of reach (their specs too, which show their environment). No service update, no secret, no
+change to the swarm or its nodes (they are only looked at).
 
 Why written here rather than taken from elsewhere:
 - socket proxies (tecnativa/docker-socket-proxy and the like) filter method and URL only,
