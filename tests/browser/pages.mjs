@@ -303,9 +303,22 @@ const scenarios = {
     const row = page.locator('tr.user-row', { has: page.locator('[data-testid=user-row-name]', { hasText: 'bob' }) }).first();
     await row.waitFor({ timeout: 30_000 });
     await row.locator('button', { hasText: 'Start Server' }).click();
-    await row.locator('button', { hasText: 'Stop Server' }).waitFor({ timeout: 180_000 });
+    // The admin page updates the row once, when the start request answers: a start slower than
+    // the hub's slow_spawn_timeout (10 s, under load) answers while still pending, and the row
+    // stays so until a reload (seen in a full run). Reload as a person would, until it runs.
+    const bobRow = () => page.locator('tr.user-row', { has: page.locator('[data-testid=user-row-name]', { hasText: 'bob' }) }).first();
+    const until = Date.now() + 180_000;
+    for (;;) {
+      try {
+        await bobRow().locator('button', { hasText: 'Stop Server' }).waitFor({ timeout: 10_000 });
+        break;
+      } catch (err) {
+        if (Date.now() > until) throw err;
+        await page.reload();
+      }
+    }
     await page.reload();
-    const again = page.locator('tr.user-row', { has: page.locator('[data-testid=user-row-name]', { hasText: 'bob' }) }).first();
+    const again = bobRow();
     await again.waitFor({ timeout: 30_000 });
     await shot(page, 'admin-started-bob');
     const bobProfile = (await again.locator('[data-testid=user-row-profile-used]').innerText()).trim();
